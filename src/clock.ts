@@ -1,0 +1,106 @@
+/**
+ * Time is injected (DESIGN principle 5): everything that expires reads a `Clock`.
+ *
+ * `systemClock` reads `process.hrtime` (CLOCK_MONOTONIC), which is one clock
+ * for the whole process: a deadline computed in one thread means the same
+ * instant in every other. `ManualClock` keeps its time in shared memory, so a
+ * test moves time for all threads at once; its handle travels like any other.
+ */
+import { add64, compareExchange64, load64 } from './memory/atomics.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from './memory/region.js';
+import type { SharedArena } from './memory/arena.js';
+import { InvalidArgumentError } from './errors.js';
+import { plainObject } from './validate.js';
+
+export interface Clock {
+  /** Milliseconds on a monotonic scale (fractional). Only differences mean anything. */
+  now(): number;
+}
+
+/**
+ * Process-wide monotonic clock: `process.hrtime`, in milliseconds. The same
+ * scale in every thread, so a deadline can be handed to another thread.
+ */
+export const systemClock: Clock = Object.freeze({
+  now(): number {
+    return Number(process.hrtime.bigint()) / 1e6;
+  },
+});
+
+export interface ManualClockOptions {
+  /** Initial time in milliseconds (default 0). */
+  readonly startMs?: number;
+  readonly arena?: SharedArena;
+}
+type ManualClockHandleOptions = Record<string, never>;
+export type ManualClockHandle = Handle<'sabre.ManualClock', ManualClockHandleOptions>;
+
+const NANOS = 0; // BigInt64 word: current time in nanoseconds
+
+const SPEC: RegionSpec<'sabre.ManualClock', ManualClockHandleOptions> = {
+  kind: 'sabre.ManualClock',
+  version: 1,
+  bodyBytes: () => 8,
+};
+
+function checkOptions(raw: unknown): ManualClockHandleOptions {
+  const o = plainObject('options', raw);
+  if (Object.keys(o).length !== 0) throw new InvalidArgumentError('ManualClock handle takes no options');
+  return {};
+}
+
+function toNanos(name: string, ms: unknown): bigint {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds, got ${String(ms)}`);
+  }
+  return BigInt(Math.round(ms * 1e6));
+}
+
+/** A clock that only moves when told to, shared by every thread that opens it. */
+export class ManualClock implements Clock {
+  readonly handle: ManualClockHandle;
+  private readonly word: BigInt64Array;
+
+  constructor(options: ManualClockOptions | Region<'sabre.ManualClock', ManualClockHandleOptions> = {}) {
+    if (options instanceof Region) {
+      this.handle = options.handle;
+      this.word = options.i64(0, 1);
+      return;
+    }
+    const o = plainObject('options', options) as ManualClockOptions;
+    const start = toNanos('startMs', o.startMs ?? 0);
+    const region = createRegion(SPEC, {}, o.arena);
+    this.handle = region.handle;
+    this.word = region.i64(0, 1);
+    this.word[NANOS] = start;
+  }
+
+  static from(handle: ManualClockHandle): ManualClock {
+    return new ManualClock(openRegion(SPEC, handle, checkOptions));
+  }
+
+  static byteLength(): number {
+    return regionBytes(SPEC, {});
+  }
+
+  now(): number {
+    return Number(load64(this.word, NANOS)) / 1e6;
+  }
+
+  /** Moves time forward by `ms` (>= 0) for every thread; returns the new time. */
+  advance(ms: number): number {
+    const d = toNanos('ms', ms);
+    if (d < 0n) throw new InvalidArgumentError(`ms must be >= 0 (time only moves forward), got ${ms}`);
+    return Number(add64(this.word, NANOS, d) + d) / 1e6;
+  }
+
+  /** Sets the time; it may not move backwards. */
+  set(ms: number): void {
+    const next = toNanos('ms', ms);
+    for (;;) {
+      const current = load64(this.word, NANOS);
+      if (next < current) throw new InvalidArgumentError(`time may not move backwards: now ${Number(current) / 1e6}, got ${ms}`);
+      if (compareExchange64(this.word, NANOS, current, next) === current) return;
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Every sabre error is a `SabreError` with a stable `code`.
+ *
+ * `postMessage` (and so Piscina and Comlink) keeps an Error's `message`,
+ * `stack` and `cause` but drops its subclass, `name` and own fields. So the
+ * code and the details (e.g. `retryAfterMs`) are also written into `cause`,
+ * `isSabreError(e, code?)` recognises an error from any thread by that, and
+ * `SabreError.from(e)` rebuilds the typed error on the receiving side.
+ */
+
+export const ErrorCode = {
+  TIMEOUT: 'ERR_TIMEOUT',
+  ABORTED: 'ERR_ABORTED',
+  HANDLE: 'ERR_HANDLE',
+  INVALID_ARG: 'ERR_INVALID_ARG',
+  CAPACITY: 'ERR_CAPACITY',
+  NOT_OWNER: 'ERR_NOT_OWNER',
+  DEADLOCK: 'ERR_DEADLOCK',
+  OWNER_DIED: 'ERR_OWNER_DIED',
+  CONFLICT: 'ERR_CONFLICT',
+  ALREADY_VOTED: 'ERR_ALREADY_VOTED',
+  CIRCUIT_OPEN: 'ERR_CIRCUIT_OPEN',
+  BULKHEAD_FULL: 'ERR_BULKHEAD_FULL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** What travels in `cause`: the code, the class name, and any detail fields. */
+export interface SabreErrorCause {
+  readonly sabre: true;
+  readonly code: ErrorCode;
+  readonly name: string;
+  readonly details?: Record<string, unknown>;
+  readonly cause?: unknown;
+}
+
+export class SabreError extends Error {
+  readonly code: ErrorCode;
+  /** Extra fields of a subclass (e.g. `retryAfterMs`), also carried in `cause`. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: { details?: Record<string, unknown>; cause?: unknown } = {}) {
+    const name = NAME_OF_CODE[code] ?? 'SabreError';
+    const cause: SabreErrorCause = {
+      sabre: true,
+      code,
+      name,
+      ...(options.details ? { details: options.details } : {}),
+      ...(options.cause !== undefined ? { cause: options.cause } : {}),
+    };
+    super(message, { cause });
+    this.name = name;
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /**
+   * Rebuilds the typed error from one that crossed a thread boundary (or
+   * returns `e` itself if it already is one). Anything that is not a sabre
+   * error, from any thread, is returned unchanged.
+   */
+  static from(e: unknown): unknown {
+    if (e instanceof SabreError) return e;
+    const info = sabreCause(e);
+    if (info === undefined) return e;
+    const message = (e as { message?: unknown }).message;
+    const rebuilt = makeError(info.code, typeof message === 'string' ? message : info.name, info.details ?? {}, info.cause);
+    const stack = (e as { stack?: unknown }).stack;
+    if (typeof stack === 'string') rebuilt.stack = stack;
+    return rebuilt;
+  }
+}
+
+function sabreCause(e: unknown): SabreErrorCause | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const cause = (e as { cause?: unknown }).cause;
+  if (typeof cause !== 'object' || cause === null) return undefined;
+  const c = cause as Partial<SabreErrorCause>;
+  if (c.sabre !== true || typeof c.code !== 'string' || !(c.code in NAME_OF_CODE)) return undefined;
+  return c as SabreErrorCause;
+}
+
+/** True if `e` is a sabre error (from this thread or any other), optionally with `code`. */
+export function isSabreError(e: unknown, code?: ErrorCode): e is SabreError {
+  const actual = e instanceof SabreError ? e.code : sabreCause(e)?.code;
+  return actual !== undefined && (code === undefined || actual === code);
+}
+
+export class TimeoutError extends SabreError {
+  constructor(message = 'timed out', details?: { timeoutMs?: number }) {
+    super(ErrorCode.TIMEOUT, message, details ? { details } : {});
+  }
+}
+export class AbortError extends SabreError {
+  constructor(message = 'aborted', cause?: unknown) {
+    super(ErrorCode.ABORTED, message, cause !== undefined ? { cause } : {});
+  }
+}
+export class HandleError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.HANDLE, message);
+  }
+}
+export class InvalidArgumentError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.INVALID_ARG, message);
+  }
+}
+export class CapacityError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.CAPACITY, message);
+  }
+}
+export class NotOwnerError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.NOT_OWNER, message);
+  }
+}
+export class DeadlockError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.DEADLOCK, message);
+  }
+}
+export class OwnerDiedError extends SabreError {
+  constructor(message: string, details?: { ownerThreadId?: number }) {
+    super(ErrorCode.OWNER_DIED, message, details ? { details } : {});
+  }
+}
+export class ConflictError extends SabreError {
+  constructor(message: string, details?: { expectedVersion?: number; actualVersion?: number }) {
+    super(ErrorCode.CONFLICT, message, details ? { details } : {});
+  }
+}
+export class AlreadyVotedError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.ALREADY_VOTED, message);
+  }
+}
+export class CircuitOpenError extends SabreError {
+  constructor(message: string, details: { retryAfterMs: number }) {
+    super(ErrorCode.CIRCUIT_OPEN, message, { details });
+  }
+  get retryAfterMs(): number {
+    return this.details.retryAfterMs as number;
+  }
+}
+export class BulkheadFullError extends SabreError {
+  constructor(message: string) {
+    super(ErrorCode.BULKHEAD_FULL, message);
+  }
+}
+
+const NAME_OF_CODE: Record<string, string> = {
+  ERR_TIMEOUT: 'TimeoutError',
+  ERR_ABORTED: 'AbortError',
+  ERR_HANDLE: 'HandleError',
+  ERR_INVALID_ARG: 'InvalidArgumentError',
+  ERR_CAPACITY: 'CapacityError',
+  ERR_NOT_OWNER: 'NotOwnerError',
+  ERR_DEADLOCK: 'DeadlockError',
+  ERR_OWNER_DIED: 'OwnerDiedError',
+  ERR_CONFLICT: 'ConflictError',
+  ERR_ALREADY_VOTED: 'AlreadyVotedError',
+  ERR_CIRCUIT_OPEN: 'CircuitOpenError',
+  ERR_BULKHEAD_FULL: 'BulkheadFullError',
+};
+
+function makeError(code: ErrorCode, message: string, details: Record<string, unknown>, cause: unknown): SabreError {
+  let e: SabreError;
+  switch (code) {
+    case ErrorCode.TIMEOUT: e = new TimeoutError(message, details); break;
+    case ErrorCode.ABORTED: e = new AbortError(message, cause); break;
+    case ErrorCode.HANDLE: e = new HandleError(message); break;
+    case ErrorCode.INVALID_ARG: e = new InvalidArgumentError(message); break;
+    case ErrorCode.CAPACITY: e = new CapacityError(message); break;
+    case ErrorCode.NOT_OWNER: e = new NotOwnerError(message); break;
+    case ErrorCode.DEADLOCK: e = new DeadlockError(message); break;
+    case ErrorCode.OWNER_DIED: e = new OwnerDiedError(message, details); break;
+    case ErrorCode.CONFLICT: e = new ConflictError(message, details); break;
+    case ErrorCode.ALREADY_VOTED: e = new AlreadyVotedError(message); break;
+    case ErrorCode.CIRCUIT_OPEN: e = new CircuitOpenError(message, details as { retryAfterMs: number }); break;
+    case ErrorCode.BULKHEAD_FULL: e = new BulkheadFullError(message); break;
+  }
+  return e;
+}

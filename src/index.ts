@@ -1,0 +1,16 @@
+/**
+ * sabre: shared-memory concurrency and reliability primitives for Node.js
+ * worker threads. Every primitive's state lives in a SharedArrayBuffer; its
+ * `handle` re-opens it in any thread with `P.from(handle)`.
+ */
+export * from './errors.js';
+export { systemClock, ManualClock, type Clock, type ManualClockOptions, type ManualClockHandle } from './clock.js';
+export type { Handle } from './memory/region.js';
+export { SharedArena, type SharedArenaOptions, type SharedArenaHandle } from './memory/arena.js';
+export { CACHE_LINE_BYTES } from './memory/cache-line.js';
+export { Backoff } from './memory/backoff.js';
+export { ThreadRegistry, type DeathListener } from './threads/registry.js';
+export { watchWorker, watchPool, type WatchablePool } from './threads/watch.js';
+export { spawnWorker, sibling } from './threads/spawn.js';
+export { LIVENESS_SLICE_MS } from './sync/park.js';
+export { Mutex, MutexGuard, STARVATION_MS, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions } from './sync/mutex.js';

@@ -1,0 +1,91 @@
+/**
+ * SharedArena: one `SharedArrayBuffer` holding many primitives.
+ *
+ * Allocation is a bump pointer advanced by compare-and-swap, in whole
+ * 128-byte blocks (see `cache-line.ts`), so hot words of two primitives never
+ * share a block. There is no free: an arena lives as long as its primitives.
+ *
+ * Implementation notes
+ *   body word 0  NEXT  byte offset (from the buffer start) of the first free byte
+ *   Allocations start at the first 128-byte boundary after the control block.
+ *   `allocate` linearizes at the successful CAS of NEXT; a thread dying before
+ *   it leaves nothing, after it leaks at most that one block (never shared).
+ *   A failed allocation (CapacityError) does not move NEXT, so smaller ones
+ *   still succeed afterwards.
+ */
+import { CapacityError } from '../errors.js';
+import { compareExchange, load } from './atomics.js';
+import { CACHE_LINE_BYTES, padToCacheLine } from './cache-line.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from './region.js';
+import { plainObject, positiveInteger } from '../validate.js';
+
+export interface SharedArenaOptions {
+  /** Usable bytes for allocations (each rounded up to a 128-byte block). */
+  readonly byteLength: number;
+}
+export type SharedArenaHandle = Handle<'sabre.SharedArena', SharedArenaOptions>;
+
+const NEXT = 0;
+const MAX_ARENA_BYTES = 2 ** 31 - 4096;
+
+const SPEC: RegionSpec<'sabre.SharedArena', SharedArenaOptions> = {
+  kind: 'sabre.SharedArena',
+  version: 1,
+  // control block, alignment slack to reach a 128-byte boundary, then the usable space
+  bodyBytes: (o) => CACHE_LINE_BYTES + CACHE_LINE_BYTES + padToCacheLine(o.byteLength),
+};
+
+function checkOptions(raw: unknown): SharedArenaOptions {
+  const o = plainObject('options', raw);
+  return { byteLength: positiveInteger('byteLength', o.byteLength, MAX_ARENA_BYTES) };
+}
+
+export class SharedArena {
+  readonly handle: SharedArenaHandle;
+  private readonly control: Int32Array;
+  private readonly start: number;
+  private readonly end: number;
+
+  constructor(options: SharedArenaOptions | Region<'sabre.SharedArena', SharedArenaOptions>) {
+    const opened = options instanceof Region;
+    const region = opened ? options : createRegion(SPEC, checkOptions(options));
+    this.handle = region.handle;
+    this.control = region.i32(0, 1);
+    this.start = padToCacheLine(region.bodyOffset + CACHE_LINE_BYTES);
+    this.end = region.handle.byteOffset + region.handle.byteLength;
+    // Published before the handle leaves this thread (postMessage orders it).
+    if (!opened) this.control[NEXT] = this.start;
+  }
+
+  /** Re-opens an arena from its handle (in any thread). @throws HandleError */
+  static from(handle: SharedArenaHandle): SharedArena {
+    return new SharedArena(openRegion(SPEC, handle, checkOptions));
+  }
+
+  static byteLength(options: SharedArenaOptions): number {
+    return regionBytes(SPEC, checkOptions(options));
+  }
+
+  /** Bytes still free (a snapshot). */
+  get available(): number {
+    return this.end - load(this.control, NEXT);
+  }
+
+  /**
+   * Reserves `byteLength` bytes on a fresh 128-byte boundary.
+   * @throws CapacityError when the arena cannot fit them (nothing is taken).
+   */
+  allocate(byteLength: number): { buffer: SharedArrayBuffer; byteOffset: number } {
+    const size = padToCacheLine(positiveInteger('byteLength', byteLength, MAX_ARENA_BYTES));
+    for (;;) {
+      const next = load(this.control, NEXT);
+      if (next + size > this.end) {
+        throw new CapacityError(`arena is full: ${size} bytes requested, ${this.end - next} of ${this.handle.options.byteLength} free`);
+      }
+      // Linearization point: the CAS that moves NEXT past this block.
+      if (compareExchange(this.control, NEXT, next, next + size) === next) {
+        return { buffer: this.handle.buffer, byteOffset: next };
+      }
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Parking: how every blocking primitive sleeps on a shared word, in both forms
+ * (DESIGN principle 4), with the Node 20 traps handled in one place.
+ *
+ * - Waits are sliced (`LIVENESS_SLICE_MS`): a waiter wakes at least that often
+ *   to re-check its deadline and the liveness of whoever it waits for. That
+ *   bounds recovery from a dead owner and from a wake-up lost to a waiter that
+ *   died after taking it, without anyone's help.
+ * - `'timed-out'` can come early (the first one in a process fires ~1 ms
+ *   early): callers compare against the deadline, never trust the result alone.
+ * - A pending `Atomics.waitAsync` does not keep the event loop alive: a ref'd
+ *   keep-alive timer is held while any async park of this thread is pending.
+ * - A waiter cannot be cancelled: after a timeout or abort it still takes a
+ *   `notify(…, 1)` meant for someone else. An abandoned async park therefore
+ *   passes on any wake-up it receives later (`notify(…, 1)` again).
+ */
+import { notify, wait, waitAsync } from '../memory/atomics.js';
+import { systemClock } from '../clock.js';
+import { AbortError } from '../errors.js';
+
+/** Longest single sleep of a waiter; the bound on owner-death recovery after the OS thread stops. */
+export const LIVENESS_SLICE_MS = 20;
+
+export type ParkResult = 'ok' | 'not-equal' | 'timed-out';
+
+/** Converts a timeout (ms, or Infinity) into an absolute deadline on `systemClock`, once. */
+export function toDeadline(timeoutMs: number): number {
+  return timeoutMs === Infinity ? Infinity : systemClock.now() + timeoutMs;
+}
+
+/** Milliseconds left before `deadline` (0 when past). */
+export function remaining(deadline: number): number {
+  return deadline === Infinity ? Infinity : Math.max(0, deadline - systemClock.now());
+}
+
+/** Blocks until woken, the word differs from `expected`, or one slice (or the deadline) passes. */
+export function parkSync(word: Int32Array, index: number, expected: number, deadline: number): ParkResult {
+  return wait(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
+}
+
+let keepAlives = 0;
+let keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+
+function holdLoop(): void {
+  if (keepAlives++ === 0) keepAliveTimer = setInterval(() => {}, 1 << 30);
+}
+function releaseLoop(): void {
+  if (--keepAlives === 0) {
+    clearInterval(keepAliveTimer);
+    keepAliveTimer = undefined;
+  }
+}
+
+/**
+ * The async form of `parkSync`. Rejects with `AbortError` when `signal` fires;
+ * an abandoned wait passes on a wake-up that reaches it later.
+ */
+export async function parkAsync(word: Int32Array, index: number, expected: number, deadline: number, signal?: AbortSignal): Promise<ParkResult> {
+  if (signal?.aborted) throw new AbortError('aborted while waiting', signal.reason);
+  const r = waitAsync(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
+  if (!r.async) return r.value;
+  holdLoop();
+  if (signal === undefined) {
+    try {
+      return await r.value;
+    } finally {
+      releaseLoop();
+    }
+  }
+  let settled = false;
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new AbortError('aborted while waiting', signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const waited = r.value.then((v) => {
+    if (settled && v === 'ok') notify(word, index, 1); // abandoned: pass the wake-up on
+    return v;
+  });
+  try {
+    return await Promise.race([waited, aborted]);
+  } finally {
+    settled = true;
+    signal.removeEventListener('abort', onAbort);
+    aborted.catch(() => {});
+    waited.finally(releaseLoop).catch(() => {});
+  }
+}
