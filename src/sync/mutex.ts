@@ -258,18 +258,46 @@ export class Mutex {
     return result;
   }
 
-  /** Runs `fn` (sync or async) under the lock, never blocking the event loop. */
-  async runExclusive<T>(fn: () => T | PromiseLike<T>, options: LockAsyncOptions = {}): Promise<T> {
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`);
-    if (compareExchange(this.words, STATE, 0, me) !== 0) {
-      const { timeout, ignorePoison } = lockOptions(options);
-      await this.lockAsyncSlow(toDeadline(timeout), ignorePoison, options.signal);
-    }
+  /**
+   * Runs `fn` (sync or async) under the lock, never blocking the event loop.
+   * The lock is released when `fn`'s result settles.
+   */
+  runExclusive<T>(fn: () => T | PromiseLike<T>, options: LockAsyncOptions = {}): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`));
+    // Fast path: no await at all when the lock is free and fn is synchronous.
+    if (compareExchange(this.words, STATE, 0, me) === 0) return this.runLocked(fn);
+    return this.runExclusiveSlow(fn, options);
+  }
+
+  private async runExclusiveSlow<T>(fn: () => T | PromiseLike<T>, options: LockAsyncOptions): Promise<T> {
+    const { timeout, ignorePoison } = lockOptions(options);
+    await this.lockAsyncSlow(toDeadline(timeout), ignorePoison, options.signal);
+    return this.runLocked(fn);
+  }
+
+  /** Calls `fn` while holding the lock; unlocks when its result settles. */
+  private runLocked<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+    let result: T | PromiseLike<T>;
     try {
-      return await fn();
-    } finally {
+      result = fn();
+    } catch (e) {
       this.unlock();
+      return Promise.reject(e);
     }
+    if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
+      this.unlock();
+      return Promise.resolve(result as T);
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.unlock();
+        return value;
+      },
+      (error: unknown) => {
+        this.unlock();
+        throw error;
+      },
+    );
   }
 
   // ---- slow paths ------------------------------------------------------
