@@ -13,10 +13,15 @@
  * - A waiter cannot be cancelled: after a timeout or abort it still takes a
  *   `notify(…, 1)` meant for someone else. An abandoned async park therefore
  *   passes on any wake-up it receives later (`notify(…, 1)` again).
+ * - When this thread learns of a death (a watched worker's 'exit'), its async
+ *   parks return early, so an owner's death is acted on at once rather than at
+ *   the end of a slice. (A sync park cannot be woken that way: its thread's
+ *   event loop is blocked; the slice bounds it.)
  */
 import { notify, wait, waitAsync } from '../memory/atomics.js';
 import { systemClock } from '../clock.js';
 import { AbortError } from '../errors.js';
+import { ThreadRegistry } from '../threads/registry.js';
 
 /** Longest single sleep of a waiter; the bound on owner-death recovery after the OS thread stops. */
 export const LIVENESS_SLICE_MS = 20;
@@ -60,29 +65,34 @@ export async function parkAsync(word: Int32Array, index: number, expected: numbe
   const r = waitAsync(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
   if (!r.async) return r.value;
   holdLoop();
-  if (signal === undefined) {
-    try {
-      return await r.value;
-    } finally {
-      releaseLoop();
+  let abandoned = false;
+  let wakeEarly!: () => void;
+  let onAbort: (() => void) | undefined;
+  const early = new Promise<ParkResult>((resolve, reject) => {
+    wakeEarly = () => resolve('ok');
+    deathWakers.add(wakeEarly);
+    if (signal !== undefined) {
+      onAbort = () => reject(new AbortError('aborted while waiting', signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
     }
-  }
-  let settled = false;
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new AbortError('aborted while waiting', signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
   });
   const waited = r.value.then((v) => {
-    if (settled && v === 'ok') notify(word, index, 1); // abandoned: pass the wake-up on
+    if (abandoned && v === 'ok') notify(word, index, 1); // abandoned: pass the wake-up on
     return v;
   });
   try {
-    return await Promise.race([waited, aborted]);
+    return await Promise.race([waited, early]);
   } finally {
-    settled = true;
-    signal.removeEventListener('abort', onAbort);
-    aborted.catch(() => {});
+    abandoned = true;
+    deathWakers.delete(wakeEarly);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+    early.catch(() => {});
     waited.finally(releaseLoop).catch(() => {});
   }
 }
+
+/** Async parks of this thread, woken early when this thread records a death. */
+const deathWakers = new Set<() => void>();
+ThreadRegistry.current.onDeath(() => {
+  for (const wake of [...deathWakers]) wake();
+});
