@@ -19,7 +19,7 @@
  * threads by `postMessage`, which orders the header writes before any read.
  */
 import { types } from 'node:util';
-import { HandleError } from '../errors.js';
+import { HandleError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import type { SharedArena } from './arena.js';
 
@@ -87,6 +87,9 @@ export function regionBytes<K extends string, O>(spec: RegionSpec<K, O>, options
  * The body is zeroed (fresh SAB memory is zero; arena memory is never reused).
  */
 export function createRegion<K extends string, O>(spec: RegionSpec<K, O>, options: O, arena?: SharedArena): Region<K, O> {
+  if (arena !== undefined && typeof (arena as Partial<SharedArena> | null)?.allocate !== 'function') {
+    throw new InvalidArgumentError(`arena must be a SharedArena (open a handle with SharedArena.from), got ${describeValue(arena)}`);
+  }
   const byteLength = regionBytes(spec, options);
   const { buffer, byteOffset } = arena ? arena.allocate(byteLength) : { buffer: new SharedArrayBuffer(byteLength), byteOffset: 0 };
   const header = new Int32Array(buffer, byteOffset, HEADER_BYTES / 4);

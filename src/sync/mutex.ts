@@ -332,12 +332,13 @@ export class Mutex {
         backoff.spin();
         continue;
       }
-      if (owner !== 0 && registry().isAlive(owner - 1) === false) {
-        this.recover(s);
-        continue;
-      }
       if (parkedAt === 0 && !backoff.isCompleted()) {
         backoff.snooze();
+        continue;
+      }
+      // Before each park (not each spin): is the owner still alive?
+      if (owner !== 0 && !registry().isAlive(owner - 1)) {
+        this.recover(s);
         continue;
       }
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
