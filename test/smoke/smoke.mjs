@@ -1,0 +1,132 @@
+// Smoke test of the built package, on plain Node (no tsx, no TypeScript):
+// run after `npm run build`, from anywhere inside the package.
+//
+//   node test/smoke/smoke.mjs
+//
+// Prints one line per check and `N passed, M failed`; exits 1 on any failure.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = new URL('../../', import.meta.url);
+const ITERATIONS = 20_000;
+const WORKERS = 3;
+
+let passed = 0;
+let failed = 0;
+function check(ok, what, detail = '') {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` (${detail})` : ''}`);
+}
+async function step(what, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    check(false, what, e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+}
+
+function whenMessage(worker, predicate) {
+  return new Promise((resolve, reject) => {
+    worker.on('message', (m) => predicate(m) && resolve(m));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`worker exited with code ${code} before answering`)));
+  });
+}
+const exited = (worker) => new Promise((resolve) => worker.once('exit', resolve));
+
+// 1. The package resolves by its own name, through package.json "exports", to the build.
+const expectedEntry = new URL('dist/src/index.js', root).href;
+let resolved = '';
+try {
+  resolved = import.meta.resolve('sabre');
+} catch (e) {
+  resolved = String(e);
+}
+check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
+const sabre = await import('sabre');
+const names = ['Mutex', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry'];
+const missing = names.filter((n) => !(n in sabre));
+check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
+
+if (existsSync(new URL('dist/src/testing/index.js', root))) {
+  await step("'sabre/testing' imports", async () => {
+    const testing = await import('sabre/testing');
+    check(Object.keys(testing).length > 0, "'sabre/testing' imports", `${Object.keys(testing).length} exports`);
+  });
+}
+
+const { Mutex, spawnWorker, isSabreError } = sabre;
+const AtomicCounter = sabre.AtomicCounter;
+
+// 2. Plain .mjs workers started through spawnWorker increment under the lock: the total is exact.
+await step('workers increment under the Mutex', async () => {
+  const mutex = new Mutex();
+  const plain = new Int32Array(new SharedArrayBuffer(4));
+  const atomic = AtomicCounter ? new AtomicCounter() : undefined;
+  const workers = Array.from({ length: WORKERS }, () =>
+    spawnWorker(new URL('./worker.mjs', import.meta.url), {
+      workerData: { mutex: mutex.handle, plain, atomic: atomic?.handle, iterations: ITERATIONS },
+    }),
+  );
+  await Promise.all(workers.map((w) => whenMessage(w, (m) => m.done !== undefined)));
+  await Promise.all(workers.map((w) => w.terminate()));
+  const expected = WORKERS * ITERATIONS;
+  check(plain[0] === expected, `${WORKERS} spawnWorker(.mjs) workers x ${ITERATIONS} increments under the Mutex`, `${plain[0]} of ${expected}`);
+  if (atomic) check(atomic.get() === expected, `AtomicCounter opened from its handle in ${WORKERS} workers`, `${atomic.get()} of ${expected}`);
+  check(!mutex.isLocked, 'the Mutex is free afterwards');
+});
+
+// 3. A worker that ends holding the lock: the next locker gets OwnerDiedError, not a hang.
+await step('owner death is seen by the next locker', async () => {
+  const mutex = new Mutex();
+  const worker = spawnWorker(new URL('./worker.mjs', import.meta.url), { workerData: { mutex: mutex.handle, hold: true } });
+  await whenMessage(worker, (m) => m.locked === true);
+  await exited(worker);
+  let outcome = 'acquired';
+  try {
+    await mutex.lockAsync({ timeout: 5_000 });
+    mutex.unlock();
+  } catch (e) {
+    outcome = isSabreError(e) ? e.code : String(e);
+  }
+  check(outcome === 'ERR_OWNER_DIED', 'a worker exiting while holding the Mutex poisons it', `next lockAsync: ${outcome}`);
+  mutex.clearPoison();
+  check(mutex.tryLock(), 'after clearPoison() the Mutex locks again');
+  mutex.unlock();
+});
+
+// 4. Built .js workers start without tsx: spawnWorker on a dist/workers file, Piscina on a built task.
+const builtWorkers = ['dist/workers/example-counter.task.js'].filter((p) => existsSync(new URL(p, root)));
+if (builtWorkers.length === 0) {
+  check(false, 'dist/workers has the built example tasks', 'run npm run build first');
+}
+for (const path of builtWorkers) {
+  const url = new URL(path, root);
+  await step(`spawnWorker(${path})`, async () => {
+    // The task module only exports a function: as a plain worker it loads and ends with code 0.
+    const worker = spawnWorker(url);
+    const code = await new Promise((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', resolve);
+    });
+    check(code === 0, `spawnWorker(${path}) starts a built .js worker on plain Node`, `exit code ${code}`);
+  });
+  await step(`Piscina runs ${path}`, async () => {
+    const { Piscina } = await import('piscina');
+    const pool = new Piscina({ filename: url.href, minThreads: 2, maxThreads: 2, atomics: 'async' });
+    try {
+      const mutex = new Mutex();
+      const counter = new Int32Array(new SharedArrayBuffer(4));
+      const start = new Int32Array(new SharedArrayBuffer(4));
+      const task = { strategy: 'mutex', counter, mutex: mutex.handle, iterations: 200, start, parties: 2 };
+      await Promise.all([pool.run(task), pool.run(task)]);
+      check(counter[0] === 400, `Piscina runs the built task ${path} (Mutex.runExclusive)`, `${counter[0]} of 400`);
+    } finally {
+      await pool.destroy();
+    }
+  });
+}
+
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,105 @@
+/**
+ * Piscina task for `examples/01-concurrency-control.ts`: one thread's share of
+ * the increments of one strategy. Every thread of a run waits at a start line
+ * first, so the threads really do overlap instead of running one after another
+ * while the pool warms up.
+ *
+ * The handles (and plain SharedArrayBuffer views) arrive in the task argument;
+ * Piscina clones the handle objects, and the SharedArrayBuffers inside stay shared.
+ */
+import { threadId } from 'node:worker_threads';
+import { Mutex, type MutexHandle } from '../src/index.js';
+
+/** Int32 words of the start line. */
+export const START_ARRIVED = 0;
+export const START_WORDS = 1;
+
+/** What every strategy's task carries. */
+interface Base {
+  /** Increments this thread performs. */
+  readonly iterations: number;
+  /** The start line (START_WORDS Int32 words, zeroed by the caller for each run). */
+  readonly start: Int32Array;
+  /** Threads taking part in this run. */
+  readonly parties: number;
+}
+
+export type CounterTask =
+  /** (a) a plain read then write of an Int32Array element. */
+  | (Base & { readonly strategy: 'plain'; readonly counter: Int32Array })
+  /** (b) read, await some "work", write back what was read plus one. */
+  | (Base & { readonly strategy: 'await-unsafe'; readonly counter: Int32Array })
+  /** (d) the same read-await-write body as (b), inside `Mutex.runExclusive`. */
+  | (Base & { readonly strategy: 'mutex'; readonly counter: Int32Array; readonly mutex: MutexHandle });
+
+export interface CounterResult {
+  readonly threadId: number;
+  /** `process.hrtime` in ms (one monotonic clock for all threads) when the thread left the start line. */
+  readonly startedMs: number;
+  readonly finishedMs: number;
+  /** Optimistic updates that lost a race and were retried. */
+  readonly conflicts: number;
+}
+
+/** Stands for the I/O a request handler awaits between reading and writing. */
+const processData = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * Blocks until `parties` threads have arrived (or 10 s pass: a pool that
+ * could not start every thread still finishes, just with less overlap).
+ * Plain Atomics are fine here: this is the example's harness, not sabre.
+ */
+function startLine(words: Int32Array, parties: number): void {
+  const deadline = Date.now() + 10_000;
+  let arrived = Atomics.add(words, START_ARRIVED, 1) + 1;
+  if (arrived >= parties) {
+    Atomics.notify(words, START_ARRIVED);
+    return;
+  }
+  while (arrived < parties && Date.now() < deadline) {
+    Atomics.wait(words, START_ARRIVED, arrived, 50);
+    arrived = Atomics.load(words, START_ARRIVED);
+  }
+}
+
+export default async function run(task: CounterTask): Promise<CounterResult> {
+  startLine(task.start, task.parties);
+  const startedMs = nowMs();
+  let conflicts = 0;
+  switch (task.strategy) {
+    case 'plain': {
+      const counter = task.counter;
+      for (let i = 0; i < task.iterations; i++) {
+        const current = counter[0]!; // a plain load …
+        counter[0] = current + 1; //    … and a plain store: another thread's increment in between is lost
+      }
+      break;
+    }
+    case 'await-unsafe': {
+      const counter = task.counter;
+      for (let i = 0; i < task.iterations; i++) {
+        const current = counter[0]!;
+        await processData(); // other threads write meanwhile …
+        counter[0] = current + 1; // … and this overwrites their increments
+      }
+      break;
+    }
+    case 'mutex': {
+      const counter = task.counter;
+      const mutex = Mutex.from(task.mutex);
+      for (let i = 0; i < task.iterations; i++) {
+        await mutex.runExclusive(async () => {
+          const current = counter[0]!;
+          await processData(); // the lock is held across the await: nobody else writes
+          counter[0] = current + 1;
+        });
+      }
+      break;
+    }
+    default:
+      throw new TypeError(`unknown strategy ${JSON.stringify((task as { strategy?: unknown }).strategy)}`);
+  }
+  return { threadId, startedMs, finishedMs: nowMs(), conflicts };
+}
