@@ -1,0 +1,51 @@
+/**
+ * sabre/testing: run concurrent code on real threads, perturb it, and record
+ * what happened, so that properties can check invariants under interleavings
+ * that an ordinary test never sees.
+ *
+ * The harness, step by step:
+ * 1. Write the threads' code as a program module: its default export is
+ *    `defineProgram(async (ctx) => …)`. `ctx` has the thread index, its input,
+ *    the shared value (handles), a seeded PRNG and `record(name, arg, fn)`,
+ *    which appends invoke/return events to the run's history.
+ * 2. Call `runThreads({ threads: inputs, program: url, setup, seed, yields })`
+ *    from a test. The threads run on warm workers (started once per process,
+ *    reused by every run: a property runs hundreds of cases in seconds), meet
+ *    at a start barrier so they really overlap, and are perturbed at sabre's
+ *    atomics seam: before each shared-memory step, with `yields.probability`,
+ *    a short spin or sleep drawn from a PRNG seeded by (seed, thread).
+ *    `kill: { thread, atStep }` ends one thread just before a given seam step
+ *    (a crash at a precise point); the harness replaces its worker.
+ * 3. A run that does not finish within `timeoutMs` is a `TimeoutError` naming
+ *    the threads that hung and their last seam step: the usual causes are a
+ *    deadlock or a lost wake-up. Their workers are terminated and replaced.
+ * 4. Call `closeThreads()` in `afterAll`.
+ *
+ * Failing and replaying: draw the seed and the yield settings with fast-check
+ * (`fc.integer()`, …) inside a property; a failure prints the counterexample
+ * (with that seed) and fast-check's own seed and path. Re-run the same file
+ * with `SABRE_SEED=<seed> SABRE_PATH=<path>` (read by `propertyParameters`) to
+ * replay the same cases: the same inputs and the same yield decisions. The OS
+ * still schedules the threads, so a replay reproduces the conditions of the
+ * failure, not the exact interleaving; rare failures may take a few replays.
+ * `SABRE_SOAK=1` switches properties to their long mode (many more runs).
+ *
+ * @example
+ * ```ts
+ * // count.ts
+ * export default defineProgram<{ counter: AtomicCounterHandle }, number>((ctx) => {
+ *   const c = AtomicCounter.from(ctx.shared.counter);
+ *   for (let i = 0; i < ctx.input; i++) c.increment();
+ * });
+ * // count.prop.ts
+ * test.prop([fc.integer(), fc.integer({ min: 2, max: 4 })], propertyParameters())('no lost updates', async (seed, n) => {
+ *   const { shared } = await runThreads({ threads: Array(n).fill(100), program: new URL('./count.ts', import.meta.url),
+ *     setup: () => ({ counter: new AtomicCounter().handle }), seed, yields: { probability: 0.1, maxDelayMs: 0.1 } });
+ *   expect(AtomicCounter.from(shared.counter).get()).toBe(100 * n);
+ * });
+ * ```
+ */
+export { defineProgram, type Program, type ThreadContext, type HistoryEvent, type RecordedError, type YieldSettings, type ThreadReport } from './program.js';
+export { runThreads, closeThreads, warmThreads, MAX_THREADS, DEFAULT_TIMEOUT_MS, type RunThreadsOptions, type RunThreadsResult } from './run-threads.js';
+export { seededRandom } from './random.js';
+export { propertyParameters, type PropertyParameters } from './parameters.js';

@@ -1,0 +1,353 @@
+/**
+ * runThreads: one run of a concurrent program on real, warm worker threads.
+ */
+import type { Worker } from 'node:worker_threads';
+import { notify, store } from '../memory/atomics.js';
+import { sibling, spawnWorker } from '../threads/spawn.js';
+import { InvalidArgumentError, SabreError, TimeoutError } from '../errors.js';
+import { integerIn, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import type { HistoryEvent, ThreadReport, YieldSettings } from './program.js';
+import { ABORT, ARRIVED, LAST_OP, OP_CODES, STEP, controlWords, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
+
+/*
+ * Implementation notes
+ *
+ * Pool: a module-level list of workers running `worker.ts`, unref'd (they
+ * never keep the process alive), reused by every run of the process: a
+ * TypeScript worker takes ~100-250 ms to start, a run on warm workers well
+ * under a millisecond of overhead, so a property can run hundreds of cases.
+ * A run takes `threads.length` idle workers (spawning the missing ones) and
+ * gives them back when every thread has settled. A worker that exits (killed
+ * on purpose, terminated after a timeout, crashed) leaves the pool, and a
+ * replacement starts at once so that the next run finds it warm.
+ *
+ * A run: a fresh control buffer (see protocol.ts) and one 'run' message per
+ * worker. Each worker imports the program (cached), stamps its arrival,
+ * waits at the start barrier, runs, replies. The parent settles each thread
+ * from its reply or its worker's 'exit' (Node delivers a worker's pending
+ * messages before 'exit', so a 'killed' reply is seen first). A ref'd timer
+ * bounds the run: at `timeoutMs` the threads still running are terminated and
+ * reported by index, threadId, last seam step and op.
+ */
+
+/** Options of `runThreads`. */
+export interface RunThreadsOptions<Shared, Input> {
+  /** One input per thread (1 to MAX_THREADS threads; 2-4 is the useful range on small machines). */
+  readonly threads: readonly Input[];
+  /** URL of a module whose default export is `defineProgram(…)` (`.ts` in development, `.js` built). */
+  readonly program: URL | string;
+  /** Passed (structured-cloned) to every thread: typically handles made on this thread. */
+  readonly shared?: Shared;
+  /** Called on this thread before each run to make `shared` (instead of passing `shared`). */
+  readonly setup?: () => Shared | Promise<Shared>;
+  /** Seeds the yield decisions and `ctx.random()`: the same seed makes the same decisions. */
+  readonly seed: number;
+  /** Yield injection at the seam (default: none, the threads only race naturally). */
+  readonly yields?: YieldSettings;
+  /** Milliseconds before the run is declared hung (default 10 000; Infinity allowed). */
+  readonly timeoutMs?: number;
+  /** End thread `thread` abruptly just before its `atStep`-th seam step (1-based). */
+  readonly kill?: { readonly thread: number; readonly atStep: number };
+  /** Record, per thread, the steps before which it yielded (`ThreadReport.yieldSteps`). */
+  readonly trace?: boolean;
+}
+
+/** What a run returns. */
+export interface RunThreadsResult<Shared, Result> {
+  /** Each thread's program result, by thread index (undefined for a killed thread). */
+  readonly results: Array<Result | undefined>;
+  /** Every recorded invoke/return event of every thread, ordered by `time`. */
+  readonly history: HistoryEvent[];
+  /** The index of the thread that was killed, if the kill step was reached. */
+  readonly killed?: number;
+  /** The shared value the threads received (from `shared` or `setup`). */
+  readonly shared: Shared;
+  readonly threads: ThreadReport[];
+}
+
+/** The most threads one run may have. */
+export const MAX_THREADS = 16;
+/** Default bound on one run. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+interface Slot {
+  readonly worker: Worker;
+  readonly threadId: number;
+  busy: boolean;
+  exited: boolean;
+  /** Killed or terminated during a run: never handed out again. */
+  retired: boolean;
+  ready: Promise<void>;
+  /** The current run's listeners. */
+  onReply?: (m: ReplyMessage) => void;
+  onExit?: (code: number) => void;
+  error?: unknown;
+}
+
+const pool: Slot[] = [];
+let closing: Promise<void> | undefined;
+let nextRun = 1;
+const workerUrl = (): URL => sibling(import.meta.url, 'worker');
+
+function spawnSlot(): Slot {
+  const worker = spawnWorker(workerUrl());
+  worker.unref();
+  let markReady!: () => void;
+  const slot: Slot = {
+    worker,
+    threadId: worker.threadId,
+    busy: false,
+    exited: false,
+    retired: false,
+    ready: new Promise<void>((resolve) => (markReady = resolve)),
+  };
+  worker.on('message', (m: ReplyMessage | { type: 'ready' }) => {
+    if (m.type === 'ready') markReady();
+    else slot.onReply?.(m);
+  });
+  // An uncaught error ends the worker; 'exit' follows and settles the thread.
+  worker.on('error', (e) => (slot.error = e));
+  worker.once('exit', (code) => {
+    slot.exited = true;
+    markReady();
+    const i = pool.indexOf(slot);
+    if (i >= 0) pool.splice(i, 1);
+    if (closing === undefined) spawnSlot(); // the replacement, warming up now
+    slot.onExit?.(code);
+  });
+  pool.push(slot);
+  return slot;
+}
+
+function take(n: number): Slot[] {
+  const taken: Slot[] = [];
+  for (const slot of pool) {
+    if (taken.length === n) break;
+    if (!slot.busy && !slot.exited && !slot.retired) taken.push(slot);
+  }
+  while (taken.length < n) taken.push(spawnSlot());
+  for (const slot of taken) slot.busy = true;
+  return taken;
+}
+
+/**
+ * Starts `count` harness workers now and resolves when they are ready, so the
+ * first run of a property does not pay for them (optional).
+ */
+export async function warmThreads(count: number): Promise<void> {
+  integerIn('count', count, 1, MAX_THREADS);
+  if (closing !== undefined) await closing;
+  while (pool.filter((s) => !s.exited && !s.retired).length < count) spawnSlot();
+  await Promise.all(pool.map((s) => s.ready));
+}
+
+/**
+ * Terminates every harness worker (call it in `afterAll`). Later runs start
+ * new ones. The workers are unref'd, so forgetting this never hangs a process.
+ */
+export async function closeThreads(): Promise<void> {
+  if (closing !== undefined) return closing;
+  closing = Promise.all(pool.map((s) => s.worker.terminate())).then(() => {
+    pool.length = 0;
+    closing = undefined;
+  });
+  return closing;
+}
+
+function checkYields(raw: unknown): YieldSettings | null {
+  if (raw === undefined) return null;
+  const o = plainObject('yields', raw) as Partial<YieldSettings>;
+  const p = o.probability;
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new InvalidArgumentError(`yields.probability must be a number in [0, 1], got ${String(p)}`);
+  if (o.maxSpins !== undefined) integerIn('yields.maxSpins', o.maxSpins, 1, 1 << 20);
+  if (o.maxDelayMs !== undefined && !(typeof o.maxDelayMs === 'number' && o.maxDelayMs >= 0 && o.maxDelayMs <= 1000)) {
+    throw new InvalidArgumentError(`yields.maxDelayMs must be a number in [0, 1000], got ${String(o.maxDelayMs)}`);
+  }
+  if (o.sleepShare !== undefined && !(typeof o.sleepShare === 'number' && o.sleepShare >= 0 && o.sleepShare <= 1)) {
+    throw new InvalidArgumentError(`yields.sleepShare must be a number in [0, 1], got ${String(o.sleepShare)}`);
+  }
+  return { probability: p, ...(o.maxSpins !== undefined ? { maxSpins: o.maxSpins } : {}), ...(o.maxDelayMs !== undefined ? { maxDelayMs: o.maxDelayMs } : {}), ...(o.sleepShare !== undefined ? { sleepShare: o.sleepShare } : {}) };
+}
+
+type Outcome =
+  | { readonly kind: 'done'; readonly result: unknown; readonly times: ThreadTimes }
+  | { readonly kind: 'failed'; readonly error: unknown; readonly times: ThreadTimes }
+  | { readonly kind: 'killed'; readonly times: ThreadTimes }
+  | { readonly kind: 'hung' };
+
+const NO_TIMES: ThreadTimes = { steps: 0, arrivedAt: -1, startedAt: -1, finishedAt: -1 };
+
+/**
+ * Runs `program` once on `threads.length` real threads that start together.
+ *
+ * Each thread gets its input, the (cloned) shared value and a context with a
+ * seeded PRNG and `record` (see `ThreadContext`). Until the program settles,
+ * the thread's every shared-memory step through sabre's atomics seam is
+ * counted and, with `yields`, preceded at random by a short spin or sleep,
+ * drawn from a PRNG seeded by (seed, thread): the same seed replays the same
+ * decisions (the OS schedule itself is not replayed).
+ *
+ * @throws TimeoutError (`ERR_TIMEOUT`) naming the threads that had not
+ *   finished after `timeoutMs` (their workers are terminated and replaced)
+ * @throws Error naming the threads whose program threw or whose worker
+ *   exited unexpectedly; the first such error is its `cause`
+ * @throws InvalidArgumentError for bad options
+ *
+ * @example
+ * ```ts
+ * const { results, history } = await runThreads({
+ *   threads: [100, 100, 100],
+ *   program: new URL('./programs/count.ts', import.meta.url),
+ *   setup: () => ({ counter: new AtomicCounter().handle }),
+ *   seed,
+ *   yields: { probability: 0.1, maxDelayMs: 0.2 },
+ * });
+ * ```
+ */
+export async function runThreads<Shared = unknown, Input = unknown, Result = unknown>(
+  options: RunThreadsOptions<Shared, Input>,
+): Promise<RunThreadsResult<Shared, Result>> {
+  const o = plainObject('options', options) as Partial<RunThreadsOptions<Shared, Input>>;
+  if (!Array.isArray(o.threads)) throw new InvalidArgumentError(`threads must be an array of per-thread inputs, got ${typeof o.threads}`);
+  const n = integerIn('threads.length', o.threads.length, 1, MAX_THREADS);
+  if (typeof o.seed !== 'number' || !Number.isSafeInteger(o.seed)) throw new InvalidArgumentError(`seed must be a safe integer, got ${String(o.seed)}`);
+  const seed = o.seed;
+  let program: string;
+  try {
+    program = new URL(String(o.program)).href;
+  } catch {
+    throw new InvalidArgumentError(`program must be a module URL, got ${String(o.program)}`);
+  }
+  const yields = checkYields(o.yields);
+  const timeout = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout('timeoutMs', o.timeoutMs);
+  let killThread = -1, killAt = 0;
+  if (o.kill !== undefined) {
+    const k = plainObject('kill', o.kill);
+    killThread = integerIn('kill.thread', k.thread, 0, n - 1);
+    killAt = integerIn('kill.atStep', k.atStep, 1, Number.MAX_SAFE_INTEGER);
+  }
+  if (o.setup !== undefined && 'shared' in o) throw new InvalidArgumentError('pass shared or setup, not both');
+  if (o.setup !== undefined && typeof o.setup !== 'function') throw new InvalidArgumentError(`setup must be a function, got ${typeof o.setup}`);
+  const shared = (o.setup !== undefined ? await o.setup() : o.shared) as Shared;
+  if (closing !== undefined) await closing;
+
+  const control = new SharedArrayBuffer(controlWords(n) * 4);
+  const words = new Int32Array(control);
+  const run = nextRun++;
+  const slots = take(n);
+  const outcomes: Array<Outcome | undefined> = new Array(n);
+  let pending = n;
+  let timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval> | undefined;
+  const events: HistoryEvent[] = [];
+
+  await new Promise<void>((resolve) => {
+    const settle = (thread: number, outcome: Outcome): void => {
+      if (outcomes[thread] !== undefined) return;
+      outcomes[thread] = outcome;
+      const slot = slots[thread]!;
+      slot.onReply = undefined;
+      slot.onExit = undefined;
+      if (outcome.kind !== 'done' && outcome.kind !== 'hung' && outcomes.filter((x) => x !== undefined).length < n) {
+        // A thread that cannot reach the barrier any more must not strand the others there.
+        store(words, ABORT, 1);
+        notify(words, ARRIVED);
+      }
+      if (--pending === 0) resolve();
+    };
+    slots.forEach((slot, thread) => {
+      slot.onReply = (m) => {
+        if (m.run !== run) return;
+        events.push(...m.events);
+        if (m.type === 'done') settle(thread, { kind: 'done', result: m.result, times: m.times });
+        else if (m.type === 'failed') settle(thread, { kind: 'failed', error: SabreError.from(m.error), times: m.times });
+        else {
+          slot.retired = true;
+          settle(thread, { kind: 'killed', times: m.times });
+        }
+      };
+      slot.onExit = (code) => {
+        const cause = slot.error ?? new Error(`its worker exited with code ${code} before the program settled`);
+        settle(thread, { kind: 'failed', error: cause, times: NO_TIMES });
+      };
+      if (slot.exited) {
+        slot.onExit(1);
+        return;
+      }
+      const msg: RunMessage = {
+        type: 'run', run, program, thread, threads: n, input: o.threads![thread], shared, seed, yields,
+        killAt: thread === killThread ? killAt : 0, trace: o.trace === true, control,
+      };
+      try {
+        slot.worker.postMessage(msg);
+      } catch (e) {
+        settle(thread, { kind: 'failed', error: new InvalidArgumentError(`thread ${thread}'s input or the shared value cannot be sent to a worker: ${(e as Error).message}`), times: NO_TIMES });
+      }
+    });
+    if (pending === 0) return;
+    if (timeout === Infinity) {
+      timer = setInterval(() => {}, 1 << 30); // keeps the process alive while the unref'd workers run
+    } else {
+      timer = setTimeout(() => {
+        slots.forEach((slot, thread) => {
+          if (outcomes[thread] !== undefined) return;
+          slot.onExit = undefined;
+          slot.retired = true;
+          void slot.worker.terminate();
+          settle(thread, { kind: 'hung' });
+        });
+      }, timeout);
+    }
+  });
+  clearTimeout(timer as ReturnType<typeof setTimeout> | undefined);
+  clearInterval(timer as ReturnType<typeof setInterval> | undefined);
+
+  const hung: number[] = [];
+  const failed: Array<{ thread: number; error: unknown }> = [];
+  let killed: number | undefined;
+  outcomes.forEach((outcome, thread) => {
+    if (outcome?.kind === 'hung') hung.push(thread);
+    else if (outcome?.kind === 'failed') failed.push({ thread, error: outcome.error });
+    else if (outcome?.kind === 'killed') killed = thread;
+  });
+  for (const slot of slots) {
+    // A killed or terminated thread: wait until it has stopped, so its death is
+    // recorded in the ThreadRegistry before the caller looks (a few ms).
+    if (slot.retired && !slot.exited) await new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+    slot.busy = false;
+  }
+
+  const describe = (thread: number): string => {
+    const steps = words[STEP(thread)]!;
+    const op = OP_CODES[words[LAST_OP(thread)]!];
+    return `thread ${thread} (threadId ${slots[thread]!.threadId}${steps > 0 ? `, last seen before seam step ${steps}, a ${op}` : ', before its first seam step'})`;
+  };
+  const where = `program ${program}, seed ${seed}`;
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    const list = failed.map((f) => `thread ${f.thread}: ${(f.error as Error)?.message ?? String(f.error)}`).join('; ');
+    const also = hung.length > 0 ? `; and ${hung.map(describe).join(', ')} had not finished after ${timeout} ms (terminated)` : '';
+    throw new Error(`runThreads: ${list}${also} (${where})`, { cause: first.error });
+  }
+  if (hung.length > 0) {
+    const many = hung.length > 1;
+    throw new TimeoutError(
+      `runThreads: ${hung.map(describe).join(', ')} had not finished after ${timeout} ms and ${many ? 'were' : 'was'} terminated. ` +
+        `Likely a deadlock (threads waiting on each other, or on a lock whose owner died unnoticed) or a lost wake-up ` +
+        `(a waiter parked with nobody left to notify it) (${where})`,
+      { timeoutMs: timeout },
+    );
+  }
+
+  events.sort((a, b) => a.time - b.time);
+  const reports: ThreadReport[] = outcomes.map((outcome, thread) => {
+    const t = outcome !== undefined && outcome.kind !== 'hung' ? outcome.times : NO_TIMES;
+    return { threadId: slots[thread]!.threadId, ...t };
+  });
+  return {
+    results: outcomes.map((outcome) => (outcome?.kind === 'done' ? (outcome.result as Result) : undefined)),
+    history: events,
+    ...(killed !== undefined ? { killed } : {}),
+    shared,
+    threads: reports,
+  };
+}

@@ -1,0 +1,2 @@
+/** A module whose default export is not a program (the harness must say so). */
+export default function notAProgram(): void {}
