@@ -23,7 +23,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { LIVENESS_SLICE_MS, Mutex, isSabreError } from '../src/index.js';
+import { AtomicCounter, LIVENESS_SLICE_MS, Mutex, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
 import { START_WORDS, type CounterResult, type CounterTask } from '../workers/example-counter.task.js';
 import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/example-owner-death.task.js';
 import { printTable, type Row } from './table.js';
@@ -82,6 +82,15 @@ const strategies: Strategy[] = [
     },
   },
   {
+    label: '(c) AtomicCounter.increment()',
+    safe: true,
+    iterations: Math.round(1_000_000 * scale),
+    setup() {
+      const counter = new AtomicCounter();
+      return { task: (base) => ({ ...base, strategy: 'atomic', counter: counter.handle }) satisfies CounterTask, observe: () => counter.get() };
+    },
+  },
+  {
     label: '(d) Mutex.runExclusive(read, await, write)',
     safe: true,
     iterations: Math.round(2_000 * scale),
@@ -89,6 +98,24 @@ const strategies: Strategy[] = [
       const counter = int32();
       const mutex = new Mutex();
       return { task: (base) => ({ ...base, strategy: 'mutex', counter, mutex: mutex.handle }) satisfies CounterTask, observe: () => counter[0]! };
+    },
+  },
+  {
+    label: '(e) VersionedCell.update(v => v + 1)',
+    safe: true,
+    iterations: Math.round(20_000 * scale),
+    setup() {
+      const cell = new VersionedCell<number>({ maxBytes: 32, codec: 'json', initial: 0 });
+      return { task: (base) => ({ ...base, strategy: 'versioned', cell: cell.handle }) satisfies CounterTask, observe: () => cell.read().value };
+    },
+  },
+  {
+    label: '(f) StripedCounter.increment()',
+    safe: true,
+    iterations: Math.round(1_000_000 * scale),
+    setup() {
+      const counter = new StripedCounter();
+      return { task: (base) => ({ ...base, strategy: 'striped', counter: counter.handle }) satisfies CounterTask, observe: () => counter.sum() };
     },
   },
 ];

@@ -8,7 +8,16 @@
  * Piscina clones the handle objects, and the SharedArrayBuffers inside stay shared.
  */
 import { threadId } from 'node:worker_threads';
-import { Mutex, type MutexHandle } from '../src/index.js';
+import {
+  AtomicCounter,
+  Mutex,
+  StripedCounter,
+  VersionedCell,
+  type AtomicCounterHandle,
+  type MutexHandle,
+  type StripedCounterHandle,
+  type VersionedCellHandle,
+} from '../src/index.js';
 
 /** Int32 words of the start line. */
 export const START_ARRIVED = 0;
@@ -29,8 +38,14 @@ export type CounterTask =
   | (Base & { readonly strategy: 'plain'; readonly counter: Int32Array })
   /** (b) read, await some "work", write back what was read plus one. */
   | (Base & { readonly strategy: 'await-unsafe'; readonly counter: Int32Array })
+  /** (c) one atomic add per increment. */
+  | (Base & { readonly strategy: 'atomic'; readonly counter: AtomicCounterHandle<32> })
   /** (d) the same read-await-write body as (b), inside `Mutex.runExclusive`. */
-  | (Base & { readonly strategy: 'mutex'; readonly counter: Int32Array; readonly mutex: MutexHandle });
+  | (Base & { readonly strategy: 'mutex'; readonly counter: Int32Array; readonly mutex: MutexHandle })
+  /** (e) optimistic: read the value and its version, write back only if the version is unchanged. */
+  | (Base & { readonly strategy: 'versioned'; readonly cell: VersionedCellHandle })
+  /** (f) one padded stripe per thread, summed by the reader. */
+  | (Base & { readonly strategy: 'striped'; readonly counter: StripedCounterHandle });
 
 export interface CounterResult {
   readonly threadId: number;
@@ -86,6 +101,11 @@ export default async function run(task: CounterTask): Promise<CounterResult> {
       }
       break;
     }
+    case 'atomic': {
+      const counter = AtomicCounter.from(task.counter);
+      for (let i = 0; i < task.iterations; i++) counter.increment(); // one Atomics.add: nothing in between
+      break;
+    }
     case 'mutex': {
       const counter = task.counter;
       const mutex = Mutex.from(task.mutex);
@@ -96,6 +116,21 @@ export default async function run(task: CounterTask): Promise<CounterResult> {
           counter[0] = current + 1;
         });
       }
+      break;
+    }
+    case 'versioned': {
+      const cell = VersionedCell.from<number>(task.cell);
+      for (let i = 0; i < task.iterations; i++) {
+        // update() reads { value, version }, calls write(value + 1, version), and on
+        // ConflictError (another thread wrote that version first) reads again and retries.
+        const { attempts } = cell.update((value) => value + 1, { retries: Infinity });
+        conflicts += attempts - 1;
+      }
+      break;
+    }
+    case 'striped': {
+      const counter = StripedCounter.from(task.counter);
+      for (let i = 0; i < task.iterations; i++) counter.increment(); // touches only this thread's stripe
       break;
     }
     default:

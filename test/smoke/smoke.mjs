@@ -45,7 +45,7 @@ try {
 }
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
-const names = ['Mutex', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry'];
+const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
@@ -56,24 +56,24 @@ if (existsSync(new URL('dist/src/testing/index.js', root))) {
   });
 }
 
-const { Mutex, spawnWorker, isSabreError } = sabre;
-const AtomicCounter = sabre.AtomicCounter;
+const { Mutex, AtomicCounter, spawnWorker, isSabreError } = sabre;
 
 // 2. Plain .mjs workers started through spawnWorker increment under the lock: the total is exact.
 await step('workers increment under the Mutex', async () => {
   const mutex = new Mutex();
   const plain = new Int32Array(new SharedArrayBuffer(4));
-  const atomic = AtomicCounter ? new AtomicCounter() : undefined;
+  const atomic = new AtomicCounter();
+  const start = new Int32Array(new SharedArrayBuffer(4));
   const workers = Array.from({ length: WORKERS }, () =>
     spawnWorker(new URL('./worker.mjs', import.meta.url), {
-      workerData: { mutex: mutex.handle, plain, atomic: atomic?.handle, iterations: ITERATIONS },
+      workerData: { mutex: mutex.handle, plain, atomic: atomic.handle, iterations: ITERATIONS, start, parties: WORKERS },
     }),
   );
   await Promise.all(workers.map((w) => whenMessage(w, (m) => m.done !== undefined)));
   await Promise.all(workers.map((w) => w.terminate()));
   const expected = WORKERS * ITERATIONS;
   check(plain[0] === expected, `${WORKERS} spawnWorker(.mjs) workers x ${ITERATIONS} increments under the Mutex`, `${plain[0]} of ${expected}`);
-  if (atomic) check(atomic.get() === expected, `AtomicCounter opened from its handle in ${WORKERS} workers`, `${atomic.get()} of ${expected}`);
+  check(atomic.get() === expected, `AtomicCounter opened from its handle in ${WORKERS} workers`, `${atomic.get()} of ${expected}`);
   check(!mutex.isLocked, 'the Mutex is free afterwards');
 });
 
