@@ -14,3 +14,6 @@ export { watchWorker, watchPool, type WatchablePool } from './threads/watch.js';
 export { spawnWorker, sibling } from './threads/spawn.js';
 export { LIVENESS_SLICE_MS } from './sync/park.js';
 export { Mutex, MutexGuard, STARVATION_MS, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions } from './sync/mutex.js';
+export { registerComlinkHandlers, COMLINK_HANDLER_NAME, type ComlinkNamespace } from './integrations/comlink.js';
+export { toTaskArgs, fromTaskArgs, piscinaTask, type TaskArgs } from './integrations/piscina.js';
+export { registerKind, registeredKinds, reopen, isSabrePrimitive, type SabreClass, type SabrePrimitive } from './integrations/kinds.js';
