@@ -1,0 +1,30 @@
+/**
+ * What the properties draw: thread counts, operation counts and yield
+ * settings. Kept in one place so every property perturbs threads alike.
+ */
+import { fc } from '@fast-check/vitest';
+import type { YieldSettings } from '../src/testing/index.js';
+
+/** The harness seed (yield decisions and `ctx.random`): printed in a counterexample, replayed with it. */
+export const seedArb = fc.integer();
+
+/** 2 to 4 threads: more than the 2 cores, so the OS preempts inside critical steps too. */
+export const threadCountArb = fc.integer({ min: 2, max: 4 });
+
+/**
+ * Yield settings from "none" (threads race only naturally) to frequent short
+ * spins and sleeps. `minProbability` lets a meta-test insist on perturbation.
+ */
+export function yieldsArb(minProbability = 0): fc.Arbitrary<YieldSettings> {
+  return fc.record({
+    probability: fc.double({ min: minProbability, max: 0.3, noNaN: true }),
+    maxSpins: fc.integer({ min: 1, max: 256 }),
+    maxDelayMs: fc.constantFrom(0, 0.02, 0.05, 0.1),
+    sleepShare: fc.double({ min: 0, max: 1, noNaN: true }),
+  });
+}
+
+/** One array of `count` per-thread values. */
+export function perThread<T>(arb: fc.Arbitrary<T>, threads = threadCountArb): fc.Arbitrary<T[]> {
+  return threads.chain((n) => fc.array(arb, { minLength: n, maxLength: n }));
+}
