@@ -6,7 +6,7 @@
  * instant in every other. `ManualClock` keeps its time in shared memory, so a
  * test moves time for all threads at once; its handle travels like any other.
  */
-import { add64, compareExchange64, load64 } from './memory/atomics.js';
+import { compareExchange64, load64 } from './memory/atomics.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from './memory/region.js';
 import type { SharedArena } from './memory/arena.js';
 import { InvalidArgumentError } from './errors.js';
@@ -49,11 +49,18 @@ function checkOptions(raw: unknown): ManualClockHandleOptions {
   return {};
 }
 
+/** The largest time a ManualClock holds: 2^63 - 1 ns, about 292 years. */
+const MAX_NANOS = (1n << 63n) - 1n;
+
 function toNanos(name: string, ms: unknown): bigint {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) {
     throw new InvalidArgumentError(`${name} must be a finite number of milliseconds, got ${String(ms)}`);
   }
-  return BigInt(Math.round(ms * 1e6));
+  const nanos = BigInt(Math.round(ms * 1e6));
+  if (nanos > MAX_NANOS || nanos < -MAX_NANOS) {
+    throw new InvalidArgumentError(`${name} must be within ±${Number(MAX_NANOS) / 1e6} ms (64-bit nanoseconds), got ${ms}`);
+  }
+  return nanos;
 }
 
 /** A clock that only moves when told to, shared by every thread that opens it. */
@@ -91,7 +98,14 @@ export class ManualClock implements Clock {
   advance(ms: number): number {
     const d = toNanos('ms', ms);
     if (d < 0n) throw new InvalidArgumentError(`ms must be >= 0 (time only moves forward), got ${ms}`);
-    return Number(add64(this.word, NANOS, d) + d) / 1e6;
+    for (;;) {
+      const current = load64(this.word, NANOS);
+      if (current + d > MAX_NANOS) {
+        throw new InvalidArgumentError(`advancing ${ms} ms from ${Number(current) / 1e6} ms would pass the clock's range (${Number(MAX_NANOS) / 1e6} ms)`);
+      }
+      // Linearization point: the CAS that moves time.
+      if (compareExchange64(this.word, NANOS, current, current + d) === current) return Number(current + d) / 1e6;
+    }
   }
 
   /** Sets the time; it may not move backwards. */

@@ -52,7 +52,8 @@ export class SharedArena {
     this.handle = region.handle;
     this.control = region.i32(0, 1);
     this.start = padToCacheLine(region.bodyOffset + CACHE_LINE_BYTES);
-    this.end = region.handle.byteOffset + region.handle.byteLength;
+    // Whole blocks only, so `available` is exactly what `allocate` can still give.
+    this.end = this.start + padToCacheLine(region.options.byteLength);
     // Published before the handle leaves this thread (postMessage orders it).
     if (!opened) this.control[NEXT] = this.start;
   }

@@ -92,6 +92,8 @@ function checkHandleOptions(raw: unknown): MutexHandleOptions {
   return {};
 }
 
+const DEFAULT_LOCK = Object.freeze({ timeout: Infinity, ignorePoison: false });
+
 function lockOptions(raw: number | LockOptions | undefined): { timeout: number; ignorePoison: boolean } {
   if (typeof raw === 'number' || raw === undefined) return { timeout: checkTimeout('timeout', raw), ignorePoison: false };
   const o = plainObject('options', raw) as LockOptions;
@@ -209,16 +211,17 @@ export class Mutex {
    * @param options a timeout in ms, or `{ timeout, ignorePoison }`
    */
   lock(options?: number | LockOptions): void {
+    // Options are validated before the fast path: a bad timeout is an error even when the lock is free.
+    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
     if (compareExchange(this.words, STATE, 0, me) === 0) return;
-    const { timeout, ignorePoison } = lockOptions(options);
-    this.lockSlow(toDeadline(timeout), ignorePoison);
+    this.lockSlow(toDeadline(o.timeout), o.ignorePoison);
   }
 
   /** Waits without blocking the event loop. */
-  async lockAsync(options: LockAsyncOptions = {}): Promise<void> {
+  async lockAsync(options?: LockAsyncOptions): Promise<void> {
+    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
     if (compareExchange(this.words, STATE, 0, me) === 0) return;
-    const { timeout, ignorePoison } = lockOptions(options);
-    await this.lockAsyncSlow(toDeadline(timeout), ignorePoison, options.signal);
+    await this.lockAsyncSlow(toDeadline(o.timeout), o.ignorePoison, options?.signal);
   }
 
   /**
@@ -237,7 +240,7 @@ export class Mutex {
   }
 
   /** The async form of `acquire`, for `await using`. */
-  async acquireAsync(options: LockAsyncOptions = {}): Promise<MutexGuard> {
+  async acquireAsync(options?: LockAsyncOptions): Promise<MutexGuard> {
     await this.lockAsync(options);
     return new MutexGuard(this);
   }
@@ -262,16 +265,21 @@ export class Mutex {
    * Runs `fn` (sync or async) under the lock, never blocking the event loop.
    * The lock is released when `fn`'s result settles.
    */
-  runExclusive<T>(fn: () => T | PromiseLike<T>, options: LockAsyncOptions = {}): Promise<T> {
+  runExclusive<T>(fn: () => T | PromiseLike<T>, options?: LockAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`));
+    let o: { timeout: number; ignorePoison: boolean };
+    try {
+      o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     // Fast path: no await at all when the lock is free and fn is synchronous.
     if (compareExchange(this.words, STATE, 0, me) === 0) return this.runLocked(fn);
-    return this.runExclusiveSlow(fn, options);
+    return this.runExclusiveSlow(fn, o, options?.signal);
   }
 
-  private async runExclusiveSlow<T>(fn: () => T | PromiseLike<T>, options: LockAsyncOptions): Promise<T> {
-    const { timeout, ignorePoison } = lockOptions(options);
-    await this.lockAsyncSlow(toDeadline(timeout), ignorePoison, options.signal);
+  private async runExclusiveSlow<T>(fn: () => T | PromiseLike<T>, o: { timeout: number; ignorePoison: boolean }, signal: AbortSignal | undefined): Promise<T> {
+    await this.lockAsyncSlow(toDeadline(o.timeout), o.ignorePoison, signal);
     return this.runLocked(fn);
   }
 

@@ -35,6 +35,7 @@ import { getEnvironmentData, isMainThread, setEnvironmentData, threadId } from '
 import { types } from 'node:util';
 import { add, compareExchange, load, or, store } from '../memory/atomics.js';
 import { identify, osThreadAlive, type OsThreadIdentity } from './os-thread.js';
+import { InvalidArgumentError } from '../errors.js';
 
 const ENV_KEY = 'sabre.threads.v1';
 const MAGIC = 0x53544852; // "STHR"
@@ -80,6 +81,8 @@ export class ThreadRegistry {
    * thread; true for a thread sabre has never heard of.
    */
   isAlive(id: number): boolean {
+    if (!Number.isInteger(id)) throw new InvalidArgumentError(`threadId must be an integer, got ${String(id)}`);
+    if (id < 0) return false; // what an exited Worker's threadId reads
     if (id === threadId || id === 0) return true;
     if (this.deadBit(id)) return false;
     const now = performance.now();
