@@ -93,37 +93,7 @@ function delta32(v: unknown): number {
   return v;
 }
 
-/**
- * A shared integer counter: 32-bit (`number`) by default, 64-bit (`bigint`)
- * with `{ bits: 64 }`. Every method is one atomic step, so concurrent
- * `increment()`s from any number of threads never lose an update.
- *
- * `add`, `increment` and `decrement` return the NEW value (Java's
- * `addAndGet`). 32-bit arithmetic wraps modulo 2^32 like `Int32Array` and
- * Java's `AtomicInteger` (`2^31 - 1` plus one is `-2^31`); 64-bit arithmetic
- * wraps modulo 2^64 like `AtomicLong`.
- *
- * Memory synchronization: every operation is sequentially consistent; a write
- * to the counter happens-before any operation of another thread that reads its
- * value.
- *
- * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a non-integer, NaN,
- * infinite or out-of-range argument (a 32-bit `set` outside Int32, a 64-bit
- * value outside Int64); the counter is unchanged.
- * @throws HandleError (`ERR_HANDLE`) from `from` for a handle that is not an AtomicCounter's
- *
- * @example
- * ```ts
- * const hits = new AtomicCounter();                  // AtomicCounter<number>
- * const bytes = new AtomicCounter({ bits: 64 });     // AtomicCounter<bigint>
- * spawnWorker(url, { workerData: { hits: hits.handle } });
- * // in the worker:
- * const c = AtomicCounter.from(workerData.hits);
- * c.increment();                                     // the new value
- * bytes.add(1500n);
- * ```
- * @remarks Since 0.1
- */
+/** The implementation of `AtomicCounter` (the contract is on the exported type below). */
 class AtomicCounterImpl<V extends number | bigint> {
   readonly handle: AtomicCounterHandle<CounterBitsOf<V>>;
   /** 32 or 64. */
@@ -256,7 +226,38 @@ export interface AtomicCounterConstructor {
   byteLength(options?: AtomicCounterOptions): number;
 }
 
-/** A shared integer counter; see the class documentation above. */
+/**
+ * A shared integer counter: 32-bit (`number`) by default, 64-bit (`bigint`)
+ * with `{ bits: 64 }`. Every method is one atomic step, so concurrent
+ * `increment()`s from any number of threads never lose an update.
+ *
+ * `add`, `increment` and `decrement` return the NEW value (Java's
+ * `addAndGet`). 32-bit arithmetic wraps modulo 2^32 like `Int32Array` and
+ * Java's `AtomicInteger` (`2^31 - 1` plus one is `-2^31`); 64-bit arithmetic
+ * wraps modulo 2^64 like `AtomicLong`.
+ *
+ * Memory synchronization: every operation is sequentially consistent; a write
+ * to the counter happens-before any operation of another thread that reads its
+ * value.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a non-integer, NaN,
+ * infinite or out-of-range argument (a 32-bit `set` outside Int32, a 64-bit
+ * value outside Int64); the counter is unchanged.
+ * @throws HandleError (`ERR_HANDLE`) from `from` for a handle that is not an AtomicCounter's
+ *
+ * @example
+ * ```ts
+ * const hits = new AtomicCounter();                  // AtomicCounter<number>
+ * const bytes = new AtomicCounter({ bits: 64 });     // AtomicCounter<bigint>
+ * spawnWorker(url, { workerData: { hits: hits.handle } });
+ * // in the worker:
+ * const c = AtomicCounter.from(workerData.hits);
+ * c.increment();                                     // the new value
+ * bytes.add(1500n);
+ * ```
+ * @remarks Since 0.1
+ */
 export type AtomicCounter<V extends number | bigint = number> = AtomicCounterImpl<V>;
+/** Constructs a shared integer counter; see the `AtomicCounter` type for the contract. */
 export const AtomicCounter = AtomicCounterImpl as AtomicCounterConstructor;
 Object.defineProperty(AtomicCounterImpl, 'name', { value: 'AtomicCounter' });

@@ -37,7 +37,9 @@ import { describeValue, fn as checkFn, nonNegativeInteger, oneOf, plainObject, p
  *   (2v+2, t)      t published              t: WRITER → 0, notify parked writers
  *   (any,  dead t) t died holding it        anyone: CAS WRITER t → me, SEQ odd → SEQ − 1
  * Invariant: only the claim holder moves SEQ; SEQ never decreases except the
- * rollback 2v+1 → 2v of an unpublished write.
+ * rollback 2v+1 → 2v of an unpublished write. SEQ is 64-bit so that versions
+ * (up to 2^53) never wrap: a wrapped version would let a stale
+ * `expectedVersion` match again.
  *
  * The claim is taken on WRITER, not by making SEQ odd: one CAS then both
  * excludes other writers and records who holds it, so no crash can leave a
@@ -139,6 +141,13 @@ const me = threadId + 1;
  * a complete value of one version, decoded into its own private copy, never a
  * mix of two writes. A writer that dies mid-write leaves the previous value
  * and version in place; the next writer takes over within `LIVENESS_SLICE_MS`.
+ *
+ * `read` never waits. `write` waits (a short blocking `Atomics.wait`, in
+ * slices) only while another thread is in the middle of writing the very
+ * version it expects, since that write decides whether this one conflicts;
+ * a write whose version is already stale throws at once. The holder's write
+ * is an encode and a copy of at most `maxBytes`; with a user codec that has
+ * `encodeInto`, that user code runs while the others wait.
  *
  * Memory synchronization: a successful `write` happens-before every `read`
  * that returns its version (or a later one).

@@ -151,7 +151,7 @@ describe('VersionedCell misuse', () => {
     ['retries NaN', () => cell.update((v) => v, { retries: NaN }), /got NaN/],
     ['update fn missing', () => cell.update(undefined as never), /fn must be a function/],
   ];
-  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => expectCode(fn, ErrorCode.INVALID_ARG, message));
+  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => { expectCode(fn, ErrorCode.INVALID_ARG, message); });
 
   it('leaves every cell unchanged and writable after every refusal', () => {
     for (const [, fn] of table) thrown(fn);
