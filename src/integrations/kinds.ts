@@ -21,6 +21,9 @@ import type { Handle } from '../memory/region.js';
 import { SharedArena } from '../memory/arena.js';
 import { ManualClock } from '../clock.js';
 import { Mutex } from '../sync/mutex.js';
+import { AtomicCounter } from '../atomic/counter.js';
+import { StripedCounter } from '../atomic/striped-counter.js';
+import { VersionedCell } from '../atomic/versioned-cell.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -108,6 +111,10 @@ export function reopen(handle: unknown): SabrePrimitive {
   return Class.from(handle);
 }
 
-registerKind(Mutex);
-registerKind(SharedArena);
-registerKind(ManualClock);
+registerKind(Mutex, 'sabre.Mutex');
+registerKind(SharedArena, 'sabre.SharedArena');
+registerKind(ManualClock, 'sabre.ManualClock');
+registerKind(AtomicCounter, 'sabre.AtomicCounter');
+registerKind(StripedCounter, 'sabre.StripedCounter');
+// Re-opened with the handle's named codec; a user codec cannot cross threads (pass it to VersionedCell.from).
+registerKind(VersionedCell, 'sabre.VersionedCell');

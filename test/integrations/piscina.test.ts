@@ -6,6 +6,9 @@ import { fromTaskArgs, piscinaTask, toTaskArgs } from '../../src/integrations/pi
 import { registerKind, registeredKinds, reopen } from '../../src/integrations/kinds.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { Mutex } from '../../src/sync/mutex.js';
+import { AtomicCounter } from '../../src/atomic/counter.js';
+import { StripedCounter } from '../../src/atomic/striped-counter.js';
+import { VersionedCell } from '../../src/atomic/versioned-cell.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import type { EchoReply } from '../../workers/echo.task.js';
 import { Tally } from '../../workers/fixture-tally.js';
@@ -40,6 +43,21 @@ describe('toTaskArgs / fromTaskArgs', () => {
     mutex.lock();
     expect(live.mutex.isLocked).toBe(true);
     mutex.unlock();
+  });
+
+  it('carry the counters too, as live objects sharing their memory', () => {
+    const counter = new AtomicCounter({ bits: 64 });
+    const striped = new StripedCounter();
+    const cell = new VersionedCell<{ n: number }>({ maxBytes: 64, codec: 'json', initial: { n: 1 } });
+    const live = fromTaskArgs<{ counter: AtomicCounter<bigint>; striped: StripedCounter; cell: VersionedCell<{ n: number }> }>(
+      structuredClone(toTaskArgs({ counter, striped, cell })),
+    );
+    live.counter.add(5n);
+    live.striped.add(3);
+    live.cell.write({ n: 2 }, live.cell.read().version);
+    expect(counter.get()).toBe(5n);
+    expect(striped.sum()).toBe(3);
+    expect(cell.read().value).toEqual({ n: 2 });
   });
 
   it('refuse forged handles and kinds this thread has not registered', () => {
