@@ -16,7 +16,7 @@
 import { CapacityError } from '../errors.js';
 import { compareExchange, load } from './atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from './cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from './region.js';
+import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
 import { plainObject, positiveInteger } from '../validate.js';
 
 export interface SharedArenaOptions {
@@ -40,7 +40,7 @@ function checkOptions(raw: unknown): SharedArenaOptions {
   return { byteLength: positiveInteger('byteLength', o.byteLength, MAX_ARENA_BYTES) };
 }
 
-export class SharedArena {
+export class SharedArena implements Allocator {
   readonly handle: SharedArenaHandle;
   private readonly control: Int32Array;
   private readonly start: number;

@@ -21,7 +21,6 @@
 import { types } from 'node:util';
 import { HandleError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
-import type { SharedArena } from './arena.js';
 
 const MAGIC = 0x53414252;
 const H_MAGIC = 0, H_KIND = 1, H_VERSION = 2, H_BYTE_LENGTH = 3, H_OPTIONS_HASH = 4;
@@ -35,6 +34,11 @@ export interface Handle<K extends string = string, O = unknown> {
   readonly byteOffset: number;
   readonly byteLength: number;
   readonly options: O;
+}
+
+/** Where regions can be placed besides a buffer of their own: a `SharedArena`. */
+export interface Allocator {
+  allocate(byteLength: number): { buffer: SharedArrayBuffer; byteOffset: number };
 }
 
 /** What a primitive tells the region module about its layout. */
@@ -86,8 +90,8 @@ export function regionBytes<K extends string, O>(spec: RegionSpec<K, O>, options
  * Allocates and initialises a region, in its own buffer or inside `arena`.
  * The body is zeroed (fresh SAB memory is zero; arena memory is never reused).
  */
-export function createRegion<K extends string, O>(spec: RegionSpec<K, O>, options: O, arena?: SharedArena): Region<K, O> {
-  if (arena !== undefined && typeof (arena as Partial<SharedArena> | null)?.allocate !== 'function') {
+export function createRegion<K extends string, O>(spec: RegionSpec<K, O>, options: O, arena?: Allocator): Region<K, O> {
+  if (arena !== undefined && typeof (arena as Partial<Allocator> | null)?.allocate !== 'function') {
     throw new InvalidArgumentError(`arena must be a SharedArena (open a handle with SharedArena.from), got ${describeValue(arena)}`);
   }
   const byteLength = regionBytes(spec, options);
