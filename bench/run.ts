@@ -1,0 +1,84 @@
+/**
+ * sabre's benchmarks against its peers: `npm run bench` (about 2–3 minutes,
+ * writes `bench/README.md`), `tsx bench/run.ts --quick` (a smoke run in
+ * seconds, prints only; add `--write` to write the README anyway).
+ *
+ * Every comparison is measured side by side in the same run, interleaved
+ * over several rounds, and reported as medians and ratios of medians. The
+ * machine's speed may swing within seconds, so no number fails the run: each
+ * goal prints "met" or "NOT met".
+ */
+import { cpus, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { uncontendedMutex, seam } from './uncontended.js';
+import { contended } from './contended.js';
+import { runExclusive } from './run-exclusive.js';
+import { striped } from './striped.js';
+import { BenchThreads } from './lib/threads.js';
+import { renderSection, type Section } from './lib/stats.js';
+
+const quick = process.argv.includes('--quick');
+const write = process.argv.includes('--write') || !quick;
+
+// Full: ~1.5 min on 2 cores. Single-thread sections take many short rounds
+// (the machine's swings are short); threaded ones fewer, longer rounds.
+const cfg = quick
+  ? { singleRounds: 3, sampleMs: 30, seamRounds: 5, seamMs: 20, rounds: 3, threadMs: 150, contendedMs: 300, windowMs: 50, stripedMs: 150 }
+  : { singleRounds: 15, sampleMs: 80, seamRounds: 21, seamMs: 50, rounds: 8, threadMs: 600, contendedMs: 1050, windowMs: 150, stripedMs: 500 };
+
+function machineLine(): string {
+  const cpu = cpus();
+  return `${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version} (V8 ${process.versions.v8}), ${process.platform}-${process.arch}; ${new Date().toISOString().slice(0, 10)}`;
+}
+
+const HOW_TO_READ = `How to read: every table compares variants measured in the same run, interleaved (A, B, C, A, B, C, …, with the order rotated each round) so that a slow moment of the machine hits every variant alike; each figure is the median over the rounds and a ratio is a ratio of medians, except in columns marked "paired": the median over rounds of A ÷ B measured back to back in the same round, which cancels more of the machine's swings. Absolute numbers move by up to 2× from run to run on this shared 2-core machine; the ratios are what to compare. Threaded benchmarks run on warm workers behind a start barrier for a fixed duration, and check their shared counter afterwards ("exclusion held"). A goal prints met / NOT met and never fails the run. Re-run with \`npm run bench\` (about 2 minutes) or \`npx tsx bench/run.ts --quick\` (seconds, prints only).`;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const sections: Section[] = [];
+  const show = (s: Section): void => {
+    sections.push(s);
+    console.log(`\n${renderSection(s)}\n`);
+  };
+  console.log(`sabre benchmarks${quick ? ' (--quick)' : ''}\n${machineLine()}`);
+
+  show(await uncontendedMutex({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await seam({ rounds: cfg.seamRounds, sampleMs: cfg.seamMs }));
+  const threads = await BenchThreads.start(2);
+  try {
+    for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
+    show(await runExclusive(threads, { rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
+    show(await striped(threads, { rounds: cfg.rounds, durationMs: cfg.stripedMs }));
+  } finally {
+    await threads.close();
+  }
+
+  const order = (s: Section): number => Number(/^(\d+)/.exec(s.title)?.[1] ?? 99);
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  const summary = sections
+    .sort((a, b) => order(a) - order(b))
+    .flatMap((s) => s.goals.map((g) => `| ${s.title.replace(/\|/g, '\\|')} | ${g.text.replace(/\|/g, '\\|')} | ${g.met ? 'met' : '**NOT met**'} | ${g.detail.replace(/\|/g, '\\|')} |`));
+  const goalsTable = ['| benchmark | goal | verdict | figures |', '|---|---|---|---|', ...summary].join('\n');
+  console.log(`\nGoals\n${goalsTable}\n\n(${seconds} s)`);
+  if (!write) return;
+  const readme = [
+    '# sabre benchmarks',
+    `Machine: ${machineLine()}. Full run: ${seconds} s.`,
+    HOW_TO_READ,
+    '## Goals',
+    goalsTable,
+    '## Results',
+    ...sections.map(renderSection),
+    '## Files',
+    [
+      '- `run.ts`: the entry (`npm run bench`, `--quick`, `--write`).',
+      '- `uncontended.ts`: tables 1 and 5 (single thread). `contended.ts`: tables 2 and 6. `run-exclusive.ts`: table 4. `striped.ts`: table 3.',
+      '- `peers/drepper-mutex.ts`: the Drepper futex mutex. `peers/atomics-mutex.mjs`: the `--harmony-struct` child for V8\'s `Atomics.Mutex`.',
+      '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench-thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
+    ].join('\n'),
+  ].join('\n\n');
+  writeFileSync(new URL('./README.md', import.meta.url), `${readme}\n`);
+  console.log('wrote bench/README.md');
+}
+
+await main();

@@ -1,0 +1,117 @@
+/**
+ * The benchmark worker: runs one timed task at a time for `bench/` (see
+ * `bench/lib/control.ts` for the protocol), kept warm across rounds so that
+ * no measurement includes a worker start.
+ *
+ * Each task kind has its own loop function, so that every loop stays
+ * monomorphic and none pays for another's type feedback.
+ */
+import { parentPort } from 'node:worker_threads';
+import { Mutex } from '../src/sync/mutex.js';
+import { StripedCounter } from '../src/atomic/striped-counter.js';
+import { DrepperMutex } from '../bench/peers/drepper-mutex.js';
+import { setBackoffMode } from '../bench/lib/backoff-switch.js';
+import { GO, READY, STOP, countWord, type TaskMessage, type TaskReply } from '../bench/lib/control.js';
+
+function barrier(ctl: Int32Array): void {
+  Atomics.add(ctl, READY, 1);
+  Atomics.notify(ctl, READY);
+  while (Atomics.load(ctl, GO) === 0) Atomics.wait(ctl, GO, 0, 50);
+}
+
+function mutexLoop(ctl: Int32Array, count: number, mutex: Mutex, data: Int32Array): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    mutex.lock();
+    data[0] = data[0]! + 1;
+    mutex.unlock();
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
+function drepperLoop(ctl: Int32Array, count: number, mutex: DrepperMutex, data: Int32Array): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    mutex.lock();
+    data[0] = data[0]! + 1;
+    mutex.unlock();
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
+async function runExclusiveLoop(ctl: Int32Array, count: number, mutex: Mutex, data: Int32Array): Promise<number> {
+  let ops = 0;
+  const bump = (): number => (data[0] = data[0]! + 1);
+  while (Atomics.load(ctl, STOP) === 0) {
+    await mutex.runExclusive(bump);
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
+function stripedLoop(ctl: Int32Array, count: number, counter: StripedCounter): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    counter.increment();
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
+function addLoop(ctl: Int32Array, count: number, cells: Int32Array, index: number): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    Atomics.add(cells, index, 1);
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
+async function run({ task, control, slot }: TaskMessage): Promise<number> {
+  const ctl = new Int32Array(control);
+  const count = countWord(slot);
+  switch (task.kind) {
+    case 'mutex': {
+      const mutex = Mutex.from(task.handle);
+      const data = new Int32Array(task.data);
+      setBackoffMode(task.backoff);
+      try {
+        barrier(ctl);
+        return mutexLoop(ctl, count, mutex, data);
+      } finally {
+        setBackoffMode('default');
+      }
+    }
+    case 'drepper': {
+      const mutex = new DrepperMutex(new Int32Array(task.lock));
+      const data = new Int32Array(task.data);
+      barrier(ctl);
+      return drepperLoop(ctl, count, mutex, data);
+    }
+    case 'runExclusive': {
+      const mutex = Mutex.from(task.handle);
+      const data = new Int32Array(task.data);
+      barrier(ctl);
+      return runExclusiveLoop(ctl, count, mutex, data);
+    }
+    case 'striped': {
+      const counter = StripedCounter.from(task.handle);
+      barrier(ctl);
+      return stripedLoop(ctl, count, counter);
+    }
+    case 'add': {
+      const cells = new Int32Array(task.cells);
+      barrier(ctl);
+      return addLoop(ctl, count, cells, task.index);
+    }
+  }
+}
+
+parentPort?.on('message', (message: TaskMessage) => {
+  run(message).then(
+    (ops) => parentPort!.postMessage({ ops } satisfies TaskReply),
+    (e: unknown) => parentPort!.postMessage({ error: e instanceof Error ? (e.stack ?? e.message) : String(e) } satisfies TaskReply),
+  );
+});
