@@ -14,13 +14,16 @@ export const threadCountArb = fc.integer({ min: 2, max: 4 });
 /**
  * Yield settings from "none" (threads race only naturally) to frequent short
  * spins and sleeps. `minProbability` lets a meta-test insist on perturbation.
+ * Drawn without fast-check's bias (which piles doubles on their bounds and on
+ * tiny values: a sleep share of 1e-300 would mean "never sleep" in most runs).
  */
 export function yieldsArb(minProbability = 0): fc.Arbitrary<YieldSettings> {
+  const percent = (min: number, max: number) => fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
   return fc.record({
-    probability: fc.double({ min: minProbability, max: 0.3, noNaN: true }),
-    maxSpins: fc.integer({ min: 1, max: 256 }),
+    probability: percent(minProbability, 0.3),
+    maxSpins: fc.noBias(fc.integer({ min: 1, max: 256 })),
     maxDelayMs: fc.constantFrom(0, 0.02, 0.05, 0.1),
-    sleepShare: fc.double({ min: 0, max: 1, noNaN: true }),
+    sleepShare: percent(0, 1),
   });
 }
 

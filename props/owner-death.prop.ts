@@ -26,8 +26,8 @@ const program = new URL('./programs/lock-cycles.ts', import.meta.url);
 /** Recovery takes one liveness slice (20 ms) per waiter; 4 s is a hang, not a slow machine. */
 const TIMEOUT_MS = 4000;
 
-/** Steps per cycle the kill step is drawn over: ~5 uncontended, more when a thread waits. */
-const STEPS_PER_CYCLE = 8;
+/** Seam steps of an uncontended cycle: lock CAS, 2 adds while holding, unlock (CAS, or store and notify). Waiting adds more. */
+const STEPS_PER_CYCLE = 5;
 
 interface Case {
   readonly cycles: number[];
@@ -35,12 +35,17 @@ interface Case {
   readonly kill: { readonly thread: number; readonly atStep: number };
 }
 
-/** Per-thread cycle counts, then a victim and a kill step drawn uniformly (fast-check's bias would pile kills on step 1). */
-const caseArb = (minCycles: number): fc.Arbitrary<Case> =>
+/**
+ * Per-thread cycle counts, then a victim and a kill step drawn uniformly
+ * (fast-check's bias would pile kills on step 1) over the victim's first
+ * `killWithinCycles` cycles (default: all of them).
+ */
+const caseArb = (minCycles: number, killWithinCycles?: number): fc.Arbitrary<Case> =>
   perThread(fc.integer({ min: minCycles, max: 30 })).chain((cycles) =>
-    fc.noBias(fc.integer({ min: 0, max: cycles.length - 1 })).chain((thread) =>
-      fc.noBias(fc.integer({ min: 1, max: cycles[thread]! * STEPS_PER_CYCLE })).map((atStep) => ({ cycles, kill: { thread, atStep } })),
-    ),
+    fc.noBias(fc.integer({ min: 0, max: cycles.length - 1 })).chain((thread) => {
+      const within = Math.min(cycles[thread]!, killWithinCycles ?? Infinity);
+      return fc.noBias(fc.integer({ min: 1, max: within * STEPS_PER_CYCLE })).map((atStep) => ({ cycles, kill: { thread, atStep } }));
+    }),
   );
 
 const ownerDeath = (kind: CycleLock['kind']) => async (seed: number, { cycles, kill }: Case, yields: YieldSettings) => {
@@ -88,13 +93,16 @@ describe('owner death', () => {
     ownerDeath('mutex'),
   );
 
-  // Expected detection: about half the runs fail (the kill lands while
-  // holding, in 2 of the ~4-5 seam steps of an uncontended cycle, more under
-  // contention, and some survivor still needs the lock). 16 runs, stopping at
-  // the first failure: a miss is below 1e-4. Each failing run costs TIMEOUT_MS.
+  // Expected detection: about 60% of runs fail. The twin deadlocks when the
+  // kill lands while it holds the lock (3 of the 5 steps of an uncontended
+  // cycle; fewer when the victim also waits) and a survivor still needs it, so
+  // the meta-test kills within the victim's first 2 of 10+ cycles. Measured on
+  // 2 loaded cores: 10 of 16 runs fail that way, against 2 of 16 with kills
+  // anywhere in the run. 16 runs, stopping at the first failure: a miss is
+  // below 1e-5. Each failing run costs TIMEOUT_MS.
   it('meta: a lock without owner recovery deadlocks the survivors', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(10), yieldsArb(), ownerDeath('no-recovery')),
+      fc.asyncProperty(seedArb, caseArb(10, 2), yieldsArb(), ownerDeath('no-recovery')),
       { numRuns: 16, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

@@ -7,6 +7,7 @@
  *   ABORT          1 when the run is abandoned before everyone arrived (a thread
  *                  failed to load its program, or died): barrier waiters give up
  *   CLOCK          the history stamp counter (`add` returns the stamp)
+ *   GO             threads that passed ARRIVED and spin until all have (phase 2)
  *   STEP + thread  each thread's seam step count, written with a plain store on
  *                  every step (diagnostics for a hung thread; read after it stopped)
  *   LAST_OP + thread  the kind of that thread's last seam step (OP_CODES index)
@@ -14,7 +15,7 @@
 import type { AtomicOp } from '../memory/atomics.js';
 import type { HistoryEvent, YieldSettings } from './program.js';
 
-export const ARRIVED = 0, ABORT = 1, CLOCK = 2, PER_THREAD = 4;
+export const ARRIVED = 0, ABORT = 1, CLOCK = 2, GO = 3, PER_THREAD = 4;
 export const STEP = (thread: number): number => PER_THREAD + 2 * thread;
 export const LAST_OP = (thread: number): number => PER_THREAD + 2 * thread + 1;
 export const controlWords = (threads: number): number => PER_THREAD + 2 * threads;

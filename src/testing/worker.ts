@@ -16,12 +16,15 @@ import { parentPort, threadId } from 'node:worker_threads';
 import { add, load, notify, setYieldHook, sleepSync, store, wait, type AtomicOp } from '../memory/atomics.js';
 import '../threads/registry.js'; // registers this thread's OS identity, so its death is provable
 import { SabreError, isSabreError } from '../errors.js';
-import { ABORT, ARRIVED, CLOCK, LAST_OP, OP_CODES, STEP, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
+import { ABORT, ARRIVED, CLOCK, GO, LAST_OP, OP_CODES, STEP, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
 import { PROGRAM_KIND, type HistoryEvent, type Program, type RecordedError, type ThreadContext } from './program.js';
 import { seededRandom } from './random.js';
 
 /** Barrier waits are sliced so an ABORT is seen promptly. */
 const BARRIER_SLICE_MS = 20;
+/** Phase 2 of the barrier spins this long before pausing between loads (a wake-up under load can take milliseconds). */
+const GO_SPIN_MS = 10;
+const GO_PAUSE_MS = 0.05;
 const DEFAULT_MAX_SPINS = 64;
 const STREAM_YIELDS = 0, STREAM_PROGRAM = 1;
 
@@ -66,21 +69,41 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
-/** Returns false when the run was aborted before every thread arrived. */
+/**
+ * The start barrier, in two phases. Returns false when the run was aborted
+ * before every thread arrived.
+ *
+ * 1. ARRIVED: each thread counts itself in and parks (sliced) until all have:
+ *    arrivals can be far apart (a cold worker compiles its program first), so
+ *    nobody burns a core meanwhile.
+ * 2. GO: each thread counts itself in again and spins until all have. A
+ *    wake-up from a park takes ~50-100 us, longer than a short program runs:
+ *    without this phase the last arriver would often finish before the others
+ *    woke, and the threads would never overlap. Spinning threads are all on a
+ *    core (or runnable) when the last one counts in, so they start together.
+ */
 function barrier(control: Int32Array, threads: number): boolean {
   muted++;
   try {
     if (add(control, ARRIVED, 1) + 1 === threads) {
       notify(control, ARRIVED);
-      return true;
+    } else {
+      for (;;) {
+        // Arrivals first: once everyone arrived, an ABORT (set when a thread dies later) is irrelevant.
+        const arrived = load(control, ARRIVED);
+        if (arrived >= threads) break;
+        if (load(control, ABORT) !== 0) return false;
+        wait(control, ARRIVED, arrived, BARRIER_SLICE_MS);
+      }
     }
-    for (;;) {
-      // Arrivals first: once everyone arrived, an ABORT (set when a thread dies later) is irrelevant.
-      const arrived = load(control, ARRIVED);
-      if (arrived >= threads) return true;
-      if (load(control, ABORT) !== 0) return false;
-      wait(control, ARRIVED, arrived, BARRIER_SLICE_MS);
+    add(control, GO, 1);
+    const pauseAfter = performance.now() + GO_SPIN_MS;
+    for (let spins = 1; load(control, GO) < threads; spins++) {
+      // More threads than cores, or a loaded machine: after a while, let the
+      // threads not yet counted in have the core.
+      if ((spins & 1023) === 0 && performance.now() > pauseAfter) sleepSync(GO_PAUSE_MS);
     }
+    return true;
   } finally {
     muted--;
   }
