@@ -13,7 +13,7 @@
  *   A failed allocation (CapacityError) does not move NEXT, so smaller ones
  *   still succeed afterwards.
  */
-import { CapacityError } from '../errors.js';
+import { CapacityError, InvalidArgumentError } from '../errors.js';
 import { compareExchange, load } from './atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from './cache-line.js';
 import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
@@ -37,6 +37,8 @@ const SPEC: RegionSpec<'sabre.SharedArena', SharedArenaOptions> = {
 
 function checkOptions(raw: unknown): SharedArenaOptions {
   const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => k !== 'byteLength');
+  if (extra.length > 0) throw new InvalidArgumentError(`a SharedArena handle has only the byteLength option, got ${extra.join(', ')}`);
   return { byteLength: positiveInteger('byteLength', o.byteLength, MAX_ARENA_BYTES) };
 }
 
