@@ -2,7 +2,8 @@
  * runThreads: one run of a concurrent program on real, warm worker threads.
  */
 import type { Worker } from 'node:worker_threads';
-import { notify, store } from '../memory/atomics.js';
+import { load, notify, store } from '../memory/atomics.js';
+import { parkAsync, remaining, toDeadline } from '../sync/park.js';
 import { sibling, spawnWorker } from '../threads/spawn.js';
 import { InvalidArgumentError, SabreError, TimeoutError } from '../errors.js';
 import { integerIn, plainObject, timeoutMs as checkTimeout } from '../validate.js';
@@ -26,7 +27,9 @@ import { ABORT, ARRIVED, LAST_OP, OP_CODES, STEP, controlWords, type ReplyMessag
  * waits at the start barrier, runs, replies. The parent settles each thread
  * from its reply or its worker's 'exit' (Node delivers a worker's pending
  * messages before 'exit', so a 'killed' reply is seen first). A ref'd timer
- * bounds the run: at `timeoutMs` the threads still running are terminated and
+ * bounds the run: `timeoutMs` after every thread reached the start barrier
+ * (never counting worker start-up or program import, which machines do at
+ * very different speeds), the threads still running are terminated and
  * reported by index, threadId, last seam step and op.
  */
 
@@ -44,7 +47,7 @@ export interface RunThreadsOptions<Shared, Input> {
   readonly seed: number;
   /** Yield injection at the seam (default: none, the threads only race naturally). */
   readonly yields?: YieldSettings;
-  /** Milliseconds before the run is declared hung (default 10 000; Infinity allowed). */
+  /** Milliseconds, from the moment every thread is at the start barrier, before the run is declared hung (default 10 000; Infinity allowed). */
   readonly timeoutMs?: number;
   /** End thread `thread` abruptly just before its `atStep`-th seam step (1-based). */
   readonly kill?: { readonly thread: number; readonly atStep: number };
@@ -67,8 +70,10 @@ export interface RunThreadsResult<Shared, Result> {
 
 /** The most threads one run may have. */
 export const MAX_THREADS = 16;
-/** Default bound on one run. */
+/** Default bound on one run, counted from the moment every thread is at the start barrier. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Bound on starting a run's workers and importing its program (never part of `timeoutMs`). */
+export const STARTUP_TIMEOUT_MS = 60_000;
 
 interface Slot {
   readonly worker: Worker;
@@ -238,6 +243,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   const outcomes: Array<Outcome | undefined> = new Array(n);
   let pending = n;
   let timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval> | undefined;
+  let hungAfter = `${timeout} ms`;
   const events: HistoryEvent[] = [];
 
   await new Promise<void>((resolve) => {
@@ -284,19 +290,34 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
       }
     });
     if (pending === 0) return;
-    if (timeout === Infinity) {
-      timer = setInterval(() => {}, 1 << 30); // keeps the process alive while the unref'd workers run
-    } else {
-      timer = setTimeout(() => {
-        slots.forEach((slot, thread) => {
-          if (outcomes[thread] !== undefined) return;
-          slot.onExit = undefined;
-          slot.retired = true;
-          void slot.worker.terminate();
-          settle(thread, { kind: 'hung' });
-        });
-      }, timeout);
-    }
+    const terminateUnsettled = (): void => {
+      slots.forEach((slot, thread) => {
+        if (outcomes[thread] !== undefined) return;
+        slot.onExit = undefined;
+        slot.retired = true;
+        void slot.worker.terminate();
+        settle(thread, { kind: 'hung' });
+      });
+    };
+    // The run's clock starts when every thread is at the start barrier, so a
+    // worker that is still starting or importing the program never counts
+    // against `timeoutMs`; STARTUP_TIMEOUT_MS bounds that phase on its own.
+    void (async () => {
+      const startup = toDeadline(STARTUP_TIMEOUT_MS);
+      for (;;) {
+        if (pending === 0) return;
+        const arrived = load(words, ARRIVED);
+        if (arrived >= n) break;
+        if (remaining(startup) === 0) {
+          hungAfter = `${STARTUP_TIMEOUT_MS} ms of waiting for every thread to reach the start barrier`;
+          terminateUnsettled();
+          return;
+        }
+        await parkAsync(words, ARRIVED, arrived, startup);
+      }
+      if (timeout === Infinity) timer = setInterval(() => {}, 1 << 30); // keeps the process alive while the unref'd workers run
+      else timer = setTimeout(terminateUnsettled, timeout);
+    })();
   });
   clearTimeout(timer as ReturnType<typeof setTimeout> | undefined);
   clearInterval(timer as ReturnType<typeof setInterval> | undefined);
@@ -325,13 +346,13 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   if (failed.length > 0) {
     const first = failed[0]!;
     const list = failed.map((f) => `thread ${f.thread}: ${(f.error as Error)?.message ?? String(f.error)}`).join('; ');
-    const also = hung.length > 0 ? `; and ${hung.map(describe).join(', ')} had not finished after ${timeout} ms (terminated)` : '';
+    const also = hung.length > 0 ? `; and ${hung.map(describe).join(', ')} had not finished after ${hungAfter} (terminated)` : '';
     throw new Error(`runThreads: ${list}${also} (${where})`, { cause: first.error });
   }
   if (hung.length > 0) {
     const many = hung.length > 1;
     throw new TimeoutError(
-      `runThreads: ${hung.map(describe).join(', ')} had not finished after ${timeout} ms and ${many ? 'were' : 'was'} terminated. ` +
+      `runThreads: ${hung.map(describe).join(', ')} had not finished after ${hungAfter} and ${many ? 'were' : 'was'} terminated. ` +
         `Likely a deadlock (threads waiting on each other, or on a lock whose owner died unnoticed) or a lost wake-up ` +
         `(a waiter parked with nobody left to notify it) (${where})`,
       { timeoutMs: timeout },
