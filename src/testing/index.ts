@@ -46,6 +46,11 @@
  * ```
  */
 export { defineProgram, type Program, type ThreadContext, type HistoryEvent, type RecordedError, type YieldSettings, type ThreadReport } from './program.js';
-export { runThreads, closeThreads, warmThreads, MAX_THREADS, DEFAULT_TIMEOUT_MS, type RunThreadsOptions, type RunThreadsResult } from './run-threads.js';
+export { runThreads, closeThreads, warmThreads, MAX_THREADS, DEFAULT_TIMEOUT_MS, STARTUP_TIMEOUT_MS, type RunThreadsOptions, type RunThreadsResult } from './run-threads.js';
+/**
+ * The atomics seam: a program's own shared-memory steps made through these
+ * (`atomics.load(words, i)`, …) are perturbed like sabre's own.
+ */
+export * as atomics from '../memory/atomics.js';
 export { seededRandom } from './random.js';
 export { propertyParameters, type PropertyParameters } from './parameters.js';
