@@ -2,15 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from '../src/clock.js';
 import { ErrorCode, isSabreError } from '../src/errors.js';
 import { Remote } from './threads/remote.js';
+import { thrown } from './helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe('systemClock', () => {
   it('is monotonic and moves', async () => {

@@ -5,15 +5,8 @@ import { ErrorCode, isSabreError } from '../src/errors.js';
 import { SharedArena } from '../src/memory/arena.js';
 import { Mutex } from '../src/sync/mutex.js';
 import { ThreadRegistry } from '../src/threads/registry.js';
+import { thrown } from './helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe('foundation regressions', () => {
   it('Mutex: a bad timeout is InvalidArgumentError even when the mutex is free, and nothing is taken', async () => {

@@ -4,22 +4,10 @@ import { DEFAULT_STRIPES, MAX_STRIPES, StripedCounter, stripeWordIndex } from '.
 import { SharedArena } from '../../src/memory/arena.js';
 import { CACHE_LINE_BYTES } from '../../src/memory/cache-line.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
-import { ErrorCode, isSabreError, type ErrorCode as Code } from '../../src/errors.js';
+import { ErrorCode } from '../../src/errors.js';
 import { CounterWorker, gate } from '../../workers/counters.js';
+import { thrown, expectCode } from '../helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return 'no error';
-}
-function expectCode(fn: () => unknown, code: Code, message?: RegExp): void {
-  const e = thrown(fn);
-  expect(isSabreError(e, code), `expected ${code}, got ${String(e)}`).toBe(true);
-  if (message) expect((e as Error).message).toMatch(message);
-}
 
 /** The raw Int32 stripes and the BigInt64 base of a counter, read from its shared memory. */
 function raw(c: StripedCounter): { base: bigint; stripes: number[]; words: Int32Array } {
@@ -144,7 +132,9 @@ describe('StripedCounter misuse', () => {
     ['stripes 2.5', () => new StripedCounter({ stripes: 2.5 }), /got 2\.5/],
     ['byteLength stripes -1', () => StripedCounter.byteLength({ stripes: -1 }), /got -1/],
   ];
-  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => expectCode(fn, ErrorCode.INVALID_ARG, message));
+  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
+    expectCode(fn, ErrorCode.INVALID_ARG, message);
+  });
 
   it('leaves the counter unchanged and working after every refusal', () => {
     for (const [, fn] of table) thrown(fn);

@@ -2,23 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_UPDATE_RETRIES, MAX_CELL_BYTES, VersionedCell } from '../../src/atomic/versioned-cell.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import type { Codec } from '../../src/memory/codec.js';
-import { ConflictError, ErrorCode, isSabreError, type ErrorCode as Code } from '../../src/errors.js';
+import { ConflictError, ErrorCode } from '../../src/errors.js';
 import { CounterWorker, gate, tallyAt, type Tally } from '../../workers/counters.js';
+import { thrown, expectCode } from '../helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return 'no error';
-}
-function expectCode(fn: () => unknown, code: Code, message?: RegExp): unknown {
-  const e = thrown(fn);
-  expect(isSabreError(e, code), `expected ${code}, got ${String(e)}`).toBe(true);
-  if (message) expect((e as Error).message).toMatch(message);
-  return e;
-}
 
 describe('VersionedCell', () => {
   it('reads the initial value at version 0 and bumps the version on each write', () => {

@@ -12,15 +12,8 @@ import { VersionedCell } from '../../src/atomic/versioned-cell.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import type { EchoReply } from '../../workers/echo.task.js';
 import { Tally } from '../../workers/fixture-tally.js';
+import { thrown } from '../helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe('toTaskArgs / fromTaskArgs', () => {
   it('turn primitives into handles and back, leaving other values alone', () => {

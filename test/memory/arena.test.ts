@@ -5,15 +5,8 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { CACHE_LINE_BYTES } from '../../src/memory/cache-line.js';
 import { Mutex } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
+import { thrown } from '../helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 /** Asserts that [offset, offset + size) ranges do not overlap. */
 function expectDisjoint(blocks: { offset: number; size: number }[]): void {

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, isSabreError } from '../../src/errors.js';
 import { CODEC_NAMES, encodeInto, resolveCodec, type Codec } from '../../src/memory/codec.js';
+import { thrown } from '../helpers/errors.js';
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return 'no error';
-}
 function expectInvalid(fn: () => unknown, message?: RegExp): void {
   const e = thrown(fn);
   expect(isSabreError(e, ErrorCode.INVALID_ARG), `expected ERR_INVALID_ARG, got ${String(e)}`).toBe(true);

@@ -1,31 +1,13 @@
 import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, isSabreError, type ErrorCode as Code } from '../../src/errors.js';
+import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { Mutex, MutexGuard } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
+import { thrown, rejected, expectCode } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The error `fn` throws (or undefined). */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
-async function rejected(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
-function expectCode(e: unknown, code: Code): void {
-  expect(isSabreError(e, code), `expected ${code}, got ${String(e)}`).toBe(true);
-}
 
 let a: Remote;
 let b: Remote;
