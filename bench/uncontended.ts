@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Mutex } from '../src/sync/mutex.js';
 import { compareExchange, load, store } from '../src/memory/atomics.js';
+import * as plain from './peers/plain-seam.js';
 import { fmtNs, fmtRatio, interleave, median, pairedRatio, quantile, timeLoop, type Section } from './lib/stats.js';
 
 export interface SingleConfig {
@@ -126,6 +127,14 @@ function casLocalCheck(a: Int32Array, n: number): void {
     } while (Atomics.compareExchange(a, 0, v, (v + 1) | 0) !== v);
   }
 }
+/** The same loop through hook-less wrappers in another module: the cost of the import boundary alone. */
+function casPlainImport(a: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    let v: number;
+    do v = plain.load(a, 0);
+    while (plain.compareExchange(a, 0, v, (v + 1) | 0) !== v);
+  }
+}
 function loadStoreSeam(a: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) store(a, 0, (load(a, 0) + 1) | 0);
 }
@@ -142,12 +151,14 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
     () => timeLoop((n) => loadStoreSeam(a, n), cfg.sampleMs, BATCH),
     () => timeLoop((n) => loadStoreDirect(b, n), cfg.sampleMs, BATCH),
     () => timeLoop((n) => casLocalCheck(b, n), cfg.sampleMs, BATCH),
+    () => timeLoop((n) => casPlainImport(b, n), cfg.sampleMs, BATCH),
   ];
   for (const v of variants) v();
   // Each pair interleaved on its own, so the two halves of a pair always run back to back.
-  const [casS, casD, casL] = await interleave(cfg.rounds, [variants[0]!, variants[1]!, variants[4]!]);
+  const [casS, casD, casL, casP] = await interleave(cfg.rounds, [variants[0]!, variants[1]!, variants[4]!, variants[5]!]);
   const samples = [casS!, casD!, ...(await interleave(cfg.rounds, variants.slice(2, 4)))];
   const localRatios = casL!.map((v, i) => v / casD![i]!);
+  const plainRatios = casP!.map((v, i) => v / casD![i]!);
   const [cs, cd, ls, ld] = samples.map(median) as [number, number, number, number];
   const casPaired = pairedRatio(samples[0]!, samples[1]!), lsPaired = pairedRatio(samples[2]!, samples[3]!);
   // Per-round ratios seam ÷ direct; the cost is "measurable" when even the
@@ -157,6 +168,7 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
   const spread = (rs: number[]): string => `${fmtRatio(quantile(rs, 0.25))} – ${fmtRatio(quantile(rs, 0.75))}`;
   const free = (rs: number[]): boolean => median(rs) <= 1.05 || quantile(rs, 0.25) <= 1;
   const casOk = free(casRatios), lsOk = free(lsRatios);
+  const hookRatios = ratios(casS!, casP!);
   const perCallNs = ((cs - cd) / 2 + (ls - ld) / 2) / 2;
   return {
     title: '5. Atomics seam, hook off',
@@ -166,6 +178,7 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
       ['CAS increment (load + compareExchange)', fmtNs(cs), fmtNs(cd), fmtRatio(cs / cd), fmtRatio(casPaired), spread(casRatios)],
       ['load + store', fmtNs(ls), fmtNs(ld), fmtRatio(ls / ld), fmtRatio(lsPaired), spread(lsRatios)],
       ['probe: CAS increment, direct + a null check of a hook in the same module', fmtNs(median(casL!)), fmtNs(cd), fmtRatio(median(casL!) / cd), fmtRatio(median(localRatios)), spread(localRatios)],
+      ['probe: CAS increment through hook-less wrappers in another module', fmtNs(median(casP!)), fmtNs(cd), fmtRatio(median(casP!) / cd), fmtRatio(median(plainRatios)), spread(plainRatios)],
     ],
     goals: [
       {
@@ -173,9 +186,14 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
         met: casOk && lsOk,
         detail: `paired: CAS ${fmtRatio(casPaired)}, load/store ${fmtRatio(lsPaired)}; about ${perCallNs.toFixed(1)} ns per seam call`,
       },
+      {
+        text: 'the hook check itself costs nothing measurable (seam vs the same wrappers without a hook, paired)',
+        met: free(hookRatios),
+        detail: `paired ${fmtRatio(median(hookRatios))} (quartiles ${spread(hookRatios)}); the rest of the seam's cost is the module boundary, which hook-less wrappers pay too (${fmtRatio(median(plainRatios))} of direct)`,
+      },
     ],
     notes: [
-      'Both seam functions are inlined by TurboFan (checked with `--trace-turbo-inlining`); what remains per call is reading the module-level `hook` binding (a context-slot load and hole check, as it is a reassignable `let`), comparing it with null, and the call-target check of the inlined import. The probe row makes the same two null checks on a hook variable of the loop\'s own module: compare its paired ratio with that of the seam to see how much is the check itself and how much the import boundary.',
+      'Both seam functions are inlined by TurboFan (checked with `--trace-turbo-inlining`); what remains per call is reading the module-level `hook` binding (a context-slot load and hole check, as it is a reassignable `let`), comparing it with null, and the call-target check of the inlined import. The first probe makes the same two null checks on a hook variable of the loop\'s own module (the check alone); the second calls wrappers with no hook at all in another module (the import boundary alone, which any seam module pays). Compare their paired ratios with the seam\'s to see which part of its cost is which.',
       'In a real operation the seam cost is part of table 1: lock + unlock through the seam against the raw pair.',
     ],
   };
