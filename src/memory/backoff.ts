@@ -6,16 +6,24 @@
  *
  * JavaScript has no pause instruction and no thread yield, so a "spin" is a
  * short busy loop of atomic loads (which the optimiser cannot remove) and a
- * "snooze" is a longer one. The limits are the ones the Spin/NoSpin benchmark
- * pair in `bench/` justifies: past ~2^6 iterations a futex park is cheaper
- * than burning the core that the lock holder may need (these machines have 2).
+ * "snooze" is a longer one.
+ *
+ * The limits come from the Spin/NoSpin benchmark pair in `bench/` (table 6),
+ * run many times on a shared 2-vCPU machine. Its results are bimodal: when the
+ * two threads really run in parallel, spinning up to 2^8 loads wins (+26-41%
+ * over parking at once, and 2^4 loses ~11%); when the host does not give both
+ * vCPUs at once, every spin steals time from the lock holder and the long
+ * limit loses up to 1.6x to the short one. YIELD_LIMIT = 4 (at most 31 loads
+ * before parking, about Drepper's and glibc's ~100 cycles) was never the worst
+ * variant in either regime: the robust choice when JavaScript cannot see
+ * whether a core is free.
  */
 import { load } from './atomics.js';
 
 /** Steps of exponential spinning after a lost CAS (2^SPIN_LIMIT iterations at most). */
 export const SPIN_LIMIT = 6;
 /** Steps of snoozing before `isCompleted()` says "park now". */
-export const YIELD_LIMIT = 8;
+export const YIELD_LIMIT = 4;
 
 const scratch = new Int32Array(new SharedArrayBuffer(4));
 
