@@ -48,7 +48,7 @@ const SLOT_WORDS = 4, S_ID = 0, S_OS_TID = 1, S_OS_START = 2;
 const SLOT_COUNT = 4096;
 const WORDS = SLOTS + SLOT_COUNT * SLOT_WORDS;
 
-/** How long a positive OS liveness answer is trusted, so hot paths can ask often. */
+/** How long a positive liveness answer is trusted (the dead bit is always read), so hot paths can ask often. */
 const ALIVE_CACHE_MS = 1;
 
 export type DeathListener = (threadId: number) => void;
@@ -89,9 +89,13 @@ export class ThreadRegistry {
     const checked = this.checkedAlive.get(id);
     if (checked !== undefined && now - checked < ALIVE_CACHE_MS) return true;
     const slot = this.find(id);
-    if (slot < 0) return !this.deadBit(id);
-    const os = this.osOf(slot);
-    if (os === undefined) return true;
+    const os = slot < 0 ? undefined : this.osOf(slot);
+    if (os === undefined) {
+      // Never registered, or registered without an OS identity: alive unless proved dead.
+      if (this.deadBit(id)) return false;
+      this.checkedAlive.set(id, now);
+      return true;
+    }
     if (osThreadAlive(os)) {
       this.checkedAlive.set(id, now);
       return true;
