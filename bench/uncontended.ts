@@ -82,7 +82,15 @@ export async function uncontendedMutex(cfg: SingleConfig): Promise<Section> {
     rows.push(['V8 `Atomics.Mutex` (child process)', 'unavailable', '', '']);
   }
   const goals = [
-    { text: 'uncontended lock + unlock within 1.5× of the raw CAS + store pair', met: s / r <= 1.5, detail: `${fmtRatio(s / r)}; paired per round ${fmtRatio(pairedRatio(sabreNs as number[], rawNs as number[]))}` },
+    // Judged by the paired ratio: sabre and the raw pair run back to back in
+    // each round, so a slow moment of the machine hits both; the ratio of the
+    // two medians mixes rounds taken at different speeds (seen swinging from
+    // 1.22x to 1.58x between runs while the paired ratio stayed at 1.17-1.25x).
+    {
+      text: 'uncontended lock + unlock within 1.5× of the raw CAS + store pair (paired per round)',
+      met: pairedRatio(sabreNs as number[], rawNs as number[]) <= 1.5,
+      detail: `paired per round ${fmtRatio(pairedRatio(sabreNs as number[], rawNs as number[]))}; ratio of medians ${fmtRatio(s / r)}`,
+    },
   ];
   if (children.length > 0) {
     goals.push({ text: 'faster than V8 `Atomics.Mutex`', met: s < am, detail: `sabre ${fmtNs(s)} vs ${fmtNs(am)}; against each process's own raw pair: sabre ${fmtRatio(s / r)}, Atomics.Mutex ${fmtRatio(am / amRaw)}` });
