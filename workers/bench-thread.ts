@@ -19,6 +19,9 @@ function barrier(ctl: Int32Array): void {
   while (Atomics.load(ctl, GO) === 0) Atomics.wait(ctl, GO, 0, 50);
 }
 
+// mutexLoop and drepperLoop are the same loop on purpose: one loop shared by
+// both classes would make its lock()/unlock() call sites polymorphic and slow
+// down whichever mutex V8 saw second; separate loops keep each monomorphic.
 function mutexLoop(ctl: Int32Array, count: number, mutex: Mutex, data: Int32Array): number {
   let ops = 0;
   while (Atomics.load(ctl, STOP) === 0) {
