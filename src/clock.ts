@@ -6,11 +6,13 @@
  * instant in every other. `ManualClock` keeps its time in shared memory, so a
  * test moves time for all threads at once; its handle travels like any other.
  */
-import { compareExchange64, load64 } from './memory/atomics.js';
+import * as seam from './memory/atomics.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from './memory/region.js';
 import type { SharedArena } from './memory/arena.js';
 import { InvalidArgumentError } from './errors.js';
 import { plainObject } from './validate.js';
+
+const { compareExchange64, load64 } = seam; // module constants: see memory/atomics.ts
 
 export interface Clock {
   /** Milliseconds on a monotonic scale (fractional). Only differences mean anything. */

@@ -2,11 +2,13 @@
  * AtomicCounter: one shared integer with atomic read-modify-write operations,
  * as Java's `AtomicInteger` (32-bit, `number`) and `AtomicLong` (64-bit, `bigint`).
  */
-import { add, add64, compareExchange, compareExchange64, exchange, exchange64, load, load64, store, store64 } from '../memory/atomics.js';
+import * as seam from '../memory/atomics.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { InvalidArgumentError } from '../errors.js';
 import { bigintValue, describeValue, integerIn, oneOf, plainObject } from '../validate.js';
+
+const { add, add64, compareExchange, compareExchange64, exchange, exchange64, load, load64, store, store64 } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes

@@ -4,12 +4,14 @@
  */
 import { availableParallelism } from 'node:os';
 import { threadId } from 'node:worker_threads';
-import { add, add64, exchange, exchange64, load, load64, sub } from '../memory/atomics.js';
+import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { InvalidArgumentError } from '../errors.js';
 import { finiteInteger, integerIn, plainObject } from '../validate.js';
+
+const { add, add64, exchange, exchange64, load, load64, sub } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes

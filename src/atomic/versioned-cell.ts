@@ -4,7 +4,7 @@
  * or a database's `UPDATE … WHERE version = ?`).
  */
 import { threadId } from 'node:worker_threads';
-import { add, compareExchange, load, load64, notify, store, store64, sub, wait } from '../memory/atomics.js';
+import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
 import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
@@ -14,6 +14,8 @@ import { ThreadRegistry } from '../threads/registry.js';
 import { LIVENESS_SLICE_MS } from '../sync/park.js';
 import { ConflictError, DeadlockError, HandleError, InvalidArgumentError, isSabreError, ErrorCode } from '../errors.js';
 import { describeValue, fn as checkFn, nonNegativeInteger, oneOf, plainObject, positiveInteger } from '../validate.js';
+
+const { add, compareExchange, load, load64, notify, store, store64, sub, wait } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes

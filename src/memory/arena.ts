@@ -14,10 +14,12 @@
  *   still succeed afterwards.
  */
 import { CapacityError, InvalidArgumentError } from '../errors.js';
-import { compareExchange, load } from './atomics.js';
+import * as seam from './atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from './cache-line.js';
 import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
 import { plainObject, positiveInteger } from '../validate.js';
+
+const { compareExchange, load } = seam; // module constants: see memory/atomics.ts
 
 export interface SharedArenaOptions {
   /** Usable bytes for allocations (each rounded up to a 128-byte block). */

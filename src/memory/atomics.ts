@@ -3,13 +3,27 @@
  * (a test enforces it), as crossbeam routes its atomics through one module so
  * that a model checker can replace them.
  *
- * `sabre/testing` installs a per-thread yield hook here to inject yield points
- * and short delays between shared-memory steps. With no hook installed the cost
- * is one null check per call, which the benchmarks show is not measurable.
+ * Two builds of the seam, chosen once per thread when this module loads:
+ * - plain (production): each function is a bare wrapper of one `Atomics.*`
+ *   call, which V8 inlines; nothing is checked per call, so the seam costs
+ *   nothing measurable (bench/ table 5);
+ * - hooked, in a thread whose environment has `SABRE_SEAM=hooks` (the workers
+ *   of `sabre/testing`'s `runThreads` are started so): every call first runs
+ *   the thread's yield hook, if one is installed, which injects yield points
+ *   and short delays between shared-memory steps.
+ * Choosing at load rather than testing a hook variable on every call is what
+ * makes production free: even a null check of a module variable measured
+ * 5-9% of a bare CAS loop.
  *
  * Int32 and BigInt64 operations are separate functions so that each call site
  * stays monomorphic (V8 inlines `Atomics.*` on a known typed-array kind).
+ *
+ * Import it as a namespace and alias the functions into module-level
+ * constants (`import * as seam from './atomics.js'; const { load } = seam;`).
+ * A named import is a live binding that V8 re-checks on every call (about
+ * 1 ns, ~10% of a bare CAS loop); a module constant is folded.
  */
+import { InvalidArgumentError } from '../errors.js';
 
 /** What kind of step is about to run; a hook may use it to weight its choices. */
 export type AtomicOp = 'load' | 'store' | 'rmw' | 'cas' | 'wait' | 'notify';
@@ -17,89 +31,75 @@ export type AtomicOp = 'load' | 'store' | 'rmw' | 'cas' | 'wait' | 'notify';
 /** Called before every shared-memory step of this thread while installed. */
 export type YieldHook = (op: AtomicOp) => void;
 
+/** The environment variable (and its value) that loads the hooked seam in a thread. */
+export const SEAM_ENV = 'SABRE_SEAM';
+export const SEAM_HOOKS = 'hooks';
+
+/** True when this thread loaded the hooked seam (so `setYieldHook` works here). */
+export const hooksEnabled: boolean = process.env[SEAM_ENV] === SEAM_HOOKS;
+
 let hook: YieldHook | null = null;
 
-/** Installs (or, with `null`, removes) this thread's yield hook. */
+/**
+ * Installs (or, with `null`, removes) this thread's yield hook.
+ * @throws InvalidArgumentError when installing a hook in a thread that loaded
+ *   the plain seam (start it with `SABRE_SEAM=hooks`, as `runThreads` does)
+ */
 export function setYieldHook(next: YieldHook | null): void {
+  if (next !== null && !hooksEnabled) {
+    throw new InvalidArgumentError(
+      `yield hooks are off in this thread: it loaded sabre's plain atomics seam. Start the thread with ${SEAM_ENV}=${SEAM_HOOKS} ` +
+        `in its environment (runThreads does this for its workers), e.g. new Worker(url, { env: { ...process.env, ${SEAM_ENV}: '${SEAM_HOOKS}' } })`,
+    );
+  }
   hook = next;
 }
 
-export function load(a: Int32Array, i: number): number {
-  if (hook !== null) hook('load');
-  return Atomics.load(a, i);
-}
-export function store(a: Int32Array, i: number, v: number): number {
-  if (hook !== null) hook('store');
-  return Atomics.store(a, i, v);
-}
-export function add(a: Int32Array, i: number, v: number): number {
-  if (hook !== null) hook('rmw');
-  return Atomics.add(a, i, v);
-}
-export function sub(a: Int32Array, i: number, v: number): number {
-  if (hook !== null) hook('rmw');
-  return Atomics.sub(a, i, v);
-}
-export function or(a: Int32Array, i: number, v: number): number {
-  if (hook !== null) hook('rmw');
-  return Atomics.or(a, i, v);
-}
-export function and(a: Int32Array, i: number, v: number): number {
-  if (hook !== null) hook('rmw');
-  return Atomics.and(a, i, v);
-}
-export function exchange(a: Int32Array, i: number, v: number): number {
-  if (hook !== null) hook('rmw');
-  return Atomics.exchange(a, i, v);
-}
-/** Returns the value found; the swap happened iff it equals `expected`. */
-export function compareExchange(a: Int32Array, i: number, expected: number, next: number): number {
-  if (hook !== null) hook('cas');
-  return Atomics.compareExchange(a, i, expected, next);
+/** `f` itself in the plain seam; in the hooked seam, `f` preceded by the hook. */
+function seam<A extends unknown[], R>(op: AtomicOp, f: (...args: A) => R): (...args: A) => R {
+  if (!hooksEnabled) return f;
+  return (...args: A): R => {
+    if (hook !== null) hook(op);
+    return f(...args);
+  };
 }
 
-export function load64(a: BigInt64Array, i: number): bigint {
-  if (hook !== null) hook('load');
-  return Atomics.load(a, i);
-}
-export function store64(a: BigInt64Array, i: number, v: bigint): bigint {
-  if (hook !== null) hook('store');
-  return Atomics.store(a, i, v);
-}
-export function add64(a: BigInt64Array, i: number, v: bigint): bigint {
-  if (hook !== null) hook('rmw');
-  return Atomics.add(a, i, v);
-}
-export function exchange64(a: BigInt64Array, i: number, v: bigint): bigint {
-  if (hook !== null) hook('rmw');
-  return Atomics.exchange(a, i, v);
-}
-export function compareExchange64(a: BigInt64Array, i: number, expected: bigint, next: bigint): bigint {
-  if (hook !== null) hook('cas');
-  return Atomics.compareExchange(a, i, expected, next);
-}
+export const load = seam('load', (a: Int32Array, i: number): number => Atomics.load(a, i));
+export const store = seam('store', (a: Int32Array, i: number, v: number): number => Atomics.store(a, i, v));
+export const add = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.add(a, i, v));
+export const sub = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.sub(a, i, v));
+export const or = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.or(a, i, v));
+export const and = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.and(a, i, v));
+export const exchange = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.exchange(a, i, v));
+/** Returns the value found; the swap happened iff it equals `expected`. */
+export const compareExchange = seam('cas', (a: Int32Array, i: number, expected: number, next: number): number =>
+  Atomics.compareExchange(a, i, expected, next),
+);
+
+export const load64 = seam('load', (a: BigInt64Array, i: number): bigint => Atomics.load(a, i));
+export const store64 = seam('store', (a: BigInt64Array, i: number, v: bigint): bigint => Atomics.store(a, i, v));
+export const add64 = seam('rmw', (a: BigInt64Array, i: number, v: bigint): bigint => Atomics.add(a, i, v));
+export const exchange64 = seam('rmw', (a: BigInt64Array, i: number, v: bigint): bigint => Atomics.exchange(a, i, v));
+export const compareExchange64 = seam('cas', (a: BigInt64Array, i: number, expected: bigint, next: bigint): bigint =>
+  Atomics.compareExchange(a, i, expected, next),
+);
 
 /** `Atomics.wait`: blocks this thread (never call it on an event loop that must stay live). */
-export function wait(a: Int32Array, i: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' {
-  if (hook !== null) hook('wait');
-  return Atomics.wait(a, i, expected, timeoutMs);
-}
+export const wait = seam('wait', (a: Int32Array, i: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' =>
+  Atomics.wait(a, i, expected, timeoutMs),
+);
 
 export type WaitAsyncResult =
   | { async: false; value: 'not-equal' | 'timed-out' }
   | { async: true; value: Promise<'ok' | 'timed-out'> };
 
 /** `Atomics.waitAsync`: see `sync/park.ts` for the traps it has on Node 20. */
-export function waitAsync(a: Int32Array, i: number, expected: number, timeoutMs: number): WaitAsyncResult {
-  if (hook !== null) hook('wait');
-  return Atomics.waitAsync(a, i, expected, timeoutMs) as WaitAsyncResult;
-}
+export const waitAsync = seam('wait', (a: Int32Array, i: number, expected: number, timeoutMs: number): WaitAsyncResult =>
+  Atomics.waitAsync(a, i, expected, timeoutMs) as WaitAsyncResult,
+);
 
 /** Wakes up to `count` waiters (FIFO on V8); returns how many were woken. */
-export function notify(a: Int32Array, i: number, count: number = Infinity): number {
-  if (hook !== null) hook('notify');
-  return Atomics.notify(a, i, count);
-}
+export const notify = seam('notify', (a: Int32Array, i: number, count: number = Infinity): number => Atomics.notify(a, i, count));
 
 /**
  * Sleeps this thread for `ms` without touching shared state (used by backoff

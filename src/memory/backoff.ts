@@ -18,7 +18,9 @@
  * variant in either regime: the robust choice when JavaScript cannot see
  * whether a core is free.
  */
-import { load } from './atomics.js';
+import * as seam from './atomics.js';
+
+const { load } = seam; // module constants: see memory/atomics.ts
 
 /** Steps of exponential spinning after a lost CAS (2^SPIN_LIMIT iterations at most). */
 export const SPIN_LIMIT = 6;

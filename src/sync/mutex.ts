@@ -2,7 +2,7 @@
  * Mutex: mutual exclusion across every thread of the process.
  */
 import { threadId } from 'node:worker_threads';
-import { add, compareExchange, load, notify, store, sub } from '../memory/atomics.js';
+import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -11,6 +11,8 @@ import { systemClock } from '../clock.js';
 import { DeadlockError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
 import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
+
+const { add, compareExchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes

@@ -18,10 +18,12 @@
  *   the end of a slice. (A sync park cannot be woken that way: its thread's
  *   event loop is blocked; the slice bounds it.)
  */
-import { notify, wait, waitAsync } from '../memory/atomics.js';
+import * as seam from '../memory/atomics.js';
 import { systemClock } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
+
+const { notify, wait, waitAsync } = seam; // module constants: see memory/atomics.ts
 
 /** Longest single sleep of a waiter; the bound on owner-death recovery after the OS thread stops. */
 export const LIVENESS_SLICE_MS = 20;

@@ -13,7 +13,9 @@
  *    reused by every run: a property runs hundreds of cases in seconds), meet
  *    at a start barrier so they really overlap, and are perturbed at sabre's
  *    atomics seam: before each shared-memory step, with `yields.probability`,
- *    a short spin or sleep drawn from a PRNG seeded by (seed, thread).
+ *    a short spin or sleep drawn from a PRNG seeded by (seed, thread). (The
+ *    workers start with `SABRE_SEAM=hooks`, which loads the hooked build of the
+ *    seam; every other thread loads the plain one, which has no hook to call.)
  *    `kill: { thread, atStep }` ends one thread just before a given seam step
  *    (a crash at a precise point); the harness replaces its worker.
  * 3. A run that does not finish within `timeoutMs` is a `TimeoutError` naming

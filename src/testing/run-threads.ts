@@ -2,7 +2,7 @@
  * runThreads: one run of a concurrent program on real, warm worker threads.
  */
 import type { Worker } from 'node:worker_threads';
-import { load, notify, store } from '../memory/atomics.js';
+import { load, notify, SEAM_ENV, SEAM_HOOKS, store } from '../memory/atomics.js';
 import { parkAsync, remaining, toDeadline } from '../sync/park.js';
 import { sibling, spawnWorker } from '../threads/spawn.js';
 import { InvalidArgumentError, SabreError, TimeoutError } from '../errors.js';
@@ -95,7 +95,9 @@ let nextRun = 1;
 const workerUrl = (): URL => sibling(import.meta.url, 'worker');
 
 function spawnSlot(): Slot {
-  const worker = spawnWorker(workerUrl());
+  // The hooked atomics seam is chosen when sabre loads in a thread: these
+  // workers must start with it, so that yields and kills reach every step.
+  const worker = spawnWorker(workerUrl(), { env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS } });
   worker.unref();
   let markReady!: () => void;
   const slot: Slot = {

@@ -33,9 +33,11 @@
  */
 import { getEnvironmentData, isMainThread, setEnvironmentData, threadId } from 'node:worker_threads';
 import { types } from 'node:util';
-import { add, compareExchange, load, or, store } from '../memory/atomics.js';
+import * as seam from '../memory/atomics.js';
 import { identify, osThreadAlive, type OsThreadIdentity } from './os-thread.js';
 import { InvalidArgumentError } from '../errors.js';
+
+const { add, compareExchange, load, or, store } = seam; // module constants: see memory/atomics.ts
 
 const ENV_KEY = 'sabre.threads.v1';
 const MAGIC = 0x53544852; // "STHR"

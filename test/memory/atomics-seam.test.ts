@@ -1,9 +1,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { setYieldHook, type AtomicOp } from '../../src/memory/atomics.js';
-import { Mutex } from '../../src/sync/mutex.js';
+import { describe, expect, it } from 'vitest';
+import { hooksEnabled, SEAM_ENV, SEAM_HOOKS, setYieldHook } from '../../src/memory/atomics.js';
+import { ErrorCode } from '../../src/errors.js';
+import { spawnWorker } from '../../src/threads/spawn.js';
+import { expectCode } from '../helpers/errors.js';
+import type { SeamHookReport } from '../../workers/fixture-seam-hook.js';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const SEAM = join(SRC, 'memory', 'atomics.ts');
@@ -70,46 +73,30 @@ describe('the atomics seam', () => {
   });
 
   describe('the yield hook', () => {
-    afterEach(() => setYieldHook(null));
-
-    it('sees every step of a Mutex lock/unlock while installed, and nothing after removal', () => {
-      const seen: AtomicOp[] = [];
-      const m = new Mutex();
-      setYieldHook((op) => seen.push(op));
-      m.lock();
-      const afterLock = seen.length;
-      m.unlock();
-      setYieldHook(null);
-      expect(afterLock).toBeGreaterThanOrEqual(1);
-      expect(seen.length).toBeGreaterThan(afterLock);
-      expect(seen).toContain('cas');
-      const before = seen.length;
-      m.lock();
-      m.unlock();
-      expect(seen.length).toBe(before);
+    it('is off in a thread that loaded the plain seam: installing one is a clear error, removing one is fine', () => {
+      expect(hooksEnabled).toBe(false);
+      expectCode(() => setYieldHook(() => {}), ErrorCode.INVALID_ARG, /SABRE_SEAM=hooks/);
+      expect(() => setYieldHook(null)).not.toThrow();
     });
 
-    it('sees the slow path too (tryLock that fails, unlock of an unlocked mutex)', () => {
-      const counts = new Map<AtomicOp, number>();
-      const m = new Mutex();
-      m.lock();
-      setYieldHook((op) => counts.set(op, (counts.get(op) ?? 0) + 1));
-      expect(m.tryLock()).toBe(false);
-      m.unlock();
-      expect(() => m.unlock()).toThrow();
-      setYieldHook(null);
-      expect(counts.get('cas')).toBeGreaterThanOrEqual(3);
-      expect(counts.get('load')).toBeGreaterThanOrEqual(1);
-    });
-
-    it('a hook can throw to abandon a step (the step does not run)', () => {
-      const m = new Mutex();
-      setYieldHook(() => {
-        throw new Error('stop');
+    // The hooked seam is chosen when sabre loads, so these checks run in a worker started with it.
+    it('in a thread started with SABRE_SEAM=hooks: sees every step while installed, the slow path too, and can stop a step', async () => {
+      const worker = spawnWorker(new URL('../../workers/fixture-seam-hook.ts', import.meta.url), {
+        env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS },
       });
-      expect(() => m.tryLock()).toThrow('stop');
-      setYieldHook(null);
-      expect(m.isLocked).toBe(false);
+      const r = await new Promise<SeamHookReport>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+      expect(r.hooksEnabled).toBe(true);
+      expect(r.afterLock).toBeGreaterThanOrEqual(1);
+      expect(r.afterUnlock).toBeGreaterThan(r.afterLock);
+      expect(r.lockOps).toContain('cas');
+      expect(r.afterRemoval).toBe(r.afterUnlock);
+      expect(r.slowPath.cas).toBeGreaterThanOrEqual(3);
+      expect(r.slowPath.load).toBeGreaterThanOrEqual(1);
+      expect(r.throwingHook).toEqual({ message: 'stop', lockedAfter: false });
     });
   });
 });
