@@ -169,7 +169,8 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
   const spread = (rs: number[]): string => `${fmtRatio(quantile(rs, 0.25))} – ${fmtRatio(quantile(rs, 0.75))}`;
   const free = (rs: number[]): boolean => median(rs) <= 1.05 || quantile(rs, 0.25) <= 1;
   const casOk = free(casRatios), lsOk = free(lsRatios);
-  const perCallNs = ((cs - cd) / 2 + (ls - ld) / 2) / 2;
+  // From the paired ratios (two seam calls per iteration), like the verdict: medians of different rounds would mix machine speeds.
+  const perCallNs = (((casPaired - 1) * cd) / 2 + ((lsPaired - 1) * ld) / 2) / 2;
   return {
     title: '5. Atomics seam, hook off',
     intro: `One thread, ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; ns per iteration; medians. The seam is the production build (no hook; see the notes). "Paired ratio" is the median over rounds of seam ÷ direct measured back to back, which cancels most of the machine's swings.`,
