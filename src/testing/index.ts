@@ -56,3 +56,5 @@ export { runThreads, closeThreads, warmThreads, MAX_THREADS, DEFAULT_TIMEOUT_MS,
 export * as atomics from '../memory/atomics.js';
 export { seededRandom } from './random.js';
 export { propertyParameters, type PropertyParameters } from './parameters.js';
+export { checkLinearizable, operationsOf, describeOperation, sameData, type Model, type ModelOutput, type Operation, type StepResult, type CheckOptions, type CheckResult, type PartialLinearization } from './linearizability.js';
+export { registerModel, counterModel, mapModel, type MapEntryState } from './models.js';
