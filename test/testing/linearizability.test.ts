@@ -151,3 +151,55 @@ describe('checkLinearizable on real threads', () => {
     expect(verdicts).not.toContain('unknown');
   });
 });
+
+describe('checkLinearizable against brute force', () => {
+  /** Every order of every subset of pending ops plus all returned ops, respecting real time: is one accepted by the model? */
+  function bruteForce(events: HistoryEvent[], model: Model<any>): boolean {
+    const ops = operationsOf(events);
+    const search = (state: unknown, left: typeof ops): boolean => {
+      if (left.every((o) => o.output === undefined)) return true;
+      const minRet = Math.min(...left.map((o) => o.ret));
+      return left.some((o, i) => {
+        if (o.call > minRet) return false;
+        const r = model.step(state, o, o.output);
+        return r.ok && search(r.state, left.filter((_, j) => j !== i));
+      });
+    };
+    return search(model.init(), ops);
+  }
+
+  it('agrees on 1500 random register and counter histories (with pending operations)', () => {
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    let illegal = 0;
+    for (let i = 0; i < 1500; i++) {
+      const counterCase = i % 2 === 1;
+      const ops: Parameters<typeof history> = [];
+      const n = 2 + rnd(5);
+      for (let k = 0; k < n; k++) {
+        const call = rnd(20);
+        const ret = rnd(8) === 0 ? null : call + 1 + rnd(10);
+        const thread = k;
+        if (counterCase) ops.push(rnd(2) === 0 ? [thread, 'add', 1, 1 + rnd(3), call, ret] : [thread, 'get', null, rnd(4), call, ret]);
+        else {
+          const kind = rnd(3);
+          if (kind === 0) ops.push([thread, 'write', rnd(3), undefined, call, ret]);
+          else if (kind === 1) ops.push([thread, 'read', null, rnd(3), call, ret]);
+          else ops.push([thread, 'cas', { expected: rnd(3), next: rnd(3) }, rnd(2) === 0, call, ret]);
+        }
+      }
+      // Distinct stamps, as runThreads' shared counter gives.
+      const h = history(...ops).map((e, t) => ({ ...e, time: t }));
+      const model = counterCase ? counterModel(0) : registerModel(0);
+      const expected = bruteForce(h, model);
+      const got = checkLinearizable(h, model);
+      if (!expected) illegal++;
+      expect(got.result, JSON.stringify(h)).toBe(expected ? 'ok' : 'illegal');
+    }
+    expect(illegal).toBeGreaterThan(100); // both answers well represented
+    expect(illegal).toBeLessThan(1400);
+  });
+});
