@@ -21,3 +21,4 @@ export { resolveCodec, CODEC_NAMES, type Codec, type CodecName, type ResolvedCod
 export { registerComlinkHandlers, COMLINK_HANDLER_NAME, type ComlinkNamespace } from './integrations/comlink.js';
 export { toTaskArgs, fromTaskArgs, piscinaTask, type TaskArgs } from './integrations/piscina.js';
 export { registerKind, registeredKinds, reopen, isSabrePrimitive, type SabreClass, type SabrePrimitive } from './integrations/kinds.js';
+export { Semaphore, SemaphoreGuard, MAX_PERMITS, DEFAULT_SEMAPHORE_THREADS, type SemaphoreOptions, type SemaphoreHandle, type AcquireOptions, type AcquireAsyncOptions } from './sync/semaphore.js';

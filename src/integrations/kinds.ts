@@ -21,6 +21,7 @@ import type { Handle } from '../memory/region.js';
 import { SharedArena } from '../memory/arena.js';
 import { ManualClock } from '../clock.js';
 import { Mutex } from '../sync/mutex.js';
+import { Semaphore } from '../sync/semaphore.js';
 import { AtomicCounter } from '../atomic/counter.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { VersionedCell } from '../atomic/versioned-cell.js';
@@ -118,3 +119,4 @@ registerKind(AtomicCounter, 'sabre.AtomicCounter');
 registerKind(StripedCounter, 'sabre.StripedCounter');
 // Re-opened with the handle's named codec; a user codec cannot cross threads (pass it to VersionedCell.from).
 registerKind(VersionedCell, 'sabre.VersionedCell');
+registerKind(Semaphore, 'sabre.Semaphore');

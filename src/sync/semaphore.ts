@@ -1,0 +1,610 @@
+/**
+ * Semaphore: a fixed number of permits shared by every thread of the process.
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { Backoff } from '../memory/backoff.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { ThreadRegistry } from '../threads/registry.js';
+import { ThreadSlots, type ThreadSlotsLayout } from '../threads/thread-slots.js';
+import { systemClock } from '../clock.js';
+import { AbortError, DeadlockError, InvalidArgumentError, NotOwnerError, TimeoutError } from '../errors.js';
+import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { parkAsync, parkSync, toDeadline } from './park.js';
+
+const { add, compareExchange, exchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Words (Int32, region body): a control block, then a ThreadSlots table with
+ * one field per slot, HELD = permits its thread holds now.
+ *   GUARD          internal lock: 0 free, t + 1 held by thread t (the holder is
+ *                  recorded so that its death can be proved), | GUARD_PARKED
+ *                  while a locker may be parked on it
+ *   COUNT          permits available
+ *   EPOCH          bumped (under GUARD) whenever waiters may now succeed; they park on it
+ *   WAITERS        threads or tasks between "about to park" and "woke"
+ *   TICKET         next waiter ticket (fetch-add; ages waiters)
+ *   RESERVE_N      permits reserved for the reserving waiter (0 = no reservation)
+ *   RESERVER       t + 1 of the reserving waiter's thread (for its liveness)
+ *   RESERVE_TICKET the reserving waiter's ticket (identifies it among tasks of one thread)
+ *
+ * Invariant, whenever GUARD is free: COUNT + Σ HELD over all slots = permits,
+ * and COUNT >= 0. COUNT and a HELD only change together, under GUARD, so a
+ * release can check "more than this thread holds" and a dead thread's permits
+ * are known exactly. Every operation linearizes at its store of COUNT under
+ * GUARD (acquire, release, the give-back of a dead thread's permits).
+ *
+ * GUARD is held for a handful of atomic steps and never across user code or
+ * a wait, so every path (the async ones too) takes it by spinning, then by
+ * waiting on it in liveness slices: a holder preempted by the OS costs a
+ * waiter its time slice; a holder proved dead is replaced by CAS.
+ *
+ * Owner death. A thread can stop between any two steps:
+ * - outside GUARD: its HELD is exact; the first acquirer that lacks permits
+ *   (or a waiter whose park slice timed out) finds the dead owner through
+ *   ThreadSlots.reclaimDead and, under GUARD, adds its HELD back to COUNT.
+ * - inside GUARD: COUNT and HELD may disagree (one store done, not the other),
+ *   and GUARD still names it. The next locker proves it dead, takes GUARD by
+ *   CAS and repairs: dead slots are reclaimed, then COUNT := permits - Σ HELD
+ *   (the HELD words of live threads are the source of truth: only their own
+ *   thread, under GUARD, ever changes them). A repairer that dies mid-repair
+ *   leaves GUARD naming a dead thread again: the repair simply runs again.
+ * - parked: WAITERS stays one too high (at worst a useless notify), and a
+ *   reservation it held names a dead thread: the next waiter whose slice times
+ *   out clears it.
+ *
+ * Fairness. Acquirers barge (no queue) except against a reservation: a waiter
+ * that parks takes a ticket, and the oldest parked waiter holds the one
+ * reservation (an older ticket replaces a younger reserver). While permits are
+ * reserved for it, every other acquirer (tryAcquire and newcomers included)
+ * may take only the surplus above the reserved count. So a waiter for a large
+ * `n` is not starved by a stream of small acquirers: once it is the oldest,
+ * small ones can no longer take the permits it needs, and it gets them as soon
+ * as the holders release them. Tickets are 32-bit and compared by wrapping
+ * difference (Lamport's bakery, with abandoned tickets simply never reserving).
+ */
+
+const GUARD = 0, COUNT = 1, EPOCH = 2, WAITERS = 3, TICKET = 4, RESERVE_N = 5, RESERVER = 6, RESERVE_TICKET = 7;
+const CONTROL_WORDS = 8;
+const CONTROL_BYTES = 128; // the control block fills its own cache line; the slot table follows
+const HELD = 1; // ThreadSlots field
+/** GUARD bits: the holder's threadId + 1 below GUARD_PARKED; GUARD_PARKED set while a locker may be parked on GUARD. */
+const GUARD_PARKED = 1 << 30;
+const GUARD_OWNER_MASK = GUARD_PARKED - 1;
+
+/** The most permits a Semaphore can have (an Int32 word counts them). */
+export const MAX_PERMITS = 0x7fffffff;
+/** Default number of threads that can hold permits of one semaphore over its life at once. */
+export const DEFAULT_SEMAPHORE_THREADS = 64;
+const MAX_THREADS = 4096;
+
+export interface SemaphoreOptions {
+  /** How many threads can hold permits at the same time (slots; default 64). */
+  readonly maxThreads?: number;
+  /** Allocate inside this arena instead of a buffer of its own. */
+  readonly arena?: SharedArena;
+}
+interface SemaphoreHandleOptions {
+  readonly permits: number;
+  readonly maxThreads: number;
+}
+export type SemaphoreHandle = Handle<'sabre.Semaphore', SemaphoreHandleOptions>;
+
+export interface AcquireOptions {
+  /** Milliseconds to wait (default: forever). 0 = try once. */
+  readonly timeout?: number;
+}
+export interface AcquireAsyncOptions extends AcquireOptions {
+  readonly signal?: AbortSignal;
+}
+
+const slotsLayout = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: false });
+
+const SPEC: RegionSpec<'sabre.Semaphore', SemaphoreHandleOptions> = {
+  kind: 'sabre.Semaphore',
+  version: 1,
+  bodyBytes: (o) => CONTROL_BYTES + ThreadSlots.byteLength(slotsLayout(o.maxThreads)),
+};
+
+function checkHandleOptions(raw: unknown): SemaphoreHandleOptions {
+  const o = plainObject('options', raw);
+  const keys = Object.keys(o).sort().join(',');
+  if (keys !== 'maxThreads,permits') throw new InvalidArgumentError(`a Semaphore handle has options { permits, maxThreads }, got keys [${keys}]`);
+  return { permits: positiveInteger('permits', o.permits, MAX_PERMITS), maxThreads: positiveInteger('maxThreads', o.maxThreads, MAX_THREADS) };
+}
+
+function timeoutOf(raw: number | AcquireOptions | undefined): number {
+  if (typeof raw === 'number' || raw === undefined) return checkTimeout('timeout', raw);
+  return checkTimeout('timeout', (plainObject('options', raw) as AcquireOptions).timeout);
+}
+
+/** An already-aborted signal rejects even when permits are free (as the Web Locks API does). */
+function checkSignal(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError('aborted before acquiring', signal.reason);
+}
+
+const me = threadId + 1;
+const registry = (): ThreadRegistry => ThreadRegistry.current;
+/** True if ticket `a` was taken before ticket `b` (wrapping 32-bit difference). */
+const older = (a: number, b: number): boolean => ((a - b) | 0) < 0;
+
+/** Permits held by this thread; `using` / `await using` release them at the end of the scope. */
+export class SemaphoreGuard implements Disposable, AsyncDisposable {
+  private held = true;
+  /** @internal */
+  constructor(private readonly semaphore: Semaphore, readonly permits: number) {}
+  /** Releases the permits (once; later calls do nothing). */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.semaphore.release(this.permits);
+  }
+  [Symbol.dispose](): void {
+    this.release();
+  }
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+  }
+}
+
+/** A waiter's identity while it waits: its ticket, taken when it first parks. */
+interface Waiter {
+  ticket: number;
+  /** Reclaim dead holders (and a dead reserver) before the next attempt. */
+  reclaim: boolean;
+  /** `ThreadRegistry.deaths` at the last round: a change means a death to act on. */
+  deaths: number;
+  /** A sync waiter: may take over a reservation of its own thread (whose async tasks cannot run meanwhile). */
+  readonly sync: boolean;
+}
+
+/**
+ * A counting semaphore shared by every thread that opens its handle.
+ *
+ * It holds `permits` permits. `acquire(n)` takes `n` of them, waiting while
+ * fewer are available; `release(n)` gives them back. Permits belong to the
+ * thread that acquired them (any code of that thread may release them; no
+ * other thread can): that is what lets sabre return the permits of a thread
+ * that dies holding them, within `LIVENESS_SLICE_MS` of a waiter looking.
+ * `release()` happens-before every acquisition that takes the permits it gave
+ * back. Waiters are served fairly: the oldest waiter reserves what it needs,
+ * and newcomers may take only the surplus (no starvation of large `n`).
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for permits or `n` that are
+ *   not positive integers, `n` above `permits` (it could never succeed), or a
+ *   release of more permits than this thread holds
+ * @throws NotOwnerError (`ERR_NOT_OWNER`) on `release` by a thread holding none
+ * @throws TimeoutError (`ERR_TIMEOUT`) when a wait passes its timeout
+ * @throws AbortError (`ERR_ABORTED`) when an async wait's signal fires
+ * @throws DeadlockError (`ERR_DEADLOCK`) when a blocking `acquire` could only
+ *   succeed if this (blocked) thread released permits first
+ * @throws CapacityError (`ERR_CAPACITY`) when more than `maxThreads` live threads hold permits
+ *
+ * @example
+ * ```ts
+ * const connections = new Semaphore(4);          // pass connections.handle to workers
+ * await connections.runExclusive(() => fetch(url));
+ * // In a worker: Semaphore.from(handle).acquire(); … finally release()
+ * ```
+ */
+export class Semaphore {
+  readonly handle: SemaphoreHandle;
+  /** The total number of permits. */
+  readonly permits: number;
+  private readonly words: Int32Array;
+  private readonly slots: ThreadSlots;
+  private readonly slotWords: Int32Array;
+  private readonly giveBack = (slot: number): void => this.giveBackSlot(slot);
+
+  constructor(permits: number, options?: SemaphoreOptions);
+  /** @internal */
+  constructor(region: Region<'sabre.Semaphore', SemaphoreHandleOptions>);
+  constructor(permits: number | Region<'sabre.Semaphore', SemaphoreHandleOptions>, options: SemaphoreOptions = {}) {
+    let region: Region<'sabre.Semaphore', SemaphoreHandleOptions>;
+    if (permits instanceof Region) {
+      region = permits;
+    } else {
+      const o = plainObject('options', options);
+      const handleOptions = {
+        permits: positiveInteger('permits', permits, MAX_PERMITS),
+        maxThreads: o.maxThreads === undefined ? DEFAULT_SEMAPHORE_THREADS : positiveInteger('maxThreads', o.maxThreads, MAX_THREADS),
+      };
+      region = createRegion(SPEC, handleOptions, o.arena as SharedArena | undefined);
+      region.i32(0, CONTROL_WORDS)[COUNT] = handleOptions.permits; // before the handle is published
+    }
+    this.handle = region.handle;
+    this.permits = region.options.permits;
+    this.words = region.i32(0, CONTROL_WORDS);
+    const layout = slotsLayout(region.options.maxThreads);
+    this.slotWords = region.i32(CONTROL_BYTES, ThreadSlots.byteLength(layout) / 4);
+    this.slots = new ThreadSlots(this.slotWords, layout);
+  }
+
+  /** Re-opens a semaphore from its handle, in any thread. @throws HandleError */
+  static from(handle: SemaphoreHandle): Semaphore {
+    return new Semaphore(openRegion(SPEC, handle, checkHandleOptions));
+  }
+
+  /** Bytes a Semaphore takes (in an arena, rounded up to 128): `byteLength(permits, options)` or `byteLength(options)`. */
+  static byteLength(permitsOrOptions?: number | SemaphoreOptions, options: SemaphoreOptions = {}): number {
+    if (typeof permitsOrOptions === 'object' && permitsOrOptions !== null) options = permitsOrOptions;
+    const maxThreads = options.maxThreads === undefined ? DEFAULT_SEMAPHORE_THREADS : positiveInteger('maxThreads', options.maxThreads, MAX_THREADS);
+    return regionBytes(SPEC, { permits: 1, maxThreads });
+  }
+
+  /** Permits available now (a snapshot; some may be reserved for the oldest waiter). */
+  get available(): number {
+    return load(this.words, COUNT);
+  }
+
+  /** Permits this thread holds (a snapshot). */
+  get heldByCurrentThread(): number {
+    const slot = this.slots.mineIfAny();
+    return slot < 0 ? 0 : load(this.slotWords, this.slots.word(slot, HELD));
+  }
+
+  /**
+   * Takes `n` permits if they are available now (and not reserved for an
+   * older waiter), without waiting.
+   */
+  tryAcquire(n = 1): boolean {
+    this.checkN(n);
+    if (this.attempt(n, undefined)) return true;
+    return this.tryAcquireSlow(n);
+  }
+
+  /**
+   * Blocks this thread until `n` permits are taken. Blocking the main thread
+   * stalls its event loop: there, prefer `acquireAsync` / `runExclusive`.
+   * @param timeout ms (default: forever; 0 = try once), or `{ timeout }`
+   */
+  acquire(n = 1, timeout?: number | AcquireOptions): void {
+    // Arguments are validated before the fast path: a bad timeout is an error even when permits are free.
+    this.checkN(n);
+    const t = timeoutOf(timeout);
+    if (this.attempt(n, undefined)) return;
+    this.acquireSlow(n, toDeadline(t));
+  }
+
+  /** Waits for `n` permits without blocking the event loop. */
+  async acquireAsync(n = 1, options?: AcquireAsyncOptions): Promise<void> {
+    this.checkN(n);
+    const t = timeoutOf(options);
+    checkSignal(options?.signal);
+    if (this.attempt(n, undefined)) return;
+    await this.acquireAsyncSlow(n, toDeadline(t), options?.signal);
+  }
+
+  /**
+   * Gives back `n` permits this thread holds and wakes the waiters.
+   * @throws NotOwnerError if this thread holds none
+   * @throws InvalidArgumentError if it holds fewer than `n` (nothing is released)
+   */
+  release(n = 1): void {
+    positiveInteger('n', n, MAX_PERMITS);
+    const slot = this.slots.mineIfAny();
+    const repaired = this.lockGuard();
+    const at = slot < 0 ? -1 : this.slots.word(slot, HELD);
+    const held = at < 0 ? 0 : load(this.slotWords, at);
+    if (held < n) {
+      this.unlockGuard(repaired);
+      if (held === 0) throw new NotOwnerError(`release of ${n} permit(s) by thread ${threadId}, which holds none`);
+      throw new InvalidArgumentError(`release(n): releasing more than acquired: this thread holds ${held} permit(s), got n = ${n}`);
+    }
+    store(this.slotWords, at, held - n);
+    // Linearization point of release.
+    store(this.words, COUNT, load(this.words, COUNT) + n);
+    add(this.words, EPOCH, 1);
+    this.unlockGuard(true);
+  }
+
+  /** Takes `n` permits and returns a guard for `using` (`guard.release()` also works). */
+  acquireGuard(n = 1, timeout?: number | AcquireOptions): SemaphoreGuard {
+    this.acquire(n, timeout);
+    return new SemaphoreGuard(this, n);
+  }
+
+  /** The async form of `acquireGuard`, for `await using`. */
+  async acquireGuardAsync(n = 1, options?: AcquireAsyncOptions): Promise<SemaphoreGuard> {
+    await this.acquireAsync(n, options);
+    return new SemaphoreGuard(this, n);
+  }
+
+  /**
+   * Runs `fn` (sync or async) holding `n` permits, never blocking the event
+   * loop. The permits are released when `fn`'s result settles.
+   */
+  runExclusive<T>(fn: () => T | PromiseLike<T>, n = 1, options?: AcquireAsyncOptions): Promise<T> {
+    let t: number;
+    try {
+      if (typeof fn !== 'function') throw new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`);
+      this.checkN(n);
+      t = timeoutOf(options);
+      checkSignal(options?.signal);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Fast path: no await at all when permits are free and fn is synchronous.
+    if (this.attempt(n, undefined)) return this.runHeld(fn, n);
+    return this.runExclusiveSlow(fn, n, t, options?.signal);
+  }
+
+  private async runExclusiveSlow<T>(fn: () => T | PromiseLike<T>, n: number, timeout: number, signal: AbortSignal | undefined): Promise<T> {
+    await this.acquireAsyncSlow(n, toDeadline(timeout), signal);
+    return this.runHeld(fn, n);
+  }
+
+  /** Calls `fn` while holding `n` permits; releases them when its result settles. */
+  private runHeld<T>(fn: () => T | PromiseLike<T>, n: number): Promise<T> {
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn();
+    } catch (e) {
+      this.release(n);
+      return Promise.reject(e);
+    }
+    if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
+      this.release(n);
+      return Promise.resolve(result as T);
+    }
+    return Promise.resolve(result).then(
+      (value) => {
+        this.release(n);
+        return value;
+      },
+      (error: unknown) => {
+        this.release(n);
+        throw error;
+      },
+    );
+  }
+
+  private checkN(n: number): void {
+    if (n !== 1) {
+      positiveInteger('n', n, MAX_PERMITS);
+      if (n > this.permits) throw new InvalidArgumentError(`n must be at most the semaphore's ${this.permits} permit(s) (it could never be acquired), got ${n}`);
+    }
+  }
+
+  // ---- the guarded steps ---------------------------------------------------
+
+  /**
+   * One attempt under GUARD: takes `n` permits if the surplus allows (all of
+   * them, for the reserving waiter). Returns true if taken.
+   */
+  private attempt(n: number, waiter: Waiter | undefined): boolean {
+    const repaired = this.lockGuard();
+    try {
+      return this.takeLocked(n, waiter);
+    } finally {
+      this.unlockGuard(repaired);
+    }
+  }
+
+  /** Under GUARD. */
+  private takeLocked(n: number, waiter: Waiter | undefined): boolean {
+    const count = load(this.words, COUNT);
+    const reserved = load(this.words, RESERVE_N);
+    const mine = waiter !== undefined && reserved !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket;
+    if (count - (mine ? 0 : reserved) < n) return false;
+    const at = this.slots.word(this.slots.mine(this.giveBack), HELD);
+    store(this.slotWords, at, load(this.slotWords, at) + n);
+    // Linearization point of acquire.
+    store(this.words, COUNT, count - n);
+    if (mine) store(this.words, RESERVE_N, 0); // the surplus others see is unchanged: no wake-up needed
+    return true;
+  }
+
+  /** Adds a dead thread's permits back (under GUARD, called by ThreadSlots.reclaimDead). */
+  private giveBackSlot(slot: number): void {
+    const at = this.slots.word(slot, HELD);
+    const held = load(this.slotWords, at);
+    if (held === 0) return;
+    // Linearization point of a dead thread's give-back. (Death before the next
+    // store is repaired by the recount: GUARD names this thread.)
+    store(this.words, COUNT, load(this.words, COUNT) + held);
+    store(this.slotWords, at, 0);
+    add(this.words, EPOCH, 1);
+  }
+
+  /** True if a slot with permits belongs to a thread proved dead (read-only: no GUARD). */
+  private hasDeadHolder(): boolean {
+    const reg = registry();
+    for (let s = 0; s < this.slots.layout.count; s++) {
+      const owner = this.slots.ownerOf(s);
+      if (owner >= 0 && owner !== threadId && load(this.slotWords, this.slots.word(s, HELD)) !== 0 && !reg.isAlive(owner)) return true;
+    }
+    const reserver = load(this.words, RESERVER);
+    return load(this.words, RESERVE_N) !== 0 && reserver !== me && !reg.isAlive(reserver - 1);
+  }
+
+  /** Under GUARD: returns dead threads' permits and drops a dead waiter's reservation. */
+  private reclaimLocked(): void {
+    this.slots.reclaimDead(this.giveBack);
+    const reserver = load(this.words, RESERVER);
+    if (load(this.words, RESERVE_N) !== 0 && reserver !== me && !registry().isAlive(reserver - 1)) {
+      store(this.words, RESERVE_N, 0);
+      add(this.words, EPOCH, 1);
+    }
+  }
+
+  /**
+   * Under GUARD, after a waiter failed to take: reserves its `n` if nobody
+   * (or a younger waiter, or a dead thread, or for a sync waiter a suspended
+   * task of its own thread) holds the reservation.
+   */
+  private reserveLocked(n: number, waiter: Waiter): void {
+    const reserved = load(this.words, RESERVE_N);
+    if (reserved !== 0) {
+      const ticket = load(this.words, RESERVE_TICKET);
+      if (ticket === waiter.ticket) return;
+      const reserver = load(this.words, RESERVER);
+      const takeOver = older(waiter.ticket, ticket) || (waiter.sync && reserver === me);
+      if (!takeOver) return;
+    }
+    store(this.words, RESERVER, me);
+    store(this.words, RESERVE_TICKET, waiter.ticket);
+    store(this.words, RESERVE_N, n);
+    if (reserved !== 0 && n < reserved) add(this.words, EPOCH, 1); // a smaller reservation: more surplus for others
+  }
+
+  /** Drops this waiter's reservation, if it still holds it, and wakes the others to use the surplus. */
+  private abandon(waiter: Waiter): void {
+    const repaired = this.lockGuard();
+    let changed = repaired;
+    if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) {
+      store(this.words, RESERVE_N, 0);
+      add(this.words, EPOCH, 1);
+      changed = true;
+    }
+    this.unlockGuard(changed);
+  }
+
+  /**
+   * Takes GUARD. Returns true if it had to repair the state after a holder
+   * that died inside it (the caller then wakes the waiters when it unlocks).
+   */
+  private lockGuard(): boolean {
+    if (compareExchange(this.words, GUARD, 0, me) === 0) return false;
+    return this.lockGuardSlow();
+  }
+
+  private lockGuardSlow(): boolean {
+    const backoff = new Backoff();
+    let parked = 0; // GUARD_PARKED once this locker has parked: others may still be parked behind it
+    for (;;) {
+      const v = load(this.words, GUARD);
+      const holder = v & GUARD_OWNER_MASK;
+      if (v === 0) {
+        if (compareExchange(this.words, GUARD, 0, me | parked) === 0) return false;
+        backoff.spin();
+        continue;
+      }
+      if (!backoff.isCompleted()) {
+        backoff.snooze();
+        continue;
+      }
+      if (!registry().isAlive(holder - 1)) {
+        // Takeover of a dead holder's GUARD, then the recount.
+        if (compareExchange(this.words, GUARD, v, me | (v & GUARD_PARKED)) === v) {
+          this.repairLocked();
+          return true;
+        }
+        continue;
+      }
+      // The holder is alive but was preempted inside its few steps: park on GUARD, in liveness slices.
+      if ((v & GUARD_PARKED) === 0 && compareExchange(this.words, GUARD, v, v | GUARD_PARKED) !== v) continue;
+      parkSync(this.words, GUARD, v | GUARD_PARKED, Infinity);
+      parked = GUARD_PARKED;
+    }
+  }
+
+  /** Releases GUARD; with `wake`, tells the waiters that the state changed. */
+  private unlockGuard(wake: boolean): void {
+    if ((exchange(this.words, GUARD, 0) & GUARD_PARKED) !== 0) notify(this.words, GUARD);
+    if (wake && load(this.words, WAITERS) > 0) notify(this.words, EPOCH);
+  }
+
+  /** Under GUARD taken from a dead holder: COUNT := permits - Σ HELD, dead slots freed, dead reservation dropped. */
+  private repairLocked(): void {
+    this.slots.reclaimDead(() => {}); // their HELD is zeroed by reclaimDead; the recount below gives it back
+    let held = 0;
+    for (let s = 0; s < this.slots.layout.count; s++) {
+      if (this.slots.ownerOf(s) >= 0) held += load(this.slotWords, this.slots.word(s, HELD));
+    }
+    // Linearization point of a repair.
+    store(this.words, COUNT, this.permits - held);
+    const reserver = load(this.words, RESERVER);
+    if (load(this.words, RESERVE_N) !== 0 && reserver !== me && !registry().isAlive(reserver - 1)) store(this.words, RESERVE_N, 0);
+    add(this.words, EPOCH, 1);
+  }
+
+  // ---- slow paths ------------------------------------------------------
+
+  private tryAcquireSlow(n: number): boolean {
+    if (!this.hasDeadHolder()) return false;
+    this.lockGuard();
+    try {
+      this.reclaimLocked();
+      return this.takeLocked(n, undefined);
+    } finally {
+      this.unlockGuard(true);
+    }
+  }
+
+  /**
+   * One round of a waiter under GUARD: reclaim if due, take if possible,
+   * else reserve and count itself a waiter. Returns the epoch to park on, or
+   * undefined once the permits are taken.
+   */
+  private roundLocked(n: number, waiter: Waiter, deadline: number): number | undefined {
+    // The liveness questions are asked before taking GUARD (they may read /proc).
+    const reclaim = waiter.reclaim && this.hasDeadHolder();
+    waiter.reclaim = false;
+    waiter.deaths = registry().deaths;
+    let wake = this.lockGuard();
+    try {
+      if (reclaim) {
+        this.reclaimLocked();
+        wake = true;
+      }
+      if (this.takeLocked(n, waiter)) return undefined;
+      if (waiter.sync) {
+        const at = this.slots.mineIfAny();
+        const mine = at < 0 ? 0 : load(this.slotWords, this.slots.word(at, HELD));
+        if (n > this.permits - mine) {
+          throw new DeadlockError(`acquire(${n}) would block forever: this thread holds ${mine} of the ${this.permits} permit(s), and only it can release them`);
+        }
+      }
+      if (deadline !== Infinity && systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
+      const before = load(this.words, EPOCH);
+      this.reserveLocked(n, waiter);
+      if (load(this.words, EPOCH) !== before) wake = true;
+      add(this.words, WAITERS, 1);
+      return load(this.words, EPOCH);
+    } finally {
+      this.unlockGuard(wake);
+    }
+  }
+
+  private acquireSlow(n: number, deadline: number): void {
+    const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: true };
+    try {
+      for (;;) {
+        const epoch = this.roundLocked(n, waiter, deadline);
+        if (epoch === undefined) return;
+        const r = parkSync(this.words, EPOCH, epoch, deadline);
+        sub(this.words, WAITERS, 1);
+        // Look for dead holders after each slice that passed without a wake-up, and after any recorded death.
+        if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
+      }
+    } catch (e) {
+      this.abandon(waiter);
+      throw e;
+    }
+  }
+
+  private async acquireAsyncSlow(n: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: false };
+    try {
+      for (;;) {
+        const epoch = this.roundLocked(n, waiter, deadline);
+        if (epoch === undefined) return;
+        let r: string;
+        try {
+          r = await parkAsync(this.words, EPOCH, epoch, deadline, signal);
+        } finally {
+          sub(this.words, WAITERS, 1);
+        }
+        // As in acquireSlow; an async park also returns early when this thread records a death.
+        if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
+      }
+    } catch (e) {
+      this.abandon(waiter);
+      throw e;
+    }
+  }
+}
