@@ -22,3 +22,5 @@ export { registerComlinkHandlers, COMLINK_HANDLER_NAME, type ComlinkNamespace } 
 export { toTaskArgs, fromTaskArgs, piscinaTask, type TaskArgs } from './integrations/piscina.js';
 export { registerKind, registeredKinds, reopen, isSabrePrimitive, type SabreClass, type SabrePrimitive } from './integrations/kinds.js';
 export { Semaphore, SemaphoreGuard, MAX_PERMITS, DEFAULT_SEMAPHORE_THREADS, type SemaphoreOptions, type SemaphoreHandle, type AcquireOptions, type AcquireAsyncOptions } from './sync/semaphore.js';
+export { Latch, MAX_LATCH_COUNT, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions } from './sync/latch.js';
+export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';

@@ -5,9 +5,29 @@
  */
 import { parentPort, threadId } from 'node:worker_threads';
 import { Semaphore, type SemaphoreHandle } from '../src/sync/semaphore.js';
+import { Latch, type LatchHandle } from '../src/sync/latch.js';
+import { Once, type OnceHandle } from '../src/sync/once.js';
+
+/** Cells of `onceRun`: RUNS counts fn calls, STARTED is set (and notified) when fn starts, PARK is never written. */
+export const RUNS = 0, STARTED = 1, PARK = 2;
+
+/** What `fn` does in `onceRun`: return, throw, or block forever (until the worker is terminated). */
+type OnceMode = 'ok' | 'throw' | 'hang';
+function onceFn(cell: Int32Array, mode: OnceMode): () => void {
+  return () => {
+    Atomics.add(cell, RUNS, 1);
+    Atomics.store(cell, STARTED, 1);
+    Atomics.notify(cell, STARTED);
+    if (mode === 'throw') throw new Error('fn failed');
+    if (mode === 'hang') Atomics.wait(cell, PARK, 0);
+  };
+}
 
 type Arg = {
   sem: SemaphoreHandle;
+  latch: LatchHandle;
+  once: OnceHandle;
+  mode: OnceMode;
   n?: number;
   timeout?: number;
   times: number;
@@ -49,6 +69,16 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   acquireThenExit: ({ sem, n, code }) => {
     Semaphore.from(sem).acquire(n, 5000);
     process.exit(code);
+  },
+  countDown: ({ latch, n }) => Latch.from(latch).countDown(n),
+  latchCount: ({ latch }) => Latch.from(latch).count,
+  latchWait: ({ latch, timeout }) => Latch.from(latch).wait(timeout),
+  latchWaitAsync: ({ latch, timeout }) => Latch.from(latch).waitAsync({ timeout }),
+  onceRun: ({ once, cell, mode, timeout }) => Once.from(once).run(onceFn(cell, mode), timeout),
+  onceRunAsync: ({ once, cell, mode, timeout }) => Once.from(once).runAsync(onceFn(cell, mode), { timeout }),
+  /** Starts a run whose fn blocks forever, and answers once fn has started. */
+  onceRunHang: ({ once, cell }) => {
+    setImmediate(() => Once.from(once).run(onceFn(cell, 'hang')));
   },
   exit: ({ code }) => process.exit(code),
 };

@@ -22,6 +22,8 @@ import { SharedArena } from '../memory/arena.js';
 import { ManualClock } from '../clock.js';
 import { Mutex } from '../sync/mutex.js';
 import { Semaphore } from '../sync/semaphore.js';
+import { Latch } from '../sync/latch.js';
+import { Once } from '../sync/once.js';
 import { AtomicCounter } from '../atomic/counter.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { VersionedCell } from '../atomic/versioned-cell.js';
@@ -120,3 +122,5 @@ registerKind(StripedCounter, 'sabre.StripedCounter');
 // Re-opened with the handle's named codec; a user codec cannot cross threads (pass it to VersionedCell.from).
 registerKind(VersionedCell, 'sabre.VersionedCell');
 registerKind(Semaphore, 'sabre.Semaphore');
+registerKind(Latch, 'sabre.Latch');
+registerKind(Once, 'sabre.Once');

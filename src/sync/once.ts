@@ -1,0 +1,241 @@
+/**
+ * Once: run a function exactly once (per success) across every thread.
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { ThreadRegistry } from '../threads/registry.js';
+import { systemClock } from '../clock.js';
+import { AbortError, DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { parkAsync, parkSync, toDeadline } from './park.js';
+
+const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Words (Int32, region body):
+ *   STATE   IDLE (0), a runner's threadId + 1 (below DONE), or DONE
+ *
+ * STATE, every legal value:
+ *   value | meaning                        | who moves it, to what
+ *   IDLE  | never run, or every run failed | any caller: CAS → me (it will run fn)
+ *   t + 1 | thread t is running fn         | t: CAS → DONE on success, → IDLE on a throw;
+ *         |                                | any waiter that proves t dead: CAS → IDLE
+ *   DONE  | fn succeeded once              | reset(): CAS → IDLE
+ * Every change is followed by notify(all): waiters park on STATE.
+ *
+ * Linearization points: the run that counts is the CAS IDLE → me, and its
+ * success the CAS me → DONE; a call that returns false linearizes at its
+ * load of DONE. Only the thread in STATE may end a run, so fn succeeds at
+ * most once between resets.
+ *
+ * Owner death: a runner that dies leaves STATE = t + 1. Waiters ask the
+ * registry whether t is alive before each park (each liveness slice), and
+ * the first to prove it dead CASes STATE back to IDLE: one of them runs fn
+ * next. A runner dying after fn's effects but before its CAS to DONE means fn
+ * runs again: exactly-once holds per *recorded* success, so fn should be
+ * idempotent in its shared effects or record them itself.
+ */
+
+const STATE = 0, WORDS = 1;
+const IDLE = 0;
+const DONE = 1 << 30;
+
+export interface OnceOptions {
+  /** Allocate inside this arena instead of a buffer of its own. */
+  readonly arena?: SharedArena;
+}
+type OnceHandleOptions = Record<string, never>;
+export type OnceHandle = Handle<'sabre.Once', OnceHandleOptions>;
+
+export interface OnceRunOptions {
+  /** Milliseconds to wait for another thread's run (default: forever). */
+  readonly timeout?: number;
+}
+export interface OnceRunAsyncOptions extends OnceRunOptions {
+  readonly signal?: AbortSignal;
+}
+
+const SPEC: RegionSpec<'sabre.Once', OnceHandleOptions> = {
+  kind: 'sabre.Once',
+  version: 1,
+  bodyBytes: () => WORDS * 4,
+};
+
+function checkHandleOptions(raw: unknown): OnceHandleOptions {
+  if (Object.keys(plainObject('options', raw)).length !== 0) throw new InvalidArgumentError('a Once handle has no options');
+  return {};
+}
+
+function timeoutOf(raw: number | OnceRunOptions | undefined): number {
+  if (typeof raw === 'number' || raw === undefined) return checkTimeout('timeout', raw);
+  return checkTimeout('timeout', (plainObject('options', raw) as OnceRunOptions).timeout);
+}
+
+function checkFn(name: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`${name}(fn): fn must be a function, got ${typeof fn}`);
+}
+
+const me = threadId + 1;
+const registry = (): ThreadRegistry => ThreadRegistry.current;
+
+/**
+ * Runs a function exactly once across every thread that opens its handle
+ * (Go's `sync.Once`, with retries as in `std::sync::Once`'s poisoning-free
+ * `call_once`): the first caller runs `fn`, concurrent callers wait until it
+ * finishes. If `fn` throws, the error goes to its caller only, and the next
+ * caller (a waiter or a later one) runs its own `fn` in turn. If the running
+ * thread dies, another caller runs it, within `LIVENESS_SLICE_MS` of looking.
+ *
+ * Results cannot cross threads in general, so `run` answers `true` in the one
+ * call that ran `fn` to success and `false` in every other call (which found
+ * it done, possibly after waiting); share a result through shared memory.
+ * Everything the successful `fn` wrote happens-before the return of every
+ * call that answers `false`.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a non-function, a bad
+ *   timeout, or a sync `run` whose `fn` returns a promise (use `runAsync`)
+ * @throws DeadlockError (`ERR_DEADLOCK`) for a sync `run` while this thread
+ *   is running fn (recursively, or in a pending `runAsync`)
+ * @throws TimeoutError (`ERR_TIMEOUT`) when waiting passes its timeout
+ * @throws AbortError (`ERR_ABORTED`) when an async wait's signal fires
+ *
+ * @example
+ * ```ts
+ * const init = Once.from(handle);            // in every worker
+ * init.run(() => buildSharedTable(table));   // one of them builds it; all return after it is built
+ * ```
+ */
+export class Once {
+  readonly handle: OnceHandle;
+  private readonly words: Int32Array;
+
+  constructor(options: OnceOptions | Region<'sabre.Once', OnceHandleOptions> = {}) {
+    const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
+    this.handle = region.handle;
+    this.words = region.i32(0, WORDS);
+  }
+
+  /** Re-opens a Once from its handle, in any thread. @throws HandleError */
+  static from(handle: OnceHandle): Once {
+    return new Once(openRegion(SPEC, handle, checkHandleOptions));
+  }
+
+  /** Bytes a Once takes (in an arena, rounded up to 128). */
+  static byteLength(_options: OnceOptions = {}): number {
+    return regionBytes(SPEC, {});
+  }
+
+  /** True once a run has succeeded (and until `reset()`). */
+  get done(): boolean {
+    return load(this.words, STATE) === DONE;
+  }
+
+  /**
+   * Runs synchronous `fn` unless a run already succeeded; waits (blocking
+   * this thread) while another thread runs it. Returns true if this call ran
+   * `fn` to success, false if it was (or became) done by another run.
+   * Rethrows what `fn` throws (and the next caller runs it).
+   * @param timeout ms to wait for another thread's run (default: forever), or `{ timeout }`
+   */
+  run(fn: () => unknown, timeout?: number | OnceRunOptions): boolean {
+    checkFn('run', fn);
+    const t = timeoutOf(timeout);
+    if (load(this.words, STATE) === DONE) return false;
+    return this.runSlow(fn, toDeadline(t));
+  }
+
+  /** The async form of `run`: `fn` may return a promise; waiting never blocks the event loop. */
+  async runAsync(fn: () => unknown, options?: OnceRunAsyncOptions): Promise<boolean> {
+    checkFn('runAsync', fn);
+    const t = timeoutOf(options);
+    if (load(this.words, STATE) === DONE) return false;
+    if (options?.signal?.aborted) throw new AbortError('aborted before running', options.signal.reason);
+    return this.runAsyncSlow(fn, toDeadline(t), options?.signal);
+  }
+
+  /**
+   * Makes a done Once runnable again (the next `run` runs its fn). Returns
+   * false, changing nothing, if it was not done (idle, or a run in progress:
+   * a reset never races a running fn).
+   */
+  reset(): boolean {
+    // Linearization point of reset.
+    if (compareExchange(this.words, STATE, DONE, IDLE) !== DONE) return false;
+    notify(this.words, STATE);
+    return true;
+  }
+
+  // ---- slow paths ------------------------------------------------------
+
+  private runSlow(fn: () => unknown, deadline: number): boolean {
+    for (;;) {
+      const s = load(this.words, STATE);
+      if (s === DONE) return false;
+      if (s === IDLE) {
+        if (compareExchange(this.words, STATE, IDLE, me) !== IDLE) continue;
+        let result: unknown;
+        try {
+          result = fn();
+        } catch (e) {
+          this.finish(IDLE);
+          throw e;
+        }
+        if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+          this.finish(IDLE);
+          throw new InvalidArgumentError('run(fn): fn returned a promise, and a run ends when fn returns; use runAsync for async work');
+        }
+        this.finish(DONE);
+        return true;
+      }
+      if (s === me) throw new DeadlockError('run() while this thread is running the Once (a recursive run, or a pending runAsync of this thread): it would wait for itself');
+      if (this.recovered(s)) continue;
+      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
+      parkSync(this.words, STATE, s, deadline);
+    }
+  }
+
+  private async runAsyncSlow(fn: () => unknown, deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
+    for (;;) {
+      const s = load(this.words, STATE);
+      if (s === DONE) return false;
+      if (s === IDLE) {
+        if (compareExchange(this.words, STATE, IDLE, me) !== IDLE) continue;
+        try {
+          await fn();
+        } catch (e) {
+          this.finish(IDLE);
+          throw e;
+        }
+        this.finish(DONE);
+        return true;
+      }
+      // s === me: another task of this thread runs it; it can finish while this one awaits.
+      if (s !== me && this.recovered(s)) continue;
+      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
+      await parkAsync(this.words, STATE, s, deadline, signal);
+    }
+  }
+
+  /** Ends this thread's run: DONE (success) or IDLE (fn threw). */
+  private finish(next: typeof DONE | typeof IDLE): void {
+    // Linearization point of a run's end (the CAS to DONE is the success that counts).
+    compareExchange(this.words, STATE, me, next);
+    notify(this.words, STATE);
+  }
+
+  /** If runner `s` is proved dead, puts STATE back to IDLE (returns true: look again). */
+  private recovered(s: number): boolean {
+    if (registry().isAlive(s - 1)) return false;
+    // Linearization point of recovery.
+    if (compareExchange(this.words, STATE, s, IDLE) === s) notify(this.words, STATE);
+    return true;
+  }
+
+  private timeoutError(): TimeoutError {
+    return new TimeoutError('timed out waiting for another thread to run the Once');
+  }
+}

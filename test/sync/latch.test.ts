@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
+import { SharedArena } from '../../src/memory/arena.js';
+import { Latch } from '../../src/sync/latch.js';
+import { SyncRemote } from './sync-remote.js';
+import { thrown, rejected, expectCode } from '../helpers/errors.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let a: SyncRemote;
+let b: SyncRemote;
+beforeAll(async () => {
+  [a, b] = await Promise.all([SyncRemote.start(), SyncRemote.start()]);
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+describe('Latch behaviour', () => {
+  it('counts down to zero and stays open', () => {
+    const l = new Latch(3);
+    expect(l.count).toBe(3);
+    expect(l.countDown()).toBe(2);
+    expectCode(thrown(() => l.wait(0)), ErrorCode.TIMEOUT);
+    expect(l.countDown(2)).toBe(0);
+    expect(l.count).toBe(0);
+    l.wait();
+    l.wait(0);
+  });
+
+  it('lives in an arena and re-opens from its handle', () => {
+    const arena = new SharedArena({ byteLength: 1024 });
+    const l = new Latch(2, { arena });
+    expect(l.handle.byteLength).toBe(Latch.byteLength(2));
+    const m = Latch.from(l.handle);
+    m.countDown();
+    expect(l.count).toBe(1);
+  });
+
+  it('wait and waitAsync time out while the count is above zero', async () => {
+    const l = new Latch(1);
+    expectCode(thrown(() => l.wait(30)), ErrorCode.TIMEOUT, /count still 1/);
+    expectCode(thrown(() => l.wait({ timeout: 0 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(l.waitAsync({ timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(a.call('latchWait', { latch: l.handle, timeout: 30 })), ErrorCode.TIMEOUT);
+    expect(l.count).toBe(1);
+  });
+
+  it('releases waiters only at zero: main waitAsync and a blocked worker, counted down by another worker', async () => {
+    const l = new Latch(3);
+    let opened = false;
+    const mainWaiting = l.waitAsync({ timeout: 10_000 }).then(() => (opened = true));
+    const workerWaiting = a.call('latchWait', { latch: l.handle, timeout: 10_000 });
+    let workerDone = false;
+    void workerWaiting.then(() => (workerDone = true));
+    for (const left of [2, 1]) {
+      expect(await b.call('countDown', { latch: l.handle })).toBe(left);
+      await sleep(30);
+      expect(opened).toBe(false);
+      expect(workerDone).toBe(false);
+    }
+    expect(await b.call('countDown', { latch: l.handle })).toBe(0);
+    await mainWaiting;
+    await workerWaiting;
+    expect(opened).toBe(true);
+  });
+
+  it('an aborted waitAsync rejects with AbortError; others still open with the latch', async () => {
+    const l = new Latch(1);
+    const controller = new AbortController();
+    const aborted = l.waitAsync({ signal: controller.signal });
+    const other = l.waitAsync({ timeout: 10_000 });
+    setTimeout(() => controller.abort(), 20);
+    expectCode(await rejected(aborted), ErrorCode.ABORTED);
+    expectCode(await rejected(l.waitAsync({ signal: AbortSignal.abort() })), ErrorCode.ABORTED);
+    await a.call('countDown', { latch: l.handle });
+    await other;
+    await a.call('latchWaitAsync', { latch: l.handle, timeout: 1000 });
+  });
+
+  it('counts down from many threads at once without losing a count', async () => {
+    const l = new Latch(3);
+    const waiting = l.waitAsync({ timeout: 10_000 });
+    await Promise.all([a.call('countDown', { latch: l.handle }), b.call('countDown', { latch: l.handle }), Promise.resolve(l.countDown())]);
+    await waiting;
+    expect(l.count).toBe(0);
+  });
+});
+
+/*
+ * Misuse table: each case must fail with its code and leave the count as it
+ * was; afterwards the latch still counts down and opens for every thread.
+ */
+interface MisuseCase {
+  readonly name: string;
+  readonly code: Code;
+  misuse(l: Latch): Promise<unknown>;
+}
+const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
+const COUNT = 3;
+
+const misuseCases: MisuseCase[] = [
+  ...([0, -1, 1.5, NaN, Infinity, 'x', 2 ** 31, undefined] as const).map(
+    (bad): MisuseCase => ({ name: `new Latch(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch(bad as number)) }),
+  ),
+  ...([0, -1, 1.5, NaN, Infinity, 'x', null] as const).map(
+    (bad): MisuseCase => ({ name: `countDown(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.countDown(bad as number)) }),
+  ),
+  { name: 'countDown below zero (count 3, n 4)', code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.countDown(COUNT + 1)) },
+  { name: 'countDown below zero in a worker', code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(a.call('countDown', { latch: l.handle, n: COUNT + 1 })) },
+  ...([NaN, -1, -Infinity, 'x', { timeout: NaN }, { timeout: -5 }, null] as const).map(
+    (bad): MisuseCase => ({ name: `wait(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.wait(bad as number)) }),
+  ),
+  ...([NaN, -1, 'x'] as const).map(
+    (bad): MisuseCase => ({ name: `waitAsync({ timeout: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(l.waitAsync({ timeout: bad as number })) }),
+  ),
+  ...(
+    [
+      ['another kind', (h) => ({ ...h, kind: 'sabre.Once' })],
+      ['another version', (h) => ({ ...h, version: 2 })],
+      ['a shifted offset', (h) => ({ ...h, byteOffset: 8 })],
+      ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
+      ['options', (h) => ({ ...h, options: { count: 3 } })],
+      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
+      ['a plain object', () => ({})],
+    ] as [string, (h: Latch['handle']) => unknown][]
+  ).map(
+    ([what, forge]): MisuseCase => ({
+      name: `Latch.from of a handle with ${what}`,
+      code: ErrorCode.HANDLE,
+      misuse: async (l) => thrown(() => Latch.from(forge(l.handle) as Latch['handle'])),
+    }),
+  ),
+  { name: 'a forged handle sent to a worker', code: ErrorCode.HANDLE, misuse: (l) => rejected(a.call('countDown', { latch: { ...l.handle, version: 9 } })) },
+];
+
+describe('Latch misuse', () => {
+  it.each(misuseCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const l = new Latch(COUNT);
+    expectCode(await c.misuse(l), c.code);
+    // Nothing was counted; the latch still works for every thread.
+    expect(l.count).toBe(COUNT);
+    expect(await a.call('countDown', { latch: l.handle })).toBe(COUNT - 1);
+    expect(await b.call('countDown', { latch: l.handle })).toBe(COUNT - 2);
+    expect(l.countDown()).toBe(0);
+    l.wait(0);
+    await a.call('latchWait', { latch: l.handle, timeout: 1000 });
+    expectCode(thrown(() => l.countDown()), ErrorCode.INVALID_ARG, /open latch/); // and it never goes below zero
+  });
+});
