@@ -24,3 +24,4 @@ export { registerKind, registeredKinds, reopen, isSabrePrimitive, type SabreClas
 export { Semaphore, SemaphoreGuard, MAX_PERMITS, DEFAULT_SEMAPHORE_THREADS, type SemaphoreOptions, type SemaphoreHandle, type AcquireOptions, type AcquireAsyncOptions } from './sync/semaphore.js';
 export { Latch, MAX_LATCH_COUNT, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions } from './sync/latch.js';
 export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';
+export { SeqLock, MAX_SEQLOCK_BYTES, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions } from './atomic/seqlock.js';

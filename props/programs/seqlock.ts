@@ -6,9 +6,15 @@
  *
  * `target.kind`: 'float64' (writeFrom/readInto), 'json' (write/read of
  * { n, double, triple }), or 'torn' (props/twins/torn-seqlock.ts).
+ *
+ * Role 'hold' (SeqLock targets only): starts a write and stops mid-way,
+ * holding the write claim with the sequence odd (`_abandonWriteForTesting`),
+ * then waits until `shared.words[RELEASE]` is set. Its first seam step after
+ * abandoning is step HOLD_STEPS + 1: `kill: { atStep: HOLD_STEPS + 1 }` ends
+ * the thread right there, a writer dead mid-write.
  */
 import { SeqLock, type SeqLockHandle } from '../../src/atomic/seqlock.js';
-import { add } from '../../src/memory/atomics.js';
+import { add, load, wait } from '../../src/memory/atomics.js';
 import { defineProgram } from '../../src/testing/index.js';
 import { TornSeqLock } from '../twins/torn-seqlock.js';
 
@@ -23,14 +29,16 @@ export interface SeqLockShared {
 }
 
 export interface SeqLockInput {
-  readonly role: 'writer' | 'reader';
+  readonly role: 'writer' | 'reader' | 'hold';
   /** Writes, or reads, this thread makes. */
   readonly ops: number;
 }
 
-/** Index in `shared.words`: torn records seen by readers. */
-export const TORN = 0;
-export const SHARED_WORDS = 1;
+/** Indexes in `shared.words`: torn records seen by readers; set to 1 to let a 'hold' thread return. */
+export const TORN = 0, RELEASE = 1;
+export const SHARED_WORDS = 2;
+/** Seam steps of an uncontended `_abandonWriteForTesting` (claim CAS, load SEQ, store SEQ, store LEN). */
+export const HOLD_STEPS = 4;
 /** The record's field count. */
 export const FIELDS = 3;
 /** Writer `thread`'s i-th write stores n = thread * STRIDE + i (unique across writers). */
@@ -61,6 +69,11 @@ export default defineProgram<SeqLockShared, SeqLockInput, void>(({ thread, input
     return n;
   };
 
+  if (input.role === 'hold') {
+    lock!._abandonWriteForTesting();
+    while (load(shared.words, RELEASE) === 0) wait(shared.words, RELEASE, 0, 5);
+    return;
+  }
   for (let i = 1; i <= input.ops; i++) {
     if (input.role === 'writer') {
       const n = thread * STRIDE + i;

@@ -27,6 +27,7 @@ import { Once } from '../sync/once.js';
 import { AtomicCounter } from '../atomic/counter.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { VersionedCell } from '../atomic/versioned-cell.js';
+import { SeqLock } from '../atomic/seqlock.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -124,3 +125,4 @@ registerKind(VersionedCell, 'sabre.VersionedCell');
 registerKind(Semaphore, 'sabre.Semaphore');
 registerKind(Latch, 'sabre.Latch');
 registerKind(Once, 'sabre.Once');
+registerKind(SeqLock, 'sabre.SeqLock');
