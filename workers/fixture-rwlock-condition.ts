@@ -1,0 +1,195 @@
+/**
+ * Test fixture for RWLock and Condition: a worker that runs operations on
+ * request (`{ id, op, arg }` → `{ id, ok, value | error }`), and, for the
+ * tests, `SyncRemote`, which starts one and calls it. The worker side runs
+ * only in a thread started by `SyncRemote.start` (marked in workerData).
+ */
+import { parentPort, threadId, workerData, type Worker } from 'node:worker_threads';
+import { add, compareExchange, load, sub, sleepSync } from '../src/memory/atomics.js';
+import { SabreError } from '../src/errors.js';
+import { spawnWorker } from '../src/threads/spawn.js';
+import { RWLock, type RWLockHandle } from '../src/sync/rwlock.js';
+import { Condition, type ConditionHandle } from '../src/sync/condition.js';
+import { Mutex, type MutexHandle } from '../src/sync/mutex.js';
+
+const MARK = 'sabre.fixture.rwlock-condition';
+
+/** Words of the `cell` the overlap and exclusion ops share: readers inside, most seen at once, writers inside, violations. */
+export const INSIDE = 0, MAX_INSIDE = 1, WRITERS_INSIDE = 2, VIOLATIONS = 3, ITEMS = 4;
+
+type Arg = {
+  lock: RWLockHandle;
+  cond: ConditionHandle;
+  mutex: MutexHandle;
+  options?: number | Record<string, unknown>;
+  cell: Int32Array;
+  times: number;
+  ms: number;
+  code: number;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Inside a read section: count in, raise the maximum seen, check no writer, stay `ms`, count out. */
+function readSection(cell: Int32Array, ms: number): void {
+  const now = add(cell, INSIDE, 1) + 1;
+  for (let m = load(cell, MAX_INSIDE); now > m; m = load(cell, MAX_INSIDE)) if (compareExchange(cell, MAX_INSIDE, m, now) === m) break;
+  if (load(cell, WRITERS_INSIDE) !== 0) add(cell, VIOLATIONS, 1);
+  if (ms > 0) sleepSync(ms);
+  if (load(cell, WRITERS_INSIDE) !== 0) add(cell, VIOLATIONS, 1);
+  sub(cell, INSIDE, 1);
+}
+
+function writeSection(cell: Int32Array, ms: number): void {
+  if (add(cell, WRITERS_INSIDE, 1) !== 0 || load(cell, INSIDE) !== 0) add(cell, VIOLATIONS, 1);
+  if (ms > 0) sleepSync(ms);
+  if (load(cell, INSIDE) !== 0) add(cell, VIOLATIONS, 1);
+  sub(cell, WRITERS_INSIDE, 1);
+}
+
+const ops: Record<string, (arg: Arg) => unknown> = {
+  threadId: () => threadId,
+  readLock: ({ lock, options }) => RWLock.from(lock).readLock(options),
+  readLockAsync: ({ lock, options }) => RWLock.from(lock).readLockAsync(options as object),
+  tryReadLock: ({ lock }) => RWLock.from(lock).tryReadLock(),
+  readUnlock: ({ lock }) => RWLock.from(lock).readUnlock(),
+  writeLock: ({ lock, options }) => RWLock.from(lock).writeLock(options),
+  writeLockAsync: ({ lock, options }) => RWLock.from(lock).writeLockAsync(options as object),
+  tryWriteLock: ({ lock }) => RWLock.from(lock).tryWriteLock(),
+  writeUnlock: ({ lock }) => RWLock.from(lock).writeUnlock(),
+  readHoldCount: ({ lock }) => RWLock.from(lock).readHoldCount,
+  /** Takes and releases a read lock, then the write lock: proves the lock works for this thread. */
+  readWrite: ({ lock, options }) => {
+    const l = RWLock.from(lock);
+    l.readLock(options);
+    l.readUnlock();
+    l.writeLock(options);
+    l.writeUnlock();
+  },
+  /** `times` read sections of `ms` each (sync readLock). */
+  reads: ({ lock, cell, times, ms }) => {
+    const l = RWLock.from(lock);
+    for (let i = 0; i < times; i++) {
+      l.readLock();
+      readSection(cell, ms);
+      l.readUnlock();
+    }
+  },
+  /** `times` write sections of `ms` each (sync writeLock). */
+  writes: ({ lock, cell, times, ms }) => {
+    const l = RWLock.from(lock);
+    for (let i = 0; i < times; i++) {
+      l.writeLock();
+      writeSection(cell, ms);
+      l.writeUnlock();
+    }
+  },
+  lockMutex: ({ mutex }) => Mutex.from(mutex).lock(),
+  unlockMutex: ({ mutex }) => Mutex.from(mutex).unlock(),
+  /** Locks the mutex, waits once on the condition, unlocks; returns what wait returned. */
+  waitOnce: ({ cond, mutex, options }) => {
+    const m = Mutex.from(mutex);
+    m.lock();
+    try {
+      return Condition.from(cond).wait(m, options);
+    } finally {
+      m.unlock();
+    }
+  },
+  waitOnceAsync: async ({ cond, mutex, options }) => {
+    const m = Mutex.from(mutex);
+    await m.lockAsync();
+    try {
+      return await Condition.from(cond).waitAsync(m, options as object);
+    } finally {
+      m.unlock();
+    }
+  },
+  /** Waits (in a loop, as one must) until cell[ITEMS] > 0, then takes one item. */
+  takeItem: ({ cond, mutex, cell }) => {
+    const m = Mutex.from(mutex);
+    const c = Condition.from(cond);
+    m.lock();
+    try {
+      while (cell[ITEMS] === 0) c.wait(m);
+      cell[ITEMS]!--;
+    } finally {
+      m.unlock();
+    }
+  },
+  notify: ({ cond, times }) => Condition.from(cond).notify(times),
+  waiters: ({ cond }) => Condition.from(cond).waiters,
+  exit: ({ code }) => process.exit(code),
+  sleep: ({ ms }) => sleep(ms),
+};
+
+
+if ((workerData as { mark?: string } | undefined)?.mark === MARK) {
+  parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+    try {
+      const op = ops[request.op];
+      if (op === undefined) throw new TypeError(`fixture-rwlock-condition: unknown op ${request.op}`);
+      const value = await op(request.arg);
+      parentPort!.postMessage({ id: request.id, ok: true, value });
+    } catch (error) {
+      parentPort!.postMessage({ id: request.id, ok: false, error });
+    }
+  });
+  parentPort!.postMessage({ ready: true });
+}
+
+type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: unknown };
+
+/** The test side: a fixture worker and a typed way to call it. */
+export class SyncRemote {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private exited = false;
+
+  private constructor(readonly worker: Worker, readonly threadId: number) {
+    worker.on('message', (m: Reply) => {
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(SabreError.from(m.error));
+    });
+    worker.on('error', () => {}); // seen through rejected calls
+    worker.once('exit', (code) => {
+      this.exited = true;
+      for (const p of this.pending.values()) p.reject(new Error(`worker ${threadId} exited (code ${code})`));
+      this.pending.clear();
+    });
+  }
+
+  static async start(): Promise<SyncRemote> {
+    const worker = spawnWorker(new URL('./fixture-rwlock-condition.ts', import.meta.url), { workerData: { mark: MARK } });
+    const id = worker.threadId;
+    await new Promise<void>((resolve, reject) => {
+      const onExit = (code: number) => reject(new Error(`fixture exited with code ${code} before it was ready`));
+      worker.once('exit', onExit);
+      worker.once('message', () => {
+        worker.off('exit', onExit);
+        resolve();
+      });
+    });
+    return new SyncRemote(worker, id);
+  }
+
+  call<T = unknown>(op: string, arg: Partial<Arg> = {}): Promise<T> {
+    if (this.exited) return Promise.reject(new Error(`worker ${this.threadId} has exited`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, op, arg });
+    });
+  }
+
+  send(op: string, arg: Partial<Arg> = {}): void {
+    this.worker.postMessage({ id: 0, op, arg });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.exited) await this.worker.terminate();
+  }
+}
