@@ -57,13 +57,14 @@ describe('once', () => {
     exactlyOnce('once'),
   );
 
-  // Expected detection: most runs fail. Without failures every thread's first
-  // call starts at the start barrier; any two whose loads of the flag come
-  // before the first run's store (fn takes 5 seam steps, each a possible
-  // yield) both run fn. 20 runs, stopping at the first failure.
+  // Expected detection: about a quarter of the runs fail. Without failures
+  // every thread's first call starts at the start barrier; two whose loads of
+  // the flag both come before the first run's store (fn takes 6 seam steps,
+  // each a possible yield) both run fn. Measured on 2 loaded cores: 7 of 30
+  // runs. 40 runs, stopping at the first failure: a miss is about 3e-5.
   it('meta: the check-then-set once runs fn twice', async () => {
     const details = await fc.check(fc.asyncProperty(seedArb, inputs(fc.constant(0)), yieldsArb(0.1), exactlyOnce('check-then-set')), {
-      numRuns: 20,
+      numRuns: 40,
       endOnFailure: true,
     });
     expect(details.failed).toBe(true);
