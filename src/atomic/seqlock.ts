@@ -292,7 +292,8 @@ export class SeqLock<T = unknown> {
         if (n === EMPTY) return 0;
         if (n < FLOAT64_BIT) throw new InvalidArgumentError('readInto() of a SeqLock whose value was written by write: read it with read()');
         if (count > target.length) throw new InvalidArgumentError(`readInto(target): the record has ${count} numbers, got a target of length ${target.length}`);
-        target.set(this.scratch.subarray(0, count));
+        const staged = this.scratch;
+        for (let i = 0; i < count; i++) target[i] = staged[i]!; // a subarray would allocate
         return count;
       }
       (backoff ??= new Backoff()).spin();
