@@ -5,7 +5,7 @@
  * only in a thread started by `SyncRemote.start` (marked in workerData).
  */
 import { parentPort, threadId, workerData, type Worker } from 'node:worker_threads';
-import { add, compareExchange, load, sub, sleepSync } from '../src/memory/atomics.js';
+import { add, compareExchange, load, sub, sleepSync, wait } from '../src/memory/atomics.js';
 import { SabreError } from '../src/errors.js';
 import { spawnWorker } from '../src/threads/spawn.js';
 import { RWLock, type RWLockHandle } from '../src/sync/rwlock.js';
@@ -117,6 +117,10 @@ const ops: Record<string, (arg: Arg) => unknown> = {
       m.unlock();
     }
   },
+  /** Calls wait without locking the mutex first (a misuse when another thread holds it). */
+  waitWithoutLock: ({ cond, mutex }) => Condition.from(cond).wait(Mutex.from(mutex), 10),
+  /** A bare futex wait on cell[0] (expecting its current value): takes a wake-up and does nothing with it. */
+  rawWait: ({ cell, ms }) => wait(cell, 0, load(cell, 0), ms),
   notify: ({ cond, times }) => Condition.from(cond).notify(times),
   waiters: ({ cond }) => Condition.from(cond).waiters,
   exit: ({ code }) => process.exit(code),

@@ -1,0 +1,280 @@
+/**
+ * Condition: a condition variable over a Mutex, across every thread of the process.
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { systemClock } from '../clock.js';
+import { AbortError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { describeValue, nonNegativeInteger, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { Mutex } from './mutex.js';
+import { parkAsync, parkSync, toDeadline } from './park.js';
+
+const { add, load, notify, sub } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Words (Int32, in the region body):
+ *   SEQ      bumped by every notify that finds a waiter (futex-style condvar)
+ *   WAITERS  threads (or async tasks) between registering in wait and leaving it
+ *
+ * wait(m): add WAITERS, read SEQ, unlock m, park on SEQ (in slices) until SEQ
+ * differs from what it read or the deadline passes, sub WAITERS, re-lock m.
+ * notify(n): if WAITERS > 0, add 1 to SEQ, then Atomics.notify(SEQ, n).
+ *
+ * No lost wake-up: SEQ is read while the mutex is still held. A notifier that
+ * runs after the unlock (it takes the mutex, changes the predicate, notifies)
+ * reads WAITERS after the waiter's add (which preceded the unlock), so it
+ * bumps SEQ after the waiter's read: the waiter either is parked and gets the
+ * notify, or parks later on a stale SEQ and returns at once ('not-equal').
+ * A notify with WAITERS = 0 has no waiter that registered before it: skipping
+ * it loses nothing.
+ *
+ * Linearization points: wait registers at its read of SEQ and is notified by
+ * the first SEQ bump after it; notify = its add on SEQ.
+ *
+ * "Notified" means "SEQ moved": a waiter re-checks SEQ after every slice
+ * (LIVENESS_SLICE_MS), not only after an 'ok'. That is what bounds the loss
+ * when a wake-up reaches a waiter that cannot use it:
+ *   - an async waiter that timed out or was aborted: park.ts passes the
+ *     wake-up on (notify(1) again), at once;
+ *   - a waiter thread that dies while parked: V8 removes a terminated thread's
+ *     futex waiter (measured on Node 20: notify(1) after terminate() wakes the
+ *     live waiter), so nothing is lost;
+ *   - a waiter thread that dies after the notify woke it, before it returned:
+ *     that wake-up is gone; every other waiter that was waiting when it
+ *     happened returns within one slice, because it sees SEQ moved.
+ * The price: `notify(1)` wakes one waiter at once and may let the others that
+ * were waiting at that moment return within a slice (spurious wake-ups, which
+ * condition variables allow: always wait in a loop).
+ * A notifier dying between its SEQ bump and its Atomics.notify: waiters return
+ * within a slice, as above. A waiter dying between its WAITERS add and sub
+ * leaves WAITERS too high: later notifies then bump SEQ and call
+ * Atomics.notify for nobody, which costs time and nothing else.
+ */
+
+const SEQ = 0, WAITERS = 1, WORDS = 2;
+
+export interface ConditionOptions {
+  /** Allocate inside this arena instead of a buffer of its own. */
+  readonly arena?: SharedArena;
+}
+type ConditionHandleOptions = Record<string, never>;
+export type ConditionHandle = Handle<'sabre.Condition', ConditionHandleOptions>;
+
+/** Options of `wait`. */
+export interface ConditionWaitOptions {
+  /** Milliseconds to wait for a notification (default: forever). */
+  readonly timeout?: number;
+  /** Do not throw OwnerDiedError when the re-acquired mutex is poisoned. */
+  readonly ignorePoison?: boolean;
+}
+/** Options of `waitAsync`. */
+export interface ConditionWaitAsyncOptions extends ConditionWaitOptions {
+  readonly signal?: AbortSignal;
+}
+
+const SPEC: RegionSpec<'sabre.Condition', ConditionHandleOptions> = {
+  kind: 'sabre.Condition',
+  version: 1,
+  bodyBytes: () => WORDS * 4,
+};
+
+function checkHandleOptions(raw: unknown): ConditionHandleOptions {
+  if (Object.keys(plainObject('options', raw)).length !== 0) throw new InvalidArgumentError('a Condition handle has no options');
+  return {};
+}
+
+function waitOptions(raw: number | ConditionWaitOptions | undefined): { timeout: number; ignorePoison: boolean } {
+  if (typeof raw === 'number' || raw === undefined) return { timeout: checkTimeout('timeout', raw), ignorePoison: false };
+  const o = plainObject('options', raw) as ConditionWaitOptions;
+  return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true };
+}
+
+function checkMutex(mutex: unknown): Mutex {
+  if (!(mutex instanceof Mutex)) throw new InvalidArgumentError(`mutex must be a Mutex (open a handle with Mutex.from), got ${describeValue(mutex)}`);
+  if (mutex.ownerThreadId !== threadId) {
+    const owner = mutex.ownerThreadId;
+    throw new NotOwnerError(owner < 0 ? 'Condition wait with a mutex that is not locked: lock it first' : `Condition wait with a mutex held by thread ${owner} (this is thread ${threadId})`);
+  }
+  return mutex;
+}
+
+/**
+ * A condition variable: threads wait, with a Mutex held, until another thread
+ * changes the state the mutex protects and notifies them.
+ *
+ * `wait(mutex)` atomically releases `mutex` and waits; it re-acquires the
+ * mutex before it returns or throws, always (as Java's `Condition.await`), so
+ * `finally { mutex.unlock() }` is always right. It returns true when notified
+ * and false when its timeout passed. Spurious wake-ups happen (as with
+ * pthread and Java condition variables): **always wait in a loop** on the
+ * predicate.
+ *
+ * `notify(n)` wakes up to n waiters that were waiting when it was called;
+ * `notifyAll()` wakes them all. A notify reaches every wait that released its
+ * mutex before it: a wait never misses a notify that follows its unlock (no
+ * lost wake-up). Notify while holding the mutex to make the wake-up order
+ * predictable; it is allowed without.
+ *
+ * Owner death and abandoned waits: a waiter that times out, is aborted, or
+ * dies does not swallow a `notify(1)` meant for a live waiter for longer than
+ * `LIVENESS_SLICE_MS` (usually not at all). The cost: after a `notify(1)`,
+ * other waiters of that moment may wake within that time too (a spurious
+ * wake-up). If the mutex was poisoned while waiting (its owner died holding
+ * it), wait re-acquires it anyway and throws `OwnerDiedError`, as a pthread
+ * robust mutex returns EOWNERDEAD with the mutex held (`ignorePoison`: return
+ * normally).
+ *
+ * Memory synchronization: what a thread wrote before `notify` is visible to a
+ * waiter it wakes once that waiter returns (the waiter re-acquires the mutex).
+ *
+ * @throws NotOwnerError (`ERR_NOT_OWNER`) from `wait` when this thread does not hold the mutex
+ * @throws AbortError (`ERR_ABORTED`) from `waitAsync` when its signal fires (mutex re-acquired)
+ * @throws OwnerDiedError (`ERR_OWNER_DIED`) when the re-acquired mutex is poisoned (mutex held)
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a bad timeout, count or mutex
+ *
+ * @example
+ * ```ts
+ * const mutex = new Mutex(), nonEmpty = new Condition();
+ * // consumer (any thread):
+ * mutex.lock();
+ * try {
+ *   while (queue.length === 0) nonEmpty.wait(mutex);
+ *   take(queue);
+ * } finally {
+ *   mutex.unlock();
+ * }
+ * // producer:
+ * await mutex.runExclusive(() => { put(queue, item); nonEmpty.notify(); });
+ * ```
+ */
+export class Condition {
+  readonly handle: ConditionHandle;
+  private readonly words: Int32Array;
+
+  constructor(options: ConditionOptions | Region<'sabre.Condition', ConditionHandleOptions> = {}) {
+    const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
+    this.handle = region.handle;
+    this.words = region.i32(0, WORDS);
+  }
+
+  /** Re-opens a condition from its handle, in any thread. @throws HandleError */
+  static from(handle: ConditionHandle): Condition {
+    return new Condition(openRegion(SPEC, handle, checkHandleOptions));
+  }
+
+  /** Bytes a Condition takes (in an arena, rounded up to 128). */
+  static byteLength(_options: ConditionOptions = {}): number {
+    return regionBytes(SPEC, {});
+  }
+
+  /** Threads (and async tasks) waiting now (a snapshot; a waiter that died still counts). */
+  get waiters(): number {
+    return load(this.words, WAITERS);
+  }
+
+  /**
+   * Releases `mutex`, blocks this thread until notified or `timeout` ms pass,
+   * re-acquires `mutex`. Returns true when notified, false on timeout.
+   * @param options a timeout in ms, or `{ timeout, ignorePoison }`
+   */
+  wait(mutex: Mutex, options?: number | ConditionWaitOptions): boolean {
+    const o = waitOptions(options);
+    const m = checkMutex(mutex);
+    const deadline = toDeadline(o.timeout);
+    add(this.words, WAITERS, 1);
+    const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
+    let notified = false;
+    try {
+      m.unlock();
+      for (;;) {
+        parkSync(this.words, SEQ, seq, deadline);
+        if (load(this.words, SEQ) !== seq) {
+          notified = true;
+          break;
+        }
+        if (deadline !== Infinity && systemClock.now() >= deadline) break;
+      }
+    } finally {
+      sub(this.words, WAITERS, 1);
+    }
+    this.relockSync(m, o.ignorePoison);
+    return notified;
+  }
+
+  /**
+   * The async form of `wait`: never blocks the event loop. Rejects with
+   * AbortError when `signal` fires (after re-acquiring the mutex; an
+   * already-aborted signal rejects without releasing it).
+   */
+  async waitAsync(mutex: Mutex, options: ConditionWaitAsyncOptions = {}): Promise<boolean> {
+    const o = waitOptions(options);
+    const m = checkMutex(mutex);
+    const signal = options.signal;
+    if (signal?.aborted) throw new AbortError('aborted before waiting', signal.reason);
+    const deadline = toDeadline(o.timeout);
+    add(this.words, WAITERS, 1);
+    const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
+    let notified = false;
+    let failure: unknown;
+    try {
+      m.unlock();
+      for (;;) {
+        await parkAsync(this.words, SEQ, seq, deadline, signal);
+        if (load(this.words, SEQ) !== seq) {
+          notified = true;
+          break;
+        }
+        if (deadline !== Infinity && systemClock.now() >= deadline) break;
+      }
+    } catch (e) {
+      failure = e;
+    } finally {
+      sub(this.words, WAITERS, 1);
+    }
+    await this.relockAsync(m, o.ignorePoison);
+    if (failure !== undefined) throw failure;
+    return notified;
+  }
+
+  /**
+   * Wakes up to `n` (default 1) of the threads waiting now. Waiters that
+   * start waiting after this call are not woken by it.
+   */
+  notify(n = 1): void {
+    nonNegativeInteger('n', n);
+    if (n === 0 || load(this.words, WAITERS) === 0) return;
+    add(this.words, SEQ, 1); // linearization point
+    notify(this.words, SEQ, n);
+  }
+
+  /** Wakes every thread waiting now. */
+  notifyAll(): void {
+    if (load(this.words, WAITERS) === 0) return;
+    add(this.words, SEQ, 1); // linearization point
+    notify(this.words, SEQ);
+  }
+
+  private relockSync(m: Mutex, ignorePoison: boolean): void {
+    try {
+      m.lock();
+    } catch (e) {
+      if (!isSabreError(e, 'ERR_OWNER_DIED')) throw e;
+      m.lock({ ignorePoison: true });
+      if (!ignorePoison) throw e;
+    }
+  }
+
+  private async relockAsync(m: Mutex, ignorePoison: boolean): Promise<void> {
+    try {
+      await m.lockAsync();
+    } catch (e) {
+      if (!isSabreError(e, 'ERR_OWNER_DIED')) throw e;
+      await m.lockAsync({ ignorePoison: true });
+      if (!ignorePoison) throw e;
+    }
+  }
+}
