@@ -25,3 +25,5 @@ export { Semaphore, SemaphoreGuard, MAX_PERMITS, DEFAULT_SEMAPHORE_THREADS, type
 export { Latch, MAX_LATCH_COUNT, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions } from './sync/latch.js';
 export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';
 export { SeqLock, MAX_SEQLOCK_BYTES, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions } from './atomic/seqlock.js';
+export { RWLock, RWLockGuard, DEFAULT_RWLOCK_THREADS, MAX_RWLOCK_THREADS, type RWLockOptions, type RWLockHandle } from './sync/rwlock.js';
+export { Condition, type ConditionOptions, type ConditionHandle, type ConditionWaitOptions, type ConditionWaitAsyncOptions } from './sync/condition.js';
