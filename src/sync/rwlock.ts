@@ -16,20 +16,25 @@ import { integerIn, plainObject, timeoutMs as checkTimeout } from '../validate.j
 import type { LockAsyncOptions, LockOptions } from './mutex.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
-const { add, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
+const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
  *
  * Layout (region body):
- *   block 0 (128 B)   STATE  the writer word (below)
- *                     DRAIN  a sequence: bumped by a reader leaving while a writer drains
- *   blocks 1 ..       ThreadSlots (padded: one 128-byte block per thread), field
- *                     COUNT = that thread's read holds (its reentrant depth)
+ *   header (128-byte blocks)  STATE   the writer word (below)
+ *                             DRAIN   a sequence: bumped by a reader leaving while a writer drains
+ *                             IN_USE  a bitmap, one bit per slot: set by a thread when it
+ *                                     claims its slot (before its first COUNT add), cleared
+ *                                     when the slot of a dead thread is reclaimed
+ *   then                      ThreadSlots (padded: one 128-byte block per thread), field
+ *                             COUNT = that thread's read holds (its reentrant depth)
  * Readers are distributed (as Linux's percpu-rwsem and BRAVO): a reader
  * writes only its own slot and reads STATE, so readers of different threads
  * never write a shared cache line and scale; a writer pays for that by
- * scanning every slot.
+ * scanning the slots, only those marked IN_USE (a few loads, not maxThreads).
+ * The header line is read by every reader and written only by writers and
+ * by first-time claims, so it stays shared in every reader's cache.
  *
  * STATE, every legal combination (owner = threadId + 1 of the writer, 0 = none):
  *   owner | HELD | POISONED | PARKED | meaning                           | who moves it, to what
@@ -90,9 +95,11 @@ const HELD = 1 << OWNER_BITS;
 const POISONED = 1 << (OWNER_BITS + 1);
 const PARKED = 1 << (OWNER_BITS + 2);
 
-const STATE = 0, DRAIN = 1; // Int32 word offsets in block 0
-const HEADER_WORDS = CACHE_LINE_BYTES / 4;
+const STATE = 0, DRAIN = 1, IN_USE = 2; // Int32 word offsets in the header; IN_USE .. : one bit per slot
 const COUNT = 1; // ThreadSlots field: this thread's read holds
+
+/** Header bytes: STATE, DRAIN and the IN_USE bitmap, padded to whole 128-byte blocks. */
+const headerBytes = (maxThreads: number): number => Math.ceil((4 * (IN_USE + Math.ceil(maxThreads / 32))) / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
 
 /** Threads that can hold read locks at once unless `maxThreads` says otherwise. */
 export const DEFAULT_RWLOCK_THREADS = 64;
@@ -115,7 +122,7 @@ const layoutOf = (o: RWLockHandleOptions): ThreadSlotsLayout => ({ count: o.maxT
 const SPEC: RegionSpec<'sabre.RWLock', RWLockHandleOptions> = {
   kind: 'sabre.RWLock',
   version: 1,
-  bodyBytes: (o) => CACHE_LINE_BYTES + ThreadSlots.byteLength(layoutOf(o)),
+  bodyBytes: (o) => headerBytes(o.maxThreads) + ThreadSlots.byteLength(layoutOf(o)),
 };
 
 function checkHandleOptions(raw: unknown): RWLockHandleOptions {
@@ -137,8 +144,6 @@ function lockOptions(raw: number | LockOptions | undefined): Resolved {
 const me = threadId + 1;
 const ME_HELD = me | HELD;
 const registry = (): ThreadRegistry => ThreadRegistry.current;
-/** Nothing to give back but the COUNT, which reclaimDead zeroes itself. */
-const NO_RELEASE = (): void => {};
 
 /** A held read or write lock; `using` / `await using` release it at the end of the scope. */
 export class RWLockGuard implements Disposable, AsyncDisposable {
@@ -212,6 +217,9 @@ export class RWLock {
   private readonly slotWords: Int32Array;
   private readonly slots: ThreadSlots;
   private readonly stride: number;
+  private readonly bitmapEnd: number;
+  /** Clears a reclaimed slot's IN_USE bit (ThreadSlots zeroes its COUNT after this). */
+  private readonly releaseSlot = (slot: number): void => void and(this.state, IN_USE + (slot >>> 5), ~(1 << (slot & 31)));
   private countAt = -1;
 
   constructor(options: RWLockOptions | Region<'sabre.RWLock', RWLockHandleOptions> = {}) {
@@ -225,8 +233,10 @@ export class RWLock {
     }
     this.handle = region.handle;
     const layout = layoutOf(region.options);
-    this.state = region.i32(0, HEADER_WORDS);
-    this.slotWords = region.i32(CACHE_LINE_BYTES, ThreadSlots.byteLength(layout) / 4);
+    const header = headerBytes(layout.count);
+    this.state = region.i32(0, header / 4);
+    this.bitmapEnd = IN_USE + Math.ceil(layout.count / 32);
+    this.slotWords = region.i32(header, ThreadSlots.byteLength(layout) / 4);
     this.slots = new ThreadSlots(this.slotWords, layout);
     this.stride = ThreadSlots.byteLength(layout) / 4 / layout.count;
   }
@@ -259,7 +269,11 @@ export class RWLock {
   /** Read holds of all threads together. */
   get readerCount(): number {
     let n = 0;
-    for (let at = COUNT; at < this.slotWords.length; at += this.stride) n += load(this.slotWords, at);
+    for (let w = IN_USE; w < this.bitmapEnd; w++) {
+      for (let bits = load(this.state, w); bits !== 0; bits &= bits - 1) {
+        n += load(this.slotWords, this.countOf(((w - IN_USE) << 5) + 31 - Math.clz32(bits & -bits)));
+      }
+    }
     return n;
   }
 
@@ -333,9 +347,15 @@ export class RWLock {
    */
   readUnlock(): void {
     const at = this.countAt >= 0 ? this.countAt : this.countIfAny();
-    if (at < 0 || load(this.slotWords, at) <= 0) throw new NotOwnerError(`readUnlock by thread ${threadId}, which holds no read lock`);
-    sub(this.slotWords, at, 1); // linearization point
+    // Linearization point: the sub. Only this thread writes its COUNT, so its old value says whether it held.
+    if (at < 0 || sub(this.slotWords, at, 1) <= 0) this.readUnlockMisuse(at);
     if (load(this.state, STATE) !== 0) this.wakeDrainingWriter();
+  }
+
+  /** Undoes the sub of a readUnlock that held nothing (a writer that saw the transient -1 re-scans) and throws. */
+  private readUnlockMisuse(at: number): never {
+    if (at >= 0) this.withdrawRead(at, -1);
+    throw new NotOwnerError(`readUnlock by thread ${threadId}, which holds no read lock`);
   }
 
   /** Takes a read lock and returns a guard for `using`. */
@@ -380,7 +400,7 @@ export class RWLock {
    */
   tryWriteLock(options: { ignorePoison?: boolean } = {}): boolean {
     if (compareExchange(this.state, STATE, 0, me) === 0) {
-      if (this.readersGone() || (this.slots.reclaimDead(NO_RELEASE) > 0 && this.readersGone())) {
+      if (this.readersGone() || (this.slots.reclaimDead(this.releaseSlot) > 0 && this.readersGone())) {
         or(this.state, STATE, HELD);
         return true;
       }
@@ -497,7 +517,10 @@ export class RWLock {
   private claimCount(): number {
     const existing = this.countIfAny();
     if (existing >= 0) return existing;
-    return (this.countAt = this.slots.word(this.slots.mine(NO_RELEASE), COUNT));
+    const slot = this.slots.mine(this.releaseSlot);
+    // Marked before this thread's first COUNT add, so a writer that could miss the add sees the bit.
+    or(this.state, IN_USE + (slot >>> 5), 1 << (slot & 31));
+    return (this.countAt = this.slots.word(slot, COUNT));
   }
 
   /** This thread's COUNT index if it has a slot, else -1 (never claims). */
@@ -507,16 +530,23 @@ export class RWLock {
     return slot < 0 ? -1 : (this.countAt = this.slots.word(slot, COUNT));
   }
 
-  /** True when every thread's COUNT is 0. */
+  /** True when every thread's COUNT is 0 (only slots marked IN_USE can be non-zero). */
   private readersGone(): boolean {
-    const words = this.slotWords;
-    for (let at = COUNT; at < words.length; at += this.stride) if (load(words, at) !== 0) return false;
+    for (let w = IN_USE; w < this.bitmapEnd; w++) {
+      for (let bits = load(this.state, w); bits !== 0; bits &= bits - 1) {
+        if (load(this.slotWords, this.countOf(((w - IN_USE) << 5) + 31 - Math.clz32(bits & -bits))) !== 0) return false;
+      }
+    }
     return true;
   }
 
+  private countOf(slot: number): number {
+    return slot * this.stride + COUNT;
+  }
+
   /** Undoes a tentative read increment (or releases a hold) and lets a draining writer re-scan. */
-  private withdrawRead(at: number): void {
-    sub(this.slotWords, at, 1);
+  private withdrawRead(at: number, by = 1): void {
+    sub(this.slotWords, at, by);
     this.wakeDrainingWriter();
   }
 
@@ -633,7 +663,7 @@ export class RWLock {
       if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
       if (owner !== 0) return false;
       if (compareExchange(this.state, STATE, s, me | (s & POISONED)) !== s) continue;
-      if (this.readersGone() || (this.slots.reclaimDead(NO_RELEASE) > 0 && this.readersGone())) {
+      if (this.readersGone() || (this.slots.reclaimDead(this.releaseSlot) > 0 && this.readersGone())) {
         or(this.state, STATE, HELD);
         return true;
       }
@@ -725,7 +755,7 @@ export class RWLock {
         this.withdrawIntent();
         throw this.timeoutError('the write lock (readers still inside)');
       }
-      if (parkSync(this.state, DRAIN, seq, deadline) === 'timed-out') this.slots.reclaimDead(NO_RELEASE);
+      if (parkSync(this.state, DRAIN, seq, deadline) === 'timed-out') this.slots.reclaimDead(this.releaseSlot);
     }
   }
 
@@ -744,7 +774,7 @@ export class RWLock {
           continue;
         }
         if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('the write lock (readers still inside)');
-        if ((await parkAsync(this.state, DRAIN, seq, deadline, signal)) === 'timed-out') this.slots.reclaimDead(NO_RELEASE);
+        if ((await parkAsync(this.state, DRAIN, seq, deadline, signal)) === 'timed-out') this.slots.reclaimDead(this.releaseSlot);
       }
     } catch (e) {
       this.withdrawIntent();
