@@ -15,6 +15,7 @@ import { contended } from './contended.js';
 import { runExclusive } from './run-exclusive.js';
 import { striped } from './striped.js';
 import { BenchThreads } from './lib/threads.js';
+import { readMostly, semaphore } from './sync.js';
 import { renderSection, type Section } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -44,11 +45,13 @@ async function main(): Promise<void> {
 
   show(await uncontendedMutex({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await seam({ rounds: cfg.seamRounds, sampleMs: cfg.seamMs }));
+  show(await semaphore({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
     show(await runExclusive(threads, { rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
     show(await striped(threads, { rounds: cfg.rounds, durationMs: cfg.stripedMs }));
+    show(await readMostly(threads, { rounds: cfg.rounds, sampleMs: cfg.sampleMs, durationMs: cfg.stripedMs, windowMs: cfg.windowMs }));
   } finally {
     await threads.close();
   }
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     '## Files',
     [
       '- `run.ts`: the entry (`npm run bench`, `--quick`, `--write`).',
-      '- `uncontended.ts`: tables 1 and 5 (single thread). `contended.ts`: tables 2 and 6. `run-exclusive.ts`: table 4. `striped.ts`: table 3.',
+      '- `uncontended.ts`: tables 1 and 5 (single thread). `contended.ts`: tables 2 and 6. `run-exclusive.ts`: table 4. `striped.ts`: table 3. `sync.ts`: tables 7 (Semaphore) and 8 (RWLock, read-mostly).',
       '- `peers/drepper-mutex.ts`: the Drepper futex mutex. `peers/atomics-mutex.mjs`: the `--harmony-struct` child for V8\'s `Atomics.Mutex`.',
       '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench-thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
     ].join('\n'),

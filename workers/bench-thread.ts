@@ -8,6 +8,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { Mutex } from '../src/sync/mutex.js';
+import { RWLock } from '../src/sync/rwlock.js';
 import { StripedCounter } from '../src/atomic/striped-counter.js';
 import { DrepperMutex } from '../bench/peers/drepper-mutex.js';
 import { setBackoffMode } from '../bench/lib/backoff-switch.js';
@@ -72,6 +73,45 @@ function addLoop(ctl: Int32Array, count: number, cells: Int32Array, index: numbe
   return ops;
 }
 
+/** The read-mostly section: every word must hold the same value (a writer sets them all under the lock). */
+function readSection(data: Int32Array): void {
+  const v = data[0]!;
+  for (let i = 1; i < 8; i++) if (data[i] !== v) throw new Error(`torn read under the lock: ${data[i]} != ${v}`);
+}
+function writeSection(data: Int32Array): void {
+  const v = data[0]! + 1;
+  for (let i = 0; i < 8; i++) data[i] = v;
+}
+
+// readMostlyRw and readMostlyMutex are separate for the same reason as the mutex loops above.
+function readMostlyRw(ctl: Int32Array, count: number, lock: RWLock, data: Int32Array, writeEvery: number): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    if (ops % writeEvery === writeEvery - 1) {
+      lock.writeLock();
+      writeSection(data);
+      lock.writeUnlock();
+    } else {
+      lock.readLock();
+      readSection(data);
+      lock.readUnlock();
+    }
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+function readMostlyMutex(ctl: Int32Array, count: number, lock: Mutex, data: Int32Array, writeEvery: number): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    lock.lock();
+    if (ops % writeEvery === writeEvery - 1) writeSection(data);
+    else readSection(data);
+    lock.unlock();
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
 async function run({ task, control, slot }: TaskMessage): Promise<number> {
   const ctl = new Int32Array(control);
   const count = countWord(slot);
@@ -103,6 +143,17 @@ async function run({ task, control, slot }: TaskMessage): Promise<number> {
       const counter = StripedCounter.from(task.handle);
       barrier(ctl);
       return stripedLoop(ctl, count, counter);
+    }
+    case 'readMostly': {
+      const data = new Int32Array(task.data);
+      if ('rw' in task.lock) {
+        const lock = RWLock.from(task.lock.rw);
+        barrier(ctl);
+        return readMostlyRw(ctl, count, lock, data, task.writeEvery);
+      }
+      const lock = Mutex.from(task.lock.mutex);
+      barrier(ctl);
+      return readMostlyMutex(ctl, count, lock, data, task.writeEvery);
     }
     case 'add': {
       const cells = new Int32Array(task.cells);

@@ -16,6 +16,7 @@
  */
 import type { MutexHandle } from '../../src/sync/mutex.js';
 import type { StripedCounterHandle } from '../../src/atomic/striped-counter.js';
+import type { RWLockHandle } from '../../src/sync/rwlock.js';
 
 export const WORDS_PER_LINE = 32; // 128 bytes of Int32
 export const READY = 0, GO = WORDS_PER_LINE, STOP = 2 * WORDS_PER_LINE, COUNT0 = 3 * WORDS_PER_LINE;
@@ -43,7 +44,13 @@ export type Task =
   /** `counter.increment()` on a StripedCounter. */
   | { readonly kind: 'striped'; readonly handle: StripedCounterHandle }
   /** `Atomics.add(cells, index, 1)`: the raw cell variants (padded, packed, shared). */
-  | { readonly kind: 'add'; readonly cells: SharedArrayBuffer; readonly index: number };
+  | { readonly kind: 'add'; readonly cells: SharedArrayBuffer; readonly index: number }
+  /**
+   * A read-mostly loop: each op reads the 8 words of `data` (a consistency
+   * check) under a read lock, and one op in `writeEvery` rewrites them under
+   * the write lock; on an RWLock, or on a Mutex for both.
+   */
+  | { readonly kind: 'readMostly'; readonly lock: { readonly rw: RWLockHandle } | { readonly mutex: MutexHandle }; readonly data: SharedArrayBuffer; readonly writeEvery: number };
 
 export interface TaskMessage {
   readonly task: Task;
