@@ -123,10 +123,11 @@ function checkMutex(mutex: unknown): Mutex {
  * dies does not swallow a `notify(1)` meant for a live waiter for longer than
  * `LIVENESS_SLICE_MS` (usually not at all). The cost: after a `notify(1)`,
  * other waiters of that moment may wake within that time too (a spurious
- * wake-up). If the mutex was poisoned while waiting (its owner died holding
- * it), wait re-acquires it anyway and throws `OwnerDiedError`, as a pthread
- * robust mutex returns EOWNERDEAD with the mutex held (`ignorePoison`: return
- * normally).
+ * wake-up). If the mutex is poisoned when wait re-acquires it (an owner died
+ * holding it), wait re-acquires it anyway and throws `OwnerDiedError`, as a
+ * pthread robust mutex returns EOWNERDEAD with the mutex held (as Rust's
+ * `Condvar::wait`, it does so for as long as the poison stays;
+ * `ignorePoison`: return normally).
  *
  * Memory synchronization: what a thread wrote before `notify` is visible to a
  * waiter it wakes once that waiter returns (the waiter re-acquires the mutex).

@@ -4,6 +4,7 @@ import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { Condition } from '../../src/sync/condition.js';
 import { Mutex } from '../../src/sync/mutex.js';
 import { SharedArena } from '../../src/memory/arena.js';
+import { reopen } from '../../src/integrations/kinds.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
 import { ITEMS, SyncRemote } from '../../workers/fixture-rwlock-condition.js';
 import { eventually } from '../threads/remote.js';
@@ -139,6 +140,7 @@ describe('Condition behaviour', () => {
     const arena = new SharedArena({ byteLength: 4096 });
     const c = new Condition({ arena });
     expect(Condition.byteLength()).toBe(c.handle.byteLength);
+    expect(reopen(c.handle)).toBeInstanceOf(Condition);
     const m = new Mutex({ arena });
     const waiting = a.call('waitOnceAsync', { cond: c.handle, mutex: m.handle, options: { timeout: 10_000 } });
     await waitersReach(c, 1);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { RWLock, RWLockGuard } from '../../src/sync/rwlock.js';
 import { SharedArena } from '../../src/memory/arena.js';
+import { reopen } from '../../src/integrations/kinds.js';
 import { INSIDE, MAX_INSIDE, SyncRemote, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixture-rwlock-condition.js';
 import { eventually } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
@@ -241,6 +242,7 @@ describe('RWLock behaviour', () => {
     expect(l.readHoldCount).toBe(1); // one slot per thread, whichever instance claimed it
     l.readUnlock();
     expectFree(again);
+    expect(reopen(l.handle)).toBeInstanceOf(RWLock); // registered: crosses Comlink and Piscina as a live lock
   });
 
   it('real workers: readers overlap, and a writer excludes them', async () => {
