@@ -126,6 +126,10 @@ export class ThreadSlots {
   }
 
   private claimSlow(release: (slot: number) => void): number {
+    // Another instance of this primitive in this thread may have claimed a
+    // slot already: the thread's records must stay in one slot.
+    const owned = this.mineIfAny();
+    if (owned >= 0) return owned;
     const n = this.layout.count;
     const start = (Math.imul(threadId, 0x9e3779b1) >>> 0) % n;
     for (let attempt = 0; attempt < 2; attempt++) {

@@ -25,6 +25,22 @@ describe('ThreadSlots', () => {
     expect(slots.mineIfAny()).toBe(s);
   });
 
+  it('gives a second instance over the same table the slot this thread already owns, even past a free one', () => {
+    // Where this thread's probe starts: the slot it claims in an empty table.
+    const start = table().slots.mine(() => {});
+    // A table where that first slot was taken (by a thread alive at the time),
+    // so this thread owns the next one; then the first is freed again.
+    const { words, slots } = table();
+    words[slots.word(start, 0)] = fakeThreadIds[1]! + 1;
+    const owned = slots.mine(() => {});
+    expect(owned).not.toBe(start);
+    words[slots.word(start, 0)] = 0;
+    // A second instance in this thread probes the free slot first: it must still find the owned one.
+    const again = new ThreadSlots(words, layout);
+    expect(again.mine(() => {})).toBe(owned);
+    expect([...Array(layout.count).keys()].filter((s) => again.ownerOf(s) === threadId)).toEqual([owned]);
+  });
+
   it('pads slots to 128-byte blocks when asked', () => {
     expect(ThreadSlots.byteLength({ count: 3, fields: 2, padded: true })).toBe(3 * 128);
     expect(ThreadSlots.byteLength({ count: 3, fields: 2, padded: false })).toBe(3 * 12);
