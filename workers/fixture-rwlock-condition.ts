@@ -4,15 +4,15 @@
  * tests, `SyncRemote`, which starts one and calls it. The worker side runs
  * only in a thread started by `SyncRemote.start` (marked in workerData).
  */
-import { parentPort, threadId, workerData, type Worker } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { add, compareExchange, load, sub, sleepSync, wait } from '../src/memory/atomics.js';
-import { SabreError } from '../src/errors.js';
-import { spawnWorker } from '../src/threads/spawn.js';
 import { RWLock, type RWLockHandle } from '../src/sync/rwlock.js';
 import { Condition, type ConditionHandle } from '../src/sync/condition.js';
 import { Mutex, type MutexHandle } from '../src/sync/mutex.js';
 
-const MARK = 'sabre.fixture.rwlock-condition';
+/** Tests start this fixture with `workerData: { mark: FIXTURE_MARK }`; importing it elsewhere (for its constants) runs nothing. */
+export const FIXTURE_MARK = 'sabre.fixture.rwlock-condition';
+const MARK = FIXTURE_MARK;
 
 /** Words of the `cell` the overlap and exclusion ops share: readers inside, most seen at once, writers inside, violations. */
 export const INSIDE = 0, MAX_INSIDE = 1, WRITERS_INSIDE = 2, VIOLATIONS = 3, ITEMS = 4;
@@ -140,60 +140,4 @@ if ((workerData as { mark?: string } | undefined)?.mark === MARK) {
     }
   });
   parentPort!.postMessage({ ready: true });
-}
-
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: unknown };
-
-/** The test side: a fixture worker and a typed way to call it. */
-export class SyncRemote {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  private exited = false;
-
-  private constructor(readonly worker: Worker, readonly threadId: number) {
-    worker.on('message', (m: Reply) => {
-      const p = this.pending.get(m.id);
-      if (p === undefined) return;
-      this.pending.delete(m.id);
-      if (m.ok) p.resolve(m.value);
-      else p.reject(SabreError.from(m.error));
-    });
-    worker.on('error', () => {}); // seen through rejected calls
-    worker.once('exit', (code) => {
-      this.exited = true;
-      for (const p of this.pending.values()) p.reject(new Error(`worker ${threadId} exited (code ${code})`));
-      this.pending.clear();
-    });
-  }
-
-  static async start(): Promise<SyncRemote> {
-    const worker = spawnWorker(new URL('./fixture-rwlock-condition.ts', import.meta.url), { workerData: { mark: MARK } });
-    const id = worker.threadId;
-    await new Promise<void>((resolve, reject) => {
-      const onExit = (code: number) => reject(new Error(`fixture exited with code ${code} before it was ready`));
-      worker.once('exit', onExit);
-      worker.once('message', () => {
-        worker.off('exit', onExit);
-        resolve();
-      });
-    });
-    return new SyncRemote(worker, id);
-  }
-
-  call<T = unknown>(op: string, arg: Partial<Arg> = {}): Promise<T> {
-    if (this.exited) return Promise.reject(new Error(`worker ${this.threadId} has exited`));
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ id, op, arg });
-    });
-  }
-
-  send(op: string, arg: Partial<Arg> = {}): void {
-    this.worker.postMessage({ id: 0, op, arg });
-  }
-
-  async stop(): Promise<void> {
-    if (!this.exited) await this.worker.terminate();
-  }
 }

@@ -6,17 +6,17 @@ import { Mutex } from '../../src/sync/mutex.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { reopen } from '../../src/integrations/kinds.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
-import { ITEMS, SyncRemote } from '../../workers/fixture-rwlock-condition.js';
-import { eventually } from '../threads/remote.js';
+import { ITEMS , FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
+import { eventually, Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cell = () => new Int32Array(new SharedArrayBuffer(32));
 
-let a: SyncRemote;
-let b: SyncRemote;
+let a: Remote;
+let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([SyncRemote.start(), SyncRemote.start()]);
+  [a, b] = await Promise.all([Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }), Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } })]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -246,7 +246,7 @@ describe('Condition owner death', () => {
   it('a waiter terminated while parked does not swallow notify(1): the live waiter gets it', async () => {
     const m = new Mutex();
     const c = new Condition();
-    const doomed = await SyncRemote.start();
+    const doomed = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     void doomed.call('waitOnce', { cond: c.handle, mutex: m.handle }).catch(() => {});
     await waitersReach(c, 1); // parked first: FIFO would hand it the next notify(1)
     const live = b.call('waitOnce', { cond: c.handle, mutex: m.handle, options: 10_000 });
@@ -273,7 +273,7 @@ describe('Condition owner death', () => {
   it('the mutex owner dies while main waits: wait re-acquires the poisoned mutex and throws OwnerDiedError holding it', async () => {
     const m = new Mutex();
     const c = new Condition();
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     m.lock();
     const waiting = rejected(c.waitAsync(m, { timeout: 100 }));
     await w.call('lockMutex', { mutex: m.handle });

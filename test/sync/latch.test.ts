@@ -2,15 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { Latch } from '../../src/sync/latch.js';
-import { SyncRemote } from './sync-remote.js';
+import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let a: SyncRemote;
-let b: SyncRemote;
+let a: Remote;
+let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([SyncRemote.start(), SyncRemote.start()]);
+  [a, b] = await Promise.all([Remote.start('fixture-sync'), Remote.start('fixture-sync')]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { Once } from '../../src/sync/once.js';
-import { SyncRemote } from './sync-remote.js';
+import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -10,10 +10,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RUNS = 0, STARTED = 1;
 const cells = () => new Int32Array(new SharedArrayBuffer(12));
 
-let a: SyncRemote;
-let b: SyncRemote;
+let a: Remote;
+let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([SyncRemote.start(), SyncRemote.start()]);
+  [a, b] = await Promise.all([Remote.start('fixture-sync'), Remote.start('fixture-sync')]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -202,8 +202,8 @@ describe('Once misuse', () => {
 
 describe('Once owner death', () => {
   /** A fresh worker blocked forever inside fn of `o`. */
-  async function runnerStuckInFn(o: Once, cell: Int32Array): Promise<SyncRemote> {
-    const w = await SyncRemote.start();
+  async function runnerStuckInFn(o: Once, cell: Int32Array): Promise<Remote> {
+    const w = await Remote.start('fixture-sync');
     await w.call('onceRunHang', { once: o.handle, cell });
     expect(Atomics.wait(cell, STARTED, 0, 5000)).not.toBe('timed-out');
     return w;

@@ -4,17 +4,17 @@ import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { RWLock, RWLockGuard } from '../../src/sync/rwlock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { reopen } from '../../src/integrations/kinds.js';
-import { INSIDE, MAX_INSIDE, SyncRemote, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixture-rwlock-condition.js';
-import { eventually } from '../threads/remote.js';
+import { INSIDE, MAX_INSIDE, FIXTURE_MARK, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixture-rwlock-condition.js';
+import { eventually, Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cell = () => new Int32Array(new SharedArrayBuffer(32));
 
-let a: SyncRemote;
-let b: SyncRemote;
+let a: Remote;
+let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([SyncRemote.start(), SyncRemote.start()]);
+  [a, b] = await Promise.all([Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }), Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } })]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -264,7 +264,7 @@ describe('RWLock behaviour', () => {
 
   it('CapacityError when more threads read than maxThreads; a dead reader\'s slot is reused', async () => {
     const l = new RWLock({ maxThreads: 1 });
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     expectCode(thrown(() => l.readLock()), ErrorCode.CAPACITY);
     await w.stop();
@@ -438,7 +438,7 @@ describe('RWLock misuse', () => {
 describe('RWLock owner death', () => {
   it('a reader terminated holding a read lock: its hold is returned, a blocked writer gets in, no poison', async () => {
     const l = new RWLock();
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     expect(l.readerCount).toBe(1);
     void w.worker.terminate();
@@ -451,7 +451,7 @@ describe('RWLock owner death', () => {
 
   it('a reader terminated while a worker writer already waits for it: the writer gets in', async () => {
     const l = new RWLock();
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     const writing = a.call('writeLock', { lock: l.handle, options: 5000 });
     expect(await eventually(() => l.isWriterWaiting)).toBe(true);
@@ -464,7 +464,7 @@ describe('RWLock owner death', () => {
 
   it('a writer terminated holding the write lock poisons it: every acquisition throws until clearPoison', async () => {
     const l = new RWLock();
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('writeLock', { lock: l.handle });
     void w.worker.terminate();
     expectCode(thrown(() => l.readLock(5000)), ErrorCode.OWNER_DIED);
@@ -495,7 +495,7 @@ describe('RWLock owner death', () => {
   it('a writer killed while it waited for readers (never held) leaves no poison: readers get in again', async () => {
     const l = new RWLock();
     l.readLock();
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     const writing = w.call('writeLock', { lock: l.handle, options: 10_000 }).catch(() => 'died');
     expect(await eventually(() => l.isWriterWaiting)).toBe(true);
     await w.stop();
@@ -509,7 +509,7 @@ describe('RWLock owner death', () => {
 
   it('a writer that calls process.exit holding the lock: a worker blocked in readLock gets OwnerDiedError', async () => {
     const l = new RWLock();
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('writeLock', { lock: l.handle });
     const reading = rejected(b.call('readLock', { lock: l.handle, options: 5000 }));
     await sleep(30);
@@ -523,7 +523,7 @@ describe('RWLock owner death', () => {
     const latencies: number[] = [];
     for (let trial = 0; trial < 10; trial++) {
       const l = new RWLock();
-      const w = await SyncRemote.start();
+      const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
       await w.call('readLock', { lock: l.handle });
       const t0 = performance.now();
       void w.worker.terminate();

@@ -5,15 +5,15 @@ import { HEADER_BYTES } from '../../src/memory/region.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { Semaphore, SemaphoreGuard } from '../../src/sync/semaphore.js';
-import { SyncRemote } from './sync-remote.js';
+import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let a: SyncRemote;
-let b: SyncRemote;
+let a: Remote;
+let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([SyncRemote.start(), SyncRemote.start()]);
+  [a, b] = await Promise.all([Remote.start('fixture-sync'), Remote.start('fixture-sync')]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -320,8 +320,8 @@ describe('Semaphore misuse', () => {
 });
 
 describe('Semaphore owner death', () => {
-  async function holder(s: Semaphore, n: number): Promise<SyncRemote> {
-    const w = await SyncRemote.start();
+  async function holder(s: Semaphore, n: number): Promise<Remote> {
+    const w = await Remote.start('fixture-sync');
     await w.call('acquire', { sem: s.handle, n });
     expect(await w.call('held', { sem: s.handle })).toBe(n);
     return w;
@@ -341,7 +341,7 @@ describe('Semaphore owner death', () => {
 
   it('a worker that exits holding permits: another worker blocked in acquire() gets them', async () => {
     const s = new Semaphore(2);
-    const w = await SyncRemote.start();
+    const w = await Remote.start('fixture-sync');
     const exited = new Promise((r) => w.worker.once('exit', r));
     w.send('acquireThenExit', { sem: s.handle, n: 2, code: 0 });
     await exited;

@@ -1,12 +1,13 @@
 /**
- * Test helper (not a test): drives `workers/fixture-remote.ts`, a worker that
- * runs operations on sabre primitives on request.
+ * Test helper (not a test): drives a fixture worker (`workers/fixture-*.ts`)
+ * that runs operations on sabre primitives on request: it posts
+ * `{ ready: true }` once listening, then answers each `{ id, op, arg }` with
+ * `{ id, ok, value | error }`. `workers/fixture-remote.ts` is the default one.
  */
-import type { Worker } from 'node:worker_threads';
+import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { SabreError } from '../../src/errors.js';
 import { spawnWorker } from '../../src/threads/spawn.js';
 
-const FIXTURE = new URL('../../workers/fixture-remote.ts', import.meta.url);
 
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: unknown };
 
@@ -30,9 +31,9 @@ export class Remote {
     });
   }
 
-  /** Starts a fixture worker and waits until it listens. */
-  static async start(): Promise<Remote> {
-    const worker = spawnWorker(FIXTURE);
+  /** Starts the fixture worker `workers/<fixture>.ts` and waits until it listens. */
+  static async start(fixture = 'fixture-remote', options: WorkerOptions = {}): Promise<Remote> {
+    const worker = spawnWorker(new URL(`../../workers/${fixture}.ts`, import.meta.url), options);
     const threadId = worker.threadId;
     let onError!: (e: unknown) => void, onExit!: (code: number) => void, onMessage!: (m: { ready?: boolean }) => void;
     try {
@@ -51,7 +52,7 @@ export class Remote {
   }
 
   /** Runs `op` in the worker; rejects with the (rebuilt) error it threw. */
-  call<T = unknown>(op: string, arg: Record<string, unknown> = {}): Promise<T> {
+  call<T = unknown>(op: string, arg: object = {}): Promise<T> {
     if (this.exited) return Promise.reject(new Error(`worker ${this.threadId} has exited`));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -61,7 +62,7 @@ export class Remote {
   }
 
   /** Sends `op` without waiting for a reply (e.g. `exit`). */
-  send(op: string, arg: Record<string, unknown> = {}): void {
+  send(op: string, arg: object = {}): void {
     this.worker.postMessage({ id: 0, op, arg });
   }
 
