@@ -16,16 +16,21 @@
  * `lock()`) get `OwnerDiedError` instead of hanging; the main thread clears
  * the poison and the work goes on.
  *
+ * Part 3. A Semaphore shared by all threads keeps at most its permits' worth
+ * of them inside a section at once, where no limit lets all of them in.
+ *
  * The example checks its own results and exits non-zero if a safe strategy
- * lost an update or a waiter did not see the owner's death.
+ * lost an update, a waiter did not see the owner's death, or the Semaphore
+ * let more threads in than it has permits.
  *
  *   npx tsx examples/01-concurrency-control.ts [--quick]
  */
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AtomicCounter, LIVENESS_SLICE_MS, Mutex, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
+import { AtomicCounter, LIVENESS_SLICE_MS, Mutex, Semaphore, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
 import { START_WORDS, type CounterResult, type CounterTask } from '../workers/example-counter.task.js';
 import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/example-owner-death.task.js';
+import { MAX_INSIDE, WORDS as SEMAPHORE_WORDS, type SemaphoreTask } from '../workers/example-semaphore.task.js';
 import { printTable, type Row } from './table.js';
 
 const quick = process.argv.includes('--quick');
@@ -37,6 +42,7 @@ const RECOVERY_GOAL_MS = 100;
 
 const COUNTER_TASK = new URL('../workers/example-counter.task.mjs', import.meta.url).href;
 const OWNER_DEATH_TASK = new URL('../workers/example-owner-death.task.mjs', import.meta.url).href;
+const SEMAPHORE_TASK = new URL('../workers/example-semaphore.task.mjs', import.meta.url).href;
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const int32 = (words = 1): Int32Array => new Int32Array(new SharedArrayBuffer(4 * words));
@@ -260,6 +266,31 @@ check(mainOutcome.outcome === 'ERR_OWNER_DIED', `the main thread got OwnerDiedEr
 check(poisoned, 'the mutex was poisoned until clearPoison()');
 check(relocked && !mutex.isPoisoned, 'after clearPoison() the mutex locks normally');
 check(counter[0] === THREADS * afterIterations, `no lost updates after recovery (${counter[0]} of ${THREADS * afterIterations})`);
+
+// ---- Part 3: a Semaphore shared by every thread ---------------------------
+
+const PERMITS = 2;
+console.log(`\nPart 3: ${THREADS} worker threads share a resource that only ${PERMITS} may use at once\n`);
+const jobs = quick ? 5 : 20, workMs = 2;
+async function occupancy(semaphore: Semaphore | null): Promise<{ max: number; ms: number }> {
+  const words = int32(SEMAPHORE_WORDS);
+  const task: SemaphoreTask = { semaphore: semaphore?.handle ?? null, words, jobs, workMs };
+  const started = nowMs();
+  await Promise.all(Array.from({ length: THREADS }, () => pool.run(task, { filename: SEMAPHORE_TASK })));
+  return { max: Atomics.load(words, MAX_INSIDE), ms: Math.round(nowMs() - started) };
+}
+// Warm-up: each worker imports the task module once, outside the timings.
+await Promise.all(Array.from({ length: THREADS }, () => pool.run({ semaphore: null, words: int32(SEMAPHORE_WORDS), jobs: 0, workMs }, { filename: SEMAPHORE_TASK })));
+const unlimited = await occupancy(null);
+const semaphore = new Semaphore(PERMITS);
+const limited = await occupancy(semaphore);
+printTable([
+  { strategy: 'no limit', threads: THREADS, permits: null, 'most inside at once': unlimited.max, ms: unlimited.ms },
+  { strategy: `sabre Semaphore(${PERMITS}), shared`, threads: THREADS, permits: PERMITS, 'most inside at once': limited.max, ms: limited.ms },
+]);
+console.log(`Each thread ran ${jobs} jobs of ${workMs} ms holding the resource. A per-thread semaphore would allow ${PERMITS} per thread: ${PERMITS * THREADS} at once.\n`);
+check(limited.max >= 1 && limited.max <= PERMITS, `the shared Semaphore kept at most ${PERMITS} threads inside (most at once: ${limited.max})`);
+check(semaphore.available === PERMITS, `every permit came back (${semaphore.available} of ${PERMITS} available)`);
 
 await pool.destroy();
 if (failures.length > 0) {
