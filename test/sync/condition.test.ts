@@ -9,6 +9,7 @@ import { HEADER_BYTES } from '../../src/memory/region.js';
 import { ITEMS , FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
 import { eventually, Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cell = () => new Int32Array(new SharedArrayBuffer(32));
@@ -207,13 +208,9 @@ const misuseCases: MisuseCase[] = [
     }),
   ),
   ...(
-    [
-      ['another kind', (h) => ({ ...h, kind: 'sabre.Mutex' })],
-      ['another version', (h) => ({ ...h, version: 2 })],
+    forgedHandles<Condition['handle']>('sabre.Mutex', [
       ['options', (h) => ({ ...h, options: { fair: true } })],
-      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-      ['a plain object', () => ({})],
-    ] as [string, (h: Condition['handle']) => unknown][]
+    ])
   ).map(
     ([what, forge]): MisuseCase => ({
       name: `Condition.from of a handle with ${what}`,

@@ -4,6 +4,7 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { Latch } from '../../src/sync/latch.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -115,15 +116,9 @@ const misuseCases: MisuseCase[] = [
     (bad): MisuseCase => ({ name: `waitAsync({ timeout: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(l.waitAsync({ timeout: bad as number })) }),
   ),
   ...(
-    [
-      ['another kind', (h) => ({ ...h, kind: 'sabre.Once' })],
-      ['another version', (h) => ({ ...h, version: 2 })],
-      ['a shifted offset', (h) => ({ ...h, byteOffset: 8 })],
-      ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
+    forgedHandles<Latch['handle']>('sabre.Once', [
       ['options', (h) => ({ ...h, options: { count: 3 } })],
-      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-      ['a plain object', () => ({})],
-    ] as [string, (h: Latch['handle']) => unknown][]
+    ])
   ).map(
     ([what, forge]): MisuseCase => ({
       name: `Latch.from of a handle with ${what}`,

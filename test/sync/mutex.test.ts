@@ -4,6 +4,7 @@ import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { Mutex, MutexGuard } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -233,15 +234,9 @@ const misuseCases: MisuseCase[] = [
     cleanup: (m) => m.unlock(),
   },
   ...(
-    [
-      ['another kind', (h) => ({ ...h, kind: 'sabre.ManualClock' })],
-      ['another version', (h) => ({ ...h, version: 2 })],
-      ['a shifted offset', (h) => ({ ...h, byteOffset: 8 })],
-      ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
+    forgedHandles<Mutex['handle']>('sabre.ManualClock', [
       ['options', (h) => ({ ...h, options: { spin: 1 } })],
-      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-      ['a plain object', () => ({})],
-    ] as [string, (h: Mutex['handle']) => unknown][]
+    ])
   ).map(
     ([what, forge]): MisuseCase => ({
       name: `Mutex.from of a handle with ${what}`,

@@ -4,6 +4,7 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { Once } from '../../src/sync/once.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Cells shared with the fixture's onceRun: RUNS counts fn calls, STARTED is set when fn starts. */
@@ -167,15 +168,9 @@ const misuseCases: MisuseCase[] = [
   { name: 'run(fn) where fn returns a promise', code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(async () => {})) },
   { name: 'run(fn) recursively', code: ErrorCode.DEADLOCK, misuse: async (o) => thrown(() => o.run(() => o.run(() => {}))) },
   ...(
-    [
-      ['another kind', (h) => ({ ...h, kind: 'sabre.Latch' })],
-      ['another version', (h) => ({ ...h, version: 2 })],
-      ['a shifted offset', (h) => ({ ...h, byteOffset: 8 })],
-      ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
+    forgedHandles<Once['handle']>('sabre.Latch', [
       ['options', (h) => ({ ...h, options: { x: 1 } })],
-      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-      ['a plain object', () => ({})],
-    ] as [string, (h: Once['handle']) => unknown][]
+    ])
   ).map(
     ([what, forge]): MisuseCase => ({
       name: `Once.from of a handle with ${what}`,

@@ -7,6 +7,7 @@ import { reopen } from '../../src/integrations/kinds.js';
 import { INSIDE, MAX_INSIDE, FIXTURE_MARK, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixture-rwlock-condition.js';
 import { eventually, Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cell = () => new Int32Array(new SharedArrayBuffer(32));
@@ -397,15 +398,10 @@ const misuseCases: MisuseCase[] = [
     }),
   ),
   ...(
-    [
-      ['another kind', (h) => ({ ...h, kind: 'sabre.Mutex' })],
-      ['another version', (h) => ({ ...h, version: 2 })],
+    forgedHandles<RWLock['handle']>('sabre.Mutex', [
       ['other options', (h) => ({ ...h, options: { maxThreads: 8 } })],
       ['extra options', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
-      ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
-      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-      ['a plain object', () => ({})],
-    ] as [string, (h: RWLock['handle']) => unknown][]
+    ])
   ).map(
     ([what, forge]): MisuseCase => ({
       name: `RWLock.from of a handle with ${what}`,

@@ -7,6 +7,7 @@ import { ThreadRegistry } from '../../src/threads/registry.js';
 import { Semaphore, SemaphoreGuard } from '../../src/sync/semaphore.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -277,18 +278,12 @@ const misuseCases: MisuseCase[] = [
     cleanup: (s) => s.release(PERMITS),
   },
   ...(
-    [
-      ['another kind', (h) => ({ ...h, kind: 'sabre.Mutex' })],
-      ['another version', (h) => ({ ...h, version: 2 })],
-      ['a shifted offset', (h) => ({ ...h, byteOffset: 8 })],
-      ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
+    forgedHandles<Semaphore['handle']>('sabre.Mutex', [
       ['other permits', (h) => ({ ...h, options: { ...h.options, permits: 3 } })],
       ['other maxThreads', (h) => ({ ...h, options: { ...h.options, maxThreads: 65 } })],
       ['bad permits', (h) => ({ ...h, options: { ...h.options, permits: -1 } })],
       ['an extra option', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
-      ['a fresh buffer (no magic)', (h) => ({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-      ['a plain object', () => ({})],
-    ] as [string, (h: Semaphore['handle']) => unknown][]
+    ])
   ).map(
     ([what, forge]): MisuseCase => ({
       name: `Semaphore.from of a handle with ${what}`,
