@@ -27,3 +27,6 @@ export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type Once
 export { SeqLock, MAX_SEQLOCK_BYTES, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions } from './atomic/seqlock.js';
 export { RWLock, RWLockGuard, DEFAULT_RWLOCK_THREADS, MAX_RWLOCK_THREADS, type RWLockOptions, type RWLockHandle } from './sync/rwlock.js';
 export { Condition, type ConditionOptions, type ConditionHandle, type ConditionWaitOptions, type ConditionWaitAsyncOptions } from './sync/condition.js';
+export { SharedHashTable, MAX_TABLE_CAPACITY, MAX_KEY_BYTES, MAX_VALUE_BYTES, type SharedHashTableOptions, type SharedHashTableHandle } from './table/shared-hash-table.js';
+export type { TableKey } from './table/key.js';
+export type { HashKey } from './table/hash.js';

@@ -30,6 +30,7 @@ import { AtomicCounter } from '../atomic/counter.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { VersionedCell } from '../atomic/versioned-cell.js';
 import { SeqLock } from '../atomic/seqlock.js';
+import { SharedHashTable } from '../table/shared-hash-table.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -130,3 +131,4 @@ registerKind(Once, 'sabre.Once');
 registerKind(SeqLock, 'sabre.SeqLock');
 registerKind(RWLock, 'sabre.RWLock');
 registerKind(Condition, 'sabre.Condition');
+registerKind(SharedHashTable, 'sabre.SharedHashTable');

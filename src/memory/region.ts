@@ -83,7 +83,8 @@ export class Region<K extends string = string, O = unknown> {
 
 /** Region size for a spec and options, header included. */
 export function regionBytes<K extends string, O>(spec: RegionSpec<K, O>, options: O): number {
-  return HEADER_BYTES + ((spec.bodyBytes(options) + 7) & ~7);
+  // Math.ceil, not `& ~7`: bitwise operators would wrap sizes past 2^31 into small numbers.
+  return HEADER_BYTES + Math.ceil(spec.bodyBytes(options) / 8) * 8;
 }
 
 /**

@@ -8,7 +8,7 @@ import { createRegion, openRegion, Region, regionBytes, type Handle, type Region
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
-import { DeadlockError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
+import { DeadlockError, HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
 import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
@@ -102,6 +102,14 @@ function lockOptions(raw: number | LockOptions | undefined): { timeout: number; 
   return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true };
 }
 
+/** Int32 words an embedded mutex takes (`Mutex.embedded`). @internal */
+export const MUTEX_WORDS = WORDS;
+
+/** Marks the words of a mutex embedded in another primitive's region. */
+class EmbeddedMutexWords {
+  constructor(readonly words: Int32Array) {}
+}
+
 const me = threadId + 1;
 const registry = (): ThreadRegistry => ThreadRegistry.current;
 
@@ -155,13 +163,34 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * ```
  */
 export class Mutex {
-  readonly handle: MutexHandle;
+  private readonly ownHandle: MutexHandle | undefined;
   private readonly words: Int32Array;
 
-  constructor(options: MutexOptions | Region<'sabre.Mutex', MutexHandleOptions> = {}) {
+  constructor(options: MutexOptions | Region<'sabre.Mutex', MutexHandleOptions> | EmbeddedMutexWords = {}) {
+    if (options instanceof EmbeddedMutexWords) {
+      this.ownHandle = undefined;
+      this.words = options.words;
+      return;
+    }
     const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
-    this.handle = region.handle;
+    this.ownHandle = region.handle;
     this.words = region.i32(0, WORDS);
+  }
+
+  /** The structured-cloneable handle; `Mutex.from(handle)` re-opens it in any thread. */
+  get handle(): MutexHandle {
+    if (this.ownHandle === undefined) throw new HandleError('this mutex is part of another primitive and has no handle of its own');
+    return this.ownHandle;
+  }
+
+  /**
+   * A mutex over `MUTEX_WORDS` zeroed Int32 words inside another primitive's
+   * region (a table segment's lock), with the same algorithm and poisoning.
+   * @internal
+   */
+  static embedded(words: Int32Array): Mutex {
+    if (words.length !== WORDS) throw new InvalidArgumentError(`an embedded mutex takes ${WORDS} Int32 words, got ${words.length}`);
+    return new Mutex(new EmbeddedMutexWords(words));
   }
 
   /** Re-opens a mutex from its handle, in any thread. @throws HandleError */

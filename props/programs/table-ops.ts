@@ -1,0 +1,74 @@
+/**
+ * Threads run random operations on a few keys of one SharedHashTable (get,
+ * has, set, delete, setIfAbsent, compareAndSet), each recorded with the
+ * argument shape of `mapModel` for the linearizability check. Values are
+ * small integers, written as `{ v, w }` records with w = 2v, so a torn read
+ * (two writes' bytes mixed) shows as w !== 2v and is counted in
+ * `shared.words[TORN]`.
+ *
+ * `target.kind`: 'table' (the real one), 'check-then-act'
+ * (props/twins/check-then-act-table.ts, the same table with its conditional
+ * writes made of a read and a separate write), or 'no-recovery'
+ * (props/twins/no-recovery-table.ts: segment locks that a dead holder keeps forever).
+ */
+import { add } from '../../src/memory/atomics.js';
+import { SharedHashTable, type SharedHashTableHandle } from '../../src/table/shared-hash-table.js';
+import { defineProgram } from '../../src/testing/index.js';
+import { CheckThenActTable } from '../twins/check-then-act-table.js';
+import { openNoRecoveryTable } from '../twins/no-recovery-table.js';
+
+export interface TableRecord { readonly v: number; readonly w: number }
+
+export interface TableShared {
+  readonly target: { readonly kind: 'table' | 'check-then-act' | 'no-recovery'; readonly table: SharedHashTableHandle };
+  /** [TORN] */
+  readonly words: Int32Array;
+}
+export const TORN = 0;
+export const TABLE_WORDS = 1;
+
+export interface TableInput {
+  readonly ops: number;
+  /** How many distinct keys the thread draws from (fewer: more conflicts). */
+  readonly keys: number;
+  /** Only writing operations (set, delete, setIfAbsent, compareAndSet): a thread to kill mid-write. */
+  readonly writesOnly?: boolean;
+}
+
+/** The surface the program uses; both targets have it. */
+export interface TableOps {
+  get(key: string): TableRecord | undefined;
+  has(key: string): boolean;
+  set(key: string, value: TableRecord): unknown;
+  delete(key: string): boolean;
+  setIfAbsent(key: string, value: TableRecord): boolean;
+  compareAndSet(key: string, expected: TableRecord, next: TableRecord): boolean;
+}
+
+const OPS = ['get', 'has', 'set', 'delete', 'setIfAbsent', 'compareAndSet'] as const;
+const WRITES = ['set', 'delete', 'setIfAbsent', 'compareAndSet'] as const;
+const rec = (v: number): TableRecord => ({ v, w: 2 * v });
+
+export default defineProgram<TableShared, TableInput, void>(({ shared, input, random, record }) => {
+  const { kind } = shared.target;
+  const table = kind === 'no-recovery' ? openNoRecoveryTable<TableRecord>(shared.target.table) : SharedHashTable.from<TableRecord>(shared.target.table);
+  const t: TableOps = kind === 'check-then-act' ? new CheckThenActTable(table) : table;
+  const pick = (n: number): number => Math.floor(random() * n);
+  /** Reads are checked for tearing and recorded by their `v` only. */
+  const value = (r: TableRecord | undefined): number | undefined => {
+    if (r !== undefined && r.w !== 2 * r.v) add(shared.words, TORN, 1);
+    return r?.v;
+  };
+  for (let i = 0; i < input.ops; i++) {
+    const key = `k${pick(input.keys)}`;
+    const v = pick(3);
+    switch (input.writesOnly === true ? WRITES[pick(WRITES.length)]! : OPS[pick(OPS.length)]!) {
+      case 'get': record('get', { key }, () => value(t.get(key))); break;
+      case 'has': record('has', { key }, () => t.has(key)); break;
+      case 'set': record('set', { key, value: v }, () => void t.set(key, rec(v))); break;
+      case 'delete': record('delete', { key }, () => t.delete(key)); break;
+      case 'setIfAbsent': record('setIfAbsent', { key, value: v }, () => t.setIfAbsent(key, rec(v))); break;
+      case 'compareAndSet': record('compareAndSet', { key, expected: v, next: (v + 1) % 3 }, () => t.compareAndSet(key, rec(v), rec((v + 1) % 3))); break;
+    }
+  }
+});

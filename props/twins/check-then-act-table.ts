@@ -1,0 +1,39 @@
+/**
+ * Test-only twin of SharedHashTable's conditional writes: each is a read and
+ * a separate write, as code built on a plain get/set store does. Between the
+ * two, another thread can act on the same key: two `setIfAbsent`s both
+ * answer true, a `compareAndSet` overwrites a value it never compared, a
+ * `delete` answers true for a key someone else removed. `get`, `has` and
+ * `set` are the table's own.
+ */
+import type { SharedHashTable } from '../../src/table/shared-hash-table.js';
+import type { TableOps, TableRecord } from '../programs/table-ops.js';
+
+export class CheckThenActTable implements TableOps {
+  constructor(private readonly table: SharedHashTable<TableRecord>) {}
+
+  get(key: string): TableRecord | undefined {
+    return this.table.get(key);
+  }
+  has(key: string): boolean {
+    return this.table.has(key);
+  }
+  set(key: string, value: TableRecord): unknown {
+    return this.table.set(key, value);
+  }
+  delete(key: string): boolean {
+    if (!this.table.has(key)) return false;
+    this.table.delete(key);
+    return true;
+  }
+  setIfAbsent(key: string, value: TableRecord): boolean {
+    if (this.table.has(key)) return false;
+    this.table.set(key, value);
+    return true;
+  }
+  compareAndSet(key: string, expected: TableRecord, next: TableRecord): boolean {
+    if (this.table.get(key)?.v !== expected.v) return false;
+    this.table.set(key, next);
+    return true;
+  }
+}

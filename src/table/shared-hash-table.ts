@@ -1,0 +1,841 @@
+/**
+ * SharedHashTable: a fixed-capacity hash map in shared memory, read and
+ * written by every thread of the process. The base of sabre's keyed
+ * structures (leases, named locks, caches, idempotency records, votes, limits).
+ */
+import * as seam from '../memory/atomics.js';
+import { Backoff } from '../memory/backoff.js';
+import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
+import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
+import { CapacityError, DeadlockError, HandleError, InvalidArgumentError } from '../errors.js';
+import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } from '../validate.js';
+import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
+import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
+
+const { add, compareExchange, load, store, sub } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Segments (as Java 7's ConcurrentHashMap): the table is S independent
+ * segments, S a power of two chosen from the capacity; a key's segment is the
+ * top log2(S) bits of its keyed hash (hash.ts), its home index position the
+ * low bits. Each segment has a Mutex (writers), a sequence word SEQ (readers,
+ * as a seqlock), an open-addressing index and a pool of slots.
+ *
+ * Region body (Int32 words unless said otherwise):
+ *   GLOBAL block (128 B): K0, K1 (the table's random hash key, written before
+ *   the region is published), SIZE (entries reserved by inserts, see below).
+ *   Then S segments, each 128-B aligned:
+ *     control (128 B): LOCK (MUTEX_WORDS words, an embedded Mutex), SEQ,
+ *       COUNT (live entries), FREE_TOP (slot + 1 heading the free list, 0 =
+ *       none), BUMP (slots ever handed out), WSEQ (writes so far)
+ *     index: M entries of [HASH, SLOT + 1] (SLOT + 1 = 0: empty), M a power
+ *       of two >= 2 x pool: linear probing, load factor <= 1/2, deletion by
+ *       backward shift, so there are no tombstones and churn leaks nothing
+ *     slots: pool = perSegment + 1 records of [STATE, WSEQ, HASH, KEYLEN,
+ *       VALLEN, NEXT, key bytes (maxKeyBytes), value bytes (maxValueBytes)];
+ *       STATE is FREE or LIVE, KEYLEN carries BYTES_KEY for Uint8Array keys
+ *
+ * Writers take the segment lock, make SEQ odd, change the segment, make SEQ
+ * even and unlock. A value is never overwritten in place: `set` of a present
+ * key writes a fresh slot (hence the one spare slot), marks it LIVE with a
+ * newer WSEQ, points the index entry at it and frees the old slot.
+ * Readers take no lock: load SEQ (even), probe the index and copy the value
+ * bytes into private memory, load SEQ again; if it moved, a write overlapped
+ * and they retry; after a few tries they read under the lock. Index and
+ * header words are read with atomic loads (so every value seen was written
+ * whole: a slot index is always in range); key and value bytes are copied
+ * plainly and trusted only after the SEQ re-check (as SeqLock's codec path).
+ * Decoding runs on the private copy.
+ *
+ * Linearization points: a write at its store that makes SEQ even again (no
+ * reader can see any part of it before); a read at its first load of SEQ
+ * (the value it returns was current then). `size` sums the segments' COUNTs
+ * (each exact; the sum is not an atomic snapshot, as LongAdder's); `entries()`
+ * is consistent per segment, weakly consistent across segments.
+ *
+ * Capacity: an insert first reserves one unit of SIZE (CAS, refusing at
+ * `capacity`), and a delete gives it back before unlocking, so SIZE is never
+ * below the true count. Each segment also refuses beyond perSegment entries:
+ * with one segment (capacity < 1024) that is exact; with more, perSegment is
+ * mean + 6 standard deviations of a uniform spread, so a segment fills before
+ * the table only with probability below 1e-8 per segment: the keyed hash
+ * means no one can aim keys at one segment.
+ *
+ * Owner death: the truth of a segment is its set of LIVE slots (STATE, WSEQ,
+ * key); the index, free list, BUMP and COUNT are derived. A writer that dies
+ * at any point leaves the segment lock poisoned and perhaps SEQ odd (readers
+ * then fall back to the lock and wait on it). The next thread to take the
+ * lock sees the poison and repairs: it rebuilds the index from the LIVE slots
+ * (of two LIVE slots with one key, a `set` that died between marking the new
+ * slot and freeing the old one, it keeps the newer WSEQ), the free list and
+ * COUNT, makes SEQ even and clears the poison. So the dead write either took
+ * effect whole (its new slot was LIVE) or not at all; no slot is torn or
+ * locked forever. A death between an insert's reservation and its commit (or a
+ * delete's commit and its give-back) leaves SIZE one too high, never too low:
+ * an insert that finds SIZE at capacity recounts the segments under all their
+ * locks, in order, and corrects it.
+ */
+
+const K0 = 0, K1 = 1, SIZE = 2; // GLOBAL block words
+const GLOBAL_BYTES = CACHE_LINE_BYTES;
+const LOCK = 0, SEQ = MUTEX_WORDS, COUNT = SEQ + 1, FREE_TOP = SEQ + 2, BUMP = SEQ + 3, WSEQ = SEQ + 4; // segment control words
+const CONTROL_BYTES = CACHE_LINE_BYTES;
+const S_STATE = 0, S_WSEQ = 1, S_HASH = 2, S_KEYLEN = 3, S_VALLEN = 4, S_NEXT = 5, SLOT_HEADER_WORDS = 6; // slot words
+const E_HASH = 0, E_SLOT = 1, ENTRY_WORDS = 2; // index entry words
+const FREE = 0, LIVE = 1; // S_STATE values
+const LEN_MASK = BYTES_KEY - 1;
+
+/** Reads that see SEQ move this many times fall back to reading under the lock. */
+const OPTIMISTIC_TRIES = 8;
+/** Inserts that find SIZE at capacity recount at most this many times before refusing. */
+const RECOUNTS = 3;
+
+/** Largest `capacity`. */
+export const MAX_TABLE_CAPACITY = 2 ** 24;
+/** Largest `maxKeyBytes`. */
+export const MAX_KEY_BYTES = 65_535;
+/** Largest `maxValueBytes`. */
+export const MAX_VALUE_BYTES = 2 ** 24;
+
+export interface SharedHashTableOptions<V> {
+  /** Entries the table holds (1 .. 2^24). */
+  readonly capacity: number;
+  /** Longest key, in UTF-8 bytes (1 .. 65535). */
+  readonly maxKeyBytes: number;
+  /** Longest encoded value, in bytes (1 .. 2^24). */
+  readonly maxValueBytes: number;
+  /** `'v8'` (default), `'json'`, `'string'`, `'bytes'`, or a `Codec<V>`. */
+  readonly codec?: CodecName | Codec<V>;
+  /** Allocate inside this arena instead of a buffer of its own. */
+  readonly arena?: SharedArena;
+  /**
+   * For tests only: a fixed hash key instead of a random one. With a key that
+   * others know, crafted keys can be made to collide (hash flooding).
+   */
+  readonly hashKey?: HashKey;
+}
+interface TableHandleOptions {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  /** The codec's name, or 'custom' (the user passes it again to `from`). */
+  readonly codec: CodecName | 'custom';
+}
+export type SharedHashTableHandle = Handle<'sabre.SharedHashTable', TableHandleOptions>;
+
+/** The derived shape of a table (a pure function of its handle options). */
+interface Layout {
+  readonly segments: number;
+  readonly segmentShift: number;
+  readonly perSegment: number;
+  readonly pool: number;
+  readonly indexSize: number;
+  readonly slotWords: number;
+  readonly segmentWords: number;
+}
+
+function layoutOf(o: TableHandleOptions): Layout {
+  const segments = o.capacity < 1024 ? 1 : Math.min(64, 2 ** Math.floor(Math.log2(o.capacity / 512)));
+  const mean = o.capacity / segments;
+  const perSegment = segments === 1 ? o.capacity : Math.ceil(mean + 6 * Math.sqrt(mean) + 8);
+  const pool = perSegment + 1;
+  const indexSize = 2 ** Math.ceil(Math.log2(2 * pool));
+  const slotWords = SLOT_HEADER_WORDS + Math.ceil((o.maxKeyBytes + o.maxValueBytes) / 4);
+  const segmentBytes = padToCacheLine(CONTROL_BYTES + indexSize * ENTRY_WORDS * 4 + pool * slotWords * 4);
+  return { segments, segmentShift: 32 - Math.log2(segments), perSegment, pool, indexSize, slotWords, segmentWords: segmentBytes / 4 };
+}
+
+const SPEC: RegionSpec<'sabre.SharedHashTable', TableHandleOptions> = {
+  kind: 'sabre.SharedHashTable',
+  version: 1,
+  bodyBytes: (o) => GLOBAL_BYTES + layoutOf(o).segments * layoutOf(o).segmentWords * 4,
+};
+
+/** Largest region a table may take (an Int32Array view must span it). */
+const MAX_REGION_BYTES = 2 ** 31 - 1;
+const CODEC_OPTIONS = [...CODEC_NAMES, 'custom'] as const;
+
+function checkSizes(o: Record<string, unknown>): Omit<TableHandleOptions, 'codec'> {
+  const sizes = {
+    capacity: positiveInteger('capacity', o.capacity, MAX_TABLE_CAPACITY),
+    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes, MAX_KEY_BYTES),
+    maxValueBytes: positiveInteger('maxValueBytes', o.maxValueBytes, MAX_VALUE_BYTES),
+  };
+  const bytes = regionBytes(SPEC, { ...sizes, codec: 'v8' });
+  if (bytes > MAX_REGION_BYTES) {
+    throw new InvalidArgumentError(`a table of capacity ${sizes.capacity} with ${sizes.maxKeyBytes}-byte keys and ${sizes.maxValueBytes}-byte values needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}`);
+  }
+  return sizes;
+}
+
+function checkHandleOptions(raw: unknown): TableHandleOptions {
+  const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => !['capacity', 'maxKeyBytes', 'maxValueBytes', 'codec'].includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`a SharedHashTable handle has no option ${extra.join(', ')}`);
+  return { ...checkSizes(o), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
+}
+
+/** Wrapping comparison of two write sequence numbers: a written after b. */
+const newer = (a: number, b: number): boolean => ((a - b) | 0) > 0;
+
+/**
+ * A hash map of fixed capacity in shared memory: every thread that opens its
+ * handle reads and writes the same entries.
+ *
+ * Keys are strings or `Uint8Array`s of at most `maxKeyBytes` UTF-8 bytes (a
+ * string key and a byte key are different keys, as in a `Map`); values go
+ * through a codec and take at most `maxValueBytes` encoded. Reads take no lock
+ * and never see a torn value; writers of one segment exclude each other, and
+ * writers of different segments run in parallel. Every `get` returns a fresh
+ * decoded copy: change it and put it back with `set`.
+ *
+ * Memory synchronization: a `set` (or `delete`) happens-before every `get`
+ * that sees its effect. `compareAndSet` compares encodings: two values are
+ * equal when the codec encodes them to the same bytes.
+ *
+ * A thread that dies mid-write leaves no torn slot and no stuck lock: the
+ * next writer (or a reader that waits for it) repairs the segment from its
+ * live records within `LIVENESS_SLICE_MS` of the death, and the dead write
+ * either happened whole or not at all.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key too long or not a
+ *   string or Uint8Array, a value too large or not encodable (the table is
+ *   unchanged), a bad option
+ * @throws CapacityError (`ERR_CAPACITY`) when a new key finds the table full
+ *   (nothing present is overwritten)
+ * @throws DeadlockError (`ERR_DEADLOCK`) when `compute`'s function (or a
+ *   codec) uses the table it is running for
+ * @throws HandleError (`ERR_HANDLE`) from `from` for a foreign handle, or a
+ *   custom-codec handle re-opened without its codec
+ *
+ * @example
+ * ```ts
+ * const sessions = new SharedHashTable<{ user: string }>({ capacity: 10_000, maxKeyBytes: 64, maxValueBytes: 256, codec: 'json' });
+ * sessions.set('s:1f3a', { user: 'ada' });       // main thread
+ * SharedHashTable.from(handle).get('s:1f3a');    // any worker: { user: 'ada' }
+ * sessions.setIfAbsent('s:1f3a', { user: 'eve' }); // false: present, not overwritten
+ * ```
+ * @remarks Since 0.1
+ */
+export class SharedHashTable<V = unknown> {
+  readonly handle: SharedHashTableHandle;
+  /** Entries the table holds. */
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  private readonly codec: Codec<V>;
+  private readonly layout: Layout;
+  private readonly i32: Int32Array;
+  private readonly u8: Uint8Array;
+  private readonly hashKey: HashKey;
+  private readonly locks: readonly Mutex[];
+  private readonly key: KeyBuffer;
+  /** Private copies of values: one being read or written, one compared against. */
+  private readonly value: Uint8Array;
+  private readonly expected: Uint8Array;
+  /** True while this instance holds a segment lock (and so runs a `compute` function). */
+  private busy = false;
+  /** Set by `find`: the index position it stopped at. */
+  private foundAt = -1;
+
+  /**
+   * @param options the table's options, or (internally) an opened region
+   * @param codecOfRegion internal: the codec to use with an opened region
+   */
+  constructor(options: SharedHashTableOptions<V> | Region<'sabre.SharedHashTable', TableHandleOptions>, codecOfRegion?: Codec<V>) {
+    let region: Region<'sabre.SharedHashTable', TableHandleOptions>;
+    let hashKey: HashKey | undefined;
+    if (options instanceof Region) {
+      region = options;
+      this.codec = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<V>);
+    } else {
+      const o = plainObject('options', options) as Partial<SharedHashTableOptions<V>>;
+      const sizes = checkSizes(o);
+      const { name, codec } = resolveCodec<V>(o.codec);
+      this.codec = codec;
+      hashKey = o.hashKey === undefined ? randomHashKey() : checkHashKey(o.hashKey);
+      region = createRegion(SPEC, { ...sizes, codec: name }, o.arena as SharedArena | undefined);
+    }
+    this.handle = region.handle;
+    const { capacity, maxKeyBytes, maxValueBytes } = region.options;
+    this.capacity = capacity;
+    this.maxKeyBytes = maxKeyBytes;
+    this.maxValueBytes = maxValueBytes;
+    this.layout = layoutOf(region.options);
+    this.i32 = region.i32();
+    this.u8 = region.u8();
+    if (hashKey !== undefined) {
+      // Before publication: plain stores, ordered before any other thread's
+      // first read by the postMessage that carries the handle.
+      this.i32[K0] = hashKey.k0;
+      this.i32[K1] = hashKey.k1;
+    }
+    this.hashKey = { k0: this.i32[K0]!, k1: this.i32[K1]! };
+    const locks: Mutex[] = [];
+    for (let s = 0; s < this.layout.segments; s++) {
+      const at = this.segment(s) + LOCK;
+      locks.push(Mutex.embedded(this.i32.subarray(at, at + MUTEX_WORDS)));
+    }
+    this.locks = locks;
+    this.key = new KeyBuffer(maxKeyBytes);
+    this.value = new Uint8Array(maxValueBytes);
+    this.expected = new Uint8Array(maxValueBytes);
+  }
+
+  /**
+   * Re-opens a table from its handle, in any thread. A table made with a
+   * custom codec needs that codec again.
+   * @throws HandleError
+   */
+  static from<V = unknown>(handle: SharedHashTableHandle, codec?: Codec<V>): SharedHashTable<V> {
+    const region = openRegion(SPEC, handle, checkHandleOptions);
+    if (region.options.codec === 'custom' && !isCodec(codec)) {
+      throw new HandleError('this SharedHashTable was made with a custom codec: pass it again, SharedHashTable.from(handle, codec)');
+    }
+    if (region.options.codec !== 'custom' && codec !== undefined) {
+      throw new HandleError(`this SharedHashTable uses the '${region.options.codec}' codec; re-open it without one`);
+    }
+    return new SharedHashTable<V>(region, codec);
+  }
+
+  /** Bytes a table of these options takes (in an arena, rounded up to 128). */
+  static byteLength(options: Pick<SharedHashTableOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>): number {
+    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8' });
+  }
+
+  /** Live entries (the sum of exact per-segment counts; not an atomic snapshot while writers run). */
+  get size(): number {
+    let n = 0;
+    for (let s = 0; s < this.layout.segments; s++) n += load(this.i32, this.segment(s) + COUNT);
+    return n;
+  }
+
+  /** The value stored under `key`, or `undefined`. */
+  get(key: TableKey): V | undefined {
+    const len = this.read(key, true);
+    return len < 0 ? undefined : this.codec.decode(this.value.subarray(0, len));
+  }
+
+  /** True if `key` has a value. */
+  has(key: TableKey): boolean {
+    return this.read(key, false) >= 0;
+  }
+
+  /**
+   * Stores `value` under `key`, replacing any value there.
+   * @throws CapacityError when `key` is new and the table is full
+   */
+  set(key: TableKey, value: V): this {
+    const vlen = this.encodeValue(value, this.value);
+    this.write(key, (_slot) => vlen);
+    return this;
+  }
+
+  /** Stores `value` only if `key` has none. Returns true if it stored. */
+  setIfAbsent(key: TableKey, value: V): boolean {
+    const vlen = this.encodeValue(value, this.value);
+    return this.write(key, (slot) => (slot < 0 ? vlen : KEEP)) !== KEEP;
+  }
+
+  /**
+   * Replaces the value of `key` with `next` only if it is `expected` (equal
+   * encodings). Returns false, changing nothing, if the key is absent or holds
+   * another value.
+   */
+  compareAndSet(key: TableKey, expected: V, next: V): boolean {
+    const elen = this.encodeValue(expected, this.expected);
+    const vlen = this.encodeValue(next, this.value);
+    return this.write(key, (slot, seg) => (slot >= 0 && this.valueEquals(seg, slot, elen) ? vlen : KEEP)) !== KEEP;
+  }
+
+  /** Removes `key`. Returns true if it was present. */
+  delete(key: TableKey): boolean {
+    return this.write(key, (slot) => (slot >= 0 ? REMOVE : KEEP)) === REMOVE;
+  }
+
+  /**
+   * Atomically replaces the value of `key` with `fn(current)` (`current` is
+   * `undefined` when absent; returning `undefined` deletes the key), and
+   * returns what `fn` returned. `fn` runs once, under the key's segment lock:
+   * keep it short, synchronous, and away from this table. If `fn` or the
+   * encoding of its result throws, nothing changes.
+   * @throws DeadlockError if `fn` uses this table
+   */
+  compute(key: TableKey, fn: (current: V | undefined) => V | undefined): V | undefined {
+    checkFn('fn', fn);
+    let result: V | undefined;
+    this.write(key, (slot, seg) => {
+      const current = slot < 0 ? undefined : this.codec.decode(this.value.subarray(0, this.copyValue(seg, slot, this.value)));
+      result = fn(current);
+      if (result === undefined) return slot >= 0 ? REMOVE : KEEP;
+      return this.encodeValue(result, this.value);
+    });
+    return result;
+  }
+
+  /** Removes every entry. Each segment is cleared atomically; the whole table is not one step. */
+  clear(): void {
+    for (let s = 0; s < this.layout.segments; s++) {
+      const seg = this.segment(s);
+      this.lock(s);
+      try {
+        const n = load(this.i32, seg + COUNT);
+        if (n === 0) continue;
+        add(this.i32, seg + SEQ, 1);
+        const bump = load(this.i32, seg + BUMP);
+        for (let slot = 0; slot < bump; slot++) store(this.i32, this.slot(seg, slot) + S_STATE, FREE);
+        this.i32.fill(0, this.index(seg), this.index(seg) + this.layout.indexSize * ENTRY_WORDS);
+        store(this.i32, seg + FREE_TOP, 0);
+        store(this.i32, seg + BUMP, 0);
+        store(this.i32, seg + COUNT, 0);
+        add(this.i32, seg + SEQ, 1);
+        sub(this.i32, SIZE, n);
+      } finally {
+        this.unlock(s);
+      }
+    }
+  }
+
+  /** A snapshot of the entries, consistent per segment (weakly consistent across segments). */
+  entries(): IterableIterator<[TableKey, V]> {
+    const out: [TableKey, V][] = [];
+    for (let s = 0; s < this.layout.segments; s++) {
+      for (const [key, bytes] of this.segmentEntries(s)) out.push([key, this.codec.decode(bytes)]);
+    }
+    return out[Symbol.iterator]();
+  }
+
+  /** The keys of an `entries()` snapshot. */
+  *keys(): IterableIterator<TableKey> {
+    for (const [k] of this.entries()) yield k;
+  }
+
+  /** The values of an `entries()` snapshot. */
+  *values(): IterableIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  [Symbol.iterator](): IterableIterator<[TableKey, V]> {
+    return this.entries();
+  }
+
+  /**
+   * The longest probe sequence among present keys (how many index entries a
+   * lookup may visit). Diagnostics: hash flooding shows up here first.
+   */
+  maxProbeLength(): number {
+    let longest = 0;
+    const mask = this.layout.indexSize - 1;
+    for (let s = 0; s < this.layout.segments; s++) {
+      const seg = this.segment(s);
+      this.lock(s);
+      try {
+        const idx = this.index(seg);
+        for (let pos = 0; pos <= mask; pos++) {
+          const e = idx + pos * ENTRY_WORDS;
+          if (load(this.i32, e + E_SLOT) === 0) continue;
+          const home = load(this.i32, e + E_HASH) & mask;
+          longest = Math.max(longest, ((pos - home) & mask) + 1);
+        }
+      } finally {
+        this.unlock(s);
+      }
+    }
+    return longest;
+  }
+
+  // ---- reads -------------------------------------------------------------
+
+  /** Finds `key`; with `copy`, copies its value into `this.value`. Returns the value's length, or -1 if absent. */
+  private read(key: TableKey, copy: boolean): number {
+    if (this.busy) throw reentered();
+    const keyWord = this.key.encode(key);
+    const h = halfSipHash(this.hashKey, this.key.bytes, keyWord & LEN_MASK);
+    const s = this.segmentOf(h);
+    const seg = this.segment(s);
+    let backoff: Backoff | undefined;
+    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+      // Linearization point of a read: this load (when the re-check passes).
+      const s1 = load(this.i32, seg + SEQ);
+      if ((s1 & 1) === 0) {
+        const slot = this.find(seg, h, keyWord);
+        const len = slot < 0 ? -1 : copy ? this.copyValue(seg, slot, this.value) : 0;
+        if (load(this.i32, seg + SEQ) === s1) return len;
+      }
+      (backoff ??= new Backoff()).spin();
+    }
+    // Writers keep overlapping (or one died mid-write): read under the lock.
+    this.lock(s);
+    try {
+      const slot = this.find(seg, h, keyWord);
+      return slot < 0 ? -1 : copy ? this.copyValue(seg, slot, this.value) : 0;
+    } finally {
+      this.unlock(s);
+    }
+  }
+
+  /**
+   * Probes for the key in `this.key`: returns its slot (or -1) and leaves in
+   * `foundAt` its index position or, when absent, the first empty one (where
+   * an insert goes; -1 if none). Bounded by the index
+   * size, so a probe racing a writer ends even on an index it sees mid-change.
+   */
+  private find(seg: number, h: number, keyWord: number): number {
+    const mask = this.layout.indexSize - 1;
+    const idx = this.index(seg);
+    let pos = h & mask;
+    for (let i = 0; i <= mask; i++, pos = (pos + 1) & mask) {
+      const e = idx + pos * ENTRY_WORDS;
+      const slotPlus1 = load(this.i32, e + E_SLOT);
+      this.foundAt = pos;
+      if (slotPlus1 === 0) return -1;
+      if (load(this.i32, e + E_HASH) === (h | 0) && this.keyEquals(seg, slotPlus1 - 1, keyWord)) return slotPlus1 - 1;
+    }
+    this.foundAt = -1;
+    return -1;
+  }
+
+  private keyEquals(seg: number, slot: number, keyWord: number): boolean {
+    const at = this.slot(seg, slot);
+    if (load(this.i32, at + S_KEYLEN) !== keyWord) return false;
+    const bytes = this.key.bytes;
+    const base = (at + SLOT_HEADER_WORDS) * 4;
+    for (let i = 0, n = keyWord & LEN_MASK; i < n; i++) if (this.u8[base + i] !== bytes[i]) return false;
+    return true;
+  }
+
+  /** Copies a slot's value bytes into `into`; returns their length (clamped, for a racing read). */
+  private copyValue(seg: number, slot: number, into: Uint8Array): number {
+    const at = this.slot(seg, slot);
+    const len = Math.min(load(this.i32, at + S_VALLEN) >>> 0, this.maxValueBytes);
+    const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
+    into.set(this.u8.subarray(base, base + len));
+    return len;
+  }
+
+  private valueEquals(seg: number, slot: number, len: number): boolean {
+    const at = this.slot(seg, slot);
+    if (load(this.i32, at + S_VALLEN) !== len) return false;
+    const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
+    for (let i = 0; i < len; i++) if (this.u8[base + i] !== this.expected[i]) return false;
+    return true;
+  }
+
+  private segmentEntries(s: number): [TableKey, Uint8Array][] {
+    const seg = this.segment(s);
+    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+      const s1 = load(this.i32, seg + SEQ);
+      if ((s1 & 1) !== 0) continue;
+      const found = this.copyEntries(seg);
+      if (load(this.i32, seg + SEQ) === s1) return found;
+    }
+    this.lock(s);
+    try {
+      return this.copyEntries(seg);
+    } finally {
+      this.unlock(s);
+    }
+  }
+
+  private copyEntries(seg: number): [TableKey, Uint8Array][] {
+    const out: [TableKey, Uint8Array][] = [];
+    const idx = this.index(seg);
+    for (let pos = 0; pos < this.layout.indexSize; pos++) {
+      const slotPlus1 = load(this.i32, idx + pos * ENTRY_WORDS + E_SLOT);
+      if (slotPlus1 === 0) continue;
+      const at = this.slot(seg, slotPlus1 - 1);
+      const keyWord = load(this.i32, at + S_KEYLEN);
+      const base = (at + SLOT_HEADER_WORDS) * 4;
+      const keyBytes = this.u8.slice(base, base + Math.min(keyWord & LEN_MASK, this.maxKeyBytes));
+      const len = this.copyValue(seg, slotPlus1 - 1, this.value);
+      out.push([KeyBuffer.decode(keyBytes, (keyWord & BYTES_KEY) !== 0), this.value.slice(0, len)]);
+    }
+    return out;
+  }
+
+  // ---- writes ------------------------------------------------------------
+
+  /**
+   * The one write path. Under the segment lock, `decide(slot, seg)` looks at
+   * the key's slot (-1 if absent) and answers KEEP (change nothing), REMOVE,
+   * or the length of a value staged in `this.value` to store.
+   * Returns what `decide` answered.
+   */
+  private write(key: TableKey, decide: (slot: number, seg: number) => number): number {
+    const keyWord = this.key.encode(key);
+    const h = halfSipHash(this.hashKey, this.key.bytes, keyWord & LEN_MASK);
+    const s = this.segmentOf(h);
+    const seg = this.segment(s);
+    for (let recount = 0; ; recount++) {
+      this.lock(s);
+      let full = false;
+      let answer: number;
+      try {
+        const slot = this.find(seg, h, keyWord);
+        const pos = this.foundAt;
+        answer = decide(slot, seg);
+        if (answer === KEEP) return KEEP;
+        if (answer === REMOVE) this.remove(seg, slot);
+        else if (slot >= 0) this.replace(seg, slot, pos, h, keyWord, answer);
+        else if (this.reserve()) this.insert(seg, pos, h, keyWord, answer);
+        else full = true;
+      } finally {
+        this.unlock(s);
+      }
+      if (!full) return answer;
+      if (recount === RECOUNTS || this.recount() >= this.capacity) {
+        throw new CapacityError(`the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`);
+      }
+    }
+  }
+
+  /** Takes one unit of SIZE; false if the table is (or looks) full. */
+  private reserve(): boolean {
+    for (;;) {
+      const n = load(this.i32, SIZE);
+      if (n >= this.capacity) return false;
+      if (compareExchange(this.i32, SIZE, n, n + 1) === n) return true;
+    }
+  }
+
+  private insert(seg: number, pos: number, h: number, keyWord: number, vlen: number): void {
+    if (load(this.i32, seg + COUNT) >= this.layout.perSegment || pos < 0) {
+      sub(this.i32, SIZE, 1);
+      throw new CapacityError(
+        `a segment of the table is full (${this.layout.perSegment} entries) before the table (${this.capacity}): ` +
+        'keys spread this unevenly with odds below 1e-8; create the table with a larger capacity',
+      );
+    }
+    add(this.i32, seg + SEQ, 1);
+    const slot = this.allocate(seg);
+    this.fillSlot(seg, slot, h, keyWord, vlen); // marks it LIVE: the insert's commit for repair
+    const e = this.index(seg) + pos * ENTRY_WORDS;
+    store(this.i32, e + E_HASH, h);
+    store(this.i32, e + E_SLOT, slot + 1);
+    add(this.i32, seg + COUNT, 1);
+    // Linearization point of an insert.
+    add(this.i32, seg + SEQ, 1);
+  }
+
+  private replace(seg: number, old: number, pos: number, h: number, keyWord: number, vlen: number): void {
+    add(this.i32, seg + SEQ, 1);
+    const slot = this.allocate(seg); // the spare slot guarantees one
+    this.fillSlot(seg, slot, h, keyWord, vlen); // LIVE with a newer WSEQ: the commit for repair
+    store(this.i32, this.index(seg) + pos * ENTRY_WORDS + E_SLOT, slot + 1);
+    this.release(seg, old);
+    // Linearization point of a replace.
+    add(this.i32, seg + SEQ, 1);
+  }
+
+  private remove(seg: number, slot: number): void {
+    add(this.i32, seg + SEQ, 1);
+    this.release(seg, slot); // FREE: the delete's commit for repair
+    this.unindex(seg, slot);
+    sub(this.i32, seg + COUNT, 1);
+    // Linearization point of a delete.
+    add(this.i32, seg + SEQ, 1);
+    sub(this.i32, SIZE, 1);
+  }
+
+  /** Removes the index entry of `slot` by backward shift (Knuth's Algorithm R): no tombstones. */
+  private unindex(seg: number, slot: number): void {
+    const mask = this.layout.indexSize - 1;
+    const idx = this.index(seg);
+    let hole = -1;
+    for (let pos = 0; pos <= mask; pos++) {
+      if (load(this.i32, idx + pos * ENTRY_WORDS + E_SLOT) === slot + 1) {
+        hole = pos;
+        break;
+      }
+    }
+    if (hole < 0) return;
+    for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
+      const e = idx + j * ENTRY_WORDS;
+      const slotPlus1 = load(this.i32, e + E_SLOT);
+      if (slotPlus1 === 0) break;
+      const h = load(this.i32, e + E_HASH);
+      const home = h & mask;
+      // An entry may move back into the hole only if its home is not in (hole, j].
+      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (stays) continue;
+      const target = idx + hole * ENTRY_WORDS;
+      store(this.i32, target + E_HASH, h);
+      store(this.i32, target + E_SLOT, slotPlus1);
+      hole = j;
+    }
+    const e = idx + hole * ENTRY_WORDS;
+    store(this.i32, e + E_SLOT, 0);
+    store(this.i32, e + E_HASH, 0);
+  }
+
+  private allocate(seg: number): number {
+    const top = load(this.i32, seg + FREE_TOP);
+    if (top !== 0) {
+      store(this.i32, seg + FREE_TOP, load(this.i32, this.slot(seg, top - 1) + S_NEXT));
+      return top - 1;
+    }
+    const bump = load(this.i32, seg + BUMP);
+    if (bump >= this.layout.pool) throw new Error('sabre: SharedHashTable segment has no free slot (an internal invariant is broken)');
+    store(this.i32, seg + BUMP, bump + 1);
+    return bump;
+  }
+
+  private release(seg: number, slot: number): void {
+    const at = this.slot(seg, slot);
+    store(this.i32, at + S_STATE, FREE);
+    store(this.i32, at + S_NEXT, load(this.i32, seg + FREE_TOP));
+    store(this.i32, seg + FREE_TOP, slot + 1);
+  }
+
+  /** Writes the key in `this.key` and the value staged in `this.value` into `slot`, then marks it LIVE. */
+  private fillSlot(seg: number, slot: number, h: number, keyWord: number, vlen: number): void {
+    const at = this.slot(seg, slot);
+    const base = (at + SLOT_HEADER_WORDS) * 4;
+    this.u8.set(this.key.bytes.subarray(0, keyWord & LEN_MASK), base);
+    this.u8.set(this.value.subarray(0, vlen), base + this.maxKeyBytes);
+    store(this.i32, at + S_HASH, h);
+    store(this.i32, at + S_KEYLEN, keyWord);
+    store(this.i32, at + S_VALLEN, vlen);
+    store(this.i32, at + S_WSEQ, add(this.i32, seg + WSEQ, 1) + 1);
+    store(this.i32, at + S_STATE, LIVE);
+  }
+
+  // ---- locking and repair -------------------------------------------------
+
+  private lock(s: number): void {
+    if (this.busy) throw reentered();
+    const mutex = this.locks[s]!;
+    mutex.lock(IGNORE_POISON);
+    this.busy = true;
+    if (mutex.isPoisoned) {
+      this.repair(this.segment(s));
+      mutex.clearPoison();
+    }
+  }
+
+  private unlock(s: number): void {
+    this.busy = false;
+    this.locks[s]!.unlock();
+  }
+
+  /**
+   * Rebuilds a segment whose last writer died holding its lock, from its LIVE
+   * slots alone (see the notes). Idempotent: a repairer that dies is repaired.
+   */
+  private repair(seg: number): void {
+    if ((load(this.i32, seg + SEQ) & 1) === 0) add(this.i32, seg + SEQ, 1);
+    const mask = this.layout.indexSize - 1;
+    const idx = this.index(seg);
+    this.i32.fill(0, idx, idx + this.layout.indexSize * ENTRY_WORDS);
+    const bump = Math.min(load(this.i32, seg + BUMP), this.layout.pool);
+    let count = 0;
+    let freeTop = 0;
+    for (let slot = bump - 1; slot >= 0; slot--) {
+      const at = this.slot(seg, slot);
+      if (load(this.i32, at + S_STATE) === LIVE) {
+        const h = load(this.i32, at + S_HASH);
+        let pos = h & mask;
+        let placed = false;
+        for (; load(this.i32, idx + pos * ENTRY_WORDS + E_SLOT) !== 0; pos = (pos + 1) & mask) {
+          const other = load(this.i32, idx + pos * ENTRY_WORDS + E_SLOT) - 1;
+          if (load(this.i32, idx + pos * ENTRY_WORDS + E_HASH) !== h || !this.sameKey(seg, slot, other)) continue;
+          // One key in two LIVE slots: a replace died before freeing the old one. Keep the newer.
+          const keep = newer(load(this.i32, at + S_WSEQ), load(this.i32, this.slot(seg, other) + S_WSEQ)) ? slot : other;
+          const drop = keep === slot ? other : slot;
+          store(this.i32, idx + pos * ENTRY_WORDS + E_SLOT, keep + 1);
+          store(this.i32, this.slot(seg, drop) + S_STATE, FREE);
+          store(this.i32, this.slot(seg, drop) + S_NEXT, freeTop);
+          freeTop = drop + 1;
+          placed = true;
+          break;
+        }
+        if (placed) continue;
+        store(this.i32, idx + pos * ENTRY_WORDS + E_HASH, h);
+        store(this.i32, idx + pos * ENTRY_WORDS + E_SLOT, slot + 1);
+        count++;
+      } else {
+        store(this.i32, at + S_NEXT, freeTop);
+        freeTop = slot + 1;
+      }
+    }
+    store(this.i32, seg + FREE_TOP, freeTop);
+    store(this.i32, seg + COUNT, count);
+    add(this.i32, seg + SEQ, 1);
+  }
+
+  private sameKey(seg: number, a: number, b: number): boolean {
+    const at = this.slot(seg, a), bt = this.slot(seg, b);
+    const keyWord = load(this.i32, at + S_KEYLEN);
+    if (load(this.i32, bt + S_KEYLEN) !== keyWord) return false;
+    const ab = (at + SLOT_HEADER_WORDS) * 4, bb = (bt + SLOT_HEADER_WORDS) * 4;
+    for (let i = 0, n = keyWord & LEN_MASK; i < n; i++) if (this.u8[ab + i] !== this.u8[bb + i]) return false;
+    return true;
+  }
+
+  /**
+   * Sets SIZE to the true number of entries, holding every segment lock (in
+   * order, so two recounts cannot deadlock); returns it. Only inserts that
+   * find the table full come here.
+   */
+  private recount(): number {
+    let held = 0;
+    try {
+      let n = 0;
+      for (; held < this.layout.segments; held++) {
+        this.lock(held);
+        this.busy = false; // this method holds many locks; `busy` guards re-entry, not them
+        n += load(this.i32, this.segment(held) + COUNT);
+      }
+      store(this.i32, SIZE, n);
+      return n;
+    } finally {
+      while (held > 0) this.locks[--held]!.unlock();
+    }
+  }
+
+  // ---- layout ------------------------------------------------------------
+
+  private segmentOf(h: number): number {
+    return this.layout.segments === 1 ? 0 : h >>> this.layout.segmentShift;
+  }
+
+  /** Int32 index of segment `s`'s control block. */
+  private segment(s: number): number {
+    return GLOBAL_BYTES / 4 + s * this.layout.segmentWords;
+  }
+
+  private index(seg: number): number {
+    return seg + CONTROL_BYTES / 4;
+  }
+
+  private slot(seg: number, slot: number): number {
+    return seg + CONTROL_BYTES / 4 + this.layout.indexSize * ENTRY_WORDS + slot * this.layout.slotWords;
+  }
+
+  private encodeValue(value: V, into: Uint8Array): number {
+    const len = encodeInto(this.codec, value, into);
+    if (len < 0) {
+      throw new InvalidArgumentError(`value is too large: it encodes to more than maxValueBytes (${this.maxValueBytes}) bytes`);
+    }
+    return len;
+  }
+}
+
+/** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
+const KEEP = -1, REMOVE = -2;
+const IGNORE_POISON = Object.freeze({ ignorePoison: true });
+
+function reentered(): DeadlockError {
+  return new DeadlockError('a SharedHashTable was used from inside its own compute() function or codec, while this thread holds one of its segment locks');
+}
+
+function checkHashKey(k: unknown): HashKey {
+  const o = plainObject('hashKey', k);
+  if (!Number.isInteger(o.k0) || !Number.isInteger(o.k1)) throw new InvalidArgumentError(`hashKey must be { k0, k1 } 32-bit integers, got ${describeValue(k)}`);
+  return { k0: (o.k0 as number) | 0, k1: (o.k1 as number) | 0 };
+}
