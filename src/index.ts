@@ -30,3 +30,5 @@ export { Condition, type ConditionOptions, type ConditionHandle, type ConditionW
 export { SharedHashTable, MAX_TABLE_CAPACITY, MAX_KEY_BYTES, MAX_VALUE_BYTES, type SharedHashTableOptions, type SharedHashTableHandle } from './table/shared-hash-table.js';
 export type { TableKey } from './table/key.js';
 export type { HashKey } from './table/hash.js';
+export { LeaseLock, Lease, DEFAULT_MAX_RESOURCE_BYTES, type LeaseLockOptions, type LeaseLockHandle, type AcquireLeaseOptions, type AcquireLeaseAsyncOptions } from './lock/lease-lock.js';
+export { FencedResource, type FencedResourceOptions, type FencedResourceHandle } from './lock/fenced-resource.js';

@@ -31,6 +31,8 @@ import { StripedCounter } from '../atomic/striped-counter.js';
 import { VersionedCell } from '../atomic/versioned-cell.js';
 import { SeqLock } from '../atomic/seqlock.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
+import { LeaseLock } from '../lock/lease-lock.js';
+import { FencedResource } from '../lock/fenced-resource.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -132,3 +134,5 @@ registerKind(SeqLock, 'sabre.SeqLock');
 registerKind(RWLock, 'sabre.RWLock');
 registerKind(Condition, 'sabre.Condition');
 registerKind(SharedHashTable, 'sabre.SharedHashTable');
+registerKind(LeaseLock, 'sabre.LeaseLock');
+registerKind(FencedResource, 'sabre.FencedResource');

@@ -7,7 +7,7 @@ import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
 import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { createRegion, nested, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { CapacityError, DeadlockError, HandleError, InvalidArgumentError } from '../errors.js';
@@ -90,6 +90,8 @@ const E_HASH = 0, E_SLOT = 1, ENTRY_WORDS = 2; // index entry words
 const FREE = 0, LIVE = 1; // S_STATE values
 const LEN_MASK = BYTES_KEY - 1;
 
+/** Values up to this many bytes are copied by a loop (measured faster than `set` of a subarray). */
+const SHORT_COPY = 64;
 /** Reads that see SEQ move this many times fall back to reading under the lock. */
 const OPTIMISTIC_TRIES = 8;
 /** Inserts that find SIZE at capacity recount at most this many times before refusing. */
@@ -303,6 +305,24 @@ export class SharedHashTable<V = unknown> {
     return new SharedHashTable<V>(region, codec);
   }
 
+  /**
+   * A table that is part of a composite primitive's region (a LeaseLock's
+   * leases, a store's records), at `byteOffset` of `parent`'s body:
+   * `'create'` lays it out (when the parent is created), `'open'` validates
+   * and re-opens it (when the parent is re-opened from its handle).
+   * @internal
+   */
+  static nested<V>(parent: Region, byteOffset: number, sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>, codec: Codec<V>, mode: 'create' | 'open'): SharedHashTable<V> {
+    const options: TableHandleOptions = { ...checkSizes(sizes), codec: 'custom' };
+    if (mode === 'open') return new SharedHashTable<V>(nested.open(parent, byteOffset, SPEC, options, checkHandleOptions), codec);
+    const region = nested.create(parent, byteOffset, SPEC, options);
+    const key = randomHashKey();
+    const words = region.i32(0, 2);
+    words[K0] = key.k0;
+    words[K1] = key.k1;
+    return new SharedHashTable<V>(region, codec);
+  }
+
   /** Bytes a table of these options takes (in an arena, rounded up to 128). */
   static byteLength(options: Pick<SharedHashTableOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>): number {
     return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8' });
@@ -360,10 +380,12 @@ export class SharedHashTable<V = unknown> {
 
   /**
    * Atomically replaces the value of `key` with `fn(current)` (`current` is
-   * `undefined` when absent; returning `undefined` deletes the key), and
-   * returns what `fn` returned. `fn` runs once, under the key's segment lock:
-   * keep it short, synchronous, and away from this table. If `fn` or the
-   * encoding of its result throws, nothing changes.
+   * `undefined` when absent; returning `undefined` deletes the key, returning
+   * `current` itself writes nothing), and returns what `fn` returned. `fn`
+   * runs under the key's segment lock: keep it short, synchronous, and away
+   * from this table. It runs once, or again only when a new key found the
+   * table full and a recount made room. If `fn` or the encoding of its
+   * result throws, nothing changes.
    * @throws DeadlockError if `fn` uses this table
    */
   compute(key: TableKey, fn: (current: V | undefined) => V | undefined): V | undefined {
@@ -373,6 +395,7 @@ export class SharedHashTable<V = unknown> {
       const current = slot < 0 ? undefined : this.codec.decode(this.value.subarray(0, this.copyValue(seg, slot, this.value)));
       result = fn(current);
       if (result === undefined) return slot >= 0 ? REMOVE : KEEP;
+      if (slot >= 0 && result === current) return KEEP; // handed back unchanged: no write
       return this.encodeValue(result, this.value);
     });
     return result;
@@ -514,7 +537,13 @@ export class SharedHashTable<V = unknown> {
     const at = this.slot(seg, slot);
     const len = Math.min(load(this.i32, at + S_VALLEN) >>> 0, this.maxValueBytes);
     const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
-    into.set(this.u8.subarray(base, base + len));
+    if (len <= SHORT_COPY) {
+      // A loop beats `set(subarray(...))` for short values: no view to allocate.
+      const u8 = this.u8;
+      for (let i = 0; i < len; i++) into[i] = u8[base + i]!;
+    } else {
+      into.set(this.u8.subarray(base, base + len));
+    }
     return len;
   }
 

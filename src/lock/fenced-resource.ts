@@ -1,0 +1,180 @@
+/**
+ * FencedResource: shared state that only the newest lease holder can write.
+ */
+import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { ConflictError, HandleError, InvalidArgumentError } from '../errors.js';
+import { SharedHashTable } from '../table/shared-hash-table.js';
+import type { TableKey } from '../table/key.js';
+import { oneOf, plainObject, positiveInteger } from '../validate.js';
+
+/*
+ * Implementation notes
+ *
+ * A SharedHashTable (nested region) from key to [token float64 | value
+ * bytes of the user's codec]. `write` is one `compute` on the key: it
+ * compares the caller's token with the stored one and replaces both, or
+ * throws, under the key's segment lock; that compute is the linearization
+ * point, so "check the token" and "write the value" cannot be separated by
+ * another writer (the race that makes a check-then-write fence useless).
+ * A thread dying inside it leaves the table to repair itself: the write
+ * happened whole or not at all.
+ */
+
+const TOKEN_BYTES = 8;
+
+export interface FencedResourceOptions<T> {
+  /** Keys (resources) it holds. */
+  readonly capacity: number;
+  /** Longest key, in UTF-8 bytes. */
+  readonly maxKeyBytes: number;
+  /** Longest encoded value, in bytes. */
+  readonly maxValueBytes: number;
+  /** `'v8'` (default), `'json'`, `'string'`, `'bytes'`, or a `Codec<T>`. */
+  readonly codec?: CodecName | Codec<T>;
+  readonly arena?: SharedArena;
+}
+interface FencedHandleOptions {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly codec: CodecName | 'custom';
+}
+export type FencedResourceHandle = Handle<'sabre.FencedResource', FencedHandleOptions>;
+
+interface Fenced<T> {
+  readonly token: number;
+  readonly value: T;
+}
+
+/** The stored record's codec: the token, then the value through the user's codec. */
+function fencedCodec<T>(inner: Codec<T>, maxValueBytes: number): Codec<Fenced<T>> {
+  const scratch = new Uint8Array(TOKEN_BYTES + maxValueBytes);
+  const codec: Codec<Fenced<T>> = {
+    encode(r) {
+      const n = codec.encodeInto!(r, scratch);
+      if (n < 0) throw new InvalidArgumentError(`value is too large: it encodes to more than maxValueBytes (${maxValueBytes}) bytes`);
+      return scratch.slice(0, n);
+    },
+    encodeInto(r, target) {
+      if (target.length < TOKEN_BYTES) return -1;
+      new DataView(target.buffer, target.byteOffset, TOKEN_BYTES).setFloat64(0, r.token, true);
+      const n = encodeInto(inner, r.value, target.subarray(TOKEN_BYTES, TOKEN_BYTES + maxValueBytes));
+      if (n < 0) throw new InvalidArgumentError(`value is too large: it encodes to more than maxValueBytes (${maxValueBytes}) bytes`);
+      return TOKEN_BYTES + n;
+    },
+    decode(bytes) {
+      const token = new DataView(bytes.buffer, bytes.byteOffset, TOKEN_BYTES).getFloat64(0, true);
+      return { token, value: inner.decode(bytes.subarray(TOKEN_BYTES)) };
+    },
+  };
+  return codec;
+}
+
+const SPEC: RegionSpec<'sabre.FencedResource', FencedHandleOptions> = {
+  kind: 'sabre.FencedResource',
+  version: 1,
+  bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
+};
+const tableSizes = (o: FencedHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes + TOKEN_BYTES });
+const CODEC_OPTIONS = [...CODEC_NAMES, 'custom'] as const;
+
+function checkSizes(o: Record<string, unknown>): Omit<FencedHandleOptions, 'codec'> {
+  return {
+    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
+    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes, 65_535),
+    maxValueBytes: positiveInteger('maxValueBytes', o.maxValueBytes, 2 ** 24 - TOKEN_BYTES),
+  };
+}
+
+function checkHandleOptions(raw: unknown): FencedHandleOptions {
+  const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => !['capacity', 'maxKeyBytes', 'maxValueBytes', 'codec'].includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`a FencedResource handle has no option ${extra.join(', ')}`);
+  return { ...checkSizes(o), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
+}
+
+function tokenOf(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`token must be a fencing token (a safe integer >= 0), got ${String(v)}`);
+  return v;
+}
+
+/**
+ * Keyed values guarded by fencing tokens: `write(key, token, value)` stores
+ * the value only if `token` is at least the largest token written to that
+ * key so far, and throws `ConflictError` otherwise. Give it the
+ * `fencingToken` of the `Lease` that protects the key: a holder that stalled
+ * past its expiry, while a newer holder wrote, is refused (Kleppmann,
+ * "How to do distributed locking"). The check and the write are one atomic step.
+ *
+ * Memory synchronization: a `write` happens-before every `read` that returns it.
+ *
+ * @throws ConflictError (`ERR_CONFLICT`) for a write with a stale token (nothing changes)
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a bad token, key or value
+ * @throws CapacityError (`ERR_CAPACITY`) for a new key when full
+ *
+ * @example
+ * ```ts
+ * const accounts = LeaseLock.guard<number>({ capacity: 100, maxKeyBytes: 32, maxValueBytes: 16, codec: 'json' });
+ * const lease = leases.acquire('acct:7', { ttlMs: 100 })!;
+ * accounts.write('acct:7', lease.fencingToken, 250);   // refused if a newer lease has written
+ * ```
+ * @remarks Since 0.1
+ */
+export class FencedResource<T = unknown> {
+  readonly handle: FencedResourceHandle;
+  private readonly table: SharedHashTable<Fenced<T>>;
+
+  constructor(options: FencedResourceOptions<T> | Region<'sabre.FencedResource', FencedHandleOptions>, codecOfRegion?: Codec<T>) {
+    let region: Region<'sabre.FencedResource', FencedHandleOptions>;
+    let inner: Codec<T>;
+    let mode: 'create' | 'open';
+    if (options instanceof Region) {
+      region = options;
+      inner = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<T>);
+      mode = 'open';
+    } else {
+      const o = plainObject('options', options) as Partial<FencedResourceOptions<T>>;
+      const sizes = checkSizes(o);
+      const { name, codec } = resolveCodec<T>(o.codec);
+      inner = codec;
+      region = createRegion(SPEC, { ...sizes, codec: name }, o.arena as SharedArena | undefined);
+      mode = 'create';
+    }
+    this.handle = region.handle;
+    this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), fencedCodec(inner, region.options.maxValueBytes), mode);
+  }
+
+  /** Re-opens it from its handle (with the codec again, if it was a custom one). @throws HandleError */
+  static from<T = unknown>(handle: FencedResourceHandle, codec?: Codec<T>): FencedResource<T> {
+    const region = openRegion(SPEC, handle, checkHandleOptions);
+    if (region.options.codec === 'custom' && !isCodec(codec)) throw new HandleError('this FencedResource was made with a custom codec: pass it again, FencedResource.from(handle, codec)');
+    return new FencedResource<T>(region, codec);
+  }
+
+  static byteLength(options: Pick<FencedResourceOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>): number {
+    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8' });
+  }
+
+  /**
+   * Stores `value` under `key` if `token` is not older than the last writer's.
+   * @throws ConflictError if a write with a larger token came first
+   */
+  write(key: TableKey, token: number, value: T): void {
+    const t = tokenOf(token);
+    // Linearization point: this compute (check and write under one lock).
+    this.table.compute(key, (r) => {
+      if (r !== undefined && t < r.token) {
+        throw new ConflictError(`stale fencing token ${t} for ${typeof key === 'string' ? JSON.stringify(key) : 'this key'}: a holder with token ${r.token} has written since; this lease has expired`);
+      }
+      return { token: t, value };
+    });
+  }
+
+  /** The value and the token that wrote it, or `undefined` if never written. */
+  read(key: TableKey): { value: T; token: number } | undefined {
+    const r = this.table.get(key);
+    return r === undefined ? undefined : { value: r.value, token: r.token };
+  }
+}

@@ -1,0 +1,454 @@
+/**
+ * LeaseLock: keyed resource leases that expire, with fencing tokens.
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
+import type { Codec } from '../memory/codec.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { ManualClock, systemClock, type Clock, type ManualClockHandle } from '../clock.js';
+import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { ThreadRegistry } from '../threads/registry.js';
+import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
+import { SharedHashTable } from '../table/shared-hash-table.js';
+import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';
+import type { TableKey } from '../table/key.js';
+import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+
+const { add, add64, load, notify } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Region body:
+ *   byte 0    TOKEN   BigInt64: the last fencing token handed out (all resources)
+ *   byte 128  WAIT    WAIT_STRIPES Int32 words: a release adds 1 to its
+ *                     resource's stripe and notifies it; waiters park there
+ *   byte 256  the leases: a SharedHashTable (nested region) from resource
+ *             to a 24-byte record [holder threadId + 1, token, expiresAt],
+ *             float64s on the lease lock's clock
+ *
+ * A resource is free when it has no record, its record has expired
+ * (expiresAt <= now), or its holder thread is dead. Nothing ever has to
+ * clean up: `acquire` replaces a free record in place, in one `compute` on
+ * the resource's record (under its table segment's lock), which is the
+ * linearization point of acquire, renew and release alike.
+ *
+ * Fencing tokens come from one 64-bit counter (an atomic add, inside that
+ * compute), so they increase strictly per resource (and across resources).
+ * A holder can stall past its expiry, and a new holder then gets a larger
+ * token; a store that keeps the largest token it has seen (FencedResource)
+ * refuses the stale holder's late write (Kleppmann's fencing).
+ *
+ * Owner death: a thread dying inside compute leaves the table to repair
+ * itself (its segment lock is poisoned; the next user rebuilds it): the
+ * acquire happened whole or not at all. A thread that dies holding a lease
+ * frees it at once (the next acquirer sees the holder dead and takes over,
+ * with `previousHolderDied`), not only at expiry. A token taken by a thread
+ * that died before its record was written is simply never used.
+ *
+ * Waiting: waiters read their stripe, try, and park on the stripe until a
+ * release bumps it, their deadline, or (on the system clock) the holder's
+ * expiry; parks are sliced (LIVENESS_SLICE_MS), which also bounds how late a
+ * waiter notices an expiry on a ManualClock or a holder's death.
+ */
+
+const TOKEN = 0; // BigInt64 word
+const WAIT_AT = CACHE_LINE_BYTES, WAIT_STRIPES = 32;
+const TABLE_AT = 2 * CACHE_LINE_BYTES;
+const RECORD_BYTES = 24;
+
+/** Default longest resource name, in UTF-8 bytes. */
+export const DEFAULT_MAX_RESOURCE_BYTES = 256;
+
+export interface LeaseLockOptions {
+  /** Resources that can be leased at once (expired leases make room by themselves). */
+  readonly capacity: number;
+  /** Longest resource name in UTF-8 bytes (default 256). */
+  readonly maxResourceBytes?: number;
+  /** The clock leases expire on (default `systemClock`; a `ManualClock` for tests). */
+  readonly clock?: Clock;
+  /** Allocate inside this arena instead of a buffer of its own. */
+  readonly arena?: SharedArena;
+}
+interface LeaseLockHandleOptions {
+  readonly capacity: number;
+  readonly maxResourceBytes: number;
+  /** 'system', or the handle of the ManualClock the leases expire on. */
+  readonly clock: 'system' | ManualClockHandle;
+}
+export type LeaseLockHandle = Handle<'sabre.LeaseLock', LeaseLockHandleOptions>;
+
+export interface AcquireLeaseOptions {
+  /** How long the lease lasts unless renewed, in ms of the lock's clock (> 0, finite). */
+  readonly ttlMs: number;
+  /** Milliseconds to wait for the resource (default 0 for `acquire`: try once; forever for `acquireAsync`). */
+  readonly timeout?: number;
+}
+export interface AcquireLeaseAsyncOptions extends AcquireLeaseOptions {
+  readonly signal?: AbortSignal;
+}
+
+interface LeaseRecord {
+  readonly holder: number;
+  readonly token: number;
+  readonly expiresAt: number;
+}
+
+const recordCodec: Codec<LeaseRecord> = {
+  encode(r) {
+    const out = new Uint8Array(RECORD_BYTES);
+    recordCodec.encodeInto!(r, out);
+    return out;
+  },
+  encodeInto(r, target) {
+    if (target.length < RECORD_BYTES) return -1;
+    const view = new DataView(target.buffer, target.byteOffset, RECORD_BYTES);
+    view.setFloat64(0, r.holder, true);
+    view.setFloat64(8, r.token, true);
+    view.setFloat64(16, r.expiresAt, true);
+    return RECORD_BYTES;
+  },
+  decode(bytes) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return { holder: view.getFloat64(0, true), token: view.getFloat64(8, true), expiresAt: view.getFloat64(16, true) };
+  },
+};
+
+const tableSizes = (o: LeaseLockHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxResourceBytes, maxValueBytes: RECORD_BYTES });
+
+const SPEC: RegionSpec<'sabre.LeaseLock', LeaseLockHandleOptions> = {
+  kind: 'sabre.LeaseLock',
+  version: 1,
+  bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+};
+
+function checkSizes(o: Record<string, unknown>): Omit<LeaseLockHandleOptions, 'clock'> {
+  return {
+    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
+    maxResourceBytes: positiveInteger('maxResourceBytes', o.maxResourceBytes ?? DEFAULT_MAX_RESOURCE_BYTES, 65_535),
+  };
+}
+
+function checkHandleOptions(raw: unknown): LeaseLockHandleOptions {
+  const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => !['capacity', 'maxResourceBytes', 'clock'].includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`a LeaseLock handle has no option ${extra.join(', ')}`);
+  if (o.clock !== 'system') ManualClock.from(o.clock as ManualClockHandle); // validates it
+  return { ...checkSizes(o), clock: o.clock as LeaseLockHandleOptions['clock'] };
+}
+
+function clockOption(clock: unknown): { clock: Clock; option: LeaseLockHandleOptions['clock'] } {
+  if (clock === undefined || clock === systemClock) return { clock: systemClock, option: 'system' };
+  if (clock instanceof ManualClock) return { clock, option: clock.handle };
+  throw new InvalidArgumentError('clock must be systemClock or a ManualClock (a clock must be shared by every thread: other clocks cannot travel in a handle)');
+}
+
+function ttlOf(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidArgumentError(`ttlMs must be a finite number of milliseconds > 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+function stripeOf(resource: TableKey): number {
+  let h = 0x811c9dc5;
+  if (typeof resource === 'string') for (let i = 0; i < resource.length; i++) h = Math.imul(h ^ resource.charCodeAt(i), 0x01000193);
+  else if (resource instanceof Uint8Array) for (let i = 0; i < resource.length; i++) h = Math.imul(h ^ resource[i]!, 0x01000193);
+  return (h >>> 0) % WAIT_STRIPES;
+}
+
+const describe = (resource: TableKey): string => (typeof resource === 'string' ? JSON.stringify(resource) : `<${resource.length} bytes>`);
+
+const me = threadId + 1;
+const registry = (): ThreadRegistry => ThreadRegistry.current;
+
+/**
+ * A lease on one resource: held until `release()`, or until it expires.
+ * Carry `fencingToken` with every write the lease protects.
+ */
+export class Lease implements Disposable {
+  private state: 'held' | 'released' = 'held';
+  /** @internal */
+  constructor(
+    private readonly lock: LeaseLock,
+    readonly resource: TableKey,
+    /** Strictly larger than every earlier lease's token on this resource. */
+    readonly fencingToken: number,
+    private expiry: number,
+    private readonly ttlMs: number,
+    /** True if the previous holder's thread died while its lease was still live. */
+    readonly previousHolderDied: boolean,
+  ) {}
+
+  /** When the lease lapses, on the lock's clock (ms). */
+  get expiresAt(): number {
+    return this.expiry;
+  }
+
+  /** True while the lease is still this holder's and not expired (a snapshot). */
+  get isValid(): boolean {
+    return this.state === 'held' && this.lock.owns(this.resource, this.fencingToken);
+  }
+
+  /**
+   * Extends the lease to `ttlMs` (default: its original TTL) from now.
+   * @throws NotOwnerError if it has expired, been released, or been taken over
+   */
+  renew(ttlMs: number = this.ttlMs): void {
+    this.expiry = this.lock.renewLease(this.resource, this.fencingToken, ttlOf(ttlMs), this.state === 'released');
+  }
+
+  /**
+   * Gives the resource up (waiters are woken).
+   * @throws NotOwnerError if it has expired, was released already, or was taken over
+   */
+  release(): void {
+    this.lock.releaseLease(this.resource, this.fencingToken, this.state === 'released');
+    this.state = 'released';
+  }
+
+  /** For `using`: releases the lease if it is still held; a lease that already lapsed is left as it is. */
+  [Symbol.dispose](): void {
+    if (this.state === 'released') return;
+    try {
+      this.release();
+    } catch (e) {
+      if (!isSabreError(e, 'ERR_NOT_OWNER')) throw e;
+    }
+  }
+}
+
+/**
+ * Keyed leases shared by every thread: at most one live lease per resource,
+ * each with an expiry (the pessimistic lock with a timeout, and the resource
+ * lock that frees itself) and a fencing token.
+ *
+ * `acquire(resource, { ttlMs })` returns a `Lease`, or `null` when another
+ * live lease holds the resource (after waiting up to `timeout` ms, if given);
+ * `acquireAsync` waits without blocking the event loop. A lease lapses at
+ * `expiresAt` unless renewed; the resource is then free for the next acquirer
+ * with no cleanup step. The lease of a thread that died is free at once.
+ *
+ * Fencing tokens increase strictly per resource. A holder that stalls past
+ * its expiry may still try to write: guard the protected state with a
+ * `FencedResource` (`LeaseLock.guard`) that refuses a token smaller than the
+ * largest it has seen.
+ *
+ * Memory synchronization: a `release()` happens-before the `acquire` that
+ * takes the resource next (an expiry orders nothing: that is what fencing is for).
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a ttlMs that is not a
+ *   finite number > 0, a resource name too long, bad options
+ * @throws CapacityError (`ERR_CAPACITY`) when `capacity` live leases exist
+ * @throws NotOwnerError (`ERR_NOT_OWNER`) from `renew`/`release` of a lease that
+ *   expired, was released, or was taken over
+ * @throws AbortError (`ERR_ABORTED`) when `acquireAsync`'s signal fires
+ *
+ * @example
+ * ```ts
+ * const leases = new LeaseLock({ capacity: 1000 });
+ * const lease = leases.acquire('invoice:42', { ttlMs: 5_000 });
+ * if (lease) {
+ *   try { store.write('invoice:42', lease.fencingToken, data); } finally { lease.release(); }
+ * }
+ * const report = await leases.acquireAsync('report', { ttlMs: 30_000, timeout: 1_000 }); // null after 1 s
+ * ```
+ * @remarks Since 0.1
+ */
+export class LeaseLock {
+  readonly handle: LeaseLockHandle;
+  readonly clock: Clock;
+  private readonly token: BigInt64Array;
+  private readonly waits: Int32Array;
+  private readonly leases: SharedHashTable<LeaseRecord>;
+  /** Set by a refused `tryAcquire`: when the current lease lapses. */
+  private heldUntil = 0;
+
+  constructor(options: LeaseLockOptions | Region<'sabre.LeaseLock', LeaseLockHandleOptions>) {
+    if (options instanceof Region) {
+      this.handle = options.handle;
+      const c = options.options.clock;
+      this.clock = c === 'system' ? systemClock : ManualClock.from(c);
+      this.leases = SharedHashTable.nested(options, TABLE_AT, tableSizes(options.options), recordCodec, 'open');
+    } else {
+      const o = plainObject('options', options) as Partial<LeaseLockOptions>;
+      const sizes = checkSizes(o);
+      const { clock, option } = clockOption(o.clock);
+      this.clock = clock;
+      const region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
+      this.handle = region.handle;
+      this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, 'create');
+      options = region;
+    }
+    this.token = options.i64(TOKEN, 1);
+    this.waits = options.i32(WAIT_AT, WAIT_STRIPES);
+  }
+
+  /** Re-opens a lease lock from its handle, in any thread. @throws HandleError */
+  static from(handle: LeaseLockHandle): LeaseLock {
+    return new LeaseLock(openRegion(SPEC, handle, checkHandleOptions));
+  }
+
+  /** Bytes a lease lock of these options takes. */
+  static byteLength(options: Pick<LeaseLockOptions, 'capacity' | 'maxResourceBytes'>): number {
+    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  }
+
+  /**
+   * Takes a lease on `resource` if it is free; with `timeout`, waits (blocking
+   * this thread) up to that long. Returns `null` if it stayed held.
+   */
+  acquire(resource: TableKey, options: AcquireLeaseOptions): Lease | null {
+    const o = plainObject('options', options);
+    const ttl = ttlOf(o.ttlMs);
+    const timeout = checkTimeout('timeout', o.timeout ?? 0);
+    const lease = this.tryAcquire(resource, ttl);
+    if (lease !== null || timeout === 0) return lease;
+    const deadline = toDeadline(timeout);
+    const stripe = stripeOf(resource);
+    for (;;) {
+      const seen = load(this.waits, stripe);
+      const next = this.tryAcquire(resource, ttl);
+      if (next !== null) return next;
+      const wake = this.wakeAt(deadline);
+      if (systemClock.now() >= deadline) return null;
+      parkSync(this.waits, stripe, seen, wake);
+    }
+  }
+
+  /**
+   * Takes a lease on `resource`, waiting without blocking the event loop
+   * (default: as long as it takes). Resolves `null` after `timeout` ms.
+   * @throws AbortError when `signal` fires first
+   */
+  async acquireAsync(resource: TableKey, options: AcquireLeaseAsyncOptions): Promise<Lease | null> {
+    const o = plainObject('options', options);
+    const ttl = ttlOf(o.ttlMs);
+    const deadline = toDeadline(checkTimeout('timeout', o.timeout));
+    const signal = o.signal as AbortSignal | undefined;
+    const stripe = stripeOf(resource);
+    for (;;) {
+      const seen = load(this.waits, stripe);
+      const lease = this.tryAcquire(resource, ttl);
+      if (lease !== null) return lease;
+      if (systemClock.now() >= deadline) return null;
+      await parkAsync(this.waits, stripe, seen, this.wakeAt(deadline), signal);
+    }
+  }
+
+  /** The live lease's holder thread and token on `resource`, or `undefined` if it is free (a snapshot). */
+  holder(resource: TableKey): { threadId: number; fencingToken: number; expiresAt: number } | undefined {
+    const r = this.leases.get(resource);
+    if (r === undefined || !this.live(r, this.clock.now())) return undefined;
+    return { threadId: r.holder - 1, fencingToken: r.token, expiresAt: r.expiresAt };
+  }
+
+  /**
+   * A store for the data leases protect, refusing writes with stale fencing
+   * tokens (see `FencedResource`). Shorthand for `new FencedResource(options)`.
+   */
+  static guard<T = unknown>(options: FencedResourceOptions<T>): FencedResource<T> {
+    return new FencedResource<T>(options);
+  }
+
+  // ---- internals (used by Lease) ------------------------------------------
+
+  /** @internal */
+  owns(resource: TableKey, token: number): boolean {
+    const r = this.leases.get(resource);
+    return r !== undefined && r.token === token && r.expiresAt > this.clock.now();
+  }
+
+  /** @internal Returns the new expiry. */
+  renewLease(resource: TableKey, token: number, ttl: number, released: boolean): number {
+    let expiresAt = 0;
+    this.leases.compute(resource, (r) => {
+      const now = this.clock.now();
+      this.checkOwned(resource, token, r, now, released);
+      expiresAt = now + ttl;
+      return { holder: r!.holder, token, expiresAt };
+    });
+    return expiresAt;
+  }
+
+  /** @internal */
+  releaseLease(resource: TableKey, token: number, released: boolean): void {
+    this.leases.compute(resource, (r) => {
+      this.checkOwned(resource, token, r, this.clock.now(), released);
+      return undefined;
+    });
+    // Wake the waiters of this stripe: one of them takes the resource.
+    const stripe = stripeOf(resource);
+    add(this.waits, stripe, 1);
+    notify(this.waits, stripe);
+  }
+
+  private checkOwned(resource: TableKey, token: number, r: LeaseRecord | undefined, now: number, released: boolean): void {
+    const what = `the lease on ${describe(resource)} (token ${token})`;
+    if (released) throw new NotOwnerError(`${what} was already released`);
+    if (r === undefined || r.token !== token) {
+      throw new NotOwnerError(`${what} is no longer held: ${r === undefined ? 'it expired and the resource is free' : `it expired and the resource is now leased with token ${r.token}`}`);
+    }
+    if (r.expiresAt <= now) throw new NotOwnerError(`${what} expired at ${r.expiresAt} ms (the clock reads ${now} ms); acquire a new one`);
+  }
+
+  private live(r: LeaseRecord, now: number): boolean {
+    return r.expiresAt > now && registry().isAlive(r.holder - 1);
+  }
+
+  /** One attempt; `null` (and `heldUntil` set) if a live lease holds the resource. */
+  private tryAcquire(resource: TableKey, ttl: number): Lease | null {
+    const seen = this.leases.get(resource);
+    if (seen !== undefined && this.live(seen, this.clock.now())) {
+      this.heldUntil = seen.expiresAt;
+      return null;
+    }
+    let token = 0, died = false;
+    const take = (r: LeaseRecord | undefined): LeaseRecord => {
+      const now = this.clock.now();
+      if (r !== undefined && this.live(r, now)) return r;
+      died = r !== undefined && r.expiresAt > now;
+      token = Number(add64(this.token, TOKEN, 1n) + 1n);
+      return { holder: me, token, expiresAt: now + ttl };
+    };
+    let r: LeaseRecord;
+    try {
+      // Linearization point of acquire: this compute's write.
+      r = this.leases.compute(resource, take)!;
+    } catch (e) {
+      if (!isSabreError(e, 'ERR_CAPACITY') || this.sweep() === 0) throw this.full(e);
+      r = this.leases.compute(resource, take)!;
+    }
+    if (r.token !== token) {
+      this.heldUntil = r.expiresAt;
+      return null;
+    }
+    return new Lease(this, resource, token, r.expiresAt, ttl, died);
+  }
+
+  /** Deletes lapsed leases (expired, or of dead threads) to make room; returns how many. */
+  private sweep(): number {
+    let freed = 0;
+    for (const [key, seen] of this.leases.entries()) {
+      if (this.live(seen, this.clock.now())) continue;
+      this.leases.compute(key, (r) => {
+        if (r === undefined || this.live(r, this.clock.now())) return r;
+        freed++;
+        return undefined;
+      });
+    }
+    return freed;
+  }
+
+  private full(e: unknown): unknown {
+    if (!isSabreError(e, 'ERR_CAPACITY')) return e;
+    return new CapacityError(`all ${this.leases.capacity} leases are live; release some, or create the LeaseLock with a larger capacity`);
+  }
+
+  /** When a waiter should look again: its deadline, or the holder's expiry when both are on the system clock. */
+  private wakeAt(deadline: number): number {
+    return this.clock === systemClock ? Math.min(deadline, this.heldUntil) : deadline;
+  }
+}

@@ -1,0 +1,234 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { LeaseLock, type LeaseLockHandle } from '../../src/lock/lease-lock.js';
+import { FencedResource, type FencedResourceHandle } from '../../src/lock/fenced-resource.js';
+import { ManualClock, systemClock } from '../../src/clock.js';
+import { ErrorCode } from '../../src/errors.js';
+import { expectCode, rejected, thrown } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
+import { Remote } from '../threads/remote.js';
+
+const manual = () => {
+  const clock = new ManualClock({ startMs: 1000 });
+  return { clock, lock: new LeaseLock({ capacity: 8, clock }) };
+};
+
+const remotes: Remote[] = [];
+afterEach(async () => {
+  await Promise.all(remotes.splice(0).map((r) => r.stop()));
+});
+const worker = async (): Promise<Remote> => {
+  const r = await Remote.start('fixture-lease');
+  remotes.push(r);
+  return r;
+};
+
+describe('LeaseLock', () => {
+  it('one live lease per resource; release frees it; tokens increase', () => {
+    const { lock } = manual();
+    const a = lock.acquire('r', { ttlMs: 100 })!;
+    expect(a).not.toBeNull();
+    expect(a.expiresAt).toBe(1100);
+    expect(a.isValid).toBe(true);
+    expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
+    expect(lock.holder('r')).toEqual({ threadId: expect.any(Number), fencingToken: a.fencingToken, expiresAt: 1100 });
+    const other = lock.acquire('other', { ttlMs: 100 })!;
+    a.release();
+    expect(a.isValid).toBe(false);
+    expect(lock.holder('r')).toBeUndefined();
+    const b = lock.acquire('r', { ttlMs: 100 })!;
+    expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
+    expect(b.fencingToken).toBeGreaterThan(other.fencingToken);
+    expect(b.previousHolderDied).toBe(false);
+  });
+
+  it('an expired lease is free for the next acquirer, with no cleanup; the old holder can neither renew nor release', () => {
+    const { clock, lock } = manual();
+    const a = lock.acquire('r', { ttlMs: 100 })!;
+    clock.advance(99);
+    expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
+    clock.advance(1); // exactly at expiresAt: lapsed
+    expect(a.isValid).toBe(false);
+    expectCode(() => a.renew(), ErrorCode.NOT_OWNER, /expired at 1100 ms \(the clock reads 1100 ms\)/);
+    const b = lock.acquire('r', { ttlMs: 100 })!;
+    expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
+    expectCode(() => a.release(), ErrorCode.NOT_OWNER, new RegExp(`now leased with token ${b.fencingToken}`));
+    expectCode(() => a.renew(), ErrorCode.NOT_OWNER, /no longer held/);
+    expect(b.isValid).toBe(true); // the old holder's errors changed nothing
+    b.release();
+  });
+
+  it('renew extends from now, with the original or a new TTL', () => {
+    const { clock, lock } = manual();
+    const a = lock.acquire('r', { ttlMs: 100 })!;
+    clock.advance(80);
+    a.renew();
+    expect(a.expiresAt).toBe(1180);
+    clock.advance(50);
+    a.renew(500);
+    expect(a.expiresAt).toBe(1630);
+    expect(lock.acquire('r', { ttlMs: 1 })).toBeNull();
+  });
+
+  it('release twice, or renew after release, is NotOwnerError; `using` releases once and ignores a lapsed lease', () => {
+    const { clock, lock } = manual();
+    const a = lock.acquire('r', { ttlMs: 100 })!;
+    a.release();
+    expectCode(() => a.release(), ErrorCode.NOT_OWNER, /already released/);
+    expectCode(() => a.renew(), ErrorCode.NOT_OWNER, /already released/);
+    {
+      using b = lock.acquire('r', { ttlMs: 100 })!;
+      expect(b.isValid).toBe(true);
+    }
+    expect(lock.holder('r')).toBeUndefined();
+    {
+      using c = lock.acquire('r', { ttlMs: 100 })!;
+      clock.advance(200);
+      expect(c.isValid).toBe(false);
+    } // lapsed: disposing it does not throw
+    expect(lock.acquire('r', { ttlMs: 100 })).not.toBeNull();
+  });
+
+  it('acquireAsync waits for a release, then for an expiry; resolves null at its timeout; rejects on abort', async () => {
+    const lock = new LeaseLock({ capacity: 8 });
+    const a = lock.acquire('r', { ttlMs: 10_000 })!;
+    setTimeout(() => a.release(), 30);
+    const b = await lock.acquireAsync('r', { ttlMs: 60 });
+    expect(b!.fencingToken).toBeGreaterThan(a.fencingToken);
+    const started = systemClock.now();
+    const c = await lock.acquireAsync('r', { ttlMs: 100 }); // b lapses after 60 ms
+    expect(c).not.toBeNull();
+    expect(systemClock.now() - started).toBeGreaterThanOrEqual(40);
+    expect(await lock.acquireAsync('r', { ttlMs: 100, timeout: 20 })).toBeNull();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 10);
+    expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 100, signal: controller.signal })), ErrorCode.ABORTED);
+    c!.release();
+  });
+
+  it('sync acquire with a timeout waits for a release by another thread', async () => {
+    const lock = new LeaseLock({ capacity: 8 });
+    const w = await worker();
+    const token = await w.call<number>('acquire', { lock: lock.handle, resource: 'r', ttlMs: 10_000 });
+    expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
+    // The request is posted at once; main then blocks in acquire until the worker's release wakes it.
+    const released = w.call('release', { token });
+    const lease = lock.acquire('r', { ttlMs: 100, timeout: 2000 });
+    await released;
+    expect(lease).not.toBeNull();
+    expect(lease!.fencingToken).toBeGreaterThan(token);
+  });
+
+  it('a holder thread that dies frees its lease at once, and the next holder is told', async () => {
+    const lock = new LeaseLock({ capacity: 8 });
+    const w = await worker();
+    await w.call('acquire', { lock: lock.handle, resource: 'r', ttlMs: 60_000 });
+    expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
+    const waiting = lock.acquireAsync('r', { ttlMs: 100, timeout: 5000 });
+    const stopped = systemClock.now();
+    await w.stop();
+    const lease = await waiting;
+    expect(lease).not.toBeNull();
+    expect(lease!.previousHolderDied).toBe(true);
+    expect(systemClock.now() - stopped).toBeLessThan(1000);
+  });
+
+  it('reopens from its handle with its ManualClock, in another thread', async () => {
+    const { clock, lock } = manual();
+    const again = LeaseLock.from(structuredClone(lock.handle));
+    const a = again.acquire('r', { ttlMs: 100 })!;
+    expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
+    const w = await worker();
+    expect(await w.call('acquire', { lock: lock.handle, resource: 'r', ttlMs: 100 })).toBeNull();
+    clock.advance(100);
+    expect(await w.call<number>('acquire', { lock: lock.handle, resource: 'r', ttlMs: 100 })).toBeGreaterThan(a.fencingToken);
+  });
+
+  it('expired leases make room when the table is full; live ones do not', () => {
+    const clock = new ManualClock();
+    const lock = new LeaseLock({ capacity: 4, clock });
+    for (let i = 0; i < 4; i++) lock.acquire(`r${i}`, { ttlMs: 10 * (i + 1) });
+    expectCode(() => lock.acquire('new', { ttlMs: 10 }), ErrorCode.CAPACITY, /all 4 leases are live/);
+    clock.advance(10); // r0 lapses
+    expect(lock.acquire('new', { ttlMs: 100 })).not.toBeNull();
+    expect(lock.holder('r1')).toBeDefined();
+  });
+
+  describe('misuse: a typed error, and nothing held is lost', () => {
+    it.each([
+      ['a zero TTL', { ttlMs: 0 }, ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got 0/],
+      ['a negative TTL', { ttlMs: -5 }, ErrorCode.INVALID_ARG, /got -5/],
+      ['a NaN TTL', { ttlMs: NaN }, ErrorCode.INVALID_ARG, /got NaN/],
+      ['an infinite TTL', { ttlMs: Infinity }, ErrorCode.INVALID_ARG, /got Infinity/],
+      ['no options', undefined, ErrorCode.INVALID_ARG, /ttlMs/],
+      ['a negative timeout', { ttlMs: 10, timeout: -1 }, ErrorCode.INVALID_ARG, /timeout/],
+    ])('acquire with %s', (_n, options, code, message) => {
+      const { lock } = manual();
+      const held = lock.acquire('held', { ttlMs: 100 })!;
+      expectCode(() => lock.acquire('r', options as never), code, message);
+      expect(lock.holder('r')).toBeUndefined();
+      expect(held.isValid).toBe(true);
+      expect(lock.acquire('r', { ttlMs: 10 })).not.toBeNull();
+    });
+
+    it('a resource name too long, or not a string or bytes', () => {
+      const lock = new LeaseLock({ capacity: 4, maxResourceBytes: 8 });
+      expectCode(() => lock.acquire('x'.repeat(9), { ttlMs: 10 }), ErrorCode.INVALID_ARG, /key is too long: 9 bytes/);
+      expectCode(() => lock.acquire(7 as never, { ttlMs: 10 }), ErrorCode.INVALID_ARG, /string or a Uint8Array/);
+      expect(lock.acquire('x'.repeat(8), { ttlMs: 10 })).not.toBeNull();
+    });
+
+    it('renew with a bad TTL leaves the lease as it was', () => {
+      const { lock } = manual();
+      const a = lock.acquire('r', { ttlMs: 100 })!;
+      expectCode(() => a.renew(-1), ErrorCode.INVALID_ARG);
+      expect(a.expiresAt).toBe(1100);
+      expect(a.isValid).toBe(true);
+    });
+
+    it.each([
+      ['capacity 0', { capacity: 0 }, /capacity/],
+      ['a clock that cannot be shared', { capacity: 4, clock: { now: () => 0 } }, /systemClock or a ManualClock/],
+      ['maxResourceBytes 0', { capacity: 4, maxResourceBytes: 0 }, /maxResourceBytes/],
+    ])('the constructor refuses %s', (_n, o, message) => {
+      expectCode(() => new LeaseLock(o as never), ErrorCode.INVALID_ARG, message);
+    });
+
+    it.each(forgedHandles<LeaseLockHandle>('sabre.Mutex', [
+      ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 9 } })],
+      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: { kind: 'sabre.ManualClock' } } })],
+    ]))('from() refuses %s', (_n, forge) => {
+      const { lock } = manual();
+      expectCode(thrown(() => LeaseLock.from(forge(lock.handle) as LeaseLockHandle)), ErrorCode.HANDLE);
+    });
+  });
+});
+
+describe('FencedResource (LeaseLock.guard)', () => {
+  it('refuses a write whose token is older than the last writer’s, and keeps the newer value', () => {
+    const { clock, lock } = manual();
+    const data = LeaseLock.guard<{ balance: number }>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 64, codec: 'json' });
+    const stalled = lock.acquire('acct', { ttlMs: 100 })!;
+    data.write('acct', stalled.fencingToken, { balance: 100 });
+    clock.advance(150); // the holder stalls past its TTL
+    const next = lock.acquire('acct', { ttlMs: 100 })!;
+    data.write('acct', next.fencingToken, { balance: 70 });
+    data.write('acct', next.fencingToken, { balance: 60 }); // the same holder may write again
+    const e = expectCode(() => data.write('acct', stalled.fencingToken, { balance: 0 }), ErrorCode.CONFLICT,
+      new RegExp(`stale fencing token ${stalled.fencingToken} for "acct": a holder with token ${next.fencingToken} has written`));
+    expect(e).toBeDefined();
+    expect(data.read('acct')).toEqual({ value: { balance: 60 }, token: next.fencingToken });
+    expect(data.read('other')).toBeUndefined();
+  });
+
+  it('reopens from its handle; refuses bad tokens and values without a change', () => {
+    const data = new FencedResource<string>({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 4, codec: 'string' });
+    data.write('k', 3, 'abc');
+    const again = FencedResource.from<string>(structuredClone(data.handle) as FencedResourceHandle);
+    expect(again.read('k')).toEqual({ value: 'abc', token: 3 });
+    expectCode(() => again.write('k', -1, 'x'), ErrorCode.INVALID_ARG, /token must be a fencing token/);
+    expectCode(() => again.write('k', 1.5, 'x'), ErrorCode.INVALID_ARG);
+    expectCode(() => again.write('k', 9, 'toolong'), ErrorCode.INVALID_ARG, /maxValueBytes \(4\)/);
+    expectCode(() => again.write('k', 9, 42 as never), ErrorCode.INVALID_ARG, /'string' codec/);
+    expect(data.read('k')).toEqual({ value: 'abc', token: 3 });
+  });
+});
