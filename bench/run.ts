@@ -16,6 +16,7 @@ import { runExclusive } from './run-exclusive.js';
 import { striped } from './striped.js';
 import { BenchThreads } from './lib/threads.js';
 import { readMostly, semaphore } from './sync.js';
+import { tableSingle, tableThreads } from './table.js';
 import { renderSection, type Section } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -46,12 +47,14 @@ async function main(): Promise<void> {
   show(await uncontendedMutex({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await seam({ rounds: cfg.seamRounds, sampleMs: cfg.seamMs }));
   show(await semaphore({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
+  show(await tableSingle({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
     show(await runExclusive(threads, { rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
     show(await striped(threads, { rounds: cfg.rounds, durationMs: cfg.stripedMs }));
     show(await readMostly(threads, { rounds: cfg.rounds, sampleMs: cfg.sampleMs, durationMs: cfg.stripedMs, windowMs: cfg.windowMs }));
+    show(await tableThreads(threads, { rounds: cfg.rounds, sampleMs: cfg.sampleMs, durationMs: cfg.stripedMs, windowMs: cfg.windowMs }));
   } finally {
     await threads.close();
   }

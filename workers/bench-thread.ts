@@ -10,6 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import { Mutex } from '../src/sync/mutex.js';
 import { RWLock } from '../src/sync/rwlock.js';
 import { StripedCounter } from '../src/atomic/striped-counter.js';
+import { SharedHashTable } from '../src/table/shared-hash-table.js';
 import { DrepperMutex } from '../bench/peers/drepper-mutex.js';
 import { setBackoffMode } from '../bench/lib/backoff-switch.js';
 import { GO, READY, STOP, countWord, type TaskMessage, type TaskReply } from '../bench/lib/control.js';
@@ -112,6 +113,17 @@ function readMostlyMutex(ctl: Int32Array, count: number, lock: Mutex, data: Int3
   return ops;
 }
 
+function tableLoop(ctl: Int32Array, count: number, table: SharedHashTable<string>, keys: string[], writeEvery: number): number {
+  let ops = 0;
+  while (Atomics.load(ctl, STOP) === 0) {
+    const key = keys[ops % keys.length]!;
+    if (ops % writeEvery === writeEvery - 1) table.set(key, 'value');
+    else if (table.get(key) === undefined) throw new Error(`bench table lost ${key}`);
+    ctl[count] = ++ops;
+  }
+  return ops;
+}
+
 async function run({ task, control, slot }: TaskMessage): Promise<number> {
   const ctl = new Int32Array(control);
   const count = countWord(slot);
@@ -154,6 +166,12 @@ async function run({ task, control, slot }: TaskMessage): Promise<number> {
       const lock = Mutex.from(task.lock.mutex);
       barrier(ctl);
       return readMostlyMutex(ctl, count, lock, data, task.writeEvery);
+    }
+    case 'table': {
+      const table = SharedHashTable.from<string>(task.handle);
+      const keys = Array.from({ length: task.keys }, (_, i) => `${task.prefix}${i}`);
+      barrier(ctl);
+      return tableLoop(ctl, count, table, keys, task.writeEvery);
     }
     case 'add': {
       const cells = new Int32Array(task.cells);

@@ -52,6 +52,11 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * plainly and trusted only after the SEQ re-check (as SeqLock's codec path).
  * Decoding runs on the private copy.
  *
+ * Inside a write, only the commit points are atomic stores (a slot's STATE,
+ * an index entry's SLOT word, the SEQ adds); the other words and bytes are
+ * plain writes, published by the SEQ add that ends the write (each atomic
+ * store costs a locked instruction, and they were most of a `set`).
+ *
  * Linearization points: a write at its store that makes SEQ even again (no
  * reader can see any part of it before); a read at its first load of SEQ
  * (the value it returns was current then). `size` sums the segments' COUNTs
@@ -644,9 +649,9 @@ export class SharedHashTable<V = unknown> {
     const slot = this.allocate(seg);
     this.fillSlot(seg, slot, h, keyWord, vlen); // marks it LIVE: the insert's commit for repair
     const e = this.index(seg) + pos * ENTRY_WORDS;
-    store(this.i32, e + E_HASH, h);
+    this.i32[e + E_HASH] = h;
     store(this.i32, e + E_SLOT, slot + 1);
-    add(this.i32, seg + COUNT, 1);
+    this.i32[seg + COUNT] = this.i32[seg + COUNT]! + 1;
     // Linearization point of an insert.
     add(this.i32, seg + SEQ, 1);
   }
@@ -665,7 +670,7 @@ export class SharedHashTable<V = unknown> {
     add(this.i32, seg + SEQ, 1);
     this.release(seg, slot); // FREE: the delete's commit for repair
     this.unindex(seg, slot);
-    sub(this.i32, seg + COUNT, 1);
+    this.i32[seg + COUNT] = this.i32[seg + COUNT]! - 1;
     // Linearization point of a delete.
     add(this.i32, seg + SEQ, 1);
     sub(this.i32, SIZE, 1);
@@ -703,35 +708,38 @@ export class SharedHashTable<V = unknown> {
   }
 
   private allocate(seg: number): number {
-    const top = load(this.i32, seg + FREE_TOP);
+    const i32 = this.i32;
+    const top = i32[seg + FREE_TOP]!;
     if (top !== 0) {
-      store(this.i32, seg + FREE_TOP, load(this.i32, this.slot(seg, top - 1) + S_NEXT));
+      i32[seg + FREE_TOP] = i32[this.slot(seg, top - 1) + S_NEXT]!;
       return top - 1;
     }
-    const bump = load(this.i32, seg + BUMP);
+    const bump = i32[seg + BUMP]!;
     if (bump >= this.layout.pool) throw new Error('sabre: SharedHashTable segment has no free slot (an internal invariant is broken)');
-    store(this.i32, seg + BUMP, bump + 1);
+    i32[seg + BUMP] = bump + 1;
     return bump;
   }
 
   private release(seg: number, slot: number): void {
+    const i32 = this.i32;
     const at = this.slot(seg, slot);
-    store(this.i32, at + S_STATE, FREE);
-    store(this.i32, at + S_NEXT, load(this.i32, seg + FREE_TOP));
-    store(this.i32, seg + FREE_TOP, slot + 1);
+    store(i32, at + S_STATE, FREE);
+    i32[at + S_NEXT] = i32[seg + FREE_TOP]!;
+    i32[seg + FREE_TOP] = slot + 1;
   }
 
   /** Writes the key in `this.key` and the value staged in `this.value` into `slot`, then marks it LIVE. */
   private fillSlot(seg: number, slot: number, h: number, keyWord: number, vlen: number): void {
     const at = this.slot(seg, slot);
     const base = (at + SLOT_HEADER_WORDS) * 4;
-    this.u8.set(this.key.bytes.subarray(0, keyWord & LEN_MASK), base);
-    this.u8.set(this.value.subarray(0, vlen), base + this.maxKeyBytes);
-    store(this.i32, at + S_HASH, h);
-    store(this.i32, at + S_KEYLEN, keyWord);
-    store(this.i32, at + S_VALLEN, vlen);
-    store(this.i32, at + S_WSEQ, add(this.i32, seg + WSEQ, 1) + 1);
-    store(this.i32, at + S_STATE, LIVE);
+    copyBytes(this.key.bytes, this.u8, base, keyWord & LEN_MASK);
+    copyBytes(this.value, this.u8, base + this.maxKeyBytes, vlen);
+    const i32 = this.i32;
+    i32[at + S_HASH] = h;
+    i32[at + S_KEYLEN] = keyWord;
+    i32[at + S_VALLEN] = vlen;
+    i32[at + S_WSEQ] = i32[seg + WSEQ] = (i32[seg + WSEQ]! + 1) | 0;
+    store(i32, at + S_STATE, LIVE);
   }
 
   // ---- locking and repair -------------------------------------------------
@@ -853,6 +861,12 @@ export class SharedHashTable<V = unknown> {
     }
     return len;
   }
+}
+
+/** Copies `n` bytes of `from` to `to` at `at`: a loop for short runs (no view to allocate), else `set`. */
+function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): void {
+  if (n <= SHORT_COPY) for (let i = 0; i < n; i++) to[at + i] = from[i]!;
+  else to.set(from.subarray(0, n), at);
 }
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
