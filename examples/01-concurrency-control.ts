@@ -25,9 +25,19 @@
  * more of them get done; under both, every read sees one generation of the
  * table, never half of a write (without a lock, some reads do).
  *
+ * Part 5. Leases with fencing tokens, the pessimistic side: worker A leases
+ * an account with a short TTL, reads the balance and stalls past the TTL (a
+ * stand-in for a GC pause). Its lease lapses; worker B, waiting for it, gets
+ * the account with a larger fencing token, writes and releases. Then A wakes
+ * and writes its stale update with its old token: the `FencedResource`
+ * refuses it (`ConflictError`) and A's `release()` throws `NotOwnerError`.
+ * The same schedule against a plain shared cell shows the lost update the
+ * fence prevents: A's late write overwrites B's.
+ *
  * The example checks its own results and exits non-zero if a safe strategy
  * lost an update, a waiter did not see the owner's death, the Semaphore
- * let more threads in than it has permits, or a locked read was torn.
+ * let more threads in than it has permits, a locked read was torn, or a
+ * stale lease holder's write got past the fence.
  * Throughput is reported, not checked: it depends on the machine.
  *
  *   npx tsx examples/01-concurrency-control.ts [--quick]
@@ -35,11 +45,12 @@
 import { availableParallelism } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { AtomicCounter, LIVENESS_SLICE_MS, Mutex, RWLock, Semaphore, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
+import { AtomicCounter, LIVENESS_SLICE_MS, LeaseLock, Mutex, RWLock, Semaphore, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
 import { START_WORDS, type CounterResult, type CounterTask } from '../workers/example-counter.task.js';
 import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/example-owner-death.task.js';
 import { MAX_INSIDE, WORDS as SEMAPHORE_WORDS, type SemaphoreTask } from '../workers/example-semaphore.task.js';
 import { START_WORDS as READ_HEAVY_START_WORDS, type ReadHeavyResult, type ReadHeavyTask, type TableLock } from '../workers/example-rwlock.task.js';
+import { FLAG_WORDS as LEASE_FLAG_WORDS, type AccountStore, type LeaseResult, type LeaseTask } from '../workers/example-lease.task.js';
 import { printTable, type Row } from './table.js';
 
 const quick = process.argv.includes('--quick');
@@ -53,6 +64,7 @@ const COUNTER_TASK = new URL('../workers/example-counter.task.mjs', import.meta.
 const OWNER_DEATH_TASK = new URL('../workers/example-owner-death.task.mjs', import.meta.url).href;
 const SEMAPHORE_TASK = new URL('../workers/example-semaphore.task.mjs', import.meta.url).href;
 const RWLOCK_TASK = new URL('../workers/example-rwlock.task.mjs', import.meta.url).href;
+const LEASE_TASK = new URL('../workers/example-lease.task.mjs', import.meta.url).href;
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const int32 = (words = 1): Int32Array => new Int32Array(new SharedArrayBuffer(4 * words));
@@ -360,6 +372,70 @@ async function readHeavy(): Promise<void> {
   if (bareRun.torn === 0) console.log('note none (unsafe): no read was torn this time (no read overlapped a write); it is still unsafe');
 }
 await readHeavy();
+
+// ---- Part 5: leases with fencing tokens ----------------------------------
+
+async function leasesWithFencing(): Promise<void> {
+  const ACCOUNT = 'account:42';
+  const OPENING = 100, A_WITHDRAWS = 50, B_WITHDRAWS = 30;
+  const ttlMs = quick ? 50 : 100;
+  const stallMs = 2 * ttlMs;
+  console.log(`\nPart 5: leases with fencing tokens: worker A stalls ${stallMs} ms holding a ${ttlMs} ms lease on ${ACCOUNT}\n`);
+
+  /** One run of the schedule: A leases, reads and stalls; B takes over once A's lease lapses; A writes late. */
+  async function schedule(store: AccountStore): Promise<{ startedMs: number; a: LeaseResult; b: LeaseResult }> {
+    const leases = new LeaseLock({ capacity: 4 });
+    const base = { leases: leases.handle, store, resource: ACCOUNT, flags: int32(LEASE_FLAG_WORDS), ttlMs, stallMs, hangMs: HANG_MS };
+    const runTask = (task: LeaseTask): Promise<LeaseResult> => pool.run(task, { filename: LEASE_TASK });
+    const startedMs = nowMs();
+    const [a, b] = await Promise.all([
+      runTask({ ...base, role: 'A', withdraw: A_WITHDRAWS }),
+      runTask({ ...base, role: 'B', withdraw: B_WITHDRAWS }),
+    ]);
+    return { startedMs, a, b };
+  }
+
+  // Warm-up: each worker imports the task module once, outside the timings.
+  await Promise.all(Array.from({ length: THREADS }, () => pool.run({ role: 'warm-up' } satisfies LeaseTask, { filename: LEASE_TASK })));
+  const partStartedMs = nowMs();
+
+  // The account behind the fence: written first with token 0, below every lease's.
+  const fenced = LeaseLock.guard<number>({ capacity: 1, maxKeyBytes: 16, maxValueBytes: 16, codec: 'json' });
+  fenced.write(ACCOUNT, 0, OPENING);
+  const { startedMs, a, b } = await schedule({ kind: 'fenced', handle: fenced.handle });
+  const final = fenced.read(ACCOUNT);
+
+  // The same schedule against a plain shared cell, which takes every write.
+  const cell = int32();
+  cell[0] = OPENING;
+  const plain = await schedule({ kind: 'plain', cell });
+  const unfencedFinal = Atomics.load(cell, 0);
+  const partMs = nowMs() - partStartedMs;
+
+  const at = (t: number): number => Math.round((t - startedMs) * 10) / 10;
+  const events: Row[] = [...a.events, ...b.events, { atMs: a.expiresAtMs, worker: '(clock)', event: "A's lease expires (TTL ran out)", token: a.token, result: `${ACCOUNT} is free` }]
+    .sort((x, y) => x.atMs - y.atMs)
+    .map((e) => ({ ms: at(e.atMs), worker: e.worker, event: e.event, 'fencing token': e.token, result: e.result }));
+  printTable(events);
+  console.log(`A's write: ${a.writeMessage || 'accepted'}`);
+  console.log(`A's release: ${a.releaseMessage || 'released'}`);
+  console.log(`Final balance behind the fence: ${final?.value} (written with token ${final?.token}): B's update kept, A's refused (A must lease again and re-read).`);
+  console.log(
+    `Unfenced (same schedule, a plain SharedArrayBuffer cell): A's late write with token ${plain.a.token} was ${plain.a.write === 'written' ? 'accepted' : `refused (${plain.a.write})`}, ` +
+      `the balance ended at ${unfencedFinal}: B's update (${plain.b.balanceWritten}) was ${unfencedFinal === plain.b.balanceWritten ? 'kept' : 'lost'}.`,
+  );
+  console.log(`Both runs took ${Math.round(partMs)} ms.\n`);
+
+  check(a.threadId !== b.threadId, `A and B ran on different threads (${a.threadId} and ${b.threadId})`);
+  check(b.token > a.token, `B's fencing token is larger than A's (${b.token} > ${a.token})`);
+  check(b.acquiredAtMs >= a.expiresAtMs, `B got the lease only after A's lapsed (${at(b.acquiredAtMs)} ms >= ${at(a.expiresAtMs)} ms)`);
+  check(b.write === 'written', `B's write with token ${b.token} was accepted (${b.write})`);
+  check(a.write === 'ERR_CONFLICT', `the fence refused A's stale write with token ${a.token} (${a.write})`);
+  check(a.release === 'ERR_NOT_OWNER', `A's release of its lapsed lease threw NotOwnerError (${a.release})`);
+  check(final?.value === b.balanceWritten && final.token === b.token, `the final balance is B's (${final?.value}, token ${final?.token})`);
+  check(plain.a.write === 'written' && unfencedFinal === plain.a.balanceWritten, `without the fence A's late write overwrote B's (balance ${unfencedFinal})`);
+}
+await leasesWithFencing();
 
 await pool.destroy();
 if (failures.length > 0) {
