@@ -14,10 +14,10 @@
 import { add } from '../../src/memory/atomics.js';
 import { SharedHashTable, type SharedHashTableHandle } from '../../src/table/shared-hash-table.js';
 import { defineProgram } from '../../src/testing/index.js';
-import { CheckThenActTable } from '../twins/check-then-act-table.js';
-import { openNoRecoveryTable } from '../twins/no-recovery-table.js';
+import { CheckThenActTable, type TableOps, type TableRecord } from '../twins/check-then-act-table.js';
 
-export interface TableRecord { readonly v: number; readonly w: number }
+export type { TableRecord };
+import { openNoRecoveryTable } from '../twins/no-recovery-table.js';
 
 export interface TableShared {
   readonly target: { readonly kind: 'table' | 'check-then-act' | 'no-recovery'; readonly table: SharedHashTableHandle };
@@ -33,16 +33,6 @@ export interface TableInput {
   readonly keys: number;
   /** Only writing operations (set, delete, setIfAbsent, compareAndSet): a thread to kill mid-write. */
   readonly writesOnly?: boolean;
-}
-
-/** The surface the program uses; both targets have it. */
-export interface TableOps {
-  get(key: string): TableRecord | undefined;
-  has(key: string): boolean;
-  set(key: string, value: TableRecord): unknown;
-  delete(key: string): boolean;
-  setIfAbsent(key: string, value: TableRecord): boolean;
-  compareAndSet(key: string, expected: TableRecord, next: TableRecord): boolean;
 }
 
 const OPS = ['get', 'has', 'set', 'delete', 'setIfAbsent', 'compareAndSet'] as const;

@@ -7,7 +7,19 @@
  * `set` are the table's own.
  */
 import type { SharedHashTable } from '../../src/table/shared-hash-table.js';
-import type { TableOps, TableRecord } from '../programs/table-ops.js';
+
+/** The record the table-ops program stores: w = 2v, so a torn read shows. */
+export interface TableRecord { readonly v: number; readonly w: number }
+
+/** The surface the program uses; the real table and this twin both have it. */
+export interface TableOps {
+  get(key: string): TableRecord | undefined;
+  has(key: string): boolean;
+  set(key: string, value: TableRecord): unknown;
+  delete(key: string): boolean;
+  setIfAbsent(key: string, value: TableRecord): boolean;
+  compareAndSet(key: string, expected: TableRecord, next: TableRecord): boolean;
+}
 
 export class CheckThenActTable implements TableOps {
   constructor(private readonly table: SharedHashTable<TableRecord>) {}
