@@ -1,0 +1,641 @@
+import { threadId } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
+import { SharedArena } from '../../src/memory/arena.js';
+import { ThreadRegistry } from '../../src/threads/registry.js';
+import { LockManager, type Lock, type LockManagerSnapshot, type LockRequestOptions } from '../../src/lock/lock-manager.js';
+import * as records from '../../src/lock/lock-record.js';
+import { EXCLUSIVE_IN, FIXTURE_MARK, GO, SECTIONS, SHARED_IN, VIOLATIONS, type Outcome } from '../../workers/fixture-lock-manager.js';
+import { eventually, Remote } from '../threads/remote.js';
+import { expectCode, rejected, thrown } from '../helpers/errors.js';
+import { forgedHandles } from '../helpers/handles.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const start = () => Remote.start('fixture-lock-manager', { workerData: { mark: FIXTURE_MARK } });
+const me = `thread-${threadId}`;
+
+let a: Remote;
+let b: Remote;
+beforeAll(async () => {
+  [a, b] = await Promise.all([start(), start()]);
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+/** A lock held in this thread until `release()` (the callback's promise settles then). */
+function holdHere(lm: LockManager, name: string, options: LockRequestOptions = {}) {
+  let release!: (v?: unknown) => void;
+  let fail!: (e: unknown) => void;
+  let lock: Lock | null | undefined;
+  const body = new Promise((resolve, reject) => ((release = resolve), (fail = reject)));
+  const done = lm.request(name, options, (l) => ((lock = l), body));
+  done.catch(() => {}); // observed by the tests that care
+  return { done, release, fail, get lock() { return lock; }, get granted() { return lock !== undefined; } };
+}
+
+const names = (s: LockManagerSnapshot) => ({
+  held: s.held.map((i) => `${i.name}:${i.mode}:${i.clientId}`),
+  pending: s.pending.map((i) => `${i.name}:${i.mode}:${i.clientId}`),
+});
+
+async function expectIdle(lm: LockManager): Promise<void> {
+  expect(await lm.query()).toEqual({ held: [], pending: [] });
+}
+
+/** Lets the microtasks and a macrotask run (grants in one thread show up after this). */
+const settle = () => sleep(1);
+
+describe('LockManager in one thread (Web Locks semantics)', () => {
+  it('runs the callback with the lock, after request() returns, and resolves with its result', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    let seen: Lock | null = null;
+    const p = lm.request('a', (lock) => ((seen = lock), 42));
+    expect(seen).toBe(null); // not called inside request()
+    expect(await p).toBe(42);
+    expect(seen).toEqual({ name: 'a', mode: 'exclusive', ownerDied: false });
+    expect(await lm.request('a', { mode: 'shared' }, async (lock) => (await sleep(1), lock!.mode))).toBe('shared');
+    expect(await lm.request('', (lock) => lock!.name)).toBe(''); // the empty name is a name
+    expect(await lm.request('ключ 🔒', (lock) => lock!.name)).toBe('ключ 🔒');
+    await expectIdle(lm);
+  });
+
+  it('exclusive requests are granted one at a time in FIFO order; query lists held and pending in order', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const order: number[] = [];
+    const first = holdHere(lm, 'x');
+    const rest = [1, 2, 3].map((i) => lm.request('x', () => void order.push(i)));
+    await settle();
+    expect(first.granted).toBe(true);
+    expect(names(await lm.query())).toEqual({ held: [`x:exclusive:${me}`], pending: [1, 2, 3].map(() => `x:exclusive:${me}`) });
+    first.release();
+    await Promise.all(rest);
+    expect(order).toEqual([1, 2, 3]);
+    await expectIdle(lm);
+  });
+
+  it('shared requests at the head are granted together; an exclusive waits for them all; a shared behind it waits too', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const s1 = holdHere(lm, 'r', { mode: 'shared' });
+    const s2 = holdHere(lm, 'r', { mode: 'shared' });
+    const x = holdHere(lm, 'r');
+    const s3 = holdHere(lm, 'r', { mode: 'shared' });
+    const s4 = holdHere(lm, 'r', { mode: 'shared' });
+    await settle();
+    expect([s1.granted, s2.granted, x.granted, s3.granted, s4.granted]).toEqual([true, true, false, false, false]);
+    expect(names(await lm.query())).toEqual({
+      held: [`r:shared:${me}`, `r:shared:${me}`],
+      pending: [`r:exclusive:${me}`, `r:shared:${me}`, `r:shared:${me}`],
+    });
+    s1.release();
+    await settle();
+    expect(x.granted).toBe(false); // s2 still holds
+    s2.release();
+    await settle();
+    expect([x.granted, s3.granted, s4.granted]).toEqual([true, false, false]);
+    x.release();
+    await settle();
+    expect([s3.granted, s4.granted]).toEqual([true, true]); // granted together
+    s3.release();
+    s4.release();
+    await Promise.all([s1.done, s2.done, x.done, s3.done, s4.done]);
+    await expectIdle(lm);
+  });
+
+  it('ifAvailable: the lock when grantable at once, null otherwise (also when only the queue is in the way)', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    expect(await lm.request('i', { ifAvailable: true }, (l) => l)).toEqual({ name: 'i', mode: 'exclusive', ownerDied: false });
+    const s = holdHere(lm, 'i', { mode: 'shared' });
+    await settle();
+    expect(await lm.request('i', { ifAvailable: true }, (l) => l)).toBe(null);
+    expect(await lm.request('i', { mode: 'shared', ifAvailable: true }, (l) => l?.mode)).toBe('shared');
+    const x = holdHere(lm, 'i'); // queued behind the shared holder
+    await settle();
+    // Compatible with the held set, but not at the head of the queue: not grantable.
+    expect(await lm.request('i', { mode: 'shared', ifAvailable: true }, (l) => l)).toBe(null);
+    expect(names(await lm.query()).pending).toEqual([`i:exclusive:${me}`]); // nothing was queued
+    s.release();
+    await settle();
+    expect(x.granted).toBe(true);
+    x.release();
+    await Promise.all([s.done, x.done]);
+    await expectIdle(lm);
+  });
+
+  it('steal: the holder\'s request rejects with AbortError at once, while its callback still runs; the stealer holds; the queue stays', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const victim = holdHere(lm, 's');
+    const waiter = holdHere(lm, 's', { mode: 'shared' });
+    await settle();
+    let stealerLock: Lock | null = null;
+    const stealer = holdHere(lm, 's', { steal: true });
+    expectCode(await rejected(victim.done), ErrorCode.ABORTED, /stolen/);
+    await settle();
+    stealerLock = stealer.lock ?? null;
+    expect(stealerLock).toEqual({ name: 's', mode: 'exclusive', ownerDied: false });
+    expect(names(await lm.query())).toEqual({ held: [`s:exclusive:${me}`], pending: [`s:shared:${me}`] });
+    victim.release('late'); // settles after the steal: ignored, releases nothing
+    await settle();
+    expect(waiter.granted).toBe(false);
+    stealer.release('ok');
+    expect(await stealer.done).toBe('ok');
+    await settle();
+    expect(waiter.granted).toBe(true);
+    waiter.release();
+    await waiter.done;
+    await expectIdle(lm);
+    // A steal of a free lock is an ordinary grant.
+    expect(await lm.request('s', { steal: true }, (l) => l!.mode)).toBe('exclusive');
+  });
+
+  it('a stolen holder whose callback later throws still rejects with AbortError (no unhandled rejection)', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const victim = holdHere(lm, 't');
+    await settle();
+    await lm.request('t', { steal: true }, () => {});
+    victim.fail(new Error('late failure'));
+    expectCode(await rejected(victim.done), ErrorCode.ABORTED);
+    await expectIdle(lm);
+  });
+
+  it('signal: aborting a queued request rejects it with AbortError and takes it out of the queue', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const h = holdHere(lm, 'g');
+    const controller = new AbortController();
+    const reason = new Error('user gave up');
+    const aborted = lm.request('g', { signal: controller.signal }, () => 'never');
+    const after = holdHere(lm, 'g', { mode: 'shared' });
+    await settle();
+    expect(names(await lm.query()).pending).toEqual([`g:exclusive:${me}`, `g:shared:${me}`]);
+    controller.abort(reason);
+    const e = expectCode(await rejected(aborted), ErrorCode.ABORTED) as Error;
+    expect((e.cause as { cause?: unknown }).cause).toBe(reason);
+    expect(names(await lm.query()).pending).toEqual([`g:shared:${me}`]);
+    h.release();
+    await settle();
+    expect(after.granted).toBe(true);
+    after.release();
+    // An already aborted signal: AbortError, nothing queued, even when the lock is free.
+    expectCode(await rejected(lm.request('g', { signal: AbortSignal.abort() }, () => 1)), ErrorCode.ABORTED);
+    // An abort after the grant changes nothing.
+    const late = new AbortController();
+    expect(await lm.request('g', { signal: late.signal }, async () => (late.abort(), await sleep(2), 'kept'))).toBe('kept');
+    await Promise.all([h.done, after.done]);
+    await expectIdle(lm);
+  });
+
+  it('timeout: a request not granted in time rejects with TimeoutError and leaves the queue; the queue behind it moves on', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const s = holdHere(lm, 'w', { mode: 'shared' });
+    await settle();
+    const t0 = performance.now();
+    const timedOut = lm.request('w', { timeout: 40 }, () => 'never');
+    const behind = holdHere(lm, 'w', { mode: 'shared' }); // waits behind the exclusive request
+    await settle();
+    expect(behind.granted).toBe(false);
+    const e = expectCode(await rejected(timedOut), ErrorCode.TIMEOUT, /40 ms/);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(39);
+    expect((e as { details: unknown }).details).toEqual({ timeoutMs: 40 });
+    await settle();
+    expect(behind.granted).toBe(true); // the exclusive request's withdrawal granted the shared one behind it
+    expect(await lm.request('w', { mode: 'shared', timeout: 0 }, () => 'shared now')).toBe('shared now');
+    expectCode(await rejected(lm.request('w', { timeout: 0 }, () => 1)), ErrorCode.TIMEOUT);
+    s.release();
+    behind.release();
+    await Promise.all([s.done, behind.done]);
+    expect(await lm.request('w', { timeout: 0 }, () => 'free')).toBe('free');
+    await expectIdle(lm);
+  });
+
+  it('a callback that throws or rejects: the request rejects with its error and the lock is released', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    expect(await rejected(lm.request('e', () => { throw new Error('sync'); }))).toHaveProperty('message', 'sync');
+    expect(await rejected(lm.request('e', async () => { throw new Error('async'); }))).toHaveProperty('message', 'async');
+    expect(await rejected(lm.request('e', { ifAvailable: true }, () => { throw new Error('null lock'); }))).toHaveProperty('message', 'null lock');
+    expect(await rejected(lm.request('e', () => ({ then: () => { throw new Error('bad thenable'); } })))).toHaveProperty('message', 'bad thenable');
+    await expectIdle(lm);
+    expect(await lm.request('e', { ifAvailable: true }, (l) => l !== null)).toBe(true);
+  });
+
+  it('requests of different names are independent; a callback may request other names', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const result = await lm.request('outer', () => lm.request('inner', { mode: 'shared' }, async () => names(await lm.query()).held));
+    // Per name, query keeps grant and queue order; across names its order is unspecified (as the spec's).
+    expect(result.sort()).toEqual([`inner:shared:${me}`, `outer:exclusive:${me}`]);
+    await expectIdle(lm);
+  });
+
+  it('capacity counts names with requests: a new name finds room once others are idle again', async () => {
+    const lm = new LockManager({ capacity: 2 });
+    const h1 = holdHere(lm, 'n1');
+    const h2 = holdHere(lm, 'n2');
+    await settle();
+    expectCode(await rejected(lm.request('n3', () => 1)), ErrorCode.CAPACITY, /all 2 names/);
+    expect(await lm.request('n1', { ifAvailable: true }, (l) => l)).toBe(null); // names in use still work
+    h1.release();
+    await h1.done;
+    expect(await lm.request('n3', () => 'room')).toBe('room'); // n1's idle record made room
+    h2.release();
+    await h2.done;
+    for (const n of ['n4', 'n5', 'n6', 'n7']) expect(await lm.request(n, () => n)).toBe(n);
+    await expectIdle(lm);
+  });
+
+  it('maxRequestsPerName bounds the held and queued requests of one name', async () => {
+    const lm = new LockManager({ capacity: 4, maxRequestsPerName: 3 });
+    const hs = [holdHere(lm, 'q', { mode: 'shared' }), holdHere(lm, 'q', { mode: 'shared' }), holdHere(lm, 'q')];
+    await settle();
+    expectCode(await rejected(lm.request('q', { mode: 'shared' }, () => 1)), ErrorCode.CAPACITY, /maxRequestsPerName/);
+    expect(await lm.request('q', { mode: 'shared', ifAvailable: true }, (l) => l)).toBe(null); // adds nothing, so no refusal
+    // A steal makes room for itself: it drops the holders.
+    expect(await lm.request('q', { steal: true }, () => 'stole')).toBe('stole');
+    expectCode(await rejected(hs[0]!.done), ErrorCode.ABORTED);
+    expectCode(await rejected(hs[1]!.done), ErrorCode.ABORTED);
+    await settle();
+    expect(hs[2]!.granted).toBe(true);
+    for (const h of hs) h.release();
+    await hs[2]!.done;
+    await expectIdle(lm);
+  });
+
+  it('lives in an arena, re-opens from its handle, and reports its sizes', async () => {
+    const options = { capacity: 16, maxNameBytes: 32, maxRequestsPerName: 8 };
+    const arena = new SharedArena({ byteLength: LockManager.byteLength(options) + 1024 });
+    const lm = new LockManager({ ...options, arena });
+    expect(lm.handle.byteLength).toBe(LockManager.byteLength(options));
+    expect(lm.handle.buffer).toBe(arena.handle.buffer);
+    expect([lm.capacity, lm.maxNameBytes, lm.maxRequestsPerName]).toEqual([16, 32, 8]);
+    const again = LockManager.from(lm.handle);
+    const h = holdHere(lm, 'k');
+    await settle();
+    expect(await again.request('k', { ifAvailable: true }, (l) => l)).toBe(null);
+    expect(names(await again.query()).held).toEqual([`k:exclusive:${me}`]);
+    h.release();
+    await h.done;
+    expect(LockManager.byteLength({ capacity: 16 })).toBe(new LockManager({ capacity: 16 }).handle.byteLength);
+  });
+});
+
+describe('lock records (the grant rules, without threads)', () => {
+  const e = (id: number, shared = false): records.LockEntry => ({ thread: 1, id, flags: shared ? records.SHARED : 0 });
+  const ask = { ifAvailable: false, steal: false };
+
+  it('after every step the head of the queue is not grantable', () => {
+    let r: records.LockRecord | undefined;
+    const steps: records.RequestStep[] = [];
+    for (const [id, shared] of [[1, true], [2, true], [3, false], [4, true], [5, true], [6, false]] as const) {
+      const step = records.request(r, e(id, shared), ask, 16, 'n');
+      steps.push(step);
+      r = step.next;
+    }
+    expect(steps.map((s) => s.outcome)).toEqual([records.GRANTED, records.GRANTED, records.QUEUED, records.QUEUED, records.QUEUED, records.QUEUED]);
+    const heldIds = () => r!.held.map((x) => x.id);
+    r = records.release(r, 1, 1).next;
+    expect(heldIds()).toEqual([2]);
+    r = records.release(r, 1, 2).next;
+    expect(heldIds()).toEqual([3]);
+    r = records.release(r, 1, 3).next;
+    expect(heldIds()).toEqual([4, 5]);
+    r = records.withdraw(r, 1, 6).next; // the exclusive at the tail leaves
+    r = records.release(r, 1, 4).next;
+    r = records.release(r, 1, 5).next;
+    expect(records.isIdle(r)).toBe(true);
+  });
+
+  it('a dead holder sets the owner-died flag, which the next grant (the whole shared group) consumes', () => {
+    let r = records.request(undefined, { thread: 7, id: 1, flags: 0 }, ask, 16, 'n').next;
+    r = records.request(r, e(2, true), ask, 16, 'n').next;
+    r = records.request(r, e(3, true), ask, 16, 'n').next;
+    r = records.removeDead(r, new Set([7]));
+    expect(r!.held.map((x) => [x.id, (x.flags & records.GRANTED_OWNER_DIED) !== 0])).toEqual([[2, true], [3, true]]);
+    expect(r!.flags & records.OWNER_DIED_PENDING).toBe(0);
+    r = records.release(records.release(r, 1, 2).next, 1, 3).next;
+    const next = records.request(r, e(4), ask, 16, 'n');
+    expect(next.entry.flags & records.GRANTED_OWNER_DIED).toBe(0);
+    // With nobody to take it, the flag keeps the record until the next grant.
+    const died = records.removeDead(records.request(undefined, { thread: 7, id: 9, flags: 0 }, ask, 16, 'n').next, new Set([7]));
+    expect(records.isIdle(died)).toBe(false);
+    expect(records.request(died, e(5), ask, 16, 'n').entry.flags & records.GRANTED_OWNER_DIED).toBe(records.GRANTED_OWNER_DIED);
+  });
+
+  it('the codec round-trips records', () => {
+    const r: records.LockRecord = { flags: 1, held: [{ thread: 0, id: 0xffffffff, flags: 3 }, { thread: 2 ** 31 - 1, id: 1, flags: 1 }], queue: [{ thread: 5, id: 77, flags: 0 }] };
+    expect(records.recordCodec.decode(records.recordCodec.encode(r))).toEqual(r);
+    expect(records.recordCodec.encodeInto!(r, new Uint8Array(records.recordBytes(2)))).toBe(-1);
+  });
+});
+
+describe('LockManager across threads', () => {
+  it('a worker\'s exclusive lock makes main wait; query names the worker; main gets it when the worker releases', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    expect(await a.call('hold', { lm: lm.handle, name: 'm', key: 'a1' })).toEqual({ ownerDied: false, granted: true });
+    const mine = holdHere(lm, 'm');
+    await sleep(30);
+    expect(mine.granted).toBe(false);
+    expect(names(await lm.query())).toEqual({ held: [`m:exclusive:thread-${a.threadId}`], pending: [`m:exclusive:${me}`] });
+    expect(await b.call('request', { lm: lm.handle, name: 'm', options: { ifAvailable: true } })).toEqual({ granted: false, ownerDied: null });
+    expect(await a.call<Outcome>('release', { key: 'a1', value: 'done' })).toEqual({ ok: true, value: 'done' });
+    expect(await eventually(() => mine.granted)).toBe(true);
+    mine.release();
+    await mine.done;
+    await expectIdle(lm);
+  });
+
+  it('shared holders of several threads overlap; an exclusive request waits for all of them', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    await a.call('hold', { lm: lm.handle, name: 'sh', key: 'a2', options: { mode: 'shared' } });
+    await b.call('hold', { lm: lm.handle, name: 'sh', key: 'b2', options: { mode: 'shared' } });
+    const s = holdHere(lm, 'sh', { mode: 'shared' });
+    await settle();
+    expect(s.granted).toBe(true);
+    s.release();
+    const x = holdHere(lm, 'sh');
+    const waited = b.call('request', { lm: lm.handle, name: 'sh', options: { mode: 'shared', timeout: 50 } });
+    expectCode(await rejected(waited), ErrorCode.TIMEOUT); // a shared request behind the waiting exclusive one waits
+    await a.call('release', { key: 'a2' });
+    await sleep(20);
+    expect(x.granted).toBe(false);
+    await b.call('release', { key: 'b2' });
+    expect(await eventually(() => x.granted)).toBe(true);
+    x.release();
+    await Promise.all([s.done, x.done]);
+    await expectIdle(lm);
+  });
+
+  it('steal from a worker: its request rejects with AbortError while its callback still runs', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    await a.call('hold', { lm: lm.handle, name: 'st', key: 'a3' });
+    expect(await lm.request('st', { steal: true }, (l) => l!.mode)).toBe('exclusive');
+    const outcome = await a.call<Outcome>('outcome', { key: 'a3' }); // the callback has not ended
+    expect(outcome).toMatchObject({ ok: false, code: ErrorCode.ABORTED });
+    expect(await a.call<Outcome>('release', { key: 'a3' })).toMatchObject({ ok: false, code: ErrorCode.ABORTED });
+    await expectIdle(lm);
+  });
+
+  it('steal from a worker blocked in a synchronous callback: it learns when the callback returns', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const cell = new Int32Array(new SharedArrayBuffer(32));
+    const outcome = a.call<Outcome>('holdSync', { lm: lm.handle, name: 'sy', cell });
+    await eventuallyAsync(async () => (await lm.query()).held.length === 1);
+    expect(await lm.request('sy', { steal: true }, () => 'mine')).toBe('mine');
+    Atomics.store(cell, GO, 1);
+    Atomics.notify(cell, GO);
+    expect(await outcome).toMatchObject({ ok: false, code: ErrorCode.ABORTED });
+    await expectIdle(lm);
+  });
+
+  it('timeout and abort in a worker while main holds', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const h = holdHere(lm, 'to');
+    await settle();
+    expectCode(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { timeout: 30 } })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { abortAfterMs: 30 } })), ErrorCode.ABORTED);
+    expect(names(await lm.query())).toEqual({ held: [`to:exclusive:${me}`], pending: [] });
+    h.release();
+    await h.done;
+    await expectIdle(lm);
+  });
+
+  it('exclusion holds across threads with mixed modes and async sections (2 workers and main)', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const cell = new Int32Array(new SharedArrayBuffer(32));
+    const times = 300;
+    await Promise.all([
+      a.call('occupy', { lm: lm.handle, name: 'occ', cell, times, sharedShare: 0.5 }),
+      b.call('occupy', { lm: lm.handle, name: 'occ', cell, times, sharedShare: 0.5 }),
+      (async () => {
+        for (let i = 0; i < 100; i++) {
+          await lm.request('occ', async () => {
+            if (Atomics.add(cell, EXCLUSIVE_IN, 1) !== 0 || Atomics.load(cell, SHARED_IN) !== 0) Atomics.add(cell, VIOLATIONS, 1);
+            await new Promise((r) => setImmediate(r));
+            Atomics.sub(cell, EXCLUSIVE_IN, 1);
+            Atomics.add(cell, SECTIONS, 1);
+          });
+        }
+      })(),
+    ]);
+    expect(Atomics.load(cell, SECTIONS)).toBe(2 * times + 100);
+    expect(Atomics.load(cell, VIOLATIONS)).toBe(0);
+    await expectIdle(lm);
+  });
+});
+
+async function eventuallyAsync(predicate: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await sleep(5);
+  }
+}
+
+describe('LockManager owner death', () => {
+  it('a worker terminated holding the lock: main, waiting, gets it with ownerDied: true', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const w = await start();
+    await w.call('hold', { lm: lm.handle, name: 'd' });
+    const waiting = lm.request('d', { timeout: 5000 }, (l) => l);
+    await sleep(10);
+    void w.worker.terminate();
+    expect(await waiting).toEqual({ name: 'd', mode: 'exclusive', ownerDied: true });
+    expect(await lm.request('d', (l) => l!.ownerDied)).toBe(false); // reported once, to the next holder
+    await expectIdle(lm);
+  });
+
+  it('a worker that exits holding a shared lock, with nobody waiting: the next request notices and reports it', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const w = await start();
+    const exited = new Promise((r) => w.worker.once('exit', r));
+    w.send('holdThenExit', { lm: lm.handle, name: 'e', options: { mode: 'shared' }, code: 0 });
+    await exited;
+    expect(await lm.request('e', { ifAvailable: true }, (l) => l)).toEqual({ name: 'e', mode: 'exclusive', ownerDied: true });
+    expect(await b.call('request', { lm: lm.handle, name: 'e' })).toEqual({ granted: true, ownerDied: false });
+    await expectIdle(lm);
+  });
+
+  it('the whole group of shared requests granted after a death gets ownerDied: true', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const w = await start();
+    await w.call('hold', { lm: lm.handle, name: 'g' });
+    const group = [lm.request('g', { mode: 'shared' }, (l) => l!.ownerDied), b.call('request', { lm: lm.handle, name: 'g', options: { mode: 'shared' } })];
+    await sleep(20);
+    await w.stop();
+    expect(await Promise.all(group)).toEqual([true, { granted: true, ownerDied: true }]);
+    await expectIdle(lm);
+  });
+
+  it('a worker that dies queued leaves the queue (query removes it; so does any waiter) without reporting a death', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const w = await start();
+    const h = holdHere(lm, 'q');
+    await settle();
+    void w.call('hold', { lm: lm.handle, name: 'q' }).catch(() => {});
+    await eventuallyAsync(async () => (await lm.query()).pending.length === 1);
+    await w.stop();
+    expect(await lm.query()).toEqual({ held: [{ name: 'q', mode: 'exclusive', clientId: me }], pending: [] });
+    h.release();
+    await h.done;
+    expect(await lm.request('q', { ifAvailable: true }, (l) => l)).toEqual({ name: 'q', mode: 'exclusive', ownerDied: false });
+    await expectIdle(lm);
+  });
+
+  it('recovery latency, terminate() → a waiting request is granted (5 trials)', async () => {
+    const latencies: number[] = [];
+    for (let trial = 0; trial < 5; trial++) {
+      const lm = new LockManager({ capacity: 8 });
+      const w = await start();
+      await w.call('hold', { lm: lm.handle, name: 'lat' });
+      let t0 = 0;
+      const waiting = lm.request('lat', { timeout: 5000 }, (l) => ((latencies.push(performance.now() - t0)), l!.ownerDied));
+      await sleep(5);
+      t0 = performance.now();
+      void w.worker.terminate();
+      expect(await waiting).toBe(true);
+    }
+    console.log(`LockManager owner-death recovery (terminate → waiting request granted), ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
+    expect(Math.max(...latencies)).toBeLessThan(2000); // a liveness bound, not a speed claim
+  });
+
+  it('a dead thread named in a record (white-box: never started, proved dead) is removed by the next request', async () => {
+    const lm = new LockManager({ capacity: 8 });
+    const ghost = 900_201;
+    ThreadRegistry.current.markDead(ghost);
+    // Plant the ghost as a holder, through the same table the manager uses.
+    const table = (lm as unknown as { table: { set(k: string, v: records.LockRecord): void } }).table;
+    table.set('ghost', { flags: 0, held: [{ thread: ghost, id: 1, flags: 0 }], queue: [] });
+    expect(await lm.request('ghost', { timeout: 1000 }, (l) => l!.ownerDied)).toBe(true);
+    await expectIdle(lm);
+  });
+});
+
+/*
+ * Misuse table (as Go's misuseTests): each case provokes one misuse and must
+ * fail with its code; afterwards nothing is held or pending and every thread
+ * can still take the lock in both modes.
+ */
+interface MisuseCase {
+  readonly name: string;
+  readonly code: Code;
+  misuse(lm: LockManager): Promise<unknown>;
+  cleanup?(lm: LockManager): Promise<void> | void;
+}
+
+const show = (v: unknown) => (typeof v === 'number' || v === undefined ? String(v) : typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const cb = () => 'ran';
+const req = (lm: LockManager, ...args: unknown[]) => rejected((lm.request as (...a: unknown[]) => Promise<unknown>)(...args));
+const MAX_NAME = 32, MAX_REQUESTS = 4;
+
+/** Holds `n` shared requests of 'full' in this thread until cleanup. */
+let fill: ReturnType<typeof holdHere>[] = [];
+const releaseFill = async () => {
+  for (const h of fill) h.release();
+  await Promise.all(fill.map((h) => h.done));
+  fill = [];
+};
+
+const misuseCases: MisuseCase[] = [
+  ...([0, -1, 1.5, NaN, 'x', undefined, 2 ** 25] as const).map(
+    (bad): MisuseCase => ({ name: `new LockManager({ capacity: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: bad as number })) }),
+  ),
+  ...([0, -1, 'x', 70_000] as const).map(
+    (bad): MisuseCase => ({ name: `new LockManager({ maxNameBytes: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxNameBytes: bad as number })) }),
+  ),
+  ...([0, 2.5, 4097] as const).map(
+    (bad): MisuseCase => ({ name: `new LockManager({ maxRequestsPerName: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxRequestsPerName: bad as number })) }),
+  ),
+  { name: 'new LockManager(null)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager(null as never)) },
+  { name: 'LockManager.byteLength({ capacity: 0 })', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => LockManager.byteLength({ capacity: 0 })) },
+  ...([42, undefined, null, {}, Symbol('s')] as const).map(
+    (bad): MisuseCase => ({ name: `request(${show(bad)}, cb)`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, bad, cb) }),
+  ),
+  { name: "request('-reserved', cb) (names starting with '-')", code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, '-reserved', cb) },
+  { name: `request of a name of ${MAX_NAME + 1} bytes`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'x'.repeat(MAX_NAME + 1), cb) },
+  { name: `request of a name of ${MAX_NAME / 2} 3-byte characters (${(MAX_NAME / 2) * 3} bytes)`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, '€'.repeat(MAX_NAME / 2), cb) },
+  { name: 'request of a name with a lone surrogate', code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'a\uD800', cb) },
+  ...([undefined, 42, 'cb', {}] as const).flatMap((bad): MisuseCase[] => [
+    { name: `request('n', ${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'n', bad) },
+    { name: `request('n', {}, ${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'n', {}, bad) },
+  ]),
+  ...(['x', 42, null, []] as const).map(
+    (bad): MisuseCase => ({ name: `request('n', ${show(bad)}, cb)`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'n', bad, cb) }),
+  ),
+  ...([
+    { mode: 'read' },
+    { mode: 'EXCLUSIVE' },
+    { ifAvailable: 'yes' },
+    { steal: 1 },
+    { signal: {} },
+    { timeout: -1 },
+    { timeout: NaN },
+    { timeout: '5' },
+    { steal: true, ifAvailable: true },
+    { steal: true, mode: 'shared' },
+    { signal: new AbortController().signal, steal: true },
+    { signal: new AbortController().signal, ifAvailable: true },
+    { timeout: 10, steal: true },
+    { timeout: 10, ifAvailable: true },
+    { ifAvaliable: true },
+  ] as const).map((options): MisuseCase => ({ name: `request('n', ${show(options)}, cb)`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'n', options, cb) })),
+  { name: 'request with an already aborted signal', code: ErrorCode.ABORTED, misuse: (lm) => req(lm, 'n', { signal: AbortSignal.abort() }, cb) },
+  { name: 'request of a bad name in a worker', code: ErrorCode.INVALID_ARG, misuse: (lm) => rejected(a.call('request', { lm: lm.handle, name: '-x' })) },
+  {
+    name: `request beyond maxRequestsPerName (${MAX_REQUESTS})`,
+    code: ErrorCode.CAPACITY,
+    misuse: async (lm) => {
+      fill = Array.from({ length: MAX_REQUESTS }, () => holdHere(lm, 'full', { mode: 'shared' }));
+      await settle();
+      return req(lm, 'full', { mode: 'shared' }, cb);
+    },
+    cleanup: releaseFill,
+  },
+  {
+    name: 'request of a new name when every name is in use (capacity 2)',
+    code: ErrorCode.CAPACITY,
+    misuse: async (lm) => {
+      fill = [holdHere(lm, 'c1'), holdHere(lm, 'c2')];
+      await settle();
+      return req(lm, 'c3', cb);
+    },
+    cleanup: releaseFill,
+  },
+  {
+    name: 'request of a new name in a worker when every name is in use',
+    code: ErrorCode.CAPACITY,
+    misuse: async (lm) => {
+      fill = [holdHere(lm, 'c1'), holdHere(lm, 'c2')];
+      await settle();
+      return rejected(b.call('request', { lm: lm.handle, name: 'c3' }));
+    },
+    cleanup: releaseFill,
+  },
+  ...forgedHandles<LockManager['handle']>('sabre.LeaseLock', [
+    ['other capacity', (h) => ({ ...h, options: { ...h.options, capacity: 3 } })],
+    ['other maxNameBytes', (h) => ({ ...h, options: { ...h.options, maxNameBytes: 64 } })],
+    ['other maxRequestsPerName', (h) => ({ ...h, options: { ...h.options, maxRequestsPerName: 5 } })],
+    ['bad capacity', (h) => ({ ...h, options: { ...h.options, capacity: -1 } })],
+    ['an extra option', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
+  ]).map(([what, forge]): MisuseCase => ({
+    name: `LockManager.from of a handle with ${what}`,
+    code: ErrorCode.HANDLE,
+    misuse: async (lm) => thrown(() => LockManager.from(forge(lm.handle) as LockManager['handle'])),
+  })),
+  { name: 'a forged handle sent to a worker', code: ErrorCode.HANDLE, misuse: (lm) => rejected(a.call('request', { lm: { ...lm.handle, version: 9 }, name: 'n' })) },
+];
+
+describe('LockManager misuse', () => {
+  const lm = new LockManager({ capacity: 2, maxNameBytes: MAX_NAME, maxRequestsPerName: MAX_REQUESTS });
+  it.each(misuseCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const error = await c.misuse(lm);
+    try {
+      expectCode(error, c.code);
+    } finally {
+      await c.cleanup?.(lm);
+    }
+    // Nothing was lost or left behind: nothing held or pending, and every thread can take the lock in both modes.
+    await expectIdle(lm);
+    expect(await lm.request('n', { ifAvailable: true }, (l) => l?.mode)).toBe('exclusive');
+    expect(await lm.request('n', { mode: 'shared', timeout: 1000 }, (l) => l?.mode)).toBe('shared');
+    expect(await a.call('request', { lm: lm.handle, name: 'n', options: { timeout: 5000 } })).toEqual({ granted: true, ownerDied: false });
+    expect(await b.call('request', { lm: lm.handle, name: 'n', options: { mode: 'shared', timeout: 5000 } })).toEqual({ granted: true, ownerDied: false });
+    await expectIdle(lm);
+  });
+});
