@@ -3,78 +3,45 @@
  * concurrency control (compare-the-version-and-write, as an HTTP `If-Match`
  * or a database's `UPDATE … WHERE version = ?`).
  */
-import { threadId } from 'node:worker_threads';
-import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
-import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { Codec, CodecName } from '../memory/codec.js';
+import type { Handle, Region } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { ThreadRegistry } from '../threads/registry.js';
-import { LIVENESS_SLICE_MS } from '../sync/park.js';
-import { ConflictError, DeadlockError, HandleError, InvalidArgumentError, isSabreError, ErrorCode } from '../errors.js';
-import { describeValue, fn as checkFn, nonNegativeInteger, oneOf, plainObject, positiveInteger } from '../validate.js';
-
-const { add, compareExchange, load, load64, notify, store, store64, sub, wait } = seam; // module constants: see memory/atomics.ts
+import { ConflictError, InvalidArgumentError, isSabreError, ErrorCode } from '../errors.js';
+import { fn as checkFn, nonNegativeInteger, plainObject } from '../validate.js';
+import { bodyBytes, DoubleBuffer, MAX_BUFFER_BYTES, Seq64, type DoubleBufferKind, type DoubleBufferOptions } from './double-buffer.js';
 
 /*
  * Implementation notes
  *
- * Layout (region body):
+ * A DoubleBuffer (double-buffer.ts: the scheme, its states, readers, owner
+ * death) whose generation is the version. Region body:
  *   byte   0  SEQ      BigInt64: 2·version while stable; 2·version + 1 while the
  *                      claim holder writes version + 1
  *   byte   8  WRITER   Int32 word 2: threadId + 1 of the write-claim holder, 0 if none
  *   byte  12  WAITERS  Int32 word 3: writers parked on WRITER
  *   byte  16  LEN0     Int32 word 4: byte length of buffer 0's value (EMPTY = -1: undefined)
  *   byte  20  LEN1     Int32 word 5: the same for buffer 1
- *   byte 128  BUF0     maxBytes, padded to 128
- *   then      BUF1     maxBytes, padded to 128
- * Version v's bytes are in buffer v & 1 (double buffering): the next write
- * fills the other buffer, so the published one is never written while current.
+ *   byte 128  BUF0     maxBytes, padded to 128; then BUF1
+ * SEQ is 64-bit so that versions (up to 2^53) never wrap: a wrapped version
+ * would let a stale `expectedVersion` match again.
  *
- * State (SEQ, WRITER), every legal combination:
- *   (2v,   0)      stable at v, free        a writer: CAS WRITER 0 → me
- *   (2v,   t)      t holds the claim        t: SEQ → 2v+1 if it expected v, else release (conflict)
- *   (2v+1, t)      t writes buffer (v+1)&1  t: LEN, then SEQ → 2v+2 (publish); or SEQ → 2v (abort)
- *   (2v+2, t)      t published              t: WRITER → 0, notify parked writers
- *   (any,  dead t) t died holding it        anyone: CAS WRITER t → me, SEQ odd → SEQ − 1
- * Invariant: only the claim holder moves SEQ; SEQ never decreases except the
- * rollback 2v+1 → 2v of an unpublished write. SEQ is 64-bit so that versions
- * (up to 2^53) never wrap: a wrapped version would let a stale
- * `expectedVersion` match again.
- *
- * The claim is taken on WRITER, not by making SEQ odd: one CAS then both
- * excludes other writers and records who holds it, so no crash can leave a
- * claim without an owner to test for liveness. SEQ's odd state tells readers
- * which buffer may be in use.
+ * `write(value, v)` is a DoubleBuffer write from SEQ = 2v only: it is refused
+ * as soon as SEQ is at another version, before claiming, while waiting for the
+ * claim (the holder's write decides this one), and once holding it. Release
+ * wakes every parked writer: after a publish, all of them are stale.
  *
  * Linearization points: `write` = the store of SEQ = 2v+2 (publish); a failed
  * `write` (ConflictError) = the load of SEQ that saw another version; `read` =
  * its first load of SEQ (the version it returns was current then).
  *
- * Readers (seqlock style) never wait: load SEQ (s1; v = s1 >> 1), copy
- * LEN[v&1] bytes of buffer v&1 into private memory, load SEQ again (s2). The
- * copy is intact iff no writer of v + 2 (the next user of that buffer) has
- * claimed it: s2 ≤ 2v+2. Otherwise retry. Decoding runs on the private copy,
- * after the check, so a parser never sees a concurrent write.
- *
- * Owner death: a writer can die after any step. Holding the claim with SEQ
- * even, or after publishing: the state is complete, the claim is just taken
- * over. Mid-write (SEQ odd): only the inactive buffer is torn; the taker
- * rolls SEQ back to 2v, which still describes the untouched active buffer.
- * Writers waiting for the claim park in LIVENESS_SLICE_MS slices and check the
- * holder's liveness (ThreadRegistry, which asks the OS), so a dead holder is
- * replaced within one slice whatever its parent thread is doing.
+ * Owner death: the previous value and version stay readable; a writer waiting
+ * on a dead holder takes over within one liveness slice (ThreadRegistry asks
+ * the OS), whatever the dead thread's parent is doing.
  */
 
-const SEQ = 0; // BigInt64 word index
-const WRITER = 2, WAITERS = 3, LEN0 = 4; // Int32 word indexes (LEN of buffer b = LEN0 + b)
-const CONTROL_WORDS = 6;
-const BUFFERS_AT = CACHE_LINE_BYTES; // body byte offset of buffer 0
-const EMPTY = -1; // a LEN: the value is `undefined` and has no bytes
-
 /** The largest `maxBytes` (two buffers of it must fit in one region). */
-export const MAX_CELL_BYTES = 2 ** 29;
+export const MAX_CELL_BYTES = MAX_BUFFER_BYTES;
 /** Conflict retries of `update` when no `retries` option is given. */
 export const DEFAULT_UPDATE_RETRIES = 10;
 
@@ -88,12 +55,7 @@ export interface VersionedCellOptions<T> {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-interface VersionedCellHandleOptions {
-  readonly maxBytes: number;
-  /** The codec's name, or 'custom' (the user passes it again to `from`). */
-  readonly codec: CodecName | 'custom';
-}
-export type VersionedCellHandle = Handle<'sabre.VersionedCell', VersionedCellHandleOptions>;
+export type VersionedCellHandle = Handle<'sabre.VersionedCell', DoubleBufferOptions>;
 
 /** A value and the version it had. */
 export interface Versioned<T> {
@@ -111,22 +73,12 @@ export interface UpdateOptions {
   readonly retries?: number;
 }
 
-const SPEC: RegionSpec<'sabre.VersionedCell', VersionedCellHandleOptions> = {
-  kind: 'sabre.VersionedCell',
-  version: 1,
-  bodyBytes: (o) => BUFFERS_AT + 2 * padToCacheLine(o.maxBytes),
+const KIND: DoubleBufferKind<'sabre.VersionedCell', bigint> = {
+  name: 'VersionedCell',
+  spec: { kind: 'sabre.VersionedCell', version: 1, bodyBytes },
+  seq: Seq64,
+  wakes: Infinity, // after a publish every waiting writer is stale: all fail at once
 };
-
-const CODEC_OPTIONS = [...CODEC_NAMES, 'custom'] as const;
-
-function checkHandleOptions(raw: unknown): VersionedCellHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => k !== 'maxBytes' && k !== 'codec');
-  if (extra.length > 0) throw new InvalidArgumentError(`a VersionedCell handle has only maxBytes and codec options, got ${extra.join(', ')}`);
-  return { maxBytes: positiveInteger('maxBytes', o.maxBytes, MAX_CELL_BYTES), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
-}
-
-const me = threadId + 1;
 
 /**
  * A shared value with a version: optimistic locking across threads.
@@ -176,41 +128,16 @@ export class VersionedCell<T = unknown> {
   readonly handle: VersionedCellHandle;
   /** Largest encoded value, in bytes. */
   readonly maxBytes: number;
-  private readonly codec: Codec<T>;
-  private readonly seq: BigInt64Array;
-  private readonly words: Int32Array;
-  private readonly buffers: readonly [Uint8Array, Uint8Array];
+  private readonly buffers: DoubleBuffer<'sabre.VersionedCell', T, bigint>;
 
   /**
    * @param options the cell's options, or (internally) an opened region
    * @param codecOfRegion internal: the codec to use with an opened region
    */
-  constructor(options: VersionedCellOptions<T> | Region<'sabre.VersionedCell', VersionedCellHandleOptions>, codecOfRegion?: Codec<T>) {
-    let region: Region<'sabre.VersionedCell', VersionedCellHandleOptions>;
-    let initial: Uint8Array | undefined;
-    if (options instanceof Region) {
-      region = options;
-      this.codec = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<T>);
-    } else {
-      const o = plainObject('options', options) as Partial<VersionedCellOptions<T>>;
-      const maxBytes = positiveInteger('maxBytes', o.maxBytes, MAX_CELL_BYTES);
-      const { name, codec } = resolveCodec<T>(o.codec);
-      this.codec = codec;
-      // Encode before allocating: a bad initial value costs no arena space.
-      if (o.initial !== undefined) initial = this.encodeChecked(o.initial, maxBytes);
-      region = createRegion(SPEC, { maxBytes, codec: name }, o.arena as SharedArena | undefined);
-    }
-    this.handle = region.handle;
-    this.maxBytes = region.options.maxBytes;
-    this.seq = region.i64(0, 1);
-    this.words = region.i32(0, CONTROL_WORDS);
-    const stride = padToCacheLine(this.maxBytes);
-    this.buffers = [region.u8(BUFFERS_AT, this.maxBytes), region.u8(BUFFERS_AT + stride, this.maxBytes)];
-    if (!(options instanceof Region)) {
-      // Version 0 lives in buffer 0. Published before the handle leaves this thread.
-      if (initial !== undefined) this.buffers[0].set(initial);
-      store(this.words, LEN0, initial === undefined ? EMPTY : initial.length);
-    }
+  constructor(options: VersionedCellOptions<T> | Region<'sabre.VersionedCell', DoubleBufferOptions>, codecOfRegion?: Codec<T>) {
+    this.buffers = new DoubleBuffer(KIND, options, codecOfRegion);
+    this.handle = this.buffers.handle;
+    this.maxBytes = this.buffers.maxBytes;
   }
 
   /**
@@ -220,48 +147,23 @@ export class VersionedCell<T = unknown> {
    * codec other than the one the cell was made with
    */
   static from<T = unknown>(handle: VersionedCellHandle, options: { readonly codec?: CodecName | Codec<T> } = {}): VersionedCell<T> {
-    const region = openRegion(SPEC, handle, checkHandleOptions);
-    const recorded = region.options.codec;
-    const given = plainObject('options', options).codec as CodecName | Codec<T> | undefined;
-    if (recorded === 'custom') {
-      if (!isCodec(given)) {
-        throw new HandleError(`this VersionedCell was made with a custom codec, which cannot travel in a handle: pass it again with VersionedCell.from(handle, { codec }), got ${given === undefined ? 'no codec' : describeValue(given)}`);
-      }
-      return new VersionedCell<T>(region, resolveCodec(given).codec);
-    }
-    if (given !== undefined && given !== recorded) {
-      throw new HandleError(`this VersionedCell uses the '${recorded}' codec, got ${typeof given === 'string' ? `'${given}'` : 'a custom codec'}`);
-    }
-    return new VersionedCell<T>(region);
+    const [region, codec] = DoubleBuffer.open(KIND, handle, options);
+    return new VersionedCell<T>(region, codec);
   }
 
   /** Bytes a cell takes (in an arena, rounded up to 128). */
   static byteLength(options: Pick<VersionedCellOptions<unknown>, 'maxBytes'>): number {
-    const maxBytes = positiveInteger('maxBytes', plainObject('options', options).maxBytes, MAX_CELL_BYTES);
-    return regionBytes(SPEC, { maxBytes, codec: 'v8' });
+    return DoubleBuffer.byteLength(KIND, options);
   }
 
   /** The current version (a snapshot). */
   get version(): number {
-    return Number(load64(this.seq, SEQ) >> 1n);
+    return this.buffers.generation;
   }
 
   /** The current value and its version. Never waits for a writer. */
   read(): Versioned<T> {
-    let backoff: Backoff | undefined;
-    for (;;) {
-      const s1 = load64(this.seq, SEQ); // linearization point
-      const v = s1 >> 1n;
-      const b = Number(v & 1n);
-      const n = load(this.words, LEN0 + b);
-      const copy = n > 0 ? this.buffers[b]!.slice(0, n) : undefined;
-      // Buffer b is next written by the writer of v + 2, which first makes SEQ 2v + 3.
-      if (load64(this.seq, SEQ) <= s1 - (s1 & 1n) + 2n) {
-        const value = n === EMPTY ? (undefined as T) : this.codec.decode(copy ?? new Uint8Array(0));
-        return { value, version: Number(v) };
-      }
-      (backoff ??= new Backoff()).spin();
-    }
+    return this.buffers.read()!; // never undefined: a cell holds codec bytes only
   }
 
   /**
@@ -274,13 +176,10 @@ export class VersionedCell<T = unknown> {
    */
   write(value: T, expectedVersion: number): number {
     const expected = nonNegativeInteger('expectedVersion', expectedVersion);
-    // Without a fast path, encode before claiming: a shorter hold, and errors before it.
-    const bytes = this.codec.encodeInto === undefined ? this.encodeChecked(value, this.maxBytes) : undefined;
     const stable = 2n * BigInt(expected);
-    const found = load64(this.seq, SEQ);
-    if (found >> 1n !== stable >> 1n) throw this.conflict(expected, found);
-    this.claim(stable);
-    return this.writeClaimed(value, bytes, stable);
+    const found = this.buffers.write(value, Infinity, stable);
+    if (found !== stable) throw this.conflict(expected, found);
+    return expected + 1;
   }
 
   /**
@@ -316,124 +215,11 @@ export class VersionedCell<T = unknown> {
    * exactly as a writer that dies mid-write leaves it. Never call it outside tests.
    */
   _abandonWriteForTesting(expectedVersion: number): void {
-    const stable = 2n * BigInt(nonNegativeInteger('expectedVersion', expectedVersion));
-    this.claim(stable);
-    if (load64(this.seq, SEQ) !== stable) {
-      this.release();
-      throw this.conflict(expectedVersion, load64(this.seq, SEQ));
-    }
-    store64(this.seq, SEQ, stable + 1n);
-    const b = Number(((stable >> 1n) + 1n) & 1n);
-    this.buffers[b]!.fill(0xff);
-    store(this.words, LEN0 + b, this.maxBytes);
-  }
-
-  // ---- write internals ---------------------------------------------------
-
-  /** Holding the claim: checks the version, fills the inactive buffer, publishes, releases. */
-  private writeClaimed(value: T, bytes: Uint8Array | undefined, stable: bigint): number {
-    const found = load64(this.seq, SEQ); // even: only the holder moves SEQ
-    if (found !== stable) {
-      this.release();
-      throw this.conflict(Number(stable >> 1n), found);
-    }
-    store64(this.seq, SEQ, stable + 1n); // intent: buffer (v + 1) & 1 is being written
-    const b = Number(((stable >> 1n) + 1n) & 1n);
-    const target = this.buffers[b]!;
-    let n: number;
-    try {
-      if (bytes !== undefined) {
-        target.set(bytes);
-        n = bytes.length;
-      } else {
-        n = encodeInto(this.codec, value, target);
-      }
-    } catch (e) {
-      this.abort(stable);
-      throw e;
-    }
-    if (n < 0) {
-      this.abort(stable);
-      throw this.tooLarge(value, this.maxBytes);
-    }
-    store(this.words, LEN0 + b, n);
-    store64(this.seq, SEQ, stable + 2n); // linearization point: version v + 1 is published
-    this.release();
-    return Number(stable >> 1n) + 1;
-  }
-
-  /** Undoes an unpublished write: SEQ back to `stable`, claim released. */
-  private abort(stable: bigint): void {
-    store64(this.seq, SEQ, stable);
-    this.release();
-  }
-
-  /**
-   * Takes the write claim. Waits while a live thread holds it and its outcome
-   * decides this write's (the cell is at `stable` or being written from it);
-   * takes it over from a dead holder.
-   * @throws ConflictError as soon as the cell is at another version
-   */
-  private claim(stable: bigint): void {
-    if (compareExchange(this.words, WRITER, 0, me) === 0) return;
-    this.claimSlow(stable);
-  }
-
-  private claimSlow(stable: bigint): void {
-    const backoff = new Backoff();
-    for (;;) {
-      const holder = compareExchange(this.words, WRITER, 0, me);
-      if (holder === 0) return;
-      if (holder === me) throw new DeadlockError('write() of a VersionedCell re-entered while this thread is writing it (from a codec?)');
-      if (!ThreadRegistry.current.isAlive(holder - 1)) {
-        if (this.takeOver(holder)) return;
-        continue;
-      }
-      const found = load64(this.seq, SEQ);
-      if (found >> 1n !== stable >> 1n) throw this.conflict(Number(stable >> 1n), found);
-      if (!backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      // Park until the holder releases (it notifies when WAITERS > 0) or one
-      // liveness slice passes. Incrementing WAITERS before the wait, and the
-      // holder's release storing WRITER before reading WAITERS, means either
-      // it sees us or our wait sees WRITER changed ('not-equal').
-      add(this.words, WAITERS, 1);
-      wait(this.words, WRITER, holder, LIVENESS_SLICE_MS);
-      sub(this.words, WAITERS, 1);
-    }
-  }
-
-  /** Replaces dead `holder` with this thread and undoes its unpublished write. */
-  private takeOver(holder: number): boolean {
-    // Linearization point of recovery: the CAS that moves the claim to this thread.
-    if (compareExchange(this.words, WRITER, holder, me) !== holder) return false;
-    const s = load64(this.seq, SEQ);
-    if ((s & 1n) === 1n) store64(this.seq, SEQ, s - 1n); // the active buffer is untouched
-    return true;
-  }
-
-  private release(): void {
-    store(this.words, WRITER, 0);
-    if (load(this.words, WAITERS) > 0) notify(this.words, WRITER);
-  }
-
-  private encodeChecked(value: T, maxBytes: number): Uint8Array {
-    const bytes = this.codec.encode(value);
-    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeValue(bytes)}`);
-    if (bytes.length > maxBytes) throw new InvalidArgumentError(`value needs ${bytes.length} bytes encoded, more than maxBytes ${maxBytes}`);
-    return bytes;
-  }
-
-  private tooLarge(value: T, maxBytes: number): InvalidArgumentError {
-    let needs = '';
-    try {
-      needs = ` (it needs ${this.codec.encode(value).length})`;
-    } catch {
-      // the length is only for the message
-    }
-    return new InvalidArgumentError(`value does not fit in maxBytes ${maxBytes}${needs}`);
+    const expected = nonNegativeInteger('expectedVersion', expectedVersion);
+    const stable = 2n * BigInt(expected);
+    const found = this.buffers.claim(Infinity, stable);
+    if (found !== stable) throw this.conflict(expected, found);
+    this.buffers.abandonWriteForTesting(stable);
   }
 
   private conflict(expected: number, found: bigint): ConflictError {
