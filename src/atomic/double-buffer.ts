@@ -8,13 +8,13 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
+import { encodeInto, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { parkSync, toDeadline } from '../sync/park.js';
-import { DeadlockError, HandleError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { describeValue, oneOf, plainObject, positiveInteger } from '../validate.js';
 
 const { add, compareExchange, load, load64, notify, store, store64, sub } = seam; // module constants: see memory/atomics.ts
@@ -248,18 +248,8 @@ export class DoubleBuffer<K extends string, T, S extends number | bigint> {
   ): [Region<K, DoubleBufferOptions>, Codec<T> | undefined] {
     const { name } = kind;
     const region = openRegion(kind.spec, handle, (raw) => checkHandleOptions(name, raw));
-    const recorded = region.options.codec;
-    const given = plainObject('options', options).codec as CodecName | Codec<T> | undefined;
-    if (recorded === 'custom') {
-      if (!isCodec(given)) {
-        throw new HandleError(`this ${name} was made with a custom codec, which cannot travel in a handle: pass it again with ${name}.from(handle, { codec }), got ${given === undefined ? 'no codec' : describeValue(given)}`);
-      }
-      return [region, resolveCodec(given).codec as Codec<T>];
-    }
-    if (given !== undefined && given !== recorded) {
-      throw new HandleError(`this ${name} uses the '${recorded}' codec, got ${typeof given === 'string' ? `'${given}'` : 'a custom codec'}`);
-    }
-    return [region, undefined];
+    const given = plainObject('options', options).codec;
+    return [region, reopenedCodec<T>(name, region.options.codec, given)];
   }
 
   /** Bytes a region of `kind` takes for these options (in an arena, rounded up to 128). */

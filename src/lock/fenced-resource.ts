@@ -1,10 +1,10 @@
 /**
  * FencedResource: shared state that only the newest lease holder can write.
  */
-import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
+import { encodeInto, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { ConflictError, HandleError, InvalidArgumentError } from '../errors.js';
+import { ConflictError, InvalidArgumentError } from '../errors.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
 import { oneOf, plainObject, positiveInteger } from '../validate.js';
@@ -146,11 +146,10 @@ export class FencedResource<T = unknown> {
     this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), fencedCodec(inner, region.options.maxValueBytes), mode);
   }
 
-  /** Re-opens it from its handle (with the codec again, if it was a custom one). @throws HandleError */
-  static from<T = unknown>(handle: FencedResourceHandle, codec?: Codec<T>): FencedResource<T> {
+  /** Re-opens it from its handle (with `{ codec }` again, if it was made with a custom one). @throws HandleError */
+  static from<T = unknown>(handle: FencedResourceHandle, options: { readonly codec?: CodecName | Codec<T> } = {}): FencedResource<T> {
     const region = openRegion(SPEC, handle, checkHandleOptions);
-    if (region.options.codec === 'custom' && !isCodec(codec)) throw new HandleError('this FencedResource was made with a custom codec: pass it again, FencedResource.from(handle, codec)');
-    return new FencedResource<T>(region, codec);
+    return new FencedResource<T>(region, reopenedCodec<T>('FencedResource', region.options.codec, plainObject('options', options).codec));
   }
 
   static byteLength(options: Pick<FencedResourceOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>): number {

@@ -26,7 +26,7 @@
  */
 import { deserialize, serialize } from 'node:v8';
 import { types } from 'node:util';
-import { InvalidArgumentError } from '../errors.js';
+import { HandleError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 
 /** Turns values into bytes and back. */
@@ -243,4 +243,24 @@ export function encodeInto<T>(codec: Codec<T>, value: T, target: Uint8Array): nu
 /** The encoded length of `value`, for messages ("needs 300 bytes"). */
 export function encodedLength<T>(codec: Codec<T>, value: T): number {
   return codec.encode(value).length;
+}
+
+/**
+ * The codec a primitive re-opened from a handle uses. A handle records only
+ * the codec's name, so a user codec (`'custom'`) must be given again; a
+ * built-in one may be given again only as itself.
+ * @param kind the class name, for messages ("SharedHashTable")
+ * @throws HandleError for a missing custom codec, or a codec other than the recorded one
+ */
+export function reopenedCodec<T>(kind: string, recorded: CodecName | 'custom', given: unknown): Codec<T> {
+  if (recorded === 'custom') {
+    if (!isCodec(given)) {
+      throw new HandleError(`this ${kind} was made with a custom codec, which cannot travel in a handle: pass it again with ${kind}.from(handle, { codec }), got ${given === undefined ? 'no codec' : describeValue(given)}`);
+    }
+    return resolveCodec(given as Codec<T>).codec;
+  }
+  if (given !== undefined && given !== recorded) {
+    throw new HandleError(`this ${kind} uses the '${recorded}' codec, got ${typeof given === 'string' ? `'${given}'` : 'a custom codec'}`);
+  }
+  return codecByName(recorded) as Codec<T>;
 }

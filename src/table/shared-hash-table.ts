@@ -6,11 +6,11 @@
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { encodeInto, isCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
+import { encodeInto, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
 import { createRegion, nested, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
-import { CapacityError, DeadlockError, HandleError, InvalidArgumentError } from '../errors.js';
+import { CapacityError, DeadlockError, InvalidArgumentError } from '../errors.js';
 import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } from '../validate.js';
 import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
@@ -296,18 +296,12 @@ export class SharedHashTable<V = unknown> {
 
   /**
    * Re-opens a table from its handle, in any thread. A table made with a
-   * custom codec needs that codec again.
+   * custom codec needs that codec again: `from(handle, { codec })`.
    * @throws HandleError
    */
-  static from<V = unknown>(handle: SharedHashTableHandle, codec?: Codec<V>): SharedHashTable<V> {
+  static from<V = unknown>(handle: SharedHashTableHandle, options: { readonly codec?: CodecName | Codec<V> } = {}): SharedHashTable<V> {
     const region = openRegion(SPEC, handle, checkHandleOptions);
-    if (region.options.codec === 'custom' && !isCodec(codec)) {
-      throw new HandleError('this SharedHashTable was made with a custom codec: pass it again, SharedHashTable.from(handle, codec)');
-    }
-    if (region.options.codec !== 'custom' && codec !== undefined) {
-      throw new HandleError(`this SharedHashTable uses the '${region.options.codec}' codec; re-open it without one`);
-    }
-    return new SharedHashTable<V>(region, codec);
+    return new SharedHashTable<V>(region, reopenedCodec<V>('SharedHashTable', region.options.codec, plainObject('options', options).codec));
   }
 
   /**

@@ -209,9 +209,9 @@ describe('SharedHashTable', () => {
     const upper: Codec<string> = { encode: (s) => new TextEncoder().encode(s.toUpperCase()), decode: (b) => new TextDecoder().decode(b) };
     const c = new SharedHashTable<string>({ capacity: 8, maxKeyBytes: 8, maxValueBytes: 8, codec: upper });
     c.set('k', 'abc');
-    expect(SharedHashTable.from(c.handle, upper).get('k')).toBe('ABC');
+    expect(SharedHashTable.from(c.handle, { codec: upper }).get('k')).toBe('ABC');
     expectCode(() => SharedHashTable.from(c.handle), ErrorCode.HANDLE, /custom codec/);
-    expectCode(() => SharedHashTable.from(t.handle, upper), ErrorCode.HANDLE, /re-open it without one/);
+    expectCode(() => SharedHashTable.from(t.handle, { codec: upper }), ErrorCode.HANDLE, /uses the 'string' codec, got a custom codec/);
     expect(SharedHashTable.byteLength({ capacity: 8, maxKeyBytes: 8, maxValueBytes: 8 })).toBe(t.handle.byteLength);
   });
 
