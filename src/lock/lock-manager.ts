@@ -127,7 +127,11 @@ export interface LockRequestOptions {
   readonly steal?: boolean;
   /** Abort the wait: the request leaves the queue and rejects with AbortError. */
   readonly signal?: AbortSignal;
-  /** Milliseconds to wait (default: forever): the request then leaves the queue and rejects with TimeoutError. sabre's addition. */
+  /**
+   * Milliseconds to wait (default: forever): the request then leaves the queue
+   * and rejects with TimeoutError (0: only if not grantable at once; unlike
+   * `ifAvailable`, the callback is not called). sabre's addition.
+   */
   readonly timeout?: number;
 }
 
@@ -246,8 +250,9 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * it keeps alive).
  *
  * Differences from the spec: errors are sabre errors (`InvalidArgumentError`
- * where the spec throws TypeError or NotSupportedError, `AbortError` with the
- * signal's reason as `cause`); unknown option keys are refused; names with
+ * where the spec throws TypeError or NotSupportedError; an `AbortError`
+ * carrying the signal's reason in `error.cause.cause` where the spec rejects
+ * with the reason itself); unknown option keys are refused; names with
  * lone surrogates are refused (they would not survive UTF-8); clients are
  * threads.
  *
