@@ -32,3 +32,4 @@ export type { TableKey } from './table/key.js';
 export type { HashKey } from './table/hash.js';
 export { LeaseLock, Lease, DEFAULT_MAX_RESOURCE_BYTES, type LeaseLockOptions, type LeaseLockHandle, type AcquireLeaseOptions, type AcquireLeaseAsyncOptions } from './lock/lease-lock.js';
 export { FencedResource, type FencedResourceOptions, type FencedResourceHandle } from './lock/fenced-resource.js';
+export { LockManager, DEFAULT_MAX_NAME_BYTES, DEFAULT_MAX_REQUESTS_PER_NAME, MAX_REQUESTS_PER_NAME, type LockManagerOptions, type LockManagerHandle, type LockRequestOptions, type Lock, type LockInfo, type LockManagerSnapshot, type LockMode, type LockGrantedCallback } from './lock/lock-manager.js';

@@ -33,6 +33,7 @@ import { SeqLock } from '../atomic/seqlock.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import { LeaseLock } from '../lock/lease-lock.js';
 import { FencedResource } from '../lock/fenced-resource.js';
+import { LockManager } from '../lock/lock-manager.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -136,3 +137,4 @@ registerKind(Condition, 'sabre.Condition');
 registerKind(SharedHashTable, 'sabre.SharedHashTable');
 registerKind(LeaseLock, 'sabre.LeaseLock');
 registerKind(FencedResource, 'sabre.FencedResource');
+registerKind(LockManager, 'sabre.LockManager');

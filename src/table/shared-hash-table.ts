@@ -608,7 +608,7 @@ export class SharedHashTable<V = unknown> {
         const pos = this.foundAt;
         answer = decide(slot, seg);
         if (answer === KEEP) return KEEP;
-        if (answer === REMOVE) this.remove(seg, slot);
+        if (answer === REMOVE) this.remove(seg, slot, pos);
         else if (slot >= 0) this.replace(seg, slot, pos, h, keyWord, answer);
         else if (this.reserve()) this.insert(seg, pos, h, keyWord, answer);
         else full = true;
@@ -660,28 +660,20 @@ export class SharedHashTable<V = unknown> {
     add(this.i32, seg + SEQ, 1);
   }
 
-  private remove(seg: number, slot: number): void {
+  private remove(seg: number, slot: number, pos: number): void {
     add(this.i32, seg + SEQ, 1);
     this.release(seg, slot); // FREE: the delete's commit for repair
-    this.unindex(seg, slot);
+    this.unindex(seg, pos);
     this.i32[seg + COUNT] = this.i32[seg + COUNT]! - 1;
     // Linearization point of a delete.
     add(this.i32, seg + SEQ, 1);
     sub(this.i32, SIZE, 1);
   }
 
-  /** Removes the index entry of `slot` by backward shift (Knuth's Algorithm R): no tombstones. */
-  private unindex(seg: number, slot: number): void {
+  /** Empties index position `hole` by backward shift (Knuth's Algorithm R): no tombstones. */
+  private unindex(seg: number, hole: number): void {
     const mask = this.layout.indexSize - 1;
     const idx = this.index(seg);
-    let hole = -1;
-    for (let pos = 0; pos <= mask; pos++) {
-      if (load(this.i32, idx + pos * ENTRY_WORDS + E_SLOT) === slot + 1) {
-        hole = pos;
-        break;
-      }
-    }
-    if (hole < 0) return;
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const e = idx + j * ENTRY_WORDS;
       const slotPlus1 = load(this.i32, e + E_SLOT);

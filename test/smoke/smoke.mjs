@@ -45,9 +45,23 @@ try {
 }
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
-const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry'];
+const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
+  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
+
+await step('keyed primitives work from the built package', async () => {
+  const table = sabre.SharedHashTable.from(new sabre.SharedHashTable({ capacity: 8, maxKeyBytes: 8, maxValueBytes: 32, codec: 'json' }).handle);
+  table.set('k', { n: 1 });
+  check(table.get('k')?.n === 1 && table.size === 1, 'SharedHashTable set/get through a re-opened handle');
+  const leases = new sabre.LeaseLock({ capacity: 4 });
+  const lease = leases.acquire('r', { ttlMs: 1000 });
+  check(lease !== null && leases.acquire('r', { ttlMs: 1000 }) === null, 'LeaseLock: one live lease per resource');
+  lease.release();
+  const locks = new sabre.LockManager({ capacity: 4 });
+  const mode = await locks.request('n', { mode: 'shared' }, async (lock) => lock.mode);
+  check(mode === 'shared', 'LockManager.request grants a shared lock');
+});
 
 if (existsSync(new URL('dist/src/testing/index.js', root))) {
   await step("'sabre/testing' imports", async () => {
