@@ -9,10 +9,8 @@
  *   against Node's Web Locks on 2 threads where available.
  * Node 20 has no Web Locks: its rows print "not available".
  */
-import type { Worker } from 'node:worker_threads';
 import { LockManager } from '../src/lock/lock-manager.js';
 import { Mutex } from '../src/sync/mutex.js';
-import { spawnWorker } from '../src/threads/spawn.js';
 import { nodeLocks, type LockTask } from '../workers/bench-lock-manager.js';
 import type { Task } from './lib/control.js';
 import { BenchThreads, minShare, starvedWindows, type TimedRun } from './lib/threads.js';
@@ -27,22 +25,6 @@ export interface LockManagerConfig {
 
 const BATCH = 1000;
 const NOT_AVAILABLE = `not available (Node ${process.version})`;
-
-/**
- * Warm workers running `workers/bench-lock-manager.ts`, driven by
- * `BenchThreads` (same barrier, durations and windows as every threaded
- * section). `BenchThreads.start` always starts the shared bench worker, so
- * the workers are started here and handed to its (private) constructor.
- */
-async function startLockThreads(n: number): Promise<BenchThreads> {
-  const url = new URL('../workers/bench-lock-manager.ts', import.meta.url);
-  const workers = Array.from({ length: n }, () => spawnWorker(url));
-  await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-    w.once('online', () => resolve());
-    w.once('error', reject);
-  })));
-  return new (BenchThreads as unknown as new (workers: readonly Worker[]) => BenchThreads)(workers);
-}
 
 export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
   const locks = new LockManager({ capacity: 64 });
@@ -60,7 +42,7 @@ export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
     for (let i = 0; i < n; i++) await node!.request('x', bump);
   };
 
-  const threads = await startLockThreads(2);
+  const threads = await BenchThreads.start(2, new URL('../workers/bench-lock-manager.ts', import.meta.url));
   try {
     const contended = (kind: LockTask['kind'], count: number) => async (): Promise<TimedRun> => {
       const data = new SharedArrayBuffer(128);
@@ -99,7 +81,7 @@ export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
       goals.push({ text: 'uncontended `request` no slower than Node\'s own Web Locks, while working across threads', met: pairedRatio(node1, sabre1) >= 1, detail: `Node ÷ sabre, paired: ${fmtRatio(pairedRatio(node1, sabre1))}` });
     }
     return {
-      title: '12. LockManager.request vs Node\'s Web Locks',
+      title: '11. LockManager.request vs Node\'s Web Locks',
       intro: `${cfg.rounds} interleaved rounds; main-thread loops ${cfg.sampleMs} ms per sample, worker loops ${cfg.threadMs} ms (per op = elapsed / total ops of the threads). Each op: \`await locks.request('x', () => x++)\` (exclusive, a synchronous callback); medians; "paired" = median of per-round ratios.`,
       header: ['variant', 'per op', 'paired vs sabre, same row group'],
       rows: [

@@ -17,6 +17,7 @@ import { striped } from './striped.js';
 import { BenchThreads } from './lib/threads.js';
 import { readMostly, semaphore } from './sync.js';
 import { tableSingle, tableThreads } from './table.js';
+import { lockManager } from './lock-manager.js';
 import { renderSection, type Section } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   show(await seam({ rounds: cfg.seamRounds, sampleMs: cfg.seamMs }));
   show(await semaphore({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
   show(await tableSingle({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
-  show(await (await import('./lock-manager.js')).lockManager({ rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
+  show(await lockManager({ rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);

@@ -26,9 +26,9 @@ function sleepSync(ms: number): void {
 export class BenchThreads {
   private constructor(private readonly workers: readonly Worker[]) {}
 
-  static async start(n: number): Promise<BenchThreads> {
+  /** Starts `n` warm workers running `url` (default: the shared bench worker, workers/bench-thread.ts). */
+  static async start(n: number, url: URL = new URL('../../workers/bench-thread.ts', import.meta.url)): Promise<BenchThreads> {
     if (n > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} bench threads, got ${n}`);
-    const url = new URL('../../workers/bench-thread.ts', import.meta.url);
     const workers = Array.from({ length: n }, () => spawnWorker(url));
     await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
       w.once('online', () => resolve());
