@@ -8,7 +8,7 @@
  * |------------|--------------------------------|-------|
  * | `'v8'`     | anything `postMessage` accepts | the default; `node:v8` serialize/deserialize (structured clone) |
  * | `'json'`   | JSON values                    | `JSON.stringify` + `TextEncoder.encodeInto` straight into the target; no `v8.serialize` |
- * | `'string'` | strings                        | UTF-8; lone surrogates become U+FFFD |
+ * | `'string'` | strings                        | UTF-8; lone surrogates become U+FFFD; a leading U+FEFF is kept |
  * | `'bytes'`  | `Uint8Array`                   | a copy of the bytes; decodes to a plain (non-shared) `Uint8Array` |
  *
  * A user codec is any `{ encode, decode }` object, optionally with the
@@ -55,7 +55,19 @@ export interface ResolvedCodec<T> {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: keep a leading U+FEFF (it is text the caller stored), as Buffer does.
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+
+/**
+ * UTF-8 bytes to a string, invalid sequences as U+FFFD. Node's Buffer
+ * `utf8Slice` (what `buffer.toString()` calls) works on any Uint8Array,
+ * shared memory included, and costs about half a `TextDecoder.decode` of a
+ * short string on Node 20 (~85 against ~160 ns for 16 bytes).
+ */
+const nativeUtf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice;
+const decodeUtf8: (bytes: Uint8Array) => string = typeof nativeUtf8Slice === 'function'
+  ? (bytes) => nativeUtf8Slice.call(bytes, 0, bytes.length)
+  : (bytes) => decoder.decode(bytes);
 
 /** `bytes` itself when it is private memory, else a private copy. */
 function privateBytes(bytes: Uint8Array): Uint8Array {
@@ -126,7 +138,7 @@ const jsonCodec: Codec<unknown> = Object.freeze({
     return utf8Into(jsonText(value), target);
   },
   decode(bytes: Uint8Array): unknown {
-    const text = decoder.decode(checkBytes('json', bytes));
+    const text = decodeUtf8(checkBytes('json', bytes));
     try {
       return JSON.parse(text) as unknown;
     } catch (e) {
@@ -148,7 +160,7 @@ const stringCodec: Codec<string> = Object.freeze({
     return utf8Into(checkString(value), target);
   },
   decode(bytes: Uint8Array): string {
-    return decoder.decode(checkBytes('string', bytes));
+    return decodeUtf8(checkBytes('string', bytes));
   },
 });
 

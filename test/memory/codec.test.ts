@@ -135,3 +135,14 @@ describe('values a codec cannot encode are InvalidArgumentError', () => {
     expectInvalid(() => encodeInto(notBytes, 'x', new Uint8Array(4)), /encode must return a Uint8Array/);
   });
 });
+
+describe('string codec details', () => {
+  it('round-trips a leading U+FEFF (a byte order mark is text like any other)', () => {
+    const { codec } = resolveCodec('string');
+    expect(codec.decode(codec.encode('\ufeffhé'))).toBe('\ufeffhé');
+    expect(codec.decode(new Uint8Array([0xff, 0x61]))).toBe('\ufffda');
+    const shared = new Uint8Array(new SharedArrayBuffer(8));
+    shared.set(codec.encode('día'));
+    expect(codec.decode(shared.subarray(0, 4))).toBe('día');
+  });
+});
