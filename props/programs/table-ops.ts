@@ -6,6 +6,9 @@
  * (two writes' bytes mixed) shows as w !== 2v and is counted in
  * `shared.words[TORN]`.
  *
+ * A 'table' target made with the 'string' codec stores the records as
+ * "v:w" strings (the codec whose decoded values the table caches per instance).
+ *
  * `target.kind`: 'table' (the real one), 'check-then-act'
  * (props/twins/check-then-act-table.ts, the same table with its conditional
  * writes made of a read and a separate write), or 'no-recovery'
@@ -39,10 +42,29 @@ const OPS = ['get', 'has', 'set', 'delete', 'setIfAbsent', 'compareAndSet'] as c
 const WRITES = ['set', 'delete', 'setIfAbsent', 'compareAndSet'] as const;
 const rec = (v: number): TableRecord => ({ v, w: 2 * v });
 
+/** The same records as "v:w" strings, through a 'string'-codec table (the codec whose decoded values it caches). */
+function stringRecords(table: SharedHashTable<string>): TableOps {
+  const text = (r: TableRecord): string => `${r.v}:${r.w}`;
+  const parse = (s: string | undefined): TableRecord | undefined => {
+    if (s === undefined) return undefined;
+    const [v, w] = s.split(':').map(Number);
+    return { v: v!, w: w! };
+  };
+  return {
+    get: (key) => parse(table.get(key)),
+    has: (key) => table.has(key),
+    set: (key, value) => table.set(key, text(value)),
+    delete: (key) => table.delete(key),
+    setIfAbsent: (key, value) => table.setIfAbsent(key, text(value)),
+    compareAndSet: (key, expected, next) => table.compareAndSet(key, text(expected), text(next)),
+  };
+}
+
 export default defineProgram<TableShared, TableInput, void>(({ shared, input, random, record }) => {
   const { kind } = shared.target;
   const table = kind === 'no-recovery' ? openNoRecoveryTable<TableRecord>(shared.target.table) : SharedHashTable.from<TableRecord>(shared.target.table);
-  const t: TableOps = kind === 'check-then-act' ? new CheckThenActTable(table) : table;
+  const t: TableOps = kind === 'check-then-act' ? new CheckThenActTable(table)
+    : shared.target.table.options.codec === 'string' ? stringRecords(SharedHashTable.from<string>(shared.target.table)) : table;
   const pick = (n: number): number => Math.floor(random() * n);
   /** Reads are checked for tearing and recorded by their `v` only. */
   const value = (r: TableRecord | undefined): number | undefined => {

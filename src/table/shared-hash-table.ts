@@ -14,6 +14,7 @@ import { CapacityError, DeadlockError, InvalidArgumentError } from '../errors.js
 import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } from '../validate.js';
 import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
+import { DecodeCache } from './decode-cache.js';
 
 const { add, compareExchange, load, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -32,12 +33,14 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  *   Then S segments, each 128-B aligned:
  *     control (128 B): LOCK (MUTEX_WORDS words, an embedded Mutex), SEQ,
  *       COUNT (live entries), FREE_TOP (slot + 1 heading the free list, 0 =
- *       none), BUMP (slots ever handed out), WSEQ (writes so far)
+ *       none), BUMP (slots ever handed out), WSEQ and WSEQ_HI (writes so
+ *       far, a 64-bit count in two words)
  *     index: M entries of [HASH, SLOT + 1] (SLOT + 1 = 0: empty), M a power
  *       of two >= 2 x pool: linear probing, load factor <= 1/2, deletion by
  *       backward shift, so there are no tombstones and churn leaks nothing
  *     slots: pool = perSegment + 1 records of [STATE, WSEQ, HASH, KEYLEN,
- *       VALLEN, NEXT, key bytes (maxKeyBytes), value bytes (maxValueBytes)];
+ *       VALLEN, NEXT, WSEQ_HI, key bytes (maxKeyBytes), value bytes
+ *       (maxValueBytes)]; (WSEQ, WSEQ_HI) names the write that filled it;
  *       STATE is FREE or LIVE, KEYLEN carries BYTES_KEY for Uint8Array keys
  *
  * Writers take the segment lock, make SEQ odd, change the segment, make SEQ
@@ -91,9 +94,9 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
 
 const K0 = 0, K1 = 1, SIZE = 2; // GLOBAL block words
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
-const LOCK = 0, SEQ = MUTEX_WORDS, COUNT = SEQ + 1, FREE_TOP = SEQ + 2, BUMP = SEQ + 3, WSEQ = SEQ + 4; // segment control words
+const LOCK = 0, SEQ = MUTEX_WORDS, COUNT = SEQ + 1, FREE_TOP = SEQ + 2, BUMP = SEQ + 3, WSEQ = SEQ + 4, WSEQ_HI = SEQ + 5; // segment control words
 const CONTROL_BYTES = CACHE_LINE_BYTES;
-const S_STATE = 0, S_WSEQ = 1, S_HASH = 2, S_KEYLEN = 3, S_VALLEN = 4, S_NEXT = 5, SLOT_HEADER_WORDS = 6; // slot words
+const S_STATE = 0, S_WSEQ = 1, S_HASH = 2, S_KEYLEN = 3, S_VALLEN = 4, S_NEXT = 5, S_WSEQ_HI = 6, SLOT_HEADER_WORDS = 7; // slot words
 const E_HASH = 0, E_SLOT = 1, ENTRY_WORDS = 2; // index entry words
 const FREE = 0, LIVE = 1; // S_STATE values
 const LEN_MASK = BYTES_KEY - 1;
@@ -190,8 +193,6 @@ function checkHandleOptions(raw: unknown): TableHandleOptions {
   return { ...checkSizes(o), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
 }
 
-/** Wrapping comparison of two write sequence numbers: a written after b. */
-const newer = (a: number, b: number): boolean => ((a - b) | 0) > 0;
 
 /**
  * A hash map of fixed capacity in shared memory: every thread that opens its
@@ -252,6 +253,8 @@ export class SharedHashTable<V = unknown> {
   private busy = false;
   /** Set by `find`: the index position it stopped at. */
   private foundAt = -1;
+  /** Decoded values of recent reads, for codecs whose values are immutable ('string'). */
+  private readonly decoded: DecodeCache | undefined;
 
   /**
    * @param options the table's options, or (internally) an opened region
@@ -293,6 +296,7 @@ export class SharedHashTable<V = unknown> {
     }
     this.locks = locks;
     this.key = new KeyBuffer(maxKeyBytes);
+    this.decoded = region.options.codec === 'string' ? new DecodeCache() : undefined;
     this.value = new Uint8Array(maxValueBytes);
     this.expected = new Uint8Array(maxValueBytes);
   }
@@ -340,7 +344,12 @@ export class SharedHashTable<V = unknown> {
   /** The value stored under `key`, or `undefined`. */
   get(key: TableKey): V | undefined {
     const len = this.read(key, true);
-    return len < 0 ? undefined : this.codec.decode(this.value.subarray(0, len));
+    if (len === ABSENT) return undefined;
+    const cache = this.decoded;
+    if (len === CACHED) return cache!.value as V;
+    const value = this.codec.decode(this.value.subarray(0, len));
+    if (cache !== undefined) cache.remember(value as string);
+    return value;
   }
 
   /** True if `key` has a value. */
@@ -476,7 +485,11 @@ export class SharedHashTable<V = unknown> {
 
   // ---- reads -------------------------------------------------------------
 
-  /** Finds `key`; with `copy`, copies its value into `this.value`. Returns the value's length, or -1 if absent. */
+  /**
+   * Finds `key`; with `copy`, copies its value into `this.value`. Returns the
+   * value's length, ABSENT, or CACHED when this instance already holds the
+   * decoded value of that very write (`decoded.value`).
+   */
   private read(key: TableKey, copy: boolean): number {
     if (this.busy) throw reentered();
     const keyWord = this.key.encode(key);
@@ -489,7 +502,7 @@ export class SharedHashTable<V = unknown> {
       const s1 = load(this.i32, seg + SEQ);
       if ((s1 & 1) === 0) {
         const slot = this.find(seg, h, keyWord);
-        const len = slot < 0 ? -1 : copy ? this.copyValue(seg, slot, this.value) : 0;
+        const len = slot < 0 ? ABSENT : copy ? this.valueOf(seg, slot) : 0;
         if (load(this.i32, seg + SEQ) === s1) return len;
       }
       (backoff ??= new Backoff()).spin();
@@ -498,7 +511,7 @@ export class SharedHashTable<V = unknown> {
     this.lock(s);
     try {
       const slot = this.find(seg, h, keyWord);
-      return slot < 0 ? -1 : copy ? this.copyValue(seg, slot, this.value) : 0;
+      return slot < 0 ? ABSENT : copy ? this.valueOf(seg, slot) : 0;
     } finally {
       this.unlock(s);
     }
@@ -533,6 +546,14 @@ export class SharedHashTable<V = unknown> {
     const base = (at + SLOT_HEADER_WORDS) * 4;
     for (let i = 0, n = keyWord & LEN_MASK; i < n; i++) if (this.u8[base + i] !== bytes[i]) return false;
     return true;
+  }
+
+  /** CACHED if the decode cache holds this slot's write, else copies the value into `this.value` and returns its length. */
+  private valueOf(seg: number, slot: number): number {
+    const cache = this.decoded;
+    if (cache === undefined) return this.copyValue(seg, slot, this.value);
+    const at = this.slot(seg, slot);
+    return cache.lookup(at, this.i32[at + S_WSEQ]!, this.i32[at + S_WSEQ_HI]!) ? CACHED : this.copyValue(seg, slot, this.value);
   }
 
   /** Copies a slot's value bytes into `into`; returns their length (clamped, for a racing read). */
@@ -728,7 +749,10 @@ export class SharedHashTable<V = unknown> {
     i32[at + S_HASH] = h;
     i32[at + S_KEYLEN] = keyWord;
     i32[at + S_VALLEN] = vlen;
-    i32[at + S_WSEQ] = i32[seg + WSEQ] = (i32[seg + WSEQ]! + 1) | 0;
+    const lo = (i32[seg + WSEQ]! + 1) | 0;
+    if (lo === 0) i32[seg + WSEQ_HI] = (i32[seg + WSEQ_HI]! + 1) | 0;
+    i32[at + S_WSEQ] = i32[seg + WSEQ] = lo;
+    i32[at + S_WSEQ_HI] = i32[seg + WSEQ_HI]!;
     store(i32, at + S_STATE, LIVE);
   }
 
@@ -772,7 +796,7 @@ export class SharedHashTable<V = unknown> {
           const other = load(this.i32, idx + pos * ENTRY_WORDS + E_SLOT) - 1;
           if (load(this.i32, idx + pos * ENTRY_WORDS + E_HASH) !== h || !this.sameKey(seg, slot, other)) continue;
           // One key in two LIVE slots: a replace died before freeing the old one. Keep the newer.
-          const keep = newer(load(this.i32, at + S_WSEQ), load(this.i32, this.slot(seg, other) + S_WSEQ)) ? slot : other;
+          const keep = this.newer(at, this.slot(seg, other)) ? slot : other;
           const drop = keep === slot ? other : slot;
           store(this.i32, idx + pos * ENTRY_WORDS + E_SLOT, keep + 1);
           store(this.i32, this.slot(seg, drop) + S_STATE, FREE);
@@ -793,6 +817,13 @@ export class SharedHashTable<V = unknown> {
     store(this.i32, seg + FREE_TOP, freeTop);
     store(this.i32, seg + COUNT, count);
     add(this.i32, seg + SEQ, 1);
+  }
+
+  /** True if the slot at word `a` was filled by a later write than the one at `b` (64-bit write numbers). */
+  private newer(a: number, b: number): boolean {
+    const i32 = this.i32;
+    const ha = i32[a + S_WSEQ_HI]!, hb = i32[b + S_WSEQ_HI]!;
+    return ha !== hb ? ((ha - hb) | 0) > 0 : i32[a + S_WSEQ]! >>> 0 > i32[b + S_WSEQ]! >>> 0;
   }
 
   private sameKey(seg: number, a: number, b: number): boolean {
@@ -861,6 +892,8 @@ function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): voi
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
 const KEEP = -1, REMOVE = -2;
+/** `read` answers besides a length: no such key; the decode cache has the value. */
+const ABSENT = -1, CACHED = -3;
 const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 
 function reentered(): DeadlockError {

@@ -263,3 +263,21 @@ describe('SharedHashTable', () => {
     });
   });
 });
+
+describe('SharedHashTable decode cache (string codec)', () => {
+  it('a hot key returns the value of the latest write, never a cached older one', () => {
+    const t = small<string>({ codec: 'string' });
+    const other = SharedHashTable.from<string>(t.handle);
+    t.set('k', 'one');
+    expect(other.get('k')).toBe('one');
+    expect(other.get('k')).toBe('one'); // from the cache
+    t.set('k', 'two');
+    expect(other.get('k')).toBe('two');
+    t.delete('k');
+    expect(other.get('k')).toBeUndefined();
+    t.set('k', 'one'); // the same bytes again, a new write: still right
+    expect(other.get('k')).toBe('one');
+    for (let i = 0; i < 3000; i++) t.set(`x${i % 12}`, `v${i}`); // churn through every slot
+    for (let i = 0; i < 12; i++) expect(other.get(`x${i}`)).toBe(`v${2988 + i}`);
+  });
+});
