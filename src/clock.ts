@@ -120,3 +120,22 @@ export class ManualClock implements Clock {
     }
   }
 }
+
+/** How a handle records the clock of a primitive that expires things: 'system', or a ManualClock's handle. */
+export type ClockOption = 'system' | ManualClockHandle;
+
+/**
+ * The clock option of a primitive's constructor, as a clock and what its
+ * handle records. Only clocks every thread can share are accepted.
+ * @throws InvalidArgumentError for any other clock
+ */
+export function sharedClock(clock: unknown): { readonly clock: Clock; readonly option: ClockOption } {
+  if (clock === undefined || clock === systemClock) return { clock: systemClock, option: 'system' };
+  if (clock instanceof ManualClock) return { clock, option: clock.handle };
+  throw new InvalidArgumentError('clock must be systemClock or a ManualClock (a clock must be shared by every thread: other clocks cannot travel in a handle)');
+}
+
+/** The clock a handle's option names (re-opening a ManualClock validates its handle). @throws HandleError */
+export function clockOf(option: unknown): Clock {
+  return option === 'system' ? systemClock : ManualClock.from(option as ManualClockHandle);
+}

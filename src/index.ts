@@ -4,7 +4,7 @@
  * `handle` re-opens it in any thread with `P.from(handle)`.
  */
 export * from './errors.js';
-export { systemClock, ManualClock, type Clock, type ManualClockOptions, type ManualClockHandle } from './clock.js';
+export { systemClock, ManualClock, type Clock, type ClockOption, type ManualClockOptions, type ManualClockHandle } from './clock.js';
 export type { Handle } from './memory/region.js';
 export { SharedArena, type SharedArenaOptions, type SharedArenaHandle } from './memory/arena.js';
 export { CACHE_LINE_BYTES } from './memory/cache-line.js';
@@ -33,3 +33,4 @@ export type { HashKey } from './table/hash.js';
 export { LeaseLock, Lease, DEFAULT_MAX_RESOURCE_BYTES, type LeaseLockOptions, type LeaseLockHandle, type AcquireLeaseOptions, type AcquireLeaseAsyncOptions } from './lock/lease-lock.js';
 export { FencedResource, type FencedResourceOptions, type FencedResourceHandle } from './lock/fenced-resource.js';
 export { LockManager, DEFAULT_MAX_NAME_BYTES, DEFAULT_MAX_REQUESTS_PER_NAME, MAX_REQUESTS_PER_NAME, type LockManagerOptions, type LockManagerHandle, type LockRequestOptions, type Lock, type LockInfo, type LockManagerSnapshot, type LockMode, type LockGrantedCallback } from './lock/lock-manager.js';
+export { OnceRegistry, DEFAULT_MAX_CLAIM_KEY_BYTES, type OnceRegistryOptions, type OnceRegistryHandle, type Claim, type ClaimOptions } from './store/once-registry.js';

@@ -34,6 +34,7 @@ import { SharedHashTable } from '../table/shared-hash-table.js';
 import { LeaseLock } from '../lock/lease-lock.js';
 import { FencedResource } from '../lock/fenced-resource.js';
 import { LockManager } from '../lock/lock-manager.js';
+import { OnceRegistry } from '../store/once-registry.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -138,3 +139,4 @@ registerKind(SharedHashTable, 'sabre.SharedHashTable');
 registerKind(LeaseLock, 'sabre.LeaseLock');
 registerKind(FencedResource, 'sabre.FencedResource');
 registerKind(LockManager, 'sabre.LockManager');
+registerKind(OnceRegistry, 'sabre.OnceRegistry');

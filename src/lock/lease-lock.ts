@@ -7,7 +7,7 @@ import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import type { Codec } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { ManualClock, systemClock, type Clock, type ManualClockHandle } from '../clock.js';
+import { clockOf, sharedClock, systemClock, type Clock, type ClockOption } from '../clock.js';
 import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
@@ -76,7 +76,7 @@ interface LeaseLockHandleOptions {
   readonly capacity: number;
   readonly maxResourceBytes: number;
   /** 'system', or the handle of the ManualClock the leases expire on. */
-  readonly clock: 'system' | ManualClockHandle;
+  readonly clock: ClockOption;
 }
 export type LeaseLockHandle = Handle<'sabre.LeaseLock', LeaseLockHandleOptions>;
 
@@ -135,14 +135,8 @@ function checkHandleOptions(raw: unknown): LeaseLockHandleOptions {
   const o = plainObject('options', raw);
   const extra = Object.keys(o).filter((k) => !['capacity', 'maxResourceBytes', 'clock'].includes(k));
   if (extra.length > 0) throw new InvalidArgumentError(`a LeaseLock handle has no option ${extra.join(', ')}`);
-  if (o.clock !== 'system') ManualClock.from(o.clock as ManualClockHandle); // validates it
+  clockOf(o.clock); // validates it
   return { ...checkSizes(o), clock: o.clock as LeaseLockHandleOptions['clock'] };
-}
-
-function clockOption(clock: unknown): { clock: Clock; option: LeaseLockHandleOptions['clock'] } {
-  if (clock === undefined || clock === systemClock) return { clock: systemClock, option: 'system' };
-  if (clock instanceof ManualClock) return { clock, option: clock.handle };
-  throw new InvalidArgumentError('clock must be systemClock or a ManualClock (a clock must be shared by every thread: other clocks cannot travel in a handle)');
 }
 
 function ttlOf(v: unknown): number {
@@ -270,12 +264,12 @@ export class LeaseLock {
     if (options instanceof Region) {
       this.handle = options.handle;
       const c = options.options.clock;
-      this.clock = c === 'system' ? systemClock : ManualClock.from(c);
+      this.clock = clockOf(c);
       this.leases = SharedHashTable.nested(options, TABLE_AT, tableSizes(options.options), recordCodec, 'open');
     } else {
       const o = plainObject('options', options) as Partial<LeaseLockOptions>;
       const sizes = checkSizes(o);
-      const { clock, option } = clockOption(o.clock);
+      const { clock, option } = sharedClock(o.clock);
       this.clock = clock;
       const region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
       this.handle = region.handle;

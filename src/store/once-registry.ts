@@ -1,0 +1,222 @@
+/**
+ * OnceRegistry: actions that may happen once (or `maxUses` times, or once
+ * per window) per key, across every thread: likes, one-time coupons, daily
+ * rewards.
+ */
+import type { Codec } from '../memory/codec.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { InvalidArgumentError } from '../errors.js';
+import { SharedHashTable } from '../table/shared-hash-table.js';
+import type { TableKey } from '../table/key.js';
+import { plainObject, positiveInteger } from '../validate.js';
+
+/*
+ * Implementation notes
+ *
+ * A SharedHashTable (nested region) from key to a 16-byte record [uses,
+ * lastAt] (float64s; lastAt on the registry's clock). Every operation is one
+ * `compute` on the key's record, under its table segment's lock: that
+ * compute is the linearization point, so "has it been claimed?" and "claim
+ * it" cannot be separated by another thread (the check-then-act race that
+ * lets a like or a coupon count twice). A thread dying inside one leaves the
+ * table to repair itself: the claim happened whole or not at all, and it is
+ * counted exactly when it happened.
+ */
+
+const RECORD_BYTES = 16;
+
+/** Default longest key, in UTF-8 bytes. */
+export const DEFAULT_MAX_CLAIM_KEY_BYTES = 256;
+
+export interface OnceRegistryOptions {
+  /** Keys it holds (a key with no claims left takes no room). */
+  readonly capacity: number;
+  /** Longest key in UTF-8 bytes (default 256). */
+  readonly maxKeyBytes?: number;
+  /** The clock `claimWithin` windows run on (default `systemClock`; a `ManualClock` for tests). */
+  readonly clock?: Clock;
+  readonly arena?: SharedArena;
+}
+interface OnceHandleOptions {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly clock: ClockOption;
+}
+export type OnceRegistryHandle = Handle<'sabre.OnceRegistry', OnceHandleOptions>;
+
+/** The answer to a claim. */
+export interface Claim {
+  /** True if this call took the claim. */
+  readonly claimed: boolean;
+  /** Claims the key holds now (this one included, if taken). */
+  readonly uses: number;
+  /** 0 when claimed; when refused, ms until a `claimWithin` could succeed (Infinity: `maxUses` is spent). */
+  readonly retryAfterMs: number;
+  /** The registry clock's time of the decision. */
+  readonly at: number;
+}
+
+export interface ClaimOptions {
+  /** How many claims the key allows in all (default 1). */
+  readonly maxUses?: number;
+}
+
+interface UseRecord {
+  readonly uses: number;
+  readonly lastAt: number;
+}
+
+const recordCodec: Codec<UseRecord> = {
+  encode(r) {
+    const out = new Uint8Array(RECORD_BYTES);
+    recordCodec.encodeInto!(r, out);
+    return out;
+  },
+  encodeInto(r, target) {
+    if (target.length < RECORD_BYTES) return -1;
+    const view = new DataView(target.buffer, target.byteOffset, RECORD_BYTES);
+    view.setFloat64(0, r.uses, true);
+    view.setFloat64(8, r.lastAt, true);
+    return RECORD_BYTES;
+  },
+  decode(bytes) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return { uses: view.getFloat64(0, true), lastAt: view.getFloat64(8, true) };
+  },
+};
+
+const tableSizes = (o: OnceHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
+
+const SPEC: RegionSpec<'sabre.OnceRegistry', OnceHandleOptions> = {
+  kind: 'sabre.OnceRegistry',
+  version: 1,
+  bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
+};
+
+function checkSizes(o: Record<string, unknown>): Omit<OnceHandleOptions, 'clock'> {
+  return {
+    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
+    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_MAX_CLAIM_KEY_BYTES, 65_535),
+  };
+}
+
+function checkHandleOptions(raw: unknown): OnceHandleOptions {
+  const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => !['capacity', 'maxKeyBytes', 'clock'].includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`a OnceRegistry handle has no option ${extra.join(', ')}`);
+  clockOf(o.clock); // validates it
+  return { ...checkSizes(o), clock: o.clock as ClockOption };
+}
+
+function windowOf(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * At most once per key, across every thread: the registry behind likes
+ * ("one per user and post"), one-time coupons (`maxUses`) and daily rewards
+ * (`claimWithin(key, 24 * 3600_000)`).
+ *
+ * `claim(key)` takes a claim if the key has fewer than `maxUses` (default 1);
+ * `claimWithin(key, windowMs)` takes one if the key's last claim is at least
+ * `windowMs` old on the registry's clock; `release(key)` gives one back (an
+ * unlike, a coupon returned, a reward whose grant failed). Each is one
+ * atomic step: two threads claiming the same key at once never both succeed
+ * past the limit.
+ *
+ * Memory synchronization: a successful claim happens-before every later
+ * claim of the key that sees it (and is refused because of it).
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key too long, a
+ *   maxUses or windowMs that is not positive, bad options
+ * @throws CapacityError (`ERR_CAPACITY`) when a new key finds the registry full
+ *
+ * @example
+ * ```ts
+ * const likes = new OnceRegistry({ capacity: 1_000_000 });
+ * if (likes.claim(`like:${postId}:${userId}`).claimed) await posts.increment(postId);
+ * const rewards = new OnceRegistry({ capacity: 100_000 });
+ * const r = rewards.claimWithin(`daily:${userId}`, 24 * 3600_000);
+ * if (!r.claimed) reply(429, { retryAfterMs: r.retryAfterMs });
+ * ```
+ * @remarks Since 0.1
+ */
+export class OnceRegistry {
+  readonly handle: OnceRegistryHandle;
+  readonly clock: Clock;
+  private readonly table: SharedHashTable<UseRecord>;
+
+  constructor(options: OnceRegistryOptions | Region<'sabre.OnceRegistry', OnceHandleOptions>) {
+    let region: Region<'sabre.OnceRegistry', OnceHandleOptions>;
+    if (options instanceof Region) {
+      region = options;
+      this.clock = clockOf(region.options.clock);
+    } else {
+      const o = plainObject('options', options) as Partial<OnceRegistryOptions>;
+      const sizes = checkSizes(o);
+      const { clock, option } = sharedClock(o.clock);
+      this.clock = clock;
+      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
+    }
+    this.handle = region.handle;
+    this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), recordCodec, options instanceof Region ? 'open' : 'create');
+  }
+
+  /** Re-opens a registry from its handle, in any thread. @throws HandleError */
+  static from(handle: OnceRegistryHandle): OnceRegistry {
+    return new OnceRegistry(openRegion(SPEC, handle, checkHandleOptions));
+  }
+
+  static byteLength(options: Pick<OnceRegistryOptions, 'capacity' | 'maxKeyBytes'>): number {
+    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  }
+
+  /** Takes a claim on `key` if it has fewer than `maxUses` (default 1). */
+  claim(key: TableKey, options: ClaimOptions = {}): Claim {
+    const maxUses = positiveInteger('maxUses', plainObject('options', options).maxUses ?? 1);
+    return this.take(key, (r) => (r === undefined || r.uses < maxUses ? 0 : Infinity));
+  }
+
+  /** Takes a claim on `key` if its last claim is at least `windowMs` old (a daily reward: 24 h). */
+  claimWithin(key: TableKey, windowMs: number): Claim {
+    const w = windowOf(windowMs);
+    return this.take(key, (r, now) => (r === undefined ? 0 : Math.max(0, r.lastAt + w - now)));
+  }
+
+  /** Gives back the key's latest claim. Returns false if it had none. */
+  release(key: TableKey): boolean {
+    let released = false;
+    this.table.compute(key, (r) => {
+      if (r === undefined) return undefined;
+      released = true;
+      return r.uses <= 1 ? undefined : { uses: r.uses - 1, lastAt: r.lastAt };
+    });
+    return released;
+  }
+
+  /** Claims `key` holds now (0 if none). */
+  uses(key: TableKey): number {
+    return this.table.get(key)?.uses ?? 0;
+  }
+
+  /** One claim attempt: `wait(record, now)` says how long until it may be taken (0: now). */
+  private take(key: TableKey, wait: (r: UseRecord | undefined, now: number) => number): Claim {
+    let claim!: Claim;
+    // Linearization point: this compute (the check and the claim under one lock).
+    this.table.compute(key, (r) => {
+      const now = this.clock.now();
+      const retryAfterMs = wait(r, now);
+      if (retryAfterMs > 0) {
+        claim = { claimed: false, uses: r!.uses, retryAfterMs, at: now };
+        return r;
+      }
+      const uses = (r?.uses ?? 0) + 1;
+      claim = { claimed: true, uses, retryAfterMs: 0, at: now };
+      return { uses, lastAt: now };
+    });
+    return claim;
+  }
+}
