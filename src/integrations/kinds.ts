@@ -35,6 +35,7 @@ import { LeaseLock } from '../lock/lease-lock.js';
 import { FencedResource } from '../lock/fenced-resource.js';
 import { LockManager } from '../lock/lock-manager.js';
 import { OnceRegistry } from '../store/once-registry.js';
+import { VoteRegistry } from '../store/vote-registry.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -140,3 +141,4 @@ registerKind(LeaseLock, 'sabre.LeaseLock');
 registerKind(FencedResource, 'sabre.FencedResource');
 registerKind(LockManager, 'sabre.LockManager');
 registerKind(OnceRegistry, 'sabre.OnceRegistry');
+registerKind(VoteRegistry, 'sabre.VoteRegistry');
