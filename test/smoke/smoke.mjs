@@ -46,7 +46,7 @@ try {
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
 const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
-  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager'];
+  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
@@ -61,6 +61,10 @@ await step('keyed primitives work from the built package', async () => {
   const locks = new sabre.LockManager({ capacity: 4 });
   const mode = await locks.request('n', { mode: 'shared' }, async (lock) => lock.mode);
   check(mode === 'shared', 'LockManager.request grants a shared lock');
+  const votes = new sabre.VoteRegistry({ capacity: 4, choices: ['yes', 'no'] });
+  votes.vote('p', 'u', 'yes');
+  const once = new sabre.OnceRegistry({ capacity: 4 });
+  check(votes.tally('p').yes === 1 && once.claim('k').claimed && !once.claim('k').claimed, 'VoteRegistry and OnceRegistry count once');
 });
 
 if (existsSync(new URL('dist/src/testing/index.js', root))) {
