@@ -4,7 +4,7 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import type { Codec } from '../memory/codec.js';
+import { float64Record, type Codec } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clockOf, sharedClock, systemClock, type Clock, type ClockOption } from '../clock.js';
@@ -96,25 +96,7 @@ interface LeaseRecord {
   readonly expiresAt: number;
 }
 
-const recordCodec: Codec<LeaseRecord> = {
-  encode(r) {
-    const out = new Uint8Array(RECORD_BYTES);
-    recordCodec.encodeInto!(r, out);
-    return out;
-  },
-  encodeInto(r, target) {
-    if (target.length < RECORD_BYTES) return -1;
-    const view = new DataView(target.buffer, target.byteOffset, RECORD_BYTES);
-    view.setFloat64(0, r.holder, true);
-    view.setFloat64(8, r.token, true);
-    view.setFloat64(16, r.expiresAt, true);
-    return RECORD_BYTES;
-  },
-  decode(bytes) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return { holder: view.getFloat64(0, true), token: view.getFloat64(8, true), expiresAt: view.getFloat64(16, true) };
-  },
-};
+const recordCodec: Codec<LeaseRecord> = float64Record('holder', 'token', 'expiresAt');
 
 const tableSizes = (o: LeaseLockHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxResourceBytes, maxValueBytes: RECORD_BYTES });
 

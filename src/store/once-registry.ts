@@ -3,7 +3,7 @@
  * per window) per key, across every thread: likes, one-time coupons, daily
  * rewards.
  */
-import type { Codec } from '../memory/codec.js';
+import { float64Record, type Codec } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
@@ -68,24 +68,7 @@ interface UseRecord {
   readonly lastAt: number;
 }
 
-const recordCodec: Codec<UseRecord> = {
-  encode(r) {
-    const out = new Uint8Array(RECORD_BYTES);
-    recordCodec.encodeInto!(r, out);
-    return out;
-  },
-  encodeInto(r, target) {
-    if (target.length < RECORD_BYTES) return -1;
-    const view = new DataView(target.buffer, target.byteOffset, RECORD_BYTES);
-    view.setFloat64(0, r.uses, true);
-    view.setFloat64(8, r.lastAt, true);
-    return RECORD_BYTES;
-  },
-  decode(bytes) {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return { uses: view.getFloat64(0, true), lastAt: view.getFloat64(8, true) };
-  },
-};
+const recordCodec: Codec<UseRecord> = float64Record('uses', 'lastAt');
 
 const tableSizes = (o: OnceHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
 

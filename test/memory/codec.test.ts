@@ -146,3 +146,14 @@ describe('string codec details', () => {
     expect(codec.decode(shared.subarray(0, 4))).toBe('día');
   });
 });
+
+describe('float64Record', () => {
+  it('round-trips records of numbers exactly, and refuses a target too small', async () => {
+    const { float64Record } = await import('../../src/memory/codec.js');
+    const codec = float64Record('a', 'b');
+    const r = { a: 2 ** 53 - 1, b: -0.5 };
+    expect(codec.decode(codec.encode(r))).toEqual(r);
+    expect(codec.encodeInto!(r, new Uint8Array(15))).toBe(-1);
+    expect(codec.encodeInto!(r, new Uint8Array(16))).toBe(16);
+  });
+});
