@@ -4,6 +4,7 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
+import { fnv1a } from '../memory/fnv.js';
 import { float64Record, type Codec } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -129,10 +130,8 @@ function ttlOf(v: unknown): number {
 }
 
 function stripeOf(resource: TableKey): number {
-  let h = 0x811c9dc5;
-  if (typeof resource === 'string') for (let i = 0; i < resource.length; i++) h = Math.imul(h ^ resource.charCodeAt(i), 0x01000193);
-  else if (resource instanceof Uint8Array) for (let i = 0; i < resource.length; i++) h = Math.imul(h ^ resource[i]!, 0x01000193);
-  return (h >>> 0) % WAIT_STRIPES;
+  // A key of another type is refused by the table, with a clear error, on the first attempt.
+  return typeof resource === 'string' || resource instanceof Uint8Array ? fnv1a(resource) % WAIT_STRIPES : 0;
 }
 
 const describe = (resource: TableKey): string => (typeof resource === 'string' ? JSON.stringify(resource) : `<${resource.length} bytes>`);

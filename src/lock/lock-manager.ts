@@ -5,6 +5,7 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
+import { fnv1a } from '../memory/fnv.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
@@ -210,9 +211,7 @@ const isThenable = (v: unknown): v is PromiseLike<unknown> =>
 
 /** The stripe of a name: FNV-1a over its UTF-16 code units (only spreads wake-ups; collisions cost spurious wakes). */
 function stripeOf(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return ((h >>> 0) % STRIPES) * STRIPE_WORDS;
+  return (fnv1a(name) % STRIPES) * STRIPE_WORDS;
 }
 
 function stolen(name: string): AbortError {

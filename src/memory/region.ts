@@ -21,6 +21,7 @@
 import { types } from 'node:util';
 import { HandleError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
+import { fnv1a } from './fnv.js';
 
 const MAGIC = 0x53414252;
 const H_MAGIC = 0, H_KIND = 1, H_VERSION = 2, H_BYTE_LENGTH = 3, H_OPTIONS_HASH = 4;
@@ -165,14 +166,6 @@ function canonicalJson(v: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
 
 /**
  * Where a part of a composite primitive lives: the region of another kind

@@ -3,6 +3,7 @@
  * tallies that always equal the ballots.
  */
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
+import { fnv1a } from '../memory/fnv.js';
 import type { Codec } from '../memory/codec.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -131,9 +132,7 @@ const pollOfKey = (key: string): string => {
 };
 
 function stripeOf(poll: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < poll.length; i++) h = Math.imul(h ^ poll.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % STRIPES;
+  return fnv1a(poll) % STRIPES;
 }
 
 const IGNORE_POISON = Object.freeze({ ignorePoison: true });
