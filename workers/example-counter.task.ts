@@ -18,10 +18,10 @@ import {
   type StripedCounterHandle,
   type VersionedCellHandle,
 } from '../src/index.js';
+import { startLine } from './start-line.js';
 
 /** Int32 words of the start line. */
-export const START_ARRIVED = 0;
-export const START_WORDS = 1;
+export { START_WORDS } from './start-line.js';
 
 /** What every strategy's task carries. */
 interface Base {
@@ -60,24 +60,6 @@ export interface CounterResult {
 const processData = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-
-/**
- * Blocks until `parties` threads have arrived (or 10 s pass: a pool that
- * could not start every thread still finishes, just with less overlap).
- * Plain Atomics are fine here: this is the example's harness, not sabre.
- */
-function startLine(words: Int32Array, parties: number): void {
-  const deadline = Date.now() + 10_000;
-  let arrived = Atomics.add(words, START_ARRIVED, 1) + 1;
-  if (arrived >= parties) {
-    Atomics.notify(words, START_ARRIVED);
-    return;
-  }
-  while (arrived < parties && Date.now() < deadline) {
-    Atomics.wait(words, START_ARRIVED, arrived, 50);
-    arrived = Atomics.load(words, START_ARRIVED);
-  }
-}
 
 export default async function run(task: CounterTask): Promise<CounterResult> {
   startLine(task.start, task.parties);

@@ -15,10 +15,10 @@
  */
 import { threadId } from 'node:worker_threads';
 import { Mutex, RWLock, type MutexHandle, type RWLockHandle } from '../src/index.js';
+import { startLine } from './start-line.js';
 
 /** Int32 words of the start line. */
-export const START_ARRIVED = 0;
-export const START_WORDS = 1;
+export { START_WORDS } from './start-line.js';
 
 export type TableLock =
   | { readonly kind: 'mutex'; readonly handle: MutexHandle }
@@ -55,24 +55,6 @@ export interface ReadHeavyResult {
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 /** Ops between two looks at the clock (a clock read costs about as much as a read). */
 const CLOCK_EVERY = 64;
-
-/**
- * Blocks until `parties` threads have arrived (or 10 s pass: a pool that
- * could not start every thread still finishes, just with less overlap).
- * Plain Atomics are fine here: this is the example's harness, not sabre.
- */
-function startLine(words: Int32Array, parties: number): void {
-  const deadline = Date.now() + 10_000;
-  let arrived = Atomics.add(words, START_ARRIVED, 1) + 1;
-  if (arrived >= parties) {
-    Atomics.notify(words, START_ARRIVED);
-    return;
-  }
-  while (arrived < parties && Date.now() < deadline) {
-    Atomics.wait(words, START_ARRIVED, arrived, 50);
-    arrived = Atomics.load(words, START_ARRIVED);
-  }
-}
 
 /** A reader's critical section: sums the table; the sum is NaN if the read was torn. */
 function readSection(prices: Float64Array): number {
