@@ -35,3 +35,4 @@ export { FencedResource, type FencedResourceOptions, type FencedResourceHandle }
 export { LockManager, DEFAULT_MAX_NAME_BYTES, DEFAULT_MAX_REQUESTS_PER_NAME, MAX_REQUESTS_PER_NAME, type LockManagerOptions, type LockManagerHandle, type LockRequestOptions, type Lock, type LockInfo, type LockManagerSnapshot, type LockMode, type LockGrantedCallback } from './lock/lock-manager.js';
 export { OnceRegistry, DEFAULT_MAX_CLAIM_KEY_BYTES, type OnceRegistryOptions, type OnceRegistryHandle, type Claim, type ClaimOptions } from './store/once-registry.js';
 export { VoteRegistry, DEFAULT_MAX_ID_BYTES, MAX_CHOICES, type VoteRegistryOptions, type VoteRegistryHandle, type VoteOptions, type VoteResult } from './store/vote-registry.js';
+export { Cache, WINDOW_FRACTION, DEFAULT_MAX_PENDING_COMPUTES, type CacheOptions, type CacheHandle, type CachePolicy, type CacheSetOptions, type GetOrComputeOptions, type CacheStats } from './store/cache.js';

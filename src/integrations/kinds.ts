@@ -36,6 +36,7 @@ import { FencedResource } from '../lock/fenced-resource.js';
 import { LockManager } from '../lock/lock-manager.js';
 import { OnceRegistry } from '../store/once-registry.js';
 import { VoteRegistry } from '../store/vote-registry.js';
+import { Cache } from '../store/cache.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -142,3 +143,5 @@ registerKind(FencedResource, 'sabre.FencedResource');
 registerKind(LockManager, 'sabre.LockManager');
 registerKind(OnceRegistry, 'sabre.OnceRegistry');
 registerKind(VoteRegistry, 'sabre.VoteRegistry');
+// Re-opened with the handle's named codec; a user codec cannot cross threads (pass it to Cache.from).
+registerKind(Cache, 'sabre.Cache');

@@ -15,6 +15,7 @@ import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } fro
 import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
 import { DecodeCache } from './decode-cache.js';
+import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
 
 const { add, compareExchange, load, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -29,7 +30,8 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  *
  * Region body (Int32 words unless said otherwise):
  *   GLOBAL block (128 B): K0, K1 (the table's random hash key, written before
- *   the region is published), SIZE (entries reserved by inserts, see below).
+ *   the region is published), SIZE (entries reserved by inserts, see below),
+ *   TICKS (inserts so far, counted only in a table that evicts).
  *   Then S segments, each 128-B aligned:
  *     control (128 B): LOCK (MUTEX_WORDS words, an embedded Mutex), SEQ,
  *       COUNT (live entries), FREE_TOP (slot + 1 heading the free list, 0 =
@@ -39,9 +41,10 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  *       of two >= 2 x pool: linear probing, load factor <= 1/2, deletion by
  *       backward shift, so there are no tombstones and churn leaks nothing
  *     slots: pool = perSegment + 1 records of [STATE, WSEQ, HASH, KEYLEN,
- *       VALLEN, NEXT, WSEQ_HI, key bytes (maxKeyBytes), value bytes
- *       (maxValueBytes)]; (WSEQ, WSEQ_HI) names the write that filled it;
- *       STATE is FREE or LIVE, KEYLEN carries BYTES_KEY for Uint8Array keys
+ *       VALLEN, NEXT, WSEQ_HI, STAMP, BORN, key bytes (maxKeyBytes), value
+ *       bytes (maxValueBytes)]; (WSEQ, WSEQ_HI) names the write that filled
+ *       it; STATE is FREE or LIVE, KEYLEN carries BYTES_KEY for Uint8Array
+ *       keys; STAMP and BORN serve an eviction policy (below)
  *
  * Writers take the segment lock, make SEQ odd, change the segment, make SEQ
  * even and unlock. A value is never overwritten in place: `set` of a present
@@ -90,13 +93,24 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * delete's commit and its give-back) leaves SIZE one too high, never too low:
  * an insert that finds SIZE at capacity recounts the segments under all their
  * locks, in order, and corrects it.
+ *
+ * Eviction (internal, for Cache): a table given an EvictionPolicy makes room
+ * instead of refusing. An insert into a full table (or a full segment), under
+ * its segment lock, samples up to EVICTION_SAMPLE LIVE slots of that segment,
+ * asks the policy for a victim and removes it as a delete would, then
+ * inserts: the eviction and the insert are one critical section. Policies
+ * judge slots by BORN (TICKS when the key was inserted, kept by a replace),
+ * STAMP (TICKS when it was last read or written; readers store it with a
+ * plain write after their read, so it is approximate and may land on a slot
+ * reused meanwhile: it only steers eviction) and HASH. An evicting reader
+ * never sees a torn entry: removal is a write like any other.
  */
 
-const K0 = 0, K1 = 1, SIZE = 2; // GLOBAL block words
+const K0 = 0, K1 = 1, SIZE = 2, TICKS = 3; // GLOBAL block words
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
 const LOCK = 0, SEQ = MUTEX_WORDS, COUNT = SEQ + 1, FREE_TOP = SEQ + 2, BUMP = SEQ + 3, WSEQ = SEQ + 4, WSEQ_HI = SEQ + 5; // segment control words
 const CONTROL_BYTES = CACHE_LINE_BYTES;
-const S_STATE = 0, S_WSEQ = 1, S_HASH = 2, S_KEYLEN = 3, S_VALLEN = 4, S_NEXT = 5, S_WSEQ_HI = 6, SLOT_HEADER_WORDS = 7; // slot words
+const S_STATE = 0, S_WSEQ = 1, S_HASH = 2, S_KEYLEN = 3, S_VALLEN = 4, S_NEXT = 5, S_WSEQ_HI = 6, S_STAMP = 7, S_BORN = 8, SLOT_HEADER_WORDS = 9; // slot words
 const E_HASH = 0, E_SLOT = 1, ENTRY_WORDS = 2; // index entry words
 const FREE = 0, LIVE = 1; // S_STATE values
 const LEN_MASK = BYTES_KEY - 1;
@@ -255,12 +269,25 @@ export class SharedHashTable<V = unknown> {
   private foundAt = -1;
   /** Decoded values of recent reads, for codecs whose values are immutable ('string'). */
   private readonly decoded: DecodeCache | undefined;
+  /** Set by `setEviction`: inserts into a full table evict instead of refusing. */
+  private policy: EvictionPolicy | undefined;
+  /** Eviction candidates (slot word indexes). */
+  private readonly candidates = new Int32Array(2 * EVICTION_SAMPLE);
+  /**
+   * Internal: the slot (word index) of the last read that found its key, or
+   * -1; and the keyed hash of the last key read or written.
+   * @internal
+   */
+  lastSlot = -1;
+  /** @internal */
+  lastHash = 0;
 
   /**
    * @param options the table's options, or (internally) an opened region
    * @param codecOfRegion internal: the codec to use with an opened region
+   * @param immutableValues internal: the codec's values are never changed by their users, so decodings may be reused
    */
-  constructor(options: SharedHashTableOptions<V> | Region<'sabre.SharedHashTable', TableHandleOptions>, codecOfRegion?: Codec<V>) {
+  constructor(options: SharedHashTableOptions<V> | Region<'sabre.SharedHashTable', TableHandleOptions>, codecOfRegion?: Codec<V>, immutableValues = false) {
     let region: Region<'sabre.SharedHashTable', TableHandleOptions>;
     let hashKey: HashKey | undefined;
     if (options instanceof Region) {
@@ -296,7 +323,7 @@ export class SharedHashTable<V = unknown> {
     }
     this.locks = locks;
     this.key = new KeyBuffer(maxKeyBytes);
-    this.decoded = region.options.codec === 'string' ? new DecodeCache() : undefined;
+    this.decoded = region.options.codec === 'string' || immutableValues ? new DecodeCache() : undefined;
     this.value = new Uint8Array(maxValueBytes);
     this.expected = new Uint8Array(maxValueBytes);
   }
@@ -316,17 +343,91 @@ export class SharedHashTable<V = unknown> {
    * leases, a store's records), at `byteOffset` of `parent`'s body:
    * `'create'` lays it out (when the parent is created), `'open'` validates
    * and re-opens it (when the parent is re-opened from its handle).
+   * `immutableValues`: the parent never hands out decoded values that can be
+   * changed (strings, frozen records), so the table may reuse decodings.
    * @internal
    */
-  static nested<V>(parent: Region, byteOffset: number, sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>, codec: Codec<V>, mode: 'create' | 'open'): SharedHashTable<V> {
+  static nested<V>(parent: Region, byteOffset: number, sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>, codec: Codec<V>, mode: 'create' | 'open', immutableValues = false): SharedHashTable<V> {
     const options: TableHandleOptions = { ...checkSizes(sizes), codec: 'custom' };
-    if (mode === 'open') return new SharedHashTable<V>(nested.open(parent, byteOffset, SPEC, options, checkHandleOptions), codec);
+    if (mode === 'open') return new SharedHashTable<V>(nested.open(parent, byteOffset, SPEC, options, checkHandleOptions), codec, immutableValues);
     const region = nested.create(parent, byteOffset, SPEC, options);
     const key = randomHashKey();
     const words = region.i32(0, 2);
     words[K0] = key.k0;
     words[K1] = key.k1;
-    return new SharedHashTable<V>(region, codec);
+    return new SharedHashTable<V>(region, codec, immutableValues);
+  }
+
+  /**
+   * Internal (Cache): from now on this instance makes room in a full table by
+   * evicting the victims `policy` picks, and stamps the slots it reads.
+   * Every instance that writes to the table must be given a policy, or its
+   * inserts refuse when full as usual.
+   * @internal
+   */
+  setEviction(policy: EvictionPolicy): void {
+    this.policy = policy;
+  }
+
+  /** Internal: inserts so far (the clock of STAMP and BORN; counted only by evicting instances). @internal */
+  ticks(): number {
+    return this.i32[TICKS]!;
+  }
+
+  /** Internal: a LIVE slot's STAMP, BORN and HASH words (plain reads: call under the slot's segment lock, i.e. from a policy). @internal */
+  stampOf(at: number): number {
+    return this.i32[at + S_STAMP]!;
+  }
+  /** @internal */
+  bornOf(at: number): number {
+    return this.i32[at + S_BORN]!;
+  }
+  /** @internal */
+  hashOf(at: number): number {
+    return this.i32[at + S_HASH]!;
+  }
+
+  /** Internal: copies up to `into.length` leading value bytes of a LIVE slot (from a policy); returns how many. @internal */
+  valueHead(at: number, into: Uint8Array): number {
+    const len = Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes, into.length);
+    const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
+    for (let i = 0; i < len; i++) into[i] = this.u8[base + i]!;
+    return len;
+  }
+
+  /**
+   * Internal: removes every entry for which `pred(keyBytes, keyIsBytes,
+   * valueBytes)` is true (views valid only during the call), one segment at a
+   * time under its lock; returns how many it removed. Each segment's removal
+   * is atomic, the whole call is not (as `clear`).
+   * @internal
+   */
+  removeWhere(pred: (key: Uint8Array, keyIsBytes: boolean, value: Uint8Array) => boolean): number {
+    checkFn('pred', pred);
+    let removed = 0;
+    for (let s = 0; s < this.layout.segments; s++) {
+      const seg = this.segment(s);
+      this.lock(s);
+      try {
+        const doomed: number[] = [];
+        const bump = Math.min(load(this.i32, seg + BUMP), this.layout.pool);
+        for (let slot = 0; slot < bump; slot++) {
+          const at = this.slot(seg, slot);
+          if (this.i32[at + S_STATE] !== LIVE) continue;
+          const keyWord = this.i32[at + S_KEYLEN]!;
+          const base = (at + SLOT_HEADER_WORDS) * 4;
+          const vlen = Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes);
+          const key = this.u8.subarray(base, base + (keyWord & LEN_MASK));
+          const value = this.u8.subarray(base + this.maxKeyBytes, base + this.maxKeyBytes + vlen);
+          if (pred(key, (keyWord & BYTES_KEY) !== 0, value)) doomed.push(slot);
+        }
+        for (const slot of doomed) this.remove(seg, slot, this.positionOf(seg, slot));
+        removed += doomed.length;
+      } finally {
+        this.unlock(s);
+      }
+    }
+    return removed;
   }
 
   /** Bytes a table of these options takes (in an arena, rounded up to 128). */
@@ -494,6 +595,7 @@ export class SharedHashTable<V = unknown> {
     if (this.busy) throw reentered();
     const keyWord = this.key.encode(key);
     const h = halfSipHash(this.hashKey, this.key.bytes, keyWord & LEN_MASK);
+    this.lastHash = h;
     const s = this.segmentOf(h);
     const seg = this.segment(s);
     let backoff: Backoff | undefined;
@@ -503,7 +605,7 @@ export class SharedHashTable<V = unknown> {
       if ((s1 & 1) === 0) {
         const slot = this.find(seg, h, keyWord);
         const len = slot < 0 ? ABSENT : copy ? this.valueOf(seg, slot) : 0;
-        if (load(this.i32, seg + SEQ) === s1) return len;
+        if (load(this.i32, seg + SEQ) === s1) return this.found(seg, slot, len);
       }
       (backoff ??= new Backoff()).spin();
     }
@@ -511,10 +613,22 @@ export class SharedHashTable<V = unknown> {
     this.lock(s);
     try {
       const slot = this.find(seg, h, keyWord);
-      return slot < 0 ? ABSENT : copy ? this.valueOf(seg, slot) : 0;
+      return this.found(seg, slot, slot < 0 ? ABSENT : copy ? this.valueOf(seg, slot) : 0);
     } finally {
       this.unlock(s);
     }
+  }
+
+  /** Records the slot a read found (and, in an evicting table, stamps it); passes `len` through. */
+  private found(seg: number, slot: number, len: number): number {
+    if (slot < 0) {
+      this.lastSlot = -1;
+      return len;
+    }
+    const at = this.slot(seg, slot);
+    this.lastSlot = at;
+    if (this.policy !== undefined) this.i32[at + S_STAMP] = this.i32[TICKS]!; // approximate by design: see the notes
+    return len;
   }
 
   /**
@@ -622,6 +736,7 @@ export class SharedHashTable<V = unknown> {
   private write(key: TableKey, decide: (slot: number, seg: number) => number): number {
     const keyWord = this.key.encode(key);
     const h = halfSipHash(this.hashKey, this.key.bytes, keyWord & LEN_MASK);
+    this.lastHash = h;
     const s = this.segmentOf(h);
     const seg = this.segment(s);
     for (let recount = 0; ; recount++) {
@@ -635,16 +750,86 @@ export class SharedHashTable<V = unknown> {
         if (answer === KEEP) return KEEP;
         if (answer === REMOVE) this.remove(seg, slot, pos);
         else if (slot >= 0) this.replace(seg, slot, pos, h, keyWord, answer);
+        else if (this.policy !== undefined) full = !this.insertEvicting(seg, h, keyWord, answer);
         else if (this.reserve()) this.insert(seg, pos, h, keyWord, answer);
         else full = true;
       } finally {
         this.unlock(s);
       }
       if (!full) return answer;
+      // An evicting table whose segment had nothing to give: take a victim from another segment.
+      if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s)) continue;
       if (recount === RECOUNTS || this.recount() >= this.capacity) {
         throw new CapacityError(`the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`);
       }
     }
+  }
+
+  /**
+   * An insert into an evicting table (under segment `seg`'s lock): evicts
+   * from this segment until the segment and the table have room, then
+   * inserts. False if the segment has nothing left to evict.
+   */
+  private insertEvicting(seg: number, h: number, keyWord: number, vlen: number): boolean {
+    for (let i = 0; i < RECOUNTS + EVICTION_SAMPLE; i++) {
+      if (load(this.i32, seg + COUNT) < this.layout.perSegment && this.reserve()) {
+        this.find(seg, h, keyWord); // the key is still absent; evictions may have moved its place
+        this.insert(seg, this.foundAt, h, keyWord, vlen);
+        return true;
+      }
+      if (!this.evictOne(seg)) return false;
+    }
+    return false;
+  }
+
+  /** Evicts one entry of segment `seg` (its lock held) chosen by the policy among sampled LIVE slots; false if none. */
+  private evictOne(seg: number): boolean {
+    const i32 = this.i32;
+    const bump = Math.min(i32[seg + BUMP]!, this.layout.pool);
+    if (bump === 0 || i32[seg + COUNT] === 0) return false;
+    // Independent random slots (neighbours were allocated together and would be judged together);
+    // every slot of a small segment.
+    let n = 0;
+    if (bump <= 2 * EVICTION_SAMPLE) for (let slot = 0; slot < bump; slot++) if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
+    for (let k = 0; k < EVICTION_SCAN && n < EVICTION_SAMPLE && bump > 2 * EVICTION_SAMPLE; k++) {
+      const at = this.slot(seg, (Math.random() * bump) | 0);
+      if (i32[at + S_STATE] === LIVE) this.candidates[n++] = at;
+    }
+    if (n === 0) {
+      // A sparse segment: take the first LIVE slot.
+      for (let slot = 0; slot < bump && n === 0; slot++) if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
+      if (n === 0) return false;
+    }
+    const at = this.policy!.victim(this.candidates, n);
+    const victim = (at - this.slot(seg, 0)) / this.layout.slotWords;
+    this.policy!.evicted(at);
+    this.remove(seg, victim, this.positionOf(seg, victim));
+    return true;
+  }
+
+  /** Evicts one entry from the first other segment that has one (one lock at a time); false if none had. */
+  private evictElsewhere(s: number): boolean {
+    for (let k = 1; k < this.layout.segments; k++) {
+      const other = (s + k) % this.layout.segments;
+      this.lock(other);
+      try {
+        if (this.evictOne(this.segment(other))) return true;
+      } finally {
+        this.unlock(other);
+      }
+    }
+    return false;
+  }
+
+  /** The index position that points at `slot` (a LIVE slot of `seg`, its lock held). */
+  private positionOf(seg: number, slot: number): number {
+    const mask = this.layout.indexSize - 1;
+    const idx = this.index(seg);
+    let pos = this.i32[this.slot(seg, slot) + S_HASH]! & mask;
+    for (let i = 0; i <= mask; i++, pos = (pos + 1) & mask) {
+      if (this.i32[idx + pos * ENTRY_WORDS + E_SLOT] === slot + 1) return pos;
+    }
+    throw new Error('sabre: SharedHashTable slot is LIVE but not indexed (an internal invariant is broken)');
   }
 
   /** Takes one unit of SIZE; false if the table is (or looks) full. */
@@ -667,6 +852,10 @@ export class SharedHashTable<V = unknown> {
     add(this.i32, seg + SEQ, 1);
     const slot = this.allocate(seg);
     this.fillSlot(seg, slot, h, keyWord, vlen); // marks it LIVE: the insert's commit for repair
+    if (this.policy !== undefined) {
+      const at = this.slot(seg, slot);
+      this.i32[at + S_BORN] = this.i32[at + S_STAMP] = add(this.i32, TICKS, 1) + 1;
+    }
     const e = this.index(seg) + pos * ENTRY_WORDS;
     this.i32[e + E_HASH] = h;
     store(this.i32, e + E_SLOT, slot + 1);
@@ -678,6 +867,9 @@ export class SharedHashTable<V = unknown> {
   private replace(seg: number, old: number, pos: number, h: number, keyWord: number, vlen: number): void {
     add(this.i32, seg + SEQ, 1);
     const slot = this.allocate(seg); // the spare slot guarantees one
+    const at = this.slot(seg, slot);
+    this.i32[at + S_BORN] = this.i32[this.slot(seg, old) + S_BORN]!;
+    this.i32[at + S_STAMP] = this.i32[TICKS]!;
     this.fillSlot(seg, slot, h, keyWord, vlen); // LIVE with a newer WSEQ: the commit for repair
     store(this.i32, this.index(seg) + pos * ENTRY_WORDS + E_SLOT, slot + 1);
     this.release(seg, old);

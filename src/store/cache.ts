@@ -1,0 +1,557 @@
+/**
+ * Cache: a fixed-capacity cache in shared memory, one for every thread of
+ * the process, with LRU or W-TinyLFU eviction, per-entry TTL, invalidation
+ * by key, prefix and tag, and single-flight `getOrCompute` across threads.
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
+import { codecByName, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { InvalidArgumentError } from '../errors.js';
+import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES } from '../table/shared-hash-table.js';
+import type { EvictionPolicy } from '../table/eviction.js';
+import type { TableKey } from '../table/key.js';
+import { toDeadline } from '../sync/park.js';
+import { describeValue, fn as checkFn, nonNegativeInteger, oneOf, plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { encodeTags, recordCodec, recordExpiry, recordHasTag, RECORD_HEAD_BYTES, type CacheRecord } from './cache-record.js';
+import { FrequencySketch, sketchBytes } from './frequency-sketch.js';
+import { Flights, FLIGHT_RECORD_BYTES, WAIT_STRIPES, type FlightRecord } from './single-flight.js';
+
+const { add, load, store } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Region body (byte offsets):
+ *   0      STATS: STAT_STRIPES padded lines of counters [HITS, MISSES,
+ *          EVICTIONS, EXPIRATIONS, LOADS, LOAD_FAILURES, STALE, JOINS]; a
+ *          thread adds to the stripe of its threadId (one uncontended atomic
+ *          add per operation, as LongAdder), `stats()` sums the stripes
+ *   1024   CONTROL line: SKETCH_COUNT (accesses since the sketch last aged),
+ *          FLIGHT_IDS (the last flight id)
+ *   1152   WAITS: WAIT_STRIPES words for single-flight waiters
+ *   1280   the frequency sketch (LFU only; 0 bytes for LRU)
+ *   then   the flights table (SharedHashTable, key -> running or failed
+ *          computation, see single-flight.ts)
+ *   then   the entries (SharedHashTable, key -> record [expiresAt, tags,
+ *          value], see cache-record.ts), created evicting (eviction.ts)
+ *
+ * Reads and writes are the table's: a `get` is a lock-free seqlock read
+ * (linearization point: its first load of the segment's sequence word), a
+ * `set` or `delete` a write under the key's segment lock (at the store that
+ * ends it). An entry is never torn by an eviction: an eviction is a removal
+ * under the same segment lock, in the same critical section as the insert
+ * that needed the room.
+ *
+ * Expiry: a record carries `expiresAt` on the cache's clock. A read of an
+ * expired record answers a miss; the record stays until it is evicted
+ * (victims that have expired go first), overwritten or, once past its
+ * stale-while-revalidate window, removed by the read that finds it.
+ *
+ * Eviction: the table samples LIVE slots of the full segment (eviction.ts)
+ * and this policy picks: an expired one first; else, LRU: the least
+ * recently used (STAMP, the table's insert clock at the last access); LFU:
+ * W-TinyLFU in sampled form (Einziger et al. 2017, as Caffeine): the
+ * WINDOW_FRACTION most recently inserted entries (by BORN) are an admission
+ * window and are not evicted while older ones are sampled; among the older,
+ * the one with the lowest estimated frequency (FrequencySketch, aged) goes,
+ * the least recently used among equals. Every access of a key (hit or miss)
+ * counts in the sketch, so a key that misses often is admitted against keys
+ * that are rarely read, and a scan (keys read once) evicts itself.
+ *
+ * Invalidation by prefix and tag scans the entries, one segment at a time
+ * under its lock (O(capacity); each segment's removal is atomic, the whole
+ * is not, as `clear`). Keys written while it runs may survive it.
+ *
+ * Owner death: a thread that dies inside a write leaves the table to repair
+ * itself (the write happened whole or not at all). One that dies while
+ * computing a value for `getOrCompute` leaves a flight whose owner is dead:
+ * its waiters see that within LIVENESS_SLICE_MS and one of them computes.
+ * Statistics are plain counts and lose nothing but the dead thread's future.
+ */
+
+const STAT_STRIPES = 8;
+const HITS = 0, MISSES = 1, EVICTIONS = 2, EXPIRATIONS = 3, LOADS = 4, LOAD_FAILURES = 5, STALE = 6, JOINS = 7; // words of a stats stripe
+const STATS_AT = 0;
+const CONTROL_AT = STAT_STRIPES * CACHE_LINE_BYTES;
+const SKETCH_COUNT = 0, FLIGHT_IDS = 1; // CONTROL words
+const WAITS_AT = CONTROL_AT + CACHE_LINE_BYTES;
+const SKETCH_AT = WAITS_AT + CACHE_LINE_BYTES;
+
+/** Share of the capacity that LFU keeps as its admission window (Caffeine starts at 1%). */
+export const WINDOW_FRACTION = 0.01;
+/** Default number of `getOrCompute` computations that may run at once. */
+export const DEFAULT_MAX_PENDING_COMPUTES = 256;
+
+export type CachePolicy = 'lru' | 'lfu';
+
+export interface CacheOptions<V> {
+  /** Entries the cache holds (1 .. 2^24); beyond it, it evicts by its policy. */
+  readonly capacity: number;
+  /** Longest key, in UTF-8 bytes. */
+  readonly maxKeyBytes: number;
+  /** Longest encoded value, in bytes. */
+  readonly maxValueBytes: number;
+  /** `'lru'` (default) or `'lfu'` (W-TinyLFU: frequency-aware, scan-resistant). */
+  readonly policy?: CachePolicy;
+  /** Default time to live of an entry, in ms of the cache's clock (default: entries never expire). */
+  readonly ttlMs?: number;
+  /**
+   * After an entry expires, `getOrCompute` may still return it for this many
+   * ms while one thread recomputes it in the background (default 0: never).
+   */
+  readonly staleWhileRevalidateMs?: number;
+  /** Bytes of tags an entry may carry (each tag takes 1 + its UTF-8 length; default 0: no tags). */
+  readonly maxTagBytes?: number;
+  /** `getOrCompute` computations that may run at once across threads (default 256). */
+  readonly maxPendingComputes?: number;
+  /** `'v8'` (default), `'json'`, `'string'`, `'bytes'`, or a `Codec<V>`. */
+  readonly codec?: CodecName | Codec<V>;
+  /** The clock TTLs run on (default `systemClock`; a `ManualClock` for tests). */
+  readonly clock?: Clock;
+  readonly arena?: SharedArena;
+}
+
+interface CacheHandleOptions {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly policy: CachePolicy;
+  /** Infinity: no default expiry. */
+  readonly ttlMs: number;
+  readonly staleWhileRevalidateMs: number;
+  readonly maxTagBytes: number;
+  readonly maxPendingComputes: number;
+  readonly codec: CodecName | 'custom';
+  readonly clock: ClockOption;
+}
+export type CacheHandle = Handle<'sabre.Cache', CacheHandleOptions>;
+
+export interface CacheSetOptions {
+  /** Time to live of this entry, in ms (> 0; Infinity: never expires). Default: the cache's `ttlMs`. */
+  readonly ttlMs?: number;
+  /** Tags for `invalidateTag` (needs `maxTagBytes`). */
+  readonly tags?: readonly string[];
+}
+
+export interface GetOrComputeOptions extends CacheSetOptions {
+  /** Longest wait for another thread's computation of the key, in ms (default: forever). */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Counts since the cache was created, summed over every thread. */
+export interface CacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  /** hits / (hits + misses), or 0 before any read. */
+  readonly hitRate: number;
+  /** Entries removed to make room (expired ones count as expirations instead). */
+  readonly evictions: number;
+  /** Expired entries removed (by a read, or as an eviction victim). */
+  readonly expirations: number;
+  /** `getOrCompute` computations that stored a value. */
+  readonly loads: number;
+  /** `getOrCompute` computations that threw. */
+  readonly loadFailures: number;
+  /** Stale values returned by `getOrCompute` while a refresh ran. */
+  readonly stale: number;
+  /** `getOrCompute` calls that waited for another thread's computation instead of computing. */
+  readonly joins: number;
+  readonly size: number;
+  readonly capacity: number;
+}
+
+const flightCodec = codecByName('json') as Codec<FlightRecord>;
+
+function entrySizes(o: CacheHandleOptions) {
+  return { capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_HEAD_BYTES + o.maxTagBytes + o.maxValueBytes };
+}
+function flightSizes(o: CacheHandleOptions) {
+  return { capacity: o.maxPendingComputes, maxKeyBytes: o.maxKeyBytes, maxValueBytes: FLIGHT_RECORD_BYTES };
+}
+function flightsAt(o: CacheHandleOptions): number {
+  return SKETCH_AT + (o.policy === 'lfu' ? padToCacheLine(sketchBytes(o.capacity)) : 0);
+}
+function entriesAt(o: CacheHandleOptions): number {
+  return flightsAt(o) + padToCacheLine(SharedHashTable.byteLength(flightSizes(o)));
+}
+
+const SPEC: RegionSpec<'sabre.Cache', CacheHandleOptions> = {
+  kind: 'sabre.Cache',
+  version: 1,
+  bodyBytes: (o) => entriesAt(o) + SharedHashTable.byteLength(entrySizes(o)),
+};
+
+const OPTION_NAMES = ['capacity', 'maxKeyBytes', 'maxValueBytes', 'policy', 'ttlMs', 'staleWhileRevalidateMs', 'maxTagBytes', 'maxPendingComputes', 'codec', 'clock'];
+
+function ttlOf(name: string, v: unknown): number {
+  if (v === Infinity) return Infinity;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${name} must be a number of milliseconds > 0 (or Infinity), got ${describeValue(v)}`);
+  return v;
+}
+
+function checkSizes(o: Record<string, unknown>): Omit<CacheHandleOptions, 'codec' | 'clock'> {
+  const swr = o.staleWhileRevalidateMs ?? 0;
+  if (typeof swr !== 'number' || !(swr >= 0)) throw new InvalidArgumentError(`staleWhileRevalidateMs must be a number of milliseconds >= 0, got ${describeValue(swr)}`);
+  return {
+    capacity: positiveInteger('capacity', o.capacity, MAX_TABLE_CAPACITY),
+    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes, MAX_KEY_BYTES),
+    maxValueBytes: positiveInteger('maxValueBytes', o.maxValueBytes, MAX_VALUE_BYTES),
+    policy: oneOf('policy', o.policy ?? 'lru', ['lru', 'lfu'] as const),
+    ttlMs: o.ttlMs === undefined ? Infinity : ttlOf('ttlMs', o.ttlMs),
+    staleWhileRevalidateMs: swr,
+    maxTagBytes: nonNegativeInteger('maxTagBytes', o.maxTagBytes ?? 0, 65_535),
+    maxPendingComputes: positiveInteger('maxPendingComputes', o.maxPendingComputes ?? DEFAULT_MAX_PENDING_COMPUTES, 65_536),
+  };
+}
+
+function checkHandleOptions(raw: unknown): CacheHandleOptions {
+  const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => !OPTION_NAMES.includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`a Cache handle has no option ${extra.join(', ')}`);
+  clockOf(o.clock); // validates it
+  return { ...checkSizes(o), codec: oneOf('codec', o.codec, [...CODEC_NAMES, 'custom'] as const), clock: o.clock as ClockOption };
+}
+
+/**
+ * A cache in shared memory: every thread that opens its handle sees the same
+ * entries, so a value computed by one worker is a hit for all of them, and
+ * one invalidation reaches them all.
+ *
+ * Capacity is fixed; when full, an insert evicts an entry by the policy:
+ * `'lru'` (least recently used, sampled) or `'lfu'` (W-TinyLFU: a small
+ * admission window for new entries, then the least frequently used by an
+ * aged frequency sketch, which keeps a popular working set through scans).
+ * Entries expire after their TTL on the cache's clock. `getOrCompute` is
+ * single-flight across threads: when many threads miss one key at once, one
+ * computes it and the others wait for its value (or its error); with
+ * `staleWhileRevalidateMs`, an expired value is served while one thread
+ * refreshes it.
+ *
+ * Every `get` returns a fresh decoded copy (strings, with the `'string'`
+ * codec, are shared: they are immutable). A reader never sees a torn value,
+ * whatever other threads write or evict.
+ *
+ * Memory synchronization: a `set` happens-before every `get` that returns its
+ * value; the computation of a `getOrCompute` happens-before the return of
+ * every call that waited for it.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key too long, a value
+ *   too large or not encodable, a TTL that is not > 0, tags beyond
+ *   `maxTagBytes`, bad options (the cache is unchanged)
+ * @throws CapacityError (`ERR_CAPACITY`) from `getOrCompute` when more than
+ *   `maxPendingComputes` computations run at once
+ * @throws TimeoutError, AbortError from `getOrCompute` while waiting for
+ *   another thread's computation
+ * @throws HandleError from `from` for a foreign handle
+ *
+ * @example
+ * ```ts
+ * const reports = new Cache<string>({ capacity: 10_000, maxKeyBytes: 64, maxValueBytes: 4096, codec: 'string', policy: 'lfu', ttlMs: 60_000 });
+ * // in any worker, with Cache.from(handle):
+ * const html = await reports.getOrCompute(`report:${id}`, () => renderReport(id), { tags: [`user:${owner}`] });
+ * reports.invalidateTag(`user:${owner}`); // after the user's data changed
+ * ```
+ * @remarks Since 0.1
+ */
+export class Cache<V = unknown> {
+  readonly handle: CacheHandle;
+  readonly capacity: number;
+  readonly policy: CachePolicy;
+  readonly clock: Clock;
+  private readonly options: CacheHandleOptions;
+  private readonly entries: SharedHashTable<CacheRecord<V>>;
+  private readonly records: ReturnType<typeof recordCodec<V>>;
+  private readonly flights: Flights;
+  private readonly sketch: FrequencySketch | undefined;
+  private readonly stats32: Int32Array;
+  private readonly stripe: number;
+  /** Set by the policy for `evicted`: the victim had expired. */
+  private victimExpired = false;
+  private readonly head = new Uint8Array(8);
+  private readonly windowSize: number;
+
+  /**
+   * @param options the cache's options, or (internally) an opened region
+   * @param codecOfRegion internal: the codec to use with an opened region
+   */
+  constructor(options: CacheOptions<V> | Region<'sabre.Cache', CacheHandleOptions>, codecOfRegion?: Codec<V>) {
+    let region: Region<'sabre.Cache', CacheHandleOptions>;
+    let inner: Codec<V>;
+    if (options instanceof Region) {
+      region = options;
+      inner = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<V>);
+      this.clock = clockOf(region.options.clock);
+    } else {
+      const o = plainObject('options', options) as Partial<CacheOptions<V>>;
+      const sizes = checkSizes(o);
+      const { name, codec } = resolveCodec<V>(o.codec);
+      inner = codec;
+      const { clock, option } = sharedClock(o.clock);
+      this.clock = clock;
+      region = createRegion(SPEC, { ...sizes, codec: name, clock: option }, o.arena as SharedArena | undefined);
+    }
+    const mode = options instanceof Region ? 'open' : 'create';
+    const o = region.options;
+    this.handle = region.handle;
+    this.options = o;
+    this.capacity = o.capacity;
+    this.policy = o.policy;
+    this.windowSize = Math.max(1, Math.round(o.capacity * WINDOW_FRACTION));
+    this.records = recordCodec(inner, o.maxValueBytes);
+    // Decoded records may be reused only when the value inside is immutable.
+    this.entries = SharedHashTable.nested(region, entriesAt(o), entrySizes(o), this.records, mode, o.codec === 'string');
+    this.entries.setEviction(this.evictionPolicy());
+    const control = region.i32(CONTROL_AT, 2);
+    this.flights = new Flights(
+      SharedHashTable.nested(region, flightsAt(o), flightSizes(o), flightCodec, mode),
+      region.i32(WAITS_AT, WAIT_STRIPES),
+      control,
+      FLIGHT_IDS,
+    );
+    this.sketch = o.policy === 'lfu' ? new FrequencySketch(region.u8(SKETCH_AT, sketchBytes(o.capacity)), control, SKETCH_COUNT, o.capacity) : undefined;
+    this.stats32 = region.i32(STATS_AT, (STAT_STRIPES * CACHE_LINE_BYTES) / 4);
+    this.stripe = ((threadId & (STAT_STRIPES - 1)) * CACHE_LINE_BYTES) / 4;
+  }
+
+  /**
+   * Re-opens a cache from its handle, in any thread. A cache made with a
+   * custom codec needs that codec again: `from(handle, { codec })`.
+   * @throws HandleError
+   */
+  static from<V = unknown>(handle: CacheHandle, options: { readonly codec?: CodecName | Codec<V> } = {}): Cache<V> {
+    const region = openRegion(SPEC, handle, checkHandleOptions);
+    return new Cache<V>(region, reopenedCodec<V>('Cache', region.options.codec, plainObject('options', options).codec));
+  }
+
+  /** Bytes a cache of these options takes. */
+  static byteLength(options: Pick<CacheOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes' | 'policy' | 'maxTagBytes' | 'maxPendingComputes'>): number {
+    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8', clock: 'system' });
+  }
+
+  /** Entries present, expired ones included until they are removed. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The value of `key`, or `undefined` if it is absent or expired. Counts a hit or a miss. */
+  get(key: TableKey): V | undefined {
+    const r = this.entries.get(key);
+    this.sketch?.increment(this.entries.lastHash);
+    if (r === undefined) {
+      this.count(MISSES);
+      return undefined;
+    }
+    if (r.expiresAt !== Infinity && r.expiresAt <= this.clock.now()) {
+      this.expire(key);
+      this.count(MISSES);
+      return undefined;
+    }
+    this.count(HITS);
+    return r.value;
+  }
+
+  /** True if `key` has a value that has not expired (counts nothing, changes no recency). */
+  has(key: TableKey): boolean {
+    const r = this.entries.get(key);
+    return r !== undefined && (r.expiresAt === Infinity || r.expiresAt > this.clock.now());
+  }
+
+  /**
+   * Stores `value` under `key`, evicting an entry by the policy if the cache
+   * is full. `ttlMs` (default: the cache's) and `tags` apply to this entry.
+   */
+  set(key: TableKey, value: V, options: CacheSetOptions = {}): this {
+    const o = plainObject('options', options);
+    const ttl = o.ttlMs === undefined ? this.options.ttlMs : ttlOf('ttlMs', o.ttlMs);
+    this.records.tagBytes = encodeTags(o.tags, this.options.maxTagBytes);
+    try {
+      this.entries.set(key, { expiresAt: ttl === Infinity ? Infinity : this.clock.now() + ttl, tags: [], value });
+    } finally {
+      this.records.tagBytes = NO_TAG_BYTES;
+    }
+    return this;
+  }
+
+  /** Removes `key`. Returns true if it was present (expired or not). */
+  delete(key: TableKey): boolean {
+    return this.entries.delete(key);
+  }
+
+  /** Removes every entry (each segment atomically; not the whole cache in one step). Statistics are kept. */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Removes every entry whose key starts with `prefix` (a string prefix matches string keys, bytes match byte keys); returns how many. */
+  invalidatePrefix(prefix: TableKey): number {
+    const isBytes = prefix instanceof Uint8Array;
+    if (typeof prefix !== 'string' && !isBytes) throw new InvalidArgumentError(`prefix must be a string or a Uint8Array, got ${describeValue(prefix)}`);
+    const p = isBytes ? prefix : new TextEncoder().encode(prefix);
+    return this.entries.removeWhere((key, keyIsBytes) => {
+      if (keyIsBytes !== isBytes || key.length < p.length) return false;
+      for (let i = 0; i < p.length; i++) if (key[i] !== p[i]) return false;
+      return true;
+    });
+  }
+
+  /** Removes every entry tagged `tag`; returns how many. */
+  invalidateTag(tag: string): number {
+    const t = encodeTags([tag], Infinity).subarray(1);
+    return this.entries.removeWhere((_key, _isBytes, record) => recordHasTag(record, t));
+  }
+
+  /**
+   * The value of `key`; on a miss, computes it with `fn(key)` and stores it.
+   * Single-flight across threads: while one call computes a key, the others
+   * (in any thread) wait for it and return its value, or throw its error; the
+   * next call after a failure computes again. With `staleWhileRevalidateMs`,
+   * an expired value still in its window is returned at once while one call
+   * refreshes it in the background.
+   * @throws whatever `fn` throws (the entry is unchanged); TimeoutError,
+   *   AbortError while waiting; CapacityError beyond maxPendingComputes
+   */
+  async getOrCompute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, options: GetOrComputeOptions = {}): Promise<V> {
+    checkFn('fn', fn);
+    const o = plainObject('options', options) as GetOrComputeOptions;
+    const deadline = toDeadline(checkTimeout('timeout', o.timeout));
+    const setOptions: CacheSetOptions = { ttlMs: o.ttlMs, tags: o.tags };
+    let joined = false;
+    for (;;) {
+      const r = this.entries.get(key);
+      this.sketch?.increment(this.entries.lastHash);
+      const now = r === undefined || r.expiresAt === Infinity ? 0 : this.clock.now();
+      if (r !== undefined && (r.expiresAt === Infinity || r.expiresAt > now)) {
+        this.count(HITS);
+        return r.value;
+      }
+      const stale = r !== undefined && now < r.expiresAt + this.options.staleWhileRevalidateMs;
+      this.count(MISSES);
+      const flight = this.flights.begin(key);
+      if (stale) {
+        // Serve the stale value; the flight's leader (perhaps this call) refreshes it.
+        this.count(STALE);
+        if (flight.lead) void this.compute(key, fn, flight.id, setOptions).catch(() => {});
+        return r.value;
+      }
+      if (flight.lead) return this.compute(key, fn, flight.id, setOptions);
+      if (!joined) this.count(JOINS);
+      joined = true;
+      await this.flights.wait(key, flight.id, deadline, o.signal);
+      // The flight ended well (or its leader died): look again.
+    }
+  }
+
+  /** Counts since creation, summed over every thread (not an atomic snapshot while others run). */
+  stats(): CacheStats {
+    const sum = (word: number) => {
+      let n = 0;
+      for (let s = 0; s < STAT_STRIPES; s++) n += load(this.stats32, (s * CACHE_LINE_BYTES) / 4 + word) >>> 0;
+      return n;
+    };
+    const hits = sum(HITS), misses = sum(MISSES);
+    return {
+      hits,
+      misses,
+      hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
+      evictions: sum(EVICTIONS),
+      expirations: sum(EXPIRATIONS),
+      loads: sum(LOADS),
+      loadFailures: sum(LOAD_FAILURES),
+      stale: sum(STALE),
+      joins: sum(JOINS),
+      size: this.size,
+      capacity: this.capacity,
+    };
+  }
+
+  /** Sets every statistic to 0 (for a benchmark's fresh start). */
+  resetStats(): void {
+    for (let i = 0; i < this.stats32.length; i++) store(this.stats32, i, 0);
+  }
+
+  /** Runs flight `id`'s computation of `key` as its leader: stores the value, or records the failure for the waiters. */
+  private async compute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, id: number, options: CacheSetOptions): Promise<V> {
+    let value: V;
+    try {
+      value = await fn(key);
+      this.set(key, value, options);
+    } catch (e) {
+      this.count(LOAD_FAILURES);
+      this.flights.fail(key, id, e);
+      throw e;
+    }
+    this.count(LOADS);
+    this.flights.succeed(key, id);
+    return value;
+  }
+
+  /** Removes `key` if its record has passed its stale window (a read found it expired). */
+  private expire(key: TableKey): void {
+    const swr = this.options.staleWhileRevalidateMs;
+    let removed = false;
+    this.entries.compute(key, (r) => {
+      if (r === undefined || r.expiresAt + swr > this.clock.now()) return r;
+      removed = true;
+      return undefined;
+    });
+    if (removed) this.count(EXPIRATIONS);
+  }
+
+  private count(word: number): void {
+    add(this.stats32, this.stripe + word, 1);
+  }
+
+  private evictionPolicy(): EvictionPolicy {
+    const table = this.entries;
+    const swr = this.options.staleWhileRevalidateMs;
+    return {
+      victim: (candidates, n) => {
+        // Expired first.
+        const now = this.clock.now();
+        for (let i = 0; i < n; i++) {
+          const at = candidates[i]!;
+          if (table.valueHead(at, this.head) === 8 && recordExpiry(this.head) + swr <= now) {
+            this.victimExpired = true;
+            return at;
+          }
+        }
+        this.victimExpired = false;
+        const ticks = table.ticks();
+        let best = candidates[0]!;
+        if (this.sketch === undefined) {
+          for (let i = 1; i < n; i++) if (age(ticks, table.stampOf(candidates[i]!)) > age(ticks, table.stampOf(best))) best = candidates[i]!;
+          return best;
+        }
+        // W-TinyLFU: spare the admission window; among the rest, the least frequent, then the least recent.
+        let bestFreq = Infinity;
+        for (let i = 0; i < n; i++) {
+          const at = candidates[i]!;
+          if (age(ticks, table.bornOf(at)) < this.windowSize) continue;
+          const f = this.sketch.frequency(table.hashOf(at));
+          if (f < bestFreq || (f === bestFreq && age(ticks, table.stampOf(at)) > age(ticks, table.stampOf(best)))) {
+            best = at;
+            bestFreq = f;
+          }
+        }
+        if (bestFreq === Infinity) {
+          // All in the window: the least recent of them.
+          for (let i = 1; i < n; i++) if (age(ticks, table.stampOf(candidates[i]!)) > age(ticks, table.stampOf(best))) best = candidates[i]!;
+        }
+        return best;
+      },
+      evicted: () => this.count(this.victimExpired ? EXPIRATIONS : EVICTIONS),
+    };
+  }
+}
+
+const NO_TAG_BYTES = new Uint8Array(0);
+
+/** Ticks since `stamp` (insert counts wrap at 2^32). */
+function age(ticks: number, stamp: number): number {
+  return (ticks - stamp) >>> 0;
+}
