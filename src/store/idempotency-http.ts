@@ -1,0 +1,241 @@
+/**
+ * The HTTP face of IdempotencyStore: the `Idempotency-Key` request header
+ * (IETF draft-ietf-httpapi-idempotency-key-header) with Stripe's semantics,
+ * as one framework-agnostic function.
+ */
+import { InvalidArgumentError, isSabreError } from '../errors.js';
+import { describeValue, plainObject } from '../validate.js';
+import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotencyResponse } from './idempotency-store.js';
+
+/** The request header that carries the key. */
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+/** The response header a replay carries (as Stripe's API sets it). */
+export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
+
+/** Request headers: a fetch `Headers`, Node's `req.headers`, or any record (names are matched case-insensitively). */
+export type HeadersLike =
+  | { get(name: string): string | null }
+  | Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** What `idempotent` needs of a request. */
+export interface IdempotentRequest {
+  readonly method: string;
+  /** The path (with the query, if it is part of what the request means). */
+  readonly path: string;
+  readonly headers: HeadersLike;
+  /** The raw body, as read from the wire. */
+  readonly body?: string | Uint8Array;
+}
+
+export interface IdempotentOptions {
+  /** Refuse a request without the key with 400 (default true); when false, such a request simply runs. */
+  readonly required?: boolean;
+  /** The header to read (default `Idempotency-Key`). */
+  readonly header?: string;
+  /** How to fingerprint a request (default `IdempotencyStore.fingerprint` of method, path and body). */
+  readonly fingerprint?: (request: IdempotentRequest) => string;
+  /** A URL documenting the API's idempotency: the `type` of the problem bodies, and a `Link` on 400 and 422. */
+  readonly documentation?: string;
+}
+
+/**
+ * How the request was answered:
+ * - `'executed'`: the handler ran and its response was recorded;
+ * - `'replayed'`: a completed request with this key answered again (handler not run);
+ * - `'conflict'`: 409, a request with this key is still running;
+ * - `'mismatch'`: 422, the key was used with another request (method, path or body);
+ * - `'missing-key'`, `'invalid-key'`: 400;
+ * - `'unkeyed'`: no key and `required: false`, the handler ran unrecorded;
+ * - `'lease-lost'`: the handler ran past `leaseMs` and a retry took the key
+ *   over; this is the handler's own response, not recorded (raise `leaseMs`).
+ */
+export type IdempotencyOutcome = 'executed' | 'replayed' | 'conflict' | 'mismatch' | 'missing-key' | 'invalid-key' | 'unkeyed' | 'lease-lost';
+
+/** The response to send, and how it came about. */
+export interface IdempotentReply {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body?: string | Uint8Array;
+  readonly outcome: IdempotencyOutcome;
+}
+
+/** What the handler learns: the key (undefined for an unkeyed request), e.g. to pass on to a payment provider. */
+export interface IdempotentContext {
+  readonly key: string | undefined;
+}
+
+function headerOf(headers: HeadersLike, name: string): string | undefined {
+  if (typeof (headers as { get?: unknown }).get === 'function') {
+    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  }
+  const record = plainObject('request.headers', headers) as Record<string, string | readonly string[] | undefined>;
+  const wanted = name.toLowerCase();
+  for (const [k, v] of Object.entries(record)) {
+    if (k.toLowerCase() !== wanted || v === undefined) continue;
+    return typeof v === 'string' ? v : v.join(', ');
+  }
+  return undefined;
+}
+
+/**
+ * The key in a header value: the draft makes it a Structured Field string
+ * (`"8e03978e-…"`, RFC 8941), while many clients send it bare (Stripe's);
+ * both are accepted. Returns undefined for a malformed quoted string.
+ */
+function parseKey(value: string): string | undefined {
+  const v = value.trim();
+  if (!v.startsWith('"')) return v;
+  let out = '';
+  for (let i = 1; i < v.length; i++) {
+    const c = v[i]!;
+    if (c === '\\') {
+      const next = v[++i];
+      if (next !== '"' && next !== '\\') return undefined;
+      out += next;
+    } else if (c === '"') {
+      return i === v.length - 1 ? out : undefined;
+    } else {
+      out += c;
+    }
+  }
+  return undefined;
+}
+
+/** An error reply: an RFC 9457 problem body, with a `Link` to the documentation on 400 and 422 when there is one. */
+function reply(status: number, title: string, detail: string, outcome: IdempotencyOutcome, documentation: string | undefined, extra: Record<string, string> = {}): IdempotentReply {
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json', ...extra };
+  if (documentation !== undefined && status !== 409) headers.link = `<${documentation}>; rel="describedby"`;
+  return { status, headers, body: JSON.stringify({ type: documentation ?? 'about:blank', title, status, detail }), outcome };
+}
+
+/**
+ * Runs `handler` once per idempotency key, across every thread sharing
+ * `store`, and answers duplicates as the IETF Idempotency-Key draft and
+ * Stripe do:
+ *
+ * | request | reply |
+ * |---|---|
+ * | no `Idempotency-Key` (and `required`) | 400, problem+json |
+ * | a key that is empty, longer than 255 characters or malformed | 400 |
+ * | first with its key | the handler's response, recorded |
+ * | same key and fingerprint, first one completed | the recorded status, headers and body, plus `Idempotent-Replayed: true` |
+ * | same key and fingerprint, first one still running | 409 with `Retry-After` (seconds until its lease lapses) |
+ * | same key, another method, path or body | 422 |
+ *
+ * Whatever the handler returns is recorded, error statuses included (as
+ * Stripe records a 500): return a response to make it final. If the handler
+ * throws, the key is given up (`abort`) and the error rethrown, so the
+ * client may retry: throw only when nothing was done. A response the store
+ * cannot hold (larger than `maxResponseBytes`, malformed) also gives the key
+ * up and throws InvalidArgumentError: size the store for the largest response.
+ *
+ * The returned reply is framework-neutral: copy `status`, `headers` and
+ * `body` into your framework's response; `outcome` says which case it was
+ * (for logs and metrics).
+ *
+ * @throws whatever `handler` throws (after giving up the key)
+ * @throws InvalidArgumentError for a request without method, path or
+ *   headers, or a response the store refuses
+ * @throws CapacityError when the store is full of live records
+ *
+ * @example
+ * ```ts
+ * // node:http, the store made on the main thread and shared with workers
+ * const reply = await idempotent(store, { method: req.method!, path: req.url!, headers: req.headers, body: await text(req) },
+ *   async ({ key }) => {
+ *     const charge = await provider.charge(JSON.parse(body), { idempotencyKey: key });
+ *     return { status: 201, headers: { 'content-type': 'application/json' }, body: JSON.stringify(charge) };
+ *   });
+ * res.writeHead(reply.status, reply.headers).end(reply.body);
+ *
+ * // Hono
+ * app.post('/charges', async (c) => {
+ *   const body = await c.req.text();
+ *   const r = await idempotent(store, { method: c.req.method, path: c.req.path, headers: c.req.raw.headers, body }, () => charge(body));
+ *   return c.body(r.body ?? null, r.status, r.headers);
+ * });
+ * ```
+ * @remarks Since 0.1
+ */
+export async function idempotent(
+  store: IdempotencyStore,
+  request: IdempotentRequest,
+  handler: (context: IdempotentContext) => IdempotencyResponse | Promise<IdempotencyResponse>,
+  options: IdempotentOptions = {},
+): Promise<IdempotentReply> {
+  if (!(store instanceof IdempotencyStore)) throw new InvalidArgumentError(`store must be an IdempotencyStore, got ${describeValue(store)}`);
+  const req = plainObject('request', request) as Partial<IdempotentRequest>;
+  if (typeof req.method !== 'string' || typeof req.path !== 'string' || typeof req.headers !== 'object' || req.headers === null) {
+    throw new InvalidArgumentError('request must be { method, path, headers, body? } with string method and path');
+  }
+  if (typeof handler !== 'function') throw new InvalidArgumentError(`handler must be a function, got ${describeValue(handler)}`);
+  const o = plainObject('options', options) as IdempotentOptions;
+  const docs = o.documentation;
+  const name = o.header ?? IDEMPOTENCY_KEY_HEADER;
+
+  const raw = headerOf(req.headers, name);
+  if (raw === undefined) {
+    if (o.required === false) return { ...normalize(await handler({ key: undefined })), outcome: 'unkeyed' };
+    return reply(400, `${name} is missing`, `This operation is idempotent: it requires an ${name} header (a unique value, such as a UUID, reused on every retry).`, 'missing-key', docs);
+  }
+  const key = parseKey(raw);
+  if (key === undefined || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    return reply(400, `${name} is invalid`, `The ${name} must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`, 'invalid-key', docs);
+  }
+  const fingerprint = o.fingerprint !== undefined ? o.fingerprint(req as IdempotentRequest) : IdempotencyStore.fingerprint(req as IdempotentRequest);
+
+  let begun;
+  try {
+    begun = store.begin(key, fingerprint);
+  } catch (e) {
+    // A key too long in UTF-8 for the store's maxKeyBytes: the client's fault, like any invalid key.
+    if (isSabreError(e, 'ERR_INVALID_ARG') && /key is too long/.test((e as Error).message)) {
+      return reply(400, `${name} is invalid`, `The ${name} is too long.`, 'invalid-key', docs);
+    }
+    throw e;
+  }
+  switch (begun.status) {
+    case 'replay': {
+      const stored = begun.response;
+      return { ...normalize(stored), headers: { ...stored.headers, [IDEMPOTENT_REPLAYED_HEADER]: 'true' }, outcome: 'replayed' };
+    }
+    case 'in-flight':
+      return reply(409, `A request is outstanding for this ${name}`, 'A request with the same key is still being processed; retry later.', 'conflict', docs,
+        { 'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) });
+    case 'mismatch':
+      return reply(422, `${name} is already used`, `This ${name} was used with a different request (method, path or body); a key must not be reused across different requests.`, 'mismatch', docs);
+    case 'new':
+      break;
+  }
+  const token = begun.token;
+  let response: IdempotencyResponse;
+  try {
+    response = await handler({ key });
+  } catch (e) {
+    giveUp(store, token);
+    throw e;
+  }
+  try {
+    store.complete(token, response);
+  } catch (e) {
+    if (isSabreError(e, 'ERR_NOT_OWNER')) return { ...normalize(response), outcome: 'lease-lost' };
+    giveUp(store, token);
+    throw e;
+  }
+  return { ...normalize(response), outcome: 'executed' };
+}
+
+/** Aborts `token`, unless a retry has taken its key over already (then there is nothing to give up). */
+function giveUp(store: IdempotencyStore, token: Parameters<IdempotencyStore['abort']>[0]): void {
+  try {
+    store.abort(token);
+  } catch (e) {
+    if (!isSabreError(e, 'ERR_NOT_OWNER')) throw e;
+  }
+}
+
+function normalize(r: IdempotencyResponse): { status: number; headers: Record<string, string>; body?: string | Uint8Array } {
+  const out: { status: number; headers: Record<string, string>; body?: string | Uint8Array } = { status: r.status, headers: { ...r.headers } };
+  if (r.body !== undefined) out.body = r.body;
+  return out;
+}

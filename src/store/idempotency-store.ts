@@ -1,0 +1,642 @@
+/**
+ * IdempotencyStore: the record behind an `Idempotency-Key`, shared by every
+ * thread, so a request retried while it runs, or after it finished, does its
+ * work once.
+ */
+import * as crypto from 'node:crypto';
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
+import type { Codec } from '../memory/codec.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { ThreadRegistry } from '../threads/registry.js';
+import { MAX_VALUE_BYTES, SharedHashTable } from '../table/shared-hash-table.js';
+import { describeValue, integerIn, plainObject, positiveInteger } from '../validate.js';
+
+const { add64 } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Region body:
+ *   byte 0    ATTEMPTS  BigInt64: the last attempt number handed out (all
+ *                       keys); it starts at a random point below 2^48, so a
+ *                       token of another store is refused too
+ *   byte 128  the records: a SharedHashTable (nested region) from key to
+ *             one record, encoded by `recordCodec`:
+ *     0  f64 attempt     the attempt that holds (or completed) the key
+ *     8  f64 expiresAt   in flight: when the lease lapses; completed: when
+ *                        the record is forgotten (completion + retentionMs)
+ *     16 i32 owner       threadId + 1 of the thread that began the attempt
+ *     20 u8  state       IN_FLIGHT or COMPLETED
+ *     21 u8  bodyKind    NO_BODY, STRING_BODY or BYTES_BODY
+ *     22 u16 status      the response's status (completed)
+ *     24 u32 fpLen, 28 u32 headersLen (0: no headers), 32 u32 bodyLen
+ *     36 fingerprint bytes, then headers (UTF-8 JSON), then body bytes
+ *
+ * States of a key: absent -> IN_FLIGHT (begin: 'new') -> COMPLETED
+ * (complete) or absent (abort). A record whose expiresAt has passed is
+ * treated as absent by every operation: `begin` replaces it in place (a
+ * lapsed lease is taken over by the retry; a completed record past its
+ * retention is forgotten), so nothing has to clean up. When a new key finds
+ * the table full, `begin` deletes every lapsed record and tries again
+ * before it throws CapacityError.
+ *
+ * Linearization points: each of begin, complete and abort is one `compute`
+ * on the key's record, under its table segment's lock. "Is the key taken?"
+ * and "take it" are that one step, so two requests with one key can never
+ * both be told 'new' (the check-then-act race that charges a card twice).
+ * A response is validated and encoded before the step, so a response that
+ * is refused changes nothing.
+ *
+ * Owner death: a thread dying inside a compute leaves the table to repair
+ * itself (the step happened whole or not at all). A thread dying between
+ * begin and complete leaves its record in flight: by default the key is
+ * retryable when the lease lapses, not at once, because the dead request may
+ * have done its work (charged the card) before dying and nothing in memory
+ * says whether it did; a retry then is the same decision a lease makes for a
+ * stalled request. With `reclaimOnOwnerDeath` (for handlers whose effects
+ * die with their thread, such as a transaction on the thread's own
+ * connection), a record whose owner thread is known dead (ThreadRegistry) is
+ * lapsed at once. An attempt number drawn by a thread that died before its
+ * record was written is never used.
+ */
+
+const ATTEMPTS = 0; // BigInt64 word
+const TABLE_AT = CACHE_LINE_BYTES;
+
+const IN_FLIGHT = 1, COMPLETED = 2; // record states
+const NO_BODY = 0, STRING_BODY = 1, BYTES_BODY = 2; // body kinds
+const R_ATTEMPT = 0, R_EXPIRES = 8, R_OWNER = 16, R_STATE = 20, R_BODY_KIND = 21, R_STATUS = 22, R_FP_LEN = 24, R_HEADERS_LEN = 28, R_BODY_LEN = 32; // record byte offsets
+const RECORD_HEADER_BYTES = 36;
+
+/** Longest key, in characters (UTF-16 code units), as Stripe allows. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Longest fingerprint, in UTF-8 bytes (a SHA-256 hex digest takes 64). */
+export const MAX_FINGERPRINT_BYTES = 128;
+/** Default `maxKeyBytes`: the UTF-8 size of the longest key of 255 characters, so every valid key fits. */
+export const DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES = 3 * MAX_IDEMPOTENCY_KEY_LENGTH;
+/** Default `maxResponseBytes`. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024;
+/** Default `retentionMs`: a day, as Stripe keeps keys for at least 24 hours. */
+export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3600_000;
+/** Largest `maxResponseBytes`. */
+export const MAX_RESPONSE_BYTES = MAX_VALUE_BYTES - RECORD_HEADER_BYTES - MAX_FINGERPRINT_BYTES;
+
+export interface IdempotencyStoreOptions {
+  /** Records it holds: keys in flight plus completed keys within their retention. */
+  readonly capacity: number;
+  /** How long a request may hold its key before a retry may take over (ms of the store's clock, > 0). */
+  readonly leaseMs: number;
+  /** How long a completed key replays its response (ms from completion; default 24 h). */
+  readonly retentionMs?: number;
+  /** Longest key in UTF-8 bytes (1 .. 765; default 765: every key of up to 255 characters). */
+  readonly maxKeyBytes?: number;
+  /** Largest stored response: body bytes plus headers as UTF-8 JSON (default 8 KiB). */
+  readonly maxResponseBytes?: number;
+  /**
+   * Free a record in flight as soon as its thread is known dead, instead of
+   * when its lease lapses (default false). Only for handlers whose effects
+   * cannot outlive their thread: see the class notes.
+   */
+  readonly reclaimOnOwnerDeath?: boolean;
+  /** The clock leases and retention run on (default `systemClock`; a `ManualClock` for tests). */
+  readonly clock?: Clock;
+  /** Allocate inside this arena instead of a buffer of its own. */
+  readonly arena?: SharedArena;
+}
+interface IdempotencyHandleOptions {
+  readonly capacity: number;
+  readonly leaseMs: number;
+  readonly retentionMs: number;
+  readonly maxKeyBytes: number;
+  readonly maxResponseBytes: number;
+  readonly reclaimOnOwnerDeath: boolean;
+  readonly clock: ClockOption;
+}
+export type IdempotencyStoreHandle = Handle<'sabre.IdempotencyStore', IdempotencyHandleOptions>;
+
+/** A response as stored and replayed. */
+export interface IdempotencyResponse {
+  /** HTTP status, 100 .. 599. */
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A string replays as a string; bytes replay as a (plain) Uint8Array. */
+  readonly body?: string | Uint8Array;
+}
+
+/** Proof that a request holds its key: pass it to `complete` or `abort`. Plain data: it can cross threads. */
+export interface IdempotencyToken {
+  readonly key: string;
+  /** Unique within the store, strictly increasing: a retry that takes over gets a larger one. */
+  readonly attempt: number;
+}
+
+/** What `begin` answers. */
+export type IdempotencyBegin =
+  /** The key is this request's: do the work, then `complete(token, response)` (or `abort(token)`). */
+  | { readonly status: 'new'; readonly token: IdempotencyToken }
+  /** The key was completed by an identical request: send this response again, do nothing. */
+  | { readonly status: 'replay'; readonly response: IdempotencyResponse }
+  /** An identical request holds the key now; its lease lapses in `retryAfterMs` at the latest. */
+  | { readonly status: 'in-flight'; readonly retryAfterMs: number }
+  /** The key belongs to a request with another fingerprint (another body, path or method). */
+  | { readonly status: 'mismatch' };
+
+/** What `fingerprint` hashes. */
+export interface FingerprintInput {
+  readonly method: string;
+  readonly path: string;
+  readonly body?: string | Uint8Array;
+}
+
+interface EncodedResponse {
+  readonly status: number;
+  readonly bodyKind: number;
+  /** UTF-8 JSON of the headers; empty when the response had none. */
+  readonly headers: Uint8Array;
+  readonly body: Uint8Array;
+}
+
+interface IdempotencyRecord {
+  readonly state: number;
+  readonly attempt: number;
+  readonly owner: number;
+  readonly expiresAt: number;
+  readonly fingerprint: Uint8Array;
+  readonly response: EncodedResponse | null;
+}
+
+const recordCodec: Codec<IdempotencyRecord> = {
+  encode(r) {
+    const out = new Uint8Array(recordBytes(r));
+    recordCodec.encodeInto!(r, out);
+    return out;
+  },
+  encodeInto(r, target) {
+    const n = recordBytes(r);
+    if (n > target.length) return -1;
+    const view = new DataView(target.buffer, target.byteOffset, RECORD_HEADER_BYTES);
+    const res = r.response;
+    view.setFloat64(R_ATTEMPT, r.attempt, true);
+    view.setFloat64(R_EXPIRES, r.expiresAt, true);
+    view.setInt32(R_OWNER, r.owner, true);
+    view.setUint8(R_STATE, r.state);
+    view.setUint8(R_BODY_KIND, res?.bodyKind ?? NO_BODY);
+    view.setUint16(R_STATUS, res?.status ?? 0, true);
+    view.setUint32(R_FP_LEN, r.fingerprint.length, true);
+    view.setUint32(R_HEADERS_LEN, res?.headers.length ?? 0, true);
+    view.setUint32(R_BODY_LEN, res?.body.length ?? 0, true);
+    let at = RECORD_HEADER_BYTES;
+    target.set(r.fingerprint, at);
+    at += r.fingerprint.length;
+    if (res !== null) {
+      target.set(res.headers, at);
+      target.set(res.body, at + res.headers.length);
+    }
+    return n;
+  },
+  decode(bytes) {
+    // `bytes` is the table's private copy, reused after the call: keep slices.
+    const view = new DataView(bytes.buffer, bytes.byteOffset, RECORD_HEADER_BYTES);
+    const state = view.getUint8(R_STATE);
+    const fpEnd = RECORD_HEADER_BYTES + view.getUint32(R_FP_LEN, true);
+    let response: EncodedResponse | null = null;
+    if (state === COMPLETED) {
+      const headersEnd = fpEnd + view.getUint32(R_HEADERS_LEN, true);
+      response = {
+        status: view.getUint16(R_STATUS, true),
+        bodyKind: view.getUint8(R_BODY_KIND),
+        headers: bytes.slice(fpEnd, headersEnd),
+        body: bytes.slice(headersEnd, headersEnd + view.getUint32(R_BODY_LEN, true)),
+      };
+    }
+    return {
+      state,
+      attempt: view.getFloat64(R_ATTEMPT, true),
+      owner: view.getInt32(R_OWNER, true),
+      expiresAt: view.getFloat64(R_EXPIRES, true),
+      fingerprint: bytes.slice(RECORD_HEADER_BYTES, fpEnd),
+      response,
+    };
+  },
+};
+
+function recordBytes(r: IdempotencyRecord): number {
+  const res = r.response;
+  return RECORD_HEADER_BYTES + r.fingerprint.length + (res === null ? 0 : res.headers.length + res.body.length);
+}
+
+const tableSizes = (o: IdempotencyHandleOptions) => ({
+  capacity: o.capacity,
+  maxKeyBytes: o.maxKeyBytes,
+  maxValueBytes: RECORD_HEADER_BYTES + MAX_FINGERPRINT_BYTES + o.maxResponseBytes,
+});
+
+const SPEC: RegionSpec<'sabre.IdempotencyStore', IdempotencyHandleOptions> = {
+  kind: 'sabre.IdempotencyStore',
+  version: 1,
+  bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+};
+
+const HANDLE_OPTIONS = ['capacity', 'leaseMs', 'retentionMs', 'maxKeyBytes', 'maxResponseBytes', 'reclaimOnOwnerDeath', 'clock'];
+
+function durationMs(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds > 0, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function checkSizes(o: Record<string, unknown>): Omit<IdempotencyHandleOptions, 'clock'> {
+  const reclaim = o.reclaimOnOwnerDeath ?? false;
+  if (typeof reclaim !== 'boolean') throw new InvalidArgumentError(`reclaimOnOwnerDeath must be a boolean, got ${describeValue(reclaim)}`);
+  return {
+    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
+    leaseMs: durationMs('leaseMs', o.leaseMs),
+    retentionMs: durationMs('retentionMs', o.retentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS),
+    maxKeyBytes: integerIn('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES, 1, DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES),
+    maxResponseBytes: integerIn('maxResponseBytes', o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, 1, MAX_RESPONSE_BYTES),
+    reclaimOnOwnerDeath: reclaim,
+  };
+}
+
+function checkHandleOptions(raw: unknown): IdempotencyHandleOptions {
+  const o = plainObject('options', raw);
+  const extra = Object.keys(o).filter((k) => !HANDLE_OPTIONS.includes(k));
+  if (extra.length > 0) throw new InvalidArgumentError(`an IdempotencyStore handle has no option ${extra.join(', ')}`);
+  clockOf(o.clock); // validates it
+  return { ...checkSizes(o), clock: o.clock as ClockOption };
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    throw new InvalidArgumentError(`an idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${typeof key === 'string' ? `a string of ${key.length}` : describeValue(key)}`);
+  }
+  return key;
+}
+
+const encoder = new TextEncoder();
+const isWellFormed = (s: string): boolean => (s as string & { isWellFormed?: () => boolean }).isWellFormed?.() ?? true;
+
+function fingerprintBytes(fingerprint: unknown): Uint8Array {
+  if (typeof fingerprint !== 'string') throw new InvalidArgumentError(`fingerprint must be a string (IdempotencyStore.fingerprint hashes a request into one), got ${describeValue(fingerprint)}`);
+  const bytes = encoder.encode(fingerprint);
+  if (bytes.length > MAX_FINGERPRINT_BYTES) {
+    throw new InvalidArgumentError(`fingerprint is too long: ${bytes.length} bytes, and the limit is ${MAX_FINGERPRINT_BYTES}; hash the request with IdempotencyStore.fingerprint`);
+  }
+  return bytes;
+}
+
+function checkToken(token: unknown): IdempotencyToken {
+  const t = token as Partial<IdempotencyToken> | null;
+  if (typeof t !== 'object' || t === null || typeof t.key !== 'string' || typeof t.attempt !== 'number' || !Number.isSafeInteger(t.attempt)) {
+    throw new InvalidArgumentError(`token must be the one begin() returned with status 'new', got ${describeValue(token)}`);
+  }
+  return t as IdempotencyToken;
+}
+
+/** Validates and encodes a response before any shared step. */
+function encodeResponse(response: unknown, maxBytes: number): EncodedResponse {
+  if (response === undefined) throw new InvalidArgumentError('response must be an object { status, headers?, body? }, got undefined');
+  const r = plainObject('response', response);
+  const status = integerIn('response.status', r.status, 100, 599);
+  let headers: Uint8Array = new Uint8Array(0);
+  if (r.headers !== undefined) {
+    const h = plainObject('response.headers', r.headers);
+    const proto = Object.getPrototypeOf(h) as unknown;
+    if (proto !== Object.prototype && proto !== null) {
+      throw new InvalidArgumentError('response.headers must be a plain object of strings (for a Headers, pass Object.fromEntries(headers)), got an instance of another class');
+    }
+    for (const [name, value] of Object.entries(h)) {
+      if (typeof value !== 'string') throw new InvalidArgumentError(`response.headers values must be strings, got ${describeValue(value)} for ${JSON.stringify(name)}`);
+    }
+    headers = encoder.encode(JSON.stringify(h));
+  }
+  let bodyKind = NO_BODY;
+  let body: Uint8Array = new Uint8Array(0);
+  if (typeof r.body === 'string') {
+    if (!isWellFormed(r.body)) throw new InvalidArgumentError('response.body has a lone surrogate: it would not replay as the same string');
+    bodyKind = STRING_BODY;
+    body = encoder.encode(r.body);
+  } else if (r.body instanceof Uint8Array) {
+    bodyKind = BYTES_BODY;
+    body = r.body;
+  } else if (r.body !== undefined) {
+    throw new InvalidArgumentError(`response.body must be a string or a Uint8Array, got ${describeValue(r.body)}`);
+  }
+  const size = headers.length + body.length;
+  if (size > maxBytes) {
+    throw new InvalidArgumentError(
+      `response is too large: ${size} bytes (body and headers as JSON), and maxResponseBytes is ${maxBytes}; ` +
+        'nothing was stored and the request still holds its key (abort(token) lets a retry run)',
+    );
+  }
+  return { status, bodyKind, headers, body };
+}
+
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+function decodeResponse(e: EncodedResponse): IdempotencyResponse {
+  const out: { status: number; headers?: Record<string, string>; body?: string | Uint8Array } = { status: e.status };
+  if (e.headers.length > 0) out.headers = JSON.parse(decoder.decode(e.headers)) as Record<string, string>;
+  if (e.bodyKind === STRING_BODY) out.body = decoder.decode(e.body);
+  else if (e.bodyKind === BYTES_BODY) out.body = e.body;
+  return out;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const u32be = (n: number): Uint8Array => {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+};
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+const sha256Hex = (data: Uint8Array): string =>
+  typeof oneShotHash === 'function' ? oneShotHash('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
+
+const me = threadId + 1;
+const MISMATCH = Object.freeze({ status: 'mismatch' } as const);
+const ABSENT = Object.freeze({ status: 'absent' } as const);
+const describeKey = (key: string): string => JSON.stringify(key);
+
+/**
+ * The records behind idempotency keys, shared by every thread: the first
+ * request with a key runs, a duplicate that arrives while it runs is told so
+ * (HTTP 409), a duplicate that arrives after it completed gets the same
+ * response again (a replay), and a request that reuses the key with another
+ * body is refused (HTTP 422). Charge a card, create an order, send a payment:
+ * once per key, whichever worker thread each retry lands on.
+ *
+ * `begin(key, fingerprint)` answers 'new' with a token (the request holds the
+ * key), 'replay' with the stored response, 'in-flight' or 'mismatch'.
+ * `complete(token, response)` records the response, which every later
+ * `begin` with the same fingerprint replays exactly (status, headers, and a
+ * string or byte body as it was given) for `retentionMs` after completion;
+ * `abort(token)` gives the key up so a retry can run (the handler failed
+ * before doing anything). For HTTP servers, `idempotent(store, request,
+ * handler)` does all of this and maps the answers to status codes.
+ *
+ * A request holds its key for `leaseMs`. One that stalls or whose thread dies
+ * is retryable when the lease lapses: the retry gets 'new' with a larger
+ * attempt number, and the old token's late `complete` or `abort` throws
+ * NotOwnerError (a late `complete` before any retry took over is still
+ * recorded). Choose `leaseMs` above the slowest request. By default a
+ * dead thread's key waits for its lease like a stalled one, because the dead
+ * request may already have done its work; `reclaimOnOwnerDeath: true` frees
+ * it at once, for handlers whose effects die with their thread.
+ *
+ * Expired records (past their retention, or abandoned past their lease)
+ * count as absent and make room by themselves: a full store reclaims them
+ * before it refuses a new key.
+ *
+ * Memory synchronization: a `complete` happens-before every `begin` that
+ * replays its response; each `begin`, `complete` and `abort` is one atomic
+ * step on its key's record.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key that is not a
+ *   non-empty string of at most 255 characters (or longer than maxKeyBytes in
+ *   UTF-8), a fingerprint that is not a string of at most 128 bytes, a token
+ *   that is not one, a response that is malformed or larger than
+ *   `maxResponseBytes` (nothing is stored: the request still holds its key),
+ *   bad options
+ * @throws NotOwnerError (`ERR_NOT_OWNER`) from `complete` or `abort` with a
+ *   token that no longer holds its key: already completed or aborted, taken
+ *   over by a retry after its lease lapsed, or issued for another attempt;
+ *   nothing changes
+ * @throws CapacityError (`ERR_CAPACITY`) when a new key finds `capacity` live
+ *   records (in flight, or completed within their retention)
+ * @throws HandleError (`ERR_HANDLE`) from `from` for a foreign handle
+ *
+ * @example
+ * ```ts
+ * const store = new IdempotencyStore({ capacity: 100_000, leaseMs: 30_000 });
+ * // in any worker, per request:
+ * const fp = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body });
+ * const b = store.begin(key, fp);
+ * if (b.status === 'replay') return b.response;             // charged before: same answer
+ * if (b.status !== 'new') return { status: b.status === 'mismatch' ? 422 : 409 };
+ * try {
+ *   const charge = await payments.charge(JSON.parse(body));
+ *   const response = { status: 201, headers: { 'content-type': 'application/json' }, body: JSON.stringify(charge) };
+ *   store.complete(b.token, response);
+ *   return response;
+ * } catch (e) {
+ *   store.abort(b.token); // nothing was charged: let the client retry
+ *   throw e;
+ * }
+ * ```
+ * @remarks Since 0.1
+ */
+export class IdempotencyStore {
+  readonly handle: IdempotencyStoreHandle;
+  readonly clock: Clock;
+  readonly leaseMs: number;
+  readonly retentionMs: number;
+  readonly maxResponseBytes: number;
+  private readonly reclaimOnOwnerDeath: boolean;
+  private readonly attempts: BigInt64Array;
+  private readonly records: SharedHashTable<IdempotencyRecord>;
+
+  constructor(options: IdempotencyStoreOptions | Region<'sabre.IdempotencyStore', IdempotencyHandleOptions>) {
+    let region: Region<'sabre.IdempotencyStore', IdempotencyHandleOptions>;
+    if (options instanceof Region) {
+      region = options;
+      this.clock = clockOf(region.options.clock);
+    } else {
+      const o = plainObject('options', options) as Partial<IdempotencyStoreOptions>;
+      const sizes = checkSizes(o);
+      const { clock, option } = sharedClock(o.clock);
+      this.clock = clock;
+      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
+    }
+    this.handle = region.handle;
+    const o = region.options;
+    this.leaseMs = o.leaseMs;
+    this.retentionMs = o.retentionMs;
+    this.maxResponseBytes = o.maxResponseBytes;
+    this.reclaimOnOwnerDeath = o.reclaimOnOwnerDeath;
+    this.attempts = region.i64(ATTEMPTS, 1);
+    const mode = options instanceof Region ? 'open' : 'create';
+    // Before publication: a plain store, ordered before any other thread's
+    // first read by the postMessage that carries the handle.
+    if (mode === 'create') this.attempts[ATTEMPTS] = BigInt(crypto.randomInt(0, 2 ** 48 - 1));
+    this.records = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, mode);
+  }
+
+  /** Re-opens a store from its handle, in any thread. @throws HandleError */
+  static from(handle: IdempotencyStoreHandle): IdempotencyStore {
+    return new IdempotencyStore(openRegion(SPEC, handle, checkHandleOptions));
+  }
+
+  /** Bytes a store of these options takes. */
+  static byteLength(options: Omit<IdempotencyStoreOptions, 'clock' | 'arena'>): number {
+    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  }
+
+  /**
+   * The SHA-256 (hex) of a request's method, path and body: what `begin`
+   * compares to tell a retry (same fingerprint) from a different request
+   * reusing the key. Method and path are length-prefixed, so no shift of
+   * bytes between them (or into the body) gives the same input. A string
+   * body hashes as its UTF-8 bytes, so it matches the same body as bytes;
+   * a missing body matches an empty one.
+   * @throws InvalidArgumentError for a method or path that is not a string, a body that is not a string or Uint8Array
+   */
+  static fingerprint(request: FingerprintInput): string {
+    const r = plainObject('request', request);
+    if (typeof r.method !== 'string') throw new InvalidArgumentError(`request.method must be a string, got ${describeValue(r.method)}`);
+    if (typeof r.path !== 'string') throw new InvalidArgumentError(`request.path must be a string, got ${describeValue(r.path)}`);
+    const body = r.body;
+    if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+      throw new InvalidArgumentError(`request.body must be a string or a Uint8Array, got ${describeValue(body)}`);
+    }
+    const method = encoder.encode(r.method);
+    const path = encoder.encode(r.path);
+    const bodyBytes = body === undefined ? new Uint8Array(0) : typeof body === 'string' ? encoder.encode(body) : body;
+    return sha256Hex(Buffer.concat([u32be(method.length), method, u32be(path.length), path, bodyBytes]));
+  }
+
+  /** Records in the store, lapsed ones not yet reclaimed included (a snapshot). */
+  get size(): number {
+    return this.records.size;
+  }
+
+  /**
+   * Starts a request with `key`: takes the key ('new', with the token to
+   * finish it), or says why not ('replay' with the stored response,
+   * 'in-flight', 'mismatch'). A lapsed record counts as absent.
+   */
+  begin(key: string, fingerprint: string): IdempotencyBegin {
+    const k = checkKey(key);
+    const fp = fingerprintBytes(fingerprint);
+    let answer!: IdempotencyBegin;
+    let replay = null as EncodedResponse | null;
+    const take = (r: IdempotencyRecord | undefined): IdempotencyRecord => {
+      const now = this.clock.now();
+      replay = null;
+      if (r !== undefined && !this.lapsed(r, now)) {
+        if (!sameBytes(r.fingerprint, fp)) {
+          answer = MISMATCH;
+        } else if (r.state === COMPLETED) {
+          replay = r.response; // decoded after the step, outside the lock
+        } else {
+          answer = { status: 'in-flight', retryAfterMs: r.expiresAt - now };
+        }
+        return r; // unchanged: no write
+      }
+      const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
+      answer = { status: 'new', token: Object.freeze({ key: k, attempt }) };
+      return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
+    };
+    try {
+      // Linearization point of begin: this compute.
+      this.records.compute(k, take);
+    } catch (e) {
+      if (!isSabreError(e, 'ERR_CAPACITY') || this.sweep() === 0) throw this.full(e);
+      this.records.compute(k, take);
+    }
+    if (replay !== null) return { status: 'replay', response: decodeResponse(replay) };
+    return answer;
+  }
+
+  /**
+   * What `begin(key, fingerprint)` would answer now, without taking anything:
+   * `'absent'` where begin would answer 'new' (no record, or a lapsed one).
+   * A snapshot, for monitoring and tests; decide with `begin`.
+   */
+  peek(key: string, fingerprint: string): Exclude<IdempotencyBegin, { status: 'new' }> | { readonly status: 'absent' } {
+    const k = checkKey(key);
+    const fp = fingerprintBytes(fingerprint);
+    const r = this.records.get(k);
+    const now = this.clock.now();
+    if (r === undefined || this.lapsed(r, now)) return ABSENT;
+    if (!sameBytes(r.fingerprint, fp)) return MISMATCH;
+    if (r.state === COMPLETED) return { status: 'replay', response: decodeResponse(r.response!) };
+    return { status: 'in-flight', retryAfterMs: r.expiresAt - now };
+  }
+
+  /**
+   * Records `response` as the key's outcome: every later `begin` with the
+   * same fingerprint replays it, for `retentionMs`.
+   * @throws NotOwnerError if the token no longer holds its key (nothing changes)
+   * @throws InvalidArgumentError for a malformed response or one larger than
+   *   `maxResponseBytes` (nothing is stored; the key stays in flight)
+   */
+  complete(token: IdempotencyToken, response: IdempotencyResponse): void {
+    const t = checkToken(token);
+    const encoded = encodeResponse(response, this.maxResponseBytes);
+    // Linearization point of complete: this compute.
+    this.records.compute(t.key, (r) => {
+      this.checkHolds(t, r, 'complete');
+      return { ...r!, state: COMPLETED, expiresAt: this.clock.now() + this.retentionMs, response: encoded };
+    });
+  }
+
+  /**
+   * Gives the key up without a response, so that a retry runs: for a request
+   * that failed before it did anything.
+   * @throws NotOwnerError if the token no longer holds its key (nothing changes)
+   */
+  abort(token: IdempotencyToken): void {
+    const t = checkToken(token);
+    // Linearization point of abort: this compute.
+    this.records.compute(t.key, (r) => {
+      this.checkHolds(t, r, 'abort');
+      return undefined;
+    });
+  }
+
+  /** Throws NotOwnerError unless `r` is the in-flight record of `t`'s attempt. */
+  private checkHolds(t: IdempotencyToken, r: IdempotencyRecord | undefined, op: 'complete' | 'abort'): void {
+    const what = `cannot ${op} attempt ${t.attempt} of idempotency key ${describeKey(t.key)}`;
+    if (r === undefined) {
+      throw new NotOwnerError(`${what}: no request holds the key (it was aborted, or its lease lapsed and the record was reclaimed)`);
+    }
+    if (r.attempt !== t.attempt) {
+      throw new NotOwnerError(
+        r.state === IN_FLIGHT
+          ? `${what}: attempt ${r.attempt} holds the key now (this attempt's lease lapsed and a retry took over)`
+          : `${what}: attempt ${r.attempt} completed the key (this attempt's lease lapsed and a retry took over)`,
+      );
+    }
+    if (r.state === COMPLETED) throw new NotOwnerError(`${what}: it was already completed`);
+  }
+
+  /** True if `r` counts as absent: past its expiry, or (with reclaimOnOwnerDeath) in flight on a dead thread. */
+  private lapsed(r: IdempotencyRecord, now: number): boolean {
+    if (r.expiresAt <= now) return true;
+    return this.reclaimOnOwnerDeath && r.state === IN_FLIGHT && !ThreadRegistry.current.isAlive(r.owner - 1);
+  }
+
+  /** Deletes lapsed records to make room; returns how many. */
+  private sweep(): number {
+    let freed = 0;
+    for (const [key, seen] of this.records.entries()) {
+      if (!this.lapsed(seen, this.clock.now())) continue;
+      this.records.compute(key, (r) => {
+        if (r === undefined || !this.lapsed(r, this.clock.now())) return r;
+        freed++;
+        return undefined;
+      });
+    }
+    return freed;
+  }
+
+  private full(e: unknown): unknown {
+    if (!isSabreError(e, 'ERR_CAPACITY')) return e;
+    return new CapacityError(
+      `all ${this.records.capacity} idempotency records are live (in flight, or completed within retentionMs = ${this.retentionMs} ms); ` +
+        'create the store with a larger capacity or a shorter retention',
+    );
+  }
+}
