@@ -438,7 +438,16 @@ export class Cache<V = unknown> {
         if (flight.lead) void this.compute(key, fn, flight.id, setOptions).catch(() => {});
         return r.value;
       }
-      if (flight.lead) return this.compute(key, fn, flight.id, setOptions);
+      if (flight.lead) {
+        // Another thread's flight may have stored the value and ended between
+        // the read above and this begin: look once more before computing.
+        const again = this.entries.get(key);
+        if (again !== undefined && (again.expiresAt === Infinity || again.expiresAt > this.clock.now())) {
+          this.flights.succeed(key, flight.id);
+          return again.value;
+        }
+        return this.compute(key, fn, flight.id, setOptions);
+      }
       if (!joined) this.count(JOINS);
       joined = true;
       await this.flights.wait(key, flight.id, deadline, o.signal);

@@ -57,4 +57,4 @@ export * as atomics from '../memory/atomics.js';
 export { seededRandom } from './random.js';
 export { propertyParameters, type PropertyParameters } from './parameters.js';
 export { checkLinearizable, operationsOf, describeOperation, sameData, type Model, type ModelOutput, type Operation, type StepResult, type CheckOptions, type CheckResult, type PartialLinearization } from './linearizability.js';
-export { registerModel, counterModel, mapModel, type MapEntryState } from './models.js';
+export { registerModel, counterModel, mapModel, cacheModel, type MapEntryState, type CacheEntryState } from './models.js';

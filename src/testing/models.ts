@@ -10,6 +10,9 @@
  * | `mapModel`       | `get({ key })` → v or undefined; `has({ key })` → boolean; `set({ key, value })`; |
  * |                  | `delete({ key })` → boolean; `setIfAbsent({ key, value })` → boolean;          |
  * |                  | `compareAndSet({ key, expected, next })` → boolean (partitioned by key)        |
+ * | `cacheModel`     | `get({ key })` → v or undefined; `has({ key })` → boolean;                     |
+ * |                  | `set({ key, value, ttlMs? })`; `delete({ key })` → boolean; `advance({ ms })`  |
+ * |                  | (the clock; in every partition). An entry may vanish at any moment (eviction) |
  *
  * An operation that returned an error is taken as having had no effect (it
  * fits any state and changes nothing): sabre's operations refuse before
@@ -127,6 +130,72 @@ export function mapModel(): Model<MapEntryState> {
         }
         default:
           return unknownOperation('mapModel', op, 'get, has, set, delete, setIfAbsent, compareAndSet');
+      }
+    },
+  };
+}
+
+/** One key's entry of a cache model, and the model clock's time. */
+export interface CacheEntryState {
+  readonly present: boolean;
+  readonly value?: unknown;
+  /** On the model clock; Infinity: never. */
+  readonly expiresAt: number;
+  readonly now: number;
+}
+
+/**
+ * A cache (Cache's contract) partitioned by key: a keyed map whose entries
+ * may vanish at any moment (eviction: a `get` may miss, a `delete` may find
+ * nothing), and which must never return an entry at or after its expiry.
+ * `advance({ ms })` moves the model clock; it belongs to every partition, so
+ * record advances from one thread only (their order is then fixed).
+ *
+ * Sound for TTLs: a `set` takes its expiry from the clock at its
+ * linearization point, the latest time the real cache could have read, so
+ * the model's expiry is never earlier than the real one; a value returned
+ * after it is a real violation, and expiring early is allowed (as eviction).
+ */
+export function cacheModel(): Model<CacheEntryState> {
+  const advances = (op: Operation): boolean => op.name === 'advance';
+  return {
+    init: () => ({ present: false, expiresAt: Infinity, now: 0 }),
+    partition(ops) {
+      const clockOps = ops.filter(advances);
+      const byKey = new Map<string, Operation[]>();
+      for (const op of ops) {
+        if (advances(op)) continue;
+        const key = keyOf(op);
+        let list = byKey.get(key);
+        if (list === undefined) byKey.set(key, (list = [...clockOps]));
+        list.push(op);
+      }
+      return byKey.size === 0 ? [clockOps] : [...byKey.values()];
+    },
+    step(state, op, output) {
+      if (output?.error !== undefined) return accept(state);
+      const arg = op.arg as { key: string; value?: unknown; ttlMs?: number; ms?: number };
+      const live = state.present && state.now < state.expiresAt;
+      const gone: CacheEntryState = { present: false, expiresAt: Infinity, now: state.now };
+      switch (op.name) {
+        case 'advance':
+          return accept({ ...state, now: state.now + (arg.ms ?? 0) });
+        case 'get':
+          if (output === undefined) return accept(state);
+          // A miss is always allowed: a live entry was evicted; an expired one may still be there (for delete).
+          if (output.value === undefined) return accept(live ? gone : state);
+          return { ok: live && sameData(state.value, output.value), state };
+        case 'has':
+          if (output === undefined) return accept(state);
+          if (output.value === false) return accept(live ? gone : state);
+          return { ok: live, state };
+        case 'set':
+          return accept({ present: true, value: arg.value, expiresAt: arg.ttlMs === undefined ? Infinity : state.now + arg.ttlMs, now: state.now });
+        case 'delete':
+          // True only if the entry was there (expired or not); false is always allowed (it may have been evicted).
+          return { ok: output === undefined || output.value === false || state.present, state: gone };
+        default:
+          return unknownOperation('cacheModel', op, 'get, has, set, delete, advance');
       }
     },
   };
