@@ -69,9 +69,16 @@ export function recordHasTag(bytes: Uint8Array, tag: Uint8Array): boolean {
   return false;
 }
 
+/** Scratch for reading a little-endian float64 from unaligned bytes. */
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const bigEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;
+
 /** The expiry in the head of an encoded record. */
 export function recordExpiry(head: Uint8Array): number {
-  return new DataView(head.buffer, head.byteOffset, 8).getFloat64(0, true);
+  if (bigEndian) for (let i = 0; i < 8; i++) f64Bytes[7 - i] = head[i]!;
+  else for (let i = 0; i < 8; i++) f64Bytes[i] = head[i]!;
+  return f64[0]!;
 }
 
 /**
@@ -107,19 +114,20 @@ export function recordCodec<T>(inner: Codec<T>, maxValueBytes: number): Codec<Ca
       const n = encodeInto(inner, record.value, target.subarray(head, head + maxValueBytes));
       return n < 0 ? -1 : head + n;
     },
+    // The hot path of every read: no DataView, no freezing (the record never
+    // leaves the cache; only its value does).
     decode(bytes: Uint8Array): CacheRecord<T> {
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const expiresAt = view.getFloat64(0, true);
-      const tagLen = view.getUint16(8, true);
+      const expiresAt = recordExpiry(bytes);
+      const tagLen = bytes[8]! | (bytes[9]! << 8);
       let tags = NO_TAGS;
       if (tagLen > 0) {
         const list: string[] = [];
         for (let at = RECORD_HEAD_BYTES; at < RECORD_HEAD_BYTES + tagLen; at += 1 + bytes[at]!) {
           list.push(decoder.decode(bytes.subarray(at + 1, at + 1 + bytes[at]!)));
         }
-        tags = Object.freeze(list);
+        tags = list;
       }
-      return Object.freeze({ expiresAt, tags, value: inner.decode(bytes.subarray(RECORD_HEAD_BYTES + tagLen)) });
+      return { expiresAt, tags, value: inner.decode(bytes.subarray(RECORD_HEAD_BYTES + tagLen)) };
     },
   };
   return codec;

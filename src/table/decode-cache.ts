@@ -1,5 +1,5 @@
 /**
- * A small per-instance cache of decoded values, for tables whose codec
+ * A per-instance cache of decoded values, for tables whose codec
  * returns immutable values (the 'string' codec): a hot key read again
  * returns the string it decoded last time instead of copying and decoding
  * the same bytes.
@@ -16,22 +16,34 @@
  * the bytes, and trusts a hit only when the second check passes.
  */
 
-const SIZE = 4096; // entries (a power of two), in pairs
-const SHIFT = 32 - Math.log2(SIZE);
+/** Entries for a table of `capacity`: one per entry, rounded up to a power of two, from 256 to 16384. */
+export function decodeCacheSize(capacity: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.min(Math.max(capacity, 256), 16_384)));
+}
 
 export class DecodeCache {
-  private readonly slots = new Int32Array(SIZE).fill(-1);
-  private readonly lo = new Int32Array(SIZE);
-  private readonly hi = new Int32Array(SIZE);
-  private readonly values: unknown[] = new Array(SIZE).fill(undefined);
+  private readonly shift: number;
+  private readonly slots: Int32Array;
+  private readonly lo: Int32Array;
+  private readonly hi: Int32Array;
+  private readonly values: unknown[];
   private index = 0;
   private slot = -1;
   private wlo = 0;
   private whi = 0;
 
+  /** @param size entries, a power of two (decodeCacheSize) */
+  constructor(size: number) {
+    this.shift = 32 - Math.log2(size);
+    this.slots = new Int32Array(size).fill(-1);
+    this.lo = new Int32Array(size);
+    this.hi = new Int32Array(size);
+    this.values = new Array(size).fill(undefined);
+  }
+
   /** True if an entry holds slot `at`'s write (lo, hi); remembers the slot for `value` or `remember`. */
   lookup(at: number, lo: number, hi: number): boolean {
-    let i = Math.imul(at, 0x9e3779b1) >>> SHIFT;
+    let i = Math.imul(at, 0x9e3779b1) >>> this.shift;
     if (this.slots[i] !== at) i ^= 1;
     this.index = i;
     this.slot = at;

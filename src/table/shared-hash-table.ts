@@ -14,7 +14,7 @@ import { CapacityError, DeadlockError, InvalidArgumentError } from '../errors.js
 import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } from '../validate.js';
 import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
-import { DecodeCache } from './decode-cache.js';
+import { DecodeCache, decodeCacheSize } from './decode-cache.js';
 import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
 
 const { add, compareExchange, load, store, sub } = seam; // module constants: see memory/atomics.ts
@@ -323,7 +323,7 @@ export class SharedHashTable<V = unknown> {
     }
     this.locks = locks;
     this.key = new KeyBuffer(maxKeyBytes);
-    this.decoded = region.options.codec === 'string' || immutableValues ? new DecodeCache() : undefined;
+    this.decoded = region.options.codec === 'string' || immutableValues ? new DecodeCache(decodeCacheSize(capacity)) : undefined;
     this.value = new Uint8Array(maxValueBytes);
     this.expected = new Uint8Array(maxValueBytes);
   }
