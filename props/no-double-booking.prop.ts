@@ -32,6 +32,8 @@ import { CheckThenBook, type TwinEntry } from './twins/check-then-book.js';
 const program = new URL('./programs/bookings.ts', import.meta.url);
 /** Seam steps of one operation, about (measured 5 to 18: a step on the record, a read of it, the clock): to spread kill steps over a run. */
 const STEPS_PER_OP = 10;
+/** Room for the long mode's hundreds of runs on a loaded machine (a normal run takes seconds; each run has its own timeout). */
+const SOAK_TIMEOUT_MS = 600_000;
 interface Kill { readonly thread: number; readonly atStep: number }
 
 const inputs = (minOps: number) =>
@@ -99,11 +101,11 @@ afterAll(closeThreads);
 
 describe('no double booking', () => {
   test.prop([seedArb, inputs(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'confirmed bookings never overlap, and every accepted booking stays until cancelled', (seed, ins, yields) => body('table')(seed, ins, yields));
+    'confirmed bookings never overlap, and every accepted booking stays until cancelled', (seed, ins, yields) => body('table')(seed, ins, yields), SOAK_TIMEOUT_MS);
 
   test.prop([seedArb, withKill(5), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
     'a thread killed at a random step: no deadlock, no overlap, and nothing accepted is lost',
-    (seed, { ins, kill }, yields) => body('table')(seed, ins, yields, kill));
+    (seed, { ins, kill }, yields) => body('table')(seed, ins, yields, kill), SOAK_TIMEOUT_MS);
 
   // Expected detection: most runs. Two threads must read one resource's
   // bookings and both find an interval free before either inserts (a yield
