@@ -14,7 +14,7 @@ import { CapacityError, DeadlockError, InvalidArgumentError } from '../errors.js
 import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } from '../validate.js';
 import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
-import { DecodeCache, decodeCacheSize } from './decode-cache.js';
+import { KeyMemo, keyMemoSize } from './key-memo.js';
 import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
 
 const { add, compareExchange, load, store, sub } = seam; // module constants: see memory/atomics.ts
@@ -59,7 +59,11 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * call on Node 20, most of a lookup when every word took one). Aligned Int32
  * words never tear, and every value ever stored in an index word is a valid
  * slot, so even a racing probe stays in bounds; lengths are clamped.
- * Decoding runs on the private copy.
+ * Decoding runs on the private copy. With an immutable codec ('string'),
+ * each instance also keeps a memo of recent reads by string key (key-memo.ts):
+ * a hit checks only that the remembered slot is still LIVE with the same
+ * write number between two equal even SEQ loads, and returns the value it
+ * decoded before, without encoding, hashing or probing.
  *
  * Inside a write, only the commit points are atomic stores (a slot's STATE,
  * an index entry's SLOT word, the SEQ adds); the other words and bytes are
@@ -267,8 +271,11 @@ export class SharedHashTable<V = unknown> {
   private busy = false;
   /** Set by `find`: the index position it stopped at. */
   private foundAt = -1;
-  /** Decoded values of recent reads, for codecs whose values are immutable ('string'). */
-  private readonly decoded: DecodeCache | undefined;
+  /** Recent reads by string key, for codecs whose values are immutable ('string'). */
+  private readonly memo: KeyMemo | undefined;
+  /** Set by `valueOf` inside a read's validated window: the write number of the slot it copied. */
+  private readLo = 0;
+  private readHi = 0;
   /** Set by `setEviction`: inserts into a full table evict instead of refusing. */
   private policy: EvictionPolicy | undefined;
   /** Eviction candidates (slot word indexes). */
@@ -323,7 +330,7 @@ export class SharedHashTable<V = unknown> {
     }
     this.locks = locks;
     this.key = new KeyBuffer(maxKeyBytes);
-    this.decoded = region.options.codec === 'string' || immutableValues ? new DecodeCache(decodeCacheSize(capacity)) : undefined;
+    this.memo = region.options.codec === 'string' || immutableValues ? new KeyMemo(keyMemoSize(capacity)) : undefined;
     this.value = new Uint8Array(maxValueBytes);
     this.expected = new Uint8Array(maxValueBytes);
   }
@@ -444,17 +451,45 @@ export class SharedHashTable<V = unknown> {
 
   /** The value stored under `key`, or `undefined`. */
   get(key: TableKey): V | undefined {
+    const memo = this.memo;
+    if (memo !== undefined && typeof key === 'string') {
+      const e = memo.get(key);
+      if (e !== undefined && this.stillCurrent(e)) return e.value as V;
+    }
     const len = this.read(key, true);
     if (len === ABSENT) return undefined;
-    const cache = this.decoded;
-    if (len === CACHED) return cache!.value as V;
     const value = this.codec.decode(this.value.subarray(0, len));
-    if (cache !== undefined) cache.remember(value as string);
+    if (memo !== undefined && typeof key === 'string') {
+      const at = this.lastSlot;
+      memo.set(key, { seg: at - this.slotOffset(at), at, lo: this.readLo, hi: this.readHi, h: this.lastHash, value });
+    }
     return value;
+  }
+
+  /**
+   * True if the memo entry's slot still holds the key's current value: LIVE
+   * with the same write number, checked between two equal even loads of its
+   * segment's sequence word (the read's linearization point is the first).
+   * Then records the read as `read` does.
+   */
+  private stillCurrent(e: { seg: number; at: number; lo: number; hi: number; h: number }): boolean {
+    if (this.busy) throw reentered();
+    const i32 = this.i32;
+    const s1 = load(i32, e.seg + SEQ);
+    if ((s1 & 1) !== 0 || i32[e.at + S_STATE] !== LIVE || i32[e.at + S_WSEQ] !== e.lo || i32[e.at + S_WSEQ_HI] !== e.hi) return false;
+    if (load(i32, e.seg + SEQ) !== s1) return false;
+    this.lastHash = e.h;
+    this.lastSlot = e.at;
+    if (this.policy !== undefined) i32[e.at + S_STAMP] = i32[TICKS]!;
+    return true;
   }
 
   /** True if `key` has a value. */
   has(key: TableKey): boolean {
+    if (this.memo !== undefined && typeof key === 'string') {
+      const e = this.memo.get(key);
+      if (e !== undefined && this.stillCurrent(e)) return true;
+    }
     return this.read(key, false) >= 0;
   }
 
@@ -588,8 +623,7 @@ export class SharedHashTable<V = unknown> {
 
   /**
    * Finds `key`; with `copy`, copies its value into `this.value`. Returns the
-   * value's length, ABSENT, or CACHED when this instance already holds the
-   * decoded value of that very write (`decoded.value`).
+   * value's length, or ABSENT.
    */
   private read(key: TableKey, copy: boolean): number {
     if (this.busy) throw reentered();
@@ -662,12 +696,14 @@ export class SharedHashTable<V = unknown> {
     return true;
   }
 
-  /** CACHED if the decode cache holds this slot's write, else copies the value into `this.value` and returns its length. */
+  /** Copies the value into `this.value` and returns its length; for the memo, notes the slot's write number (inside the read's window). */
   private valueOf(seg: number, slot: number): number {
-    const cache = this.decoded;
-    if (cache === undefined) return this.copyValue(seg, slot, this.value);
-    const at = this.slot(seg, slot);
-    return cache.lookup(at, this.i32[at + S_WSEQ]!, this.i32[at + S_WSEQ_HI]!) ? CACHED : this.copyValue(seg, slot, this.value);
+    if (this.memo !== undefined) {
+      const at = this.slot(seg, slot);
+      this.readLo = this.i32[at + S_WSEQ]!;
+      this.readHi = this.i32[at + S_WSEQ_HI]!;
+    }
+    return this.copyValue(seg, slot, this.value);
   }
 
   /** Copies a slot's value bytes into `into`; returns their length (clamped, for a racing read). */
@@ -1059,6 +1095,12 @@ export class SharedHashTable<V = unknown> {
     return GLOBAL_BYTES / 4 + s * this.layout.segmentWords;
   }
 
+  /** Int32 index of the segment holding slot word `at`, less than `at`. */
+  private slotOffset(at: number): number {
+    const first = GLOBAL_BYTES / 4;
+    return (at - first) % this.layout.segmentWords;
+  }
+
   private index(seg: number): number {
     return seg + CONTROL_BYTES / 4;
   }
@@ -1084,8 +1126,8 @@ function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): voi
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
 const KEEP = -1, REMOVE = -2;
-/** `read` answers besides a length: no such key; the decode cache has the value. */
-const ABSENT = -1, CACHED = -3;
+/** `read` answers besides a length: no such key. */
+const ABSENT = -1;
 const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 
 function reentered(): DeadlockError {

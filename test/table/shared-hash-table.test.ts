@@ -264,13 +264,14 @@ describe('SharedHashTable', () => {
   });
 });
 
-describe('SharedHashTable decode cache (string codec)', () => {
+describe('SharedHashTable read memo (string codec)', () => {
   it('a hot key returns the value of the latest write, never a cached older one', () => {
     const t = small<string>({ codec: 'string' });
     const other = SharedHashTable.from<string>(t.handle);
     t.set('k', 'one');
     expect(other.get('k')).toBe('one');
-    expect(other.get('k')).toBe('one'); // from the cache
+    expect(other.get('k')).toBe('one'); // from the memo
+    expect(other.has('k')).toBe(true);
     t.set('k', 'two');
     expect(other.get('k')).toBe('two');
     t.delete('k');
@@ -279,5 +280,15 @@ describe('SharedHashTable decode cache (string codec)', () => {
     expect(other.get('k')).toBe('one');
     for (let i = 0; i < 3000; i++) t.set(`x${i % 12}`, `v${i}`); // churn through every slot
     for (let i = 0; i < 12; i++) expect(other.get(`x${i}`)).toBe(`v${2988 + i}`);
+    t.clear();
+    expect(other.get('x0')).toBeUndefined();
+    expect(other.has('x0')).toBe(false);
+  });
+
+  it('keeps string and byte keys apart, and a byte key bypasses the memo', () => {
+    const t = small<string>({ codec: 'string' });
+    t.set('k', 'str');
+    t.set(new TextEncoder().encode('k'), 'bytes');
+    expect([t.get('k'), t.get('k'), t.get(new TextEncoder().encode('k'))]).toEqual(['str', 'str', 'bytes']);
   });
 });
