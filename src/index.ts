@@ -36,3 +36,4 @@ export { LockManager, DEFAULT_MAX_NAME_BYTES, DEFAULT_MAX_REQUESTS_PER_NAME, MAX
 export { OnceRegistry, DEFAULT_MAX_CLAIM_KEY_BYTES, type OnceRegistryOptions, type OnceRegistryHandle, type Claim, type ClaimOptions } from './store/once-registry.js';
 export { VoteRegistry, DEFAULT_MAX_ID_BYTES, MAX_CHOICES, type VoteRegistryOptions, type VoteRegistryHandle, type VoteOptions, type VoteResult } from './store/vote-registry.js';
 export { Cache, WINDOW_FRACTION, DEFAULT_MAX_PENDING_COMPUTES, type CacheOptions, type CacheHandle, type CachePolicy, type CacheSetOptions, type GetOrComputeOptions, type CacheStats } from './store/cache.js';
+export { BookingTable, DEFAULT_MAX_BOOKINGS_PER_RESOURCE, MAX_BOOKINGS_PER_RESOURCE, DEFAULT_MAX_HOLDER_BYTES, MAX_HOLDER_BYTES, type BookingTableOptions, type BookingTableHandle, type Booking, type Hold, type HoldOptions } from './store/booking-table.js';

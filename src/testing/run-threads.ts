@@ -1,6 +1,7 @@
 /**
  * runThreads: one run of a concurrent program on real, warm worker threads.
  */
+import { inspect } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { load, notify, SEAM_ENV, SEAM_HOOKS, store } from '../memory/atomics.js';
 import { parkAsync, remaining, toDeadline } from '../sync/park.js';
@@ -347,7 +348,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   const where = `program ${program}, seed ${seed}`;
   if (failed.length > 0) {
     const first = failed[0]!;
-    const list = failed.map((f) => `thread ${f.thread}: ${(f.error as Error)?.message ?? String(f.error)}`).join('; ');
+    const list = failed.map((f) => `thread ${f.thread}: ${describeFailure(f.error)}`).join('; ');
     const also = hung.length > 0 ? `; and ${hung.map(describe).join(', ')} had not finished after ${hungAfter} (terminated)` : '';
     throw new Error(`runThreads: ${list}${also} (${where})`, { cause: first.error });
   }
@@ -373,4 +374,11 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
     shared,
     threads: reports,
   };
+}
+
+/** A thread's failure as text: an error's message, anything else inspected (a worker's 'error' may not be an Error). */
+function describeFailure(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
+  return typeof e === 'object' && e !== null ? inspect(e, { depth: 3, breakLength: Infinity }) : String(e);
 }

@@ -46,7 +46,7 @@ try {
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
 const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
-  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry'];
+  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
@@ -65,6 +65,15 @@ await step('keyed primitives work from the built package', async () => {
   votes.vote('p', 'u', 'yes');
   const once = new sabre.OnceRegistry({ capacity: 4 });
   check(votes.tally('p').yes === 1 && once.claim('k').claimed && !once.claim('k').claimed, 'VoteRegistry and OnceRegistry count once');
+  const cache = new sabre.Cache({ capacity: 2, maxKeyBytes: 8, maxValueBytes: 16, codec: 'string', policy: 'lfu' });
+  const computed = await Promise.all([cache.getOrCompute('k', async () => 'v'), cache.getOrCompute('k', async () => 'other')]);
+  for (const key of ['a', 'b', 'c']) cache.set(key, key);
+  check(computed.join() === 'v,v' && cache.size === 2 && sabre.Cache.from(cache.handle).stats().evictions === 2, 'Cache: single-flight getOrCompute and eviction at capacity');
+  const rooms = new sabre.BookingTable({ capacity: 4 });
+  const booked = rooms.book('room', 9, 10, 'ada');
+  let refused = false;
+  try { rooms.book('room', 9.5, 11, 'bob'); } catch (e) { refused = sabre.isSabreError(e, 'ERR_CONFLICT'); }
+  check(refused && sabre.BookingTable.from(rooms.handle).bookings('room')[0]?.id === booked.id, 'BookingTable refuses an overlapping booking');
 });
 
 if (existsSync(new URL('dist/src/testing/index.js', root))) {
