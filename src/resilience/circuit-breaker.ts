@@ -1,0 +1,786 @@
+/**
+ * CircuitBreaker: one breaker per dependency, shared by every thread, so that
+ * the threads of a process stop calling a failing dependency together and
+ * probe its recovery together.
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
+import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { SharedArena } from '../memory/arena.js';
+import { clockOf, sharedClock, systemClock, type Clock, type ClockOption } from '../clock.js';
+import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { StripedCounter } from '../atomic/striped-counter.js';
+import { ThreadRegistry } from '../threads/registry.js';
+import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
+import { describeValue, integerIn, oneOf, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import {
+  CLOSED, HALF_OPEN, OPEN, nextWord, seqOf, stateOf, STATE_CODES, STATE_MASK, STATE_NAMES, type BreakerState, type StateCode,
+} from './breaker-state.js';
+import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type BreakerTransition, type TransitionListener } from './breaker-events.js';
+import { DEFAULT_BUCKETS, FailureWindow, MAX_BUCKETS } from './failure-window.js';
+import { partAt, partHandle } from './parts.js';
+
+export type { BreakerState } from './breaker-state.js';
+export type { BreakerTransition, TransitionListener } from './breaker-events.js';
+
+const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Region body (byte offsets; Int32 words unless said):
+ *   0     STATE        the state word (breaker-state.ts: state, previous
+ *                      state, transition count), read by every call
+ *   8     BASE         Float64, the clock's time at creation (written once,
+ *                      before the handle exists: plain reads)
+ *   128   FAILS        consecutive failures of the current CLOSED period:
+ *                      bits 0-19 COUNT, bits 20-30 PERIOD (transition count
+ *                      mod 2^11 of the period they belong to)
+ *   256   PROBES       MAX_PROBES words, one per HALF_OPEN probe slot: 0 free,
+ *                      else bits 0-19 HOLDER (threadId + 1) and bits 20-30
+ *                      PERIOD (the HALF_OPEN period it probes)
+ *   512   LOG          the transition log (breaker-events.ts)
+ *   2560  WINDOW       failure-rate buckets (failure-window.ts), if any
+ *   then  STATS        four StripedCounters (successes, failures, timeouts,
+ *                      rejections), each its own region (parts.ts)
+ * Each hot group has its own 128-byte block: STATE is read by every call and
+ * written only on a transition; FAILS is written on failures.
+ *
+ * Linearization points. A call is admitted at its load of STATE (CLOSED),
+ * or at the CAS that takes a probe slot (HALF_OPEN) followed by a load that
+ * finds STATE unchanged; a rejection at the load that finds OPEN (or no free
+ * slot). A transition happens at its CAS of STATE, from the exact word the
+ * deciding thread read: exactly one thread wins each, and a decision taken
+ * on a stale word (another transition came in between) fails its CAS. A
+ * failure is counted at its CAS of FAILS (or of its window bucket).
+ *
+ * Periods. Every counter is tagged with the period (transition count) that
+ * admitted the call, so nothing is reset on a transition: a new period simply
+ * ignores the old tags, and a call admitted in one period that completes in
+ * another is dropped from the counts (it still counts in the statistics).
+ * Slow results cannot reopen a breaker that has since closed.
+ *
+ * Probes. HALF_OPEN admits a call only into a free probe slot (CAS), so at
+ * most halfOpenMaxCalls calls probe one HALF_OPEN period; the first probe
+ * outcome moves the breaker (success: CLOSED, failure: OPEN) and the slot is
+ * freed. A slot is free when 0, tagged with an older period, or held by a
+ * thread the ThreadRegistry proves dead: a caller that finds no free slot
+ * looks again with liveness, so a probe whose thread died is replaced by the
+ * next caller (never left holding HALF_OPEN). A probe that hangs in a live
+ * thread holds its slot until timeoutMs fails it: set timeoutMs.
+ *
+ * Owner death between steps. A transition is CAS, then stamp of its log
+ * entry, then notify: a thread dying after the CAS leaves the entry to the
+ * next thread that needs it (which stamps it with its own clock reading: an
+ * OPEN period measured from then) and subscribers waiting for a wake-up to
+ * their next slice (breaker-events.ts). Dying between a call's admission and
+ * its outcome leaves no trace in CLOSED (nothing is held) and a probe slot in
+ * HALF_OPEN, reclaimed as above. Counters are single CASes: whole or absent.
+ *
+ * Source: M. Nygard, "Release It!" (the pattern); cockatiel's
+ * CircuitBreakerPolicy and SamplingBreaker (states, rolling buckets);
+ * Resilience4j (failure-rate threshold "equal or greater", minimum calls,
+ * permitted calls in half-open).
+ */
+
+const STATE = 0;
+const BASE_AT = 8;
+const FAILS = CACHE_LINE_BYTES / 4;
+const PROBES = (2 * CACHE_LINE_BYTES) / 4;
+/** The most probe calls HALF_OPEN may admit at once. */
+export const MAX_PROBES = 64;
+const LOG_AT = 4 * CACHE_LINE_BYTES;
+const WINDOW_AT = LOG_AT + LOG_BYTES;
+const CONTROL_WORDS = WINDOW_AT / 4;
+
+/** FAILS and PROBES words: a 20-bit value under an 11-bit period tag. */
+const VALUE_BITS = 20;
+const VALUE_MASK = (1 << VALUE_BITS) - 1;
+const PERIOD_TAG_MASK = 0x7ff;
+const periodTag = (word: number): number => (seqOf(word) & PERIOD_TAG_MASK) << VALUE_BITS;
+/** A probe holder whose threadId does not fit 20 bits: never reclaimed (treated as alive). */
+const HOLDER_UNKNOWN = VALUE_MASK;
+const HOLDER = Math.min(threadId + 1, HOLDER_UNKNOWN);
+
+/** The most consecutive failures a threshold may name. */
+export const MAX_FAILURE_THRESHOLD = 1_000_000;
+/** The longest reset timeout, call timeout or window (the longest `setTimeout`). */
+export const MAX_BREAKER_MS = 2 ** 31 - 1;
+
+const STATS_STRIPES = 8;
+const COUNTER_BYTES = StripedCounter.byteLength({ stripes: STATS_STRIPES });
+const COUNTER_STRIDE = padToCacheLine(COUNTER_BYTES);
+const COUNTERS = ['successes', 'failures', 'timeouts', 'rejections'] as const;
+
+export interface FailureRateOptions {
+  /** Open when failures / calls in the window reach this (a fraction in (0, 1]). */
+  readonly threshold: number;
+  /** …over at least this many calls in the window. */
+  readonly minimumCalls: number;
+  /** The window's length on the breaker's clock. */
+  readonly windowMs: number;
+  /** Buckets the window is counted in (default 10, at most 60). */
+  readonly buckets?: number;
+}
+
+export interface CircuitBreakerOptions {
+  /** Open after this many failures in a row (required unless `failureRate` is given; both may be). */
+  readonly failureThreshold?: number;
+  /** How long the breaker stays OPEN before it lets probes through, on its clock. */
+  readonly resetTimeoutMs: number;
+  /** Probe calls HALF_OPEN admits at once, across all threads (default 1, at most 64). */
+  readonly halfOpenMaxCalls?: number;
+  /** Also open when the failure rate over a rolling window reaches a threshold. */
+  readonly failureRate?: FailureRateOptions;
+  /** A call not settled after this many ms (real time) fails with TimeoutError and counts as a failure. */
+  readonly timeoutMs?: number;
+  /** Which errors count as failures (default: all). An error it refuses still reaches the caller, and counts as a success. */
+  readonly isFailure?: (error: unknown) => boolean;
+  /** The clock the reset timeout and the window run on (default `systemClock`; a `ManualClock` for tests). */
+  readonly clock?: Clock;
+  readonly arena?: SharedArena;
+}
+
+/** What `from` takes besides the handle: the options that are functions, which cannot travel in a handle. */
+export interface CircuitBreakerLocalOptions {
+  readonly isFailure?: (error: unknown) => boolean;
+}
+
+interface WindowHandleOptions {
+  readonly threshold: number;
+  readonly minimumCalls: number;
+  readonly windowMs: number;
+  readonly buckets: number;
+}
+interface BreakerHandleOptions {
+  /** 0: no consecutive-failure threshold. */
+  readonly failureThreshold: number;
+  readonly resetTimeoutMs: number;
+  readonly halfOpenMaxCalls: number;
+  readonly failureRate: WindowHandleOptions | null;
+  /** 0: no call timeout. */
+  readonly timeoutMs: number;
+  readonly clock: ClockOption;
+}
+export type CircuitBreakerHandle = Handle<'sabre.CircuitBreaker', BreakerHandleOptions>;
+
+/** What `fn` receives from `execute`. */
+export interface BreakerCall {
+  /** True for a HALF_OPEN probe: its outcome closes or reopens the breaker. */
+  readonly probe: boolean;
+  /** The breaker's transition count when the call was admitted (the period it belongs to). */
+  readonly seq: number;
+  /** With `timeoutMs`: aborted, with the TimeoutError as reason, when the call times out. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** A snapshot of the breaker (separate reads: not atomic as a whole). */
+export interface BreakerStats {
+  readonly state: BreakerState;
+  /** Transitions so far. */
+  readonly transitions: number;
+  /** When the current state began, on the breaker's clock (its creation for the first CLOSED). */
+  readonly since: number;
+  /** While OPEN, ms until probes are let through; otherwise 0. */
+  readonly retryAfterMs: number;
+  /** Failures in a row in the current CLOSED period. */
+  readonly consecutiveFailures: number;
+  /** Failure-rate mode: the current window (of the current CLOSED period). */
+  readonly window: { readonly calls: number; readonly failures: number; readonly failureRate: number } | undefined;
+  /** Probe calls in flight (HALF_OPEN). */
+  readonly probesInFlight: number;
+  /** Totals since creation, over all threads (LongAdder sums: exact when no call is completing). */
+  readonly successes: number;
+  /** Includes the timeouts. */
+  readonly failures: number;
+  readonly timeouts: number;
+  /** Calls refused with CircuitOpenError. */
+  readonly rejections: number;
+}
+
+export interface WaitForStateOptions {
+  /** Milliseconds to wait (default: forever). */
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A call admitted: the state word it was admitted under, and its probe slot (-1: not a probe). */
+interface Admission {
+  readonly word: number;
+  readonly slot: number;
+}
+
+const SPEC: RegionSpec<'sabre.CircuitBreaker', BreakerHandleOptions> = {
+  kind: 'sabre.CircuitBreaker',
+  version: 1,
+  bodyBytes: (o) => WINDOW_AT + windowBytes(o) + COUNTERS.length * COUNTER_STRIDE,
+};
+
+const windowBytes = (o: Pick<BreakerHandleOptions, 'failureRate'>): number => (o.failureRate === null ? 0 : padToCacheLine(o.failureRate.buckets * 8));
+const statsAt = (o: Pick<BreakerHandleOptions, 'failureRate'>): number => WINDOW_AT + windowBytes(o);
+
+function msOf(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_BREAKER_MS) {
+    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds in (0, ${MAX_BREAKER_MS}], got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function checkFailureRate(raw: unknown): WindowHandleOptions | null {
+  if (raw === undefined || raw === null) return null;
+  const o = plainObject('failureRate', raw);
+  const threshold = o.threshold;
+  if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
+    throw new InvalidArgumentError(`failureRate.threshold must be a fraction in (0, 1], got ${describeValue(threshold)}`);
+  }
+  return {
+    threshold,
+    minimumCalls: integerIn('failureRate.minimumCalls', o.minimumCalls, 1, 1_000_000),
+    windowMs: msOf('failureRate.windowMs', o.windowMs),
+    buckets: integerIn('failureRate.buckets', o.buckets ?? DEFAULT_BUCKETS, 1, MAX_BUCKETS),
+  };
+}
+
+function checkOptions(o: Record<string, unknown>): Omit<BreakerHandleOptions, 'clock'> {
+  const failureRate = checkFailureRate(o.failureRate);
+  let failureThreshold = 0;
+  if (o.failureThreshold !== undefined || failureRate === null) {
+    failureThreshold = integerIn('failureThreshold', o.failureThreshold, 1, MAX_FAILURE_THRESHOLD);
+  }
+  const timeout = o.timeoutMs === undefined || o.timeoutMs === Infinity ? 0 : msOf('timeoutMs', o.timeoutMs);
+  return {
+    failureThreshold,
+    resetTimeoutMs: msOf('resetTimeoutMs', o.resetTimeoutMs),
+    halfOpenMaxCalls: integerIn('halfOpenMaxCalls', o.halfOpenMaxCalls ?? 1, 1, MAX_PROBES),
+    failureRate,
+    timeoutMs: timeout,
+  };
+}
+
+const HANDLE_KEYS = ['clock', 'failureRate', 'failureThreshold', 'halfOpenMaxCalls', 'resetTimeoutMs', 'timeoutMs'].join(',');
+
+function checkHandleOptions(raw: unknown): BreakerHandleOptions {
+  const o = plainObject('options', raw);
+  const keys = Object.keys(o).sort().join(',');
+  if (keys !== HANDLE_KEYS) throw new InvalidArgumentError(`a CircuitBreaker handle has options { ${HANDLE_KEYS} }, got keys [${keys}]`);
+  clockOf(o.clock); // validates it
+  // A handle holds the normalized form: 0 for "no threshold" and "no timeout", null for no window.
+  const failureThreshold = integerIn('failureThreshold', o.failureThreshold, 0, MAX_FAILURE_THRESHOLD);
+  const timeout = o.timeoutMs === 0 ? 0 : msOf('timeoutMs', o.timeoutMs);
+  if (o.failureRate === undefined) throw new InvalidArgumentError('failureRate must be an object or null, got undefined');
+  const checked = checkOptions({ ...o, failureThreshold: failureThreshold === 0 ? undefined : failureThreshold, timeoutMs: timeout === 0 ? undefined : timeout });
+  return { ...checked, clock: o.clock as ClockOption };
+}
+
+function checkIsFailure(v: unknown): ((error: unknown) => boolean) | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'function') throw new InvalidArgumentError(`isFailure must be a function, got ${describeValue(v)}`);
+  return v as (error: unknown) => boolean;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+const badFn = (method: string, fn: unknown): InvalidArgumentError => new InvalidArgumentError(`${method}(fn): fn must be a function, got ${describeValue(fn)}`);
+
+/**
+ * A circuit breaker whose state every thread shares: one thread's failures
+ * open it for all, and all of them then fail fast until it has recovered.
+ *
+ * CLOSED: calls run; it opens after `failureThreshold` failures in a row, or
+ * (with `failureRate`) when failures reach `threshold` of at least
+ * `minimumCalls` calls in the rolling window. OPEN: `execute` rejects at once
+ * with `CircuitOpenError`, whose `retryAfterMs` is the time left (for an HTTP
+ * 503 with `Retry-After`). After `resetTimeoutMs` it is HALF_OPEN: at most
+ * `halfOpenMaxCalls` probe calls are admitted across all threads (the others
+ * get CircuitOpenError); a probe's success closes it, a failure reopens it.
+ * Exactly one thread wins each transition. `timeoutMs` fails a call that has
+ * not settled in time (rejecting its caller with TimeoutError and aborting
+ * the `signal` it was given); `isFailure` picks which errors count. Whatever
+ * `fn` throws (an Error or not) reaches the caller unchanged.
+ *
+ * `onStateChange(listener)` calls the listener in this thread once per
+ * transition, in order, whichever thread made it; `waitForState` waits for a
+ * state. An OPEN breaker becomes HALF_OPEN when the first thread looks after
+ * the reset timeout (a call, `state`, `stats()`, a waiter): with no traffic
+ * and no one looking, it stays OPEN.
+ *
+ * Memory synchronization: a transition happens-before every call admitted
+ * under the state it produced, and before its delivery to each subscriber.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a threshold, timeout
+ *   or window that is zero, negative, NaN or too large; a `fn` that is not a
+ *   function; `executeSync` of a function that returns a promise
+ * @throws CircuitOpenError (`ERR_CIRCUIT_OPEN`) when OPEN, or HALF_OPEN with
+ *   every probe slot taken
+ * @throws TimeoutError (`ERR_TIMEOUT`) when a call passes `timeoutMs`, or a
+ *   `waitForState` its timeout
+ * @throws AbortError (`ERR_ABORTED`) when a `waitForState` signal fires
+ * @throws HandleError (`ERR_HANDLE`) from `from` for a handle that is not a breaker's
+ *
+ * @example
+ * ```ts
+ * const payments = new CircuitBreaker({ failureThreshold: 5, resetTimeoutMs: 30_000, timeoutMs: 2_000 });
+ * // in each worker: const breaker = CircuitBreaker.from(workerData.payments);
+ * try {
+ *   return await breaker.execute(({ signal }) => fetch(url, { signal }));
+ * } catch (e) {
+ *   if (isSabreError(e, 'ERR_CIRCUIT_OPEN')) return reply(503, { 'Retry-After': Math.ceil(e.retryAfterMs / 1000) });
+ *   throw e;
+ * }
+ * ```
+ * @remarks Since 0.1
+ */
+export class CircuitBreaker {
+  readonly handle: CircuitBreakerHandle;
+  readonly clock: Clock;
+  /** Failures in a row that open the breaker (0: consecutive mode off). */
+  readonly failureThreshold: number;
+  readonly resetTimeoutMs: number;
+  readonly halfOpenMaxCalls: number;
+  /** The call timeout (Infinity: none). */
+  readonly timeoutMs: number;
+  readonly failureRate: Readonly<Required<FailureRateOptions>> | undefined;
+  /** The control words (STATE, FAILS, PROBES). @internal */
+  protected readonly words: Int32Array;
+  private readonly log: TransitionLog;
+  private readonly window: FailureWindow | undefined;
+  private readonly watcher: TransitionWatcher;
+  private readonly isFailure: ((error: unknown) => boolean) | undefined;
+  private readonly counters: Record<(typeof COUNTERS)[number], StripedCounter>;
+  /** CLOSED calls take the fast path: consecutive mode only, no call timeout. */
+  private readonly fast: boolean;
+  // The fast path's per-period values, rebuilt when the state word changes.
+  private cachedWord = -1;
+  private cachedCall!: BreakerCall;
+  private onOk!: () => void;
+  private onErr!: (error: unknown) => void;
+
+  constructor(options: CircuitBreakerOptions);
+  /** @internal */
+  constructor(region: Region<'sabre.CircuitBreaker', BreakerHandleOptions>, local?: CircuitBreakerLocalOptions);
+  constructor(options: CircuitBreakerOptions | Region<'sabre.CircuitBreaker', BreakerHandleOptions>, local: CircuitBreakerLocalOptions = {}) {
+    let region: Region<'sabre.CircuitBreaker', BreakerHandleOptions>;
+    const created = !(options instanceof Region);
+    if (options instanceof Region) {
+      region = options;
+      this.clock = clockOf(region.options.clock);
+      this.isFailure = checkIsFailure(plainObject('options', local).isFailure);
+    } else {
+      const o = plainObject('options', options);
+      const checked = checkOptions(o);
+      this.isFailure = checkIsFailure(o.isFailure);
+      const { clock, option } = sharedClock(o.clock);
+      this.clock = clock;
+      region = createRegion(SPEC, { ...checked, clock: option }, o.arena as SharedArena | undefined);
+      new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0] = clock.now(); // before the handle is published
+    }
+    const opts = region.options;
+    this.handle = region.handle;
+    this.failureThreshold = opts.failureThreshold;
+    this.resetTimeoutMs = opts.resetTimeoutMs;
+    this.halfOpenMaxCalls = opts.halfOpenMaxCalls;
+    this.timeoutMs = opts.timeoutMs === 0 ? Infinity : opts.timeoutMs;
+    this.failureRate = opts.failureRate === null ? undefined : Object.freeze({ ...opts.failureRate });
+    this.words = region.i32(0, CONTROL_WORDS);
+    const base = new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0]!;
+    this.log = new TransitionLog(region.i64(LOG_AT, LOG_ENTRIES), base, this.clock);
+    this.window = opts.failureRate === null
+      ? undefined
+      : new FailureWindow(region.i64(WINDOW_AT, opts.failureRate.buckets), opts.failureRate.buckets, opts.failureRate.windowMs, base, this.words, STATE);
+    this.watcher = new TransitionWatcher(this.words, STATE, this.log);
+    const counters = {} as Record<(typeof COUNTERS)[number], StripedCounter>;
+    COUNTERS.forEach((name, i) => {
+      const at = statsAt(opts) + i * COUNTER_STRIDE;
+      counters[name] = created
+        ? new StripedCounter({ stripes: STATS_STRIPES, arena: partAt(region, at, COUNTER_STRIDE) as unknown as SharedArena })
+        : StripedCounter.from(partHandle(region, at, 'sabre.StripedCounter', COUNTER_BYTES, { stripes: STATS_STRIPES }) as never);
+    });
+    this.counters = counters;
+    this.fast = this.failureRate === undefined && this.timeoutMs === Infinity;
+  }
+
+  /**
+   * Re-opens a breaker from its handle, in any thread. `isFailure` is a
+   * function and cannot travel in the handle: pass it here again.
+   * @throws HandleError
+   */
+  static from(handle: CircuitBreakerHandle, local: CircuitBreakerLocalOptions = {}): CircuitBreaker {
+    return new CircuitBreaker(openBreakerRegion(handle), local);
+  }
+
+  /** Bytes a breaker takes (in an arena, rounded up to 128); only `failureRate.buckets` changes it. */
+  static byteLength(options: Pick<CircuitBreakerOptions, 'failureRate'> = {}): number {
+    const failureRate = checkFailureRate(plainObject('options', options).failureRate);
+    return regionBytes(SPEC, { failureThreshold: 1, resetTimeoutMs: 1, halfOpenMaxCalls: 1, failureRate, timeoutMs: 0, clock: 'system' });
+  }
+
+  /** The state now (an expired OPEN is moved to HALF_OPEN first). */
+  get state(): BreakerState {
+    return STATE_NAMES[stateOf(this.current())]!;
+  }
+
+  /**
+   * Runs `fn` if the breaker admits it, and counts its outcome. Resolves or
+   * rejects as `fn` does (a synchronous throw becomes a rejection).
+   * Rejects with CircuitOpenError when OPEN (or HALF_OPEN with no probe slot
+   * free), TimeoutError after `timeoutMs`.
+   */
+  execute<T>(fn: (call: BreakerCall) => T | PromiseLike<T>): Promise<T> {
+    const word = load(this.words, STATE);
+    if ((word & STATE_MASK) !== CLOSED || !this.fast || typeof fn !== 'function') return this.executeSlow(fn, word);
+    // Fast path: CLOSED, consecutive mode, no timeout. The outcome handlers
+    // are made once per period, not per call.
+    if (word !== this.cachedWord) this.cachePeriod(word);
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(this.cachedCall);
+    } catch (e) {
+      this.onErr(e);
+      return Promise.reject(e);
+    }
+    if (result instanceof Promise) {
+      // The caller gets fn's own promise; this reaction is registered first,
+      // so the outcome is counted before the caller's await resumes.
+      result.then(this.onOk, this.onErr);
+      return result;
+    }
+    if (isThenable(result)) {
+      const p = Promise.resolve(result);
+      p.then(this.onOk, this.onErr);
+      return p;
+    }
+    this.onOk();
+    return Promise.resolve(result);
+  }
+
+  /**
+   * The synchronous form of `execute`, for CPU-bound work in worker threads.
+   * With `timeoutMs`, a call that took longer counts as a failure and throws
+   * TimeoutError (its value is discarded: a synchronous call cannot be cut short).
+   * @throws InvalidArgumentError if `fn` returns a promise (use `execute`)
+   */
+  executeSync<T>(fn: (call: BreakerCall) => T): T {
+    if (typeof fn !== 'function') throw badFn('executeSync', fn);
+    const a = this.admit(load(this.words, STATE));
+    const call: BreakerCall = a.slot < 0 && a.word === this.cachedWord ? this.cachedCall : { probe: a.slot >= 0, seq: seqOf(a.word), signal: undefined };
+    const started = this.timeoutMs === Infinity ? 0 : systemClock.now();
+    let value: T;
+    try {
+      value = fn(call);
+    } catch (e) {
+      this.settle(a, this.counts(e));
+      throw e;
+    }
+    if (isThenable(value)) {
+      Promise.resolve(value).catch(() => {}); // not ours to report
+      if (a.slot >= 0) this.releaseProbe(a);
+      throw new InvalidArgumentError('executeSync(fn): fn returned a promise; use execute(fn) for asynchronous work');
+    }
+    if (this.timeoutMs !== Infinity && systemClock.now() - started > this.timeoutMs) {
+      this.counters.timeouts.increment();
+      this.settle(a, true);
+      throw new TimeoutError(`the call took longer than timeoutMs (${this.timeoutMs} ms)`, { timeoutMs: this.timeoutMs });
+    }
+    this.settle(a, false);
+    return value;
+  }
+
+  /**
+   * Calls `listener` in this thread for each transition from now on, once
+   * and in order, whichever thread made it (asynchronously, on this thread's
+   * event loop). A subscription does not keep the process or the worker
+   * alive. Returns the unsubscribe function.
+   */
+  onStateChange(listener: TransitionListener): () => void {
+    if (typeof listener !== 'function') throw new InvalidArgumentError(`onStateChange(listener): listener must be a function, got ${describeValue(listener)}`);
+    return this.watcher.subscribe(listener);
+  }
+
+  /** Resolves when the breaker is in `state` (at once if it is). */
+  async waitForState(state: BreakerState, options: WaitForStateOptions = {}): Promise<void> {
+    const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
+    const o = plainObject('options', options) as WaitForStateOptions;
+    const timeout = checkTimeout('timeout', o.timeout);
+    if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
+    const deadline = toDeadline(timeout);
+    for (;;) {
+      const word = this.current();
+      if (stateOf(word) === target) return;
+      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: timeout });
+      await parkAsync(this.words, STATE, word, deadline, o.signal);
+    }
+  }
+
+  /** Blocks this thread until the breaker is in `state` (for worker threads; the main thread should use `waitForState`). */
+  waitForStateSync(state: BreakerState, timeout?: number): void {
+    const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
+    const t = checkTimeout('timeout', timeout);
+    const deadline = toDeadline(t);
+    for (;;) {
+      const word = this.current();
+      if (stateOf(word) === target) return;
+      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: t });
+      parkSync(this.words, STATE, word, deadline);
+    }
+  }
+
+  /** A snapshot of the state, the current counts and the totals. */
+  stats(): BreakerStats {
+    const word = this.current();
+    const state = stateOf(word);
+    const now = this.clock.now();
+    const entry = word === 0 ? undefined : this.log.stamp(word);
+    const tag = periodTag(word);
+    const f = load(this.words, FAILS);
+    let probes = 0;
+    if (state === HALF_OPEN) {
+      for (let i = 0; i < this.halfOpenMaxCalls; i++) {
+        const v = load(this.words, PROBES + i);
+        if (v !== 0 && (v & ~VALUE_MASK) === tag) probes++;
+      }
+    }
+    const counts = this.window !== undefined && state === CLOSED ? this.window.counts(word, now) : undefined;
+    return {
+      state: STATE_NAMES[state]!,
+      transitions: seqOf(word),
+      since: entry?.at ?? this.log.base,
+      retryAfterMs: state === OPEN ? this.openWait(word, now) : 0,
+      consecutiveFailures: state === CLOSED && (f & ~VALUE_MASK) === tag ? f & VALUE_MASK : 0,
+      window: this.window === undefined ? undefined : {
+        calls: counts?.calls ?? 0,
+        failures: counts?.failures ?? 0,
+        failureRate: counts === undefined || counts.calls === 0 ? 0 : counts.failures / counts.calls,
+      },
+      probesInFlight: probes,
+      successes: this.counters.successes.sum(),
+      failures: this.counters.failures.sum(),
+      timeouts: this.counters.timeouts.sum(),
+      rejections: this.counters.rejections.sum(),
+    };
+  }
+
+  /** The CAS of a control word (STATE, FAILS, a probe slot). @internal (a test twin replaces it) */
+  protected cas(index: number, expected: number, next: number): number {
+    return compareExchange(this.words, index, expected, next);
+  }
+
+  // ---- admission ----------------------------------------------------------
+
+  private executeSlow<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, word: number): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(badFn('execute', fn));
+    let a: Admission;
+    try {
+      a = this.admit(word);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.run(fn, a);
+  }
+
+  /** Admits a call under the state starting from `word`, or throws CircuitOpenError. */
+  private admit(word: number): Admission {
+    for (;;) {
+      const state = stateOf(word);
+      if (state === CLOSED) return { word, slot: -1 };
+      if (state === OPEN) {
+        const wait = this.openWait(word, this.clock.now());
+        if (wait > 0) {
+          this.counters.rejections.increment();
+          throw new CircuitOpenError(`circuit open: calls fail fast until the reset timeout; retry after ${wait} ms`, { retryAfterMs: wait });
+        }
+        this.transition(word, HALF_OPEN); // won or lost, the next round sees HALF_OPEN (or later)
+      } else {
+        const slot = this.takeProbe(word);
+        if (slot >= 0) {
+          if (load(this.words, STATE) === word) return { word, slot };
+          this.releaseProbe({ word, slot }); // the period ended meanwhile: start over
+        } else if (load(this.words, STATE) === word) {
+          this.counters.rejections.increment();
+          const wait = Math.ceil(this.timeoutMs === Infinity ? this.resetTimeoutMs : this.timeoutMs);
+          throw new CircuitOpenError(`circuit half-open: all ${this.halfOpenMaxCalls} probe call(s) are in flight; retry after ${wait} ms`, { retryAfterMs: wait });
+        }
+      }
+      word = load(this.words, STATE);
+    }
+  }
+
+  /** OPEN period of `word`: whole ms until probes may pass (0: now, or the word is stale). */
+  private openWait(word: number, now: number): number {
+    const entry = this.log.stamp(word);
+    return entry === undefined ? 0 : Math.max(0, Math.ceil(entry.at + this.resetTimeoutMs - now));
+  }
+
+  /** The state word, with an expired OPEN moved to HALF_OPEN. */
+  private current(): number {
+    let word = load(this.words, STATE);
+    while (stateOf(word) === OPEN && this.openWait(word, this.clock.now()) === 0) {
+      this.transition(word, HALF_OPEN);
+      word = load(this.words, STATE);
+    }
+    return word;
+  }
+
+  /** Takes a probe slot of the HALF_OPEN period `word`; -1 if none is free. */
+  private takeProbe(word: number): number {
+    const tag = periodTag(word);
+    const mine = tag | HOLDER;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < this.halfOpenMaxCalls; i++) {
+        const v = load(this.words, PROBES + i);
+        const free = v === 0 || (v & ~VALUE_MASK) !== tag || (pass === 1 && this.isDeadHolder(v & VALUE_MASK));
+        // Linearization point of a probe's admission (with the load of STATE after it).
+        if (free && this.cas(PROBES + i, v, mine) === v) return i;
+      }
+    }
+    return -1;
+  }
+
+  private isDeadHolder(holder: number): boolean {
+    return holder !== HOLDER_UNKNOWN && holder !== HOLDER && !ThreadRegistry.current.isAlive(holder - 1);
+  }
+
+  private releaseProbe(a: Admission): void {
+    this.cas(PROBES + a.slot, periodTag(a.word) | HOLDER, 0);
+  }
+
+  // ---- running and outcomes -----------------------------------------------
+
+  private run<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, a: Admission): Promise<T> {
+    const controller = this.timeoutMs === Infinity ? undefined : new AbortController();
+    const call: BreakerCall = { probe: a.slot >= 0, seq: seqOf(a.word), signal: controller?.signal };
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(call);
+    } catch (e) {
+      this.settle(a, this.counts(e));
+      return Promise.reject(e);
+    }
+    if (!isThenable(result)) {
+      this.settle(a, false);
+      return Promise.resolve(result);
+    }
+    const p = Promise.resolve(result);
+    if (controller === undefined) {
+      p.then(() => this.settle(a, false), (e: unknown) => this.settle(a, this.counts(e)));
+      return p;
+    }
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        const error = new TimeoutError(`the call did not settle within timeoutMs (${this.timeoutMs} ms)`, { timeoutMs: this.timeoutMs });
+        this.counters.timeouts.increment();
+        this.settle(a, true);
+        controller.abort(error);
+        reject(error);
+      }, this.timeoutMs);
+      p.then(
+        (value) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          this.settle(a, false);
+          resolve(value);
+        },
+        (e: unknown) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          this.settle(a, this.counts(e));
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Whether a thrown value counts as a failure (isFailure; a throwing filter counts it). */
+  private counts(error: unknown): boolean {
+    if (this.isFailure === undefined) return true;
+    try {
+      return Boolean(this.isFailure(error));
+    } catch {
+      return true;
+    }
+  }
+
+  private cachePeriod(word: number): void {
+    const a: Admission = { word, slot: -1 };
+    this.cachedWord = word;
+    this.cachedCall = Object.freeze({ probe: false, seq: seqOf(word), signal: undefined });
+    this.onOk = () => this.settle(a, false);
+    this.onErr = (e: unknown) => this.settle(a, this.counts(e));
+  }
+
+  /** Counts a call's outcome and moves the breaker if it decides a transition. */
+  private settle(a: Admission, failed: boolean): void {
+    (failed ? this.counters.failures : this.counters.successes).increment();
+    if (a.slot >= 0) {
+      this.transition(a.word, failed ? OPEN : CLOSED);
+      this.releaseProbe(a);
+    } else if (failed) {
+      if (this.recordFailure(a.word)) this.transition(a.word, OPEN);
+    } else {
+      this.recordSuccess(a.word);
+    }
+  }
+
+  private recordSuccess(word: number): void {
+    if (this.failureThreshold > 0) {
+      const tag = periodTag(word);
+      const f = load(this.words, FAILS);
+      if ((f & VALUE_MASK) !== 0 && (f & ~VALUE_MASK) === tag) this.cas(FAILS, f, tag); // the run of failures ends
+    }
+    this.window?.record(word, this.clock.now(), false);
+  }
+
+  /** Counts a failure of the CLOSED period `word`; true if it should open the breaker. */
+  private recordFailure(word: number): boolean {
+    let trip = false;
+    if (this.failureThreshold > 0) {
+      const tag = periodTag(word);
+      for (;;) {
+        if (load(this.words, STATE) !== word) return false; // admitted in a period that is over
+        const f = load(this.words, FAILS);
+        const count = (f & ~VALUE_MASK) === tag ? (f & VALUE_MASK) + 1 : 1;
+        // Linearization point of a consecutive failure.
+        if (this.cas(FAILS, f, tag | Math.min(count, VALUE_MASK)) === f) {
+          trip = count >= this.failureThreshold;
+          break;
+        }
+      }
+    }
+    const w = this.window;
+    if (w !== undefined) {
+      const now = this.clock.now();
+      w.record(word, now, true);
+      if (!trip) {
+        const c = w.counts(word, now);
+        trip = c.calls >= this.failureRate!.minimumCalls && c.failures >= this.failureRate!.threshold * c.calls;
+      }
+    }
+    return trip;
+  }
+
+  /**
+   * Moves the breaker out of the period `word` into `to`. Returns false if
+   * another thread moved it first (the word is stale).
+   */
+  private transition(word: number, to: StateCode): boolean {
+    if (word !== 0) this.log.stamp(word); // the current period's entry first: the log never has holes
+    const next = nextWord(word, to);
+    // Linearization point of every transition: exactly one thread's CAS from `word` succeeds.
+    if (this.cas(STATE, word, next) !== word) return false;
+    this.log.stamp(next);
+    notify(this.words, STATE);
+    return true;
+  }
+}
+
+/** @internal Validates a breaker handle (for `from` and for test twins). */
+export function openBreakerRegion(handle: CircuitBreakerHandle): Region<'sabre.CircuitBreaker', BreakerHandleOptions> {
+  return openRegion(SPEC, handle, checkHandleOptions);
+}
