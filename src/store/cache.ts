@@ -31,7 +31,8 @@ const { add, load, store } = seam; // module constants: see memory/atomics.ts
  *          thread adds to the stripe of its threadId (one uncontended atomic
  *          add per operation, as LongAdder), `stats()` sums the stripes
  *   1024   CONTROL line: SKETCH_COUNT (accesses since the sketch last aged),
- *          FLIGHT_IDS (the last flight id)
+ *          FLIGHT_IDS (the last flight id), EXPIRING (1 once any entry was
+ *          given a finite TTL: until then eviction skips the expiry pass)
  *   1152   WAITS: WAIT_STRIPES words for single-flight waiters
  *   1280   the frequency sketch (LFU only; 0 bytes for LRU)
  *   then   the flights table (SharedHashTable, key -> running or failed
@@ -77,7 +78,7 @@ const STAT_STRIPES = 8;
 const HITS = 0, MISSES = 1, EVICTIONS = 2, EXPIRATIONS = 3, LOADS = 4, LOAD_FAILURES = 5, STALE = 6, JOINS = 7; // words of a stats stripe
 const STATS_AT = 0;
 const CONTROL_AT = STAT_STRIPES * CACHE_LINE_BYTES;
-const SKETCH_COUNT = 0, FLIGHT_IDS = 1; // CONTROL words
+const SKETCH_COUNT = 0, FLIGHT_IDS = 1, EXPIRING = 2; // CONTROL words
 const WAITS_AT = CONTROL_AT + CACHE_LINE_BYTES;
 const SKETCH_AT = WAITS_AT + CACHE_LINE_BYTES;
 
@@ -274,6 +275,7 @@ export class Cache<V = unknown> {
   private victimExpired = false;
   private readonly head = new Uint8Array(8);
   private readonly windowSize: number;
+  private readonly control: Int32Array;
 
   /**
    * @param options the cache's options, or (internally) an opened region
@@ -306,7 +308,8 @@ export class Cache<V = unknown> {
     // Decoded records may be reused only when the value inside is immutable.
     this.entries = SharedHashTable.nested(region, entriesAt(o), entrySizes(o), this.records, mode, o.codec === 'string');
     this.entries.setEviction(this.evictionPolicy());
-    const control = region.i32(CONTROL_AT, 2);
+    const control = region.i32(CONTROL_AT, 3);
+    this.control = control;
     this.flights = new Flights(
       SharedHashTable.nested(region, flightsAt(o), flightSizes(o), flightCodec, mode),
       region.i32(WAITS_AT, WAIT_STRIPES),
@@ -369,6 +372,7 @@ export class Cache<V = unknown> {
     const o = plainObject('options', options);
     const ttl = o.ttlMs === undefined ? this.options.ttlMs : ttlOf('ttlMs', o.ttlMs);
     this.records.tagBytes = encodeTags(o.tags, this.options.maxTagBytes);
+    if (ttl !== Infinity && this.control[EXPIRING] === 0) store(this.control, EXPIRING, 1);
     try {
       this.entries.set(key, { expiresAt: ttl === Infinity ? Infinity : this.clock.now() + ttl, tags: [], value });
     } finally {
@@ -520,9 +524,9 @@ export class Cache<V = unknown> {
     const swr = this.options.staleWhileRevalidateMs;
     return {
       victim: (candidates, n) => {
-        // Expired first.
-        const now = this.clock.now();
-        for (let i = 0; i < n; i++) {
+        // Expired first (once any entry has had a TTL).
+        const now = this.control[EXPIRING] === 0 ? -Infinity : this.clock.now();
+        for (let i = 0; i < n && now !== -Infinity; i++) {
           const at = candidates[i]!;
           if (table.valueHead(at, this.head) === 8 && recordExpiry(this.head) + swr <= now) {
             this.victimExpired = true;

@@ -18,9 +18,14 @@
  * order), so a thread holds at most `limit` keys and values of a table.
  */
 
-/** Entries for a table of `capacity`: one per entry, from 256 to 16384. */
+/**
+ * Entries for a table of `capacity`: one per entry, from 256 to 4096. Each
+ * costs about 370 bytes of this thread's heap with a short string value (a
+ * whole lru-cache entry is about 270): more would trade the point of a
+ * shared table, one copy for all threads, for hits on a larger hot set.
+ */
 export function keyMemoSize(capacity: number): number {
-  return Math.min(Math.max(capacity, 256), 16_384);
+  return Math.min(Math.max(capacity, 256), 4096);
 }
 
 export interface MemoEntry {
