@@ -1,0 +1,291 @@
+/**
+ * retry: call a function again after a failure, with exponential backoff and
+ * jitter, a shared retry budget, and the server's Retry-After respected.
+ */
+import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../errors.js';
+import { describeValue, integerIn, oneOf, plainObject } from '../validate.js';
+import { RetryBudget } from './retry-budget.js';
+
+/*
+ * Implementation notes
+ *
+ * Delays follow "Exponential Backoff and Jitter" (M. Brooker, AWS
+ * Architecture Blog, 2015), for retry k = 0, 1, 2, … (the (k+1)-th retry),
+ * with t = min(maxMs, baseMs · 2^k):
+ *   'none'          t
+ *   'full'          random in [0, t)
+ *   'equal'         t/2 + random in [0, t/2)
+ *   'decorrelated'  min(maxMs, random in [baseMs, 3 · previous)), previous
+ *                   starting at baseMs (previous = the last such delay)
+ * A hint from the error (CircuitOpenError.retryAfterMs, an error's
+ * `retryAfterMs`, or an HTTP `Retry-After` header in seconds or as a date)
+ * raises the delay to at least the hint; a hint beyond maxMs ends the retries
+ * (the server asked for more patience than the caller allows).
+ *
+ * The first attempt runs without any await of retry's own: its promise gets
+ * one rejection handler, so a call that succeeds costs one reaction more
+ * than calling fn. Everything else (the loop, the budget, the waits) is in
+ * the slow path.
+ *
+ * Nothing is shared but the budget: a retry that dies leaves only its
+ * withdrawal, which counts against the window as it should.
+ */
+
+export type Jitter = 'full' | 'equal' | 'decorrelated' | 'none';
+export const JITTERS: readonly Jitter[] = ['full', 'equal', 'decorrelated', 'none'];
+
+/** Defaults: 3 retries, 100 ms base, 10 s cap, full jitter. */
+export const DEFAULT_RETRIES = 3, DEFAULT_BASE_MS = 100, DEFAULT_MAX_MS = 10_000;
+/** The longest delay (the longest `setTimeout`). */
+export const MAX_RETRY_DELAY_MS = 2 ** 31 - 1;
+/** The most retries a call may have. */
+export const MAX_RETRIES = 1000;
+
+/** What `fn` receives on each attempt. */
+export interface RetryCall {
+  /** 0 for the first call, then 1, 2, … for the retries. */
+  readonly attempt: number;
+  /** The caller's signal, if any (pass it on to cancel the work). */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** What `onRetry` is told before each wait. */
+export interface RetryInfo {
+  /** The retry about to happen: 1 for the first. */
+  readonly attempt: number;
+  /** How long retry waits before it. */
+  readonly delayMs: number;
+  /** What the previous attempt threw. */
+  readonly error: unknown;
+  /** The error's Retry-After, in ms, if it carried one. */
+  readonly retryAfterMs: number | undefined;
+}
+
+export interface RetryOptions {
+  /** Retries after the first call (default 3; 0 = no retry). */
+  readonly retries?: number;
+  /** The first retry's backoff, in ms (default 100). */
+  readonly baseMs?: number;
+  /** No delay is longer (default 10 000); a Retry-After beyond it ends the retries. */
+  readonly maxMs?: number;
+  /** Default 'full' (AWS's recommendation for competing clients). */
+  readonly jitter?: Jitter;
+  /** Cancels the wait (and is passed to fn): the retry rejects with AbortError. */
+  readonly signal?: AbortSignal;
+  /** Whether an error is worth retrying (default: any, except sabre's invalid-argument, handle and abort errors). */
+  readonly retryOn?: (error: unknown, attempt: number) => boolean;
+  /** A budget shared by all threads: retry deposits once per call and withdraws before each retry, giving up when it is spent. */
+  readonly budget?: RetryBudget;
+  /** Called before each wait (for logs and metrics). */
+  readonly onRetry?: (info: RetryInfo) => void;
+  /** The random source of the jitter, in [0, 1) (default Math.random; inject one for tests). */
+  readonly random?: () => number;
+}
+
+interface Config {
+  readonly retries: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly jitter: Jitter;
+  readonly signal: AbortSignal | undefined;
+  readonly retryOn: (error: unknown, attempt: number) => boolean;
+  readonly budget: RetryBudget | undefined;
+  readonly onRetry: ((info: RetryInfo) => void) | undefined;
+  readonly random: () => number;
+}
+
+function delayOption(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_RETRY_DELAY_MS) {
+    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds in (0, ${MAX_RETRY_DELAY_MS}], got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+function optionalFn<F>(name: string, v: unknown): F | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${describeValue(v)}`);
+  return v as F;
+}
+
+const defaultRetryOn = (error: unknown): boolean =>
+  !isSabreError(error, ErrorCode.INVALID_ARG) && !isSabreError(error, ErrorCode.HANDLE) && !isSabreError(error, ErrorCode.ABORTED);
+
+function configOf(options: unknown): Config {
+  const o = plainObject('options', options) as RetryOptions;
+  const baseMs = delayOption('baseMs', o.baseMs, DEFAULT_BASE_MS);
+  const maxMs = delayOption('maxMs', o.maxMs, Math.max(DEFAULT_MAX_MS, baseMs));
+  if (maxMs < baseMs) throw new InvalidArgumentError(`maxMs must be at least baseMs (${baseMs}), got ${maxMs}`);
+  const signal = o.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
+  const budget = o.budget;
+  if (budget !== undefined && !(budget instanceof RetryBudget)) throw new InvalidArgumentError(`budget must be a RetryBudget, got ${describeValue(budget)}`);
+  return {
+    retries: o.retries === undefined ? DEFAULT_RETRIES : integerIn('retries', o.retries, 0, MAX_RETRIES),
+    baseMs,
+    maxMs,
+    jitter: o.jitter === undefined ? 'full' : oneOf('jitter', o.jitter, JITTERS),
+    signal,
+    retryOn: optionalFn<Config['retryOn']>('retryOn', o.retryOn) ?? defaultRetryOn,
+    budget,
+    onRetry: optionalFn<Config['onRetry']>('onRetry', o.onRetry),
+    random: optionalFn<Config['random']>('random', o.random) ?? Math.random,
+  };
+}
+
+function draw(random: () => number): number {
+  const r = random();
+  if (typeof r !== 'number' || !(r >= 0 && r < 1)) throw new InvalidArgumentError(`random() must return a number in [0, 1), got ${describeValue(r)}`);
+  return r;
+}
+
+/**
+ * The backoff before retry `k` (0 for the first retry), before any
+ * Retry-After hint: the AWS formulas (see the notes). `previousMs` is the
+ * previous delay this function returned ('decorrelated' only; baseMs at first).
+ */
+export function backoffDelay(jitter: Jitter, k: number, baseMs: number, maxMs: number, previousMs: number, random: () => number = Math.random): number {
+  if (jitter === 'decorrelated') {
+    const low = baseMs, high = Math.max(baseMs, previousMs * 3);
+    return Math.min(maxMs, low + draw(random) * (high - low));
+  }
+  const t = Math.min(maxMs, baseMs * 2 ** k);
+  if (jitter === 'none') return t;
+  if (jitter === 'full') return draw(random) * t;
+  return t / 2 + draw(random) * (t / 2);
+}
+
+function headerOf(headers: unknown, name: string): unknown {
+  if (typeof headers !== 'object' || headers === null) return undefined;
+  const get = (headers as { get?: unknown }).get;
+  if (typeof get === 'function') {
+    try {
+      const v = (get as (n: string) => unknown).call(headers, name);
+      if (v !== null && v !== undefined) return v;
+    } catch {
+      // a look-alike with another get(): fall through to the properties
+    }
+  }
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() === name) return (headers as Record<string, unknown>)[key];
+  }
+  return undefined;
+}
+
+/** An HTTP Retry-After value (delay-seconds or an HTTP-date) in ms from `nowMs` (wall clock); undefined if unreadable. */
+export function parseRetryAfter(value: unknown, nowMs: number = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
+  if (typeof v !== 'string') return undefined;
+  const s = v.trim();
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
+  const at = Date.parse(s);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/**
+ * How long an error asks the caller to wait, in ms: a CircuitOpenError's
+ * `retryAfterMs` (from any thread), an error's own finite `retryAfterMs`, or
+ * an HTTP `Retry-After` header on the error or its `response` (a plain
+ * object or a `Headers`). Undefined if it carries none.
+ */
+export function retryAfterMsOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  if (isSabreError(error, ErrorCode.CIRCUIT_OPEN)) return (SabreError.from(error) as CircuitOpenError).retryAfterMs;
+  const own = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  if (typeof own === 'number' && Number.isFinite(own) && own >= 0) return own;
+  const response = (error as { response?: unknown }).response;
+  for (const holder of [error, response]) {
+    if (typeof holder !== 'object' || holder === null) continue;
+    const ms = parseRetryAfter(headerOf((holder as { headers?: unknown }).headers, 'retry-after'));
+    if (ms !== undefined) return ms;
+  }
+  return undefined;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new AbortError('retry aborted', signal.reason));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new AbortError('retry aborted while waiting', signal!.reason));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Calls `fn` and, when it fails with an error `retryOn` accepts, calls it
+ * again up to `retries` times, waiting an exponentially growing, jittered
+ * delay in between (and at least what a Retry-After asked for). With a
+ * `budget`, gives up (with the last error) when the budget shared by every
+ * thread is spent. Resolves with fn's first success; rejects with the last
+ * error, or AbortError when `signal` fires.
+ *
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for bad options (a
+ *   negative, NaN or zero delay, maxMs below baseMs, an unknown jitter) or a
+ *   `random` that returns a value outside [0, 1)
+ * @throws AbortError (`ERR_ABORTED`) when `signal` fires
+ *
+ * @example
+ * ```ts
+ * const budget = RetryBudget.from(workerData.budget);      // shared by every worker
+ * const body = await retry(({ signal }) => breaker.execute(() => fetchJson(url, { signal })), {
+ *   retries: 4, baseMs: 200, maxMs: 5_000, jitter: 'full', budget, signal: AbortSignal.timeout(10_000),
+ * });
+ * ```
+ * @remarks Since 0.1
+ */
+export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options: RetryOptions = {}): Promise<T> {
+  let cfg: Config;
+  try {
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`retry(fn): fn must be a function, got ${describeValue(fn)}`);
+    cfg = configOf(options);
+    if (cfg.signal?.aborted) throw new AbortError('retry aborted before the first call', cfg.signal.reason);
+    cfg.budget?.deposit();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  let result: T | PromiseLike<T>;
+  try {
+    result = fn({ attempt: 0, signal: cfg.signal });
+  } catch (e) {
+    return retrySlow(fn, cfg, e);
+  }
+  if (!isThenable(result)) return Promise.resolve(result);
+  // Success path: one rejection handler, no await of our own.
+  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
+}
+
+async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, cfg: Config, firstError: unknown): Promise<T> {
+  let error = firstError;
+  let previous = cfg.baseMs;
+  for (let attempt = 1; ; attempt++) {
+    if (cfg.signal?.aborted) throw new AbortError('retry aborted', cfg.signal.reason);
+    if (attempt > cfg.retries || !cfg.retryOn(error, attempt)) throw error;
+    const backoff = backoffDelay(cfg.jitter, attempt - 1, cfg.baseMs, cfg.maxMs, previous, cfg.random);
+    previous = backoff;
+    const hint = retryAfterMsOf(error);
+    if (hint !== undefined && hint > cfg.maxMs) throw error;
+    if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw error;
+    const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
+    cfg.onRetry?.({ attempt, delayMs, error, retryAfterMs: hint });
+    await sleep(delayMs, cfg.signal);
+    try {
+      return await fn({ attempt, signal: cfg.signal });
+    } catch (e) {
+      error = e;
+    }
+  }
+}
