@@ -45,12 +45,17 @@ const { add64 } = seam; // module constants: see memory/atomics.ts
  * the table full, `begin` deletes every lapsed record and tries again
  * before it throws CapacityError.
  *
- * Linearization points: each of begin, complete and abort is one `compute`
- * on the key's record, under its table segment's lock. "Is the key taken?"
- * and "take it" are that one step, so two requests with one key can never
- * both be told 'new' (the check-then-act race that charges a card twice).
- * A response is validated and encoded before the step, so a response that
- * is refused changes nothing.
+ * Linearization points: a begin that takes the key ('new'), complete and
+ * abort are each one `compute` on the key's record, under its table
+ * segment's lock. "Is the key taken?" and "take it" are that one step, so
+ * two requests with one key can never both be told 'new' (the
+ * check-then-act race that charges a card twice). A begin first reads the
+ * record without the lock: if the read sees a live record, the answer
+ * (replay, in flight, mismatch) is linearized at that read, a snapshot that
+ * was true then, and the duplicates of a burst never queue on the lock;
+ * only a read that sees no record, or a lapsed one, goes on to the compute,
+ * which decides afresh. A response is validated and encoded before its
+ * step, so a response that is refused changes nothing.
  *
  * Owner death: a thread dying inside a compute leaves the table to repair
  * itself (the step happened whole or not at all). A thread dying between
@@ -80,7 +85,7 @@ export const MAX_FINGERPRINT_BYTES = 128;
 /** Default `maxKeyBytes`: the UTF-8 size of the longest key of 255 characters, so every valid key fits. */
 export const DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES = 3 * MAX_IDEMPOTENCY_KEY_LENGTH;
 /** Default `maxResponseBytes`. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024;
+export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024;
 /** Default `retentionMs`: a day, as Stripe keeps keys for at least 24 hours. */
 export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3600_000;
 /** Largest `maxResponseBytes`. */
@@ -95,7 +100,7 @@ export interface IdempotencyStoreOptions {
   readonly retentionMs?: number;
   /** Longest key in UTF-8 bytes (1 .. 765; default 765: every key of up to 255 characters). */
   readonly maxKeyBytes?: number;
-  /** Largest stored response: body bytes plus headers as UTF-8 JSON (default 8 KiB). */
+  /** Largest stored response: body bytes plus headers as UTF-8 JSON (default 4 KiB). */
   readonly maxResponseBytes?: number;
   /**
    * Free a record in flight as soon as its thread is known dead, instead of
@@ -429,9 +434,14 @@ function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
  * count as absent and make room by themselves: a full store reclaims them
  * before it refuses a new key.
  *
+ * Memory is fixed at construction: each record takes room for the longest
+ * key and the largest response, about 6.4 KB with the defaults and 2.7 KB
+ * with `maxKeyBytes: 64, maxResponseBytes: 2048` (`byteLength` tells the
+ * exact size). Size `capacity` for the keys of one retention period.
+ *
  * Memory synchronization: a `complete` happens-before every `begin` that
- * replays its response; each `begin`, `complete` and `abort` is one atomic
- * step on its key's record.
+ * replays its response; each `begin`, `complete` and `abort` takes effect
+ * in one atomic step on its key's record.
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key that is not a
  *   non-empty string of at most 255 characters (or longer than maxKeyBytes in
@@ -449,7 +459,7 @@ function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
  *
  * @example
  * ```ts
- * const store = new IdempotencyStore({ capacity: 100_000, leaseMs: 30_000 });
+ * const store = new IdempotencyStore({ capacity: 50_000, leaseMs: 30_000, maxKeyBytes: 64, maxResponseBytes: 2048 }); // ~130 MB
  * // in any worker, per request:
  * const fp = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body });
  * const b = store.begin(key, fp);
