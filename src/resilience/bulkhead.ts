@@ -60,7 +60,10 @@ export interface BulkheadExecuteOptions {
   readonly signal?: AbortSignal;
 }
 
-/** A snapshot (separate reads). */
+/**
+ * A snapshot (separate reads). Slots of a thread that died count as running
+ * until a call that needs them takes them back.
+ */
 export interface BulkheadStats {
   /** Calls running now. */
   readonly running: number;
