@@ -13,7 +13,7 @@ export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** Request headers: a fetch `Headers`, Node's `req.headers`, or any record (names are matched case-insensitively). */
-export type HeadersLike =
+export type IdempotentRequestHeaders =
   | { get(name: string): string | null }
   | Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -22,7 +22,7 @@ export interface IdempotentRequest {
   readonly method: string;
   /** The path (with the query, if it is part of what the request means). */
   readonly path: string;
-  readonly headers: HeadersLike;
+  readonly headers: IdempotentRequestHeaders;
   /** The raw body, as read from the wire. */
   readonly body?: string | Uint8Array;
 }
@@ -64,7 +64,7 @@ export interface IdempotentContext {
   readonly key: string | undefined;
 }
 
-function headerOf(headers: HeadersLike, name: string): string | undefined {
+function headerOf(headers: IdempotentRequestHeaders, name: string): string | undefined {
   if (typeof (headers as { get?: unknown }).get === 'function') {
     return (headers as { get(name: string): string | null }).get(name) ?? undefined;
   }

@@ -81,15 +81,15 @@ const RECORD_HEADER_BYTES = 36;
 /** Longest key, in characters (UTF-16 code units), as Stripe allows. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 /** Longest fingerprint, in UTF-8 bytes (a SHA-256 hex digest takes 64). */
-export const MAX_FINGERPRINT_BYTES = 128;
+export const MAX_IDEMPOTENCY_FINGERPRINT_BYTES = 128;
 /** Default `maxKeyBytes`: the UTF-8 size of the longest key of 255 characters, so every valid key fits. */
-export const DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES = 3 * MAX_IDEMPOTENCY_KEY_LENGTH;
+export const DEFAULT_IDEMPOTENCY_KEY_BYTES = 3 * MAX_IDEMPOTENCY_KEY_LENGTH;
 /** Default `maxResponseBytes`. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024;
+export const DEFAULT_IDEMPOTENCY_RESPONSE_BYTES = 4 * 1024;
 /** Default `retentionMs`: a day, as Stripe keeps keys for at least 24 hours. */
 export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3600_000;
 /** Largest `maxResponseBytes`. */
-export const MAX_RESPONSE_BYTES = MAX_VALUE_BYTES - RECORD_HEADER_BYTES - MAX_FINGERPRINT_BYTES;
+export const MAX_IDEMPOTENCY_RESPONSE_BYTES = MAX_VALUE_BYTES - RECORD_HEADER_BYTES - MAX_IDEMPOTENCY_FINGERPRINT_BYTES;
 
 export interface IdempotencyStoreOptions {
   /** Records it holds: keys in flight plus completed keys within their retention. */
@@ -152,7 +152,7 @@ export type IdempotencyBegin =
   | { readonly status: 'mismatch' };
 
 /** What `fingerprint` hashes. */
-export interface FingerprintInput {
+export interface IdempotencyFingerprintInput {
   readonly method: string;
   readonly path: string;
   readonly body?: string | Uint8Array;
@@ -238,7 +238,7 @@ function recordBytes(r: IdempotencyRecord): number {
 const tableSizes = (o: IdempotencyHandleOptions) => ({
   capacity: o.capacity,
   maxKeyBytes: o.maxKeyBytes,
-  maxValueBytes: RECORD_HEADER_BYTES + MAX_FINGERPRINT_BYTES + o.maxResponseBytes,
+  maxValueBytes: RECORD_HEADER_BYTES + MAX_IDEMPOTENCY_FINGERPRINT_BYTES + o.maxResponseBytes,
 });
 
 const SPEC: RegionSpec<'sabre.IdempotencyStore', IdempotencyHandleOptions> = {
@@ -263,8 +263,8 @@ function checkSizes(o: Record<string, unknown>): Omit<IdempotencyHandleOptions, 
     capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
     leaseMs: durationMs('leaseMs', o.leaseMs),
     retentionMs: durationMs('retentionMs', o.retentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS),
-    maxKeyBytes: integerIn('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES, 1, DEFAULT_MAX_IDEMPOTENCY_KEY_BYTES),
-    maxResponseBytes: integerIn('maxResponseBytes', o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, 1, MAX_RESPONSE_BYTES),
+    maxKeyBytes: integerIn('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_IDEMPOTENCY_KEY_BYTES, 1, DEFAULT_IDEMPOTENCY_KEY_BYTES),
+    maxResponseBytes: integerIn('maxResponseBytes', o.maxResponseBytes ?? DEFAULT_IDEMPOTENCY_RESPONSE_BYTES, 1, MAX_IDEMPOTENCY_RESPONSE_BYTES),
     reclaimOnOwnerDeath: reclaim,
   };
 }
@@ -314,8 +314,8 @@ const isWellFormed = (s: string): boolean => (s as string & { isWellFormed?: () 
 function fingerprintBytes(fingerprint: unknown): Uint8Array {
   if (typeof fingerprint !== 'string') throw new InvalidArgumentError(`fingerprint must be a string (IdempotencyStore.fingerprint hashes a request into one), got ${describeValue(fingerprint)}`);
   const bytes = utf8(fingerprint);
-  if (bytes.length > MAX_FINGERPRINT_BYTES) {
-    throw new InvalidArgumentError(`fingerprint is too long: ${bytes.length} bytes, and the limit is ${MAX_FINGERPRINT_BYTES}; hash the request with IdempotencyStore.fingerprint`);
+  if (bytes.length > MAX_IDEMPOTENCY_FINGERPRINT_BYTES) {
+    throw new InvalidArgumentError(`fingerprint is too long: ${bytes.length} bytes, and the limit is ${MAX_IDEMPOTENCY_FINGERPRINT_BYTES}; hash the request with IdempotencyStore.fingerprint`);
   }
   return bytes;
 }
@@ -532,7 +532,7 @@ export class IdempotencyStore {
    * a missing body matches an empty one.
    * @throws InvalidArgumentError for a method or path that is not a string, a body that is not a string or Uint8Array
    */
-  static fingerprint(request: FingerprintInput): string {
+  static fingerprint(request: IdempotencyFingerprintInput): string {
     const r = plainObject('request', request);
     if (typeof r.method !== 'string') throw new InvalidArgumentError(`request.method must be a string, got ${describeValue(r.method)}`);
     if (typeof r.path !== 'string') throw new InvalidArgumentError(`request.path must be a string, got ${describeValue(r.path)}`);
