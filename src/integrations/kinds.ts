@@ -38,6 +38,7 @@ import { OnceRegistry } from '../store/once-registry.js';
 import { VoteRegistry } from '../store/vote-registry.js';
 import { Cache } from '../store/cache.js';
 import { BookingTable } from '../store/booking-table.js';
+import { IdempotencyStore } from '../store/idempotency-store.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -147,3 +148,4 @@ registerKind(VoteRegistry, 'sabre.VoteRegistry');
 // Re-opened with the handle's named codec; a user codec cannot cross threads (pass it to Cache.from).
 registerKind(Cache, 'sabre.Cache');
 registerKind(BookingTable, 'sabre.BookingTable');
+registerKind(IdempotencyStore, 'sabre.IdempotencyStore');

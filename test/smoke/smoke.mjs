@@ -46,7 +46,7 @@ try {
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
 const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
-  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable'];
+  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
@@ -69,6 +69,12 @@ await step('keyed primitives work from the built package', async () => {
   const computed = await Promise.all([cache.getOrCompute('k', async () => 'v'), cache.getOrCompute('k', async () => 'other')]);
   for (const key of ['a', 'b', 'c']) cache.set(key, key);
   check(computed.join() === 'v,v' && cache.size === 2 && sabre.Cache.from(cache.handle).stats().evictions === 2, 'Cache: single-flight getOrCompute and eviction at capacity');
+  const idem = new sabre.IdempotencyStore({ capacity: 4, leaseMs: 1000, maxResponseBytes: 256 });
+  const fp = sabre.IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: '{}' });
+  const first = idem.begin('k', fp);
+  idem.complete(first.token, { status: 201, body: 'ok' });
+  const again = idem.begin('k', fp);
+  check(first.status === 'new' && again.status === 'replay' && again.response.body === 'ok' && idem.begin('k', 'other').status === 'mismatch', 'IdempotencyStore runs a key once and replays it');
   const rooms = new sabre.BookingTable({ capacity: 4 });
   const booked = rooms.book('room', 9, 10, 'ada');
   let refused = false;
