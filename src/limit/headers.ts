@@ -1,0 +1,118 @@
+/**
+ * rateLimitHeaders: a limiter's decision as HTTP response fields, per the
+ * IETF "RateLimit header fields for HTTP" draft (draft-ietf-httpapi-
+ * ratelimit-headers-10), plus `Retry-After` (RFC 9110) on a refusal.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { describeValue, plainObject } from '../validate.js';
+import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
+
+/*
+ * Implementation notes
+ *
+ * Both fields are Structured Field Lists (RFC 9651) of one Item each: the
+ * policy's name as an sf-string (quoted; only printable ASCII, with `"` and
+ * `\` escaped), then parameters:
+ *   RateLimit-Policy: "default";q=100;w=60        q quota (Integer >= 0),
+ *                     qu quota unit (String), w window in whole seconds
+ *                     (Integer > 0: sub-second precision is not supported),
+ *                     pk partition key (Byte Sequence, :base64:)
+ *   RateLimit:        "default";r=50;t=30         r remaining quota units
+ *                     (Integer >= 0), t seconds until the quota is whole
+ *                     again (Integer >= 0, "delay-seconds"), pk
+ * Seconds are rounded up (w, t and Retry-After), never down: a client that
+ * waits what it is told never comes back early. Integers are at most 15
+ * digits (the sf-integer range). Retry-After is sent only with a refusal,
+ * in whole seconds rounded up (at least 1 when any wait remains).
+ */
+
+/** What `rateLimitHeaders` returns: field names as registered, values ready to send. */
+export interface RateLimitHeaders {
+  readonly 'RateLimit-Policy': string;
+  readonly RateLimit: string;
+  /** Present only when the decision refused the request. */
+  readonly 'Retry-After'?: string;
+}
+
+const MAX_SF_INTEGER = 999_999_999_999_999;
+const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
+
+/**
+ * The IETF RateLimit fields (draft-10) for a decision of `TokenBucket` or
+ * `SlidingWindow`, and `Retry-After` when it refused.
+ *
+ * @param decision what `check` (or `peek`) answered
+ * @param policy what to advertise; the limiter's `policy` property is a
+ *   ready one (`{ ...bucket.policy, name: 'per-user' }` renames it)
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a policy name that is
+ *   not printable ASCII, a quota or window out of range, a decision that is
+ *   not one
+ *
+ * @example
+ * ```ts
+ * const d = bucket.check(`user:${id}`);
+ * for (const [name, value] of Object.entries(rateLimitHeaders(d, bucket.policy))) res.setHeader(name, value);
+ * // RateLimit-Policy: "default";q=100;w=60   RateLimit: "default";r=99;t=1   (Retry-After: 2 when refused)
+ * if (!d.allowed) res.statusCode = 429;
+ * ```
+ * @remarks Since 0.1
+ */
+export function rateLimitHeaders(decision: RateLimitDecision, policy: RateLimitPolicy = {}): RateLimitHeaders {
+  const d = checkDecision(decision);
+  const p = plainObject('policy', policy) as RateLimitPolicy;
+  const name = sfString('policy name', p.name ?? 'default');
+  const quota = sfInteger('quota', p.quota ?? d.limit, 0);
+  const pk = p.partitionKey === undefined ? '' : `;pk=${sfBytes(p.partitionKey)}`;
+  let policyField = `${name};q=${quota}`;
+  if (p.quotaUnit !== undefined) {
+    if (!QUOTA_UNITS.includes(p.quotaUnit)) throw new InvalidArgumentError(`quotaUnit must be one of ${QUOTA_UNITS.join(', ')}, got ${describeValue(p.quotaUnit)}`);
+    if (p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
+  }
+  if (p.windowMs !== undefined) policyField += `;w=${sfInteger('window (seconds)', wholeSeconds('windowMs', p.windowMs, false), 1)}`;
+  const remaining = sfInteger('remaining', Math.max(0, Math.floor(d.remaining)), 0);
+  const reset = sfInteger('reset (seconds)', wholeSeconds('resetMs', d.resetMs, true), 0);
+  const headers: { -readonly [K in keyof RateLimitHeaders]: RateLimitHeaders[K] } = {
+    'RateLimit-Policy': policyField + pk,
+    RateLimit: `${name};r=${remaining};t=${reset}${pk}`,
+  };
+  if (!d.allowed) headers['Retry-After'] = String(wholeSeconds('retryAfterMs', d.retryAfterMs, true));
+  return headers;
+}
+
+function checkDecision(v: unknown): RateLimitDecision {
+  const d = v as Partial<RateLimitDecision> | null;
+  if (typeof d !== 'object' || d === null || typeof d.allowed !== 'boolean' || typeof d.remaining !== 'number' || typeof d.limit !== 'number') {
+    throw new InvalidArgumentError(`decision must be what a limiter's check() or peek() returned, got ${describeValue(v)}`);
+  }
+  return d as RateLimitDecision;
+}
+
+/** Ms as whole seconds, rounded up (`zeroOk`: 0 stays 0). */
+function wholeSeconds(name: string, ms: unknown, zeroOk: boolean): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0 || (!zeroOk && ms === 0) || ms === Infinity) {
+    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds ${zeroOk ? '>= 0' : '> 0'}, got ${describeValue(ms)}`);
+  }
+  return Math.ceil(ms / 1000);
+}
+
+function sfInteger(name: string, v: unknown, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_SF_INTEGER) {
+    throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${MAX_SF_INTEGER}] (a structured-field Integer), got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/** An sf-string: printable ASCII in quotes, `"` and `\` escaped. */
+function sfString(name: string, v: unknown): string {
+  if (typeof v !== 'string' || !/^[\x20-\x7e]*$/.test(v)) {
+    throw new InvalidArgumentError(`${name} must be a string of printable ASCII (a structured-field String), got ${describeValue(v)}`);
+  }
+  return `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** An sf-binary: the bytes in base64 between colons (a string's UTF-8 bytes). */
+function sfBytes(v: unknown): string {
+  if (typeof v === 'string') return `:${Buffer.from(v, 'utf8').toString('base64')}:`;
+  if (v instanceof Uint8Array) return `:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}:`;
+  throw new InvalidArgumentError(`partitionKey must be a string or a Uint8Array, got ${describeValue(v)}`);
+}

@@ -1,0 +1,414 @@
+/**
+ * KeyedSlots: the keys of a rate limiter, each mapped to a slot of per-key
+ * state in shared memory, with idle keys reclaimed so that a stream of new
+ * clients never fills the table. Internal to `TokenBucket` and
+ * `SlidingWindow`, which keep the per-key state itself (a 64-bit word, or a
+ * ring of timestamps) and tell this class how to start, judge and retire it
+ * (`SlotData`).
+ */
+import { threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
+import { float64Record, type Codec } from '../memory/codec.js';
+import type { Region } from '../memory/region.js';
+import { CapacityError } from '../errors.js';
+import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
+import { ThreadRegistry } from '../threads/registry.js';
+import { SharedHashTable } from '../table/shared-hash-table.js';
+import type { TableKey } from '../table/key.js';
+
+const { add, compareExchange, load, load64, store, store64, add64 } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * Layout (byte offsets from this part's start, inside the limiter's region):
+ *   0        CONTROL (128 B), Int32 words: SWEEP_LOCK (an embedded Mutex,
+ *            MUTEX_WORDS), HINT (where the next claim starts scanning),
+ *            SWEEPS (a seqlock over GATE_AT and GATE_INSERTS: odd while a
+ *            sweep writes them), INSERTS (keys published so far, mod 2^32),
+ *            GATE_INSERTS; BigInt64 at byte 64: GATE_AT
+ *   128      STATE: one Int32 per slot (table below)
+ *   then     START: one BigInt64 per slot, the slot's incarnation number
+ *   then     the table: a SharedHashTable (nested) from key to the record
+ *            [slot, start] (two float64s)
+ *
+ * STATE of a slot, every value:
+ *   FREE (0)       no key: any thread may claim it (CAS FREE -> me)
+ *   me = tid + 1   claimed by thread tid, which starts an incarnation and
+ *                  inserts its mapping; -> PUBLISHED (tid's CAS once the
+ *                  mapping is in), -> FREE (tid gives back an incarnation it
+ *                  never published; the sweep that retires it; a sweep that
+ *                  proves tid dead and finds no mapping)
+ *   PUBLISHED (-1) its key is in the table; -> FREE by the sweep that retires it
+ *
+ * An incarnation: a claimer adds 1 to START (64 bits: a start is never
+ * reused), starts the slot's data (SlotData.init), then inserts the mapping
+ * key -> (slot, start) with one `compute` (its linearization point; an
+ * invalid mapping is replaced). A reference (slot, start) is valid while
+ * START equals `start` and the data is live. A limiter validates its
+ * reference inside the atomic step of its decision (the bucket: load the
+ * word, load START, CAS the word; the exact window: lock the slot, check
+ * DEAD and START).
+ *
+ * Reclamation: a new key that finds no free slot (or the table full) runs
+ * a sweep, one at a time (SWEEP_LOCK): a pass over the table with
+ * `removeWhere` asks each mapping's data to retire itself if the key is idle
+ * (its bucket full again, its window empty), which checks and marks it dead
+ * in one atomic step (the CAS from the idle word to word | DEAD, or DEAD set
+ * under the slot lock): the linearization point of the retirement. The
+ * sweep that retired an incarnation, and no one else, then frees its slot
+ * (from PUBLISHED, or from its claimer's id: that claimer's CAS to
+ * PUBLISHED then fails and it leaves the slot alone) and drops the mapping.
+ * One free per incarnation, so a free never lands on a later one.
+ *
+ * Why a thread that looked a key up before its retirement cannot act on the
+ * key that reuses the slot: its CAS succeeds only if the word still holds
+ * the value it loaded, which it loaded before reading START equal to its
+ * `start`; a new incarnation writes START before its data, so that value
+ * was this incarnation's. Words only grow, within an incarnation and across
+ * them (a new one starts above the dead word), so a word never returns to a
+ * value it left: the CAS fails on any later state (no ABA). The thread then
+ * sees DEAD or a new START and looks the key up again: no key, so it starts
+ * afresh, as full as the idle state that was retired. A per-thread cache of
+ * references (string keys, at most LOCAL_REFS) skips the table lookup and
+ * decides nothing, since every use validates.
+ *
+ * Gate: a sweep that frees nothing records when its survivors may first be
+ * idle (GATE_AT) and INSERTS as it began (GATE_INSERTS); until then, with no
+ * key published since, new keys are refused at once (a full table of busy
+ * keys costs O(1) per refusal, not a pass).
+ *
+ * Owner death: a claimer that dies leaves STATE = its id; the next sweep
+ * takes the ids it can prove dead before its pass: a slot the pass saw
+ * mapped becomes PUBLISHED (the insert had committed), one it did not is
+ * killed and freed (no thread can hold its start). A sweeper that dies
+ * leaves SWEEP_LOCK poisoned (the next sweeper goes on: sweeping repairs
+ * what it left) and perhaps a retired slot still mapped: the next sweep
+ * frees it if it is still PUBLISHED for that start (read before START, so
+ * it is not a later incarnation's), and drops the mapping. Only a claimer
+ * and a sweeper dying over the same slot at once can leak that one slot. A
+ * death inside a table `compute` is repaired by the table; a decision is
+ * one CAS (or one critical section of the window's slot lock).
+ */
+
+const SWEEP_LOCK = 0, HINT = MUTEX_WORDS, SWEEPS = MUTEX_WORDS + 1, INSERTS = MUTEX_WORDS + 2, GATE_INSERTS = MUTEX_WORDS + 3; // CONTROL Int32 words
+const GATE_AT_BYTE = 64; // CONTROL BigInt64 word
+const CONTROL_BYTES = CACHE_LINE_BYTES;
+const FREE = 0, PUBLISHED = -1; // STATE values (claimed: threadId + 1)
+
+/** String keys whose references a limiter instance remembers (a cache of table lookups; cleared when full). */
+const LOCAL_REFS = 4096;
+/** Sweeps a new key may trigger before it is refused. */
+const SWEEP_TRIES = 2;
+const RECORD_BYTES = 16;
+
+const me = threadId + 1;
+
+/** Largest `keys` of a limiter. */
+export const MAX_LIMIT_KEYS = 2 ** 24;
+/** Default `keys`: distinct keys (clients) with state at once. */
+export const DEFAULT_LIMIT_KEYS = 10_000;
+/** Default longest key, in UTF-8 bytes. */
+export const DEFAULT_MAX_LIMIT_KEY_BYTES = 256;
+
+/** A key's state: the slot and the incarnation that was current when it was looked up. */
+export interface SlotRef {
+  readonly slot: number;
+  readonly start: bigint;
+}
+
+interface SlotRecord {
+  readonly slot: number;
+  readonly start: number;
+}
+const recordCodec: Codec<SlotRecord> = float64Record('slot', 'start');
+
+/** `SlotData.retire` answers: this call retired the state; the state was dead already. */
+export const RETIRED = 'retired', WAS_DEAD = 'dead';
+
+/** How a limiter's per-slot state is started, judged and retired. */
+export interface SlotData {
+  /**
+   * Starts slot `slot`'s state for a new incarnation at `nowNs`: a key that
+   * has taken nothing. Only the claimer touches a claimed slot. Returns what
+   * `abandon` needs to undo it.
+   */
+  init(slot: number, nowNs: bigint): bigint;
+  /** Undoes `init` of an incarnation that was never published (no thread can hold its reference). */
+  abandon(slot: number, saved: bigint): void;
+  /** Marks the state dead unconditionally (an incarnation whose claimer died before publishing it). */
+  kill(slot: number): void;
+  /** False once the state is dead (its incarnation retired). */
+  isLive(slot: number): boolean;
+  /**
+   * If the key is idle at `nowNs` (as if it had never been used), marks its
+   * state dead in the same atomic step and returns RETIRED; WAS_DEAD if it
+   * was dead already; otherwise the earliest time (ns) it may become idle.
+   */
+  retire(slot: number, nowNs: bigint): bigint | typeof RETIRED | typeof WAS_DEAD;
+}
+
+export interface KeyedSlotsSizes {
+  readonly keys: number;
+  readonly maxKeyBytes: number;
+}
+
+const tableSizes = (s: KeyedSlotsSizes) => ({ capacity: s.keys, maxKeyBytes: s.maxKeyBytes, maxValueBytes: RECORD_BYTES });
+const stateAt = (): number => CONTROL_BYTES;
+const startAt = (s: KeyedSlotsSizes): number => stateAt() + padToCacheLine(4 * s.keys);
+const tableAt = (s: KeyedSlotsSizes): number => startAt(s) + padToCacheLine(8 * s.keys);
+
+const MIN_NS = -(1n << 63n);
+const MAX_NS = (1n << 63n) - 1n;
+const registry = (): ThreadRegistry => ThreadRegistry.current;
+
+export class KeyedSlots {
+  readonly keys: number;
+  /** START words (BigInt64), one per slot: read them to validate a reference. */
+  readonly starts: BigInt64Array;
+  private readonly state: Int32Array;
+  private readonly control: Int32Array;
+  private readonly gateAt: BigInt64Array;
+  private readonly table: SharedHashTable<SlotRecord>;
+  private readonly sweepLock: Mutex;
+  private readonly refs = new Map<string, SlotRef>();
+  private readonly recordBytes = new Uint8Array(RECORD_BYTES);
+  private readonly recordView = new DataView(this.recordBytes.buffer);
+
+  /**
+   * @param region the limiter's region; this part starts at `byteOffset` of its body
+   * @param mode 'create' lays it out (zeroed memory), 'open' re-opens it
+   */
+  constructor(region: Region, byteOffset: number, sizes: KeyedSlotsSizes, mode: 'create' | 'open', private readonly data: SlotData, private readonly nowNs: () => bigint) {
+    this.keys = sizes.keys;
+    this.control = region.i32(byteOffset, CONTROL_BYTES / 4);
+    this.gateAt = region.i64(byteOffset + GATE_AT_BYTE, 1);
+    this.state = region.i32(byteOffset + stateAt(), sizes.keys);
+    this.starts = region.i64(byteOffset + startAt(sizes), sizes.keys);
+    this.table = SharedHashTable.nested(region, byteOffset + tableAt(sizes), tableSizes(sizes), recordCodec, mode);
+    this.sweepLock = Mutex.embedded(this.control.subarray(SWEEP_LOCK, SWEEP_LOCK + MUTEX_WORDS));
+    if (mode === 'create') this.gateAt[0] = MIN_NS; // before publication: no gate
+  }
+
+  /** Bytes this part takes (a multiple of 8). */
+  static byteLength(sizes: KeyedSlotsSizes): number {
+    return tableAt(sizes) + Math.ceil(SharedHashTable.byteLength(tableSizes(sizes)) / 8) * 8;
+  }
+
+  /** Keys that have state now (idle ones included until a sweep retires them). */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /**
+   * The reference of `key` (remembered, or looked up in the table), or
+   * undefined if the key has no state. Not validated: the caller validates
+   * it inside its own atomic step.
+   * @throws InvalidArgumentError for a key too long or of another type
+   */
+  find(key: TableKey): SlotRef | undefined {
+    if (typeof key === 'string') {
+      const ref = this.refs.get(key);
+      if (ref !== undefined) return ref;
+    }
+    const rec = this.table.get(key);
+    if (rec === undefined || !(rec.slot >= 0 && rec.slot < this.keys)) return undefined;
+    const ref: SlotRef = { slot: rec.slot, start: BigInt(rec.start) };
+    if (typeof key === 'string') this.remember(key, ref);
+    return ref;
+  }
+
+  /** Forgets a remembered reference that failed validation. */
+  forget(key: TableKey): void {
+    if (typeof key === 'string') this.refs.delete(key);
+  }
+
+  /** True while `ref` names the current incarnation of its slot and the state is live (a snapshot). */
+  isValid(ref: { readonly slot: number; readonly start: bigint | number }): boolean {
+    return this.data.isLive(ref.slot) && load64(this.starts, ref.slot) === BigInt(ref.start);
+  }
+
+  /**
+   * A reference to live state for `key`, starting a new incarnation if the
+   * key has none (or only a retired one).
+   * @throws CapacityError when every slot holds a key that is not idle
+   */
+  acquire(key: TableKey): SlotRef {
+    this.forget(key);
+    for (let attempt = 0; ; attempt++) {
+      const found = this.find(key);
+      if (found !== undefined && this.isValid(found)) return found;
+      this.forget(key);
+      const slot = this.claim();
+      if (slot < 0) {
+        if (attempt < SWEEP_TRIES && this.sweep()) continue;
+        throw this.full();
+      }
+      const start = add64(this.starts, slot, 1n) + 1n;
+      const saved = this.data.init(slot, this.nowNs());
+      const mine: SlotRecord = { slot, start: Number(start) };
+      let stored: SlotRecord | undefined;
+      try {
+        // Linearization point of a key's start: this compute's write. A
+        // mapping that is no longer valid (retired) is replaced.
+        stored = this.table.compute(key, (cur) => (cur !== undefined && this.isValid(cur) ? cur : mine));
+      } catch (e) {
+        this.release(slot, saved);
+        if (e instanceof CapacityError && attempt < SWEEP_TRIES && this.sweep()) continue;
+        throw e;
+      }
+      if (stored !== mine) {
+        this.release(slot, saved);
+        continue; // validate what the other thread stored
+      }
+      // Fails only if a sweep retired the key already: the sweep then freed the slot.
+      compareExchange(this.state, slot, me, PUBLISHED);
+      add(this.control, INSERTS, 1);
+      const ref: SlotRef = { slot, start };
+      if (typeof key === 'string') this.remember(key, ref);
+      return ref;
+    }
+  }
+
+  /**
+   * Retires every idle key now (as a new key finding no room does).
+   * Returns how many slots it freed.
+   */
+  reclaim(): number {
+    return Math.max(0, this.sweepNow(true));
+  }
+
+  // ---- claims --------------------------------------------------------------
+
+  /** Claims a FREE slot for this thread (CAS FREE -> me), or -1 if none is free. */
+  private claim(): number {
+    const n = this.keys;
+    if (this.table.size >= n) return -1;
+    const state = this.state;
+    let i = (add(this.control, HINT, 1) >>> 0) % n;
+    for (let k = 0; k < n; k++) {
+      // A plain read as a filter (a stale FREE only costs a failed CAS); the CAS decides.
+      if (state[i] === FREE && compareExchange(state, i, FREE, me) === FREE) return i;
+      if (++i === n) i = 0;
+    }
+    return -1;
+  }
+
+  /** Gives back a claimed slot whose incarnation was never published (so no sweep can retire it). */
+  private release(slot: number, saved: bigint): void {
+    this.data.abandon(slot, saved);
+    compareExchange(this.state, slot, me, FREE);
+  }
+
+  private remember(key: string, ref: SlotRef): void {
+    if (this.refs.size >= LOCAL_REFS) this.refs.clear();
+    this.refs.set(key, ref);
+  }
+
+  private full(): CapacityError {
+    return new CapacityError(`the limiter's ${this.keys} keys all hold state that is not idle yet; create it with more keys`);
+  }
+
+  // ---- sweeps --------------------------------------------------------------
+
+  /** A sweep for a new key that found no room: true if a retry may find room. */
+  private sweep(): boolean {
+    if (this.gated()) return false;
+    return this.sweepNow(false) !== 0;
+  }
+
+  /** True while the last sweep's gate holds: nothing can be idle yet and no key was published since. */
+  private gated(): boolean {
+    const s1 = load(this.control, SWEEPS);
+    if ((s1 & 1) !== 0) return false;
+    const at = load64(this.gateAt, 0);
+    const inserts = load(this.control, GATE_INSERTS);
+    if (load(this.control, SWEEPS) !== s1) return false;
+    return inserts === load(this.control, INSERTS) && this.nowNs() < at;
+  }
+
+  /**
+   * One sweep under SWEEP_LOCK (see the notes). `always`: sweep even if
+   * another thread swept while this one waited for the lock. Returns the
+   * slots freed, or -1 when another thread's sweep just ran (worth a retry).
+   */
+  private sweepNow(always: boolean): number {
+    const seen = load(this.control, SWEEPS);
+    this.sweepLock.lock({ ignorePoison: true });
+    try {
+      if (this.sweepLock.isPoisoned) this.sweepLock.clearPoison(); // a sweeper died: sweeping again repairs what it left
+      if (!always && load(this.control, SWEEPS) !== seen) return -1;
+      return this.pass();
+    } finally {
+      this.sweepLock.unlock();
+    }
+  }
+
+  /**
+   * The pass. Sweeps are the only retirers, one at a time, and the sweep
+   * that retires an incarnation is the only thread that frees its slot
+   * (from PUBLISHED or from its claimer's id: a claimer that then tries to
+   * publish fails its CAS and leaves it). So a slot is freed once per
+   * incarnation, and a free can never land on a later incarnation.
+   */
+  private pass(): number {
+    const now = this.nowNs();
+    const insertsBefore = load(this.control, INSERTS);
+    // Claims of threads proved dead before the pass: what they published is in the table by now.
+    const orphans: number[] = [];
+    for (let s = 0; s < this.keys; s++) {
+      const v = this.state[s]!; // a plain read as a filter; the CASes below decide
+      if (v > 0 && v !== me && !registry().isAlive(v - 1)) orphans.push(s, v);
+    }
+    const mapped = orphans.length > 0 ? new Uint8Array(this.keys) : undefined;
+    let freed = 0;
+    let idleAt = MAX_NS;
+    this.table.removeWhere((_key, _isBytes, value) => {
+      const rec = this.decodeRecord(value);
+      if (rec === undefined) return true;
+      // STATE before START: a PUBLISHED read here belongs to this incarnation if START has not moved.
+      const before = load(this.state, rec.slot);
+      if (load64(this.starts, rec.slot) !== BigInt(rec.start)) return true; // its slot has moved on
+      if (mapped !== undefined) mapped[rec.slot] = 1;
+      const r = this.data.retire(rec.slot, now);
+      if (r === RETIRED) {
+        // Linearization point of the key's retirement: the CAS inside retire.
+        for (;;) {
+          const s = load(this.state, rec.slot);
+          if (compareExchange(this.state, rec.slot, s, FREE) === s) break;
+        }
+        freed++;
+      } else if (r === WAS_DEAD) {
+        // Retired by a sweeper that died before freeing it (freed slots are never PUBLISHED for this START).
+        if (before === PUBLISHED && compareExchange(this.state, rec.slot, PUBLISHED, FREE) === PUBLISHED) freed++;
+      } else {
+        if (r < idleAt) idleAt = r;
+        return false;
+      }
+      return true;
+    });
+    for (let i = 0; i < orphans.length; i += 2) {
+      const slot = orphans[i]!, v = orphans[i + 1]!;
+      if (mapped![slot] === 1) {
+        compareExchange(this.state, slot, v, PUBLISHED); // it had published (and its key is live)
+        continue;
+      }
+      // Never published: no thread holds its incarnation.
+      this.data.kill(slot);
+      if (compareExchange(this.state, slot, v, FREE) === v) freed++;
+    }
+    add(this.control, SWEEPS, 1); // odd: the gate is being written
+    store64(this.gateAt, 0, freed > 0 ? MIN_NS : idleAt);
+    store(this.control, GATE_INSERTS, insertsBefore);
+    add(this.control, SWEEPS, 1);
+    return freed;
+  }
+
+  private decodeRecord(value: Uint8Array): SlotRecord | undefined {
+    if (value.length !== RECORD_BYTES) return undefined;
+    this.recordBytes.set(value);
+    const slot = this.recordView.getFloat64(0, true), start = this.recordView.getFloat64(8, true);
+    return Number.isInteger(slot) && slot >= 0 && slot < this.keys && Number.isSafeInteger(start) ? { slot, start } : undefined;
+  }
+}

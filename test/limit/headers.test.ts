@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { rateLimitHeaders } from '../../src/limit/headers.js';
+import type { RateLimitDecision } from '../../src/limit/decision.js';
+import { TokenBucket } from '../../src/limit/token-bucket.js';
+import { SlidingWindow } from '../../src/limit/sliding-window.js';
+import { ManualClock } from '../../src/clock.js';
+import { ErrorCode } from '../../src/errors.js';
+import { expectCode } from '../helpers/errors.js';
+
+const decision = (d: Partial<RateLimitDecision> = {}): RateLimitDecision => ({ allowed: true, remaining: 50, retryAfterMs: 0, resetMs: 30_000, limit: 100, at: 0, ...d });
+
+describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
+  it("writes the draft's own examples", () => {
+    expect(rateLimitHeaders(decision(), { windowMs: 60_000 })).toEqual({
+      'RateLimit-Policy': '"default";q=100;w=60',
+      RateLimit: '"default";r=50;t=30',
+    });
+    expect(rateLimitHeaders(decision({ limit: 100, remaining: 99, resetMs: 50_000 }), { name: 'fixedwindow', windowMs: 60_000 })).toEqual({
+      'RateLimit-Policy': '"fixedwindow";q=100;w=60',
+      RateLimit: '"fixedwindow";r=99;t=50',
+    });
+    expect(rateLimitHeaders(decision({ remaining: 0, resetMs: 5000, allowed: false, retryAfterMs: 5000 }))).toEqual({
+      'RateLimit-Policy': '"default";q=100',
+      RateLimit: '"default";r=0;t=5',
+      'Retry-After': '5',
+    });
+  });
+
+  it.each([
+    [0, '0'], [0.001, '1'], [999.999, '1'], [1000, '1'], [1000.001, '2'], [29_001, '30'], [30_000, '30'],
+  ])('t rounds resetMs %s up to %s whole seconds', (resetMs, t) => {
+    expect(rateLimitHeaders(decision({ resetMs })).RateLimit).toBe(`"default";r=50;t=${t}`);
+  });
+
+  it.each([
+    [0.2, '1'], [1000, '1'], [1500, '2'], [59_999.5, '60'],
+  ])('Retry-After rounds retryAfterMs %s up to %s whole seconds, and only on a refusal', (retryAfterMs, seconds) => {
+    expect(rateLimitHeaders(decision({ allowed: false, remaining: 0, retryAfterMs }))['Retry-After']).toBe(seconds);
+    expect('Retry-After' in rateLimitHeaders(decision({ allowed: true, retryAfterMs: 0 }))).toBe(false);
+  });
+
+  it.each([
+    [1, 1], [500, 1], [1000, 1], [1500, 2], [60_000, 60], [86_400_000, 86_400],
+  ])('w rounds windowMs %s up to %s seconds (the draft has no sub-second windows)', (windowMs, w) => {
+    expect(rateLimitHeaders(decision(), { windowMs })['RateLimit-Policy']).toBe(`"default";q=100;w=${w}`);
+  });
+
+  it('quotes and escapes the policy name as a structured-field string; quota overrides the limit; r is a whole count', () => {
+    expect(rateLimitHeaders(decision({ remaining: 7.9 }), { name: 'say "hi" \\o/', quota: 7 })).toEqual({
+      'RateLimit-Policy': '"say \\"hi\\" \\\\o/";q=7',
+      RateLimit: '"say \\"hi\\" \\\\o/";r=7;t=30',
+    });
+  });
+
+  it('adds the quota unit (but not the default one) and the partition key as a byte sequence in both fields', () => {
+    const h = rateLimitHeaders(decision(), { name: 'peruser', quotaUnit: 'content-bytes', windowMs: 10_000, partitionKey: 'user:1' });
+    expect(h).toEqual({
+      'RateLimit-Policy': '"peruser";q=100;qu="content-bytes";w=10;pk=:dXNlcjox:',
+      RateLimit: '"peruser";r=50;t=30;pk=:dXNlcjox:',
+    });
+    expect(rateLimitHeaders(decision(), { quotaUnit: 'requests', partitionKey: new Uint8Array([0xff, 0, 1]) })['RateLimit-Policy']).toBe('"default";q=100;pk=:/wAB:');
+  });
+
+  it("from a TokenBucket and a SlidingWindow's own decisions and policies", () => {
+    const clock = new ManualClock({ startMs: 0 });
+    const bucket = new TokenBucket({ capacity: 100, refillPerSecond: 10, keys: 4, clock });
+    bucket.check('k', 99);
+    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10' });
+    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10', 'Retry-After': '1' });
+    const window = new SlidingWindow({ limit: 2, windowMs: 60_000, keys: 4, clock });
+    window.check('k', 2);
+    clock.advance(15_500);
+    expect(rateLimitHeaders(window.check('k'), { ...window.policy, name: 'login' })).toEqual({
+      'RateLimit-Policy': '"login";q=2;w=60',
+      RateLimit: '"login";r=0;t=45',
+      'Retry-After': '45',
+    });
+  });
+
+  describe('misuse: a typed error', () => {
+    it.each([
+      ['a name with a non-ASCII character', () => rateLimitHeaders(decision(), { name: 'défaut' }), /policy name must be a string of printable ASCII/],
+      ['a name with a newline', () => rateLimitHeaders(decision(), { name: 'a\r\nX-Evil: 1' }), /printable ASCII/],
+      ['a negative quota', () => rateLimitHeaders(decision(), { quota: -1 }), /quota must be an integer in \[0, 999999999999999\]/],
+      ['a quota of 16 digits', () => rateLimitHeaders(decision(), { quota: 1e15 }), /quota must be an integer/],
+      ['a fractional quota', () => rateLimitHeaders(decision(), { quota: 1.5 }), /got 1.5/],
+      ['windowMs 0', () => rateLimitHeaders(decision(), { windowMs: 0 }), /windowMs must be a finite number of milliseconds > 0, got 0/],
+      ['a NaN windowMs', () => rateLimitHeaders(decision(), { windowMs: NaN }), /got NaN/],
+      ['an unknown quota unit', () => rateLimitHeaders(decision(), { quotaUnit: 'tokens' as never }), /quotaUnit must be one of/],
+      ['a partition key of another type', () => rateLimitHeaders(decision(), { partitionKey: 5 as never }), /partitionKey must be a string or a Uint8Array/],
+      ['a negative resetMs', () => rateLimitHeaders(decision({ resetMs: -1 })), /resetMs must be a finite number of milliseconds >= 0/],
+      ['something that is not a decision', () => rateLimitHeaders({} as never), /decision must be what a limiter's check\(\) or peek\(\) returned/],
+      ['a policy that is not an object', () => rateLimitHeaders(decision(), 'default' as never), /policy must be an options object/],
+    ])('%s', (_n, op, message) => {
+      expectCode(op, ErrorCode.INVALID_ARG, message);
+    });
+  });
+});
