@@ -26,6 +26,10 @@
  * frees the dead request's key at once and so charges the card again
  * before the lease would have lapsed (why the lease is the default).
  *
+ * Retention follows the same ManualClock: after the run, a key completed
+ * last still replays 1 ms before its retention ends, and every key is
+ * forgotten once it has.
+ *
  * Replay a failure: SABRE_SEED=<seed> SABRE_PATH=<path> npx vitest run props/charged-once.prop.ts
  * Long mode: SABRE_SOAK=1.
  */
@@ -106,9 +110,12 @@ const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInpu
   // Every client retries once the leases have lapsed.
   ManualClock.from(shared.clock).advance(LEASE_MS);
   const payments = openPayments(shared);
+  const storedFingerprint: string[] = [];
+  const completedNow: number[] = [];
   for (let k = 0; k < keys; k++) {
-    let b = payments.begin(keyOf(k), fingerprintOf(k, false));
-    if (b.status === 'mismatch') b = payments.begin(keyOf(k), fingerprintOf(k, true));
+    storedFingerprint[k] = fingerprintOf(k, false);
+    let b = payments.begin(keyOf(k), storedFingerprint[k]!);
+    if (b.status === 'mismatch') b = payments.begin(keyOf(k), (storedFingerprint[k] = fingerprintOf(k, true)));
     let stored: string, chargedBy: string | undefined;
     if (b.status === 'replay') {
       stored = digest(b.response);
@@ -117,6 +124,7 @@ const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInpu
       Atomics.add(words, CHARGES + MAIN_ROW * MAX_KEYS + k, 1);
       const response = chargeResponse('main', 0, k, false);
       payments.complete(b.token, response);
+      completedNow.push(k);
       stored = digest(response);
       chargedBy = 'main';
     } else {
@@ -130,6 +138,15 @@ const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInpu
     expect(unrecorded, `${keyOf(k)}: charges by the killed thread's unrecorded attempt`).toBeLessThanOrEqual(1);
     expect(total(k) - unrecorded, `${keyOf(k)}: charges by completed attempts`).toBe(1);
   }
+
+  // Retention runs on the same clock: a key completed just now still replays
+  // 1 ms before its retention ends, and once it has ended for every key
+  // (all completed by now), every key is forgotten.
+  const clock = ManualClock.from(shared.clock);
+  clock.advance(RETENTION_MS - 1);
+  for (const k of completedNow) expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
+  clock.advance(1);
+  for (let k = 0; k < keys; k++) expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
 };
 
 beforeAll(() => warmThreads(4));
