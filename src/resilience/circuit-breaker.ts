@@ -62,13 +62,16 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  * Slow results cannot reopen a breaker that has since closed.
  *
  * Probes. HALF_OPEN admits a call only into a free probe slot (CAS), so at
- * most halfOpenMaxCalls calls probe one HALF_OPEN period; the first probe
- * outcome moves the breaker (success: CLOSED, failure: OPEN) and the slot is
- * freed. A slot is free when 0, tagged with an older period, or held by a
- * thread the ThreadRegistry proves dead: a caller that finds no free slot
- * looks again with liveness, so a probe whose thread died is replaced by the
- * next caller (never left holding HALF_OPEN). A probe that hangs in a live
- * thread holds its slot until timeoutMs fails it: set timeoutMs.
+ * most halfOpenMaxCalls probe calls are in flight at once, whatever their
+ * period; the first probe outcome moves the breaker (success: CLOSED,
+ * failure: OPEN) and every probe frees its slot when it settles. A slot is
+ * free when 0 or held by a thread the ThreadRegistry proves dead: a caller
+ * that finds no free slot looks again with liveness, so a probe whose thread
+ * died is replaced by the next caller (never left holding HALF_OPEN). A slot
+ * of another period is never taken: a thread suspended since an old period
+ * would otherwise take a live probe's slot, see its period gone and free it,
+ * letting one probe too many in. A probe that hangs in a live thread holds
+ * its slot until timeoutMs fails it: set timeoutMs.
  *
  * Owner death between steps. A transition is CAS, then stamp of its log
  * entry, then notify: a thread dying after the CAS leaves the entry to the
@@ -99,6 +102,11 @@ const VALUE_BITS = 20;
 const VALUE_MASK = (1 << VALUE_BITS) - 1;
 const PERIOD_TAG_MASK = 0x7ff;
 const periodTag = (word: number): number => (seqOf(word) & PERIOD_TAG_MASK) << VALUE_BITS;
+/** True if period tag `a` is after `b` (within 2^10 transitions). */
+const isLater = (a: number, b: number): boolean => {
+  const d = ((a - b) >>> VALUE_BITS) & PERIOD_TAG_MASK;
+  return d !== 0 && d < (PERIOD_TAG_MASK + 1) / 2;
+};
 /** A probe holder whose threadId does not fit 20 bits: never reclaimed (treated as alive). */
 const HOLDER_UNKNOWN = VALUE_MASK;
 const HOLDER = Math.min(threadId + 1, HOLDER_UNKNOWN);
@@ -623,14 +631,19 @@ export class CircuitBreaker {
     return word;
   }
 
-  /** Takes a probe slot of the HALF_OPEN period `word`; -1 if none is free. */
+  /**
+   * Takes a probe slot for the HALF_OPEN period `word`; -1 if none is free.
+   * A slot is free when 0 (every probe frees its slot when it settles, in
+   * whatever period) or, on a second look, when its holder is dead. A slot
+   * tagged with another period is not free: its probe may still be running,
+   * and this thread's `word` may be the stale one.
+   */
   private takeProbe(word: number): number {
-    const tag = periodTag(word);
-    const mine = tag | HOLDER;
+    const mine = periodTag(word) | HOLDER;
     for (let pass = 0; pass < 2; pass++) {
       for (let i = 0; i < this.halfOpenMaxCalls; i++) {
         const v = load(this.words, PROBES + i);
-        const free = v === 0 || (v & ~VALUE_MASK) !== tag || (pass === 1 && this.isDeadHolder(v & VALUE_MASK));
+        const free = v === 0 || (pass === 1 && this.isDeadHolder(v & VALUE_MASK));
         // Linearization point of a probe's admission (with the load of STATE after it).
         if (free && this.cas(PROBES + i, v, mine) === v) return i;
       }
@@ -745,7 +758,9 @@ export class CircuitBreaker {
       for (;;) {
         if (load(this.words, STATE) !== word) return false; // admitted in a period that is over
         const f = load(this.words, FAILS);
-        const count = (f & ~VALUE_MASK) === tag ? (f & VALUE_MASK) + 1 : 1;
+        const held = f & ~VALUE_MASK;
+        if (held !== tag && isLater(held, tag)) return false; // a later period counts there: this result is stale
+        const count = held === tag ? (f & VALUE_MASK) + 1 : 1;
         // Linearization point of a consecutive failure.
         if (this.cas(FAILS, f, tag | Math.min(count, VALUE_MASK)) === f) {
           trip = count >= this.failureThreshold;

@@ -31,12 +31,12 @@ const { compareExchange64, load, load64 } = seam; // module constants: see memor
  * the call (checked before each CAS), or if the slot already holds a newer
  * bucket (a thread suspended for most of a window).
  *
- * Only a result that lands between its check and its CAS just as the period
- * ends can touch the new period's counts: it replaces the slot with an entry
- * of the old period, which the new period ignores (the new period's count in
- * that bucket restarts: a lost statistic, never a spurious trip).
- * Consecutive CLOSED periods differ by an odd number of transitions (3, 5,
- * …), so 4 bits tell a period from the previous ones; INDEX tells buckets of
+ * A result that passes its check just as its period ends finds, at its CAS,
+ * either a slot of its own period or older (harmless: the new period ignores
+ * that entry) or one of the new period, which it leaves alone (PERIOD is
+ * compared modulo 16, so only a thread suspended across 8 or more
+ * transitions could mistake a newer period for an older one and reset that
+ * bucket: a lost statistic, never a spurious trip). INDEX tells buckets of
  * the same slot apart for 2^24 bucket widths.
  *
  * Reading (after a failure, to decide whether to open) sums the slots whose
@@ -106,10 +106,16 @@ export class FailureWindow {
         calls = Number(e & COUNT_MASK);
         failures = Number((e >> FAILURES_SHIFT) & COUNT_MASK);
         if (calls === MAX_BUCKET_CALLS) return;
-      } else if (e !== 0n && (held & PERIOD_BITS) === (tag & PERIOD_BITS)) {
-        // Same period: drop the result if the slot already holds a later bucket.
-        const ahead = ((held & INDEX_MASK) - (index & INDEX_MASK)) & INDEX_MASK;
-        if (ahead !== 0 && ahead < 1 << (INDEX_BITS - 1)) return;
+      } else if (e !== 0n) {
+        if ((held & PERIOD_BITS) === (tag & PERIOD_BITS)) {
+          // Same period: drop the result if the slot already holds a later bucket.
+          const ahead = ((held & INDEX_MASK) - (index & INDEX_MASK)) & INDEX_MASK;
+          if (ahead !== 0 && ahead < 1 << (INDEX_BITS - 1)) return;
+        } else {
+          // Another period: drop the result if that period is the later one (this result is stale).
+          const ahead = ((held >>> INDEX_BITS) - (tag >>> INDEX_BITS)) & PERIOD_MASK;
+          if (ahead < (PERIOD_MASK + 1) / 2) return;
+        }
       }
       // Linearization point of a record.
       if (compareExchange64(this.ring, slot, e, pack(tag, failures + (failed ? 1 : 0), calls + 1)) === e) return;

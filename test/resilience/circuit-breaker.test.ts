@@ -91,6 +91,25 @@ describe('CircuitBreaker', () => {
     expect(b.stats().probesInFlight).toBe(0);
   });
 
+  it('a probe still running from an earlier HALF_OPEN period keeps its slot', async () => {
+    const { b, clock } = breaker({ failureThreshold: 1, halfOpenMaxCalls: 2 });
+    await fail(b, 1);
+    clock.advance(100);
+    let settleSlow!: () => void;
+    const slow = b.execute(() => new Promise<void>((r) => (settleSlow = r)));
+    await b.execute(ok); // the other probe closes the breaker
+    await fail(b, 1);
+    clock.advance(100);
+    const next = b.execute(never); // one slot left: the slow probe still runs
+    next.catch(() => {});
+    expectCode(await rejected(b.execute(ok)), ErrorCode.CIRCUIT_OPEN, /probe/);
+    settleSlow();
+    await slow;
+    expect(b.state).toBe('HALF_OPEN'); // a late outcome does not move the new period
+    expect(await b.execute(async (c) => c.probe)).toBe(true);
+    expect(b.state).toBe('CLOSED');
+  });
+
   it('a result admitted in an earlier period does not count in the next one', async () => {
     const { b, clock } = breaker({ failureThreshold: 1 });
     let failLate!: (e: Error) => void;
@@ -220,7 +239,8 @@ describe('CircuitBreaker', () => {
     it('a synchronous fn and a non-promise thenable work through execute', async () => {
       const { b } = breaker();
       expect(await b.execute(() => 5)).toBe(5);
-      expect(await b.execute(() => ({ then: (r: (v: number) => void) => r(6) }))).toBe(6);
+      const thenable = { then: (r: (v: number) => void) => r(6) } as unknown as PromiseLike<number>;
+      expect(await b.execute(() => thenable)).toBe(6);
       expect(b.stats().successes).toBe(2);
     });
   });
