@@ -43,9 +43,11 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  *   PUBLISHED (-1) its key is in the table; -> FREE by the sweep that retires it
  *
  * An incarnation: a claimer adds 1 to START (64 bits: a start is never
- * reused), starts the slot's data (SlotData.init), then inserts the mapping
- * key -> (slot, start) with one `compute` (its linearization point; an
- * invalid mapping is replaced). A reference (slot, start) is valid while
+ * reused), starts the slot's data (SlotData.init) with the request that
+ * brought the key already taken (so a new key is not idle, and cannot be
+ * retired, before its first request counts), then inserts the mapping
+ * key -> (slot, start) with one `compute` (its linearization point, and
+ * that first decision's; an invalid mapping is replaced). A reference (slot, start) is valid while
  * START equals `start` and the data is live. A limiter validates its
  * reference inside the atomic step of its decision (the bucket: load the
  * word, load START, CAS the word; the exact window: lock the slot, check
@@ -130,11 +132,12 @@ export const RETIRED = 'retired', WAS_DEAD = 'dead';
 /** How a limiter's per-slot state is started, judged and retired. */
 export interface SlotData {
   /**
-   * Starts slot `slot`'s state for a new incarnation at `nowNs`: a key that
-   * has taken nothing. Only the claimer touches a claimed slot. Returns what
-   * `abandon` needs to undo it.
+   * Starts slot `slot`'s state for a new incarnation at `nowNs`: a key whose
+   * first request, of cost `n` (<= the limit: always allowed on a fresh
+   * key), has just been taken. Only the claimer touches a claimed slot.
+   * Returns what `abandon` needs to undo it.
    */
-  init(slot: number, nowNs: bigint): bigint;
+  init(slot: number, nowNs: bigint, n: number): bigint;
   /** Undoes `init` of an incarnation that was never published (no thread can hold its reference). */
   abandon(slot: number, saved: bigint): void;
   /** Marks the state dead unconditionally (an incarnation whose claimer died before publishing it). */
@@ -147,6 +150,13 @@ export interface SlotData {
    * was dead already; otherwise the earliest time (ns) it may become idle.
    */
   retire(slot: number, nowNs: bigint): bigint | typeof RETIRED | typeof WAS_DEAD;
+}
+
+/** What `acquire` found or made: a reference, and the time its request was taken if it started the key. */
+export interface Acquired {
+  readonly ref: SlotRef;
+  /** Set when this call started the key with its request already taken (at this time, ns); undefined when the key had live state. */
+  readonly startedAt: bigint | undefined;
 }
 
 export interface KeyedSlotsSizes {
@@ -230,15 +240,17 @@ export class KeyedSlots {
   }
 
   /**
-   * A reference to live state for `key`, starting a new incarnation if the
-   * key has none (or only a retired one).
+   * A reference to live state for `key`; if the key has none (or only a
+   * retired one), starts a new incarnation with the caller's request of
+   * cost `n` already taken (so a fresh key is never idle, and never
+   * retired, before its first request counts).
    * @throws CapacityError when every slot holds a key that is not idle
    */
-  acquire(key: TableKey): SlotRef {
+  acquire(key: TableKey, n: number): Acquired {
     this.forget(key);
     for (let attempt = 0; ; attempt++) {
       const found = this.find(key);
-      if (found !== undefined && this.isValid(found)) return found;
+      if (found !== undefined && this.isValid(found)) return { ref: found, startedAt: undefined };
       this.forget(key);
       const slot = this.claim();
       if (slot < 0) {
@@ -246,7 +258,8 @@ export class KeyedSlots {
         throw this.full();
       }
       const start = add64(this.starts, slot, 1n) + 1n;
-      const saved = this.data.init(slot, this.nowNs());
+      const now = this.nowNs();
+      const saved = this.data.init(slot, now, n);
       const mine: SlotRecord = { slot, start: Number(start) };
       let stored: SlotRecord | undefined;
       try {
@@ -267,7 +280,7 @@ export class KeyedSlots {
       add(this.control, INSERTS, 1);
       const ref: SlotRef = { slot, start };
       if (typeof key === 'string') this.remember(key, ref);
-      return ref;
+      return { ref, startedAt: now };
     }
   }
 

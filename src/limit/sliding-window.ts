@@ -141,8 +141,8 @@ function checkHandleOptions(raw: unknown): WindowHandleOptions {
 /** One mode's per-key state: KeyedSlots' callbacks, and a decision on a validated reference (STALE: not valid). */
 interface WindowState extends SlotData {
   decide(ref: SlotRef, n: number, take: boolean): RateLimitDecision | typeof STALE;
-  /** The decision for a key with no state (nothing in its window). */
-  fresh(n: number): RateLimitDecision;
+  /** The decision for a key with no state (nothing in its window), at `nowMs` (default: the clock's now). */
+  fresh(n: number, nowMs?: number): RateLimitDecision;
 }
 const STALE = 'stale';
 
@@ -266,7 +266,10 @@ export class SlidingWindow {
     for (;;) {
       if (ref === undefined) {
         if (!take) return this.state.fresh(n);
-        ref = this.slots.acquire(key);
+        const got = this.slots.acquire(key, n);
+        // A new key starts with this request counted (linearization point: the insert of its mapping).
+        if (got.startedAt !== undefined) return this.state.fresh(n, Number(got.startedAt) / 1e6);
+        ref = got.ref;
       }
       const d = this.state.decide(ref, n, take);
       if (d !== STALE) return d;
@@ -335,8 +338,8 @@ class ExactRings implements WindowState {
     }
   }
 
-  fresh(n: number): RateLimitDecision {
-    return { allowed: true, remaining: this.limit - n, retryAfterMs: 0, resetMs: this.windowMs, limit: this.limit, at: this.clock.now() };
+  fresh(n: number, nowMs = this.clock.now()): RateLimitDecision {
+    return { allowed: true, remaining: this.limit - n, retryAfterMs: 0, resetMs: this.windowMs, limit: this.limit, at: nowMs };
   }
 
   /** Timestamps of the ring (oldest at `head`) later than `horizon`: a binary search, the ring being in time order. */
@@ -370,12 +373,14 @@ class ExactRings implements WindowState {
     this.i32[slot * this.stride32 + HEAD] = 0;
   }
 
-  init(slot: number): bigint {
+  init(slot: number, nowNs: bigint, n: number): bigint {
     const mutex = this.lock(slot);
     try {
+      // Oldest first from HEAD = n: the never-used (-Infinity), then the first request's n timestamps.
       const ring = slot * this.stride64 + this.ringAt64;
-      this.f64.fill(-Infinity, ring, ring + this.limit);
-      this.i32[slot * this.stride32 + HEAD] = 0;
+      this.f64.fill(Number(nowNs) / 1e6, ring, ring + n);
+      this.f64.fill(-Infinity, ring + n, ring + this.limit);
+      this.i32[slot * this.stride32 + HEAD] = n % this.limit;
       store(this.i32, slot * this.stride32 + DEAD_FLAG, 0);
     } finally {
       mutex.unlock();
@@ -468,8 +473,7 @@ class ApproximateCounts implements WindowState {
     }
   }
 
-  fresh(n: number): RateLimitDecision {
-    const now = this.clock.now();
+  fresh(n: number, now = this.clock.now()): RateLimitDecision {
     return this.decision(true, n, 0, 0, now - Math.floor(now / this.windowMs) * this.windowMs, now);
   }
 
@@ -516,10 +520,10 @@ class ApproximateCounts implements WindowState {
     return (slot % this.lines) * WORDS_PER_LINE + Math.floor(slot / this.lines);
   }
 
-  init(slot: number, nowNs: bigint): bigint {
+  init(slot: number, nowNs: bigint, n: number): bigint {
     const at = this.wordAt(slot);
     const old = load64(this.words, at);
-    store64(this.words, at, this.encode(this.mod(Math.floor(Number(nowNs) / 1e6 / this.windowMs)), 0, 0));
+    store64(this.words, at, this.encode(this.mod(Math.floor(Number(nowNs) / 1e6 / this.windowMs)), 0, n));
     return old;
   }
 

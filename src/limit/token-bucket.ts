@@ -52,8 +52,10 @@ const { compareExchange64, load64, store64 } = seam; // module constants: see me
  * again: TAT < now) is the CAS from W to W | DEAD; a thread that read W
  * before fails its CAS, then finds the word dead and starts the key again
  * (a full bucket, exactly the state it retired). New incarnations start at
- * max(2 * now, dead word + 1), so a slot's words only grow: a stale CAS can
- * never succeed on another key's state (see keyed-slots.ts).
+ * max(2 * now, dead word + 1) (a full bucket) less the first request's
+ * cost, which is taken as the key's mapping is inserted (that insert is its
+ * linearization point). So a slot's words only grow: a stale CAS can never
+ * succeed on another key's state (see keyed-slots.ts).
  */
 
 const DEAD = 1n;
@@ -279,7 +281,10 @@ export class TokenBucket {
     for (;;) {
       if (ref === undefined) {
         if (!take) return this.decision(true, this.nowNs(), MIN_WORD, cost); // no state: a full bucket
-        ref = this.slots.acquire(key);
+        const got = this.slots.acquire(key, Number(cost / this.t2));
+        // A new key starts with this request taken (linearization point: the insert of its mapping).
+        if (got.startedAt !== undefined) return this.decision(true, got.startedAt, MIN_WORD, cost);
+        ref = got.ref;
       }
       const now = this.nowNs();
       const now2 = now * 2n;
@@ -322,12 +327,12 @@ export class TokenBucket {
   /** How KeyedSlots starts, judges and retires a key's word. */
   private slotData(): SlotData {
     return {
-      init: (slot, nowNs) => {
+      init: (slot, nowNs, n) => {
         const at = this.wordAt(slot);
         const old = load64(this.words, at);
-        const start = (old | DEAD) + 1n; // above every word this slot held: words only grow
+        const above = (old | DEAD) + 1n; // above every word this slot held: words only grow
         const full = nowNs * 2n;
-        store64(this.words, at, full > start ? full : start);
+        store64(this.words, at, (full > above ? full : above) + BigInt(n) * this.t2); // a full bucket, less the first request
         return old;
       },
       abandon: (slot, saved) => {
