@@ -4,7 +4,6 @@
  */
 import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../errors.js';
 import { describeValue, integerIn, oneOf, plainObject } from '../validate.js';
-import { RetryBudget } from './retry-budget.js';
 
 /*
  * Implementation notes
@@ -41,6 +40,14 @@ export const MAX_RETRY_DELAY_MS = 2 ** 31 - 1;
 /** The most retries a call may have. */
 export const MAX_RETRIES = 1000;
 
+/** What `retry` needs of a budget: a `RetryBudget`, or anything with the same two methods. */
+export interface RetryBudgetLike {
+  /** Records a call. */
+  deposit(): void;
+  /** Takes one retry; false when the budget is spent. */
+  tryWithdraw(): boolean;
+}
+
 /** What `fn` receives on each attempt. */
 export interface RetryCall {
   /** 0 for the first call, then 1, 2, … for the retries. */
@@ -74,8 +81,8 @@ export interface RetryOptions {
   readonly signal?: AbortSignal;
   /** Whether an error is worth retrying (default: any, except sabre's invalid-argument, handle and abort errors). */
   readonly retryOn?: (error: unknown, attempt: number) => boolean;
-  /** A budget shared by all threads: retry deposits once per call and withdraws before each retry, giving up when it is spent. */
-  readonly budget?: RetryBudget;
+  /** A budget shared by all threads (a RetryBudget): retry deposits once per call and withdraws before each retry, giving up when it is spent. */
+  readonly budget?: RetryBudgetLike;
   /** Called before each wait (for logs and metrics). */
   readonly onRetry?: (info: RetryInfo) => void;
   /** The random source of the jitter, in [0, 1) (default Math.random; inject one for tests). */
@@ -89,7 +96,7 @@ interface Config {
   readonly jitter: Jitter;
   readonly signal: AbortSignal | undefined;
   readonly retryOn: (error: unknown, attempt: number) => boolean;
-  readonly budget: RetryBudget | undefined;
+  readonly budget: RetryBudgetLike | undefined;
   readonly onRetry: ((info: RetryInfo) => void) | undefined;
   readonly random: () => number;
 }
@@ -119,7 +126,9 @@ function configOf(options: unknown): Config {
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
   const budget = o.budget;
-  if (budget !== undefined && !(budget instanceof RetryBudget)) throw new InvalidArgumentError(`budget must be a RetryBudget, got ${describeValue(budget)}`);
+  if (budget !== undefined && (typeof budget?.deposit !== 'function' || typeof budget.tryWithdraw !== 'function')) {
+    throw new InvalidArgumentError(`budget must be a RetryBudget (an object with deposit() and tryWithdraw()), got ${describeValue(budget)}`);
+  }
   return {
     retries: o.retries === undefined ? DEFAULT_RETRIES : integerIn('retries', o.retries, 0, MAX_RETRIES),
     baseMs,

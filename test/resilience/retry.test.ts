@@ -18,7 +18,7 @@ function flaky(times: number, error: unknown = new Error('flaky')) {
 }
 
 /** retry() with tiny delays, recording onRetry. */
-async function run<T>(fn: Parameters<typeof retry<T>>[0], options: RetryOptions = {}) {
+async function run<T>(fn: Parameters<typeof retry<T>>[0], options: RetryOptions = {}): Promise<{ value?: T; error?: unknown; retries: RetryInfo[] }> {
   const retries: RetryInfo[] = [];
   const outcome = await retry(fn, { baseMs: 0.01, maxMs: 1, onRetry: (i) => retries.push(i), ...options }).then((v) => ({ value: v }), (e: unknown) => ({ error: e }));
   return { ...outcome, retries };
@@ -168,7 +168,7 @@ describe('retry', () => {
       ['maxMs below baseMs', null, { baseMs: 100, maxMs: 10 }, /maxMs must be at least baseMs \(100\), got 10/],
       ['an unknown jitter', null, { jitter: 'gaussian' }, /jitter must be one of "full", "equal", "decorrelated", "none", got "gaussian"/],
       ['a retryOn that is not a function', null, { retryOn: true }, /retryOn must be a function/],
-      ['a budget that is not a RetryBudget', null, { budget: { tryWithdraw: () => true } }, /budget must be a RetryBudget/],
+      ['a budget without deposit()', null, { budget: { tryWithdraw: () => true } }, /budget must be a RetryBudget \(an object with deposit\(\) and tryWithdraw\(\)\), got an object/],
       ['a signal that is not an AbortSignal', null, { signal: {} }, /signal must be an AbortSignal/],
       ['options that are not an object', null, 7, /options must be an options object, got 7/],
     ])('%s', async (_n, fnArg, options, message) => {
