@@ -20,6 +20,7 @@ import {
 import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type BreakerTransition, type TransitionListener } from './breaker-events.js';
 import { DEFAULT_BUCKETS, FailureWindow, MAX_BUCKETS } from './failure-window.js';
 import { partAt, partHandle } from './parts.js';
+import { DeadlineQueue, TimedCall } from './call-timeouts.js';
 
 export type { BreakerState } from './breaker-state.js';
 export type { BreakerTransition, TransitionListener } from './breaker-events.js';
@@ -358,8 +359,8 @@ export class CircuitBreaker {
   private readonly watcher: TransitionWatcher;
   private readonly isFailure: ((error: unknown) => boolean) | undefined;
   private readonly counters: Record<(typeof COUNTERS)[number], StripedCounter>;
-  /** CLOSED calls take the fast path: consecutive mode only, no call timeout. */
-  private readonly fast: boolean;
+  /** The calls of this object under timeoutMs (undefined without one: CLOSED calls then take the fast path). */
+  private readonly deadlines: DeadlineQueue<Admission> | undefined;
   // The fast path's per-period values, rebuilt when the state word changes.
   private cachedWord = -1;
   private cachedCall!: BreakerCall;
@@ -407,7 +408,7 @@ export class CircuitBreaker {
         : StripedCounter.from(partHandle(region, at, 'sabre.StripedCounter', COUNTER_BYTES, { stripes: STATS_STRIPES }) as never);
     });
     this.counters = counters;
-    this.fast = this.failureRate === undefined && this.timeoutMs === Infinity;
+    this.deadlines = this.timeoutMs === Infinity ? undefined : new DeadlineQueue<Admission>(this.timeoutMs, this.expire);
   }
 
   /**
@@ -438,9 +439,9 @@ export class CircuitBreaker {
    */
   execute<T>(fn: (call: BreakerCall) => T | PromiseLike<T>): Promise<T> {
     const word = load(this.words, STATE);
-    if ((word & STATE_MASK) !== CLOSED || !this.fast || typeof fn !== 'function') return this.executeSlow(fn, word);
-    // Fast path: CLOSED, consecutive mode, no timeout. The outcome handlers
-    // are made once per period, not per call.
+    if ((word & STATE_MASK) !== CLOSED || this.deadlines !== undefined || typeof fn !== 'function') return this.executeSlow(fn, word);
+    // Fast path: CLOSED, no timeout. The outcome handlers are made once per
+    // period, not per call.
     if (word !== this.cachedWord) this.cachePeriod(word);
     let result: T | PromiseLike<T>;
     try {
@@ -662,11 +663,10 @@ export class CircuitBreaker {
   // ---- running and outcomes -----------------------------------------------
 
   private run<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, a: Admission): Promise<T> {
-    const controller = this.timeoutMs === Infinity ? undefined : new AbortController();
-    const call: BreakerCall = { probe: a.slot >= 0, seq: seqOf(a.word), signal: controller?.signal };
+    if (this.deadlines !== undefined) return this.runTimed(fn, a, this.deadlines);
     let result: T | PromiseLike<T>;
     try {
-      result = fn(call);
+      result = fn({ probe: a.slot >= 0, seq: seqOf(a.word), signal: undefined });
     } catch (e) {
       this.settle(a, this.counts(e));
       return Promise.reject(e);
@@ -676,39 +676,53 @@ export class CircuitBreaker {
       return Promise.resolve(result);
     }
     const p = Promise.resolve(result);
-    if (controller === undefined) {
-      p.then(() => this.settle(a, false), (e: unknown) => this.settle(a, this.counts(e)));
-      return p;
+    p.then(() => this.settle(a, false), (e: unknown) => this.settle(a, this.counts(e)));
+    return p;
+  }
+
+  /** A call under timeoutMs: the caller gets a promise of its own, rejected at the deadline (call-timeouts.ts). */
+  private runTimed<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, a: Admission, deadlines: DeadlineQueue<Admission>): Promise<T> {
+    const call = new TimedCall<Admission>(a.slot >= 0, seqOf(a.word), a);
+    deadlines.add(call);
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn(call);
+    } catch (e) {
+      deadlines.finish(call);
+      this.settle(a, this.counts(e));
+      return Promise.reject(e);
+    }
+    if (!isThenable(result)) {
+      deadlines.finish(call);
+      this.settle(a, false);
+      return Promise.resolve(result);
     }
     return new Promise<T>((resolve, reject) => {
-      let done = false;
-      const timer = setTimeout(() => {
-        if (done) return;
-        done = true;
-        const error = new TimeoutError(`the call did not settle within timeoutMs (${this.timeoutMs} ms)`, { timeoutMs: this.timeoutMs });
-        this.counters.timeouts.increment();
-        this.settle(a, true);
-        controller.abort(error);
-        reject(error);
-      }, this.timeoutMs);
-      p.then(
+      call.resolve = resolve as (value: never) => void;
+      call.reject = reject;
+      Promise.resolve(result).then(
         (value) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
+          if (!deadlines.finish(call)) return;
           this.settle(a, false);
           resolve(value);
         },
         (e: unknown) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
+          if (!deadlines.finish(call)) return;
           this.settle(a, this.counts(e));
           reject(e);
         },
       );
     });
   }
+
+  /** A call passed its deadline: it fails, its caller gets TimeoutError, its signal aborts. */
+  private readonly expire = (call: TimedCall<Admission>): void => {
+    const error = new TimeoutError(`the call did not settle within timeoutMs (${this.timeoutMs} ms)`, { timeoutMs: this.timeoutMs });
+    this.counters.timeouts.increment();
+    this.settle(call.admission, true);
+    call.abort(error);
+    call.reject(error);
+  };
 
   /** Whether a thrown value counts as a failure (isFailure; a throwing filter counts it). */
   private counts(error: unknown): boolean {
@@ -724,7 +738,10 @@ export class CircuitBreaker {
     const a: Admission = { word, slot: -1 };
     this.cachedWord = word;
     this.cachedCall = Object.freeze({ probe: false, seq: seqOf(word), signal: undefined });
-    this.onOk = () => this.settle(a, false);
+    this.onOk = () => {
+      this.counters.successes.increment();
+      this.recordSuccess(word);
+    };
     this.onErr = (e: unknown) => this.settle(a, this.counts(e));
   }
 

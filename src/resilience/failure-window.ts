@@ -62,6 +62,9 @@ const PERIOD_MASK = 0xf;
 const PERIOD_BITS = PERIOD_MASK << INDEX_BITS; // the PERIOD field within a tag
 
 const slotTag = (e: bigint): number => Number(BigInt.asUintN(64, e) >> INDEX_SHIFT);
+/** The INDEX and PERIOD bits of a slot word, as a non-negative BigInt (`e & TAG_FIELD`). */
+const TAG_FIELD = ((1n << 28n) - 1n) << INDEX_SHIFT;
+const ONE_FAILED_CALL = (1n << FAILURES_SHIFT) + 1n;
 const tagOf = (period: number, index: number): number => ((period & PERIOD_MASK) << INDEX_BITS) | (index & INDEX_MASK);
 const pack = (tag: number, failures: number, calls: number): bigint =>
   BigInt.asIntN(64, (BigInt(tag) << INDEX_SHIFT) | (BigInt(failures) << FAILURES_SHIFT) | BigInt(calls));
@@ -75,6 +78,9 @@ export interface WindowCounts {
 /** @internal */
 export class FailureWindow {
   readonly widthMs: number;
+  /** The tag of the last bucket recorded in by this object, and its field bits. */
+  private lastTag = -1;
+  private lastTagField = 0n;
 
   constructor(
     private readonly ring: BigInt64Array,
@@ -97,9 +103,20 @@ export class FailureWindow {
     const index = this.indexOf(now);
     const slot = index % this.buckets;
     const tag = tagOf(seqOf(word), index);
+    if (tag !== this.lastTag) {
+      this.lastTag = tag;
+      this.lastTagField = BigInt(tag) << INDEX_SHIFT;
+    }
     for (;;) {
       if (load(this.state, this.stateIndex) !== word) return; // the period that admitted it is over
       const e = load64(this.ring, slot);
+      if ((e & TAG_FIELD) === this.lastTagField) {
+        // Fast path: the slot holds this bucket of this period; one add.
+        if ((e & COUNT_MASK) === COUNT_MASK) return;
+        // Linearization point of a record.
+        if (compareExchange64(this.ring, slot, e, e + (failed ? ONE_FAILED_CALL : 1n)) === e) return;
+        continue;
+      }
       let calls = 0, failures = 0;
       const held = slotTag(e);
       if (held === tag) {

@@ -40,7 +40,9 @@ const { compareExchange64, load64 } = seam; // module constants: see memory/atom
  * deposit or bucket change happened since the read (each would have changed
  * that word), and the balance it checked was the balance at its CAS. That CAS
  * is the linearization point of `tryWithdraw` (and of `deposit`): the budget
- * is never overdrawn, whatever the interleaving.
+ * is never overdrawn, whatever the interleaving. (The same argument lets an
+ * object keep the sums of the sealed buckets of the current bucket's window:
+ * they cannot change while that bucket is current, which its CAS checks.)
  *
  * Owner death: every change is one CAS. A thread that dies between sealing
  * the current bucket and opening the next leaves no unsealed bucket; the next
@@ -185,6 +187,15 @@ export class RetryBudget {
   /** ratio and reserve in thousandths of a retry. */
   private readonly ratioMilli: number;
   private readonly reserveMilli: number;
+  // Per object, per bucket: [low, high) holds the words of bucket j unsealed; depositCap and above, saturated.
+  private boundsFor = -1;
+  private low = 0n;
+  private high = 0n;
+  private depositCap = 0n;
+  // The sums of the sealed buckets in bucket `sealedFor`'s window.
+  private sealedFor = -1;
+  private sealedDeposits = 0;
+  private sealedWithdrawals = 0;
 
   constructor(options: RetryBudgetOptions | Region<'sabre.RetryBudget', BudgetHandleOptions>) {
     let region: Region<'sabre.RetryBudget', BudgetHandleOptions>;
@@ -223,22 +234,69 @@ export class RetryBudget {
 
   /** Records a call (its share of a retry becomes available). */
   deposit(): void {
+    const j = this.bucketNow();
+    const slot = j % BUDGET_BUCKETS;
     for (;;) {
+      // Fast path: the slot holds bucket j, unsealed (the current bucket): one add.
+      const e = load64(this.ring, slot);
+      if (e >= this.low && e < this.high) {
+        if (e >= this.depositCap) return; // saturated: not counted
+        // Linearization point of a deposit.
+        if (compareExchange64(this.ring, slot, e, e + ONE_DEPOSIT) === e) return;
+        continue;
+      }
       const v = this.view();
       if (depositsOf(v.word) === MAX_BUCKET_DEPOSITS) return;
-      // Linearization point of a deposit.
       if (compareExchange64(this.ring, v.slot, v.word, v.word + ONE_DEPOSIT) === v.word) return;
     }
   }
 
   /** Takes one retry if the budget allows it; false when it is spent. */
   tryWithdraw(): boolean {
+    const j = this.bucketNow();
+    const slot = j % BUDGET_BUCKETS;
     for (;;) {
-      const v = this.view();
+      let v: View;
+      const e = load64(this.ring, slot);
+      if (e >= this.low && e < this.high) {
+        // Fast path: bucket j is current; the sealed buckets of its window are
+        // read once per bucket (they cannot change while it is current).
+        if (this.sealedFor !== j) this.sumSealed(j, slot);
+        v = { slot, word: e, deposits: this.sealedDeposits + depositsOf(e), withdrawals: this.sealedWithdrawals + withdrawalsOf(e) };
+      } else {
+        v = this.view();
+      }
       if (this.balanceMilli(v) < MILLI || withdrawalsOf(v.word) === MAX_BUCKET_WITHDRAWALS) return false;
       // Linearization point of a withdrawal: the window is as read (see the notes).
       if (compareExchange64(this.ring, v.slot, v.word, v.word + 1n) === v.word) return true;
     }
+  }
+
+  /** The current bucket number, and the bounds that recognise its slot word (cached per bucket). */
+  private bucketNow(): number {
+    const j = Math.max(0, Math.floor((this.clock.now() - this.base) / this.widthMs));
+    if (j !== this.boundsFor) {
+      this.boundsFor = j;
+      this.low = fresh(j);
+      this.high = this.low + (1n << INDEX_SHIFT);
+      this.depositCap = this.low + (DEPOSIT_MASK << DEPOSIT_SHIFT);
+    }
+    return j;
+  }
+
+  /** Sums the other slots of bucket j's window (sealed, so fixed while j is current). */
+  private sumSealed(j: number, current: number): void {
+    let deposits = 0, withdrawals = 0;
+    for (let s = 0; s < BUDGET_BUCKETS; s++) {
+      if (s === current) continue;
+      const w = load64(this.ring, s);
+      if (((j - indexOf(w)) & INDEX_MASK) >= BUDGET_BUCKETS) continue; // outside the window
+      deposits += depositsOf(w);
+      withdrawals += withdrawalsOf(w);
+    }
+    this.sealedFor = j;
+    this.sealedDeposits = deposits;
+    this.sealedWithdrawals = withdrawals;
   }
 
   /** Retries that would be allowed now (fractional: 2.4 means two). */

@@ -118,6 +118,26 @@ function optionalFn<F>(name: string, v: unknown): F | undefined {
 const defaultRetryOn = (error: unknown): boolean =>
   !isSabreError(error, ErrorCode.INVALID_ARG) && !isSabreError(error, ErrorCode.HANDLE) && !isSabreError(error, ErrorCode.ABORTED);
 
+/** Validates retry's options without building anything (the success path); returns the signal. */
+function checkOptions(options: unknown): AbortSignal | undefined {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) plainObject('options', options); // throws the usual message
+  const o = options as RetryOptions;
+  const { retries, baseMs, maxMs, jitter, signal, budget, retryOn, onRetry, random } = o;
+  const base = baseMs === undefined ? DEFAULT_BASE_MS : baseMs;
+  const cheap =
+    (retries === undefined || (Number.isInteger(retries) && retries >= 0 && retries <= MAX_RETRIES)) &&
+    typeof base === 'number' && base > 0 && base <= MAX_RETRY_DELAY_MS &&
+    (maxMs === undefined || (typeof maxMs === 'number' && maxMs >= base && maxMs <= MAX_RETRY_DELAY_MS)) &&
+    (jitter === undefined || jitter === 'full' || jitter === 'equal' || jitter === 'decorrelated' || jitter === 'none') &&
+    (signal === undefined || signal instanceof AbortSignal) &&
+    (budget === undefined || (typeof budget === 'object' && budget !== null && typeof budget.deposit === 'function' && typeof budget.tryWithdraw === 'function')) &&
+    (retryOn === undefined || typeof retryOn === 'function') &&
+    (onRetry === undefined || typeof onRetry === 'function') &&
+    (random === undefined || typeof random === 'function');
+  if (!cheap) configOf(options); // throws the precise error
+  return signal;
+}
+
 function configOf(options: unknown): Config {
   const o = plainObject('options', options) as RetryOptions;
   const baseMs = delayOption('baseMs', o.baseMs, DEFAULT_BASE_MS);
@@ -257,27 +277,29 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * @remarks Since 0.1
  */
 export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options: RetryOptions = {}): Promise<T> {
-  let cfg: Config;
+  let signal: AbortSignal | undefined;
   try {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`retry(fn): fn must be a function, got ${describeValue(fn)}`);
-    cfg = configOf(options);
-    if (cfg.signal?.aborted) throw new AbortError('retry aborted before the first call', cfg.signal.reason);
-    cfg.budget?.deposit();
+    // Validated whole on every call; the slow path reads them again into a Config.
+    signal = checkOptions(options);
+    if (signal?.aborted) throw new AbortError('retry aborted before the first call', signal.reason);
+    options.budget?.deposit();
   } catch (e) {
     return Promise.reject(e);
   }
   let result: T | PromiseLike<T>;
   try {
-    result = fn({ attempt: 0, signal: cfg.signal });
+    result = fn({ attempt: 0, signal });
   } catch (e) {
-    return retrySlow(fn, cfg, e);
+    return retrySlow(fn, options, e);
   }
   if (!isThenable(result)) return Promise.resolve(result);
   // Success path: one rejection handler, no await of our own.
-  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
+  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, options, e));
 }
 
-async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, cfg: Config, firstError: unknown): Promise<T> {
+async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options: RetryOptions, firstError: unknown): Promise<T> {
+  const cfg = configOf(options);
   let error = firstError;
   let previous = cfg.baseMs;
   for (let attempt = 1; ; attempt++) {
