@@ -60,7 +60,11 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  * admitted the call, so nothing is reset on a transition: a new period simply
  * ignores the old tags, and a call admitted in one period that completes in
  * another is dropped from the counts (it still counts in the statistics).
- * Slow results cannot reopen a breaker that has since closed.
+ * A recorder loads the counter, then checks STATE, then CASes: if the period
+ * is still its own after that load, the counter cannot hold a later period's
+ * count, and a later period writing it since makes the CAS fail (the
+ * recorder then sees the new period and drops its result). Slow results
+ * cannot reopen a breaker that has since closed, nor erase a later count.
  *
  * Probes. HALF_OPEN admits a call only into a free probe slot (CAS), so at
  * most halfOpenMaxCalls probe calls are in flight at once, whatever their
@@ -103,11 +107,6 @@ const VALUE_BITS = 20;
 const VALUE_MASK = (1 << VALUE_BITS) - 1;
 const PERIOD_TAG_MASK = 0x7ff;
 const periodTag = (word: number): number => (seqOf(word) & PERIOD_TAG_MASK) << VALUE_BITS;
-/** True if period tag `a` is after `b` (within 2^10 transitions). */
-const isLater = (a: number, b: number): boolean => {
-  const d = ((a - b) >>> VALUE_BITS) & PERIOD_TAG_MASK;
-  return d !== 0 && d < (PERIOD_TAG_MASK + 1) / 2;
-};
 /** A probe holder whose threadId does not fit 20 bits: never reclaimed (treated as alive). */
 const HOLDER_UNKNOWN = VALUE_MASK;
 const HOLDER = Math.min(threadId + 1, HOLDER_UNKNOWN);
@@ -773,11 +772,11 @@ export class CircuitBreaker {
     if (this.failureThreshold > 0) {
       const tag = periodTag(word);
       for (;;) {
-        if (load(this.words, STATE) !== word) return false; // admitted in a period that is over
+        // FAILS first, then STATE: if the period is still this one, the word
+        // read cannot be a later period's, and the CAS fails if one writes it since.
         const f = load(this.words, FAILS);
-        const held = f & ~VALUE_MASK;
-        if (held !== tag && isLater(held, tag)) return false; // a later period counts there: this result is stale
-        const count = held === tag ? (f & VALUE_MASK) + 1 : 1;
+        if (load(this.words, STATE) !== word) return false; // admitted in a period that is over
+        const count = (f & ~VALUE_MASK) === tag ? (f & VALUE_MASK) + 1 : 1;
         // Linearization point of a consecutive failure.
         if (this.cas(FAILS, f, tag | Math.min(count, VALUE_MASK)) === f) {
           trip = count >= this.failureThreshold;

@@ -16,8 +16,8 @@ const { compareExchange64, load, load64 } = seam; // module constants: see memor
  * lives in slot i mod buckets, packed as
  *   bits  0-17  CALLS     calls that completed in it (saturates at 2^18 - 1)
  *   bits 18-35  FAILURES  of which failed
- *   bits 36-59  INDEX     i modulo 2^24 (which bucket the slot holds)
- *   bits 60-63  PERIOD    the breaker's transition count modulo 16 when the
+ *   bits 36-55  INDEX     i modulo 2^20 (which bucket the slot holds)
+ *   bits 56-63  PERIOD    the breaker's transition count modulo 256 when the
  *                         calls were admitted (which CLOSED period)
  * The window is the current bucket and the buckets - 1 before it (as
  * Hystrix's rolling counters): between (buckets - 1)/buckets of windowMs and
@@ -31,13 +31,17 @@ const { compareExchange64, load, load64 } = seam; // module constants: see memor
  * the call (checked before each CAS), or if the slot already holds a newer
  * bucket (a thread suspended for most of a window).
  *
- * A result that passes its check just as its period ends finds, at its CAS,
- * either a slot of its own period or older (harmless: the new period ignores
- * that entry) or one of the new period, which it leaves alone (PERIOD is
- * compared modulo 16, so only a thread suspended across 8 or more
- * transitions could mistake a newer period for an older one and reset that
- * bucket: a lost statistic, never a spurious trip). INDEX tells buckets of
- * the same slot apart for 2^24 bucket widths.
+ * A recorder reads the slot, then checks that the breaker is still in the
+ * period that admitted the call, then CASes: a slot read while its period is
+ * current cannot hold a later period's counts, and if a later period writes
+ * the slot after that read the CAS fails and the recorder, checking again,
+ * drops its result. So a new period's counts are never touched by an old
+ * period's results. PERIOD only has to tell the current period from earlier
+ * ones whose entries may still sit in the window's slots: an entry is
+ * counted only if both its INDEX (one of the window's buckets) and its
+ * PERIOD match, so an old period's entry could pass only if 256 transitions
+ * fit in one bucket's width, or a slot sat untouched for 2^20 bucket widths
+ * to the bucket.
  *
  * Reading (after a failure, to decide whether to open) sums the slots whose
  * INDEX and PERIOD match the window's buckets: separate loads, not a
@@ -55,15 +59,14 @@ const COUNT_BITS = 18n;
 const COUNT_MASK = (1n << COUNT_BITS) - 1n;
 const FAILURES_SHIFT = COUNT_BITS;
 const INDEX_SHIFT = 2n * COUNT_BITS;
-const INDEX_BITS = 24;
+const INDEX_BITS = 20;
 const INDEX_MASK = (1 << INDEX_BITS) - 1;
-const PERIOD_SHIFT = INDEX_SHIFT + BigInt(INDEX_BITS);
-const PERIOD_MASK = 0xf;
+const PERIOD_MASK = 0xff;
 const PERIOD_BITS = PERIOD_MASK << INDEX_BITS; // the PERIOD field within a tag
 
 const slotTag = (e: bigint): number => Number(BigInt.asUintN(64, e) >> INDEX_SHIFT);
 /** The INDEX and PERIOD bits of a slot word, as a non-negative BigInt (`e & TAG_FIELD`). */
-const TAG_FIELD = ((1n << 28n) - 1n) << INDEX_SHIFT;
+const TAG_FIELD = ((1n << BigInt(INDEX_BITS + 8)) - 1n) << INDEX_SHIFT;
 const ONE_FAILED_CALL = (1n << FAILURES_SHIFT) + 1n;
 const tagOf = (period: number, index: number): number => ((period & PERIOD_MASK) << INDEX_BITS) | (index & INDEX_MASK);
 const pack = (tag: number, failures: number, calls: number): bigint =>
@@ -108,8 +111,10 @@ export class FailureWindow {
       this.lastTagField = BigInt(tag) << INDEX_SHIFT;
     }
     for (;;) {
-      if (load(this.state, this.stateIndex) !== word) return; // the period that admitted it is over
+      // The slot first, then STATE: if the period is still this one, the slot
+      // cannot hold a later period's counts, and the CAS fails if one writes them since.
       const e = load64(this.ring, slot);
+      if (load(this.state, this.stateIndex) !== word) return; // the period that admitted it is over
       if ((e & TAG_FIELD) === this.lastTagField) {
         // Fast path: the slot holds this bucket of this period; one add.
         if ((e & COUNT_MASK) === COUNT_MASK) return;
@@ -123,16 +128,10 @@ export class FailureWindow {
         calls = Number(e & COUNT_MASK);
         failures = Number((e >> FAILURES_SHIFT) & COUNT_MASK);
         if (calls === MAX_BUCKET_CALLS) return;
-      } else if (e !== 0n) {
-        if ((held & PERIOD_BITS) === (tag & PERIOD_BITS)) {
-          // Same period: drop the result if the slot already holds a later bucket.
-          const ahead = ((held & INDEX_MASK) - (index & INDEX_MASK)) & INDEX_MASK;
-          if (ahead !== 0 && ahead < 1 << (INDEX_BITS - 1)) return;
-        } else {
-          // Another period: drop the result if that period is the later one (this result is stale).
-          const ahead = ((held >>> INDEX_BITS) - (tag >>> INDEX_BITS)) & PERIOD_MASK;
-          if (ahead < (PERIOD_MASK + 1) / 2) return;
-        }
+      } else if (e !== 0n && (held & PERIOD_BITS) === (tag & PERIOD_BITS)) {
+        // Same period: drop the result if the slot already holds a later bucket.
+        const ahead = ((held & INDEX_MASK) - (index & INDEX_MASK)) & INDEX_MASK;
+        if (ahead !== 0 && ahead < 1 << (INDEX_BITS - 1)) return;
       }
       // Linearization point of a record.
       if (compareExchange64(this.ring, slot, e, pack(tag, failures + (failed ? 1 : 0), calls + 1)) === e) return;
