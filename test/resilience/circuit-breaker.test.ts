@@ -110,6 +110,20 @@ describe('CircuitBreaker', () => {
     expect(b.state).toBe('CLOSED');
   });
 
+  it('counts failures normally after a long outage of more than 2^11 transitions', async () => {
+    const { b, clock } = breaker({ failureThreshold: 2 });
+    await fail(b, 2);
+    for (let cycle = 0; cycle < 1100; cycle++) {
+      clock.advance(100);
+      expect((thrown(() => b.executeSync(() => { throw new Error('still down'); })) as Error).message).toBe('still down'); // a probe, admitted
+    }
+    clock.advance(100);
+    b.executeSync(() => 'recovered');
+    expect(b.stats()).toMatchObject({ state: 'CLOSED', transitions: 2203 });
+    await fail(b, 2);
+    expect(b.state).toBe('OPEN');
+  });
+
   it('a result admitted in an earlier period does not count in the next one', async () => {
     const { b, clock } = breaker({ failureThreshold: 1 });
     let failLate!: (e: Error) => void;
