@@ -37,7 +37,10 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  *                      before the handle exists: plain reads)
  *   128   FAILS        consecutive failures of the current CLOSED period:
  *                      bits 0-19 COUNT, bits 20-30 PERIOD (transition count
- *                      mod 2^11 of the period they belong to)
+ *                      mod 2^11 of the period they belong to); the winner of
+ *                      a transition into CLOSED sets it to the new period's
+ *                      0 (a thread dying first leaves an older tag, which
+ *                      the new period's first failure replaces)
  *   256   PROBES       MAX_PROBES words, one per HALF_OPEN probe slot: 0 free,
  *                      else bits 0-19 HOLDER (threadId + 1) and bits 20-30
  *                      PERIOD (the HALF_OPEN period it probes)
@@ -806,6 +809,14 @@ export class CircuitBreaker {
     // Linearization point of every transition: exactly one thread's CAS from `word` succeeds.
     if (this.cas(STATE, word, next) !== word) return false;
     this.log.stamp(next);
+    if (to === CLOSED && this.failureThreshold > 0) {
+      // Start the new period's count at 0 explicitly (unless a failure of it
+      // got there first), so that an old count whose 11-bit tag happens to
+      // equal the new period's is never continued.
+      const tag = periodTag(next);
+      const f = load(this.words, FAILS);
+      if ((f & ~VALUE_MASK) !== tag) this.cas(FAILS, f, tag);
+    }
     notify(this.words, STATE);
     return true;
   }
