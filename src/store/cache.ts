@@ -160,7 +160,7 @@ export interface CacheStats {
   readonly loadFailures: number;
   /** Stale values returned by `getOrCompute` while a refresh ran. */
   readonly stale: number;
-  /** `getOrCompute` calls that waited for another thread's computation instead of computing. */
+  /** `getOrCompute` calls that waited for another thread's computation instead of computing (each also counts one miss). */
   readonly joins: number;
   readonly size: number;
   readonly capacity: number;
@@ -424,17 +424,19 @@ export class Cache<V = unknown> {
     const o = plainObject('options', options) as GetOrComputeOptions;
     const deadline = toDeadline(checkTimeout('timeout', o.timeout));
     const setOptions: CacheSetOptions = { ttlMs: o.ttlMs, tags: o.tags };
+    // One hit or one miss per call, decided by its first look (a call that
+    // waited for another thread's computation is a miss that joined).
     let joined = false;
-    for (;;) {
+    for (let first = true; ; first = false) {
       const r = this.entries.get(key);
-      this.sketch?.increment(this.entries.lastHash);
+      if (first) this.sketch?.increment(this.entries.lastHash);
       const now = r === undefined || r.expiresAt === Infinity ? 0 : this.clock.now();
       if (r !== undefined && (r.expiresAt === Infinity || r.expiresAt > now)) {
-        this.count(HITS);
+        if (first) this.count(HITS);
         return r.value;
       }
       const stale = r !== undefined && now < r.expiresAt + this.options.staleWhileRevalidateMs;
-      this.count(MISSES);
+      if (first) this.count(MISSES);
       const flight = this.flights.begin(key);
       if (stale) {
         // Serve the stale value; the flight's leader (perhaps this call) refreshes it.
