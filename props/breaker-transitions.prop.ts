@@ -145,6 +145,9 @@ const holds = (kind: Kind) => async (seed: number, config: Config, inputs: Break
   expect(broken).toBeUndefined();
 };
 
+/** Long enough for the soak mode's runs on a loaded machine. */
+const SOAK_TIMEOUT_MS = 600_000;
+
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
 
@@ -152,6 +155,7 @@ describe('breaker transitions', () => {
   test.prop([seedArb, configArb, inputsArb(1), yieldsArb()], propertyParameters({ numRuns: 25, soakRuns: 400 }))(
     'legal edges only, each seen once by every subscriber, no call while OPEN, at most halfOpenMaxCalls probes',
     holds('breaker'),
+    SOAK_TIMEOUT_MS,
   );
 
   // Expected detection: about a third of the runs. The twin fails only when

@@ -50,6 +50,9 @@ const occupancy = (kind: BulkheadShared['bulkhead']['kind']) => async (seed: num
 const boundsArb = fc.record({ maxConcurrent: fc.integer({ min: 1, max: 3 }), maxQueue: fc.integer({ min: 0, max: 3 }) });
 const inputs = (minOps: number) => perThread(fc.record({ ops: fc.integer({ min: minOps, max: 40 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
 
+/** Long enough for the soak mode's runs on a loaded machine. */
+const SOAK_TIMEOUT_MS = 600_000;
+
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
 
@@ -57,6 +60,7 @@ describe('bulkhead occupancy', () => {
   test.prop([seedArb, boundsArb, inputs(1), yieldsArb()], propertyParameters({ numRuns: 25, soakRuns: 500 }))(
     'Bulkhead: calls running at once never above maxConcurrent (blocking and async callers mixed, queue 0-3)',
     occupancy('bulkhead'),
+    SOAK_TIMEOUT_MS,
   );
 
   // Expected detection: about half the runs. Two threads must load the

@@ -115,6 +115,9 @@ const holds = (kind: RetryShared['kind']) => async (seed: number, config: Budget
   expect(await violation(kind, seed, config, inputs, yields)).toBeUndefined();
 };
 
+/** Long enough for the soak mode's runs on a loaded machine. */
+const SOAK_TIMEOUT_MS = 600_000;
+
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
 
@@ -122,6 +125,7 @@ describe('retry delays and the budget', () => {
   test.prop([seedArb, budgetArb, inputsArb(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 300 }))(
     'delays within their jitter bounds and retries never past the shared budget',
     holds('budget'),
+    SOAK_TIMEOUT_MS,
   );
 
   // Expected detection: about 40% of the runs. Each round of calls deposits
