@@ -86,6 +86,9 @@ function expectAtMostLimit(byKey: Map<number, number[]>, limit: number): void {
 const body = (kind: Kind) => async (seed: number, c: { limit: number; inputs: WindowInput[]; kill?: Kill }, yields: YieldSettings) =>
   expectAtMostLimit(await accepted(kind, c.limit, c.inputs, seed, yields, c.kill), c.limit);
 
+/** Long enough for the soak mode's runs of the killing properties. */
+const SOAK_TIMEOUT_MS = 600_000;
+
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
 
@@ -94,7 +97,7 @@ describe('sliding window (exact)', () => {
     'never more than `limit` per key in any window of windowMs', (seed, c, yields) => body('window')(seed, c, yields));
 
   test.prop([seedArb, withKill, yieldsArb()], propertyParameters({ numRuns: 10, soakRuns: 200 }))(
-    'a thread killed at a random step: no hang, and still never more than `limit` in a window', (seed, c, yields) => body('window')(seed, c, yields), 60_000);
+    'a thread killed at a random step: no hang, and still never more than `limit` in a window', (seed, c, yields) => body('window')(seed, c, yields), SOAK_TIMEOUT_MS);
 
   // Expected detection: nearly every run: the clock crosses many window
   // edges, and a full window just before an edge is followed by requests

@@ -286,7 +286,7 @@ export class KeyedSlots {
 
   /**
    * Retires every idle key now (as a new key finding no room does).
-   * Returns how many slots it freed.
+   * Returns how many keys it retired (and stale mappings it dropped).
    */
   reclaim(): number {
     return Math.max(0, this.sweepNow(true));
@@ -344,7 +344,8 @@ export class KeyedSlots {
   /**
    * One sweep under SWEEP_LOCK (see the notes). `always`: sweep even if
    * another thread swept while this one waited for the lock. Returns the
-   * slots freed, or -1 when another thread's sweep just ran (worth a retry).
+   * room it made (slots freed, mappings dropped), or -1 when another
+   * thread's sweep just ran (worth a retry).
    */
   private sweepNow(always: boolean): number {
     const seen = load(this.control, SWEEPS);
@@ -372,17 +373,19 @@ export class KeyedSlots {
     const orphans: number[] = [];
     for (let s = 0; s < this.keys; s++) {
       const v = this.state[s]!; // a plain read as a filter; the CASes below decide
-      if (v > 0 && v !== me && !registry().isAlive(v - 1)) orphans.push(s, v);
+      if (v > 0 && v !== me && this.claimerDied(v - 1)) orphans.push(s, v);
     }
     const mapped = orphans.length > 0 ? new Uint8Array(this.keys) : undefined;
-    let freed = 0;
+    let room = 0; // slots freed, and mappings dropped (room in the table)
     let idleAt = MAX_NS;
     this.table.removeWhere((_key, _isBytes, value) => {
       const rec = this.decodeRecord(value);
-      if (rec === undefined) return true;
       // STATE before START: a PUBLISHED read here belongs to this incarnation if START has not moved.
-      const before = load(this.state, rec.slot);
-      if (load64(this.starts, rec.slot) !== BigInt(rec.start)) return true; // its slot has moved on
+      const before = rec === undefined ? FREE : load(this.state, rec.slot);
+      if (rec === undefined || load64(this.starts, rec.slot) !== BigInt(rec.start)) {
+        room++; // a mapping left behind by a sweeper that died: its slot has moved on
+        return true;
+      }
       if (mapped !== undefined) mapped[rec.slot] = 1;
       const r = this.data.retire(rec.slot, now);
       if (r === RETIRED) {
@@ -391,14 +394,15 @@ export class KeyedSlots {
           const s = load(this.state, rec.slot);
           if (compareExchange(this.state, rec.slot, s, FREE) === s) break;
         }
-        freed++;
       } else if (r === WAS_DEAD) {
-        // Retired by a sweeper that died before freeing it (freed slots are never PUBLISHED for this START).
-        if (before === PUBLISHED && compareExchange(this.state, rec.slot, PUBLISHED, FREE) === PUBLISHED) freed++;
+        // Retired by a sweeper that died before freeing it, or before dropping the mapping
+        // (a slot once freed is never PUBLISHED again for this START).
+        if (before === PUBLISHED) compareExchange(this.state, rec.slot, PUBLISHED, FREE);
       } else {
         if (r < idleAt) idleAt = r;
         return false;
       }
+      room++;
       return true;
     });
     for (let i = 0; i < orphans.length; i += 2) {
@@ -409,13 +413,18 @@ export class KeyedSlots {
       }
       // Never published: no thread holds its incarnation.
       this.data.kill(slot);
-      if (compareExchange(this.state, slot, v, FREE) === v) freed++;
+      if (compareExchange(this.state, slot, v, FREE) === v) room++;
     }
     add(this.control, SWEEPS, 1); // odd: the gate is being written
-    store64(this.gateAt, 0, freed > 0 ? MIN_NS : idleAt);
+    store64(this.gateAt, 0, room > 0 ? MIN_NS : idleAt);
     store(this.control, GATE_INSERTS, insertsBefore);
     add(this.control, SWEEPS, 1);
-    return freed;
+    return room;
+  }
+
+  /** True once thread `id` is proved dead (its claims may then be recovered). A seam for a test twin. @internal */
+  protected claimerDied(id: number): boolean {
+    return !registry().isAlive(id);
   }
 
   private decodeRecord(value: Uint8Array): SlotRecord | undefined {
