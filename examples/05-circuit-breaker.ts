@@ -43,7 +43,7 @@ import { Piscina } from 'piscina';
 import { CircuitBreaker, type BreakerStats, type BreakerTransition } from '../src/resilience/circuit-breaker.js';
 import { RetryBudget, type RetryBudgetOptions } from '../src/resilience/retry-budget.js';
 import { GO, READY, START_WORDS, type BreakerSettings, type BreakerTask, type CallRecord, type LoadMode, type LoadResult, type Outcome, type RetrySettings } from '../workers/example-breaker.task.js';
-import { renderTimelineSvg, type Span } from './breaker-chart.js';
+import type { Span } from './breaker-chart.js';
 import { printTable, type Row } from './table.js';
 
 const quick = process.argv.includes('--quick');
@@ -297,6 +297,8 @@ const upstream = new FlakyUpstream();
 await upstream.listen();
 const startedAt = nowMs();
 const pool = new Piscina({ filename: BREAKER_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
+// The chart module loads Vega (a second or so): meanwhile, while the workers start.
+const chartModule = import('./breaker-chart.js');
 
 // Each worker imports the task module and opens a connection once, outside the runs.
 await Promise.all(Array.from({ length: THREADS }, () => pool.run({ kind: 'warm-up', url: upstream.url } satisfies BreakerTask)));
@@ -488,6 +490,7 @@ const requests = chartRuns.flatMap((run) => {
     return { atMs, run: run.label, total: i };
   });
 });
+const { renderTimelineSvg } = await chartModule;
 const svg = await renderTimelineSvg({
   title: `A flaky upstream, ${THREADS} worker threads at ${THREADS * RATE} calls/s: one shared CircuitBreaker`,
   durationMs: DURATION_MS,
