@@ -3,9 +3,9 @@
  * 19. `CircuitBreaker.execute` on the success path (CLOSED, an async function
  *     that resolves), against cockatiel's `circuitBreaker(...).execute` and
  *     opossum's `fire()`, and against a bare `await fn()`: per call, and the
- *     overhead above the bare call. Also sabre with a call timeout (a timer
- *     per call, as opossum's default) and in failure-rate mode, and
- *     `executeSync` against a bare synchronous call.
+ *     overhead above the bare call. Also sabre with a call timeout (against
+ *     opossum's default, which sets a timer per call) and in failure-rate
+ *     mode, and `executeSync` against a bare synchronous call.
  * 20. `retry(fn)` when fn succeeds at once, against a bare `await fn()` (and
  *     with a shared RetryBudget, which records the call), with cockatiel's
  *     retry policy for reference.
@@ -67,7 +67,7 @@ export async function breakerOverhead(cfg: ResilienceConfig): Promise<Section> {
       row('cockatiel `circuitBreaker(handleAll, ConsecutiveBreaker).execute` (one thread)', c),
       row('opossum `fire()`, `timeout: false` (one thread)', ou),
       row('opossum `fire()`, default 10 s timeout: a timer per call', ot),
-      row('sabre `execute` with `timeoutMs`: a timer per call', st),
+      row('sabre `execute` with `timeoutMs` (a deadline per call, one timer per breaker)', st),
       row('sabre `execute`, failure-rate mode (a bucket CAS per call)', sr),
       ['bare synchronous call', fmtNs(median(bareSync)), '–', '–'],
       ['sabre `executeSync` (for CPU-bound workers)', fmtNs(median(ss)), fmtNs(overhead(ss, bareSync)), '–'],
