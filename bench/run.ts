@@ -20,6 +20,7 @@ import { tableSingle, tableThreads } from './table.js';
 import { lockManager } from './lock-manager.js';
 import { cacheHitRatio, cacheSingle, cacheThreads } from './cache.js';
 import { idempotency } from './idempotency.js';
+import { breakerOverhead, retryOverhead } from './resilience.js';
 import { renderSection, type Section } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
   show(await cacheHitRatio({ length: cfg.traceLength }));
   show(await cacheThreads({ rounds: cfg.cacheThreadRounds, durationMs: cfg.cacheThreadMs, windowMs: cfg.windowMs, firstLookups: cfg.firstLookups }));
   show(await idempotency({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await breakerOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await retryOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
       '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench-thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
       '- `cache.ts`: tables 12–14 (Cache vs lru-cache: get/set per codec; hit ratios of LRU and W-TinyLFU on Zipf and scan traces; 2 workers with one shared Cache, an lru-cache each, or a central one behind Comlink). `lib/zipf.ts`: seeded Zipf streams and scan-polluted traces. `../workers/bench-cache.ts`: its worker and the Comlink central cache.',
       '- `idempotency.ts`: table 15 (IdempotencyStore begin + complete, and replays, beside an in-thread Map store; SHA-256 fingerprint for scale).',
+      '- `resilience.ts`: tables 19 and 20 (CircuitBreaker.execute overhead against cockatiel, opossum and a bare call; retry with no failure against a bare call).',
     ].join('\n'),
   ].join('\n\n');
   writeFileSync(new URL('./README.md', import.meta.url), `${readme}\n`);

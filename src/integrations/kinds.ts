@@ -39,6 +39,9 @@ import { VoteRegistry } from '../store/vote-registry.js';
 import { Cache } from '../store/cache.js';
 import { BookingTable } from '../store/booking-table.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
+import { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import { RetryBudget } from '../resilience/retry-budget.js';
+import { Bulkhead } from '../resilience/bulkhead.js';
 import { describeValue } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
@@ -149,3 +152,7 @@ registerKind(VoteRegistry, 'sabre.VoteRegistry');
 registerKind(Cache, 'sabre.Cache');
 registerKind(BookingTable, 'sabre.BookingTable');
 registerKind(IdempotencyStore, 'sabre.IdempotencyStore');
+// Re-opened without isFailure (a function cannot cross threads): pass it to CircuitBreaker.from(handle, { isFailure }).
+registerKind(CircuitBreaker, 'sabre.CircuitBreaker');
+registerKind(RetryBudget, 'sabre.RetryBudget');
+registerKind(Bulkhead, 'sabre.Bulkhead');

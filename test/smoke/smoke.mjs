@@ -46,7 +46,7 @@ try {
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
 const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
-  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent'];
+  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent', 'CircuitBreaker', 'retry', 'RetryBudget', 'Bulkhead'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
@@ -80,6 +80,26 @@ await step('keyed primitives work from the built package', async () => {
   let refused = false;
   try { rooms.book('room', 9.5, 11, 'bob'); } catch (e) { refused = sabre.isSabreError(e, 'ERR_CONFLICT'); }
   check(refused && sabre.BookingTable.from(rooms.handle).bookings('room')[0]?.id === booked.id, 'BookingTable refuses an overlapping booking');
+});
+
+await step('resilience primitives work from the built package', async () => {
+  const breaker = new sabre.CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 60_000 });
+  await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
+  let open = false;
+  try { await sabre.CircuitBreaker.from(breaker.handle).execute(async () => 1); } catch (e) { open = sabre.isSabreError(e, 'ERR_CIRCUIT_OPEN') && e.retryAfterMs > 0; }
+  check(open && breaker.state === 'OPEN', 'CircuitBreaker: one failure opens it, and a re-opened handle fails fast with retryAfterMs');
+  const budget = new sabre.RetryBudget({ ratio: 1, minRetriesPerSecond: 0 });
+  let calls = 0;
+  const value = await sabre.retry(async () => { if (++calls < 2) throw new Error('flaky'); return 'ok'; }, { baseMs: 1, budget: sabre.RetryBudget.from(budget.handle) });
+  check(value === 'ok' && calls === 2 && budget.stats().withdrawals === 1, 'retry: a retry drawn from a shared RetryBudget');
+  const bulkhead = new sabre.Bulkhead({ maxConcurrent: 1 });
+  let release;
+  const held = bulkhead.execute(() => new Promise((r) => (release = r)));
+  let full = false;
+  try { await sabre.Bulkhead.from(bulkhead.handle).execute(() => 1); } catch (e) { full = sabre.isSabreError(e, 'ERR_BULKHEAD_FULL'); }
+  release();
+  await held;
+  check(full && (await bulkhead.execute(() => 2)) === 2, 'Bulkhead: refuses beyond maxConcurrent, admits again once the slot is free');
 });
 
 if (existsSync(new URL('dist/src/testing/index.js', root))) {
