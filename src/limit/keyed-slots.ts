@@ -101,8 +101,12 @@ const FREE = 0, PUBLISHED = -1; // STATE values (claimed: threadId + 1)
 
 /** String keys whose references a limiter instance remembers (a cache of table lookups; cleared when full). */
 const LOCAL_REFS = 4096;
-/** Sweeps a new key may trigger before it is refused. */
-const SWEEP_TRIES = 2;
+/**
+ * Sweeps of its own that made room a new key may run before it is refused
+ * (each time, other threads took the room first). Sweeps by other threads
+ * do not count: they show that keys go idle, and the key tries again.
+ */
+const OWN_SWEEPS = 8;
 const RECORD_BYTES = 16;
 
 const me = threadId + 1;
@@ -248,14 +252,14 @@ export class KeyedSlots {
    */
   acquire(key: TableKey, n: number): Acquired {
     this.forget(key);
-    for (let attempt = 0; ; attempt++) {
+    for (let ownSweeps = 0; ;) {
       const found = this.find(key);
       if (found !== undefined && this.isValid(found)) return { ref: found, startedAt: undefined };
       this.forget(key);
       const slot = this.claim();
       if (slot < 0) {
-        if (attempt < SWEEP_TRIES && this.sweep()) continue;
-        throw this.full();
+        if (!this.sweep(ownSweeps++ < OWN_SWEEPS)) throw this.full();
+        continue;
       }
       const start = add64(this.starts, slot, 1n) + 1n;
       const now = this.nowNs();
@@ -268,7 +272,7 @@ export class KeyedSlots {
         stored = this.table.compute(key, (cur) => (cur !== undefined && this.isValid(cur) ? cur : mine));
       } catch (e) {
         this.release(slot, saved);
-        if (e instanceof CapacityError && attempt < SWEEP_TRIES && this.sweep()) continue;
+        if (e instanceof CapacityError && this.sweep(ownSweeps++ < OWN_SWEEPS)) continue;
         throw e;
       }
       if (stored !== mine) {
@@ -325,10 +329,16 @@ export class KeyedSlots {
 
   // ---- sweeps --------------------------------------------------------------
 
-  /** A sweep for a new key that found no room: true if a retry may find room. */
-  private sweep(): boolean {
+  /**
+   * A sweep for a new key that found no room: true if a retry may find room
+   * (this sweep made some, or another thread's sweep just ran). `mayRun`:
+   * false once the key has run its share of sweeps (then only another
+   * thread's sweep, found while waiting, is a reason to retry).
+   */
+  private sweep(mayRun: boolean): boolean {
     if (this.gated()) return false;
-    return this.sweepNow(false) !== 0;
+    const r = this.sweepNow(false, mayRun);
+    return r < 0 || (mayRun && r > 0);
   }
 
   /** True while the last sweep's gate holds: nothing can be idle yet and no key was published since. */
@@ -343,17 +353,18 @@ export class KeyedSlots {
 
   /**
    * One sweep under SWEEP_LOCK (see the notes). `always`: sweep even if
-   * another thread swept while this one waited for the lock. Returns the
-   * room it made (slots freed, mappings dropped), or -1 when another
-   * thread's sweep just ran (worth a retry).
+   * another thread swept while this one waited for the lock; `mayRun`
+   * false: only look whether one did. Returns the room it made (slots
+   * freed, mappings dropped), or -1 when another thread's sweep just ran
+   * (worth a retry).
    */
-  private sweepNow(always: boolean): number {
+  private sweepNow(always: boolean, mayRun = true): number {
     const seen = load(this.control, SWEEPS);
     this.sweepLock.lock({ ignorePoison: true });
     try {
       if (this.sweepLock.isPoisoned) this.sweepLock.clearPoison(); // a sweeper died: sweeping again repairs what it left
       if (!always && load(this.control, SWEEPS) !== seen) return -1;
-      return this.pass();
+      return mayRun ? this.pass() : 0;
     } finally {
       this.sweepLock.unlock();
     }
