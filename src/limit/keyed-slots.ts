@@ -62,7 +62,10 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  * sweep that retired an incarnation, and no one else, then frees its slot
  * (from PUBLISHED, or from its claimer's id: that claimer's CAS to
  * PUBLISHED then fails and it leaves the slot alone) and drops the mapping.
- * One free per incarnation, so a free never lands on a later one.
+ * One free per incarnation, so a free never lands on a later one. A new
+ * key is refused (CapacityError) only when a sweep of its own finds nothing
+ * idle, or the gate holds; room that other threads take first, or their
+ * sweeps, send it round again (OWN_SWEEPS bounds its own).
  *
  * Why a thread that looked a key up before its retirement cannot act on the
  * key that reuses the slot: its CAS succeeds only if the word still holds
