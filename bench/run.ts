@@ -21,6 +21,7 @@ import { lockManager } from './lock-manager.js';
 import { cacheHitRatio, cacheSingle, cacheThreads } from './cache.js';
 import { idempotency } from './idempotency.js';
 import { breakerOverhead, retryOverhead } from './resilience.js';
+import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
@@ -57,6 +58,9 @@ async function main(): Promise<void> {
   show(await cacheHitRatio({ length: cfg.traceLength }));
   show(await cacheThreads({ rounds: cfg.cacheThreadRounds, durationMs: cfg.cacheThreadMs, windowMs: cfg.windowMs, firstLookups: cfg.firstLookups }));
   show(await idempotency({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await limitsSingle({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await limitsComlink({ rounds: cfg.rounds, sampleMs: cfg.sampleMs }));
+  show(await limitsThreads({ rounds: cfg.rounds, durationMs: cfg.stripedMs, windowMs: cfg.windowMs }));
   show(await breakerOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await retryOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   const threads = await BenchThreads.start(2);
@@ -94,6 +98,7 @@ async function main(): Promise<void> {
       '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench-thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
       '- `cache.ts`: tables 12–14 (Cache vs lru-cache: get/set per codec; hit ratios of LRU and W-TinyLFU on Zipf and scan traces; 2 workers with one shared Cache, an lru-cache each, or a central one behind Comlink). `lib/zipf.ts`: seeded Zipf streams and scan-polluted traces. `../workers/bench-cache.ts`: its worker and the Comlink central cache.',
       '- `idempotency.ts`: table 15 (IdempotencyStore begin + complete, and replays, beside an in-thread Map store; SHA-256 fingerprint for scale).',
+      '- `limits.ts`: tables 16–18 (TokenBucket.tryAcquire vs rate-limiter-flexible, allowed and denied; vs a central limiter behind Comlink; 2 threads on distinct and shared keys). `../workers/bench-limits.ts`: its bench worker and the Comlink central limiter.',
       '- `resilience.ts`: tables 19 and 20 (CircuitBreaker.execute overhead against cockatiel, opossum and a bare call; retry with no failure against a bare call).',
     ].join('\n'),
   ].join('\n\n');

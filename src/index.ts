@@ -43,3 +43,8 @@ export { CircuitBreaker, MAX_PROBES, MAX_FAILURE_THRESHOLD, MAX_BREAKER_MS, type
 export { retry, backoffDelay, retryAfterMsOf, parseRetryAfter, JITTERS, DEFAULT_RETRIES, DEFAULT_BASE_MS, DEFAULT_MAX_MS, MAX_RETRIES, MAX_RETRY_DELAY_MS, type RetryOptions, type RetryCall, type RetryInfo, type Jitter, type RetryBudgetLike } from './resilience/retry.js';
 export { RetryBudget, BUDGET_BUCKETS, MAX_BUCKET_WITHDRAWALS, MAX_BUDGET_WINDOW_MS, type RetryBudgetOptions, type RetryBudgetHandle, type RetryBudgetStats } from './resilience/retry-budget.js';
 export { Bulkhead, type BulkheadOptions, type BulkheadHandle, type BulkheadExecuteOptions, type BulkheadStats } from './resilience/bulkhead.js';
+export { TokenBucket, MAX_REFILL_NS, MAX_BUCKET_CAPACITY, type TokenBucketOptions, type TokenBucketHandle } from './limit/token-bucket.js';
+export { SlidingWindow, MAX_EXACT_LIMIT, MAX_APPROXIMATE_LIMIT, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode } from './limit/sliding-window.js';
+export { rateLimitHeaders, type RateLimitHeaders } from './limit/headers.js';
+export type { RateLimitDecision, RateLimitPolicy } from './limit/decision.js';
+export { DEFAULT_LIMIT_KEYS, DEFAULT_MAX_LIMIT_KEY_BYTES, MAX_LIMIT_KEYS } from './limit/keyed-slots.js';

@@ -39,6 +39,8 @@ import { VoteRegistry } from '../store/vote-registry.js';
 import { Cache } from '../store/cache.js';
 import { BookingTable } from '../store/booking-table.js';
 import { IdempotencyStore } from '../store/idempotency-store.js';
+import { TokenBucket } from '../limit/token-bucket.js';
+import { SlidingWindow } from '../limit/sliding-window.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
 import { Bulkhead } from '../resilience/bulkhead.js';
@@ -152,6 +154,8 @@ registerKind(VoteRegistry, 'sabre.VoteRegistry');
 registerKind(Cache, 'sabre.Cache');
 registerKind(BookingTable, 'sabre.BookingTable');
 registerKind(IdempotencyStore, 'sabre.IdempotencyStore');
+registerKind(TokenBucket, 'sabre.TokenBucket');
+registerKind(SlidingWindow, 'sabre.SlidingWindow');
 // Re-opened without isFailure (a function cannot cross threads): pass it to CircuitBreaker.from(handle, { isFailure }).
 registerKind(CircuitBreaker, 'sabre.CircuitBreaker');
 registerKind(RetryBudget, 'sabre.RetryBudget');

@@ -61,14 +61,23 @@ export function rateLimitHeaders(decision: RateLimitDecision, policy: RateLimitP
   const d = checkDecision(decision);
   const p = plainObject('policy', policy) as RateLimitPolicy;
   const name = sfString('policy name', p.name ?? 'default');
-  const quota = sfInteger('quota', p.quota ?? d.limit, 0);
+  let quota = sfInteger('quota', p.quota ?? d.limit, 0);
+  let windowSeconds: number | undefined;
+  if (p.windowMs !== undefined) {
+    windowSeconds = sfInteger('window (seconds)', wholeSeconds('windowMs', p.windowMs, false), 1);
+    // w is whole seconds: a window that is not (a bucket of 20 refilled at
+    // 100/s: 200 ms) is advertised as the next whole second with its quota
+    // scaled to it, rounded down (q=100;w=1), never as q=20;w=1, which would
+    // understate the rate five times over.
+    if (windowSeconds * 1000 !== p.windowMs) quota = sfInteger('quota', Math.floor((quota * windowSeconds * 1000) / p.windowMs), 0);
+  }
   const pk = p.partitionKey === undefined ? '' : `;pk=${sfBytes(p.partitionKey)}`;
   let policyField = `${name};q=${quota}`;
   if (p.quotaUnit !== undefined) {
     if (!QUOTA_UNITS.includes(p.quotaUnit)) throw new InvalidArgumentError(`quotaUnit must be one of ${QUOTA_UNITS.join(', ')}, got ${describeValue(p.quotaUnit)}`);
     if (p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
   }
-  if (p.windowMs !== undefined) policyField += `;w=${sfInteger('window (seconds)', wholeSeconds('windowMs', p.windowMs, false), 1)}`;
+  if (windowSeconds !== undefined) policyField += `;w=${windowSeconds}`;
   const remaining = sfInteger('remaining', Math.max(0, Math.floor(d.remaining)), 0);
   const reset = sfInteger('reset (seconds)', wholeSeconds('resetMs', d.resetMs, true), 0);
   const headers: { -readonly [K in keyof RateLimitHeaders]: RateLimitHeaders[K] } = {

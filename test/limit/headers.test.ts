@@ -40,9 +40,14 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
   });
 
   it.each([
-    [1, 1], [500, 1], [1000, 1], [1500, 2], [60_000, 60], [86_400_000, 86_400],
-  ])('w rounds windowMs %s up to %s seconds (the draft has no sub-second windows)', (windowMs, w) => {
-    expect(rateLimitHeaders(decision(), { windowMs })['RateLimit-Policy']).toBe(`"default";q=100;w=${w}`);
+    [1, 1, 100_000], [500, 1, 200], [1000, 1, 100], [1500, 2, 133], [60_000, 60, 100], [86_400_000, 86_400, 100],
+  ])('w rounds windowMs %s up to %s seconds (the draft has no sub-second windows) and scales q to it, rounded down (%s)', (windowMs, w, q) => {
+    expect(rateLimitHeaders(decision(), { windowMs })['RateLimit-Policy']).toBe(`"default";q=${q};w=${w}`);
+  });
+
+  it('advertises a bucket that refills within a second at its real rate', () => {
+    const bucket = new TokenBucket({ capacity: 20, refillPerSecond: 100, keys: 4 });
+    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)['RateLimit-Policy']).toBe('"default";q=100;w=1');
   });
 
   it('quotes and escapes the policy name as a structured-field string; quota overrides the limit; r is a whole count', () => {

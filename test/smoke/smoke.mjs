@@ -46,7 +46,7 @@ try {
 check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
 const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
-  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent', 'CircuitBreaker', 'retry', 'RetryBudget', 'Bulkhead'];
+  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent', 'CircuitBreaker', 'retry', 'RetryBudget', 'Bulkhead', 'TokenBucket', 'SlidingWindow', 'rateLimitHeaders'];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
@@ -75,6 +75,10 @@ await step('keyed primitives work from the built package', async () => {
   idem.complete(first.token, { status: 201, body: 'ok' });
   const again = idem.begin('k', fp);
   check(first.status === 'new' && again.status === 'replay' && again.response.body === 'ok' && idem.begin('k', 'other').status === 'mismatch', 'IdempotencyStore runs a key once and replays it');
+  const bucket = sabre.TokenBucket.from(new sabre.TokenBucket({ capacity: 2, refillPerSecond: 1, keys: 4 }).handle);
+  const window = new sabre.SlidingWindow({ limit: 1, windowMs: 60_000, keys: 4 });
+  const denied = (bucket.tryAcquire('k', 2), bucket.check('k'));
+  check(!denied.allowed && denied.retryAfterMs > 0 && window.tryAcquire('k') && !window.tryAcquire('k') && sabre.rateLimitHeaders(denied, bucket.policy)['Retry-After'] === '1', 'TokenBucket and SlidingWindow hold a key to its budget; rateLimitHeaders gives Retry-After');
   const rooms = new sabre.BookingTable({ capacity: 4 });
   const booked = rooms.book('room', 9, 10, 'ada');
   let refused = false;
