@@ -177,17 +177,21 @@ export function cacheModel(): Model<CacheEntryState> {
       const arg = op.arg as { key: string; value?: unknown; ttlMs?: number; ms?: number };
       const live = state.present && state.now < state.expiresAt;
       const gone: CacheEntryState = { present: false, expiresAt: Infinity, now: state.now };
+      // A miss is always allowed, and afterwards the entry can never be read
+      // again (until a new set): it was evicted, or it expired, perhaps
+      // earlier than the model's expiry (a set reads the clock before its
+      // linearization point) and then may still be there for a delete.
+      const missed = (st: CacheEntryState): CacheEntryState => (st.present ? { ...st, expiresAt: Math.min(st.expiresAt, st.now) } : st);
       switch (op.name) {
         case 'advance':
           return accept({ ...state, now: state.now + (arg.ms ?? 0) });
         case 'get':
           if (output === undefined) return accept(state);
-          // A miss is always allowed: a live entry was evicted; an expired one may still be there (for delete).
-          if (output.value === undefined) return accept(live ? gone : state);
+          if (output.value === undefined) return accept(missed(state));
           return { ok: live && sameData(state.value, output.value), state };
         case 'has':
           if (output === undefined) return accept(state);
-          if (output.value === false) return accept(live ? gone : state);
+          if (output.value === false) return accept(missed(state));
           return { ok: live, state };
         case 'set':
           return accept({ present: true, value: arg.value, expiresAt: arg.ttlMs === undefined ? Infinity : state.now + arg.ttlMs, now: state.now });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtomicCounter } from '../../src/atomic/counter.js';
 import { ErrorCode } from '../../src/errors.js';
-import { checkLinearizable, closeThreads, counterModel, mapModel, operationsOf, registerModel, runThreads, warmThreads, type HistoryEvent, type Model } from '../../src/testing/index.js';
+import { cacheModel, checkLinearizable, closeThreads, counterModel, mapModel, operationsOf, registerModel, runThreads, warmThreads, type HistoryEvent, type Model } from '../../src/testing/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { counter, hardIllegal, history, map, pending, register } from './data/histories.js';
 import type { CounterShared } from './data/counter-program.js';
@@ -83,6 +83,31 @@ describe('checkLinearizable: partitions', () => {
     // 12 overlapping setIfAbsent per key, exactly one true, over 40 keys: unpartitioned this would be hopeless.
     for (let k = 0; k < 40; k++) for (let t = 0; t < 12; t++) ops.push([t, 'setIfAbsent', { key: `k${k}`, value: t }, t === k % 12, k * 100, k * 100 + 50]);
     expect(checkLinearizable(history(...ops), mapModel(), { timeoutMs: 20_000 }).result).toBe('ok');
+  });
+});
+
+describe('cacheModel', () => {
+  const check = (...ops: Parameters<typeof history>) => checkLinearizable(history(...ops), cacheModel()).result;
+
+  it('lets an entry vanish (eviction) but never come back, and never outlive its TTL', () => {
+    // set, then a miss (evicted), then a read of the value again: illegal.
+    expect(check([0, 'set', { key: 'k', value: 1 }, undefined, 0, 1], [1, 'get', { key: 'k' }, undefined, 2, 3], [1, 'get', { key: 'k' }, 1, 4, 5])).toBe('illegal');
+    expect(check([0, 'set', { key: 'k', value: 1 }, undefined, 0, 1], [1, 'get', { key: 'k' }, undefined, 2, 3], [1, 'delete', { key: 'k' }, false, 4, 5])).toBe('ok');
+    // A TTL of 5 and the clock moved 6: a read of the value is illegal.
+    expect(check([0, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 1], [0, 'advance', { ms: 6 }, undefined, 2, 3], [1, 'get', { key: 'k' }, 1, 4, 5])).toBe('illegal');
+    expect(check([0, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 1], [0, 'advance', { ms: 4 }, undefined, 2, 3], [1, 'get', { key: 'k' }, 1, 4, 5])).toBe('ok');
+  });
+
+  it('allows an entry that expired earlier than the model thought to be deleted after a miss', () => {
+    // The set read the clock before an advance it overlaps, so it really expired at 5 while the
+    // model's expiry is 8: a has() misses at 6, and the expired entry is still there for delete.
+    expect(check(
+      [0, 'advance', { ms: 3 }, undefined, 1, 2],
+      [1, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 3],
+      [0, 'advance', { ms: 3 }, undefined, 4, 5],
+      [1, 'has', { key: 'k' }, false, 6, 7],
+      [1, 'delete', { key: 'k' }, true, 8, 9],
+    )).toBe('ok');
   });
 });
 
