@@ -454,14 +454,17 @@ export class SharedHashTable<V = unknown> {
     const memo = this.memo;
     if (memo !== undefined && typeof key === 'string') {
       const e = memo.get(key);
-      if (e !== undefined && this.stillCurrent(e)) return e.value as V;
+      if (e !== undefined && this.stillCurrent(e)) {
+        e.used = true;
+        return e.value as V;
+      }
     }
     const len = this.read(key, true);
     if (len === ABSENT) return undefined;
     const value = this.codec.decode(this.value.subarray(0, len));
     if (memo !== undefined && typeof key === 'string') {
       const at = this.lastSlot;
-      memo.set(key, { seg: at - this.slotOffset(at), at, lo: this.readLo, hi: this.readHi, h: this.lastHash, value });
+      memo.set(key, { seg: at - this.slotOffset(at), at, lo: this.readLo, hi: this.readHi, h: this.lastHash, value, used: false });
     }
     return value;
   }
