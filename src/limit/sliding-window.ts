@@ -5,9 +5,9 @@
  */
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import type { TableKey } from '../table/key.js';
@@ -191,18 +191,9 @@ export class SlidingWindow {
   private readonly state: WindowState;
 
   constructor(options: SlidingWindowOptions | Region<'sabre.SlidingWindow', WindowHandleOptions>) {
-    let region: Region<'sabre.SlidingWindow', WindowHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options) as Partial<SlidingWindowOptions>;
-      const sizes = checkSizes(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
-    }
-    const mode = options instanceof Region ? 'open' : 'create';
+    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
+    this.clock = clock;
+    const mode = created ? 'create' : 'open';
     const o = region.options;
     this.handle = region.handle;
     this.limit = o.limit;

@@ -4,9 +4,9 @@
  */
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { TableKey } from '../table/key.js';
 import { plainObject, positiveInteger } from '../validate.js';
@@ -186,18 +186,9 @@ export class TokenBucket {
   private readonly tau2: bigint;
 
   constructor(options: TokenBucketOptions | Region<'sabre.TokenBucket', BucketHandleOptions>) {
-    let region: Region<'sabre.TokenBucket', BucketHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options) as Partial<TokenBucketOptions>;
-      const sizes = checkSizes(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
-    }
-    const mode = options instanceof Region ? 'open' : 'create';
+    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
+    this.clock = clock;
+    const mode = created ? 'create' : 'open';
     const o = region.options;
     this.handle = region.handle;
     this.capacity = o.capacity;

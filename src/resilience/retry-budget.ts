@@ -5,9 +5,9 @@
  */
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue, plainObject } from '../validate.js';
 
@@ -198,16 +198,9 @@ export class RetryBudget {
   private sealedWithdrawals = 0;
 
   constructor(options: RetryBudgetOptions | Region<'sabre.RetryBudget', BudgetHandleOptions>) {
-    let region: Region<'sabre.RetryBudget', BudgetHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options);
-      const checked = checkOptions(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...checked, clock: option }, o.arena as SharedArena | undefined);
+    const { region, clock, created } = clockedRegion(SPEC, options, checkOptions);
+    this.clock = clock;
+    if (created) {
       // Before the handle is published: the start time, and every slot sealed (none is current yet).
       new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0] = clock.now();
       region.i64(RING_AT, BUDGET_BUCKETS).fill(SEALED);

@@ -6,9 +6,9 @@
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import type { Codec } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { CapacityError, ConflictError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
 import { DEFAULT_MAX_RESOURCE_BYTES } from '../lock/lease-lock.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
@@ -324,26 +324,16 @@ export class BookingTable {
   private readonly table: SharedHashTable<Entries>;
 
   constructor(options: BookingTableOptions | Region<'sabre.BookingTable', BookingHandleOptions>) {
-    let region: Region<'sabre.BookingTable', BookingHandleOptions>;
-    const opened = options instanceof Region;
-    if (opened) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options) as Partial<BookingTableOptions>;
-      const sizes = checkSizes(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
-      // Before publication: a plain store, ordered before any other thread's
-      // first read by the postMessage that carries the handle.
-      region.i32(0, 1)[TAG] = crypto.getRandomValues(new Int32Array(1))[0]!;
-    }
+    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
+    this.clock = clock;
+    // Before publication: a plain store, ordered before any other thread's
+    // first read by the postMessage that carries the handle.
+    if (created) region.i32(0, 1)[TAG] = crypto.getRandomValues(new Int32Array(1))[0]!;
     this.handle = region.handle;
     ({ capacity: this.capacity, maxResourceBytes: this.maxResourceBytes, maxBookingsPerResource: this.maxBookingsPerResource, maxHolderBytes: this.maxHolderBytes } = region.options);
     this.tag = (region.i32(0, 1)[TAG]! >>> 0).toString(16).padStart(8, '0');
     this.seq = region.i64(0, 2);
-    this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, opened ? 'open' : 'create');
+    this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, created ? 'create' : 'open');
   }
 
   /** Re-opens a table from its handle, in any thread. @throws HandleError */

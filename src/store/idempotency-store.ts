@@ -8,9 +8,9 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import type { Codec } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { MAX_VALUE_BYTES, SharedHashTable } from '../table/shared-hash-table.js';
@@ -488,17 +488,8 @@ export class IdempotencyStore {
   private readonly records: SharedHashTable<IdempotencyRecord>;
 
   constructor(options: IdempotencyStoreOptions | Region<'sabre.IdempotencyStore', IdempotencyHandleOptions>) {
-    let region: Region<'sabre.IdempotencyStore', IdempotencyHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options) as Partial<IdempotencyStoreOptions>;
-      const sizes = checkSizes(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
-    }
+    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
+    this.clock = clock;
     this.handle = region.handle;
     const o = region.options;
     this.leaseMs = o.leaseMs;
@@ -506,7 +497,7 @@ export class IdempotencyStore {
     this.maxResponseBytes = o.maxResponseBytes;
     this.reclaimOnOwnerDeath = o.reclaimOnOwnerDeath;
     this.attempts = region.i64(ATTEMPTS, 1);
-    const mode = options instanceof Region ? 'open' : 'create';
+    const mode = created ? 'create' : 'open';
     // Before publication: a plain store, ordered before any other thread's
     // first read by the postMessage that carries the handle.
     if (mode === 'create') this.attempts[ATTEMPTS] = BigInt(crypto.randomInt(0, 2 ** 48 - 1));

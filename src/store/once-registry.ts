@@ -4,9 +4,9 @@
  * rewards.
  */
 import { float64Record, type Codec } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
@@ -133,19 +133,10 @@ export class OnceRegistry {
   private readonly table: SharedHashTable<UseRecord>;
 
   constructor(options: OnceRegistryOptions | Region<'sabre.OnceRegistry', OnceHandleOptions>) {
-    let region: Region<'sabre.OnceRegistry', OnceHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options) as Partial<OnceRegistryOptions>;
-      const sizes = checkSizes(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
-    }
+    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
+    this.clock = clock;
     this.handle = region.handle;
-    this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), recordCodec, options instanceof Region ? 'open' : 'create');
+    this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), recordCodec, created ? 'create' : 'open');
   }
 
   /** Re-opens a registry from its handle, in any thread. @throws HandleError */
