@@ -6,9 +6,9 @@ import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import { fnv1a } from '../memory/fnv.js';
 import { float64Record, type Codec } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, systemClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, systemClock, type Clock, type ClockOption } from '../clock.js';
 import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
@@ -242,23 +242,12 @@ export class LeaseLock {
   private heldUntil = 0;
 
   constructor(options: LeaseLockOptions | Region<'sabre.LeaseLock', LeaseLockHandleOptions>) {
-    if (options instanceof Region) {
-      this.handle = options.handle;
-      const c = options.options.clock;
-      this.clock = clockOf(c);
-      this.leases = SharedHashTable.nested(options, TABLE_AT, tableSizes(options.options), recordCodec, 'open');
-    } else {
-      const o = plainObject('options', options) as Partial<LeaseLockOptions>;
-      const sizes = checkSizes(o);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      const region = createRegion(SPEC, { ...sizes, clock: option }, o.arena as SharedArena | undefined);
-      this.handle = region.handle;
-      this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, 'create');
-      options = region;
-    }
-    this.token = options.i64(TOKEN, 1);
-    this.waits = options.i32(WAIT_AT, WAIT_STRIPES);
+    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
+    this.clock = clock;
+    this.handle = region.handle;
+    this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, created ? 'create' : 'open');
+    this.token = region.i64(TOKEN, 1);
+    this.waits = region.i32(WAIT_AT, WAIT_STRIPES);
   }
 
   /** Re-opens a lease lock from its handle, in any thread. @throws HandleError */

@@ -7,9 +7,9 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
 import { codecByName, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, type Clock, type ClockOption } from '../clock.js';
+import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES } from '../table/shared-hash-table.js';
 import type { EvictionPolicy } from '../table/eviction.js';
@@ -282,22 +282,15 @@ export class Cache<V = unknown> {
    * @param codecOfRegion internal: the codec to use with an opened region
    */
   constructor(options: CacheOptions<V> | Region<'sabre.Cache', CacheHandleOptions>, codecOfRegion?: Codec<V>) {
-    let region: Region<'sabre.Cache', CacheHandleOptions>;
-    let inner: Codec<V>;
-    if (options instanceof Region) {
-      region = options;
-      inner = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<V>);
-      this.clock = clockOf(region.options.clock);
-    } else {
-      const o = plainObject('options', options) as Partial<CacheOptions<V>>;
-      const sizes = checkSizes(o);
-      const { name, codec } = resolveCodec<V>(o.codec);
+    let inner = codecOfRegion;
+    const { region, clock, created } = clockedRegion(SPEC, options, (o) => {
+      const { name, codec } = resolveCodec<V>(o.codec as CodecName | Codec<V> | undefined);
       inner = codec;
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...sizes, codec: name, clock: option }, o.arena as SharedArena | undefined);
-    }
-    const mode = options instanceof Region ? 'open' : 'create';
+      return { ...checkSizes(o), codec: name };
+    });
+    inner ??= resolveCodec(region.options.codec as CodecName).codec as Codec<V>;
+    this.clock = clock;
+    const mode = created ? 'create' : 'open';
     const o = region.options;
     this.handle = region.handle;
     this.options = o;
