@@ -62,10 +62,14 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  * sweep that retired an incarnation, and no one else, then frees its slot
  * (from PUBLISHED, or from its claimer's id: that claimer's CAS to
  * PUBLISHED then fails and it leaves the slot alone) and drops the mapping.
- * One free per incarnation, so a free never lands on a later one. A new
- * key is refused (CapacityError) only when a sweep of its own finds nothing
- * idle, or the gate holds; room that other threads take first, or their
- * sweeps, send it round again (OWN_SWEEPS bounds its own).
+ * One free per incarnation, so a free never lands on a later one. The
+ * sweep of a new key keeps the first slot it retires for that key (STATE
+ * goes to the sweeper's id, a claim, not FREE), so threads that do not
+ * sweep cannot take all the room it made, however the threads are
+ * scheduled. A new key is refused (CapacityError) only when a pass of its
+ * own finds nothing idle and nothing has gone idle by a clock reading taken
+ * after it, or the gate holds; other threads' sweeps, or a pass whose clock
+ * reading went stale, send it round again (OWN_SWEEPS bounds its own).
  *
  * Why a thread that looked a key up before its retirement cannot act on the
  * key that reuses the slot: its CAS succeeds only if the word still holds
@@ -105,11 +109,14 @@ const FREE = 0, PUBLISHED = -1; // STATE values (claimed: threadId + 1)
 /** String keys whose references a limiter instance remembers (a cache of table lookups; cleared when full). */
 const LOCAL_REFS = 4096;
 /**
- * Sweeps of its own that made room a new key may run before it is refused
- * (each time, other threads took the room first). Sweeps by other threads
- * do not count: they show that keys go idle, and the key tries again.
+ * Passes of its own that kept no slot for it (they made room only in the
+ * table, or found keys gone idle after reading the clock) a new key may run
+ * before it is refused. Sweeps by other threads do not count: they show
+ * that keys go idle, and the key tries again.
  */
 const OWN_SWEEPS = 8;
+/** `sweep` answers other than a kept slot. */
+const OTHERS_SWEPT = -1, LOOK_AGAIN = -2, REFUSE = -3;
 const RECORD_BYTES = 16;
 
 const me = threadId + 1;
@@ -190,6 +197,10 @@ export class KeyedSlots {
   private readonly table: SharedHashTable<SlotRecord>;
   private readonly sweepLock: Mutex;
   private readonly refs = new Map<string, SlotRef>();
+  /** The earliest time (ns) a survivor of this thread's last pass may go idle (MAX_NS: none). */
+  private lastIdleAt = MAX_NS;
+  /** A slot this thread's last pass retired and kept for it (claimed: STATE = me), or -1. */
+  private kept = -1;
   private readonly recordBytes = new Uint8Array(RECORD_BYTES);
   private readonly recordView = new DataView(this.recordBytes.buffer);
 
@@ -255,13 +266,21 @@ export class KeyedSlots {
    */
   acquire(key: TableKey, n: number): Acquired {
     this.forget(key);
-    for (let ownSweeps = 0; ;) {
+    let reserved = -1; // a slot this thread's sweep freed and kept for it
+    for (let passes = 0; ;) {
       const found = this.find(key);
-      if (found !== undefined && this.isValid(found)) return { ref: found, startedAt: undefined };
+      if (found !== undefined && this.isValid(found)) {
+        if (reserved >= 0) compareExchange(this.state, reserved, me, FREE);
+        return { ref: found, startedAt: undefined };
+      }
       this.forget(key);
-      const slot = this.claim();
+      const slot = reserved >= 0 ? reserved : this.claim();
+      reserved = -1;
       if (slot < 0) {
-        if (!this.sweep(ownSweeps++ < OWN_SWEEPS)) throw this.full();
+        const got = this.sweep(passes < OWN_SWEEPS);
+        if (got === REFUSE) throw this.full();
+        if (got !== OTHERS_SWEPT) passes++;
+        reserved = got >= 0 ? got : -1;
         continue;
       }
       const start = add64(this.starts, slot, 1n) + 1n;
@@ -275,8 +294,12 @@ export class KeyedSlots {
         stored = this.table.compute(key, (cur) => (cur !== undefined && this.isValid(cur) ? cur : mine));
       } catch (e) {
         this.release(slot, saved);
-        if (e instanceof CapacityError && this.sweep(ownSweeps++ < OWN_SWEEPS)) continue;
-        throw e;
+        if (!(e instanceof CapacityError)) throw e;
+        const got = this.sweep(passes < OWN_SWEEPS);
+        if (got === REFUSE) throw e;
+        if (got !== OTHERS_SWEPT) passes++;
+        reserved = got >= 0 ? got : -1;
+        continue;
       }
       if (stored !== mine) {
         this.release(slot, saved);
@@ -296,7 +319,7 @@ export class KeyedSlots {
    * Returns how many keys it retired (and stale mappings it dropped).
    */
   reclaim(): number {
-    return Math.max(0, this.sweepNow(true));
+    return Math.max(0, this.sweepNow(true, true, false));
   }
 
   // ---- claims --------------------------------------------------------------
@@ -333,15 +356,28 @@ export class KeyedSlots {
   // ---- sweeps --------------------------------------------------------------
 
   /**
-   * A sweep for a new key that found no room: true if a retry may find room
-   * (this sweep made some, or another thread's sweep just ran). `mayRun`:
-   * false once the key has run its share of sweeps (then only another
-   * thread's sweep, found while waiting, is a reason to retry).
+   * A sweep for a new key that found no room. Answers a slot it freed and
+   * kept for the caller (so a thread whose sweep makes room is not robbed
+   * of all of it by threads that did not sweep), OTHERS_SWEPT (another
+   * thread's sweep ran while this one waited: look again), LOOK_AGAIN (room
+   * in the table, or keys gone idle since the pass read the clock), or
+   * REFUSE. `mayRun` false: the caller has run its share of passes, so
+   * only another thread's sweep is a reason to look again.
    */
-  private sweep(mayRun: boolean): boolean {
-    if (this.gated()) return false;
-    const r = this.sweepNow(false, mayRun);
-    return r < 0 || (mayRun && r > 0);
+  private sweep(mayRun: boolean): number {
+    if (this.gated()) return REFUSE;
+    const room = this.sweepNow(false, mayRun, true);
+    if (room < 0) return OTHERS_SWEPT;
+    if (!mayRun) return REFUSE;
+    const kept = this.kept;
+    this.kept = -1;
+    if (kept >= 0) return kept;
+    if (room > 0) return LOOK_AGAIN;
+    // A pass that found nothing judged every key at the clock reading it
+    // started with; if a survivor has gone idle since (this thread was
+    // descheduled mid-pass while the clock moved on), a retry finds room.
+    // So a refusal means: nothing is idle at a reading taken after the pass.
+    return this.nowNs() >= this.lastIdleAt ? LOOK_AGAIN : REFUSE;
   }
 
   /** True while the last sweep's gate holds: nothing can be idle yet and no key was published since. */
@@ -357,17 +393,17 @@ export class KeyedSlots {
   /**
    * One sweep under SWEEP_LOCK (see the notes). `always`: sweep even if
    * another thread swept while this one waited for the lock; `mayRun`
-   * false: only look whether one did. Returns the room it made (slots
-   * freed, mappings dropped), or -1 when another thread's sweep just ran
-   * (worth a retry).
+   * false: only look whether one did; `keep`: keep one freed slot for this
+   * thread (in `kept`). Returns the room it made (slots freed, mappings
+   * dropped), or -1 when another thread's sweep just ran (worth a retry).
    */
-  private sweepNow(always: boolean, mayRun = true): number {
+  private sweepNow(always: boolean, mayRun: boolean, keep: boolean): number {
     const seen = load(this.control, SWEEPS);
     this.sweepLock.lock({ ignorePoison: true });
     try {
       if (this.sweepLock.isPoisoned) this.sweepLock.clearPoison(); // a sweeper died: sweeping again repairs what it left
       if (!always && load(this.control, SWEEPS) !== seen) return -1;
-      return mayRun ? this.pass() : 0;
+      return mayRun ? this.pass(keep) : 0;
     } finally {
       this.sweepLock.unlock();
     }
@@ -378,9 +414,11 @@ export class KeyedSlots {
    * that retires an incarnation is the only thread that frees its slot
    * (from PUBLISHED or from its claimer's id: a claimer that then tries to
    * publish fails its CAS and leaves it). So a slot is freed once per
-   * incarnation, and a free can never land on a later incarnation.
+   * incarnation, and a free can never land on a later incarnation. With
+   * `keep`, the first slot it retires goes to this thread (STATE -> me, as
+   * a claim) rather than FREE, and `kept` names it.
    */
-  private pass(): number {
+  private pass(keep: boolean): number {
     const now = this.nowNs();
     const insertsBefore = load(this.control, INSERTS);
     // Claims of threads proved dead before the pass: what they published is in the table by now.
@@ -404,10 +442,12 @@ export class KeyedSlots {
       const r = this.data.retire(rec.slot, now);
       if (r === RETIRED) {
         // Linearization point of the key's retirement: the CAS inside retire.
+        const to = keep && this.kept < 0 ? me : FREE;
         for (;;) {
           const s = load(this.state, rec.slot);
-          if (compareExchange(this.state, rec.slot, s, FREE) === s) break;
+          if (compareExchange(this.state, rec.slot, s, to) === s) break;
         }
+        if (to === me) this.kept = rec.slot;
       } else if (r === WAS_DEAD) {
         // Retired by a sweeper that died before freeing it, or before dropping the mapping
         // (a slot once freed is never PUBLISHED again for this START).
@@ -431,6 +471,7 @@ export class KeyedSlots {
     }
     add(this.control, SWEEPS, 1); // odd: the gate is being written
     store64(this.gateAt, 0, room > 0 ? MIN_NS : idleAt);
+    this.lastIdleAt = idleAt;
     store(this.control, GATE_INSERTS, insertsBefore);
     add(this.control, SWEEPS, 1);
     return room;
