@@ -68,6 +68,28 @@ export interface RetryInfo {
   readonly retryAfterMs: number | undefined;
 }
 
+/** Why `retry` stopped retrying and rejected with the last error. */
+export type GiveUpReason =
+  /** `retries` retries were made. */
+  | 'retries'
+  /** `retryOn` refused the error (or, by default, it was a sabre argument, handle or abort error). */
+  | 'not-retryable'
+  /** The error's Retry-After asked for a longer wait than `maxMs`. */
+  | 'retry-after'
+  /** The shared budget was spent. */
+  | 'budget';
+
+/** What `onGiveUp` is told when retry rejects with fn's last error. */
+export interface GiveUpInfo {
+  readonly reason: GiveUpReason;
+  /** Calls of fn made, the first included. */
+  readonly attempts: number;
+  /** What the last call threw (the value retry rejects with). */
+  readonly error: unknown;
+  /** The error's Retry-After, in ms, if it carried one. */
+  readonly retryAfterMs: number | undefined;
+}
+
 export interface RetryOptions {
   /** Retries after the first call (default 3; 0 = no retry). */
   readonly retries?: number;
@@ -85,6 +107,8 @@ export interface RetryOptions {
   readonly budget?: RetryBudgetLike;
   /** Called before each wait (for logs and metrics). */
   readonly onRetry?: (info: RetryInfo) => void;
+  /** Called once when retry gives up on fn's last error, with the reason (not on abort, which rejects with AbortError). */
+  readonly onGiveUp?: (info: GiveUpInfo) => void;
   /** The random source of the jitter, in [0, 1) (default Math.random; inject one for tests). */
   readonly random?: () => number;
 }
@@ -98,6 +122,7 @@ interface Config {
   readonly retryOn: (error: unknown, attempt: number) => boolean;
   readonly budget: RetryBudgetLike | undefined;
   readonly onRetry: ((info: RetryInfo) => void) | undefined;
+  readonly onGiveUp: ((info: GiveUpInfo) => void) | undefined;
   readonly random: () => number;
 }
 
@@ -122,7 +147,7 @@ const defaultRetryOn = (error: unknown): boolean =>
 function checkOptions(options: unknown): AbortSignal | undefined {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) plainObject('options', options); // throws the usual message
   const o = options as RetryOptions;
-  const { retries, baseMs, maxMs, jitter, signal, budget, retryOn, onRetry, random } = o;
+  const { retries, baseMs, maxMs, jitter, signal, budget, retryOn, onRetry, onGiveUp, random } = o;
   const base = baseMs === undefined ? DEFAULT_BASE_MS : baseMs;
   const cheap =
     (retries === undefined || (Number.isInteger(retries) && retries >= 0 && retries <= MAX_RETRIES)) &&
@@ -133,6 +158,7 @@ function checkOptions(options: unknown): AbortSignal | undefined {
     (budget === undefined || (typeof budget === 'object' && budget !== null && typeof budget.deposit === 'function' && typeof budget.tryWithdraw === 'function')) &&
     (retryOn === undefined || typeof retryOn === 'function') &&
     (onRetry === undefined || typeof onRetry === 'function') &&
+    (onGiveUp === undefined || typeof onGiveUp === 'function') &&
     (random === undefined || typeof random === 'function');
   if (!cheap) configOf(options); // throws the precise error
   return signal;
@@ -158,6 +184,7 @@ function configOf(options: unknown): Config {
     retryOn: optionalFn<Config['retryOn']>('retryOn', o.retryOn) ?? defaultRetryOn,
     budget,
     onRetry: optionalFn<Config['onRetry']>('onRetry', o.onRetry),
+    onGiveUp: optionalFn<Config['onGiveUp']>('onGiveUp', o.onGiveUp),
     random: optionalFn<Config['random']>('random', o.random) ?? Math.random,
   };
 }
@@ -259,7 +286,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * again up to `retries` times, waiting an exponentially growing, jittered
  * delay in between (and at least what a Retry-After asked for). With a
  * `budget`, gives up (with the last error) when the budget shared by every
- * thread is spent. Resolves with fn's first success; rejects with the last
+ * thread is spent; `onGiveUp` says why it gave up. Resolves with fn's first success; rejects with the last
  * error, or AbortError when `signal` fires.
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for bad options (a
@@ -302,14 +329,19 @@ async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options
   const cfg = configOf(options);
   let error = firstError;
   let previous = cfg.baseMs;
+  const giveUp = (reason: GiveUpReason, attempts: number, retryAfterMs: number | undefined): unknown => {
+    cfg.onGiveUp?.({ reason, attempts, error, retryAfterMs });
+    return error;
+  };
   for (let attempt = 1; ; attempt++) {
     if (cfg.signal?.aborted) throw new AbortError('retry aborted', cfg.signal.reason);
-    if (attempt > cfg.retries || !cfg.retryOn(error, attempt)) throw error;
+    if (attempt > cfg.retries) throw giveUp('retries', attempt, retryAfterMsOf(error));
+    if (!cfg.retryOn(error, attempt)) throw giveUp('not-retryable', attempt, retryAfterMsOf(error));
     const backoff = backoffDelay(cfg.jitter, attempt - 1, cfg.baseMs, cfg.maxMs, previous, cfg.random);
     previous = backoff;
     const hint = retryAfterMsOf(error);
-    if (hint !== undefined && hint > cfg.maxMs) throw error;
-    if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw error;
+    if (hint !== undefined && hint > cfg.maxMs) throw giveUp('retry-after', attempt, hint);
+    if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw giveUp('budget', attempt, hint);
     const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
     cfg.onRetry?.({ attempt, delayMs, error, retryAfterMs: hint });
     await sleep(delayMs, cfg.signal);

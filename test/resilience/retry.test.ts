@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter, retry, retryAfterMsOf, type RetryInfo, type RetryOptions } from '../../src/resilience/retry.js';
+import { backoffDelay, parseRetryAfter, retry, retryAfterMsOf, type GiveUpInfo, type RetryInfo, type RetryOptions } from '../../src/resilience/retry.js';
 import { RetryBudget } from '../../src/resilience/retry-budget.js';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.js';
 import { ManualClock } from '../../src/clock.js';
@@ -147,6 +147,33 @@ describe('retry', () => {
     expect((results[3]!.error as Error).message).toBe('flaky');
   });
 
+  it('onGiveUp says once why it gave up: retries, not-retryable, retry-after or budget; never on success or abort', async () => {
+    const why = async (fn: Parameters<typeof retry>[0], options: RetryOptions = {}) => {
+      const told: GiveUpInfo[] = [];
+      const r = await run(fn, { onGiveUp: (i) => told.push(i), ...options });
+      return { r, told };
+    };
+    const spent = new Error('always');
+    let g = await why(async () => { throw spent; }, { retries: 2 });
+    expect(g.told).toEqual([{ reason: 'retries', attempts: 3, error: spent, retryAfterMs: undefined }]);
+    expect(g.r.error).toBe(spent);
+    g = await why(flaky(5, Object.assign(new Error('400'), { status: 400 })).fn, { retryOn: () => false });
+    expect(g.told).toMatchObject([{ reason: 'not-retryable', attempts: 1 }]);
+    g = await why(flaky(5, { headers: { 'retry-after': '120' } }).fn, { maxMs: 1000 });
+    expect(g.told).toMatchObject([{ reason: 'retry-after', attempts: 1, retryAfterMs: 120_000 }]);
+    const budget = new RetryBudget({ ratio: 0.5, minRetriesPerSecond: 0, windowMs: 1000, clock: new ManualClock() });
+    g = await why(flaky(5).fn, { retries: 5, budget });
+    expect(g.told).toMatchObject([{ reason: 'budget', attempts: 1 }]);
+    expect((await why(flaky(2).fn, { retries: 3 })).told).toEqual([]);
+    const ac = new AbortController();
+    const told: GiveUpInfo[] = [];
+    const p = retry(flaky(5).fn, { baseMs: 10_000, jitter: 'none', signal: ac.signal, onGiveUp: (i) => told.push(i) });
+    await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    expectCode(await rejected(p), ErrorCode.ABORTED);
+    expect(told).toEqual([]);
+  });
+
   it('retry over a shared breaker: waits out its retryAfterMs', async () => {
     const clock = new ManualClock();
     const breaker = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 2, clock });
@@ -168,6 +195,7 @@ describe('retry', () => {
       ['maxMs below baseMs', null, { baseMs: 100, maxMs: 10 }, /maxMs must be at least baseMs \(100\), got 10/],
       ['an unknown jitter', null, { jitter: 'gaussian' }, /jitter must be one of "full", "equal", "decorrelated", "none", got "gaussian"/],
       ['a retryOn that is not a function', null, { retryOn: true }, /retryOn must be a function/],
+      ['an onGiveUp that is not a function', null, { onGiveUp: 'log' }, /onGiveUp must be a function, got "log"/],
       ['a budget without deposit()', null, { budget: { tryWithdraw: () => true } }, /budget must be a RetryBudget \(an object with deposit\(\) and tryWithdraw\(\)\), got an object/],
       ['a signal that is not an AbortSignal', null, { signal: {} }, /signal must be an AbortSignal/],
       ['options that are not an object', null, 7, /options must be an options object, got 7/],
