@@ -8,6 +8,7 @@ import { parentPort, threadId } from 'node:worker_threads';
 import { Cache, type CacheHandle } from '../src/store/cache.js';
 import { AtomicCounter, type AtomicCounterHandle } from '../src/atomic/counter.js';
 import { sleepSync } from '../src/memory/atomics.js';
+import { startLine } from './start-line.js';
 
 type Arg = {
   cache: CacheHandle;
@@ -17,14 +18,17 @@ type Arg = {
   /** How the computation behaves: wait `ms` then return `value`, throw, or never settle. */
   compute?: 'value' | 'throw' | 'hang';
   ms?: number;
+  /** A start line (START_WORDS) the computation waits at, after counting itself, until the test arrives too. */
+  gate?: Int32Array;
 };
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   get: ({ cache, key }) => Cache.from<string>(cache).get(key) ?? null,
   set: ({ cache, key, value }) => void Cache.from<string>(cache).set(key, value!),
-  getOrCompute: ({ cache, key, value, computations, compute = 'value', ms = 0 }) =>
+  getOrCompute: ({ cache, key, value, computations, compute = 'value', ms = 0, gate }) =>
     Cache.from<string>(cache).getOrCompute(key, async () => {
       if (computations !== undefined) AtomicCounter.from(computations).increment();
+      if (gate !== undefined) startLine(gate, 2);
       if (compute === 'hang') {
         parentPort!.postMessage({ computing: true });
         return new Promise<string>(() => {});

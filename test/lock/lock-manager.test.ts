@@ -457,7 +457,8 @@ describe('LockManager owner death', () => {
     const w = await start();
     await w.call('hold', { lm: lm.handle, name: 'g' });
     const group = [lm.request('g', { mode: 'shared' }, (l) => l!.ownerDied), b.call('request', { lm: lm.handle, name: 'g', options: { mode: 'shared' } })];
-    await sleep(20);
+    // Both queued before the death (else the first granted would join no group and use up the flag).
+    await eventuallyAsync(async () => (await lm.query()).pending.length === 2);
     await w.stop();
     expect(await Promise.all(group)).toEqual([true, { granted: true, ownerDied: true }]);
     await expectIdle(lm);

@@ -5,6 +5,7 @@ import { AtomicCounter } from '../../src/atomic/counter.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { eventually, Remote } from '../threads/remote.js';
+import { START_WORDS, startLine } from '../../workers/start-line.js';
 
 const small = (extra: object = {}) => new Cache<string>({ capacity: 100, maxKeyBytes: 32, maxValueBytes: 64, codec: 'string', ...extra });
 
@@ -286,9 +287,13 @@ describe('Cache: across threads', () => {
     const c = small();
     const computations = new AtomicCounter();
     const w = await start();
-    const leader = rejected(w.call('getOrCompute', { cache: c.handle, key: 'k', computations: computations.handle, compute: 'throw', ms: 100 }));
-    await eventually(() => computations.get() === 1);
-    const e = await rejected(c.getOrCompute('k', async () => 'main'));
+    const gate = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
+    const leader = rejected(w.call('getOrCompute', { cache: c.handle, key: 'k', computations: computations.handle, compute: 'throw', gate }));
+    await eventually(() => computations.get() === 1); // the worker leads, and waits at the gate
+    const waiter = c.getOrCompute('k', async () => 'main');
+    expect(c.stats().joins).toBe(1); // main joined the worker's flight (synchronously, before any await)
+    startLine(gate, 2); // now the worker's computation throws
+    const e = await rejected(waiter);
     expect(e).toMatchObject({ name: 'RangeError', message: 'no value for k' });
     expect(await leader).toMatchObject({ message: 'no value for k' });
     expect(await c.getOrCompute('k', async () => 'main')).toBe('main');
