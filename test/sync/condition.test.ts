@@ -272,9 +272,11 @@ describe('Condition owner death', () => {
     const c = new Condition();
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     m.lock();
-    const waiting = rejected(c.waitAsync(m, { timeout: 100 }));
-    await w.call('lockMutex', { mutex: m.handle });
-    void w.worker.terminate();
+    // The timeout only bounds a failure: main is woken by the notify below.
+    const waiting = rejected(c.waitAsync(m, { timeout: 10_000 }));
+    await w.call('lockMutex', { mutex: m.handle }); // the worker holds the mutex main released...
+    await w.call('notify', { cond: c.handle, times: 1 }); // ...wakes main, which must re-acquire it from the worker...
+    void w.worker.terminate(); // ...and dies holding it
     expectCode(await waiting, ErrorCode.OWNER_DIED);
     expect(m.ownerThreadId).toBe(threadId);
     expect(m.isPoisoned).toBe(true);
