@@ -5,7 +5,7 @@
  * only in a thread started by `SyncRemote.start` (marked in workerData).
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { add, compareExchange, load, sub, sleepSync, wait } from '../src/memory/atomics.js';
+import { add, compareExchange, load, store, sub, sleepSync, wait } from '../src/memory/atomics.js';
 import { RWLock, type RWLockHandle } from '../src/sync/rwlock.js';
 import { Condition, type ConditionHandle } from '../src/sync/condition.js';
 import { Mutex, type MutexHandle } from '../src/sync/mutex.js';
@@ -26,6 +26,8 @@ type Arg = {
   times: number;
   ms: number;
   code: number;
+  /** `rawWait`: word 0 set to 1 just before the wait. */
+  arrived?: Int32Array;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -119,8 +121,19 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   },
   /** Calls wait without locking the mutex first (a misuse when another thread holds it). */
   waitWithoutLock: ({ cond, mutex }) => Condition.from(cond).wait(Mutex.from(mutex), 10),
-  /** A bare futex wait on cell[0] (expecting its current value): takes a wake-up and does nothing with it. */
-  rawWait: ({ cell, ms }) => wait(cell, 0, load(cell, 0), ms),
+  /**
+   * A bare futex wait on cell[0] (expecting its current value): takes a
+   * wake-up and does nothing with it. With `arrived`, sets arrived[0] to 1
+   * just before the wait, after reading the value it expects: a caller that
+   * sees it knows the thread is parked or about to park, and that a change of
+   * cell[0] from then on cannot leave it waiting on a stale value (it returns
+   * 'not-equal' if it had not parked yet).
+   */
+  rawWait: ({ cell, ms, arrived }) => {
+    const expected = load(cell, 0);
+    if (arrived !== undefined) store(arrived, 0, 1);
+    return wait(cell, 0, expected, ms);
+  },
   notify: ({ cond, times }) => Condition.from(cond).notify(times),
   waiters: ({ cond }) => Condition.from(cond).waiters,
   exit: ({ code }) => process.exit(code),
