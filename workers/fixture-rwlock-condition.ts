@@ -26,15 +26,32 @@ type Arg = {
   times: number;
   ms: number;
   code: number;
+  /** `reads`: readers its first section waits for (see `readSection`). */
+  meet?: number;
   /** `rawWait`: word 0 set to 1 just before the wait. */
   arrived?: Int32Array;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Inside a read section: count in, raise the maximum seen, check no writer, stay `ms`, count out. */
-function readSection(cell: Int32Array, ms: number): void {
-  const now = add(cell, INSIDE, 1) + 1;
+/** How long a read section waits for the other readers to come in (`meet`) before it goes on alone. */
+const MEET_MS = 5000;
+
+/**
+ * Inside a read section: count in, raise the maximum seen, check no writer,
+ * stay `ms`, count out. With `meet` > 0 it first stays (up to MEET_MS) until
+ * that many readers are inside at once: whether readers overlap then depends
+ * on the lock only, not on how late the other thread got its request.
+ */
+function readSection(cell: Int32Array, ms: number, meet = 0): void {
+  let now = add(cell, INSIDE, 1) + 1;
+  if (meet > 0) {
+    const deadline = Date.now() + MEET_MS;
+    while (now < meet && Date.now() < deadline) {
+      sleepSync(1);
+      now = load(cell, INSIDE);
+    }
+  }
   for (let m = load(cell, MAX_INSIDE); now > m; m = load(cell, MAX_INSIDE)) if (compareExchange(cell, MAX_INSIDE, m, now) === m) break;
   if (load(cell, WRITERS_INSIDE) !== 0) add(cell, VIOLATIONS, 1);
   if (ms > 0) sleepSync(ms);
@@ -68,12 +85,12 @@ const ops: Record<string, (arg: Arg) => unknown> = {
     l.writeLock(options);
     l.writeUnlock();
   },
-  /** `times` read sections of `ms` each (sync readLock). */
-  reads: ({ lock, cell, times, ms }) => {
+  /** `times` read sections of `ms` each (sync readLock); with `meet`, the first one waits for that many readers inside. */
+  reads: ({ lock, cell, times, ms, meet }) => {
     const l = RWLock.from(lock);
     for (let i = 0; i < times; i++) {
       l.readLock();
-      readSection(cell, ms);
+      readSection(cell, ms, i === 0 ? meet : 0);
       l.readUnlock();
     }
   },

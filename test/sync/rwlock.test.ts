@@ -249,7 +249,10 @@ describe('RWLock behaviour', () => {
   it('real workers: readers overlap, and a writer excludes them', async () => {
     const l = new RWLock();
     const shared = cell();
-    await Promise.all([a.call('reads', { lock: l.handle, cell: shared, times: 25, ms: 10 }), b.call('reads', { lock: l.handle, cell: shared, times: 25, ms: 10 })]);
+    // Each reader's first section stays (up to 5 s) until both are inside: the
+    // overlap then proves the lock shares, whichever worker got its request late.
+    const reads = { lock: l.handle, cell: shared, times: 25, ms: 10, meet: 2 };
+    await Promise.all([a.call('reads', reads), b.call('reads', reads)]);
     expect(shared[MAX_INSIDE]).toBeGreaterThanOrEqual(2);
     expect(shared[VIOLATIONS]).toBe(0);
     const mixed = cell();
