@@ -90,13 +90,15 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  *
  * Owner death: a claimer that dies leaves STATE = its id; the next sweep
  * takes the ids it can prove dead before its pass: a slot the pass saw
- * mapped becomes PUBLISHED (the insert had committed), one it did not is
+ * mapped to its current, live incarnation becomes PUBLISHED (the insert had
+ * committed); any other (never published, or retired: a slot a dying
+ * sweeper kept for itself, or whose sweeper died before freeing it) is
  * killed and freed (no thread can hold its start). A sweeper that dies
  * leaves SWEEP_LOCK poisoned (the next sweeper goes on: sweeping repairs
  * what it left) and perhaps a retired slot still mapped: the next sweep
  * frees it if it is still PUBLISHED for that start (read before START, so
- * it is not a later incarnation's), and drops the mapping. Only a claimer
- * and a sweeper dying over the same slot at once can leak that one slot. A
+ * it is not a later incarnation's), or through its dead owner's id as
+ * above, and drops the mapping. A
  * death inside a table `compute` is repaired by the table; a decision is
  * one CAS (or one critical section of the window's slot lock).
  */
@@ -274,10 +276,12 @@ export class KeyedSlots {
         return { ref: found, startedAt: undefined };
       }
       this.forget(key);
+      // Sweeps that end after this read are a reason to look again, not to refuse.
+      const seen = load(this.control, SWEEPS);
       const slot = reserved >= 0 ? reserved : this.claim();
       reserved = -1;
       if (slot < 0) {
-        const got = this.sweep(passes < OWN_SWEEPS);
+        const got = this.sweep(passes < OWN_SWEEPS, seen);
         if (got === REFUSE) throw this.full();
         if (got !== OTHERS_SWEPT) passes++;
         reserved = got >= 0 ? got : -1;
@@ -295,7 +299,7 @@ export class KeyedSlots {
       } catch (e) {
         this.release(slot, saved);
         if (!(e instanceof CapacityError)) throw e;
-        const got = this.sweep(passes < OWN_SWEEPS);
+        const got = this.sweep(passes < OWN_SWEEPS, seen);
         if (got === REFUSE) throw e;
         if (got !== OTHERS_SWEPT) passes++;
         reserved = got >= 0 ? got : -1;
@@ -319,7 +323,7 @@ export class KeyedSlots {
    * Returns how many keys it retired (and stale mappings it dropped).
    */
   reclaim(): number {
-    return Math.max(0, this.sweepNow(true, true, false));
+    return Math.max(0, this.sweepNow(undefined, true, false));
   }
 
   // ---- claims --------------------------------------------------------------
@@ -359,14 +363,15 @@ export class KeyedSlots {
    * A sweep for a new key that found no room. Answers a slot it freed and
    * kept for the caller (so a thread whose sweep makes room is not robbed
    * of all of it by threads that did not sweep), OTHERS_SWEPT (another
-   * thread's sweep ran while this one waited: look again), LOOK_AGAIN (room
+   * thread's sweep ended after this one looked for room: look again), LOOK_AGAIN (room
    * in the table, or keys gone idle since the pass read the clock), or
    * REFUSE. `mayRun` false: the caller has run its share of passes, so
    * only another thread's sweep is a reason to look again.
    */
-  private sweep(mayRun: boolean): number {
+  private sweep(mayRun: boolean, seen: number): number {
+    if (load(this.control, SWEEPS) !== seen) return OTHERS_SWEPT; // it may have freed room after this thread looked
     if (this.gated()) return REFUSE;
-    const room = this.sweepNow(false, mayRun, true);
+    const room = this.sweepNow(seen, mayRun, true);
     if (room < 0) return OTHERS_SWEPT;
     if (!mayRun) return REFUSE;
     const kept = this.kept;
@@ -391,18 +396,18 @@ export class KeyedSlots {
   }
 
   /**
-   * One sweep under SWEEP_LOCK (see the notes). `always`: sweep even if
-   * another thread swept while this one waited for the lock; `mayRun`
-   * false: only look whether one did; `keep`: keep one freed slot for this
-   * thread (in `kept`). Returns the room it made (slots freed, mappings
-   * dropped), or -1 when another thread's sweep just ran (worth a retry).
+   * One sweep under SWEEP_LOCK (see the notes). `seen`: SWEEPS as the
+   * caller read it before it looked for room; if a sweep has ended since
+   * (while this one waited for the lock, or before), sweep nothing and
+   * return -1 (worth a retry); undefined: sweep anyway. `mayRun` false:
+   * only look whether one did; `keep`: keep one freed slot for this thread
+   * (in `kept`). Returns the room it made (slots freed, mappings dropped).
    */
-  private sweepNow(always: boolean, mayRun: boolean, keep: boolean): number {
-    const seen = load(this.control, SWEEPS);
+  private sweepNow(seen: number | undefined, mayRun: boolean, keep: boolean): number {
     this.sweepLock.lock({ ignorePoison: true });
     try {
       if (this.sweepLock.isPoisoned) this.sweepLock.clearPoison(); // a sweeper died: sweeping again repairs what it left
-      if (!always && load(this.control, SWEEPS) !== seen) return -1;
+      if (seen !== undefined && load(this.control, SWEEPS) !== seen) return -1;
       return mayRun ? this.pass(keep) : 0;
     } finally {
       this.sweepLock.unlock();
@@ -438,7 +443,6 @@ export class KeyedSlots {
         room++; // a mapping left behind by a sweeper that died: its slot has moved on
         return true;
       }
-      if (mapped !== undefined) mapped[rec.slot] = 1;
       const r = this.data.retire(rec.slot, now);
       if (r === RETIRED) {
         // Linearization point of the key's retirement: the CAS inside retire.
@@ -453,6 +457,8 @@ export class KeyedSlots {
         // (a slot once freed is never PUBLISHED again for this START).
         if (before === PUBLISHED) compareExchange(this.state, rec.slot, PUBLISHED, FREE);
       } else {
+        // Live and current: if a dead thread's id is on it, that thread had published it.
+        if (mapped !== undefined) mapped[rec.slot] = 1;
         if (r < idleAt) idleAt = r;
         return false;
       }
