@@ -123,7 +123,7 @@ export async function idempotency(cfg: IdempotencyConfig): Promise<Section> {
       { text: 'a new request\'s `begin` + `complete` under 10 µs (1% of a 1 ms request), while shared by all threads', met: median(sharedNew) < 10_000, detail: `${fmtNs(median(sharedNew))}, ${fmtRatio(newRatio)} the Map store's` },
     ],
     notes: [
-      'A new request\'s `begin` reads the key\'s record without a lock (here a lapsed one, as in a store at its steady state), then takes it in one `compute` (the segment lock, a decode of the old record's header, an encode of the new one into a fresh slot); `complete` is a second `compute`. A retry\'s `begin` is the lock-free read alone. The Map store changes objects in place and hands out the stored response itself; the shared store copies the record out of shared memory and decodes the response on every replay (a JSON parse of the headers, a UTF-8 decode of the body): that copy is most of the replay row.',
+      'A new request\'s `begin` reads the key\'s record without a lock (here a lapsed one, as in a store at its steady state), then takes it in one `compute` (the segment lock, a decode of the old record\'s header, an encode of the new one into a fresh slot); `complete` is a second `compute`. A retry\'s `begin` is the lock-free read alone. The Map store changes objects in place and hands out the stored response itself; the shared store copies the record out of shared memory and decodes the response on every replay (a JSON parse of the headers, a UTF-8 decode of the body): that copy is most of the replay row.',
       'Neither figure includes the work the key protects (a charge takes milliseconds), nor the fingerprint, which both pay.',
     ],
   };
