@@ -98,12 +98,13 @@ describe('owner death', () => {
   // cycle; fewer when the victim also waits) and a survivor still needs it, so
   // the meta-test kills within the victim's first 2 of 10+ cycles. Measured on
   // 2 loaded cores: 10 of 16 runs fail that way, against 2 of 16 with kills
-  // anywhere in the run. 16 runs, stopping at the first failure: a miss is
-  // below 1e-5. Each failing run costs TIMEOUT_MS.
+  // anywhere in the run. 24 runs, stopping at the first failure: a miss is
+  // about 6e-11 (7e-6 at the 95% lower bound of the rate, 0.39). Each failing
+  // run costs TIMEOUT_MS.
   it('meta: a lock without owner recovery deadlocks the survivors', async () => {
     const details = await fc.check(
       fc.asyncProperty(seedArb, caseArb(10, 2), yieldsArb(), ownerDeath('no-recovery')),
-      { numRuns: 16, endOnFailure: true },
+      { numRuns: 24, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
     // Usually the harness timeout; when the survivors had finished before the

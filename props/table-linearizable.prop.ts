@@ -108,27 +108,28 @@ describe('shared hash table: linearizable against a map', () => {
   // the victim died holding, and a kill early in the victim's run, while the
   // survivors still have writes to make (a full `npm test` once saw no hang
   // in 10 runs of the earlier draw: 8 segments, kills anywhere).
-  // Measured: 7 of 12 runs (3 of 12 with kills anywhere). 20 runs, stopping
+  // Measured: 7 of 12 runs (3 of 12 with kills anywhere). 30 runs, stopping
   // at the first failure (a failing run costs the 6 s timeout): a miss is
-  // about 2e-8.
+  // about 5e-12 (1e-5 at the 95% lower bound of the rate, 0.32).
   it('meta: segment locks without owner recovery hang the survivors', async () => {
     const details = await fc.check(
       fc.asyncProperty(seedArb, killCaseArb(20, EARLY_STEPS_PER_OP).map(({ c, kill }) => ({ c: { ...c, capacity: 16 }, kill })), yieldsArb(),
         (seed, { c, kill }, yields) => linearizable('no-recovery', true)(seed, c, yields, kill)),
-      { numRuns: 20, endOnFailure: true },
+      { numRuns: 30, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
-  }, 60_000);
+  }, 120_000);
 
   // Expected detection: most runs fail. Two threads need only run
   // setIfAbsent (or compareAndSet, or delete) on one key with a yield
-  // between the twin's read and its write. Measured: 10 of 20 runs; 20 runs,
-  // stopping at the first failure: a miss is about 1e-6.
+  // between the twin's read and its write. Measured: 10 of 20 runs; 36 runs,
+  // stopping at the first failure: a miss is about 1e-11 (3e-6 at the 95%
+  // lower bound of the rate, 0.30).
   it('meta: conditional writes made of a read and a separate write are not linearizable', async () => {
     const details = await fc.check(
       fc.asyncProperty(seedArb, caseArb(30).map((c) => ({ ...c, inputs: c.inputs.map((i) => ({ ...i, keys: 1 })) })), yieldsArb(0.1),
         (seed, c, yields) => linearizable('check-then-act', false)(seed, c, yields)),
-      { numRuns: 20, endOnFailure: true },
+      { numRuns: 36, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
   });
