@@ -335,11 +335,11 @@ async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options
   };
   for (let attempt = 1; ; attempt++) {
     if (cfg.signal?.aborted) throw new AbortError('retry aborted', cfg.signal.reason);
-    if (attempt > cfg.retries) throw giveUp('retries', attempt, retryAfterMsOf(error));
-    if (!cfg.retryOn(error, attempt)) throw giveUp('not-retryable', attempt, retryAfterMsOf(error));
+    const hint = retryAfterMsOf(error);
+    if (attempt > cfg.retries) throw giveUp('retries', attempt, hint);
+    if (!cfg.retryOn(error, attempt)) throw giveUp('not-retryable', attempt, hint);
     const backoff = backoffDelay(cfg.jitter, attempt - 1, cfg.baseMs, cfg.maxMs, previous, cfg.random);
     previous = backoff;
-    const hint = retryAfterMsOf(error);
     if (hint !== undefined && hint > cfg.maxMs) throw giveUp('retry-after', attempt, hint);
     if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw giveUp('budget', attempt, hint);
     const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
