@@ -25,10 +25,10 @@ const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
 const WORKER_URL = new URL('../workers/bench-limits.ts', import.meta.url);
 
 /** A bucket that allows every request of a run: a burst of 2^30, refilled at one token per ns. */
-const roomy = (): TokenBucket => new TokenBucket({ capacity: 2 ** 30, refillPerSecond: 1e9, keys: 4 * KEYS });
+const roomy = (): TokenBucket => new TokenBucket({ burst: 2 ** 30, refillPerSecond: 1e9, capacity: 4 * KEYS });
 /** A bucket whose keys are all empty for the run: one token, refilled every 1000 s. */
 function drained(): TokenBucket {
-  const bucket = new TokenBucket({ capacity: 1, refillPerSecond: 1e-3, keys: 4 * KEYS });
+  const bucket = new TokenBucket({ burst: 1, refillPerSecond: 1e-3, capacity: 4 * KEYS });
   for (const k of keys) bucket.tryAcquire(k);
   return bucket;
 }

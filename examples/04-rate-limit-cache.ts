@@ -123,7 +123,7 @@ interface Served {
 }
 
 async function serveTraffic(version: 'per-thread' | 'shared'): Promise<Served> {
-  const bucket = new TokenBucket({ capacity: CAPACITY, refillPerSecond: RATE, keys: 64, maxKeyBytes: 16 });
+  const bucket = new TokenBucket({ burst: CAPACITY, refillPerSecond: RATE, capacity: 64, maxKeyBytes: 16 });
   const start = int32(START_WORDS);
   const startAtMs = nowMs() + 100;
   const base = { kind: 'traffic', version, clients: CLIENTS.map((c) => c.name), startAtMs, capacity: CAPACITY, rate: RATE, bucket: bucket.handle, policy: POLICY, start, parties: THREADS } as const;
@@ -235,7 +235,7 @@ class FixedWindow {
 
 const clock = new ManualClock();
 const limiters: { readonly label: string; tryAcquire(): boolean }[] = (() => {
-  const bucket = new TokenBucket({ capacity: LIMIT, refillPerSecond: (LIMIT * 1_000) / WINDOW_MS, keys: 4, clock });
+  const bucket = new TokenBucket({ burst: LIMIT, refillPerSecond: (LIMIT * 1_000) / WINDOW_MS, capacity: 4, clock });
   const approximate = new SlidingWindow({ limit: LIMIT, windowMs: WINDOW_MS, mode: 'approximate', keys: 4, clock });
   const exact = new SlidingWindow({ limit: LIMIT, windowMs: WINDOW_MS, mode: 'exact', keys: 4, clock });
   const fixed = new FixedWindow(clock);

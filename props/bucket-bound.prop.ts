@@ -70,7 +70,7 @@ async function run(kind: Kind, config: Config, inputs: BucketInput[], seed: numb
         kind,
         capacity: config.capacity,
         refillPerSecond: config.rate,
-        bucket: new TokenBucket({ capacity: config.capacity, refillPerSecond: rate, keys: KEYS, maxKeyBytes: 16, clock }).handle,
+        bucket: new TokenBucket({ burst: config.capacity, refillPerSecond: rate, capacity: KEYS, maxKeyBytes: 16, clock }).handle,
         twinWord: new BigInt64Array(new SharedArrayBuffer(8)),
         clock: clock.handle,
         log: new Float64Array(new SharedArrayBuffer(8 * ENTRY * LOG_ENTRIES)),

@@ -7,9 +7,11 @@
  * test moves time for all threads at once; its handle travels like any other.
  */
 import * as seam from './memory/atomics.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from './memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from './memory/primitive.js';
 import type { SharedArena } from './memory/arena.js';
 import { InvalidArgumentError } from './errors.js';
+import { custom, local, withDefault, type Field } from './options/field.js';
+import { createRegion, Region, type RegionSpec } from './memory/region.js';
 import { plainObject } from './validate.js';
 
 const { compareExchange64, load64 } = seam; // module constants: see memory/atomics.ts
@@ -34,25 +36,17 @@ export interface ManualClockOptions {
   readonly startMs?: number;
   readonly arena?: SharedArena;
 }
-type ManualClockHandleOptions = Record<string, never>;
-export type ManualClockHandle = Handle<'sabre.ManualClock', ManualClockHandleOptions>;
 
 const NANOS = 0; // BigInt64 word: current time in nanoseconds
 
-const SPEC: RegionSpec<'sabre.ManualClock', ManualClockHandleOptions> = {
-  kind: 'sabre.ManualClock',
-  version: 1,
-  bodyBytes: () => 8,
-};
-
-function checkOptions(raw: unknown): ManualClockHandleOptions {
-  const o = plainObject('options', raw);
-  if (Object.keys(o).length !== 0) throw new InvalidArgumentError('ManualClock handle takes no options');
-  return {};
-}
-
 /** The largest time a ManualClock holds: 2^63 - 1 ns, about 292 years. */
 const MAX_NANOS = (1n << 63n) - 1n;
+
+const DEF = definePrimitive('ManualClock', 1, {
+  // The start time is written into the body once, not recorded in the handle.
+  startMs: local(withDefault(custom((v, name) => toNanos(name, v)), 0n)),
+}, { bodyBytes: () => 8 });
+export type ManualClockHandle = HandleOf<typeof DEF>;
 
 function toNanos(name: string, ms: unknown): bigint {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) {
@@ -70,26 +64,19 @@ export class ManualClock implements Clock {
   readonly handle: ManualClockHandle;
   private readonly word: BigInt64Array;
 
-  constructor(options: ManualClockOptions | Region<'sabre.ManualClock', ManualClockHandleOptions> = {}) {
-    if (options instanceof Region) {
-      this.handle = options.handle;
-      this.word = options.i64(0, 1);
-      return;
-    }
-    const o = plainObject('options', options) as ManualClockOptions;
-    const start = toNanos('startMs', o.startMs ?? 0);
-    const region = createRegion(SPEC, {}, o.arena);
+  constructor(options?: ManualClockOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
     this.handle = region.handle;
     this.word = region.i64(0, 1);
-    this.word[NANOS] = start;
+    if (created) this.word[NANOS] = o.startMs; // before publication: a plain write
   }
 
   static from(handle: ManualClockHandle): ManualClock {
-    return new ManualClock(openRegion(SPEC, handle, checkOptions));
+    return new ManualClock(DEF.open(handle));
   }
 
-  static byteLength(): number {
-    return regionBytes(SPEC, {});
+  static byteLength(options?: ManualClockOptions): number {
+    return DEF.byteLength(options);
   }
 
   now(): number {
@@ -158,4 +145,24 @@ export function clockedRegion<K extends string, O extends { readonly clock: Cloc
   const checked = sizes(o);
   const { clock, option } = sharedClock(o.clock);
   return { region: createRegion(spec, { ...checked, clock: option } as O, o.arena as SharedArena | undefined), clock, created: true };
+}
+
+/**
+ * The `clock` option of a primitive that expires things: `systemClock` (the
+ * default) or a `ManualClock`, the only clocks every thread can share. The
+ * handle records `'system'` or the ManualClock's handle.
+ */
+export function clock(): Field<Clock, ClockOption> {
+  return {
+    parse: (v) => sharedClock(v).clock,
+    fallback: systemClock,
+    place: 'handle',
+    reopen: false,
+    toHandle: (c) => sharedClock(c).option,
+    fromHandle: (raw) => {
+      clockOf(raw); // validates a ManualClock's handle
+      return raw as ClockOption;
+    },
+    revive: (option) => clockOf(option),
+  };
 }

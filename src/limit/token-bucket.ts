@@ -4,13 +4,14 @@
  */
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { TableKey } from '../table/key.js';
-import { plainObject, positiveInteger } from '../validate.js';
-import { costOf, positiveFinite, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
+import { integer, number } from '../options/field.js';
+import { deprecated } from '../options/deprecate.js';
+import { costOf, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
 import { DEFAULT_LIMIT_KEYS, DEFAULT_MAX_LIMIT_KEY_BYTES, KeyedSlots, MAX_LIMIT_KEYS, RETIRED, WAS_DEAD, type SlotData, type SlotRef } from './keyed-slots.js';
 import { nanoClock } from './nanos.js';
 
@@ -22,12 +23,12 @@ const { compareExchange64, load64, store64 } = seam; // module constants: see me
  * GCRA (the generic cell rate algorithm of ATM networks, as in Brandur
  * Leach's redis-cell): a key's whole state is its theoretical arrival time
  * TAT, the time at which its bucket would be full again. With emission
- * interval T = 1 / refillPerSecond and burst tolerance tau = capacity * T,
+ * interval T = 1 / refillPerSecond and burst tolerance tau = burst * T,
  * a request of cost n at time now is allowed iff
  *     max(TAT, now) + n*T - now <= tau,
  * and then TAT := max(TAT, now) + n*T. A fresh key (TAT <= now) allows a
- * burst of `capacity`, then one token per T. Over any interval [a, b],
- * accepted cost <= capacity + (b - a) / T, in whatever order threads with
+ * burst of `burst` tokens, then one token per T. Over any interval [a, b],
+ * accepted cost <= burst + (b - a) / T, in whatever order threads with
  * different `now`s reach the CAS (TAT only grows, by n*T per acceptance, and
  * never ends above now + tau).
  *
@@ -63,81 +64,78 @@ const DEAD = 1n;
 const MIN_WORD = -(1n << 63n) + 1n;
 const WORDS_PER_LINE = CACHE_LINE_BYTES / 8;
 
-/** Longest time a full bucket may take to refill (capacity / refillPerSecond): 2^56 ns, about 834 days. */
+/** Longest time a full bucket may take to refill (burst / refillPerSecond): 2^56 ns, about 834 days. */
 export const MAX_REFILL_NS = 2n ** 56n;
-/** Largest capacity. */
+/** Largest burst. */
 export const MAX_BUCKET_CAPACITY = 2 ** 30;
 
 export interface TokenBucketOptions {
   /** Tokens a full bucket holds: the largest burst (an integer >= 1). */
-  readonly capacity: number;
+  readonly burst: number;
   /** Tokens added per second (> 0; at most 1e9). */
   readonly refillPerSecond: number;
   /** Keys with state at once (default 10,000); idle keys (full buckets) are reclaimed to make room. */
-  readonly keys?: number;
+  readonly capacity?: number;
   /** Longest key in UTF-8 bytes (default 256). */
   readonly maxKeyBytes?: number;
   /** The clock tokens refill on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
   readonly arena?: SharedArena;
+  /** @deprecated Use `capacity` (`SABRE_DEP_LIMIT_KEYS`). */
+  readonly keys?: number;
 }
-interface BucketHandleOptions {
+
+/**
+ * The options before `burst` existed, when `capacity` counted tokens and
+ * `keys` the keys: still accepted, with a `SABRE_DEP_BUCKET_CAPACITY` warning.
+ * @deprecated Use `{ burst, refillPerSecond, capacity }`.
+ */
+export interface LegacyTokenBucketOptions extends Omit<TokenBucketOptions, 'burst' | 'capacity'> {
+  /** @deprecated Tokens a full bucket holds: now `burst`. */
   readonly capacity: number;
-  readonly refillPerSecond: number;
-  readonly keys: number;
-  readonly maxKeyBytes: number;
-  readonly clock: ClockOption;
+  readonly burst?: undefined;
 }
-export type TokenBucketHandle = Handle<'sabre.TokenBucket', BucketHandleOptions>;
-
-const slotSizes = (o: BucketHandleOptions) => ({ keys: o.keys, maxKeyBytes: o.maxKeyBytes });
-const linesOf = (keys: number): number => Math.ceil(keys / WORDS_PER_LINE);
-const wordsAt = (o: BucketHandleOptions): number => padToCacheLine(KeyedSlots.byteLength(slotSizes(o)));
-
-const SPEC: RegionSpec<'sabre.TokenBucket', BucketHandleOptions> = {
-  kind: 'sabre.TokenBucket',
-  version: 1,
-  bodyBytes: (o) => wordsAt(o) + linesOf(o.keys) * CACHE_LINE_BYTES,
-};
-
-const OPTION_NAMES = ['capacity', 'refillPerSecond', 'keys', 'maxKeyBytes', 'clock'];
 
 /** The emission interval T in ns (rounded up) for a rate. */
 function intervalNs(refillPerSecond: number): bigint {
   return BigInt(Math.ceil(1e9 / refillPerSecond));
 }
 
-function checkSizes(o: Record<string, unknown>): Omit<BucketHandleOptions, 'clock'> {
-  const capacity = positiveInteger('capacity', o.capacity, MAX_BUCKET_CAPACITY);
-  const refillPerSecond = positiveFinite('refillPerSecond', o.refillPerSecond, 'tokens per second');
-  if (refillPerSecond > 1e9) throw new InvalidArgumentError(`refillPerSecond must be at most 1e9 (one token per nanosecond), got ${refillPerSecond}`);
-  if (BigInt(capacity) * intervalNs(refillPerSecond) > MAX_REFILL_NS) {
-    throw new InvalidArgumentError(
-      `capacity / refillPerSecond (the time a full bucket takes to refill) must be at most 2^56 ns (about 834 days), got ${(capacity / refillPerSecond / 86_400).toFixed(1)} days`,
-    );
-  }
-  return {
-    capacity,
-    refillPerSecond,
-    keys: positiveInteger('keys', o.keys ?? DEFAULT_LIMIT_KEYS, MAX_LIMIT_KEYS),
-    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_MAX_LIMIT_KEY_BYTES, 65_535),
-  };
-}
+const DEF = definePrimitive('TokenBucket', 1, {
+  burst: integer({ max: MAX_BUCKET_CAPACITY }),
+  refillPerSecond: number({ above: 0, max: 1e9, unit: 'tokens per second' }),
+  capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
+  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
+  clock: clock(),
+}, {
+  // Before `burst`, `capacity` counted tokens (and `keys` the keys): an options object without `burst` is that shape.
+  legacy: (raw, where) => {
+    if (raw.burst !== undefined || raw.capacity === undefined) return { ...raw };
+    deprecated('SABRE_DEP_BUCKET_CAPACITY', where);
+    const { capacity, ...rest } = raw;
+    return { ...rest, burst: capacity };
+  },
+  renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
+  check: (o) => {
+    if (BigInt(o.burst) * intervalNs(o.refillPerSecond) > MAX_REFILL_NS) {
+      throw new InvalidArgumentError(
+        `burst / refillPerSecond (the time a full bucket takes to refill) must be at most 2^56 ns (about 834 days), got ${(o.burst / o.refillPerSecond / 86_400).toFixed(1)} days`,
+      );
+    }
+  },
+  bodyBytes: (o) => wordsAt(o.capacity, o.maxKeyBytes) + linesOf(o.capacity) * CACHE_LINE_BYTES,
+});
+export type TokenBucketHandle = HandleOf<typeof DEF>;
 
-function checkHandleOptions(raw: unknown): BucketHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !OPTION_NAMES.includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a TokenBucket handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), clock: o.clock as ClockOption };
-}
+const linesOf = (keys: number): number => Math.ceil(keys / WORDS_PER_LINE);
+const wordsAt = (keys: number, maxKeyBytes: number): number => padToCacheLine(KeyedSlots.byteLength({ keys, maxKeyBytes }));
 
 /**
  * A token bucket per key, shared by every thread: all workers enforce one
  * budget per client, so a client spreading requests over N workers gets its
  * limit, not N times it.
  *
- * Each key's bucket holds up to `capacity` tokens and refills at
+ * Each key's bucket holds up to `burst` tokens and refills at
  * `refillPerSecond`; a request takes `n` tokens (default 1). `tryAcquire`
  * answers true or false; `check` answers why (remaining tokens, when to
  * retry, when the bucket is full again); `peek` answers the same without
@@ -146,22 +144,23 @@ function checkHandleOptions(raw: unknown): BucketHandleOptions {
  * one atomic step on one 64-bit word (GCRA): no lock.
  *
  * Keys are strings or `Uint8Array`s of at most `maxKeyBytes` UTF-8 bytes; at
- * most `keys` of them have state at once. A key whose bucket is full again
+ * most `capacity` of them have state at once. A key whose bucket is full again
  * is idle (it is as if it had never been seen) and its room is reclaimed
  * when a new key needs it, so a stream of new clients never fills the table.
  *
  * Memory synchronization: an allowed decision happens-before every later
  * decision on its key that sees its tokens taken.
  *
- * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a capacity or rate
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a burst or rate
  *   that is zero, negative, NaN or out of range; `n` not an integer in
- *   [1, capacity] (a larger request could never pass); a key too long
- * @throws CapacityError (`ERR_CAPACITY`) when a new key finds all `keys`
+ *   [1, burst] (a larger request could never pass); a key too long; an
+ *   unknown option
+ * @throws CapacityError (`ERR_CAPACITY`) when a new key finds all `capacity`
  *   slots held by keys that are not idle
  *
  * @example
  * ```ts
- * const perClient = new TokenBucket({ capacity: 20, refillPerSecond: 5, keys: 100_000 });
+ * const perClient = new TokenBucket({ burst: 20, refillPerSecond: 5, capacity: 100_000 });
  * // in any worker, with TokenBucket.from(handle):
  * const d = perClient.check(`ip:${req.ip}`);
  * if (!d.allowed) return reply(429, rateLimitHeaders(d, perClient.policy));
@@ -171,11 +170,11 @@ function checkHandleOptions(raw: unknown): BucketHandleOptions {
 export class TokenBucket {
   readonly handle: TokenBucketHandle;
   readonly clock: Clock;
-  /** Tokens a full bucket holds. */
-  readonly capacity: number;
+  /** Tokens a full bucket holds: the largest burst. */
+  readonly burst: number;
   readonly refillPerSecond: number;
   /** Keys with state at once. */
-  readonly keys: number;
+  readonly capacity: number;
   private readonly slots: KeyedSlots;
   private readonly words: BigInt64Array;
   private readonly starts: BigInt64Array;
@@ -185,37 +184,43 @@ export class TokenBucket {
   private readonly t2: bigint;
   private readonly tau2: bigint;
 
-  constructor(options: TokenBucketOptions | Region<'sabre.TokenBucket', BucketHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
-    this.clock = clock;
+  constructor(options: TokenBucketOptions | LegacyTokenBucketOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     const mode = created ? 'create' : 'open';
-    const o = region.options;
     this.handle = region.handle;
-    this.capacity = o.capacity;
+    this.burst = o.burst;
     this.refillPerSecond = o.refillPerSecond;
-    this.keys = o.keys;
-    this.lines = linesOf(o.keys);
-    this.words = region.i64(wordsAt(o), this.lines * WORDS_PER_LINE);
+    this.capacity = o.capacity;
+    this.lines = linesOf(o.capacity);
+    this.words = region.i64(wordsAt(o.capacity, o.maxKeyBytes), this.lines * WORDS_PER_LINE);
     if (mode === 'create') this.words.fill(MIN_WORD); // before publication: plain writes
     this.t2 = 2n * intervalNs(o.refillPerSecond);
-    this.tau2 = BigInt(o.capacity) * this.t2;
+    this.tau2 = BigInt(o.burst) * this.t2;
     this.nowNs = nanoClock(this.clock);
-    this.slots = new KeyedSlots(region, 0, slotSizes(o), mode, this.slotData(), this.nowNs);
+    this.slots = new KeyedSlots(region, 0, { keys: o.capacity, maxKeyBytes: o.maxKeyBytes }, mode, this.slotData(), this.nowNs);
     this.starts = this.slots.starts;
   }
 
   /** Re-opens a bucket from its handle, in any thread. @throws HandleError */
   static from(handle: TokenBucketHandle): TokenBucket {
-    return new TokenBucket(openRegion(SPEC, handle, checkHandleOptions));
+    return new TokenBucket(DEF.open(handle));
   }
 
-  static byteLength(options: Pick<TokenBucketOptions, 'capacity' | 'refillPerSecond' | 'keys' | 'maxKeyBytes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  /** Bytes a bucket of these options takes. */
+  static byteLength(options: TokenBucketOptions | LegacyTokenBucketOptions): number {
+    return DEF.byteLength(options);
   }
 
-  /** The policy to advertise (`rateLimitHeaders`): `capacity` per the time a full bucket takes to refill. */
+  /** @deprecated Use `capacity` (`SABRE_DEP_LIMIT_KEYS`). */
+  get keys(): number {
+    deprecated('SABRE_DEP_LIMIT_KEYS', 'TokenBucket#keys');
+    return this.capacity;
+  }
+
+  /** The policy to advertise (`rateLimitHeaders`): `burst` per the time a full bucket takes to refill. */
   get policy(): RateLimitPolicy {
-    return { name: 'default', quota: this.capacity, windowMs: (this.capacity / this.refillPerSecond) * 1000 };
+    return { name: 'default', quota: this.burst, windowMs: (this.burst / this.refillPerSecond) * 1000 };
   }
 
   /** Keys that have state now (idle ones included until they are reclaimed). */
@@ -225,7 +230,7 @@ export class TokenBucket {
 
   /** Takes `n` tokens (default 1) from `key`'s bucket if it has them. */
   tryAcquire(key: TableKey, n = 1): boolean {
-    const cost = n === 1 ? this.t2 : BigInt(costOf(n, this.capacity, "bucket's capacity")) * this.t2;
+    const cost = n === 1 ? this.t2 : BigInt(costOf(n, this.burst, "bucket's burst")) * this.t2;
     const ref = this.slots.find(key);
     if (ref !== undefined) {
       const now2 = this.nowNs() * 2n;
@@ -245,12 +250,12 @@ export class TokenBucket {
 
   /** Takes `n` tokens if `key` has them, and says why or why not. */
   check(key: TableKey, n = 1): RateLimitDecision {
-    return this.decide(key, BigInt(costOf(n, this.capacity, "bucket's capacity")) * this.t2, true);
+    return this.decide(key, BigInt(costOf(n, this.burst, "bucket's burst")) * this.t2, true);
   }
 
   /** What `check(key, n)` would answer now, without taking anything. */
   peek(key: TableKey, n = 1): RateLimitDecision {
-    return this.decide(key, BigInt(costOf(n, this.capacity, "bucket's capacity")) * this.t2, false);
+    return this.decide(key, BigInt(costOf(n, this.burst, "bucket's burst")) * this.t2, false);
   }
 
   /** Ms until `key` could take `n` tokens (0: now). */
@@ -306,7 +311,7 @@ export class TokenBucket {
       remaining: ahead >= this.tau2 ? 0 : Number((this.tau2 - ahead) / this.t2),
       retryAfterMs: allowed ? 0 : Number((base + cost - this.tau2 - now2) / 2n) / 1e6,
       resetMs: Number(ahead / 2n) / 1e6,
-      limit: this.capacity,
+      limit: this.burst,
       at: Number(now) / 1e6,
     };
   }

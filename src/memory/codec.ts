@@ -28,6 +28,7 @@ import { deserialize, serialize } from 'node:v8';
 import { types } from 'node:util';
 import { HandleError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
+import type { Field } from '../options/field.js';
 
 /** Turns values into bytes and back. */
 export interface Codec<T> {
@@ -305,4 +306,25 @@ export function float64Record<K extends string>(...fields: readonly K[]): Codec<
     },
   };
   return codec;
+}
+
+/**
+ * The `codec` option of a primitive that stores values: a built-in codec's
+ * name (default `'v8'`) or a user codec. The handle records the name, or
+ * `'custom'`; a user codec is given again to `P.from(handle, { codec })`.
+ * @param kind the class name, for messages
+ */
+export function codecOption<T = unknown>(kind: string, fallback: CodecName = 'v8'): Field<ResolvedCodec<T>, CodecName | 'custom'> {
+  return {
+    parse: (v) => resolveCodec(v as CodecName | Codec<T>),
+    fallback: resolveCodec<T>(fallback),
+    place: 'handle',
+    reopen: true,
+    toHandle: (r) => r.name,
+    fromHandle: (raw, name) => {
+      if (raw === 'custom' || (CODEC_NAMES as readonly unknown[]).includes(raw)) return raw as CodecName | 'custom';
+      throw new InvalidArgumentError(`${name} must be one of ${[...CODEC_NAMES, 'custom'].map((n) => `'${n}'`).join(', ')}, got ${describeValue(raw)}`);
+    },
+    revive: (recorded, given) => ({ name: recorded, codec: reopenedCodec<T>(kind, recorded, given) }),
+  };
 }

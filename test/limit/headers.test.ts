@@ -46,7 +46,7 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
   });
 
   it('advertises a bucket that refills within a second at its real rate', () => {
-    const bucket = new TokenBucket({ capacity: 20, refillPerSecond: 100, keys: 4 });
+    const bucket = new TokenBucket({ burst: 20, refillPerSecond: 100, capacity: 4 });
     expect(rateLimitHeaders(bucket.check('k'), bucket.policy)['RateLimit-Policy']).toBe('"default";q=100;w=1');
   });
 
@@ -68,7 +68,7 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
 
   it("from a TokenBucket and a SlidingWindow's own decisions and policies", () => {
     const clock = new ManualClock({ startMs: 0 });
-    const bucket = new TokenBucket({ capacity: 100, refillPerSecond: 10, keys: 4, clock });
+    const bucket = new TokenBucket({ burst: 100, refillPerSecond: 10, capacity: 4, clock });
     bucket.check('k', 99);
     expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10' });
     expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10', 'Retry-After': '1' });

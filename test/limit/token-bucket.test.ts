@@ -8,15 +8,15 @@ import { forgedHandles } from '../helpers/handles.js';
 import { Remote } from '../threads/remote.js';
 import { START_WORDS } from '../../workers/start-line.js';
 
-const bucketAt = (startMs: number, options: { capacity?: number; refillPerSecond?: number; keys?: number; maxKeyBytes?: number } = {}) => {
+const bucketAt = (startMs: number, options: { burst?: number; refillPerSecond?: number; capacity?: number; maxKeyBytes?: number } = {}) => {
   const clock = new ManualClock({ startMs });
-  return { clock, bucket: new TokenBucket({ capacity: 5, refillPerSecond: 10, keys: 8, ...options, clock }) };
+  return { clock, bucket: new TokenBucket({ burst: 5, refillPerSecond: 10, capacity: 8, ...options, clock }) };
 };
 
 describe('TokenBucket', () => {
   describe('GCRA arithmetic on a ManualClock', () => {
-    it('a fresh key allows a burst of exactly `capacity`, then one token per 1/rate', () => {
-      const { clock, bucket } = bucketAt(0); // capacity 5, 10/s: T = 100 ms
+    it('a fresh key allows a burst of exactly `burst`, then one token per 1/rate', () => {
+      const { clock, bucket } = bucketAt(0); // burst 5, 10/s: T = 100 ms
       expect(Array.from({ length: 6 }, () => bucket.tryAcquire('k'))).toEqual([true, true, true, true, true, false]);
       clock.advance(99.999);
       expect(bucket.tryAcquire('k')).toBe(false);
@@ -41,7 +41,7 @@ describe('TokenBucket', () => {
       expect(bucket.check('k')).toMatchObject({ allowed: true, remaining: 4, resetMs: 100 });
     });
 
-    it('a long idle key holds at most `capacity` tokens', () => {
+    it('a long idle key holds at most `burst` tokens', () => {
       const { clock, bucket } = bucketAt(0);
       bucket.tryAcquire('k');
       clock.advance(3_600_000);
@@ -50,7 +50,7 @@ describe('TokenBucket', () => {
       expect(allowed).toBe(5);
     });
 
-    it('the cost n takes n tokens; n = capacity passes on a full bucket; a refusal waits for the deficit', () => {
+    it('the cost n takes n tokens; n = burst passes on a full bucket; a refusal waits for the deficit', () => {
       const { clock, bucket } = bucketAt(0);
       expect(bucket.tryAcquire('a', 5)).toBe(true);
       expect(bucket.tryAcquire('a')).toBe(false);
@@ -71,7 +71,7 @@ describe('TokenBucket', () => {
     });
 
     it('a rate that does not divide a second is rounded to a slower whole-nanosecond interval, never a faster one', () => {
-      const { clock, bucket } = bucketAt(0, { capacity: 3, refillPerSecond: 3 }); // T = 333,333,334 ns
+      const { clock, bucket } = bucketAt(0, { burst: 3, refillPerSecond: 3 }); // T = 333,333,334 ns
       expect([bucket.tryAcquire('k'), bucket.tryAcquire('k'), bucket.tryAcquire('k')]).toEqual([true, true, true]);
       clock.advance(1000); // three exact thirds of a second, but 2 ns short of three rounded intervals
       expect([bucket.tryAcquire('k'), bucket.tryAcquire('k'), bucket.tryAcquire('k')]).toEqual([true, true, false]);
@@ -79,7 +79,7 @@ describe('TokenBucket', () => {
     });
 
     it('keys are separate; Uint8Array keys and string keys are different keys', () => {
-      const { bucket } = bucketAt(0, { capacity: 1 });
+      const { bucket } = bucketAt(0, { burst: 1 });
       expect(bucket.tryAcquire('user:1')).toBe(true);
       expect(bucket.tryAcquire('user:2')).toBe(true);
       expect(bucket.tryAcquire(new TextEncoder().encode('user:1'))).toBe(true);
@@ -88,31 +88,31 @@ describe('TokenBucket', () => {
     });
 
     it('from(handle) opens the same buckets on the same clock', () => {
-      const { clock, bucket } = bucketAt(0, { capacity: 2 });
+      const { clock, bucket } = bucketAt(0, { burst: 2 });
       bucket.tryAcquire('k');
       const again = TokenBucket.from(structuredClone(bucket.handle));
       expect(again.check('k')).toMatchObject({ allowed: true, remaining: 0 });
       expect(bucket.tryAcquire('k')).toBe(false);
       clock.advance(100);
       expect(again.tryAcquire('k')).toBe(true);
-      expect(TokenBucket.byteLength({ capacity: 2, refillPerSecond: 10, keys: 8 })).toBe(bucket.handle.byteLength);
+      expect(TokenBucket.byteLength({ burst: 2, refillPerSecond: 10, capacity: 8 })).toBe(bucket.handle.byteLength);
     });
 
     it('lives in an arena', () => {
-      const arena = new SharedArena({ byteLength: 2 * TokenBucket.byteLength({ capacity: 1, refillPerSecond: 1, keys: 16 }) });
-      const bucket = new TokenBucket({ capacity: 1, refillPerSecond: 1, keys: 16, arena });
+      const arena = new SharedArena({ byteLength: 2 * TokenBucket.byteLength({ burst: 1, refillPerSecond: 1, capacity: 16 }) });
+      const bucket = new TokenBucket({ burst: 1, refillPerSecond: 1, capacity: 16, arena });
       expect(bucket.handle.buffer).toBe(arena.handle.buffer);
       expect([bucket.tryAcquire('k'), TokenBucket.from(bucket.handle).tryAcquire('k')]).toEqual([true, false]);
     });
 
-    it('policy advertises capacity per refill time', () => {
-      expect(new TokenBucket({ capacity: 100, refillPerSecond: 10, keys: 1 }).policy).toEqual({ name: 'default', quota: 100, windowMs: 10_000 });
+    it('policy advertises burst per refill time', () => {
+      expect(new TokenBucket({ burst: 100, refillPerSecond: 10, capacity: 1 }).policy).toEqual({ name: 'default', quota: 100, windowMs: 10_000 });
     });
   });
 
   describe('keys and reclamation', () => {
     it('a stream of new keys, many more than the table holds, never fills it once older keys are idle', () => {
-      const { clock, bucket } = bucketAt(0, { keys: 64 });
+      const { clock, bucket } = bucketAt(0, { capacity: 64 });
       let largest = 0;
       for (let i = 0; i < 5000; i++) {
         clock.advance(10); // each key took 1 token (100 ms): idle 100 ms later
@@ -124,7 +124,7 @@ describe('TokenBucket', () => {
     });
 
     it('an unknown key finding every key busy is CapacityError; the busy keys keep their state; room comes back as they idle', () => {
-      const { clock, bucket } = bucketAt(0, { keys: 4 });
+      const { clock, bucket } = bucketAt(0, { capacity: 4 });
       for (let i = 0; i < 4; i++) bucket.check(`busy:${i}`, 5);
       expectCode(() => bucket.tryAcquire('new'), ErrorCode.CAPACITY, /4 keys all hold state that is not idle/);
       expectCode(() => bucket.check('new'), ErrorCode.CAPACITY); // refused at once (the gate), and again
@@ -150,7 +150,7 @@ describe('TokenBucket', () => {
 
     it('a reference from before a reclaim never acts on the key that reuses its slot', () => {
       const clock = new ManualClock({ startMs: 0 });
-      const mine = new TokenBucket({ capacity: 3, refillPerSecond: 10, keys: 1, clock });
+      const mine = new TokenBucket({ burst: 3, refillPerSecond: 10, capacity: 1, clock });
       const theirs = TokenBucket.from(mine.handle); // another instance: its own remembered references
       expect(mine.tryAcquire('a')).toBe(true); // 'a' holds the only slot; `mine` remembers where
       clock.advance(200); // 'a' is idle
@@ -171,8 +171,8 @@ describe('TokenBucket', () => {
       ['a fractional n', (b: TokenBucket) => b.peek('k', 1.5), /got 1.5/],
       ['a NaN n', (b: TokenBucket) => b.tryAcquire('k', NaN), /got NaN/],
       ['n as a string', (b: TokenBucket) => b.tryAcquire('k', '2' as never), /got "2"/],
-      ['n above the capacity', (b: TokenBucket) => b.check('k', 6), /at most the bucket's capacity 5, got 6: such a request could never be allowed/],
-      ['n above the capacity (retryAfterMs)', (b: TokenBucket) => b.retryAfterMs('k', 6), /could never be allowed/],
+      ['n above the burst', (b: TokenBucket) => b.check('k', 6), /at most the bucket's burst 5, got 6: such a request could never be allowed/],
+      ['n above the burst (retryAfterMs)', (b: TokenBucket) => b.retryAfterMs('k', 6), /could never be allowed/],
       ['a key too long', (b: TokenBucket) => b.tryAcquire('x'.repeat(9)), /key is too long: 9 bytes/],
       ['a key of another type', (b: TokenBucket) => b.tryAcquire(7 as never), /string or a Uint8Array/],
     ])('%s', (_n, op, message) => {
@@ -184,32 +184,35 @@ describe('TokenBucket', () => {
     });
 
     it.each([
-      ['capacity 0', { capacity: 0, refillPerSecond: 1 }, /capacity must be an integer in \[1, \d+\], got 0/],
-      ['a negative capacity', { capacity: -3, refillPerSecond: 1 }, /capacity.*got -3/],
-      ['a NaN capacity', { capacity: NaN, refillPerSecond: 1 }, /capacity.*got NaN/],
-      ['a fractional capacity', { capacity: 2.5, refillPerSecond: 1 }, /capacity.*got 2.5/],
-      ['refillPerSecond 0', { capacity: 1, refillPerSecond: 0 }, /refillPerSecond must be a finite number of tokens per second > 0, got 0/],
-      ['a negative refillPerSecond', { capacity: 1, refillPerSecond: -1 }, /refillPerSecond.*got -1/],
-      ['a NaN refillPerSecond', { capacity: 1, refillPerSecond: NaN }, /refillPerSecond.*got NaN/],
-      ['an infinite refillPerSecond', { capacity: 1, refillPerSecond: Infinity }, /refillPerSecond.*got Infinity/],
-      ['a refillPerSecond above 1e9', { capacity: 1, refillPerSecond: 2e9 }, /at most 1e9/],
-      ['a refill time beyond the word', { capacity: 1000, refillPerSecond: 1e-6 }, /must be at most 2\^56 ns \(about 834 days\), got 11574\.1 days/],
-      ['keys 0', { capacity: 1, refillPerSecond: 1, keys: 0 }, /keys must be an integer/],
-      ['maxKeyBytes 0', { capacity: 1, refillPerSecond: 1, maxKeyBytes: 0 }, /maxKeyBytes/],
-      ['a clock that cannot be shared', { capacity: 1, refillPerSecond: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
-      ['options that are not an object', 5, /options must be an options object/],
+      ['burst 0', { burst: 0, refillPerSecond: 1 }, /burst must be an integer in \[1, \d+\], got 0/],
+      ['a negative burst', { burst: -3, refillPerSecond: 1 }, /burst.*got -3/],
+      ['a NaN burst', { burst: NaN, refillPerSecond: 1 }, /burst.*got NaN/],
+      ['a fractional burst', { burst: 2.5, refillPerSecond: 1 }, /burst.*got 2.5/],
+      ['refillPerSecond 0', { burst: 1, refillPerSecond: 0 }, /refillPerSecond must be a finite number of tokens per second > 0 and <= 1000000000, got 0/],
+      ['a negative refillPerSecond', { burst: 1, refillPerSecond: -1 }, /refillPerSecond.*got -1/],
+      ['a NaN refillPerSecond', { burst: 1, refillPerSecond: NaN }, /refillPerSecond.*got NaN/],
+      ['an infinite refillPerSecond', { burst: 1, refillPerSecond: Infinity }, /refillPerSecond.*got Infinity/],
+      ['a refillPerSecond above 1e9', { burst: 1, refillPerSecond: 2e9 }, /refillPerSecond.*<= 1000000000, got 2000000000/],
+      ['a refill time beyond the word', { burst: 1000, refillPerSecond: 1e-6 }, /must be at most 2\^56 ns \(about 834 days\), got 11574\.1 days/],
+      ['capacity 0', { burst: 1, refillPerSecond: 1, capacity: 0 }, /capacity must be an integer/],
+      ['maxKeyBytes 0', { burst: 1, refillPerSecond: 1, maxKeyBytes: 0 }, /maxKeyBytes/],
+      ['a clock that cannot be shared', { burst: 1, refillPerSecond: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
+      ['options that are not an object', 5, /options must be an object/],
+      ['a misspelled option', { burst: 1, refillPerSecond: 1, refilPerSecond: 2 }, /unknown option "refilPerSecond"; did you mean "refillPerSecond"\?/],
+      ['no burst', { refillPerSecond: 1 }, /burst is required/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new TokenBucket(o as never), ErrorCode.INVALID_ARG, message);
     });
 
     it('the largest refill time is accepted', () => {
-      expect(() => new TokenBucket({ capacity: 1, refillPerSecond: 1e9 / Number(MAX_REFILL_NS), keys: 1 })).not.toThrow();
+      expect(() => new TokenBucket({ burst: 1, refillPerSecond: 1e9 / Number(MAX_REFILL_NS), capacity: 1 })).not.toThrow();
     });
 
     it.each(forgedHandles<TokenBucketHandle>('sabre.OnceRegistry', [
       ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 6 } })],
+      ['an old option name', (h) => ({ ...h, options: { ...h.options, keys: 1 } })],
       ['a forged rate', (h) => ({ ...h, options: { ...h.options, refillPerSecond: -1 } })],
-      ['an extra option', (h) => ({ ...h, options: { ...h.options, burst: 1 } })],
+      ['an extra option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
       ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
     ]))('from() refuses %s', (_n, forge) => {
       const { bucket } = bucketAt(0);
@@ -228,7 +231,7 @@ describe('TokenBucket', () => {
 
     it('one budget for every thread: two workers rushing one key, then the main thread, get exactly its capacity in all', async () => {
       const clock = new ManualClock({ startMs: 0 }); // time stands still: no refill
-      const bucket = new TokenBucket({ capacity: 1000, refillPerSecond: 1, keys: 4, clock });
+      const bucket = new TokenBucket({ burst: 1000, refillPerSecond: 1, capacity: 4, clock });
       const [a, b] = await workers(2);
       const line = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
       const arg = { bucket: bucket.handle, key: 'api-key:7', attempts: 700, n: 1, line, parties: 2 };
@@ -246,7 +249,7 @@ describe('TokenBucket', () => {
       // Busy at clock T: keys stamped in [T-10, T] (11 readings, one advance each), plus one per
       // thread whose advance came earlier than its stamp (3), plus slots claimed but not yet
       // published by the two other threads (2): at most 16. Room for all in 20, with sweeps all the time.
-      const bucket = new TokenBucket({ capacity: 1, refillPerSecond: 100, keys: 20, clock });
+      const bucket = new TokenBucket({ burst: 1, refillPerSecond: 100, capacity: 20, clock });
       const threads = await workers(3);
       const line = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
       const arg = (prefix: string) => ({ bucket: bucket.handle, clock: clock.handle, prefix, keys: 2000, stepMs: 1, line, parties: 3 });

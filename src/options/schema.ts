@@ -1,0 +1,228 @@
+/**
+ * Option schemas: one declaration per primitive (and per call that takes
+ * options), read by the constructor, `from(handle)`, `byteLength` and the
+ * call itself.
+ *
+ * ```ts
+ * const OPTIONS = defineOptions('new Cache(options)', {
+ *   capacity: integer({ max: MAX_TABLE_CAPACITY }),
+ *   ttlMs: duration({ positive: true, default: Infinity }),
+ *   arena: arena(),
+ * }, { renamed: { ttl: … } });
+ * const o = OPTIONS.parse(userOptions);   // checked, defaults filled in
+ * ```
+ *
+ * What a schema guarantees, whatever the caller passes:
+ * - an unknown key is an `InvalidArgumentError` that names it and, when one
+ *   is close, the option meant (`unknown option "ttl"; did you mean "ttlMs"?`);
+ * - every value is checked by its field (type, range), and defaults are the
+ *   field's, so no option is ever silently ignored;
+ * - a renamed option still works, warns once per process (`SABRE_DEP_…`),
+ *   and may not be given together with its new name;
+ * - a handle's options are checked field by field, with no key missing and
+ *   none extra, so a forged handle cannot smuggle in a value the constructor
+ *   would refuse.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../validate.js';
+import { deprecated, type DeprecationCode } from './deprecate.js';
+import { REQUIRED, type Field } from './field.js';
+import { closest } from './suggest.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a field of any value type
+type AnyField = Field<any, any>;
+export type Fields = Readonly<Record<string, AnyField>>;
+
+/** The checked options: every field's value (defaults filled in). */
+export type Parsed<F extends Fields> = { readonly [K in keyof F]: F[K] extends Field<infer T, infer _S> ? T : never };
+/** The names of the fields a handle records. */
+export type HandleKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer _T, infer S> ? ([S] extends [never] ? never : K) : never }[keyof F];
+/** What a handle records: the handle's form of every `'handle'` field. */
+export type Stored<F extends Fields> = { readonly [K in HandleKeys<F>]: F[K] extends Field<infer _T, infer S> ? S : never };
+
+export interface Rename<F extends Fields> {
+  readonly to: keyof F & string;
+  readonly code: DeprecationCode;
+}
+
+export interface SchemaRules<F extends Fields> {
+  /** Old option name → its new name and the deprecation it warns with. */
+  readonly renamed?: Readonly<Record<string, Rename<F>>>;
+  /** The option a lone number stands for: `new Semaphore(2)` is `new Semaphore({ permits: 2 })`. */
+  readonly positional?: keyof F & string;
+  /** Rewrites an older shape of the options that a rename cannot express (warning as it does). */
+  readonly legacy?: (raw: Readonly<Record<string, unknown>>, where: string) => Record<string, unknown>;
+  /** Checks across options, after each was checked; also run on options revived from a handle. */
+  readonly check?: (o: Parsed<F>) => void;
+}
+
+function hasOwn(o: object, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(o, key);
+}
+
+/** An options object: `undefined` is `{}`; anything else that is not a plain object is refused. */
+function objectOf(raw: unknown, where: string): Readonly<Record<string, unknown>> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InvalidArgumentError(`${where}: options must be an object, got ${describeValue(raw)}`);
+  }
+  return raw as Record<string, unknown>;
+}
+
+export class OptionSchema<F extends Fields> {
+  /** Every option's name, in declaration order. */
+  readonly names: readonly string[];
+  private readonly entries: readonly (readonly [string, AnyField])[];
+  private readonly handleEntries: readonly (readonly [string, AnyField])[];
+  private readonly lookup: Readonly<Record<string, AnyField>>;
+  /** The result of parsing `{}` when no option is required: shared by every call that passes none. */
+  private readonly empty: Parsed<F> | undefined;
+
+  constructor(
+    /** The call these options are for, as messages name it (`new Cache(options)`, `mutex.lockAsync(options)`). */
+    readonly where: string,
+    readonly fields: F,
+    private readonly rules: SchemaRules<F> = {},
+  ) {
+    this.entries = Object.entries(fields);
+    this.handleEntries = this.entries.filter(([, f]) => f.place === 'handle');
+    this.names = this.entries.map(([k]) => k);
+    this.lookup = Object.assign(Object.create(null) as Record<string, AnyField>, fields);
+    this.empty = this.entries.every(([, f]) => f.fallback !== REQUIRED) ? Object.freeze(this.parse({})) : undefined;
+  }
+
+  /**
+   * Checks `raw` (an options object, `undefined`, or the positional number)
+   * and returns every option's value.
+   * @throws InvalidArgumentError naming the first bad or unknown option
+   */
+  parse(raw: unknown, where: string = this.where): Parsed<F> {
+    if (raw === undefined && this.empty !== undefined) return this.empty;
+    const positional = this.rules.positional;
+    if (positional !== undefined && typeof raw === 'number') return this.parse({ [positional]: raw }, where);
+    let o = raw === undefined ? {} : objectOf(raw, where);
+    if (this.rules.legacy !== undefined) o = this.rules.legacy(o, where);
+    for (const key in o) {
+      if (this.lookup[key] === undefined) {
+        o = this.resolveNames(o, where);
+        break;
+      }
+    }
+    const out: Record<string, unknown> = {};
+    for (const [name, f] of this.entries) {
+      const v = o[name];
+      if (v !== undefined) out[name] = f.parse(v, name, o);
+      else if (f.fallback !== REQUIRED) out[name] = f.fallback;
+      else throw new InvalidArgumentError(`${where}: ${name} is required`);
+    }
+    this.rules.check?.(out as Parsed<F>);
+    return out as Parsed<F>;
+  }
+
+  /** `parse` for `(number, options)` constructors: `new Semaphore(2, { maxThreads: 8 })`. */
+  parseWith(first: unknown, rest: unknown, where: string = this.where): Parsed<F> {
+    const positional = this.rules.positional;
+    if (positional === undefined || typeof first !== 'number') {
+      if (rest !== undefined) throw new InvalidArgumentError(`${where}: expected one options object, got a second argument ${describeValue(rest)}`);
+      return this.parse(first, where);
+    }
+    const o = rest === undefined ? {} : objectOf(rest, where);
+    if (o[positional] !== undefined) throw new InvalidArgumentError(`${where}: ${positional} was given twice (as the first argument and as an option)`);
+    return this.parse({ ...o, [positional]: first }, where);
+  }
+
+  /** The options a handle records (each `'handle'` field in its handle form). */
+  toHandle(o: Parsed<F>): Stored<F> {
+    const out: Record<string, unknown> = {};
+    for (const [name, f] of this.handleEntries) {
+      const v = (o as Record<string, unknown>)[name];
+      if (v !== undefined) out[name] = f.toHandle ? f.toHandle(v) : v;
+    }
+    return out as Stored<F>;
+  }
+
+  /**
+   * Checks the options found in a handle: every recorded field valid, none
+   * missing, none unknown.
+   * @throws InvalidArgumentError (which `openRegion` reports as a `HandleError`)
+   */
+  fromHandle(raw: unknown): Stored<F> {
+    const o = objectOf(raw, 'handle');
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(o)) {
+      const f = this.lookup[key];
+      if (f === undefined || f.place !== 'handle') throw new InvalidArgumentError(`unknown option "${key}"`);
+    }
+    for (const [name, f] of this.handleEntries) {
+      const v = o[name];
+      if (v === undefined) {
+        if (f.fallback === REQUIRED || f.fallback !== undefined) throw new InvalidArgumentError(`${name} is missing`);
+        continue;
+      }
+      out[name] = f.fromHandle ? f.fromHandle(v, name) : f.parse(v, name, o);
+    }
+    return out as Stored<F>;
+  }
+
+  /**
+   * The options of a thread that opened a handle: each recorded field's value
+   * revived from the handle, and the `reopen` fields from `given` (the
+   * options of `from(handle, options)`; anything else there is an error).
+   */
+  revive(stored: Stored<F>, given: unknown, where: string): Parsed<F> {
+    const g = given === undefined ? {} : objectOf(given, where);
+    for (const key in g) {
+      const f = this.lookup[key];
+      if (f === undefined || !f.reopen) {
+        const reopenable = this.entries.filter(([, x]) => x.reopen).map(([k]) => k);
+        const hint = f === undefined ? closest(key, reopenable) : undefined;
+        throw new InvalidArgumentError(
+          `${where}: ${f === undefined ? `unknown option "${key}"` : `option "${key}" comes from the handle and cannot be given again`}` +
+            (hint !== undefined ? `; did you mean "${hint}"?` : reopenable.length > 0 ? ` (it takes only ${reopenable.map((k) => `"${k}"`).join(', ')})` : ' (it takes no options)'),
+        );
+      }
+    }
+    const out: Record<string, unknown> = {};
+    for (const [name, f] of this.entries) {
+      if (f.place === 'handle') {
+        const s = (stored as Record<string, unknown>)[name];
+        out[name] = f.revive ? f.revive(s, g[name], name) : s;
+      } else if (g[name] !== undefined) {
+        out[name] = f.parse(g[name], name, g);
+      } else {
+        out[name] = f.fallback === REQUIRED ? undefined : f.fallback;
+      }
+    }
+    this.rules.check?.(out as Parsed<F>);
+    return out as Parsed<F>;
+  }
+
+  /** The slow path of `parse`: renamed options (with their warning) and the error for unknown ones. */
+  private resolveNames(o: Readonly<Record<string, unknown>>, where: string): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key in o) {
+      if (this.lookup[key] !== undefined) {
+        if (!hasOwn(out, key)) out[key] = o[key];
+        continue;
+      }
+      const rename = this.rules.renamed?.[key];
+      if (rename !== undefined) {
+        if (o[rename.to] !== undefined) throw new InvalidArgumentError(`${where}: "${key}" is the old name of "${rename.to}"; give only "${rename.to}"`);
+        deprecated(rename.code, where);
+        out[rename.to] = o[key];
+        continue;
+      }
+      const hint = closest(key, [...this.names, ...Object.keys(this.rules.renamed ?? {})]);
+      const meant = hint === undefined ? undefined : (this.rules.renamed?.[hint]?.to ?? hint);
+      throw new InvalidArgumentError(
+        `${where}: unknown option "${key}"` +
+          (meant !== undefined ? `; did you mean "${meant}"?` : this.names.length > 0 ? ` (the options are ${this.names.map((n) => `"${n}"`).join(', ')})` : ' (it takes no options)'),
+      );
+    }
+    return out;
+  }
+}
+
+/** Declares the options of a constructor or a call. */
+export function defineOptions<F extends Fields>(where: string, fields: F, rules?: SchemaRules<F>): OptionSchema<F> {
+  return new OptionSchema(where, fields, rules);
+}
