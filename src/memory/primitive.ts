@@ -97,6 +97,28 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
     return input instanceof Opened ? (input as Opened<K, WithArena<F>>) : this.create(input, rest);
   }
 
+  /**
+   * A region of this kind placed at `byteOffset` of `parent`'s body: a part
+   * of a composite primitive (a LeaseLock's table, a Bulkhead's semaphores),
+   * so that one handle carries the whole. `'create'` lays out the part's
+   * header (when the parent is created); `'open'` checks it like any handle
+   * (magic word, kind, version, size, options) from the parent's handle
+   * alone, so a forged parent cannot smuggle in a bad part. The parent knows
+   * the part's options (it derives them from its own), so both modes take
+   * them, and no option of a part is revived from its handle.
+   * @param room the bytes the parent set aside (the part must fit)
+   */
+  part(parent: Region, byteOffset: number, room: number, raw: unknown, mode: 'create' | 'open'): Opened<K, WithArena<F>> {
+    const o = this.options.parse(raw, `${this.name} (a part of ${parent.handle.kind})`);
+    const stored = this.options.toHandle(o);
+    const byteLength = regionBytes(this.spec, stored);
+    if (byteLength > room) throw new InvalidArgumentError(`a ${this.name} of ${byteLength} bytes does not fit its ${room}-byte place in a ${parent.handle.kind}`);
+    const at = parent.bodyOffset + byteOffset;
+    if (mode === 'create') return new Opened(createRegion(this.spec, stored, { allocate: () => ({ buffer: parent.buffer, byteOffset: at }) }), o, true);
+    const handle = { kind: this.kind, version: this.version, buffer: parent.buffer, byteOffset: at, byteLength, options: stored };
+    return new Opened(openRegion(this.spec, handle, (x) => this.options.fromHandle(x)), o, false);
+  }
+
   /** Bytes a region of these options takes (in an arena, rounded up to 128). */
   byteLength(raw: unknown, rest?: unknown): number {
     return regionBytes(this.spec, this.options.toHandle(this.options.parseWith(raw, rest, `${this.name}.byteLength(options)`)));

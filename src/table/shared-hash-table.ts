@@ -6,12 +6,14 @@
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { encodeInto, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { createRegion, nested, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { codecOption, encodeInto, type Codec, type CodecName } from '../memory/codec.js';
+import { regionBytes, type Region } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
+import { custom, integer, local, withDefault } from '../options/field.js';
 import type { SharedArena } from '../memory/arena.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { CapacityError, DeadlockError, InvalidArgumentError } from '../errors.js';
-import { describeValue, fn as checkFn, oneOf, plainObject, positiveInteger } from '../validate.js';
+import { describeValue, fn as checkFn, plainObject } from '../validate.js';
 import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
 import { KeyMemo, keyMemoSize } from './key-memo.js';
@@ -150,15 +152,6 @@ export interface SharedHashTableOptions<V> {
    */
   readonly hashKey?: HashKey;
 }
-interface TableHandleOptions {
-  readonly capacity: number;
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  /** The codec's name, or 'custom' (the user passes it again to `from`). */
-  readonly codec: CodecName | 'custom';
-}
-export type SharedHashTableHandle = Handle<'sabre.SharedHashTable', TableHandleOptions>;
-
 /** The derived shape of a table (a pure function of its handle options). */
 interface Layout {
   readonly segments: number;
@@ -170,7 +163,7 @@ interface Layout {
   readonly segmentWords: number;
 }
 
-function layoutOf(o: TableHandleOptions): Layout {
+function layoutOf(o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number }): Layout {
   const segments = o.capacity < 1024 ? 1 : Math.min(64, 2 ** Math.floor(Math.log2(o.capacity / 512)));
   const mean = o.capacity / segments;
   const perSegment = segments === 1 ? o.capacity : Math.ceil(mean + 6 * Math.sqrt(mean) + 8);
@@ -181,36 +174,26 @@ function layoutOf(o: TableHandleOptions): Layout {
   return { segments, segmentShift: 32 - Math.log2(segments), perSegment, pool, indexSize, slotWords, segmentWords: segmentBytes / 4 };
 }
 
-const SPEC: RegionSpec<'sabre.SharedHashTable', TableHandleOptions> = {
-  kind: 'sabre.SharedHashTable',
-  version: 1,
-  bodyBytes: (o) => GLOBAL_BYTES + layoutOf(o).segments * layoutOf(o).segmentWords * 4,
-};
-
 /** Largest region a table may take (an Int32Array view must span it). */
 const MAX_REGION_BYTES = 2 ** 31 - 1;
-const CODEC_OPTIONS = [...CODEC_NAMES, 'custom'] as const;
 
-function checkSizes(o: Record<string, unknown>): Omit<TableHandleOptions, 'codec'> {
-  const sizes = {
-    capacity: positiveInteger('capacity', o.capacity, MAX_TABLE_CAPACITY),
-    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes, MAX_KEY_BYTES),
-    maxValueBytes: positiveInteger('maxValueBytes', o.maxValueBytes, MAX_VALUE_BYTES),
-  };
-  const bytes = regionBytes(SPEC, { ...sizes, codec: 'v8' });
-  if (bytes > MAX_REGION_BYTES) {
-    throw new InvalidArgumentError(`a table of capacity ${sizes.capacity} with ${sizes.maxKeyBytes}-byte keys and ${sizes.maxValueBytes}-byte values needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}`);
-  }
-  return sizes;
-}
-
-function checkHandleOptions(raw: unknown): TableHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !['capacity', 'maxKeyBytes', 'maxValueBytes', 'codec'].includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a SharedHashTable handle has no option ${extra.join(', ')}`);
-  return { ...checkSizes(o), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
-}
-
+const DEF = definePrimitive('SharedHashTable', 1, {
+  capacity: integer({ max: MAX_TABLE_CAPACITY }),
+  maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
+  maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
+  codec: codecOption('SharedHashTable'),
+  // Written into the body at creation (random unless given), never in the handle.
+  hashKey: local(withDefault(custom(checkHashKey), undefined)),
+}, {
+  check: (o) => {
+    const bytes = regionBytes(DEF.spec, { capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes, codec: 'v8' });
+    if (bytes > MAX_REGION_BYTES) {
+      throw new InvalidArgumentError(`a table of capacity ${o.capacity} with ${o.maxKeyBytes}-byte keys and ${o.maxValueBytes}-byte values needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}`);
+    }
+  },
+  bodyBytes: (o) => GLOBAL_BYTES + layoutOf(o).segments * layoutOf(o).segmentWords * 4,
+});
+export type SharedHashTableHandle = HandleOf<typeof DEF>;
 
 /**
  * A hash map of fixed capacity in shared memory: every thread that opens its
@@ -294,20 +277,10 @@ export class SharedHashTable<V = unknown> {
    * @param codecOfRegion internal: the codec to use with an opened region
    * @param immutableValues internal: the codec's values are never changed by their users, so decodings may be reused
    */
-  constructor(options: SharedHashTableOptions<V> | Region<'sabre.SharedHashTable', TableHandleOptions>, codecOfRegion?: Codec<V>, immutableValues = false) {
-    let region: Region<'sabre.SharedHashTable', TableHandleOptions>;
-    let hashKey: HashKey | undefined;
-    if (options instanceof Region) {
-      region = options;
-      this.codec = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<V>);
-    } else {
-      const o = plainObject('options', options) as Partial<SharedHashTableOptions<V>>;
-      const sizes = checkSizes(o);
-      const { name, codec } = resolveCodec<V>(o.codec);
-      this.codec = codec;
-      hashKey = o.hashKey === undefined ? randomHashKey() : checkHashKey(o.hashKey);
-      region = createRegion(SPEC, { ...sizes, codec: name }, o.arena as SharedArena | undefined);
-    }
+  constructor(options: SharedHashTableOptions<V> | OpenedOf<typeof DEF>, immutableValues = false) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.codec = o.codec.codec as Codec<V>;
+    const hashKey = created ? (o.hashKey ?? randomHashKey()) : undefined;
     this.handle = region.handle;
     const { capacity, maxKeyBytes, maxValueBytes } = region.options;
     this.capacity = capacity;
@@ -330,7 +303,7 @@ export class SharedHashTable<V = unknown> {
     }
     this.locks = locks;
     this.key = new KeyBuffer(maxKeyBytes);
-    this.memo = region.options.codec === 'string' || immutableValues ? new KeyMemo(keyMemoSize(capacity)) : undefined;
+    this.memo = o.codec.name === 'string' || immutableValues ? new KeyMemo(keyMemoSize(capacity)) : undefined;
     this.value = new Uint8Array(maxValueBytes);
     this.expected = new Uint8Array(maxValueBytes);
   }
@@ -340,9 +313,8 @@ export class SharedHashTable<V = unknown> {
    * custom codec needs that codec again: `from(handle, { codec })`.
    * @throws HandleError
    */
-  static from<V = unknown>(handle: SharedHashTableHandle, options: { readonly codec?: CodecName | Codec<V> } = {}): SharedHashTable<V> {
-    const region = openRegion(SPEC, handle, checkHandleOptions);
-    return new SharedHashTable<V>(region, reopenedCodec<V>('SharedHashTable', region.options.codec, plainObject('options', options).codec));
+  static from<V = unknown>(handle: SharedHashTableHandle, options?: { readonly codec?: CodecName | Codec<V> }): SharedHashTable<V> {
+    return new SharedHashTable<V>(DEF.open(handle, options));
   }
 
   /**
@@ -355,14 +327,8 @@ export class SharedHashTable<V = unknown> {
    * @internal
    */
   static nested<V>(parent: Region, byteOffset: number, sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>, codec: Codec<V>, mode: 'create' | 'open', immutableValues = false): SharedHashTable<V> {
-    const options: TableHandleOptions = { ...checkSizes(sizes), codec: 'custom' };
-    if (mode === 'open') return new SharedHashTable<V>(nested.open(parent, byteOffset, SPEC, options, checkHandleOptions), codec, immutableValues);
-    const region = nested.create(parent, byteOffset, SPEC, options);
-    const key = randomHashKey();
-    const words = region.i32(0, 2);
-    words[K0] = key.k0;
-    words[K1] = key.k1;
-    return new SharedHashTable<V>(region, codec, immutableValues);
+    const { capacity, maxKeyBytes, maxValueBytes } = sizes;
+    return new SharedHashTable<V>(DEF.part(parent, byteOffset, Infinity, { capacity, maxKeyBytes, maxValueBytes, codec }, mode), immutableValues);
   }
 
   /**
@@ -438,8 +404,8 @@ export class SharedHashTable<V = unknown> {
   }
 
   /** Bytes a table of these options takes (in an arena, rounded up to 128). */
-  static byteLength(options: Pick<SharedHashTableOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8' });
+  static byteLength(options: SharedHashTableOptions<unknown>): number {
+    return DEF.byteLength(options);
   }
 
   /** Live entries (the sum of exact per-segment counts; not an atomic snapshot while writers run). */
@@ -1139,6 +1105,6 @@ function reentered(): DeadlockError {
 
 function checkHashKey(k: unknown): HashKey {
   const o = plainObject('hashKey', k);
-  if (!Number.isInteger(o.k0) || !Number.isInteger(o.k1)) throw new InvalidArgumentError(`hashKey must be { k0, k1 } 32-bit integers, got ${describeValue(k)}`);
+  if (!Number.isInteger(o.k0) || !Number.isInteger(o.k1) || Object.keys(o).length !== 2) throw new InvalidArgumentError(`hashKey must be { k0, k1 } 32-bit integers, got ${describeValue(k)}`);
   return { k0: (o.k0 as number) | 0, k1: (o.k1 as number) | 0 };
 }
