@@ -95,10 +95,10 @@ export class OptionSchema<F extends Fields> {
    * and returns every option's value.
    * @throws InvalidArgumentError naming the first bad or unknown option
    */
-  parse(raw: unknown, where: string = this.where): Parsed<F> {
+  parse(raw: unknown, where: string = this.where, prefix = ''): Parsed<F> {
     if (raw === undefined && this.empty !== undefined) return this.empty;
     const positional = this.rules.positional;
-    if (positional !== undefined && typeof raw === 'number') return this.parse({ [positional]: raw }, where);
+    if (positional !== undefined && typeof raw === 'number') return this.parse({ [positional]: raw }, where, prefix);
     let o = raw === undefined ? {} : objectOf(raw, where);
     if (this.rules.legacy !== undefined) o = this.rules.legacy(o, where);
     for (const key in o) {
@@ -110,9 +110,9 @@ export class OptionSchema<F extends Fields> {
     const out: Record<string, unknown> = {};
     for (const [name, f] of this.entries) {
       const v = o[name];
-      if (v !== undefined) out[name] = f.parse(v, name, o);
+      if (v !== undefined) out[name] = f.parse(v, prefix + name, o);
       else if (f.fallback !== REQUIRED) out[name] = f.fallback;
-      else throw new InvalidArgumentError(`${where}: ${name} is required`);
+      else throw new InvalidArgumentError(`${where}: ${prefix}${name} is required`);
     }
     this.rules.check?.(out as Parsed<F>);
     return out as Parsed<F>;
@@ -145,20 +145,20 @@ export class OptionSchema<F extends Fields> {
    * missing, none unknown.
    * @throws InvalidArgumentError (which `openRegion` reports as a `HandleError`)
    */
-  fromHandle(raw: unknown): Stored<F> {
-    const o = objectOf(raw, 'handle');
+  fromHandle(raw: unknown, prefix = ''): Stored<F> {
+    const o = objectOf(raw, prefix === '' ? 'handle' : prefix.slice(0, -1));
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(o)) {
       const f = this.lookup[key];
-      if (f === undefined || f.place !== 'handle') throw new InvalidArgumentError(`unknown option "${key}"`);
+      if (f === undefined || f.place !== 'handle') throw new InvalidArgumentError(`unknown option "${prefix}${key}"`);
     }
     for (const [name, f] of this.handleEntries) {
       const v = o[name];
       if (v === undefined) {
-        if (f.fallback === REQUIRED || f.fallback !== undefined) throw new InvalidArgumentError(`${name} is missing`);
+        if (f.fallback === REQUIRED || f.fallback !== undefined) throw new InvalidArgumentError(`${prefix}${name} is missing`);
         continue;
       }
-      out[name] = f.fromHandle ? f.fromHandle(v, name) : f.parse(v, name, o);
+      out[name] = f.fromHandle ? f.fromHandle(v, prefix + name) : f.parse(v, prefix + name, o);
     }
     return out as Stored<F>;
   }
@@ -225,4 +225,21 @@ export class OptionSchema<F extends Fields> {
 /** Declares the options of a constructor or a call. */
 export function defineOptions<F extends Fields>(where: string, fields: F, rules?: SchemaRules<F>): OptionSchema<F> {
   return new OptionSchema(where, fields, rules);
+}
+
+/**
+ * An option that is itself an options object (a breaker's `failureRate`),
+ * checked by its own schema: unknown keys inside it are errors too, and
+ * messages name the path (`failureRate.threshold must be …`). Recorded in
+ * the handle as its schema records it.
+ */
+export function group<F extends Fields>(schema: OptionSchema<F>): Field<Parsed<F>, Stored<F>> {
+  return {
+    parse: (v, name) => schema.parse(v, name, `${name}.`),
+    fallback: REQUIRED,
+    place: 'handle',
+    reopen: false,
+    toHandle: (o) => schema.toHandle(o),
+    fromHandle: (raw, name) => schema.fromHandle(raw, `${name}.`),
+  };
 }

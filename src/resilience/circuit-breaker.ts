@@ -6,14 +6,17 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, sharedClock, systemClock, type Clock, type ClockOption } from '../clock.js';
+import { clock, systemClock, type Clock } from '../clock.js';
 import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
-import { describeValue, integerIn, oneOf, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { describeValue, oneOf, timeoutMs as timeoutArg } from '../validate.js';
+import { fn as fnField, integer, number, signal, timeout, withDefault } from '../options/field.js';
+import { defineOptions, group } from '../options/schema.js';
+import { deprecated } from '../options/deprecate.js';
 import {
   CLOSED, HALF_OPEN, OPEN, nextWord, seqOf, stateOf, STATE_CODES, STATE_MASK, STATE_NAMES, type BreakerState, type StateCode,
 } from './breaker-state.js';
@@ -172,24 +175,6 @@ export interface CircuitBreakerLocalOptions {
   readonly isFailure?: (error: unknown) => boolean;
 }
 
-interface WindowHandleOptions {
-  readonly threshold: number;
-  readonly minimumCalls: number;
-  readonly windowMs: number;
-  readonly buckets: number;
-}
-interface BreakerHandleOptions {
-  /** 0: no consecutive-failure threshold. */
-  readonly failureThreshold: number;
-  readonly resetTimeoutMs: number;
-  readonly halfOpenMaxCalls: number;
-  readonly failureRate: WindowHandleOptions | null;
-  /** 0: no call timeout. */
-  readonly timeoutMs: number;
-  readonly clock: ClockOption;
-}
-export type CircuitBreakerHandle = Handle<'sabre.CircuitBreaker', BreakerHandleOptions>;
-
 /** What `fn` receives from `execute`. */
 export interface BreakerCall {
   /** True for a HALF_OPEN probe: its outcome closes or reopens the breaker. */
@@ -226,8 +211,10 @@ export interface BreakerStats {
 
 export interface WaitForStateOptions {
   /** Milliseconds to wait (default: forever). */
-  readonly timeout?: number;
+  readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
+  readonly timeout?: number;
 }
 
 /** A call admitted: the state word it was admitted under, and its probe slot (-1: not a probe). */
@@ -236,73 +223,44 @@ interface Admission {
   readonly slot: number;
 }
 
-const SPEC: RegionSpec<'sabre.CircuitBreaker', BreakerHandleOptions> = {
-  kind: 'sabre.CircuitBreaker',
-  version: 1,
-  bodyBytes: (o) => WINDOW_AT + windowBytes(o) + COUNTERS.length * COUNTER_STRIDE,
-};
-
-const windowBytes = (o: Pick<BreakerHandleOptions, 'failureRate'>): number => (o.failureRate === null ? 0 : padToCacheLine(o.failureRate.buckets * 8));
-const statsAt = (o: Pick<BreakerHandleOptions, 'failureRate'>): number => WINDOW_AT + windowBytes(o);
-
-function msOf(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_BREAKER_MS) {
-    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds in (0, ${MAX_BREAKER_MS}], got ${describeValue(v)}`);
-  }
-  return v;
+/** A duration of the breaker: > 0 and at most the longest `setTimeout`. */
+const breakerMs = (fallback?: number) => duration(fallback);
+function duration(fallback?: number) {
+  const f = number({ above: 0, max: MAX_BREAKER_MS, unit: 'milliseconds' });
+  return fallback === undefined ? f : withDefault(f, fallback);
 }
 
-function checkFailureRate(raw: unknown): WindowHandleOptions | null {
-  if (raw === undefined || raw === null) return null;
-  const o = plainObject('failureRate', raw);
-  const threshold = o.threshold;
-  if (typeof threshold !== 'number' || !(threshold > 0 && threshold <= 1)) {
-    throw new InvalidArgumentError(`failureRate.threshold must be a fraction in (0, 1], got ${describeValue(threshold)}`);
-  }
-  return {
-    threshold,
-    minimumCalls: integerIn('failureRate.minimumCalls', o.minimumCalls, 1, 1_000_000),
-    windowMs: msOf('failureRate.windowMs', o.windowMs),
-    buckets: integerIn('failureRate.buckets', o.buckets ?? DEFAULT_BUCKETS, 1, MAX_BUCKETS),
-  };
-}
+const FAILURE_RATE = defineOptions('failureRate', {
+  threshold: number({ above: 0, max: 1 }),
+  minimumCalls: integer({ max: 1_000_000 }),
+  windowMs: breakerMs(),
+  buckets: integer({ max: MAX_BUCKETS, default: DEFAULT_BUCKETS }),
+});
 
-function checkOptions(o: Record<string, unknown>): Omit<BreakerHandleOptions, 'clock'> {
-  const failureRate = checkFailureRate(o.failureRate);
-  let failureThreshold = 0;
-  if (o.failureThreshold !== undefined || failureRate === null) {
-    failureThreshold = integerIn('failureThreshold', o.failureThreshold, 1, MAX_FAILURE_THRESHOLD);
-  }
-  const timeout = o.timeoutMs === undefined || o.timeoutMs === Infinity ? 0 : msOf('timeoutMs', o.timeoutMs);
-  return {
-    failureThreshold,
-    resetTimeoutMs: msOf('resetTimeoutMs', o.resetTimeoutMs),
-    halfOpenMaxCalls: integerIn('halfOpenMaxCalls', o.halfOpenMaxCalls ?? 1, 1, MAX_PROBES),
-    failureRate,
-    timeoutMs: timeout,
-  };
-}
+const DEF = definePrimitive('CircuitBreaker', 1, {
+  failureThreshold: withDefault(integer({ max: MAX_FAILURE_THRESHOLD }), undefined),
+  resetTimeoutMs: breakerMs(),
+  halfOpenMaxCalls: integer({ max: MAX_PROBES, default: 1 }),
+  failureRate: withDefault(group(FAILURE_RATE), undefined),
+  // Infinity: no call timeout.
+  timeoutMs: withDefault(number({ above: 0, max: MAX_BREAKER_MS, infinite: true, unit: 'milliseconds' }), Infinity),
+  isFailure: fnField<(error: unknown) => boolean>({ reopen: true }),
+  clock: clock(),
+}, {
+  check: (o) => {
+    if (o.failureThreshold === undefined && o.failureRate === undefined) {
+      throw new InvalidArgumentError('new CircuitBreaker(options): give failureThreshold, failureRate or both (how else would it open?)');
+    }
+  },
+  bodyBytes: (o) => WINDOW_AT + windowBytes(o.failureRate?.buckets) + COUNTERS.length * COUNTER_STRIDE,
+});
+export type CircuitBreakerHandle = HandleOf<typeof DEF>;
 
-const HANDLE_KEYS = ['clock', 'failureRate', 'failureThreshold', 'halfOpenMaxCalls', 'resetTimeoutMs', 'timeoutMs'].join(',');
+const windowBytes = (buckets: number | undefined): number => (buckets === undefined ? 0 : padToCacheLine(buckets * 8));
 
-function checkHandleOptions(raw: unknown): BreakerHandleOptions {
-  const o = plainObject('options', raw);
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== HANDLE_KEYS) throw new InvalidArgumentError(`a CircuitBreaker handle has options { ${HANDLE_KEYS} }, got keys [${keys}]`);
-  clockOf(o.clock); // validates it
-  // A handle holds the normalized form: 0 for "no threshold" and "no timeout", null for no window.
-  const failureThreshold = integerIn('failureThreshold', o.failureThreshold, 0, MAX_FAILURE_THRESHOLD);
-  const timeout = o.timeoutMs === 0 ? 0 : msOf('timeoutMs', o.timeoutMs);
-  if (o.failureRate === undefined) throw new InvalidArgumentError('failureRate must be an object or null, got undefined');
-  const checked = checkOptions({ ...o, failureThreshold: failureThreshold === 0 ? undefined : failureThreshold, timeoutMs: timeout === 0 ? undefined : timeout });
-  return { ...checked, clock: o.clock as ClockOption };
-}
-
-function checkIsFailure(v: unknown): ((error: unknown) => boolean) | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'function') throw new InvalidArgumentError(`isFailure must be a function, got ${describeValue(v)}`);
-  return v as (error: unknown) => boolean;
-}
+const WAIT_OPTIONS = defineOptions('breaker.waitUntilAsync(state, options)', { timeoutMs: timeout(), signal: signal() }, {
+  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+});
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
@@ -327,8 +285,8 @@ const badFn = (method: string, fn: unknown): InvalidArgumentError => new Invalid
  * `fn` throws (an Error or not) reaches the caller unchanged.
  *
  * `onStateChange(listener)` calls the listener in this thread once per
- * transition, in order, whichever thread made it; `waitForState` waits for a
- * state. An OPEN breaker becomes HALF_OPEN when the first thread looks after
+ * transition, in order, whichever thread made it; `waitUntil` (blocking) and
+ * `waitUntilAsync` wait for a state. An OPEN breaker becomes HALF_OPEN when the first thread looks after
  * the reset timeout (a call, `state`, `stats()`, a waiter): with no traffic
  * and no one looking, it stays OPEN.
  *
@@ -341,8 +299,8 @@ const badFn = (method: string, fn: unknown): InvalidArgumentError => new Invalid
  * @throws CircuitOpenError (`ERR_CIRCUIT_OPEN`) when OPEN, or HALF_OPEN with
  *   every probe slot taken
  * @throws TimeoutError (`ERR_TIMEOUT`) when a call passes `timeoutMs`, or a
- *   `waitForState` its timeout
- * @throws AbortError (`ERR_ABORTED`) when a `waitForState` signal fires
+ *   wait its timeout
+ * @throws AbortError (`ERR_ABORTED`) when a `waitUntilAsync` signal fires
  * @throws HandleError (`ERR_HANDLE`) from `from` for a handle that is not a breaker's
  *
  * @example
@@ -383,42 +341,26 @@ export class CircuitBreaker {
   private onOk!: () => void;
   private onErr!: (error: unknown) => void;
 
-  constructor(options: CircuitBreakerOptions);
-  /** @internal */
-  constructor(region: Region<'sabre.CircuitBreaker', BreakerHandleOptions>, local?: CircuitBreakerLocalOptions);
-  constructor(options: CircuitBreakerOptions | Region<'sabre.CircuitBreaker', BreakerHandleOptions>, local: CircuitBreakerLocalOptions = {}) {
-    let region: Region<'sabre.CircuitBreaker', BreakerHandleOptions>;
-    const created = !(options instanceof Region);
-    if (options instanceof Region) {
-      region = options;
-      this.clock = clockOf(region.options.clock);
-      this.isFailure = checkIsFailure(plainObject('options', local).isFailure);
-    } else {
-      const o = plainObject('options', options);
-      const checked = checkOptions(o);
-      this.isFailure = checkIsFailure(o.isFailure);
-      const { clock, option } = sharedClock(o.clock);
-      this.clock = clock;
-      region = createRegion(SPEC, { ...checked, clock: option }, o.arena as SharedArena | undefined);
-      new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0] = clock.now(); // before the handle is published
-    }
-    const opts = region.options;
+  constructor(options: CircuitBreakerOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
+    this.isFailure = o.isFailure;
+    if (created) new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0] = this.clock.now(); // before the handle is published
     this.handle = region.handle;
-    this.failureThreshold = opts.failureThreshold;
-    this.resetTimeoutMs = opts.resetTimeoutMs;
-    this.halfOpenMaxCalls = opts.halfOpenMaxCalls;
-    this.timeoutMs = opts.timeoutMs === 0 ? Infinity : opts.timeoutMs;
-    this.failureRate = opts.failureRate === null ? undefined : Object.freeze({ ...opts.failureRate });
+    this.failureThreshold = o.failureThreshold ?? 0;
+    this.resetTimeoutMs = o.resetTimeoutMs;
+    this.halfOpenMaxCalls = o.halfOpenMaxCalls;
+    this.timeoutMs = o.timeoutMs;
+    this.failureRate = o.failureRate === undefined ? undefined : Object.freeze({ ...o.failureRate });
     this.words = region.i32(0, CONTROL_WORDS);
     const base = new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0]!;
     this.log = new TransitionLog(region.i64(LOG_AT, LOG_ENTRIES), base, this.clock);
-    this.window = opts.failureRate === null
-      ? undefined
-      : new FailureWindow(region.i64(WINDOW_AT, opts.failureRate.buckets), opts.failureRate.buckets, opts.failureRate.windowMs, base, this.words, STATE);
+    const rate = o.failureRate;
+    this.window = rate === undefined ? undefined : new FailureWindow(region.i64(WINDOW_AT, rate.buckets), rate.buckets, rate.windowMs, base, this.words, STATE);
     this.watcher = new TransitionWatcher(this.words, STATE, this.log);
     const counters = {} as Record<(typeof COUNTERS)[number], StripedCounter>;
     COUNTERS.forEach((name, i) => {
-      const at = statsAt(opts) + i * COUNTER_STRIDE;
+      const at = WINDOW_AT + windowBytes(rate?.buckets) + i * COUNTER_STRIDE;
       counters[name] = created
         ? new StripedCounter({ stripes: STATS_STRIPES, arena: partAt(region, at, COUNTER_STRIDE) as unknown as SharedArena })
         : StripedCounter.from(partHandle(region, at, 'sabre.StripedCounter', COUNTER_BYTES, { stripes: STATS_STRIPES }) as never);
@@ -432,14 +374,13 @@ export class CircuitBreaker {
    * function and cannot travel in the handle: pass it here again.
    * @throws HandleError
    */
-  static from(handle: CircuitBreakerHandle, local: CircuitBreakerLocalOptions = {}): CircuitBreaker {
-    return new CircuitBreaker(openBreakerRegion(handle), local);
+  static from(handle: CircuitBreakerHandle, local?: CircuitBreakerLocalOptions): CircuitBreaker {
+    return new CircuitBreaker(openBreakerRegion(handle, local));
   }
 
-  /** Bytes a breaker takes (in an arena, rounded up to 128); only `failureRate.buckets` changes it. */
-  static byteLength(options: Pick<CircuitBreakerOptions, 'failureRate'> = {}): number {
-    const failureRate = checkFailureRate(plainObject('options', options).failureRate);
-    return regionBytes(SPEC, { failureThreshold: 1, resetTimeoutMs: 1, halfOpenMaxCalls: 1, failureRate, timeoutMs: 0, clock: 'system' });
+  /** Bytes a breaker of these options takes (in an arena, rounded up to 128); only `failureRate.buckets` changes it. */
+  static byteLength(options: CircuitBreakerOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** The state now (an expired OPEN is moved to HALF_OPEN first). */
@@ -524,25 +465,14 @@ export class CircuitBreaker {
     return this.watcher.subscribe(listener);
   }
 
-  /** Resolves when the breaker is in `state` (at once if it is). */
-  async waitForState(state: BreakerState, options: WaitForStateOptions = {}): Promise<void> {
+  /**
+   * Blocks this thread until the breaker is in `state` (at once if it is),
+   * for worker threads; the main thread should use `waitUntilAsync`.
+   * @param timeoutMs how long to wait (default: forever)
+   */
+  waitUntil(state: BreakerState, timeoutMs?: number): void {
     const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
-    const o = plainObject('options', options) as WaitForStateOptions;
-    const timeout = checkTimeout('timeout', o.timeout);
-    if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
-    const deadline = toDeadline(timeout);
-    for (;;) {
-      const word = this.current();
-      if (stateOf(word) === target) return;
-      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: timeout });
-      await parkAsync(this.words, STATE, word, deadline, o.signal);
-    }
-  }
-
-  /** Blocks this thread until the breaker is in `state` (for worker threads; the main thread should use `waitForState`). */
-  waitForStateSync(state: BreakerState, timeout?: number): void {
-    const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
-    const t = checkTimeout('timeout', timeout);
+    const t = timeoutArg('timeoutMs', timeoutMs);
     const deadline = toDeadline(t);
     for (;;) {
       const word = this.current();
@@ -550,6 +480,32 @@ export class CircuitBreaker {
       if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: t });
       parkSync(this.words, STATE, word, deadline);
     }
+  }
+
+  /** Resolves when the breaker is in `state` (at once if it is). */
+  async waitUntilAsync(state: BreakerState, options?: WaitForStateOptions): Promise<void> {
+    const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
+    const o = WAIT_OPTIONS.parse(options);
+    if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
+    const deadline = toDeadline(o.timeoutMs);
+    for (;;) {
+      const word = this.current();
+      if (stateOf(word) === target) return;
+      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: o.timeoutMs });
+      await parkAsync(this.words, STATE, word, deadline, o.signal);
+    }
+  }
+
+  /** @deprecated Use `waitUntilAsync` (`SABRE_DEP_WAIT_FOR_STATE`). */
+  waitForState(state: BreakerState, options?: WaitForStateOptions): Promise<void> {
+    deprecated('SABRE_DEP_WAIT_FOR_STATE', 'CircuitBreaker#waitForState');
+    return this.waitUntilAsync(state, options);
+  }
+
+  /** @deprecated Use `waitUntil` (`SABRE_DEP_WAIT_FOR_STATE`). */
+  waitForStateSync(state: BreakerState, timeoutMs?: number): void {
+    deprecated('SABRE_DEP_WAIT_FOR_STATE', 'CircuitBreaker#waitForStateSync');
+    this.waitUntil(state, timeoutMs);
   }
 
   /** A snapshot of the state, the current counts and the totals. */
@@ -837,6 +793,6 @@ export class CircuitBreaker {
 }
 
 /** @internal Validates a breaker handle (for `from` and for test twins). */
-export function openBreakerRegion(handle: CircuitBreakerHandle): Region<'sabre.CircuitBreaker', BreakerHandleOptions> {
-  return openRegion(SPEC, handle, checkHandleOptions);
+export function openBreakerRegion(handle: CircuitBreakerHandle, local?: CircuitBreakerLocalOptions): OpenedOf<typeof DEF> {
+  return DEF.open(handle, local);
 }

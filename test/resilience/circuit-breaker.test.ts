@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CircuitBreaker, type BreakerTransition, type CircuitBreakerHandle, type CircuitBreakerOptions } from '../../src/resilience/circuit-breaker.js';
 import { ManualClock } from '../../src/clock.js';
 import { SharedArena } from '../../src/memory/arena.js';
@@ -6,6 +6,7 @@ import { CircuitOpenError, ErrorCode } from '../../src/errors.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { eventually } from '../threads/remote.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 
 const boom = (): Promise<never> => Promise.reject(new Error('upstream down'));
 const ok = (): Promise<number> => Promise.resolve(1);
@@ -280,7 +281,7 @@ describe('CircuitBreaker', () => {
     });
   });
 
-  describe('onStateChange and waitForState', () => {
+  describe('onStateChange, waitUntil and waitUntilAsync', () => {
     it('delivers each transition once, in order, to every subscriber; unsubscribe stops it', async () => {
       const { b, clock } = breaker({ failureThreshold: 1 });
       const first = subscribe(b);
@@ -313,27 +314,27 @@ describe('CircuitBreaker', () => {
       expect(edges(seen)).toEqual(['2:OPEN>HALF_OPEN']);
     });
 
-    it('waitForState resolves when another caller moves the breaker, and when the clock passes the reset timeout', async () => {
+    it('waitUntilAsync resolves when another caller moves the breaker, and when the clock passes the reset timeout', async () => {
       const { b, clock } = breaker({ failureThreshold: 1 });
-      const open = b.waitForState('OPEN', { timeout: 5000 });
+      const open = b.waitUntilAsync('OPEN', { timeoutMs: 5000 });
       setTimeout(() => void b.execute(boom).catch(() => {}), 5);
       await open;
-      const halfOpen = b.waitForState('HALF_OPEN', { timeout: 5000 });
+      const halfOpen = b.waitUntilAsync('HALF_OPEN', { timeoutMs: 5000 });
       setTimeout(() => clock.advance(100), 5);
       await halfOpen;
       expect(b.state).toBe('HALF_OPEN');
-      await b.waitForState('HALF_OPEN'); // already there
+      await b.waitUntilAsync('HALF_OPEN'); // already there
     });
 
-    it('waitForState times out and aborts with typed errors', async () => {
+    it('waitUntilAsync and waitUntil time out and abort with typed errors', async () => {
       const { b } = breaker();
-      expectCode(await rejected(b.waitForState('OPEN', { timeout: 10 })), ErrorCode.TIMEOUT, /OPEN/);
+      expectCode(await rejected(b.waitUntilAsync('OPEN', { timeoutMs: 10 })), ErrorCode.TIMEOUT, /OPEN/);
       const ac = new AbortController();
-      const p = b.waitForState('OPEN', { signal: ac.signal });
+      const p = b.waitUntilAsync('OPEN', { signal: ac.signal });
       ac.abort(new Error('shutdown'));
       expectCode(await rejected(p), ErrorCode.ABORTED);
-      expectCode(() => b.waitForStateSync('OPEN', 5), ErrorCode.TIMEOUT);
-      b.waitForStateSync('CLOSED', 0);
+      expectCode(() => b.waitUntil('OPEN', 5), ErrorCode.TIMEOUT);
+      b.waitUntil('CLOSED', 0);
     });
   });
 
@@ -351,8 +352,10 @@ describe('CircuitBreaker', () => {
     const arena = new SharedArena({ byteLength: 64 * 1024 });
     const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10, arena });
     expect(b.handle.buffer).toBe(arena.handle.buffer);
-    expect(b.handle.byteLength).toBe(CircuitBreaker.byteLength());
-    expect(CircuitBreaker.byteLength({ failureRate: { threshold: 0.5, minimumCalls: 1, windowMs: 10, buckets: 60 } })).toBeGreaterThan(CircuitBreaker.byteLength());
+    expect(b.handle.byteLength).toBe(CircuitBreaker.byteLength({ failureThreshold: 1, resetTimeoutMs: 10 }));
+    expect(CircuitBreaker.byteLength({ resetTimeoutMs: 10, failureRate: { threshold: 0.5, minimumCalls: 1, windowMs: 10, buckets: 60 } })).toBeGreaterThan(
+      CircuitBreaker.byteLength({ failureThreshold: 1, resetTimeoutMs: 10 }),
+    );
     expect(CircuitBreaker.from(b.handle).executeSync(() => 'ran')).toBe('ran');
   });
 
@@ -362,17 +365,17 @@ describe('CircuitBreaker', () => {
       ['a negative failureThreshold', { failureThreshold: -1 }, /got -1/],
       ['a NaN failureThreshold', { failureThreshold: NaN }, /got NaN/],
       ['a fractional failureThreshold', { failureThreshold: 1.5 }, /got 1.5/],
-      ['no threshold at all', { failureThreshold: undefined }, /failureThreshold/],
-      ['resetTimeoutMs 0', { resetTimeoutMs: 0 }, /resetTimeoutMs must be a finite number of milliseconds in \(0, 2147483647\], got 0/],
+      ['no threshold at all', { failureThreshold: undefined }, /give failureThreshold, failureRate or both/],
+      ['resetTimeoutMs 0', { resetTimeoutMs: 0 }, /resetTimeoutMs must be a finite number of milliseconds > 0 and <= 2147483647, got 0/],
       ['a negative resetTimeoutMs', { resetTimeoutMs: -5 }, /got -5/],
       ['a NaN resetTimeoutMs', { resetTimeoutMs: NaN }, /got NaN/],
       ['an infinite resetTimeoutMs', { resetTimeoutMs: Infinity }, /got Infinity/],
       ['halfOpenMaxCalls 0', { halfOpenMaxCalls: 0 }, /halfOpenMaxCalls must be an integer in \[1, 64\], got 0/],
       ['halfOpenMaxCalls 65', { halfOpenMaxCalls: 65 }, /got 65/],
-      ['timeoutMs 0', { timeoutMs: 0 }, /timeoutMs must be a finite number of milliseconds/],
+      ['timeoutMs 0', { timeoutMs: 0 }, /timeoutMs must be a number of milliseconds > 0 and <= 2147483647 \(or Infinity\), got 0/],
       ['a NaN timeoutMs', { timeoutMs: NaN }, /got NaN/],
       ['a negative timeoutMs', { timeoutMs: -1 }, /got -1/],
-      ['failureRate threshold 0', { failureRate: { threshold: 0, minimumCalls: 1, windowMs: 10 } }, /failureRate.threshold must be a fraction in \(0, 1\], got 0/],
+      ['failureRate threshold 0', { failureRate: { threshold: 0, minimumCalls: 1, windowMs: 10 } }, /failureRate.threshold must be a finite number > 0 and <= 1, got 0/],
       ['failureRate threshold 1.5', { failureRate: { threshold: 1.5, minimumCalls: 1, windowMs: 10 } }, /got 1.5/],
       ['a NaN failureRate threshold', { failureRate: { threshold: NaN, minimumCalls: 1, windowMs: 10 } }, /got NaN/],
       ['minimumCalls 0', { failureRate: { threshold: 0.5, minimumCalls: 0, windowMs: 10 } }, /minimumCalls/],
@@ -381,6 +384,8 @@ describe('CircuitBreaker', () => {
       ['buckets 0', { failureRate: { threshold: 0.5, minimumCalls: 1, windowMs: 10, buckets: 0 } }, /buckets/],
       ['an isFailure that is not a function', { isFailure: 'yes' }, /isFailure must be a function, got "yes"/],
       ['a clock that cannot be shared', { clock: { now: () => 1 } }, /systemClock or a ManualClock/],
+      ['a misspelled option', { timeout: 100 }, /new CircuitBreaker\(options\): unknown option "timeout"; did you mean "timeoutMs"\?/],
+      ['a misspelled failureRate option', { failureRate: { treshold: 0.5, minimumCalls: 1, windowMs: 10 } }, /failureRate: unknown option "treshold"; did you mean "threshold"\?/],
     ];
     it.each(bad)('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10, ...o } as never), ErrorCode.INVALID_ARG, message);
@@ -390,8 +395,11 @@ describe('CircuitBreaker', () => {
       ['execute(a non-function)', (b: CircuitBreaker) => rejected(b.execute(42 as never)), /execute\(fn\): fn must be a function, got 42/],
       ['executeSync(a non-function)', (b: CircuitBreaker) => thrown(() => b.executeSync(null as never)), /got null/],
       ['onStateChange(a non-function)', (b: CircuitBreaker) => thrown(() => b.onStateChange('x' as never)), /listener must be a function/],
-      ['waitForState of an unknown state', (b: CircuitBreaker) => rejected(b.waitForState('BROKEN' as never)), /state must be one of/],
-      ['waitForState with a NaN timeout', (b: CircuitBreaker) => rejected(b.waitForState('OPEN', { timeout: NaN })), /timeout/],
+      ['waitUntilAsync of an unknown state', (b: CircuitBreaker) => rejected(b.waitUntilAsync('BROKEN' as never)), /state must be one of/],
+      ['waitUntilAsync with a NaN timeoutMs', (b: CircuitBreaker) => rejected(b.waitUntilAsync('OPEN', { timeoutMs: NaN })), /timeoutMs/],
+      ['waitUntilAsync with a misspelled option', (b: CircuitBreaker) => rejected(b.waitUntilAsync('OPEN', { timout: 5 } as never)), /unknown option "timout"; did you mean "timeoutMs"\?/],
+      ['waitUntil with a NaN timeout', (b: CircuitBreaker) => thrown(() => b.waitUntil('OPEN', NaN)), /timeoutMs/],
+      ['from with an unknown option', (b: CircuitBreaker) => thrown(() => CircuitBreaker.from(b.handle, { isFailur: () => true } as never)), /unknown option "isFailur"; did you mean "isFailure"\?/],
       ['from with an isFailure that is not a function', (b: CircuitBreaker) => thrown(() => CircuitBreaker.from(b.handle, { isFailure: 1 as never })), /isFailure/],
     ])('%s', async (_n, op, message) => {
       const { b } = breaker();
@@ -404,9 +412,36 @@ describe('CircuitBreaker', () => {
       ['other options', (h) => ({ ...h, options: { ...h.options, failureThreshold: 2 } })],
       ['a missing option', (h) => ({ ...h, options: { ...h.options, timeoutMs: undefined } })],
       ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ['an unknown option', (h) => ({ ...h, options: { ...h.options, isFailure: 'x' } })],
     ]))('from() refuses %s', (_n, forge) => {
       const { b } = breaker();
       expectCode(thrown(() => CircuitBreaker.from(forge(b.handle) as CircuitBreakerHandle)), ErrorCode.HANDLE);
+    });
+  });
+
+  describe('deprecated names', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+      resetDeprecationsForTesting();
+    });
+
+    it.each([
+      ['waitForState (now waitUntilAsync)', (b: CircuitBreaker) => b.waitForState('CLOSED'), 'SABRE_DEP_WAIT_FOR_STATE'],
+      ['waitForStateSync (now waitUntil)', (b: CircuitBreaker) => b.waitForStateSync('CLOSED', 0), 'SABRE_DEP_WAIT_FOR_STATE'],
+      ['the timeout option of waitUntilAsync (now timeoutMs)', (b: CircuitBreaker) => b.waitUntilAsync('CLOSED', { timeout: 5 }), 'SABRE_DEP_TIMEOUT'],
+    ])('%s still works and warns once', async (_n, call, code) => {
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      const { b } = breaker();
+      await call(b);
+      await call(b);
+      expect(warn.mock.calls.map((c) => (c[1] as { code: string }).code)).toEqual([code]);
+    });
+
+    it('the old wait times out as the new one does', async () => {
+      vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      const { b } = breaker();
+      expectCode(await rejected(b.waitForState('OPEN', { timeout: 5 })), ErrorCode.TIMEOUT, /OPEN/);
+      expectCode(() => b.waitForStateSync('OPEN', 5), ErrorCode.TIMEOUT);
     });
   });
 });
