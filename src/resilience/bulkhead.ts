@@ -3,11 +3,13 @@
  * bounded queue behind them, and a fast refusal beyond.
  */
 import { padToCacheLine } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { AbortError, BulkheadFullError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_SEMAPHORE_THREADS, MAX_PERMITS, Semaphore } from '../sync/semaphore.js';
-import { describeValue, integerIn, plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { describeValue, timeoutMs as checkTimeout } from '../validate.js';
+import { integer, signal, timeout } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
 import { partAt, partHandle } from './parts.js';
 
 /*
@@ -46,15 +48,10 @@ export interface BulkheadOptions {
   readonly maxThreads?: number;
   readonly arena?: SharedArena;
 }
-interface BulkheadHandleOptions {
-  readonly maxConcurrent: number;
-  readonly maxQueue: number;
-  readonly maxThreads: number;
-}
-export type BulkheadHandle = Handle<'sabre.Bulkhead', BulkheadHandleOptions>;
-
 export interface BulkheadExecuteOptions {
   /** Longest wait in the queue, in ms (default: forever); then TimeoutError. */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
   /** Leaves the queue with AbortError. */
   readonly signal?: AbortSignal;
@@ -73,29 +70,26 @@ export interface BulkheadStats {
   readonly available: number;
 }
 
-const semaphoreBytes = (o: BulkheadHandleOptions): number => padToCacheLine(Semaphore.byteLength({ maxThreads: o.maxThreads }));
+const semaphoreBytes = (maxThreads: number): number => padToCacheLine(Semaphore.byteLength({ maxThreads }));
 const RUN_AT = 0;
-const admitAt = (o: BulkheadHandleOptions): number => semaphoreBytes(o);
 
-const SPEC: RegionSpec<'sabre.Bulkhead', BulkheadHandleOptions> = {
-  kind: 'sabre.Bulkhead',
-  version: 1,
-  bodyBytes: (o) => 2 * semaphoreBytes(o),
-};
+const DEF = definePrimitive('Bulkhead', 1, {
+  maxConcurrent: integer({ max: MAX_PERMITS }),
+  maxQueue: integer({ min: 0, max: MAX_PERMITS, default: 0 }),
+  maxThreads: integer({ max: 4096, default: DEFAULT_SEMAPHORE_THREADS }),
+}, {
+  check: (o) => {
+    if (o.maxConcurrent + o.maxQueue > MAX_PERMITS) {
+      throw new InvalidArgumentError(`maxConcurrent + maxQueue must be at most ${MAX_PERMITS}, got ${o.maxConcurrent} + ${o.maxQueue}`);
+    }
+  },
+  bodyBytes: (o) => 2 * semaphoreBytes(o.maxThreads),
+});
+export type BulkheadHandle = HandleOf<typeof DEF>;
 
-function checkOptions(o: Record<string, unknown>): BulkheadHandleOptions {
-  const maxConcurrent = positiveInteger('maxConcurrent', o.maxConcurrent, MAX_PERMITS);
-  const maxQueue = integerIn('maxQueue', o.maxQueue ?? 0, 0, MAX_PERMITS - maxConcurrent);
-  const maxThreads = positiveInteger('maxThreads', o.maxThreads ?? DEFAULT_SEMAPHORE_THREADS, 4096);
-  return { maxConcurrent, maxQueue, maxThreads };
-}
-
-function checkHandleOptions(raw: unknown): BulkheadHandleOptions {
-  const o = plainObject('options', raw);
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'maxConcurrent,maxQueue,maxThreads') throw new InvalidArgumentError(`a Bulkhead handle has options { maxConcurrent, maxQueue, maxThreads }, got keys [${keys}]`);
-  return checkOptions(o);
-}
+const EXECUTE_OPTIONS = defineOptions('bulkhead.execute(fn, options)', { timeoutMs: timeout(), signal: signal() }, {
+  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+});
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
@@ -114,7 +108,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  *
  * @throws BulkheadFullError (`ERR_BULKHEAD_FULL`) when every slot and every
  *   queue place is taken
- * @throws TimeoutError (`ERR_TIMEOUT`) when a queued call waits past `timeout`
+ * @throws TimeoutError (`ERR_TIMEOUT`) when a queued call waits past `timeoutMs`
  * @throws AbortError (`ERR_ABORTED`) when a queued call's signal fires
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a zero, negative or
  *   fractional bound, a `fn` that is not a function, `executeSync` of a
@@ -126,7 +120,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  * ```ts
  * const reports = new Bulkhead({ maxConcurrent: 4, maxQueue: 16 });   // pass reports.handle to workers
  * // in a worker: Bulkhead.from(workerData.reports)
- * const pdf = await reports.execute(() => renderReport(id), { timeout: 5_000 });
+ * const pdf = await reports.execute(() => renderReport(id), { timeoutMs: 5_000 });
  * ```
  * @remarks Since 0.1
  */
@@ -137,37 +131,28 @@ export class Bulkhead {
   private readonly run: Semaphore;
   private readonly admit: Semaphore;
 
-  constructor(options: BulkheadOptions | Region<'sabre.Bulkhead', BulkheadHandleOptions>) {
-    let region: Region<'sabre.Bulkhead', BulkheadHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      const o = region.options;
-      const open = (at: number, permits: number): Semaphore =>
-        Semaphore.from(partHandle(region, at, 'sabre.Semaphore', Semaphore.byteLength({ maxThreads: o.maxThreads }), { permits, maxThreads: o.maxThreads }) as never);
-      this.run = open(RUN_AT, o.maxConcurrent);
-      this.admit = open(admitAt(o), o.maxConcurrent + o.maxQueue);
-    } else {
-      const raw = plainObject('options', options);
-      const o = checkOptions(raw);
-      region = createRegion(SPEC, o, raw.arena as SharedArena | undefined);
-      const make = (at: number, permits: number): Semaphore =>
-        new Semaphore(permits, { maxThreads: o.maxThreads, arena: partAt(region, at, semaphoreBytes(o)) as unknown as SharedArena });
-      this.run = make(RUN_AT, o.maxConcurrent);
-      this.admit = make(admitAt(o), o.maxConcurrent + o.maxQueue);
-    }
+  constructor(options: BulkheadOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    const room = semaphoreBytes(o.maxThreads);
+    const part = (at: number, permits: number): Semaphore =>
+      created
+        ? new Semaphore(permits, { maxThreads: o.maxThreads, arena: partAt(region, at, room) as unknown as SharedArena })
+        : Semaphore.from(partHandle(region, at, 'sabre.Semaphore', Semaphore.byteLength({ maxThreads: o.maxThreads }), { permits, maxThreads: o.maxThreads }) as never);
+    this.run = part(RUN_AT, o.maxConcurrent);
+    this.admit = part(room, o.maxConcurrent + o.maxQueue);
     this.handle = region.handle;
-    this.maxConcurrent = region.options.maxConcurrent;
-    this.maxQueue = region.options.maxQueue;
+    this.maxConcurrent = o.maxConcurrent;
+    this.maxQueue = o.maxQueue;
   }
 
   /** Re-opens a bulkhead from its handle, in any thread. @throws HandleError */
   static from(handle: BulkheadHandle): Bulkhead {
-    return new Bulkhead(openRegion(SPEC, handle, checkHandleOptions));
+    return new Bulkhead(DEF.open(handle));
   }
 
-  /** Bytes a bulkhead takes (in an arena, rounded up to 128). */
-  static byteLength(options: Pick<BulkheadOptions, 'maxThreads'> = {}): number {
-    return regionBytes(SPEC, checkOptions({ maxConcurrent: 1, maxThreads: plainObject('options', options).maxThreads }));
+  /** Bytes a bulkhead of these options takes (in an arena, rounded up to 128). */
+  static byteLength(options: BulkheadOptions): number {
+    return DEF.byteLength(options);
   }
 
   /**
@@ -176,28 +161,28 @@ export class Bulkhead {
    * slot is freed when fn's result settles.
    */
   execute<T>(fn: () => T | PromiseLike<T>, options?: BulkheadExecuteOptions): Promise<T> {
-    let timeout: number;
+    let o: ReturnType<typeof EXECUTE_OPTIONS.parse>;
     try {
       if (typeof fn !== 'function') throw new InvalidArgumentError(`execute(fn): fn must be a function, got ${describeValue(fn)}`);
-      timeout = options === undefined ? Infinity : checkTimeout('timeout', plainObject('options', options).timeout);
-      if (options?.signal?.aborted) throw new AbortError('aborted before entering the bulkhead', options.signal.reason);
+      o = EXECUTE_OPTIONS.parse(options);
+      if (o.signal?.aborted) throw new AbortError('aborted before entering the bulkhead', o.signal.reason);
       this.enter();
     } catch (e) {
       return Promise.reject(e);
     }
     // Linearization point of a call's start: its RUN acquisition.
     if (this.run.tryAcquire()) return this.runHeld(fn);
-    return this.executeQueued(fn, timeout, options?.signal);
+    return this.executeQueued(fn, o.timeoutMs, o.signal);
   }
 
   /**
    * The blocking form, for worker threads doing CPU-bound work: waits in the
-   * queue with `Atomics.wait` (`timeout` ms at most), runs `fn`, frees the slot.
+   * queue with `Atomics.wait` (`timeoutMs` at most), runs `fn`, frees the slot.
    * @throws InvalidArgumentError if `fn` returns a promise (use `execute`)
    */
-  executeSync<T>(fn: () => T, timeout?: number): T {
+  executeSync<T>(fn: () => T, timeoutMs?: number): T {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`executeSync(fn): fn must be a function, got ${describeValue(fn)}`);
-    const t = checkTimeout('timeout', timeout);
+    const t = checkTimeout('timeoutMs', timeoutMs);
     this.enter();
     try {
       this.run.acquire(1, t);

@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Bulkhead, type BulkheadHandle } from '../../src/resilience/bulkhead.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 
 /** A call that runs until `release()`; `started` resolves when it runs. */
 function held() {
@@ -57,7 +58,7 @@ describe('Bulkhead', () => {
     const h = held();
     const p = b.execute(h.fn);
     await h.started;
-    expectCode(await rejected(b.execute(() => 1, { timeout: 5 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(b.execute(() => 1, { timeoutMs: 5 })), ErrorCode.TIMEOUT);
     const ac = new AbortController();
     const queued = b.execute(() => 1, { signal: ac.signal });
     ac.abort();
@@ -83,7 +84,7 @@ describe('Bulkhead', () => {
     const arena = new SharedArena({ byteLength: 64 * 1024 });
     const b = new Bulkhead({ maxConcurrent: 1, arena });
     expect(b.handle.buffer).toBe(arena.handle.buffer);
-    expect(b.handle.byteLength).toBe(Bulkhead.byteLength());
+    expect(b.handle.byteLength).toBe(Bulkhead.byteLength({ maxConcurrent: 1 }));
     const other = Bulkhead.from(structuredClone(b.handle));
     const h = held();
     const p = other.execute(h.fn);
@@ -100,14 +101,17 @@ describe('Bulkhead', () => {
       ['a fractional maxQueue', { maxConcurrent: 1, maxQueue: 0.5 }, /maxQueue must be an integer/],
       ['a negative maxQueue', { maxConcurrent: 1, maxQueue: -1 }, /got -1/],
       ['maxThreads 0', { maxConcurrent: 1, maxThreads: 0 }, /maxThreads/],
+      ['more than MAX_PERMITS in all', { maxConcurrent: 2 ** 31 - 1, maxQueue: 1 }, /maxConcurrent \+ maxQueue must be at most 2147483647/],
+      ['a misspelled option', { maxConcurrent: 1, maxQueu: 1 }, /new Bulkhead\(options\): unknown option "maxQueu"; did you mean "maxQueue"\?/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new Bulkhead(o as never), ErrorCode.INVALID_ARG, message);
     });
 
     it.each([
       ['execute(a non-function)', (b: Bulkhead) => rejected(b.execute('x' as never)), /fn must be a function, got "x"/],
-      ['execute with a NaN timeout', (b: Bulkhead) => rejected(b.execute(() => 1, { timeout: NaN })), /timeout/],
-      ['executeSync with a negative timeout', (b: Bulkhead) => thrown(() => b.executeSync(() => 1, -1)), /timeout/],
+      ['execute with a NaN timeoutMs', (b: Bulkhead) => rejected(b.execute(() => 1, { timeoutMs: NaN })), /timeoutMs/],
+      ['execute with a misspelled option', (b: Bulkhead) => rejected(b.execute(() => 1, { timeotMs: 5 } as never)), /unknown option "timeotMs"; did you mean "timeoutMs"\?/],
+      ['executeSync with a negative timeout', (b: Bulkhead) => thrown(() => b.executeSync(() => 1, -1)), /timeoutMs/],
     ])('%s', async (_n, op, message) => {
       const b = new Bulkhead({ maxConcurrent: 2, maxQueue: 1 });
       expectCode(await op(b), ErrorCode.INVALID_ARG, message);
@@ -117,9 +121,29 @@ describe('Bulkhead', () => {
     it.each(forgedHandles<BulkheadHandle>('sabre.Semaphore', [
       ['other options', (h) => ({ ...h, options: { ...h.options, maxQueue: 3 } })],
       ['a missing option', (h) => ({ ...h, options: { maxConcurrent: 1, maxQueue: 0 } })],
+      ['an unknown option', (h) => ({ ...h, options: { ...h.options, arena: null } })],
     ]))('from() refuses %s', (_n, forge) => {
       const b = new Bulkhead({ maxConcurrent: 1 });
       expectCode(thrown(() => Bulkhead.from(forge(b.handle) as BulkheadHandle)), ErrorCode.HANDLE);
+    });
+  });
+
+  describe('deprecated names', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+      resetDeprecationsForTesting();
+    });
+
+    it('execute\'s timeout option (now timeoutMs) still times out, and warns once', async () => {
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      const b = new Bulkhead({ maxConcurrent: 1, maxQueue: 2 });
+      const h = held();
+      const running = b.execute(h.fn);
+      expectCode(await rejected(b.execute(() => 1, { timeout: 5 })), ErrorCode.TIMEOUT);
+      expectCode(await rejected(b.execute(() => 1, { timeout: 5 })), ErrorCode.TIMEOUT);
+      h.release();
+      await running;
+      expect(warn.mock.calls.map((c) => (c[1] as { code: string }).code)).toEqual(['SABRE_DEP_TIMEOUT']);
     });
   });
 });

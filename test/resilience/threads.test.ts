@@ -128,7 +128,7 @@ describe('Bulkhead across threads', () => {
       await withWorker(async (v) => {
         expect(await w.call('bulkheadHold', { bulkhead: bulkhead.handle, cell: cell() })).toBe('running');
         expect(await v.call('bulkheadHold', { bulkhead: bulkhead.handle, cell: cell() })).toBe('running');
-        const queued = bulkhead.execute(() => 'queued ran', { timeout: 10_000 });
+        const queued = bulkhead.execute(() => 'queued ran', { timeoutMs: 10_000 });
         expectCode(await rejected(bulkhead.execute(() => 'refused')), ErrorCode.BULKHEAD_FULL);
         await exitWorker(w);
         expect(await queued).toBe('queued ran');
@@ -139,7 +139,7 @@ describe('Bulkhead across threads', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const running = [bulkhead.execute(() => gate), bulkhead.execute(() => gate)];
-    const waiting = bulkhead.execute(() => 'waited', { timeout: 10_000 });
+    const waiting = bulkhead.execute(() => 'waited', { timeoutMs: 10_000 });
     expect(bulkhead.stats()).toEqual({ running: 2, queued: 1, available: 0 });
     release();
     await Promise.all(running);
