@@ -5,11 +5,11 @@
  */
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue, plainObject } from '../validate.js';
+import { number } from '../options/field.js';
 
 const { compareExchange64, load64 } = seam; // module constants: see memory/atomics.ts
 
@@ -95,14 +95,6 @@ export interface RetryBudgetOptions {
   readonly clock?: Clock;
   readonly arena?: SharedArena;
 }
-interface BudgetHandleOptions {
-  readonly ratio: number;
-  readonly minRetriesPerSecond: number;
-  readonly windowMs: number;
-  readonly clock: ClockOption;
-}
-export type RetryBudgetHandle = Handle<'sabre.RetryBudget', BudgetHandleOptions>;
-
 /** The budget over the current window (separate reads: a snapshot, not atomic). */
 export interface RetryBudgetStats {
   readonly deposits: number;
@@ -111,36 +103,20 @@ export interface RetryBudgetStats {
   readonly balance: number;
 }
 
-const SPEC: RegionSpec<'sabre.RetryBudget', BudgetHandleOptions> = {
-  kind: 'sabre.RetryBudget',
-  version: 1,
+const DEF = definePrimitive('RetryBudget', 1, {
+  ratio: number({ min: 0, max: 1000 }),
+  minRetriesPerSecond: number({ min: 0, max: 1_000_000, default: 10 }),
+  windowMs: number({ above: 0, max: MAX_BUDGET_WINDOW_MS, unit: 'milliseconds', default: 10_000 }),
+  clock: clock(),
+}, {
+  check: (o) => {
+    if (Math.round(o.ratio * MILLI) === 0 && Math.floor(o.minRetriesPerSecond * o.windowMs) < MILLI) {
+      throw new InvalidArgumentError(`a budget with ratio ${o.ratio} and minRetriesPerSecond ${o.minRetriesPerSecond} over ${o.windowMs} ms never allows a retry`);
+    }
+  },
   bodyBytes: () => RING_AT + BUDGET_BUCKETS * 8,
-};
-
-function finiteIn(name: string, v: unknown, min: number, max: number, openMin = false): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || (openMin && v === min) || v > max) {
-    throw new InvalidArgumentError(`${name} must be a finite number in ${openMin ? '(' : '['}${min}, ${max}], got ${describeValue(v)}`);
-  }
-  return v;
-}
-
-function checkOptions(o: Record<string, unknown>): Omit<BudgetHandleOptions, 'clock'> {
-  const ratio = finiteIn('ratio', o.ratio, 0, 1000);
-  const minRetriesPerSecond = finiteIn('minRetriesPerSecond', o.minRetriesPerSecond ?? 10, 0, 1_000_000);
-  const windowMs = finiteIn('windowMs', o.windowMs ?? 10_000, 0, MAX_BUDGET_WINDOW_MS, true);
-  if (Math.round(ratio * MILLI) === 0 && Math.floor(minRetriesPerSecond * windowMs) < MILLI) {
-    throw new InvalidArgumentError(`a budget with ratio ${ratio} and minRetriesPerSecond ${minRetriesPerSecond} over ${windowMs} ms never allows a retry`);
-  }
-  return { ratio, minRetriesPerSecond, windowMs };
-}
-
-function checkHandleOptions(raw: unknown): BudgetHandleOptions {
-  const o = plainObject('options', raw);
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'clock,minRetriesPerSecond,ratio,windowMs') throw new InvalidArgumentError(`a RetryBudget handle has options { clock, minRetriesPerSecond, ratio, windowMs }, got keys [${keys}]`);
-  clockOf(o.clock); // validates it
-  return { ...checkOptions(o), clock: o.clock as ClockOption };
-}
+});
+export type RetryBudgetHandle = HandleOf<typeof DEF>;
 
 /** The window as read by one attempt: the current bucket's slot and word, and the window's sums. */
 interface View {
@@ -197,18 +173,18 @@ export class RetryBudget {
   private sealedDeposits = 0;
   private sealedWithdrawals = 0;
 
-  constructor(options: RetryBudgetOptions | Region<'sabre.RetryBudget', BudgetHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkOptions);
-    this.clock = clock;
+  constructor(options: RetryBudgetOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     if (created) {
       // Before the handle is published: the start time, and every slot sealed (none is current yet).
-      new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0] = clock.now();
+      new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0] = this.clock.now();
       region.i64(RING_AT, BUDGET_BUCKETS).fill(SEALED);
     }
     this.handle = region.handle;
-    this.ratio = region.options.ratio;
-    this.minRetriesPerSecond = region.options.minRetriesPerSecond;
-    this.windowMs = region.options.windowMs;
+    this.ratio = o.ratio;
+    this.minRetriesPerSecond = o.minRetriesPerSecond;
+    this.windowMs = o.windowMs;
     this.ring = region.i64(RING_AT, BUDGET_BUCKETS);
     this.base = new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0]!;
     this.widthMs = this.windowMs / BUDGET_BUCKETS;
@@ -218,11 +194,12 @@ export class RetryBudget {
 
   /** Re-opens a budget from its handle, in any thread. @throws HandleError */
   static from(handle: RetryBudgetHandle): RetryBudget {
-    return new RetryBudget(openRegion(SPEC, handle, checkHandleOptions));
+    return new RetryBudget(DEF.open(handle));
   }
 
-  static byteLength(): number {
-    return regionBytes(SPEC, { ratio: 1, minRetriesPerSecond: 1, windowMs: 1, clock: 'system' });
+  /** Bytes a budget takes (the same for any options). */
+  static byteLength(options: RetryBudgetOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** Records a call (its share of a retry becomes available). */

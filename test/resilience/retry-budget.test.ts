@@ -64,21 +64,22 @@ describe('RetryBudget', () => {
     const arena = new SharedArena({ byteLength: 4096 });
     const b = new RetryBudget({ ratio: 1, arena });
     expect(b.handle.buffer).toBe(arena.handle.buffer);
-    expect(b.handle.byteLength).toBe(RetryBudget.byteLength());
+    expect(b.handle.byteLength).toBe(RetryBudget.byteLength({ ratio: 1 }));
     expect(b.tryWithdraw()).toBe(true); // the default reserve: 10/s over 10 s
   });
 
   describe('misuse: a typed error, and nothing deposited or withdrawn is lost', () => {
     it.each([
-      ['a negative ratio', { ratio: -0.1 }, /ratio must be a finite number in \[0, 1000\], got -0.1/],
+      ['a negative ratio', { ratio: -0.1 }, /ratio must be a finite number >= 0 and <= 1000, got -0.1/],
       ['a NaN ratio', { ratio: NaN }, /got NaN/],
       ['an infinite ratio', { ratio: Infinity }, /got Infinity/],
-      ['a missing ratio', { ratio: undefined }, /got undefined/],
+      ['a missing ratio', { ratio: undefined }, /ratio is required/],
       ['a negative minRetriesPerSecond', { minRetriesPerSecond: -1 }, /minRetriesPerSecond/],
-      ['windowMs 0', { windowMs: 0 }, /windowMs must be a finite number in \(0, 2147483647\], got 0/],
+      ['windowMs 0', { windowMs: 0 }, /windowMs must be a finite number of milliseconds > 0 and <= 2147483647, got 0/],
       ['a NaN windowMs', { windowMs: NaN }, /got NaN/],
       ['a budget that never allows a retry', { ratio: 0, minRetriesPerSecond: 0 }, /never allows a retry/],
       ['a clock that cannot be shared', { clock: { now: () => 0 } }, /systemClock or a ManualClock/],
+      ['a misspelled option', { minRetriesPerSec: 1 }, /new RetryBudget\(options\): unknown option "minRetriesPerSec"; did you mean "minRetriesPerSecond"\?/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0, windowMs: 1000, ...o } as never), ErrorCode.INVALID_ARG, message);
     });
@@ -86,6 +87,7 @@ describe('RetryBudget', () => {
     it.each(forgedHandles<RetryBudgetHandle>('sabre.Mutex', [
       ['other options', (h) => ({ ...h, options: { ...h.options, ratio: 0.5 } })],
       ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ['an unknown option', (h) => ({ ...h, options: { ...h.options, percent: 1 } })],
     ]))('from() refuses %s', (_n, forge) => {
       const { b } = budget();
       b.deposit();
