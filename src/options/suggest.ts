@@ -3,7 +3,7 @@
  *
  * Optimal string alignment distance (Damerau–Levenshtein with adjacent
  * transpositions), the measure TypeScript and cargo use for their own
- * suggestions. A name is suggested when it is within a third of the longer
+ * suggestions. A name is suggested when it is within 40% of the longer
  * name's length (at least 2 edits), when one name is a prefix of the other
  * (`ttl` → `ttlMs`), or when they differ only in case.
  */
@@ -37,7 +37,7 @@ export function closest(name: string, candidates: Iterable<string>): string | un
     else if (lower.length >= 3 && (cl.startsWith(lower) || lower.startsWith(cl))) score = 0.5;
     else {
       const dist = editDistance(lower, cl);
-      if (dist > Math.max(2, Math.floor(Math.max(lower.length, cl.length) / 3))) continue;
+      if (dist > Math.max(2, Math.ceil(Math.max(lower.length, cl.length) * 0.4))) continue;
       score = dist;
     }
     if (score < bestScore) {

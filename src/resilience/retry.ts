@@ -3,7 +3,9 @@
  * jitter, a shared retry budget, and the server's Retry-After respected.
  */
 import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../errors.js';
-import { describeValue, integerIn, oneOf, plainObject } from '../validate.js';
+import { describeValue } from '../validate.js';
+import { custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
+import { defineOptions, type Parsed } from '../options/schema.js';
 
 /*
  * Implementation notes
@@ -113,81 +115,38 @@ export interface RetryOptions {
   readonly random?: () => number;
 }
 
-interface Config {
-  readonly retries: number;
-  readonly baseMs: number;
-  readonly maxMs: number;
-  readonly jitter: Jitter;
-  readonly signal: AbortSignal | undefined;
-  readonly retryOn: (error: unknown, attempt: number) => boolean;
-  readonly budget: RetryBudgetLike | undefined;
-  readonly onRetry: ((info: RetryInfo) => void) | undefined;
-  readonly onGiveUp: ((info: GiveUpInfo) => void) | undefined;
-  readonly random: () => number;
-}
-
-function delayOption(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_RETRY_DELAY_MS) {
-    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds in (0, ${MAX_RETRY_DELAY_MS}], got ${describeValue(v)}`);
-  }
-  return v;
-}
-
-function optionalFn<F>(name: string, v: unknown): F | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${describeValue(v)}`);
-  return v as F;
-}
-
 const defaultRetryOn = (error: unknown): boolean =>
   !isSabreError(error, ErrorCode.INVALID_ARG) && !isSabreError(error, ErrorCode.HANDLE) && !isSabreError(error, ErrorCode.ABORTED);
 
-/** Validates retry's options without building anything (the success path); returns the signal. */
-function checkOptions(options: unknown): AbortSignal | undefined {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) plainObject('options', options); // throws the usual message
-  const o = options as RetryOptions;
-  const { retries, baseMs, maxMs, jitter, signal, budget, retryOn, onRetry, onGiveUp, random } = o;
-  const base = baseMs === undefined ? DEFAULT_BASE_MS : baseMs;
-  const cheap =
-    (retries === undefined || (Number.isInteger(retries) && retries >= 0 && retries <= MAX_RETRIES)) &&
-    typeof base === 'number' && base > 0 && base <= MAX_RETRY_DELAY_MS &&
-    (maxMs === undefined || (typeof maxMs === 'number' && maxMs >= base && maxMs <= MAX_RETRY_DELAY_MS)) &&
-    (jitter === undefined || jitter === 'full' || jitter === 'equal' || jitter === 'decorrelated' || jitter === 'none') &&
-    (signal === undefined || signal instanceof AbortSignal) &&
-    (budget === undefined || (typeof budget === 'object' && budget !== null && typeof budget.deposit === 'function' && typeof budget.tryWithdraw === 'function')) &&
-    (retryOn === undefined || typeof retryOn === 'function') &&
-    (onRetry === undefined || typeof onRetry === 'function') &&
-    (onGiveUp === undefined || typeof onGiveUp === 'function') &&
-    (random === undefined || typeof random === 'function');
-  if (!cheap) configOf(options); // throws the precise error
-  return signal;
-}
+const delay = () => number({ above: 0, max: MAX_RETRY_DELAY_MS, unit: 'milliseconds' });
 
-function configOf(options: unknown): Config {
-  const o = plainObject('options', options) as RetryOptions;
-  const baseMs = delayOption('baseMs', o.baseMs, DEFAULT_BASE_MS);
-  const maxMs = delayOption('maxMs', o.maxMs, Math.max(DEFAULT_MAX_MS, baseMs));
-  if (maxMs < baseMs) throw new InvalidArgumentError(`maxMs must be at least baseMs (${baseMs}), got ${maxMs}`);
-  const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
-  const budget = o.budget;
-  if (budget !== undefined && (typeof budget?.deposit !== 'function' || typeof budget.tryWithdraw !== 'function')) {
-    throw new InvalidArgumentError(`budget must be a RetryBudget (an object with deposit() and tryWithdraw()), got ${describeValue(budget)}`);
-  }
-  return {
-    retries: o.retries === undefined ? DEFAULT_RETRIES : integerIn('retries', o.retries, 0, MAX_RETRIES),
-    baseMs,
-    maxMs,
-    jitter: o.jitter === undefined ? 'full' : oneOf('jitter', o.jitter, JITTERS),
-    signal,
-    retryOn: optionalFn<Config['retryOn']>('retryOn', o.retryOn) ?? defaultRetryOn,
-    budget,
-    onRetry: optionalFn<Config['onRetry']>('onRetry', o.onRetry),
-    onGiveUp: optionalFn<Config['onGiveUp']>('onGiveUp', o.onGiveUp),
-    random: optionalFn<Config['random']>('random', o.random) ?? Math.random,
-  };
-}
+const OPTIONS = defineOptions('retry(fn, options)', {
+  retries: integer({ min: 0, max: MAX_RETRIES, default: DEFAULT_RETRIES }),
+  baseMs: withDefault(delay(), DEFAULT_BASE_MS),
+  // Default: the larger of DEFAULT_MAX_MS and baseMs (see `maxOf`).
+  maxMs: withDefault(delay(), undefined),
+  jitter: oneOf(JITTERS, 'full'),
+  signal: signal(),
+  retryOn: fnField<(error: unknown, attempt: number) => boolean>(),
+  budget: withDefault(
+    custom<RetryBudgetLike>((v, name) => {
+      const b = v as Partial<RetryBudgetLike> | null;
+      if (typeof b === 'object' && b !== null && typeof b.deposit === 'function' && typeof b.tryWithdraw === 'function') return b as RetryBudgetLike;
+      throw new InvalidArgumentError(`${name} must be a RetryBudget (an object with deposit() and tryWithdraw()), got ${describeValue(v)}`);
+    }),
+    undefined,
+  ),
+  onRetry: fnField<(info: RetryInfo) => void>(),
+  onGiveUp: fnField<(info: GiveUpInfo) => void>(),
+  random: fnField<() => number>(),
+}, {
+  check: (o) => {
+    if (o.maxMs !== undefined && o.maxMs < o.baseMs) throw new InvalidArgumentError(`maxMs must be at least baseMs (${o.baseMs}), got ${o.maxMs}`);
+  },
+});
+type Config = Parsed<typeof OPTIONS.fields>;
+
+const maxOf = (c: Config): number => c.maxMs ?? Math.max(DEFAULT_MAX_MS, c.baseMs);
 
 function draw(random: () => number): number {
   const r = random();
@@ -303,30 +262,31 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * ```
  * @remarks Since 0.1
  */
-export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options: RetryOptions = {}): Promise<T> {
-  let signal: AbortSignal | undefined;
+export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options?: RetryOptions): Promise<T> {
+  let cfg: Config;
   try {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`retry(fn): fn must be a function, got ${describeValue(fn)}`);
-    // Validated whole on every call; the slow path reads them again into a Config.
-    signal = checkOptions(options);
-    if (signal?.aborted) throw new AbortError('retry aborted before the first call', signal.reason);
-    options.budget?.deposit();
+    cfg = OPTIONS.parse(options); // validated whole on every call, once
+    if (cfg.signal?.aborted) throw new AbortError('retry aborted before the first call', cfg.signal.reason);
+    cfg.budget?.deposit();
   } catch (e) {
     return Promise.reject(e);
   }
   let result: T | PromiseLike<T>;
   try {
-    result = fn({ attempt: 0, signal });
+    result = fn({ attempt: 0, signal: cfg.signal });
   } catch (e) {
-    return retrySlow(fn, options, e);
+    return retrySlow(fn, cfg, e);
   }
   if (!isThenable(result)) return Promise.resolve(result);
   // Success path: one rejection handler, no await of our own.
-  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, options, e));
+  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
 }
 
-async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options: RetryOptions, firstError: unknown): Promise<T> {
-  const cfg = configOf(options);
+async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, cfg: Config, firstError: unknown): Promise<T> {
+  const retryOn = cfg.retryOn ?? defaultRetryOn;
+  const random = cfg.random ?? Math.random;
+  const maxMs = maxOf(cfg);
   let error = firstError;
   let previous = cfg.baseMs;
   const giveUp = (reason: GiveUpReason, attempts: number, retryAfterMs: number | undefined): unknown => {
@@ -337,10 +297,10 @@ async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options
     if (cfg.signal?.aborted) throw new AbortError('retry aborted', cfg.signal.reason);
     const hint = retryAfterMsOf(error);
     if (attempt > cfg.retries) throw giveUp('retries', attempt, hint);
-    if (!cfg.retryOn(error, attempt)) throw giveUp('not-retryable', attempt, hint);
-    const backoff = backoffDelay(cfg.jitter, attempt - 1, cfg.baseMs, cfg.maxMs, previous, cfg.random);
+    if (!retryOn(error, attempt)) throw giveUp('not-retryable', attempt, hint);
+    const backoff = backoffDelay(cfg.jitter, attempt - 1, cfg.baseMs, maxMs, previous, random);
     previous = backoff;
-    if (hint !== undefined && hint > cfg.maxMs) throw giveUp('retry-after', attempt, hint);
+    if (hint !== undefined && hint > maxMs) throw giveUp('retry-after', attempt, hint);
     if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw giveUp('budget', attempt, hint);
     const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
     cfg.onRetry?.({ attempt, delayMs, error, retryAfterMs: hint });

@@ -189,7 +189,7 @@ describe('retry', () => {
       ['fn not a function', 42, {}, /retry\(fn\): fn must be a function, got 42/],
       ['negative retries', null, { retries: -1 }, /retries must be an integer in \[0, 1000\], got -1/],
       ['fractional retries', null, { retries: 1.5 }, /got 1.5/],
-      ['baseMs 0', null, { baseMs: 0 }, /baseMs must be a finite number of milliseconds in \(0, 2147483647\], got 0/],
+      ['baseMs 0', null, { baseMs: 0 }, /baseMs must be a finite number of milliseconds > 0 and <= 2147483647, got 0/],
       ['a NaN baseMs', null, { baseMs: NaN }, /got NaN/],
       ['a negative maxMs', null, { maxMs: -1 }, /maxMs/],
       ['maxMs below baseMs', null, { baseMs: 100, maxMs: 10 }, /maxMs must be at least baseMs \(100\), got 10/],
@@ -198,7 +198,9 @@ describe('retry', () => {
       ['an onGiveUp that is not a function', null, { onGiveUp: 'log' }, /onGiveUp must be a function, got "log"/],
       ['a budget without deposit()', null, { budget: { tryWithdraw: () => true } }, /budget must be a RetryBudget \(an object with deposit\(\) and tryWithdraw\(\)\), got an object/],
       ['a signal that is not an AbortSignal', null, { signal: {} }, /signal must be an AbortSignal/],
-      ['options that are not an object', null, 7, /options must be an options object, got 7/],
+      ['options that are not an object', null, 7, /retry\(fn, options\): options must be an object, got 7/],
+      ['a misspelled option', null, { retires: 3 }, /retry\(fn, options\): unknown option "retires"; did you mean "retries"\?/],
+      ['an option of another library', null, { maxAttempts: 3 }, /unknown option "maxAttempts"/],
     ])('%s', async (_n, fnArg, options, message) => {
       let called = 0;
       const fn = fnArg ?? (() => called++);
