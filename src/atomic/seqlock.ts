@@ -109,7 +109,7 @@ function writeTimeout(raw: SeqLockWriteOptions | undefined): number {
  * const quote = new SeqLock({ maxBytes: 16 });           // [price, timestamp]
  * quote.writeFrom([101.5, Date.now()]);                   // the feed thread
  * const q = new Float64Array(2);
- * SeqLock.from(handle).readInto(q);                       // any thread: never a price with another's time
+ * SeqLock.from(quote.handle).readInto(q);                 // any thread: never a price with another's time
  * const config = new SeqLock<{ limit: number }>({ maxBytes: 256, codec: 'json', initial: { limit: 10 } });
  * config.write({ limit: 20 });
  * config.read().limit;                                    // 20

@@ -10,12 +10,16 @@
  *
  * @example
  * ```ts
- * // main
+ * // file: src/main.ts
+ * const mutex = new Mutex();
  * const pool = new Piscina({ filename: piscinaTask(import.meta.url, '../workers/add.task'), atomics: 'async' });
  * await pool.run(toTaskArgs({ mutex, times: 1000 }));
- * // workers/add.task.ts
+ * // file: workers/add.task.ts (and add.task.mjs, the bootstrap that registers tsx)
  * type Live = { mutex: Mutex; times: number };
- * export default (args: TaskArgs<Live>) => { const { mutex, times } = fromTaskArgs<Live>(args); … };
+ * export default (args: TaskArgs<Live>) => {
+ *   const { mutex, times } = fromTaskArgs<Live>(args);   // a live Mutex again
+ *   for (let i = 0; i < times; i++) mutex.withLock(() => criticalSection());
+ * };
  * ```
  */
 import { plainObject } from '../validate.js';

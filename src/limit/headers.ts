@@ -50,9 +50,10 @@ const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
  *
  * @example
  * ```ts
+ * const bucket = new TokenBucket({ capacity: 100, refillPerSecond: 100 / 60 });   // 100 a minute
  * const d = bucket.check(`user:${id}`);
  * for (const [name, value] of Object.entries(rateLimitHeaders(d, bucket.policy))) res.setHeader(name, value);
- * // RateLimit-Policy: "default";q=100;w=60   RateLimit: "default";r=99;t=1   (Retry-After: 2 when refused)
+ * // RateLimit-Policy: "default";q=100;w=60   RateLimit: "default";r=99;t=1   (Retry-After: 1 when refused)
  * if (!d.allowed) res.statusCode = 429;
  * ```
  * @remarks Since 0.1

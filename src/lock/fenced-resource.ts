@@ -116,6 +116,7 @@ function tokenOf(v: unknown): number {
  *
  * @example
  * ```ts
+ * const leases = new LeaseLock({ capacity: 100 });
  * const accounts = LeaseLock.guard<number>({ capacity: 100, maxKeyBytes: 32, maxValueBytes: 16, codec: 'json' });
  * const lease = leases.acquire('acct:7', { ttlMs: 100 })!;
  * accounts.write('acct:7', lease.fencingToken, 250);   // refused if a newer lease has written

@@ -224,9 +224,10 @@ export class Lease implements Disposable {
  * @example
  * ```ts
  * const leases = new LeaseLock({ capacity: 1000 });
+ * const invoices = LeaseLock.guard<string>({ capacity: 1000, maxKeyBytes: 32, maxValueBytes: 64, codec: 'string' });
  * const lease = leases.acquire('invoice:42', { ttlMs: 5_000 });
  * if (lease) {
- *   try { store.write('invoice:42', lease.fencingToken, data); } finally { lease.release(); }
+ *   try { invoices.write('invoice:42', lease.fencingToken, 'paid'); } finally { lease.release(); }
  * }
  * const report = await leases.acquireAsync('report', { ttlMs: 30_000, timeout: 1_000 }); // null after 1 s
  * ```

@@ -305,12 +305,13 @@ const badFn = (method: string, fn: unknown): InvalidArgumentError => new Invalid
  *
  * @example
  * ```ts
- * const payments = new CircuitBreaker({ failureThreshold: 5, resetTimeoutMs: 30_000, timeoutMs: 2_000 });
- * // in each worker: const breaker = CircuitBreaker.from(workerData.payments);
+ * const payments = new CircuitBreaker({ failureThreshold: 5, resetTimeoutMs: 30_000, timeoutMs: 2_000 }); // pass payments.handle to workers
+ * // in each worker:
+ * const breaker = CircuitBreaker.from(workerData.payments);
  * try {
  *   return await breaker.execute(({ signal }) => fetch(url, { signal }));
  * } catch (e) {
- *   if (isSabreError(e, 'ERR_CIRCUIT_OPEN')) return reply(503, { 'Retry-After': Math.ceil(e.retryAfterMs / 1000) });
+ *   if (e instanceof CircuitOpenError) return reply(503, { 'Retry-After': Math.ceil(e.retryAfterMs / 1000) });
  *   throw e;
  * }
  * ```

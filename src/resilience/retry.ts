@@ -256,6 +256,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * @example
  * ```ts
  * const budget = RetryBudget.from(workerData.budget);      // shared by every worker
+ * const breaker = CircuitBreaker.from(workerData.breaker);
  * const body = await retry(({ signal }) => breaker.execute(() => fetchJson(url, { signal })), {
  *   retries: 4, baseMs: 200, maxMs: 5_000, jitter: 'full', budget, signal: AbortSignal.timeout(10_000),
  * });

@@ -141,7 +141,8 @@ function reply(status: number, title: string, detail: string, outcome: Idempoten
  * @example
  * ```ts
  * // node:http, the store made on the main thread and shared with workers
- * const reply = await idempotent(store, { method: req.method!, path: req.url!, headers: req.headers, body: await text(req) },
+ * const body = await text(req);
+ * const reply = await idempotent(store, { method: req.method!, path: req.url!, headers: req.headers, body },
  *   async ({ key }) => {
  *     const charge = await provider.charge(JSON.parse(body), { idempotencyKey: key });
  *     return { status: 201, headers: { 'content-type': 'application/json' }, body: JSON.stringify(charge) };
@@ -152,7 +153,7 @@ function reply(status: number, title: string, detail: string, outcome: Idempoten
  * app.post('/charges', async (c) => {
  *   const body = await c.req.text();
  *   const r = await idempotent(store, { method: c.req.method, path: c.req.path, headers: c.req.raw.headers, body }, () => charge(body));
- *   return c.body(r.body ?? null, r.status, r.headers);
+ *   return new Response(r.body, { status: r.status, headers: r.headers });
  * });
  * ```
  * @remarks Since 0.1

@@ -494,7 +494,7 @@ function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
  *
  * @example
  * ```ts
- * const store = new IdempotencyStore({ capacity: 50_000, leaseMs: 30_000, maxKeyBytes: 64, maxResponseBytes: 2048 }); // ~130 MB
+ * const store = new IdempotencyStore({ capacity: 50_000, leaseMs: 30_000, maxKeyBytes: 64, maxResponseBytes: 2048 }); // ~143 MB
  * // in any worker, per request:
  * const fp = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body });
  * const b = store.begin(key, fp);

@@ -34,14 +34,18 @@
  *
  * @example
  * ```ts
- * // count.ts
+ * // file: count.ts
  * export default defineProgram<{ counter: AtomicCounterHandle }, number>((ctx) => {
  *   const c = AtomicCounter.from(ctx.shared.counter);
  *   for (let i = 0; i < ctx.input; i++) c.increment();
  * });
- * // count.prop.ts
+ * // file: count.mjs (the threads load JavaScript: this registers tsx, then loads count.ts)
+ * import { register } from 'tsx/esm/api';
+ * register();
+ * export default (await import('./count.ts')).default;
+ * // file: count.prop.ts
  * test.prop([fc.integer(), fc.integer({ min: 2, max: 4 })], propertyParameters())('no lost updates', async (seed, n) => {
- *   const { shared } = await runThreads({ threads: Array(n).fill(100), program: new URL('./count.ts', import.meta.url),
+ *   const { shared } = await runThreads({ threads: Array(n).fill(100), program: new URL('./count.mjs', import.meta.url),
  *     setup: () => ({ counter: new AtomicCounter().handle }), seed, yields: { probability: 0.1, maxDelayMs: 0.1 } });
  *   expect(AtomicCounter.from(shared.counter).get()).toBe(100 * n);
  * });

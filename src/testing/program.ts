@@ -48,7 +48,7 @@ export interface Program<Shared = unknown, Input = unknown, Result = unknown> {
  * ```ts
  * // props/programs/count.ts
  * import { defineProgram } from 'sabre/testing';
- * import { AtomicCounter } from 'sabre';
+ * import { AtomicCounter, type AtomicCounterHandle } from 'sabre';
  * export default defineProgram<{ counter: AtomicCounterHandle }, number, void>((ctx) => {
  *   const counter = AtomicCounter.from(ctx.shared.counter);
  *   for (let i = 0; i < ctx.input; i++) ctx.record('increment', null, () => counter.increment());

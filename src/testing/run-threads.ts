@@ -205,7 +205,7 @@ const NO_TIMES: ThreadTimes = { steps: 0, arrivedAt: -1, startedAt: -1, finished
  * ```ts
  * const { results, history } = await runThreads({
  *   threads: [100, 100, 100],
- *   program: new URL('./programs/count.ts', import.meta.url),
+ *   program: new URL('./programs/count.mjs', import.meta.url),   // JavaScript: a .ts program is loaded by a bootstrap (see sabre/testing)
  *   setup: () => ({ counter: new AtomicCounter().handle }),
  *   seed,
  *   yields: { probability: 0.1, maxDelayMs: 0.2 },
