@@ -2,25 +2,24 @@
  * sabre: shared-memory concurrency and reliability primitives for Node.js
  * worker threads. Every primitive's state lives in a SharedArrayBuffer; its
  * `handle` re-opens it in any thread with `P.from(handle)`.
+ *
+ * Integrations are subpath exports, each for an optional peer dependency:
+ * `sabre/piscina` (task arguments), `sabre/comlink` (transfer handlers). This
+ * entry imports neither package, nor their types. The verification toolkit is
+ * `sabre/testing`.
  */
 export * from './errors.js';
 export { systemClock, ManualClock, type Clock, type ClockOption, type ManualClockOptions, type ManualClockHandle } from './clock.js';
 export type { Handle } from './memory/region.js';
 export { SharedArena, type SharedArenaOptions, type SharedArenaHandle } from './memory/arena.js';
-export { CACHE_LINE_BYTES } from './memory/cache-line.js';
-export { Backoff } from './memory/backoff.js';
 export { ThreadRegistry, type DeathListener } from './threads/registry.js';
 export { watchWorker, watchPool, type WatchablePool } from './threads/watch.js';
 export { spawnWorker, sibling } from './threads/spawn.js';
-export { LIVENESS_SLICE_MS } from './sync/park.js';
 export { Mutex, MutexGuard, STARVATION_MS, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions } from './sync/mutex.js';
 export { AtomicCounter, type AtomicCounterConstructor, type AtomicCounterOptions, type AtomicCounter32Options, type AtomicCounter64Options, type AtomicCounterHandle, type CounterBits, type CounterValue, type CounterInput } from './atomic/counter.js';
 export { StripedCounter, DEFAULT_STRIPES, MAX_STRIPES, type StripedCounterOptions, type StripedCounterHandle } from './atomic/striped-counter.js';
 export { VersionedCell, MAX_CELL_BYTES, DEFAULT_UPDATE_RETRIES, type VersionedCellOptions, type VersionedCellHandle, type Versioned, type VersionedUpdate, type UpdateOptions } from './atomic/versioned-cell.js';
-export { resolveCodec, CODEC_NAMES, type Codec, type CodecName, type ResolvedCodec } from './memory/codec.js';
-export { registerComlinkHandlers, COMLINK_HANDLER_NAME, type ComlinkNamespace } from './integrations/comlink.js';
-export { toTaskArgs, fromTaskArgs, piscinaTask, type TaskArgs } from './integrations/piscina.js';
-export { registerKind, registeredKinds, reopen, isSabrePrimitive, type SabreClass, type SabrePrimitive } from './integrations/kinds.js';
+export type { Codec, CodecName } from './memory/codec.js';
 export { Semaphore, SemaphoreGuard, MAX_PERMITS, DEFAULT_SEMAPHORE_THREADS, type SemaphoreOptions, type SemaphoreHandle, type AcquireOptions, type AcquireAsyncOptions } from './sync/semaphore.js';
 export { Latch, MAX_LATCH_COUNT, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions } from './sync/latch.js';
 export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';

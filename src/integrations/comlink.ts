@@ -1,14 +1,38 @@
 /**
- * Comlink integration: sabre primitives and errors cross a Comlink channel
- * intact, in both directions (arguments and return values).
+ * Comlink integration (`sabre/comlink`): sabre primitives and errors cross a
+ * Comlink channel intact, in both directions (arguments and return values).
+ *
+ * What an app needs: `comlink` itself (an optional peer dependency of sabre;
+ * this module never imports it, the app passes its Comlink namespace in).
+ * sabre's own types here do not refer to Comlink's, so importing
+ * `sabre/comlink` type-checks with `skipLibCheck: false` and no DOM lib.
+ * Comlink's types are another matter: they name DOM types (`MessagePort`,
+ * `Transferable`, `EventListenerOrEventListenerObject`), so an app that
+ * imports `comlink` and checks libraries (`skipLibCheck: false`) needs
+ * `"lib": [..., "DOM"]`, or `skipLibCheck: true`. Comlink's Node adapter
+ * (`comlink/dist/esm/node-adapter.mjs`) ships no types for NodeNext
+ * resolution: declare it in the app (`declare module
+ * 'comlink/dist/esm/node-adapter.mjs' { export default function
+ * nodeEndpoint(nep: …): Endpoint }`).
  */
-import type { TransferHandler } from 'comlink';
 import { isSabreError, SabreError } from '../errors.js';
 import { isSabrePrimitive, registerKind, reopen, type SabreClass, type SabrePrimitive } from './kinds.js';
 
+export { registerKind, type SabreClass, type SabrePrimitive } from './kinds.js';
+
+/**
+ * The shape of a Comlink transfer handler (Comlink's `TransferHandler`),
+ * written out so that sabre's types do not depend on Comlink's.
+ */
+export interface ComlinkTransferHandler<T = unknown, S = unknown> {
+  canHandle(value: unknown): value is T;
+  serialize(value: T): [S, unknown[]];
+  deserialize(value: S): T;
+}
+
 /** The part of a Comlink namespace this module uses (`import * as Comlink from 'comlink'`). */
 export interface ComlinkNamespace {
-  readonly transferHandlers: Map<string, TransferHandler<unknown, unknown>>;
+  readonly transferHandlers: Map<string, ComlinkTransferHandler>;
 }
 
 /** Name of sabre's transfer handler in `Comlink.transferHandlers`. */
@@ -38,9 +62,9 @@ export const COMLINK_HANDLER_NAME = 'sabre';
 
 const wrappedThrow = Symbol('sabre.comlink.throw');
 
-type ThrowHandler = TransferHandler<unknown, unknown> & { [wrappedThrow]?: TransferHandler<unknown, unknown> };
+type ThrowHandler = ComlinkTransferHandler & { [wrappedThrow]?: ComlinkTransferHandler };
 
-const primitiveHandler: TransferHandler<SabrePrimitive, unknown> = {
+const primitiveHandler: ComlinkTransferHandler<SabrePrimitive> = {
   canHandle: (v: unknown): v is SabrePrimitive => isSabrePrimitive(v),
   serialize: (v: SabrePrimitive) => [v.handle, []],
   deserialize: (handle: unknown) => reopen(handle),
@@ -63,6 +87,7 @@ const primitiveHandler: TransferHandler<SabrePrimitive, unknown> = {
  * ```ts
  * import * as Comlink from 'comlink';
  * import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+ * import { registerComlinkHandlers } from 'sabre/comlink';
  * registerComlinkHandlers(Comlink);
  * const api = Comlink.wrap<Api>(nodeEndpoint(worker));
  * await api.work(mutex);                // the worker gets a live Mutex
@@ -70,7 +95,7 @@ const primitiveHandler: TransferHandler<SabrePrimitive, unknown> = {
  */
 export function registerComlinkHandlers(comlink: ComlinkNamespace, primitives: readonly SabreClass[] = []): void {
   for (const Class of primitives) registerKind(Class);
-  comlink.transferHandlers.set(COMLINK_HANDLER_NAME, primitiveHandler as TransferHandler<unknown, unknown>);
+  comlink.transferHandlers.set(COMLINK_HANDLER_NAME, primitiveHandler as ComlinkTransferHandler);
   const original = comlink.transferHandlers.get('throw') as ThrowHandler | undefined;
   if (original !== undefined && original[wrappedThrow] === undefined) {
     comlink.transferHandlers.set('throw', wrapThrowHandler(original));
@@ -82,7 +107,7 @@ interface SerializedThrow {
   readonly value: unknown;
 }
 
-function wrapThrowHandler(original: TransferHandler<unknown, unknown>): ThrowHandler {
+function wrapThrowHandler(original: ComlinkTransferHandler): ThrowHandler {
   return {
     [wrappedThrow]: original,
     canHandle: (v: unknown): v is unknown => original.canHandle(v),

@@ -1,6 +1,9 @@
 /**
- * Piscina integration: primitives in task arguments, and task filenames that
- * work from TypeScript sources and from the built package.
+ * Piscina integration (`sabre/piscina`): primitives in task arguments, and
+ * task filenames that work from TypeScript sources and from the built package.
+ * This module never imports `piscina` (an optional peer dependency of sabre):
+ * it shapes what the app passes to its own pool. `watchPool` (from `sabre`)
+ * records the deaths of a pool's threads.
  *
  * A task argument is cloned with `postMessage`, which keeps a
  * SharedArrayBuffer shared but turns a class instance into a plain object. So
@@ -11,10 +14,12 @@
  * @example
  * ```ts
  * // file: src/main.ts
+ * import { piscinaTask, toTaskArgs } from 'sabre/piscina';
  * const mutex = new Mutex();
  * const pool = new Piscina({ filename: piscinaTask(import.meta.url, '../workers/add.task'), atomics: 'async' });
  * await pool.run(toTaskArgs({ mutex, times: 1000 }));
  * // file: workers/add.task.ts (and add.task.mjs, the bootstrap that registers tsx)
+ * import { fromTaskArgs, type TaskArgs } from 'sabre/piscina';
  * type Live = { mutex: Mutex; times: number };
  * export default (args: TaskArgs<Live>) => {
  *   const { mutex, times } = fromTaskArgs<Live>(args);   // a live Mutex again
@@ -25,6 +30,8 @@
 import { plainObject } from '../validate.js';
 import { isTypeScript } from '../threads/spawn.js';
 import { isSabrePrimitive, looksLikeHandle, reopen, type SabrePrimitive } from './kinds.js';
+
+export { registerKind, type SabreClass, type SabrePrimitive } from './kinds.js';
 
 /** `T` as it travels: every primitive replaced by its handle. */
 export type TaskArgs<T> = { [K in keyof T]: T[K] extends SabrePrimitive ? T[K]['handle'] : T[K] };

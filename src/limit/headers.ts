@@ -26,13 +26,19 @@ import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
  * in whole seconds rounded up (at least 1 when any wait remains).
  */
 
-/** What `rateLimitHeaders` returns: field names as registered, values ready to send. */
-export interface RateLimitHeaders {
+/**
+ * What `rateLimitHeaders` returns: field names as registered, values ready to
+ * send. A type alias, not an interface, so that it is a `Record<string,
+ * string>`: `new Headers(h)`, `new Response(body, { headers: h })`,
+ * `res.writeHead(status, h)` and `res.setHeader(name, value)` take it as is.
+ * No value is ever `undefined`: a field that does not apply is absent.
+ */
+export type RateLimitHeaders = {
   readonly 'RateLimit-Policy': string;
   readonly RateLimit: string;
   /** Present only when the decision refused the request. */
   readonly 'Retry-After'?: string;
-}
+};
 
 const MAX_SF_INTEGER = 999_999_999_999_999;
 const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];

@@ -62,15 +62,41 @@ export class ThreadRegistry {
   private readonly slotOf = new Map<number, number>();
   private readonly self: OsThreadIdentity | undefined;
 
-  /** @internal Use `ThreadRegistry.current`. */
-  constructor(readonly buffer: SharedArrayBuffer) {
+  /** Use `ThreadRegistry.current`. */
+  private constructor(buffer: SharedArrayBuffer) {
     this.words = new Int32Array(buffer, 0, WORDS);
     this.self = identify();
   }
 
   /** The registry of this process (created by the first thread that loads sabre). */
   static get current(): ThreadRegistry {
-    return current;
+    return ThreadRegistry.instance;
+  }
+
+  // Made when this module loads: the thread's OS identity is recorded then.
+  private static readonly instance: ThreadRegistry = ThreadRegistry.openOrCreate();
+
+  /** Opens the registry that this thread inherited through environment data, or creates the process's. */
+  private static openOrCreate(): ThreadRegistry {
+    const found = getEnvironmentData(ENV_KEY);
+    let buffer: SharedArrayBuffer;
+    if (types.isSharedArrayBuffer(found) && (found as SharedArrayBuffer).byteLength === WORDS * 4 &&
+        load(new Int32Array(found as SharedArrayBuffer, 0, 1), MAGIC_WORD) === MAGIC) {
+      buffer = found as SharedArrayBuffer;
+    } else {
+      if (!isMainThread) {
+        process.emitWarning(
+          'sabre: this worker did not inherit a thread registry (sabre was not imported in its parent before the worker ' +
+            'started); owner-death recovery across threads needs sabre imported in the main thread first',
+        );
+      }
+      buffer = new SharedArrayBuffer(WORDS * 4);
+      new Int32Array(buffer)[MAGIC_WORD] = MAGIC;
+      setEnvironmentData(ENV_KEY, buffer);
+    }
+    const registry = new ThreadRegistry(buffer);
+    registry.registerSelf();
+    return registry;
   }
 
   /** Deaths recorded so far: a cheap "did anything die since I last looked?". */
@@ -131,8 +157,8 @@ export class ThreadRegistry {
     return () => this.listeners.delete(listener);
   }
 
-  /** @internal Records the calling thread's OS identity (done once when sabre loads). */
-  registerSelf(): void {
+  /** Records the calling thread's OS identity (done once when sabre loads). */
+  private registerSelf(): void {
     if (this.self === undefined || threadId === 0) return;
     if (this.find(threadId) >= 0) return;
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -183,24 +209,3 @@ export class ThreadRegistry {
     return { tid, start: load(this.words, slot + S_OS_START) };
   }
 }
-
-function openOrCreate(): ThreadRegistry {
-  const found = getEnvironmentData(ENV_KEY);
-  if (types.isSharedArrayBuffer(found) && (found as SharedArrayBuffer).byteLength === WORDS * 4 &&
-      load(new Int32Array(found as SharedArrayBuffer, 0, 1), MAGIC_WORD) === MAGIC) {
-    return new ThreadRegistry(found as SharedArrayBuffer);
-  }
-  if (!isMainThread) {
-    process.emitWarning(
-      'sabre: this worker did not inherit a thread registry (sabre was not imported in its parent before the worker ' +
-        'started); owner-death recovery across threads needs sabre imported in the main thread first',
-    );
-  }
-  const buffer = new SharedArrayBuffer(WORDS * 4);
-  new Int32Array(buffer)[MAGIC_WORD] = MAGIC;
-  setEnvironmentData(ENV_KEY, buffer);
-  return new ThreadRegistry(buffer);
-}
-
-const current = openOrCreate();
-current.registerSelf();

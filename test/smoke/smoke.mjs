@@ -1,11 +1,25 @@
-// Smoke test of the built package, on plain Node (no tsx, no TypeScript):
-// run after `npm run build`, from anywhere inside the package.
+// Smoke test of the built package, on plain Node (no tsx): run after
+// `npm run build`, from anywhere inside the package.
 //
 //   node test/smoke/smoke.mjs
 //
+// It loads every entry point by its package name (sabre, sabre/testing,
+// sabre/piscina, sabre/comlink) and runs each on real threads; checks that
+// the core entries reach neither optional peer dependency (piscina, comlink),
+// in the built import graph and at load time; and type-checks a small app
+// (test/smoke/consumer/) against the files `npm pack` would publish, with
+// skipLibCheck false and neither peer installed.
+//
 // Prints one line per check and `N passed, M failed`; exits 1 on any failure.
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { Piscina } from 'piscina';
 
 const root = new URL('../../', import.meta.url);
 const ITERATIONS = 20_000;
@@ -36,14 +50,16 @@ function whenMessage(worker, predicate) {
 const exited = (worker) => new Promise((resolve) => worker.once('exit', resolve));
 
 // 1. The package resolves by its own name, through package.json "exports", to the build.
-const expectedEntry = new URL('dist/src/index.js', root).href;
-let resolved = '';
-try {
-  resolved = import.meta.resolve('sabre');
-} catch (e) {
-  resolved = String(e);
+const ENTRIES = { sabre: 'dist/index.js', 'sabre/testing': 'dist/testing/index.js', 'sabre/piscina': 'dist/integrations/piscina.js', 'sabre/comlink': 'dist/integrations/comlink.js' };
+for (const [entry, file] of Object.entries(ENTRIES)) {
+  let resolved = '';
+  try {
+    resolved = import.meta.resolve(entry);
+  } catch (e) {
+    resolved = String(e);
+  }
+  check(resolved === new URL(file, root).href, `'${entry}' resolves to ${file}`, resolved.replace(root.href, ''));
 }
-check(resolved === expectedEntry, "'sabre' resolves to dist/src/index.js", resolved.replace(root.href, ''));
 const sabre = await import('sabre');
 const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
   'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent', 'CircuitBreaker', 'retry', 'RetryBudget', 'Bulkhead', 'TokenBucket', 'SlidingWindow', 'rateLimitHeaders'];
@@ -106,13 +122,6 @@ await step('resilience primitives work from the built package', async () => {
   check(full && (await bulkhead.execute(() => 2)) === 2, 'Bulkhead: refuses beyond maxConcurrent, admits again once the slot is free');
 });
 
-if (existsSync(new URL('dist/src/testing/index.js', root))) {
-  await step("'sabre/testing' imports", async () => {
-    const testing = await import('sabre/testing');
-    check(Object.keys(testing).length > 0, "'sabre/testing' imports", `${Object.keys(testing).length} exports`);
-  });
-}
-
 const { Mutex, AtomicCounter, spawnWorker, isSabreError } = sabre;
 
 // 2. Plain .mjs workers started through spawnWorker increment under the lock: the total is exact.
@@ -153,37 +162,160 @@ await step('owner death is seen by the next locker', async () => {
   mutex.unlock();
 });
 
-// 4. Built .js workers start without tsx: spawnWorker on a dist/workers file, Piscina on a built task.
-const builtWorkers = ['dist/workers/example-counter.task.js'].filter((p) => existsSync(new URL(p, root)));
-if (builtWorkers.length === 0) {
-  check(false, 'dist/workers has the built example tasks', 'run npm run build first');
-}
-for (const path of builtWorkers) {
-  const url = new URL(path, root);
-  await step(`spawnWorker(${path})`, async () => {
-    // The task module only exports a function: as a plain worker it loads and ends with code 0.
-    const worker = spawnWorker(url);
-    const code = await new Promise((resolve, reject) => {
-      worker.once('error', reject);
-      worker.once('exit', resolve);
-    });
-    check(code === 0, `spawnWorker(${path}) starts a built .js worker on plain Node`, `exit code ${code}`);
-  });
-  await step(`Piscina runs ${path}`, async () => {
-    const { Piscina } = await import('piscina');
-    const pool = new Piscina({ filename: url.href, minThreads: 2, maxThreads: 2, atomics: 'async' });
+// 4. sabre/piscina: primitives cross a Piscina pool as task arguments and arrive live.
+await step('sabre/piscina', async () => {
+  const { piscinaTask, toTaskArgs } = await import('sabre/piscina');
+  const filename = piscinaTask(import.meta.url, 'piscina-task');
+  check(filename === new URL('./piscina-task.js', import.meta.url).href, 'piscinaTask from a .mjs module names the .js task', filename.replace(root.href, ''));
+  const pool = new Piscina({ filename, minThreads: 2, maxThreads: 2, atomics: 'async' });
+  try {
+    const mutex = new Mutex();
+    const counter = new AtomicCounter();
+    const plain = new Int32Array(new SharedArrayBuffer(4));
+    const args = toTaskArgs({ mutex, counter, plain, iterations: 500 });
+    check(args.mutex === mutex.handle && args.plain === plain, 'toTaskArgs sends handles in place of primitives');
+    const replies = await Promise.all([pool.run(args), pool.run(args), pool.run(args)]);
+    check(replies.every((r) => r.mutex === 'Mutex' && r.counter === 'AtomicCounter'), 'fromTaskArgs re-opens them live in the task', JSON.stringify(replies[0]));
+    check(plain[0] === 1500 && counter.get() === 1500, 'Piscina tasks x 500 increments under the shared Mutex', `plain ${plain[0]}, counter ${counter.get()} of 1500`);
+  } finally {
+    await pool.destroy();
+  }
+});
+
+// 5. sabre/comlink: with the handlers on both sides, primitives pass live and errors keep their codes.
+await step('sabre/comlink', async () => {
+  const { registerComlinkHandlers } = await import('sabre/comlink');
+  registerComlinkHandlers(Comlink);
+  const worker = spawnWorker(new URL('./comlink-worker.mjs', import.meta.url));
+  const api = Comlink.wrap(nodeEndpoint(worker));
+  try {
+    const counter = new AtomicCounter();
+    const arrived = await api.add(counter, 5);
+    check(arrived === 'AtomicCounter' && counter.get() === 5, 'a primitive passed to a Comlink call arrives live', `${arrived}, counter ${counter.get()}`);
+    const mutex = await api.lockedMutex(new Mutex());
+    check(mutex instanceof Mutex && mutex.isLocked, 'a primitive returned by a Comlink call arrives live');
+    let code = 'none';
     try {
-      const mutex = new Mutex();
-      const counter = new Int32Array(new SharedArrayBuffer(4));
-      const start = new Int32Array(new SharedArrayBuffer(4));
-      const task = { strategy: 'mutex', counter, mutex: mutex.handle, iterations: 200, start, parties: 2 };
-      await Promise.all([pool.run(task), pool.run(task)]);
-      check(counter[0] === 400, `Piscina runs the built task ${path} (Mutex.runExclusive)`, `${counter[0]} of 400`);
-    } finally {
-      await pool.destroy();
+      await api.ownerDied();
+    } catch (e) {
+      code = isSabreError(e) ? e.code : String(e);
     }
-  });
+    check(code === 'ERR_OWNER_DIED', 'a SabreError thrown across Comlink keeps its code', code);
+  } finally {
+    api[Comlink.releaseProxy]();
+    await worker.terminate();
+  }
+});
+
+// 6. sabre/testing: runThreads starts its (built) harness workers and runs a plain .mjs program.
+await step('sabre/testing', async () => {
+  const { runThreads, closeThreads } = await import('sabre/testing');
+  try {
+    const { shared, history } = await runThreads({
+      threads: [200, 200, 200],
+      program: new URL('./count-program.mjs', import.meta.url),
+      setup: () => ({ counter: new AtomicCounter().handle }),
+      seed: 7,
+      yields: { probability: 0.05, maxDelayMs: 0.05 },
+    });
+    const total = AtomicCounter.from(shared.counter).get();
+    check(total === 600 && history.length === 1200, 'runThreads runs a program on 3 warm workers from dist', `counter ${total} of 600, ${history.length} events`);
+  } finally {
+    await closeThreads();
+  }
+});
+
+// 7. The core entries reach neither optional peer dependency.
+const PEERS = ['piscina', 'comlink'];
+const isPeer = (specifier) => PEERS.some((p) => specifier === p || specifier.startsWith(`${p}/`));
+
+/**
+ * The built modules reachable from `file` and the bare specifiers they import
+ * (static imports and re-exports, literal dynamic imports, requires), read by
+ * TypeScript's import scanner, which skips comments and strings.
+ */
+function importGraph(file) {
+  const ts = createRequire(import.meta.url)('typescript');
+  const seen = new Set();
+  const bare = new Map(); // specifier -> the first file that imports it
+  const queue = [new URL(file, root)];
+  while (queue.length > 0) {
+    const url = queue.pop();
+    if (seen.has(url.href)) continue;
+    seen.add(url.href);
+    const source = readFileSync(url, 'utf8');
+    for (const { fileName: specifier } of ts.preProcessFile(source, true, true).importedFiles) {
+      if (specifier.startsWith('.')) queue.push(new URL(specifier, url));
+      else if (!bare.has(specifier)) bare.set(specifier, url.href.replace(root.href, ''));
+    }
+  }
+  return { modules: seen.size, bare };
 }
+for (const entry of ['sabre', 'sabre/testing']) {
+  const { modules, bare } = importGraph(ENTRIES[entry]);
+  const reached = [...bare].filter(([specifier]) => isPeer(specifier));
+  check(modules > 1 && reached.length === 0, `'${entry}' imports neither ${PEERS.join(' nor ')} (built import graph, ${modules} modules)`,
+    reached.map(([specifier, by]) => `${specifier} from ${by}`).join(', '));
+}
+await step('entries load with the peers unresolvable', async () => {
+  const entries = Object.keys(ENTRIES);
+  const out = execFileSync(process.execPath, [fileURLToPath(new URL('./without-peers.mjs', import.meta.url)), ...entries], { encoding: 'utf8' });
+  const { loaded, blocked } = JSON.parse(out.trim().split('\n').at(-1));
+  check(PEERS.every((p) => blocked[p] === true), 'control: importing piscina or comlink fails in the child process', JSON.stringify(blocked));
+  for (const entry of entries) {
+    check(typeof loaded[entry] === 'number' && loaded[entry] > 0, `'${entry}' loads without piscina and comlink installed`, String(loaded[entry]));
+  }
+});
+
+// 8. An app type-checks against the packed package with skipLibCheck false: with no peer installed, then with comlink.
+await step('types of the packed package', async () => {
+  const rootPath = fileURLToPath(root);
+  const npm = process.env.npm_execpath;
+  const packArgs = ['pack', '--dry-run', '--json', '--ignore-scripts'];
+  const packed = npm
+    ? execFileSync(process.execPath, [npm, ...packArgs], { cwd: rootPath, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    : execFileSync('npm', packArgs, { cwd: rootPath, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], shell: process.platform === 'win32' });
+  const files = JSON.parse(packed)[0].files.map((f) => f.path);
+  const unexpected = files.filter((f) => !/^(dist\/.*\.(js|d\.ts)|package\.json|README\.md)$/.test(f));
+  check(unexpected.length === 0 && files.some((f) => f === 'dist/index.js'), `npm pack ships dist's .js and .d.ts, package.json and README.md only (${files.length} files)`, unexpected.join(', '));
+  const app = mkdtempSync(join(tmpdir(), 'sabre-consumer-'));
+  try {
+    for (const file of files) {
+      mkdirSync(dirname(join(app, 'node_modules/sabre', file)), { recursive: true });
+      copyFileSync(join(rootPath, file), join(app, 'node_modules/sabre', file));
+    }
+    // @types/node only: the app has neither piscina nor comlink.
+    mkdirSync(join(app, 'node_modules/@types'), { recursive: true });
+    symlinkSync(join(rootPath, 'node_modules/@types/node'), join(app, 'node_modules/@types/node'), 'junction');
+    cpSync(fileURLToPath(new URL('./consumer', import.meta.url)), join(app, 'src'), { recursive: true });
+    cpSync(fileURLToPath(new URL('./consumer-comlink', import.meta.url)), join(app, 'comlink-src'), { recursive: true });
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    const strict = { target: 'ES2022', types: ['node'], strict: true, skipLibCheck: false, noEmit: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true };
+    const nodeNext = { module: 'NodeNext', moduleResolution: 'NodeNext' };
+    const runs = [
+      { name: 'NodeNext resolution', include: 'src', compilerOptions: { ...strict, ...nodeNext } },
+      { name: 'Bundler resolution', include: 'src', compilerOptions: { ...strict, module: 'ESNext', moduleResolution: 'Bundler' } },
+      // Then with comlink installed: Comlink's own types need lib DOM (see README).
+      { name: 'comlink installed, lib DOM', include: 'comlink-src', compilerOptions: { ...strict, ...nodeNext, lib: ['ES2023', 'DOM'] }, install: 'comlink' },
+    ];
+    const tsc = fileURLToPath(import.meta.resolve('typescript/bin/tsc'));
+    for (const [i, { name, include, compilerOptions, install }] of runs.entries()) {
+      if (install) symlinkSync(join(rootPath, 'node_modules', install), join(app, 'node_modules', install), 'junction');
+      const config = `tsconfig.${i}.json`;
+      writeFileSync(join(app, config), JSON.stringify({ compilerOptions, include: [include] }));
+      let errors = '';
+      try {
+        execFileSync(process.execPath, [tsc, '-p', config], { cwd: app, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (e) {
+        errors = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || String(e);
+      }
+      check(errors === '', `an app (${include}/: ${readdirSync(join(app, include)).join(', ')}) type-checks against the packed files (skipLibCheck false, ${name})`,
+        errors.split('\n').slice(0, 12).join('\n     '));
+    }
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
+});
 
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,98 @@
+/**
+ * The package's entry points, checked on the sources (the smoke test checks
+ * the build): integrations are subpath exports of optional peer
+ * dependencies, and the main entry reaches neither the integrations nor
+ * their packages, nor exports sabre's internals.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import * as sabre from '../../src/index.js';
+import * as comlinkEntry from '../../src/integrations/comlink.js';
+import * as piscinaEntry from '../../src/integrations/piscina.js';
+
+const root = new URL('../../', import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  exports: Record<string, unknown>;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  files: string[];
+};
+const PEERS = ['piscina', 'comlink'];
+const isPeer = (specifier: string) => PEERS.some((p) => specifier === p || specifier.startsWith(`${p}/`));
+
+/** The src/ modules reachable from `entry` (every import, `import type` included) and the packages they name. */
+function sourceGraph(entry: string): { modules: string[]; packages: string[] } {
+  const modules = new Set<string>();
+  const packages = new Set<string>();
+  const queue = [new URL(entry, root)];
+  while (queue.length > 0) {
+    const url = queue.pop()!;
+    const path = url.href.slice(root.href.length);
+    if (modules.has(path)) continue;
+    modules.add(path);
+    for (const { fileName } of ts.preProcessFile(readFileSync(url, 'utf8'), true, true).importedFiles) {
+      if (fileName.startsWith('.')) queue.push(new URL(fileName.replace(/\.js$/, '.ts'), url));
+      else packages.add(fileName);
+    }
+  }
+  return { modules: [...modules], packages: [...packages] };
+}
+
+describe('package.json', () => {
+  it('makes piscina and comlink optional peer dependencies (and dev dependencies for the repo)', () => {
+    for (const name of PEERS) {
+      expect(pkg.dependencies?.[name], `${name} in dependencies`).toBeUndefined();
+      expect(pkg.peerDependencies?.[name], `${name} in peerDependencies`).toBeTypeOf('string');
+      expect(pkg.peerDependenciesMeta?.[name]?.optional, `${name} optional`).toBe(true);
+      expect(pkg.devDependencies?.[name], `${name} in devDependencies`).toBe(pkg.peerDependencies?.[name]);
+    }
+  });
+
+  it('gives each integration a subpath, and every export target is a src/ module built to dist/', () => {
+    expect(pkg.exports['./piscina']).toBe('./dist/integrations/piscina.js');
+    expect(pkg.exports['./comlink']).toBe('./dist/integrations/comlink.js');
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (subpath === './package.json') continue;
+      expect(target, subpath).toMatch(/^\.\/dist\/.+\.js$/);
+      const source = String(target).replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts');
+      expect(existsSync(new URL(source, root)), `${subpath} -> ${source}`).toBe(true);
+    }
+    expect(pkg.files).toEqual(['dist', 'README.md']);
+  });
+});
+
+describe('the main entry', () => {
+  it('reaches no integration module and imports neither piscina nor comlink, even as types', () => {
+    for (const entry of ['src/index.ts', 'src/testing/index.ts']) {
+      const { modules, packages } = sourceGraph(entry);
+      expect(modules.length, entry).toBeGreaterThan(1);
+      expect(modules.filter((m) => m.startsWith('src/integrations/')), entry).toEqual([]);
+      expect(packages.filter(isPeer), entry).toEqual([]);
+    }
+  });
+
+  it('the graph check sees a peer import when there is one (control)', () => {
+    expect(sourceGraph('src/integrations/comlink.ts').modules).toContain('src/integrations/kinds.ts');
+    expect(sourceGraph('test/integrations/comlink.test.ts').packages.filter(isPeer)).toContain('comlink');
+  });
+
+  it('keeps internals and the integrations out', () => {
+    const internal = ['Backoff', 'CACHE_LINE_BYTES', 'LIVENESS_SLICE_MS', 'resolveCodec', 'CODEC_NAMES', 'registerKind', 'registeredKinds', 'reopen',
+      'isSabrePrimitive', 'registerComlinkHandlers', 'COMLINK_HANDLER_NAME', 'toTaskArgs', 'fromTaskArgs', 'piscinaTask'];
+    expect(internal.filter((name) => name in sabre)).toEqual([]);
+    for (const name of ['Mutex', 'ThreadRegistry', 'watchPool', 'watchWorker', 'spawnWorker', 'sibling', 'rateLimitHeaders']) expect(sabre, name).toHaveProperty(name);
+  });
+});
+
+describe('the integration entries', () => {
+  it('sabre/piscina: task arguments, task filenames and registerKind; not the kind table itself', () => {
+    expect(Object.keys(piscinaEntry).sort()).toEqual(['fromTaskArgs', 'piscinaTask', 'registerKind', 'toTaskArgs']);
+  });
+
+  it('sabre/comlink: the transfer handlers and registerKind; not the kind table itself', () => {
+    expect(Object.keys(comlinkEntry).sort()).toEqual(['COMLINK_HANDLER_NAME', 'registerComlinkHandlers', 'registerKind']);
+  });
+});
