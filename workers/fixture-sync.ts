@@ -73,7 +73,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   countDown: ({ latch, n }) => Latch.from(latch).countDown(n),
   latchCount: ({ latch }) => Latch.from(latch).count,
   latchWait: ({ latch, timeout }) => Latch.from(latch).wait(timeout),
-  latchWaitAsync: ({ latch, timeout }) => Latch.from(latch).waitAsync({ timeout }),
+  latchWaitAsync: ({ latch, timeout }) => Latch.from(latch).waitAsync({ timeoutMs: timeout }),
   onceRun: ({ once, cell, mode, timeout }) => Once.from(once).run(onceFn(cell, mode), timeout),
   onceRunAsync: ({ once, cell, mode, timeout }) => Once.from(once).runAsync(onceFn(cell, mode), { timeout }),
   /** Starts a run whose fn blocks forever, and answers once fn has started. */

@@ -2,11 +2,13 @@
  * Latch: a one-shot countdown; waiters are released when it reaches zero.
  */
 import * as seam from '../memory/atomics.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
 import { AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { positiveInteger } from '../validate.js';
+import { integer, local } from '../options/field.js';
+import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
@@ -39,35 +41,30 @@ const OPEN = 0;
 export const MAX_LATCH_COUNT = 0x7fffffff;
 
 export interface LatchOptions {
+  /** The count to start from (an integer >= 1); also accepted as the first argument: `new Latch(3)`. */
+  readonly count?: number;
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-type LatchHandleOptions = Record<string, never>;
-export type LatchHandle = Handle<'sabre.Latch', LatchHandleOptions>;
 
 export interface LatchWaitOptions {
   /** Milliseconds to wait (default: forever). 0 = check once. */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
 }
 export interface LatchWaitAsyncOptions extends LatchWaitOptions {
   readonly signal?: AbortSignal;
 }
 
-const SPEC: RegionSpec<'sabre.Latch', LatchHandleOptions> = {
-  kind: 'sabre.Latch',
-  version: 1,
-  bodyBytes: () => WORDS * 4,
-};
+const DEF = definePrimitive('Latch', 1, {
+  // Written into COUNT at creation; not part of the handle (the count moves).
+  count: local(integer({ max: MAX_LATCH_COUNT })),
+}, { positional: 'count', bodyBytes: () => WORDS * 4 });
+export type LatchHandle = HandleOf<typeof DEF>;
 
-function checkHandleOptions(raw: unknown): LatchHandleOptions {
-  if (Object.keys(plainObject('options', raw)).length !== 0) throw new InvalidArgumentError('a Latch handle has no options');
-  return {};
-}
-
-function timeoutOf(raw: number | LatchWaitOptions | undefined): number {
-  if (typeof raw === 'number' || raw === undefined) return checkTimeout('timeout', raw);
-  return checkTimeout('timeout', (plainObject('options', raw) as LatchWaitOptions).timeout);
-}
+const WAIT = waitOptions('latch.wait(options)');
+const WAIT_ASYNC = waitAsyncOptions('latch.waitAsync(options)');
 
 /**
  * A countdown latch shared by every thread that opens its handle (Java's
@@ -85,37 +82,32 @@ function timeoutOf(raw: number | LatchWaitOptions | undefined): number {
  * @example
  * ```ts
  * const ready = new Latch(workers.length);   // each worker: Latch.from(handle).countDown()
- * await ready.waitAsync({ timeout: 5000 });
+ * await ready.waitAsync({ timeoutMs: 5000 });
  * ```
  */
 export class Latch {
   readonly handle: LatchHandle;
   private readonly words: Int32Array;
 
-  constructor(count: number, options?: LatchOptions);
+  constructor(count: number, options?: Omit<LatchOptions, 'count'>);
+  constructor(options: LatchOptions & { readonly count: number });
   /** @internal */
-  constructor(region: Region<'sabre.Latch', LatchHandleOptions>);
-  constructor(count: number | Region<'sabre.Latch', LatchHandleOptions>, options: LatchOptions = {}) {
-    let region: Region<'sabre.Latch', LatchHandleOptions>;
-    if (count instanceof Region) {
-      region = count;
-    } else {
-      const initial = positiveInteger('count', count, MAX_LATCH_COUNT);
-      region = createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
-      region.i32(0, WORDS)[COUNT] = initial; // before the handle is published
-    }
+  constructor(opened: OpenedOf<typeof DEF>);
+  constructor(count: number | LatchOptions | OpenedOf<typeof DEF>, options?: Omit<LatchOptions, 'count'>) {
+    const { region, options: o, created } = DEF.resolve(count, options);
     this.handle = region.handle;
     this.words = region.i32(0, WORDS);
+    if (created) this.words[COUNT] = o.count; // before the handle is published
   }
 
   /** Re-opens a latch from its handle, in any thread. @throws HandleError */
   static from(handle: LatchHandle): Latch {
-    return new Latch(openRegion(SPEC, handle, checkHandleOptions));
+    return new Latch(DEF.open(handle));
   }
 
-  /** Bytes a Latch takes (in an arena, rounded up to 128). */
-  static byteLength(_countOrOptions?: number | LatchOptions, _options?: LatchOptions): number {
-    return regionBytes(SPEC, {});
+  /** Bytes a Latch takes (in an arena, rounded up to 128); the same for every count. */
+  static byteLength(count?: number | LatchOptions, options?: Omit<LatchOptions, 'count'>): number {
+    return DEF.byteLength(count ?? 1, options);
   }
 
   /** The count now (a snapshot; 0 = open). */
@@ -145,20 +137,20 @@ export class Latch {
   /**
    * Blocks this thread until the count is zero. Blocking the main thread
    * stalls its event loop: there, prefer `waitAsync`.
-   * @param timeout ms (default: forever; 0 = check once), or `{ timeout }`
+   * @param options ms (default: forever; 0 = check once), or `{ timeoutMs }`
    */
-  wait(timeout?: number | LatchWaitOptions): void {
-    const t = timeoutOf(timeout);
+  wait(options?: number | LatchWaitOptions): void {
+    const o = WAIT.parse(options);
     if (load(this.words, COUNT) === OPEN) return;
-    this.waitSlow(toDeadline(t));
+    this.waitSlow(toDeadline(o.timeoutMs));
   }
 
   /** Waits for the count to reach zero without blocking the event loop. */
-  async waitAsync(options?: LatchWaitAsyncOptions): Promise<void> {
-    const t = timeoutOf(options);
-    if (options?.signal?.aborted) throw new AbortError('aborted before waiting', options.signal.reason);
+  async waitAsync(options?: number | LatchWaitAsyncOptions): Promise<void> {
+    const o = WAIT_ASYNC.parse(options);
+    if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
     if (load(this.words, COUNT) === OPEN) return;
-    await this.waitAsyncSlow(toDeadline(t), options?.signal);
+    await this.waitAsyncSlow(toDeadline(o.timeoutMs), o.signal);
   }
 
   private waitSlow(deadline: number): void {

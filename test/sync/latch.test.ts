@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { Latch } from '../../src/sync/latch.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,6 +19,26 @@ afterAll(async () => {
 });
 
 describe('Latch behaviour', () => {
+  it('takes its count first or as an option', () => {
+    expect(new Latch({ count: 2 }).count).toBe(2);
+    expect(new Latch(2).handle.byteLength).toBe(Latch.byteLength({ count: 2 }));
+    expect(Latch.byteLength(5)).toBe(Latch.byteLength());
+  });
+
+  describe('deprecated names', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+      resetDeprecationsForTesting();
+    });
+    it('the timeout option of wait and waitAsync (now timeoutMs) still times out, and warns once', async () => {
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+      const l = new Latch(1);
+      expectCode(thrown(() => l.wait({ timeout: 0 })), ErrorCode.TIMEOUT);
+      expectCode(await rejected(l.waitAsync({ timeout: 1 })), ErrorCode.TIMEOUT);
+      expect(warn.mock.calls.map((c) => (c[1] as { code: string }).code)).toEqual(['SABRE_DEP_TIMEOUT']);
+    });
+  });
+
   it('counts down to zero and stays open', () => {
     const l = new Latch(3);
     expect(l.count).toBe(3);
@@ -41,8 +62,8 @@ describe('Latch behaviour', () => {
   it('wait and waitAsync time out while the count is above zero', async () => {
     const l = new Latch(1);
     expectCode(thrown(() => l.wait(30)), ErrorCode.TIMEOUT, /count still 1/);
-    expectCode(thrown(() => l.wait({ timeout: 0 })), ErrorCode.TIMEOUT);
-    expectCode(await rejected(l.waitAsync({ timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(thrown(() => l.wait({ timeoutMs: 0 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(l.waitAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(a.call('latchWait', { latch: l.handle, timeout: 30 })), ErrorCode.TIMEOUT);
     expect(l.count).toBe(1);
   });
@@ -50,7 +71,7 @@ describe('Latch behaviour', () => {
   it('releases waiters only at zero: main waitAsync and a blocked worker, counted down by another worker', async () => {
     const l = new Latch(3);
     let opened = false;
-    const mainWaiting = l.waitAsync({ timeout: 10_000 }).then(() => (opened = true));
+    const mainWaiting = l.waitAsync({ timeoutMs: 10_000 }).then(() => (opened = true));
     const workerWaiting = a.call('latchWait', { latch: l.handle, timeout: 10_000 });
     let workerDone = false;
     void workerWaiting.then(() => (workerDone = true));
@@ -70,7 +91,7 @@ describe('Latch behaviour', () => {
     const l = new Latch(1);
     const controller = new AbortController();
     const aborted = l.waitAsync({ signal: controller.signal });
-    const other = l.waitAsync({ timeout: 10_000 });
+    const other = l.waitAsync({ timeoutMs: 10_000 });
     setTimeout(() => controller.abort(), 20);
     expectCode(await rejected(aborted), ErrorCode.ABORTED);
     expectCode(await rejected(l.waitAsync({ signal: AbortSignal.abort() })), ErrorCode.ABORTED);
@@ -81,7 +102,7 @@ describe('Latch behaviour', () => {
 
   it('counts down from many threads at once without losing a count', async () => {
     const l = new Latch(3);
-    const waiting = l.waitAsync({ timeout: 10_000 });
+    const waiting = l.waitAsync({ timeoutMs: 10_000 });
     await Promise.all([a.call('countDown', { latch: l.handle }), b.call('countDown', { latch: l.handle }), Promise.resolve(l.countDown())]);
     await waiting;
     expect(l.count).toBe(0);
@@ -104,16 +125,18 @@ const misuseCases: MisuseCase[] = [
   ...([0, -1, 1.5, NaN, Infinity, 'x', 2 ** 31, undefined] as const).map(
     (bad): MisuseCase => ({ name: `new Latch(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch(bad as number)) }),
   ),
+  { name: 'new Latch({ cout: 3 }) (a misspelled option)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch({ cout: 3 } as never)) },
+  { name: 'new Latch(3, { count: 3 }) (the count twice)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch(3, { count: 3 } as never)) },
   ...([0, -1, 1.5, NaN, Infinity, 'x', null] as const).map(
     (bad): MisuseCase => ({ name: `countDown(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.countDown(bad as number)) }),
   ),
   { name: 'countDown below zero (count 3, n 4)', code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.countDown(COUNT + 1)) },
   { name: 'countDown below zero in a worker', code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(a.call('countDown', { latch: l.handle, n: COUNT + 1 })) },
-  ...([NaN, -1, -Infinity, 'x', { timeout: NaN }, { timeout: -5 }, null] as const).map(
+  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, null, { timeotMs: 5 }] as const).map(
     (bad): MisuseCase => ({ name: `wait(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.wait(bad as number)) }),
   ),
   ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({ name: `waitAsync({ timeout: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(l.waitAsync({ timeout: bad as number })) }),
+    (bad): MisuseCase => ({ name: `waitAsync({ timeout: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(l.waitAsync({ timeoutMs: bad as number })) }),
   ),
   ...(
     forgedHandles<Latch['handle']>('sabre.Once', [
