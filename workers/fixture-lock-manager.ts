@@ -9,7 +9,7 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { add, load, sub, wait } from '../src/memory/atomics.js';
-import { isSabreError } from '../src/errors.js';
+import { SabreError } from '../src/errors.js';
 import { LockManager, type LockManagerHandle, type LockRequestOptions } from '../src/lock/lock-manager.js';
 
 export const FIXTURE_MARK = 'sabre.fixture.lock-manager';
@@ -34,11 +34,24 @@ type Arg = {
   code: number;
 };
 
+/** A sabre error's code (also of the spec's errors, which carry it in their cause), else the error's name. */
+function codeOf(e: unknown): string {
+  const typed = SabreError.from(e);
+  return typed instanceof SabreError ? typed.code : String((e as Error)?.name);
+}
+
 const outcomeOf = (p: Promise<unknown>): Promise<Outcome> =>
   p.then(
     (value) => ({ ok: true, value }),
-    (e: unknown) => ({ ok: false, code: isSabreError(e) ? e.code : String((e as Error)?.name), message: String((e as Error)?.message) }),
+    (e: unknown) => ({ ok: false, code: codeOf(e), message: String((e as Error)?.message) }),
   );
+
+/**
+ * An error as it can cross to the parent: a DOMException (the Web Locks
+ * errors) becomes an Error named in its message, keeping its cause (Node 20
+ * posts a DOMException as an empty object).
+ */
+const postable = (e: unknown): unknown => (e instanceof DOMException ? new Error(`${e.name}: ${e.message}`, { cause: e.cause }) : e);
 
 /** Locks held here: the request's outcome, and how to end its callback. */
 const held = new Map<string, { outcome: Promise<Outcome>; release: (value: unknown) => void }>();
@@ -128,7 +141,7 @@ if (workerData?.mark === FIXTURE_MARK) {
       const value = await op(request.arg);
       parentPort!.postMessage({ id: request.id, ok: true, value });
     } catch (error) {
-      parentPort!.postMessage({ id: request.id, ok: false, error });
+      parentPort!.postMessage({ id: request.id, ok: false, error: postable(error) });
     }
   });
   parentPort!.postMessage({ ready: true, threadId });

@@ -12,7 +12,7 @@ import type { SharedHashTable } from '../../src/table/shared-hash-table.js';
 
 interface Inside {
   table: SharedHashTable<records.LockRecord>;
-  requestStep(ask: { name: string; mode: string }, id: number): records.RequestStep;
+  requestStep(ask: { key: Uint8Array; mode: string }, id: number): records.RequestStep;
 }
 
 /** Opens `handle` as a manager whose shared requests skip the grant rules. */
@@ -23,9 +23,9 @@ export function openModeBlindLockManager(handle: LockManagerHandle): LockManager
   const original = inside.requestStep;
   inside.requestStep = function (this: Inside, ask, id) {
     if (ask.mode !== 'shared') return original.call(this, ask, id);
-    const entry: records.LockEntry = { thread: threadId, id, flags: records.SHARED };
+    const entry: records.LockEntry = { thread: threadId, id, flags: records.SHARED, at: performance.now() };
     let step!: records.RequestStep;
-    this.table.compute(ask.name, (current) => {
+    this.table.compute(ask.key, (current) => {
       const r = current ?? { flags: 0, held: [], queue: [] };
       const next = { flags: r.flags, held: [...r.held, entry], queue: r.queue }; // the bug: granted whatever is held
       step = { next, outcome: records.GRANTED, entry };

@@ -9,13 +9,14 @@ import { fnv1a } from '../memory/fnv.js';
 import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
-import { AbortError, CapacityError, InvalidArgumentError, TimeoutError, isSabreError } from '../errors.js';
+import { CapacityError, InvalidArgumentError, TimeoutError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, toDeadline } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
-import { describeValue, plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
 import * as records from './lock-record.js';
-import { GRANTED_OWNER_DIED, SHARED, type LockEntry, type LockRecord } from './lock-record.js';
+import { GRANTED_OWNER_DIED, SHARED, UNSEEN, type LockEntry, type LockRecord } from './lock-record.js';
+import { abortError, checkRequest, convertRequestArgs, type LockMode } from './web-locks-idl.js';
 
 const { add, load, notify, sub, waitAsync } = seam; // module constants: see memory/atomics.ts
 
@@ -30,23 +31,32 @@ const { add, load, notify, sub, waitAsync } = seam; // module constants: see mem
  *   byte TABLE_AT   a SharedHashTable (nested region) from name to record: the
  *                   name's held set (grant order) and FIFO request queue
  *                   (lock-record.ts: a 5-byte header [flags, held count, queue
- *                   count], then 9 bytes per request [threadId, request id,
- *                   SHARED | GRANTED_OWNER_DIED]; at most maxRequestsPerName)
- * A name's stripe is a hash of the name; names sharing a stripe only wake each
- * other spuriously. A request is (threadId, id), the id a per-thread counter,
- * so no step needs a shared counter. A name whose last request ends keeps an
- * idle record (rewriting it in place is cheaper than a delete and a later
- * insert); a new name that finds the table full evicts idle records (each by
- * a compute that deletes it only if still idle), so `capacity` bounds the
- * names with requests, not the names ever used.
+ *                   count], then 17 bytes per request [threadId, request id,
+ *                   SHARED | GRANTED_OWNER_DIED | UNSEEN, time of its place];
+ *                   at most maxRequestsPerName)
+ * The table's key is the name's UTF-16 code units, 2 bytes each: every
+ * DOMString is its own key, lone surrogates included (UTF-8 would merge
+ * them into U+FFFD). A name's stripe is a hash of the name; names sharing a
+ * stripe only wake each other spuriously. A request is (threadId, id), the id
+ * a per-thread counter, so no step needs a shared counter. A name whose last
+ * request ends keeps an idle record (rewriting it in place is cheaper than a
+ * delete and a later insert); a new name that finds the table full evicts
+ * idle records (each by a compute that deletes it only if still idle), so
+ * `capacity` bounds the names with requests, not the names ever used.
  *
  * Linearization points: each step is one `compute` on the name's record
  * (under its table segment's lock): a request (granted, queued or refused), a
  * release (which also grants the new head of the queue: the spec's "process
  * the lock request queue"), a steal, the withdrawal of a timed-out or aborted
- * request, the removal of a dead thread's requests. Invariant after every
- * step: the head of the queue is not grantable, and the held set is one
- * exclusive request or any number of shared ones.
+ * request, a thread seeing its grant, the removal of a dead thread's
+ * requests. Invariant after every step: the head of the queue is not
+ * grantable, and the held set is one exclusive request or any number of
+ * shared ones. Each step that queues or grants stamps the entry with
+ * `systemClock` (one monotonic clock for the process) read inside the
+ * compute, so the stamps of steps on different names follow real time:
+ * `query` lists held locks by grant time and pending requests by request
+ * time. `query` reads the records one name at a time: each name's part is one
+ * step's state, but two names may be seen at different moments.
  *
  * Waiting: a queued request never grants itself; the step that makes it
  * grantable grants it, and the waiter learns so by reading the record. It
@@ -57,6 +67,16 @@ const { add, load, notify, sub, waitAsync } = seam; // module constants: see mem
  * notify(1)). Atomics are sequentially consistent, so either the step sees
  * the waiter's count or the waiter's read of the record sees the step.
  *
+ * Grant to callback (the spec's task that runs the callback): a grant made
+ * by another step (the queue moved) marks the entry UNSEEN. The waiter that
+ * finds its grant first looks at its signal: aborted (the request has
+ * rejected with the reason), it releases the lock unused, and the callback
+ * never runs. Otherwise it clears UNSEEN (one more step) and then runs the
+ * callback. An abort that reaches a waiter whose request was granted
+ * meanwhile does the same (withdraw finds it held; release it unused). An
+ * unused release passes on a death report the entry was granted
+ * (GRANTED_OWNER_DIED back to OWNER_DIED_PENDING).
+ *
  * Steal: the stealer's step drops every holder. A holder whose callback
  * returned a promise has a watcher parked on the stripe (without holding the
  * event loop open), which rejects the request with AbortError as soon as its
@@ -66,17 +86,22 @@ const { add, load, notify, sub, waitAsync } = seam; // module constants: see mem
  *
  * Owner death: a thread can stop between any two steps, or inside one (the
  * table repairs the segment: the step happened whole or not at all). It
- * leaves entries naming it, held (it died holding; or, queued, it was
- * granted after it died: reported as a death while holding, the safe side)
- * or queued, and perhaps WAITERS one too high (only extra notifies). Whoever
- * meets such entries proves the thread dead (ThreadRegistry, outside any
- * lock: it may read /proc) and removes them in one step: a queued request at
- * each liveness slice and whenever its thread records a death, a request
- * refused with ifAvailable, `query`. Removing a held entry sets the record's
- * OWNER_DIED_PENDING flag, which the next grant consumes: every request
- * granted in that step gets `ownerDied: true`. The flag keeps an otherwise
- * idle record until then. A death between a step and its EPOCH bump delays
- * the waiters by one slice at most: they re-read the record every slice.
+ * leaves entries naming it, held or queued, and perhaps WAITERS one too high
+ * (only extra notifies). Whoever meets such entries proves the thread dead
+ * (ThreadRegistry, outside any lock: it may read /proc) and removes them in
+ * one step: a queued request at each liveness slice and whenever its thread
+ * records a death, a request refused with ifAvailable, `query`. Removing a
+ * held entry that its thread had seen (no UNSEEN: granted in its own request
+ * step, or seen since) sets the record's OWNER_DIED_PENDING flag, which the
+ * next grant consumes: every request granted in that step gets
+ * `ownerDied: true`. A held entry still UNSEEN was granted to a thread that
+ * never learned it (it died queued, or between the grant and its look):
+ * its callback never ran, so it sets nothing (unless it carried a death
+ * report of its own, which passes on). A thread that dies after seeing its
+ * grant and before its callback starts is reported (the safe side). The flag
+ * keeps an otherwise idle record until then. A death between a step and its
+ * EPOCH bump delays the waiters by one slice at most: they re-read the
+ * record every slice.
  */
 
 const STRIPES = 32;
@@ -90,7 +115,7 @@ const TABLE_AT = STRIPES * CACHE_LINE_BYTES;
  */
 const WATCH_SLICE_MS = 1000;
 
-/** Default longest lock name, in UTF-8 bytes. */
+/** Default longest lock name, in bytes of its UTF-16 form (2 per code unit: 128 code units). */
 export const DEFAULT_MAX_NAME_BYTES = 256;
 /** Default requests (held and queued) one name may have at once. */
 export const DEFAULT_MAX_REQUESTS_PER_NAME = 64;
@@ -99,12 +124,12 @@ export const MAX_REQUESTS_PER_NAME = 4096;
 const MAX_CAPACITY = 2 ** 24;
 const MAX_NAME_BYTES = 65_535;
 
-export type LockMode = 'exclusive' | 'shared';
+export type { LockMode };
 
 export interface LockManagerOptions {
   /** Names that can have held or queued requests at the same time (1 .. 2^24). */
   readonly capacity: number;
-  /** Longest lock name, in UTF-8 bytes (default 256). */
+  /** Longest lock name, in bytes of its UTF-16 form: 2 per code unit (default 256, i.e. 128 code units). */
   readonly maxNameBytes?: number;
   /** Requests held or queued for one name at once (default 64, at most 4096). */
   readonly maxRequestsPerName?: number;
@@ -124,9 +149,13 @@ export interface LockRequestOptions {
   readonly mode?: LockMode;
   /** Grant only if grantable at once; otherwise call the callback with `null`. */
   readonly ifAvailable?: boolean;
-  /** Take the lock from its holders (their requests reject with AbortError); exclusive only. */
+  /** Take the lock from its holders (their requests reject with an "AbortError" DOMException); exclusive only. */
   readonly steal?: boolean;
-  /** Abort the wait: the request leaves the queue and rejects with AbortError. */
+  /**
+   * Abort the request until its callback starts: it leaves the queue (or, if
+   * granted, releases the lock unused), the callback never runs, and the
+   * request rejects with `signal.reason`.
+   */
   readonly signal?: AbortSignal;
   /**
    * Milliseconds to wait (default: forever): the request then leaves the queue
@@ -136,20 +165,65 @@ export interface LockRequestOptions {
   readonly timeout?: number;
 }
 
-/** What the callback receives: the granted lock (the Web Locks `Lock`, plus `ownerDied`). */
-export interface Lock {
-  readonly name: string;
-  readonly mode: LockMode;
-  /** True when a previous holder of this name died (its thread stopped) holding it. sabre's addition. */
-  readonly ownerDied: boolean;
+const LOCK_TOKEN = Symbol('sabre.Lock');
+
+/**
+ * What the callback receives: the granted lock (the Web Locks `Lock`: `name`
+ * and `mode` are read-only attributes, getters on the prototype), plus
+ * sabre's `ownerDied`. Only `LockManager` makes them.
+ */
+export class Lock {
+  readonly #name: string;
+  readonly #mode: LockMode;
+  readonly #ownerDied: boolean;
+
+  /** @internal (the spec's Lock has no constructor: `new Lock()` is a TypeError) */
+  constructor(token: symbol, name: string, mode: LockMode, ownerDied: boolean) {
+    if (token !== LOCK_TOKEN) throw new TypeError('Illegal constructor: a Lock is made by LockManager.request');
+    this.#name = name;
+    this.#mode = mode;
+    this.#ownerDied = ownerDied;
+  }
+
+  /** The lock's name, as requested (after ToString). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** `'exclusive'` or `'shared'`. */
+  get mode(): LockMode {
+    return this.#mode;
+  }
+
+  /**
+   * True when a previous holder of this name died (its thread stopped) while
+   * holding it, after it had seen its grant: its callback may have stopped
+   * half-way. A thread that dies while only queued is never reported.
+   * sabre's addition.
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
 }
+// As WebIDL defines attributes: enumerable accessors on the prototype; and the class string "Lock".
+Object.defineProperties(Lock.prototype, {
+  name: { enumerable: true },
+  mode: { enumerable: true },
+  ownerDied: { enumerable: true },
+  [Symbol.toStringTag]: { value: 'Lock', configurable: true },
+});
 
 /** A held or pending request in a `query()` snapshot (the Web Locks `LockInfo`). */
 export interface LockInfo {
-  readonly name: string;
-  readonly mode: LockMode;
-  /** The requesting thread: `thread-<threadId>` (the main thread is `thread-0`). */
+  /**
+   * The requesting thread: `thread-<threadId>` (the main thread is
+   * `thread-0`). The same for every request of a thread, whichever manager it
+   * uses, for the thread's whole life; unique within the process (Node never
+   * reuses a threadId).
+   */
   readonly clientId: string;
+  readonly mode: LockMode;
+  readonly name: string;
 }
 
 /** What `query()` returns (the Web Locks `LockManagerSnapshot`). */
@@ -162,7 +236,7 @@ export type LockGrantedCallback<T> = (lock: Lock | null) => T | PromiseLike<T>;
 
 const SPEC: RegionSpec<'sabre.LockManager', LockManagerHandleOptions> = {
   kind: 'sabre.LockManager',
-  version: 1,
+  version: 2,
   bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
 };
 
@@ -185,11 +259,11 @@ function checkHandleOptions(raw: unknown): LockManagerHandleOptions {
   return checkSizes(o);
 }
 
-const OPTION_KEYS = new Set(['mode', 'ifAvailable', 'steal', 'signal', 'timeout']);
-
 /** A validated request. */
 interface Ask<T> {
   readonly name: string;
+  /** The table key: the name's UTF-16 code units. */
+  readonly key: Uint8Array;
   readonly stripe: number;
   readonly mode: LockMode;
   readonly ifAvailable: boolean;
@@ -206,16 +280,49 @@ const nextId = (): number => (lastId = (lastId + 1) >>> 0) || (lastId = 1);
 const clientOf = (thread: number): string => `thread-${thread}`;
 const modeOf = (e: LockEntry): LockMode => ((e.flags & SHARED) !== 0 ? 'shared' : 'exclusive');
 const registry = (): ThreadRegistry => ThreadRegistry.current;
-const isThenable = (v: unknown): v is PromiseLike<unknown> =>
-  (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
+const now = (): number => systemClock.now();
+
+/** The table key of a name: its UTF-16 code units, little-endian, 2 bytes each. */
+function keyOf(name: string): Uint8Array {
+  const key = new Uint8Array(name.length * 2);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    key[2 * i] = c;
+    key[2 * i + 1] = c >>> 8;
+  }
+  return key;
+}
+
+/** The name of a table key (lone surrogates come back as they went in). */
+function nameOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('utf16le');
+}
 
 /** The stripe of a name: FNV-1a over its UTF-16 code units (only spreads wake-ups; collisions cost spurious wakes). */
 function stripeOf(name: string): number {
   return (fnv1a(name) % STRIPES) * STRIPE_WORDS;
 }
 
-function stolen(name: string): AbortError {
-  return new AbortError(`the lock ${JSON.stringify(name)} was stolen by another request (steal: true) while this request held it`);
+function stolen(name: string): DOMException {
+  return abortError(`the lock ${JSON.stringify(name)} was stolen by another request (steal: true) while this request held it`);
+}
+
+/**
+ * A promise that adopts `result` through its `then` (read once already), as
+ * resolving a promise with a thenable does: `then` is called in a later
+ * microtask, and what it throws rejects the promise.
+ */
+type Then<T> = (this: unknown, onFulfilled: (v: T) => void, onRejected: (e: unknown) => void) => unknown;
+function adopt<T>(result: unknown, then: Then<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    queueMicrotask(() => {
+      try {
+        then.call(result, resolve, reject);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
 }
 
 const STOLEN = Symbol('stolen');
@@ -226,7 +333,7 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * that opens the manager's handle: `request(name, options?, callback)` runs
  * `callback` while holding the lock `name` and releases it when the
  * callback's result settles; `query()` lists the held and pending requests of
- * every thread.
+ * every thread. Code written against `navigator.locks` runs unchanged.
  *
  * Semantics follow the spec: each name has a FIFO queue; a request is
  * granted when it heads the queue and is compatible with the held locks (any
@@ -234,9 +341,17 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * requests at the head is granted together and a shared request behind a
  * waiting exclusive one waits (writers are not starved). `ifAvailable` calls
  * the callback with `null` instead of waiting; `steal` takes the lock from
- * its holders at once (their `request` promises reject with AbortError, even
- * while their callbacks still run); `signal` aborts a wait. sabre adds
- * `timeout` (TimeoutError, and the request leaves the queue) and
+ * its holders at once (their `request` promises reject with an "AbortError"
+ * DOMException, even while their callbacks still run); `signal` aborts the
+ * request until its callback starts: queued, it leaves the queue; granted
+ * but not yet called back, it releases the lock unused; either way the
+ * callback never runs and the request rejects with `signal.reason`.
+ * Arguments are converted as the spec's IDL says (the name with ToString,
+ * booleans with ToBoolean, `mode` must be "shared" or "exclusive", unknown
+ * option keys are ignored), and refused with the spec's errors, in its order.
+ * Names are compared as UTF-16 code units, lone surrogates included.
+ *
+ * sabre adds `timeout` (TimeoutError, and the request leaves the queue) and
  * `lock.ownerDied`: true when a previous holder of the name died (its thread
  * stopped) holding it. The dead thread's requests are removed within
  * `LIVENESS_SLICE_MS` of the death by whoever waits for the name, or at once
@@ -246,23 +361,30 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * request it lets through. The callback runs in a microtask after the grant,
  * never inside `request` itself. Waiting never blocks the event loop and keeps
  * it alive; holding a lock does not (a callback's promise keeps alive what
- * it keeps alive).
+ * it keeps alive). `query()` lists held locks in grant order and pending
+ * requests in request order, across names and threads.
  *
- * Differences from the spec: errors are sabre errors (`InvalidArgumentError`
- * where the spec throws TypeError or NotSupportedError; an `AbortError`
- * carrying the signal's reason in `error.cause.cause` where the spec rejects
- * with the reason itself); unknown option keys are refused; names with
- * lone surrogates are refused (they would not survive UTF-8); clients are
- * threads.
+ * Differences from the spec: clients are threads (`clientId` is
+ * `thread-<threadId>`); a `query()` snapshot is consistent per name, but two
+ * names may be read at different moments while other threads change them;
+ * sabre's limits (capacity, maxNameBytes, maxRequestsPerName) refuse what
+ * does not fit.
  *
- * @throws InvalidArgumentError (`ERR_INVALID_ARG`, as a rejected promise) for a
- *   name that is not a string, starts with '-', is longer than maxNameBytes
- *   or not well-formed UTF-16; a callback that is not a function; a bad
- *   option; `steal` with `ifAvailable` or a shared mode; `signal` or `timeout`
- *   with `steal` or `ifAvailable`
+ * @throws TypeError (as a rejected promise; sabre's `ERR_INVALID_ARG` in its
+ *   `cause`) for fewer than 2 arguments, a name that is a Symbol, options that
+ *   are not an object, a `mode` other than "shared"/"exclusive", a `signal`
+ *   that is not an AbortSignal, a callback that is not callable
+ * @throws DOMException "NotSupportedError" (likewise) for a name starting
+ *   with '-', `steal` with `ifAvailable` or a shared mode, `signal` with
+ *   `steal` or `ifAvailable`
+ * @throws `signal.reason` when the signal aborts before the callback starts
+ * @throws DOMException "AbortError" (`ERR_ABORTED` in its cause) when the
+ *   lock is stolen while held
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a name longer than
+ *   maxNameBytes, a bad `timeout`, or `timeout` with `steal` or `ifAvailable`
  * @throws CapacityError (`ERR_CAPACITY`) when `capacity` names are in use and
  *   the request names another, or the name has maxRequestsPerName requests
- * @throws TimeoutError (`ERR_TIMEOUT`), AbortError (`ERR_ABORTED`) as above
+ * @throws TimeoutError (`ERR_TIMEOUT`) as above
  *
  * @example
  * ```ts
@@ -316,96 +438,95 @@ export class LockManager {
    * Requests the lock `name` and runs `callback` holding it; the lock is
    * released when the callback's result settles (or it returns or throws).
    * Resolves with what the callback's result resolves to; rejects with what
-   * it threw, or as the class documentation says.
+   * it threw, or as the class documentation says. Never throws: every error
+   * is a rejection.
    */
   request<T>(name: string, callback: LockGrantedCallback<T>): Promise<Awaited<T>>;
   request<T>(name: string, options: LockRequestOptions, callback: LockGrantedCallback<T>): Promise<Awaited<T>>;
-  request<T>(name: string, optionsOrCallback: LockRequestOptions | LockGrantedCallback<T>, maybeCallback?: LockGrantedCallback<T>): Promise<Awaited<T>> {
-    let ask: Ask<T>;
+  // (Two named parameters, as the IDL's shortest overload: `request.length` is 2.)
+  request(_name: unknown, _optionsOrCallback: unknown, ..._rest: unknown[]): Promise<unknown> {
+    let ask: Ask<unknown>;
     let id: number;
     let step: records.RequestStep;
     try {
-      ask = this.parse(name, optionsOrCallback, maybeCallback);
+      // WebIDL's overload resolution counts the arguments passed, undefined ones included.
+      ask = this.parse(arguments);
+      if (ask.signal?.aborted) return Promise.reject(ask.signal.reason);
       id = nextId();
       step = this.requestStep(ask, id);
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.run(ask, id, step) as Promise<Awaited<T>>;
+    return this.run(ask, id, step);
   }
 
   /**
-   * A snapshot of every thread's held and pending requests: held in grant
-   * order and pending in queue order, per name (the Web Locks `query()`).
-   * Requests of threads found dead are removed first.
+   * A snapshot of every thread's held and pending requests (the Web Locks
+   * `query()`): held locks in grant order, pending requests in request order,
+   * across names and threads. Requests of threads found dead are removed first.
    */
   async query(): Promise<LockManagerSnapshot> {
-    let entries = [...this.table.entries()] as [string, LockRecord][];
+    let entries = [...this.table.entries()] as [Uint8Array, LockRecord][];
     const dead = new Set<number>();
     for (const [, r] of entries) for (const t of records.threadsOf(r, threadId)) if (!dead.has(t) && !registry().isAlive(t)) dead.add(t);
     if (dead.size > 0) {
-      for (const [name, r] of entries) if (records.threadsOf(r, threadId).some((t) => dead.has(t))) this.removeDead(name, stripeOf(name), dead);
-      entries = [...this.table.entries()] as [string, LockRecord][];
+      for (const [key, r] of entries) if (records.threadsOf(r, threadId).some((t) => dead.has(t))) this.removeDead(key, stripeOf(nameOf(key)), dead);
+      entries = [...this.table.entries()] as [Uint8Array, LockRecord][];
     }
-    const info = (name: string) => (e: LockEntry): LockInfo => ({ name, mode: modeOf(e), clientId: clientOf(e.thread) });
-    return {
-      held: entries.flatMap(([name, r]) => r.held.map(info(name))),
-      pending: entries.flatMap(([name, r]) => r.queue.map(info(name))),
-    };
+    const held: [number, LockInfo][] = [];
+    const pending: [number, LockInfo][] = [];
+    for (const [key, r] of entries) {
+      const name = nameOf(key);
+      // Members in the IDL dictionary's order (WebIDL converts them in lexicographic order).
+      for (const e of r.held) held.push([e.at, { clientId: clientOf(e.thread), mode: modeOf(e), name }]);
+      for (const e of r.queue) pending.push([e.at, { clientId: clientOf(e.thread), mode: modeOf(e), name }]);
+    }
+    // A stable sort: entries of one name keep their record order (their times never decrease along it).
+    const byTime = (a: [number, LockInfo], b: [number, LockInfo]) => a[0] - b[0];
+    return { held: held.sort(byTime).map((x) => x[1]), pending: pending.sort(byTime).map((x) => x[1]) };
   }
 
   // ---- arguments -------------------------------------------------------------
 
-  private parse<T>(name: unknown, optionsOrCallback: unknown, maybeCallback: unknown): Ask<T> {
-    const hasOptions = maybeCallback !== undefined || (typeof optionsOrCallback !== 'function' && optionsOrCallback !== undefined);
-    const callback = hasOptions ? maybeCallback : optionsOrCallback;
-    if (typeof callback !== 'function') throw new InvalidArgumentError(`request(name, [options], callback): callback must be a function, got ${describeValue(callback)}`);
-    this.checkName(name);
-    const o = hasOptions ? plainObject('options', optionsOrCallback) : {};
-    for (const key of Object.keys(o)) {
-      if (!OPTION_KEYS.has(key)) throw new InvalidArgumentError(`request options have no ${JSON.stringify(key)}; they are mode, ifAvailable, steal, signal, timeout`);
+  /**
+   * The spec's request method steps up to the already aborted signal (the
+   * caller's): WebIDL conversions (TypeError), the spec's checks
+   * (NotSupportedError), then sabre's own (InvalidArgumentError).
+   */
+  private parse(args: ArrayLike<unknown>): Ask<unknown> {
+    const a = convertRequestArgs(args);
+    checkRequest(a);
+    const { name } = a;
+    if (name.length * 2 > this.maxNameBytes) {
+      throw new InvalidArgumentError(`lock name is too long: ${name.length} UTF-16 code units (${name.length * 2} bytes), and maxNameBytes is ${this.maxNameBytes}`);
     }
-    const mode = o.mode ?? 'exclusive';
-    if (mode !== 'exclusive' && mode !== 'shared') throw new InvalidArgumentError(`mode must be 'exclusive' or 'shared', got ${describeValue(mode)}`);
-    const ifAvailable = flag('ifAvailable', o.ifAvailable);
-    const steal = flag('steal', o.steal);
-    const signal = o.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
-    const timeout = checkTimeout('timeout', o.timeout);
-    // The spec's NotSupportedError cases, then sabre's own for `timeout`.
-    if (steal && ifAvailable) throw new InvalidArgumentError('steal and ifAvailable cannot be used together');
-    if (steal && mode !== 'exclusive') throw new InvalidArgumentError("steal requires mode 'exclusive'");
-    if (signal !== undefined && (steal || ifAvailable)) throw new InvalidArgumentError(`signal cannot be used with ${steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
-    if (o.timeout !== undefined && (steal || ifAvailable)) throw new InvalidArgumentError(`timeout cannot be used with ${steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
-    if (signal?.aborted) throw new AbortError(`request for lock ${JSON.stringify(name)} aborted before it was made`, signal.reason);
-    return { name: name as string, stripe: stripeOf(name as string), mode, ifAvailable, steal, signal, timeout, callback: callback as LockGrantedCallback<T> };
-  }
-
-  private checkName(name: unknown): asserts name is string {
-    if (typeof name !== 'string') throw new InvalidArgumentError(`lock name must be a string, got ${describeValue(name)}`);
-    if (name.charCodeAt(0) === 0x2d) throw new InvalidArgumentError(`lock names starting with '-' are reserved, got ${JSON.stringify(name)}`);
-    // Every UTF-16 code unit takes at most 3 UTF-8 bytes: measure only names that may not fit.
-    if (name.length * 3 > this.maxNameBytes) {
-      const bytes = Buffer.byteLength(name, 'utf8');
-      if (bytes > this.maxNameBytes) throw new InvalidArgumentError(`lock name is too long: ${bytes} UTF-8 bytes, and maxNameBytes is ${this.maxNameBytes}`);
-    }
-    if (!(name as string & { isWellFormed(): boolean }).isWellFormed()) {
-      throw new InvalidArgumentError(`lock name ${JSON.stringify(name)} has a lone surrogate: it has no UTF-8 form, so two such names could not be told apart`);
-    }
+    const timeout = checkTimeout('timeout', a.timeout);
+    if (a.timeout !== undefined && (a.steal || a.ifAvailable)) throw new InvalidArgumentError(`timeout cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
+    return {
+      name,
+      key: keyOf(name),
+      stripe: stripeOf(name),
+      mode: a.mode,
+      ifAvailable: a.ifAvailable,
+      steal: a.steal,
+      signal: a.signal,
+      timeout,
+      callback: a.callback as LockGrantedCallback<unknown>,
+    };
   }
 
   // ---- steps (each one compute on the name's record) -------------------------
 
   /** The request step; wakes the stripe after a steal (the holders it dropped must learn it). */
   private requestStep(ask: Ask<unknown>, id: number): records.RequestStep {
-    const entry: LockEntry = { thread: threadId, id, flags: ask.mode === 'shared' ? SHARED : 0 };
     let step: records.RequestStep | undefined;
     const decide = (current: LockRecord | undefined): LockRecord | undefined => {
+      const entry: LockEntry = { thread: threadId, id, flags: ask.mode === 'shared' ? SHARED : 0, at: now() };
       step = records.request(current, entry, ask, this.maxRequestsPerName, ask.name);
       return step.next;
     };
     try {
-      this.table.compute(ask.name, decide);
+      this.table.compute(ask.key, decide);
     } catch (e) {
       // The record's own refusal (too many requests for the name) says so
       // itself; a refusal by the table means no room for a new name: make
@@ -413,7 +534,7 @@ export class LockManager {
       if (!isSabreError(e, 'ERR_CAPACITY') || /maxRequestsPerName/.test((e as Error).message)) throw e;
       if (this.evictIdle() === 0) throw this.namesFull(ask.name);
       try {
-        this.table.compute(ask.name, decide);
+        this.table.compute(ask.key, decide);
       } catch (again) {
         if (isSabreError(again, 'ERR_CAPACITY') && !/maxRequestsPerName/.test((again as Error).message)) throw this.namesFull(ask.name);
         throw again;
@@ -433,9 +554,9 @@ export class LockManager {
   /** Deletes the records of idle names (no request, no flag), each only if still idle. Returns how many. */
   private evictIdle(): number {
     let evicted = 0;
-    for (const [name, r] of this.table.entries()) {
+    for (const [key, r] of this.table.entries()) {
       if (!records.isIdle(r)) continue;
-      this.table.compute(name, (current) => {
+      this.table.compute(key, (current) => {
         if (!records.isIdle(current)) return current;
         evicted++;
         return undefined;
@@ -444,16 +565,24 @@ export class LockManager {
     return evicted;
   }
 
-  /** Releases request `id`; false if it no longer held the lock (stolen). */
-  private release(ask: Ask<unknown>, id: number): boolean {
+  /**
+   * Releases request `id`; false if it no longer held the lock (stolen).
+   * `unused`: its callback never ran (a death report it was granted passes on).
+   */
+  private release(ask: Ask<unknown>, id: number, unused = false): boolean {
     let found = false;
-    this.table.compute(ask.name, (current) => {
-      const r = records.release(current, threadId, id);
+    this.table.compute(ask.key, (current) => {
+      const r = records.release(current, threadId, id, now(), unused);
       found = r.found;
       return r.next;
     });
     if (found) this.wake(ask.stripe);
     return found;
+  }
+
+  /** Request `id`, granted by another step, is seen by its thread (its callback is about to run). */
+  private see(ask: Ask<unknown>, id: number): void {
+    this.table.compute(ask.key, (current) => records.see(current, threadId, id).next);
   }
 
   /**
@@ -463,8 +592,8 @@ export class LockManager {
   private withdraw(ask: Ask<unknown>, id: number): LockEntry | undefined {
     let held: LockEntry | undefined;
     let was = records.ABSENT as records.Standing;
-    this.table.compute(ask.name, (current) => {
-      const r = records.withdraw(current, threadId, id);
+    this.table.compute(ask.key, (current) => {
+      const r = records.withdraw(current, threadId, id, now());
       was = r.was;
       held = records.heldEntry(current, threadId, id);
       return r.next;
@@ -473,11 +602,11 @@ export class LockManager {
     return held;
   }
 
-  /** Removes the requests of the `dead` threads from `name`'s record. */
-  private removeDead(name: string, stripe: number, dead: ReadonlySet<number>): void {
+  /** Removes the requests of the `dead` threads from the record of `key`. */
+  private removeDead(key: Uint8Array, stripe: number, dead: ReadonlySet<number>): void {
     let changed = false;
-    this.table.compute(name, (current) => {
-      const next = records.removeDead(current, dead);
+    this.table.compute(key, (current) => {
+      const next = records.removeDead(current, dead, now());
       changed = next !== current;
       return next;
     });
@@ -489,11 +618,11 @@ export class LockManager {
    * removes theirs. Returns true if it found any. (Liveness is asked outside
    * any lock: it may read /proc.)
    */
-  private reclaimDead(name: string, stripe: number, r: LockRecord | undefined): boolean {
+  private reclaimDead(ask: Ask<unknown>, r: LockRecord | undefined): boolean {
     let dead: Set<number> | undefined;
     for (const t of records.threadsOf(r, threadId)) if (!registry().isAlive(t)) (dead ??= new Set()).add(t);
     if (dead === undefined) return false;
-    this.removeDead(name, stripe, dead);
+    this.removeDead(ask.key, ask.stripe, dead);
     return true;
   }
 
@@ -507,36 +636,52 @@ export class LockManager {
   // ---- request lifecycle -----------------------------------------------------
 
   private async run<T>(ask: Ask<T>, id: number, step: records.RequestStep): Promise<T> {
-    let held: LockEntry | undefined = step.outcome === records.GRANTED ? step.entry : undefined;
+    let held: LockEntry | undefined;
     if (step.outcome === records.QUEUED) {
       held = await this.waitForGrant(ask, id);
     } else {
-      if (step.outcome === records.UNAVAILABLE) held = this.retryIfAvailable(ask, id);
+      held = step.outcome === records.GRANTED ? step.entry : this.retryIfAvailable(ask, id);
       await undefined; // the callback never runs inside request() itself
     }
-    if (held === undefined) return ask.callback(null); // ifAvailable, not available: nothing to release
+    const callback = ask.callback;
+    // The callback is called as WebIDL calls a callback function: `this` undefined, one argument.
+    if (held === undefined) return Reflect.apply(callback, undefined, [null]) as T; // ifAvailable, not available: nothing to release
+    // The spec's task that runs the callback: a signal that aborted since the
+    // grant (the request rejects with its reason) releases the lock unused.
+    const signal = ask.signal;
+    if (signal?.aborted) {
+      this.release(ask, id, true);
+      throw signal.reason;
+    }
+    if ((held.flags & UNSEEN) !== 0) this.see(ask, id); // (if stolen meanwhile, the release below says so)
+    const lock = new Lock(LOCK_TOKEN, ask.name, ask.mode, (held.flags & GRANTED_OWNER_DIED) !== 0);
     // Holding: run the callback; release when its result settles.
-    const lock: Lock = { name: ask.name, mode: ask.mode, ownerDied: (held.flags & GRANTED_OWNER_DIED) !== 0 };
-    let result: T | PromiseLike<T>;
+    let result: unknown;
+    let then: unknown;
     try {
-      result = ask.callback(lock);
+      result = Reflect.apply(callback, undefined, [lock]);
+      if ((typeof result === 'object' && result !== null) || typeof result === 'function') then = (result as { then?: unknown }).then;
     } catch (e) {
       if (!this.release(ask, id)) throw stolen(ask.name);
       throw e;
     }
-    if (isThenable(result)) return this.holdAsync(ask, id, result);
+    if (typeof then === 'function') return this.holdAsync(ask, id, adopt<T>(result, then as Then<T>));
     if (!this.release(ask, id)) throw stolen(ask.name);
-    return result;
+    return result as T;
   }
 
   /** ifAvailable found the lock taken: if its holders (or waiters) include dead threads, remove them and try once more. */
   private retryIfAvailable(ask: Ask<unknown>, id: number): LockEntry | undefined {
-    if (!this.reclaimDead(ask.name, ask.stripe, this.table.get(ask.name))) return undefined;
+    if (!this.reclaimDead(ask, this.table.get(ask.key))) return undefined;
     const step = this.requestStep(ask, id);
     return step.outcome === records.GRANTED ? step.entry : undefined;
   }
 
-  /** Waits until request `id` is granted (returns its held entry), its deadline passes or its signal fires. */
+  /**
+   * Waits until request `id` is granted (returns its held entry), its
+   * deadline passes (TimeoutError) or its signal aborts (the signal's reason,
+   * after releasing the lock if it was granted meanwhile).
+   */
   private async waitForGrant(ask: Ask<unknown>, id: number): Promise<LockEntry> {
     const deadline = toDeadline(ask.timeout);
     const w = this.words, stripe = ask.stripe;
@@ -546,7 +691,7 @@ export class LockManager {
     try {
       for (;;) {
         const epoch = load(w, stripe + EPOCH);
-        const r = this.table.get(ask.name);
+        const r = this.table.get(ask.key);
         const held = records.heldEntry(r, threadId, id);
         if (held !== undefined) return held;
         if (records.standing(r, threadId, id) !== records.WAITING) {
@@ -555,17 +700,24 @@ export class LockManager {
         if (reclaim) {
           reclaim = false;
           deaths = registry().deaths;
-          if (this.reclaimDead(ask.name, stripe, r)) continue;
+          if (this.reclaimDead(ask, r)) continue;
         }
         if (deadline !== Infinity && systemClock.now() >= deadline) {
-          return this.giveUp(ask, id, new TimeoutError(`timed out after ${ask.timeout} ms waiting for lock ${JSON.stringify(ask.name)}`, { timeoutMs: ask.timeout }));
+          // Granted meanwhile: the wait succeeded after all.
+          const granted = this.withdraw(ask, id);
+          if (granted !== undefined) return granted;
+          throw new TimeoutError(`timed out after ${ask.timeout} ms waiting for lock ${JSON.stringify(ask.name)}`, { timeoutMs: ask.timeout });
         }
         let result: string;
         try {
           result = await parkAsync(w, stripe + EPOCH, epoch, deadline, ask.signal);
         } catch (e) {
           if (!isSabreError(e, 'ERR_ABORTED')) throw e;
-          return this.giveUp(ask, id, new AbortError(`request for lock ${JSON.stringify(ask.name)} aborted while waiting`, ask.signal?.reason));
+          // The spec's "signal to abort the request": the request leaves the
+          // queue and rejects with the signal's reason; granted meanwhile, it
+          // releases the lock unused (the callback never runs).
+          if (this.withdraw(ask, id) !== undefined) this.release(ask, id, true);
+          throw ask.signal!.reason;
         }
         // Look for dead threads after each slice that passed without a wake-up, and after any recorded death.
         if (result === 'timed-out' || registry().deaths !== deaths) reclaim = true;
@@ -575,17 +727,10 @@ export class LockManager {
     }
   }
 
-  /** Withdraws a waiting request and throws `error`, unless it was granted meanwhile (then the wait succeeded). */
-  private giveUp(ask: Ask<unknown>, id: number, error: Error): LockEntry {
-    const held = this.withdraw(ask, id);
-    if (held === undefined) throw error;
-    return held;
-  }
-
   /** Holds the lock until the callback's promise settles, or until a steal takes it. */
-  private async holdAsync<T>(ask: Ask<T>, id: number, result: PromiseLike<T>): Promise<T> {
+  private async holdAsync<T>(ask: Ask<unknown>, id: number, result: Promise<T>): Promise<T> {
     const watch = { done: false };
-    const settled: Promise<Settled<T>> = Promise.resolve(result).then(
+    const settled: Promise<Settled<T>> = result.then(
       (value) => ({ ok: true, value }),
       (error: unknown) => ({ ok: false, error }),
     );
@@ -609,7 +754,7 @@ export class LockManager {
       for (;;) {
         const epoch = load(w, stripe + EPOCH);
         if (watch.done) return undefined;
-        if (records.standing(this.table.get(ask.name), threadId, id) !== records.HELD) return STOLEN;
+        if (records.standing(this.table.get(ask.key), threadId, id) !== records.HELD) return STOLEN;
         const r = waitAsync(w, stripe + EPOCH, epoch, WATCH_SLICE_MS);
         if (r.async) await r.value;
       }
@@ -617,10 +762,4 @@ export class LockManager {
       sub(w, stripe + WAITERS, 1);
     }
   }
-}
-
-function flag(name: string, v: unknown): boolean {
-  if (v === undefined) return false;
-  if (typeof v !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${describeValue(v)}`);
-  return v;
 }

@@ -13,7 +13,7 @@ export type Forgery<H> = readonly [string, (h: H) => unknown];
 export function forgedHandles<H extends Handle>(otherKind: string, optionForgeries: readonly Forgery<H>[]): Forgery<H>[] {
   return [
     ['another kind', (h) => ({ ...h, kind: otherKind })],
-    ['another version', (h) => ({ ...h, version: 2 })],
+    ['another version', (h) => ({ ...h, version: h.version + 1 })],
     ['a shifted offset', (h) => ({ ...h, byteOffset: 8 })],
     ['a non-shared buffer', (h) => ({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) })],
     ...optionForgeries,
