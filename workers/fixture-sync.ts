@@ -75,7 +75,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   latchWait: ({ latch, timeout }) => Latch.from(latch).wait(timeout),
   latchWaitAsync: ({ latch, timeout }) => Latch.from(latch).waitAsync({ timeoutMs: timeout }),
   onceRun: ({ once, cell, mode, timeout }) => Once.from(once).run(onceFn(cell, mode), timeout),
-  onceRunAsync: ({ once, cell, mode, timeout }) => Once.from(once).runAsync(onceFn(cell, mode), { timeout }),
+  onceRunAsync: ({ once, cell, mode, timeout }) => Once.from(once).runAsync(onceFn(cell, mode), { timeoutMs: timeout }),
   /** Starts a run whose fn blocks forever, and answers once fn has started. */
   onceRunHang: ({ once, cell }) => {
     setImmediate(() => Once.from(once).run(onceFn(cell, 'hang')));

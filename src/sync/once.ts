@@ -3,12 +3,12 @@
  */
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
@@ -48,32 +48,22 @@ export interface OnceOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-type OnceHandleOptions = Record<string, never>;
-export type OnceHandle = Handle<'sabre.Once', OnceHandleOptions>;
 
 export interface OnceRunOptions {
   /** Milliseconds to wait for another thread's run (default: forever). */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
 }
 export interface OnceRunAsyncOptions extends OnceRunOptions {
   readonly signal?: AbortSignal;
 }
 
-const SPEC: RegionSpec<'sabre.Once', OnceHandleOptions> = {
-  kind: 'sabre.Once',
-  version: 1,
-  bodyBytes: () => WORDS * 4,
-};
+const DEF = definePrimitive('Once', 1, {}, { bodyBytes: () => WORDS * 4 });
+export type OnceHandle = HandleOf<typeof DEF>;
 
-function checkHandleOptions(raw: unknown): OnceHandleOptions {
-  if (Object.keys(plainObject('options', raw)).length !== 0) throw new InvalidArgumentError('a Once handle has no options');
-  return {};
-}
-
-function timeoutOf(raw: number | OnceRunOptions | undefined): number {
-  if (typeof raw === 'number' || raw === undefined) return checkTimeout('timeout', raw);
-  return checkTimeout('timeout', (plainObject('options', raw) as OnceRunOptions).timeout);
-}
+const RUN = waitOptions('once.run(fn, options)');
+const RUN_ASYNC = waitAsyncOptions('once.runAsync(fn, options)');
 
 function checkFn(name: string, fn: unknown): void {
   if (typeof fn !== 'function') throw new InvalidArgumentError(`${name}(fn): fn must be a function, got ${typeof fn}`);
@@ -113,20 +103,20 @@ export class Once {
   readonly handle: OnceHandle;
   private readonly words: Int32Array;
 
-  constructor(options: OnceOptions | Region<'sabre.Once', OnceHandleOptions> = {}) {
-    const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
+  constructor(options?: OnceOptions | OpenedOf<typeof DEF>) {
+    const { region } = DEF.resolve(options);
     this.handle = region.handle;
     this.words = region.i32(0, WORDS);
   }
 
   /** Re-opens a Once from its handle, in any thread. @throws HandleError */
   static from(handle: OnceHandle): Once {
-    return new Once(openRegion(SPEC, handle, checkHandleOptions));
+    return new Once(DEF.open(handle));
   }
 
   /** Bytes a Once takes (in an arena, rounded up to 128). */
-  static byteLength(_options: OnceOptions = {}): number {
-    return regionBytes(SPEC, {});
+  static byteLength(options?: OnceOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** True once a run has succeeded (and until `reset()`). */
@@ -139,22 +129,22 @@ export class Once {
    * this thread) while another thread runs it. Returns true if this call ran
    * `fn` to success, false if it was (or became) done by another run.
    * Rethrows what `fn` throws (and the next caller runs it).
-   * @param timeout ms to wait for another thread's run (default: forever), or `{ timeout }`
+   * @param options ms to wait for another thread's run (default: forever), or `{ timeoutMs }`
    */
-  run(fn: () => unknown, timeout?: number | OnceRunOptions): boolean {
+  run(fn: () => unknown, options?: number | OnceRunOptions): boolean {
     checkFn('run', fn);
-    const t = timeoutOf(timeout);
+    const o = RUN.parse(options);
     if (load(this.words, STATE) === DONE) return false;
-    return this.runSlow(fn, toDeadline(t));
+    return this.runSlow(fn, toDeadline(o.timeoutMs));
   }
 
   /** The async form of `run`: `fn` may return a promise; waiting never blocks the event loop. */
-  async runAsync(fn: () => unknown, options?: OnceRunAsyncOptions): Promise<boolean> {
+  async runAsync(fn: () => unknown, options?: number | OnceRunAsyncOptions): Promise<boolean> {
     checkFn('runAsync', fn);
-    const t = timeoutOf(options);
+    const o = RUN_ASYNC.parse(options);
     if (load(this.words, STATE) === DONE) return false;
-    if (options?.signal?.aborted) throw new AbortError('aborted before running', options.signal.reason);
-    return this.runAsyncSlow(fn, toDeadline(t), options?.signal);
+    if (o.signal?.aborted) throw new AbortError('aborted before running', o.signal.reason);
+    return this.runAsyncSlow(fn, toDeadline(o.timeoutMs), o.signal);
   }
 
   /**

@@ -108,7 +108,7 @@ describe('Once behaviour', () => {
     const cell = cells();
     expectCode(await rejected(a.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('onceRunAsync', { once: o.handle, cell, mode: 'ok', timeout: 30 })), ErrorCode.TIMEOUT);
-    expectCode(await rejected(o.runAsync(() => {}, { timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(o.runAsync(() => {}, { timeoutMs: 30 })), ErrorCode.TIMEOUT);
     const controller = new AbortController();
     const aborted = o.runAsync(() => {}, { signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
@@ -159,11 +159,11 @@ const misuseCases: MisuseCase[] = [
     { name: `run(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(bad as unknown as () => void)) },
     { name: `runAsync(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: (o) => rejected(o.runAsync(bad as unknown as () => void)) },
   ]),
-  ...([NaN, -1, -Infinity, 'x', { timeout: NaN }, null] as const).map(
+  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, null, { timeotMs: 1 }] as const).map(
     (bad): MisuseCase => ({ name: `run(fn, ${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(() => {}, bad as number)) }),
   ),
   ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({ name: `runAsync(fn, { timeout: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (o) => rejected(o.runAsync(() => {}, { timeout: bad as number })) }),
+    (bad): MisuseCase => ({ name: `runAsync(fn, { timeoutMs: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (o) => rejected(o.runAsync(() => {}, { timeoutMs: bad as number })) }),
   ),
   { name: 'run(fn) where fn returns a promise', code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(async () => {})) },
   { name: 'run(fn) recursively', code: ErrorCode.DEADLOCK, misuse: async (o) => thrown(() => o.run(() => o.run(() => {}))) },
