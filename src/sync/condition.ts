@@ -3,11 +3,13 @@
  */
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
 import { AbortError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
-import { describeValue, nonNegativeInteger, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { describeValue, nonNegativeInteger } from '../validate.js';
+import { boolean } from '../options/field.js';
+import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
@@ -61,37 +63,26 @@ export interface ConditionOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-type ConditionHandleOptions = Record<string, never>;
-export type ConditionHandle = Handle<'sabre.Condition', ConditionHandleOptions>;
 
 /** Options of `wait`. */
 export interface ConditionWaitOptions {
   /** Milliseconds to wait for a notification (default: forever). */
-  readonly timeout?: number;
+  readonly timeoutMs?: number;
   /** Do not throw OwnerDiedError when the re-acquired mutex is poisoned. */
   readonly ignorePoison?: boolean;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
+  readonly timeout?: number;
 }
 /** Options of `waitAsync`. */
 export interface ConditionWaitAsyncOptions extends ConditionWaitOptions {
   readonly signal?: AbortSignal;
 }
 
-const SPEC: RegionSpec<'sabre.Condition', ConditionHandleOptions> = {
-  kind: 'sabre.Condition',
-  version: 1,
-  bodyBytes: () => WORDS * 4,
-};
+const DEF = definePrimitive('Condition', 1, {}, { bodyBytes: () => WORDS * 4 });
+export type ConditionHandle = HandleOf<typeof DEF>;
 
-function checkHandleOptions(raw: unknown): ConditionHandleOptions {
-  if (Object.keys(plainObject('options', raw)).length !== 0) throw new InvalidArgumentError('a Condition handle has no options');
-  return {};
-}
-
-function waitOptions(raw: number | ConditionWaitOptions | undefined): { timeout: number; ignorePoison: boolean } {
-  if (typeof raw === 'number' || raw === undefined) return { timeout: checkTimeout('timeout', raw), ignorePoison: false };
-  const o = plainObject('options', raw) as ConditionWaitOptions;
-  return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true };
-}
+const WAIT = waitOptions('condition.wait(mutex, options)', { ignorePoison: boolean() });
+const WAIT_ASYNC = waitAsyncOptions('condition.waitAsync(mutex, options)', { ignorePoison: boolean() });
 
 function checkMutex(mutex: unknown): Mutex {
   if (!(mutex instanceof Mutex)) throw new InvalidArgumentError(`mutex must be a Mutex (open a handle with Mutex.from), got ${describeValue(mutex)}`);
@@ -156,20 +147,20 @@ export class Condition {
   readonly handle: ConditionHandle;
   private readonly words: Int32Array;
 
-  constructor(options: ConditionOptions | Region<'sabre.Condition', ConditionHandleOptions> = {}) {
-    const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
+  constructor(options?: ConditionOptions | OpenedOf<typeof DEF>) {
+    const { region } = DEF.resolve(options);
     this.handle = region.handle;
     this.words = region.i32(0, WORDS);
   }
 
   /** Re-opens a condition from its handle, in any thread. @throws HandleError */
   static from(handle: ConditionHandle): Condition {
-    return new Condition(openRegion(SPEC, handle, checkHandleOptions));
+    return new Condition(DEF.open(handle));
   }
 
   /** Bytes a Condition takes (in an arena, rounded up to 128). */
-  static byteLength(_options: ConditionOptions = {}): number {
-    return regionBytes(SPEC, {});
+  static byteLength(options?: ConditionOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** Threads (and async tasks) waiting now (a snapshot; a waiter that died still counts). */
@@ -178,14 +169,14 @@ export class Condition {
   }
 
   /**
-   * Releases `mutex`, blocks this thread until notified or `timeout` ms pass,
+   * Releases `mutex`, blocks this thread until notified or `timeoutMs` pass,
    * re-acquires `mutex`. Returns true when notified, false on timeout.
-   * @param options a timeout in ms, or `{ timeout, ignorePoison }`
+   * @param options a timeout in ms, or `{ timeoutMs, ignorePoison }`
    */
   wait(mutex: Mutex, options?: number | ConditionWaitOptions): boolean {
-    const o = waitOptions(options);
+    const o = WAIT.parse(options);
     const m = checkMutex(mutex);
-    const deadline = toDeadline(o.timeout);
+    const deadline = toDeadline(o.timeoutMs);
     add(this.words, WAITERS, 1);
     const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
     let notified = false;
@@ -211,12 +202,12 @@ export class Condition {
    * AbortError when `signal` fires (after re-acquiring the mutex; an
    * already-aborted signal rejects without releasing it).
    */
-  async waitAsync(mutex: Mutex, options: ConditionWaitAsyncOptions = {}): Promise<boolean> {
-    const o = waitOptions(options);
+  async waitAsync(mutex: Mutex, options?: number | ConditionWaitAsyncOptions): Promise<boolean> {
+    const o = WAIT_ASYNC.parse(options);
     const m = checkMutex(mutex);
-    const signal = options.signal;
+    const signal = o.signal;
     if (signal?.aborted) throw new AbortError('aborted before waiting', signal.reason);
-    const deadline = toDeadline(o.timeout);
+    const deadline = toDeadline(o.timeoutMs);
     add(this.words, WAITERS, 1);
     const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
     let notified = false;

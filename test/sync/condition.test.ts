@@ -37,8 +37,8 @@ describe('Condition behaviour', () => {
     m.lock();
     expect(c.wait(m, 20)).toBe(false);
     expect(m.ownerThreadId).toBe(threadId);
-    expect(c.wait(m, { timeout: 0 })).toBe(false);
-    expect(await c.waitAsync(m, { timeout: 20 })).toBe(false);
+    expect(c.wait(m, { timeoutMs: 0 })).toBe(false);
+    expect(await c.waitAsync(m, { timeoutMs: 20 })).toBe(false);
     expect(m.ownerThreadId).toBe(threadId);
     expect(c.waiters).toBe(0);
     m.unlock();
@@ -48,7 +48,7 @@ describe('Condition behaviour', () => {
     const m = new Mutex();
     const c = new Condition();
     m.lock();
-    const waiting = c.waitAsync(m, { timeout: 10_000 });
+    const waiting = c.waitAsync(m, { timeoutMs: 10_000 });
     expect(m.isLocked).toBe(false); // released synchronously, before the first await
     // The worker can take the mutex only after the unlock: a notify then must not be lost.
     await a.call('lockMutex', { mutex: m.handle });
@@ -127,7 +127,7 @@ describe('Condition behaviour', () => {
     m.lock();
     const abandoned = c.waitAsync(m, { signal: controller.signal }).catch((e: unknown) => e);
     m.lock();
-    const live = c.waitAsync(m, { timeout: 10_000 });
+    const live = c.waitAsync(m, { timeoutMs: 10_000 });
     controller.abort(); // its futex waiter cannot be cancelled: it would take the next notify(1)
     expectCode(await abandoned, ErrorCode.ABORTED); // re-acquired the mutex
     m.unlock();
@@ -164,7 +164,7 @@ interface MisuseCase {
 
 const misuseCases: MisuseCase[] = [
   { name: 'wait with an unlocked mutex', code: ErrorCode.NOT_OWNER, misuse: async (c, m) => thrown(() => c.wait(m, 10)) },
-  { name: 'waitAsync with an unlocked mutex', code: ErrorCode.NOT_OWNER, misuse: (c, m) => rejected(c.waitAsync(m, { timeout: 10 })) },
+  { name: 'waitAsync with an unlocked mutex', code: ErrorCode.NOT_OWNER, misuse: (c, m) => rejected(c.waitAsync(m, { timeoutMs: 10 })) },
   {
     name: 'wait with a mutex held by a worker',
     code: ErrorCode.NOT_OWNER,
@@ -177,7 +177,7 @@ const misuseCases: MisuseCase[] = [
     misuse: async (c, m) => (m.lock(), rejected(a.call('waitWithoutLock', { cond: c.handle, mutex: m.handle }))),
     cleanup: (_c, m) => m.unlock(),
   },
-  ...([NaN, -1, 'x', { timeout: -1 }, null] as const).map(
+  ...([NaN, -1, 'x', { timeoutMs: -1 }, null, { timout: 1 }] as const).map(
     (bad): MisuseCase => ({
       name: `wait(mutex, ${JSON.stringify(bad)})`,
       code: ErrorCode.INVALID_ARG,
@@ -189,9 +189,9 @@ const misuseCases: MisuseCase[] = [
     }),
   ),
   {
-    name: 'waitAsync(mutex, { timeout: NaN })',
+    name: 'waitAsync(mutex, { timeoutMs: NaN })',
     code: ErrorCode.INVALID_ARG,
-    misuse: async (c, m) => (m.lock(), rejected(c.waitAsync(m, { timeout: NaN }))),
+    misuse: async (c, m) => (m.lock(), rejected(c.waitAsync(m, { timeoutMs: NaN }))),
     cleanup: (_c, m) => m.unlock(),
   },
   ...([undefined, null, {}, 'mutex'] as const).map(
@@ -300,7 +300,7 @@ describe('Condition owner death', () => {
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     m.lock();
     // The timeout only bounds a failure: main is woken by the notify below.
-    const waiting = rejected(c.waitAsync(m, { timeout: 10_000 }));
+    const waiting = rejected(c.waitAsync(m, { timeoutMs: 10_000 }));
     await w.call('lockMutex', { mutex: m.handle }); // the worker holds the mutex main released...
     await w.call('notify', { cond: c.handle, times: 1 }); // ...wakes main, which must re-acquire it from the worker...
     void w.worker.terminate(); // ...and dies holding it
@@ -308,7 +308,7 @@ describe('Condition owner death', () => {
     expect(m.ownerThreadId).toBe(threadId);
     expect(m.isPoisoned).toBe(true);
     // ignorePoison: wait returns normally on a poisoned mutex.
-    expect(c.wait(m, { timeout: 1, ignorePoison: true })).toBe(false);
+    expect(c.wait(m, { timeoutMs: 1, ignorePoison: true })).toBe(false);
     expectCode(thrown(() => c.wait(m, 1)), ErrorCode.OWNER_DIED);
     expect(m.ownerThreadId).toBe(threadId);
     m.unlock();
