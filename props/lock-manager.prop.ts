@@ -108,7 +108,7 @@ const ownerDeath = (kind: ManagerKind) => async (seed: number, { inputs, kill }:
   const locks = openManager(shared.manager);
   let died = Atomics.load(shared.words, DIED_SEEN);
   for (const name of NAMES) {
-    const ownerDied = await locks.request(name, { timeout: 1000 }, (l) => l!.ownerDied).catch((e: unknown) => {
+    const ownerDied = await locks.request(name, { timeoutMs: 1000 }, (l) => l!.ownerDied).catch((e: unknown) => {
       if (isSabreError(e, 'ERR_TIMEOUT')) throw new Error(`lock ${name} is still taken 1 s after the run: a dead thread's request was never removed`);
       throw e;
     });

@@ -6,14 +6,16 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import { fnv1a } from '../memory/fnv.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
 import { CapacityError, InvalidArgumentError, TimeoutError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, toDeadline } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
-import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { timeoutMs as checkTimeout } from '../validate.js';
+import { integer } from '../options/field.js';
+import { deprecated } from '../options/deprecate.js';
 import * as records from './lock-record.js';
 import { GRANTED_OWNER_DIED, SHARED, UNSEEN, type LockEntry, type LockRecord } from './lock-record.js';
 import { abortError, checkRequest, convertRequestArgs, type LockMode } from './web-locks-idl.js';
@@ -130,18 +132,14 @@ export interface LockManagerOptions {
   /** Names that can have held or queued requests at the same time (1 .. 2^24). */
   readonly capacity: number;
   /** Longest lock name, in bytes of its UTF-16 form: 2 per code unit (default 256, i.e. 128 code units). */
-  readonly maxNameBytes?: number;
+  readonly maxKeyBytes?: number;
   /** Requests held or queued for one name at once (default 64, at most 4096). */
   readonly maxRequestsPerName?: number;
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
+  /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
+  readonly maxNameBytes?: number;
 }
-interface LockManagerHandleOptions {
-  readonly capacity: number;
-  readonly maxNameBytes: number;
-  readonly maxRequestsPerName: number;
-}
-export type LockManagerHandle = Handle<'sabre.LockManager', LockManagerHandleOptions>;
 
 /** Options of `request` (the Web Locks `LockOptions`, plus `timeout`). */
 export interface LockRequestOptions {
@@ -162,6 +160,8 @@ export interface LockRequestOptions {
    * and rejects with TimeoutError (0: only if not grantable at once; unlike
    * `ifAvailable`, the callback is not called). sabre's addition.
    */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
 }
 
@@ -234,30 +234,21 @@ export interface LockManagerSnapshot {
 
 export type LockGrantedCallback<T> = (lock: Lock | null) => T | PromiseLike<T>;
 
-const SPEC: RegionSpec<'sabre.LockManager', LockManagerHandleOptions> = {
-  kind: 'sabre.LockManager',
-  version: 2,
+const tableSizes = (o: { capacity: number; maxKeyBytes: number; maxRequestsPerName: number }) => ({
+  capacity: o.capacity,
+  maxKeyBytes: o.maxKeyBytes,
+  maxValueBytes: records.recordBytes(o.maxRequestsPerName),
+});
+
+const DEF = definePrimitive('LockManager', 2, {
+  capacity: integer({ max: MAX_CAPACITY }),
+  maxKeyBytes: integer({ max: MAX_NAME_BYTES, default: DEFAULT_MAX_NAME_BYTES }),
+  maxRequestsPerName: integer({ max: MAX_REQUESTS_PER_NAME, default: DEFAULT_MAX_REQUESTS_PER_NAME }),
+}, {
+  renamed: { maxNameBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
   bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-};
-
-const tableSizes = (o: LockManagerHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxNameBytes, maxValueBytes: records.recordBytes(o.maxRequestsPerName) });
-
-function checkSizes(o: Record<string, unknown>): LockManagerHandleOptions {
-  return {
-    capacity: positiveInteger('capacity', o.capacity, MAX_CAPACITY),
-    maxNameBytes: positiveInteger('maxNameBytes', o.maxNameBytes ?? DEFAULT_MAX_NAME_BYTES, MAX_NAME_BYTES),
-    maxRequestsPerName: positiveInteger('maxRequestsPerName', o.maxRequestsPerName ?? DEFAULT_MAX_REQUESTS_PER_NAME, MAX_REQUESTS_PER_NAME),
-  };
-}
-
-function checkHandleOptions(raw: unknown): LockManagerHandleOptions {
-  const o = plainObject('options', raw);
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'capacity,maxNameBytes,maxRequestsPerName') {
-    throw new InvalidArgumentError(`a LockManager handle has options { capacity, maxNameBytes, maxRequestsPerName }, got keys [${keys}]`);
-  }
-  return checkSizes(o);
-}
+});
+export type LockManagerHandle = HandleOf<typeof DEF>;
 
 /** A validated request. */
 interface Ask<T> {
@@ -269,7 +260,7 @@ interface Ask<T> {
   readonly ifAvailable: boolean;
   readonly steal: boolean;
   readonly signal: AbortSignal | undefined;
-  readonly timeout: number;
+  readonly timeoutMs: number;
   readonly callback: LockGrantedCallback<T>;
 }
 
@@ -351,7 +342,7 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * option keys are ignored), and refused with the spec's errors, in its order.
  * Names are compared as UTF-16 code units, lone surrogates included.
  *
- * sabre adds `timeout` (TimeoutError, and the request leaves the queue) and
+ * sabre adds `timeoutMs` (TimeoutError, and the request leaves the queue) and
  * `lock.ownerDied`: true when a previous holder of the name died (its thread
  * stopped) holding it. The dead thread's requests are removed within
  * `LIVENESS_SLICE_MS` of the death by whoever waits for the name, or at once
@@ -367,7 +358,7 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * Differences from the spec: clients are threads (`clientId` is
  * `thread-<threadId>`); a `query()` snapshot is consistent per name, but two
  * names may be read at different moments while other threads change them;
- * sabre's limits (capacity, maxNameBytes, maxRequestsPerName) refuse what
+ * sabre's limits (capacity, maxKeyBytes, maxRequestsPerName) refuse what
  * does not fit.
  *
  * @throws TypeError (as a rejected promise; sabre's `ERR_INVALID_ARG` in its
@@ -381,7 +372,7 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * @throws DOMException "AbortError" (`ERR_ABORTED` in its cause) when the
  *   lock is stolen while held
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a name longer than
- *   maxNameBytes, a bad `timeout`, or `timeout` with `steal` or `ifAvailable`
+ *   maxKeyBytes, a bad `timeoutMs`, or `timeoutMs` with `steal` or `ifAvailable`
  * @throws CapacityError (`ERR_CAPACITY`) when `capacity` names are in use and
  *   the request names another, or the name has maxRequestsPerName requests
  * @throws TimeoutError (`ERR_TIMEOUT`) as above
@@ -393,7 +384,7 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  *   if (lock!.ownerDied) await repair();                   // a holder died mid-update
  *   await update();
  * });
- * await locks.request('cache', { mode: 'shared', timeout: 500 }, () => read());
+ * await locks.request('cache', { mode: 'shared', timeoutMs: 500 }, () => read());
  * ```
  * @remarks Since 0.1
  */
@@ -401,37 +392,36 @@ export class LockManager {
   readonly handle: LockManagerHandle;
   /** Names that can have held or queued requests at once. */
   readonly capacity: number;
-  readonly maxNameBytes: number;
+  /** Longest lock name, in bytes of its UTF-16 form. */
+  readonly maxKeyBytes: number;
   readonly maxRequestsPerName: number;
   private readonly words: Int32Array;
   private readonly table: SharedHashTable<LockRecord>;
 
-  constructor(options: LockManagerOptions);
-  /** @internal */
-  constructor(region: Region<'sabre.LockManager', LockManagerHandleOptions>);
-  constructor(options: LockManagerOptions | Region<'sabre.LockManager', LockManagerHandleOptions>) {
-    let region: Region<'sabre.LockManager', LockManagerHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-      this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), records.recordCodec, 'open');
-    } else {
-      const o = plainObject('options', options);
-      region = createRegion(SPEC, checkSizes(o), o.arena as SharedArena | undefined);
-      this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), records.recordCodec, 'create');
-    }
+  constructor(options: LockManagerOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), records.recordCodec, created ? 'create' : 'open');
     this.handle = region.handle;
-    ({ capacity: this.capacity, maxNameBytes: this.maxNameBytes, maxRequestsPerName: this.maxRequestsPerName } = region.options);
+    this.capacity = o.capacity;
+    this.maxKeyBytes = o.maxKeyBytes;
+    this.maxRequestsPerName = o.maxRequestsPerName;
     this.words = region.i32(0, TABLE_AT / 4);
   }
 
   /** Re-opens a manager from its handle, in any thread. @throws HandleError */
   static from(handle: LockManagerHandle): LockManager {
-    return new LockManager(openRegion(SPEC, handle, checkHandleOptions));
+    return new LockManager(DEF.open(handle));
   }
 
   /** Bytes a LockManager of these options takes (in an arena, rounded up to 128). */
-  static byteLength(options: Omit<LockManagerOptions, 'arena'>): number {
-    return regionBytes(SPEC, checkSizes(plainObject('options', options)));
+  static byteLength(options: LockManagerOptions): number {
+    return DEF.byteLength(options);
+  }
+
+  /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
+  get maxNameBytes(): number {
+    deprecated('SABRE_DEP_MAX_KEY_BYTES', 'LockManager#maxNameBytes');
+    return this.maxKeyBytes;
   }
 
   /**
@@ -497,11 +487,11 @@ export class LockManager {
     const a = convertRequestArgs(args);
     checkRequest(a);
     const { name } = a;
-    if (name.length * 2 > this.maxNameBytes) {
-      throw new InvalidArgumentError(`lock name is too long: ${name.length} UTF-16 code units (${name.length * 2} bytes), and maxNameBytes is ${this.maxNameBytes}`);
+    if (name.length * 2 > this.maxKeyBytes) {
+      throw new InvalidArgumentError(`lock name is too long: ${name.length} UTF-16 code units (${name.length * 2} bytes), and maxKeyBytes is ${this.maxKeyBytes}`);
     }
-    const timeout = checkTimeout('timeout', a.timeout);
-    if (a.timeout !== undefined && (a.steal || a.ifAvailable)) throw new InvalidArgumentError(`timeout cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
+    const timeoutMs = checkTimeout('timeoutMs', a.timeoutMs);
+    if (a.timeoutMs !== undefined && (a.steal || a.ifAvailable)) throw new InvalidArgumentError(`timeoutMs cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
     return {
       name,
       key: keyOf(name),
@@ -510,7 +500,7 @@ export class LockManager {
       ifAvailable: a.ifAvailable,
       steal: a.steal,
       signal: a.signal,
-      timeout,
+      timeoutMs,
       callback: a.callback as LockGrantedCallback<unknown>,
     };
   }
@@ -683,7 +673,7 @@ export class LockManager {
    * after releasing the lock if it was granted meanwhile).
    */
   private async waitForGrant(ask: Ask<unknown>, id: number): Promise<LockEntry> {
-    const deadline = toDeadline(ask.timeout);
+    const deadline = toDeadline(ask.timeoutMs);
     const w = this.words, stripe = ask.stripe;
     let reclaim = true;
     let deaths = registry().deaths;
@@ -706,7 +696,7 @@ export class LockManager {
           // Granted meanwhile: the wait succeeded after all.
           const granted = this.withdraw(ask, id);
           if (granted !== undefined) return granted;
-          throw new TimeoutError(`timed out after ${ask.timeout} ms waiting for lock ${JSON.stringify(ask.name)}`, { timeoutMs: ask.timeout });
+          throw new TimeoutError(`timed out after ${ask.timeoutMs} ms waiting for lock ${JSON.stringify(ask.name)}`, { timeoutMs: ask.timeoutMs });
         }
         let result: string;
         try {

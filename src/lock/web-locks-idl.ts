@@ -7,6 +7,8 @@
  * @internal
  */
 import { ErrorCode, type SabreErrorCause } from '../errors.js';
+import { deprecated } from '../options/deprecate.js';
+import { closest } from '../options/suggest.js';
 
 export type LockMode = 'exclusive' | 'shared';
 
@@ -17,8 +19,8 @@ export interface RequestArgs {
   readonly ifAvailable: boolean;
   readonly steal: boolean;
   readonly signal: AbortSignal | undefined;
-  /** sabre's addition, read as the last dictionary member; the manager checks it. */
-  readonly timeout: unknown;
+  /** sabre's addition, read as the last dictionary member (or its old name `timeout`); the manager checks it. */
+  readonly timeoutMs: unknown;
   readonly callback: (lock: unknown) => unknown;
 }
 
@@ -72,8 +74,17 @@ function toDOMString(v: unknown, what: string): string {
  * ifAvailable, mode, signal, steal, then sabre's timeout; booleans by
  * ToBoolean, `mode` by ToString and then it must be "shared" or "exclusive",
  * `signal` absent when undefined and otherwise an AbortSignal; other members
- * ignored), the callback (callable). Every failure is a TypeError.
+ * refused), the callback (callable). Every failure is a TypeError.
+ *
+ * One deliberate difference from WebIDL's dictionaries: an unknown member is
+ * a TypeError naming it (and the member probably meant), not ignored, so a
+ * misspelled `ifAvaliable` or `timout` cannot silently change what the
+ * request does (sabre's rule for every options object). Valid Web Locks
+ * code never passes one.
  */
+/** The LockOptions members, sabre's `timeoutMs`, and its old name `timeout` (last: never suggested). */
+const MEMBERS = ['ifAvailable', 'mode', 'signal', 'steal', 'timeoutMs', 'timeout'];
+
 export function convertRequestArgs(args: ArrayLike<unknown>): RequestArgs {
   if (args.length < 2) throw typeError(`request(name, [options], callback) takes at least 2 arguments, got ${args.length}`);
   const withOptions = args.length >= 3;
@@ -83,10 +94,16 @@ export function convertRequestArgs(args: ArrayLike<unknown>): RequestArgs {
   let ifAvailable = false, steal = false;
   let mode: LockMode = 'exclusive';
   let signal: AbortSignal | undefined;
-  let timeout: unknown;
+  let timeoutMs: unknown;
   if (options !== undefined && options !== null) {
     if (typeof options !== 'object' && typeof options !== 'function') throw typeError(`request options must be an object, got ${typeof options}`);
     const o = options as Record<string, unknown>;
+    for (const key in o) {
+      if (!MEMBERS.includes(key)) {
+        const meant = closest(key, MEMBERS.slice(0, 5));
+        throw typeError(`request options: unknown option "${key}"${meant === undefined ? ` (the options are ${MEMBERS.slice(0, 5).map((m) => `"${m}"`).join(', ')})` : `; did you mean "${meant}"?`}`);
+      }
+    }
     ifAvailable = Boolean(o.ifAvailable);
     const rawMode = o.mode;
     if (rawMode !== undefined) {
@@ -100,10 +117,15 @@ export function convertRequestArgs(args: ArrayLike<unknown>): RequestArgs {
       signal = rawSignal;
     }
     steal = Boolean(o.steal);
-    timeout = o.timeout;
+    timeoutMs = o.timeoutMs;
+    if (o.timeout !== undefined) {
+      if (timeoutMs !== undefined) throw typeError('request options: "timeout" is the old name of "timeoutMs"; give only "timeoutMs"');
+      deprecated('SABRE_DEP_TIMEOUT', 'LockManager#request options');
+      timeoutMs = o.timeout;
+    }
   }
   if (typeof callback !== 'function') throw typeError(`request(name, [options], callback): callback must be a function, got ${describe(callback)}`);
-  return { name, mode, ifAvailable, steal, signal, timeout, callback: callback as (lock: unknown) => unknown };
+  return { name, mode, ifAvailable, steal, signal, timeoutMs, callback: callback as (lock: unknown) => unknown };
 }
 
 /**

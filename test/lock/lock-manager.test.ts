@@ -233,19 +233,19 @@ describe('LockManager in one thread (Web Locks semantics)', () => {
     const s = holdHere(lm, 'w', { mode: 'shared' });
     await s.whenGranted;
     const t0 = performance.now();
-    const timedOut = lm.request('w', { timeout: 40 }, () => 'never');
+    const timedOut = lm.request('w', { timeoutMs: 40 }, () => 'never');
     const behind = holdHere(lm, 'w', { mode: 'shared' }); // waits behind the exclusive request
     expect(names(await lm.query()).pending).toEqual([`w:exclusive:${me}`, `w:shared:${me}`]);
     const e = expectCode(await rejected(timedOut), ErrorCode.TIMEOUT, /40 ms/);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(39); // never early (a lower bound only)
     expect((e as { details: unknown }).details).toEqual({ timeoutMs: 40 });
     await behind.whenGranted; // the exclusive request's withdrawal granted the shared one behind it
-    expect(await lm.request('w', { mode: 'shared', timeout: 0 }, () => 'shared now')).toBe('shared now');
-    expectCode(await rejected(lm.request('w', { timeout: 0 }, () => 1)), ErrorCode.TIMEOUT);
+    expect(await lm.request('w', { mode: 'shared', timeoutMs: 0 }, () => 'shared now')).toBe('shared now');
+    expectCode(await rejected(lm.request('w', { timeoutMs: 0 }, () => 1)), ErrorCode.TIMEOUT);
     s.release();
     behind.release();
     await Promise.all([s.done, behind.done]);
-    expect(await lm.request('w', { timeout: 0 }, () => 'free')).toBe('free');
+    expect(await lm.request('w', { timeoutMs: 0 }, () => 'free')).toBe('free');
     await expectIdle(lm);
   });
 
@@ -293,8 +293,8 @@ describe('LockManager in one thread (Web Locks semantics)', () => {
     await expectIdle(lm);
   });
 
-  it('names are UTF-16 code units: lone surrogates are names of their own; maxNameBytes counts 2 bytes per code unit', async () => {
-    const lm = new LockManager({ capacity: 8, maxNameBytes: 8 });
+  it('names are UTF-16 code units: lone surrogates are names of their own; maxKeyBytes counts 2 bytes per code unit', async () => {
+    const lm = new LockManager({ capacity: 8, maxKeyBytes: 8 });
     const lone = holdHere(lm, '\uD800');
     expect((await lone.whenGranted)!.name).toBe('\uD800');
     // UTF-8 would turn both into U+FFFD: here they are different locks.
@@ -342,12 +342,12 @@ describe('LockManager in one thread (Web Locks semantics)', () => {
   });
 
   it('lives in an arena, re-opens from its handle, and reports its sizes', async () => {
-    const options = { capacity: 16, maxNameBytes: 32, maxRequestsPerName: 8 };
+    const options = { capacity: 16, maxKeyBytes: 32, maxRequestsPerName: 8 };
     const arena = new SharedArena({ byteLength: LockManager.byteLength(options) + 1024 });
     const lm = new LockManager({ ...options, arena });
     expect(lm.handle.byteLength).toBe(LockManager.byteLength(options));
     expect(lm.handle.buffer).toBe(arena.handle.buffer);
-    expect([lm.capacity, lm.maxNameBytes, lm.maxRequestsPerName]).toEqual([16, 32, 8]);
+    expect([lm.capacity, lm.maxKeyBytes, lm.maxRequestsPerName]).toEqual([16, 32, 8]);
     const again = LockManager.from(lm.handle);
     const h = holdHere(lm, 'k');
     await h.whenGranted;
@@ -487,7 +487,7 @@ describe('LockManager across threads', () => {
     s.release();
     await s.done;
     const x = holdHere(lm, 'sh');
-    const waited = b.call('request', { lm: lm.handle, name: 'sh', options: { mode: 'shared', timeout: 50 } });
+    const waited = b.call('request', { lm: lm.handle, name: 'sh', options: { mode: 'shared', timeoutMs: 50 } });
     expectCode(await rejected(waited), ErrorCode.TIMEOUT); // a shared request behind the waiting exclusive one waits
     await a.call('release', { key: 'a2' });
     expect(names(await lm.query())).toEqual({ held: [`sh:shared:thread-${b.threadId}`], pending: [`sh:exclusive:${me}`] });
@@ -552,7 +552,7 @@ describe('LockManager across threads', () => {
     const lm = new LockManager({ capacity: 8 });
     const h = holdHere(lm, 'to');
     await h.whenGranted;
-    expectCode(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { timeout: 30 } })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { timeoutMs: 30 } })), ErrorCode.TIMEOUT);
     // AbortSignal.timeout's reason is a "TimeoutError" DOMException: the request rejects with it.
     expect(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { abortAfterMs: 30 } }))).toHaveProperty('message', expect.stringMatching(/^TimeoutError: /));
     expect(names(await lm.query())).toEqual({ held: [`to:exclusive:${me}`], pending: [] });
@@ -596,7 +596,7 @@ describe('LockManager owner death', () => {
     const lm = new LockManager({ capacity: 8 });
     const w = await start();
     await w.call('hold', { lm: lm.handle, name: 'd' });
-    const waiting = lm.request('d', { timeout: 5000 }, (l) => attrs(l)); // queued at once (the request step is synchronous)
+    const waiting = lm.request('d', { timeoutMs: 5000 }, (l) => attrs(l)); // queued at once (the request step is synchronous)
     void w.worker.terminate();
     expect(await waiting).toEqual({ name: 'd', mode: 'exclusive', ownerDied: true });
     expect(await lm.request('d', (l) => l!.ownerDied)).toBe(false); // reported once, to the next holder
@@ -651,7 +651,7 @@ describe('LockManager owner death', () => {
     await w.stop();
     h.release(); // the release grants the dead worker's request: it never sees it
     await h.done;
-    expect(await lm.request('qg', { timeout: 5000 }, (l) => l!.ownerDied)).toBe(false);
+    expect(await lm.request('qg', { timeoutMs: 5000 }, (l) => l!.ownerDied)).toBe(false);
     await expectIdle(lm);
   });
 
@@ -662,7 +662,7 @@ describe('LockManager owner death', () => {
       const w = await start();
       await w.call('hold', { lm: lm.handle, name: 'lat' });
       let t0 = 0;
-      const waiting = lm.request('lat', { timeout: 5000 }, (l) => ((latencies.push(performance.now() - t0)), l!.ownerDied));
+      const waiting = lm.request('lat', { timeoutMs: 5000 }, (l) => ((latencies.push(performance.now() - t0)), l!.ownerDied));
       t0 = performance.now();
       void w.worker.terminate();
       expect(await waiting).toBe(true);
@@ -677,10 +677,10 @@ describe('LockManager owner death', () => {
     ThreadRegistry.current.markDead(ghost);
     // A holder that had seen its grant: its death is reported.
     plant(lm, 'ghost', { flags: 0, held: [{ thread: ghost, id: 1, flags: 0, at: 0 }], queue: [] });
-    expect(await lm.request('ghost', { timeout: 1000 }, (l) => l!.ownerDied)).toBe(true);
+    expect(await lm.request('ghost', { timeoutMs: 1000 }, (l) => l!.ownerDied)).toBe(true);
     // A holder granted by the queue that never saw it: not reported.
     plant(lm, 'ghost', { flags: 0, held: [{ thread: ghost, id: 2, flags: records.UNSEEN, at: 0 }], queue: [] });
-    expect(await lm.request('ghost', { timeout: 1000 }, (l) => l!.ownerDied)).toBe(false);
+    expect(await lm.request('ghost', { timeoutMs: 1000 }, (l) => l!.ownerDied)).toBe(false);
     await expectIdle(lm);
   });
 });
@@ -717,7 +717,7 @@ const misuseCases: MisuseCase[] = [
     (bad): MisuseCase => ({ name: `new LockManager({ capacity: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: bad as number })) }),
   ),
   ...([0, -1, 'x', 70_000] as const).map(
-    (bad): MisuseCase => ({ name: `new LockManager({ maxNameBytes: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxNameBytes: bad as number })) }),
+    (bad): MisuseCase => ({ name: `new LockManager({ maxKeyBytes: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxKeyBytes: bad as number })) }),
   ),
   ...([0, 2.5, 4097] as const).map(
     (bad): MisuseCase => ({ name: `new LockManager({ maxRequestsPerName: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxRequestsPerName: bad as number })) }),
@@ -742,15 +742,18 @@ const misuseCases: MisuseCase[] = [
     [{ mode: null }, 'TypeError'],
     [{ signal: {} }, 'TypeError'],
     [{ signal: null }, 'TypeError'],
-    [{ timeout: -1 }, undefined],
-    [{ timeout: NaN }, undefined],
-    [{ timeout: '5' }, undefined],
+    [{ timeoutMs: -1 }, undefined],
+    [{ timeoutMs: NaN }, undefined],
+    [{ timeoutMs: '5' }, undefined],
     [{ steal: true, ifAvailable: true }, 'NotSupportedError'],
     [{ steal: true, mode: 'shared' }, 'NotSupportedError'],
     [{ signal: new AbortController().signal, steal: true }, 'NotSupportedError'],
     [{ signal: new AbortController().signal, ifAvailable: true }, 'NotSupportedError'],
-    [{ timeout: 10, steal: true }, undefined],
-    [{ timeout: 10, ifAvailable: true }, undefined],
+    [{ timeoutMs: 10, steal: true }, undefined],
+    [{ timeoutMs: 10, ifAvailable: true }, undefined],
+    [{ ifAvaliable: true }, 'TypeError'],
+    [{ timout: 10 }, 'TypeError'],
+    [{ timeout: 10, timeoutMs: 10 }, 'TypeError'],
   ] as const).map(([options, spec]): MisuseCase => ({ name: `request('n', ${show(options)}, cb)`, code: ErrorCode.INVALID_ARG, spec, misuse: (lm) => req(lm, 'n', options, cb) })),
   { name: 'request of a bad name in a worker', code: ErrorCode.INVALID_ARG, misuse: (lm) => rejected(a.call('request', { lm: lm.handle, name: '-x' })) },
   {
@@ -785,7 +788,7 @@ const misuseCases: MisuseCase[] = [
   },
   ...forgedHandles<LockManager['handle']>('sabre.LeaseLock', [
     ['other capacity', (h) => ({ ...h, options: { ...h.options, capacity: 3 } })],
-    ['other maxNameBytes', (h) => ({ ...h, options: { ...h.options, maxNameBytes: 64 } })],
+    ['other maxKeyBytes', (h) => ({ ...h, options: { ...h.options, maxKeyBytes: 64 } })],
     ['other maxRequestsPerName', (h) => ({ ...h, options: { ...h.options, maxRequestsPerName: 5 } })],
     ['bad capacity', (h) => ({ ...h, options: { ...h.options, capacity: -1 } })],
     ['an extra option', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
@@ -798,7 +801,7 @@ const misuseCases: MisuseCase[] = [
 ];
 
 describe('LockManager misuse', () => {
-  const lm = new LockManager({ capacity: 2, maxNameBytes: MAX_NAME, maxRequestsPerName: MAX_REQUESTS });
+  const lm = new LockManager({ capacity: 2, maxKeyBytes: MAX_NAME, maxRequestsPerName: MAX_REQUESTS });
   it.each(misuseCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const error = await c.misuse(lm);
     try {
@@ -811,9 +814,9 @@ describe('LockManager misuse', () => {
     // Nothing was lost or left behind: nothing held or pending, and every thread can take the lock in both modes.
     await expectIdle(lm);
     expect(await lm.request('n', { ifAvailable: true }, (l) => l?.mode)).toBe('exclusive');
-    expect(await lm.request('n', { mode: 'shared', timeout: 1000 }, (l) => l?.mode)).toBe('shared');
-    expect(await a.call('request', { lm: lm.handle, name: 'n', options: { timeout: 5000 } })).toEqual({ granted: true, ownerDied: false });
-    expect(await b.call('request', { lm: lm.handle, name: 'n', options: { mode: 'shared', timeout: 5000 } })).toEqual({ granted: true, ownerDied: false });
+    expect(await lm.request('n', { mode: 'shared', timeoutMs: 1000 }, (l) => l?.mode)).toBe('shared');
+    expect(await a.call('request', { lm: lm.handle, name: 'n', options: { timeoutMs: 5000 } })).toEqual({ granted: true, ownerDied: false });
+    expect(await b.call('request', { lm: lm.handle, name: 'n', options: { mode: 'shared', timeoutMs: 5000 } })).toEqual({ granted: true, ownerDied: false });
     await expectIdle(lm);
   });
 });

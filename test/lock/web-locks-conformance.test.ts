@@ -52,7 +52,7 @@ interface Impl {
 
 const nodeLocks = (workerThreads as unknown as { locks?: WebLocks }).locks;
 let sabreManager: LockManager | undefined;
-const sabre = () => (sabreManager ??= new LockManager({ capacity: 256, maxNameBytes: 512 }));
+const sabre = () => (sabreManager ??= new LockManager({ capacity: 256, maxKeyBytes: 512 }));
 
 const IMPLS: Impl[] = [
   { label: "sabre's LockManager", locks: () => sabre() as unknown as WebLocks, target: () => ({ impl: 'sabre', handle: sabre().handle }) },
@@ -83,6 +83,16 @@ const NODE_DEVIATIONS: Readonly<Record<string, string>> = {
   'agents.terminate-held':
     "§ terminate remaining locks and requests: release the lock (which processes the queue); Node does not grant a request waiting for a terminated worker's lock until something else moves the queue",
   'agents.steal': "§ request a lock (steal) of a lock held by another thread: Node 24 aborts the process (FATAL ERROR in LockManager::ProcessQueue)",
+};
+
+/**
+ * Where sabre differs from the spec on purpose: case id → why. These cases
+ * are `it.fails` for sabre, and a sabre-only test below pins what it does
+ * instead.
+ */
+const SABRE_DIFFERENCES: Readonly<Record<string, string>> = {
+  'options.unknown':
+    "sabre's rule for every options object: an unknown member is a TypeError that names it (a misspelled ifAvaliable would otherwise silently request a waiting lock)",
 };
 
 // ---- helpers -------------------------------------------------------------------
@@ -185,7 +195,9 @@ for (const impl of IMPLS) {
     /** A case; for Node, `it.fails` when it is a known deviation. */
     const spec = (id: string, title: string, body: (locks: WebLocks) => Promise<void>) => {
       const deviation = isNode ? NODE_DEVIATIONS[id] : undefined;
+      const difference = isNode ? undefined : SABRE_DIFFERENCES[id];
       if (deviation !== undefined) it.fails(`${title} [known Node deviation: ${deviation}]`, () => body(impl.locks()));
+      else if (difference !== undefined) it.fails(`${title} [sabre's deliberate difference: ${difference}]`, () => body(impl.locks()));
       else it(title, () => body(impl.locks()));
     };
 
@@ -241,6 +253,17 @@ for (const impl of IMPLS) {
       spec('options.unknown', 'WebIDL dictionary: members the dictionary does not declare are ignored', async (locks) => {
         expect(await locks.request(fresh('unknown'), { mode: 'shared', ifAvaliable: true, priority: 'high' }, (l: LockLike) => l.mode)).toBe('shared');
       });
+
+      if (!isNode) {
+        it("sabre: an unknown member is a TypeError that names it and the member meant; nothing is requested", async () => {
+          const locks = impl.locks();
+          const name = fresh('unknown-sabre');
+          const e = await rejection(locks.request(name, { ifAvaliable: true }, never));
+          expect(e).toBeInstanceOf(TypeError);
+          expect(String((e as Error).message)).toMatch(/unknown option "ifAvaliable"; did you mean "ifAvailable"\?/);
+          expect((await locks.query()).held.concat((await locks.query()).pending).some((l) => l.name === name)).toBe(false);
+        });
+      }
 
       spec('options.inherited', "WebIDL dictionary: members are read with [[Get]], so an inherited member counts", async (locks) => {
         expect(await locks.request(fresh('inherited'), Object.create({ mode: 'shared' }), (l: LockLike) => l.mode)).toBe('shared');
