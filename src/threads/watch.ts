@@ -9,15 +9,20 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { ThreadRegistry } from './registry.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../validate.js';
 
 const watched = new WeakSet<Worker>();
 
 /** Records `worker`'s death in the registry when it exits. Idempotent; returns the worker. */
 export function watchWorker<W extends Worker>(worker: W): W {
+  const id = (worker as Partial<Worker> | null)?.threadId;
+  if (typeof id !== 'number' || typeof (worker as Partial<Worker>).once !== 'function') {
+    throw new InvalidArgumentError(`watchWorker(worker): worker must be a worker_threads Worker, got ${describeValue(worker)}`);
+  }
   if (watched.has(worker)) return worker;
-  const id = worker.threadId;
   if (id < 0) {
-    throw new TypeError('watchWorker: the worker has already exited (its threadId is -1); watch it before it can exit');
+    throw new InvalidArgumentError('watchWorker(worker): the worker has already exited (its threadId is -1); watch it before it can exit');
   }
   watched.add(worker);
   worker.once('exit', () => ThreadRegistry.current.markDead(id));

@@ -6,6 +6,9 @@ import { ThreadRegistry } from '../../src/threads/registry.js';
 import { isTypeScript, sibling, spawnWorker } from '../../src/threads/spawn.js';
 import { watchPool, watchWorker } from '../../src/threads/watch.js';
 import { eventually, Remote } from './remote.js';
+import { Worker } from 'node:worker_threads';
+import { ErrorCode } from '../../src/errors.js';
+import { expectCode } from '../helpers/errors.js';
 
 const registry = ThreadRegistry.current;
 const started: Remote[] = [];
@@ -103,6 +106,17 @@ describe('spawnWorker, sibling, watchWorker', () => {
     expect(await eventually(() => calls.includes(id))).toBe(true);
     off();
     expect(watchWorker(w)).toBe(w); // still idempotent after the exit (it was watched before)
+  });
+
+  it('watchWorker refuses what it cannot watch with a typed error', async () => {
+    expectCode(() => watchWorker({} as never), ErrorCode.INVALID_ARG, /worker must be a worker_threads Worker, got an object/);
+    expectCode(() => watchWorker(null as never), ErrorCode.INVALID_ARG, /got null/);
+    // A worker never watched that has exited: its threadId is -1 from then on.
+    const w = new Worker('process.exit(0)', { eval: true });
+    await new Promise((r) => w.once('exit', r));
+    expect(w.threadId).toBe(-1);
+    const unwatched = Object.create(w) as Worker; // same threadId, not the watched object
+    expectCode(() => watchWorker(unwatched), ErrorCode.INVALID_ARG, /already exited/);
   });
 
   it('sibling and isTypeScript follow the extension of the base module', () => {
