@@ -4,7 +4,9 @@
  * ratelimit-headers-10), plus `Retry-After` (RFC 9110) on a refusal.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue, plainObject } from '../validate.js';
+import { custom, oneOf, withDefault } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
+import { describeValue } from '../validate.js';
 import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
 
 /*
@@ -35,7 +37,23 @@ export interface RateLimitHeaders {
 }
 
 const MAX_SF_INTEGER = 999_999_999_999_999;
-const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
+const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'] as const;
+
+/*
+ * The policy is checked like any options object: an unknown key (`window`
+ * for `windowMs`) is an error naming the one meant. The name and the
+ * partition key are checked where they are encoded (sfString, sfBytes), once.
+ */
+const POLICY = defineOptions('rateLimitHeaders(decision, policy)', {
+  name: custom((v) => v as string, 'default'),
+  quota: withDefault(custom((v) => sfInteger('quota', v, 0)), undefined),
+  windowMs: withDefault(custom((v, name) => {
+    wholeSeconds(name, v, false);
+    return v as number;
+  }), undefined),
+  quotaUnit: withDefault(oneOf(QUOTA_UNITS), undefined),
+  partitionKey: withDefault(custom((v) => v as string | Uint8Array), undefined),
+});
 
 /**
  * The IETF RateLimit fields (draft-10) for a decision of `TokenBucket` or
@@ -45,8 +63,8 @@ const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
  * @param policy what to advertise; the limiter's `policy` property is a
  *   ready one (`{ ...bucket.policy, name: 'per-user' }` renames it)
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a policy name that is
- *   not printable ASCII, a quota or window out of range, a decision that is
- *   not one
+ *   not printable ASCII, a quota or window out of range, an unknown policy
+ *   field (named, with the one likely meant), a decision that is not one
  *
  * @example
  * ```ts
@@ -57,10 +75,10 @@ const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
  * ```
  * @remarks Since 0.1
  */
-export function rateLimitHeaders(decision: RateLimitDecision, policy: RateLimitPolicy = {}): RateLimitHeaders {
+export function rateLimitHeaders(decision: RateLimitDecision, policy?: RateLimitPolicy): RateLimitHeaders {
   const d = checkDecision(decision);
-  const p = plainObject('policy', policy) as RateLimitPolicy;
-  const name = sfString('policy name', p.name ?? 'default');
+  const p = POLICY.parse(policy);
+  const name = sfString('policy name', p.name);
   let quota = sfInteger('quota', p.quota ?? d.limit, 0);
   let windowSeconds: number | undefined;
   if (p.windowMs !== undefined) {
@@ -73,10 +91,7 @@ export function rateLimitHeaders(decision: RateLimitDecision, policy: RateLimitP
   }
   const pk = p.partitionKey === undefined ? '' : `;pk=${sfBytes(p.partitionKey)}`;
   let policyField = `${name};q=${quota}`;
-  if (p.quotaUnit !== undefined) {
-    if (!QUOTA_UNITS.includes(p.quotaUnit)) throw new InvalidArgumentError(`quotaUnit must be one of ${QUOTA_UNITS.join(', ')}, got ${describeValue(p.quotaUnit)}`);
-    if (p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
-  }
+  if (p.quotaUnit !== undefined && p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
   if (windowSeconds !== undefined) policyField += `;w=${windowSeconds}`;
   const remaining = sfInteger('remaining', Math.max(0, Math.floor(d.remaining)), 0);
   const reset = sfInteger('reset (seconds)', wholeSeconds('resetMs', d.resetMs, true), 0);
