@@ -4,7 +4,7 @@
  * ratelimit-headers-10), plus `Retry-After` (RFC 9110) on a refusal.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { custom, oneOf, withDefault } from '../options/field.js';
+import { custom, withDefault } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { describeValue } from '../validate.js';
 import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
@@ -40,20 +40,40 @@ const MAX_SF_INTEGER = 999_999_999_999_999;
 const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'] as const;
 
 /*
- * The policy is checked like any options object: an unknown key (`window`
- * for `windowMs`) is an error naming the one meant. The name and the
- * partition key are checked where they are encoded (sfString, sfBytes), once.
+ * The policy is a value object (a limiter's `policy`, perhaps renamed) that
+ * this function reads on every request, so its values are checked where they
+ * are encoded, as before. What the schema adds is the strict key check: a
+ * policy with a key it does not know (`window` for `windowMs`) is an error
+ * naming the one meant, where it used to be silently left out of the field.
+ * The check is one pass over the given keys; only a policy that fails it
+ * goes through the schema, which explains what is wrong.
  */
+const asGiven = <T>() => withDefault(custom((v) => v as T), undefined);
 const POLICY = defineOptions('rateLimitHeaders(decision, policy)', {
-  name: custom((v) => v as string, 'default'),
-  quota: withDefault(custom((v) => sfInteger('quota', v, 0)), undefined),
-  windowMs: withDefault(custom((v, name) => {
-    wholeSeconds(name, v, false);
-    return v as number;
-  }), undefined),
-  quotaUnit: withDefault(oneOf(QUOTA_UNITS), undefined),
-  partitionKey: withDefault(custom((v) => v as string | Uint8Array), undefined),
+  name: asGiven<string>(),
+  quota: asGiven<number>(),
+  windowMs: asGiven<number>(),
+  quotaUnit: asGiven<RateLimitPolicy['quotaUnit']>(),
+  partitionKey: asGiven<string | Uint8Array>(),
 });
+const POLICY_KEYS: ReadonlySet<string> = new Set(POLICY.names);
+const NO_POLICY: RateLimitPolicy = Object.freeze({});
+
+/** `policy` if it is an object of known keys only; otherwise the schema's error. */
+function policyOf(policy: unknown): RateLimitPolicy {
+  if (policy === undefined) return NO_POLICY;
+  if (typeof policy === 'object' && policy !== null && !Array.isArray(policy)) {
+    let known = true;
+    for (const key in policy) {
+      if (!POLICY_KEYS.has(key)) {
+        known = false;
+        break;
+      }
+    }
+    if (known) return policy as RateLimitPolicy;
+  }
+  return POLICY.parse(policy); // throws: an unknown key (with the one meant), or not an object
+}
 
 /**
  * The IETF RateLimit fields (draft-10) for a decision of `TokenBucket` or
@@ -77,8 +97,8 @@ const POLICY = defineOptions('rateLimitHeaders(decision, policy)', {
  */
 export function rateLimitHeaders(decision: RateLimitDecision, policy?: RateLimitPolicy): RateLimitHeaders {
   const d = checkDecision(decision);
-  const p = POLICY.parse(policy);
-  const name = sfString('policy name', p.name);
+  const p = policyOf(policy);
+  const name = sfString('policy name', p.name ?? 'default');
   let quota = sfInteger('quota', p.quota ?? d.limit, 0);
   let windowSeconds: number | undefined;
   if (p.windowMs !== undefined) {
@@ -91,7 +111,10 @@ export function rateLimitHeaders(decision: RateLimitDecision, policy?: RateLimit
   }
   const pk = p.partitionKey === undefined ? '' : `;pk=${sfBytes(p.partitionKey)}`;
   let policyField = `${name};q=${quota}`;
-  if (p.quotaUnit !== undefined && p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
+  if (p.quotaUnit !== undefined) {
+    if (!QUOTA_UNITS.includes(p.quotaUnit)) throw new InvalidArgumentError(`quotaUnit must be one of ${QUOTA_UNITS.join(', ')}, got ${describeValue(p.quotaUnit)}`);
+    if (p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
+  }
   if (windowSeconds !== undefined) policyField += `;w=${windowSeconds}`;
   const remaining = sfInteger('remaining', Math.max(0, Math.floor(d.remaining)), 0);
   const reset = sfInteger('reset (seconds)', wholeSeconds('resetMs', d.resetMs, true), 0);
