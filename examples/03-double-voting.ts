@@ -119,7 +119,7 @@ async function votesAndClaims(): Promise<void> {
   console.log(`Part 1: ${THREADS} worker threads handle ${phase1.length + phase2.length} requests of ${USERS} users, many sent 2 or 3 times${quick ? ' (--quick)' : ''}\n`);
 
   async function run(version: 'map' | 'sabre') {
-    const votes = new VoteRegistry({ capacity: USERS, choices: [...CHOICES], polls: 4 });
+    const votes = new VoteRegistry({ capacity: USERS, choices: [...CHOICES], maxPolls: 4 });
     const claims = new OnceRegistry({ capacity: USERS * (POSTS + 1) + 8 });
     const start = int32(START_WORDS), middle = int32(START_WORDS);
     const results: VotesResult[] = await Promise.all(shares1.map((share, t) => pool.run({

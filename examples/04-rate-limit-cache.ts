@@ -236,8 +236,8 @@ class FixedWindow {
 const clock = new ManualClock();
 const limiters: { readonly label: string; tryAcquire(): boolean }[] = (() => {
   const bucket = new TokenBucket({ burst: LIMIT, refillPerSecond: (LIMIT * 1_000) / WINDOW_MS, capacity: 4, clock });
-  const approximate = new SlidingWindow({ limit: LIMIT, windowMs: WINDOW_MS, mode: 'approximate', keys: 4, clock });
-  const exact = new SlidingWindow({ limit: LIMIT, windowMs: WINDOW_MS, mode: 'exact', keys: 4, clock });
+  const approximate = new SlidingWindow({ limit: LIMIT, windowMs: WINDOW_MS, mode: 'approximate', capacity: 4, clock });
+  const exact = new SlidingWindow({ limit: LIMIT, windowMs: WINDOW_MS, mode: 'exact', capacity: 4, clock });
   const fixed = new FixedWindow(clock);
   return [
     { label: 'fixed window', tryAcquire: () => fixed.tryAcquire() },

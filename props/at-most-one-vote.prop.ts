@@ -56,7 +56,7 @@ const body = (kind: Kind) => async (seed: number, ins: VoteInput[], yields: Yiel
     program,
     setup: () => ({
       kind,
-      registry: new VoteRegistry({ capacity: 16, choices: [...CHOICES], maxIdBytes: 8 }).handle,
+      registry: new VoteRegistry({ capacity: 16, choices: [...CHOICES], maxKeyBytes: 8 }).handle,
       words: new Int32Array(new SharedArrayBuffer(4 * VOTE_WORDS)),
     }),
     seed,

@@ -53,7 +53,7 @@ const body = (kind: BookingKind) => async (seed: number, ins: BookingInput[], yi
       return {
         kind,
         clock: clock.handle,
-        table: new BookingTable({ capacity: 4, maxResourceBytes: 8, maxHolderBytes: 4, maxBookingsPerResource: 64, clock }).handle,
+        table: new BookingTable({ capacity: 4, maxKeyBytes: 8, maxHolderBytes: 4, maxBookingsPerResource: 64, clock }).handle,
         twin: new SharedHashTable({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 16_384, codec: 'json' }).handle,
         words: new Int32Array(new SharedArrayBuffer(4 * BOOKING_WORDS)),
         log: new Float64Array(new SharedArrayBuffer(8 * LOG_FIELDS * LOG_ENTRIES)),

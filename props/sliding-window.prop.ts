@@ -48,7 +48,7 @@ async function accepted(kind: Kind, limit: number, inputs: WindowInput[], seed: 
       return {
         kind,
         limit,
-        window: new SlidingWindow({ limit, windowMs: WINDOW_MS, mode: 'exact', keys: MAX_KEYS, maxKeyBytes: 8, clock }).handle,
+        window: new SlidingWindow({ limit, windowMs: WINDOW_MS, mode: 'exact', capacity: MAX_KEYS, maxKeyBytes: 8, clock }).handle,
         twinWords: new BigInt64Array(new SharedArrayBuffer(8 * MAX_KEYS)),
         clock: clock.handle,
         log: new Float64Array(new SharedArrayBuffer(8 * ENTRY * LOG_ENTRIES)),

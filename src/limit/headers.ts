@@ -4,7 +4,9 @@
  * ratelimit-headers-10), plus `Retry-After` (RFC 9110) on a refusal.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue, plainObject } from '../validate.js';
+import { custom, withDefault } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
+import { describeValue } from '../validate.js';
 import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
 
 /*
@@ -41,7 +43,43 @@ export type RateLimitHeaders = {
 };
 
 const MAX_SF_INTEGER = 999_999_999_999_999;
-const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
+const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'] as const;
+
+/*
+ * The policy is a value object (a limiter's `policy`, perhaps renamed) that
+ * this function reads on every request, so its values are checked where they
+ * are encoded, as before. What the schema adds is the strict key check: a
+ * policy with a key it does not know (`window` for `windowMs`) is an error
+ * naming the one meant, where it used to be silently left out of the field.
+ * The check is one pass over the given keys; only a policy that fails it
+ * goes through the schema, which explains what is wrong.
+ */
+const asGiven = <T>() => withDefault(custom((v) => v as T), undefined);
+const POLICY = defineOptions('rateLimitHeaders(decision, policy)', {
+  name: asGiven<string>(),
+  quota: asGiven<number>(),
+  windowMs: asGiven<number>(),
+  quotaUnit: asGiven<RateLimitPolicy['quotaUnit']>(),
+  partitionKey: asGiven<string | Uint8Array>(),
+});
+const POLICY_KEYS: ReadonlySet<string> = new Set(POLICY.names);
+const NO_POLICY: RateLimitPolicy = Object.freeze({});
+
+/** `policy` if it is an object of known keys only; otherwise the schema's error. */
+function policyOf(policy: unknown): RateLimitPolicy {
+  if (policy === undefined) return NO_POLICY;
+  if (typeof policy === 'object' && policy !== null && !Array.isArray(policy)) {
+    let known = true;
+    for (const key in policy) {
+      if (!POLICY_KEYS.has(key)) {
+        known = false;
+        break;
+      }
+    }
+    if (known) return policy as RateLimitPolicy;
+  }
+  return POLICY.parse(policy); // throws: an unknown key (with the one meant), or not an object
+}
 
 /**
  * The IETF RateLimit fields (draft-10) for a decision of `TokenBucket` or
@@ -51,8 +89,8 @@ const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
  * @param policy what to advertise; the limiter's `policy` property is a
  *   ready one (`{ ...bucket.policy, name: 'per-user' }` renames it)
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a policy name that is
- *   not printable ASCII, a quota or window out of range, a decision that is
- *   not one
+ *   not printable ASCII, a quota or window out of range, an unknown policy
+ *   field (named, with the one likely meant), a decision that is not one
  *
  * @example
  * ```ts
@@ -64,9 +102,9 @@ const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'];
  * ```
  * @remarks Since 0.1
  */
-export function rateLimitHeaders(decision: RateLimitDecision, policy: RateLimitPolicy = {}): RateLimitHeaders {
+export function rateLimitHeaders(decision: RateLimitDecision, policy?: RateLimitPolicy): RateLimitHeaders {
   const d = checkDecision(decision);
-  const p = plainObject('policy', policy) as RateLimitPolicy;
+  const p = policyOf(policy);
   const name = sfString('policy name', p.name ?? 'default');
   let quota = sfInteger('quota', p.quota ?? d.limit, 0);
   let windowSeconds: number | undefined;

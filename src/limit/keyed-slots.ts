@@ -123,9 +123,9 @@ const RECORD_BYTES = 16;
 
 const me = threadId + 1;
 
-/** Largest `keys` of a limiter. */
+/** Largest `capacity` (keys with state at once) of a limiter. */
 export const MAX_LIMIT_KEYS = 2 ** 24;
-/** Default `keys`: distinct keys (clients) with state at once. */
+/** Default `capacity`: distinct keys (clients) with state at once. */
 export const DEFAULT_LIMIT_KEYS = 10_000;
 /** Default longest key, in UTF-8 bytes. */
 export const DEFAULT_MAX_LIMIT_KEY_BYTES = 256;
@@ -354,7 +354,7 @@ export class KeyedSlots {
   }
 
   private full(): CapacityError {
-    return new CapacityError(`the limiter's ${this.keys} keys all hold state that is not idle yet; create it with more keys`);
+    return new CapacityError(`the limiter's ${this.keys} keys all hold state that is not idle yet; create it with a larger capacity`);
   }
 
   // ---- sweeps --------------------------------------------------------------

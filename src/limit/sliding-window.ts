@@ -5,14 +5,16 @@
  */
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { regionBytes, type Region } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
+import { deprecated } from '../options/deprecate.js';
+import { custom, duration, integer, oneOf } from '../options/field.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import type { TableKey } from '../table/key.js';
-import { oneOf, plainObject, positiveInteger } from '../validate.js';
-import { costOf, positiveFinite, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
+import { costOf, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
 import { DEFAULT_LIMIT_KEYS, DEFAULT_MAX_LIMIT_KEY_BYTES, KeyedSlots, MAX_LIMIT_KEYS, RETIRED, WAS_DEAD, type SlotData, type SlotRef } from './keyed-slots.js';
 import { nanoClock } from './nanos.js';
 
@@ -82,61 +84,57 @@ export interface SlidingWindowOptions {
   /** 'exact' (default: a ring of timestamps, no burst at window edges) or 'approximate' (two weighted fixed windows, one word per key). */
   readonly mode?: SlidingWindowMode;
   /** Keys with state at once (default 10,000); idle keys (nothing in the window) are reclaimed to make room. */
-  readonly keys?: number;
+  readonly capacity?: number;
   /** Longest key in UTF-8 bytes (default 256). */
   readonly maxKeyBytes?: number;
   /** The clock the window slides on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
   readonly arena?: SharedArena;
+  /** @deprecated Use `capacity` (`SABRE_DEP_LIMIT_KEYS`). */
+  readonly keys?: number;
 }
-interface WindowHandleOptions {
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly mode: SlidingWindowMode;
-  readonly keys: number;
-  readonly maxKeyBytes: number;
-  readonly clock: ClockOption;
-}
-export type SlidingWindowHandle = Handle<'sabre.SlidingWindow', WindowHandleOptions>;
 
-const slotSizes = (o: WindowHandleOptions) => ({ keys: o.keys, maxKeyBytes: o.maxKeyBytes });
-const dataAt = (o: WindowHandleOptions): number => padToCacheLine(KeyedSlots.byteLength(slotSizes(o)));
+/** The sizes the layout depends on (a handle's options). */
+interface Sizes {
+  readonly limit: number;
+  readonly mode: SlidingWindowMode;
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+}
+/** What a mode's state needs. */
+interface StateOptions extends Sizes {
+  readonly windowMs: number;
+}
+
+const slotSizes = (o: Sizes) => ({ keys: o.capacity, maxKeyBytes: o.maxKeyBytes });
+const dataAt = (o: Sizes): number => padToCacheLine(KeyedSlots.byteLength(slotSizes(o)));
 const exactStride = (limit: number): number => RING_AT + 8 * limit;
 const linesOf = (keys: number): number => Math.ceil(keys / WORDS_PER_LINE);
-const dataBytes = (o: WindowHandleOptions): number => (o.mode === 'exact' ? o.keys * exactStride(o.limit) : linesOf(o.keys) * CACHE_LINE_BYTES);
+const dataBytes = (o: Sizes): number => (o.mode === 'exact' ? o.capacity * exactStride(o.limit) : linesOf(o.capacity) * CACHE_LINE_BYTES);
 
-const SPEC: RegionSpec<'sabre.SlidingWindow', WindowHandleOptions> = {
-  kind: 'sabre.SlidingWindow',
-  version: 1,
-  bodyBytes: (o) => dataAt(o) + dataBytes(o),
-};
-
-const OPTION_NAMES = ['limit', 'windowMs', 'mode', 'keys', 'maxKeyBytes', 'clock'];
 const MODES: readonly SlidingWindowMode[] = ['exact', 'approximate'];
+const EXACT_LIMIT = integer({ max: MAX_EXACT_LIMIT });
+const APPROXIMATE_LIMIT = integer({ max: MAX_APPROXIMATE_LIMIT });
 
-function checkSizes(o: Record<string, unknown>): Omit<WindowHandleOptions, 'clock'> {
-  const mode = oneOf('mode', o.mode ?? 'exact', MODES);
-  const sizes = {
-    limit: positiveInteger('limit', o.limit, mode === 'exact' ? MAX_EXACT_LIMIT : MAX_APPROXIMATE_LIMIT),
-    windowMs: positiveFinite('windowMs', o.windowMs, 'milliseconds'),
-    mode,
-    keys: positiveInteger('keys', o.keys ?? DEFAULT_LIMIT_KEYS, MAX_LIMIT_KEYS),
-    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_MAX_LIMIT_KEY_BYTES, 65_535),
-  };
-  const bytes = regionBytes(SPEC, { ...sizes, clock: 'system' });
-  if (bytes > MAX_REGION_BYTES) {
-    throw new InvalidArgumentError(`a ${mode} window of limit ${sizes.limit} for ${sizes.keys} keys needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES} (fewer keys, or mode 'approximate')`);
-  }
-  return sizes;
-}
-
-function checkHandleOptions(raw: unknown): WindowHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !OPTION_NAMES.includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a SlidingWindow handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), clock: o.clock as ClockOption };
-}
+const DEF = definePrimitive('SlidingWindow', 1, {
+  // Its range depends on the mode: a ring of `limit` timestamps per key, or counts packed into one word.
+  limit: custom((v, name, all) => (all.mode === 'approximate' ? APPROXIMATE_LIMIT : EXACT_LIMIT).parse(v, name, all)),
+  windowMs: duration({ positive: true, infinite: false }),
+  mode: oneOf(MODES, 'exact'),
+  capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
+  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
+  clock: clock(),
+}, {
+  renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
+  check: (o) => {
+    const bytes = regionBytes(DEF.spec, { limit: o.limit, windowMs: o.windowMs, mode: o.mode, capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, clock: 'system' });
+    if (bytes > MAX_REGION_BYTES) {
+      throw new InvalidArgumentError(`a ${o.mode} window of limit ${o.limit} for a capacity of ${o.capacity} keys needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES} (a smaller capacity, or mode 'approximate')`);
+    }
+  },
+  bodyBytes: (o) => dataAt(o) + dataBytes(o),
+});
+export type SlidingWindowHandle = HandleOf<typeof DEF>;
 
 /** One mode's per-key state: KeyedSlots' callbacks, and a decision on a validated reference (STALE: not valid). */
 interface WindowState extends SlotData {
@@ -168,8 +166,8 @@ const STALE = 'stale';
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a limit or window that
  *   is zero, negative, NaN or out of range; `n` not an integer in [1, limit];
- *   a key too long
- * @throws CapacityError (`ERR_CAPACITY`) when a new key finds all `keys`
+ *   a key too long; an unknown option (named, with the one likely meant)
+ * @throws CapacityError (`ERR_CAPACITY`) when a new key finds all `capacity`
  *   slots held by keys with requests still in their window
  *
  * @example
@@ -186,20 +184,20 @@ export class SlidingWindow {
   readonly limit: number;
   readonly windowMs: number;
   readonly mode: SlidingWindowMode;
-  readonly keys: number;
+  /** Keys with state at once. */
+  readonly capacity: number;
   private readonly slots: KeyedSlots;
   private readonly state: WindowState;
 
-  constructor(options: SlidingWindowOptions | Region<'sabre.SlidingWindow', WindowHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
-    this.clock = clock;
+  constructor(options: SlidingWindowOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     const mode = created ? 'create' : 'open';
-    const o = region.options;
     this.handle = region.handle;
     this.limit = o.limit;
     this.windowMs = o.windowMs;
     this.mode = o.mode;
-    this.keys = o.keys;
+    this.capacity = o.capacity;
     const nowNs = nanoClock(this.clock);
     const getStarts = () => this.slots.starts;
     this.state = o.mode === 'exact'
@@ -210,11 +208,18 @@ export class SlidingWindow {
 
   /** Re-opens a window from its handle, in any thread. @throws HandleError */
   static from(handle: SlidingWindowHandle): SlidingWindow {
-    return new SlidingWindow(openRegion(SPEC, handle, checkHandleOptions));
+    return new SlidingWindow(DEF.open(handle));
   }
 
-  static byteLength(options: Pick<SlidingWindowOptions, 'limit' | 'windowMs' | 'mode' | 'keys' | 'maxKeyBytes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  /** Bytes a window of these options takes. */
+  static byteLength(options: SlidingWindowOptions): number {
+    return DEF.byteLength(options);
+  }
+
+  /** @deprecated Use `capacity` (`SABRE_DEP_LIMIT_KEYS`). */
+  get keys(): number {
+    deprecated('SABRE_DEP_LIMIT_KEYS', 'SlidingWindow#keys');
+    return this.capacity;
   }
 
   /** The policy to advertise (`rateLimitHeaders`): `limit` per `windowMs`. */
@@ -285,8 +290,8 @@ class ExactRings implements WindowState {
   private readonly windowMs: number;
   private readonly mutexes: (Mutex | undefined)[] = [];
 
-  constructor(region: Region, at: number, o: WindowHandleOptions, private readonly clock: Clock, private readonly starts: () => BigInt64Array) {
-    const bytes = o.keys * exactStride(o.limit);
+  constructor(region: Region, at: number, o: StateOptions, private readonly clock: Clock, private readonly starts: () => BigInt64Array) {
+    const bytes = o.capacity * exactStride(o.limit);
     this.i32 = region.i32(at, bytes / 4);
     this.f64 = new Float64Array(region.buffer, region.bodyOffset + at, bytes / 8);
     this.stride32 = exactStride(o.limit) / 4;
@@ -429,8 +434,8 @@ class ApproximateCounts implements WindowState {
   private readonly lowMask: bigint;
   private readonly modulus: number;
 
-  constructor(region: Region, at: number, o: WindowHandleOptions, private readonly clock: Clock, private readonly starts: () => BigInt64Array, mode: 'create' | 'open') {
-    this.lines = linesOf(o.keys);
+  constructor(region: Region, at: number, o: StateOptions, private readonly clock: Clock, private readonly starts: () => BigInt64Array, mode: 'create' | 'open') {
+    this.lines = linesOf(o.capacity);
     this.words = region.i64(at, this.lines * WORDS_PER_LINE);
     this.limit = o.limit;
     this.windowMs = o.windowMs;

@@ -6,13 +6,15 @@
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import type { Codec } from '../memory/codec.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { CapacityError, ConflictError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
-import { DEFAULT_MAX_RESOURCE_BYTES } from '../lock/lease-lock.js';
+import { deprecated } from '../options/deprecate.js';
+import { duration, integer } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
-import { describeValue, plainObject, positiveInteger } from '../validate.js';
+import { describeValue } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
 
@@ -81,6 +83,8 @@ const ENTRY_FIXED_BYTES = 35;
 export const DEFAULT_MAX_BOOKINGS_PER_RESOURCE = 32;
 /** Largest `maxBookingsPerResource` (a record is rewritten whole at every step). */
 export const MAX_BOOKINGS_PER_RESOURCE = 4096;
+/** Default `maxKeyBytes`: the longest resource name, in UTF-8 bytes. */
+export const DEFAULT_MAX_BOOKING_KEY_BYTES = 256;
 /** Default longest holder, in UTF-8 bytes. */
 export const DEFAULT_MAX_HOLDER_BYTES = 64;
 /** Largest `maxHolderBytes`. */
@@ -91,23 +95,17 @@ export interface BookingTableOptions {
   readonly capacity: number;
   /** The clock holds expire on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
-  /** Longest resource name in UTF-8 bytes (default 256). */
-  readonly maxResourceBytes?: number;
+  /** Longest resource name (the table's key) in UTF-8 bytes (default 256). */
+  readonly maxKeyBytes?: number;
   /** Most confirmed bookings and live holds one resource may have (default 32, at most 4096). */
   readonly maxBookingsPerResource?: number;
   /** Longest holder in UTF-8 bytes (default 64). */
   readonly maxHolderBytes?: number;
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
+  /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
+  readonly maxResourceBytes?: number;
 }
-interface BookingHandleOptions {
-  readonly capacity: number;
-  readonly maxResourceBytes: number;
-  readonly maxBookingsPerResource: number;
-  readonly maxHolderBytes: number;
-  readonly clock: ClockOption;
-}
-export type BookingTableHandle = Handle<'sabre.BookingTable', BookingHandleOptions>;
 
 /** A confirmed booking of [start, end) of `resource`. */
 export interface Booking {
@@ -187,38 +185,30 @@ const recordCodec: Codec<Entries> = {
   },
 };
 
-const tableSizes = (o: BookingHandleOptions) => ({
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxBookingsPerResource: number; readonly maxHolderBytes: number }) => ({
   capacity: o.capacity,
-  maxKeyBytes: o.maxResourceBytes,
+  maxKeyBytes: o.maxKeyBytes,
   maxValueBytes: COUNT_BYTES + o.maxBookingsPerResource * (ENTRY_FIXED_BYTES + o.maxHolderBytes),
 });
 
-const SPEC: RegionSpec<'sabre.BookingTable', BookingHandleOptions> = {
-  kind: 'sabre.BookingTable',
-  version: 1,
+const DEF = definePrimitive('BookingTable', 1, {
+  capacity: integer({ max: 2 ** 24 }),
+  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_BOOKING_KEY_BYTES }),
+  maxBookingsPerResource: integer({ max: MAX_BOOKINGS_PER_RESOURCE, default: DEFAULT_MAX_BOOKINGS_PER_RESOURCE }),
+  maxHolderBytes: integer({ max: MAX_HOLDER_BYTES, default: DEFAULT_MAX_HOLDER_BYTES }),
+  clock: clock(),
+}, {
+  renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
+  check: (o) => {
+    SharedHashTable.byteLength(tableSizes(o)); // refuses a table too large to allocate
+  },
   bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-};
+});
+export type BookingTableHandle = HandleOf<typeof DEF>;
 
-const OPTION_NAMES = ['capacity', 'maxResourceBytes', 'maxBookingsPerResource', 'maxHolderBytes', 'clock'];
-
-function checkSizes(o: Record<string, unknown>): Omit<BookingHandleOptions, 'clock'> {
-  const sizes = {
-    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
-    maxResourceBytes: positiveInteger('maxResourceBytes', o.maxResourceBytes ?? DEFAULT_MAX_RESOURCE_BYTES, 65_535),
-    maxBookingsPerResource: positiveInteger('maxBookingsPerResource', o.maxBookingsPerResource ?? DEFAULT_MAX_BOOKINGS_PER_RESOURCE, MAX_BOOKINGS_PER_RESOURCE),
-    maxHolderBytes: positiveInteger('maxHolderBytes', o.maxHolderBytes ?? DEFAULT_MAX_HOLDER_BYTES, MAX_HOLDER_BYTES),
-  };
-  SharedHashTable.byteLength(tableSizes({ ...sizes, clock: 'system' })); // refuses a table too large to allocate
-  return sizes;
-}
-
-function checkHandleOptions(raw: unknown): BookingHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !OPTION_NAMES.includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a BookingTable handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), clock: o.clock as ClockOption };
-}
+const HOLD_OPTIONS = defineOptions('table.hold(resource, start, end, holder, options)', {
+  ttlMs: duration({ positive: true, infinite: false }),
+});
 
 function finite(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidArgumentError(`${name} must be a finite number, got ${describeValue(v)}`);
@@ -228,11 +218,6 @@ function finite(name: string, v: unknown): number {
 function interval(start: unknown, end: unknown): void {
   const s = finite('start', start), e = finite('end', end);
   if (e <= s) throw new InvalidArgumentError(`end must be greater than start (a booking is the half-open interval [start, end)), got start ${s} and end ${e}`);
-}
-
-function ttlOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`ttlMs must be a finite number of milliseconds > 0, got ${describeValue(v)}`);
-  return v;
 }
 
 /** A string of at most `maxBytes` UTF-8 bytes with a UTF-8 form (no lone surrogate). */
@@ -294,7 +279,8 @@ type Outcome =
  *   `maxBookingsPerResource` entries, or a new resource finds the table full
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for start or end not
  *   finite, end <= start, a ttlMs that is not finite and > 0, a resource or
- *   holder that is not a string or is too long, a malformed id, bad options
+ *   holder that is not a string or is too long, a malformed id, a bad or
+ *   unknown option (named, with the one likely meant)
  *
  * `cancel` of an id that is not booked or held (cancelled already, an
  * expired hold, another table's) returns `false`: cancelling is idempotent.
@@ -316,34 +302,41 @@ export class BookingTable {
   readonly clock: Clock;
   /** Resources with bookings or holds it holds at once. */
   readonly capacity: number;
-  readonly maxResourceBytes: number;
+  /** Longest resource name, in UTF-8 bytes. */
+  readonly maxKeyBytes: number;
   readonly maxBookingsPerResource: number;
   readonly maxHolderBytes: number;
   private readonly tag: string;
   private readonly seq: BigInt64Array;
   private readonly table: SharedHashTable<Entries>;
 
-  constructor(options: BookingTableOptions | Region<'sabre.BookingTable', BookingHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
-    this.clock = clock;
+  constructor(options: BookingTableOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     // Before publication: a plain store, ordered before any other thread's
     // first read by the postMessage that carries the handle.
     if (created) region.i32(0, 1)[TAG] = crypto.getRandomValues(new Int32Array(1))[0]!;
     this.handle = region.handle;
-    ({ capacity: this.capacity, maxResourceBytes: this.maxResourceBytes, maxBookingsPerResource: this.maxBookingsPerResource, maxHolderBytes: this.maxHolderBytes } = region.options);
+    ({ capacity: this.capacity, maxKeyBytes: this.maxKeyBytes, maxBookingsPerResource: this.maxBookingsPerResource, maxHolderBytes: this.maxHolderBytes } = o);
     this.tag = (region.i32(0, 1)[TAG]! >>> 0).toString(16).padStart(8, '0');
     this.seq = region.i64(0, 2);
-    this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, created ? 'create' : 'open');
+    this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
   }
 
   /** Re-opens a table from its handle, in any thread. @throws HandleError */
   static from(handle: BookingTableHandle): BookingTable {
-    return new BookingTable(openRegion(SPEC, handle, checkHandleOptions));
+    return new BookingTable(DEF.open(handle));
   }
 
   /** Bytes a table of these options takes. */
-  static byteLength(options: Omit<BookingTableOptions, 'clock' | 'arena'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  static byteLength(options: BookingTableOptions): number {
+    return DEF.byteLength(options);
+  }
+
+  /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
+  get maxResourceBytes(): number {
+    deprecated('SABRE_DEP_MAX_KEY_BYTES', 'BookingTable#maxResourceBytes');
+    return this.maxKeyBytes;
   }
 
   /**
@@ -360,8 +353,8 @@ export class BookingTable {
    * @throws ConflictError if it overlaps a confirmed booking or another holder's live hold (nothing changes)
    */
   hold(resource: string, start: number, end: number, holder: string, options: HoldOptions): Hold {
-    const ttl = ttlOf(plainObject('options', options).ttlMs);
-    return this.public(resource, this.take(resource, start, end, holder, ttl)) as Hold;
+    const { ttlMs } = HOLD_OPTIONS.parse(options);
+    return this.public(resource, this.take(resource, start, end, holder, ttlMs)) as Hold;
   }
 
   /**
@@ -509,7 +502,7 @@ export class BookingTable {
   }
 
   private checkResource(resource: unknown): string {
-    return text('resource', resource, this.maxResourceBytes, 'maxResourceBytes');
+    return text('resource', resource, this.maxKeyBytes, 'maxKeyBytes');
   }
 
   /** The resource and number of an id this table made. @throws InvalidArgumentError for anything that is not one */

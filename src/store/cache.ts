@@ -6,16 +6,18 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { codecByName, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { codecByName, codecOption, type Codec, type CodecName } from '../memory/codec.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
+import { custom, duration, integer, oneOf, signal, timeout, withDefault } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
 import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES } from '../table/shared-hash-table.js';
 import type { EvictionPolicy } from '../table/eviction.js';
 import type { TableKey } from '../table/key.js';
 import { toDeadline } from '../sync/park.js';
-import { describeValue, fn as checkFn, nonNegativeInteger, oneOf, plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { describeValue, fn as checkFn } from '../validate.js';
 import { encodeTags, recordCodec, recordExpiry, recordHasTag, RECORD_HEAD_BYTES, type CacheRecord } from './cache-record.js';
 import { FrequencySketch, sketchBytes } from './frequency-sketch.js';
 import { Flights, FLIGHT_RECORD_BYTES, WAIT_STRIPES, type FlightRecord } from './single-flight.js';
@@ -116,21 +118,6 @@ export interface CacheOptions<V> {
   readonly arena?: SharedArena;
 }
 
-interface CacheHandleOptions {
-  readonly capacity: number;
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  readonly policy: CachePolicy;
-  /** Infinity: no default expiry. */
-  readonly ttlMs: number;
-  readonly staleWhileRevalidateMs: number;
-  readonly maxTagBytes: number;
-  readonly maxPendingComputes: number;
-  readonly codec: CodecName | 'custom';
-  readonly clock: ClockOption;
-}
-export type CacheHandle = Handle<'sabre.Cache', CacheHandleOptions>;
-
 export interface CacheSetOptions {
   /** Time to live of this entry, in ms (> 0; Infinity: never expires). Default: the cache's `ttlMs`. */
   readonly ttlMs?: number;
@@ -139,9 +126,11 @@ export interface CacheSetOptions {
 }
 
 export interface GetOrComputeOptions extends CacheSetOptions {
-  /** Longest wait for another thread's computation of the key, in ms (default: forever). */
-  readonly timeout?: number;
+  /** Longest wait for another thread's computation of the key, in ms (default: forever; 0: do not wait). */
+  readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
+  readonly timeout?: number;
 }
 
 /** Counts since the cache was created, summed over every thread. */
@@ -168,55 +157,71 @@ export interface CacheStats {
 
 const flightCodec = codecByName('json') as Codec<FlightRecord>;
 
-function entrySizes(o: CacheHandleOptions) {
+/** The sizes the layout depends on (a handle's options). */
+interface Sizes {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly policy: CachePolicy;
+  readonly maxTagBytes: number;
+  readonly maxPendingComputes: number;
+}
+
+function entrySizes(o: Sizes) {
   return { capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_HEAD_BYTES + o.maxTagBytes + o.maxValueBytes };
 }
-function flightSizes(o: CacheHandleOptions) {
+function flightSizes(o: Sizes) {
   return { capacity: o.maxPendingComputes, maxKeyBytes: o.maxKeyBytes, maxValueBytes: FLIGHT_RECORD_BYTES };
 }
-function flightsAt(o: CacheHandleOptions): number {
+function flightsAt(o: Sizes): number {
   return SKETCH_AT + (o.policy === 'lfu' ? padToCacheLine(sketchBytes(o.capacity)) : 0);
 }
-function entriesAt(o: CacheHandleOptions): number {
+function entriesAt(o: Sizes): number {
   return flightsAt(o) + padToCacheLine(SharedHashTable.byteLength(flightSizes(o)));
 }
 
-const SPEC: RegionSpec<'sabre.Cache', CacheHandleOptions> = {
-  kind: 'sabre.Cache',
-  version: 1,
+/** A TTL: > 0 ms, or Infinity (never expires). */
+const ttlField = () => duration({ positive: true });
+
+const DEF = definePrimitive('Cache', 1, {
+  capacity: integer({ max: MAX_TABLE_CAPACITY }),
+  maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
+  maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
+  policy: oneOf(['lru', 'lfu'] as const, 'lru'),
+  ttlMs: withDefault(ttlField(), Infinity),
+  staleWhileRevalidateMs: duration({ default: 0 }),
+  maxTagBytes: integer({ min: 0, max: 65_535, default: 0 }),
+  maxPendingComputes: integer({ max: 65_536, default: DEFAULT_MAX_PENDING_COMPUTES }),
+  codec: codecOption('Cache'),
+  clock: clock(),
+}, {
   bodyBytes: (o) => entriesAt(o) + SharedHashTable.byteLength(entrySizes(o)),
-};
+});
+export type CacheHandle = HandleOf<typeof DEF>;
 
-const OPTION_NAMES = ['capacity', 'maxKeyBytes', 'maxValueBytes', 'policy', 'ttlMs', 'staleWhileRevalidateMs', 'maxTagBytes', 'maxPendingComputes', 'codec', 'clock'];
+/** Tags as given (checked against `maxTagBytes` when encoded). */
+const tagsField = () =>
+  withDefault(
+    custom<readonly string[]>((v, name) => {
+      if (!Array.isArray(v)) throw new InvalidArgumentError(`${name} must be an array of strings, got ${describeValue(v)}`);
+      return v as readonly string[];
+    }),
+    undefined,
+  );
 
-function ttlOf(name: string, v: unknown): number {
-  if (v === Infinity) return Infinity;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${name} must be a number of milliseconds > 0 (or Infinity), got ${describeValue(v)}`);
-  return v;
-}
-
-function checkSizes(o: Record<string, unknown>): Omit<CacheHandleOptions, 'codec' | 'clock'> {
-  const swr = o.staleWhileRevalidateMs ?? 0;
-  if (typeof swr !== 'number' || !(swr >= 0)) throw new InvalidArgumentError(`staleWhileRevalidateMs must be a number of milliseconds >= 0, got ${describeValue(swr)}`);
-  return {
-    capacity: positiveInteger('capacity', o.capacity, MAX_TABLE_CAPACITY),
-    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes, MAX_KEY_BYTES),
-    maxValueBytes: positiveInteger('maxValueBytes', o.maxValueBytes, MAX_VALUE_BYTES),
-    policy: oneOf('policy', o.policy ?? 'lru', ['lru', 'lfu'] as const),
-    ttlMs: o.ttlMs === undefined ? Infinity : ttlOf('ttlMs', o.ttlMs),
-    staleWhileRevalidateMs: swr,
-    maxTagBytes: nonNegativeInteger('maxTagBytes', o.maxTagBytes ?? 0, 65_535),
-    maxPendingComputes: positiveInteger('maxPendingComputes', o.maxPendingComputes ?? DEFAULT_MAX_PENDING_COMPUTES, 65_536),
-  };
-}
-
-function checkHandleOptions(raw: unknown): CacheHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !OPTION_NAMES.includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a Cache handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), codec: oneOf('codec', o.codec, [...CODEC_NAMES, 'custom'] as const), clock: o.clock as ClockOption };
-}
+// Per-call options: parsed once per call; no options at all costs no allocation.
+const SET_OPTIONS = defineOptions('cache.set(key, value, options)', {
+  ttlMs: withDefault(ttlField(), undefined),
+  tags: tagsField(),
+});
+const GET_OR_COMPUTE_OPTIONS = defineOptions('cache.getOrCompute(key, fn, options)', {
+  ttlMs: withDefault(ttlField(), undefined),
+  tags: tagsField(),
+  timeoutMs: timeout(),
+  signal: signal(),
+}, {
+  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+});
 
 /**
  * A cache in shared memory: every thread that opens its handle sees the same
@@ -243,11 +248,12 @@ function checkHandleOptions(raw: unknown): CacheHandleOptions {
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key too long, a value
  *   too large or not encodable, a TTL that is not > 0, tags beyond
- *   `maxTagBytes`, bad options (the cache is unchanged)
+ *   `maxTagBytes`, a bad option, an unknown option (named, with the one
+ *   likely meant); the cache is unchanged
  * @throws CapacityError (`ERR_CAPACITY`) from `getOrCompute` when more than
  *   `maxPendingComputes` computations run at once
- * @throws TimeoutError, AbortError from `getOrCompute` while waiting for
- *   another thread's computation
+ * @throws TimeoutError (after `timeoutMs`), AbortError from `getOrCompute`
+ *   while waiting for another thread's computation
  * @throws HandleError from `from` for a foreign handle
  *
  * @example
@@ -264,7 +270,10 @@ export class Cache<V = unknown> {
   readonly capacity: number;
   readonly policy: CachePolicy;
   readonly clock: Clock;
-  private readonly options: CacheHandleOptions;
+  /** The default TTL of an entry (Infinity: none). */
+  private readonly ttlMs: number;
+  private readonly staleWhileRevalidateMs: number;
+  private readonly maxTagBytes: number;
   private readonly entries: SharedHashTable<CacheRecord<V>>;
   private readonly records: ReturnType<typeof recordCodec<V>>;
   private readonly flights: Flights;
@@ -277,29 +286,21 @@ export class Cache<V = unknown> {
   private readonly windowSize: number;
   private readonly control: Int32Array;
 
-  /**
-   * @param options the cache's options, or (internally) an opened region
-   * @param codecOfRegion internal: the codec to use with an opened region
-   */
-  constructor(options: CacheOptions<V> | Region<'sabre.Cache', CacheHandleOptions>, codecOfRegion?: Codec<V>) {
-    let inner = codecOfRegion;
-    const { region, clock, created } = clockedRegion(SPEC, options, (o) => {
-      const { name, codec } = resolveCodec<V>(o.codec as CodecName | Codec<V> | undefined);
-      inner = codec;
-      return { ...checkSizes(o), codec: name };
-    });
-    inner ??= resolveCodec(region.options.codec as CodecName).codec as Codec<V>;
-    this.clock = clock;
+  /** @param options the cache's options, or (internally) a region `from` opened */
+  constructor(options: CacheOptions<V> | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     const mode = created ? 'create' : 'open';
-    const o = region.options;
     this.handle = region.handle;
-    this.options = o;
     this.capacity = o.capacity;
     this.policy = o.policy;
+    this.ttlMs = o.ttlMs;
+    this.staleWhileRevalidateMs = o.staleWhileRevalidateMs;
+    this.maxTagBytes = o.maxTagBytes;
     this.windowSize = Math.max(1, Math.round(o.capacity * WINDOW_FRACTION));
-    this.records = recordCodec(inner, o.maxValueBytes);
+    this.records = recordCodec(o.codec.codec as Codec<V>, o.maxValueBytes);
     // Decoded records may be reused only when the value inside is immutable.
-    this.entries = SharedHashTable.nested(region, entriesAt(o), entrySizes(o), this.records, mode, o.codec === 'string');
+    this.entries = SharedHashTable.nested(region, entriesAt(o), entrySizes(o), this.records, mode, o.codec.name === 'string');
     this.entries.setEviction(this.evictionPolicy());
     const control = region.i32(CONTROL_AT, 3);
     this.control = control;
@@ -317,16 +318,16 @@ export class Cache<V = unknown> {
   /**
    * Re-opens a cache from its handle, in any thread. A cache made with a
    * custom codec needs that codec again: `from(handle, { codec })`.
-   * @throws HandleError
+   * @throws HandleError for a handle that is not a live Cache
+   * @throws InvalidArgumentError for an option other than `codec`
    */
-  static from<V = unknown>(handle: CacheHandle, options: { readonly codec?: CodecName | Codec<V> } = {}): Cache<V> {
-    const region = openRegion(SPEC, handle, checkHandleOptions);
-    return new Cache<V>(region, reopenedCodec<V>('Cache', region.options.codec, plainObject('options', options).codec));
+  static from<V = unknown>(handle: CacheHandle, options?: { readonly codec?: CodecName | Codec<V> }): Cache<V> {
+    return new Cache<V>(DEF.open(handle, options));
   }
 
   /** Bytes a cache of these options takes. */
-  static byteLength(options: Pick<CacheOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes' | 'policy' | 'maxTagBytes' | 'maxPendingComputes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8', clock: 'system' });
+  static byteLength(options: CacheOptions<unknown>): number {
+    return DEF.byteLength(options);
   }
 
   /** Entries present, expired ones included until they are removed. */
@@ -361,16 +362,9 @@ export class Cache<V = unknown> {
    * Stores `value` under `key`, evicting an entry by the policy if the cache
    * is full. `ttlMs` (default: the cache's) and `tags` apply to this entry.
    */
-  set(key: TableKey, value: V, options: CacheSetOptions = {}): this {
-    const o = plainObject('options', options);
-    const ttl = o.ttlMs === undefined ? this.options.ttlMs : ttlOf('ttlMs', o.ttlMs);
-    this.records.tagBytes = encodeTags(o.tags, this.options.maxTagBytes);
-    if (ttl !== Infinity && this.control[EXPIRING] === 0) store(this.control, EXPIRING, 1);
-    try {
-      this.entries.set(key, { expiresAt: ttl === Infinity ? Infinity : this.clock.now() + ttl, tags: [], value });
-    } finally {
-      this.records.tagBytes = NO_TAG_BYTES;
-    }
+  set(key: TableKey, value: V, options?: CacheSetOptions): this {
+    const o = SET_OPTIONS.parse(options);
+    this.store(key, value, o.ttlMs, o.tags);
     return this;
   }
 
@@ -409,14 +403,14 @@ export class Cache<V = unknown> {
    * next call after a failure computes again. With `staleWhileRevalidateMs`,
    * an expired value still in its window is returned at once while one call
    * refreshes it in the background.
-   * @throws whatever `fn` throws (the entry is unchanged); TimeoutError,
-   *   AbortError while waiting; CapacityError beyond maxPendingComputes
+   * @throws whatever `fn` throws (the entry is unchanged); TimeoutError
+   *   (after `timeoutMs`), AbortError while waiting; CapacityError beyond
+   *   maxPendingComputes; InvalidArgumentError for bad or unknown options
    */
-  async getOrCompute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, options: GetOrComputeOptions = {}): Promise<V> {
+  async getOrCompute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, options?: GetOrComputeOptions): Promise<V> {
     checkFn('fn', fn);
-    const o = plainObject('options', options) as GetOrComputeOptions;
-    const deadline = toDeadline(checkTimeout('timeout', o.timeout));
-    const setOptions: CacheSetOptions = { ttlMs: o.ttlMs, tags: o.tags };
+    const o = GET_OR_COMPUTE_OPTIONS.parse(options);
+    const deadline = toDeadline(o.timeoutMs);
     // One hit or one miss per call, decided by its first look (a call that
     // waited for another thread's computation is a miss that joined).
     let joined = false;
@@ -428,13 +422,13 @@ export class Cache<V = unknown> {
         if (first) this.count(HITS);
         return r.value;
       }
-      const stale = r !== undefined && now < r.expiresAt + this.options.staleWhileRevalidateMs;
+      const stale = r !== undefined && now < r.expiresAt + this.staleWhileRevalidateMs;
       if (first) this.count(MISSES);
       const flight = this.flights.begin(key);
       if (stale) {
         // Serve the stale value; the flight's leader (perhaps this call) refreshes it.
         this.count(STALE);
-        if (flight.lead) void this.compute(key, fn, flight.id, setOptions).catch(() => {});
+        if (flight.lead) void this.compute(key, fn, flight.id, o.ttlMs, o.tags).catch(() => {});
         return r.value;
       }
       if (flight.lead) {
@@ -445,7 +439,7 @@ export class Cache<V = unknown> {
           this.flights.succeed(key, flight.id);
           return again.value;
         }
-        return this.compute(key, fn, flight.id, setOptions);
+        return this.compute(key, fn, flight.id, o.ttlMs, o.tags);
       }
       if (!joined) this.count(JOINS);
       joined = true;
@@ -483,11 +477,11 @@ export class Cache<V = unknown> {
   }
 
   /** Runs flight `id`'s computation of `key` as its leader: stores the value, or records the failure for the waiters. */
-  private async compute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, id: number, options: CacheSetOptions): Promise<V> {
+  private async compute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, id: number, ttlMs: number | undefined, tags: readonly string[] | undefined): Promise<V> {
     let value: V;
     try {
       value = await fn(key);
-      this.set(key, value, options);
+      this.store(key, value, ttlMs, tags);
     } catch (e) {
       this.count(LOAD_FAILURES);
       this.flights.fail(key, id, e);
@@ -498,9 +492,21 @@ export class Cache<V = unknown> {
     return value;
   }
 
+  /** `set` with its options checked: the entry's TTL (default: the cache's) and tags. */
+  private store(key: TableKey, value: V, ttlMs: number | undefined, tags: readonly string[] | undefined): void {
+    const ttl = ttlMs ?? this.ttlMs;
+    this.records.tagBytes = tags === undefined ? NO_TAG_BYTES : encodeTags(tags, this.maxTagBytes);
+    if (ttl !== Infinity && this.control[EXPIRING] === 0) store(this.control, EXPIRING, 1);
+    try {
+      this.entries.set(key, { expiresAt: ttl === Infinity ? Infinity : this.clock.now() + ttl, tags: [], value });
+    } finally {
+      this.records.tagBytes = NO_TAG_BYTES;
+    }
+  }
+
   /** Removes `key` if its record has passed its stale window (a read found it expired). */
   private expire(key: TableKey): void {
-    const swr = this.options.staleWhileRevalidateMs;
+    const swr = this.staleWhileRevalidateMs;
     let removed = false;
     this.entries.compute(key, (r) => {
       if (r === undefined || r.expiresAt + swr > this.clock.now()) return r;
@@ -516,7 +522,7 @@ export class Cache<V = unknown> {
 
   private evictionPolicy(): EvictionPolicy {
     const table = this.entries;
-    const swr = this.options.staleWhileRevalidateMs;
+    const swr = this.staleWhileRevalidateMs;
     return {
       victim: (candidates, n) => {
         // Expired first (once any entry has had a TTL).

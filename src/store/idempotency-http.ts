@@ -4,6 +4,8 @@
  * as one framework-agnostic function.
  */
 import { InvalidArgumentError, isSabreError } from '../errors.js';
+import { boolean, custom, fn, withDefault } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
 import { describeValue, plainObject } from '../validate.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotencyResponse } from './idempotency-store.js';
 
@@ -37,6 +39,20 @@ export interface IdempotentOptions {
   /** A URL documenting the API's idempotency: the `type` of the problem bodies, and a `Link` on 400 and 422. */
   readonly documentation?: string;
 }
+
+/** A non-empty string (a header name, a URL). */
+const text = (what: string) =>
+  custom<string>((v, name) => {
+    if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError(`${name} must be ${what}, got ${describeValue(v)}`);
+    return v;
+  });
+
+const OPTIONS = defineOptions('idempotent(store, request, handler, options)', {
+  required: boolean(true),
+  header: withDefault(text('a header name (a non-empty string)'), IDEMPOTENCY_KEY_HEADER),
+  fingerprint: fn<(request: IdempotentRequest) => string>(),
+  documentation: withDefault(text('a URL (a non-empty string)'), undefined),
+});
 
 /**
  * How the request was answered:
@@ -135,7 +151,8 @@ function reply(status: number, title: string, detail: string, outcome: Idempoten
  *
  * @throws whatever `handler` throws (after giving up the key)
  * @throws InvalidArgumentError for a request without method, path or
- *   headers, or a response the store refuses
+ *   headers, a response the store refuses, or a bad or unknown option (the
+ *   handler does not run)
  * @throws CapacityError when the store is full of live records
  *
  * @example
@@ -162,7 +179,7 @@ export async function idempotent(
   store: IdempotencyStore,
   request: IdempotentRequest,
   handler: (context: IdempotentContext) => IdempotencyResponse | Promise<IdempotencyResponse>,
-  options: IdempotentOptions = {},
+  options?: IdempotentOptions,
 ): Promise<IdempotentReply> {
   if (!(store instanceof IdempotencyStore)) throw new InvalidArgumentError(`store must be an IdempotencyStore, got ${describeValue(store)}`);
   const req = plainObject('request', request) as Partial<IdempotentRequest>;
@@ -170,13 +187,13 @@ export async function idempotent(
     throw new InvalidArgumentError('request must be { method, path, headers, body? } with string method and path');
   }
   if (typeof handler !== 'function') throw new InvalidArgumentError(`handler must be a function, got ${describeValue(handler)}`);
-  const o = plainObject('options', options) as IdempotentOptions;
+  const o = OPTIONS.parse(options);
   const docs = o.documentation;
-  const name = o.header ?? IDEMPOTENCY_KEY_HEADER;
+  const name = o.header;
 
   const raw = headerOf(req.headers, name);
   if (raw === undefined) {
-    if (o.required === false) return { ...normalize(await handler({ key: undefined })), outcome: 'unkeyed' };
+    if (!o.required) return { ...normalize(await handler({ key: undefined })), outcome: 'unkeyed' };
     return reply(400, `${name} is missing`, `This operation is idempotent: it requires an ${name} header (a unique value, such as a UUID, reused on every retry).`, 'missing-key', docs);
   }
   const key = parseKey(raw);

@@ -8,13 +8,14 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import type { Codec } from '../memory/codec.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { boolean, duration, integer } from '../options/field.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { MAX_VALUE_BYTES, SharedHashTable } from '../table/shared-hash-table.js';
-import { describeValue, integerIn, plainObject, positiveInteger } from '../validate.js';
+import { describeValue, integerIn, plainObject } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
 
@@ -118,17 +119,6 @@ export interface IdempotencyStoreOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-interface IdempotencyHandleOptions {
-  readonly capacity: number;
-  readonly leaseMs: number;
-  readonly retentionMs: number;
-  readonly maxKeyBytes: number;
-  readonly maxResponseBytes: number;
-  readonly reclaimOnOwnerDeath: boolean;
-  readonly clock: ClockOption;
-}
-export type IdempotencyStoreHandle = Handle<'sabre.IdempotencyStore', IdempotencyHandleOptions>;
-
 /** A response as stored and replayed. */
 export interface IdempotencyResponse {
   /** HTTP status, 100 .. 599. */
@@ -277,47 +267,24 @@ function recordBytes(r: IdempotencyRecord): number {
   return RECORD_HEADER_BYTES + Buffer.byteLength(r.fingerprint) + (res === null ? 0 : res.headersBytes + res.bodyBytes);
 }
 
-const tableSizes = (o: IdempotencyHandleOptions) => ({
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxResponseBytes: number }) => ({
   capacity: o.capacity,
   maxKeyBytes: o.maxKeyBytes,
   maxValueBytes: RECORD_HEADER_BYTES + MAX_IDEMPOTENCY_FINGERPRINT_BYTES + o.maxResponseBytes,
 });
 
-const SPEC: RegionSpec<'sabre.IdempotencyStore', IdempotencyHandleOptions> = {
-  kind: 'sabre.IdempotencyStore',
-  version: 1,
+const DEF = definePrimitive('IdempotencyStore', 1, {
+  capacity: integer({ max: 2 ** 24 }),
+  leaseMs: duration({ positive: true, infinite: false }),
+  retentionMs: duration({ positive: true, infinite: false, default: DEFAULT_IDEMPOTENCY_RETENTION_MS }),
+  maxKeyBytes: integer({ max: DEFAULT_IDEMPOTENCY_KEY_BYTES, default: DEFAULT_IDEMPOTENCY_KEY_BYTES }),
+  maxResponseBytes: integer({ max: MAX_IDEMPOTENCY_RESPONSE_BYTES, default: DEFAULT_IDEMPOTENCY_RESPONSE_BYTES }),
+  reclaimOnOwnerDeath: boolean(false),
+  clock: clock(),
+}, {
   bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-};
-
-const HANDLE_OPTIONS = ['capacity', 'leaseMs', 'retentionMs', 'maxKeyBytes', 'maxResponseBytes', 'reclaimOnOwnerDeath', 'clock'];
-
-function durationMs(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds > 0, got ${describeValue(v)}`);
-  }
-  return v;
-}
-
-function checkSizes(o: Record<string, unknown>): Omit<IdempotencyHandleOptions, 'clock'> {
-  const reclaim = o.reclaimOnOwnerDeath ?? false;
-  if (typeof reclaim !== 'boolean') throw new InvalidArgumentError(`reclaimOnOwnerDeath must be a boolean, got ${describeValue(reclaim)}`);
-  return {
-    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
-    leaseMs: durationMs('leaseMs', o.leaseMs),
-    retentionMs: durationMs('retentionMs', o.retentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS),
-    maxKeyBytes: integerIn('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_IDEMPOTENCY_KEY_BYTES, 1, DEFAULT_IDEMPOTENCY_KEY_BYTES),
-    maxResponseBytes: integerIn('maxResponseBytes', o.maxResponseBytes ?? DEFAULT_IDEMPOTENCY_RESPONSE_BYTES, 1, MAX_IDEMPOTENCY_RESPONSE_BYTES),
-    reclaimOnOwnerDeath: reclaim,
-  };
-}
-
-function checkHandleOptions(raw: unknown): IdempotencyHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !HANDLE_OPTIONS.includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`an IdempotencyStore handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), clock: o.clock as ClockOption };
-}
+});
+export type IdempotencyStoreHandle = HandleOf<typeof DEF>;
 
 function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
@@ -523,11 +490,10 @@ export class IdempotencyStore {
   private readonly records: SharedHashTable<IdempotencyRecord>;
   private readonly codec = new RecordCodec();
 
-  constructor(options: IdempotencyStoreOptions | Region<'sabre.IdempotencyStore', IdempotencyHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
-    this.clock = clock;
+  constructor(options: IdempotencyStoreOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     this.handle = region.handle;
-    const o = region.options;
     this.leaseMs = o.leaseMs;
     this.retentionMs = o.retentionMs;
     this.maxResponseBytes = o.maxResponseBytes;
@@ -542,12 +508,12 @@ export class IdempotencyStore {
 
   /** Re-opens a store from its handle, in any thread. @throws HandleError */
   static from(handle: IdempotencyStoreHandle): IdempotencyStore {
-    return new IdempotencyStore(openRegion(SPEC, handle, checkHandleOptions));
+    return new IdempotencyStore(DEF.open(handle));
   }
 
   /** Bytes a store of these options takes. */
-  static byteLength(options: Omit<IdempotencyStoreOptions, 'clock' | 'arena'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  static byteLength(options: IdempotencyStoreOptions): number {
+    return DEF.byteLength(options);
   }
 
   /**

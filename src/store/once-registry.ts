@@ -4,13 +4,14 @@
  * rewards.
  */
 import { float64Record, type Codec } from '../memory/codec.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, type Clock, type ClockOption } from '../clock.js';
+import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
+import { integer } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
-import { plainObject, positiveInteger } from '../validate.js';
 
 /*
  * Implementation notes
@@ -39,12 +40,6 @@ export interface OnceRegistryOptions {
   readonly clock?: Clock;
   readonly arena?: SharedArena;
 }
-interface OnceHandleOptions {
-  readonly capacity: number;
-  readonly maxKeyBytes: number;
-  readonly clock: ClockOption;
-}
-export type OnceRegistryHandle = Handle<'sabre.OnceRegistry', OnceHandleOptions>;
 
 /** The answer to a claim. */
 export interface Claim {
@@ -70,28 +65,20 @@ interface UseRecord {
 
 const recordCodec: Codec<UseRecord> = float64Record('uses', 'lastAt');
 
-const tableSizes = (o: OnceHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number }) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
 
-const SPEC: RegionSpec<'sabre.OnceRegistry', OnceHandleOptions> = {
-  kind: 'sabre.OnceRegistry',
-  version: 1,
+const DEF = definePrimitive('OnceRegistry', 1, {
+  capacity: integer({ max: 2 ** 24 }),
+  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_CLAIM_KEY_BYTES }),
+  clock: clock(),
+}, {
   bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
-};
+});
+export type OnceRegistryHandle = HandleOf<typeof DEF>;
 
-function checkSizes(o: Record<string, unknown>): Omit<OnceHandleOptions, 'clock'> {
-  return {
-    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
-    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes ?? DEFAULT_MAX_CLAIM_KEY_BYTES, 65_535),
-  };
-}
-
-function checkHandleOptions(raw: unknown): OnceHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !['capacity', 'maxKeyBytes', 'clock'].includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a OnceRegistry handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), clock: o.clock as ClockOption };
-}
+const CLAIM_OPTIONS = defineOptions('registry.claim(key, options)', {
+  maxUses: integer({ default: 1 }),
+});
 
 function windowOf(v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${String(v)}`);
@@ -114,7 +101,8 @@ function windowOf(v: unknown): number {
  * claim of the key that sees it (and is refused because of it).
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a key too long, a
- *   maxUses or windowMs that is not positive, bad options
+ *   maxUses or windowMs that is not positive, a bad or unknown option (named,
+ *   with the one likely meant)
  * @throws CapacityError (`ERR_CAPACITY`) when a new key finds the registry full
  *
  * @example
@@ -132,25 +120,26 @@ export class OnceRegistry {
   readonly clock: Clock;
   private readonly table: SharedHashTable<UseRecord>;
 
-  constructor(options: OnceRegistryOptions | Region<'sabre.OnceRegistry', OnceHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
-    this.clock = clock;
+  constructor(options: OnceRegistryOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     this.handle = region.handle;
-    this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), recordCodec, created ? 'create' : 'open');
+    this.table = SharedHashTable.nested(region, 0, tableSizes(o), recordCodec, created ? 'create' : 'open');
   }
 
   /** Re-opens a registry from its handle, in any thread. @throws HandleError */
   static from(handle: OnceRegistryHandle): OnceRegistry {
-    return new OnceRegistry(openRegion(SPEC, handle, checkHandleOptions));
+    return new OnceRegistry(DEF.open(handle));
   }
 
-  static byteLength(options: Pick<OnceRegistryOptions, 'capacity' | 'maxKeyBytes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  /** Bytes a registry of these options takes. */
+  static byteLength(options: OnceRegistryOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** Takes a claim on `key` if it has fewer than `maxUses` (default 1). */
-  claim(key: TableKey, options: ClaimOptions = {}): Claim {
-    const maxUses = positiveInteger('maxUses', plainObject('options', options).maxUses ?? 1);
+  claim(key: TableKey, options?: ClaimOptions): Claim {
+    const { maxUses } = CLAIM_OPTIONS.parse(options);
     return this.take(key, (r) => (r === undefined || r.uses < maxUses ? 0 : Infinity));
   }
 

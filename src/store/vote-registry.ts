@@ -5,12 +5,14 @@
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import { fnv1a } from '../memory/fnv.js';
 import type { Codec } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { AlreadyVotedError, InvalidArgumentError } from '../errors.js';
+import { boolean, custom, integer, withDefault } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
-import { describeValue, plainObject, positiveInteger } from '../validate.js';
+import { describeValue } from '../validate.js';
 
 /*
  * Implementation notes
@@ -41,8 +43,12 @@ const STRIPES = 16;
 const STRIPE_BYTES = CACHE_LINE_BYTES;
 const TABLES_AT = STRIPES * STRIPE_BYTES;
 
-/** Default longest poll id and user id, each in UTF-8 bytes. */
-export const DEFAULT_MAX_ID_BYTES = 128;
+/** Default `maxKeyBytes`: the longest poll id and user id, each in UTF-8 bytes. */
+export const DEFAULT_MAX_VOTE_KEY_BYTES = 128;
+/** @deprecated Use `DEFAULT_MAX_VOTE_KEY_BYTES` (the option is `maxKeyBytes`). */
+export const DEFAULT_MAX_ID_BYTES = DEFAULT_MAX_VOTE_KEY_BYTES;
+/** Largest `maxKeyBytes` (a ballot's key holds both ids). */
+export const MAX_VOTE_KEY_BYTES = 16_384;
 /** Most choices a poll can have. */
 export const MAX_CHOICES = 64;
 
@@ -52,18 +58,15 @@ export interface VoteRegistryOptions {
   /** The allowed answers (1 to 64 distinct strings). */
   readonly choices: readonly string[];
   /** Polls with a tally at once (default: `capacity`). */
-  readonly polls?: number;
+  readonly maxPolls?: number;
   /** Longest poll id and longest user id, in UTF-8 bytes (default 128 each). */
-  readonly maxIdBytes?: number;
+  readonly maxKeyBytes?: number;
   readonly arena?: SharedArena;
+  /** @deprecated Use `maxPolls` (`SABRE_DEP_POLLS`). */
+  readonly polls?: number;
+  /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
+  readonly maxIdBytes?: number;
 }
-interface VoteHandleOptions {
-  readonly capacity: number;
-  readonly choices: readonly string[];
-  readonly polls: number;
-  readonly maxIdBytes: number;
-}
-export type VoteRegistryHandle = Handle<'sabre.VoteRegistry', VoteHandleOptions>;
 
 export interface VoteOptions {
   /** Let a user who already voted change their vote (default false: AlreadyVotedError). */
@@ -84,42 +87,48 @@ const countsCodec: Codec<Int32Array> = {
   decode: (b) => new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
 };
 
-const ballotSizes = (o: VoteHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: 2 * o.maxIdBytes + 8, maxValueBytes: 4 });
-const tallySizes = (o: VoteHandleOptions) => ({ capacity: o.polls, maxKeyBytes: o.maxIdBytes, maxValueBytes: 4 * o.choices.length });
-const talliesAt = (o: VoteHandleOptions) => TABLES_AT + SharedHashTable.byteLength(ballotSizes(o));
+/** The sizes the layout depends on; `maxPolls` absent means `capacity`. */
+interface Sizes {
+  readonly capacity: number;
+  readonly choices: readonly string[];
+  readonly maxPolls?: number | undefined;
+  readonly maxKeyBytes: number;
+}
+const ballotSizes = (o: Sizes) => ({ capacity: o.capacity, maxKeyBytes: 2 * o.maxKeyBytes + 8, maxValueBytes: 4 });
+const tallySizes = (o: Sizes) => ({ capacity: o.maxPolls ?? o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: 4 * o.choices.length });
+const talliesAt = (o: Sizes) => TABLES_AT + SharedHashTable.byteLength(ballotSizes(o));
 
-const SPEC: RegionSpec<'sabre.VoteRegistry', VoteHandleOptions> = {
-  kind: 'sabre.VoteRegistry',
-  version: 1,
-  bodyBytes: (o) => talliesAt(o) + SharedHashTable.byteLength(tallySizes(o)),
-};
-
-function checkOptions(o: Record<string, unknown>): VoteHandleOptions {
-  const capacity = positiveInteger('capacity', o.capacity, 2 ** 24);
-  const choices = o.choices;
+function checkChoices(choices: unknown, name: string): readonly string[] {
   if (!Array.isArray(choices) || choices.length === 0 || choices.length > MAX_CHOICES || !choices.every((c) => typeof c === 'string')) {
-    throw new InvalidArgumentError(`choices must be an array of 1 to ${MAX_CHOICES} strings, got ${describeValue(choices)}`);
+    throw new InvalidArgumentError(`${name} must be an array of 1 to ${MAX_CHOICES} strings, got ${describeValue(choices)}`);
   }
-  if (new Set(choices).size !== choices.length) throw new InvalidArgumentError(`choices must be distinct, got ${JSON.stringify(choices)}`);
-  return {
-    capacity,
-    choices: Object.freeze([...choices]) as readonly string[],
-    polls: positiveInteger('polls', o.polls ?? capacity, 2 ** 24),
-    maxIdBytes: positiveInteger('maxIdBytes', o.maxIdBytes ?? DEFAULT_MAX_ID_BYTES, 16_384),
-  };
+  if (new Set(choices).size !== choices.length) throw new InvalidArgumentError(`${name} must be distinct, got ${JSON.stringify(choices)}`);
+  return Object.freeze([...choices]) as readonly string[];
 }
 
-function checkHandleOptions(raw: unknown): VoteHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !['capacity', 'choices', 'polls', 'maxIdBytes'].includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a VoteRegistry handle has no option ${extra.join(', ')}`);
-  return checkOptions(o);
-}
+const DEF = definePrimitive('VoteRegistry', 1, {
+  capacity: integer({ max: 2 ** 24 }),
+  choices: custom((v, name) => checkChoices(v, name)),
+  // Absent (and absent from the handle): as many polls as ballots.
+  maxPolls: withDefault(integer({ max: 2 ** 24 }), undefined),
+  maxKeyBytes: integer({ max: MAX_VOTE_KEY_BYTES, default: DEFAULT_MAX_VOTE_KEY_BYTES }),
+}, {
+  renamed: {
+    polls: { to: 'maxPolls', code: 'SABRE_DEP_POLLS' },
+    maxIdBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' },
+  },
+  bodyBytes: (o) => talliesAt(o) + SharedHashTable.byteLength(tallySizes(o)),
+});
+export type VoteRegistryHandle = HandleOf<typeof DEF>;
+
+const VOTE_OPTIONS = defineOptions('votes.vote(poll, user, choice, options)', {
+  allowChange: boolean(false),
+});
 
 function id(name: string, v: unknown, maxBytes: number): string {
   if (typeof v !== 'string') throw new InvalidArgumentError(`${name} must be a string, got ${describeValue(v)}`);
   if (v.length > maxBytes || Buffer.byteLength(v) > maxBytes) {
-    throw new InvalidArgumentError(`${name} is too long: ${Buffer.byteLength(v)} bytes, and maxIdBytes is ${maxBytes}`);
+    throw new InvalidArgumentError(`${name} is too long: ${Buffer.byteLength(v)} bytes, and maxKeyBytes is ${maxBytes}`);
   }
   return v;
 }
@@ -147,13 +156,14 @@ const IGNORE_POISON = Object.freeze({ ignorePoison: true });
  *
  * @throws AlreadyVotedError (`ERR_ALREADY_VOTED`) for a second vote without `allowChange`
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a choice not in `choices`,
- *   an id that is not a string or is too long, bad options
+ *   an id (poll or user) that is not a string or is longer than `maxKeyBytes`,
+ *   a bad or unknown option (named, with the one likely meant)
  * @throws CapacityError (`ERR_CAPACITY`) when the ballots (or polls) are full;
  *   nothing is counted then
  *
  * @example
  * ```ts
- * const votes = new VoteRegistry({ capacity: 100_000, choices: ['yes', 'no'] });
+ * const votes = new VoteRegistry({ capacity: 100_000, choices: ['yes', 'no'], maxPolls: 1_000 });
  * votes.vote('poll:7', 'user:42', 'yes');                         // { accepted: true, previous: null }
  * votes.vote('poll:7', 'user:42', 'no');                          // throws AlreadyVotedError
  * votes.vote('poll:7', 'user:42', 'no', { allowChange: true });  // { accepted: true, previous: 'yes' }
@@ -164,20 +174,17 @@ const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 export class VoteRegistry {
   readonly handle: VoteRegistryHandle;
   readonly choices: readonly string[];
-  private readonly maxIdBytes: number;
+  private readonly maxKeyBytes: number;
   private readonly locks: readonly Mutex[];
   private readonly ballots: SharedHashTable<number>;
   private readonly tallies: SharedHashTable<Int32Array>;
 
-  constructor(options: VoteRegistryOptions | Region<'sabre.VoteRegistry', VoteHandleOptions>) {
-    const region = options instanceof Region
-      ? options
-      : createRegion(SPEC, checkOptions(plainObject('options', options)), (options as VoteRegistryOptions).arena as SharedArena | undefined);
-    const mode = options instanceof Region ? 'open' : 'create';
+  constructor(options: VoteRegistryOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    const mode = created ? 'create' : 'open';
     this.handle = region.handle;
-    const o = region.options;
     this.choices = o.choices;
-    this.maxIdBytes = o.maxIdBytes;
+    this.maxKeyBytes = o.maxKeyBytes;
     const words = region.i32(0, (STRIPES * STRIPE_BYTES) / 4);
     this.locks = Array.from({ length: STRIPES }, (_, s) => Mutex.embedded(words.subarray((s * STRIPE_BYTES) / 4, (s * STRIPE_BYTES) / 4 + MUTEX_WORDS)));
     this.ballots = SharedHashTable.nested(region, TABLES_AT, ballotSizes(o), int32Codec, mode);
@@ -186,23 +193,24 @@ export class VoteRegistry {
 
   /** Re-opens a registry from its handle, in any thread. @throws HandleError */
   static from(handle: VoteRegistryHandle): VoteRegistry {
-    return new VoteRegistry(openRegion(SPEC, handle, checkHandleOptions));
+    return new VoteRegistry(DEF.open(handle));
   }
 
-  static byteLength(options: Omit<VoteRegistryOptions, 'arena'>): number {
-    return regionBytes(SPEC, checkOptions(plainObject('options', options)));
+  /** Bytes a registry of these options takes. */
+  static byteLength(options: VoteRegistryOptions): number {
+    return DEF.byteLength(options);
   }
 
   /**
    * Records `user`'s vote in `poll`.
    * @throws AlreadyVotedError if the user has voted and `allowChange` is not set (nothing changes)
    */
-  vote(poll: string, user: string, choice: string, options: VoteOptions = {}): VoteResult {
-    const p = id('pollId', poll, this.maxIdBytes);
-    const key = ballotKey(p, id('userId', user, this.maxIdBytes));
+  vote(poll: string, user: string, choice: string, options?: VoteOptions): VoteResult {
+    const p = id('pollId', poll, this.maxKeyBytes);
+    const key = ballotKey(p, id('userId', user, this.maxKeyBytes));
     const c = this.choices.indexOf(choice);
     if (c < 0) throw new InvalidArgumentError(`choice must be one of ${JSON.stringify(this.choices)}, got ${describeValue(choice)}`);
-    const allowChange = plainObject('options', options).allowChange === true;
+    const { allowChange } = VOTE_OPTIONS.parse(options);
     return this.locked(p, () => {
       const prev = this.ballots.get(key);
       if (prev !== undefined && !allowChange) {
@@ -227,8 +235,8 @@ export class VoteRegistry {
 
   /** Withdraws `user`'s vote in `poll`; returns its choice, or null if there was none. */
   retract(poll: string, user: string): string | null {
-    const p = id('pollId', poll, this.maxIdBytes);
-    const key = ballotKey(p, id('userId', user, this.maxIdBytes));
+    const p = id('pollId', poll, this.maxKeyBytes);
+    const key = ballotKey(p, id('userId', user, this.maxKeyBytes));
     return this.locked(p, () => {
       const prev = this.ballots.get(key);
       if (prev === undefined) return null;
@@ -244,14 +252,14 @@ export class VoteRegistry {
 
   /** The user's choice in `poll`, or null. */
   ballot(poll: string, user: string): string | null {
-    const p = id('pollId', poll, this.maxIdBytes);
-    const c = this.locked(p, () => this.ballots.get(ballotKey(p, id('userId', user, this.maxIdBytes))));
+    const p = id('pollId', poll, this.maxKeyBytes);
+    const c = this.locked(p, () => this.ballots.get(ballotKey(p, id('userId', user, this.maxKeyBytes))));
     return c === undefined ? null : this.choices[c]!;
   }
 
   /** The poll's count per choice (zeros for a poll without votes). */
   tally(poll: string): Record<string, number> {
-    const p = id('pollId', poll, this.maxIdBytes);
+    const p = id('pollId', poll, this.maxKeyBytes);
     const counts = this.locked(p, () => this.tallies.get(p));
     return Object.fromEntries(this.choices.map((choice, i) => [choice, counts?.[i] ?? 0]));
   }

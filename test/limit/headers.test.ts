@@ -72,7 +72,7 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
     bucket.check('k', 99);
     expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10' });
     expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10', 'Retry-After': '1' });
-    const window = new SlidingWindow({ limit: 2, windowMs: 60_000, keys: 4, clock });
+    const window = new SlidingWindow({ limit: 2, windowMs: 60_000, capacity: 4, clock });
     window.check('k', 2);
     clock.advance(15_500);
     expect(rateLimitHeaders(window.check('k'), { ...window.policy, name: 'login' })).toEqual({
@@ -95,7 +95,9 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
       ['a partition key of another type', () => rateLimitHeaders(decision(), { partitionKey: 5 as never }), /partitionKey must be a string or a Uint8Array/],
       ['a negative resetMs', () => rateLimitHeaders(decision({ resetMs: -1 })), /resetMs must be a finite number of milliseconds >= 0/],
       ['something that is not a decision', () => rateLimitHeaders({} as never), /decision must be what a limiter's check\(\) or peek\(\) returned/],
-      ['a policy that is not an object', () => rateLimitHeaders(decision(), 'default' as never), /policy must be an options object/],
+      ['a policy that is not an object', () => rateLimitHeaders(decision(), 'default' as never), /rateLimitHeaders\(decision, policy\): options must be an object, got "default"/],
+      ['a misspelled policy field', () => rateLimitHeaders(decision(), { window: 60_000 } as never), /rateLimitHeaders\(decision, policy\): unknown option "window"; did you mean "windowMs"\?/],
+      ['a policy field of another spelling', () => rateLimitHeaders(decision(), { quotaunit: 'requests' } as never), /unknown option "quotaunit"; did you mean "quotaUnit"\?/],
     ])('%s', (_n, op, message) => {
       expectCode(op, ErrorCode.INVALID_ARG, message);
     });

@@ -1,15 +1,17 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SlidingWindow, MAX_APPROXIMATE_LIMIT, type SlidingWindowHandle, type SlidingWindowMode } from '../../src/limit/sliding-window.js';
 import { ManualClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { deprecationsDuring } from '../helpers/deprecation.js';
 import { Remote } from '../threads/remote.js';
 import { START_WORDS } from '../../workers/start-line.js';
 
-const windowAt = (startMs: number, mode: SlidingWindowMode, options: { limit?: number; windowMs?: number; keys?: number; maxKeyBytes?: number } = {}) => {
+const windowAt = (startMs: number, mode: SlidingWindowMode, options: { limit?: number; windowMs?: number; capacity?: number; maxKeyBytes?: number } = {}) => {
   const clock = new ManualClock({ startMs });
-  return { clock, window: new SlidingWindow({ limit: 3, windowMs: 1000, mode, keys: 8, ...options, clock }) };
+  return { clock, window: new SlidingWindow({ limit: 3, windowMs: 1000, mode, capacity: 8, ...options, clock }) };
 };
 const takeAll = (w: SlidingWindow, key: string, max = 100): number => {
   let n = 0;
@@ -64,7 +66,7 @@ describe('SlidingWindow', () => {
       window.check('k', 2);
       const again = SlidingWindow.from(structuredClone(window.handle));
       expect([again.tryAcquire('k'), window.tryAcquire('k')]).toEqual([true, false]);
-      expect(SlidingWindow.byteLength({ limit: 3, windowMs: 1000, mode: 'exact', keys: 8 })).toBe(window.handle.byteLength);
+      expect(SlidingWindow.byteLength({ limit: 3, windowMs: 1000, mode: 'exact', capacity: 8 })).toBe(window.handle.byteLength);
       expect(again.policy).toEqual({ name: 'default', quota: 3, windowMs: 1000 });
     });
   });
@@ -97,7 +99,7 @@ describe('SlidingWindow', () => {
 
   describe.each(['exact', 'approximate'] as const)("keys and reclamation ('%s')", (mode) => {
     it('a stream of new keys, many more than the table holds, never fills it once older keys are idle', () => {
-      const { clock, window } = windowAt(0, mode, { keys: 32 });
+      const { clock, window } = windowAt(0, mode, { capacity: 32 });
       for (let i = 0; i < 3000; i++) {
         clock.advance(100); // a key's one request leaves its window(s) within 2 s
         expect(window.tryAcquire(`client:${i}`)).toBe(true);
@@ -106,10 +108,10 @@ describe('SlidingWindow', () => {
     });
 
     it('an unknown key finding every key busy is CapacityError; room comes back as they idle', () => {
-      const { clock, window } = windowAt(0, mode, { keys: 2 });
+      const { clock, window } = windowAt(0, mode, { capacity: 2 });
       window.check('a');
       window.check('b', 3);
-      expectCode(() => window.check('c'), ErrorCode.CAPACITY, /2 keys all hold state that is not idle/);
+      expectCode(() => window.check('c'), ErrorCode.CAPACITY, /2 keys all hold state that is not idle yet; create it with a larger capacity/);
       expect(window.peek('b')).toMatchObject({ allowed: false });
       clock.advance(2000);
       expect(window.check('c')).toMatchObject({ allowed: true, remaining: 2 });
@@ -148,10 +150,18 @@ describe('SlidingWindow', () => {
       ['an infinite windowMs', { limit: 1, windowMs: Infinity }, /windowMs.*got Infinity/],
       ['an unknown mode', { limit: 1, windowMs: 1, mode: 'fixed' }, /mode must be one of "exact", "approximate", got "fixed"/],
       ['an approximate limit beyond its counters', { limit: MAX_APPROXIMATE_LIMIT + 1, windowMs: 1, mode: 'approximate' }, /limit must be an integer in \[1, 1048575\]/],
-      ['an exact window too large for memory', { limit: 65_536, windowMs: 1, keys: 10_000 }, /needs \d+ bytes; the limit is 2147483647 \(fewer keys, or mode 'approximate'\)/],
+      ['an exact limit beyond its ring', { limit: 65_537, windowMs: 1 }, /limit must be an integer in \[1, 65536\], got 65537/],
+      ['an exact window too large for memory', { limit: 65_536, windowMs: 1, capacity: 10_000 }, /for a capacity of 10000 keys needs \d+ bytes; the limit is 2147483647 \(a smaller capacity, or mode 'approximate'\)/],
+      ['a misspelled option', { limit: 1, windowMs: 1, windowMS: 5 }, /new SlidingWindow\(options\): unknown option "windowMS"; did you mean "windowMs"\?/],
+      ['an option of the token bucket', { limit: 1, windowMs: 1, burst: 5 }, /unknown option "burst" \(the options are "limit", "windowMs", "mode", "capacity"/],
+      ['an old name and its new one together', { limit: 1, windowMs: 1, keys: 4, capacity: 4 }, /"keys" is the old name of "capacity"; give only "capacity"/],
       ['a clock that cannot be shared', { limit: 1, windowMs: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new SlidingWindow(o as never), ErrorCode.INVALID_ARG, message);
+    });
+
+    it('byteLength reads the constructor\'s options, as strictly', () => {
+      expectCode(() => SlidingWindow.byteLength({ limit: 3, windowMs: 1000, mod: 'exact' } as never), ErrorCode.INVALID_ARG, /SlidingWindow\.byteLength\(options\): unknown option "mod"; did you mean "mode"\?/);
     });
 
     it.each(forgedHandles<SlidingWindowHandle>('sabre.TokenBucket', [
@@ -171,7 +181,7 @@ describe('SlidingWindow', () => {
 
     it.each(['exact', 'approximate'] as const)("one budget for every thread ('%s'): two workers rushing one key, then the main thread, get exactly the limit", async (mode) => {
       const clock = new ManualClock({ startMs: 0 }); // time stands still: one window
-      const window = new SlidingWindow({ limit: 500, windowMs: 60_000, mode, keys: 4, clock });
+      const window = new SlidingWindow({ limit: 500, windowMs: 60_000, mode, capacity: 4, clock });
       const workers = await Promise.all([Remote.start('fixture-limits'), Remote.start('fixture-limits')]);
       remotes.push(...workers);
       const line = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
@@ -180,5 +190,32 @@ describe('SlidingWindow', () => {
       expect(got[0]! + got[1]! + takeAll(window, 'login:ada', 1000)).toBe(500);
       expect(await workers[0]!.call('check', { window: window.handle, key: 'login:ada', n: 1 })).toMatchObject({ allowed: false, remaining: 0 });
     });
+  });
+});
+
+describe('SlidingWindow: deprecated names', () => {
+  afterEach(() => resetDeprecationsForTesting());
+
+  it('`keys` is `capacity`, option and property: the same window, and one SABRE_DEP_LIMIT_KEYS warning', async () => {
+    let old!: SlidingWindow;
+    let keys = 0;
+    const codes = await deprecationsDuring(() => {
+      old = new SlidingWindow({ limit: 1, windowMs: 1000, keys: 2 });
+      SlidingWindow.byteLength({ limit: 1, windowMs: 1000, keys: 2 });
+      keys = old.keys;
+    });
+    expect(codes).toEqual(['SABRE_DEP_LIMIT_KEYS']);
+    const current = new SlidingWindow({ limit: 1, windowMs: 1000, capacity: 2 });
+    expect(old.handle.options).toEqual(current.handle.options);
+    expect(old.handle.byteLength).toBe(current.handle.byteLength);
+    expect([keys, old.capacity]).toEqual([2, 2]);
+    expect([old.tryAcquire('a'), old.tryAcquire('b')]).toEqual([true, true]);
+    expectCode(() => old.check('c'), ErrorCode.CAPACITY); // two keys, both busy
+  });
+
+  it('the old property warns once by itself', async () => {
+    const { window } = windowAt(0, 'approximate');
+    expect(await deprecationsDuring(() => [window.keys, window.keys])).toEqual(['SABRE_DEP_LIMIT_KEYS']);
+    expect(window.keys).toBe(window.capacity);
   });
 });

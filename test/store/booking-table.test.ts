@@ -3,13 +3,15 @@ import { BookingTable, type Booking, type BookingTableHandle, type Hold } from '
 import { ManualClock } from '../../src/clock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { ErrorCode } from '../../src/errors.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { deprecationsDuring } from '../helpers/deprecation.js';
 import { Remote } from '../threads/remote.js';
 
 const manual = (options: { maxBookingsPerResource?: number; capacity?: number } = {}) => {
   const clock = new ManualClock({ startMs: 1000 });
-  return { clock, table: new BookingTable({ capacity: options.capacity ?? 8, maxResourceBytes: 16, maxHolderBytes: 8, clock, ...options }) };
+  return { clock, table: new BookingTable({ capacity: options.capacity ?? 8, maxKeyBytes: 16, maxHolderBytes: 8, clock, ...options }) };
 };
 /** The bookings of `resource` as [start, end, holder, held?] rows: what a test compares. */
 const rows = (t: BookingTable, resource: string) => t.bookings(resource).map((b) => [b.start, b.end, b.holder, 'expiresAt' in b]);
@@ -118,7 +120,7 @@ describe('BookingTable', () => {
     expect(table.confirm(h.id).id).toBe(h.id);
     clock.advance(100);
     expect(again.bookings('room')).toEqual([{ id: h.id, resource: 'room', start: 1, end: 2, holder: 'bob' }]);
-    expect(BookingTable.byteLength({ capacity: 8, maxResourceBytes: 16, maxHolderBytes: 8 })).toBe(table.handle.byteLength);
+    expect(BookingTable.byteLength({ capacity: 8, maxKeyBytes: 16, maxHolderBytes: 8 })).toBe(table.handle.byteLength);
   });
 
   it('lives in an arena', () => {
@@ -168,13 +170,14 @@ describe('BookingTable', () => {
       ['end before start', (t: BookingTable) => t.book('room', 5, 4, 'x'), /got start 5 and end 4/],
       ['a holder that is not a string', (t: BookingTable) => t.book('room', 5, 6, 7 as never), /holder must be a string, got 7/],
       ['a holder too long', (t: BookingTable) => t.book('room', 5, 6, 'x'.repeat(9)), /holder is too long: 9 UTF-8 bytes, and maxHolderBytes is 8/],
-      ['a resource too long', (t: BookingTable) => t.book('é'.repeat(9), 5, 6, 'x'), /resource is too long: 18 UTF-8 bytes, and maxResourceBytes is 16/],
+      ['a resource too long', (t: BookingTable) => t.book('é'.repeat(9), 5, 6, 'x'), /resource is too long: 18 UTF-8 bytes, and maxKeyBytes is 16/],
       ['a resource that is not a string', (t: BookingTable) => t.book(new Uint8Array(2) as never, 5, 6, 'x'), /resource must be a string/],
       ['a resource with a lone surrogate', (t: BookingTable) => t.book('r\ud800', 5, 6, 'x'), /lone surrogate/],
       ['a zero ttl', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: 0 }), /ttlMs must be a finite number of milliseconds > 0, got 0/],
       ['a negative ttl', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: -5 }), /got -5/],
       ['an infinite ttl', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: Infinity }), /got Infinity/],
-      ['no hold options', (t: BookingTable) => t.hold('room', 5, 6, 'x', undefined as never), /ttlMs/],
+      ['no hold options', (t: BookingTable) => t.hold('room', 5, 6, 'x', undefined as never), /table\.hold\(resource, start, end, holder, options\): ttlMs is required/],
+      ['a misspelled hold option', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttl: 5 } as never), /table\.hold\(resource, start, end, holder, options\): unknown option "ttl"; did you mean "ttlMs"\?/],
       ['a bad interval in a hold', (t: BookingTable) => t.hold('room', 6, 5, 'x', { ttlMs: 5 }), /end must be greater than start/],
       ['confirm of a number', (t: BookingTable) => t.confirm(3 as never), /holdId must be a booking id \(a string\), got 3/],
       ['confirm of a malformed id', (t: BookingTable) => t.confirm('room'), /holdId must be a booking id .*, got "room"/],
@@ -196,10 +199,16 @@ describe('BookingTable', () => {
       ['maxBookingsPerResource 0', { capacity: 4, maxBookingsPerResource: 0 }, /maxBookingsPerResource/],
       ['maxBookingsPerResource past the largest', { capacity: 4, maxBookingsPerResource: 4097 }, /maxBookingsPerResource must be an integer in \[1, 4096\], got 4097/],
       ['maxHolderBytes 1.5', { capacity: 4, maxHolderBytes: 1.5 }, /maxHolderBytes/],
-      ['maxResourceBytes 0', { capacity: 4, maxResourceBytes: 0 }, /maxResourceBytes/],
+      ['maxKeyBytes 0', { capacity: 4, maxKeyBytes: 0 }, /maxKeyBytes must be an integer in \[1, 65535\], got 0/],
+      ['a misspelled option', { capacity: 4, maxHolderByte: 8 }, /new BookingTable\(options\): unknown option "maxHolderByte"; did you mean "maxHolderBytes"\?/],
+      ['an old name and its new one together', { capacity: 4, maxResourceBytes: 8, maxKeyBytes: 8 }, /"maxResourceBytes" is the old name of "maxKeyBytes"; give only "maxKeyBytes"/],
       ['a table too large to allocate', { capacity: 2 ** 20, maxBookingsPerResource: 4096 }, /needs \d+ bytes; the limit is/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new BookingTable(o as never), ErrorCode.INVALID_ARG, message);
+    });
+
+    it('byteLength reads the constructor\'s options, as strictly', () => {
+      expectCode(() => BookingTable.byteLength({ capacity: 4, maxBooking: 8 } as never), ErrorCode.INVALID_ARG, /BookingTable\.byteLength\(options\): unknown option "maxBooking"; did you mean "maxBookingsPerResource"\?/);
     });
 
     it.each(forgedHandles<BookingTableHandle>('sabre.LeaseLock', [
@@ -261,5 +270,33 @@ describe('BookingTable', () => {
     expect(listed.map((b) => b.id).slice(0, 2)).toEqual([booked.id, h.id]);
     expect(table.booking(h2.id)).toBeUndefined();
     });
+  });
+});
+
+describe('BookingTable: deprecated names', () => {
+  afterEach(() => resetDeprecationsForTesting());
+
+  it('`maxResourceBytes` is `maxKeyBytes`, option and property: the same table, and one SABRE_DEP_MAX_KEY_BYTES warning', async () => {
+    let old!: BookingTable;
+    let limit = 0;
+    const codes = await deprecationsDuring(() => {
+      old = new BookingTable({ capacity: 4, maxResourceBytes: 8 });
+      BookingTable.byteLength({ capacity: 4, maxResourceBytes: 8 });
+      limit = old.maxResourceBytes;
+    });
+    expect(codes).toEqual(['SABRE_DEP_MAX_KEY_BYTES']);
+    const current = new BookingTable({ capacity: 4, maxKeyBytes: 8 });
+    expect(old.handle.options).toEqual(current.handle.options);
+    expect(old.handle.byteLength).toBe(current.handle.byteLength);
+    expect(limit).toBe(8);
+    expect(old.maxKeyBytes).toBe(8);
+    expect(old.book('x'.repeat(8), 0, 1, 'ada').resource).toBe('x'.repeat(8));
+    expectCode(() => old.book('x'.repeat(9), 0, 1, 'ada'), ErrorCode.INVALID_ARG, /maxKeyBytes is 8/);
+  });
+
+  it('the old property warns once by itself', async () => {
+    const table = new BookingTable({ capacity: 4 });
+    expect(await deprecationsDuring(() => [table.maxResourceBytes, table.maxResourceBytes])).toEqual(['SABRE_DEP_MAX_KEY_BYTES']);
+    expect(table.maxResourceBytes).toBe(table.maxKeyBytes);
   });
 });

@@ -1,8 +1,10 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Cache, WINDOW_FRACTION, type CacheHandle } from '../../src/store/cache.js';
 import { ManualClock } from '../../src/clock.js';
 import { AtomicCounter } from '../../src/atomic/counter.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
+import { deprecationsDuring } from '../helpers/deprecation.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { eventually, Remote } from '../threads/remote.js';
 import { START_WORDS, startLine } from '../../workers/start-line.js';
@@ -238,7 +240,7 @@ describe('Cache: getOrCompute', () => {
     const c = small();
     let finish!: (v: string) => void;
     const leader = c.getOrCompute('k', () => new Promise<string>((r) => (finish = r)));
-    expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeout: 30 })), 'ERR_TIMEOUT');
+    expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeoutMs: 30 })), 'ERR_TIMEOUT');
     const ac = new AbortController();
     const aborted = rejected(c.getOrCompute('k', async () => 'x', { signal: ac.signal }));
     ac.abort();
@@ -336,9 +338,30 @@ describe('Cache: bad input', () => {
     expect(c.has('k')).toBe(false);
   });
 
-  it('refuses a getOrCompute function that is not one, and a negative timeout', async () => {
+  it('refuses a getOrCompute function that is not one, and a negative timeoutMs', async () => {
     expectCode(await rejected(c.getOrCompute('k', 'nope' as never)), 'ERR_INVALID_ARG');
-    expectCode(await rejected(c.getOrCompute('k', async () => 'v', { timeout: -1 })), 'ERR_INVALID_ARG');
+    expectCode(await rejected(c.getOrCompute('k', async () => 'v', { timeoutMs: -1 })), 'ERR_INVALID_ARG', /timeoutMs must be a number of milliseconds >= 0/);
+    expectCode(await rejected(c.getOrCompute('k', async () => 'v', { tags: 'a' as never })), 'ERR_INVALID_ARG', /tags must be an array of strings, got "a"/);
+    expect(c.has('k')).toBe(false);
+  });
+
+  it.each([
+    ['the constructor', () => small({ ttl: 1000 }), /new Cache\(options\): unknown option "ttl"; did you mean "ttlMs"\?/],
+    ['the constructor (a slip inside a name)', () => small({ maxTagByte: 8 }), /unknown option "maxTagByte"; did you mean "maxTagBytes"\?/],
+    ['from(handle, options)', () => Cache.from(small().handle, { codex: 'string' } as never), /Cache\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/],
+    ['from(handle, options) given what the handle carries', () => Cache.from(small().handle, { capacity: 5 } as never), /option "capacity" comes from the handle/],
+    ['set', () => c.set('k', 'v', { ttl: 5 } as never), /cache\.set\(key, value, options\): unknown option "ttl"; did you mean "ttlMs"\?/],
+    ['byteLength', () => Cache.byteLength({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4, polcy: 'lfu' } as never), /Cache\.byteLength\(options\): unknown option "polcy"; did you mean "policy"\?/],
+  ])('refuses a misspelled option of %s, naming the option meant', (_name, fn, message) => {
+    expectCode(thrown(fn), 'ERR_INVALID_ARG', message);
+  });
+
+  it('refuses a misspelled option of getOrCompute before computing anything', async () => {
+    let computed = 0;
+    const compute = async () => String(++computed);
+    expectCode(await rejected(c.getOrCompute('k', compute, { timeoutMS: 5 } as never)), 'ERR_INVALID_ARG', /cache\.getOrCompute\(key, fn, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/);
+    expectCode(await rejected(c.getOrCompute('k', compute, { tag: ['a'] } as never)), 'ERR_INVALID_ARG', /unknown option "tag"; did you mean "tags"\?/);
+    expect(computed).toBe(0);
   });
 
   it('refuses a value fn returns that cannot be stored, and the next call computes again', async () => {
@@ -362,5 +385,25 @@ describe('Cache: bad input', () => {
     expect(Cache.from<number>(c.handle, { codec }).get('k')).toBe(7);
     expectCode(thrown(() => Cache.from(c.handle)), 'ERR_HANDLE');
     expect(Cache.byteLength({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4 })).toBe(c.handle.byteLength);
+  });
+});
+
+describe('Cache: deprecated names', () => {
+  afterEach(() => resetDeprecationsForTesting());
+
+  it('getOrCompute takes `timeout` for `timeoutMs`: the same wait, and one SABRE_DEP_TIMEOUT warning', async () => {
+    const c = small();
+    let finish!: (v: string) => void;
+    const leader = c.getOrCompute('k', () => new Promise<string>((r) => (finish = r)));
+    const codes = await deprecationsDuring(async () => {
+      expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeout: 20 })), 'ERR_TIMEOUT');
+      expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeout: 0 })), 'ERR_TIMEOUT');
+    });
+    expect(codes).toEqual(['SABRE_DEP_TIMEOUT']);
+    expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeoutMs: 0 })), 'ERR_TIMEOUT');
+    finish('v');
+    expect(await leader).toBe('v');
+    expect(await c.getOrCompute('k', async () => 'x', { timeout: 5 })).toBe('v');
+    expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeout: 5, timeoutMs: 5 })), 'ERR_INVALID_ARG', /"timeout" is the old name of "timeoutMs"/);
   });
 });

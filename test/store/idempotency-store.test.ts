@@ -339,16 +339,24 @@ describe('IdempotencyStore', () => {
 
     it.each([
       ['capacity 0', { capacity: 0, leaseMs: 1 }, /capacity must be an integer in \[1, 16777216\], got 0/],
-      ['no leaseMs', { capacity: 1 }, /leaseMs must be a finite number of milliseconds > 0, got undefined/],
+      ['no leaseMs', { capacity: 1 }, /new IdempotencyStore\(options\): leaseMs is required/],
       ['leaseMs 0', { capacity: 1, leaseMs: 0 }, /leaseMs .* got 0/],
       ['leaseMs Infinity', { capacity: 1, leaseMs: Infinity }, /leaseMs .* got Infinity/],
       ['a negative retentionMs', { capacity: 1, leaseMs: 1, retentionMs: -1 }, /retentionMs .* got -1/],
       ['maxKeyBytes above 765', { capacity: 1, leaseMs: 1, maxKeyBytes: 766 }, /maxKeyBytes must be an integer in \[1, 765\], got 766/],
       ['maxResponseBytes 0', { capacity: 1, leaseMs: 1, maxResponseBytes: 0 }, /maxResponseBytes/],
-      ['a non-boolean reclaimOnOwnerDeath', { capacity: 1, leaseMs: 1, reclaimOnOwnerDeath: 'yes' }, /reclaimOnOwnerDeath must be a boolean, got "yes"/],
+      ['a non-boolean reclaimOnOwnerDeath', { capacity: 1, leaseMs: 1, reclaimOnOwnerDeath: 'yes' }, /reclaimOnOwnerDeath must be true or false, got "yes"/],
       ['a clock that cannot be shared', { capacity: 1, leaseMs: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
+      ['a misspelled option', { capacity: 1, leaseMS: 1 }, /new IdempotencyStore\(options\): unknown option "leaseMS"; did you mean "leaseMs"\?/],
+      ['an option missing its unit', { capacity: 1, leaseMs: 1, retention: 60_000 }, /unknown option "retention"; did you mean "retentionMs"\?/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new IdempotencyStore(o as never), ErrorCode.INVALID_ARG, message);
+    });
+
+    it('byteLength reads the same options, as strictly', () => {
+      const { store } = manual();
+      expect(IdempotencyStore.byteLength({ capacity: 8, leaseMs: 100 })).toBe(store.handle.byteLength);
+      expectCode(() => IdempotencyStore.byteLength({ capacity: 8, leaseMs: 100, maxResponseByte: 64 } as never), ErrorCode.INVALID_ARG, /IdempotencyStore\.byteLength\(options\): unknown option "maxResponseByte"; did you mean "maxResponseBytes"\?/);
     });
 
     it.each(forgedHandles<IdempotencyStoreHandle>('sabre.OnceRegistry', [
@@ -552,6 +560,20 @@ describe('idempotent (HTTP mapping)', () => {
     const options = { header: 'X-Request-Id', fingerprint: (r: IdempotentRequest) => r.path };
     await idempotent(store, request({ 'x-request-id': 'k' }, 'a'), () => created(1), options);
     expect((await idempotent(store, request({ 'x-request-id': 'k' }, 'b'), () => created(2), options)).outcome).toBe('replayed');
+  });
+
+  it.each([
+    ['a misspelled option', { header: 'X-Key', fingerprnt: () => 'fp' }, /idempotent\(store, request, handler, options\): unknown option "fingerprnt"; did you mean "fingerprint"\?/],
+    ['a plural for a singular', { headers: 'X-Key' }, /unknown option "headers"; did you mean "header"\?/],
+    ['required that is not a boolean', { required: 'no' }, /required must be true or false, got "no"/],
+    ['an empty header name', { header: '' }, /header must be a header name/],
+    ['a fingerprint that is not a function', { fingerprint: 'sha256' }, /fingerprint must be a function/],
+  ])('refuses %s before running the handler', async (_n, options, message) => {
+    const { store } = manual();
+    let ran = 0;
+    expectCode(await rejected(idempotent(store, request({ 'idempotency-key': 'k' }), () => created(++ran), options as never)), ErrorCode.INVALID_ARG, message);
+    expect(ran).toBe(0);
+    expect(store.peek('k', FP).status).toBe('absent');
   });
 
   it('refuses a request without method, path or headers, and a store that is not one', async () => {

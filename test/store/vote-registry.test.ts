@@ -1,10 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { VoteRegistry, type VoteRegistryHandle } from '../../src/store/vote-registry.js';
 import { ErrorCode } from '../../src/errors.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { deprecationsDuring } from '../helpers/deprecation.js';
 
-const make = () => new VoteRegistry({ capacity: 16, choices: ['yes', 'no', 'abstain'], maxIdBytes: 16 });
+const make = () => new VoteRegistry({ capacity: 16, choices: ['yes', 'no', 'abstain'], maxKeyBytes: 16 });
 
 describe('VoteRegistry', () => {
   it('one vote per (poll, user); a second one is AlreadyVotedError and changes nothing', () => {
@@ -65,7 +67,7 @@ describe('VoteRegistry', () => {
     it.each([
       ['a choice not offered', (v: VoteRegistry) => v.vote('p', 'x', 'maybe'), /choice must be one of \["yes","no","abstain"\], got "maybe"/],
       ['a poll id that is not a string', (v: VoteRegistry) => v.vote(7 as never, 'x', 'yes'), /pollId must be a string, got 7/],
-      ['a user id too long', (v: VoteRegistry) => v.vote('p', 'x'.repeat(17), 'yes'), /userId is too long: 17 bytes, and maxIdBytes is 16/],
+      ['a user id too long', (v: VoteRegistry) => v.vote('p', 'x'.repeat(17), 'yes'), /userId is too long: 17 bytes, and maxKeyBytes is 16/],
       ['a poll id too long for tally', (v: VoteRegistry) => v.tally('é'.repeat(9)), /pollId is too long: 18 bytes/],
     ])('%s', (_n, op, message) => {
       const v = make();
@@ -80,8 +82,27 @@ describe('VoteRegistry', () => {
       ['repeated choices', { capacity: 4, choices: ['a', 'a'] }, /choices must be distinct/],
       ['a choice that is not a string', { capacity: 4, choices: ['a', 1] }, /choices must be an array/],
       ['capacity 0', { capacity: 0, choices: ['a'] }, /capacity/],
+      ['maxPolls 0', { capacity: 4, choices: ['a'], maxPolls: 0 }, /maxPolls must be an integer in \[1, 16777216\], got 0/],
+      ['a misspelled option', { capacity: 4, choices: ['a'], maxPoll: 2 }, /new VoteRegistry\(options\): unknown option "maxPoll"; did you mean "maxPolls"\?/],
+      ['a singular for a plural', { capacity: 4, choice: ['a'] }, /unknown option "choice"; did you mean "choices"\?/],
+      ['an old name and its new one together', { capacity: 4, choices: ['a'], polls: 2, maxPolls: 2 }, /"polls" is the old name of "maxPolls"; give only "maxPolls"/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new VoteRegistry(o as never), ErrorCode.INVALID_ARG, message);
+    });
+
+    it('vote refuses a misspelled or bad option, counting nothing', () => {
+      const v = make();
+      v.vote('p', 'u', 'yes');
+      expectCode(() => v.vote('p', 'u', 'no', { allowChanges: true } as never), ErrorCode.INVALID_ARG, /votes\.vote\(poll, user, choice, options\): unknown option "allowChanges"; did you mean "allowChange"\?/);
+      expectCode(() => v.vote('p', 'u', 'no', { allowChange: 'yes' } as never), ErrorCode.INVALID_ARG, /allowChange must be true or false, got "yes"/);
+      expect(v.tally('p')).toEqual({ yes: 1, no: 0, abstain: 0 });
+    });
+
+    it('byteLength reads the constructor\'s options, as strictly', () => {
+      const v = new VoteRegistry({ capacity: 16, choices: ['a', 'b'], maxPolls: 4, maxKeyBytes: 16 });
+      expect(VoteRegistry.byteLength({ capacity: 16, choices: ['a', 'b'], maxPolls: 4, maxKeyBytes: 16 })).toBe(v.handle.byteLength);
+      expect(VoteRegistry.byteLength({ capacity: 16, choices: ['a', 'b'], maxKeyBytes: 16 })).toBeGreaterThan(v.handle.byteLength); // maxPolls defaults to capacity
+      expectCode(() => VoteRegistry.byteLength({ capacity: 16, choices: ['a'], maxKeyByte: 4 } as never), ErrorCode.INVALID_ARG, /VoteRegistry\.byteLength\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/);
     });
 
     it.each(forgedHandles<VoteRegistryHandle>('sabre.Mutex', [
@@ -90,5 +111,37 @@ describe('VoteRegistry', () => {
       const v = make();
       expectCode(thrown(() => VoteRegistry.from(forge(v.handle) as VoteRegistryHandle)), ErrorCode.HANDLE);
     });
+  });
+});
+
+describe('VoteRegistry: deprecated names', () => {
+  afterEach(() => resetDeprecationsForTesting());
+
+  it('`maxIdBytes` is `maxKeyBytes`: the same registry, and one SABRE_DEP_MAX_KEY_BYTES warning', async () => {
+    let old!: VoteRegistry;
+    const codes = await deprecationsDuring(() => {
+      old = new VoteRegistry({ capacity: 16, choices: ['yes', 'no'], maxIdBytes: 8 });
+      VoteRegistry.byteLength({ capacity: 16, choices: ['yes', 'no'], maxIdBytes: 8 });
+    });
+    expect(codes).toEqual(['SABRE_DEP_MAX_KEY_BYTES']);
+    const current = new VoteRegistry({ capacity: 16, choices: ['yes', 'no'], maxKeyBytes: 8 });
+    expect(old.handle.options).toEqual(current.handle.options);
+    expect(old.handle.byteLength).toBe(current.handle.byteLength);
+    expect(old.vote('p', 'x'.repeat(8), 'yes').accepted).toBe(true);
+    expectCode(() => old.vote('p', 'x'.repeat(9), 'yes'), ErrorCode.INVALID_ARG, /userId is too long: 9 bytes, and maxKeyBytes is 8/);
+  });
+
+  it('`polls` is `maxPolls`: the same registry, and one SABRE_DEP_POLLS warning', async () => {
+    let old!: VoteRegistry;
+    const codes = await deprecationsDuring(() => {
+      old = new VoteRegistry({ capacity: 16, choices: ['yes', 'no'], polls: 1 });
+      new VoteRegistry({ capacity: 16, choices: ['yes', 'no'], polls: 1 });
+    });
+    expect(codes).toEqual(['SABRE_DEP_POLLS']);
+    const current = new VoteRegistry({ capacity: 16, choices: ['yes', 'no'], maxPolls: 1 });
+    expect(old.handle.options).toEqual(current.handle.options);
+    old.vote('p1', 'u', 'yes');
+    expectCode(() => old.vote('p2', 'u', 'yes'), ErrorCode.CAPACITY); // one poll only
+    expect(old.tally('p1')).toEqual({ yes: 1, no: 0 });
   });
 });
