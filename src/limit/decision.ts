@@ -18,7 +18,7 @@ export interface RateLimitDecision {
   readonly retryAfterMs: number;
   /** Ms until the key's quota is whole again (bucket full, window empty), after this decision. */
   readonly resetMs: number;
-  /** The quota: the bucket's capacity, the window's limit. */
+  /** The quota: the bucket's burst, the window's limit. */
   readonly limit: number;
   /** The limiter clock's time of the decision, in ms. */
   readonly at: number;
@@ -47,12 +47,4 @@ export function costOf(n: unknown, limit: number, what: string): number {
     throw new InvalidArgumentError(`n (the request's cost) must be at most the ${what} ${limit}, got ${n}: such a request could never be allowed`);
   }
   return n;
-}
-
-/** A finite number > 0 (a rate, a window). */
-export function positiveFinite(name: string, v: unknown, unit: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidArgumentError(`${name} must be a finite number of ${unit} > 0, got ${describeValue(v)}`);
-  }
-  return v;
 }
