@@ -218,7 +218,8 @@ describe('LeaseLock', () => {
     it('renew with a bad TTL leaves the lease as it was', () => {
       const { lock } = manual();
       const a = lock.acquire('r', { ttlMs: 100 })!;
-      expectCode(() => a.renew(-1), ErrorCode.INVALID_ARG);
+      expectCode(() => a.renew(-1), ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got -1/);
+      expectCode(() => a.renew({ ttlMs: 10 } as never), ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got an object/);
       expect(a.expiresAt).toBe(1100);
       expect(a.isValid).toBe(true);
     });
