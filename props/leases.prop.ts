@@ -42,7 +42,7 @@ const run = async (kind: LeaseKind, inputs: LeaseInput[], seed: number, yields: 
       return {
         kind,
         clock: clock.handle,
-        lock: new LeaseLock({ capacity: 16, maxResourceBytes: 8, clock }).handle,
+        lock: new LeaseLock({ capacity: 16, maxKeyBytes: 8, clock }).handle,
         fence: new FencedResource<number>({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 16, codec: 'json' }).handle,
         table: new SharedHashTable({ capacity: 16, maxKeyBytes: 8, maxValueBytes: 64, codec: 'json' }).handle,
         words: new Int32Array(new SharedArrayBuffer(4 * LEASE_WORDS)),

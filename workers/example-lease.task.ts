@@ -120,7 +120,7 @@ export default async function run(task: LeaseTask): Promise<LeaseResult | null> 
     const holder = leases.holder(resource);
     log('waits for the lease (acquireAsync)', null, holder ? `held by thread ${holder.threadId} with token ${holder.fencingToken}` : 'free');
   }
-  const lease = worker === 'A' ? leases.acquire(resource, { ttlMs }) : await leases.acquireAsync(resource, { ttlMs, timeout: task.hangMs });
+  const lease = worker === 'A' ? leases.acquire(resource, { ttlMs }) : await leases.acquireAsync(resource, { ttlMs, timeoutMs: task.hangMs });
   if (lease === null) throw new Error(`${worker}: ${resource} stayed leased`);
   const token = lease.fencingToken;
   const acquiredAtMs = lease.expiresAt - ttlMs; // the lock's clock when the lease was taken

@@ -57,7 +57,7 @@ export default defineProgram<LeaseShared, LeaseInput, void>(({ shared, input, ra
     for (let i = 0; i < input.ops; i++) {
       const r = Math.floor(random() * input.resources);
       const lease = leases instanceof LeaseLock
-        ? leases.acquire(`r${r}`, { ttlMs: TTL_MS, timeout: WAIT_MS })
+        ? leases.acquire(`r${r}`, { ttlMs: TTL_MS, timeoutMs: WAIT_MS })
         : leases.acquire(`r${r}`);
       if (lease === null) {
         if (leases instanceof LeaseLock) add(words, STARVED, 1);

@@ -3,10 +3,12 @@
  * as Java's `AtomicInteger` (32-bit, `number`) and `AtomicLong` (64-bit, `bigint`).
  */
 import * as seam from '../memory/atomics.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import type { Handle } from '../memory/region.js';
+import { definePrimitive, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
+import { custom, local, oneOf, withDefault } from '../options/field.js';
 import { InvalidArgumentError } from '../errors.js';
-import { bigintValue, describeValue, integerIn, oneOf, plainObject } from '../validate.js';
+import { bigintValue, describeValue, integerIn } from '../validate.js';
 
 const { add, add64, compareExchange, compareExchange64, exchange, exchange64, load, load64, store, store64 } = seam; // module constants: see memory/atomics.ts
 
@@ -65,23 +67,14 @@ export interface AtomicCounter64Options extends CommonOptions {
 }
 export type AtomicCounterOptions = AtomicCounter32Options | AtomicCounter64Options;
 
-interface AtomicCounterHandleOptions<B extends CounterBits> {
-  readonly bits: B;
-}
-export type AtomicCounterHandle<B extends CounterBits = CounterBits> = Handle<'sabre.AtomicCounter', AtomicCounterHandleOptions<B>>;
+/** The handle of a counter of width `B`. */
+export type AtomicCounterHandle<B extends CounterBits = CounterBits> = Handle<'sabre.AtomicCounter', { readonly bits: B }>;
 
-const SPEC: RegionSpec<'sabre.AtomicCounter', AtomicCounterHandleOptions<CounterBits>> = {
-  kind: 'sabre.AtomicCounter',
-  version: 1,
-  bodyBytes: () => BODY_BYTES,
-};
-
-function checkHandleOptions(raw: unknown): AtomicCounterHandleOptions<CounterBits> {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => k !== 'bits');
-  if (extra.length > 0) throw new InvalidArgumentError(`an AtomicCounter handle has only a bits option, got ${extra.join(', ')}`);
-  return { bits: oneOf('bits', o.bits, [32, 64] as const) };
-}
+const DEF = definePrimitive('AtomicCounter', 1, {
+  bits: oneOf([32, 64] as const, 32),
+  // Written into the body at creation, never in the handle; its type follows `bits` (checked first).
+  initial: local(withDefault(custom<number | bigint>((v, name, all) => (all.bits === 64 ? bigintValue(name, v) : int32(name, v))), undefined)),
+}, { bodyBytes: () => BODY_BYTES });
 
 function int32(name: string, v: unknown): number {
   return integerIn(name, v, INT32_MIN, INT32_MAX);
@@ -103,38 +96,28 @@ class AtomicCounterImpl<V extends number | bigint> {
   private readonly i32: Int32Array | null;
   private readonly i64: BigInt64Array | null;
 
-  constructor(options: AtomicCounterOptions | Region<'sabre.AtomicCounter', AtomicCounterHandleOptions<CounterBits>> = {}) {
-    let region: Region<'sabre.AtomicCounter', AtomicCounterHandleOptions<CounterBits>>;
-    let initial: number | bigint | undefined;
-    if (options instanceof Region) {
-      region = options;
-    } else {
-      const o = plainObject('options', options);
-      const bits = oneOf('bits', o.bits ?? 32, [32, 64] as const);
-      // Validate before allocating, so a bad option costs no arena space.
-      initial = bits === 64 ? bigintValue('initial', o.initial ?? 0n) : int32('initial', o.initial ?? 0);
-      region = createRegion(SPEC, { bits }, o.arena as SharedArena | undefined);
-    }
+  constructor(options?: AtomicCounterOptions | OpenedOf<typeof DEF>) {
+    // The options are checked before the region is allocated: a bad one costs no arena space.
+    const { region, options: o, created } = DEF.resolve(options);
     this.handle = region.handle as AtomicCounterHandle<CounterBitsOf<V>>;
-    this.bits = region.options.bits as CounterBitsOf<V>;
+    this.bits = o.bits as CounterBitsOf<V>;
     this.i32 = this.bits === 32 ? region.i32(0, 1) : null;
     this.i64 = this.bits === 64 ? region.i64(0, 1) : null;
-    // Published before the handle leaves this thread (postMessage orders it).
-    if (initial !== undefined) {
-      if (this.i64 !== null) store64(this.i64, VALUE, initial as bigint);
-      else store(this.i32!, VALUE, initial as number);
+    // Published before the handle leaves this thread (postMessage orders it); a fresh body is 0 already.
+    if (created && o.initial !== undefined) {
+      if (this.i64 !== null) store64(this.i64, VALUE, o.initial as bigint);
+      else store(this.i32!, VALUE, o.initial as number);
     }
   }
 
   /** Re-opens a counter from its handle, in any thread. @throws HandleError */
   static from(handle: AtomicCounterHandle): AtomicCounterImpl<number | bigint> {
-    return new AtomicCounterImpl(openRegion(SPEC, handle, checkHandleOptions));
+    return new AtomicCounterImpl(DEF.open(handle));
   }
 
-  /** Bytes a counter takes (in an arena, rounded up to 128). */
-  static byteLength(options: AtomicCounterOptions = {}): number {
-    const bits = oneOf('bits', plainObject('options', options).bits ?? 32, [32, 64] as const);
-    return regionBytes(SPEC, { bits });
+  /** Bytes a counter takes (in an arena, rounded up to 128); the same options as the constructor. */
+  static byteLength(options?: AtomicCounterOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** The current value. */

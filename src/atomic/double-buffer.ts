@@ -8,14 +8,15 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
-import { encodeInto, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
-import type { SharedArena } from '../memory/arena.js';
+import { codecOption, encodeInto, type Codec } from '../memory/codec.js';
+import type { Region } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf, type PrimitiveDefinition } from '../memory/primitive.js';
+import { custom, integer, local, withDefault } from '../options/field.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { parkSync, toDeadline } from '../sync/park.js';
 import { DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { describeValue, oneOf, plainObject, positiveInteger } from '../validate.js';
+import { describeValue } from '../validate.js';
 
 const { add, compareExchange, load, load64, notify, store, store64, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -81,18 +82,10 @@ export const EMPTY = -1;
 /** The largest `maxBytes` (two buffers of it must fit in one region); a larger LEN is a form of the owner's. */
 export const MAX_BUFFER_BYTES = 2 ** 29;
 
-/** The options a SeqLock's or a VersionedCell's handle records. */
-export interface DoubleBufferOptions {
-  readonly maxBytes: number;
-  /** The codec's name, or 'custom' (the user passes it again to `from`). */
-  readonly codec: CodecName | 'custom';
-}
-
 /** What SeqLock and VersionedCell each tell the DoubleBuffer. */
-export interface DoubleBufferKind<K extends string, S extends number | bigint> {
+export interface DoubleBufferKind<S extends number | bigint> {
   /** The owning class, for messages: 'SeqLock'. */
   readonly name: string;
-  readonly spec: RegionSpec<K, DoubleBufferOptions>;
   /** SEQ's width: `Seq32` or `Seq64`. */
   readonly seq: SeqWidth<S>;
   /** Parked writers woken when the claim is released (1, or Infinity for all). */
@@ -100,7 +93,7 @@ export interface DoubleBufferKind<K extends string, S extends number | bigint> {
 }
 
 /** The body size of a DoubleBuffer region (the owners' `RegionSpec.bodyBytes`). */
-export const bodyBytes = (o: DoubleBufferOptions): number => BUFFERS_AT + 2 * padToCacheLine(o.maxBytes);
+const bodyBytes = (o: { readonly maxBytes: number }): number => BUFFERS_AT + 2 * padToCacheLine(o.maxBytes);
 
 /**
  * SEQ's operations. `Seq32` and `Seq64` are the only code that knows its
@@ -171,28 +164,50 @@ export class Seq64 implements Seq<bigint> {
   }
 }
 
-/** The options both owners are made with (each documents its own: `SeqLockOptions`, `VersionedCellOptions`). */
-interface CreateOptions<T> {
-  readonly maxBytes: number;
-  readonly codec?: CodecName | Codec<T>;
-  readonly initial?: T;
-  readonly arena?: SharedArena;
+/** The initial value as given, and (once `check` encoded it) its bytes. */
+interface Initial {
+  readonly value: unknown;
+  bytes?: Uint8Array;
 }
 
-const CODEC_OPTIONS = [...CODEC_NAMES, 'custom'] as const;
+function encodeChecked<T>(codec: Codec<T>, value: T, maxBytes: number): Uint8Array {
+  const bytes = codec.encode(value);
+  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeValue(bytes)}`);
+  if (bytes.length > maxBytes) throw new InvalidArgumentError(`value needs ${bytes.length} bytes encoded, more than maxBytes ${maxBytes}`);
+  return bytes;
+}
 
-function checkHandleOptions(name: string, raw: unknown): DoubleBufferOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => k !== 'maxBytes' && k !== 'codec');
-  if (extra.length > 0) throw new InvalidArgumentError(`a ${name} handle has only maxBytes and codec options, got ${extra.join(', ')}`);
-  return { maxBytes: positiveInteger('maxBytes', o.maxBytes, MAX_BUFFER_BYTES), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
+const fieldsOf = (name: string) => ({
+  maxBytes: integer({ max: MAX_BUFFER_BYTES }),
+  codec: codecOption(name),
+  // Generation 0's value: written into buffer 0 at creation, never in the handle.
+  initial: local(withDefault(custom((value): Initial => ({ value })), undefined)),
+});
+type DoubleBufferFields = ReturnType<typeof fieldsOf>;
+
+/** The definition of an owner (SeqLock, VersionedCell): every option the two share, read by their constructors, `from` and `byteLength`. */
+export type DoubleBufferDefinition<K extends string> = PrimitiveDefinition<K, DoubleBufferFields>;
+/** What an owner's handle records: `maxBytes`, and the codec's name or 'custom' (the user passes it again to `from`). */
+export type DoubleBufferHandle<K extends string> = HandleOf<DoubleBufferDefinition<K>>;
+/** An owner's region, created or opened, with its checked options. */
+export type DoubleBufferOpened<K extends string> = OpenedOf<DoubleBufferDefinition<K>>;
+
+/** Defines an owner: `defineDoubleBuffer('SeqLock')` (kind `sabre.SeqLock`, layout version 1). */
+export function defineDoubleBuffer<const N extends string>(name: N): DoubleBufferDefinition<`sabre.${N}`> {
+  return definePrimitive(name, 1, fieldsOf(name), {
+    // Encodes the initial value before the region is allocated: a bad one costs no arena space.
+    check: (o) => {
+      if (o.initial !== undefined) o.initial.bytes = encodeChecked(o.codec.codec, o.initial.value, o.maxBytes);
+    },
+    bodyBytes,
+  });
 }
 
 const me = threadId + 1;
 
 /** @internal One double-buffered value; see the implementation notes above. */
 export class DoubleBuffer<K extends string, T, S extends number | bigint> {
-  readonly handle: Handle<K, DoubleBufferOptions>;
+  readonly handle: DoubleBufferHandle<K>;
   readonly maxBytes: number;
   readonly seq: Seq<S>;
   /** The two buffers as Int32 words, for copies with atomic loads and stores. */
@@ -203,59 +218,24 @@ export class DoubleBuffer<K extends string, T, S extends number | bigint> {
   private readonly control: Int32Array;
   private readonly bytes: readonly [Uint8Array, Uint8Array];
 
-  /** Makes a new one from the owner's options, or opens `region` (from `open`) with its codec. */
-  constructor(kind: DoubleBufferKind<K, S>, options: CreateOptions<T> | Region<K, DoubleBufferOptions>, codecOfRegion?: Codec<T>) {
-    let region: Region<K, DoubleBufferOptions>;
-    let initial: Uint8Array | undefined;
-    if (options instanceof Region) {
-      region = options;
-      this.codec = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<T>);
-    } else {
-      const o = plainObject('options', options) as Partial<CreateOptions<T>>;
-      const maxBytes = positiveInteger('maxBytes', o.maxBytes, MAX_BUFFER_BYTES);
-      const { name, codec } = resolveCodec<T>(o.codec);
-      this.codec = codec;
-      // Encode before allocating: a bad initial value costs no arena space.
-      if (o.initial !== undefined) initial = this.encodeChecked(o.initial, maxBytes);
-      region = createRegion(kind.spec, { maxBytes, codec: name }, o.arena as SharedArena | undefined);
-    }
+  /** Lays out a region just created (`created`), or reads one `from` opened. */
+  constructor(kind: DoubleBufferKind<S>, { region, options: o, created }: DoubleBufferOpened<K>) {
+    this.codec = o.codec.codec as Codec<T>;
     this.name = kind.name;
     this.wakes = kind.wakes;
     this.handle = region.handle;
-    this.maxBytes = region.options.maxBytes;
+    this.maxBytes = o.maxBytes;
     this.seq = new kind.seq(region);
     this.control = region.i32(kind.seq.BYTES, CONTROL_WORDS);
     const stride = padToCacheLine(this.maxBytes);
     this.bytes = [region.u8(BUFFERS_AT, this.maxBytes), region.u8(BUFFERS_AT + stride, this.maxBytes)];
     this.words = [region.i32(BUFFERS_AT, stride >> 2), region.i32(BUFFERS_AT + stride, stride >> 2)];
-    if (!(options instanceof Region)) {
+    if (created) {
       // Generation 0 lives in buffer 0. Published before the handle leaves this thread.
+      const initial = o.initial?.bytes;
       if (initial !== undefined) this.bytes[0].set(initial);
       store(this.control, LEN0, initial === undefined ? EMPTY : initial.length);
     }
-  }
-
-  /**
-   * For the owner's `from`: opens `handle` and picks its codec (undefined:
-   * the named one it records). A user codec must be given again.
-   * @throws HandleError for a foreign handle, a missing custom codec, or a
-   * codec other than the one it was made with
-   */
-  static open<K extends string, T, S extends number | bigint>(
-    kind: DoubleBufferKind<K, S>,
-    handle: Handle<K, DoubleBufferOptions>,
-    options: { readonly codec?: CodecName | Codec<T> },
-  ): [Region<K, DoubleBufferOptions>, Codec<T> | undefined] {
-    const { name } = kind;
-    const region = openRegion(kind.spec, handle, (raw) => checkHandleOptions(name, raw));
-    const given = plainObject('options', options).codec;
-    return [region, reopenedCodec<T>(name, region.options.codec, given)];
-  }
-
-  /** Bytes a region of `kind` takes for these options (in an arena, rounded up to 128). */
-  static byteLength(kind: DoubleBufferKind<string, number | bigint>, options: { readonly maxBytes: number }): number {
-    const maxBytes = positiveInteger('maxBytes', plainObject('options', options).maxBytes, MAX_BUFFER_BYTES);
-    return regionBytes(kind.spec, { maxBytes, codec: 'v8' });
   }
 
   /** The current generation (a snapshot). */
@@ -469,14 +449,7 @@ export class DoubleBuffer<K extends string, T, S extends number | bigint> {
 
   /** Without an `encodeInto` fast path, encodes before claiming: a shorter hold, and errors before it. */
   private encodeEarly(value: T): Uint8Array | undefined {
-    return this.codec.encodeInto === undefined ? this.encodeChecked(value, this.maxBytes) : undefined;
-  }
-
-  private encodeChecked(value: T, maxBytes: number): Uint8Array {
-    const bytes = this.codec.encode(value);
-    if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeValue(bytes)}`);
-    if (bytes.length > maxBytes) throw new InvalidArgumentError(`value needs ${bytes.length} bytes encoded, more than maxBytes ${maxBytes}`);
-    return bytes;
+    return this.codec.encodeInto === undefined ? encodeChecked(this.codec, value, this.maxBytes) : undefined;
   }
 
   private tooLarge(value: T): InvalidArgumentError {

@@ -5,11 +5,12 @@
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import type { Codec, CodecName } from '../memory/codec.js';
-import type { Handle, Region } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
+import { defineOptions } from '../options/schema.js';
+import { timeout } from '../options/field.js';
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue, plainObject, timeoutMs as checkTimeout } from '../validate.js';
-import { bodyBytes, DoubleBuffer, EMPTY, MAX_BUFFER_BYTES, Seq32, type DoubleBufferKind, type DoubleBufferOptions } from './double-buffer.js';
+import { describeValue } from '../validate.js';
+import { defineDoubleBuffer, DoubleBuffer, EMPTY, MAX_BUFFER_BYTES, Seq32, type DoubleBufferHandle, type DoubleBufferKind, type DoubleBufferOpened } from './double-buffer.js';
 
 const { load, store } = seam; // module constants: see memory/atomics.ts
 
@@ -57,23 +58,28 @@ export interface SeqLockOptions<T> {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-export type SeqLockHandle = Handle<'sabre.SeqLock', DoubleBufferOptions>;
+export type SeqLockHandle = DoubleBufferHandle<'sabre.SeqLock'>;
 
 export interface SeqLockWriteOptions {
   /** Milliseconds to wait for another writer to finish (default: forever; 0 = try once). */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
 }
 
-const KIND: DoubleBufferKind<'sabre.SeqLock', number> = {
+const DEF = defineDoubleBuffer('SeqLock');
+const KIND: DoubleBufferKind<number> = {
   name: 'SeqLock',
-  spec: { kind: 'sabre.SeqLock', version: 1, bodyBytes },
   seq: Seq32,
   wakes: 1, // a release lets one waiting writer through
 };
 
-function writeTimeout(raw: SeqLockWriteOptions | undefined): number {
-  return raw === undefined ? Infinity : checkTimeout('timeout', plainObject('options', raw).timeout);
-}
+const WRITE = defineOptions('seqLock.write(value, options)', { timeoutMs: timeout() }, {
+  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+});
+const WRITE_FROM = defineOptions('seqLock.writeFrom(values, options)', WRITE.fields, {
+  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+});
 
 /**
  * A shared value for many readers and one writer at a time: readers take no
@@ -98,8 +104,9 @@ function writeTimeout(raw: SeqLockWriteOptions | undefined): number {
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a value whose encoding
  * exceeds `maxBytes` or that the codec cannot encode (the value is unchanged),
- * a bad option, or a read of the wrong form
- * @throws TimeoutError (`ERR_TIMEOUT`) when `write` waited `timeout` ms for another writer
+ * a bad or unknown option (of the constructor, `from`, `write`, `writeFrom`),
+ * or a read of the wrong form
+ * @throws TimeoutError (`ERR_TIMEOUT`) when `write` waited `timeoutMs` for another writer
  * @throws DeadlockError (`ERR_DEADLOCK`) if a codec writes to the SeqLock it is encoding for
  * @throws HandleError (`ERR_HANDLE`) from `from` for a foreign handle, or a
  * custom-codec handle re-opened without its codec
@@ -111,7 +118,7 @@ function writeTimeout(raw: SeqLockWriteOptions | undefined): number {
  * const q = new Float64Array(2);
  * SeqLock.from(quote.handle).readInto(q);                 // any thread: never a price with another's time
  * const config = new SeqLock<{ limit: number }>({ maxBytes: 256, codec: 'json', initial: { limit: 10 } });
- * config.write({ limit: 20 });
+ * config.write({ limit: 20 }, { timeoutMs: 50 });        // TimeoutError if another writer holds it 50 ms
  * config.read().limit;                                    // 20
  * ```
  * @remarks Since 0.1
@@ -125,12 +132,8 @@ export class SeqLock<T = unknown> {
   private scratch = new Float64Array(4);
   private scratch32 = new Int32Array(this.scratch.buffer);
 
-  /**
-   * @param options the lock's options, or (internally) an opened region
-   * @param codecOfRegion internal: the codec to use with an opened region
-   */
-  constructor(options: SeqLockOptions<T> | Region<'sabre.SeqLock', DoubleBufferOptions>, codecOfRegion?: Codec<T>) {
-    this.buffers = new DoubleBuffer(KIND, options, codecOfRegion);
+  constructor(options: SeqLockOptions<T> | DoubleBufferOpened<'sabre.SeqLock'>) {
+    this.buffers = new DoubleBuffer(KIND, DEF.resolve(options));
     this.handle = this.buffers.handle;
     this.maxBytes = this.buffers.maxBytes;
   }
@@ -140,15 +143,15 @@ export class SeqLock<T = unknown> {
    * codec needs it again (`{ codec }`): functions cannot travel in a handle.
    * @throws HandleError for a foreign handle, a missing custom codec, or a
    * codec other than the one it was made with
+   * @throws InvalidArgumentError for an option other than `codec`
    */
-  static from<T = unknown>(handle: SeqLockHandle, options: { readonly codec?: CodecName | Codec<T> } = {}): SeqLock<T> {
-    const [region, codec] = DoubleBuffer.open(KIND, handle, options);
-    return new SeqLock<T>(region, codec);
+  static from<T = unknown>(handle: SeqLockHandle, options?: { readonly codec?: CodecName | Codec<T> }): SeqLock<T> {
+    return new SeqLock<T>(DEF.open(handle, options));
   }
 
-  /** Bytes a SeqLock takes (in an arena, rounded up to 128). */
-  static byteLength(options: Pick<SeqLockOptions<unknown>, 'maxBytes'>): number {
-    return DoubleBuffer.byteLength(KIND, options);
+  /** Bytes a SeqLock takes (in an arena, rounded up to 128); the same options as the constructor. */
+  static byteLength(options: SeqLockOptions<unknown>): number {
+    return DEF.byteLength(options);
   }
 
   /** Writes completed so far (a snapshot; wraps at 2^31). */
@@ -207,10 +210,10 @@ export class SeqLock<T = unknown> {
    * Replaces the value. Waits (blocking, in slices) while another thread writes.
    * @throws InvalidArgumentError when `value` cannot be encoded or needs more
    * than `maxBytes` (the value is unchanged)
-   * @throws TimeoutError when another writer held the claim for `timeout` ms
+   * @throws TimeoutError when another writer held the claim for `timeoutMs`
    */
   write(value: T, options?: SeqLockWriteOptions): void {
-    this.buffers.write(value, writeTimeout(options));
+    this.buffers.write(value, WRITE.parse(options).timeoutMs);
   }
 
   /**
@@ -229,9 +232,9 @@ export class SeqLock<T = unknown> {
    * @throws TimeoutError as `write`
    */
   writeFrom(values: Float64Array | readonly number[], options?: SeqLockWriteOptions): void {
-    const timeout = writeTimeout(options);
+    const { timeoutMs } = WRITE_FROM.parse(options);
     const count = this.stageRecord(values);
-    const s = this.buffers.claim(timeout);
+    const s = this.buffers.claim(timeoutMs);
     const b = this.buffers.begin(s);
     const to = this.buffers.words[b]!;
     const words = this.scratch32;

@@ -6,10 +6,11 @@ import { availableParallelism } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
+import { custom } from '../options/field.js';
 import { InvalidArgumentError } from '../errors.js';
-import { finiteInteger, integerIn, plainObject } from '../validate.js';
+import { finiteInteger, integerIn } from '../validate.js';
 
 const { add, add64, exchange, exchange64, load, load64, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -83,29 +84,16 @@ export interface StripedCounterOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-interface StripedCounterHandleOptions {
-  readonly stripes: number;
-}
-export type StripedCounterHandle = Handle<'sabre.StripedCounter', StripedCounterHandleOptions>;
-
-const SPEC: RegionSpec<'sabre.StripedCounter', StripedCounterHandleOptions> = {
-  kind: 'sabre.StripedCounter',
-  version: 1,
-  bodyBytes: (o) => CACHE_LINE_BYTES * (1 + o.stripes),
-};
-
-function checkStripes(v: unknown): number {
-  const n = integerIn('stripes', v, 1, MAX_STRIPES);
-  if ((n & (n - 1)) !== 0) throw new InvalidArgumentError(`stripes must be a power of two in [1, ${MAX_STRIPES}], got ${n}`);
+function checkStripes(v: unknown, name: string): number {
+  const n = integerIn(name, v, 1, MAX_STRIPES);
+  if ((n & (n - 1)) !== 0) throw new InvalidArgumentError(`${name} must be a power of two in [1, ${MAX_STRIPES}], got ${n}`);
   return n;
 }
 
-function checkHandleOptions(raw: unknown): StripedCounterHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => k !== 'stripes');
-  if (extra.length > 0) throw new InvalidArgumentError(`a StripedCounter handle has only a stripes option, got ${extra.join(', ')}`);
-  return { stripes: checkStripes(o.stripes) };
-}
+const DEF = definePrimitive('StripedCounter', 1, {
+  stripes: custom(checkStripes, DEFAULT_STRIPES),
+}, { bodyBytes: (o) => CACHE_LINE_BYTES * (1 + o.stripes) });
+export type StripedCounterHandle = HandleOf<typeof DEF>;
 
 /**
  * A shared sum for many writers and few readers (LongAdder semantics).
@@ -149,17 +137,10 @@ export class StripedCounter {
   /** Int32 word index of this thread's stripe. */
   private readonly mine: number;
 
-  constructor(options: StripedCounterOptions | Region<'sabre.StripedCounter', StripedCounterHandleOptions> = {}) {
-    let region: Region<'sabre.StripedCounter', StripedCounterHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-    } else {
-      const o = plainObject('options', options);
-      const stripes = checkStripes(o.stripes ?? DEFAULT_STRIPES);
-      region = createRegion(SPEC, { stripes }, o.arena as SharedArena | undefined);
-    }
+  constructor(options?: StripedCounterOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o } = DEF.resolve(options);
     this.handle = region.handle;
-    this.stripes = region.options.stripes;
+    this.stripes = o.stripes;
     this.words = region.i32(0, (CACHE_LINE_BYTES * (1 + this.stripes)) >> 2);
     this.base = region.i64(0, 1);
     this.mine = FIRST_STRIPE + (threadId & (this.stripes - 1)) * STRIPE_STRIDE_WORDS;
@@ -167,12 +148,12 @@ export class StripedCounter {
 
   /** Re-opens a counter from its handle, in any thread. @throws HandleError */
   static from(handle: StripedCounterHandle): StripedCounter {
-    return new StripedCounter(openRegion(SPEC, handle, checkHandleOptions));
+    return new StripedCounter(DEF.open(handle));
   }
 
-  /** Bytes a counter takes (in an arena, rounded up to 128). */
-  static byteLength(options: StripedCounterOptions = {}): number {
-    return regionBytes(SPEC, { stripes: checkStripes(plainObject('options', options).stripes ?? DEFAULT_STRIPES) });
+  /** Bytes a counter takes (in an arena, rounded up to 128); the same options as the constructor. */
+  static byteLength(options?: StripedCounterOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** Adds `delta` (a safe integer, negative to subtract). */

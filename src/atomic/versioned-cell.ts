@@ -5,11 +5,12 @@
  */
 import { Backoff } from '../memory/backoff.js';
 import type { Codec, CodecName } from '../memory/codec.js';
-import type { Handle, Region } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
+import { defineOptions } from '../options/schema.js';
+import { custom } from '../options/field.js';
 import { ConflictError, InvalidArgumentError, isSabreError, ErrorCode } from '../errors.js';
-import { fn as checkFn, nonNegativeInteger, plainObject } from '../validate.js';
-import { bodyBytes, DoubleBuffer, MAX_BUFFER_BYTES, Seq64, type DoubleBufferKind, type DoubleBufferOptions } from './double-buffer.js';
+import { fn as checkFn, nonNegativeInteger } from '../validate.js';
+import { defineDoubleBuffer, DoubleBuffer, MAX_BUFFER_BYTES, Seq64, type DoubleBufferHandle, type DoubleBufferKind, type DoubleBufferOpened } from './double-buffer.js';
 
 /*
  * Implementation notes
@@ -55,7 +56,7 @@ export interface VersionedCellOptions<T> {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-export type VersionedCellHandle = Handle<'sabre.VersionedCell', DoubleBufferOptions>;
+export type VersionedCellHandle = DoubleBufferHandle<'sabre.VersionedCell'>;
 
 /** A value and the version it had. */
 export interface Versioned<T> {
@@ -73,12 +74,16 @@ export interface UpdateOptions {
   readonly retries?: number;
 }
 
-const KIND: DoubleBufferKind<'sabre.VersionedCell', bigint> = {
+const DEF = defineDoubleBuffer('VersionedCell');
+const KIND: DoubleBufferKind<bigint> = {
   name: 'VersionedCell',
-  spec: { kind: 'sabre.VersionedCell', version: 1, bodyBytes },
   seq: Seq64,
   wakes: Infinity, // after a publish every waiting writer is stale: all fail at once
 };
+
+const UPDATE = defineOptions('versionedCell.update(fn, options)', {
+  retries: custom((v, name) => (v === Infinity ? Infinity : nonNegativeInteger(name, v)), DEFAULT_UPDATE_RETRIES),
+});
 
 /**
  * A shared value with a version: optimistic locking across threads.
@@ -108,8 +113,8 @@ const KIND: DoubleBufferKind<'sabre.VersionedCell', bigint> = {
  *
  * @throws ConflictError (`ERR_CONFLICT`) from `write`/`update` when the version is stale
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a value whose encoding
- * exceeds `maxBytes` or that the codec cannot encode, a bad option or version
- * (the cell is unchanged)
+ * exceeds `maxBytes` or that the codec cannot encode, a bad or unknown option
+ * (of the constructor, `from`, `update`) or version (the cell is unchanged)
  * @throws HandleError (`ERR_HANDLE`) from `from` for a foreign handle, or a
  * custom-codec handle re-opened without its codec
  * @throws DeadlockError (`ERR_DEADLOCK`) if a custom codec's `encodeInto` writes to the cell it is encoding for
@@ -119,7 +124,7 @@ const KIND: DoubleBufferKind<'sabre.VersionedCell', bigint> = {
  * const config = new VersionedCell<{ limit: number }>({ maxBytes: 256, initial: { limit: 10 } });
  * const { value, version } = config.read();
  * config.write({ ...value, limit: 20 }, version);        // throws ConflictError if someone wrote first
- * config.update((c) => ({ ...c, limit: c.limit + 1 }));  // re-reads and retries on conflict
+ * config.update((c) => ({ ...c, limit: c.limit + 1 }), { retries: 3 }); // re-reads and retries on conflict
  * // another thread: VersionedCell.from(handle).read()
  * ```
  * @remarks Since 0.1
@@ -130,12 +135,8 @@ export class VersionedCell<T = unknown> {
   readonly maxBytes: number;
   private readonly buffers: DoubleBuffer<'sabre.VersionedCell', T, bigint>;
 
-  /**
-   * @param options the cell's options, or (internally) an opened region
-   * @param codecOfRegion internal: the codec to use with an opened region
-   */
-  constructor(options: VersionedCellOptions<T> | Region<'sabre.VersionedCell', DoubleBufferOptions>, codecOfRegion?: Codec<T>) {
-    this.buffers = new DoubleBuffer(KIND, options, codecOfRegion);
+  constructor(options: VersionedCellOptions<T> | DoubleBufferOpened<'sabre.VersionedCell'>) {
+    this.buffers = new DoubleBuffer(KIND, DEF.resolve(options));
     this.handle = this.buffers.handle;
     this.maxBytes = this.buffers.maxBytes;
   }
@@ -145,15 +146,15 @@ export class VersionedCell<T = unknown> {
    * codec needs it again (`{ codec }`): functions cannot travel in a handle.
    * @throws HandleError for a foreign handle, a missing custom codec, or a
    * codec other than the one the cell was made with
+   * @throws InvalidArgumentError for an option other than `codec`
    */
-  static from<T = unknown>(handle: VersionedCellHandle, options: { readonly codec?: CodecName | Codec<T> } = {}): VersionedCell<T> {
-    const [region, codec] = DoubleBuffer.open(KIND, handle, options);
-    return new VersionedCell<T>(region, codec);
+  static from<T = unknown>(handle: VersionedCellHandle, options?: { readonly codec?: CodecName | Codec<T> }): VersionedCell<T> {
+    return new VersionedCell<T>(DEF.open(handle, options));
   }
 
-  /** Bytes a cell takes (in an arena, rounded up to 128). */
-  static byteLength(options: Pick<VersionedCellOptions<unknown>, 'maxBytes'>): number {
-    return DoubleBuffer.byteLength(KIND, options);
+  /** Bytes a cell takes (in an arena, rounded up to 128); the same options as the constructor. */
+  static byteLength(options: VersionedCellOptions<unknown>): number {
+    return DEF.byteLength(options);
   }
 
   /** The current version (a snapshot). */
@@ -189,10 +190,9 @@ export class VersionedCell<T = unknown> {
    * effects, and it must be synchronous. If it throws, nothing is written.
    * @throws ConflictError (the last one) when every attempt conflicted
    */
-  update(fn: (value: T, version: number) => T, options: UpdateOptions = {}): VersionedUpdate<T> {
+  update(fn: (value: T, version: number) => T, options?: UpdateOptions): VersionedUpdate<T> {
     checkFn('fn', fn);
-    const raw = plainObject('options', options).retries;
-    const retries = raw === Infinity ? Infinity : nonNegativeInteger('retries', raw ?? DEFAULT_UPDATE_RETRIES);
+    const { retries } = UPDATE.parse(options);
     let backoff: Backoff | undefined;
     for (let attempts = 1; ; attempts++) {
       const { value, version } = this.read();

@@ -1,13 +1,13 @@
 /**
  * FencedResource: shared state that only the newest lease holder can write.
  */
-import { encodeInto, reopenedCodec, resolveCodec, CODEC_NAMES, type Codec, type CodecName } from '../memory/codec.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { codecOption, encodeInto, type Codec, type CodecName } from '../memory/codec.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
+import { integer } from '../options/field.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
-import { oneOf, plainObject, positiveInteger } from '../validate.js';
 
 /*
  * Implementation notes
@@ -35,14 +35,6 @@ export interface FencedResourceOptions<T> {
   readonly codec?: CodecName | Codec<T>;
   readonly arena?: SharedArena;
 }
-interface FencedHandleOptions {
-  readonly capacity: number;
-  readonly maxKeyBytes: number;
-  readonly maxValueBytes: number;
-  readonly codec: CodecName | 'custom';
-}
-export type FencedResourceHandle = Handle<'sabre.FencedResource', FencedHandleOptions>;
-
 interface Fenced<T> {
   readonly token: number;
   readonly value: T;
@@ -72,28 +64,15 @@ function fencedCodec<T>(inner: Codec<T>, maxValueBytes: number): Codec<Fenced<T>
   return codec;
 }
 
-const SPEC: RegionSpec<'sabre.FencedResource', FencedHandleOptions> = {
-  kind: 'sabre.FencedResource',
-  version: 1,
-  bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
-};
-const tableSizes = (o: FencedHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes + TOKEN_BYTES });
-const CODEC_OPTIONS = [...CODEC_NAMES, 'custom'] as const;
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number }) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes + TOKEN_BYTES });
 
-function checkSizes(o: Record<string, unknown>): Omit<FencedHandleOptions, 'codec'> {
-  return {
-    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
-    maxKeyBytes: positiveInteger('maxKeyBytes', o.maxKeyBytes, 65_535),
-    maxValueBytes: positiveInteger('maxValueBytes', o.maxValueBytes, 2 ** 24 - TOKEN_BYTES),
-  };
-}
-
-function checkHandleOptions(raw: unknown): FencedHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !['capacity', 'maxKeyBytes', 'maxValueBytes', 'codec'].includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a FencedResource handle has no option ${extra.join(', ')}`);
-  return { ...checkSizes(o), codec: oneOf('codec', o.codec, CODEC_OPTIONS) };
-}
+const DEF = definePrimitive('FencedResource', 1, {
+  capacity: integer({ max: 2 ** 24 }),
+  maxKeyBytes: integer({ max: 65_535 }),
+  maxValueBytes: integer({ max: 2 ** 24 - TOKEN_BYTES }),
+  codec: codecOption('FencedResource'),
+}, { bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)) });
+export type FencedResourceHandle = HandleOf<typeof DEF>;
 
 function tokenOf(v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`token must be a fencing token (a safe integer >= 0), got ${String(v)}`);
@@ -127,34 +106,24 @@ export class FencedResource<T = unknown> {
   readonly handle: FencedResourceHandle;
   private readonly table: SharedHashTable<Fenced<T>>;
 
-  constructor(options: FencedResourceOptions<T> | Region<'sabre.FencedResource', FencedHandleOptions>, codecOfRegion?: Codec<T>) {
-    let region: Region<'sabre.FencedResource', FencedHandleOptions>;
-    let inner: Codec<T>;
-    let mode: 'create' | 'open';
-    if (options instanceof Region) {
-      region = options;
-      inner = codecOfRegion ?? (resolveCodec(region.options.codec as CodecName).codec as Codec<T>);
-      mode = 'open';
-    } else {
-      const o = plainObject('options', options) as Partial<FencedResourceOptions<T>>;
-      const sizes = checkSizes(o);
-      const { name, codec } = resolveCodec<T>(o.codec);
-      inner = codec;
-      region = createRegion(SPEC, { ...sizes, codec: name }, o.arena as SharedArena | undefined);
-      mode = 'create';
-    }
+  constructor(options: FencedResourceOptions<T> | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
     this.handle = region.handle;
-    this.table = SharedHashTable.nested(region, 0, tableSizes(region.options), fencedCodec(inner, region.options.maxValueBytes), mode);
+    this.table = SharedHashTable.nested(region, 0, tableSizes(o), fencedCodec(o.codec.codec as Codec<T>, o.maxValueBytes), created ? 'create' : 'open');
   }
 
-  /** Re-opens it from its handle (with `{ codec }` again, if it was made with a custom one). @throws HandleError */
-  static from<T = unknown>(handle: FencedResourceHandle, options: { readonly codec?: CodecName | Codec<T> } = {}): FencedResource<T> {
-    const region = openRegion(SPEC, handle, checkHandleOptions);
-    return new FencedResource<T>(region, reopenedCodec<T>('FencedResource', region.options.codec, plainObject('options', options).codec));
+  /**
+   * Re-opens it from its handle (with `{ codec }` again, if it was made with a custom one).
+   * @throws HandleError
+   * @throws InvalidArgumentError for an option other than `codec`
+   */
+  static from<T = unknown>(handle: FencedResourceHandle, options?: { readonly codec?: CodecName | Codec<T> }): FencedResource<T> {
+    return new FencedResource<T>(DEF.open(handle, options));
   }
 
-  static byteLength(options: Pick<FencedResourceOptions<unknown>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), codec: 'v8' });
+  /** Bytes it takes for these options; the same options as the constructor. */
+  static byteLength(options: FencedResourceOptions<unknown>): number {
+    return DEF.byteLength(options);
   }
 
   /**

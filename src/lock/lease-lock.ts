@@ -6,16 +6,17 @@ import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import { fnv1a } from '../memory/fnv.js';
 import { float64Record, type Codec } from '../memory/codec.js';
-import { openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
-import { clockOf, clockedRegion, systemClock, type Clock, type ClockOption } from '../clock.js';
-import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { clock, systemClock, type Clock } from '../clock.js';
+import { defineOptions } from '../options/schema.js';
+import { duration, integer, signal as abortSignal, timeout } from '../options/field.js';
+import { CapacityError, NotOwnerError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';
 import type { TableKey } from '../table/key.js';
-import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
 
 const { add, add64, load, notify } = seam; // module constants: see memory/atomics.ts
 
@@ -60,31 +61,28 @@ const WAIT_AT = CACHE_LINE_BYTES, WAIT_STRIPES = 32;
 const TABLE_AT = 2 * CACHE_LINE_BYTES;
 const RECORD_BYTES = 24;
 
-/** Default longest resource name, in UTF-8 bytes. */
+/** The default `maxKeyBytes`: the longest resource name, in UTF-8 bytes. */
 export const DEFAULT_MAX_RESOURCE_BYTES = 256;
 
 export interface LeaseLockOptions {
   /** Resources that can be leased at once (expired leases make room by themselves). */
   readonly capacity: number;
   /** Longest resource name in UTF-8 bytes (default 256). */
-  readonly maxResourceBytes?: number;
+  readonly maxKeyBytes?: number;
   /** The clock leases expire on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
+  /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
+  readonly maxResourceBytes?: number;
 }
-interface LeaseLockHandleOptions {
-  readonly capacity: number;
-  readonly maxResourceBytes: number;
-  /** 'system', or the handle of the ManualClock the leases expire on. */
-  readonly clock: ClockOption;
-}
-export type LeaseLockHandle = Handle<'sabre.LeaseLock', LeaseLockHandleOptions>;
 
 export interface AcquireLeaseOptions {
   /** How long the lease lasts unless renewed, in ms of the lock's clock (> 0, finite). */
   readonly ttlMs: number;
   /** Milliseconds to wait for the resource (default 0 for `acquire`: try once; forever for `acquireAsync`). */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
 }
 export interface AcquireLeaseAsyncOptions extends AcquireLeaseOptions {
@@ -99,35 +97,23 @@ interface LeaseRecord {
 
 const recordCodec: Codec<LeaseRecord> = float64Record('holder', 'token', 'expiresAt');
 
-const tableSizes = (o: LeaseLockHandleOptions) => ({ capacity: o.capacity, maxKeyBytes: o.maxResourceBytes, maxValueBytes: RECORD_BYTES });
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number }) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
 
-const SPEC: RegionSpec<'sabre.LeaseLock', LeaseLockHandleOptions> = {
-  kind: 'sabre.LeaseLock',
-  version: 1,
+const DEF = definePrimitive('LeaseLock', 1, {
+  capacity: integer({ max: 2 ** 24 }),
+  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_RESOURCE_BYTES }),
+  clock: clock(),
+}, {
+  renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
   bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-};
+});
+export type LeaseLockHandle = HandleOf<typeof DEF>;
 
-function checkSizes(o: Record<string, unknown>): Omit<LeaseLockHandleOptions, 'clock'> {
-  return {
-    capacity: positiveInteger('capacity', o.capacity, 2 ** 24),
-    maxResourceBytes: positiveInteger('maxResourceBytes', o.maxResourceBytes ?? DEFAULT_MAX_RESOURCE_BYTES, 65_535),
-  };
-}
-
-function checkHandleOptions(raw: unknown): LeaseLockHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => !['capacity', 'maxResourceBytes', 'clock'].includes(k));
-  if (extra.length > 0) throw new InvalidArgumentError(`a LeaseLock handle has no option ${extra.join(', ')}`);
-  clockOf(o.clock); // validates it
-  return { ...checkSizes(o), clock: o.clock as LeaseLockHandleOptions['clock'] };
-}
-
-function ttlOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new InvalidArgumentError(`ttlMs must be a finite number of milliseconds > 0, got ${String(v)}`);
-  }
-  return v;
-}
+/** A lease's duration: `renew`'s argument, and `ttlMs` of `acquire`'s options. */
+const ttlMs = duration({ positive: true, infinite: false });
+const renamed = { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } } as const;
+const ACQUIRE = defineOptions('leaseLock.acquire(resource, options)', { ttlMs, timeoutMs: duration({ default: 0 }) }, { renamed });
+const ACQUIRE_ASYNC = defineOptions('leaseLock.acquireAsync(resource, options)', { ttlMs, timeoutMs: timeout(), signal: abortSignal() }, { renamed });
 
 function stripeOf(resource: TableKey): number {
   // A key of another type is refused by the table, with a clear error, on the first attempt.
@@ -139,11 +125,19 @@ const describe = (resource: TableKey): string => (typeof resource === 'string' ?
 const me = threadId + 1;
 const registry = (): ThreadRegistry => ThreadRegistry.current;
 
+/** `renew`'s argument, checked as `acquire`'s `ttlMs` option is. */
+const ttlOfRenew = (v: unknown): number => ttlMs.parse(v, 'ttlMs', {});
+
 /**
  * A lease on one resource: held until `release()`, or until it expires.
  * Carry `fencingToken` with every write the lease protects.
+ *
+ * A lease is a guard: `using lease = leases.acquire(resource, { ttlMs })`
+ * releases it at the end of the block (`await using` too). `acquire` returns
+ * `null` when the resource stayed held, and `using` accepts `null`: test
+ * `lease` before relying on it.
  */
-export class Lease implements Disposable {
+export class Lease implements Disposable, AsyncDisposable {
   private state: 'held' | 'released' = 'held';
   /** @internal */
   constructor(
@@ -171,8 +165,9 @@ export class Lease implements Disposable {
    * Extends the lease to `ttlMs` (default: its original TTL) from now.
    * @throws NotOwnerError if it has expired, been released, or been taken over
    */
-  renew(ttlMs: number = this.ttlMs): void {
-    this.expiry = this.lock.renewLease(this.resource, this.fencingToken, ttlOf(ttlMs), this.state === 'released');
+  renew(ttlMs?: number): void {
+    const ttl = ttlMs === undefined ? this.ttlMs : ttlOfRenew(ttlMs);
+    this.expiry = this.lock.renewLease(this.resource, this.fencingToken, ttl, this.state === 'released');
   }
 
   /**
@@ -193,6 +188,11 @@ export class Lease implements Disposable {
       if (!isSabreError(e, 'ERR_NOT_OWNER')) throw e;
     }
   }
+
+  /** For `await using`: as `Symbol.dispose` (releasing never waits). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this[Symbol.dispose]();
+  }
 }
 
 /**
@@ -201,7 +201,7 @@ export class Lease implements Disposable {
  * lock that frees itself) and a fencing token.
  *
  * `acquire(resource, { ttlMs })` returns a `Lease`, or `null` when another
- * live lease holds the resource (after waiting up to `timeout` ms, if given);
+ * live lease holds the resource (after waiting up to `timeoutMs`, if given);
  * `acquireAsync` waits without blocking the event loop. A lease lapses at
  * `expiresAt` unless renewed; the resource is then free for the next acquirer
  * with no cleanup step. The lease of a thread that died is free at once.
@@ -215,7 +215,8 @@ export class Lease implements Disposable {
  * takes the resource next (an expiry orders nothing: that is what fencing is for).
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a ttlMs that is not a
- *   finite number > 0, a resource name too long, bad options
+ *   finite number > 0, a resource name longer than `maxKeyBytes`, an unknown
+ *   or bad option
  * @throws CapacityError (`ERR_CAPACITY`) when `capacity` live leases exist
  * @throws NotOwnerError (`ERR_NOT_OWNER`) from `renew`/`release` of a lease that
  *   expired, was released, or was taken over
@@ -223,13 +224,16 @@ export class Lease implements Disposable {
  *
  * @example
  * ```ts
- * const leases = new LeaseLock({ capacity: 1000 });
+ * const leases = new LeaseLock({ capacity: 1000, maxKeyBytes: 64 });
  * const invoices = LeaseLock.guard<string>({ capacity: 1000, maxKeyBytes: 32, maxValueBytes: 64, codec: 'string' });
  * const lease = leases.acquire('invoice:42', { ttlMs: 5_000 });
  * if (lease) {
  *   try { invoices.write('invoice:42', lease.fencingToken, 'paid'); } finally { lease.release(); }
  * }
- * const report = await leases.acquireAsync('report', { ttlMs: 30_000, timeout: 1_000 }); // null after 1 s
+ * {
+ *   using report = await leases.acquireAsync('report', { ttlMs: 30_000, timeoutMs: 1_000 }); // null after 1 s
+ *   if (report) buildReport(report.fencingToken);
+ * } // released here (a null lease is skipped)
  * ```
  * @remarks Since 0.1
  */
@@ -242,36 +246,34 @@ export class LeaseLock {
   /** Set by a refused `tryAcquire`: when the current lease lapses. */
   private heldUntil = 0;
 
-  constructor(options: LeaseLockOptions | Region<'sabre.LeaseLock', LeaseLockHandleOptions>) {
-    const { region, clock, created } = clockedRegion(SPEC, options, checkSizes);
-    this.clock = clock;
+  constructor(options: LeaseLockOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
+    this.clock = o.clock;
     this.handle = region.handle;
-    this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(region.options), recordCodec, created ? 'create' : 'open');
+    this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
     this.token = region.i64(TOKEN, 1);
     this.waits = region.i32(WAIT_AT, WAIT_STRIPES);
   }
 
   /** Re-opens a lease lock from its handle, in any thread. @throws HandleError */
   static from(handle: LeaseLockHandle): LeaseLock {
-    return new LeaseLock(openRegion(SPEC, handle, checkHandleOptions));
+    return new LeaseLock(DEF.open(handle));
   }
 
-  /** Bytes a lease lock of these options takes. */
-  static byteLength(options: Pick<LeaseLockOptions, 'capacity' | 'maxResourceBytes'>): number {
-    return regionBytes(SPEC, { ...checkSizes(plainObject('options', options)), clock: 'system' });
+  /** Bytes a lease lock of these options takes; the same options as the constructor. */
+  static byteLength(options: LeaseLockOptions): number {
+    return DEF.byteLength(options);
   }
 
   /**
-   * Takes a lease on `resource` if it is free; with `timeout`, waits (blocking
-   * this thread) up to that long. Returns `null` if it stayed held.
+   * Takes a lease on `resource` if it is free; with `timeoutMs`, waits
+   * (blocking this thread) up to that long. Returns `null` if it stayed held.
    */
   acquire(resource: TableKey, options: AcquireLeaseOptions): Lease | null {
-    const o = plainObject('options', options);
-    const ttl = ttlOf(o.ttlMs);
-    const timeout = checkTimeout('timeout', o.timeout ?? 0);
+    const { ttlMs: ttl, timeoutMs } = ACQUIRE.parse(options);
     const lease = this.tryAcquire(resource, ttl);
-    if (lease !== null || timeout === 0) return lease;
-    const deadline = toDeadline(timeout);
+    if (lease !== null || timeoutMs === 0) return lease;
+    const deadline = toDeadline(timeoutMs);
     const stripe = stripeOf(resource);
     for (;;) {
       const seen = load(this.waits, stripe);
@@ -285,14 +287,12 @@ export class LeaseLock {
 
   /**
    * Takes a lease on `resource`, waiting without blocking the event loop
-   * (default: as long as it takes). Resolves `null` after `timeout` ms.
+   * (default: as long as it takes). Resolves `null` after `timeoutMs`.
    * @throws AbortError when `signal` fires first
    */
   async acquireAsync(resource: TableKey, options: AcquireLeaseAsyncOptions): Promise<Lease | null> {
-    const o = plainObject('options', options);
-    const ttl = ttlOf(o.ttlMs);
-    const deadline = toDeadline(checkTimeout('timeout', o.timeout));
-    const signal = o.signal as AbortSignal | undefined;
+    const { ttlMs: ttl, timeoutMs, signal } = ACQUIRE_ASYNC.parse(options);
+    const deadline = toDeadline(timeoutMs);
     const stripe = stripeOf(resource);
     for (;;) {
       const seen = load(this.waits, stripe);

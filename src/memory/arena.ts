@@ -13,36 +13,33 @@
  *   A failed allocation (CapacityError) does not move NEXT, so smaller ones
  *   still succeed afterwards.
  */
-import { CapacityError, InvalidArgumentError } from '../errors.js';
+import { CapacityError } from '../errors.js';
 import * as seam from './atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from './cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
-import { plainObject, positiveInteger } from '../validate.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from './primitive.js';
+import type { Allocator } from './region.js';
+import { integer } from '../options/field.js';
+import { positiveInteger } from '../validate.js';
 
 const { compareExchange, load } = seam; // module constants: see memory/atomics.ts
 
 export interface SharedArenaOptions {
   /** Usable bytes for allocations (each rounded up to a 128-byte block). */
   readonly byteLength: number;
+  /** Allocate this arena inside another one instead of a buffer of its own. */
+  readonly arena?: SharedArena;
 }
-export type SharedArenaHandle = Handle<'sabre.SharedArena', SharedArenaOptions>;
 
 const NEXT = 0;
 const MAX_ARENA_BYTES = 2 ** 31 - 4096;
 
-const SPEC: RegionSpec<'sabre.SharedArena', SharedArenaOptions> = {
-  kind: 'sabre.SharedArena',
-  version: 1,
+const DEF = definePrimitive('SharedArena', 1, {
+  byteLength: integer({ max: MAX_ARENA_BYTES }),
+}, {
   // control block, alignment slack to reach a 128-byte boundary, then the usable space
   bodyBytes: (o) => CACHE_LINE_BYTES + CACHE_LINE_BYTES + padToCacheLine(o.byteLength),
-};
-
-function checkOptions(raw: unknown): SharedArenaOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => k !== 'byteLength');
-  if (extra.length > 0) throw new InvalidArgumentError(`a SharedArena handle has only the byteLength option, got ${extra.join(', ')}`);
-  return { byteLength: positiveInteger('byteLength', o.byteLength, MAX_ARENA_BYTES) };
-}
+});
+export type SharedArenaHandle = HandleOf<typeof DEF>;
 
 export class SharedArena implements Allocator {
   readonly handle: SharedArenaHandle;
@@ -50,25 +47,25 @@ export class SharedArena implements Allocator {
   private readonly start: number;
   private readonly end: number;
 
-  constructor(options: SharedArenaOptions | Region<'sabre.SharedArena', SharedArenaOptions>) {
-    const opened = options instanceof Region;
-    const region = opened ? options : createRegion(SPEC, checkOptions(options));
+  constructor(options: SharedArenaOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o, created } = DEF.resolve(options);
     this.handle = region.handle;
     this.control = region.i32(0, 1);
     this.start = padToCacheLine(region.bodyOffset + CACHE_LINE_BYTES);
     // Whole blocks only, so `available` is exactly what `allocate` can still give.
-    this.end = this.start + padToCacheLine(region.options.byteLength);
+    this.end = this.start + padToCacheLine(o.byteLength);
     // Published before the handle leaves this thread (postMessage orders it).
-    if (!opened) this.control[NEXT] = this.start;
+    if (created) this.control[NEXT] = this.start;
   }
 
   /** Re-opens an arena from its handle (in any thread). @throws HandleError */
   static from(handle: SharedArenaHandle): SharedArena {
-    return new SharedArena(openRegion(SPEC, handle, checkOptions));
+    return new SharedArena(DEF.open(handle));
   }
 
+  /** Bytes an arena of these options takes (its own region, header included). */
   static byteLength(options: SharedArenaOptions): number {
-    return regionBytes(SPEC, checkOptions(options));
+    return DEF.byteLength(options);
   }
 
   /** Bytes still free (a snapshot). */

@@ -26,6 +26,8 @@
  * ```
  */
 import { InvalidArgumentError } from '../errors.js';
+import { defineOptions } from '../options/schema.js';
+import { timeout } from '../options/field.js';
 import type { HistoryEvent, RecordedError } from './program.js';
 
 /*
@@ -108,6 +110,8 @@ export interface CheckOptions {
   readonly timeoutMs?: number;
 }
 
+const CHECK = defineOptions('checkLinearizable(history, model, options)', { timeoutMs: timeout() });
+
 /** Where an illegal history broke. */
 export interface PartialLinearization<A = unknown, V = unknown> {
   /** The longest order found in which every operation's effect and output fit the model. */
@@ -181,13 +185,12 @@ export function describeOperation(op: Operation): string {
  *   linearization, or `'unknown'` when `timeoutMs` ran out (never `'ok'`)
  * @throws InvalidArgumentError for a malformed history or options
  */
-export function checkLinearizable<S, A = any, V = any>(history: readonly HistoryEvent[], model: Model<S, A, V>, options: CheckOptions = {}): CheckResult<A, V> {
+export function checkLinearizable<S, A = any, V = any>(history: readonly HistoryEvent[], model: Model<S, A, V>, options?: CheckOptions): CheckResult<A, V> {
   if (typeof model !== 'object' || model === null || typeof model.init !== 'function' || typeof model.step !== 'function') {
     throw new InvalidArgumentError('model must be an object with init() and step(state, op, output)');
   }
-  const timeout = options.timeoutMs ?? Infinity;
-  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) throw new InvalidArgumentError(`timeoutMs must be a number >= 0 or Infinity, got ${String(timeout)}`);
-  const deadline = timeout === Infinity ? Infinity : performance.now() + timeout;
+  const { timeoutMs } = CHECK.parse(options);
+  const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   const operations = operationsOf<A, V>(history);
   const parts = model.partition ? model.partition(operations) : [operations];
   const describe = (op: Operation<A, V>): string => (model.describe ? model.describe(op) : describeOperation(op as Operation));
@@ -208,7 +211,7 @@ export function checkLinearizable<S, A = any, V = any>(history: readonly History
     }
     linearization.push(...verdict.order);
   }
-  if (unknown) return { result: 'unknown', operations, summary: `undecided: the check ran out of its ${timeout} ms budget` };
+  if (unknown) return { result: 'unknown', operations, summary: `undecided: the check ran out of its ${timeoutMs} ms budget` };
   return { result: 'ok', linearization, operations, summary: `linearizable (${operations.length} operations)` };
 }
 

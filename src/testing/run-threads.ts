@@ -7,7 +7,9 @@ import { load, notify, SEAM_ENV, SEAM_HOOKS, store } from '../memory/atomics.js'
 import { parkAsync, remaining, toDeadline } from '../sync/park.js';
 import { sibling, spawnWorker } from '../threads/spawn.js';
 import { InvalidArgumentError, SabreError, TimeoutError } from '../errors.js';
-import { integerIn, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { defineOptions } from '../options/schema.js';
+import { boolean, custom, duration, fn, withDefault } from '../options/field.js';
+import { describeValue, integerIn } from '../validate.js';
 import type { HistoryEvent, ThreadReport, YieldSettings } from './program.js';
 import { ABORT, ARRIVED, LAST_OP, OP_CODES, STEP, controlWords, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
 
@@ -162,20 +164,58 @@ export async function closeThreads(): Promise<void> {
   return closing;
 }
 
-function checkYields(raw: unknown): YieldSettings | null {
-  if (raw === undefined) return null;
-  const o = plainObject('yields', raw) as Partial<YieldSettings>;
-  const p = o.probability;
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new InvalidArgumentError(`yields.probability must be a number in [0, 1], got ${String(p)}`);
-  if (o.maxSpins !== undefined) integerIn('yields.maxSpins', o.maxSpins, 1, 1 << 20);
-  if (o.maxDelayMs !== undefined && !(typeof o.maxDelayMs === 'number' && o.maxDelayMs >= 0 && o.maxDelayMs <= 1000)) {
-    throw new InvalidArgumentError(`yields.maxDelayMs must be a number in [0, 1000], got ${String(o.maxDelayMs)}`);
-  }
-  if (o.sleepShare !== undefined && !(typeof o.sleepShare === 'number' && o.sleepShare >= 0 && o.sleepShare <= 1)) {
-    throw new InvalidArgumentError(`yields.sleepShare must be a number in [0, 1], got ${String(o.sleepShare)}`);
-  }
-  return { probability: p, ...(o.maxSpins !== undefined ? { maxSpins: o.maxSpins } : {}), ...(o.maxDelayMs !== undefined ? { maxDelayMs: o.maxDelayMs } : {}), ...(o.sleepShare !== undefined ? { sleepShare: o.sleepShare } : {}) };
+/** A number in [min, max] (fractions allowed), named as the caller writes it (`yields.probability`). */
+function numberIn(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !(v >= min && v <= max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got ${describeValue(v)}`);
+  return v;
 }
+
+const YIELDS = defineOptions('runThreads(options).yields', {
+  probability: custom((v) => numberIn('yields.probability', v, 0, 1)),
+  maxSpins: withDefault(custom((v) => integerIn('yields.maxSpins', v, 1, 1 << 20)), undefined),
+  maxDelayMs: withDefault(custom((v) => numberIn('yields.maxDelayMs', v, 0, 1000)), undefined),
+  sleepShare: withDefault(custom((v) => numberIn('yields.sleepShare', v, 0, 1)), undefined),
+});
+
+const KILL = defineOptions('runThreads(options).kill', {
+  thread: custom((v) => integerIn('kill.thread', v, 0, MAX_THREADS - 1)),
+  atStep: custom((v) => integerIn('kill.atStep', v, 1, Number.MAX_SAFE_INTEGER)),
+});
+
+const OPTIONS = defineOptions('runThreads(options)', {
+  threads: custom((v): readonly unknown[] => {
+    if (!Array.isArray(v)) throw new InvalidArgumentError(`threads must be an array of per-thread inputs, got ${typeof v}`);
+    integerIn('threads.length', v.length, 1, MAX_THREADS);
+    return v;
+  }),
+  program: custom((v): string => {
+    try {
+      return new URL(String(v)).href;
+    } catch {
+      throw new InvalidArgumentError(`program must be a module URL, got ${String(v)}`);
+    }
+  }),
+  shared: withDefault(custom((v): unknown => v), undefined),
+  setup: fn<() => unknown>(),
+  seed: custom((v): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InvalidArgumentError(`seed must be a safe integer, got ${String(v)}`);
+    return v;
+  }),
+  yields: withDefault(custom((v): YieldSettings => {
+    const y = YIELDS.parse(v);
+    return { probability: y.probability, ...(y.maxSpins !== undefined ? { maxSpins: y.maxSpins } : {}), ...(y.maxDelayMs !== undefined ? { maxDelayMs: y.maxDelayMs } : {}), ...(y.sleepShare !== undefined ? { sleepShare: y.sleepShare } : {}) };
+  }), undefined),
+  timeoutMs: duration({ default: DEFAULT_TIMEOUT_MS }),
+  kill: withDefault(custom((v) => KILL.parse(v)), undefined),
+  trace: boolean(),
+}, {
+  check: (o) => {
+    if (o.kill !== undefined && o.kill.thread >= o.threads.length) {
+      throw new InvalidArgumentError(`kill.thread must be an integer in [0, ${o.threads.length - 1}], got ${o.kill.thread}`);
+    }
+    if (o.setup !== undefined && o.shared !== undefined) throw new InvalidArgumentError('pass shared or setup, not both');
+  },
+});
 
 type Outcome =
   | { readonly kind: 'done'; readonly result: unknown; readonly times: ThreadTimes }
@@ -199,7 +239,7 @@ const NO_TIMES: ThreadTimes = { steps: 0, arrivedAt: -1, startedAt: -1, finished
  *   finished after `timeoutMs` (their workers are terminated and replaced)
  * @throws Error naming the threads whose program threw or whose worker
  *   exited unexpectedly; the first such error is its `cause`
- * @throws InvalidArgumentError for bad options
+ * @throws InvalidArgumentError for a bad or unknown option (`yields` and `kill` included)
  *
  * @example
  * ```ts
@@ -215,27 +255,11 @@ const NO_TIMES: ThreadTimes = { steps: 0, arrivedAt: -1, startedAt: -1, finished
 export async function runThreads<Shared = unknown, Input = unknown, Result = unknown>(
   options: RunThreadsOptions<Shared, Input>,
 ): Promise<RunThreadsResult<Shared, Result>> {
-  const o = plainObject('options', options) as Partial<RunThreadsOptions<Shared, Input>>;
-  if (!Array.isArray(o.threads)) throw new InvalidArgumentError(`threads must be an array of per-thread inputs, got ${typeof o.threads}`);
-  const n = integerIn('threads.length', o.threads.length, 1, MAX_THREADS);
-  if (typeof o.seed !== 'number' || !Number.isSafeInteger(o.seed)) throw new InvalidArgumentError(`seed must be a safe integer, got ${String(o.seed)}`);
-  const seed = o.seed;
-  let program: string;
-  try {
-    program = new URL(String(o.program)).href;
-  } catch {
-    throw new InvalidArgumentError(`program must be a module URL, got ${String(o.program)}`);
-  }
-  const yields = checkYields(o.yields);
-  const timeout = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout('timeoutMs', o.timeoutMs);
-  let killThread = -1, killAt = 0;
-  if (o.kill !== undefined) {
-    const k = plainObject('kill', o.kill);
-    killThread = integerIn('kill.thread', k.thread, 0, n - 1);
-    killAt = integerIn('kill.atStep', k.atStep, 1, Number.MAX_SAFE_INTEGER);
-  }
-  if (o.setup !== undefined && 'shared' in o) throw new InvalidArgumentError('pass shared or setup, not both');
-  if (o.setup !== undefined && typeof o.setup !== 'function') throw new InvalidArgumentError(`setup must be a function, got ${typeof o.setup}`);
+  const o = OPTIONS.parse(options);
+  const n = o.threads.length;
+  const { seed, program, timeoutMs: timeout } = o;
+  const yields = o.yields ?? null;
+  const killThread = o.kill?.thread ?? -1, killAt = o.kill?.atStep ?? 0;
   const shared = (o.setup !== undefined ? await o.setup() : o.shared) as Shared;
   if (closing !== undefined) await closing;
 
@@ -283,8 +307,8 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
         return;
       }
       const msg: RunMessage = {
-        type: 'run', run, program, thread, threads: n, input: o.threads![thread], shared, seed, yields,
-        killAt: thread === killThread ? killAt : 0, trace: o.trace === true, control,
+        type: 'run', run, program, thread, threads: n, input: o.threads[thread], shared, seed, yields,
+        killAt: thread === killThread ? killAt : 0, trace: o.trace, control,
       };
       try {
         slot.worker.postMessage(msg);

@@ -105,7 +105,10 @@ describe('AtomicCounter misuse', () => {
     ['initial 1.5', () => new AtomicCounter({ initial: 1.5 }), /initial must be an integer/],
     ['initial 2^31', () => new AtomicCounter({ initial: 2 ** 31 }), /initial must be an integer/],
     ['64 initial NaN', () => new AtomicCounter({ bits: 64, initial: NaN }), /initial must be a bigint or a safe integer/],
-    ['options not an object', () => new AtomicCounter(5 as never), /options must be an options object, got 5/],
+    ['options not an object', () => new AtomicCounter(5 as never), /new AtomicCounter\(options\): options must be an object, got 5/],
+    ['a misspelled option', () => new AtomicCounter({ inital: 5 } as never), /new AtomicCounter\(options\): unknown option "inital"; did you mean "initial"\?/],
+    ['a bigint initial for 32 bits', () => new AtomicCounter({ initial: 5n } as never), /initial must be an integer in \[-2147483648, 2147483647\], got 5n/],
+    ['byteLength with a misspelled option', () => AtomicCounter.byteLength({ bit: 64 } as never), /AtomicCounter\.byteLength\(options\): unknown option "bit"; did you mean "bits"\?/],
     ['update not a function', () => c32.update(5 as never), /fn must be a function/],
   ];
   it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {

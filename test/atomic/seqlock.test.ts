@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_SEQLOCK_BYTES, SeqLock } from '../../src/atomic/seqlock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import type { Codec } from '../../src/memory/codec.js';
 import { ErrorCode } from '../../src/errors.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { reopen } from '../../src/integrations/kinds.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { checkLinearizable, closeThreads, registerModel, runThreads, warmThreads } from '../../src/testing/index.js';
@@ -118,8 +119,8 @@ describe('SeqLock misuse', () => {
     ['maxBytes 1.5', () => new SeqLock({ maxBytes: 1.5 }), /got 1\.5/],
     ['maxBytes NaN', () => new SeqLock({ maxBytes: NaN }), /got NaN/],
     ['maxBytes too large', () => new SeqLock({ maxBytes: MAX_SEQLOCK_BYTES + 1 }), /got 536870913/],
-    ['maxBytes missing', () => new SeqLock({} as never), /got undefined/],
-    ['options not an object', () => new SeqLock(5 as never), /options must be an options object, got 5/],
+    ['maxBytes missing', () => new SeqLock({} as never), /new SeqLock\(options\): maxBytes is required/],
+    ['options not an object', () => new SeqLock(5 as never), /new SeqLock\(options\): options must be an object, got 5/],
     ['initial too large', () => new SeqLock({ maxBytes: 4, initial: 'much too long' }), /value needs \d+ bytes encoded, more than maxBytes 4/],
     ['unknown codec', () => new SeqLock({ maxBytes: 4, codec: 'yaml' as never }), /codec must be one of/],
     ['v8 value too large', () => lock.write('x'.repeat(100)), /more than maxBytes 32/],
@@ -128,12 +129,19 @@ describe('SeqLock misuse', () => {
     ['v8 function', () => lock.write(() => 1), /'v8' codec/],
     ['json undefined', () => json.write(undefined), /'json' codec encodes JSON values, got undefined/],
     ['string number', () => str.write(42), /'string' codec encodes strings, got number 42/],
-    ['write timeout negative', () => lock.write('x', { timeout: -1 }), /timeout must be a number >= 0 or Infinity, got -1/],
-    ['write timeout NaN', () => lock.write('x', { timeout: NaN }), /got NaN/],
+    ['write timeoutMs negative', () => lock.write('x', { timeoutMs: -1 }), /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
+    ['write timeoutMs NaN', () => lock.write('x', { timeoutMs: NaN }), /got NaN/],
     ['writeFrom record too long', () => lock.writeFrom([1, 2, 3, 4, 5]), /5 numbers need 40 bytes, more than maxBytes 32/],
     ['writeFrom a string', () => lock.writeFrom('12' as never), /values must be a Float64Array or an array of numbers, got "12"/],
     ['writeFrom a non-number', () => lock.writeFrom([1, '2' as never]), /values\[1\] must be a number, got "2"/],
-    ['writeFrom timeout negative', () => lock.writeFrom([1], { timeout: -5 }), /got -5/],
+    ['writeFrom timeoutMs negative', () => lock.writeFrom([1], { timeoutMs: -5 }), /got -5/],
+    ['a misspelled option', () => new SeqLock({ maxBytes: 8, codc: 'json' } as never), /new SeqLock\(options\): unknown option "codc"; did you mean "codec"\?/],
+    ['byteLength with a misspelled option', () => SeqLock.byteLength({ maxByte: 8 } as never), /SeqLock\.byteLength\(options\): unknown option "maxByte"; did you mean "maxBytes"\?/],
+    ['from with a misspelled option', () => SeqLock.from(json.handle, { codex: 'json' } as never), /SeqLock\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/],
+    ['from with a handle option', () => SeqLock.from(json.handle, { maxBytes: 16 } as never), /option "maxBytes" comes from the handle and cannot be given again/],
+    ['write with a misspelled option', () => lock.write('x', { timeoutMS: 5 } as never), /seqLock\.write\(value, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/],
+    ['writeFrom with a misspelled option', () => lock.writeFrom([1], { timout: 5 } as never), /seqLock\.writeFrom\(values, options\): unknown option "timout"; did you mean "timeoutMs"\?/],
+    ['write with both timeout names', () => lock.write('x', { timeout: 5, timeoutMs: 5 }), /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/],
     ['readInto a plain array', () => lock.readInto([0, 0] as never), /target must be a Float64Array, got an array/],
   ];
   it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => { expectCode(fn, ErrorCode.INVALID_ARG, message); });
@@ -146,6 +154,31 @@ describe('SeqLock misuse', () => {
       l.write('ok');
       expect(l.read()).toBe('ok');
     }
+  });
+});
+
+describe('SeqLock deprecated names', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    resetDeprecationsForTesting();
+  });
+
+  it('write and writeFrom still take `timeout`, with the same result as `timeoutMs`, and warn once (SABRE_DEP_TIMEOUT)', () => {
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const lock = new SeqLock<string>({ maxBytes: 32, initial: 'a' });
+    lock.write('b', { timeout: 0 });
+    expect(lock.read()).toBe('b');
+    lock._abandonWriteForTesting(); // this thread holds the claim, as a live writer would: waiting is a deadlock
+    expectCode(() => lock.write('c', { timeout: 0 }), ErrorCode.DEADLOCK);
+    expectCode(() => lock.write('c', { timeoutMs: 0 }), ErrorCode.DEADLOCK);
+    const other = new SeqLock({ maxBytes: 16 });
+    other.writeFrom([1, 2], { timeout: 10 });
+    const got = new Float64Array(2);
+    expect(other.readInto(got)).toBe(2);
+    expect(Array.from(got)).toEqual([1, 2]);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![1]).toEqual({ type: 'DeprecationWarning', code: 'SABRE_DEP_TIMEOUT' });
+    expect(String(warn.mock.calls[0]![0])).toMatch(/timeoutMs.*seqLock\.write\(value, options\)/);
   });
 });
 
@@ -178,7 +211,7 @@ describe('SeqLock handles', () => {
     expect(SeqLock.from(h, { codec: rev }).read()).toBe('hello');
     const json = new SeqLock({ maxBytes: 32, codec: 'json' });
     expectCode(() => SeqLock.from(json.handle, { codec: 'v8' }), ErrorCode.HANDLE, /uses the 'json' codec, got 'v8'/);
-    expectCode(() => SeqLock.from({ ...json.handle, options: { maxBytes: 32, codec: 'json', extra: 1 } } as never), ErrorCode.HANDLE, /only maxBytes and codec/);
+    expectCode(() => SeqLock.from({ ...json.handle, options: { maxBytes: 32, codec: 'json', extra: 1 } } as never), ErrorCode.HANDLE, /unknown option "extra"/);
     expectCode(() => SeqLock.from({ ...json.handle, kind: 'sabre.VersionedCell' } as never), ErrorCode.HANDLE);
   });
 });
@@ -223,7 +256,7 @@ describe('SeqLock across threads', () => {
     expect(lock.readInto(out)).toBe(3);
     expect(Array.from(out)).toEqual([1, 2, 3]);
     expect(lock.tryWrite([9] as never)).toBe(false);
-    expectCode(() => lock.writeFrom([9, 9, 9], { timeout: 30 }), ErrorCode.TIMEOUT, /waiting for thread \d+ to finish writing/);
+    expectCode(() => lock.writeFrom([9, 9, 9], { timeoutMs: 30 }), ErrorCode.TIMEOUT, /waiting for thread \d+ to finish writing/);
     expect(lock.readInto(out)).toBe(3);
     expect(Array.from(out)).toEqual([1, 2, 3]);
     Atomics.store(shared.words, RELEASE, 1);
@@ -272,7 +305,7 @@ describe('SeqLock across threads', () => {
     const last = STRIDE + 50; // writer thread 1's last write
     expect(Array.from(out)).toEqual([last, 2 * last, 3 * last]);
     // Whoever holds the claim now (the dead thread, if it got it last), this thread's write goes through.
-    lock.writeFrom([1, 2, 3], { timeout: 5000 });
+    lock.writeFrom([1, 2, 3], { timeoutMs: 5000 });
     lock.readInto(out);
     expect(Array.from(out)).toEqual([1, 2, 3]);
   });

@@ -131,6 +131,8 @@ describe('StripedCounter misuse', () => {
     ['stripes too many', () => new StripedCounter({ stripes: MAX_STRIPES * 2 }), /got 8192/],
     ['stripes 2.5', () => new StripedCounter({ stripes: 2.5 }), /got 2\.5/],
     ['byteLength stripes -1', () => StripedCounter.byteLength({ stripes: -1 }), /got -1/],
+    ['a misspelled option', () => new StripedCounter({ stripe: 4 } as never), /new StripedCounter\(options\): unknown option "stripe"; did you mean "stripes"\?/],
+    ['options not an object', () => new StripedCounter(4 as never), /new StripedCounter\(options\): options must be an object, got 4/],
   ];
   it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
     expectCode(fn, ErrorCode.INVALID_ARG, message);

@@ -120,7 +120,7 @@ describe('VersionedCell misuse', () => {
     ['maxBytes NaN', () => new VersionedCell({ maxBytes: NaN }), /got NaN/],
     ['maxBytes Infinity', () => new VersionedCell({ maxBytes: Infinity }), /got Infinity/],
     ['maxBytes too large', () => new VersionedCell({ maxBytes: MAX_CELL_BYTES + 1 }), /got 536870913/],
-    ['maxBytes missing', () => new VersionedCell({} as never), /got undefined/],
+    ['maxBytes missing', () => new VersionedCell({} as never), /new VersionedCell\(options\): maxBytes is required/],
     ['initial too large', () => new VersionedCell({ maxBytes: 4, initial: 'much too long' }), /value needs \d+ bytes encoded, more than maxBytes 4/],
     ['unknown codec', () => new VersionedCell({ maxBytes: 4, codec: 'yaml' as never }), /codec must be one of/],
     ['v8 value too large', () => cell.write('x'.repeat(100), 0), /more than maxBytes 32/],
@@ -137,6 +137,11 @@ describe('VersionedCell misuse', () => {
     ['retries -1', () => cell.update((v) => v, { retries: -1 }), /retries must be an integer >= 0, got -1/],
     ['retries NaN', () => cell.update((v) => v, { retries: NaN }), /got NaN/],
     ['update fn missing', () => cell.update(undefined as never), /fn must be a function/],
+    ['update with a misspelled option', () => cell.update((v) => v, { retires: 3 } as never), /versionedCell\.update\(fn, options\): unknown option "retires"; did you mean "retries"\?/],
+    ['update options not an object', () => cell.update((v) => v, 3 as never), /versionedCell\.update\(fn, options\): options must be an object, got 3/],
+    ['a misspelled option', () => new VersionedCell({ maxBytes: 8, inital: 'x' } as never), /new VersionedCell\(options\): unknown option "inital"; did you mean "initial"\?/],
+    ['byteLength with a misspelled option', () => VersionedCell.byteLength({ maxbytes: 8 } as never), /VersionedCell\.byteLength\(options\): unknown option "maxbytes"; did you mean "maxBytes"\?/],
+    ['from with a misspelled option', () => VersionedCell.from(json.handle, { Codec: 'json' } as never), /VersionedCell\.from\(handle, options\): unknown option "Codec"; did you mean "codec"\?/],
   ];
   it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => { expectCode(fn, ErrorCode.INVALID_ARG, message); });
 

@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaseLock, type LeaseLockHandle } from '../../src/lock/lease-lock.js';
 import { FencedResource, type FencedResourceHandle } from '../../src/lock/fenced-resource.js';
 import { ManualClock, systemClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
+import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { Remote } from '../threads/remote.js';
@@ -88,6 +89,31 @@ describe('LeaseLock', () => {
     expect(lock.acquire('r', { ttlMs: 100 })).not.toBeNull();
   });
 
+  it('a lease is a guard: `using` and `await using` release it, and a null lease (the resource was held) is skipped', async () => {
+    const { lock } = manual();
+    {
+      using held = lock.acquire('r', { ttlMs: 100 });
+      expect(held).not.toBeNull();
+      {
+        using none = lock.acquire('r', { ttlMs: 100 }); // held: null, which `using` accepts
+        expect(none).toBeNull();
+      }
+      expect(held!.isValid).toBe(true);
+    }
+    expect(lock.holder('r')).toBeUndefined();
+    {
+      await using viaAsync = await lock.acquireAsync('r', { ttlMs: 100, timeoutMs: 0 });
+      expect(lock.holder('r')?.fencingToken).toBe(viaAsync!.fencingToken);
+      await using none = await lock.acquireAsync('r', { ttlMs: 100, timeoutMs: 0 });
+      expect(none).toBeNull();
+    }
+    expect(lock.holder('r')).toBeUndefined();
+    const lease = lock.acquire('r', { ttlMs: 100 })!;
+    lease.release();
+    await lease[Symbol.asyncDispose](); // released already: nothing to do, nothing thrown
+    expect(lock.acquire('r', { ttlMs: 100 })).not.toBeNull();
+  });
+
   it('acquireAsync waits for a release, then for an expiry; resolves null at its timeout; rejects on abort', async () => {
     const lock = new LeaseLock({ capacity: 8 });
     const a = lock.acquire('r', { ttlMs: 10_000 })!;
@@ -98,7 +124,7 @@ describe('LeaseLock', () => {
     const c = await lock.acquireAsync('r', { ttlMs: 10_000 }); // b lapses after 60 ms
     expect(c).not.toBeNull();
     expect(systemClock.now()).toBeGreaterThanOrEqual(bExpiresAt); // granted only once b had lapsed
-    expect(await lock.acquireAsync('r', { ttlMs: 100, timeout: 20 })).toBeNull();
+    expect(await lock.acquireAsync('r', { ttlMs: 100, timeoutMs: 20 })).toBeNull();
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 10);
     expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 100, signal: controller.signal })), ErrorCode.ABORTED);
@@ -112,7 +138,7 @@ describe('LeaseLock', () => {
     expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
     // The request is posted at once; main then blocks in acquire until the worker's release wakes it.
     const released = w.call('release', { token });
-    const lease = lock.acquire('r', { ttlMs: 100, timeout: 2000 });
+    const lease = lock.acquire('r', { ttlMs: 100, timeoutMs: 2000 });
     await released;
     expect(lease).not.toBeNull();
     expect(lease!.fencingToken).toBeGreaterThan(token);
@@ -123,7 +149,7 @@ describe('LeaseLock', () => {
     const w = await worker();
     await w.call('acquire', { lock: lock.handle, resource: 'r', ttlMs: 60_000 });
     expect(lock.acquire('r', { ttlMs: 100 })).toBeNull();
-    const waiting = lock.acquireAsync('r', { ttlMs: 100, timeout: 5000 });
+    const waiting = lock.acquireAsync('r', { ttlMs: 100, timeoutMs: 5000 });
     const stopped = systemClock.now();
     await w.stop();
     const lease = await waiting;
@@ -160,7 +186,10 @@ describe('LeaseLock', () => {
       ['a NaN TTL', { ttlMs: NaN }, ErrorCode.INVALID_ARG, /got NaN/],
       ['an infinite TTL', { ttlMs: Infinity }, ErrorCode.INVALID_ARG, /got Infinity/],
       ['no options', undefined, ErrorCode.INVALID_ARG, /ttlMs/],
-      ['a negative timeout', { ttlMs: 10, timeout: -1 }, ErrorCode.INVALID_ARG, /timeout/],
+      ['a negative timeoutMs', { ttlMs: 10, timeoutMs: -1 }, ErrorCode.INVALID_ARG, /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
+      ['a misspelled option', { ttlMs: 10, timeoutMS: 5 }, ErrorCode.INVALID_ARG, /leaseLock\.acquire\(resource, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/],
+      ['a misspelled TTL', { ttl: 10 }, ErrorCode.INVALID_ARG, /unknown option "ttl"; did you mean "ttlMs"\?/],
+      ['a signal (only acquireAsync takes one)', { ttlMs: 10, signal: new AbortController().signal }, ErrorCode.INVALID_ARG, /unknown option "signal" \(the options are "ttlMs", "timeoutMs"\)/],
     ])('acquire with %s', (_n, options, code, message) => {
       const { lock } = manual();
       const held = lock.acquire('held', { ttlMs: 100 })!;
@@ -170,8 +199,17 @@ describe('LeaseLock', () => {
       expect(lock.acquire('r', { ttlMs: 10 })).not.toBeNull();
     });
 
+    it('acquireAsync refuses bad options with a rejected promise, naming the option', async () => {
+      const { lock } = manual();
+      expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 10, signl: new AbortController().signal } as never)), ErrorCode.INVALID_ARG,
+        /leaseLock\.acquireAsync\(resource, options\): unknown option "signl"; did you mean "signal"\?/);
+      expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 10, signal: {} as never })), ErrorCode.INVALID_ARG, /signal must be an AbortSignal/);
+      expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 10, timeoutMs: NaN })), ErrorCode.INVALID_ARG, /timeoutMs .*got NaN/);
+      expect(lock.holder('r')).toBeUndefined();
+    });
+
     it('a resource name too long, or not a string or bytes', () => {
-      const lock = new LeaseLock({ capacity: 4, maxResourceBytes: 8 });
+      const lock = new LeaseLock({ capacity: 4, maxKeyBytes: 8 });
       expectCode(() => lock.acquire('x'.repeat(9), { ttlMs: 10 }), ErrorCode.INVALID_ARG, /key is too long: 9 bytes/);
       expectCode(() => lock.acquire(7 as never, { ttlMs: 10 }), ErrorCode.INVALID_ARG, /string or a Uint8Array/);
       expect(lock.acquire('x'.repeat(8), { ttlMs: 10 })).not.toBeNull();
@@ -180,7 +218,8 @@ describe('LeaseLock', () => {
     it('renew with a bad TTL leaves the lease as it was', () => {
       const { lock } = manual();
       const a = lock.acquire('r', { ttlMs: 100 })!;
-      expectCode(() => a.renew(-1), ErrorCode.INVALID_ARG);
+      expectCode(() => a.renew(-1), ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got -1/);
+      expectCode(() => a.renew({ ttlMs: 10 } as never), ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got an object/);
       expect(a.expiresAt).toBe(1100);
       expect(a.isValid).toBe(true);
     });
@@ -188,7 +227,9 @@ describe('LeaseLock', () => {
     it.each([
       ['capacity 0', { capacity: 0 }, /capacity/],
       ['a clock that cannot be shared', { capacity: 4, clock: { now: () => 0 } }, /systemClock or a ManualClock/],
-      ['maxResourceBytes 0', { capacity: 4, maxResourceBytes: 0 }, /maxResourceBytes/],
+      ['maxKeyBytes 0', { capacity: 4, maxKeyBytes: 0 }, /maxKeyBytes must be an integer in \[1, 65535\], got 0/],
+      ['a misspelled option', { capacity: 4, maxKeyByte: 8 }, /new LeaseLock\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/],
+      ['the old and the new key limit together', { capacity: 4, maxKeyBytes: 8, maxResourceBytes: 8 }, /"maxResourceBytes" is the old name of "maxKeyBytes"/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new LeaseLock(o as never), ErrorCode.INVALID_ARG, message);
     });
@@ -196,10 +237,48 @@ describe('LeaseLock', () => {
     it.each(forgedHandles<LeaseLockHandle>('sabre.Mutex', [
       ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 9 } })],
       ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: { kind: 'sabre.ManualClock' } } })],
+      ['the old key-limit name', (h) => ({ ...h, options: { capacity: h.options.capacity, maxResourceBytes: h.options.maxKeyBytes, clock: h.options.clock } })],
     ]))('from() refuses %s', (_n, forge) => {
       const { lock } = manual();
       expectCode(thrown(() => LeaseLock.from(forge(lock.handle) as LeaseLockHandle)), ErrorCode.HANDLE);
     });
+  });
+});
+
+describe('LeaseLock deprecated names', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    resetDeprecationsForTesting();
+  });
+  const warnings = () => vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+  const codes = (warn: ReturnType<typeof warnings>) => warn.mock.calls.map((c) => (c[1] as { code?: string } | undefined)?.code);
+
+  it('maxResourceBytes still sets maxKeyBytes, the same lock as with the new name, and warns once (SABRE_DEP_MAX_KEY_BYTES)', () => {
+    const warn = warnings();
+    const old = new LeaseLock({ capacity: 4, maxResourceBytes: 8 });
+    const again = new LeaseLock({ capacity: 4, maxResourceBytes: 8 });
+    const renamed = new LeaseLock({ capacity: 4, maxKeyBytes: 8 });
+    expect(old.handle.options).toEqual(renamed.handle.options);
+    expect(again.handle.byteLength).toBe(renamed.handle.byteLength);
+    expect(LeaseLock.byteLength({ capacity: 4, maxResourceBytes: 8 })).toBe(LeaseLock.byteLength({ capacity: 4, maxKeyBytes: 8 }));
+    expectCode(() => old.acquire('x'.repeat(9), { ttlMs: 10 }), ErrorCode.INVALID_ARG, /key is too long: 9 bytes/);
+    expect(old.acquire('x'.repeat(8), { ttlMs: 10 })).not.toBeNull();
+    expect(codes(warn)).toEqual(['SABRE_DEP_MAX_KEY_BYTES']);
+    expect(String(warn.mock.calls[0]![0])).toMatch(/maxKeyBytes.*new LeaseLock\(options\)/);
+  });
+
+  it('acquire and acquireAsync still take `timeout`, with the same result as `timeoutMs`, and warn once (SABRE_DEP_TIMEOUT)', async () => {
+    const warn = warnings();
+    const { lock } = manual();
+    const held = lock.acquire('r', { ttlMs: 100, timeout: 0 })!;
+    expect(held).not.toBeNull();
+    expect(lock.acquire('r', { ttlMs: 100, timeout: 0 })).toBeNull();
+    expect(lock.acquire('r', { ttlMs: 100, timeout: 1 })).toBeNull(); // waited 1 ms, as timeoutMs: 1 does
+    expect(await lock.acquireAsync('r', { ttlMs: 100, timeout: 1 })).toBeNull();
+    expectCode(() => lock.acquire('r', { ttlMs: 100, timeout: 1, timeoutMs: 1 }), ErrorCode.INVALID_ARG, /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/);
+    held.release();
+    expect(await lock.acquireAsync('r', { ttlMs: 100, timeout: 1000 })).not.toBeNull();
+    expect(codes(warn)).toEqual(['SABRE_DEP_TIMEOUT']);
   });
 });
 
@@ -218,6 +297,17 @@ describe('FencedResource (LeaseLock.guard)', () => {
     expect(e).toBeDefined();
     expect(data.read('acct')).toEqual({ value: { balance: 60 }, token: next.fencingToken });
     expect(data.read('other')).toBeUndefined();
+  });
+
+  it('refuses a misspelled option, in the constructor and in from(handle, options), naming the option meant', () => {
+    expectCode(() => new FencedResource({ capacity: 4, maxKeyBytes: 8, maxValueByte: 4 } as never), ErrorCode.INVALID_ARG,
+      /new FencedResource\(options\): unknown option "maxValueByte"; did you mean "maxValueBytes"\?/);
+    expectCode(() => LeaseLock.guard({ capacity: 4, maxKeyBytes: 8 } as never), ErrorCode.INVALID_ARG, /maxValueBytes is required/);
+    const data = new FencedResource<string>({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 4, codec: 'string' });
+    expectCode(() => FencedResource.from(data.handle, { codex: 'string' } as never), ErrorCode.INVALID_ARG,
+      /FencedResource\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/);
+    expectCode(() => FencedResource.from(data.handle, { capacity: 4 } as never), ErrorCode.INVALID_ARG, /option "capacity" comes from the handle/);
+    expect(FencedResource.byteLength({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 4 })).toBe(data.handle.byteLength);
   });
 
   it('reopens from its handle; refuses bad tokens and values without a change', () => {

@@ -5,7 +5,7 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { CACHE_LINE_BYTES } from '../../src/memory/cache-line.js';
 import { Mutex } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
-import { thrown } from '../helpers/errors.js';
+import { expectCode, thrown } from '../helpers/errors.js';
 
 
 /** Asserts that [offset, offset + size) ranges do not overlap. */
@@ -55,6 +55,30 @@ describe('SharedArena', () => {
     for (const bad of [0, -128, 2 ** 31, 'x']) {
       expect(isSabreError(thrown(() => new SharedArena({ byteLength: bad as number })), ErrorCode.INVALID_ARG), String(bad)).toBe(true);
     }
+  });
+
+  it('refuses a misspelled or missing option, naming it', () => {
+    expectCode(() => new SharedArena({ bytelength: 1024 } as never), ErrorCode.INVALID_ARG, /new SharedArena\(options\): unknown option "bytelength"; did you mean "byteLength"\?/);
+    expectCode(() => new SharedArena({} as never), ErrorCode.INVALID_ARG, /new SharedArena\(options\): byteLength is required/);
+    expectCode(() => SharedArena.byteLength({ byteLength: 0 }), ErrorCode.INVALID_ARG, /byteLength must be an integer in \[1, \d+\], got 0/);
+    expectCode(() => SharedArena.from({ ...new SharedArena({ byteLength: 256 }).handle, options: { byteLength: 256, extra: 1 } } as never), ErrorCode.HANDLE, /unknown option "extra"/);
+  });
+
+  it('takes `arena` as every primitive does: an arena inside another, allocating from its own part of the buffer', () => {
+    const outer = new SharedArena({ byteLength: 4096 });
+    const inner = new SharedArena({ byteLength: 1024, arena: outer });
+    expect(inner.handle.buffer).toBe(outer.handle.buffer);
+    expect(outer.available).toBe(4096 - Math.ceil(SharedArena.byteLength({ byteLength: 1024 }) / 128) * 128); // whole blocks
+    const start = inner.handle.byteOffset, end = start + inner.handle.byteLength;
+    const blocks = Array.from({ length: 8 }, () => inner.allocate(128).byteOffset);
+    for (const at of blocks) {
+      expect(at).toBeGreaterThan(start);
+      expect(at + 128).toBeLessThanOrEqual(end);
+    }
+    expect(isSabreError(thrown(() => inner.allocate(1)), ErrorCode.CAPACITY)).toBe(true);
+    expect(SharedArena.from(structuredClone(inner.handle)).available).toBe(0);
+    const after = outer.allocate(128).byteOffset; // the outer arena goes on past the inner one
+    expect(after).toBeGreaterThanOrEqual(end);
   });
 
   it('hosts primitives: each in its own lines of the one buffer, each re-openable', () => {

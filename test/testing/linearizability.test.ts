@@ -129,7 +129,9 @@ describe('checkLinearizable misuse', () => {
     ['return without invoke', () => checkLinearizable([{ type: 'return', time: 1, thread: 0, op: 0, name: 'read' }], registerModel()), /return without its invoke/],
     ['two invokes of one op', () => checkLinearizable([...history([0, 'read', null, 0, 0, 1]), { type: 'invoke', time: 2, thread: 0, op: 0, name: 'read' }], registerModel()), /two invoke events/],
     ['model without step', () => checkLinearizable([], { init: () => 0 } as never), /model must be an object with init\(\) and step/],
-    ['timeoutMs negative', () => checkLinearizable([], registerModel(), { timeoutMs: -1 }), /timeoutMs must be a number >= 0 or Infinity, got -1/],
+    ['timeoutMs negative', () => checkLinearizable([], registerModel(), { timeoutMs: -1 }), /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
+    ['a misspelled option', () => checkLinearizable([], registerModel(), { timeout: 10 } as never), /checkLinearizable\(history, model, options\): unknown option "timeout"; did you mean "timeoutMs"\?/],
+    ['options not an object', () => checkLinearizable([], registerModel(), 10 as never), /checkLinearizable\(history, model, options\): options must be an object, got 10/],
     ['unknown operation', () => checkLinearizable(history([0, 'push', 1, undefined, 0, 1]), registerModel()), /registerModel: unknown operation "push"/],
     ['map op without key', () => checkLinearizable(history([0, 'get', 'a', undefined, 0, 1]), mapModel()), /operations take \{ key: string/],
   ];

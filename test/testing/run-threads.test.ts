@@ -109,5 +109,23 @@ describe('runThreads', () => {
     await expect(run([{ mode: 'add', n: 1 }], { yields: { probability: 2 } })).rejects.toThrow(/probability must be a number in \[0, 1\], got 2/);
     await expect(run([{ mode: 'add', n: 1 }], { kill: { thread: 3, atStep: 1 } })).rejects.toThrow(/kill.thread/);
     await expect(runThreads({ threads: [1], program: 'nope', seed: 0 })).rejects.toThrow(/program must be a module URL/);
+    await expect(run([{ mode: 'add', n: 1 }], { yields: { probability: 0.5, maxSpins: 0 } })).rejects.toThrow(/yields\.maxSpins must be an integer in \[1, 1048576\], got 0/);
+    await expect(run([{ mode: 'add', n: 1 }], { kill: { thread: 0 } as never })).rejects.toThrow(/runThreads\(options\)\.kill: atStep is required/);
+    await expect(run([{ mode: 'add', n: 1 }], { trace: 'yes' as never })).rejects.toThrow(/trace must be true or false, got "yes"/);
+    await expect(runThreads({ threads: [1], program: 'file:///p.ts', seed: 0, shared: 1, setup: () => 2 })).rejects.toThrow(/pass shared or setup, not both/);
+  });
+
+  it('refuses a misspelled option, at the top and inside yields and kill, naming the option meant', async () => {
+    const misspelled: Array<[Record<string, unknown>, RegExp]> = [
+      [{ timeout: 1000 }, /runThreads\(options\): unknown option "timeout"; did you mean "timeoutMs"\?/],
+      [{ yeilds: { probability: 0.1 } }, /runThreads\(options\): unknown option "yeilds"; did you mean "yields"\?/],
+      [{ yields: { probability: 0.1, maxDelay: 1 } }, /runThreads\(options\)\.yields: unknown option "maxDelay"; did you mean "maxDelayMs"\?/],
+      [{ kill: { thread: 0, atstep: 1 } }, /runThreads\(options\)\.kill: unknown option "atstep"; did you mean "atStep"\?/],
+    ];
+    for (const [extra, message] of misspelled) {
+      const e = await run([{ mode: 'add', n: 1 }], extra as never).then(() => undefined, (x: unknown) => x);
+      expect(isSabreError(e, 'ERR_INVALID_ARG'), String(e)).toBe(true);
+      expect((e as Error).message).toMatch(message);
+    }
   });
 });
