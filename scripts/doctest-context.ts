@@ -51,6 +51,7 @@ export declare const store: IdempotencyStore;
 // The reader's application.
 export declare function render(what: unknown): Promise<string>;
 export declare function renderReport(id: string): Promise<string>;
+export declare function buildReport(fencingToken: number): void;
 export declare function fetchJson(url: string, init?: { signal?: AbortSignal }): Promise<unknown>;
 export declare const payments: { charge(request: unknown): Promise<{ id: string; amount: number }> };
 export declare const provider: { charge(request: unknown, options: { idempotencyKey?: string }): Promise<{ id: string; amount: number }> };

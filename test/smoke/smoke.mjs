@@ -91,7 +91,7 @@ await step('keyed primitives work from the built package', async () => {
   idem.complete(first.token, { status: 201, body: 'ok' });
   const again = idem.begin('k', fp);
   check(first.status === 'new' && again.status === 'replay' && again.response.body === 'ok' && idem.begin('k', 'other').status === 'mismatch', 'IdempotencyStore runs a key once and replays it');
-  const bucket = sabre.TokenBucket.from(new sabre.TokenBucket({ capacity: 2, refillPerSecond: 1, keys: 4 }).handle);
+  const bucket = sabre.TokenBucket.from(new sabre.TokenBucket({ burst: 2, refillPerSecond: 1, capacity: 4 }).handle);
   const window = new sabre.SlidingWindow({ limit: 1, windowMs: 60_000, capacity: 4 });
   const denied = (bucket.tryAcquire('k', 2), bucket.check('k'));
   check(!denied.allowed && denied.retryAfterMs > 0 && window.tryAcquire('k') && !window.tryAcquire('k') && sabre.rateLimitHeaders(denied, bucket.policy)['Retry-After'] === '1', 'TokenBucket and SlidingWindow hold a key to its budget; rateLimitHeaders gives Retry-After');
