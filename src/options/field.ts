@@ -96,12 +96,12 @@ export function number(spec: NumberSpec = {}): Field<number> {
   if (spec.min !== undefined) parts.push(`>= ${spec.min}`);
   if (spec.max !== undefined) parts.push(`<= ${spec.max}`);
   const what = `a ${spec.infinite ? '' : 'finite '}number${spec.unit ? ` of ${spec.unit}` : ''}${parts.length ? ` ${parts.join(' and ')}` : ''}${spec.infinite ? ' (or Infinity)' : ''}`;
+  // Bounds as locals: this runs on every call that passes a number option.
+  const above = spec.above ?? -Infinity, min = spec.min ?? -Infinity, max = spec.max ?? Infinity, infinite = spec.infinite === true;
   return field({
     parse: (v, name) => {
-      if (typeof v !== 'number' || Number.isNaN(v)) return fail(name, what, v);
-      if (v === Infinity && spec.infinite) return v;
-      if (!Number.isFinite(v) || (spec.above !== undefined && !(v > spec.above)) || (spec.min !== undefined && v < spec.min) || (spec.max !== undefined && v > spec.max)) return fail(name, what, v);
-      return v;
+      if (typeof v === 'number' && v > above && v >= min && v <= max && (v !== Infinity || infinite) && v !== -Infinity) return v;
+      return fail(name, what, v); // NaN fails every comparison above
     },
     ...(spec.default !== undefined ? { fallback: spec.default } : {}),
   });

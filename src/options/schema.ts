@@ -101,6 +101,8 @@ export class OptionSchema<F extends Fields> {
    * @throws InvalidArgumentError naming the first bad or unknown option
    */
   parse(raw: unknown, where?: string, prefix?: string): Parsed<F> {
+    // The common case first: a plain options object and no older shape to rewrite.
+    if (typeof raw === 'object' && raw !== null && this.rules.legacy === undefined && !Array.isArray(raw)) return this.build(raw as Record<string, unknown>, where, prefix);
     if (raw === undefined && this.empty !== undefined) return this.empty;
     if (typeof raw === 'number' && this.rules.positional !== undefined) return this.parse({ [this.rules.positional]: raw }, where, prefix);
     let o = raw === undefined ? {} : objectOf(raw, where ?? this.where);
@@ -248,18 +250,29 @@ function compile<F extends Fields>(
 ): Build<F> {
   for (const n of names) if (!/^[A-Za-z_$][\w$]*$/.test(n)) throw new Error(`option name ${JSON.stringify(n)} is not an identifier`);
   const known = names.length === 0 ? 'false' : names.map((n) => `k === '${n}'`).join(' || ');
+  const reads = names.map((n, i) => `const v${i} = o.${n};`).join(' ');
+  const same = names.map((_, i) => `v${i} === m${i}`).join(' && ');
   const props = names.map((n, i) => {
-    const read = `F[${i}].parse(o.${n}, P === undefined ? '${n}' : P + '${n}', o)`;
     const absent = fields[i]!.fallback === REQUIRED ? `R('${n}', W, P)` : `D[${i}]`;
-    return `${n}: o.${n} === undefined ? ${absent} : ${read}`;
+    return `${n}: v${i} === undefined ? ${absent} : F[${i}].parse(v${i}, P === undefined ? '${n}' : P + '${n}', o)`;
   });
+  // A one-entry memo: the same options object with the same values (an options constant passed
+  // on every call, as retry's usually is) gives the same answer without checking, allocating or
+  // enumerating its keys again (the for…in costs as much as the rest of the call). The one thing
+  // it does not see: an unknown key added, by mutation, to an object already checked, whose
+  // known values did not change. Every object is checked whole the first time it is seen and
+  // whenever a known value changes.
   const body = `
+    ${reads}
+    if (o === mo${names.length > 0 ? ` && ${same}` : ''}) return mout;
     for (const k in o) if (!(${known})) return U(o, W, P);
     const out = { ${props.join(', ')} };
     if (C !== undefined) C(out);
+    mo = o; ${names.map((_, i) => `m${i} = v${i};`).join(' ')} mout = out;
     return out;`;
+  const memo = ['let mo, mout;', ...names.map((_, i) => `let m${i};`)].join(' ');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the schema's own field names, see above
-  const make = new Function('F', 'D', 'C', 'U', 'R', `return function build(o, W, P) {${body}};`) as (...args: unknown[]) => Build<F>;
+  const make = new Function('F', 'D', 'C', 'U', 'R', `${memo} return function build(o, W, P) {${body}};`) as (...args: unknown[]) => Build<F>;
   return make(fields, fields.map((f) => f.fallback), check, unknownKey, required);
 }
 

@@ -146,6 +146,9 @@ const OPTIONS = defineOptions('retry(fn, options)', {
 });
 type Config = Parsed<typeof OPTIONS.fields>;
 
+/** What the first attempt receives when there is no signal: one frozen object for every call. */
+const FIRST_CALL: RetryCall = Object.freeze({ attempt: 0, signal: undefined });
+
 const maxOf = (c: Config): number => c.maxMs ?? Math.max(DEFAULT_MAX_MS, c.baseMs);
 
 function draw(random: () => number): number {
@@ -275,7 +278,7 @@ export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options?: 
   }
   let result: T | PromiseLike<T>;
   try {
-    result = fn({ attempt: 0, signal: cfg.signal });
+    result = fn(cfg.signal === undefined ? FIRST_CALL : { attempt: 0, signal: cfg.signal });
   } catch (e) {
     return retrySlow(fn, cfg, e);
   }

@@ -94,6 +94,18 @@ describe('option schemas', () => {
     expectCode(() => schema.revive(stored, { codec: 'v8' }, 'Thing.from(handle, options)'), ErrorCode.INVALID_ARG, /Thing.from\(handle, options\): unknown option "codec" \(it takes no options\)/);
   });
 
+  it('an options object passed again is answered from a memo, but any change of a known value is checked again', () => {
+    const o: Record<string, unknown> = { capacity: 5, ttlMs: 10 };
+    const first = schema.parse(o);
+    expect(schema.parse(o)).toBe(first);
+    o.ttlMs = 20;
+    expect(schema.parse(o).ttlMs).toBe(20);
+    o.ttlMs = -1;
+    expectCode(() => schema.parse(o), ErrorCode.INVALID_ARG, /ttlMs must be/);
+    expect(schema.parse({ capacity: 5, ttlMs: 10 })).not.toBe(first); // another object: checked whole
+    expectCode(() => schema.parse({ capacity: 5, ttl: 10 }), ErrorCode.INVALID_ARG, /unknown option "ttl"/);
+  });
+
   it('suggests by edit distance, prefix and case', () => {
     expect(editDistance('kitten', 'sitting')).toBe(3);
     expect(editDistance('ab', 'ba')).toBe(1);
