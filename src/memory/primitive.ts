@@ -20,7 +20,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
-import { custom, local, withDefault, type Field } from '../options/field.js';
+import { custom, local, withDefault, type Field, type OptionRange } from '../options/field.js';
 import { defineOptions, type Fields, type OptionSchema, type Parsed, type SchemaRules, type Stored } from '../options/schema.js';
 import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
 
@@ -66,6 +66,15 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
   ) {
     this.options = defineOptions(`new ${name}(options)`, { ...fields, arena: arenaField }, rules);
     this.spec = { kind, version, bodyBytes: rules.bodyBytes };
+  }
+
+  /**
+   * The bounds and defaults of this primitive's numeric options, read off
+   * their declarations (`TokenBucket.limits.capacity` is `{ min: 1, max:
+   * 16777216, default: 10000 }`). Classes publish it as their static `limits`.
+   */
+  get limits(): Readonly<Record<string, OptionRange>> {
+    return this.options.limits;
   }
 
   /** Checks the user's options and allocates the region (in `arena` when given). */

@@ -38,6 +38,17 @@ export interface Field<T, S = T> {
   fromHandle?(raw: unknown, name: string): S;
   /** The value in a thread that opened a handle, from the handle's form and what `from` was given (default: the handle's form). */
   revive?(stored: S, given: unknown, name: string): T;
+  /** The bounds of a numeric option, as `P.limits` reports them. */
+  readonly range?: OptionRange;
+}
+
+/** What `P.limits` tells of one numeric option: its bounds (inclusive) and its default. */
+export interface OptionRange {
+  readonly min?: number;
+  /** Values must be greater than this (a duration that cannot be 0). */
+  readonly above?: number;
+  readonly max?: number;
+  readonly default?: number;
 }
 
 // Fields are plain objects: `{ ...f, fallback }` makes a variant.
@@ -73,6 +84,7 @@ export function integer(spec: IntegerSpec & { readonly default?: number } = {}):
   const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
   return field({
     parse: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(name, `an integer ${range}`, v)),
+    range: { min, max },
     ...(spec.default !== undefined ? { fallback: spec.default } : {}),
   });
 }
@@ -102,6 +114,11 @@ export function number(spec: NumberSpec = {}): Field<number> {
     parse: (v, name) => {
       if (typeof v === 'number' && v > above && v >= min && v <= max && (v !== Infinity || infinite) && v !== -Infinity) return v;
       return fail(name, what, v); // NaN fails every comparison above
+    },
+    range: {
+      ...(spec.min !== undefined ? { min: spec.min } : {}),
+      ...(spec.above !== undefined ? { above: spec.above } : {}),
+      ...(spec.max !== undefined ? { max: spec.max } : infinite ? { max: Infinity } : {}),
     },
     ...(spec.default !== undefined ? { fallback: spec.default } : {}),
   });

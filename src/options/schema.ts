@@ -26,7 +26,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { deprecated, type DeprecationCode } from './deprecate.js';
-import { REQUIRED, type Field } from './field.js';
+import { REQUIRED, type Field, type OptionRange } from './field.js';
 import { closest } from './suggest.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a field of any value type
@@ -93,6 +93,15 @@ export class OptionSchema<F extends Fields> {
     this.lookup = Object.assign(Object.create(null) as Record<string, AnyField>, fields);
     this.build = compile(this.names, this.fieldList, this.rules.check, this.unknownKey, this.required);
     this.empty = this.entries.every(([, f]) => f.fallback !== REQUIRED) ? Object.freeze(this.parse({})) : undefined;
+  }
+
+  /** The bounds and defaults of the numeric options, read off their fields (what a class publishes as `limits`). */
+  get limits(): Readonly<Record<string, OptionRange>> {
+    const out: Record<string, OptionRange> = {};
+    for (const [name, f] of this.entries) {
+      if (f.range !== undefined) out[name] = Object.freeze({ ...f.range, ...(typeof f.fallback === 'number' ? { default: f.fallback } : {}) });
+    }
+    return Object.freeze(out);
   }
 
   /**
