@@ -34,6 +34,11 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   tryLock: ({ mutex }) => Mutex.from(mutex).tryLock(),
   unlock: ({ mutex }) => Mutex.from(mutex).unlock(),
   isLocked: ({ mutex }) => Mutex.from(mutex).isLocked,
+  /** Blocks this worker until cell[0] is non-zero, then unlocks: an unlock at the moment the caller picks. */
+  unlockWhen: ({ mutex, cell }) => {
+    while (Atomics.load(cell, 0) === 0) Atomics.wait(cell, 0, 0, 1000);
+    Mutex.from(mutex).unlock();
+  },
   /** Takes and releases the lock: proves the lock works for this thread. */
   lockUnlock: ({ mutex, options }) => {
     const m = Mutex.from(mutex);

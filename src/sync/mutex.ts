@@ -47,6 +47,14 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * else waits. So no thread waits behind an unbounded stream of barging
  * newcomers; `bench/` reports the split per 150 ms window.
  *
+ * Leaving: a waiter that has parked and then gives up (timeout, abort) may
+ * have been counted in WAITERS by an unlock that handed off to "a parked
+ * waiter" just as it left. Unlock writes STATE then re-reads WAITERS; a
+ * leaver decrements WAITERS then re-reads STATE (Dekker): one of them sees
+ * the other and turns the orphaned handoff back into a free lock, notifying a
+ * waiter. Without this, the lock stayed free but unobtainable (tryLock false)
+ * until some waiter's liveness slice ran out.
+ *
  * Owner death: a dying thread can stop between any two lines, but every state
  * change is one CAS on STATE, so it leaves either "held by t" or not. Waiters
  * park in slices (park.ts) and check the owner's liveness when a slice times
@@ -358,6 +366,16 @@ export class Mutex {
   private lockSlow(deadline: number, ignorePoison: boolean): void {
     const backoff = new Backoff();
     let parkedAt = 0; // systemClock time of the first park; 0 = never parked
+    try {
+      this.lockSlowLoop(deadline, ignorePoison, backoff, (t) => (parkedAt = t));
+    } catch (e) {
+      if (parkedAt !== 0) this.leave();
+      throw e;
+    }
+  }
+
+  private lockSlowLoop(deadline: number, ignorePoison: boolean, backoff: Backoff, parked: (at: number) => void): void {
+    let parkedAt = 0;
     for (;;) {
       const s = load(this.words, STATE);
       const owner = s & OWNER_MASK;
@@ -386,11 +404,21 @@ export class Mutex {
       add(this.words, WAITERS, 1);
       parkSync(this.words, STATE, expected, deadline);
       sub(this.words, WAITERS, 1);
-      if (parkedAt === 0) parkedAt = systemClock.now();
+      if (parkedAt === 0) parked((parkedAt = systemClock.now()));
     }
   }
 
   private async lockAsyncSlow(deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined): Promise<void> {
+    let parkedAt = 0;
+    try {
+      await this.lockAsyncSlowLoop(deadline, ignorePoison, signal, (t) => (parkedAt = t));
+    } catch (e) {
+      if (parkedAt !== 0) this.leave();
+      throw e;
+    }
+  }
+
+  private async lockAsyncSlowLoop(deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined, parked: (at: number) => void): Promise<void> {
     const backoff = new Backoff();
     let parkedAt = 0;
     for (;;) {
@@ -422,6 +450,7 @@ export class Mutex {
       const expected = this.markParked(s, parkedAt);
       if (expected === undefined) continue;
       add(this.words, WAITERS, 1);
+      if (parkedAt === 0) parked(systemClock.now()); // from here on a handoff may be meant for this waiter
       try {
         await parkAsync(this.words, STATE, expected, deadline, signal);
       } finally {
@@ -461,6 +490,34 @@ export class Mutex {
       // Linearization point of a contended unlock.
       if (compareExchange(this.words, STATE, s, next) === s) {
         if ((s & PARKED) !== 0) notify(this.words, STATE, 1);
+        // The WAITERS count read above may include a waiter that was already
+        // leaving (timed out, aborted). Dekker with leave(): it decrements
+        // WAITERS then reads STATE; this wrote STATE and now reads WAITERS,
+        // so one of the two sees the other. If nobody is left, take the
+        // handoff back.
+        if (handoff && load(this.words, WAITERS) === 0) this.revokeHandoff();
+        return;
+      }
+    }
+  }
+
+  /**
+   * A waiter that has parked leaves without the lock (timeout, abort, poison):
+   * a handoff may have been made to it after it stopped looking. Give it back
+   * to the other waiters (or to anyone, if none is parked).
+   */
+  private leave(): void {
+    if (load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
+    this.revokeHandoff();
+  }
+
+  /** Turns a pending handoff (owner 0, HANDOFF) back into a free lock and wakes a waiter to take it. */
+  private revokeHandoff(): void {
+    for (;;) {
+      const s = load(this.words, STATE);
+      if ((s & OWNER_MASK) !== 0 || (s & HANDOFF) === 0) return;
+      if (compareExchange(this.words, STATE, s, s & ~HANDOFF) === s) {
+        notify(this.words, STATE, 1);
         return;
       }
     }

@@ -87,6 +87,34 @@ describe('Mutex behaviour', () => {
     expect(m.isLocked).toBe(false);
   });
 
+  it('a waiter that leaves (abort) as the holder unlocks does not leave the mutex free but unobtainable', async () => {
+    // The shape: the waiter has waited long enough to ask for handoff; it is
+    // aborted, and before it runs again another thread unlocks. The unlock
+    // still counts it as a parked waiter and hands the lock to "a waiter":
+    // nobody must be left holding a handoff that no one will take.
+    for (let round = 0; round < 3; round++) {
+      const m = new Mutex();
+      const go = new Int32Array(new SharedArrayBuffer(4));
+      await a.call('lock', { mutex: m.handle });
+      const controller = new AbortController();
+      const waiting = rejected(m.lockAsync({ signal: controller.signal }));
+      await sleep(60); // well past the starvation threshold: the unlock below hands off
+      const unlocked = a.call('unlockWhen', { mutex: m.handle, cell: go });
+      controller.abort(); // the waiter decides to leave; it runs again only when this turn ends...
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      const until = Date.now() + 5000;
+      while (m.ownerThreadId === a.threadId) if (Date.now() > until) throw new Error('the worker did not unlock'); // ...after the unlock
+      expectCode(await waiting, ErrorCode.ABORTED);
+      await unlocked;
+      expect(m.isLocked).toBe(false);
+      expect(m.tryLock(), 'free, so tryLock must take it').toBe(true);
+      m.unlock();
+      await m.lockAsync({ timeout: 0 });
+      m.unlock();
+    }
+  });
+
   it('acquire() returns a guard that `using` releases, also when the scope throws', async () => {
     const m = new Mutex();
     {
