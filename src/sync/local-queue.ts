@@ -47,6 +47,8 @@ export class LocalQueue {
   readonly waker = new Waker();
   /** True while a driver task contends for the lock on behalf of this queue. */
   driving = false;
+  /** The running driver's identity among the lock's waiters, for the lock's own use (a Semaphore's ticket). */
+  driver: unknown = undefined;
   private seq = 0;
 
   /** True when nothing of this thread waits (the fast paths check this before barging). */
