@@ -1,8 +1,18 @@
 /**
  * LocalQueue: one thread's pending async acquisitions of one lock (a Mutex,
- * a Semaphore), in priority order. Shared by every object of the thread that
- * opens the same lock memory, so that a release through one object serves
- * the tasks queued through another.
+ * a Semaphore), in priority order. Shared by the lock objects of the thread
+ * that open the lock's words through the same SharedArrayBuffer object (the
+ * same handle object, or one created from it in this thread).
+ *
+ * A handle received again (each `postMessage` or `structuredClone` delivers a
+ * new SharedArrayBuffer object for the same memory) cannot be told apart from
+ * another lock's at the same offset of a same-sized buffer, so its objects get
+ * a queue of their own. Their tasks still exclude the others' (the lock word
+ * does that) and never strand them (every release by the thread wakes its
+ * queues to look again), but across the two queues tasks are ordered by the
+ * lock's fairness policy, not by priority, and `cancel()` reaches only the
+ * queue of the object it is called on. Open a handle once per thread and
+ * share the object to keep one queue.
  *
  * Within a thread, async-mutex's rules: higher `priority` first, FIFO within
  * a priority; `cancel()` rejects the queued acquisitions; `waitForUnlock`
@@ -159,7 +169,7 @@ function insertByPriority(list: Pending[], entry: Pending): void {
 
 const queues = new WeakMap<ArrayBufferLike, Map<number, LocalQueue>>();
 
-/** This thread's queue for the lock whose words start at `words.byteOffset` of `words.buffer`. */
+/** This thread's queue for the lock whose words start at `words.byteOffset` of the SharedArrayBuffer object `words.buffer`. */
 export function localQueue(words: Int32Array): LocalQueue {
   let byOffset = queues.get(words.buffer);
   if (byOffset === undefined) queues.set(words.buffer, (byOffset = new Map()));

@@ -11,7 +11,7 @@ import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
 import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
 import { localQueue, priorityOf, waitForUnlockOptions, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Waker } from './park.js';
 
 const { add, compareExchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -63,15 +63,20 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  *
  * This thread's async tasks: acquisitions (lockAsync, acquireAsync,
  * runExclusive) and waitForUnlock calls that cannot proceed at once wait in
- * the thread's LocalQueue for this mutex's memory (local-queue.ts): priority,
- * then FIFO. One driver per queue contends for STATE as one waiter; when it
- * takes the lock (me|TASK) it grants it to the head task. A task's unlock
- * hands the lock to the next queued task of its thread without touching STATE
- * (isLocked stays true, as async-mutex users expect), unless a waiter of
- * another thread is starving: then it releases STATE (with handoff) and the
- * driver queues like any other waiter. So priority, cancel() and timeouts are
- * exact within a thread, and across threads the order is the fairness
- * policy's; a thread cannot keep the lock from a starving thread by queueing.
+ * the thread's LocalQueue for this mutex (local-queue.ts): priority, then
+ * FIFO. One driver per queue runs while the queue is not empty: it contends
+ * for STATE as one waiter and, when it takes the lock (me|TASK), grants it to
+ * the head task. A task's unlock hands the lock to the next task of its
+ * object's queue without touching STATE (isLocked stays true, as async-mutex
+ * users expect), unless a waiter of another thread is starving: then it
+ * releases STATE (with handoff) and the driver queues like any other waiter.
+ * While this thread holds the lock, its drivers wait off the lock word (not
+ * in WAITERS) for a slow-path unlock of the thread, which wakes them all (a
+ * queue of another object on the same memory may be among them; a
+ * synchronous hold is made to unlock by the slow path by setting PARKED).
+ * So priority, cancel() and timeouts are exact within a queue, and across
+ * threads the order is the fairness policy's; a thread cannot keep the lock
+ * from a starving thread by queueing.
  *
  * Leaving: a waiter that has decided to park and then gives up (timeout,
  * abort, an emptied queue) may have been counted in WAITERS by an unlock that
@@ -192,6 +197,32 @@ const ME_TASK = me | TASK;
 const RESOLVED = Promise.resolve();
 const registry = (): ThreadRegistry => ThreadRegistry.current;
 
+/**
+ * This thread's drivers that wait for the thread itself to release a mutex
+ * (it holds the one they want). Every slow-path unlock of the thread wakes
+ * them all to look again: a release through one Mutex object must reach the
+ * queues of other objects on the same memory, which cannot be told apart.
+ */
+const releaseWaiters = new Set<() => void>();
+
+/** Resolves at this thread's next release of any mutex, or when `waker` is woken. */
+function releasedHere(waker: Waker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = (): void => {
+      releaseWaiters.delete(wake);
+      waker.set(undefined);
+      resolve();
+    };
+    releaseWaiters.add(wake);
+    waker.set(wake);
+  });
+}
+
+function announceRelease(): void {
+  if (releaseWaiters.size === 0) return;
+  for (const wake of [...releaseWaiters]) wake();
+}
+
 /** One waiter's progress through a slow path: a blocking locker, or this thread's async driver. */
 class Waiting {
   readonly backoff = new Backoff();
@@ -238,7 +269,10 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * ones with `CanceledError`; `waitForUnlock()` waits until the lock could be
  * taken. `runExclusive` always calls `fn` in a later microtask, never inside
  * the call. Across threads, `priority` does not apply: threads are served by
- * the fairness policy below, and a thread's queue waits as one waiter.
+ * the fairness policy below, and a thread's queue waits as one waiter. (The
+ * queue is shared by the thread's Mutex objects opened from one handle
+ * object; a handle received again through `postMessage` has a queue of its
+ * own, see `LocalQueue`: open each handle once per thread to keep one order.)
  *
  * Re-entry by the holding thread: a blocking `lock()` (and `acquire`,
  * `withLock`) by the thread that holds the mutex throws `DeadlockError` (the
@@ -593,42 +627,50 @@ export class Mutex {
   }
 
   /**
-   * The driver: contends for STATE as one waiter on behalf of this thread's
-   * queue, then grants the lock to the head task. Ends when the queue is
-   * empty, when a task of this thread holds the lock (its release serves the
-   * queue), or after a grant. `q.driving` is cleared in the same turn as the
-   * decision to end, so a release never finds a driver that is not running.
+   * The driver: runs while this thread's queue is not empty. While another
+   * thread holds the lock it contends for STATE as one waiter; when the lock
+   * is free for it, it serves the watchers and grants the lock to the head
+   * task. While this thread holds the lock (a task, or its synchronous code)
+   * it waits, off the lock word, for this thread's next release: a task's
+   * release may hand the lock straight to the next task of its queue, and
+   * any slow-path unlock of the thread wakes the drivers to look again.
+   * `q.driving` is cleared in the same turn as the decision to end, so an
+   * enqueue never finds a driver that is not running.
    */
   private async driveLoop(q: LocalQueue): Promise<void> {
-    const w = new Waiting();
-    let took = false;
+    let w = new Waiting();
     try {
       for (;;) {
         if (q.empty) return;
         const s = load(this.words, STATE);
         const owner = s & OWNER_MASK;
-        if (owner === me && (s & TASK) !== 0) return;
+        if (owner === me) {
+          // A synchronous hold's unlock must take the slow path, which announces it: PARKED makes sure.
+          if ((s & (TASK | PARKED)) === 0 && compareExchange(this.words, STATE, s, s | PARKED) !== s) continue;
+          compareExchange(this.words, WAIT_SINCE, w.stamp, 0); // this is not another thread's starving waiter
+          await releasedHere(q.waker);
+          continue;
+        }
         if (owner === 0 && ((s & HANDOFF) === 0 || w.parked)) {
           // Free for this thread.
           if ((s & POISONED) !== 0) q.rejectAcquirers(() => this.poisonError(), (p) => p.ignorePoison);
           q.releaseWatchers(1);
           if (q.acquirers.length === 0) continue;
           if (compareExchange(this.words, STATE, s, this.acquiredState(s, TASK)) === s) {
-            took = true;
             this.took(w);
+            w = new Waiting(); // the next wait, if any, is a new one
             q.grantHead();
-            return;
+            continue;
           }
           w.backoff.spin();
           continue;
         }
-        // Held by another thread (or by this thread's synchronous code, whose unlock wakes this driver),
-        // or handed off to a waiter that has parked. A short spin first, as a blocking locker does.
-        if (owner !== me && w.startedAt === 0 && !w.backoff.isCompleted()) {
+        // Held by another thread, or handed off to a waiter that has parked. A short spin first, as a blocking locker does.
+        if (w.startedAt === 0 && !w.backoff.isCompleted()) {
           w.backoff.snooze();
           continue;
         }
-        if (owner !== 0 && owner !== me && !registry().isAlive(owner - 1)) {
+        if (owner !== 0 && !registry().isAlive(owner - 1)) {
           this.recover(s);
           continue;
         }
@@ -648,7 +690,7 @@ export class Mutex {
       q.rejectWatchers(() => e);
     } finally {
       q.driving = false;
-      if (!took) this.left(w);
+      this.left(w);
     }
   }
 
@@ -729,7 +771,7 @@ export class Mutex {
         // The WAITERS count read above may include a waiter that was already
         // leaving: Dekker with left() (see the notes). If nobody is left, take the handoff back.
         if (handoff && load(this.words, WAITERS) === 0) this.revokeHandoff();
-        if (!q.empty) this.drive(); // this thread's watchers and queued tasks look again
+        announceRelease(); // this thread's queues (of any Mutex object on this memory) look again
         return;
       }
     }

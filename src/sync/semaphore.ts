@@ -205,7 +205,9 @@ interface Waiter {
  * `CanceledError`; `waitForUnlock(n)` waits until `n` permits could be taken.
  * `runExclusive` always calls `fn` in a later microtask, never inside the
  * call. Across threads, `priority` does not apply: a thread's queue takes
- * part in the fairness above as one waiter (the age of its oldest wait).
+ * part in the fairness above as one waiter (the age of its oldest wait). The
+ * queue is shared by the thread's Semaphore objects opened from one handle
+ * object (a handle received again has a queue of its own, see `LocalQueue`).
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for permits or `n` that are
  *   not positive integers, `n` above `permits` (it could never succeed), or a

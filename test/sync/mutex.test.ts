@@ -261,6 +261,28 @@ describe('Mutex: async tasks of one thread', () => {
     expect(m2.isLocked).toBe(false);
   });
 
+  it('objects opened from separately received handles (new SharedArrayBuffer objects) queue apart but never strand each other', async () => {
+    const m1 = new Mutex();
+    const m2 = Mutex.from(structuredClone(m1.handle)); // what each postMessage of the handle gives a worker
+    const m3 = Mutex.from(structuredClone(m1.handle));
+    await m1.lockAsync();
+    const order: string[] = [];
+    const all = [
+      m2.runExclusive(() => void order.push('m2')),
+      m3.lockAsync().then(() => {
+        order.push('m3');
+        m3.unlock();
+      }),
+      m2.waitForUnlock().then(() => void order.push('m2 watcher')),
+    ];
+    await settle();
+    expect(order).toEqual([]);
+    m1.unlock(); // m1's own queue is empty: the lock goes back to the word, and this thread's other queues take it in turn
+    await Promise.all(all);
+    expect(order.filter((o) => o !== 'm2 watcher').sort()).toEqual(['m2', 'm3']);
+    expect(m1.isLocked).toBe(false);
+  });
+
   it('cancel() rejects the queued acquisitions with CanceledError; the holder keeps the lock; watchers stay', async () => {
     const m = new Mutex();
     const guard = await m.acquireAsync();

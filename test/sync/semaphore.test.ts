@@ -232,6 +232,24 @@ describe('Semaphore: async tasks of one thread', () => {
     expect(s.available).toBe(2);
   });
 
+  it('objects opened from separately received handles queue apart but never strand each other', async () => {
+    const s1 = new Semaphore(1);
+    const s2 = Semaphore.from(structuredClone(s1.handle)); // what each postMessage of the handle gives a worker
+    await s1.acquireAsync();
+    const order: string[] = [];
+    const queued = [
+      s2.runExclusive(() => void order.push('s2')),
+      s1.runExclusive(() => void order.push('s1')),
+      s2.waitForUnlock().then(() => void order.push('s2 watcher')),
+    ];
+    await settle();
+    expect(order).toEqual([]);
+    s1.release();
+    await Promise.all(queued);
+    expect(order.filter((o) => o !== 's2 watcher').sort()).toEqual(['s1', 's2']);
+    expect(s1.available).toBe(1);
+  });
+
   it('cancel() rejects the queued acquisitions with CanceledError, drops their reservation, and leaves watchers', async () => {
     const s = new Semaphore(3);
     await a.call('acquire', { sem: s.handle, n: 1 });
