@@ -9,10 +9,11 @@
  * another lock's at the same offset of a same-sized buffer, so its objects get
  * a queue of their own. Their tasks still exclude the others' (the lock word
  * does that) and never strand them (every release by the thread wakes its
- * queues to look again), but across the two queues tasks are ordered by the
- * lock's fairness policy, not by priority, and `cancel()` reaches only the
- * queue of the object it is called on. Open a handle once per thread and
- * share the object to keep one queue.
+ * queues to look again), but priority does not order one queue's tasks
+ * against the other's (a task's release serves its own queue first, then the
+ * lock's fairness policy decides), and `cancel()` reaches only the queue of
+ * the object it is called on. Open a handle once per thread and share the
+ * object to keep one queue.
  *
  * Within a thread, async-mutex's rules: higher `priority` first, FIFO within
  * a priority; `cancel()` rejects the queued acquisitions; `waitForUnlock`
