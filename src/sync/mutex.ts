@@ -21,8 +21,8 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * Words (Int32, in the region body):
  *   STATE       owner (threadId + 1) in the low OWNER_BITS, then the flags below
  *   STARVING    1 while handoff mode is on (a waiter has waited longer than STARVATION_MS)
- *   WAITERS     waiters between "about to park" and "woke": blocking lockers, and at
- *               most one async driver per thread (below)
+ *   WAITERS     waiters between "about to park" and "woke": blocking lockers, and the
+ *               async drivers (one per queue of a thread, below) while another thread holds
  *   WAIT_SINCE  when the longest-waiting registered waiter began to wait: a stamp in
  *               1/16 ms that wraps (compared by wrapping difference); 0 = none
  *
