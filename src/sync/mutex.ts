@@ -21,8 +21,9 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * Words (Int32, in the region body):
  *   STATE       owner (threadId + 1) in the low OWNER_BITS, then the flags below
  *   STARVING    1 while handoff mode is on (a waiter has waited longer than STARVATION_MS)
- *   WAITERS     waiters between "about to park" and "woke": blocking lockers, and the
- *               async drivers (one per queue of a thread, below) while another thread holds
+ *   WAITERS     waiters, from their decision to park until they take the lock or leave
+ *               (parked or awake between parks): blocking lockers, and the async drivers
+ *               (one per queue of a thread, below) while another thread holds
  *   WAIT_SINCE  when the longest-waiting registered waiter began to wait: a stamp in
  *               1/16 ms that wraps (compared by wrapping difference); 0 = none
  *
@@ -34,14 +35,18 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  *         |      |          |        |         |                             | unchanged (unless another thread starves); else below
  *   t     | k    | p        | 1      | 0       | held, waiters may be parked | t's unlock: → p (or p|PARKED|HANDOFF), notify(1)
  *   0     | 0    | p        | 1      | 0       | free, a woken waiter is due | any locker: CAS → me|k|p|PARKED
- *   0     | 0    | p        | 1      | 1       | handed off                  | a waiter that has parked: CAS → me|k|p|PARKED;
+ *   0     | 0    | p        | 1      | 1       | handed off                  | a counted waiter: CAS → me|k|p|PARKED;
  *         |      |          |        |         |                             | a leaving waiter or the unlocker: → p|PARKED, notify(1)
  *   0     | 0    | 1        | x      | 0       | poisoned (owner died)       | lock throws OwnerDiedError; clearPoison: → 0|x
  *   dead t| k    | p        | x      | 0       | owner died holding it       | a waiter that proves t dead: CAS → 1|x, notify(all)
  * Invariants: HANDOFF implies owner 0 and PARKED; TASK implies owner ≠ 0. A
  * waiter's WAITERS increment happens before the PARKED it set is read by an
- * unlocker. The sync fast paths never see TASK: a task's unlock always takes
- * the slow path, where the thread's queue is served.
+ * unlocker, and it stays counted across its parks: an unlock never misses a
+ * starving waiter because it was awake between two parks. A waiter counts
+ * itself only when it decides to park (after its spin), so a newcomer that
+ * finds HANDOFF parks before it may take one. The sync fast paths never see
+ * TASK: a task's unlock always takes the slow path, where the thread's queue
+ * is served.
  *
  * Linearization points: lock = the CAS that writes an owner into STATE (or,
  * for a task served by its own thread's release, that release: STATE keeps
@@ -54,7 +59,7 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * oldest wins), parks no longer than until its STARVATION_MS is up, and sets
  * STARVING when it runs after that. An unlock that finds a parked waiter and
  * STARVING set, or WAIT_SINCE older than STARVATION_MS, hands the lock to a
- * parked waiter (HANDOFF) instead of freeing it, and newcomers park: so the
+ * counted waiter (HANDOFF) instead of freeing it, and newcomers park: so the
  * unlock itself enforces the threshold, even for a waiter whose thread the
  * OS has not run since. The taker ends handoff mode if it waited less than
  * STARVATION_MS or no one else waits; a registered waiter that takes the lock
@@ -90,19 +95,26 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * change is one CAS on STATE, so it leaves either "held by t" or not. Waiters
  * park in slices (park.ts) and check the owner's liveness when a slice times
  * out; `tryLock` and every lock attempt check the registry's dead bit. A thread
- * dying while parked leaves WAITERS one too high (one unlock may then notify,
+ * dying while it waits leaves WAITERS one too high (one unlock may then notify,
  * or hand off to, nobody: the slices repair that within one slice) and may
  * leave its WAIT_SINCE registration, which keeps handoff mode on while others
  * wait: slower handovers, never a lost one. Tasks queued in a dead thread die
  * with it; they never touched STATE.
  */
 
-const OWNER_BITS = 28;
+/**
+ * Owner field width: threadIds up to 2^27 - 2 (Node never reuses them; a
+ * process would have to start 134 million threads). The flags stay below the
+ * sign bit so that every STATE value is a small integer to V8: with TASK in
+ * the sign bit, each CAS of a task's hold returned a heap number, which
+ * measured 40-70 ns more per `lockAsync` + `unlock`.
+ */
+const OWNER_BITS = 27;
 const OWNER_MASK = (1 << OWNER_BITS) - 1;
 const POISONED = 1 << OWNER_BITS;
 const PARKED = 1 << (OWNER_BITS + 1);
 const HANDOFF = 1 << (OWNER_BITS + 2);
-/** The holder is an async task of the owner thread (the Int32 sign bit). */
+/** The holder is an async task of the owner thread. */
 const TASK = 1 << (OWNER_BITS + 3);
 
 const STATE = 0, STARVING = 1, WAITERS = 2, WAIT_SINCE = 3, WORDS = 4;
@@ -230,8 +242,8 @@ class Waiting {
   startedAt = 0;
   /** `startedAt` as a WAIT_SINCE stamp. */
   stamp = 0;
-  /** True once it has returned from a park: from then on a handoff may be meant for it. */
-  parked = false;
+  /** True while it is counted in WAITERS (from its decision to park until it takes the lock or leaves): a handoff may be meant for it. */
+  counted = false;
 }
 
 /** Held lock; `using` / `await using` release it at the end of the scope. */
@@ -284,10 +296,10 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * `runExclusive`), as in async-mutex. `tryLock()` by the holder returns false.
  *
  * Fairness: a newcomer may take a just-released lock ahead of a woken waiter
- * (throughput), but an unlock that comes after a parked waiter has waited
- * more than `STARVATION_MS` (counted from when it started to wait) hands the
- * lock to a parked waiter instead, and newcomers queue, until a waiter gets it
- * without having starved.
+ * (throughput), but an unlock that comes after a waiter has waited more than
+ * `STARVATION_MS` (counted from when it started to wait) hands the lock to a
+ * waiter instead, and newcomers queue, until a waiter gets it without having
+ * starved.
  *
  * If the owner thread dies holding the lock, the lock is released and
  * *poisoned* (as in Rust's std): every later acquisition throws
@@ -371,8 +383,8 @@ export class Mutex {
     return (load(this.words, STATE) & OWNER_MASK) - 1;
   }
 
-  /** Waiters parked on the lock word now, over all threads (a snapshot; a thread's queued tasks count as one). @internal */
-  get parkedWaiters(): number {
+  /** Waiters now, over all threads, counted from their decision to park (a snapshot; a thread's queued tasks count as one). @internal */
+  get waiterCount(): number {
     return load(this.words, WAITERS);
   }
 
@@ -551,7 +563,7 @@ export class Mutex {
       }
       if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
       if (owner !== 0 || (s & HANDOFF) !== 0) return false;
-      if (compareExchange(this.words, STATE, s, this.acquiredState(s, task)) === s) return true;
+      if (compareExchange(this.words, STATE, s, this.acquiredState(s, task, undefined)) === s) return true;
     }
   }
 
@@ -569,8 +581,8 @@ export class Mutex {
           );
         }
         if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-        if (owner === 0 && ((s & HANDOFF) === 0 || w.parked)) {
-          if (compareExchange(this.words, STATE, s, this.acquiredState(s, 0)) === s) {
+        if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
+          if (compareExchange(this.words, STATE, s, this.acquiredState(s, 0, w)) === s) {
             this.took(w);
             return;
           }
@@ -589,10 +601,7 @@ export class Mutex {
         if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
         const expected = this.prepareToPark(w, s);
         if (expected === undefined) continue;
-        add(this.words, WAITERS, 1);
         parkSync(this.words, STATE, expected, this.parkDeadline(w, deadline));
-        sub(this.words, WAITERS, 1);
-        w.parked = true;
       }
     } catch (e) {
       this.left(w);
@@ -647,16 +656,17 @@ export class Mutex {
         if (owner === me) {
           // A synchronous hold's unlock must take the slow path, which announces it: PARKED makes sure.
           if ((s & (TASK | PARKED)) === 0 && compareExchange(this.words, STATE, s, s | PARKED) !== s) continue;
-          compareExchange(this.words, WAIT_SINCE, w.stamp, 0); // this is not another thread's starving waiter
+          this.left(w); // not a waiter of another thread while it waits for its own thread: off WAITERS and WAIT_SINCE
+          w = new Waiting();
           await releasedHere(q.waker);
           continue;
         }
-        if (owner === 0 && ((s & HANDOFF) === 0 || w.parked)) {
+        if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
           // Free for this thread.
           if ((s & POISONED) !== 0) q.rejectAcquirers(() => this.poisonError(), (p) => p.ignorePoison);
           q.releaseWatchers(1);
           if (q.acquirers.length === 0) continue;
-          if (compareExchange(this.words, STATE, s, this.acquiredState(s, TASK)) === s) {
+          if (compareExchange(this.words, STATE, s, this.acquiredState(s, TASK, w)) === s) {
             this.took(w);
             w = new Waiting(); // the next wait, if any, is a new one
             q.grantHead();
@@ -676,13 +686,7 @@ export class Mutex {
         }
         const expected = this.prepareToPark(w, s);
         if (expected === undefined) continue;
-        add(this.words, WAITERS, 1);
-        try {
-          await parkAsync(this.words, STATE, expected, this.parkDeadline(w, Infinity), undefined, q.waker);
-        } finally {
-          sub(this.words, WAITERS, 1);
-        }
-        w.parked = true;
+        await parkAsync(this.words, STATE, expected, this.parkDeadline(w, Infinity), undefined, q.waker);
       }
     } catch (e) {
       // Not expected (the steps above do not throw): fail the queued tasks rather than strand them.
@@ -695,15 +699,20 @@ export class Mutex {
   }
 
   /**
-   * Before a park: starts the waiter's starvation clock (the first time),
-   * registers it in WAIT_SINCE if it is the oldest, sets STARVING once it has
-   * waited too long, and sets PARKED. Returns the value to park on, or
-   * undefined if STATE moved.
+   * Before a park: the first time, starts the waiter's starvation clock and
+   * counts it in WAITERS (until it takes the lock or leaves, awake or not);
+   * registers it in WAIT_SINCE if it is the oldest; sets STARVING once it has
+   * waited too long; sets PARKED. Returns the value to park on, or undefined
+   * if STATE moved.
    */
   private prepareToPark(w: Waiting, s: number): number | undefined {
-    if (w.startedAt === 0) {
-      w.startedAt = systemClock.now();
-      w.stamp = stampOf(w.startedAt);
+    if (!w.counted) {
+      if (w.startedAt === 0) {
+        w.startedAt = systemClock.now();
+        w.stamp = stampOf(w.startedAt);
+      }
+      add(this.words, WAITERS, 1); // before the PARKED below can be read by an unlocker
+      w.counted = true;
     } else if (systemClock.now() - w.startedAt > STARVATION_MS) {
       store(this.words, STARVING, 1);
     }
@@ -719,15 +728,18 @@ export class Mutex {
     return systemClock.now() < starvesAt ? Math.min(deadline, starvesAt) : deadline;
   }
 
-  /** The state after `me` takes a free lock found as `s`: keeps POISONED, keeps or sets PARKED. */
-  private acquiredState(s: number, task: number): number {
-    const parked = (s & PARKED) !== 0 || load(this.words, WAITERS) > 0 ? PARKED : 0;
+  /** The state after `me` (the waiter `w`, if it is one) takes a free lock found as `s`: keeps POISONED, keeps or sets PARKED for the other waiters. */
+  private acquiredState(s: number, task: number, w: Waiting | undefined): number {
+    const others = load(this.words, WAITERS) - (w?.counted ? 1 : 0);
+    const parked = (s & PARKED) !== 0 || others > 0 ? PARKED : 0;
     return me | task | (s & POISONED) | parked;
   }
 
-  /** A waiter got the lock: it leaves WAIT_SINCE, and ends handoff mode unless it, too, starved and others wait. */
+  /** A waiter got the lock: it leaves WAITERS and WAIT_SINCE, and ends handoff mode unless it, too, starved and others wait. */
   private took(w: Waiting): void {
-    if (w.startedAt === 0) return;
+    if (!w.counted) return;
+    w.counted = false;
+    sub(this.words, WAITERS, 1);
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
     if (systemClock.now() - w.startedAt <= STARVATION_MS || load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
   }
@@ -738,7 +750,9 @@ export class Mutex {
    * have been made to it after it stopped looking goes back to the others.
    */
   private left(w: Waiting): void {
-    if (w.startedAt === 0) return;
+    if (!w.counted) return;
+    w.counted = false;
+    sub(this.words, WAITERS, 1); // then look at STATE: Dekker with the unlock's handoff
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
     if (load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
     this.revokeHandoff();
@@ -755,6 +769,8 @@ export class Mutex {
 
   private unlockSlow(): void {
     const q = this.queue;
+    // A task's release with nothing of this thread waiting and nobody parked: one CAS, as a synchronous unlock's.
+    if (q.acquirers.length === 0 && releaseWaiters.size === 0 && compareExchange(this.words, STATE, ME_TASK, 0) === ME_TASK) return;
     for (;;) {
       const s = load(this.words, STATE);
       const owner = s & OWNER_MASK;

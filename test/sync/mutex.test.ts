@@ -101,7 +101,7 @@ describe('Mutex behaviour', () => {
         const controller = new AbortController();
         const waiting = rejected(m.lockAsync({ signal: controller.signal }));
         await sleep(60); // well past the starvation threshold: the unlock below hands off
-        expect(m.parkedWaiters).toBe(1);
+        expect(m.waiterCount).toBe(1);
         const unlocked = a.call('unlockWhen', { mutex: m.handle, cell: go });
         if (how === 'abort') controller.abort(); // the waiter decides to leave; it runs again only when this turn ends...
         else m.cancel();
@@ -309,7 +309,7 @@ describe('Mutex: async tasks of one thread', () => {
     await a.call('lock', { mutex: m.handle });
     const mine = rejected(m.lockAsync());
     const theirs = b.call('lockAsync', { mutex: m.handle, options: { timeout: 10_000 } });
-    await until(() => m.parkedWaiters === 2, 'both threads parked');
+    await until(() => m.waiterCount === 2, 'both threads parked');
     m.cancel();
     expectCode(await mine, ErrorCode.CANCELED);
     await a.call('unlock', { mutex: m.handle });
@@ -409,7 +409,7 @@ describe('Mutex: async tasks of one thread', () => {
 describe('Mutex fairness', () => {
   /** Main holds `m` until a worker's waiter has parked and then waited past STARVATION_MS. */
   async function holdUntilStarving(m: Mutex): Promise<void> {
-    await until(() => m.parkedWaiters === 1, 'the waiter parked');
+    await until(() => m.waiterCount === 1, 'the waiter parked');
     const parkedBy = performance.now(); // it started to wait before this
     await until(() => performance.now() - parkedBy > 3 * STARVATION_MS, 'the waiter has starved');
   }
