@@ -21,6 +21,7 @@ export const ErrorCode = {
   ALREADY_VOTED: 'ERR_ALREADY_VOTED',
   CIRCUIT_OPEN: 'ERR_CIRCUIT_OPEN',
   BULKHEAD_FULL: 'ERR_BULKHEAD_FULL',
+  CANCELED: 'ERR_CANCELED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -148,6 +149,12 @@ export class BulkheadFullError extends SabreError {
     super(ErrorCode.BULKHEAD_FULL, message);
   }
 }
+/** A pending acquisition withdrawn by the primitive's `cancel()` (async-mutex's `E_CANCELED`). */
+export class CanceledError extends SabreError {
+  constructor(message = 'canceled') {
+    super(ErrorCode.CANCELED, message);
+  }
+}
 
 const NAME_OF_CODE: Record<string, string> = {
   ERR_TIMEOUT: 'TimeoutError',
@@ -162,6 +169,7 @@ const NAME_OF_CODE: Record<string, string> = {
   ERR_ALREADY_VOTED: 'AlreadyVotedError',
   ERR_CIRCUIT_OPEN: 'CircuitOpenError',
   ERR_BULKHEAD_FULL: 'BulkheadFullError',
+  ERR_CANCELED: 'CanceledError',
 };
 
 function makeError(code: ErrorCode, message: string, details: Record<string, unknown>, cause: unknown): SabreError {
@@ -179,6 +187,7 @@ function makeError(code: ErrorCode, message: string, details: Record<string, unk
     case ErrorCode.ALREADY_VOTED: e = new AlreadyVotedError(message); break;
     case ErrorCode.CIRCUIT_OPEN: e = new CircuitOpenError(message, details as { retryAfterMs: number }); break;
     case ErrorCode.BULKHEAD_FULL: e = new BulkheadFullError(message); break;
+    case ErrorCode.CANCELED: e = new CanceledError(message); break;
   }
   return e;
 }

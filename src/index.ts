@@ -15,7 +15,7 @@ export { SharedArena, type SharedArenaOptions, type SharedArenaHandle } from './
 export { ThreadRegistry, type DeathListener } from './threads/registry.js';
 export { watchWorker, watchPool, type WatchablePool } from './threads/watch.js';
 export { spawnWorker, sibling } from './threads/spawn.js';
-export { Mutex, MutexGuard, STARVATION_MS, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions } from './sync/mutex.js';
+export { Mutex, MutexGuard, STARVATION_MS, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions, type MutexAsyncOptions, type WaitForUnlockOptions } from './sync/mutex.js';
 export { AtomicCounter, type AtomicCounterConstructor, type AtomicCounterOptions, type AtomicCounter32Options, type AtomicCounter64Options, type AtomicCounterHandle, type CounterBits, type CounterValue, type CounterInput } from './atomic/counter.js';
 export { StripedCounter, DEFAULT_STRIPES, MAX_STRIPES, type StripedCounterOptions, type StripedCounterHandle } from './atomic/striped-counter.js';
 export { VersionedCell, MAX_CELL_BYTES, DEFAULT_UPDATE_RETRIES, type VersionedCellOptions, type VersionedCellHandle, type Versioned, type VersionedUpdate, type UpdateOptions } from './atomic/versioned-cell.js';

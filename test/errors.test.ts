@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AbortError, AlreadyVotedError, BulkheadFullError, CapacityError, CircuitOpenError, ConflictError, DeadlockError,
+  AbortError, AlreadyVotedError, BulkheadFullError, CanceledError, CapacityError, CircuitOpenError, ConflictError, DeadlockError,
   ErrorCode, HandleError, InvalidArgumentError, isSabreError, NotOwnerError, OwnerDiedError, SabreError, TimeoutError,
 } from '../src/errors.js';
 import { piscinaTask } from '../src/integrations/piscina.js';
@@ -23,6 +23,7 @@ const table: [AnyErrorClass, ErrorCode, string, SabreError][] = [
   [AlreadyVotedError, ErrorCode.ALREADY_VOTED, 'AlreadyVotedError', new AlreadyVotedError('av')],
   [CircuitOpenError, ErrorCode.CIRCUIT_OPEN, 'CircuitOpenError', new CircuitOpenError('open', { retryAfterMs: 1500 })],
   [BulkheadFullError, ErrorCode.BULKHEAD_FULL, 'BulkheadFullError', new BulkheadFullError('b')],
+  [CanceledError, ErrorCode.CANCELED, 'CanceledError', new CanceledError('x')],
 ];
 
 const codesInTable = new Set(table.map(([, code]) => code));

@@ -6,7 +6,7 @@
  */
 import { parentPort, threadId } from 'node:worker_threads';
 import {
-  AbortError, AlreadyVotedError, BulkheadFullError, CapacityError, CircuitOpenError, ConflictError, DeadlockError,
+  AbortError, AlreadyVotedError, BulkheadFullError, CanceledError, CapacityError, CircuitOpenError, ConflictError, DeadlockError,
   HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError,
 } from '../src/errors.js';
 import { SharedArena, type SharedArenaHandle } from '../src/memory/arena.js';
@@ -34,6 +34,11 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   tryLock: ({ mutex }) => Mutex.from(mutex).tryLock(),
   unlock: ({ mutex }) => Mutex.from(mutex).unlock(),
   isLocked: ({ mutex }) => Mutex.from(mutex).isLocked,
+  /** Blocks this worker until cell[0] is non-zero, then unlocks: an unlock at the moment the caller picks. */
+  unlockWhen: ({ mutex, cell }) => {
+    while (Atomics.load(cell, 0) === 0) Atomics.wait(cell, 0, 0, 1000);
+    Mutex.from(mutex).unlock();
+  },
   /** Takes and releases the lock: proves the lock works for this thread. */
   lockUnlock: ({ mutex, options }) => {
     const m = Mutex.from(mutex);
@@ -63,7 +68,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
     new TimeoutError('t', { timeoutMs: 5 }), new AbortError('a'), new HandleError('h'), new InvalidArgumentError('i'),
     new CapacityError('c'), new NotOwnerError('n'), new DeadlockError('d'), new OwnerDiedError('o', { ownerThreadId: 3 }),
     new ConflictError('v', { expectedVersion: 1, actualVersion: 2 }), new AlreadyVotedError('av'),
-    new CircuitOpenError('open', { retryAfterMs: 1500 }), new BulkheadFullError('b'),
+    new CircuitOpenError('open', { retryAfterMs: 1500 }), new BulkheadFullError('b'), new CanceledError('x'),
   ],
   exit: ({ code }) => process.exit(code),
 };

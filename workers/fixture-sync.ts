@@ -41,6 +41,11 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   acquireAsync: ({ sem, n, timeout }) => Semaphore.from(sem).acquireAsync(n, { timeout }),
   tryAcquire: ({ sem, n }) => Semaphore.from(sem).tryAcquire(n),
   release: ({ sem, n }) => Semaphore.from(sem).release(n),
+  /** Blocks this worker until cell[0] is non-zero, then releases n: a release at the moment the caller picks. */
+  releaseWhen: ({ sem, n, cell }) => {
+    while (Atomics.load(cell, 0) === 0) Atomics.wait(cell, 0, 0, 1000);
+    Semaphore.from(sem).release(n);
+  },
   held: ({ sem }) => Semaphore.from(sem).heldByCurrentThread,
   /** Takes n permits and gives them back: proves the semaphore works for this thread. */
   acquireRelease: ({ sem, n, timeout }) => {

@@ -8,9 +8,10 @@ import { createRegion, openRegion, Region, regionBytes, type Handle, type Region
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
-import { DeadlockError, HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
+import { AbortError, DeadlockError, HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
 import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { localQueue, priorityOf, waitForUnlockOptions, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
+import { parkAsync, parkSync, toDeadline, type Waker } from './park.js';
 
 const { add, compareExchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -18,53 +19,119 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * Implementation notes
  *
  * Words (Int32, in the region body):
- *   STATE     owner (threadId + 1) in the low OWNER_BITS, then the flags below
- *   STARVING  1 while some waiter has waited longer than STARVATION_MS (handoff mode)
- *   WAITERS   number of threads (or async tasks) between "about to park" and "woke"
+ *   STATE       owner (threadId + 1) in the low OWNER_BITS, then the flags below
+ *   STARVING    1 while handoff mode is on (a waiter has waited longer than STARVATION_MS)
+ *   WAITERS     waiters, from their decision to park until they take the lock or leave
+ *               (parked or awake between parks): blocking lockers, and the async drivers
+ *               (one per queue of a thread, below) while another thread holds
+ *   WAIT_SINCE  when the longest-waiting registered waiter began to wait: a stamp in
+ *               1/16 ms that wraps (compared by wrapping difference); 0 = none
  *
- * STATE, every legal combination (owner 0 = free):
- *   owner | POISONED | PARKED | HANDOFF | meaning                      | who moves it, to what
- *   0     | 0        | 0      | 0       | free, nobody parked          | lock: CAS → me (the fast path)
- *   t     | 0        | 0      | 0       | held by t, nobody parked     | t's unlock: CAS → 0 (the fast path)
- *   t     | p        | 1      | 0       | held, waiters may be parked  | t's unlock: → p (or p|PARKED|HANDOFF), notify(1)
- *   0     | p        | 1      | 0       | free, a woken waiter is due  | any locker: CAS → me|p|PARKED
- *   0     | p        | 1      | 1       | handed off                   | only a thread that has parked: CAS → me|p|PARKED
- *   0     | 1        | x      | 0       | poisoned (owner died)        | lock throws OwnerDiedError; clearPoison: → 0|x
- *   t     | 1        | x      | 0       | held with ignorePoison       | as "held"; the poison stays
- *   dead t| p        | x      | 0       | owner died holding it        | any waiter that proves t dead: CAS → 1|x, notify(all)
- * Invariant: HANDOFF implies owner 0 and PARKED; a parked thread's WAITERS
- * increment happens before its PARKED CAS is read by an unlocker.
+ * STATE, every legal combination (owner 0 = free; k = TASK, p = POISONED, x = any):
+ *   owner | TASK | POISONED | PARKED | HANDOFF | meaning                     | who moves it, to what
+ *   0     | 0    | 0        | 0      | 0       | free, nobody parked         | lock: CAS → me (the fast path); async: → me|TASK
+ *   t     | 0    | 0        | 0      | 0       | held by t's synchronous code| t's unlock: CAS → 0 (the fast path)
+ *   t     | 1    | p        | x      | 0       | held by an async task of t  | t's unlock: to t's next queued task, STATE
+ *         |      |          |        |         |                             | unchanged (unless another thread starves); else below
+ *   t     | k    | p        | 1      | 0       | held, waiters may be parked | t's unlock: → p (or p|PARKED|HANDOFF), notify(1)
+ *   0     | 0    | p        | 1      | 0       | free, a woken waiter is due | any locker: CAS → me|k|p|PARKED
+ *   0     | 0    | p        | 1      | 1       | handed off                  | a counted waiter: CAS → me|k|p|PARKED;
+ *         |      |          |        |         |                             | a leaving waiter or the unlocker: → p|PARKED, notify(1)
+ *   0     | 0    | 1        | x      | 0       | poisoned (owner died)       | lock throws OwnerDiedError; clearPoison: → 0|x
+ *   dead t| k    | p        | x      | 0       | owner died holding it       | a waiter that proves t dead: CAS → 1|x, notify(all)
+ * Invariants: HANDOFF implies owner 0 and PARKED; TASK implies owner ≠ 0. A
+ * waiter's WAITERS increment happens before the PARKED it set is read by an
+ * unlocker, and it stays counted across its parks: an unlock never misses a
+ * starving waiter because it was awake between two parks. A waiter counts
+ * itself only when it decides to park (after its spin), so a newcomer that
+ * finds HANDOFF parks before it may take one. The sync fast paths never see
+ * TASK: a task's unlock always takes the slow path, where the thread's queue
+ * is served.
  *
- * Linearization points: lock = the CAS that writes `me` into the owner field;
- * unlock = the CAS (or fast-path CAS) that clears it; recovery = the CAS that
+ * Linearization points: lock = the CAS that writes an owner into STATE (or,
+ * for a task served by its own thread's release, that release: STATE keeps
+ * the owner); unlock = the CAS that clears the owner; recovery = the CAS that
  * replaces a dead owner with POISONED.
  *
- * Fairness policy (as Go's sync.Mutex): normally a newcomer may barge ahead of
- * a woken waiter (throughput: no context switch per handover). A waiter that
- * has waited longer than STARVATION_MS sets STARVING; unlock then hands the
- * lock to a parked waiter (HANDOFF) instead of freeing it, and newcomers park.
- * The taker ends handoff mode if it waited less than STARVATION_MS or no one
- * else waits. So no thread waits behind an unbounded stream of barging
- * newcomers; `bench/` reports the split per 150 ms window.
+ * Fairness policy (as Go's sync.Mutex): a newcomer may barge ahead of a woken
+ * waiter (no context switch per handover). A waiter's starvation clock starts
+ * when it first decides to park. It registers its start in WAIT_SINCE (the
+ * oldest wins), parks no longer than until its STARVATION_MS is up, and sets
+ * STARVING when it runs after that. An unlock that finds a parked waiter and
+ * STARVING set, or WAIT_SINCE older than STARVATION_MS, hands the lock to a
+ * counted waiter (HANDOFF) instead of freeing it, and newcomers park: so the
+ * unlock itself enforces the threshold, even for a waiter whose thread the
+ * OS has not run since. The taker ends handoff mode if it waited less than
+ * STARVATION_MS or no one else waits; a registered waiter that takes the lock
+ * or leaves clears WAIT_SINCE, and the others register again when they next
+ * run (at the latest when their own threshold wakes them).
+ *
+ * This thread's async tasks: acquisitions (lockAsync, acquireAsync,
+ * runExclusive) and waitForUnlock calls that cannot proceed at once wait in
+ * the thread's LocalQueue for this mutex (local-queue.ts): priority, then
+ * FIFO. One driver per queue runs while the queue is not empty: it contends
+ * for STATE as one waiter and, when it takes the lock (me|TASK), grants it to
+ * the head task. A task's unlock hands the lock to the next task of its
+ * object's queue without touching STATE (isLocked stays true, as async-mutex
+ * users expect), unless a waiter of another thread is starving: then it
+ * releases STATE (with handoff) and the driver queues like any other waiter.
+ * While this thread holds the lock, its drivers wait off the lock word (not
+ * in WAITERS) for a slow-path unlock of the thread, which wakes them all (a
+ * queue of another object on the same memory may be among them; a
+ * synchronous hold is made to unlock by the slow path by setting PARKED).
+ * So priority, cancel() and timeouts are exact within a queue, and across
+ * threads the order is the fairness policy's; a thread cannot keep the lock
+ * from a starving thread by queueing.
+ *
+ * Leaving: a waiter that has decided to park and then gives up (timeout,
+ * abort, an emptied queue) may have been counted in WAITERS by an unlock that
+ * handed off to "a parked waiter" just as it left. Unlock writes STATE then
+ * re-reads WAITERS; a leaver decrements WAITERS then re-reads STATE (Dekker):
+ * one of them sees the other and turns the orphaned handoff back into a free
+ * lock, notifying a waiter. (Before this, the lock stayed free but tryLock
+ * failed until some waiter's liveness slice ran out.)
  *
  * Owner death: a dying thread can stop between any two lines, but every state
  * change is one CAS on STATE, so it leaves either "held by t" or not. Waiters
  * park in slices (park.ts) and check the owner's liveness when a slice times
  * out; `tryLock` and every lock attempt check the registry's dead bit. A thread
- * dying while parked leaves WAITERS one too high: that only makes one unlock
- * notify (or hand off to) nobody, which the slices repair within one slice.
+ * dying while it waits leaves WAITERS one too high (one unlock may then notify,
+ * or hand off to, nobody: the slices repair that within one slice) and may
+ * leave its WAIT_SINCE registration, which keeps handoff mode on while others
+ * wait: slower handovers, never a lost one. Tasks queued in a dead thread die
+ * with it; they never touched STATE.
  */
 
-const OWNER_BITS = 28;
+/**
+ * Owner field width: threadIds up to 2^27 - 2 (Node never reuses them; a
+ * process would have to start 134 million threads). The flags stay below the
+ * sign bit so that every STATE value is a small integer to V8: with TASK in
+ * the sign bit, each CAS of a task's hold returned a heap number, which
+ * measured 40-70 ns more per `lockAsync` + `unlock`.
+ */
+const OWNER_BITS = 27;
 const OWNER_MASK = (1 << OWNER_BITS) - 1;
 const POISONED = 1 << OWNER_BITS;
 const PARKED = 1 << (OWNER_BITS + 1);
 const HANDOFF = 1 << (OWNER_BITS + 2);
+/** The holder is an async task of the owner thread. */
+const TASK = 1 << (OWNER_BITS + 3);
 
-const STATE = 0, STARVING = 1, WAITERS = 2, WORDS = 4;
+const STATE = 0, STARVING = 1, WAITERS = 2, WAIT_SINCE = 3, WORDS = 4;
 
-/** A waiter that has waited this long asks for handoff (Go's starvationThresholdNs). */
+/** A waiter that has waited this long gets the lock at the next unlock (Go's starvationThresholdNs). */
 export const STARVATION_MS = 1;
+/** WAIT_SINCE resolution: stamps per millisecond (wraps every 3 days; a wait is compared by wrapping difference). */
+const STAMPS_PER_MS = 16;
+const STARVATION_STAMPS = STARVATION_MS * STAMPS_PER_MS;
+
+/** A nonzero Int32 stamp of `ms` (systemClock time). */
+function stampOf(ms: number): number {
+  const t = Math.floor(ms * STAMPS_PER_MS) | 0;
+  return t === 0 ? 1 : t;
+}
+/** True if stamp `a` is earlier than stamp `b`. */
+const earlier = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 
 export interface MutexOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
@@ -82,6 +149,15 @@ export interface LockOptions {
 export interface LockAsyncOptions extends LockOptions {
   readonly signal?: AbortSignal;
 }
+/** Options of a Mutex's async acquisitions (`lockAsync`, `acquireAsync`, `runExclusive`). */
+export interface MutexAsyncOptions extends LockAsyncOptions {
+  /**
+   * Order among this thread's queued acquisitions: higher first, FIFO within
+   * a priority (default 0; any finite number). It does not order threads.
+   */
+  readonly priority?: number;
+}
+export type { WaitForUnlockOptions } from './local-queue.js';
 
 const SPEC: RegionSpec<'sabre.Mutex', MutexHandleOptions> = {
   kind: 'sabre.Mutex',
@@ -102,6 +178,24 @@ function lockOptions(raw: number | LockOptions | undefined): { timeout: number; 
   return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true };
 }
 
+interface AsyncLock {
+  readonly timeout: number;
+  readonly ignorePoison: boolean;
+  readonly priority: number;
+  readonly signal: AbortSignal | undefined;
+}
+const DEFAULT_ASYNC: AsyncLock = Object.freeze({ timeout: Infinity, ignorePoison: false, priority: 0, signal: undefined });
+
+/** Validates async options; an already-aborted signal is an AbortError even when the lock is free (as the Web Locks API). */
+function asyncOptions(raw: number | MutexAsyncOptions | undefined): AsyncLock {
+  if (raw === undefined) return DEFAULT_ASYNC;
+  if (typeof raw === 'number') return { ...DEFAULT_ASYNC, timeout: checkTimeout('timeout', raw) };
+  const o = plainObject('options', raw) as MutexAsyncOptions;
+  const signal = o.signal;
+  if (signal?.aborted) throw new AbortError('aborted before acquiring', signal.reason);
+  return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true, priority: priorityOf(o.priority), signal };
+}
+
 /** Int32 words an embedded mutex takes (`Mutex.embedded`). @internal */
 export const MUTEX_WORDS = WORDS;
 
@@ -111,7 +205,46 @@ class EmbeddedMutexWords {
 }
 
 const me = threadId + 1;
+const ME_TASK = me | TASK;
+const RESOLVED = Promise.resolve();
 const registry = (): ThreadRegistry => ThreadRegistry.current;
+
+/**
+ * This thread's drivers that wait for the thread itself to release a mutex
+ * (it holds the one they want). Every slow-path unlock of the thread wakes
+ * them all to look again: a release through one Mutex object must reach the
+ * queues of other objects on the same memory, which cannot be told apart.
+ */
+const releaseWaiters = new Set<() => void>();
+
+/** Resolves at this thread's next release of any mutex, or when `waker` is woken. */
+function releasedHere(waker: Waker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = (): void => {
+      releaseWaiters.delete(wake);
+      waker.set(undefined);
+      resolve();
+    };
+    releaseWaiters.add(wake);
+    waker.set(wake);
+  });
+}
+
+function announceRelease(): void {
+  if (releaseWaiters.size === 0) return;
+  for (const wake of [...releaseWaiters]) wake();
+}
+
+/** One waiter's progress through a slow path: a blocking locker, or this thread's async driver. */
+class Waiting {
+  readonly backoff = new Backoff();
+  /** systemClock time when it first decided to park (its starvation clock); 0 = not yet. */
+  startedAt = 0;
+  /** `startedAt` as a WAIT_SINCE stamp. */
+  stamp = 0;
+  /** True while it is counted in WAITERS (from its decision to park until it takes the lock or leaves): a handoff may be meant for it. */
+  counted = false;
+}
 
 /** Held lock; `using` / `await using` release it at the end of the scope. */
 export class MutexGuard implements Disposable, AsyncDisposable {
@@ -138,8 +271,35 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * At most one thread holds it at a time. `unlock()` happens-before the next
  * successful `lock()` in any thread: everything the holder wrote to shared
  * memory is visible to the next holder. The owner is the thread
- * (`worker_threads.threadId`), not the async task: in one thread, concurrent
- * `runExclusive` calls queue, but any code of the owning thread may unlock.
+ * (`worker_threads.threadId`): any code of the owning thread may unlock.
+ *
+ * Within one thread, the async acquisitions (`lockAsync`, `acquireAsync`,
+ * `runExclusive`) behave as async-mutex's: each waits for the previous
+ * holder's release, in `priority` order (higher first, FIFO within a
+ * priority); a release hands the lock straight to the thread's next queued
+ * task, so `isLocked` stays true in between; `cancel()` rejects the queued
+ * ones with `CanceledError`; `waitForUnlock()` waits until the lock could be
+ * taken. `runExclusive` always calls `fn` in a later microtask, never inside
+ * the call. Across threads, `priority` does not apply: threads are served by
+ * the fairness policy below, and a thread's queue waits as one waiter. (The
+ * queue is shared by the thread's Mutex objects opened from one handle
+ * object; a handle received again through `postMessage` has a queue of its
+ * own, see `LocalQueue`: open each handle once per thread to keep one order.)
+ *
+ * Re-entry by the holding thread: a blocking `lock()` (and `acquire`,
+ * `withLock`) by the thread that holds the mutex throws `DeadlockError` (the
+ * blocked thread could never release it). An async acquisition or
+ * `waitForUnlock` by that thread throws `DeadlockError` too if the hold is
+ * synchronous (taken by `lock`, `tryLock`, `acquire` or `withLock`: such a
+ * hold belongs to synchronous code and is released by it), and queues behind
+ * the holder if the hold is an async task's (`lockAsync`, `acquireAsync`,
+ * `runExclusive`), as in async-mutex. `tryLock()` by the holder returns false.
+ *
+ * Fairness: a newcomer may take a just-released lock ahead of a woken waiter
+ * (throughput), but an unlock that comes after a waiter has waited more than
+ * `STARVATION_MS` (counted from when it started to wait) hands the lock to a
+ * waiter instead, and newcomers queue, until a waiter gets it without having
+ * starved.
  *
  * If the owner thread dies holding the lock, the lock is released and
  * *poisoned* (as in Rust's std): every later acquisition throws
@@ -149,10 +309,12 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * is doing.
  *
  * @throws TimeoutError (`ERR_TIMEOUT`) when a wait passes its timeout
- * @throws AbortError (`ERR_ABORTED`) when an async wait's signal fires
- * @throws DeadlockError (`ERR_DEADLOCK`) when the owner thread calls a blocking `lock`
+ * @throws AbortError (`ERR_ABORTED`) when an async wait's signal fires (or had fired)
+ * @throws CanceledError (`ERR_CANCELED`) when `cancel()` withdraws a queued async acquisition
+ * @throws DeadlockError (`ERR_DEADLOCK`) on re-entry by the holding thread, as above
  * @throws NotOwnerError (`ERR_NOT_OWNER`) on `unlock` by a thread that does not hold it
  * @throws OwnerDiedError (`ERR_OWNER_DIED`) while the lock is poisoned
+ * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for a bad timeout, priority or option
  *
  * @example
  * ```ts
@@ -165,16 +327,19 @@ export class MutexGuard implements Disposable, AsyncDisposable {
 export class Mutex {
   private readonly ownHandle: MutexHandle | undefined;
   private readonly words: Int32Array;
+  /** This thread's queued async acquisitions of this mutex (shared by every Mutex object of the thread on the same memory). */
+  private readonly queue: LocalQueue;
 
   constructor(options: MutexOptions | Region<'sabre.Mutex', MutexHandleOptions> | EmbeddedMutexWords = {}) {
     if (options instanceof EmbeddedMutexWords) {
       this.ownHandle = undefined;
       this.words = options.words;
-      return;
+    } else {
+      const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
+      this.ownHandle = region.handle;
+      this.words = region.i32(0, WORDS);
     }
-    const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
-    this.ownHandle = region.handle;
-    this.words = region.i32(0, WORDS);
+    this.queue = localQueue(this.words);
   }
 
   /** The structured-cloneable handle; `Mutex.from(handle)` re-opens it in any thread. */
@@ -203,7 +368,7 @@ export class Mutex {
     return regionBytes(SPEC, {});
   }
 
-  /** True while some thread holds the lock (a snapshot). */
+  /** True while some thread holds the lock (a snapshot); stays true while a release hands it to a queued task of the same thread. */
   get isLocked(): boolean {
     return (load(this.words, STATE) & OWNER_MASK) !== 0;
   }
@@ -216,6 +381,11 @@ export class Mutex {
   /** The threadId of the holder, or -1 when free (a snapshot, for diagnostics). */
   get ownerThreadId(): number {
     return (load(this.words, STATE) & OWNER_MASK) - 1;
+  }
+
+  /** Waiters now, over all threads, counted from their decision to park (a snapshot; a thread's queued tasks count as one). @internal */
+  get waiterCount(): number {
+    return load(this.words, WAITERS);
   }
 
   /** Acknowledges a previous owner's death: later acquisitions succeed normally. */
@@ -233,13 +403,14 @@ export class Mutex {
    */
   tryLock(options: { ignorePoison?: boolean } = {}): boolean {
     if (compareExchange(this.words, STATE, 0, me) === 0) return true;
-    return this.tryLockSlow(options.ignorePoison === true);
+    return this.tryTake(options.ignorePoison === true, 0);
   }
 
   /**
    * Blocks this thread until the lock is taken. Blocking the main thread
    * stalls its event loop: there, prefer `lockAsync` / `runExclusive`.
    * @param options a timeout in ms, or `{ timeout, ignorePoison }`
+   * @throws DeadlockError if this thread holds the lock (by any means)
    */
   lock(options?: number | LockOptions): void {
     // Options are validated before the fast path: a bad timeout is an error even when the lock is free.
@@ -248,15 +419,20 @@ export class Mutex {
     this.lockSlow(toDeadline(o.timeout), o.ignorePoison);
   }
 
-  /** Waits without blocking the event loop. */
-  async lockAsync(options?: LockAsyncOptions): Promise<void> {
-    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
-    if (compareExchange(this.words, STATE, 0, me) === 0) return;
-    await this.lockAsyncSlow(toDeadline(o.timeout), o.ignorePoison, options?.signal);
+  /**
+   * Waits for the lock without blocking the event loop; the hold is this
+   * thread's async task's (see the class comment for re-entry).
+   * @param options `{ timeout, ignorePoison, signal, priority }` (a number is a timeout)
+   */
+  async lockAsync(options?: MutexAsyncOptions): Promise<void> {
+    const o = asyncOptions(options);
+    if (this.queue.acquirers.length === 0 && compareExchange(this.words, STATE, 0, ME_TASK) === 0) return;
+    await this.lockAsyncSlow(o);
   }
 
   /**
-   * Releases the lock and wakes one waiter.
+   * Releases the lock: to this thread's next queued task if any (unless a
+   * waiter of another thread is starving), else to the other threads.
    * @throws NotOwnerError if this thread does not hold it
    */
   unlock(): void {
@@ -271,7 +447,7 @@ export class Mutex {
   }
 
   /** The async form of `acquire`, for `await using`. */
-  async acquireAsync(options?: LockAsyncOptions): Promise<MutexGuard> {
+  async acquireAsync(options?: MutexAsyncOptions): Promise<MutexGuard> {
     await this.lockAsync(options);
     return new MutexGuard(this);
   }
@@ -293,39 +469,74 @@ export class Mutex {
   }
 
   /**
-   * Runs `fn` (sync or async) under the lock, never blocking the event loop.
-   * The lock is released when `fn`'s result settles.
+   * Runs `fn` (sync or async) under the lock, never blocking the event loop
+   * and never calling `fn` before this call has returned (even when the lock
+   * is free, `fn` runs in a later microtask). The lock is released when
+   * `fn`'s result settles.
    */
-  runExclusive<T>(fn: () => T | PromiseLike<T>, options?: LockAsyncOptions): Promise<T> {
+  runExclusive<T>(fn: () => T | PromiseLike<T>, options?: MutexAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`));
-    let o: { timeout: number; ignorePoison: boolean };
     try {
-      o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+      const o = asyncOptions(options);
+      // Fast path: the lock is taken now; fn runs in the next microtask.
+      if (this.queue.acquirers.length === 0 && compareExchange(this.words, STATE, 0, ME_TASK) === 0) return RESOLVED.then(() => this.runLocked(fn));
+      return this.lockAsyncSlow(o).then(() => this.runLocked(fn));
     } catch (e) {
       return Promise.reject(e);
     }
-    // Fast path: no await at all when the lock is free and fn is synchronous.
-    if (compareExchange(this.words, STATE, 0, me) === 0) return this.runLocked(fn);
-    return this.runExclusiveSlow(fn, o, options?.signal);
   }
 
-  private async runExclusiveSlow<T>(fn: () => T | PromiseLike<T>, o: { timeout: number; ignorePoison: boolean }, signal: AbortSignal | undefined): Promise<T> {
-    await this.lockAsyncSlow(toDeadline(o.timeout), o.ignorePoison, signal);
-    return this.runLocked(fn);
+  /**
+   * Resolves once the lock could be taken by this thread: it is free and no
+   * queued acquisition of this thread of equal or higher `priority` comes
+   * first (as async-mutex's `waitForUnlock`). It does not take the lock, and
+   * by the time the caller runs another thread may have taken it. A poisoned
+   * lock counts as free.
+   * @throws DeadlockError if this thread holds the lock through a synchronous acquisition
+   * @throws TimeoutError after `timeoutMs` (0 = look once)
+   */
+  waitForUnlock(options?: WaitForUnlockOptions): Promise<void> {
+    try {
+      const o = waitForUnlockOptions(options);
+      if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
+      const s = load(this.words, STATE);
+      const owner = s & OWNER_MASK;
+      if (owner === me && (s & TASK) === 0) throw this.reentryError('waitForUnlock()');
+      if (owner === 0 && (s & HANDOFF) === 0 && this.queue.topPriority < o.priority) return RESOLVED;
+      if (o.timeoutMs === 0) throw new TimeoutError('timed out waiting for the mutex to be free');
+      const waiting = this.queue.enqueue(
+        { priority: o.priority, n: 1, ignorePoison: true, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: 'timed out waiting for the mutex to be free' },
+        true,
+      );
+      this.drive();
+      return waiting;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Rejects this thread's queued async acquisitions of this mutex (from
+   * `lockAsync`, `acquireAsync`, `runExclusive`, whose `fn` then never runs)
+   * with `CanceledError`. The current holder keeps the lock; `waitForUnlock`
+   * callers and other threads' waiters are not affected.
+   */
+  cancel(): void {
+    this.queue.cancel('a queued acquisition of the mutex was');
   }
 
   /** Calls `fn` while holding the lock; unlocks when its result settles. */
-  private runLocked<T>(fn: () => T | PromiseLike<T>): Promise<T> {
+  private runLocked<T>(fn: () => T | PromiseLike<T>): T | Promise<T> {
     let result: T | PromiseLike<T>;
     try {
       result = fn();
     } catch (e) {
       this.unlock();
-      return Promise.reject(e);
+      throw e;
     }
     if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
       this.unlock();
-      return Promise.resolve(result as T);
+      return result as T;
     }
     return Promise.resolve(result).then(
       (value) => {
@@ -341,7 +552,8 @@ export class Mutex {
 
   // ---- slow paths ------------------------------------------------------
 
-  private tryLockSlow(ignorePoison: boolean): boolean {
+  /** One attempt to take the lock (`task`: TASK for an async task's hold, else 0), recovering from a dead owner. */
+  private tryTake(ignorePoison: boolean, task: number): boolean {
     for (;;) {
       const s = load(this.words, STATE);
       const owner = s & OWNER_MASK;
@@ -351,116 +563,253 @@ export class Mutex {
       }
       if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
       if (owner !== 0 || (s & HANDOFF) !== 0) return false;
-      if (compareExchange(this.words, STATE, s, this.acquiredState(s)) === s) return true;
+      if (compareExchange(this.words, STATE, s, this.acquiredState(s, task, undefined)) === s) return true;
     }
   }
 
   private lockSlow(deadline: number, ignorePoison: boolean): void {
-    const backoff = new Backoff();
-    let parkedAt = 0; // systemClock time of the first park; 0 = never parked
-    for (;;) {
-      const s = load(this.words, STATE);
-      const owner = s & OWNER_MASK;
-      if (owner === me) throw new DeadlockError('lock() of a mutex this thread already holds (it is not reentrant)');
-      if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-      if (owner === 0 && ((s & HANDOFF) === 0 || parkedAt !== 0)) {
-        if (compareExchange(this.words, STATE, s, this.acquiredState(s)) === s) {
-          if (parkedAt !== 0) this.tookAfterParking(parkedAt);
-          return;
+    const w = new Waiting();
+    try {
+      for (;;) {
+        const s = load(this.words, STATE);
+        const owner = s & OWNER_MASK;
+        if (owner === me) {
+          throw new DeadlockError(
+            (s & TASK) !== 0
+              ? 'lock() while an async task of this thread holds the mutex: blocking this thread would keep that task from ever releasing it'
+              : 'lock() of a mutex this thread already holds (it is not reentrant)',
+          );
         }
-        backoff.spin();
-        continue;
+        if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
+        if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
+          if (compareExchange(this.words, STATE, s, this.acquiredState(s, 0, w)) === s) {
+            this.took(w);
+            return;
+          }
+          w.backoff.spin();
+          continue;
+        }
+        if (w.startedAt === 0 && !w.backoff.isCompleted()) {
+          w.backoff.snooze();
+          continue;
+        }
+        // Before each park (not each spin): is the owner still alive?
+        if (owner !== 0 && !registry().isAlive(owner - 1)) {
+          this.recover(s);
+          continue;
+        }
+        if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
+        const expected = this.prepareToPark(w, s);
+        if (expected === undefined) continue;
+        parkSync(this.words, STATE, expected, this.parkDeadline(w, deadline));
       }
-      if (parkedAt === 0 && !backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      // Before each park (not each spin): is the owner still alive?
-      if (owner !== 0 && !registry().isAlive(owner - 1)) {
-        this.recover(s);
-        continue;
-      }
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
-      const expected = this.markParked(s, parkedAt);
-      if (expected === undefined) continue;
-      add(this.words, WAITERS, 1);
-      parkSync(this.words, STATE, expected, deadline);
-      sub(this.words, WAITERS, 1);
-      if (parkedAt === 0) parkedAt = systemClock.now();
+    } catch (e) {
+      this.left(w);
+      throw e;
     }
   }
 
-  private async lockAsyncSlow(deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined): Promise<void> {
-    const backoff = new Backoff();
-    let parkedAt = 0;
-    for (;;) {
-      const s = load(this.words, STATE);
-      const owner = s & OWNER_MASK;
-      if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-      if (owner === 0 && ((s & HANDOFF) === 0 || parkedAt !== 0)) {
-        if (compareExchange(this.words, STATE, s, this.acquiredState(s)) === s) {
-          if (parkedAt !== 0) this.tookAfterParking(parkedAt);
-          return;
+  /** An async acquisition that could not take the lock in the fast path: barge if allowed, else queue. */
+  private lockAsyncSlow(o: AsyncLock): Promise<void> {
+    const s = load(this.words, STATE);
+    if ((s & OWNER_MASK) === me && (s & TASK) === 0) throw this.reentryError('an async acquisition');
+    // A newcomer that outranks every queued task of this thread may take a free lock at once (as in async-mutex).
+    if (this.queue.topPriority < o.priority && this.tryTake(o.ignorePoison, TASK)) return RESOLVED;
+    if (o.timeout === 0) throw this.timeoutError();
+    const granted = this.queue.enqueue(
+      { priority: o.priority, n: 1, ignorePoison: o.ignorePoison, timeoutMs: o.timeout, signal: o.signal, timeoutMessage: 'timed out waiting for the mutex' },
+      false,
+    );
+    this.drive();
+    return granted;
+  }
+
+  /** Starts this thread's driver for its queue, or wakes the running one to look again. */
+  private drive(): void {
+    const q = this.queue;
+    if (q.driving) {
+      q.waker.wake();
+      return;
+    }
+    q.driving = true;
+    void this.driveLoop(q);
+  }
+
+  /**
+   * The driver: runs while this thread's queue is not empty. While another
+   * thread holds the lock it contends for STATE as one waiter; when the lock
+   * is free for it, it serves the watchers and grants the lock to the head
+   * task. While this thread holds the lock (a task, or its synchronous code)
+   * it waits, off the lock word, for this thread's next release: a task's
+   * release may hand the lock straight to the next task of its queue, and
+   * any slow-path unlock of the thread wakes the drivers to look again.
+   * `q.driving` is cleared in the same turn as the decision to end, so an
+   * enqueue never finds a driver that is not running.
+   */
+  private async driveLoop(q: LocalQueue): Promise<void> {
+    let w = new Waiting();
+    try {
+      for (;;) {
+        if (q.empty) return;
+        const s = load(this.words, STATE);
+        const owner = s & OWNER_MASK;
+        if (owner === me) {
+          // A synchronous hold's unlock must take the slow path, which announces it: PARKED makes sure.
+          if ((s & (TASK | PARKED)) === 0 && compareExchange(this.words, STATE, s, s | PARKED) !== s) continue;
+          this.left(w); // not a waiter of another thread while it waits for its own thread: off WAITERS and WAIT_SINCE
+          w = new Waiting();
+          await releasedHere(q.waker);
+          continue;
         }
-        continue;
+        if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
+          // Free for this thread.
+          if ((s & POISONED) !== 0) q.rejectAcquirers(() => this.poisonError(), (p) => p.ignorePoison);
+          q.releaseWatchers(1);
+          if (q.acquirers.length === 0) continue;
+          if (compareExchange(this.words, STATE, s, this.acquiredState(s, TASK, w)) === s) {
+            this.took(w);
+            w = new Waiting(); // the next wait, if any, is a new one
+            q.grantHead();
+            continue;
+          }
+          w.backoff.spin();
+          continue;
+        }
+        // Held by another thread, or handed off to a waiter that has parked. A short spin first, as a blocking locker does.
+        if (w.startedAt === 0 && !w.backoff.isCompleted()) {
+          w.backoff.snooze();
+          continue;
+        }
+        if (owner !== 0 && !registry().isAlive(owner - 1)) {
+          this.recover(s);
+          continue;
+        }
+        const expected = this.prepareToPark(w, s);
+        if (expected === undefined) continue;
+        await parkAsync(this.words, STATE, expected, this.parkDeadline(w, Infinity), undefined, q.waker);
       }
-      // owner === me is not a deadlock here: another task of this thread holds it
-      // (and cannot release it while this task spins, so park at once).
-      // Otherwise a short spin first: a lock held by another thread is usually
-      // free again within nanoseconds, and an async park costs a microtask
-      // round trip and a cross-thread notify. The spin blocks this event loop
-      // for at most a few microseconds.
-      if (owner !== me && parkedAt === 0 && !backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      if (owner !== 0 && owner !== me && !registry().isAlive(owner - 1)) {
-        this.recover(s);
-        continue;
-      }
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
-      const expected = this.markParked(s, parkedAt);
-      if (expected === undefined) continue;
-      add(this.words, WAITERS, 1);
-      try {
-        await parkAsync(this.words, STATE, expected, deadline, signal);
-      } finally {
-        sub(this.words, WAITERS, 1);
-      }
-      if (parkedAt === 0) parkedAt = systemClock.now();
+    } catch (e) {
+      // Not expected (the steps above do not throw): fail the queued tasks rather than strand them.
+      q.rejectAcquirers(() => e);
+      q.rejectWatchers(() => e);
+    } finally {
+      q.driving = false;
+      this.left(w);
     }
   }
 
-  /** Sets PARKED (and STARVING if this waiter is starving); returns the value to park on. */
-  private markParked(s: number, parkedAt: number): number | undefined {
-    if (parkedAt !== 0 && systemClock.now() - parkedAt > STARVATION_MS) store(this.words, STARVING, 1);
+  /**
+   * Before a park: the first time, starts the waiter's starvation clock and
+   * counts it in WAITERS (until it takes the lock or leaves, awake or not);
+   * registers it in WAIT_SINCE if it is the oldest; sets STARVING once it has
+   * waited too long; sets PARKED. Returns the value to park on, or undefined
+   * if STATE moved.
+   */
+  private prepareToPark(w: Waiting, s: number): number | undefined {
+    if (!w.counted) {
+      if (w.startedAt === 0) {
+        w.startedAt = systemClock.now();
+        w.stamp = stampOf(w.startedAt);
+      }
+      add(this.words, WAITERS, 1); // before the PARKED below can be read by an unlocker
+      w.counted = true;
+    } else if (systemClock.now() - w.startedAt > STARVATION_MS) {
+      store(this.words, STARVING, 1);
+    }
+    const since = load(this.words, WAIT_SINCE);
+    if (since === 0 || earlier(w.stamp, since)) compareExchange(this.words, WAIT_SINCE, since, w.stamp);
     if ((s & PARKED) !== 0) return s;
     return compareExchange(this.words, STATE, s, s | PARKED) === s ? s | PARKED : undefined;
   }
 
-  /** The state after `me` takes a free lock found as `s`: keeps POISONED, keeps or sets PARKED. */
-  private acquiredState(s: number): number {
-    const parked = (s & PARKED) !== 0 || load(this.words, WAITERS) > 0 ? PARKED : 0;
-    return me | (s & POISONED) | parked;
+  /** Until when to park: the caller's deadline, but no later than the moment the waiter starts to starve (to flag it). */
+  private parkDeadline(w: Waiting, deadline: number): number {
+    const starvesAt = w.startedAt + STARVATION_MS;
+    return systemClock.now() < starvesAt ? Math.min(deadline, starvesAt) : deadline;
   }
 
-  /** A waiter that got the lock ends handoff mode unless it, too, starved and others wait. */
-  private tookAfterParking(parkedAt: number): void {
-    if (systemClock.now() - parkedAt <= STARVATION_MS || load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
+  /** The state after `me` (the waiter `w`, if it is one) takes a free lock found as `s`: keeps POISONED, keeps or sets PARKED for the other waiters. */
+  private acquiredState(s: number, task: number, w: Waiting | undefined): number {
+    const others = load(this.words, WAITERS) - (w?.counted ? 1 : 0);
+    const parked = (s & PARKED) !== 0 || others > 0 ? PARKED : 0;
+    return me | task | (s & POISONED) | parked;
+  }
+
+  /** A waiter got the lock: it leaves WAITERS and WAIT_SINCE, and ends handoff mode unless it, too, starved and others wait. */
+  private took(w: Waiting): void {
+    if (!w.counted) return;
+    w.counted = false;
+    sub(this.words, WAITERS, 1);
+    compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
+    if (systemClock.now() - w.startedAt <= STARVATION_MS || load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
+  }
+
+  /**
+   * A waiter that decided to park leaves without the lock (timeout, abort,
+   * poison, an emptied queue): it leaves WAIT_SINCE, and a handoff that may
+   * have been made to it after it stopped looking goes back to the others.
+   */
+  private left(w: Waiting): void {
+    if (!w.counted) return;
+    w.counted = false;
+    sub(this.words, WAITERS, 1); // then look at STATE: Dekker with the unlock's handoff
+    compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
+    if (load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
+    this.revokeHandoff();
+  }
+
+  /** True if a waiter is starving: STARVING, or a registered wait older than STARVATION_MS (which then sets STARVING). */
+  private starving(): boolean {
+    if (load(this.words, STARVING) !== 0) return true;
+    const since = load(this.words, WAIT_SINCE);
+    if (since === 0 || ((stampOf(systemClock.now()) - since) | 0) <= STARVATION_STAMPS) return false;
+    store(this.words, STARVING, 1);
+    return true;
   }
 
   private unlockSlow(): void {
+    const q = this.queue;
+    // A task's release with nothing of this thread waiting and nobody parked: one CAS, as a synchronous unlock's.
+    if (q.acquirers.length === 0 && releaseWaiters.size === 0 && compareExchange(this.words, STATE, ME_TASK, 0) === ME_TASK) return;
     for (;;) {
       const s = load(this.words, STATE);
       const owner = s & OWNER_MASK;
       if (owner !== me) {
         throw new NotOwnerError(owner === 0 ? 'unlock of an unlocked mutex' : `unlock of a mutex held by thread ${owner - 1} (this is thread ${threadId})`);
       }
-      const handoff = (s & PARKED) !== 0 && load(this.words, STARVING) !== 0 && load(this.words, WAITERS) > 0;
+      const handoff = (s & PARKED) !== 0 && load(this.words, WAITERS) > 0 && this.starving();
+      // A task's release goes to the next queued task of this thread (STATE unchanged) unless another thread starves.
+      if ((s & TASK) !== 0 && !handoff && q.acquirers.length > 0 && this.passToNextTask(s)) return;
       const next = (s & POISONED) | (handoff ? PARKED | HANDOFF : 0);
       // Linearization point of a contended unlock.
       if (compareExchange(this.words, STATE, s, next) === s) {
         if ((s & PARKED) !== 0) notify(this.words, STATE, 1);
+        // The WAITERS count read above may include a waiter that was already
+        // leaving: Dekker with left() (see the notes). If nobody is left, take the handoff back.
+        if (handoff && load(this.words, WAITERS) === 0) this.revokeHandoff();
+        announceRelease(); // this thread's queues (of any Mutex object on this memory) look again
+        return;
+      }
+    }
+  }
+
+  /** A task of this thread releases to the next queued one; false if none may take a lock in this state. */
+  private passToNextTask(s: number): boolean {
+    const q = this.queue;
+    if ((s & POISONED) !== 0) q.rejectAcquirers(() => this.poisonError(), (p) => p.ignorePoison);
+    if (q.acquirers.length === 0) return false;
+    q.releaseWatchers(1); // watchers that outrank the next task see the lock free first
+    q.grantHead();
+    return true;
+  }
+
+  /** Turns a pending handoff (owner 0, HANDOFF) back into a free lock and wakes a waiter to take it. */
+  private revokeHandoff(): void {
+    for (;;) {
+      const s = load(this.words, STATE);
+      if ((s & OWNER_MASK) !== 0 || (s & HANDOFF) === 0) return;
+      if (compareExchange(this.words, STATE, s, s & ~HANDOFF) === s) {
+        notify(this.words, STATE, 1);
         return;
       }
     }
@@ -470,6 +819,12 @@ export class Mutex {
   private recover(s: number): void {
     // Linearization point of recovery; losing the CAS means someone else moved the state.
     if (compareExchange(this.words, STATE, s, POISONED | (s & PARKED)) === s) notify(this.words, STATE);
+  }
+
+  private reentryError(what: string): DeadlockError {
+    return new DeadlockError(
+      `${what} by the thread that holds the mutex through a synchronous lock()/tryLock()/acquire()/withLock(): that hold is released by synchronous code, so a task of the same thread would wait for it forever; unlock first, or take the first hold with lockAsync()/runExclusive() so that later tasks queue behind it`,
+    );
   }
 
   private poisonError(): OwnerDiedError {

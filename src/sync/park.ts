@@ -17,6 +17,10 @@
  *   parks return early, so an owner's death is acted on at once rather than at
  *   the end of a slice. (A sync park cannot be woken that way: its thread's
  *   event loop is blocked; the slice bounds it.)
+ * - Code of the same thread can end an async park early through a `Waker`
+ *   (a primitive's local queue changed: a task was added, cancelled, or the
+ *   lock was released by this thread), without a cross-thread notify that
+ *   another thread's waiter could take instead.
  */
 import * as seam from '../memory/atomics.js';
 import { systemClock } from '../clock.js';
@@ -58,11 +62,25 @@ function releaseLoop(): void {
   }
 }
 
+/** Lets code of the parking thread end its current async park early (`wake()` does nothing when none is pending). */
+export class Waker {
+  private current: (() => void) | undefined;
+  /** Ends the pending park, which returns `'ok'`. */
+  wake(): void {
+    this.current?.();
+  }
+  /** @internal */
+  set(wake: (() => void) | undefined): void {
+    this.current = wake;
+  }
+}
+
 /**
  * The async form of `parkSync`. Rejects with `AbortError` when `signal` fires;
- * an abandoned wait passes on a wake-up that reaches it later.
+ * returns `'ok'` early when `waker.wake()` is called; an abandoned wait passes
+ * on a wake-up that reaches it later.
  */
-export async function parkAsync(word: Int32Array, index: number, expected: number, deadline: number, signal?: AbortSignal): Promise<ParkResult> {
+export async function parkAsync(word: Int32Array, index: number, expected: number, deadline: number, signal?: AbortSignal, waker?: Waker): Promise<ParkResult> {
   if (signal?.aborted) throw new AbortError('aborted while waiting', signal.reason);
   const r = waitAsync(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
   if (!r.async) return r.value;
@@ -73,6 +91,7 @@ export async function parkAsync(word: Int32Array, index: number, expected: numbe
   const early = new Promise<ParkResult>((resolve, reject) => {
     wakeEarly = () => resolve('ok');
     deathWakers.add(wakeEarly);
+    waker?.set(wakeEarly);
     if (signal !== undefined) {
       onAbort = () => reject(new AbortError('aborted while waiting', signal.reason));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -87,6 +106,7 @@ export async function parkAsync(word: Int32Array, index: number, expected: numbe
   } finally {
     abandoned = true;
     deathWakers.delete(wakeEarly);
+    waker?.set(undefined);
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
     early.catch(() => {});
     waited.finally(releaseLoop).catch(() => {});

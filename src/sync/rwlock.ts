@@ -143,6 +143,7 @@ function lockOptions(raw: number | LockOptions | undefined): Resolved {
 
 const me = threadId + 1;
 const ME_HELD = me | HELD;
+const RESOLVED = Promise.resolve();
 const registry = (): ThreadRegistry => ThreadRegistry.current;
 
 /** A held read or write lock; `using` / `await using` release it at the end of the scope. */
@@ -372,7 +373,9 @@ export class RWLock {
 
   /**
    * Runs `fn` (sync or async) under a read lock, never blocking the event
-   * loop; the lock is released when `fn`'s result settles.
+   * loop and never calling `fn` before this call has returned (even when the
+   * lock is free, `fn` runs in a later microtask); the lock is released when
+   * `fn`'s result settles.
    */
   runRead<T>(fn: () => T | PromiseLike<T>, options?: LockAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runRead(fn): fn must be a function, got ${typeof fn}`));
@@ -384,9 +387,9 @@ export class RWLock {
     } catch (e) {
       return Promise.reject(e);
     }
-    // Fast path: no await at all when no writer is about and fn is synchronous.
+    // Fast path: the read lock is taken now; fn runs in the next microtask, never inside this call.
     add(this.slotWords, at, 1);
-    if (load(this.state, STATE) === 0) return this.runHeld(fn, 'read');
+    if (load(this.state, STATE) === 0) return RESOLVED.then(() => this.runHeld(fn, 'read'));
     this.withdrawRead(at);
     return this.readLockAsyncSlow(at, toDeadline(o.timeout), o.ignorePoison, options?.signal).then(() => this.runHeld(fn, 'read'));
   }
@@ -465,7 +468,8 @@ export class RWLock {
 
   /**
    * Runs `fn` (sync or async) under the write lock, never blocking the event
-   * loop; the lock is released when `fn`'s result settles.
+   * loop and never calling `fn` before this call has returned; the lock is
+   * released when `fn`'s result settles.
    */
   runWrite<T>(fn: () => T | PromiseLike<T>, options?: LockAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runWrite(fn): fn must be a function, got ${typeof fn}`));
@@ -478,7 +482,7 @@ export class RWLock {
     if (compareExchange(this.state, STATE, 0, me) === 0) {
       if (this.readersGone()) {
         or(this.state, STATE, HELD);
-        return this.runHeld(fn, 'write');
+        return RESOLVED.then(() => this.runHeld(fn, 'write')); // as runRead: fn never runs inside this call
       }
       return this.drainAsync(toDeadline(o.timeout), options?.signal).then(() => this.runHeld(fn, 'write'));
     }
@@ -487,19 +491,19 @@ export class RWLock {
 
   // ---- shared helpers --------------------------------------------------
 
-  /** Calls `fn` while holding the lock in `mode`; releases it when its result settles. */
-  private runHeld<T>(fn: () => T | PromiseLike<T>, mode: 'read' | 'write'): Promise<T> {
+  /** Calls `fn` while holding the lock in `mode` (from a promise callback); releases it when its result settles. */
+  private runHeld<T>(fn: () => T | PromiseLike<T>, mode: 'read' | 'write'): T | Promise<T> {
     const release = (): void => (mode === 'read' ? this.readUnlock() : this.writeUnlock());
     let result: T | PromiseLike<T>;
     try {
       result = fn();
     } catch (e) {
       release();
-      return Promise.reject(e);
+      throw e;
     }
     if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
       release();
-      return Promise.resolve(result as T);
+      return result as T;
     }
     return Promise.resolve(result).then(
       (value) => {

@@ -11,6 +11,7 @@ import { ThreadSlots, type ThreadSlotsLayout } from '../threads/thread-slots.js'
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, NotOwnerError, TimeoutError } from '../errors.js';
 import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
+import { localQueue, priorityOf, waitForUnlockOptions, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
 const { add, compareExchange, exchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
@@ -99,7 +100,13 @@ export interface AcquireOptions {
 }
 export interface AcquireAsyncOptions extends AcquireOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Order among this thread's queued acquisitions: higher first, FIFO within
+   * a priority (default 0; any finite number). It does not order threads.
+   */
+  readonly priority?: number;
 }
+export type { WaitForUnlockOptions } from './local-queue.js';
 
 const slotsLayout = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: false });
 
@@ -125,6 +132,22 @@ function timeoutOf(raw: number | AcquireOptions | undefined): number {
 function checkSignal(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('aborted before acquiring', signal.reason);
 }
+
+interface AsyncAcquire {
+  readonly timeout: number;
+  readonly priority: number;
+  readonly signal: AbortSignal | undefined;
+}
+const DEFAULT_ASYNC: AsyncAcquire = Object.freeze({ timeout: Infinity, priority: 0, signal: undefined });
+
+function asyncOptions(raw: AcquireAsyncOptions | undefined): AsyncAcquire {
+  if (raw === undefined) return DEFAULT_ASYNC;
+  const o = plainObject('options', raw) as AcquireAsyncOptions;
+  checkSignal(o.signal);
+  return { timeout: checkTimeout('timeout', o.timeout), priority: priorityOf(o.priority), signal: o.signal };
+}
+
+const RESOLVED = Promise.resolve();
 
 const me = threadId + 1;
 const registry = (): ThreadRegistry => ThreadRegistry.current;
@@ -173,12 +196,26 @@ interface Waiter {
  * back. Waiters are served fairly: the oldest waiter reserves what it needs,
  * and newcomers may take only the surplus (no starvation of large `n`).
  *
+ * Within one thread, the async acquisitions (`acquireAsync`,
+ * `acquireGuardAsync`, `runExclusive`) behave as async-mutex's: those that
+ * cannot proceed at once queue in `priority` order (higher first, FIFO within
+ * a priority), and the head blocks the rest (a heavy head is not overtaken by
+ * light tasks of its priority or lower); a release by this thread serves its
+ * queue in the same step; `cancel()` rejects the queued ones with
+ * `CanceledError`; `waitForUnlock(n)` waits until `n` permits could be taken.
+ * `runExclusive` always calls `fn` in a later microtask, never inside the
+ * call. Across threads, `priority` does not apply: a thread's queue takes
+ * part in the fairness above as one waiter (the age of its oldest wait). The
+ * queue is shared by the thread's Semaphore objects opened from one handle
+ * object (a handle received again has a queue of its own, see `LocalQueue`).
+ *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for permits or `n` that are
  *   not positive integers, `n` above `permits` (it could never succeed), or a
  *   release of more permits than this thread holds
  * @throws NotOwnerError (`ERR_NOT_OWNER`) on `release` by a thread holding none
  * @throws TimeoutError (`ERR_TIMEOUT`) when a wait passes its timeout
- * @throws AbortError (`ERR_ABORTED`) when an async wait's signal fires
+ * @throws AbortError (`ERR_ABORTED`) when an async wait's signal fires (or had fired)
+ * @throws CanceledError (`ERR_CANCELED`) when `cancel()` withdraws a queued async acquisition
  * @throws DeadlockError (`ERR_DEADLOCK`) when a blocking `acquire` could only
  *   succeed if this (blocked) thread released permits first
  * @throws CapacityError (`ERR_CAPACITY`) when more than `maxThreads` live threads hold permits
@@ -198,6 +235,8 @@ export class Semaphore {
   private readonly slots: ThreadSlots;
   private readonly slotWords: Int32Array;
   private readonly giveBack = (slot: number): void => this.giveBackSlot(slot);
+  /** This thread's queued async acquisitions of this semaphore (shared by every Semaphore object of the thread on the same memory). */
+  private readonly queue: LocalQueue;
 
   constructor(permits: number, options?: SemaphoreOptions);
   /** @internal */
@@ -221,6 +260,7 @@ export class Semaphore {
     const layout = slotsLayout(region.options.maxThreads);
     this.slotWords = region.i32(CONTROL_BYTES, ThreadSlots.byteLength(layout) / 4);
     this.slots = new ThreadSlots(this.slotWords, layout);
+    this.queue = localQueue(this.words);
   }
 
   /** Re-opens a semaphore from its handle, in any thread. @throws HandleError */
@@ -269,13 +309,16 @@ export class Semaphore {
     this.acquireSlow(n, toDeadline(t));
   }
 
-  /** Waits for `n` permits without blocking the event loop. */
+  /**
+   * Waits for `n` permits without blocking the event loop (queued behind this
+   * thread's earlier async acquisitions of equal or higher priority).
+   * @param options `{ timeout, signal, priority }`
+   */
   async acquireAsync(n = 1, options?: AcquireAsyncOptions): Promise<void> {
     this.checkN(n);
-    const t = timeoutOf(options);
-    checkSignal(options?.signal);
-    if (this.attempt(n, undefined)) return;
-    await this.acquireAsyncSlow(n, toDeadline(t), options?.signal);
+    const o = asyncOptions(options);
+    if (this.queue.acquirers.length === 0 && this.attempt(n, undefined)) return;
+    await this.acquireAsyncSlow(n, o);
   }
 
   /**
@@ -298,6 +341,8 @@ export class Semaphore {
     // Linearization point of release.
     store(this.words, COUNT, load(this.words, COUNT) + n);
     add(this.words, EPOCH, 1);
+    // This thread's queued tasks are served in the same step (as async-mutex's release), within the fairness rules.
+    if (!this.queue.empty) this.serveLocked(this.queue, this.queue.driver as Waiter | undefined);
     this.unlockGuard(true);
   }
 
@@ -318,37 +363,65 @@ export class Semaphore {
    * loop. The permits are released when `fn`'s result settles.
    */
   runExclusive<T>(fn: () => T | PromiseLike<T>, n = 1, options?: AcquireAsyncOptions): Promise<T> {
-    let t: number;
     try {
       if (typeof fn !== 'function') throw new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`);
       this.checkN(n);
-      t = timeoutOf(options);
-      checkSignal(options?.signal);
+      const o = asyncOptions(options);
+      // Fast path: the permits are taken now; fn runs in the next microtask, never inside this call.
+      if (this.queue.acquirers.length === 0 && this.attempt(n, undefined)) return RESOLVED.then(() => this.runHeld(fn, n));
+      return this.acquireAsyncSlow(n, o).then(() => this.runHeld(fn, n));
     } catch (e) {
       return Promise.reject(e);
     }
-    // Fast path: no await at all when permits are free and fn is synchronous.
-    if (this.attempt(n, undefined)) return this.runHeld(fn, n);
-    return this.runExclusiveSlow(fn, n, t, options?.signal);
   }
 
-  private async runExclusiveSlow<T>(fn: () => T | PromiseLike<T>, n: number, timeout: number, signal: AbortSignal | undefined): Promise<T> {
-    await this.acquireAsyncSlow(n, toDeadline(timeout), signal);
-    return this.runHeld(fn, n);
+  /**
+   * Resolves once this thread could take `n` permits: they are available to it
+   * (not reserved for an older waiter of another thread) and no queued
+   * acquisition of this thread of equal or higher `priority` comes first (as
+   * async-mutex's `waitForUnlock(weight, priority)`). It takes nothing, and by
+   * the time the caller runs another thread may have taken them.
+   * @throws TimeoutError after `timeoutMs` (0 = look once)
+   */
+  waitForUnlock(n = 1, options?: WaitForUnlockOptions): Promise<void> {
+    try {
+      this.checkN(n);
+      const o = waitForUnlockOptions(options);
+      checkSignal(o.signal);
+      const q = this.queue;
+      if (q.topPriority < o.priority && this.roomFor(q.driver as Waiter | undefined) >= n) return RESOLVED;
+      const message = `timed out waiting for ${n} permit(s) of the semaphore to be free`;
+      if (o.timeoutMs === 0) throw new TimeoutError(message);
+      const waiting = q.enqueue({ priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: message }, true);
+      this.drive();
+      return waiting;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** Calls `fn` while holding `n` permits; releases them when its result settles. */
-  private runHeld<T>(fn: () => T | PromiseLike<T>, n: number): Promise<T> {
+  /**
+   * Rejects this thread's queued async acquisitions of this semaphore (from
+   * `acquireAsync`, `acquireGuardAsync`, `runExclusive`, whose `fn` then never
+   * runs) with `CanceledError`. Permits already held stay held;
+   * `waitForUnlock` callers and other threads' waiters are not affected.
+   */
+  cancel(): void {
+    this.queue.cancel('a queued acquisition of the semaphore was');
+  }
+
+  /** Calls `fn` (from a promise callback) while holding `n` permits; releases them when its result settles. */
+  private runHeld<T>(fn: () => T | PromiseLike<T>, n: number): T | Promise<T> {
     let result: T | PromiseLike<T>;
     try {
       result = fn();
     } catch (e) {
       this.release(n);
-      return Promise.reject(e);
+      throw e;
     }
     if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
       this.release(n);
-      return Promise.resolve(result as T);
+      return result as T;
     }
     return Promise.resolve(result).then(
       (value) => {
@@ -440,7 +513,14 @@ export class Semaphore {
     const reserved = load(this.words, RESERVE_N);
     if (reserved !== 0) {
       const ticket = load(this.words, RESERVE_TICKET);
-      if (ticket === waiter.ticket) return;
+      if (ticket === waiter.ticket) {
+        // A thread's driver reserves for its queue's head, which may change (a task of higher priority, a cancel).
+        if (n !== reserved) {
+          store(this.words, RESERVE_N, n);
+          if (n < reserved) add(this.words, EPOCH, 1);
+        }
+        return;
+      }
       const reserver = load(this.words, RESERVER);
       const takeOver = older(waiter.ticket, ticket) || (waiter.sync && reserver === me);
       if (!takeOver) return;
@@ -587,15 +667,50 @@ export class Semaphore {
     }
   }
 
-  private async acquireAsyncSlow(n: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  /** An async acquisition that could not take the permits in the fast path: take them if allowed, else queue. */
+  private acquireAsyncSlow(n: number, o: AsyncAcquire): Promise<void> {
+    const q = this.queue;
+    // A newcomer that outranks every queued task of this thread may take free permits at once (as in async-mutex).
+    if (q.topPriority < o.priority && this.attempt(n, undefined)) return RESOLVED;
+    if (o.timeout === 0) {
+      if (this.tryAcquireSlow(n)) return RESOLVED; // dead holders' permits count
+      throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
+    }
+    const granted = q.enqueue(
+      { priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeout, signal: o.signal, timeoutMessage: `timed out waiting for ${n} permit(s) of the semaphore` },
+      false,
+    );
+    this.drive();
+    return granted;
+  }
+
+  /** Starts this thread's driver for its queue, or wakes the running one to look again. */
+  private drive(): void {
+    const q = this.queue;
+    if (q.driving) {
+      q.waker.wake();
+      return;
+    }
+    q.driving = true;
+    void this.driveLoop(q);
+  }
+
+  /**
+   * The driver: waits, as one waiter with one ticket (the age of this
+   * thread's oldest queued wait), for the permits its queue's head needs;
+   * each round serves the queue as far as the permits allow and reserves for
+   * the head. Ends when the queue is empty; its reservation goes with it.
+   */
+  private async driveLoop(q: LocalQueue): Promise<void> {
     const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: false };
+    q.driver = waiter;
     try {
       for (;;) {
-        const epoch = this.roundLocked(n, waiter, deadline);
+        const epoch = this.driverRound(q, waiter);
         if (epoch === undefined) return;
         let r: string;
         try {
-          r = await parkAsync(this.words, EPOCH, epoch, deadline, signal);
+          r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker);
         } finally {
           sub(this.words, WAITERS, 1);
         }
@@ -603,8 +718,65 @@ export class Semaphore {
         if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
       }
     } catch (e) {
+      // Not expected: fail the queued tasks rather than strand them.
+      q.rejectAcquirers(() => e);
+      q.rejectWatchers(() => e);
+    } finally {
+      q.driving = false;
+      q.driver = undefined;
       this.abandon(waiter);
-      throw e;
     }
+  }
+
+  /**
+   * One round of the driver under GUARD: reclaim if due, serve the queue,
+   * then reserve for the head and count itself a waiter. Returns the epoch to
+   * park on, or undefined once the queue is empty.
+   */
+  private driverRound(q: LocalQueue, waiter: Waiter): number | undefined {
+    const reclaim = waiter.reclaim && this.hasDeadHolder();
+    waiter.reclaim = false;
+    waiter.deaths = registry().deaths;
+    let wake = this.lockGuard();
+    try {
+      if (reclaim) {
+        this.reclaimLocked();
+        wake = true;
+      }
+      this.serveLocked(q, waiter);
+      if (q.empty) return undefined;
+      const before = load(this.words, EPOCH);
+      const head = q.acquirers[0];
+      if (head !== undefined) this.reserveLocked(head.n, waiter);
+      else if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) store(this.words, RESERVE_N, 0); // only watchers left
+      if (load(this.words, EPOCH) !== before) wake = true;
+      add(this.words, WAITERS, 1);
+      return load(this.words, EPOCH);
+    } finally {
+      this.unlockGuard(wake);
+    }
+  }
+
+  /**
+   * Under GUARD: serves this thread's queue as far as the permits allow. The
+   * watchers that outrank the head see the room before the head takes from
+   * it; the head takes its permits (with the driver's reservation, if it
+   * holds it), then the next, stopping at the first that does not fit.
+   */
+  private serveLocked(q: LocalQueue, waiter: Waiter | undefined): void {
+    for (;;) {
+      q.releaseWatchers(this.roomFor(waiter));
+      const head = q.acquirers[0];
+      if (head === undefined || !this.takeLocked(head.n, waiter)) return;
+      q.grantHead();
+    }
+  }
+
+  /** Permits `waiter` (or a newcomer, if undefined) could take now: all available, less a reservation held by another. */
+  private roomFor(waiter: Waiter | undefined): number {
+    const count = load(this.words, COUNT);
+    const reserved = load(this.words, RESERVE_N);
+    const mine = waiter !== undefined && reserved !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket;
+    return count - (mine ? 0 : reserved);
   }
 }

@@ -1,7 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
-import { Mutex, MutexGuard } from '../../src/sync/mutex.js';
+import { Mutex, MutexGuard, STARVATION_MS } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
@@ -87,6 +87,39 @@ describe('Mutex behaviour', () => {
     expect(m.isLocked).toBe(false);
   });
 
+  it.each(['abort', 'cancel'] as const)(
+    'a waiter that leaves (%s) as the holder unlocks does not leave the mutex free but unobtainable',
+    async (how) => {
+      // The shape: the waiter has waited long enough to ask for handoff; it
+      // leaves, and before it runs again another thread unlocks. The unlock
+      // still counts it as a parked waiter and hands the lock to "a waiter":
+      // nobody must be left holding a handoff that no one will take.
+      for (let round = 0; round < 3; round++) {
+        const m = new Mutex();
+        const go = new Int32Array(new SharedArrayBuffer(4));
+        await a.call('lock', { mutex: m.handle });
+        const controller = new AbortController();
+        const waiting = rejected(m.lockAsync({ signal: controller.signal }));
+        await sleep(60); // well past the starvation threshold: the unlock below hands off
+        expect(m.waiterCount).toBe(1);
+        const unlocked = a.call('unlockWhen', { mutex: m.handle, cell: go });
+        if (how === 'abort') controller.abort(); // the waiter decides to leave; it runs again only when this turn ends...
+        else m.cancel();
+        Atomics.store(go, 0, 1);
+        Atomics.notify(go, 0);
+        const until = Date.now() + 5000;
+        while (m.ownerThreadId === a.threadId) if (Date.now() > until) throw new Error('the worker did not unlock'); // ...after the unlock
+        expectCode(await waiting, how === 'abort' ? ErrorCode.ABORTED : ErrorCode.CANCELED);
+        await unlocked;
+        expect(m.isLocked).toBe(false);
+        expect(m.tryLock(), 'free, so tryLock must take it').toBe(true);
+        m.unlock();
+        await m.lockAsync({ timeout: 0 });
+        m.unlock();
+      }
+    },
+  );
+
   it('acquire() returns a guard that `using` releases, also when the scope throws', async () => {
     const m = new Mutex();
     {
@@ -158,6 +191,273 @@ describe('Mutex behaviour', () => {
   });
 });
 
+/** Resolves once `predicate` holds (polled on timers, so the event loop keeps running). */
+async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(1);
+  }
+}
+
+/** Lets every queued microtask (and promise chain) run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('Mutex: async tasks of one thread', () => {
+  it('runExclusive never calls fn inside the call, free lock or not (no Zalgo)', async () => {
+    const m = new Mutex();
+    const log: string[] = [];
+    const first = m.runExclusive(() => log.push('first'));
+    expect(m.isLocked).toBe(true); // taken now...
+    const second = m.runExclusive(() => log.push('second'));
+    log.push('returned');
+    expect(log).toEqual(['returned']); // ...but fn runs later
+    await Promise.all([first, second]);
+    expect(log).toEqual(['returned', 'first', 'second']);
+    expect(m.isLocked).toBe(false);
+  });
+
+  it('queued tasks run by priority, FIFO within a priority; isLocked stays true between them', async () => {
+    const m = new Mutex();
+    await m.lockAsync();
+    const order: string[] = [];
+    const locked: boolean[] = [];
+    const task = (name: string) => () => {
+      order.push(name);
+      locked.push(m.isLocked);
+    };
+    const all = [
+      m.runExclusive(task('0a')),
+      m.runExclusive(task('-1'), { priority: -1 }),
+      m.runExclusive(task('0b'), { priority: 0 }),
+      m.runExclusive(task('+2'), { priority: 2 }),
+      m.lockAsync({ priority: 1 }).then(() => {
+        task('+1 lockAsync')();
+        m.unlock();
+      }),
+    ];
+    await settle();
+    expect(order).toEqual([]);
+    m.unlock(); // to the highest-priority queued task, without freeing the lock
+    expect(m.isLocked).toBe(true);
+    await Promise.all(all);
+    expect(order).toEqual(['+2', '+1 lockAsync', '0a', '0b', '-1']);
+    expect(locked.every(Boolean)).toBe(true);
+    expect(m.isLocked).toBe(false);
+  });
+
+  it('Mutex objects of one thread on the same memory share the queue', async () => {
+    const m1 = new Mutex();
+    const m2 = Mutex.from(m1.handle);
+    await m1.lockAsync();
+    let got = false;
+    const second = m2.lockAsync().then(() => (got = true));
+    await settle();
+    expect(got).toBe(false);
+    m2.unlock(); // any object, any code of the owning thread
+    await second;
+    expect(m1.isLocked).toBe(true);
+    m1.unlock();
+    expect(m2.isLocked).toBe(false);
+  });
+
+  it('objects opened from separately received handles (new SharedArrayBuffer objects) queue apart but never strand each other', async () => {
+    const m1 = new Mutex();
+    const m2 = Mutex.from(structuredClone(m1.handle)); // what each postMessage of the handle gives a worker
+    const m3 = Mutex.from(structuredClone(m1.handle));
+    await m1.lockAsync();
+    const order: string[] = [];
+    const all = [
+      m2.runExclusive(() => void order.push('m2')),
+      m3.lockAsync().then(() => {
+        order.push('m3');
+        m3.unlock();
+      }),
+      m2.waitForUnlock().then(() => void order.push('m2 watcher')),
+    ];
+    await settle();
+    expect(order).toEqual([]);
+    m1.unlock(); // m1's own queue is empty: the lock goes back to the word, and this thread's other queues take it in turn
+    await Promise.all(all);
+    expect(order.filter((o) => o !== 'm2 watcher').sort()).toEqual(['m2', 'm3']);
+    expect(m1.isLocked).toBe(false);
+  });
+
+  it('cancel() rejects the queued acquisitions with CanceledError; the holder keeps the lock; watchers stay', async () => {
+    const m = new Mutex();
+    const guard = await m.acquireAsync();
+    let ran = false;
+    const queued = [rejected(m.lockAsync()), rejected(m.acquireAsync({ priority: 3 })), rejected(m.runExclusive(() => (ran = true)))];
+    let watched = false;
+    const watcher = m.waitForUnlock().then(() => (watched = true));
+    m.cancel();
+    for (const e of await Promise.all(queued)) expectCode(e, ErrorCode.CANCELED);
+    expect(ran).toBe(false);
+    expect(m.isLocked).toBe(true);
+    await settle();
+    expect(watched).toBe(false);
+    guard.release();
+    expect(m.isLocked).toBe(false);
+    await watcher;
+    m.cancel(); // nothing queued: nothing happens
+    expect(m.tryLock()).toBe(true);
+    m.unlock();
+  });
+
+  it('cancel() withdraws this thread\'s queued tasks waiting for another thread; the others\' waiters are not touched', async () => {
+    const m = new Mutex();
+    await a.call('lock', { mutex: m.handle });
+    const mine = rejected(m.lockAsync());
+    const theirs = b.call('lockAsync', { mutex: m.handle, options: { timeout: 10_000 } });
+    await until(() => m.waiterCount === 2, 'both threads parked');
+    m.cancel();
+    expectCode(await mine, ErrorCode.CANCELED);
+    await a.call('unlock', { mutex: m.handle });
+    await theirs;
+    expect(m.ownerThreadId).toBe(b.threadId);
+    await b.call('unlock', { mutex: m.handle });
+  });
+
+  it('waitForUnlock resolves at once when free, waits for the holder, and does not take the lock', async () => {
+    const m = new Mutex();
+    await m.waitForUnlock();
+    expect(m.isLocked).toBe(false);
+    const release = await m.acquireAsync();
+    let n = 0;
+    const watchers = [m.waitForUnlock().then(() => n++), m.waitForUnlock({ timeoutMs: 10_000 }).then(() => n++)];
+    await settle();
+    expect(n).toBe(0);
+    release.release();
+    await Promise.all(watchers);
+    expect(n).toBe(2);
+    expect(m.isLocked).toBe(false);
+    // Another thread's hold: resolves when that thread unlocks.
+    await a.call('lock', { mutex: m.handle });
+    let free = false;
+    const watcher = m.waitForUnlock().then(() => (free = true));
+    await sleep(20);
+    expect(free).toBe(false);
+    await a.call('unlock', { mutex: m.handle });
+    await watcher;
+    expect(m.isLocked).toBe(false);
+  });
+
+  it('waitForUnlock ranks against queued tasks: it goes first only if it outranks them', async () => {
+    const m = new Mutex();
+    await m.lockAsync();
+    const next = m.lockAsync({ priority: 0 }); // queued
+    const seen: string[] = [];
+    const high = m.waitForUnlock({ priority: 1 }).then(() => seen.push(`high, locked=${m.isLocked}`));
+    const low = m.waitForUnlock({ priority: 0 }).then(() => seen.push(`low, locked=${m.isLocked}`));
+    m.unlock(); // to the queued task; the higher watcher saw the lock free first
+    await next;
+    await settle();
+    expect(seen).toEqual(['high, locked=true']);
+    m.unlock();
+    await Promise.all([high, low]);
+    expect(seen).toEqual(['high, locked=true', 'low, locked=false']);
+  });
+
+  it('waitForUnlock: timeoutMs, signal, and 0 = look once', async () => {
+    const m = new Mutex();
+    await m.lockAsync();
+    expectCode(await rejected(m.waitForUnlock({ timeoutMs: 0 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(m.waitForUnlock({ timeoutMs: 20 })), ErrorCode.TIMEOUT);
+    const controller = new AbortController();
+    const aborted = rejected(m.waitForUnlock({ signal: controller.signal }));
+    controller.abort();
+    expectCode(await aborted, ErrorCode.ABORTED);
+    expectCode(await rejected(m.waitForUnlock({ signal: AbortSignal.abort() })), ErrorCode.ABORTED);
+    m.unlock();
+    await m.waitForUnlock({ timeoutMs: 0 });
+  });
+
+  it('a queued lockAsync that times out leaves the queue; the release then frees the lock', async () => {
+    const m = new Mutex();
+    await m.lockAsync();
+    expectCode(await rejected(m.lockAsync({ timeout: 20 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(m.runExclusive(() => 1, { timeout: 0 })), ErrorCode.TIMEOUT);
+    m.unlock();
+    expect(m.isLocked).toBe(false);
+  });
+
+  it('re-entry: an async acquisition behind a task hold queues; behind a synchronous hold it is a DeadlockError', async () => {
+    const m = new Mutex();
+    // Task hold: the second acquisition waits for the first release (async-mutex's "ownership is exclusive").
+    const release = await m.acquireAsync();
+    let flag = false;
+    setTimeout(() => {
+      flag = true;
+      release.release();
+    }, 20);
+    await m.lockAsync();
+    expect(flag).toBe(true);
+    expectCode(thrown(() => m.lock(0)), ErrorCode.DEADLOCK); // a blocking lock behind a task hold never returns
+    m.unlock();
+    // Synchronous hold: the same calls are refused at once.
+    m.lock();
+    expectCode(await rejected(m.lockAsync()), ErrorCode.DEADLOCK);
+    expectCode(await rejected(m.acquireAsync({ timeout: 1000 })), ErrorCode.DEADLOCK);
+    expectCode(await rejected(m.runExclusive(() => 1)), ErrorCode.DEADLOCK);
+    expectCode(await rejected(m.waitForUnlock()), ErrorCode.DEADLOCK);
+    expect(m.tryLock()).toBe(false);
+    m.unlock();
+    expect(m.isLocked).toBe(false);
+  });
+});
+
+describe('Mutex fairness', () => {
+  /** Main holds `m` until a worker's waiter has parked and then waited past STARVATION_MS. */
+  async function holdUntilStarving(m: Mutex): Promise<void> {
+    await until(() => m.waiterCount === 1, 'the waiter parked');
+    const parkedBy = performance.now(); // it started to wait before this
+    await until(() => performance.now() - parkedBy > 3 * STARVATION_MS, 'the waiter has starved');
+  }
+
+  it.each(['lock', 'lockAsync'] as const)(
+    'once a waiter (%s, in a worker) has waited past STARVATION_MS, the next unlock hands it the lock: a barging newcomer cannot take it',
+    async (how) => {
+      // With the old 40 ms effective threshold this fails: main's tryLock right
+      // after its own unlock is the most favoured newcomer there is.
+      for (let round = 0; round < 3; round++) {
+        const m = new Mutex();
+        m.lock();
+        const waiter = b.call(how, { mutex: m.handle }); // returns holding the lock
+        await holdUntilStarving(m);
+        m.unlock();
+        expect(m.tryLock(), 'the newcomer barged ahead of a starving waiter').toBe(false);
+        await waiter;
+        expect(m.ownerThreadId).toBe(b.threadId);
+        await b.call('unlock', { mutex: m.handle });
+        expect(m.tryLock()).toBe(true);
+        m.unlock();
+      }
+    },
+  );
+
+  it("this thread's queued tasks do not keep a starving waiter of another thread out (priority does not order threads)", async () => {
+    const m = new Mutex();
+    const cell = new Int32Array(new SharedArrayBuffer(8));
+    await m.lockAsync();
+    const theirs = b.call('increments', { mutex: m.handle, cell, times: 1 });
+    await holdUntilStarving(m);
+    // Ten high-priority tasks of this thread are queued; each holds for a while.
+    const seen: number[] = [];
+    const mine = Array.from({ length: 10 }, () =>
+      m.runExclusive(
+        async () => {
+          seen.push(cell[0]!);
+          await sleep(2 * STARVATION_MS);
+        },
+        { priority: 10 },
+      ),
+    );
+    m.unlock(); // the worker starves: the lock goes to it, not to the queued tasks
+    await Promise.all([...mine, theirs]);
+    expect(seen).toEqual(Array(10).fill(1));
+  });
+});
+
 /*
  * Misuse table (as Go's misuseTests): each case provokes one misuse and must
  * fail with its code; afterwards the mutex must be unlocked, unpoisoned, and
@@ -211,6 +511,41 @@ const misuseCases: MisuseCase[] = [
     misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(a.call('lock', { mutex: m.handle }))),
     cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
   },
+  {
+    name: 'lockAsync by the thread that holds it through lock()',
+    code: ErrorCode.DEADLOCK,
+    misuse: async (m) => (m.lock(), rejected(m.lockAsync())),
+    cleanup: (m) => m.unlock(),
+  },
+  {
+    name: 'runExclusive by the thread that holds it through tryLock()',
+    code: ErrorCode.DEADLOCK,
+    misuse: async (m) => (m.tryLock(), rejected(m.runExclusive(() => 1))),
+    cleanup: (m) => m.unlock(),
+  },
+  {
+    name: 'waitForUnlock by the thread that holds it through lock()',
+    code: ErrorCode.DEADLOCK,
+    misuse: async (m) => (m.lock(), rejected(m.waitForUnlock())),
+    cleanup: (m) => m.unlock(),
+  },
+  {
+    name: 'lock() while an async task of this thread holds it',
+    code: ErrorCode.DEADLOCK,
+    misuse: async (m) => (await m.lockAsync(), thrown(() => m.lock(50))),
+    cleanup: (m) => m.unlock(),
+  },
+  ...([NaN, Infinity, '1', null] as const).map(
+    (bad): MisuseCase => ({
+      name: `lockAsync({ priority: ${String(bad)} })`,
+      code: ErrorCode.INVALID_ARG,
+      misuse: (m) => rejected(m.lockAsync({ priority: bad as unknown as number })),
+    }),
+  ),
+  { name: 'runExclusive with a bad priority', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.runExclusive(() => 1, { priority: NaN })) },
+  { name: 'waitForUnlock({ timeout }) (the option is timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timeout: 5 } as never)) },
+  { name: 'waitForUnlock({ timeoutMs: -1 })', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timeoutMs: -1 })) },
+  { name: 'waitForUnlock({ signal: "x" })', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ signal: 'x' } as never)) },
   ...([NaN, -1, -Infinity, 'x', { timeout: NaN }, { timeout: -5 }, { timeout: 'x' }, null] as const).map(
     (bad): MisuseCase => ({
       name: `lock(${JSON.stringify(bad)}) while another thread holds it`,

@@ -233,6 +233,23 @@ describe('RWLock behaviour', () => {
     expectFree(l);
   });
 
+  it('runRead and runWrite never call fn inside the call, free lock or not (no Zalgo)', async () => {
+    const l = new RWLock();
+    const log: string[] = [];
+    const read = l.runRead(() => log.push('read'));
+    expect(l.readHoldCount).toBe(1); // taken now...
+    log.push('returned');
+    expect(log).toEqual(['returned']); // ...fn later
+    await read;
+    const write = l.runWrite(() => log.push('write'));
+    expect(l.isWriteLocked).toBe(true);
+    log.push('returned again');
+    expect(log).toEqual(['returned', 'read', 'returned again']);
+    await write;
+    expect(log).toEqual(['returned', 'read', 'returned again', 'write']);
+    expectFree(l);
+  });
+
   it('lives in an arena, re-opens from its handle, and reports its size', () => {
     const arena = new SharedArena({ byteLength: 64 * 1024 });
     const l = new RWLock({ arena, maxThreads: 8 });

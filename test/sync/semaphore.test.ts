@@ -189,6 +189,167 @@ describe('Semaphore behaviour', () => {
   });
 });
 
+/** Resolves once `predicate` holds (polled on timers, so the event loop keeps running). */
+async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(1);
+  }
+}
+
+/** Lets every queued microtask (and promise chain) run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('Semaphore: async tasks of one thread', () => {
+  it('runExclusive takes the permits in the call but never calls fn inside it (no Zalgo)', async () => {
+    const s = new Semaphore(2);
+    const log: string[] = [];
+    const p = s.runExclusive(() => log.push('fn'), 2);
+    expect(s.available).toBe(0);
+    log.push('returned');
+    expect(log).toEqual(['returned']);
+    await p;
+    expect(log).toEqual(['returned', 'fn']);
+    expect(s.available).toBe(2);
+  });
+
+  it('queued tasks go by priority, FIFO within one; the head blocks lighter tasks behind it; a release serves the queue at once', async () => {
+    const s = new Semaphore(2);
+    await s.acquireAsync(2);
+    const order: string[] = [];
+    const task = (name: string, n: number, priority: number) => s.runExclusive(() => void order.push(name), n, { priority });
+    const all = [task('1 @0', 1, 0), task('1 @-1', 1, -1), task('2 @1', 2, 1), task('1 @0 second', 1, 0)];
+    await settle();
+    s.release(1); // 1 free, but the head needs 2: nobody behind it may take it
+    await settle();
+    expect(order).toEqual([]);
+    expect(s.available).toBe(1);
+    s.release(1); // now the head fits: served in this very call
+    expect(s.available).toBe(0);
+    await Promise.all(all);
+    expect(order).toEqual(['2 @1', '1 @0', '1 @0 second', '1 @-1']);
+    expect(s.available).toBe(2);
+  });
+
+  it('objects opened from separately received handles queue apart but never strand each other', async () => {
+    const s1 = new Semaphore(1);
+    const s2 = Semaphore.from(structuredClone(s1.handle)); // what each postMessage of the handle gives a worker
+    await s1.acquireAsync();
+    const order: string[] = [];
+    const queued = [
+      s2.runExclusive(() => void order.push('s2')),
+      s1.runExclusive(() => void order.push('s1')),
+      s2.waitForUnlock().then(() => void order.push('s2 watcher')),
+    ];
+    await settle();
+    expect(order).toEqual([]);
+    s1.release();
+    await Promise.all(queued);
+    expect(order.filter((o) => o !== 's2 watcher').sort()).toEqual(['s1', 's2']);
+    expect(s1.available).toBe(1);
+  });
+
+  it('cancel() rejects the queued acquisitions with CanceledError, drops their reservation, and leaves watchers', async () => {
+    const s = new Semaphore(3);
+    await a.call('acquire', { sem: s.handle, n: 1 });
+    s.acquire(1); // 1 permit left free
+    let ran = false;
+    const queued = [rejected(s.acquireAsync(2)), rejected(s.runExclusive(() => (ran = true))), rejected(s.acquireGuardAsync(1, { priority: -1 }))];
+    let watched = false;
+    const watcher = s.waitForUnlock(2).then(() => (watched = true));
+    // The queue's head (2 permits) is the oldest waiter: it reserves, so another thread cannot take the free one...
+    expect(s.available).toBe(1);
+    expect(await b.call('tryAcquire', { sem: s.handle, n: 1 })).toBe(false);
+    s.cancel();
+    for (const e of await Promise.all(queued)) expectCode(e, ErrorCode.CANCELED);
+    expect(ran).toBe(false);
+    await settle();
+    // ...and once they are cancelled, it can.
+    expect(await b.call('tryAcquire', { sem: s.handle, n: 1 })).toBe(true);
+    await b.call('release', { sem: s.handle, n: 1 });
+    await settle();
+    expect(watched).toBe(false); // 1 free, it waits for 2
+    s.release(1);
+    await watcher;
+    await a.call('release', { sem: s.handle, n: 1 });
+    expect(s.available).toBe(3);
+  });
+
+  it('waitForUnlock(n): at once when n permits are free, else once they are; ranked against queued tasks', async () => {
+    const s = new Semaphore(3);
+    await s.waitForUnlock(3);
+    await s.acquireAsync(3);
+    const seen: string[] = [];
+    const one = s.waitForUnlock(1).then(() => seen.push('1'));
+    const three = s.waitForUnlock(3).then(() => seen.push('3'));
+    s.release(1);
+    await one;
+    await settle();
+    expect(seen).toEqual(['1']);
+    s.release(2);
+    await three;
+    // Behind a queued heavy task, only watchers that outrank it go first.
+    await s.acquireAsync(1);
+    const heavy = s.acquireAsync(3, { priority: 1 }); // queued: 2 free
+    const high = s.waitForUnlock(1, { priority: 2 }).then(() => seen.push('high'));
+    const low = s.waitForUnlock(1, { priority: 1 }).then(() => seen.push('low'));
+    await high;
+    await settle();
+    expect(seen).toEqual(['1', '3', 'high']);
+    s.release(1);
+    await heavy;
+    s.release(3);
+    await low;
+    expect(seen).toEqual(['1', '3', 'high', 'low']);
+    expect(s.available).toBe(3);
+  });
+
+  it('waitForUnlock: timeoutMs (0 = look once) and signal; it waits for another thread too', async () => {
+    const s = new Semaphore(1);
+    await a.call('acquire', { sem: s.handle, n: 1 });
+    expectCode(await rejected(s.waitForUnlock(1, { timeoutMs: 0 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(s.waitForUnlock(1, { timeoutMs: 20 })), ErrorCode.TIMEOUT);
+    const controller = new AbortController();
+    const aborted = rejected(s.waitForUnlock(1, { signal: controller.signal }));
+    controller.abort();
+    expectCode(await aborted, ErrorCode.ABORTED);
+    let free = false;
+    const watcher = s.waitForUnlock().then(() => (free = true));
+    await sleep(20);
+    expect(free).toBe(false);
+    await a.call('release', { sem: s.handle, n: 1 });
+    await watcher;
+    expect(s.available).toBe(1);
+  });
+
+  it('a waiter that leaves (abort) as another thread releases does not keep its reservation', async () => {
+    // The Mutex's abort/unlock shape, for the Semaphore: the reservation of a
+    // waiter that leaves must not outlive it, whatever the order.
+    for (let round = 0; round < 3; round++) {
+      const s = new Semaphore(2);
+      const go = new Int32Array(new SharedArrayBuffer(4));
+      await a.call('acquire', { sem: s.handle, n: 2 });
+      const controller = new AbortController();
+      const waiting = rejected(s.acquireAsync(2, { signal: controller.signal }));
+      await sleep(30);
+      const released = a.call('releaseWhen', { sem: s.handle, n: 2, cell: go });
+      controller.abort();
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      const deadline = Date.now() + 5000;
+      while (s.available !== 2) if (Date.now() > deadline) throw new Error('the worker did not release');
+      expectCode(await waiting, ErrorCode.ABORTED);
+      await released;
+      await settle();
+      expect(s.tryAcquire(2), 'the permits are free, so tryAcquire must take them').toBe(true);
+      s.release(2);
+      expect(await b.call('tryAcquire', { sem: s.handle, n: 2 })).toBe(true);
+      await b.call('release', { sem: s.handle, n: 2 });
+    }
+  });
+});
+
 /*
  * Misuse table (as Go's misuseTests): each case provokes one misuse and must
  * fail with its code; afterwards all permits must be available and every
@@ -247,6 +408,13 @@ const misuseCases: MisuseCase[] = [
     }),
   ),
   { name: 'runExclusive of a non-function', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.runExclusive(42 as unknown as () => number)) },
+  ...([NaN, Infinity, '1'] as const).map(
+    (bad): MisuseCase => ({ name: `acquireAsync(1, { priority: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.acquireAsync(1, { priority: bad as number })) }),
+  ),
+  { name: 'waitForUnlock(n) above the permits', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(PERMITS + 1)) },
+  { name: 'waitForUnlock(0)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(0)) },
+  { name: 'waitForUnlock(1, { timeout }) (the option is timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { timeout: 5 } as never)) },
+  { name: 'waitForUnlock(1, { priority: NaN })', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { priority: NaN })) },
   {
     name: 'release more than acquired (holds 1, releases 2)',
     code: ErrorCode.INVALID_ARG,
