@@ -112,7 +112,7 @@ export function number(spec: NumberSpec = {}): Field<number> {
   const above = spec.above ?? -Infinity, min = spec.min ?? -Infinity, max = spec.max ?? Infinity, infinite = spec.infinite === true;
   return field({
     parse: (v, name) => {
-      if (typeof v === 'number' && v > above && v >= min && v <= max && (v !== Infinity || infinite) && v !== -Infinity) return v;
+      if (typeof v === 'number' && (v === Infinity ? infinite : v > above && v >= min && v <= max && v !== -Infinity)) return v;
       return fail(name, what, v); // NaN fails every comparison above
     },
     range: {

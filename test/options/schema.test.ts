@@ -55,6 +55,8 @@ describe('option schemas', () => {
     ['a value out of range', { capacity: 101 }, /capacity must be an integer in \[1, 100\], got 101/],
     ['a NaN duration', { capacity: 1, ttlMs: NaN }, /ttlMs must be a number of milliseconds > 0 \(or Infinity\), got NaN/],
     ['a zero TTL', { capacity: 1, ttlMs: 0 }, /ttlMs must be .*> 0.*got 0/],
+    ['an infinite ratio', { capacity: 1, ratio: Infinity }, /ratio must be a finite number > 0 and <= 1, got Infinity/],
+    ['a negative infinity', { capacity: 1, timeoutMs: -Infinity }, /timeoutMs must be .*got -Infinity/],
     ['a negative timeout', { capacity: 1, timeoutMs: -1 }, /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
     ['a string boolean', { capacity: 1, strict: 'yes' }, /strict must be true or false, got "yes"/],
     ['a value not in the list', { capacity: 1, policy: 'fifo' }, /policy must be one of "lru", "lfu", got "fifo"/],
@@ -65,6 +67,13 @@ describe('option schemas', () => {
     ['the old and new name together', { capacity: 1, timeout: 1, timeoutMs: 2 }, /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/],
   ])('refuses %s with a message that names it', (_name, raw, message) => {
     expectCode(() => schema.parse(raw), ErrorCode.INVALID_ARG, message);
+  });
+
+  it('takes Infinity where a field allows it, even under a finite maximum', () => {
+    const bounded = defineOptions('f', { t: duration({ positive: true, max: 100, default: Infinity }) });
+    expect(bounded.parse({ t: Infinity }).t).toBe(Infinity);
+    expect(bounded.parse({ t: 100 }).t).toBe(100);
+    expectCode(() => bounded.parse({ t: 101 }), ErrorCode.INVALID_ARG, /t must be a number of milliseconds > 0 and <= 100 \(or Infinity\), got 101/);
   });
 
   it('runs the cross-option check after the fields', () => {
