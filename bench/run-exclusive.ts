@@ -16,7 +16,7 @@
  * (same loop, same thread, interleaved): the floor of any promise-returning
  * call (`await Promise.resolve(fn())`), the floor of one that calls fn in a
  * later microtask (`await RESOLVED.then(fn)`), `await lockAsync()` +
- * `unlock()` by hand, and the synchronous `withLock` (no promise) for scale.
+ * `unlock()` by hand, and the synchronous `runExclusiveSync` (no promise) for scale.
  */
 import { Mutex as AsyncMutex } from 'async-mutex';
 import { Mutex } from '../src/sync/mutex.js';
@@ -65,7 +65,7 @@ export async function runExclusive(threads: BenchThreads, cfg: RunExclusiveConfi
     }
   };
   const withLockLoop = (n: number): void => {
-    for (let i = 0; i < n; i++) mutex.withLock(bump);
+    for (let i = 0; i < n; i++) mutex.runExclusiveSync(bump);
   };
   const twoThreads = async (): Promise<TimedRun> => {
     const shared = new Mutex();
@@ -119,7 +119,7 @@ export async function runExclusive(threads: BenchThreads, cfg: RunExclusiveConfi
       ['probe: `await Promise.resolve(fn())`, no lock', fmtNs(shapeNs), fmtRatio(amSync / shapeNs), fmtRatio(paired(5))],
       ['probe: `await RESOLVED.then(fn)`, no lock (fn one microtask later)', fmtNs(laterNs), fmtRatio(amSync / laterNs), fmtRatio(paired(6))],
       ['probe: `await lockAsync()` + `unlock()`', fmtNs(lockAsyncNs), fmtRatio(amSync / lockAsyncNs), fmtRatio(paired(7))],
-      ['probe: sync `withLock` (no await)', fmtNs(withLockNs), fmtRatio(amSync / withLockNs), fmtRatio(paired(8))],
+      ['probe: sync `runExclusiveSync` (no await)', fmtNs(withLockNs), fmtRatio(amSync / withLockNs), fmtRatio(paired(8))],
     ],
     goals: [
       {

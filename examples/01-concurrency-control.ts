@@ -232,7 +232,7 @@ holderWorker?.once('exit', () => (exitedAtMs = nowMs()));
 // 2. Two threads wait for it: a worker blocked in lock(), the main thread in lockAsync().
 const workerWait = runOwnerTask<WaitOutcome>({ role: 'wait', mutex: mutex.handle, signals, timeoutMs: HANG_MS });
 await until(() => Atomics.load(signals, WAITING) === 1, 'the waiting worker is about to lock');
-const mainWait = mutex.lockAsync({ timeout: HANG_MS }).then(
+const mainWait = mutex.lockAsync({ timeoutMs: HANG_MS }).then(
   (): WaitOutcome => ({ threadId, outcome: 'acquired', atMs: nowMs() }),
   (e: unknown): WaitOutcome => {
     if (!isSabreError(e)) throw e;
@@ -270,7 +270,7 @@ printTable([
   { step: '   main thread: lockAsync() rejected', thread: threadId, result: mainOutcome.outcome, 'ms after terminate()': since(mainOutcome.atMs) },
   { step: '4. main: clearPoison(), tryLock()', thread: threadId, result: relocked ? 'acquired' : 'refused', 'ms after terminate()': null },
   {
-    step: `   ${THREADS} workers x ${afterIterations} withLock increments`,
+    step: `   ${THREADS} workers x ${afterIterations} runExclusiveSync increments`,
     thread: null,
     result: `${counter[0]} of ${THREADS * afterIterations}`,
     'ms after terminate()': null,

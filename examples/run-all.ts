@@ -22,7 +22,9 @@ const examples = readdirSync(dir)
 
 function runExample(name: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsxCli, fileURLToPath(new URL(name, dir)), ...args], { stdio: 'inherit' });
+    // --throw-deprecation (for tsx's own child and every thread): the examples teach the current API, so a deprecated name fails them.
+    const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --throw-deprecation`.trim() };
+    const child = spawn(process.execPath, [tsxCli, fileURLToPath(new URL(name, dir)), ...args], { stdio: 'inherit', env });
     const timer = setTimeout(() => {
       console.error(`\n${name}: still running after ${EXAMPLE_TIMEOUT_MS / 1000} s, stopping it`);
       child.kill('SIGKILL');

@@ -10,13 +10,13 @@ import { thrown } from './helpers/errors.js';
 
 describe('foundation regressions', () => {
   it('Mutex: a bad timeout is InvalidArgumentError even when the mutex is free, and nothing is taken', async () => {
-    for (const bad of [NaN, -1, 'x', { timeout: NaN }]) {
+    for (const bad of [NaN, -1, 'x', { timeoutMs: NaN }]) {
       const m = new Mutex();
       expect(isSabreError(thrown(() => m.lock(bad as number)), ErrorCode.INVALID_ARG), `lock(${String(bad)})`).toBe(true);
       expect(m.isLocked).toBe(false);
-      const e = await m.lockAsync({ timeout: bad as number }).then(() => undefined, (x: unknown) => x);
+      const e = await m.lockAsync({ timeoutMs: bad as number }).then(() => undefined, (x: unknown) => x);
       expect(isSabreError(e, ErrorCode.INVALID_ARG), `lockAsync timeout ${String(bad)}`).toBe(true);
-      const r = await m.runExclusive(() => 1, { timeout: bad as number }).then(() => undefined, (x: unknown) => x);
+      const r = await m.runExclusive(() => 1, { timeoutMs: bad as number }).then(() => undefined, (x: unknown) => x);
       expect(isSabreError(r, ErrorCode.INVALID_ARG), `runExclusive timeout ${String(bad)}`).toBe(true);
       expect(m.isLocked).toBe(false);
     }

@@ -43,7 +43,7 @@ export default function run(task: OwnerDeathTask): number | WaitOutcome {
       Atomics.add(task.signals, WAITING, 1);
       Atomics.notify(task.signals, WAITING);
       try {
-        mutex.lock({ timeout: task.timeoutMs });
+        mutex.lock({ timeoutMs: task.timeoutMs });
         mutex.unlock();
         return { threadId, outcome: 'acquired', atMs: nowMs() };
       } catch (e) {
@@ -54,7 +54,7 @@ export default function run(task: OwnerDeathTask): number | WaitOutcome {
     case 'increment': {
       const counter = task.counter;
       for (let i = 0; i < task.iterations; i++) {
-        mutex.withLock(() => {
+        mutex.runExclusiveSync(() => {
           counter[0] = counter[0]! + 1;
         });
       }

@@ -37,8 +37,9 @@ type Arg = {
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   threadId: () => threadId,
-  acquire: ({ sem, n, timeout }) => Semaphore.from(sem).acquire(n, timeout),
-  acquireAsync: ({ sem, n, timeout }) => Semaphore.from(sem).acquireAsync(n, { timeout }),
+  // The guards stay in the worker (they hold the Semaphore object, which does not clone); release by count.
+  acquire: ({ sem, n, timeout }) => void Semaphore.from(sem).acquire(n, timeout),
+  acquireAsync: async ({ sem, n, timeout }) => void (await Semaphore.from(sem).acquireAsync(n, { timeoutMs: timeout })),
   tryAcquire: ({ sem, n }) => Semaphore.from(sem).tryAcquire(n),
   release: ({ sem, n }) => Semaphore.from(sem).release(n),
   /** Blocks this worker until cell[0] is non-zero, then releases n: a release at the moment the caller picks. */

@@ -54,8 +54,8 @@ export interface Subject {
   giveAll(): void;
   /** Takes everything now if free (the end-of-run check). */
   tryTakeAll(): boolean;
-  acquire(n: number, timeoutMs: number): void;
-  acquireAsync(n: number, options: { timeout?: number; signal?: AbortSignal }): Promise<void>;
+  acquire(n: number, timeoutMs: number): unknown;
+  acquireAsync(n: number, options: { timeoutMs?: number; signal?: AbortSignal }): Promise<unknown>;
   release(n: number): void;
 }
 
@@ -106,7 +106,7 @@ export default defineProgram<LeaveShared, LeaveInput, LeaveResult>(async (ctx) =
     if (style === 'sync-timeout') {
       subject.acquire(n, ms);
     } else if (style === 'async-timeout') {
-      await subject.acquireAsync(n, { timeout: ms });
+      await subject.acquireAsync(n, { timeoutMs: ms });
     } else {
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), ms);

@@ -88,7 +88,7 @@ export default defineProgram<LockRequestsShared, LockRequestsInput, LockRequests
     const n = Math.floor(ctx.random() * names);
     const mode: LockMode = ctx.random() < sharedShare ? 'shared' : 'exclusive';
     const r = ctx.random();
-    const options: LockRequestOptions = r < tryShare ? { mode, ifAvailable: true } : r < 2 * tryShare ? { mode, timeout: ctx.random() * 2 } : { mode };
+    const options: LockRequestOptions = r < tryShare ? { mode, ifAvailable: true } : r < 2 * tryShare ? { mode, timeoutMs: ctx.random() * 2 } : { mode };
     const isAsync = ctx.random() < asyncShare;
     phase[me] = REQUESTING;
     try {

@@ -27,8 +27,8 @@ export interface SemaphoreOccupancyInput {
 }
 
 interface Sem {
-  acquire(n: number): void;
-  acquireAsync(n: number): Promise<void>;
+  acquire(n: number): unknown;
+  acquireAsync(n: number): Promise<unknown>;
   release(n: number): void;
   runExclusive<T>(fn: () => T | PromiseLike<T>, n: number): Promise<T>;
 }

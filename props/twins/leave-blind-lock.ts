@@ -42,8 +42,8 @@ export class LeaveBlindLock {
     }
   }
 
-  async lockAsync(options: { timeout?: number; signal?: AbortSignal } = {}): Promise<void> {
-    const deadline = toDeadline(options.timeout ?? Infinity);
+  async lockAsync(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    const deadline = toDeadline(options.timeoutMs ?? Infinity);
     let parked = false;
     for (;;) {
       const s = load(this.words, STATE);

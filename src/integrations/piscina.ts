@@ -23,7 +23,7 @@
  * type Live = { mutex: Mutex; times: number };
  * export default (args: TaskArgs<Live>) => {
  *   const { mutex, times } = fromTaskArgs<Live>(args);   // a live Mutex again
- *   for (let i = 0; i < times; i++) mutex.withLock(() => criticalSection());
+ *   for (let i = 0; i < times; i++) mutex.runExclusiveSync(() => criticalSection());
  * };
  * ```
  */

@@ -222,7 +222,7 @@ export class Bulkhead {
 
   private async executeQueued<T>(fn: () => T | PromiseLike<T>, timeout: number, signal: AbortSignal | undefined): Promise<T> {
     try {
-      await this.run.acquireAsync(1, { timeout, signal });
+      await this.run.acquireAsync(1, { timeoutMs: timeout, signal });
     } catch (e) {
       this.admit.release();
       throw e;

@@ -23,7 +23,7 @@
  * the threads, and a thread's queue takes part as one waiter.
  */
 import { AbortError, CanceledError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { describeValue, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { number } from '../options/field.js';
 import { Waker } from './park.js';
 
 /** One pending acquisition or watcher. */
@@ -179,12 +179,8 @@ export function localQueue(words: Int32Array): LocalQueue {
   return q;
 }
 
-/** `priority`: any finite number, default 0. */
-export function priorityOf(v: unknown): number {
-  if (v === undefined) return 0;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidArgumentError(`priority must be a finite number, got ${describeValue(v)}`);
-  return v;
-}
+/** The `priority` option of a lock's async acquisitions and `waitForUnlock`: any finite number, higher first (default 0). */
+export const PRIORITY = number({ default: 0 });
 
 export interface WaitForUnlockOptions {
   /** Ranks this watcher against this thread's queued acquisitions (default 0): it proceeds ahead of those of lower priority. */
@@ -192,20 +188,6 @@ export interface WaitForUnlockOptions {
   /** Milliseconds to wait (default: forever); 0 = look once. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
-}
-
-const WAIT_KEYS = new Set(['priority', 'timeoutMs', 'signal']);
-
-/** Validates `waitForUnlock` options; an unknown key is an error that names it. */
-export function waitForUnlockOptions(raw: unknown): { priority: number; timeoutMs: number; signal: AbortSignal | undefined } {
-  const o = plainObject('options', raw);
-  for (const key of Object.keys(o)) {
-    if (!WAIT_KEYS.has(key)) {
-      const hint = key === 'timeout' ? ' (did you mean timeoutMs?)' : '';
-      throw new InvalidArgumentError(`waitForUnlock has no option ${JSON.stringify(key)}${hint}; its options are priority, timeoutMs and signal`);
-    }
-  }
-  const signal = o.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError(`signal must be an AbortSignal, got ${describeValue(signal)}`);
-  return { priority: priorityOf(o.priority), timeoutMs: checkTimeout('timeoutMs', o.timeoutMs), signal };
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
+  readonly timeout?: number;
 }

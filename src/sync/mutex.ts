@@ -4,13 +4,16 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
-import { plainObject, timeoutMs as checkTimeout } from '../validate.js';
-import { localQueue, priorityOf, waitForUnlockOptions, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
+import { boolean } from '../options/field.js';
+import { defineOptions } from '../options/schema.js';
+import { deprecated } from '../options/deprecate.js';
+import { waitAsyncOptions, waitOptions } from '../options/wait.js';
+import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { parkAsync, parkSync, toDeadline, type Waker } from './park.js';
 
 const { add, compareExchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
@@ -137,14 +140,14 @@ export interface MutexOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-type MutexHandleOptions = Record<string, never>;
-export type MutexHandle = Handle<'sabre.Mutex', MutexHandleOptions>;
 
 export interface LockOptions {
   /** Milliseconds to wait (default: forever). 0 = try once. */
-  readonly timeout?: number;
+  readonly timeoutMs?: number;
   /** Acquire even if a previous owner died holding the lock (the poison stays). */
   readonly ignorePoison?: boolean;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
+  readonly timeout?: number;
 }
 export interface LockAsyncOptions extends LockOptions {
   readonly signal?: AbortSignal;
@@ -159,41 +162,20 @@ export interface MutexAsyncOptions extends LockAsyncOptions {
 }
 export type { WaitForUnlockOptions } from './local-queue.js';
 
-const SPEC: RegionSpec<'sabre.Mutex', MutexHandleOptions> = {
-  kind: 'sabre.Mutex',
-  version: 1,
-  bodyBytes: () => WORDS * 4,
-};
+const DEF = definePrimitive('Mutex', 1, {}, { bodyBytes: () => WORDS * 4 });
+export type MutexHandle = HandleOf<typeof DEF>;
 
-function checkHandleOptions(raw: unknown): MutexHandleOptions {
-  if (Object.keys(plainObject('options', raw)).length !== 0) throw new InvalidArgumentError('a Mutex handle has no options');
-  return {};
-}
+const LOCK = waitOptions('mutex.lock(options)', { ignorePoison: boolean() });
+const TRY_LOCK = defineOptions('mutex.tryLock(options)', { ignorePoison: boolean() });
+/** lockAsync, acquireAsync and runExclusive: an already-aborted signal is an AbortError even when the lock is free (as the Web Locks API). */
+const LOCK_ASYNC = waitAsyncOptions('mutex.lockAsync(options)', { ignorePoison: boolean(), priority: PRIORITY });
+const WAIT_FOR_UNLOCK = waitAsyncOptions('mutex.waitForUnlock(options)', { priority: PRIORITY });
+type AsyncLock = ReturnType<typeof LOCK_ASYNC.parse>;
 
-const DEFAULT_LOCK = Object.freeze({ timeout: Infinity, ignorePoison: false });
-
-function lockOptions(raw: number | LockOptions | undefined): { timeout: number; ignorePoison: boolean } {
-  if (typeof raw === 'number' || raw === undefined) return { timeout: checkTimeout('timeout', raw), ignorePoison: false };
-  const o = plainObject('options', raw) as LockOptions;
-  return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true };
-}
-
-interface AsyncLock {
-  readonly timeout: number;
-  readonly ignorePoison: boolean;
-  readonly priority: number;
-  readonly signal: AbortSignal | undefined;
-}
-const DEFAULT_ASYNC: AsyncLock = Object.freeze({ timeout: Infinity, ignorePoison: false, priority: 0, signal: undefined });
-
-/** Validates async options; an already-aborted signal is an AbortError even when the lock is free (as the Web Locks API). */
 function asyncOptions(raw: number | MutexAsyncOptions | undefined): AsyncLock {
-  if (raw === undefined) return DEFAULT_ASYNC;
-  if (typeof raw === 'number') return { ...DEFAULT_ASYNC, timeout: checkTimeout('timeout', raw) };
-  const o = plainObject('options', raw) as MutexAsyncOptions;
-  const signal = o.signal;
-  if (signal?.aborted) throw new AbortError('aborted before acquiring', signal.reason);
-  return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true, priority: priorityOf(o.priority), signal };
+  const o = LOCK_ASYNC.parse(raw);
+  if (o.signal?.aborted) throw new AbortError('aborted before acquiring', o.signal.reason);
+  return o;
 }
 
 /** Int32 words an embedded mutex takes (`Mutex.embedded`). @internal */
@@ -330,12 +312,12 @@ export class Mutex {
   /** This thread's queued async acquisitions of this mutex (shared by every Mutex object of the thread on the same memory). */
   private readonly queue: LocalQueue;
 
-  constructor(options: MutexOptions | Region<'sabre.Mutex', MutexHandleOptions> | EmbeddedMutexWords = {}) {
+  constructor(options?: MutexOptions | OpenedOf<typeof DEF> | EmbeddedMutexWords) {
     if (options instanceof EmbeddedMutexWords) {
       this.ownHandle = undefined;
       this.words = options.words;
     } else {
-      const region = options instanceof Region ? options : createRegion(SPEC, {}, plainObject('options', options).arena as SharedArena | undefined);
+      const { region } = DEF.resolve(options);
       this.ownHandle = region.handle;
       this.words = region.i32(0, WORDS);
     }
@@ -360,12 +342,12 @@ export class Mutex {
 
   /** Re-opens a mutex from its handle, in any thread. @throws HandleError */
   static from(handle: MutexHandle): Mutex {
-    return new Mutex(openRegion(SPEC, handle, checkHandleOptions));
+    return new Mutex(DEF.open(handle));
   }
 
   /** Bytes a Mutex takes (in an arena, rounded up to 128). */
-  static byteLength(_options: MutexOptions = {}): number {
-    return regionBytes(SPEC, {});
+  static byteLength(options?: MutexOptions): number {
+    return DEF.byteLength(options);
   }
 
   /** True while some thread holds the lock (a snapshot); stays true while a release hands it to a queued task of the same thread. */
@@ -401,30 +383,31 @@ export class Mutex {
    * thread (or this one) holds it.
    * @throws OwnerDiedError while poisoned (unless `ignorePoison`)
    */
-  tryLock(options: { ignorePoison?: boolean } = {}): boolean {
+  tryLock(options?: { readonly ignorePoison?: boolean }): boolean {
+    const o = TRY_LOCK.parse(options);
     if (compareExchange(this.words, STATE, 0, me) === 0) return true;
-    return this.tryTake(options.ignorePoison === true, 0);
+    return this.tryTake(o.ignorePoison, 0);
   }
 
   /**
    * Blocks this thread until the lock is taken. Blocking the main thread
    * stalls its event loop: there, prefer `lockAsync` / `runExclusive`.
-   * @param options a timeout in ms, or `{ timeout, ignorePoison }`
+   * @param options a timeout in ms, or `{ timeoutMs, ignorePoison }`
    * @throws DeadlockError if this thread holds the lock (by any means)
    */
   lock(options?: number | LockOptions): void {
     // Options are validated before the fast path: a bad timeout is an error even when the lock is free.
-    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+    const o = LOCK.parse(options);
     if (compareExchange(this.words, STATE, 0, me) === 0) return;
-    this.lockSlow(toDeadline(o.timeout), o.ignorePoison);
+    this.lockSlow(toDeadline(o.timeoutMs), o.ignorePoison);
   }
 
   /**
    * Waits for the lock without blocking the event loop; the hold is this
    * thread's async task's (see the class comment for re-entry).
-   * @param options `{ timeout, ignorePoison, signal, priority }` (a number is a timeout)
+   * @param options `{ timeoutMs, ignorePoison, signal, priority }` (a number is a timeout)
    */
-  async lockAsync(options?: MutexAsyncOptions): Promise<void> {
+  async lockAsync(options?: number | MutexAsyncOptions): Promise<void> {
     const o = asyncOptions(options);
     if (this.queue.acquirers.length === 0 && compareExchange(this.words, STATE, 0, ME_TASK) === 0) return;
     await this.lockAsyncSlow(o);
@@ -447,14 +430,18 @@ export class Mutex {
   }
 
   /** The async form of `acquire`, for `await using`. */
-  async acquireAsync(options?: MutexAsyncOptions): Promise<MutexGuard> {
+  async acquireAsync(options?: number | MutexAsyncOptions): Promise<MutexGuard> {
     await this.lockAsync(options);
     return new MutexGuard(this);
   }
 
-  /** Runs synchronous `fn` under the lock (blocking to get it). */
-  withLock<T>(fn: () => T, options?: number | LockOptions): T {
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`withLock(fn): fn must be a function, got ${typeof fn}`);
+  /**
+   * Runs synchronous `fn` under the lock, blocking this thread to get it (the
+   * blocking form of `runExclusive`).
+   * @throws InvalidArgumentError if `fn` returns a promise (the lock is released first: use `runExclusive`)
+   */
+  runExclusiveSync<T>(fn: () => T, options?: number | LockOptions): T {
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`runExclusiveSync(fn): fn must be a function, got ${typeof fn}`);
     this.lock(options);
     let result: T;
     try {
@@ -463,9 +450,15 @@ export class Mutex {
       this.unlock();
     }
     if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-      throw new InvalidArgumentError('withLock(fn): fn returned a promise, and the lock was released before it settled; use runExclusive for async work');
+      throw new InvalidArgumentError('runExclusiveSync(fn): fn returned a promise, and the lock was released before it settled; use runExclusive for async work');
     }
     return result;
+  }
+
+  /** @deprecated Use `runExclusiveSync` (`SABRE_DEP_WITH_LOCK`). */
+  withLock<T>(fn: () => T, options?: number | LockOptions): T {
+    deprecated('SABRE_DEP_WITH_LOCK', 'Mutex#withLock');
+    return this.runExclusiveSync(fn, options);
   }
 
   /**
@@ -474,7 +467,7 @@ export class Mutex {
    * is free, `fn` runs in a later microtask). The lock is released when
    * `fn`'s result settles.
    */
-  runExclusive<T>(fn: () => T | PromiseLike<T>, options?: MutexAsyncOptions): Promise<T> {
+  runExclusive<T>(fn: () => T | PromiseLike<T>, options?: number | MutexAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`));
     try {
       const o = asyncOptions(options);
@@ -495,9 +488,9 @@ export class Mutex {
    * @throws DeadlockError if this thread holds the lock through a synchronous acquisition
    * @throws TimeoutError after `timeoutMs` (0 = look once)
    */
-  waitForUnlock(options?: WaitForUnlockOptions): Promise<void> {
+  waitForUnlock(options?: number | WaitForUnlockOptions): Promise<void> {
     try {
-      const o = waitForUnlockOptions(options);
+      const o = WAIT_FOR_UNLOCK.parse(options);
       if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
       const s = load(this.words, STATE);
       const owner = s & OWNER_MASK;
@@ -615,9 +608,9 @@ export class Mutex {
     if ((s & OWNER_MASK) === me && (s & TASK) === 0) throw this.reentryError('an async acquisition');
     // A newcomer that outranks every queued task of this thread may take a free lock at once (as in async-mutex).
     if (this.queue.topPriority < o.priority && this.tryTake(o.ignorePoison, TASK)) return RESOLVED;
-    if (o.timeout === 0) throw this.timeoutError();
+    if (o.timeoutMs === 0) throw this.timeoutError();
     const granted = this.queue.enqueue(
-      { priority: o.priority, n: 1, ignorePoison: o.ignorePoison, timeoutMs: o.timeout, signal: o.signal, timeoutMessage: 'timed out waiting for the mutex' },
+      { priority: o.priority, n: 1, ignorePoison: o.ignorePoison, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: 'timed out waiting for the mutex' },
       false,
     );
     this.drive();

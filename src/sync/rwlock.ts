@@ -6,13 +6,14 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { ThreadSlots, type ThreadSlotsLayout } from '../threads/thread-slots.js';
 import { systemClock } from '../clock.js';
 import { DeadlockError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError } from '../errors.js';
-import { integerIn, plainObject, timeoutMs as checkTimeout } from '../validate.js';
+import { boolean, integer } from '../options/field.js';
+import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import type { LockAsyncOptions, LockOptions } from './mutex.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
@@ -112,34 +113,18 @@ export interface RWLockOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-interface RWLockHandleOptions {
-  readonly maxThreads: number;
-}
-export type RWLockHandle = Handle<'sabre.RWLock', RWLockHandleOptions>;
+const layoutOf = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: true });
 
-const layoutOf = (o: RWLockHandleOptions): ThreadSlotsLayout => ({ count: o.maxThreads, fields: 1, padded: true });
+const DEF = definePrimitive('RWLock', 1, {
+  maxThreads: integer({ max: MAX_RWLOCK_THREADS, default: DEFAULT_RWLOCK_THREADS }),
+}, { bodyBytes: (o) => headerBytes(o.maxThreads) + ThreadSlots.byteLength(layoutOf(o.maxThreads)) });
+export type RWLockHandle = HandleOf<typeof DEF>;
 
-const SPEC: RegionSpec<'sabre.RWLock', RWLockHandleOptions> = {
-  kind: 'sabre.RWLock',
-  version: 1,
-  bodyBytes: (o) => headerBytes(o.maxThreads) + ThreadSlots.byteLength(layoutOf(o)),
-};
-
-function checkHandleOptions(raw: unknown): RWLockHandleOptions {
-  const o = plainObject('options', raw);
-  const extra = Object.keys(o).filter((k) => k !== 'maxThreads');
-  if (extra.length > 0) throw new InvalidArgumentError(`an RWLock handle has only a maxThreads option, got ${extra.join(', ')}`);
-  return { maxThreads: integerIn('maxThreads', o.maxThreads, 1, MAX_RWLOCK_THREADS) };
-}
-
-const DEFAULT_LOCK = Object.freeze({ timeout: Infinity, ignorePoison: false });
-type Resolved = { timeout: number; ignorePoison: boolean };
-
-function lockOptions(raw: number | LockOptions | undefined): Resolved {
-  if (typeof raw === 'number' || raw === undefined) return { timeout: checkTimeout('timeout', raw), ignorePoison: false };
-  const o = plainObject('options', raw) as LockOptions;
-  return { timeout: checkTimeout('timeout', o.timeout), ignorePoison: o.ignorePoison === true };
-}
+const READ = waitOptions('rwlock.readLock(options)', { ignorePoison: boolean() });
+const WRITE = waitOptions('rwlock.writeLock(options)', { ignorePoison: boolean() });
+const READ_ASYNC = waitAsyncOptions('rwlock.readLockAsync(options)', { ignorePoison: boolean() });
+const WRITE_ASYNC = waitAsyncOptions('rwlock.writeLockAsync(options)', { ignorePoison: boolean() });
+type Resolved = ReturnType<typeof READ_ASYNC.parse>;
 
 const me = threadId + 1;
 const ME_HELD = me | HELD;
@@ -223,17 +208,10 @@ export class RWLock {
   private readonly releaseSlot = (slot: number): void => void and(this.state, IN_USE + (slot >>> 5), ~(1 << (slot & 31)));
   private countAt = -1;
 
-  constructor(options: RWLockOptions | Region<'sabre.RWLock', RWLockHandleOptions> = {}) {
-    let region: Region<'sabre.RWLock', RWLockHandleOptions>;
-    if (options instanceof Region) {
-      region = options;
-    } else {
-      const o = plainObject('options', options) as RWLockOptions;
-      const maxThreads = o.maxThreads === undefined ? DEFAULT_RWLOCK_THREADS : integerIn('maxThreads', o.maxThreads, 1, MAX_RWLOCK_THREADS);
-      region = createRegion(SPEC, { maxThreads }, o.arena);
-    }
+  constructor(options?: RWLockOptions | OpenedOf<typeof DEF>) {
+    const { region, options: o } = DEF.resolve(options);
     this.handle = region.handle;
-    const layout = layoutOf(region.options);
+    const layout = layoutOf(o.maxThreads);
     const header = headerBytes(layout.count);
     this.state = region.i32(0, header / 4);
     this.bitmapEnd = IN_USE + Math.ceil(layout.count / 32);
@@ -244,14 +222,12 @@ export class RWLock {
 
   /** Re-opens an RWLock from its handle, in any thread. @throws HandleError */
   static from(handle: RWLockHandle): RWLock {
-    return new RWLock(openRegion(SPEC, handle, checkHandleOptions));
+    return new RWLock(DEF.open(handle));
   }
 
   /** Bytes an RWLock takes (in an arena, rounded up to 128). */
-  static byteLength(options: Omit<RWLockOptions, 'arena'> = {}): number {
-    const o = plainObject('options', options) as RWLockOptions;
-    const maxThreads = o.maxThreads === undefined ? DEFAULT_RWLOCK_THREADS : integerIn('maxThreads', o.maxThreads, 1, MAX_RWLOCK_THREADS);
-    return regionBytes(SPEC, { maxThreads });
+  static byteLength(options?: RWLockOptions): number {
+    return DEF.byteLength(options);
   }
 
   // ---- snapshots ---------------------------------------------------------
@@ -320,26 +296,26 @@ export class RWLock {
   /**
    * Blocks this thread until it holds a read lock. Blocking the main thread
    * stalls its event loop: there, prefer `readLockAsync` / `runRead`.
-   * @param options a timeout in ms, or `{ timeout, ignorePoison }`
+   * @param options a timeout in ms, or `{ timeoutMs, ignorePoison }`
    */
   readLock(options?: number | LockOptions): void {
     // Options are validated before the fast path: a bad timeout is an error even when the lock is free.
-    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+    const o = READ.parse(options);
     const at = this.countAt >= 0 ? this.countAt : this.claimCount();
     add(this.slotWords, at, 1);
     if (load(this.state, STATE) === 0) return;
     this.withdrawRead(at);
-    this.readLockSlow(at, toDeadline(o.timeout), o.ignorePoison);
+    this.readLockSlow(at, toDeadline(o.timeoutMs), o.ignorePoison);
   }
 
   /** Waits for a read lock without blocking the event loop. */
-  async readLockAsync(options?: LockAsyncOptions): Promise<void> {
-    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+  async readLockAsync(options?: number | LockAsyncOptions): Promise<void> {
+    const o = READ_ASYNC.parse(options);
     const at = this.countAt >= 0 ? this.countAt : this.claimCount();
     add(this.slotWords, at, 1);
     if (load(this.state, STATE) === 0) return;
     this.withdrawRead(at);
-    await this.readLockAsyncSlow(at, toDeadline(o.timeout), o.ignorePoison, options?.signal);
+    await this.readLockAsyncSlow(at, toDeadline(o.timeoutMs), o.ignorePoison, o.signal);
   }
 
   /**
@@ -366,7 +342,7 @@ export class RWLock {
   }
 
   /** The async form of `acquireRead`, for `await using`. */
-  async acquireReadAsync(options?: LockAsyncOptions): Promise<RWLockGuard> {
+  async acquireReadAsync(options?: number | LockAsyncOptions): Promise<RWLockGuard> {
     await this.readLockAsync(options);
     return new RWLockGuard(this, 'read');
   }
@@ -377,12 +353,12 @@ export class RWLock {
    * lock is free, `fn` runs in a later microtask); the lock is released when
    * `fn`'s result settles.
    */
-  runRead<T>(fn: () => T | PromiseLike<T>, options?: LockAsyncOptions): Promise<T> {
+  runRead<T>(fn: () => T | PromiseLike<T>, options?: number | LockAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runRead(fn): fn must be a function, got ${typeof fn}`));
     let o: Resolved;
     let at: number;
     try {
-      o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+      o = READ_ASYNC.parse(options);
       at = this.countAt >= 0 ? this.countAt : this.claimCount();
     } catch (e) {
       return Promise.reject(e);
@@ -391,7 +367,7 @@ export class RWLock {
     add(this.slotWords, at, 1);
     if (load(this.state, STATE) === 0) return RESOLVED.then(() => this.runHeld(fn, 'read'));
     this.withdrawRead(at);
-    return this.readLockAsyncSlow(at, toDeadline(o.timeout), o.ignorePoison, options?.signal).then(() => this.runHeld(fn, 'read'));
+    return this.readLockAsyncSlow(at, toDeadline(o.timeoutMs), o.ignorePoison, o.signal).then(() => this.runHeld(fn, 'read'));
   }
 
   // ---- write side ------------------------------------------------------
@@ -416,33 +392,33 @@ export class RWLock {
   /**
    * Blocks this thread until it holds the write lock: first announces
    * itself (new readers then wait), then waits for the readers inside to leave.
-   * @param options a timeout in ms, or `{ timeout, ignorePoison }`
+   * @param options a timeout in ms, or `{ timeoutMs, ignorePoison }`
    */
   writeLock(options?: number | LockOptions): void {
-    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+    const o = WRITE.parse(options);
     if (compareExchange(this.state, STATE, 0, me) === 0) {
       if (this.readersGone()) {
         or(this.state, STATE, HELD); // linearization point
         return;
       }
-      this.drainSync(toDeadline(o.timeout));
+      this.drainSync(toDeadline(o.timeoutMs));
       return;
     }
-    this.writeLockSlow(toDeadline(o.timeout), o.ignorePoison);
+    this.writeLockSlow(toDeadline(o.timeoutMs), o.ignorePoison);
   }
 
   /** Waits for the write lock without blocking the event loop. */
-  async writeLockAsync(options?: LockAsyncOptions): Promise<void> {
-    const o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+  async writeLockAsync(options?: number | LockAsyncOptions): Promise<void> {
+    const o = WRITE_ASYNC.parse(options);
     if (compareExchange(this.state, STATE, 0, me) === 0) {
       if (this.readersGone()) {
         or(this.state, STATE, HELD);
         return;
       }
-      await this.drainAsync(toDeadline(o.timeout), options?.signal);
+      await this.drainAsync(toDeadline(o.timeoutMs), o.signal);
       return;
     }
-    await this.writeLockAsyncSlow(toDeadline(o.timeout), o.ignorePoison, options?.signal);
+    await this.writeLockAsyncSlow(toDeadline(o.timeoutMs), o.ignorePoison, o.signal);
   }
 
   /**
@@ -461,7 +437,7 @@ export class RWLock {
   }
 
   /** The async form of `acquireWrite`, for `await using`. */
-  async acquireWriteAsync(options?: LockAsyncOptions): Promise<RWLockGuard> {
+  async acquireWriteAsync(options?: number | LockAsyncOptions): Promise<RWLockGuard> {
     await this.writeLockAsync(options);
     return new RWLockGuard(this, 'write');
   }
@@ -471,11 +447,11 @@ export class RWLock {
    * loop and never calling `fn` before this call has returned; the lock is
    * released when `fn`'s result settles.
    */
-  runWrite<T>(fn: () => T | PromiseLike<T>, options?: LockAsyncOptions): Promise<T> {
+  runWrite<T>(fn: () => T | PromiseLike<T>, options?: number | LockAsyncOptions): Promise<T> {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runWrite(fn): fn must be a function, got ${typeof fn}`));
     let o: Resolved;
     try {
-      o = options === undefined ? DEFAULT_LOCK : lockOptions(options);
+      o = WRITE_ASYNC.parse(options);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -484,9 +460,9 @@ export class RWLock {
         or(this.state, STATE, HELD);
         return RESOLVED.then(() => this.runHeld(fn, 'write')); // as runRead: fn never runs inside this call
       }
-      return this.drainAsync(toDeadline(o.timeout), options?.signal).then(() => this.runHeld(fn, 'write'));
+      return this.drainAsync(toDeadline(o.timeoutMs), o.signal).then(() => this.runHeld(fn, 'write'));
     }
-    return this.writeLockAsyncSlow(toDeadline(o.timeout), o.ignorePoison, options?.signal).then(() => this.runHeld(fn, 'write'));
+    return this.writeLockAsyncSlow(toDeadline(o.timeoutMs), o.ignorePoison, o.signal).then(() => this.runHeld(fn, 'write'));
   }
 
   // ---- shared helpers --------------------------------------------------

@@ -4,14 +4,17 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
-import { createRegion, openRegion, Region, regionBytes, type Handle, type RegionSpec } from '../memory/region.js';
+import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { ThreadSlots, type ThreadSlotsLayout } from '../threads/thread-slots.js';
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, NotOwnerError, TimeoutError } from '../errors.js';
-import { plainObject, positiveInteger, timeoutMs as checkTimeout } from '../validate.js';
-import { localQueue, priorityOf, waitForUnlockOptions, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
+import { positiveInteger } from '../validate.js';
+import { integer, local } from '../options/field.js';
+import { deprecated } from '../options/deprecate.js';
+import { waitAsyncOptions, waitOptions } from '../options/wait.js';
+import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { parkAsync, parkSync, toDeadline } from './park.js';
 
 const { add, compareExchange, exchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
@@ -83,19 +86,18 @@ export const DEFAULT_SEMAPHORE_THREADS = 64;
 const MAX_THREADS = 4096;
 
 export interface SemaphoreOptions {
+  /** Permits in all (an integer >= 1); also accepted as the first argument: `new Semaphore(2)`. */
+  readonly permits?: number;
   /** How many threads can hold permits at the same time (slots; default 64). */
   readonly maxThreads?: number;
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
-interface SemaphoreHandleOptions {
-  readonly permits: number;
-  readonly maxThreads: number;
-}
-export type SemaphoreHandle = Handle<'sabre.Semaphore', SemaphoreHandleOptions>;
 
 export interface AcquireOptions {
   /** Milliseconds to wait (default: forever). 0 = try once. */
+  readonly timeoutMs?: number;
+  /** @deprecated Use `timeoutMs` (`SABRE_DEP_TIMEOUT`). */
   readonly timeout?: number;
 }
 export interface AcquireAsyncOptions extends AcquireOptions {
@@ -110,41 +112,27 @@ export type { WaitForUnlockOptions } from './local-queue.js';
 
 const slotsLayout = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: false });
 
-const SPEC: RegionSpec<'sabre.Semaphore', SemaphoreHandleOptions> = {
-  kind: 'sabre.Semaphore',
-  version: 1,
-  bodyBytes: (o) => CONTROL_BYTES + ThreadSlots.byteLength(slotsLayout(o.maxThreads)),
-};
+const DEF = definePrimitive('Semaphore', 1, {
+  permits: integer({ max: MAX_PERMITS }),
+  maxThreads: integer({ max: MAX_THREADS, default: DEFAULT_SEMAPHORE_THREADS }),
+}, { positional: 'permits', bodyBytes: (o) => CONTROL_BYTES + ThreadSlots.byteLength(slotsLayout(o.maxThreads)) });
+export type SemaphoreHandle = HandleOf<typeof DEF>;
 
-function checkHandleOptions(raw: unknown): SemaphoreHandleOptions {
-  const o = plainObject('options', raw);
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'maxThreads,permits') throw new InvalidArgumentError(`a Semaphore handle has options { permits, maxThreads }, got keys [${keys}]`);
-  return { permits: positiveInteger('permits', o.permits, MAX_PERMITS), maxThreads: positiveInteger('maxThreads', o.maxThreads, MAX_THREADS) };
+const ACQUIRE = waitOptions('semaphore.acquire(n, options)');
+/** acquireAsync and runExclusive: an already-aborted signal rejects even when permits are free (as the Web Locks API does). */
+const ACQUIRE_ASYNC = waitAsyncOptions('semaphore.acquireAsync(n, options)', { priority: PRIORITY });
+const WAIT_FOR_UNLOCK = waitAsyncOptions('semaphore.waitForUnlock(n, options)', { priority: PRIORITY });
+type AsyncAcquire = ReturnType<typeof ACQUIRE_ASYNC.parse>;
+
+function asyncOptions(raw: number | AcquireAsyncOptions | undefined): AsyncAcquire {
+  const o = ACQUIRE_ASYNC.parse(raw);
+  checkSignal(o.signal);
+  return o;
 }
 
-function timeoutOf(raw: number | AcquireOptions | undefined): number {
-  if (typeof raw === 'number' || raw === undefined) return checkTimeout('timeout', raw);
-  return checkTimeout('timeout', (plainObject('options', raw) as AcquireOptions).timeout);
-}
-
-/** An already-aborted signal rejects even when permits are free (as the Web Locks API does). */
+/** An already-aborted signal rejects even when permits are free. */
 function checkSignal(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError('aborted before acquiring', signal.reason);
-}
-
-interface AsyncAcquire {
-  readonly timeout: number;
-  readonly priority: number;
-  readonly signal: AbortSignal | undefined;
-}
-const DEFAULT_ASYNC: AsyncAcquire = Object.freeze({ timeout: Infinity, priority: 0, signal: undefined });
-
-function asyncOptions(raw: AcquireAsyncOptions | undefined): AsyncAcquire {
-  if (raw === undefined) return DEFAULT_ASYNC;
-  const o = plainObject('options', raw) as AcquireAsyncOptions;
-  checkSignal(o.signal);
-  return { timeout: checkTimeout('timeout', o.timeout), priority: priorityOf(o.priority), signal: o.signal };
 }
 
 const RESOLVED = Promise.resolve();
@@ -238,26 +226,17 @@ export class Semaphore {
   /** This thread's queued async acquisitions of this semaphore (shared by every Semaphore object of the thread on the same memory). */
   private readonly queue: LocalQueue;
 
-  constructor(permits: number, options?: SemaphoreOptions);
+  constructor(permits: number, options?: Omit<SemaphoreOptions, 'permits'>);
+  constructor(options: SemaphoreOptions & { readonly permits: number });
   /** @internal */
-  constructor(region: Region<'sabre.Semaphore', SemaphoreHandleOptions>);
-  constructor(permits: number | Region<'sabre.Semaphore', SemaphoreHandleOptions>, options: SemaphoreOptions = {}) {
-    let region: Region<'sabre.Semaphore', SemaphoreHandleOptions>;
-    if (permits instanceof Region) {
-      region = permits;
-    } else {
-      const o = plainObject('options', options);
-      const handleOptions = {
-        permits: positiveInteger('permits', permits, MAX_PERMITS),
-        maxThreads: o.maxThreads === undefined ? DEFAULT_SEMAPHORE_THREADS : positiveInteger('maxThreads', o.maxThreads, MAX_THREADS),
-      };
-      region = createRegion(SPEC, handleOptions, o.arena as SharedArena | undefined);
-      region.i32(0, CONTROL_WORDS)[COUNT] = handleOptions.permits; // before the handle is published
-    }
+  constructor(opened: OpenedOf<typeof DEF>);
+  constructor(permits: number | SemaphoreOptions | OpenedOf<typeof DEF>, options?: Omit<SemaphoreOptions, 'permits'>) {
+    const { region, options: o, created } = DEF.resolve(permits, options);
+    if (created) region.i32(0, CONTROL_WORDS)[COUNT] = o.permits; // before the handle is published
     this.handle = region.handle;
-    this.permits = region.options.permits;
+    this.permits = o.permits;
     this.words = region.i32(0, CONTROL_WORDS);
-    const layout = slotsLayout(region.options.maxThreads);
+    const layout = slotsLayout(o.maxThreads);
     this.slotWords = region.i32(CONTROL_BYTES, ThreadSlots.byteLength(layout) / 4);
     this.slots = new ThreadSlots(this.slotWords, layout);
     this.queue = localQueue(this.words);
@@ -265,14 +244,15 @@ export class Semaphore {
 
   /** Re-opens a semaphore from its handle, in any thread. @throws HandleError */
   static from(handle: SemaphoreHandle): Semaphore {
-    return new Semaphore(openRegion(SPEC, handle, checkHandleOptions));
+    return new Semaphore(DEF.open(handle));
   }
 
-  /** Bytes a Semaphore takes (in an arena, rounded up to 128): `byteLength(permits, options)` or `byteLength(options)`. */
-  static byteLength(permitsOrOptions?: number | SemaphoreOptions, options: SemaphoreOptions = {}): number {
-    if (typeof permitsOrOptions === 'object' && permitsOrOptions !== null) options = permitsOrOptions;
-    const maxThreads = options.maxThreads === undefined ? DEFAULT_SEMAPHORE_THREADS : positiveInteger('maxThreads', options.maxThreads, MAX_THREADS);
-    return regionBytes(SPEC, { permits: 1, maxThreads });
+  /** Bytes a Semaphore takes (in an arena, rounded up to 128): `byteLength(permits, options)` or `byteLength(options)`; only `maxThreads` changes it. */
+  static byteLength(permits?: number | SemaphoreOptions, options?: Omit<SemaphoreOptions, 'permits'>): number {
+    if (permits === undefined || (typeof permits === 'object' && permits !== null && (permits as SemaphoreOptions).permits === undefined)) {
+      return DEF.byteLength({ ...(permits as SemaphoreOptions | undefined), ...options, permits: 1 });
+    }
+    return DEF.byteLength(permits, options);
   }
 
   /** Permits available now (a snapshot; some may be reserved for the oldest waiter). */
@@ -299,26 +279,29 @@ export class Semaphore {
   /**
    * Blocks this thread until `n` permits are taken. Blocking the main thread
    * stalls its event loop: there, prefer `acquireAsync` / `runExclusive`.
-   * @param timeout ms (default: forever; 0 = try once), or `{ timeout }`
+   * Returns a guard that releases them (`using`, or `guard.release()`);
+   * `release(n)` works as well.
+   * @param options ms (default: forever; 0 = try once), or `{ timeoutMs }`
    */
-  acquire(n = 1, timeout?: number | AcquireOptions): void {
+  acquire(n = 1, options?: number | AcquireOptions): SemaphoreGuard {
     // Arguments are validated before the fast path: a bad timeout is an error even when permits are free.
     this.checkN(n);
-    const t = timeoutOf(timeout);
-    if (this.attempt(n, undefined)) return;
-    this.acquireSlow(n, toDeadline(t));
+    const o = ACQUIRE.parse(options);
+    if (!this.attempt(n, undefined)) this.acquireSlow(n, toDeadline(o.timeoutMs));
+    return new SemaphoreGuard(this, n);
   }
 
   /**
    * Waits for `n` permits without blocking the event loop (queued behind this
    * thread's earlier async acquisitions of equal or higher priority).
-   * @param options `{ timeout, signal, priority }`
+   * Resolves with a guard that releases them (`await using`).
+   * @param options `{ timeoutMs, signal, priority }` (a number is a timeout)
    */
-  async acquireAsync(n = 1, options?: AcquireAsyncOptions): Promise<void> {
+  async acquireAsync(n = 1, options?: number | AcquireAsyncOptions): Promise<SemaphoreGuard> {
     this.checkN(n);
     const o = asyncOptions(options);
-    if (this.queue.acquirers.length === 0 && this.attempt(n, undefined)) return;
-    await this.acquireAsyncSlow(n, o);
+    if (this.queue.acquirers.length !== 0 || !this.attempt(n, undefined)) await this.acquireAsyncSlow(n, o);
+    return new SemaphoreGuard(this, n);
   }
 
   /**
@@ -346,23 +329,23 @@ export class Semaphore {
     this.unlockGuard(true);
   }
 
-  /** Takes `n` permits and returns a guard for `using` (`guard.release()` also works). */
-  acquireGuard(n = 1, timeout?: number | AcquireOptions): SemaphoreGuard {
-    this.acquire(n, timeout);
-    return new SemaphoreGuard(this, n);
+  /** @deprecated `acquire` returns the guard (`SABRE_DEP_ACQUIRE_GUARD`). */
+  acquireGuard(n = 1, options?: number | AcquireOptions): SemaphoreGuard {
+    deprecated('SABRE_DEP_ACQUIRE_GUARD', 'Semaphore#acquireGuard');
+    return this.acquire(n, options);
   }
 
-  /** The async form of `acquireGuard`, for `await using`. */
-  async acquireGuardAsync(n = 1, options?: AcquireAsyncOptions): Promise<SemaphoreGuard> {
-    await this.acquireAsync(n, options);
-    return new SemaphoreGuard(this, n);
+  /** @deprecated `acquireAsync` resolves with the guard (`SABRE_DEP_ACQUIRE_GUARD`). */
+  acquireGuardAsync(n = 1, options?: number | AcquireAsyncOptions): Promise<SemaphoreGuard> {
+    deprecated('SABRE_DEP_ACQUIRE_GUARD', 'Semaphore#acquireGuardAsync');
+    return this.acquireAsync(n, options);
   }
 
   /**
    * Runs `fn` (sync or async) holding `n` permits, never blocking the event
    * loop. The permits are released when `fn`'s result settles.
    */
-  runExclusive<T>(fn: () => T | PromiseLike<T>, n = 1, options?: AcquireAsyncOptions): Promise<T> {
+  runExclusive<T>(fn: () => T | PromiseLike<T>, n = 1, options?: number | AcquireAsyncOptions): Promise<T> {
     try {
       if (typeof fn !== 'function') throw new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`);
       this.checkN(n);
@@ -383,10 +366,10 @@ export class Semaphore {
    * the time the caller runs another thread may have taken them.
    * @throws TimeoutError after `timeoutMs` (0 = look once)
    */
-  waitForUnlock(n = 1, options?: WaitForUnlockOptions): Promise<void> {
+  waitForUnlock(n = 1, options?: number | WaitForUnlockOptions): Promise<void> {
     try {
       this.checkN(n);
-      const o = waitForUnlockOptions(options);
+      const o = WAIT_FOR_UNLOCK.parse(options);
       checkSignal(o.signal);
       const q = this.queue;
       if (q.topPriority < o.priority && this.roomFor(q.driver as Waiter | undefined) >= n) return RESOLVED;
@@ -672,12 +655,12 @@ export class Semaphore {
     const q = this.queue;
     // A newcomer that outranks every queued task of this thread may take free permits at once (as in async-mutex).
     if (q.topPriority < o.priority && this.attempt(n, undefined)) return RESOLVED;
-    if (o.timeout === 0) {
+    if (o.timeoutMs === 0) {
       if (this.tryAcquireSlow(n)) return RESOLVED; // dead holders' permits count
       throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
     }
     const granted = q.enqueue(
-      { priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeout, signal: o.signal, timeoutMessage: `timed out waiting for ${n} permit(s) of the semaphore` },
+      { priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: `timed out waiting for ${n} permit(s) of the semaphore` },
       false,
     );
     this.drive();

@@ -114,7 +114,7 @@ describe('a Piscina pool', () => {
     const { threadId } = (await pool.run({ op: 'lock', args: toTaskArgs({ mutex }) })) as EchoReply;
     expect(mutex.ownerThreadId).toBe(threadId);
     expect(ThreadRegistry.current.isAlive(threadId)).toBe(true);
-    const waiting = mutex.lockAsync({ timeout: 5000 }).then(() => undefined, (e: unknown) => e);
+    const waiting = mutex.lockAsync({ timeoutMs: 5000 }).then(() => undefined, (e: unknown) => e);
     await pool.destroy();
     expect(isSabreError(await waiting, ErrorCode.OWNER_DIED)).toBe(true);
     expect(mutex.isPoisoned).toBe(true);

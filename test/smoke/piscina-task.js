@@ -8,7 +8,7 @@ import { fromTaskArgs } from 'sabre/piscina';
 export default function count(args) {
   const { mutex, counter, plain, iterations } = fromTaskArgs(args);
   for (let i = 0; i < iterations; i++) {
-    mutex.withLock(() => {
+    mutex.runExclusiveSync(() => {
       plain[0] = plain[0] + 1; // a plain read-modify-write: only the lock makes it safe
     });
     counter.increment();

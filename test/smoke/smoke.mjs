@@ -151,7 +151,7 @@ await step('owner death is seen by the next locker', async () => {
   await exited(worker);
   let outcome = 'acquired';
   try {
-    await mutex.lockAsync({ timeout: 5_000 });
+    await mutex.lockAsync({ timeoutMs: 5_000 });
     mutex.unlock();
   } catch (e) {
     outcome = isSabreError(e) ? e.code : String(e);

@@ -18,7 +18,7 @@ if (hold) {
   for (let seen = Atomics.load(start, 0); seen < parties; seen = Atomics.load(start, 0)) Atomics.wait(start, 0, seen, 100);
   const atomic = sabre.AtomicCounter.from(atomicHandle);
   for (let i = 0; i < iterations; i++) {
-    mutex.withLock(() => {
+    mutex.runExclusiveSync(() => {
       plain[0] = plain[0] + 1; // a plain read-modify-write: only the lock makes it safe
     });
     atomic.increment();

@@ -98,7 +98,7 @@ function sabreSemaphore(permits: number, cancelError?: Error): SemaphoreLike {
   return {
     acquire: (weight = 1, priority = 0) => {
       const before = s.available;
-      const granted = s.acquireGuardAsync(weight, { priority }); // an immediate acquisition happens inside this call
+      const granted = s.acquireAsync(weight, { priority }); // an immediate acquisition happens inside this call
       const immediate = s.available === before - weight;
       return withCancelError(
         granted.then((guard): [number, Releaser] => [immediate ? before : s.available + weight, () => guard.release()]),

@@ -144,7 +144,7 @@ describe('Condition behaviour', () => {
     expect(Condition.byteLength()).toBe(c.handle.byteLength);
     expect(reopen(c.handle)).toBeInstanceOf(Condition);
     const m = new Mutex({ arena });
-    const waiting = a.call('waitOnceAsync', { cond: c.handle, mutex: m.handle, options: { timeout: 10_000 } });
+    const waiting = a.call('waitOnceAsync', { cond: c.handle, mutex: m.handle, options: { timeoutMs: 10_000 } });
     await waitersReach(c, 1);
     Condition.from(c.handle).notify();
     expect(await waiting).toBe(true);

@@ -47,8 +47,8 @@ describe('Mutex behaviour', () => {
     await a.call('lock', { mutex: m.handle });
     expectCode(thrown(() => m.lock(0)), ErrorCode.TIMEOUT);
     expectCode(thrown(() => m.lock(30)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => m.lock({ timeout: 30 })), ErrorCode.TIMEOUT);
-    expectCode(await rejected(m.lockAsync({ timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(thrown(() => m.lock({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(m.lockAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('lock', { mutex: m.handle, options: 30 })), ErrorCode.TIMEOUT);
     expect(m.ownerThreadId).toBe(a.threadId);
     await a.call('unlock', { mutex: m.handle });
@@ -60,7 +60,7 @@ describe('Mutex behaviour', () => {
     const m = new Mutex();
     await a.call('lock', { mutex: m.handle });
     let got = false;
-    const waiting = m.lockAsync({ timeout: 10_000 }).then(() => (got = true));
+    const waiting = m.lockAsync({ timeoutMs: 10_000 }).then(() => (got = true));
     await sleep(30);
     expect(got).toBe(false);
     await a.call('unlock', { mutex: m.handle });
@@ -74,7 +74,7 @@ describe('Mutex behaviour', () => {
     await a.call('lock', { mutex: m.handle });
     const controller = new AbortController();
     const aborted = m.lockAsync({ signal: controller.signal });
-    const other = m.lockAsync({ timeout: 10_000 });
+    const other = m.lockAsync({ timeoutMs: 10_000 });
     setTimeout(() => controller.abort(), 20);
     expectCode(await rejected(aborted), ErrorCode.ABORTED);
     // An already-aborted signal rejects at once.
@@ -114,7 +114,7 @@ describe('Mutex behaviour', () => {
         expect(m.isLocked).toBe(false);
         expect(m.tryLock(), 'free, so tryLock must take it').toBe(true);
         m.unlock();
-        await m.lockAsync({ timeout: 0 });
+        await m.lockAsync({ timeoutMs: 0 });
         m.unlock();
       }
     },
@@ -148,13 +148,13 @@ describe('Mutex behaviour', () => {
 
   it('withLock runs fn under the lock, releases it after a throw, and rejects a promise-returning fn', () => {
     const m = new Mutex();
-    expect(m.withLock(() => (m.ownerThreadId === threadId ? 'held' : 'not held'))).toBe('held');
+    expect(m.runExclusiveSync(() => (m.ownerThreadId === threadId ? 'held' : 'not held'))).toBe('held');
     expect(m.isLocked).toBe(false);
-    expect(thrown(() => m.withLock(() => { throw new RangeError('x'); }))).toBeInstanceOf(RangeError);
+    expect(thrown(() => m.runExclusiveSync(() => { throw new RangeError('x'); }))).toBeInstanceOf(RangeError);
     expect(m.isLocked).toBe(false);
-    expectCode(thrown(() => m.withLock(async () => 1)), ErrorCode.INVALID_ARG);
+    expectCode(thrown(() => m.runExclusiveSync(async () => 1)), ErrorCode.INVALID_ARG);
     expect(m.isLocked).toBe(false);
-    expectCode(thrown(() => m.withLock(42 as unknown as () => number)), ErrorCode.INVALID_ARG);
+    expectCode(thrown(() => m.runExclusiveSync(42 as unknown as () => number)), ErrorCode.INVALID_ARG);
   });
 
   it('runExclusive queues async sections of one thread: one at a time, all of them run', async () => {
@@ -308,7 +308,7 @@ describe('Mutex: async tasks of one thread', () => {
     const m = new Mutex();
     await a.call('lock', { mutex: m.handle });
     const mine = rejected(m.lockAsync());
-    const theirs = b.call('lockAsync', { mutex: m.handle, options: { timeout: 10_000 } });
+    const theirs = b.call('lockAsync', { mutex: m.handle, options: { timeoutMs: 10_000 } });
     await until(() => m.waiterCount === 2, 'both threads parked');
     m.cancel();
     expectCode(await mine, ErrorCode.CANCELED);
@@ -375,8 +375,8 @@ describe('Mutex: async tasks of one thread', () => {
   it('a queued lockAsync that times out leaves the queue; the release then frees the lock', async () => {
     const m = new Mutex();
     await m.lockAsync();
-    expectCode(await rejected(m.lockAsync({ timeout: 20 })), ErrorCode.TIMEOUT);
-    expectCode(await rejected(m.runExclusive(() => 1, { timeout: 0 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(m.lockAsync({ timeoutMs: 20 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(m.runExclusive(() => 1, { timeoutMs: 0 })), ErrorCode.TIMEOUT);
     m.unlock();
     expect(m.isLocked).toBe(false);
   });
@@ -397,7 +397,7 @@ describe('Mutex: async tasks of one thread', () => {
     // Synchronous hold: the same calls are refused at once.
     m.lock();
     expectCode(await rejected(m.lockAsync()), ErrorCode.DEADLOCK);
-    expectCode(await rejected(m.acquireAsync({ timeout: 1000 })), ErrorCode.DEADLOCK);
+    expectCode(await rejected(m.acquireAsync({ timeoutMs: 1000 })), ErrorCode.DEADLOCK);
     expectCode(await rejected(m.runExclusive(() => 1)), ErrorCode.DEADLOCK);
     expectCode(await rejected(m.waitForUnlock()), ErrorCode.DEADLOCK);
     expect(m.tryLock()).toBe(false);
@@ -543,10 +543,10 @@ const misuseCases: MisuseCase[] = [
     }),
   ),
   { name: 'runExclusive with a bad priority', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.runExclusive(() => 1, { priority: NaN })) },
-  { name: 'waitForUnlock({ timeout }) (the option is timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timeout: 5 } as never)) },
+  { name: 'waitForUnlock({ timout }) (a misspelled timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timout: 5 } as never)) },
   { name: 'waitForUnlock({ timeoutMs: -1 })', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timeoutMs: -1 })) },
   { name: 'waitForUnlock({ signal: "x" })', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ signal: 'x' } as never)) },
-  ...([NaN, -1, -Infinity, 'x', { timeout: NaN }, { timeout: -5 }, { timeout: 'x' }, null] as const).map(
+  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, { timeoutMs: 'x' }, { timout: 1 }, null] as const).map(
     (bad): MisuseCase => ({
       name: `lock(${JSON.stringify(bad)}) while another thread holds it`,
       code: ErrorCode.INVALID_ARG,
@@ -556,9 +556,9 @@ const misuseCases: MisuseCase[] = [
   ),
   ...([NaN, -1, 'x'] as const).map(
     (bad): MisuseCase => ({
-      name: `lockAsync({ timeout: ${JSON.stringify(bad)} }) while another thread holds it`,
+      name: `lockAsync({ timeoutMs: ${JSON.stringify(bad)} }) while another thread holds it`,
       code: ErrorCode.INVALID_ARG,
-      misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(m.lockAsync({ timeout: bad as unknown as number }))),
+      misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(m.lockAsync({ timeoutMs: bad as unknown as number }))),
       cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
     }),
   ),
@@ -638,7 +638,7 @@ describe('Mutex owner death', () => {
     m.unlock();
     expect(m.tryLock({ ignorePoison: true })).toBe(true);
     m.unlock();
-    await a.call('lockUnlock', { mutex: m.handle, options: { ignorePoison: true, timeout: 1000 } });
+    await a.call('lockUnlock', { mutex: m.handle, options: { ignorePoison: true, timeoutMs: 1000 } });
     expect(m.isPoisoned).toBe(true);
     // clearPoison restores normal service for every thread.
     m.clearPoison();
@@ -686,8 +686,8 @@ describe('Mutex owner death', () => {
   it('lockAsync waiting when the holder dies rejects with OwnerDiedError; runExclusive too', async () => {
     const m = new Mutex();
     const w = await holder(m);
-    const waiting = rejected(m.lockAsync({ timeout: 5000 }));
-    const exclusive = rejected(m.runExclusive(() => 'ran', { timeout: 5000 }));
+    const waiting = rejected(m.lockAsync({ timeoutMs: 5000 }));
+    const exclusive = rejected(m.runExclusive(() => 'ran', { timeoutMs: 5000 }));
     await sleep(50);
     void w.worker.terminate();
     expectCode(await waiting, ErrorCode.OWNER_DIED);

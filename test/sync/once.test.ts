@@ -232,7 +232,7 @@ describe('Once owner death', () => {
     const o = new Once();
     const cell = cells();
     const w = await runnerStuckInFn(o, cell);
-    const waiting = o.runAsync(async () => 'mine', { timeout: 5000 });
+    const waiting = o.runAsync(async () => 'mine', { timeoutMs: 5000 });
     await sleep(30);
     await w.worker.terminate();
     expect(await waiting).toBe(true);

@@ -63,7 +63,7 @@ describe('RWLock behaviour', () => {
     expect(l.tryWriteLock()).toBe(false);
     expectCode(thrown(() => l.writeLock(0)), ErrorCode.TIMEOUT);
     expectCode(thrown(() => l.writeLock(30)), ErrorCode.TIMEOUT);
-    expectCode(await rejected(l.writeLockAsync({ timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(l.writeLockAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('writeLock', { lock: l.handle, options: 30 })), ErrorCode.TIMEOUT);
     // A writer that gave up withdrew: readers are let in again.
     expect(l.isWriterWaiting).toBe(false);
@@ -83,10 +83,10 @@ describe('RWLock behaviour', () => {
     expect(l.tryReadLock()).toBe(false);
     expect(l.tryWriteLock()).toBe(false);
     expectCode(thrown(() => l.readLock(30)), ErrorCode.TIMEOUT);
-    expectCode(await rejected(l.readLockAsync({ timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(l.readLockAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('readLock', { lock: l.handle, options: 30 })), ErrorCode.TIMEOUT);
     let got = false;
-    const reading = l.readLockAsync({ timeout: 10_000 }).then(() => (got = true));
+    const reading = l.readLockAsync({ timeoutMs: 10_000 }).then(() => (got = true));
     await sleep(30);
     expect(got).toBe(false);
     await a.call('writeUnlock', { lock: l.handle });
@@ -106,7 +106,7 @@ describe('RWLock behaviour', () => {
     expect(l.tryReadLock()).toBe(false);
     expectCode(thrown(() => l.readLock(30)), ErrorCode.TIMEOUT);
     let read = false;
-    const reading = l.readLockAsync({ timeout: 10_000 }).then(() => (read = true));
+    const reading = l.readLockAsync({ timeoutMs: 10_000 }).then(() => (read = true));
     await sleep(30);
     expect(read).toBe(false);
     // ...but the reader inside may re-enter (reentrant) and leave.
@@ -179,7 +179,7 @@ describe('RWLock behaviour', () => {
     ).toHaveProperty('message', 'inside');
     {
       await using _r = await l.acquireReadAsync();
-      await using _r2 = await l.acquireReadAsync({ timeout: 1000 });
+      await using _r2 = await l.acquireReadAsync({ timeoutMs: 1000 });
       expect(l.readHoldCount).toBe(2);
     }
     {
@@ -385,7 +385,7 @@ const misuseCases: MisuseCase[] = [
     misuse: async (l) => (await a.call('readLock', handleOf(l)), rejected(a.call('writeLock', handleOf(l)))),
     cleanup: async (l) => void (await a.call('readUnlock', handleOf(l))),
   },
-  ...([NaN, -1, -Infinity, 'x', { timeout: NaN }, { timeout: -5 }, null] as const).flatMap((bad): MisuseCase[] => [
+  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, { timout: 1 }, null] as const).flatMap((bad): MisuseCase[] => [
     {
       name: `readLock(${JSON.stringify(bad)}) while a worker writes`,
       code: ErrorCode.INVALID_ARG,
@@ -400,10 +400,10 @@ const misuseCases: MisuseCase[] = [
   ]),
   ...([NaN, -1, 'x'] as const).map(
     (bad): MisuseCase => ({
-      name: `readLockAsync / writeLockAsync / runRead({ timeout: ${JSON.stringify(bad)} })`,
+      name: `readLockAsync / writeLockAsync / runRead({ timeoutMs: ${JSON.stringify(bad)} })`,
       code: ErrorCode.INVALID_ARG,
       misuse: async (l) => {
-        const options = { timeout: bad as unknown as number };
+        const options = { timeoutMs: bad as unknown as number };
         expectCode(await rejected(l.writeLockAsync(options)), ErrorCode.INVALID_ARG);
         expectCode(await rejected(l.runRead(() => 1, options)), ErrorCode.INVALID_ARG);
         return rejected(l.readLockAsync(options));

@@ -56,8 +56,8 @@ describe('Semaphore behaviour', () => {
     await a.call('acquire', { sem: s.handle, n: 2 });
     expectCode(thrown(() => s.acquire(1, 0)), ErrorCode.TIMEOUT);
     expectCode(thrown(() => s.acquire(1, 30)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => s.acquire(2, { timeout: 30 })), ErrorCode.TIMEOUT);
-    expectCode(await rejected(s.acquireAsync(1, { timeout: 30 })), ErrorCode.TIMEOUT);
+    expectCode(thrown(() => s.acquire(2, { timeoutMs: 30 })), ErrorCode.TIMEOUT);
+    expectCode(await rejected(s.acquireAsync(1, { timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('acquire', { sem: s.handle, n: 1, timeout: 30 })), ErrorCode.TIMEOUT);
     expect(s.available).toBe(0);
     await a.call('release', { sem: s.handle, n: 2 });
@@ -69,7 +69,7 @@ describe('Semaphore behaviour', () => {
     const s = new Semaphore(1);
     await a.call('acquire', { sem: s.handle });
     let got = false;
-    const waiting = s.acquireAsync(1, { timeout: 10_000 }).then(() => (got = true));
+    const waiting = s.acquireAsync(1, { timeoutMs: 10_000 }).then(() => (got = true));
     await sleep(30);
     expect(got).toBe(false);
     await a.call('release', { sem: s.handle });
@@ -113,7 +113,7 @@ describe('Semaphore behaviour', () => {
   it('fairness: the oldest waiter reserves what it needs; newcomers take only the surplus', async () => {
     const s = new Semaphore(4);
     await a.call('acquire', { sem: s.handle, n: 1 });
-    const big = s.acquireAsync(4, { timeout: 10_000 });
+    const big = s.acquireAsync(4, { timeoutMs: 10_000 });
     expect(s.available).toBe(3);
     // 3 are free, but all 4 are reserved for the waiter: small acquirers of any thread wait.
     expect(s.tryAcquire(1)).toBe(false);
@@ -127,10 +127,10 @@ describe('Semaphore behaviour', () => {
     await b.call('release', { sem: s.handle, n: 1 });
   });
 
-  it('acquireGuard / acquireGuardAsync return guards that `using` releases, also when the scope throws', async () => {
+  it('acquire / acquireAsync return guards that `using` releases, also when the scope throws', async () => {
     const s = new Semaphore(3);
     {
-      using guard = s.acquireGuard(2);
+      using guard = s.acquire(2);
       expect(guard).toBeInstanceOf(SemaphoreGuard);
       expect(guard.permits).toBe(2);
       expect(s.available).toBe(1);
@@ -138,17 +138,17 @@ describe('Semaphore behaviour', () => {
     expect(s.available).toBe(3);
     expect(
       thrown(() => {
-        using _guard = s.acquireGuard(3, 1000);
+        using _guard = s.acquire(3, 1000);
         throw new Error('inside');
       }),
     ).toHaveProperty('message', 'inside');
     expect(s.available).toBe(3);
     {
-      await using _guard = await s.acquireGuardAsync(1, { timeout: 1000 });
+      await using _guard = await s.acquireAsync(1, { timeoutMs: 1000 });
       expect(s.available).toBe(2);
     }
     expect(s.available).toBe(3);
-    const guard = s.acquireGuard();
+    const guard = s.acquire();
     guard.release();
     guard.release(); // a second release does nothing
     expect(s.available).toBe(3);
@@ -173,7 +173,7 @@ describe('Semaphore behaviour', () => {
     expect(await rejected(s.runExclusive(() => { throw new Error('x'); }))).toHaveProperty('message', 'x');
     expect(await rejected(s.runExclusive(async () => { throw new Error('y'); }, 2))).toHaveProperty('message', 'y');
     expect(s.available).toBe(2);
-    expectCode(await rejected(s.runExclusive(() => 1, 1, { timeout: -1 })), ErrorCode.INVALID_ARG);
+    expectCode(await rejected(s.runExclusive(() => 1, 1, { timeoutMs: -1 })), ErrorCode.INVALID_ARG);
   });
 
   it('bounds occupancy across threads: 2 workers hold permits in overlapping sections, never more than permits', async () => {
@@ -255,7 +255,7 @@ describe('Semaphore: async tasks of one thread', () => {
     await a.call('acquire', { sem: s.handle, n: 1 });
     s.acquire(1); // 1 permit left free
     let ran = false;
-    const queued = [rejected(s.acquireAsync(2)), rejected(s.runExclusive(() => (ran = true))), rejected(s.acquireGuardAsync(1, { priority: -1 }))];
+    const queued = [rejected(s.acquireAsync(2)), rejected(s.runExclusive(() => (ran = true))), rejected(s.acquireAsync(1, { priority: -1 }))];
     let watched = false;
     const watcher = s.waitForUnlock(2).then(() => (watched = true));
     // The queue's head (2 permits) is the oldest waiter: it reserves, so another thread cannot take the free one...
@@ -364,7 +364,7 @@ interface MisuseCase {
 
 const PERMITS = 2;
 const badCounts = [0, -1, 1.5, NaN, Infinity, 'x', null, PERMITS + 1] as const;
-const badTimeouts = [NaN, -1, -Infinity, 'x', { timeout: NaN }, { timeout: -5 }, null] as const;
+const badTimeouts = [NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, { timout: 1 }, null] as const;
 const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
 
 const misuseCases: MisuseCase[] = [
@@ -402,9 +402,9 @@ const misuseCases: MisuseCase[] = [
   ),
   ...([NaN, -1, 'x'] as const).map(
     (bad): MisuseCase => ({
-      name: `acquireAsync(1, { timeout: ${show(bad)} }) with permits free`,
+      name: `acquireAsync(1, { timeoutMs: ${show(bad)} }) with permits free`,
       code: ErrorCode.INVALID_ARG,
-      misuse: (s) => rejected(s.acquireAsync(1, { timeout: bad as number })),
+      misuse: (s) => rejected(s.acquireAsync(1, { timeoutMs: bad as number })),
     }),
   ),
   { name: 'runExclusive of a non-function', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.runExclusive(42 as unknown as () => number)) },
@@ -413,7 +413,7 @@ const misuseCases: MisuseCase[] = [
   ),
   { name: 'waitForUnlock(n) above the permits', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(PERMITS + 1)) },
   { name: 'waitForUnlock(0)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(0)) },
-  { name: 'waitForUnlock(1, { timeout }) (the option is timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { timeout: 5 } as never)) },
+  { name: 'waitForUnlock(1, { timout }) (a misspelled timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { timout: 5 } as never)) },
   { name: 'waitForUnlock(1, { priority: NaN })', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { priority: NaN })) },
   {
     name: 'release more than acquired (holds 1, releases 2)',
@@ -516,8 +516,8 @@ describe('Semaphore owner death', () => {
   it('acquireAsync and runExclusive waiting when the holder dies complete', async () => {
     const s = new Semaphore(2);
     const w = await holder(s, 2);
-    const waiting = s.acquireAsync(1, { timeout: 5000 });
-    const exclusive = s.runExclusive(() => 'ran', 1, { timeout: 5000 });
+    const waiting = s.acquireAsync(1, { timeoutMs: 5000 });
+    const exclusive = s.runExclusive(() => 'ran', 1, { timeoutMs: 5000 });
     await sleep(30);
     void w.worker.terminate();
     await waiting;

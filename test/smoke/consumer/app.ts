@@ -13,7 +13,7 @@ const counter = new AtomicCounter();
 const args: TaskArgs<Live> = toTaskArgs({ mutex, counter, times: 3 });
 const sent: MutexHandle = args.mutex;
 const live: Live = fromTaskArgs<Live>(args);
-live.mutex.withLock(() => live.counter.increment());
+live.mutex.runExclusiveSync(() => live.counter.increment());
 const filename: string = piscinaTask(import.meta.url, '../workers/count.task');
 const kinds: SabreClass[] = [Mutex, AtomicCounter];
 for (const Class of kinds) registerKind(Class);
