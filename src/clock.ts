@@ -11,8 +11,6 @@ import { definePrimitive, type HandleOf, type OpenedOf } from './memory/primitiv
 import type { SharedArena } from './memory/arena.js';
 import { InvalidArgumentError } from './errors.js';
 import { custom, local, withDefault, type Field } from './options/field.js';
-import { createRegion, Region, type RegionSpec } from './memory/region.js';
-import { plainObject } from './validate.js';
 
 const { compareExchange64, load64 } = seam; // module constants: see memory/atomics.ts
 
@@ -125,26 +123,6 @@ export function sharedClock(clock: unknown): { readonly clock: Clock; readonly o
 /** The clock a handle's option names (re-opening a ManualClock validates its handle). @throws HandleError */
 export function clockOf(option: unknown): Clock {
   return option === 'system' ? systemClock : ManualClock.from(option as ManualClockHandle);
-}
-
-/**
- * The open-or-create step of every primitive that expires things: given an
- * opened region, its clock is the one its handle names; given the user's
- * options, they are checked by `sizes`, the clock is shared through the
- * handle, and the region is created (in `options.arena` if given).
- * `created` tells the caller whether to lay out the region's body.
- * @throws InvalidArgumentError for bad options or a clock that cannot be shared
- */
-export function clockedRegion<K extends string, O extends { readonly clock: ClockOption }>(
-  spec: RegionSpec<K, O>,
-  options: unknown,
-  sizes: (o: Record<string, unknown>) => Omit<O, 'clock'>,
-): { readonly region: Region<K, O>; readonly clock: Clock; readonly created: boolean } {
-  if (options instanceof Region) return { region: options as Region<K, O>, clock: clockOf(options.options.clock), created: false };
-  const o = plainObject('options', options);
-  const checked = sizes(o);
-  const { clock, option } = sharedClock(o.clock);
-  return { region: createRegion(spec, { ...checked, clock: option } as O, o.arena as SharedArena | undefined), clock, created: true };
 }
 
 /**

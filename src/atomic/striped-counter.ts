@@ -7,6 +7,7 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
+import type { Region } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { custom } from '../options/field.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -147,6 +148,15 @@ export class StripedCounter {
   }
 
   /** Re-opens a counter from its handle, in any thread. @throws HandleError */
+  /**
+   * A counter placed at `byteOffset` of `parent`'s body (a breaker's
+   * statistics), laid out with the parent or re-opened from it.
+   * @internal
+   */
+  static part(parent: Region, byteOffset: number, room: number, options: StripedCounterOptions, mode: 'create' | 'open'): StripedCounter {
+    return new StripedCounter(DEF.part(parent, byteOffset, room, options, mode));
+  }
+
   static from(handle: StripedCounterHandle): StripedCounter {
     return new StripedCounter(DEF.open(handle));
   }

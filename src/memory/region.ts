@@ -165,21 +165,3 @@ function canonicalJson(v: unknown): string {
   const keys = Object.keys(v).sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
 }
-
-
-/**
- * Where a part of a composite primitive lives: the region of another kind
- * placed at `byteOffset` (8-aligned) of `parent`'s body, e.g. the table
- * inside a LeaseLock. `create` writes the part's header (once, when the
- * parent is created); `open` validates it like any handle, from the parent's
- * handle alone, so a composite needs no second handle.
- */
-export const nested = {
-  create<K extends string, O>(parent: Region, byteOffset: number, spec: RegionSpec<K, O>, options: O): Region<K, O> {
-    return createRegion(spec, options, { allocate: () => ({ buffer: parent.buffer, byteOffset: parent.bodyOffset + byteOffset }) });
-  },
-  open<K extends string, O>(parent: Region, byteOffset: number, spec: RegionSpec<K, O>, options: O, checkOptions: (o: unknown) => O): Region<K, O> {
-    const handle = { kind: spec.kind, version: spec.version, buffer: parent.buffer, byteOffset: parent.bodyOffset + byteOffset, byteLength: regionBytes(spec, options), options };
-    return openRegion(spec, handle, checkOptions);
-  },
-};

@@ -10,12 +10,11 @@ import { DEFAULT_SEMAPHORE_THREADS, MAX_PERMITS, Semaphore } from '../sync/semap
 import { describeValue, timeoutMs as checkTimeout } from '../validate.js';
 import { integer, signal, timeout } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
-import { partAt, partHandle } from './parts.js';
 
 /*
  * Implementation notes
  *
- * Two Semaphores (parts of this region, parts.ts), each of which returns the
+ * Two Semaphores (regions placed in this one: Semaphore.part), each returning the
  * permits of a thread that died holding them:
  *   ADMIT  maxConcurrent + maxQueue permits: one per call running or queued
  *   RUN    maxConcurrent permits: one per call running
@@ -134,10 +133,7 @@ export class Bulkhead {
   constructor(options: BulkheadOptions | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
     const room = semaphoreBytes(o.maxThreads);
-    const part = (at: number, permits: number): Semaphore =>
-      created
-        ? new Semaphore(permits, { maxThreads: o.maxThreads, arena: partAt(region, at, room) as unknown as SharedArena })
-        : Semaphore.from(partHandle(region, at, 'sabre.Semaphore', Semaphore.byteLength({ maxThreads: o.maxThreads }), { permits, maxThreads: o.maxThreads }) as never);
+    const part = (at: number, permits: number): Semaphore => Semaphore.part(region, at, room, { permits, maxThreads: o.maxThreads }, created ? 'create' : 'open');
     this.run = part(RUN_AT, o.maxConcurrent);
     this.admit = part(room, o.maxConcurrent + o.maxQueue);
     this.handle = region.handle;

@@ -22,7 +22,6 @@ import {
 } from './breaker-state.js';
 import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type BreakerTransition, type TransitionListener } from './breaker-events.js';
 import { DEFAULT_BUCKETS, FailureWindow, MAX_BUCKETS } from './failure-window.js';
-import { partAt, partHandle } from './parts.js';
 import { DeadlineQueue, TimedCall } from './call-timeouts.js';
 
 export type { BreakerState } from './breaker-state.js';
@@ -50,7 +49,7 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  *   512   LOG          the transition log (breaker-events.ts)
  *   2560  WINDOW       failure-rate buckets (failure-window.ts), if any
  *   then  STATS        four StripedCounters (successes, failures, timeouts,
- *                      rejections), each its own region (parts.ts)
+ *                      rejections), each its own region placed in this one (StripedCounter.part)
  * Each hot group has its own 128-byte block: STATE is read by every call and
  * written only on a transition; FAILS is written on failures.
  *
@@ -362,9 +361,7 @@ export class CircuitBreaker {
     const counters = {} as Record<(typeof COUNTERS)[number], StripedCounter>;
     COUNTERS.forEach((name, i) => {
       const at = WINDOW_AT + windowBytes(rate?.buckets) + i * COUNTER_STRIDE;
-      counters[name] = created
-        ? new StripedCounter({ stripes: STATS_STRIPES, arena: partAt(region, at, COUNTER_STRIDE) as unknown as SharedArena })
-        : StripedCounter.from(partHandle(region, at, 'sabre.StripedCounter', COUNTER_BYTES, { stripes: STATS_STRIPES }) as never);
+      counters[name] = StripedCounter.part(region, at, COUNTER_STRIDE, { stripes: STATS_STRIPES }, created ? 'create' : 'open');
     });
     this.counters = counters;
     this.deadlines = this.timeoutMs === Infinity ? undefined : new DeadlineQueue<Admission>(this.timeoutMs, this.expire);

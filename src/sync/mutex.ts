@@ -333,6 +333,12 @@ export class Mutex {
   /**
    * A mutex over `MUTEX_WORDS` zeroed Int32 words inside another primitive's
    * region (a table segment's lock), with the same algorithm and poisoning.
+   *
+   * The one embedding without a region header: composites place whole
+   * primitives with `definePrimitive`'s `part()` (a header each, checked on
+   * open), but a lock per key or per segment (SlidingWindow's per-key locks,
+   * the table's segments, a limiter's sweep) would pay 32 header bytes per
+   * 16 bytes of lock. Its parent's region, validated whole, vouches for it.
    * @internal
    */
   static embedded(words: Int32Array): Mutex {

@@ -5,6 +5,7 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
+import type { Region } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { ThreadSlots, type ThreadSlotsLayout } from '../threads/thread-slots.js';
@@ -240,6 +241,17 @@ export class Semaphore {
     this.slotWords = region.i32(CONTROL_BYTES, ThreadSlots.byteLength(layout) / 4);
     this.slots = new ThreadSlots(this.slotWords, layout);
     this.queue = localQueue(this.words);
+  }
+
+  /**
+   * A semaphore placed at `byteOffset` of `parent`'s body (a bulkhead's),
+   * laid out with the parent or re-opened from it.
+   * @internal
+   */
+  static part(parent: Region, byteOffset: number, room: number, options: SemaphoreOptions & { readonly permits: number }, mode: 'create' | 'open'): Semaphore {
+    const opened = DEF.part(parent, byteOffset, room, options, mode);
+    if (mode === 'create') opened.region.i32(0, CONTROL_WORDS)[COUNT] = opened.options.permits;
+    return new Semaphore(opened);
   }
 
   /** Re-opens a semaphore from its handle, in any thread. @throws HandleError */
