@@ -80,15 +80,47 @@ function sabreCause(e: unknown): SabreErrorCause | undefined {
   return c as SabreErrorCause;
 }
 
-/** True if `e` is a sabre error (from this thread or any other), optionally with `code`. */
+/**
+ * True if `e` is a sabre error (from this thread or any other), optionally
+ * with `code`; the type then narrows to the error's class
+ * (`isSabreError(e, 'ERR_CIRCUIT_OPEN')` → `CircuitOpenError`).
+ *
+ * An error that crossed a thread (`postMessage`, Piscina, Comlink) arrives
+ * as a plain `Error` with sabre's code in its `cause`: the guard then gives
+ * it back its class in place (prototype, `name`, `code`, `details`), so every
+ * field the narrowed type promises is there, `e.retryAfterMs` included,
+ * whichever thread threw. (An error frozen by its receiver cannot be given
+ * its class back: the guard answers false for it; use `SabreError.from`.)
+ */
+export function isSabreError<C extends ErrorCode>(e: unknown, code: C): e is SabreErrorOf<C>;
+export function isSabreError(e: unknown, code?: ErrorCode): e is SabreError;
 export function isSabreError(e: unknown, code?: ErrorCode): e is SabreError {
-  const actual = e instanceof SabreError ? e.code : sabreCause(e)?.code;
-  return actual !== undefined && (code === undefined || actual === code);
+  if (e instanceof SabreError) return code === undefined || e.code === code;
+  const info = sabreCause(e);
+  if (info === undefined || (code !== undefined && info.code !== code)) return false;
+  return adopt(e as Error, info);
+}
+
+/** Gives an error that crossed a thread its class back, in place; false if it cannot be changed. */
+function adopt(e: Error, info: SabreErrorCause): boolean {
+  try {
+    Object.setPrototypeOf(e, ERRORS[info.code].Class.prototype);
+    Object.defineProperty(e, 'name', { value: info.name, writable: true, configurable: true, enumerable: false });
+    Object.defineProperty(e, 'code', { value: info.code, writable: false, configurable: true, enumerable: true });
+    Object.defineProperty(e, 'details', { value: Object.freeze({ ...(info.details ?? {}) }), writable: false, configurable: true, enumerable: true });
+    return true;
+  } catch {
+    return false; // frozen or sealed by its receiver
+  }
 }
 
 export class TimeoutError extends SabreError {
   constructor(message = 'timed out', details?: { timeoutMs?: number }) {
     super(ErrorCode.TIMEOUT, message, details ? { details } : {});
+  }
+  /** The timeout that passed, in ms, when the thrower knew it. */
+  get timeoutMs(): number | undefined {
+    return this.details.timeoutMs as number | undefined;
   }
 }
 export class AbortError extends SabreError {
@@ -125,10 +157,22 @@ export class OwnerDiedError extends SabreError {
   constructor(message: string, details?: { ownerThreadId?: number }) {
     super(ErrorCode.OWNER_DIED, message, details ? { details } : {});
   }
+  /** The threadId of the owner that died, when known. */
+  get ownerThreadId(): number | undefined {
+    return this.details.ownerThreadId as number | undefined;
+  }
 }
 export class ConflictError extends SabreError {
   constructor(message: string, details?: { expectedVersion?: number; actualVersion?: number }) {
     super(ErrorCode.CONFLICT, message, details ? { details } : {});
+  }
+  /** An optimistic write's expected version, when the conflict is one. */
+  get expectedVersion(): number | undefined {
+    return this.details.expectedVersion as number | undefined;
+  }
+  /** The version found instead. */
+  get actualVersion(): number | undefined {
+    return this.details.actualVersion as number | undefined;
   }
 }
 export class AlreadyVotedError extends SabreError {
@@ -156,21 +200,30 @@ export class CanceledError extends SabreError {
   }
 }
 
-const NAME_OF_CODE: Record<string, string> = {
-  ERR_TIMEOUT: 'TimeoutError',
-  ERR_ABORTED: 'AbortError',
-  ERR_HANDLE: 'HandleError',
-  ERR_INVALID_ARG: 'InvalidArgumentError',
-  ERR_CAPACITY: 'CapacityError',
-  ERR_NOT_OWNER: 'NotOwnerError',
-  ERR_DEADLOCK: 'DeadlockError',
-  ERR_OWNER_DIED: 'OwnerDiedError',
-  ERR_CONFLICT: 'ConflictError',
-  ERR_ALREADY_VOTED: 'AlreadyVotedError',
-  ERR_CIRCUIT_OPEN: 'CircuitOpenError',
-  ERR_BULKHEAD_FULL: 'BulkheadFullError',
-  ERR_CANCELED: 'CanceledError',
-};
+/**
+ * Each code's class and name (written out: a minifier may rename classes):
+ * the one table that `isSabreError`, `SabreError.from` and the names read.
+ */
+const ERRORS = {
+  ERR_TIMEOUT: { name: 'TimeoutError', Class: TimeoutError },
+  ERR_ABORTED: { name: 'AbortError', Class: AbortError },
+  ERR_HANDLE: { name: 'HandleError', Class: HandleError },
+  ERR_INVALID_ARG: { name: 'InvalidArgumentError', Class: InvalidArgumentError },
+  ERR_CAPACITY: { name: 'CapacityError', Class: CapacityError },
+  ERR_NOT_OWNER: { name: 'NotOwnerError', Class: NotOwnerError },
+  ERR_DEADLOCK: { name: 'DeadlockError', Class: DeadlockError },
+  ERR_OWNER_DIED: { name: 'OwnerDiedError', Class: OwnerDiedError },
+  ERR_CONFLICT: { name: 'ConflictError', Class: ConflictError },
+  ERR_ALREADY_VOTED: { name: 'AlreadyVotedError', Class: AlreadyVotedError },
+  ERR_CIRCUIT_OPEN: { name: 'CircuitOpenError', Class: CircuitOpenError },
+  ERR_BULKHEAD_FULL: { name: 'BulkheadFullError', Class: BulkheadFullError },
+  ERR_CANCELED: { name: 'CanceledError', Class: CanceledError },
+} as const satisfies Record<ErrorCode, { readonly name: string; readonly Class: abstract new (...args: never[]) => SabreError }>;
+
+/** The class of the errors with code `C`. */
+export type SabreErrorOf<C extends ErrorCode> = InstanceType<(typeof ERRORS)[C]['Class']>;
+
+const NAME_OF_CODE: Record<string, string> = Object.fromEntries(Object.entries(ERRORS).map(([code, { name }]) => [code, name]));
 
 function makeError(code: ErrorCode, message: string, details: Record<string, unknown>, cause: unknown): SabreError {
   let e: SabreError;

@@ -87,6 +87,36 @@ describe('isSabreError', () => {
     }
   });
 
+  it.each(table.map((row) => [row[2], ...row] as const))('after a structuredClone, the guard gives %s back every field its type promises', (_n, Class, code, name, e) => {
+    const crossed: unknown = structuredClone(e);
+    expect(crossed).not.toBeInstanceOf(SabreError); // what the boundary does
+    if (!isSabreError(crossed, code)) throw new Error('not recognised');
+    // From here on the type is the class of `code`; the object is that class again.
+    expect(crossed).toBeInstanceOf(Class);
+    expect(crossed.code).toBe(code);
+    expect(crossed.name).toBe(name);
+    expect(crossed.details).toEqual(e.details);
+    expect(crossed.message).toBe(e.message);
+    expect(String(crossed)).toBe(String(e));
+  });
+
+  it('narrows to the class of the code: retryAfterMs and the other detail fields are there after a hop', () => {
+    const crossed: unknown = structuredClone(new CircuitOpenError('open', { retryAfterMs: 1500 }));
+    expect(isSabreError(crossed, ErrorCode.CIRCUIT_OPEN) && crossed.retryAfterMs).toBe(1500);
+    const timeout: unknown = structuredClone(new TimeoutError('t', { timeoutMs: 5 }));
+    expect(isSabreError(timeout, ErrorCode.TIMEOUT) && timeout.timeoutMs).toBe(5);
+    const died: unknown = structuredClone(new OwnerDiedError('o', { ownerThreadId: 3 }));
+    expect(isSabreError(died, ErrorCode.OWNER_DIED) && died.ownerThreadId).toBe(3);
+    const conflict: unknown = structuredClone(new ConflictError('c', { expectedVersion: 1, actualVersion: 2 }));
+    expect(isSabreError(conflict, ErrorCode.CONFLICT) && [conflict.expectedVersion, conflict.actualVersion]).toEqual([1, 2]);
+  });
+
+  it('a frozen error that crossed cannot be given its class back: the guard says no, SabreError.from still rebuilds it', () => {
+    const frozen = Object.freeze(structuredClone(new CircuitOpenError('open', { retryAfterMs: 7 })));
+    expect(isSabreError(frozen)).toBe(false);
+    expect((SabreError.from(frozen) as CircuitOpenError).retryAfterMs).toBe(7);
+  });
+
   it('says no to everything else', () => {
     for (const v of [new Error('x'), new TypeError('x'), null, undefined, 'ERR_TIMEOUT', 42, {}, { code: 'ERR_TIMEOUT' },
       new Error('x', { cause: { code: 'ERR_TIMEOUT' } }), new Error('x', { cause: { sabre: true, code: 'ERR_NOT_A_CODE' } }),
@@ -135,6 +165,9 @@ describe('SabreError.from', () => {
       }
       const open = SabreError.from(crossed[table.findIndex(([C]) => C === CircuitOpenError)]) as CircuitOpenError;
       expect(open.retryAfterMs).toBe(1500);
+      // The guard alone is enough: what crossed is a CircuitOpenError again, with its fields.
+      const raw = (await w.call<unknown[]>('makeErrors'))[table.findIndex(([C]) => C === CircuitOpenError)];
+      expect(isSabreError(raw, ErrorCode.CIRCUIT_OPEN) && [raw.code, raw.retryAfterMs, raw instanceof CircuitOpenError]).toEqual([ErrorCode.CIRCUIT_OPEN, 1500, true]);
     });
 
     it('recognises an error thrown by an operation in the worker', async () => {

@@ -310,7 +310,8 @@ const badFn = (method: string, fn: unknown): InvalidArgumentError => new Invalid
  * try {
  *   return await breaker.execute(({ signal }) => fetch(url, { signal }));
  * } catch (e) {
- *   if (e instanceof CircuitOpenError) return reply(503, { 'Retry-After': Math.ceil(e.retryAfterMs / 1000) });
+ *   // from any thread: the guard gives a crossed error its class and fields back
+ *   if (isSabreError(e, 'ERR_CIRCUIT_OPEN')) return reply(503, { 'Retry-After': Math.ceil(e.retryAfterMs / 1000) });
  *   throw e;
  * }
  * ```
