@@ -7,43 +7,46 @@
  * `sabre/piscina` (task arguments), `sabre/comlink` (transfer handlers). This
  * entry imports neither package, nor their types. The verification toolkit is
  * `sabre/testing`.
+ *
+ * Each class's numeric limits and defaults are its static `limits`
+ * (`TokenBucket.limits.capacity`), read off its declared options.
  */
 export * from './errors.js';
-export { systemClock, ManualClock, type Clock, type ClockOption, type ManualClockOptions, type ManualClockHandle } from './clock.js';
+export { systemClock, ManualClock, type Clock, type ClockOption, type ManualClockOptions, type ManualClockHandle  } from './clock.js';
 export type { Handle } from './memory/region.js';
-export { SharedArena, type SharedArenaOptions, type SharedArenaHandle } from './memory/arena.js';
-export { ThreadRegistry, type DeathListener } from './threads/registry.js';
-export { watchWorker, watchPool, type WatchablePool } from './threads/watch.js';
-export { spawnWorker, sibling } from './threads/spawn.js';
-export { Mutex, MutexGuard, STARVATION_MS, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions, type MutexAsyncOptions, type WaitForUnlockOptions } from './sync/mutex.js';
-export { AtomicCounter, type AtomicCounterConstructor, type AtomicCounterOptions, type AtomicCounter32Options, type AtomicCounter64Options, type AtomicCounterHandle, type CounterBits, type CounterValue, type CounterInput } from './atomic/counter.js';
-export { StripedCounter, DEFAULT_STRIPES, MAX_STRIPES, type StripedCounterOptions, type StripedCounterHandle } from './atomic/striped-counter.js';
-export { VersionedCell, MAX_CELL_BYTES, DEFAULT_UPDATE_RETRIES, type VersionedCellOptions, type VersionedCellHandle, type Versioned, type VersionedUpdate, type UpdateOptions } from './atomic/versioned-cell.js';
+export { SharedArena, type SharedArenaOptions, type SharedArenaHandle  } from './memory/arena.js';
+export { ThreadRegistry, type DeathListener  } from './threads/registry.js';
+export { watchWorker, watchPool, type WatchablePool  } from './threads/watch.js';
+export { spawnWorker, sibling  } from './threads/spawn.js';
+export { Mutex, MutexGuard, type MutexOptions, type MutexHandle, type LockOptions, type LockAsyncOptions, type MutexAsyncOptions, type WaitForUnlockOptions  } from './sync/mutex.js';
+export { AtomicCounter, type AtomicCounterConstructor, type AtomicCounterOptions, type AtomicCounter32Options, type AtomicCounter64Options, type AtomicCounterHandle, type CounterBits, type CounterValue, type CounterInput  } from './atomic/counter.js';
+export { StripedCounter, type StripedCounterOptions, type StripedCounterHandle  } from './atomic/striped-counter.js';
+export { VersionedCell, type VersionedCellOptions, type VersionedCellHandle, type Versioned, type VersionedUpdate, type UpdateOptions  } from './atomic/versioned-cell.js';
 export type { Codec, CodecName } from './memory/codec.js';
-export { Semaphore, SemaphoreGuard, MAX_PERMITS, DEFAULT_SEMAPHORE_THREADS, type SemaphoreOptions, type SemaphoreHandle, type AcquireOptions, type AcquireAsyncOptions } from './sync/semaphore.js';
-export { Latch, MAX_LATCH_COUNT, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions } from './sync/latch.js';
-export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';
-export { SeqLock, MAX_SEQLOCK_BYTES, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions } from './atomic/seqlock.js';
-export { RWLock, RWLockGuard, DEFAULT_RWLOCK_THREADS, MAX_RWLOCK_THREADS, type RWLockOptions, type RWLockHandle } from './sync/rwlock.js';
-export { Condition, type ConditionOptions, type ConditionHandle, type ConditionWaitOptions, type ConditionWaitAsyncOptions } from './sync/condition.js';
-export { SharedHashTable, MAX_TABLE_CAPACITY, MAX_KEY_BYTES, MAX_VALUE_BYTES, type SharedHashTableOptions, type SharedHashTableHandle } from './table/shared-hash-table.js';
+export { Semaphore, SemaphoreGuard, type SemaphoreOptions, type SemaphoreHandle, type AcquireOptions, type AcquireAsyncOptions  } from './sync/semaphore.js';
+export { Latch, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions  } from './sync/latch.js';
+export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions  } from './sync/once.js';
+export { SeqLock, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions  } from './atomic/seqlock.js';
+export { RWLock, RWLockGuard, type RWLockOptions, type RWLockHandle  } from './sync/rwlock.js';
+export { Condition, type ConditionOptions, type ConditionHandle, type ConditionWaitOptions, type ConditionWaitAsyncOptions  } from './sync/condition.js';
+export { SharedHashTable, type SharedHashTableOptions, type SharedHashTableHandle  } from './table/shared-hash-table.js';
 export type { TableKey } from './table/key.js';
 export type { HashKey } from './table/hash.js';
-export { LeaseLock, Lease, DEFAULT_MAX_RESOURCE_BYTES, type LeaseLockOptions, type LeaseLockHandle, type AcquireLeaseOptions, type AcquireLeaseAsyncOptions } from './lock/lease-lock.js';
-export { FencedResource, type FencedResourceOptions, type FencedResourceHandle } from './lock/fenced-resource.js';
-export { LockManager, DEFAULT_MAX_NAME_BYTES, DEFAULT_MAX_REQUESTS_PER_NAME, MAX_REQUESTS_PER_NAME, type LockManagerOptions, type LockManagerHandle, type LockRequestOptions, type Lock, type LockInfo, type LockManagerSnapshot, type LockMode, type LockGrantedCallback } from './lock/lock-manager.js';
-export { OnceRegistry, DEFAULT_MAX_CLAIM_KEY_BYTES, type OnceRegistryOptions, type OnceRegistryHandle, type Claim, type ClaimOptions } from './store/once-registry.js';
-export { VoteRegistry, DEFAULT_MAX_VOTE_KEY_BYTES, DEFAULT_MAX_ID_BYTES, MAX_VOTE_KEY_BYTES, MAX_CHOICES, type VoteRegistryOptions, type VoteRegistryHandle, type VoteOptions, type VoteResult } from './store/vote-registry.js';
-export { Cache, WINDOW_FRACTION, DEFAULT_MAX_PENDING_COMPUTES, type CacheOptions, type CacheHandle, type CachePolicy, type CacheSetOptions, type GetOrComputeOptions, type CacheStats } from './store/cache.js';
-export { BookingTable, DEFAULT_MAX_BOOKING_KEY_BYTES, DEFAULT_MAX_BOOKINGS_PER_RESOURCE, MAX_BOOKINGS_PER_RESOURCE, DEFAULT_MAX_HOLDER_BYTES, MAX_HOLDER_BYTES, type BookingTableOptions, type BookingTableHandle, type Booking, type Hold, type HoldOptions } from './store/booking-table.js';
-export { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_IDEMPOTENCY_FINGERPRINT_BYTES, DEFAULT_IDEMPOTENCY_KEY_BYTES, DEFAULT_IDEMPOTENCY_RESPONSE_BYTES, DEFAULT_IDEMPOTENCY_RETENTION_MS, MAX_IDEMPOTENCY_RESPONSE_BYTES, type IdempotencyStoreOptions, type IdempotencyStoreHandle, type IdempotencyResponse, type IdempotencyToken, type IdempotencyBegin, type IdempotencyFingerprintInput } from './store/idempotency-store.js';
-export { idempotent, IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, type IdempotentRequest, type IdempotentRequestHeaders, type IdempotentOptions, type IdempotentReply, type IdempotentContext, type IdempotencyOutcome } from './store/idempotency-http.js';
-export { CircuitBreaker, MAX_PROBES, MAX_FAILURE_THRESHOLD, MAX_BREAKER_MS, type CircuitBreakerOptions, type CircuitBreakerLocalOptions, type CircuitBreakerHandle, type FailureRateOptions, type BreakerCall, type BreakerStats, type BreakerState, type BreakerTransition, type TransitionListener, type WaitForStateOptions } from './resilience/circuit-breaker.js';
-export { retry, backoffDelay, retryAfterMsOf, parseRetryAfter, JITTERS, DEFAULT_RETRIES, DEFAULT_BASE_MS, DEFAULT_MAX_MS, MAX_RETRIES, MAX_RETRY_DELAY_MS, type RetryOptions, type RetryCall, type RetryInfo, type GiveUpInfo, type GiveUpReason, type Jitter, type RetryBudgetLike } from './resilience/retry.js';
-export { RetryBudget, BUDGET_BUCKETS, MAX_BUCKET_WITHDRAWALS, MAX_BUDGET_WINDOW_MS, type RetryBudgetOptions, type RetryBudgetHandle, type RetryBudgetStats } from './resilience/retry-budget.js';
-export { Bulkhead, type BulkheadOptions, type BulkheadHandle, type BulkheadExecuteOptions, type BulkheadStats } from './resilience/bulkhead.js';
-export { TokenBucket, MAX_REFILL_NS, MAX_BUCKET_CAPACITY, type TokenBucketOptions, type TokenBucketHandle } from './limit/token-bucket.js';
-export { SlidingWindow, MAX_EXACT_LIMIT, MAX_APPROXIMATE_LIMIT, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode } from './limit/sliding-window.js';
-export { rateLimitHeaders, type RateLimitHeaders } from './limit/headers.js';
+export { LeaseLock, Lease, type LeaseLockOptions, type LeaseLockHandle, type AcquireLeaseOptions, type AcquireLeaseAsyncOptions  } from './lock/lease-lock.js';
+export { FencedResource, type FencedResourceOptions, type FencedResourceHandle  } from './lock/fenced-resource.js';
+export { LockManager, type LockManagerOptions, type LockManagerHandle, type LockRequestOptions, Lock, type LockInfo, type LockManagerSnapshot, type LockMode, type LockGrantedCallback  } from './lock/lock-manager.js';
+export { OnceRegistry, type OnceRegistryOptions, type OnceRegistryHandle, type Claim, type ClaimOptions  } from './store/once-registry.js';
+export { VoteRegistry, type VoteRegistryOptions, type VoteRegistryHandle, type VoteOptions, type VoteResult  } from './store/vote-registry.js';
+export { Cache, type CacheOptions, type CacheHandle, type CachePolicy, type CacheSetOptions, type GetOrComputeOptions, type CacheStats  } from './store/cache.js';
+export { BookingTable, type BookingTableOptions, type BookingTableHandle, type Booking, type Hold, type HoldOptions  } from './store/booking-table.js';
+export { IdempotencyStore, type IdempotencyStoreOptions, type IdempotencyStoreHandle, type IdempotencyResponse, type IdempotencyToken, type IdempotencyBegin, type IdempotencyFingerprintInput  } from './store/idempotency-store.js';
+export { idempotent, IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER, type IdempotentRequest, type IdempotentRequestHeaders, type IdempotentOptions, type IdempotentReply, type IdempotentContext, type IdempotencyOutcome  } from './store/idempotency-http.js';
+export { CircuitBreaker, type CircuitBreakerOptions, type CircuitBreakerLocalOptions, type CircuitBreakerHandle, type FailureRateOptions, type BreakerCall, type BreakerStats, type BreakerState, type BreakerTransition, type TransitionListener, type WaitForStateOptions  } from './resilience/circuit-breaker.js';
+export { retry, backoffDelay, retryAfterMsOf, parseRetryAfter, type RetryOptions, type RetryCall, type RetryInfo, type GiveUpInfo, type GiveUpReason, type Jitter, type RetryBudgetLike  } from './resilience/retry.js';
+export { RetryBudget, type RetryBudgetOptions, type RetryBudgetHandle, type RetryBudgetStats  } from './resilience/retry-budget.js';
+export { Bulkhead, type BulkheadOptions, type BulkheadHandle, type BulkheadExecuteOptions, type BulkheadStats  } from './resilience/bulkhead.js';
+export { TokenBucket, type TokenBucketOptions, type LegacyTokenBucketOptions, type TokenBucketHandle  } from './limit/token-bucket.js';
+export { SlidingWindow, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode  } from './limit/sliding-window.js';
+export { rateLimitHeaders, type RateLimitHeaders  } from './limit/headers.js';
 export type { RateLimitDecision, RateLimitPolicy } from './limit/decision.js';
-export { DEFAULT_LIMIT_KEYS, DEFAULT_MAX_LIMIT_KEY_BYTES, MAX_LIMIT_KEYS } from './limit/keyed-slots.js';
+export { } from './limit/keyed-slots.js';

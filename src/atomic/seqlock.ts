@@ -2,6 +2,7 @@
  * SeqLock: one shared value that many threads read without locks while one
  * writer at a time replaces it; readers never see a torn value.
  */
+import type { OptionRange } from '../options/field.js';
 import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import type { Codec, CodecName } from '../memory/codec.js';
@@ -124,6 +125,8 @@ const WRITE_FROM = defineOptions('seqLock.writeFrom(values, options)', WRITE.fie
  * @remarks Since 0.1
  */
 export class SeqLock<T = unknown> {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits: { readonly maxBytes: OptionRange } = DEF.limits;
   readonly handle: SeqLockHandle;
   /** Largest encoded value, in bytes. */
   readonly maxBytes: number;

@@ -130,6 +130,8 @@ export type StripedCounterHandle = HandleOf<typeof DEF>;
  * @remarks Since 0.1
  */
 export class StripedCounter {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: StripedCounterHandle;
   /** Number of stripes. */
   readonly stripes: number;

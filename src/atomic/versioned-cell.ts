@@ -3,6 +3,7 @@
  * concurrency control (compare-the-version-and-write, as an HTTP `If-Match`
  * or a database's `UPDATE … WHERE version = ?`).
  */
+import type { OptionRange } from '../options/field.js';
 import { Backoff } from '../memory/backoff.js';
 import type { Codec, CodecName } from '../memory/codec.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -130,6 +131,8 @@ const UPDATE = defineOptions('versionedCell.update(fn, options)', {
  * @remarks Since 0.1
  */
 export class VersionedCell<T = unknown> {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits: { readonly maxBytes: OptionRange } = DEF.limits;
   readonly handle: VersionedCellHandle;
   /** Largest encoded value, in bytes. */
   readonly maxBytes: number;

@@ -179,6 +179,8 @@ const STALE = 'stale';
  * @remarks Since 0.1
  */
 export class SlidingWindow {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: SlidingWindowHandle;
   readonly clock: Clock;
   readonly limit: number;

@@ -168,6 +168,8 @@ const wordsAt = (keys: number, maxKeyBytes: number): number => padToCacheLine(Ke
  * @remarks Since 0.1
  */
 export class TokenBucket {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: TokenBucketHandle;
   readonly clock: Clock;
   /** Tokens a full bucket holds: the largest burst. */

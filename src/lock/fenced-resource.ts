@@ -103,6 +103,8 @@ function tokenOf(v: unknown): number {
  * @remarks Since 0.1
  */
 export class FencedResource<T = unknown> {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: FencedResourceHandle;
   private readonly table: SharedHashTable<Fenced<T>>;
 

@@ -238,6 +238,8 @@ export class Lease implements Disposable, AsyncDisposable {
  * @remarks Since 0.1
  */
 export class LeaseLock {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: LeaseLockHandle;
   readonly clock: Clock;
   private readonly token: BigInt64Array;

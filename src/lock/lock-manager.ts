@@ -389,6 +389,8 @@ type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: fals
  * @remarks Since 0.1
  */
 export class LockManager {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: LockManagerHandle;
   /** Names that can have held or queued requests at once. */
   readonly capacity: number;

@@ -42,6 +42,8 @@ const DEF = definePrimitive('SharedArena', 1, {
 export type SharedArenaHandle = HandleOf<typeof DEF>;
 
 export class SharedArena implements Allocator {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: SharedArenaHandle;
   private readonly control: Int32Array;
   private readonly start: number;

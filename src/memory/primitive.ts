@@ -20,8 +20,8 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
-import { custom, local, withDefault, type Field, type OptionRange } from '../options/field.js';
-import { defineOptions, type Fields, type OptionSchema, type Parsed, type SchemaRules, type Stored } from '../options/schema.js';
+import { custom, local, withDefault, type Field } from '../options/field.js';
+import { defineOptions, type Fields, type Limits, type OptionSchema, type Parsed, type SchemaRules, type Stored } from '../options/schema.js';
 import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
 
 /** A primitive's region, created or opened, with its checked options (as the primitive's code reads them). */
@@ -73,8 +73,8 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
    * their declarations (`TokenBucket.limits.capacity` is `{ min: 1, max:
    * 16777216, default: 10000 }`). Classes publish it as their static `limits`.
    */
-  get limits(): Readonly<Record<string, OptionRange>> {
-    return this.options.limits;
+  get limits(): Limits<F> {
+    return this.options.limits as Limits<F>;
   }
 
   /** Checks the user's options and allocates the region (in `arena` when given). */

@@ -37,6 +37,10 @@ export type Fields = Readonly<Record<string, AnyField>>;
 export type Parsed<F extends Fields> = { readonly [K in keyof F]: F[K] extends Field<infer T, infer _S> ? T : never };
 /** The names of the fields a handle records. */
 export type HandleKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer _T, infer S> ? ([S] extends [never] ? never : K) : never }[keyof F];
+/** The names of the numeric fields (what `limits` reports). */
+export type NumericKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer T, infer _S> ? ([T] extends [number | undefined] ? K : never) : never }[keyof F];
+/** The bounds and defaults of a schema's numeric options, by name. */
+export type Limits<F extends Fields> = { readonly [K in NumericKeys<F>]: OptionRange };
 /** What a handle records: the handle's form of every `'handle'` field. */
 export type Stored<F extends Fields> = { readonly [K in HandleKeys<F>]: F[K] extends Field<infer _T, infer S> ? S : never };
 
@@ -96,12 +100,12 @@ export class OptionSchema<F extends Fields> {
   }
 
   /** The bounds and defaults of the numeric options, read off their fields (what a class publishes as `limits`). */
-  get limits(): Readonly<Record<string, OptionRange>> {
+  get limits(): Limits<F> {
     const out: Record<string, OptionRange> = {};
     for (const [name, f] of this.entries) {
       if (f.range !== undefined) out[name] = Object.freeze({ ...f.range, ...(typeof f.fallback === 'number' ? { default: f.fallback } : {}) });
     }
-    return Object.freeze(out);
+    return Object.freeze(out) as Limits<F>;
   }
 
   /**

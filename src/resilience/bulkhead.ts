@@ -124,6 +124,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
  * @remarks Since 0.1
  */
 export class Bulkhead {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: BulkheadHandle;
   readonly maxConcurrent: number;
   readonly maxQueue: number;

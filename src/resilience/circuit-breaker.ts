@@ -318,6 +318,8 @@ const badFn = (method: string, fn: unknown): InvalidArgumentError => new Invalid
  * @remarks Since 0.1
  */
 export class CircuitBreaker {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: CircuitBreakerHandle;
   readonly clock: Clock;
   /** Failures in a row that open the breaker (0: consecutive mode off). */

@@ -152,6 +152,8 @@ interface View {
  * @remarks Since 0.1
  */
 export class RetryBudget {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: RetryBudgetHandle;
   readonly clock: Clock;
   readonly ratio: number;

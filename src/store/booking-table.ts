@@ -298,6 +298,8 @@ type Outcome =
  * @remarks Since 0.1
  */
 export class BookingTable {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: BookingTableHandle;
   readonly clock: Clock;
   /** Resources with bookings or holds it holds at once. */

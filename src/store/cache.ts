@@ -266,6 +266,8 @@ const GET_OR_COMPUTE_OPTIONS = defineOptions('cache.getOrCompute(key, fn, option
  * @remarks Since 0.1
  */
 export class Cache<V = unknown> {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: CacheHandle;
   readonly capacity: number;
   readonly policy: CachePolicy;

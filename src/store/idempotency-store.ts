@@ -480,6 +480,8 @@ function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
  * @remarks Since 0.1
  */
 export class IdempotencyStore {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: IdempotencyStoreHandle;
   readonly clock: Clock;
   readonly leaseMs: number;

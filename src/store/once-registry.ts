@@ -116,6 +116,8 @@ function windowOf(v: unknown): number {
  * @remarks Since 0.1
  */
 export class OnceRegistry {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: OnceRegistryHandle;
   readonly clock: Clock;
   private readonly table: SharedHashTable<UseRecord>;

@@ -172,6 +172,8 @@ const IGNORE_POISON = Object.freeze({ ignorePoison: true });
  * @remarks Since 0.1
  */
 export class VoteRegistry {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: VoteRegistryHandle;
   readonly choices: readonly string[];
   private readonly maxKeyBytes: number;

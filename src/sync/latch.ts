@@ -86,6 +86,8 @@ const WAIT_ASYNC = waitAsyncOptions('latch.waitAsync(options)');
  * ```
  */
 export class Latch {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: LatchHandle;
   private readonly words: Int32Array;
 

@@ -307,6 +307,8 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * ```
  */
 export class Mutex {
+  /** A waiter that has waited this long (ms) switches the Mutex to handoff: newcomers can no longer take the lock ahead of it (Go's starvation threshold). */
+  static readonly starvationMs = STARVATION_MS;
   private readonly ownHandle: MutexHandle | undefined;
   private readonly words: Int32Array;
   /** This thread's queued async acquisitions of this mutex (shared by every Mutex object of the thread on the same memory). */

@@ -197,6 +197,8 @@ export class RWLockGuard implements Disposable, AsyncDisposable {
  * ```
  */
 export class RWLock {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: RWLockHandle;
   private readonly state: Int32Array;
   /** The ThreadSlots words; `countAt` indexes this thread's COUNT in them. */

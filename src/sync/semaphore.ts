@@ -217,6 +217,8 @@ interface Waiter {
  * ```
  */
 export class Semaphore {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: SemaphoreHandle;
   /** The total number of permits. */
   readonly permits: number;

@@ -235,6 +235,8 @@ export type SharedHashTableHandle = HandleOf<typeof DEF>;
  * @remarks Since 0.1
  */
 export class SharedHashTable<V = unknown> {
+  /** The bounds and defaults of its numeric options, read off their declaration. */
+  static readonly limits = DEF.limits;
   readonly handle: SharedHashTableHandle;
   /** Entries the table holds. */
   readonly capacity: number;

@@ -87,6 +87,22 @@ describe('the main entry', () => {
   });
 });
 
+describe('limits live on their classes', () => {
+  it('the main entry exports no limit constants (only the two HTTP header names)', () => {
+    expect(Object.keys(sabre).filter((name) => /^[A-Z][A-Z0-9_]+$/.test(name)).sort()).toEqual(['IDEMPOTENCY_KEY_HEADER', 'IDEMPOTENT_REPLAYED_HEADER']);
+  });
+
+  it("each class's limits come from its declared options", () => {
+    expect(sabre.TokenBucket.limits.capacity).toEqual({ min: 1, max: 2 ** 24, default: 10_000 });
+    expect(sabre.TokenBucket.limits.burst).toEqual({ min: 1, max: 2 ** 30 });
+    expect(sabre.Semaphore.limits.permits).toEqual({ min: 1, max: 0x7fffffff });
+    expect(sabre.SharedHashTable.limits.maxKeyBytes.max).toBe(65_535);
+    expect(sabre.CircuitBreaker.limits.halfOpenMaxCalls).toEqual({ min: 1, max: 64, default: 1 });
+    expect(sabre.Mutex.starvationMs).toBe(1);
+    expect(Object.isFrozen(sabre.Cache.limits) && Object.isFrozen(sabre.Cache.limits.capacity)).toBe(true);
+  });
+});
+
 describe('the integration entries', () => {
   it('sabre/piscina: task arguments, task filenames and registerKind; not the kind table itself', () => {
     expect(Object.keys(piscinaEntry).sort()).toEqual(['fromTaskArgs', 'piscinaTask', 'registerKind', 'toTaskArgs']);
