@@ -9,7 +9,11 @@
  *   word  2  VERSION      layout version of that kind
  *   word  3  BYTE_LENGTH  whole region, header included
  *   word  4  OPTIONS_HASH FNV-1a of the canonical JSON of the handle's options
- *   words 5-7             reserved (keeps the body 8-byte aligned at offset 32)
+ *   words 5-6 ID          a random 64-bit identity, never 0: what makes two
+ *                         objects opened from separately received handles
+ *                         (each clone of a SharedArrayBuffer is a new object)
+ *                         recognisable as one primitive within a thread
+ *   word  7               reserved (keeps the body 8-byte aligned at offset 32)
  *
  * A handle `{ kind, version, buffer, byteOffset, byteLength, options }` is a
  * plain structured-cloneable object. `openRegion` checks every field against
@@ -24,7 +28,7 @@ import { describeValue } from '../validate.js';
 import { fnv1a } from './fnv.js';
 
 const MAGIC = 0x53414252;
-const H_MAGIC = 0, H_KIND = 1, H_VERSION = 2, H_BYTE_LENGTH = 3, H_OPTIONS_HASH = 4;
+const H_MAGIC = 0, H_KIND = 1, H_VERSION = 2, H_BYTE_LENGTH = 3, H_OPTIONS_HASH = 4, H_ID = 5;
 export const HEADER_BYTES = 32;
 
 /** The structured-cloneable identity of a primitive; pass it to `P.from(handle)`. */
@@ -80,6 +84,14 @@ export class Region<K extends string = string, O = unknown> {
   u8(byteOffset = 0, count = this.bodyBytes - byteOffset): Uint8Array {
     return new Uint8Array(this.handle.buffer, this.bodyOffset + byteOffset, count);
   }
+  /**
+   * The region's identity, the same for every object opened on it in any
+   * thread (header words, written once before publication: plain reads).
+   */
+  get id(): string {
+    const h = new Int32Array(this.handle.buffer, this.handle.byteOffset, HEADER_BYTES / 4);
+    return `${(h[H_ID]! >>> 0).toString(36)}.${(h[H_ID + 1]! >>> 0).toString(36)}`;
+  }
 }
 
 /** Region size for a spec and options, header included. */
@@ -104,6 +116,8 @@ export function createRegion<K extends string, O>(spec: RegionSpec<K, O>, option
   header[H_VERSION] = spec.version;
   header[H_BYTE_LENGTH] = byteLength;
   header[H_OPTIONS_HASH] = optionsHash(options);
+  crypto.getRandomValues(header.subarray(H_ID, H_ID + 2)); // into a SharedArrayBuffer view: allowed
+  if (header[H_ID] === 0 && header[H_ID + 1] === 0) header[H_ID] = 1;
   return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options }));
 }
 

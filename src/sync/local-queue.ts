@@ -1,19 +1,12 @@
 /**
  * LocalQueue: one thread's pending async acquisitions of one lock (a Mutex,
- * a Semaphore), in priority order. Shared by the lock objects of the thread
- * that open the lock's words through the same SharedArrayBuffer object (the
- * same handle object, or one created from it in this thread).
- *
- * A handle received again (each `postMessage` or `structuredClone` delivers a
- * new SharedArrayBuffer object for the same memory) cannot be told apart from
- * another lock's at the same offset of a same-sized buffer, so its objects get
- * a queue of their own. Their tasks still exclude the others' (the lock word
- * does that) and never strand them (every release by the thread wakes its
- * queues to look again), but priority does not order one queue's tasks
- * against the other's (a task's release serves its own queue first, then the
- * lock's fairness policy decides), and `cancel()` reaches only the queue of
- * the object it is called on. Open a handle once per thread and share the
- * object to keep one queue.
+ * a Semaphore), in priority order. Shared by every object of the thread on
+ * that lock, found by the lock's region id (a random 64-bit identity in its
+ * header, memory/region.ts): each `postMessage` or `structuredClone` of a
+ * handle delivers a new SharedArrayBuffer object for the same memory, so the
+ * buffer object cannot tell two locks apart, but the id can. (A lock
+ * embedded without a header, `Mutex.embedded`, is found by its buffer object
+ * and offset; the library takes those only synchronously.)
  *
  * Within a thread, async-mutex's rules: higher `priority` first, FIFO within
  * a priority; `cancel()` rejects the queued acquisitions; `waitForUnlock`
@@ -168,12 +161,33 @@ function insertByPriority(list: Pending[], entry: Pending): void {
   list.splice(i, 0, entry);
 }
 
-const queues = new WeakMap<ArrayBufferLike, Map<number, LocalQueue>>();
+/**
+ * This thread's queue of each lock, found by the lock's identity: the
+ * region's id where it has one (every object opened on the lock in this
+ * thread, from however many clones of its handle, shares one queue), else
+ * the buffer object and offset (an embedded lock has no header).
+ *
+ * Lock objects hold their queue; the map holds it weakly, so a queue goes
+ * when the last object of its lock in this thread does.
+ */
+const byId = new Map<string, WeakRef<LocalQueue>>();
+const forget = new FinalizationRegistry<string>((id) => {
+  if (byId.get(id)?.deref() === undefined) byId.delete(id);
+});
+const byBuffer = new WeakMap<ArrayBufferLike, Map<number, LocalQueue>>();
 
-/** This thread's queue for the lock whose words start at `words.byteOffset` of the SharedArrayBuffer object `words.buffer`. */
-export function localQueue(words: Int32Array): LocalQueue {
-  let byOffset = queues.get(words.buffer);
-  if (byOffset === undefined) queues.set(words.buffer, (byOffset = new Map()));
+/** This thread's queue for the lock of region `id`, or (no id) the one whose words start at `words.byteOffset` of `words.buffer`. */
+export function localQueue(words: Int32Array, id?: string): LocalQueue {
+  if (id !== undefined) {
+    const found = byId.get(id)?.deref();
+    if (found !== undefined) return found;
+    const q = new LocalQueue();
+    byId.set(id, new WeakRef(q));
+    forget.register(q, id);
+    return q;
+  }
+  let byOffset = byBuffer.get(words.buffer);
+  if (byOffset === undefined) byBuffer.set(words.buffer, (byOffset = new Map()));
   let q = byOffset.get(words.byteOffset);
   if (q === undefined) byOffset.set(words.byteOffset, (q = new LocalQueue()));
   return q;

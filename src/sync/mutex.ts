@@ -263,10 +263,9 @@ export class MutexGuard implements Disposable, AsyncDisposable {
  * ones with `CanceledError`; `waitForUnlock()` waits until the lock could be
  * taken. `runExclusive` always calls `fn` in a later microtask, never inside
  * the call. Across threads, `priority` does not apply: threads are served by
- * the fairness policy below, and a thread's queue waits as one waiter. (The
- * queue is shared by the thread's Mutex objects opened from one handle
- * object; a handle received again through `postMessage` has a queue of its
- * own, see `LocalQueue`: open each handle once per thread to keep one order.)
+ * the fairness policy below, and a thread's queue waits as one waiter. The
+ * queue is shared by every Mutex object of the thread on this mutex, however
+ * many times its handle was received (see `LocalQueue`).
  *
  * Re-entry by the holding thread: a blocking `lock()` (and `acquire`,
  * `withLock`) by the thread that holds the mutex throws `DeadlockError` (the
@@ -318,12 +317,13 @@ export class Mutex {
     if (options instanceof EmbeddedMutexWords) {
       this.ownHandle = undefined;
       this.words = options.words;
+      this.queue = localQueue(this.words);
     } else {
       const { region } = DEF.resolve(options);
       this.ownHandle = region.handle;
       this.words = region.i32(0, WORDS);
+      this.queue = localQueue(this.words, region.id);
     }
-    this.queue = localQueue(this.words);
   }
 
   /** The structured-cloneable handle; `Mutex.from(handle)` re-opens it in any thread. */

@@ -195,8 +195,8 @@ interface Waiter {
  * `runExclusive` always calls `fn` in a later microtask, never inside the
  * call. Across threads, `priority` does not apply: a thread's queue takes
  * part in the fairness above as one waiter (the age of its oldest wait). The
- * queue is shared by the thread's Semaphore objects opened from one handle
- * object (a handle received again has a queue of its own, see `LocalQueue`).
+ * queue is shared by every Semaphore object of the thread on this semaphore,
+ * however many times its handle was received (see `LocalQueue`).
  *
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for permits or `n` that are
  *   not positive integers, `n` above `permits` (it could never succeed), or a
@@ -242,7 +242,7 @@ export class Semaphore {
     const layout = slotsLayout(o.maxThreads);
     this.slotWords = region.i32(CONTROL_BYTES, ThreadSlots.byteLength(layout) / 4);
     this.slots = new ThreadSlots(this.slotWords, layout);
-    this.queue = localQueue(this.words);
+    this.queue = localQueue(this.words, region.id);
   }
 
   /**

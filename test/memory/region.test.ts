@@ -66,6 +66,17 @@ describe('handles', () => {
     expect(r.bodyOffset % 8).toBe(0);
   });
 
+  it('a region has one random id, the same through every clone of its handle, in every thread', () => {
+    const spec: RegionSpec<'test.Id', Record<string, never>> = { kind: 'test.Id', version: 1, bodyBytes: () => 8 };
+    const a = createRegion(spec, {});
+    const b = createRegion(spec, {});
+    const reopened = openRegion(spec, structuredClone(a.handle), () => ({}));
+    expect(reopened.buffer).not.toBe(a.buffer); // a clone is another SharedArrayBuffer object...
+    expect(reopened.id).toBe(a.id); // ...of the same region
+    expect(b.id).not.toBe(a.id);
+    expect(a.id).toMatch(/^[0-9a-z]+\.[0-9a-z]+$/);
+  });
+
   it('byteLength(options) is what a primitive takes', () => {
     expect(new Mutex().handle.byteLength).toBe(Mutex.byteLength());
     expect(new ManualClock().handle.byteLength).toBe(ManualClock.byteLength());

@@ -261,7 +261,7 @@ describe('Mutex: async tasks of one thread', () => {
     expect(m2.isLocked).toBe(false);
   });
 
-  it('objects opened from separately received handles (new SharedArrayBuffer objects) queue apart but never strand each other', async () => {
+  it('objects opened from separately received handles (new SharedArrayBuffer objects) share one queue: one order, one cancel()', async () => {
     const m1 = new Mutex();
     const m2 = Mutex.from(structuredClone(m1.handle)); // what each postMessage of the handle gives a worker
     const m3 = Mutex.from(structuredClone(m1.handle));
@@ -269,18 +269,29 @@ describe('Mutex: async tasks of one thread', () => {
     const order: string[] = [];
     const all = [
       m2.runExclusive(() => void order.push('m2')),
-      m3.lockAsync().then(() => {
+      m3.lockAsync({ priority: 1 }).then(() => {
         order.push('m3');
         m3.unlock();
       }),
-      m2.waitForUnlock().then(() => void order.push('m2 watcher')),
+      m1.runExclusive(() => void order.push('m1')),
     ];
+    const canceled = rejected(m2.lockAsync({ priority: -1 }));
     await settle();
     expect(order).toEqual([]);
-    m1.unlock(); // m1's own queue is empty: the lock goes back to the word, and this thread's other queues take it in turn
-    await Promise.all(all);
-    expect(order.filter((o) => o !== 'm2 watcher').sort()).toEqual(['m2', 'm3']);
+    m3.cancel(); // reaches what m2 queued
+    expectCode(await canceled, ErrorCode.CANCELED);
+    order.length = 0;
+    m1.unlock(); // the next queued task of this thread, whichever object queued it, by priority then FIFO
+    await Promise.all(all.map((p) => p.catch(() => undefined)));
+    expect(order).toEqual([]); // cancel() took them all: the three were queued too
     expect(m1.isLocked).toBe(false);
+    const after: string[] = [];
+    await m1.lockAsync();
+    const next = [m2.runExclusive(() => void after.push('m2')), m3.runExclusive(() => void after.push('m3 first'), { priority: 2 }), m1.runExclusive(() => void after.push('m1'))];
+    await settle();
+    m1.unlock();
+    await Promise.all(next);
+    expect(after).toEqual(['m3 first', 'm2', 'm1']);
   });
 
   it('cancel() rejects the queued acquisitions with CanceledError; the holder keeps the lock; watchers stay', async () => {

@@ -232,21 +232,21 @@ describe('Semaphore: async tasks of one thread', () => {
     expect(s.available).toBe(2);
   });
 
-  it('objects opened from separately received handles queue apart but never strand each other', async () => {
+  it('objects opened from separately received handles share one queue: priority orders across them', async () => {
     const s1 = new Semaphore(1);
     const s2 = Semaphore.from(structuredClone(s1.handle)); // what each postMessage of the handle gives a worker
-    await s1.acquireAsync();
+    const guard = await s1.acquireAsync();
     const order: string[] = [];
     const queued = [
       s2.runExclusive(() => void order.push('s2')),
-      s1.runExclusive(() => void order.push('s1')),
-      s2.waitForUnlock().then(() => void order.push('s2 watcher')),
+      s1.runExclusive(() => void order.push('s1 first'), 1, { priority: 5 }),
+      s2.runExclusive(() => void order.push('s2 again')),
     ];
     await settle();
     expect(order).toEqual([]);
-    s1.release();
+    guard.release();
     await Promise.all(queued);
-    expect(order.filter((o) => o !== 's2 watcher').sort()).toEqual(['s1', 's2']);
+    expect(order).toEqual(['s1 first', 's2', 's2 again']);
     expect(s1.available).toBe(1);
   });
 
