@@ -500,6 +500,21 @@ for (const [path, g] of generated) {
       // Deprecated only when every type the literal may be read as deprecates it (a union with the new shape does not).
       symbol = props.length > 0 && props.every((p) => isDeprecated(p)) ? props[0] : undefined;
     }
+    // A call or `new` that resolves to an overload marked deprecated (an options shape of before a rename).
+    if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && symbol === undefined) {
+      const declaration = checker.getResolvedSignature(node)?.declaration;
+      if (declaration !== undefined && fromSabre(checker.getSymbolAtLocation(node.expression)) && ts.getJSDocTags(declaration).some((t) => t.tagName.text === 'deprecated')) {
+        symbol = checker.getSymbolAtLocation(node.expression);
+        name = `${node.expression.getText(file)}(…) in its old form`;
+        if (symbol !== undefined) {
+          const { line } = file.getLineAndCharacterOfPosition(node.getStart(file));
+          const text = `${g.block.file}:${g.origin(line) ?? `(supplied line of ${g.name})`}: uses the deprecated name \`${name}\``;
+          if (!problems.has(path)) problems.set(path, []);
+          problems.get(path).push(text);
+        }
+        symbol = undefined;
+      }
+    }
     if (symbol !== undefined && fromSabre(symbol) && isDeprecated(symbol)) {
       const { line } = file.getLineAndCharacterOfPosition(node.getStart(file));
       const text = `${g.block.file}:${g.origin(line) ?? `(supplied line of ${g.name})`}: uses the deprecated name \`${name}\``;

@@ -94,7 +94,7 @@ function policyOf(policy: unknown): RateLimitPolicy {
  *
  * @example
  * ```ts
- * const bucket = new TokenBucket({ capacity: 100, refillPerSecond: 100 / 60 });   // 100 a minute
+ * const bucket = new TokenBucket({ burst: 100, refillPerSecond: 100 / 60 });   // 100 a minute
  * const d = bucket.check(`user:${id}`);
  * for (const [name, value] of Object.entries(rateLimitHeaders(d, bucket.policy))) res.setHeader(name, value);
  * // RateLimit-Policy: "default";q=100;w=60   RateLimit: "default";r=99;t=1   (Retry-After: 1 when refused)

@@ -186,6 +186,11 @@ export class TokenBucket {
   private readonly t2: bigint;
   private readonly tau2: bigint;
 
+  constructor(options: TokenBucketOptions);
+  /** @deprecated `capacity` counted tokens: give `{ burst, refillPerSecond, capacity }` (`SABRE_DEP_BUCKET_CAPACITY`). */
+  constructor(options: LegacyTokenBucketOptions);
+  /** @internal */
+  constructor(opened: OpenedOf<typeof DEF>);
   constructor(options: TokenBucketOptions | LegacyTokenBucketOptions | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
     this.clock = o.clock;
@@ -210,6 +215,9 @@ export class TokenBucket {
   }
 
   /** Bytes a bucket of these options takes. */
+  static byteLength(options: TokenBucketOptions): number;
+  /** @deprecated `capacity` counted tokens: give `{ burst, refillPerSecond, capacity }` (`SABRE_DEP_BUCKET_CAPACITY`). */
+  static byteLength(options: LegacyTokenBucketOptions): number;
   static byteLength(options: TokenBucketOptions | LegacyTokenBucketOptions): number {
     return DEF.byteLength(options);
   }

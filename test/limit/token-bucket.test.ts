@@ -6,6 +6,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { expectCode, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { Remote } from '../threads/remote.js';
+import { deprecationsDuring } from '../helpers/deprecation.js';
 import { START_WORDS } from '../../workers/start-line.js';
 
 const bucketAt = (startMs: number, options: { burst?: number; refillPerSecond?: number; capacity?: number; maxKeyBytes?: number } = {}) => {
@@ -257,5 +258,27 @@ describe('TokenBucket', () => {
       expect(results.map((r) => r[0])).toEqual([2000, 2000, 2000]); // every new key got its token
       expect(Math.max(...results.map((r) => r[1]))).toBeLessThanOrEqual(20);
     });
+  });
+});
+
+describe('TokenBucket: deprecated names', () => {
+  it('the options of before burst ({ capacity: tokens, keys }) still build the same bucket, and warn once each', async () => {
+    const codes = await deprecationsDuring(() => {
+      const old = new TokenBucket({ capacity: 3, refillPerSecond: 10, keys: 4 } as never);
+      const now = new TokenBucket({ burst: 3, refillPerSecond: 10, capacity: 4 });
+      expect([old.burst, old.capacity, old.handle.byteLength]).toEqual([now.burst, now.capacity, now.handle.byteLength]);
+      expect(TokenBucket.byteLength({ capacity: 3, refillPerSecond: 10, keys: 4 } as never)).toBe(now.handle.byteLength);
+      expect([old.tryAcquire('k', 3), old.tryAcquire('k')]).toEqual([true, false]);
+    });
+    expect(codes).toEqual(['SABRE_DEP_BUCKET_CAPACITY', 'SABRE_DEP_LIMIT_KEYS']);
+  });
+
+  it('the keys property is capacity', async () => {
+    const b = new TokenBucket({ burst: 1, refillPerSecond: 1, capacity: 7 });
+    expect(await deprecationsDuring(() => expect([b.keys, b.keys]).toEqual([7, 7]))).toEqual(['SABRE_DEP_LIMIT_KEYS']);
+  });
+
+  it('keys beside capacity is refused: the new shape names keys capacity', () => {
+    expectCode(() => new TokenBucket({ burst: 1, refillPerSecond: 1, capacity: 4, keys: 4 } as never), ErrorCode.INVALID_ARG, /"keys" is the old name of "capacity"; give only "capacity"/);
   });
 });

@@ -9,6 +9,7 @@ import { EXCLUSIVE_IN, FIXTURE_MARK, GO, SECTIONS, SHARED_IN, VIOLATIONS, type O
 import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { deprecationsDuring } from '../helpers/deprecation.js';
 
 /** Lets the event loop turn once (a callback that is async in earnest). */
 const tick = () => new Promise((r) => setImmediate(r));
@@ -818,5 +819,29 @@ describe('LockManager misuse', () => {
     expect(await a.call('request', { lm: lm.handle, name: 'n', options: { timeoutMs: 5000 } })).toEqual({ granted: true, ownerDied: false });
     expect(await b.call('request', { lm: lm.handle, name: 'n', options: { mode: 'shared', timeoutMs: 5000 } })).toEqual({ granted: true, ownerDied: false });
     await expectIdle(lm);
+  });
+});
+
+describe('LockManager: deprecated names', () => {
+  it('maxNameBytes (option and property) is maxKeyBytes', async () => {
+    const codes = await deprecationsDuring(() => {
+      const lm = new LockManager({ capacity: 4, maxNameBytes: 16 } as never);
+      expect([lm.maxKeyBytes, lm.maxNameBytes]).toEqual([16, 16]);
+      expect(lm.handle.byteLength).toBe(LockManager.byteLength({ capacity: 4, maxKeyBytes: 16 }));
+    });
+    expect(codes).toEqual(['SABRE_DEP_MAX_KEY_BYTES']);
+  });
+
+  it("request's timeout option is timeoutMs: it still times out, and warns once", async () => {
+    const lm = new LockManager({ capacity: 4 });
+    let release!: () => void;
+    const held = lm.request('t', () => new Promise<void>((r) => (release = r)));
+    const codes = await deprecationsDuring(async () => {
+      expectCode(await rejected(lm.request('t', { timeout: 0 } as never, () => 'never')), ErrorCode.TIMEOUT);
+      expectCode(await rejected(lm.request('t', { timeout: 1 } as never, () => 'never')), ErrorCode.TIMEOUT);
+    });
+    release();
+    await held;
+    expect(codes).toEqual(['SABRE_DEP_TIMEOUT']);
   });
 });
