@@ -82,6 +82,9 @@ export class OptionSchema<F extends Fields> {
   private readonly lookup: Readonly<Record<string, AnyField>>;
   /** The result of parsing `{}` when no option is required: shared by every call that passes none. */
   private readonly empty: Parsed<F> | undefined;
+  /** The last positional number parsed, and its answer. */
+  private lastNumber = NaN;
+  private lastNumberOut: Parsed<F> | undefined;
 
   constructor(
     /** The call these options are for, as messages name it (`new Cache(options)`, `mutex.lockAsync(options)`). */
@@ -117,7 +120,14 @@ export class OptionSchema<F extends Fields> {
     // The common case first: a plain options object and no older shape to rewrite.
     if (typeof raw === 'object' && raw !== null && this.rules.legacy === undefined && !Array.isArray(raw)) return this.build(raw as Record<string, unknown>, where, prefix);
     if (raw === undefined && this.empty !== undefined) return this.empty;
-    if (typeof raw === 'number' && this.rules.positional !== undefined) return this.parse({ [this.rules.positional]: raw }, where, prefix);
+    if (typeof raw === 'number' && this.rules.positional !== undefined) {
+      // `lock(100)`: a constant more often than not, so the last answer is kept (Object.is: -0 and NaN are their own).
+      if (Object.is(raw, this.lastNumber) && this.lastNumberOut !== undefined) return this.lastNumberOut;
+      const out = this.parse({ [this.rules.positional]: raw }, where, prefix);
+      this.lastNumber = raw;
+      this.lastNumberOut = out;
+      return out;
+    }
     let o = raw === undefined ? {} : objectOf(raw, where ?? this.where);
     if (this.rules.legacy !== undefined) o = this.rules.legacy(o, where ?? this.where);
     return this.build(o, where, prefix);

@@ -115,6 +115,14 @@ describe('option schemas', () => {
     expectCode(() => schema.parse({ capacity: 5, ttl: 10 }), ErrorCode.INVALID_ARG, /unknown option "ttl"/);
   });
 
+  it('a positional number passed again is answered from a memo; another number is checked', () => {
+    const first = schema.parse(5);
+    expect(schema.parse(5)).toBe(first);
+    expect(schema.parse(6).capacity).toBe(6);
+    expectCode(() => schema.parse(0), ErrorCode.INVALID_ARG, /capacity must be an integer in \[1, 100\], got 0/);
+    expectCode(() => schema.parse(NaN), ErrorCode.INVALID_ARG, /got NaN/);
+  });
+
   it('suggests by edit distance, prefix and case', () => {
     expect(editDistance('kitten', 'sitting')).toBe(3);
     expect(editDistance('ab', 'ba')).toBe(1);
