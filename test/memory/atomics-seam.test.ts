@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ESLint, type Linter } from 'eslint';
+import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
 import { hooksEnabled, SEAM_ENV, SEAM_HOOKS, setYieldHook } from '../../src/memory/atomics.js';
 import { ErrorCode } from '../../src/errors.js';
@@ -8,68 +8,41 @@ import { spawnWorker } from '../../src/threads/spawn.js';
 import { expectCode } from '../helpers/errors.js';
 import type { SeamHookReport } from '../../workers/fixture-seam-hook.js';
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
-const SEAM = join(SRC, 'memory', 'atomics.ts');
+const ROOT = new URL('../../', import.meta.url);
 
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return tsFiles(path);
-    return /\.[mc]?ts$/.test(entry.name) && !entry.name.endsWith('.d.ts') ? [path] : [];
-  });
-}
-
-/**
- * Blanks out comments, keeping strings, template literals and line numbers.
- * (A regex literal holding a quote could confuse it; none in src/ does, and a
- * confusion would show up as a false alarm, not a miss of real code.)
- */
-function stripComments(source: string): string {
-  let out = '';
-  let i = 0;
-  while (i < source.length) {
-    const c = source[i]!;
-    const next = source[i + 1];
-    if (c === '/' && next === '/') {
-      while (i < source.length && source[i] !== '\n') i++;
-    } else if (c === '/' && next === '*') {
-      const end = source.indexOf('*/', i + 2);
-      const stop = end < 0 ? source.length : end + 2;
-      out += source.slice(i, stop).replace(/[^\n]/g, ' ');
-      i = stop;
-    } else if (c === '"' || c === "'" || c === '`') {
-      let j = i + 1;
-      while (j < source.length && source[j] !== c) j += source[j] === '\\' ? 2 : 1;
-      out += source.slice(i, j + 1);
-      i = j + 1;
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
+/** The repository's ESLint config module (plain JavaScript, so imported by URL, untyped). */
+async function eslintConfig(): Promise<{ atomicsSeam: Linter.Config }> {
+  return (await import(new URL('eslint.config.js', ROOT).href)) as { atomicsSeam: Linter.Config };
 }
 
 describe('the atomics seam', () => {
-  it('the comment stripper keeps code and drops comments', () => {
-    const src = 'a(); // Atomics.load\n/* Atomics.wait\n */ Atomics.store(x, 0, 1);\nconst s = "// not a comment"; Atomics.add(y, 0, 1);';
-    const stripped = stripComments(src);
-    expect(stripped.match(/Atomics\./g)).toHaveLength(2);
-    expect(stripped.split('\n')).toHaveLength(src.split('\n').length);
-    expect(stripped).toContain('"// not a comment"');
+  // `npm run lint` holds every file of src/ to the seam rule of eslint.config.js (which replaced a
+  // comment-stripping scan here). These check that the rule catches each spelling, and where it applies.
+  it('lint reports every spelling of Atomics in src/ outside src/memory/atomics.ts', async () => {
+    const { atomicsSeam } = await eslintConfig();
+    const eslint = new ESLint({
+      cwd: fileURLToPath(ROOT),
+      overrideConfigFile: true,
+      overrideConfig: [{ files: ['**/*.ts'], languageOptions: { parser: tseslint.parser } }, atomicsSeam],
+    });
+    const lint = async (code: string, filePath: string): Promise<(string | null)[]> => {
+      const [result] = await eslint.lintText(`declare const a: Int32Array;\n${code}\n`, { filePath });
+      return result!.messages.map((m) => m.ruleId);
+    };
+    expect(await lint('Atomics.load(a, 0);', 'src/sync/x.ts')).toEqual(['no-restricted-globals']);
+    expect(await lint("Atomics['wait'](a, 0, 0);", 'src/sync/x.ts')).toEqual(['no-restricted-globals']);
+    expect(await lint('const A = Atomics; A.notify(a, 0);', 'src/sync/x.ts')).toEqual(['no-restricted-globals']);
+    expect(await lint('globalThis.Atomics.store(a, 0, 1);', 'src/store/x.ts')).toEqual(['no-restricted-properties']);
+    expect(await lint('// Atomics.load in a comment\nconst s = "Atomics.load";', 'src/sync/x.ts')).toEqual([]);
+    expect(await lint('Atomics.load(a, 0);', 'src/memory/atomics.ts')).toEqual([]);
+    expect(await lint('Atomics.load(a, 0);', 'bench/x.ts')).toEqual([]);
   });
 
-  it('no file of src/ but memory/atomics.ts calls Atomics.* directly', () => {
-    const files = tsFiles(SRC).filter((f) => f !== SEAM);
-    expect(files.length).toBeGreaterThan(5);
-    const offenders: string[] = [];
-    for (const file of files) {
-      const lines = stripComments(readFileSync(file, 'utf8')).split('\n');
-      lines.forEach((line, n) => {
-        if (/\bAtomics\s*(\.|\[)/.test(line)) offenders.push(`${relative(SRC, file)}:${n + 1}: ${line.trim()}`);
-      });
-    }
-    expect(offenders, `route these through src/memory/atomics.ts:\n${offenders.join('\n')}`).toEqual([]);
+  it("the repository's config applies the seam rule to src/, except to the seam itself", async () => {
+    const eslint = new ESLint({ cwd: fileURLToPath(ROOT) });
+    const rules = async (file: string) => (await eslint.calculateConfigForFile(file))?.rules ?? {};
+    expect((await rules('src/sync/mutex.ts'))['no-restricted-globals']).toEqual([2, expect.objectContaining({ name: 'Atomics' })]);
+    expect((await rules('src/memory/atomics.ts'))['no-restricted-globals']).toBeUndefined();
   });
 
   describe('the yield hook', () => {
