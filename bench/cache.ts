@@ -44,7 +44,7 @@ const STREAM = 1 << 16;
 /** Distinct keys the `set` loops cycle through: 4x the capacity, so (nearly) every set is a new key and evicts. */
 const SET_KEYS = 4 * KEYS;
 
-type CodecCase = { readonly name: 'string' | 'json' | 'v8' | 'bytes'; readonly value: (i: number) => unknown };
+interface CodecCase { readonly name: 'string' | 'json' | 'v8' | 'bytes'; readonly value: (i: number) => unknown }
 const profileText = (i: number): string => JSON.stringify(profileOf(i));
 const CODECS: readonly CodecCase[] = [
   { name: 'string', value: profileText },
@@ -97,8 +97,8 @@ export async function cacheSingle(cfg: CacheSingleConfig): Promise<Section> {
       for (let i = 0; i < n; i++, at++) op(setStream[at % SET_KEYS]!);
     }, cfg.sampleMs, BATCH);
   };
-  const [gs, gj, gv, gb] = getCaches as [Cache<unknown>, Cache<unknown>, Cache<unknown>, Cache<unknown>];
-  const [ss, sj, sv, sb] = setCaches as [Cache<unknown>, Cache<unknown>, Cache<unknown>, Cache<unknown>];
+  const [gs, gj, gv, gb] = getCaches as [Cache, Cache, Cache, Cache];
+  const [ss, sj, sv, sb] = setCaches as [Cache, Cache, Cache, Cache];
   const [vs, vj, vv, vb] = setValues as [unknown, unknown, unknown, unknown];
   const lruValue = profileText(1);
   const variants = [
@@ -164,8 +164,8 @@ const CAPACITIES = [0.01, 0.05] as const;
 /** Hits over `trace` of a cache that inserts every key it misses. */
 function replay(trace: Int32Array, names: readonly string[], get: (k: string) => unknown, set: (k: string) => void): number {
   let hits = 0;
-  for (let i = 0; i < trace.length; i++) {
-    const k = names[trace[i]!]!;
+  for (const key of trace) {
+    const k = names[key]!;
     if (get(k) !== undefined) hits++;
     else set(k);
   }

@@ -63,7 +63,7 @@ class MapStore {
 
   complete(token: IdempotencyToken, response: IdempotencyResponse): void {
     const r = this.records.get(token.key);
-    if (r === undefined || r.attempt !== token.attempt || r.response !== null) throw new Error('not the holder');
+    if (r?.attempt !== token.attempt || r.response !== null) throw new Error('not the holder');
     r.response = response;
     r.expiresAt = this.clock.now() + this.retentionMs;
   }
@@ -105,7 +105,7 @@ export async function idempotency(cfg: IdempotencyConfig): Promise<Section> {
   }, cfg.sampleMs, BATCH);
 
   const variants = [fresh(map), fresh(shared), replay(map), replay(shared), hash];
-  for (const v of variants) await v();
+  for (const v of variants) v(); // warm-up
   const [mapNew, sharedNew, mapReplay, sharedReplay, fp] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[]];
   if (sink === 0) throw new Error('no replays');
   const newRatio = pairedRatio(sharedNew, mapNew);

@@ -170,7 +170,7 @@ export async function limitsThreads(cfg: LimitsThreadsConfig): Promise<Section> 
     };
     const variants = [once(false, n), once(true, n), once(false, 1)];
     for (const v of variants) await v();
-    const [distinct, same, one] = ((await interleave(cfg.rounds, variants)) as TimedRun[][]).map((runs) => runs.map(throughput)) as [number[], number[], number[]];
+    const [distinct, same, one] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [number[], number[], number[]];
     const scaling = pairedRatio(distinct, one);
     return {
       title: '18. TokenBucket on 2 threads: distinct and shared keys',

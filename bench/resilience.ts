@@ -52,7 +52,7 @@ export async function breakerOverhead(cfg: ResilienceConfig): Promise<Section> {
     () => timeLoop((n) => { for (let i = 0; i < n; i++) sabre.executeSync(workSync); }, cfg.sampleMs, BATCH),
   ];
   for (const v of variants) await v();
-  const [bare, s, c, ou, ot, st, sr, bareSync, ss] = (await interleave(cfg.rounds, variants)) as number[][] as [number[], number[], number[], number[], number[], number[], number[], number[], number[]];
+  const [bare, s, c, ou, ot, st, sr, bareSync, ss] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[], number[], number[], number[], number[]];
   if (sabre.stats().successes === 0 || sabre.state !== 'CLOSED') throw new Error('the sabre breaker did not run its calls');
   const vsCockatiel = pairedOverheadRatio(c, s, bare);
   const perCall = ratioTo(c, s);

@@ -58,6 +58,7 @@ export async function semaphore(cfg: SyncConfig): Promise<Section> {
   ];
   for (const v of variants) await v();
   const [s, m, sa, p] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[]];
+  if (x === 0) throw new Error('no critical section ran');
   return {
     title: '7. Semaphore acquire + release (one thread, uncontended)',
     intro: `One thread, ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; per op; medians; "paired" = median of per-round ratios.`,
@@ -92,7 +93,7 @@ export async function readMostly(threads: BenchThreads, cfg: SyncConfig): Promis
     threads.run(make(kind).slice(0, tasksOf), cfg.durationMs, cfg.windowMs);
   const variants = [once('rw', n), once('mutex', n), once('rw', 1), once('mutex', 1)];
   for (const v of variants) await v();
-  const [rw2, mx2, rw1, mx1] = ((await interleave(cfg.rounds, variants)) as TimedRun[][]).map((runs) => runs.map(throughput)) as [number[], number[], number[], number[]];
+  const [rw2, mx2, rw1, mx1] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [number[], number[], number[], number[]];
   const scaling = median(rw2) / median(rw1);
   return {
     title: '8. RWLock vs Mutex, read-mostly, 2 threads',

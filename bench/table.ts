@@ -54,23 +54,23 @@ export async function tableSingle(cfg: TableConfig): Promise<Section> {
     loop((k) => json.set(k, { n: 2 })),
     coldLoop,
   ];
-  for (const v of variants) await v();
-  const [mg, sg, sh, jg, ms, ss, js, sc] = (await interleave(cfg.rounds, variants)) as number[][] as [number[], number[], number[], number[], number[], number[], number[], number[]];
+  for (const v of variants) v(); // warm-up
+  const [mg, sg, sh, jg, ms, ss, js, sc] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[], number[], number[], number[]];
   if (sink === 0) throw new Error('no hits');
-  const getRatio = pairedRatio(sg!, mg!);
+  const getRatio = pairedRatio(sg, mg);
   return {
     title: '9. SharedHashTable get and set vs Map (one thread)',
     intro: `One thread, ${KEYS} keys like "user:123" in a 65,536-entry table, ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; per op; medians; "paired" = median of per-round ratios.`,
     header: ['operation', 'per op', 'paired vs `Map.get`'],
     rows: [
-      ['`Map.get` (one thread\'s memory)', fmtNs(median(mg!)), '1.00×'],
-      ['table `get`, string codec (hot keys: decoded string reused)', fmtNs(median(sg!)), fmtRatio(getRatio)],
-      [`table \`get\`, string codec (${COLD_KEYS.toLocaleString('en-US')} keys in turn: copied and decoded)`, fmtNs(median(sc!)), fmtRatio(pairedRatio(sc!, mg!))],
-      ['table `has` (no decode)', fmtNs(median(sh!)), fmtRatio(pairedRatio(sh!, mg!))],
-      ['table `get`, json codec', fmtNs(median(jg!)), fmtRatio(pairedRatio(jg!, mg!))],
-      ['`Map.set`', fmtNs(median(ms!)), fmtRatio(pairedRatio(ms!, mg!))],
-      ['table `set` (replace), string codec', fmtNs(median(ss!)), fmtRatio(pairedRatio(ss!, mg!))],
-      ['table `set` (replace), json codec', fmtNs(median(js!)), fmtRatio(pairedRatio(js!, mg!))],
+      ['`Map.get` (one thread\'s memory)', fmtNs(median(mg)), '1.00×'],
+      ['table `get`, string codec (hot keys: decoded string reused)', fmtNs(median(sg)), fmtRatio(getRatio)],
+      [`table \`get\`, string codec (${COLD_KEYS.toLocaleString('en-US')} keys in turn: copied and decoded)`, fmtNs(median(sc)), fmtRatio(pairedRatio(sc, mg))],
+      ['table `has` (no decode)', fmtNs(median(sh)), fmtRatio(pairedRatio(sh, mg))],
+      ['table `get`, json codec', fmtNs(median(jg)), fmtRatio(pairedRatio(jg, mg))],
+      ['`Map.set`', fmtNs(median(ms)), fmtRatio(pairedRatio(ms, mg))],
+      ['table `set` (replace), string codec', fmtNs(median(ss)), fmtRatio(pairedRatio(ss, mg))],
+      ['table `set` (replace), json codec', fmtNs(median(js)), fmtRatio(pairedRatio(js, mg))],
     ],
     goals: [
       { text: 'table `get` (string codec) within 5× of `Map.get`, while shared by all threads', met: getRatio <= 5, detail: `paired: ${fmtRatio(getRatio)}` },
@@ -94,7 +94,7 @@ export async function tableThreads(threads: BenchThreads, cfg: TableConfig): Pro
   const once = (shared: boolean, count: number) => async (): Promise<TimedRun> => threads.run(tasks(shared, count), cfg.durationMs, cfg.windowMs);
   const variants = [once(false, n), once(true, n), once(false, 1)];
   for (const v of variants) await v();
-  const [distinct, shared, one] = ((await interleave(cfg.rounds, variants)) as TimedRun[][]).map((runs) => runs.map(throughput)) as [number[], number[], number[]];
+  const [distinct, shared, one] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [number[], number[], number[]];
   return {
     title: '10. SharedHashTable on 2 threads: distinct and shared keys',
     intro: `${n} worker threads, ${cfg.rounds} interleaved rounds of ${cfg.durationMs} ms; each op is a \`get\` (string codec), one in ${WRITE_EVERY} a \`set\`; ${KEYS} keys per thread (distinct) or ${KEYS} keys for all (shared); total ops/s; medians.`,

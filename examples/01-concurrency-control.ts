@@ -87,7 +87,7 @@ interface Strategy {
   /** Increments per thread. */
   readonly iterations: number;
   /** Fresh shared state for one run: the task each thread runs and how to read the total. */
-  setup(): { task(base: { iterations: number; start: Int32Array; parties: number }): unknown; observe(): number };
+  setup(): { task: (base: { iterations: number; start: Int32Array; parties: number }) => unknown; observe: () => number };
 }
 
 const scale = quick ? 0.1 : 1;
@@ -163,7 +163,7 @@ async function race(strategy: Strategy, iterations: number): Promise<RaceRow> {
   const { task, observe } = strategy.setup();
   const start = int32(START_WORDS);
   const base = { iterations, start, parties: THREADS };
-  const results: CounterResult[] = await Promise.all(Array.from({ length: THREADS }, () => pool.run(task(base))));
+  const results: CounterResult[] = await Promise.all(Array.from({ length: THREADS }, () => pool.run(task(base)) as Promise<CounterResult>));
   const expected = THREADS * iterations;
   const observed = observe();
   const elapsedMs = Math.max(...results.map((r) => r.finishedMs)) - Math.min(...results.map((r) => r.startedMs));
@@ -336,7 +336,7 @@ async function readHeavy(): Promise<void> {
   async function measure(lock: TableLock, ms = windowMs): Promise<Run> {
     const prices = new Float64Array(new SharedArrayBuffer(8 * PRICES)); // generation 0 everywhere
     const task: ReadHeavyTask = { lock, prices, start: int32(READ_HEAVY_START_WORDS), parties: THREADS, windowMs: ms, writeEvery: WRITE_EVERY };
-    const results: ReadHeavyResult[] = await Promise.all(Array.from({ length: THREADS }, () => pool.run(task, { filename: RWLOCK_TASK })));
+    const results: ReadHeavyResult[] = await Promise.all(Array.from({ length: THREADS }, () => pool.run(task, { filename: RWLOCK_TASK }) as Promise<ReadHeavyResult>));
     const sum = (f: (r: ReadHeavyResult) => number): number => results.reduce((n, r) => n + f(r), 0);
     const elapsedMs = Math.max(...results.map((r) => r.finishedMs)) - Math.min(...results.map((r) => r.startedMs));
     return { reads: sum((r) => r.reads), writes: sum((r) => r.writes), torn: sum((r) => r.torn), ms: Math.max(elapsedMs, 0.001), threads: new Set(results.map((r) => r.threadId)).size };

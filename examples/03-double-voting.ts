@@ -124,7 +124,7 @@ async function votesAndClaims(): Promise<void> {
     const start = int32(START_WORDS), middle = int32(START_WORDS);
     const results: VotesResult[] = await Promise.all(shares1.map((share, t) => pool.run({
       version, phase1: share, phase2: shares2[t]!, votes: votes.handle, claims: claims.handle, couponUses: COUPON_USES, start, middle, parties: THREADS,
-    } satisfies VotesTask)));
+    } satisfies VotesTask) as Promise<VotesResult>));
     const total = (f: (r: VotesResult) => Record<ActionKind, number>, kind: ActionKind): number => sum(results.map((r) => f(r)[kind]));
     return {
       votes,
@@ -209,7 +209,7 @@ async function bookingRush(): Promise<void> {
     const start = int32(START_WORDS);
     const results: BookingsResult[] = await Promise.all(shares.map((share) => pool.run({
       version, table: table.handle, customers: share, start, parties: THREADS, ttlMs, stallMs, payMs,
-    } satisfies BookingsTask, { filename: BOOKINGS_TASK })));
+    } satisfies BookingsTask, { filename: BOOKINGS_TASK }) as Promise<BookingsResult>));
     const accepted = results.flatMap((r) => r.accepted);
     // Who holds each room-hour, by the bookings customers were told they have.
     const holders = new Map<string, string[]>();
@@ -260,7 +260,7 @@ async function bookingRush(): Promise<void> {
   // The table's own list, once every abandoned hold has lapsed.
   await new Promise((resolve) => setTimeout(resolve, ttlMs));
   const listed = ROOMS.flatMap((room) => sabre.table.bookings(room));
-  const ids = (list: ReadonlyArray<{ id: string }>): string => list.map((b) => b.id).sort().join(' ');
+  const ids = (list: readonly { id: string }[]): string => list.map((b) => b.id).sort().join(' ');
   const stallers = sabre.stalledRefused + sabre.stalledConfirmed;
 
   check(sabre.doubled === 0 && sabre.overlapping === 0, `sabre: no room-hour booked twice (${sabre.doubled}), no booking overlapping another (${sabre.overlapping})`);

@@ -42,7 +42,6 @@ import { Piscina } from 'piscina';
 import { ManualClock } from '../src/clock.js';
 import { TokenBucket } from '../src/limit/token-bucket.js';
 import { SlidingWindow } from '../src/limit/sliding-window.js';
-import { rateLimitHeaders } from '../src/limit/headers.js';
 import type { RateLimitPolicy } from '../src/limit/decision.js';
 import { Cache } from '../src/store/cache.js';
 import { START_WORDS, type Arrival, type ClientTally, type LimitsResult, type LimitsTask } from '../workers/example-limits.task.js';
@@ -268,7 +267,7 @@ for (const at of BURSTS_MS) {
 /** The most requests allowed in any window [t, t + WINDOW_MS). */
 const mostInAnyWindow = (times: readonly number[]): number => Math.max(0, ...times.map((t) => times.filter((u) => u >= t && u < t + WINDOW_MS).length));
 const most = allowedAt.map(mostInAnyWindow);
-edgeRows.push(Object.fromEntries([['requests', `most allowed in any ${WINDOW_MS} ms`], ...limiters.map((l, j) => [l.label, most[j]!])]));
+edgeRows.push({ requests: `most allowed in any ${WINDOW_MS} ms`, ...Object.fromEntries(limiters.map((l, j) => [l.label, most[j]!])) });
 printTable(edgeRows);
 console.log(
   `The fixed window counts per calendar window, so ${LIMIT} at the end of one and ${LIMIT} at the start of the next all pass: ${most[0]} in 190 ms. ` +

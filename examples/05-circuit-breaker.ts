@@ -135,11 +135,11 @@ class FlakyUpstream {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    if (req.url?.endsWith('?warm-up')) return reply(res, 200);
+    if (req.url?.endsWith('?warm-up')) { reply(res, 200); return; }
     const atMs = nowMs() - this.t0;
     const phase = phaseAt(atMs);
     this.arrivals.push({ atMs, phase });
-    if (phase === 'down') return reply(res, 503);
+    if (phase === 'down') { reply(res, 503); return; }
     if (phase === 'slow') {
       const timer = setTimeout(() => reply(res, 200), SLOW_MS);
       res.once('close', () => clearTimeout(timer)); // the caller gave up and closed the connection
@@ -404,8 +404,7 @@ check(
 const failedFast = count(shared.calls, 'failed-fast');
 const failedCalls = count(shared.calls, 'upstream-error') + count(shared.calls, 'timeout') + count(shared.calls, 'network-error');
 check(
-  shared.stats !== undefined &&
-    shared.stats.rejections === failedFast &&
+  shared.stats?.rejections === failedFast &&
     shared.stats.successes === count(shared.calls, 'ok') &&
     shared.stats.failures === failedCalls &&
     shared.stats.timeouts === count(shared.calls, 'timeout'),

@@ -83,7 +83,7 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
     padding: { left: 10, right: 10, top: 10, bottom: 10 },
     autosize: { type: 'pad' },
     background: 'white',
-    title: { text: chart.title, anchor: 'start', fontSize: 14 },
+    title: { text: chart.title, anchor: 'start', fontSize: 14 } satisfies vega.Title,
     data: [
       { name: 'lanes', values: lanes },
       { name: 'outage', values: outageSpan },
@@ -128,7 +128,7 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
       {
         type: 'group',
         encode: { enter: { x: { value: 0 }, y: { value: callsY }, width: { value: WIDTH }, height: { value: CALLS_HEIGHT } } },
-        title: { text: `Calls through the shared breaker, per ${chart.slotMs} ms issued, by how they ended (triangles: HALF_OPEN probes)`, anchor: 'start', fontSize: 11, fontWeight: 'normal' },
+        title: { text: `Calls through the shared breaker, per ${chart.slotMs} ms issued, by how they ended (triangles: HALF_OPEN probes)`, anchor: 'start', fontSize: 11, fontWeight: 'normal' } satisfies vega.Title,
         scales: [
           { name: 'calls', type: 'linear', domain: { data: 'outcomes', field: 'y1' }, range: [CALLS_HEIGHT, 0], nice: true, zero: true },
           { name: 'outcomeColor', type: 'ordinal', domain: domain(OUTCOME_COLORS), range: range(OUTCOME_COLORS) },
@@ -173,7 +173,7 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
       {
         type: 'group',
         encode: { enter: { x: { value: 0 }, y: { value: requestsY }, width: { value: WIDTH }, height: { value: REQUESTS_HEIGHT } } },
-        title: { text: 'Requests that reached the upstream, running total (the shaded span is the outage)', anchor: 'start', fontSize: 11, fontWeight: 'normal' },
+        title: { text: 'Requests that reached the upstream, running total (the shaded span is the outage)', anchor: 'start', fontSize: 11, fontWeight: 'normal' } satisfies vega.Title,
         scales: [
           { name: 'total', type: 'linear', domain: { data: 'requests', field: 'total' }, range: [REQUESTS_HEIGHT, 0], nice: true, zero: true },
           { name: 'runColor', type: 'ordinal', domain: runs, range: RUN_COLORS },

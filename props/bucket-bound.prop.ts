@@ -156,7 +156,7 @@ describe('token bucket bound', () => {
 
   test.prop([seedArb, freshWithKill(5, 30), yieldsArb()], propertyParameters({ numRuns: 10, soakRuns: 200 }))(
     'threads starting new keys in a small table, one killed at a random step: no slot is lost',
-    async (seed, { config, inputs, kill }, yields) => void (await run('bucket', config, inputs, seed, yields, kill, expectRoomForAll)), SOAK_TIMEOUT_MS);
+    async (seed, { config, inputs, kill }, yields) => { await run('bucket', config, inputs, seed, yields, kill, expectRoomForAll); }, SOAK_TIMEOUT_MS);
 
   // Expected detection: the runs whose kill lands between a claim and its
   // publication (a third of a new key's steps; short runs, so that most
@@ -165,7 +165,7 @@ describe('token bucket bound', () => {
   it('meta: a bucket that never recovers a dead claimer\'s slot loses it', async () => {
     const details = await fc.check(
       fc.asyncProperty(seedArb, freshWithKill(3, 8), yieldsArb(), async (seed, { config, inputs, kill }, yields) =>
-        void (await run('no-recovery', config, inputs, seed, yields, kill, expectRoomForAll))),
+        { await run('no-recovery', config, inputs, seed, yields, kill, expectRoomForAll); }),
       { numRuns: 60, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

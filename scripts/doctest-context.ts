@@ -28,6 +28,7 @@ export declare const method: string;
 export declare const path: string;
 export declare const headers: Record<string, string>;
 /** A handle received from another thread (`workerData`, a task argument, a message). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- stands for any class's handle in the docs' examples (`Mutex.from(handle)`, `Cache.from(handle)`)
 export declare const handle: any;
 
 // Threads the reader started.

@@ -45,7 +45,9 @@ export { CircuitBreaker, type CircuitBreakerOptions, type CircuitBreakerLocalOpt
 export { retry, backoffDelay, retryAfterMsOf, parseRetryAfter, type RetryOptions, type RetryCall, type RetryInfo, type GiveUpInfo, type GiveUpReason, type Jitter, type RetryBudgetLike  } from './resilience/retry.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetHandle, type RetryBudgetStats  } from './resilience/retry-budget.js';
 export { Bulkhead, type BulkheadOptions, type BulkheadHandle, type BulkheadExecuteOptions, type BulkheadStats  } from './resilience/bulkhead.js';
-export { TokenBucket, type TokenBucketOptions, type LegacyTokenBucketOptions, type TokenBucketHandle  } from './limit/token-bucket.js';
+export { TokenBucket, type TokenBucketOptions, type TokenBucketHandle  } from './limit/token-bucket.js';
+// eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported, for code written against the old options
+export type { LegacyTokenBucketOptions } from './limit/token-bucket.js';
 export { SlidingWindow, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode  } from './limit/sliding-window.js';
 export { rateLimitHeaders, type RateLimitHeaders  } from './limit/headers.js';
 export type { RateLimitDecision, RateLimitPolicy } from './limit/decision.js';

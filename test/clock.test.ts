@@ -60,7 +60,7 @@ describe('ManualClock', () => {
 
   it('re-opens only from a genuine handle', () => {
     const clock = new ManualClock();
-    expect(isSabreError(thrown(() => ManualClock.from({ ...clock.handle, options: { startMs: 1 } } as never)), ErrorCode.HANDLE)).toBe(true);
+    expect(isSabreError(thrown(() => ManualClock.from({ ...clock.handle, options: { startMs: 1 } })), ErrorCode.HANDLE)).toBe(true);
     expect(isSabreError(thrown(() => ManualClock.from({ ...clock.handle, version: 2 })), ErrorCode.HANDLE)).toBe(true);
   });
 

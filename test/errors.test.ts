@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -121,7 +122,7 @@ describe('isSabreError', () => {
     for (const v of [new Error('x'), new TypeError('x'), null, undefined, 'ERR_TIMEOUT', 42, {}, { code: 'ERR_TIMEOUT' },
       new Error('x', { cause: { code: 'ERR_TIMEOUT' } }), new Error('x', { cause: { sabre: true, code: 'ERR_NOT_A_CODE' } }),
       new Error('x', { cause: 'ERR_TIMEOUT' })]) {
-      expect(isSabreError(v), String(v)).toBe(false);
+      expect(isSabreError(v), inspect(v)).toBe(false);
     }
   });
 });

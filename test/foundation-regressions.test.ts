@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 // Regressions found by review of the foundation: each failed before its fix.
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../src/clock.js';
@@ -12,12 +13,12 @@ describe('foundation regressions', () => {
   it('Mutex: a bad timeout is InvalidArgumentError even when the mutex is free, and nothing is taken', async () => {
     for (const bad of [NaN, -1, 'x', { timeoutMs: NaN }]) {
       const m = new Mutex();
-      expect(isSabreError(thrown(() => m.lock(bad as number)), ErrorCode.INVALID_ARG), `lock(${String(bad)})`).toBe(true);
+      expect(isSabreError(thrown(() => m.lock(bad as number)), ErrorCode.INVALID_ARG), `lock(${inspect(bad)})`).toBe(true);
       expect(m.isLocked).toBe(false);
       const e = await m.lockAsync({ timeoutMs: bad as number }).then(() => undefined, (x: unknown) => x);
-      expect(isSabreError(e, ErrorCode.INVALID_ARG), `lockAsync timeout ${String(bad)}`).toBe(true);
+      expect(isSabreError(e, ErrorCode.INVALID_ARG), `lockAsync timeout ${inspect(bad)}`).toBe(true);
       const r = await m.runExclusive(() => 1, { timeoutMs: bad as number }).then(() => undefined, (x: unknown) => x);
-      expect(isSabreError(r, ErrorCode.INVALID_ARG), `runExclusive timeout ${String(bad)}`).toBe(true);
+      expect(isSabreError(r, ErrorCode.INVALID_ARG), `runExclusive timeout ${inspect(bad)}`).toBe(true);
       expect(m.isLocked).toBe(false);
     }
   });

@@ -60,8 +60,7 @@ const CLOCK_EVERY = 64;
 function readSection(prices: Float64Array): number {
   const generation = prices[0]!;
   let sum = 0;
-  for (let i = 0; i < prices.length; i++) {
-    const price = prices[i]!;
+  for (const price of prices) {
     if (price !== generation) return NaN;
     sum += price;
   }

@@ -10,7 +10,7 @@ import { BookingTable, type BookingTableHandle } from '../src/store/booking-tabl
 import { isSabreError } from '../src/errors.js';
 import { startLine } from './start-line.js';
 
-type Arg = {
+interface Arg {
   table: BookingTableHandle;
   resource: string;
   start: number;
@@ -22,7 +22,7 @@ type Arg = {
   parties: number;
   slots: number;
   offset: number;
-};
+}
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   book: ({ table, resource, start, end, holder }) => BookingTable.from(table).book(resource, start, end, holder),
@@ -38,7 +38,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   rush: ({ table, resource, holder, line, parties, slots, offset }) => {
     const t = BookingTable.from(table);
     startLine(line, parties);
-    const got: Array<string | null> = new Array(slots).fill(null);
+    const got = new Array<string | null>(slots).fill(null);
     for (let k = 0; k < slots; k++) {
       const i = (offset + k) % slots;
       try {
@@ -51,7 +51,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   },
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-booking: unknown op ${request.op}`);
@@ -60,5 +60,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

@@ -10,7 +10,7 @@ import { AtomicCounter, type AtomicCounterHandle } from '../src/atomic/counter.j
 import { sleepSync } from '../src/memory/atomics.js';
 import { startLine } from './start-line.js';
 
-type Arg = {
+interface Arg {
   cache: CacheHandle;
   key: string;
   value?: string;
@@ -20,7 +20,7 @@ type Arg = {
   ms?: number;
   /** A start line (START_WORDS) the computation waits at, after counting itself, until the test arrives too. */
   gate?: Int32Array;
-};
+}
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   get: ({ cache, key }) => Cache.from<string>(cache).get(key) ?? null,
@@ -39,7 +39,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
     }),
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-cache: unknown op ${request.op}`);
@@ -48,5 +48,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

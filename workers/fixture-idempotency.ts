@@ -15,7 +15,7 @@ import { parentPort, threadId } from 'node:worker_threads';
 import { IdempotencyStore, type IdempotencyResponse, type IdempotencyStoreHandle, type IdempotencyToken } from '../src/store/idempotency-store.js';
 import { startLine } from './start-line.js';
 
-type Arg = {
+interface Arg {
   store: IdempotencyStoreHandle;
   key: string;
   fingerprint: string;
@@ -25,7 +25,7 @@ type Arg = {
   start: Int32Array;
   parties: number;
   signals: SharedArrayBuffer;
-};
+}
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   threadId: () => threadId,
@@ -53,7 +53,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   },
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-idempotency: unknown op ${request.op}`);
@@ -62,5 +62,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

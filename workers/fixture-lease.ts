@@ -6,7 +6,7 @@
 import { parentPort, threadId } from 'node:worker_threads';
 import { LeaseLock, type Lease, type LeaseLockHandle } from '../src/lock/lease-lock.js';
 
-type Arg = { lock: LeaseLockHandle; resource: string; ttlMs: number; timeoutMs?: number; token: number };
+interface Arg { lock: LeaseLockHandle; resource: string; ttlMs: number; timeoutMs?: number; token: number }
 
 const held = new Map<number, Lease>();
 const keep = (lease: Lease | null): number | null => {
@@ -21,7 +21,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   release: ({ token }) => held.get(token)!.release(),
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-lease: unknown op ${request.op}`);
@@ -30,5 +30,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

@@ -53,7 +53,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   },
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-limits: unknown op ${request.op}`);
@@ -62,5 +62,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

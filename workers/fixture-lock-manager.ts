@@ -22,7 +22,7 @@ export const GO = 4;
 /** How a request ended, as plain data: what the callback's result resolved to, or the error's code. */
 export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
 
-type Arg = {
+interface Arg {
   lm: LockManagerHandle;
   name: string;
   key: string;
@@ -32,18 +32,18 @@ type Arg = {
   times: number;
   sharedShare: number;
   code: number;
-};
+}
 
 /** A sabre error's code (also of the spec's errors, which carry it in their cause), else the error's name. */
 function codeOf(e: unknown): string {
   const typed = SabreError.from(e);
-  return typed instanceof SabreError ? typed.code : String((e as Error)?.name);
+  return typed instanceof SabreError ? typed.code : String((e as { name?: unknown } | null)?.name); // a thrown value need not be an Error
 }
 
 const outcomeOf = (p: Promise<unknown>): Promise<Outcome> =>
   p.then(
     (value) => ({ ok: true, value }),
-    (e: unknown) => ({ ok: false, code: codeOf(e), message: String((e as Error)?.message) }),
+    (e: unknown) => ({ ok: false, code: codeOf(e), message: String((e as { message?: unknown } | null)?.message) }),
   );
 
 /**
@@ -133,8 +133,8 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   exit: ({ code }) => process.exit(code),
 };
 
-if (workerData?.mark === FIXTURE_MARK) {
-  parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+if ((workerData as { mark?: unknown } | null)?.mark === FIXTURE_MARK) {
+  async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
     try {
       const op = ops[request.op];
       if (op === undefined) throw new TypeError(`fixture-lock-manager: unknown op ${request.op}`);
@@ -143,6 +143,8 @@ if (workerData?.mark === FIXTURE_MARK) {
     } catch (error) {
       parentPort!.postMessage({ id: request.id, ok: false, error: postable(error) });
     }
-  });
+  }
+  // Not awaited: answer() replies to every request, its errors included.
+  parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
   parentPort!.postMessage({ ready: true, threadId });
 }

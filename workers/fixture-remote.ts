@@ -14,7 +14,7 @@ import { ManualClock, type ManualClockHandle } from '../src/clock.js';
 import { Mutex, type LockAsyncOptions, type LockOptions, type MutexHandle } from '../src/sync/mutex.js';
 import { ThreadRegistry } from '../src/threads/registry.js';
 
-type Arg = {
+interface Arg {
   mutex: MutexHandle;
   options?: number | LockOptions & LockAsyncOptions;
   cell: Int32Array;
@@ -25,12 +25,12 @@ type Arg = {
   ms: number;
   id: number;
   code: number;
-};
+}
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   threadId: () => threadId,
   lock: ({ mutex, options }) => Mutex.from(mutex).lock(options),
-  lockAsync: ({ mutex, options }) => Mutex.from(mutex).lockAsync(options as LockAsyncOptions),
+  lockAsync: ({ mutex, options }) => Mutex.from(mutex).lockAsync(options),
   tryLock: ({ mutex }) => Mutex.from(mutex).tryLock(),
   unlock: ({ mutex }) => Mutex.from(mutex).unlock(),
   isLocked: ({ mutex }) => Mutex.from(mutex).isLocked,
@@ -73,7 +73,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   exit: ({ code }) => process.exit(code),
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-remote: unknown op ${request.op}`);
@@ -82,5 +82,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

@@ -11,7 +11,7 @@ import { RetryBudget, type RetryBudgetHandle } from '../src/resilience/retry-bud
 /** Cells of `cell` (an Int32Array the test passes): STARTED is set and notified when a held call has started. */
 export const STARTED = 0;
 
-type Arg = {
+interface Arg {
   breaker: CircuitBreakerHandle;
   bulkhead: BulkheadHandle;
   budget: RetryBudgetHandle;
@@ -19,7 +19,7 @@ type Arg = {
   outcome: 'ok' | 'fail';
   cell: Int32Array;
   code: number;
-};
+}
 
 const subscriptions: BreakerTransition[] = [];
 let unsubscribe: (() => void) | undefined;
@@ -107,7 +107,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   exit: ({ code }) => process.exit(code),
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-resilience: unknown op ${request.op}`);
@@ -116,5 +116,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

@@ -17,7 +17,7 @@ const MARK = FIXTURE_MARK;
 /** Words of the `cell` the overlap and exclusion ops share: readers inside, most seen at once, writers inside, violations. */
 export const INSIDE = 0, MAX_INSIDE = 1, WRITERS_INSIDE = 2, VIOLATIONS = 3, ITEMS = 4;
 
-type Arg = {
+interface Arg {
   lock: RWLockHandle;
   cond: ConditionHandle;
   mutex: MutexHandle;
@@ -30,7 +30,7 @@ type Arg = {
   meet?: number;
   /** `rawWait`: word 0 set to 1 just before the wait. */
   arrived?: Int32Array;
-};
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,11 +69,11 @@ function writeSection(cell: Int32Array, ms: number): void {
 const ops: Record<string, (arg: Arg) => unknown> = {
   threadId: () => threadId,
   readLock: ({ lock, options }) => RWLock.from(lock).readLock(options),
-  readLockAsync: ({ lock, options }) => RWLock.from(lock).readLockAsync(options as object),
+  readLockAsync: ({ lock, options }) => RWLock.from(lock).readLockAsync(options),
   tryReadLock: ({ lock }) => RWLock.from(lock).tryReadLock(),
   readUnlock: ({ lock }) => RWLock.from(lock).readUnlock(),
   writeLock: ({ lock, options }) => RWLock.from(lock).writeLock(options),
-  writeLockAsync: ({ lock, options }) => RWLock.from(lock).writeLockAsync(options as object),
+  writeLockAsync: ({ lock, options }) => RWLock.from(lock).writeLockAsync(options),
   tryWriteLock: ({ lock }) => RWLock.from(lock).tryWriteLock(),
   writeUnlock: ({ lock }) => RWLock.from(lock).writeUnlock(),
   readHoldCount: ({ lock }) => RWLock.from(lock).readHoldCount,
@@ -119,7 +119,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
     const m = Mutex.from(mutex);
     await m.lockAsync();
     try {
-      return await Condition.from(cond).waitAsync(m, options as object);
+      return await Condition.from(cond).waitAsync(m, options);
     } finally {
       m.unlock();
     }
@@ -159,7 +159,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
 
 
 if ((workerData as { mark?: string } | undefined)?.mark === MARK) {
-  parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+  async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
     try {
       const op = ops[request.op];
       if (op === undefined) throw new TypeError(`fixture-rwlock-condition: unknown op ${request.op}`);
@@ -168,6 +168,8 @@ if ((workerData as { mark?: string } | undefined)?.mark === MARK) {
     } catch (error) {
       parentPort!.postMessage({ id: request.id, ok: false, error });
     }
-  });
+  }
+  // Not awaited: answer() replies to every request, its errors included.
+  parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
   parentPort!.postMessage({ ready: true });
 }

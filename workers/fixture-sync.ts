@@ -23,7 +23,7 @@ function onceFn(cell: Int32Array, mode: OnceMode): () => void {
   };
 }
 
-type Arg = {
+interface Arg {
   sem: SemaphoreHandle;
   latch: LatchHandle;
   once: OnceHandle;
@@ -33,13 +33,15 @@ type Arg = {
   times: number;
   cell: Int32Array;
   code: number;
-};
+}
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   threadId: () => threadId,
   // The guards stay in the worker (they hold the Semaphore object, which does not clone); release by count.
   acquire: ({ sem, n, timeout }) => void Semaphore.from(sem).acquire(n, timeout),
-  acquireAsync: async ({ sem, n, timeout }) => void (await Semaphore.from(sem).acquireAsync(n, { timeoutMs: timeout })),
+  acquireAsync: async ({ sem, n, timeout }) => {
+      await Semaphore.from(sem).acquireAsync(n, { timeoutMs: timeout });
+    },
   tryAcquire: ({ sem, n }) => Semaphore.from(sem).tryAcquire(n),
   release: ({ sem, n }) => Semaphore.from(sem).release(n),
   /** Blocks this worker until cell[0] is non-zero, then releases n: a release at the moment the caller picks. */
@@ -89,7 +91,7 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   exit: ({ code }) => process.exit(code),
 };
 
-parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
   try {
     const op = ops[request.op];
     if (op === undefined) throw new TypeError(`fixture-sync: unknown op ${request.op}`);
@@ -98,5 +100,7 @@ parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) 
   } catch (error) {
     parentPort!.postMessage({ id: request.id, ok: false, error });
   }
-});
+}
+// Not awaited: answer() replies to every request, its errors included.
+parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
 parentPort!.postMessage({ ready: true, threadId });

@@ -14,11 +14,13 @@
 import { Backoff } from '../../src/memory/backoff.js';
 import type { BackoffMode } from './control.js';
 
+/* eslint-disable @typescript-eslint/unbound-method -- kept only to be put back on the prototype, never called alone */
 const shipped = {
   spin: Backoff.prototype.spin,
   snooze: Backoff.prototype.snooze,
   isCompleted: Backoff.prototype.isCompleted,
 };
+/* eslint-enable @typescript-eslint/unbound-method */
 
 interface Stepped {
   step: number;
@@ -37,8 +39,12 @@ export function setBackoffMode(mode: BackoffMode): void {
     p.snooze = shipped.snooze;
     p.isCompleted = shipped.isCompleted;
   } else if (mode === 'nospin') {
-    p.spin = function spin(): void {};
-    p.snooze = function snooze(): void {};
+    p.spin = function spin(): void {
+      // NoSpin: return at once
+    };
+    p.snooze = function snooze(): void {
+      // NoSpin: return at once
+    };
     p.isCompleted = function isCompleted(): boolean {
       return true;
     };

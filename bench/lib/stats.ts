@@ -66,7 +66,7 @@ export function timeLoop(run: (n: number) => void, ms: number, batch: number): n
   const budget = ms * 1e6;
   let ops = 0;
   const start = process.hrtime.bigint();
-  let elapsed = 0;
+  let elapsed: number;
   do {
     run(batch);
     ops += batch;
@@ -80,7 +80,7 @@ export async function timeLoopAsync(run: (n: number) => Promise<void>, ms: numbe
   const budget = ms * 1e6;
   let ops = 0;
   const start = process.hrtime.bigint();
-  let elapsed = 0;
+  let elapsed: number;
   do {
     await run(batch);
     ops += batch;

@@ -73,7 +73,7 @@ export class BenchThreads {
         w.postMessage({ task, control, slot } satisfies TaskMessage);
       });
     });
-    replies.forEach((p) => p.catch(() => {}));
+    for (const p of replies) p.catch(() => {}); // awaited below; a failure meanwhile is read from `failure`
     while (Atomics.load(ctl, READY) < tasks.length) {
       if (failure !== undefined) throw failure;
       await sleep(1);

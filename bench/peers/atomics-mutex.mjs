@@ -11,7 +11,7 @@ function timeLoop(run, budgetMs, batch) {
   const budget = budgetMs * 1e6;
   let ops = 0;
   const start = process.hrtime.bigint();
-  let elapsed = 0;
+  let elapsed;
   do {
     run(batch);
     ops += batch;

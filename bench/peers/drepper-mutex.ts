@@ -36,7 +36,7 @@ export class DrepperMutex {
    */
   constructor(
     private readonly words: Int32Array,
-    private readonly index: number = 0,
+    private readonly index = 0,
     private readonly spins: number = DREPPER_SPINS,
   ) {}
 

@@ -53,7 +53,7 @@ export interface BookingInput {
 export const seqOf = (id: string): number => Number(id.slice(id.indexOf('-') + 1, id.indexOf(':')));
 
 /** Why a list of bookings of one resource is wrong, or null: no two confirmed overlap, nor two holders' entries. */
-export function overlapIn(list: ReadonlyArray<{ start: number; end: number; holder: string; expiresAt?: number }>): string | null {
+export function overlapIn(list: readonly { start: number; end: number; holder: string; expiresAt?: number }[]): string | null {
   for (let i = 0; i < list.length; i++) {
     for (let j = i + 1; j < list.length; j++) {
       const a = list[i]!, b = list[j]!;
@@ -73,8 +73,8 @@ export default defineProgram<BookingShared, BookingInput, void>(({ shared, input
   const { words, log } = shared;
   const holder = `t${thread}`;
   const pick = (n: number): number => Math.floor(random() * n);
-  const holds: Array<{ id: string; r: number }> = [];
-  const accepted: Array<{ at: number; id: string }> = []; // this thread's accepted bookings not cancelled, by log index
+  const holds: { id: string; r: number }[] = [];
+  const accepted: { at: number; id: string }[] = []; // this thread's accepted bookings not cancelled, by log index
 
   const check = (r: number): void => {
     if (overlapIn(table.bookings(`r${r}`)) !== null) add(words, VIOLATIONS, 1);

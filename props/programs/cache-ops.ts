@@ -37,12 +37,12 @@ export interface CacheInput {
 }
 
 interface Rec { v: number; w: number }
-type Ops = Pick<Cache<unknown>, 'get' | 'has' | 'delete'> & { set(key: string, value: unknown, options?: { ttlMs?: number }): unknown };
+type Ops = Pick<Cache, 'get' | 'has' | 'delete'> & { set(key: string, value: unknown, options?: { ttlMs?: number }): unknown };
 
 const OPS = ['get', 'get', 'has', 'set', 'set', 'delete'] as const;
 
 export default defineProgram<CacheShared, CacheInput, void>(({ shared, input, random, record, thread }) => {
-  const cache = Cache.from<unknown>(shared.cache);
+  const cache = Cache.from(shared.cache);
   const strings = shared.cache.options.codec === 'string';
   const clock = ManualClock.from(shared.clock);
   const c: Ops = shared.kind === 'near-cache' ? new NearCache(cache) : shared.kind === 'no-expiry' ? noExpiryCache(cache) : cache;

@@ -42,7 +42,7 @@ export const PRIMITIVES = {
     write: (c, v) => void c.advance(v),
     read: (c) => c.now(),
   }),
-  counter32: kind<AtomicCounter<number>>({
+  counter32: kind<AtomicCounter>({
     make: () => new AtomicCounter({ bits: 32 }),
     from: (h) => AtomicCounter.from(h as AtomicCounterHandle<32>),
     write: (c, v) => void c.add(v),
@@ -64,4 +64,4 @@ export const PRIMITIVES = {
 
 export type PrimitiveName = keyof typeof PRIMITIVES;
 export const PRIMITIVE_NAMES = Object.keys(PRIMITIVES) as PrimitiveName[];
-export const primitive = (name: PrimitiveName): PrimitiveKind => PRIMITIVES[name] as unknown as PrimitiveKind;
+export const primitive = (name: PrimitiveName): PrimitiveKind => PRIMITIVES[name];

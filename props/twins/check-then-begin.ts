@@ -53,7 +53,7 @@ export class CheckThenBegin {
   }
 
   abort(token: IdempotencyToken): void {
-    this.table.compute(token.key, (r) => (r !== undefined && r.attempt === token.attempt && r.state === 'in-flight' ? undefined : r));
+    this.table.compute(token.key, (r) => (r?.attempt === token.attempt && r.state === 'in-flight' ? undefined : r));
   }
 }
 

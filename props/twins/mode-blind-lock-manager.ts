@@ -20,6 +20,7 @@ export function openModeBlindLockManager(handle: LockManagerHandle): LockManager
   const lm = LockManager.from(handle);
   // The twin reaches into a private method on purpose: the same manager, minus the mode check.
   const inside = lm as unknown as Inside;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below as original.call(this, …)
   const original = inside.requestStep;
   inside.requestStep = function (this: Inside, ask, id) {
     if (ask.mode !== 'shared') return original.call(this, ask, id);

@@ -13,9 +13,7 @@ export class NoDrainRWLock {
   constructor(private readonly words: Int32Array) {}
 
   /** This twin's writers never wait for readers, so no writer is ever "waiting". */
-  get isWriterWaiting(): boolean {
-    return false;
-  }
+  readonly isWriterWaiting = false;
 
   private tryRead(): boolean {
     if (load(this.words, WRITER) !== 0) return false;

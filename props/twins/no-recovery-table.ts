@@ -26,7 +26,9 @@ class SpinLock {
     notify(this.words, 0, 1);
   }
   readonly isPoisoned = false;
-  clearPoison(): void {}
+  clearPoison(): void {
+    // nothing to clear: this twin never poisons
+  }
 }
 
 /** Opens `handle` as a table whose segment locks never recover from a dead holder. */

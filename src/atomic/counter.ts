@@ -198,13 +198,13 @@ class AtomicCounterImpl<V extends number | bigint> {
 /** The constructor of `AtomicCounter`: its overloads pick the value type from `bits`. */
 export interface AtomicCounterConstructor {
   /** A 32-bit counter (values are `number`, arithmetic wraps as Int32). */
-  new (options?: AtomicCounter32Options): AtomicCounter<number>;
+  new (options?: AtomicCounter32Options): AtomicCounter;
   /** A 64-bit counter (values are `bigint`, arithmetic wraps as Int64). */
   new (options: AtomicCounter64Options): AtomicCounter<bigint>;
   new (options: AtomicCounterOptions): AtomicCounter<number | bigint>;
   readonly prototype: AtomicCounter<number | bigint>;
   /** Re-opens a counter from its handle, in any thread. @throws HandleError */
-  from(handle: AtomicCounterHandle<32>): AtomicCounter<number>;
+  from(handle: AtomicCounterHandle<32>): AtomicCounter;
   from(handle: AtomicCounterHandle<64>): AtomicCounter<bigint>;
   from(handle: AtomicCounterHandle): AtomicCounter<number | bigint>;
   /** Bytes a counter takes (in an arena, rounded up to 128). */

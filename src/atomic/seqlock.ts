@@ -269,7 +269,7 @@ export class SeqLock<T = unknown> {
       staged.set(values);
     } else {
       for (let i = 0; i < count; i++) {
-        const v = values[i];
+        const v: unknown = values[i]; // Array.isArray made it any[]: check each element
         if (typeof v !== 'number') throw new InvalidArgumentError(`writeFrom(values): values[${i}] must be a number, got ${describeValue(v)}`);
         staged[i] = v;
       }

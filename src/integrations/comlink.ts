@@ -95,8 +95,8 @@ const primitiveHandler: ComlinkTransferHandler<SabrePrimitive> = {
  */
 export function registerComlinkHandlers(comlink: ComlinkNamespace, primitives: readonly SabreClass[] = []): void {
   for (const Class of primitives) registerKind(Class);
-  comlink.transferHandlers.set(COMLINK_HANDLER_NAME, primitiveHandler as ComlinkTransferHandler);
-  const original = comlink.transferHandlers.get('throw') as ThrowHandler | undefined;
+  comlink.transferHandlers.set(COMLINK_HANDLER_NAME, primitiveHandler);
+  const original: ThrowHandler | undefined = comlink.transferHandlers.get('throw');
   if (original !== undefined && original[wrappedThrow] === undefined) {
     comlink.transferHandlers.set('throw', wrapThrowHandler(original));
   }

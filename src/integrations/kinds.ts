@@ -52,12 +52,13 @@ export interface SabrePrimitive {
 }
 
 /** A class that can be registered: instances carry a `handle`, and `from(handle)` re-opens one. */
-// `any` parameters: each class takes its own options and handle types.
+/* eslint-disable @typescript-eslint/no-explicit-any -- each class takes its own options and handle types: any class with a static from(handle) fits */
 export type SabreClass<T extends SabrePrimitive = SabrePrimitive> = (abstract new (...args: any[]) => T) & {
   from(handle: any): T;
   /** The kind its handles carry, if not `sabre.<class name>`. */
   readonly kind?: string;
 };
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 const classOfKind = new Map<string, SabreClass>();
 

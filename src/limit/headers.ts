@@ -35,6 +35,7 @@ import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
  * `res.writeHead(status, h)` and `res.setHeader(name, value)` take it as is.
  * No value is ever `undefined`: a field that does not apply is absent.
  */
+// eslint-disable-next-line @typescript-eslint/consistent-type-definitions -- a type, not an interface: assignable to Record<string, string> (HeadersInit, writeHead), as an interface is not
 export type RateLimitHeaders = {
   readonly 'RateLimit-Policy': string;
   readonly RateLimit: string;
@@ -76,7 +77,7 @@ function policyOf(policy: unknown): RateLimitPolicy {
         break;
       }
     }
-    if (known) return policy as RateLimitPolicy;
+    if (known) return policy;
   }
   return POLICY.parse(policy); // throws: an unknown key (with the one meant), or not an object
 }

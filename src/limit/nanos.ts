@@ -9,7 +9,7 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 
-const hrtime = process.hrtime.bigint;
+const hrtime = (): bigint => process.hrtime.bigint();
 
 export function nanoClock(clock: Clock): () => bigint {
   if (clock === systemClock) return hrtime;

@@ -188,10 +188,11 @@ export class TokenBucket {
 
   constructor(options: TokenBucketOptions);
   /** @deprecated `capacity` counted tokens: give `{ burst, refillPerSecond, capacity }` (`SABRE_DEP_BUCKET_CAPACITY`). */
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the deprecated overload names the deprecated shape
   constructor(options: LegacyTokenBucketOptions);
   /** @internal */
   constructor(opened: OpenedOf<typeof DEF>);
-  constructor(options: TokenBucketOptions | LegacyTokenBucketOptions | OpenedOf<typeof DEF>) {
+  constructor(options: unknown) {
     const { region, options: o, created } = DEF.resolve(options);
     this.clock = o.clock;
     const mode = created ? 'create' : 'open';
@@ -217,8 +218,9 @@ export class TokenBucket {
   /** Bytes a bucket of these options takes. */
   static byteLength(options: TokenBucketOptions): number;
   /** @deprecated `capacity` counted tokens: give `{ burst, refillPerSecond, capacity }` (`SABRE_DEP_BUCKET_CAPACITY`). */
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the deprecated overload names the deprecated shape
   static byteLength(options: LegacyTokenBucketOptions): number;
-  static byteLength(options: TokenBucketOptions | LegacyTokenBucketOptions): number {
+  static byteLength(options: unknown): number {
     return DEF.byteLength(options);
   }
 

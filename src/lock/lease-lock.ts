@@ -325,7 +325,7 @@ export class LeaseLock {
   /** @internal */
   owns(resource: TableKey, token: number): boolean {
     const r = this.leases.get(resource);
-    return r !== undefined && r.token === token && r.expiresAt > this.clock.now();
+    return r?.token === token && r.expiresAt > this.clock.now();
   }
 
   /** @internal Returns the new expiry. */
@@ -355,7 +355,7 @@ export class LeaseLock {
   private checkOwned(resource: TableKey, token: number, r: LeaseRecord | undefined, now: number, released: boolean): void {
     const what = `the lease on ${describe(resource)} (token ${token})`;
     if (released) throw new NotOwnerError(`${what} was already released`);
-    if (r === undefined || r.token !== token) {
+    if (r?.token !== token) {
       throw new NotOwnerError(`${what} is no longer held: ${r === undefined ? 'it expired and the resource is free' : `it expired and the resource is now leased with token ${r.token}`}`);
     }
     if (r.expiresAt <= now) throw new NotOwnerError(`${what} expired at ${r.expiresAt} ms (the clock reads ${now} ms); acquire a new one`);

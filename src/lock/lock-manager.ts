@@ -442,6 +442,7 @@ export class LockManager {
     let step: records.RequestStep;
     try {
       // WebIDL's overload resolution counts the arguments passed, undefined ones included.
+      // eslint-disable-next-line prefer-rest-params -- `arguments.length` is what WebIDL counts; rest parameters would cost request.length its 2
       ask = this.parse(arguments);
       if (ask.signal?.aborted) return Promise.reject(ask.signal.reason);
       id = nextId();
@@ -503,7 +504,7 @@ export class LockManager {
       steal: a.steal,
       signal: a.signal,
       timeoutMs,
-      callback: a.callback as LockGrantedCallback<unknown>,
+      callback: a.callback,
     };
   }
 
@@ -523,12 +524,12 @@ export class LockManager {
       // The record's own refusal (too many requests for the name) says so
       // itself; a refusal by the table means no room for a new name: make
       // room by evicting idle records, then refuse if there is still none.
-      if (!isSabreError(e, 'ERR_CAPACITY') || /maxRequestsPerName/.test((e as Error).message)) throw e;
+      if (!isSabreError(e, 'ERR_CAPACITY') || (e as Error).message.includes('maxRequestsPerName')) throw e;
       if (this.evictIdle() === 0) throw this.namesFull(ask.name);
       try {
         this.table.compute(ask.key, decide);
       } catch (again) {
-        if (isSabreError(again, 'ERR_CAPACITY') && !/maxRequestsPerName/.test((again as Error).message)) throw this.namesFull(ask.name);
+        if (isSabreError(again, 'ERR_CAPACITY') && !(again as Error).message.includes('maxRequestsPerName')) throw this.namesFull(ask.name);
         throw again;
       }
     }
@@ -633,11 +634,11 @@ export class LockManager {
       held = await this.waitForGrant(ask, id);
     } else {
       held = step.outcome === records.GRANTED ? step.entry : this.retryIfAvailable(ask, id);
-      await undefined; // the callback never runs inside request() itself
+      await Promise.resolve(); // the callback never runs inside request() itself
     }
     const callback = ask.callback;
     // The callback is called as WebIDL calls a callback function: `this` undefined, one argument.
-    if (held === undefined) return Reflect.apply(callback, undefined, [null]) as T; // ifAvailable, not available: nothing to release
+    if (held === undefined) return Reflect.apply(callback, undefined, [null]); // ifAvailable, not available: nothing to release
     // The spec's task that runs the callback: a signal that aborted since the
     // grant (the request rejects with its reason) releases the lock unused.
     const signal = ask.signal;

@@ -122,7 +122,7 @@ const IDLE: LockRecord = Object.freeze({ flags: 0, held: Object.freeze([]), queu
 
 /** True for a record with no request and no flag: its name may leave the table. */
 export function isIdle(r: LockRecord | undefined): boolean {
-  return r !== undefined && r.held.length === 0 && r.queue.length === 0 && r.flags === 0;
+  return r?.held.length === 0 && r.queue.length === 0 && r.flags === 0;
 }
 
 /**

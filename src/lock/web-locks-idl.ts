@@ -44,6 +44,7 @@ export function abortError(message: string): DOMException {
   return new DOMExceptionWithCause(message, { name: 'AbortError', cause: cause(ErrorCode.ABORTED, 'AbortError') });
 }
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- taken off the prototype on purpose: called as abortedGetter.call(v), the brand check below
 const abortedGetter = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
 
 /** WebIDL's check that a value implements AbortSignal (a brand check: a look-alike object fails it). */
@@ -60,7 +61,7 @@ function isAbortSignal(v: unknown): v is AbortSignal {
 /** WebIDL DOMString: ECMAScript ToString (a Symbol is a TypeError; an object's toString may throw). */
 function toDOMString(v: unknown, what: string): string {
   if (typeof v === 'symbol') throw typeError(`${what}: a Symbol cannot be converted to a string`);
-  return `${v as string}`;
+  return String(v);
 }
 
 /**
@@ -146,5 +147,6 @@ function describe(v: unknown): string {
   if (typeof v === 'function') return 'a function';
   if (typeof v === 'object') return `an object (${Object.prototype.toString.call(v)})`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- only primitives are left: null, objects and functions returned above
   return `${typeof v} ${String(v)}`;
 }

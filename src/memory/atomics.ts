@@ -95,7 +95,7 @@ export type WaitAsyncResult =
 
 /** `Atomics.waitAsync`: see `sync/park.ts` for the traps it has on Node 20. */
 export const waitAsync = seam('wait', (a: Int32Array, i: number, expected: number, timeoutMs: number): WaitAsyncResult =>
-  Atomics.waitAsync(a, i, expected, timeoutMs) as WaitAsyncResult,
+  Atomics.waitAsync(a, i, expected, timeoutMs),
 );
 
 /** Wakes up to `count` waiters (FIFO on V8); returns how many were woken. */

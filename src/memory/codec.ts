@@ -189,8 +189,8 @@ const bytesCodec: Codec<Uint8Array> = Object.freeze({
 const BUILT_IN: Readonly<Record<CodecName, Codec<unknown>>> = Object.freeze({
   v8: v8Codec,
   json: jsonCodec,
-  string: stringCodec as Codec<unknown>,
-  bytes: bytesCodec as Codec<unknown>,
+  string: stringCodec,
+  bytes: bytesCodec,
 });
 
 /** The built-in codec called `name`. @throws InvalidArgumentError for an unknown name. */
@@ -221,7 +221,7 @@ export function resolveCodec<T = unknown>(codec?: CodecName | Codec<T>): Resolve
   if (codec === undefined) return { name: 'v8', codec: v8Codec as Codec<T> };
   if (typeof codec === 'string') return { name: codec, codec: codecByName(codec) as Codec<T> };
   if (isCodec(codec)) {
-    const into = (codec as Codec<T>).encodeInto;
+    const into = (codec as { encodeInto?: unknown }).encodeInto; // read to check it, never called here
     if (into !== undefined && typeof into !== 'function') {
       throw new InvalidArgumentError(`codec.encodeInto must be a function when present, got ${describeType(into)}`);
     }

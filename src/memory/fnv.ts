@@ -8,6 +8,6 @@
 export function fnv1a(data: string | Uint8Array): number {
   let h = 0x811c9dc5;
   if (typeof data === 'string') for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data.charCodeAt(i), 0x01000193);
-  else for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
+  else for (const byte of data) h = Math.imul(h ^ byte, 0x01000193);
   return h >>> 0;
 }

@@ -74,7 +74,7 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
    * 16777216, default: 10000 }`). Classes publish it as their static `limits`.
    */
   get limits(): Limits<F> {
-    return this.options.limits as Limits<F>;
+    return this.options.limits;
   }
 
   /** Checks the user's options and allocates the region (in `arena` when given). */
@@ -143,5 +143,5 @@ export type OpenedOf<D> = D extends PrimitiveDefinition<infer K, infer F> ? Open
 
 /** Declares a primitive: `definePrimitive('Mutex', 1, {}, { bodyBytes: () => 16 })`; its kind is `sabre.<name>`. */
 export function definePrimitive<const N extends string, F extends Fields>(name: N, version: number, fields: F, rules: PrimitiveRules<F>): PrimitiveDefinition<`sabre.${N}`, F> {
-  return new PrimitiveDefinition(name, `sabre.${name}` as `sabre.${N}`, version, fields, rules);
+  return new PrimitiveDefinition(name, `sabre.${name}`, version, fields, rules);
 }

@@ -139,7 +139,7 @@ export function openRegion<K extends string, O>(spec: RegionSpec<K, O>, handle: 
   if (!types.isSharedArrayBuffer(h.buffer)) {
     throw new HandleError(`${spec.kind} handle buffer must be a SharedArrayBuffer, got ${types.isArrayBuffer(h.buffer) ? 'a non-shared ArrayBuffer' : describeValue(h.buffer)}`);
   }
-  const buffer = h.buffer as SharedArrayBuffer;
+  const buffer = h.buffer;
   const { byteOffset, byteLength } = h;
   if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 ||
       typeof byteLength !== 'number' || !Number.isInteger(byteLength) || byteLength < HEADER_BYTES ||

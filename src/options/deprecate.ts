@@ -39,7 +39,7 @@ const WORDS = Math.ceil(CODES.length / 32) + 1; // +1: room to add codes without
 
 function openOrCreate(): Int32Array {
   const found = getEnvironmentData(ENV_KEY);
-  if (types.isSharedArrayBuffer(found) && (found as SharedArrayBuffer).byteLength === WORDS * 4) return new Int32Array(found as SharedArrayBuffer);
+  if (types.isSharedArrayBuffer(found) && (found).byteLength === WORDS * 4) return new Int32Array(found);
   const buffer = new SharedArrayBuffer(WORDS * 4);
   setEnvironmentData(ENV_KEY, buffer);
   return new Int32Array(buffer);

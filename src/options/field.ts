@@ -54,7 +54,7 @@ export interface OptionRange {
 // Fields are plain objects: `{ ...f, fallback }` makes a variant.
 type Base<T> = Pick<Field<T>, 'parse'> & Partial<Omit<Field<T>, 'parse'>>;
 function field<T, S = T>(f: Base<T> & Partial<Field<T, S>>): Field<T, S> {
-  return { fallback: REQUIRED, place: 'handle', reopen: false, ...f } as Field<T, S>;
+  return { fallback: REQUIRED, place: 'handle', reopen: false, ...f };
 }
 
 function fail(name: string, what: string, got: unknown): never {
@@ -65,7 +65,7 @@ function fail(name: string, what: string, got: unknown): never {
 export function withDefault<T, S>(f: Field<T, S>, fallback: T): Field<T, S>;
 export function withDefault<T, S>(f: Field<T, S>, fallback: undefined): Field<T | undefined, S>;
 export function withDefault<T, S>(f: Field<T, S>, fallback: T | undefined): Field<T | undefined, S> {
-  return { ...f, fallback } as Field<T | undefined, S>;
+  return { ...f, fallback };
 }
 
 /** An option of this thread only (never in the handle). */

@@ -40,7 +40,7 @@ export type HandleKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<
 /** The names of the numeric fields (what `limits` reports). */
 export type NumericKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer T, infer _S> ? ([T] extends [number | undefined] ? K : never) : never }[keyof F];
 /** The bounds and defaults of a schema's numeric options, by name. */
-export type Limits<F extends Fields> = { readonly [K in NumericKeys<F>]: OptionRange };
+export type Limits<F extends Fields> = Readonly<Record<NumericKeys<F>, OptionRange>>;
 /** What a handle records: the handle's form of every `'handle'` field. */
 export type Stored<F extends Fields> = { readonly [K in HandleKeys<F>]: F[K] extends Field<infer _T, infer S> ? S : never };
 
@@ -108,7 +108,7 @@ export class OptionSchema<F extends Fields> {
     for (const [name, f] of this.entries) {
       if (f.range !== undefined) out[name] = Object.freeze({ ...f.range, ...(typeof f.fallback === 'number' ? { default: f.fallback } : {}) });
     }
-    return Object.freeze(out) as Limits<F>;
+    return Object.freeze(out);
   }
 
   /**
@@ -165,7 +165,7 @@ export class OptionSchema<F extends Fields> {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(o)) {
       const f = this.lookup[key];
-      if (f === undefined || f.place !== 'handle') throw new InvalidArgumentError(`unknown option "${prefix}${key}"`);
+      if (f?.place !== 'handle') throw new InvalidArgumentError(`unknown option "${prefix}${key}"`);
     }
     for (const [name, f] of this.handleEntries) {
       const v = o[name];
@@ -187,7 +187,7 @@ export class OptionSchema<F extends Fields> {
     const g = given === undefined ? {} : objectOf(given, where);
     for (const key in g) {
       const f = this.lookup[key];
-      if (f === undefined || !f.reopen) {
+      if (!f?.reopen) {
         const reopenable = this.entries.filter(([, x]) => x.reopen).map(([k]) => k);
         const hint = f === undefined ? closest(key, reopenable) : undefined;
         throw new InvalidArgumentError(
@@ -296,7 +296,7 @@ function compile<F extends Fields>(
   const memo = ['let mo, mout;', ...names.map((_, i) => `let m${i};`)].join(' ');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the schema's own field names, see above
   const make = new Function('F', 'D', 'C', 'U', 'R', `${memo} return function build(o, W, P) {${body}};`) as (...args: unknown[]) => Build<F>;
-  return make(fields, fields.map((f) => f.fallback), check, unknownKey, required);
+  return make(fields, fields.map((f): unknown => f.fallback), check, unknownKey, required);
 }
 
 /** Declares the options of a constructor or a call. */

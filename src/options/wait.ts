@@ -12,12 +12,14 @@ const WAIT_ASYNC = { timeoutMs: timeout(), signal: signal() } as const;
 /** `timeout` was the name of `timeoutMs` before every duration ended in Ms. */
 export const RENAMED_TIMEOUT = { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } } as const;
 
+/* eslint-disable @typescript-eslint/no-generated-empty-object-type -- no extra fields: `{}` is what leaves `typeof WAIT & E` as it is */
 /** A blocking wait's options (`{ timeoutMs }` or the number), plus `extra`. */
 export function waitOptions<E extends Fields = Record<never, never>>(where: string, extra?: E): OptionSchema<typeof WAIT & E> {
-  return defineOptions(where, { ...WAIT, ...(extra as E) }, { renamed: RENAMED_TIMEOUT, positional: 'timeoutMs' });
+  return defineOptions(where, { ...WAIT, ...extra! }, { renamed: RENAMED_TIMEOUT, positional: 'timeoutMs' });
 }
 
 /** A promise wait's options (`{ timeoutMs, signal }` or the number), plus `extra`. */
 export function waitAsyncOptions<E extends Fields = Record<never, never>>(where: string, extra?: E): OptionSchema<typeof WAIT_ASYNC & E> {
-  return defineOptions(where, { ...WAIT_ASYNC, ...(extra as E) }, { renamed: RENAMED_TIMEOUT, positional: 'timeoutMs' });
+  return defineOptions(where, { ...WAIT_ASYNC, ...extra! }, { renamed: RENAMED_TIMEOUT, positional: 'timeoutMs' });
 }
+/* eslint-enable @typescript-eslint/no-generated-empty-object-type */

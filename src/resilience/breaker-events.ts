@@ -5,7 +5,7 @@
  */
 import * as seam from '../memory/atomics.js';
 import type { Clock } from '../clock.js';
-import { fromOf, SEQ_BITS, SEQ_MASK, seqDistance, seqOf, stateOf, STATE_NAMES, type BreakerState } from './breaker-state.js';
+import { fromOf, SEQ_MASK, seqDistance, seqOf, stateOf, STATE_NAMES, type BreakerState } from './breaker-state.js';
 
 const { compareExchange64, load, load64, waitAsync } = seam; // module constants: see memory/atomics.ts
 
@@ -54,8 +54,6 @@ export const LOG_BYTES = LOG_ENTRIES * 8;
 /** Longest a watcher sleeps without a notify (bounds delivery after a winner died before notifying). */
 export const WATCH_SLICE_MS = 50;
 
-/** Distances from here on mean "before" (modulo 2^SEQ_BITS). */
-const HALF_RANGE = 1 << (SEQ_BITS - 1);
 const ENTRY_SEQ_BITS = 20;
 const ENTRY_SEQ_MASK = (1 << ENTRY_SEQ_BITS) - 1;
 const ENTRY_SEQ_SHIFT = 4n;

@@ -20,7 +20,7 @@ import { deprecated } from '../options/deprecate.js';
 import {
   CLOSED, HALF_OPEN, OPEN, nextWord, seqOf, stateOf, STATE_CODES, STATE_MASK, STATE_NAMES, type BreakerState, type StateCode,
 } from './breaker-state.js';
-import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type BreakerTransition, type TransitionListener } from './breaker-events.js';
+import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type TransitionListener } from './breaker-events.js';
 import { DEFAULT_BUCKETS, FailureWindow, MAX_BUCKETS } from './failure-window.js';
 import { DeadlineQueue, TimedCall } from './call-timeouts.js';
 
@@ -671,7 +671,7 @@ export class CircuitBreaker {
       return Promise.resolve(result);
     }
     return new Promise<T>((resolve, reject) => {
-      call.resolve = resolve as (value: never) => void;
+      call.resolve = resolve;
       call.reject = reject;
       Promise.resolve(result).then(
         (value) => {
@@ -701,6 +701,7 @@ export class CircuitBreaker {
   private counts(error: unknown): boolean {
     if (this.isFailure === undefined) return true;
     try {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- a JavaScript filter may return any truthy value
       return Boolean(this.isFailure(error));
     } catch {
       return true;

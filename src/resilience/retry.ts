@@ -192,7 +192,7 @@ function headerOf(headers: unknown, name: string): unknown {
 
 /** An HTTP Retry-After value (delay-seconds or an HTTP-date) in ms from `nowMs` (wall clock); undefined if unreadable. */
 export function parseRetryAfter(value: unknown, nowMs: number = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
+  const v: unknown = Array.isArray(value) ? value[0] : value;
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
   if (typeof v !== 'string') return undefined;
   const s = v.trim();

@@ -396,7 +396,7 @@ export class BookingTable {
       outcome = { kind: 'done', entry: booked };
       return live.map((e) => (e.seq === seq ? booked : e));
     });
-    return this.public(resource, this.settle(resource, outcome as Outcome, holdId));
+    return this.public(resource, this.settle(resource, outcome, holdId));
   }
 
   /**
@@ -419,7 +419,7 @@ export class BookingTable {
   }
 
   /** The confirmed bookings and live holds of `resource` (a hold has `expiresAt`), by start: a snapshot. */
-  bookings(resource: string): Array<Booking | Hold> {
+  bookings(resource: string): (Booking | Hold)[] {
     const r = this.checkResource(resource);
     const entries = this.table.get(r);
     if (entries === undefined) return [];
@@ -474,7 +474,7 @@ export class BookingTable {
         throw this.full(again, r);
       }
     }
-    return this.settle(r, outcome as Outcome, undefined, start, end);
+    return this.settle(r, outcome, undefined, start, end);
   }
 
   /** The entry a step produced, or the error it stands for. */

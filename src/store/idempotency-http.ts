@@ -207,7 +207,7 @@ export async function idempotent(
     begun = store.begin(key, fingerprint);
   } catch (e) {
     // A key too long in UTF-8 for the store's maxKeyBytes: the client's fault, like any invalid key.
-    if (isSabreError(e, 'ERR_INVALID_ARG') && /key is too long/.test((e as Error).message)) {
+    if (isSabreError(e, 'ERR_INVALID_ARG') && (e as Error).message.includes('key is too long')) {
       return reply(400, `${name} is invalid`, `The ${name} is too long.`, 'invalid-key', docs);
     }
     throw e;

@@ -403,7 +403,7 @@ function liveAnswer(r: IdempotencyRecord, fp: string, now: number): LiveAnswer {
 }
 
 function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
-  return typeof a.status === 'number' ? { status: 'replay', response: decodeResponse(a as StoredResponse) } : (a as Exclude<LiveAnswer, StoredResponse>);
+  return typeof a.status === 'number' ? { status: 'replay', response: decodeResponse(a) } : (a);
 }
 
 /**
@@ -644,7 +644,7 @@ export class IdempotencyStore {
 
   /** Throws NotOwnerError unless `r` is the in-flight record of `t`'s attempt. */
   private checkHolds(t: IdempotencyToken, r: IdempotencyRecord | undefined, op: 'complete' | 'abort'): void {
-    if (r !== undefined && r.attempt === t.attempt && r.state === IN_FLIGHT) return;
+    if (r?.attempt === t.attempt && r.state === IN_FLIGHT) return;
     const what = `cannot ${op} attempt ${t.attempt} of idempotency key ${describeKey(t.key)}`;
     if (r === undefined) {
       throw new NotOwnerError(`${what}: no request holds the key (it was aborted, or its lease lapsed and the record was reclaimed)`);

@@ -59,7 +59,7 @@ export interface FlightRecord {
   readonly error?: SerializedError;
 }
 
-export type Flight = { readonly lead: boolean; readonly id: number };
+export interface Flight { readonly lead: boolean; readonly id: number }
 
 export class Flights {
   constructor(
@@ -85,14 +85,14 @@ export class Flights {
 
   /** Ends flight `id` of `key` with success (after its value is stored). */
   succeed(key: TableKey, id: number): void {
-    this.table.compute(key, (r) => (r !== undefined && r.id === id ? undefined : r));
+    this.table.compute(key, (r) => (r?.id === id ? undefined : r));
     this.wake();
   }
 
   /** Ends flight `id` of `key` with `error`, which its waiters will throw. */
   fail(key: TableKey, id: number, error: unknown): void {
     const record = (failure: SerializedError) => (r: FlightRecord | undefined) =>
-      r !== undefined && r.id === id ? { id, owner: 0, running: false, failedId: id, error: failure } : r;
+      r?.id === id ? { id, owner: 0, running: false, failedId: id, error: failure } : r;
     try {
       this.table.compute(key, record(serialize(error)));
     } catch {

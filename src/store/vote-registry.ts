@@ -103,7 +103,7 @@ function checkChoices(choices: unknown, name: string): readonly string[] {
     throw new InvalidArgumentError(`${name} must be an array of 1 to ${MAX_CHOICES} strings, got ${describeValue(choices)}`);
   }
   if (new Set(choices).size !== choices.length) throw new InvalidArgumentError(`${name} must be distinct, got ${JSON.stringify(choices)}`);
-  return Object.freeze([...choices]) as readonly string[];
+  return Object.freeze<string[]>([...choices]);
 }
 
 const DEF = definePrimitive('VoteRegistry', 1, {

@@ -211,7 +211,7 @@ export class Condition {
     add(this.words, WAITERS, 1);
     const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
     let notified = false;
-    let failure: unknown;
+    let failure: { readonly thrown: unknown } | undefined; // boxed: whatever was thrown, even undefined
     try {
       m.unlock();
       for (;;) {
@@ -223,12 +223,12 @@ export class Condition {
         if (deadline !== Infinity && systemClock.now() >= deadline) break;
       }
     } catch (e) {
-      failure = e;
+      failure = { thrown: e };
     } finally {
       sub(this.words, WAITERS, 1);
     }
     await this.relockAsync(m, o.ignorePoison);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.thrown;
     return notified;
   }
 

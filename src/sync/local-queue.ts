@@ -15,7 +15,7 @@
  * Across threads there is no priority: the lock's own fairness policy orders
  * the threads, and a thread's queue takes part as one waiter.
  */
-import { AbortError, CanceledError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { AbortError, CanceledError, TimeoutError } from '../errors.js';
 import { number } from '../options/field.js';
 import { Waker } from './park.js';
 
@@ -81,6 +81,7 @@ export class LocalQueue {
           if (timer !== undefined) clearTimeout(timer);
           if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
           if (error === undefined) resolve();
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a sabre error or the abort signal's reason, rejected as given
           else reject(error);
         },
       };
@@ -187,7 +188,7 @@ export function localQueue(words: Int32Array, id?: string): LocalQueue {
     return q;
   }
   let byOffset = byBuffer.get(words.buffer);
-  if (byOffset === undefined) byBuffer.set(words.buffer, (byOffset = new Map()));
+  if (byOffset === undefined) byBuffer.set(words.buffer, (byOffset = new Map<number, LocalQueue>()));
   let q = byOffset.get(words.byteOffset);
   if (q === undefined) byOffset.set(words.byteOffset, (q = new LocalQueue()));
   return q;

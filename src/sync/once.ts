@@ -211,7 +211,7 @@ export class Once {
   }
 
   /** Ends this thread's run: DONE (success) or IDLE (fn threw). */
-  private finish(next: typeof DONE | typeof IDLE): void {
+  private finish(next: number /* DONE or IDLE */): void {
     // Linearization point of a run's end (the CAS to DONE is the success that counts).
     compareExchange(this.words, STATE, me, next);
     notify(this.words, STATE);

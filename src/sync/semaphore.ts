@@ -12,7 +12,7 @@ import { ThreadSlots, type ThreadSlotsLayout } from '../threads/thread-slots.js'
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, NotOwnerError, TimeoutError } from '../errors.js';
 import { positiveInteger } from '../validate.js';
-import { integer, local } from '../options/field.js';
+import { integer } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
@@ -263,8 +263,8 @@ export class Semaphore {
 
   /** Bytes a Semaphore takes (in an arena, rounded up to 128): `byteLength(permits, options)` or `byteLength(options)`; only `maxThreads` changes it. */
   static byteLength(permits?: number | SemaphoreOptions, options?: Omit<SemaphoreOptions, 'permits'>): number {
-    if (permits === undefined || (typeof permits === 'object' && permits !== null && (permits as SemaphoreOptions).permits === undefined)) {
-      return DEF.byteLength({ ...(permits as SemaphoreOptions | undefined), ...options, permits: 1 });
+    if (permits === undefined || (typeof permits === 'object' && permits !== null && (permits).permits === undefined)) {
+      return DEF.byteLength({ ...(permits), ...options, permits: 1 });
     }
     return DEF.byteLength(permits, options);
   }

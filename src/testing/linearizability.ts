@@ -87,6 +87,7 @@ export interface StepResult<S> {
  * A sequential specification. `S` is the model state; `A` and `V` the
  * operations' arguments and values.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- by default a model reads its operations' arguments and values as it likes (porcupine's interface{})
 export interface Model<S, A = any, V = any> {
   /** The initial state (called once per partition). */
   init(): S;
@@ -185,6 +186,7 @@ export function describeOperation(op: Operation): string {
  *   linearization, or `'unknown'` when `timeoutMs` ran out (never `'ok'`)
  * @throws InvalidArgumentError for a malformed history or options
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the defaults of Model's A and V, above
 export function checkLinearizable<S, A = any, V = any>(history: readonly HistoryEvent[], model: Model<S, A, V>, options?: CheckOptions): CheckResult<A, V> {
   if (typeof model !== 'object' || model === null || typeof model.init !== 'function' || typeof model.step !== 'function') {
     throw new InvalidArgumentError('model must be an object with init() and step(state, op, output)');
@@ -193,7 +195,7 @@ export function checkLinearizable<S, A = any, V = any>(history: readonly History
   const deadline = timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   const operations = operationsOf<A, V>(history);
   const parts = model.partition ? model.partition(operations) : [operations];
-  const describe = (op: Operation<A, V>): string => (model.describe ? model.describe(op) : describeOperation(op as Operation));
+  const describe = (op: Operation<A, V>): string => (model.describe ? model.describe(op) : describeOperation(op));
   const linearization: Operation<A, V>[] = [];
   let unknown = false;
   for (let p = 0; p < parts.length; p++) {
@@ -242,7 +244,7 @@ function checkPart<S, A, V>(ops: readonly Operation<A, V>[], model: Model<S, A, 
   let mustPlace = ops.filter((op) => op.output !== undefined).length;
   const placed = new Uint32Array((n + 31) >>> 5);
   const memo = new Map<string, S[]>();
-  const stack: Array<{ entry: Entry<A, V>; state: S }> = [];
+  const stack: { entry: Entry<A, V>; state: S }[] = [];
   let longest: Operation<A, V>[] = [];
   let state = model.init();
   let entry = head.next;
@@ -257,7 +259,7 @@ function checkPart<S, A, V>(ops: readonly Operation<A, V>[], model: Model<S, A, 
         placed[i >>> 5]! |= 1 << (i & 31);
         const key = placed.join(',');
         const seen = memo.get(key);
-        if (seen === undefined || !seen.some((s) => equal(s, r.state))) {
+        if (!seen?.some((s) => equal(s, r.state))) {
           if (seen === undefined) memo.set(key, [r.state]);
           else seen.push(r.state);
           stack.push({ entry, state });

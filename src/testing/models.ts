@@ -56,7 +56,7 @@ export function registerModel<T = unknown>(initial?: T): Model<T | undefined> {
 /** A counter (AtomicCounter's contract: `add` returns the value after it). */
 export function counterModel(initial = 0): Model<number> {
   const after = (state: number, next: number, output: ModelOutput | undefined): StepResult<number> =>
-    ({ ok: output === undefined || output.value === undefined || output.value === next || (typeof output.value === 'bigint' && Number(output.value) === next), state: next });
+    ({ ok: output?.value === undefined || output.value === next || (typeof output.value === 'bigint' && Number(output.value) === next), state: next });
   return {
     init: () => initial,
     equal: (a, b) => a === b,
@@ -64,7 +64,7 @@ export function counterModel(initial = 0): Model<number> {
       if (output?.error !== undefined) return accept(state);
       switch (op.name) {
         case 'get': {
-          const v = output?.value;
+          const v: unknown = output?.value;
           return { ok: output === undefined || v === state || (typeof v === 'bigint' && Number(v) === state), state };
         }
         case 'add':

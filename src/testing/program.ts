@@ -14,6 +14,8 @@ export const PROGRAM_KIND = 'sabre.testing.program';
  * settles) to the run's history. Both are stamped from one shared atomic
  * counter, so stamps order events of all threads totally, and an operation
  * whose return precedes another's invoke really finished before it started.
+ *
+ * `random` and `record` use no `this`: destructure them freely.
  */
 export interface ThreadContext<Shared = unknown, Input = unknown> {
   /** This thread's index in `threads` (0-based). */
@@ -25,14 +27,14 @@ export interface ThreadContext<Shared = unknown, Input = unknown> {
   /** The run's seed. */
   readonly seed: number;
   /** A PRNG in [0, 1) seeded from (seed, thread): the same sequence on replay. */
-  random(): number;
+  readonly random: () => number;
   /**
    * Runs `fn` as one recorded operation named `name` with argument `arg`
    * (both structured-cloneable, as is `fn`'s value). Returns what `fn`
    * returns; a promise is recorded when it settles. A throw is recorded as
    * an error return and rethrown.
    */
-  record<T>(name: string, arg: unknown, fn: () => T): T;
+  readonly record: <T>(name: string, arg: unknown, fn: () => T) => T;
 }
 
 /** A thread program: the default export of a program module. */

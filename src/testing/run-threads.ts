@@ -61,7 +61,7 @@ export interface RunThreadsOptions<Shared, Input> {
 /** What a run returns. */
 export interface RunThreadsResult<Shared, Result> {
   /** Each thread's program result, by thread index (undefined for a killed thread). */
-  readonly results: Array<Result | undefined>;
+  readonly results: (Result | undefined)[];
   /** Every recorded invoke/return event of every thread, ordered by `time`. */
   readonly history: HistoryEvent[];
   /** The index of the thread that was killed, if the kill step was reached. */
@@ -267,9 +267,9 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   const words = new Int32Array(control);
   const run = nextRun++;
   const slots = take(n);
-  const outcomes: Array<Outcome | undefined> = new Array(n);
+  const outcomes = new Array<Outcome | undefined>(n);
   let pending = n;
-  let timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval> | undefined;
+  let timer: ReturnType<typeof setTimeout>   | undefined;
   let hungAfter = `${timeout} ms`;
   const events: HistoryEvent[] = [];
 
@@ -346,11 +346,11 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
       else timer = setTimeout(terminateUnsettled, timeout);
     })();
   });
-  clearTimeout(timer as ReturnType<typeof setTimeout> | undefined);
-  clearInterval(timer as ReturnType<typeof setInterval> | undefined);
+  clearTimeout(timer);
+  clearInterval(timer);
 
   const hung: number[] = [];
-  const failed: Array<{ thread: number; error: unknown }> = [];
+  const failed: { thread: number; error: unknown }[] = [];
   let killed: number | undefined;
   outcomes.forEach((outcome, thread) => {
     if (outcome?.kind === 'hung') hung.push(thread);

@@ -80,9 +80,9 @@ export class ThreadRegistry {
   private static openOrCreate(): ThreadRegistry {
     const found = getEnvironmentData(ENV_KEY);
     let buffer: SharedArrayBuffer;
-    if (types.isSharedArrayBuffer(found) && (found as SharedArrayBuffer).byteLength === WORDS * 4 &&
-        load(new Int32Array(found as SharedArrayBuffer, 0, 1), MAGIC_WORD) === MAGIC) {
-      buffer = found as SharedArrayBuffer;
+    if (types.isSharedArrayBuffer(found) && (found).byteLength === WORDS * 4 &&
+        load(new Int32Array(found, 0, 1), MAGIC_WORD) === MAGIC) {
+      buffer = found;
     } else {
       if (!isMainThread) {
         process.emitWarning(

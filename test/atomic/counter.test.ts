@@ -88,7 +88,7 @@ describe('AtomicCounter (64-bit)', () => {
 describe('AtomicCounter misuse', () => {
   const c32 = new AtomicCounter({ initial: 5 });
   const c64 = new AtomicCounter({ bits: 64, initial: 5n });
-  const table: Array<[string, () => unknown, RegExp]> = [
+  const table: [string, () => unknown, RegExp][] = [
     ['add NaN', () => c32.add(NaN), /delta must be a safe integer, got NaN/],
     ['add Infinity', () => c32.add(Infinity), /got Infinity/],
     ['add 1.5', () => c32.add(1.5), /got 1\.5/],

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, assert, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_SEQLOCK_BYTES, SeqLock } from '../../src/atomic/seqlock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import type { Codec } from '../../src/memory/codec.js';
@@ -42,7 +42,7 @@ describe('SeqLock', () => {
 
   it('works with every built-in codec, and values up to maxBytes, in both buffers', () => {
     const big = 'é'.repeat(500); // 1000 bytes of UTF-8
-    const cases: Array<[SeqLock<unknown>, unknown, unknown]> = [
+    const cases: [SeqLock, unknown, unknown][] = [
       [new SeqLock({ maxBytes: 1000, codec: 'string', initial: 'x' }), 'x', big],
       [new SeqLock({ maxBytes: 1002, codec: 'json', initial: { a: 1 } }), { a: 1 }, big],
       [new SeqLock({ maxBytes: 2000, codec: 'v8', initial: new Map([[1, 2]]) }), new Map([[1, 2]]), new Set([big])],
@@ -87,7 +87,6 @@ describe('SeqLock', () => {
 
   it('a user codec whose encodeInto throws, or that re-enters write, leaves the value unchanged', () => {
     let fail = true;
-    let lock!: SeqLock<string>;
     const codec: Codec<string> = {
       encode: (s) => new TextEncoder().encode(s),
       decode: (b) => new TextDecoder().decode(b),
@@ -97,7 +96,7 @@ describe('SeqLock', () => {
         return new TextEncoder().encodeInto(s, target).written;
       },
     };
-    lock = new SeqLock({ maxBytes: 16, codec, initial: 'a' });
+    const lock = new SeqLock({ maxBytes: 16, codec, initial: 'a' });
     expect(thrown(() => lock.write('b'))).toBeInstanceOf(RangeError);
     expect(lock.read()).toBe('a');
     fail = false;
@@ -113,7 +112,7 @@ describe('SeqLock misuse', () => {
   const lock = new SeqLock<unknown>({ maxBytes: 32, initial: 'keep' });
   const json = new SeqLock<unknown>({ maxBytes: 16, codec: 'json', initial: 'keep' });
   const str = new SeqLock<unknown>({ maxBytes: 4, codec: 'string', initial: 'keep' });
-  const table: Array<[string, () => unknown, RegExp]> = [
+  const table: [string, () => unknown, RegExp][] = [
     ['maxBytes negative', () => new SeqLock({ maxBytes: -1 }), /maxBytes must be an integer in \[1, 536870912\], got -1/],
     ['maxBytes 0', () => new SeqLock({ maxBytes: 0 }), /got 0/],
     ['maxBytes 1.5', () => new SeqLock({ maxBytes: 1.5 }), /got 1\.5/],
@@ -195,14 +194,14 @@ describe('SeqLock handles', () => {
     expect(a.read()).toEqual({ id: 'a2' });
     expect(SeqLock.from(structuredClone(b.handle), { codec: 'json' }).read()).toEqual({ id: 'b' });
     const again = reopen(structuredClone(b.handle));
-    expect(again).toBeInstanceOf(SeqLock);
-    expect((again as SeqLock).read()).toEqual({ id: 'b' });
+    assert(again instanceof SeqLock);
+    expect(again.read()).toEqual({ id: 'b' });
   });
 
   it("records a user codec as 'custom' and needs it again to re-open", () => {
     const rev: Codec<string> = {
-      encode: (s) => new TextEncoder().encode([...s].reverse().join('')),
-      decode: (b) => [...new TextDecoder().decode(b)].reverse().join(''),
+      encode: (s) => new TextEncoder().encode(s).reverse(), // UTF-8 bytes reversed: a codec of its own
+      decode: (b) => new TextDecoder().decode(b.slice().reverse()),
     };
     const lock = new SeqLock({ maxBytes: 32, codec: rev, initial: 'hello' });
     expect(lock.handle.options.codec).toBe('custom');

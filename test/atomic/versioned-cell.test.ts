@@ -50,7 +50,7 @@ describe('VersionedCell', () => {
 
   it('works with every built-in codec, and large values up to maxBytes', () => {
     const big = 'é'.repeat(500); // 1000 bytes of UTF-8
-    const cases: Array<[VersionedCell<unknown>, unknown, unknown]> = [
+    const cases: [VersionedCell, unknown, unknown][] = [
       [new VersionedCell({ maxBytes: 1000, codec: 'string', initial: 'x' }), 'x', big],
       [new VersionedCell({ maxBytes: 1002, codec: 'json', initial: { a: 1 } }), { a: 1 }, big],
       [new VersionedCell({ maxBytes: 2000, codec: 'v8', initial: new Map([[1, 2]]) }), new Map([[1, 2]]), new Set([big])],
@@ -79,7 +79,7 @@ describe('VersionedCell.update', () => {
     let calls = 0;
     const r = cell.update((v, version) => {
       if (calls++ < 2) cell.write(100 + calls, version); // someone else writes first, twice
-      return (v as number) + 1;
+      return (v) + 1;
     });
     expect(r).toEqual({ value: 103, version: 3, attempts: 3 });
     expect(cell.read()).toEqual({ value: 103, version: 3 });
@@ -113,7 +113,7 @@ describe('VersionedCell misuse', () => {
   const cell = new VersionedCell<unknown>({ maxBytes: 32, initial: 'keep' });
   const json = new VersionedCell<unknown>({ maxBytes: 16, codec: 'json', initial: 'keep' });
   const str = new VersionedCell<unknown>({ maxBytes: 4, codec: 'string', initial: 'keep' });
-  const table: Array<[string, () => unknown, RegExp]> = [
+  const table: [string, () => unknown, RegExp][] = [
     ['maxBytes negative', () => new VersionedCell({ maxBytes: -1 }), /maxBytes must be an integer in \[1, 536870912\], got -1/],
     ['maxBytes 0', () => new VersionedCell({ maxBytes: 0 }), /got 0/],
     ['maxBytes 1.5', () => new VersionedCell({ maxBytes: 1.5 }), /got 1\.5/],
@@ -173,7 +173,6 @@ describe('VersionedCell misuse', () => {
   });
 
   it('a codec that writes back into the cell it is encoding for is a DeadlockError, not a hang', () => {
-    let cell!: VersionedCell<string>;
     const reentrant: Codec<string> = {
       encode: (s) => new TextEncoder().encode(s),
       decode: (b) => new TextDecoder().decode(b),
@@ -182,7 +181,7 @@ describe('VersionedCell misuse', () => {
         return new TextEncoder().encodeInto(s, target).written;
       },
     };
-    cell = new VersionedCell({ maxBytes: 16, codec: reentrant, initial: 'a' });
+    const cell = new VersionedCell({ maxBytes: 16, codec: reentrant, initial: 'a' });
     expectCode(() => cell.write('again', 0), ErrorCode.DEADLOCK);
     expect(cell.read()).toEqual({ value: 'a', version: 0 });
     expect(cell.write('b', 0)).toBe(1);
@@ -206,8 +205,8 @@ describe('VersionedCell handles', () => {
 
   it("records a user codec as 'custom' and needs it again to re-open", () => {
     const rev: Codec<string> = {
-      encode: (s) => new TextEncoder().encode([...s].reverse().join('')),
-      decode: (b) => [...new TextDecoder().decode(b)].reverse().join(''),
+      encode: (s) => new TextEncoder().encode(s).reverse(), // UTF-8 bytes reversed: a codec of its own
+      decode: (b) => new TextDecoder().decode(b.slice().reverse()),
     };
     const cell = new VersionedCell({ maxBytes: 32, codec: rev, initial: 'hello' });
     expect(cell.handle.options.codec).toBe('custom');

@@ -13,7 +13,7 @@ export async function deprecationsDuring(fn: () => unknown): Promise<string[]> {
   try {
     await fn();
     return warn.mock.calls.map((call) => {
-      const options = call[1] as { type?: string; code?: string } | undefined;
+      const options = call[1];
       return options?.type === 'DeprecationWarning' && options.code !== undefined ? options.code : `not a deprecation: ${String(call[0])}`;
     });
   } finally {

@@ -231,7 +231,7 @@ describe('LeaseLock', () => {
       ['a misspelled option', { capacity: 4, maxKeyByte: 8 }, /new LeaseLock\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/],
       ['the old and the new key limit together', { capacity: 4, maxKeyBytes: 8, maxResourceBytes: 8 }, /"maxResourceBytes" is the old name of "maxKeyBytes"/],
     ])('the constructor refuses %s', (_n, o, message) => {
-      expectCode(() => new LeaseLock(o as never), ErrorCode.INVALID_ARG, message);
+      expectCode(() => new LeaseLock(o), ErrorCode.INVALID_ARG, message);
     });
 
     it.each(forgedHandles<LeaseLockHandle>('sabre.Mutex', [
@@ -251,7 +251,7 @@ describe('LeaseLock deprecated names', () => {
     resetDeprecationsForTesting();
   });
   const warnings = () => vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-  const codes = (warn: ReturnType<typeof warnings>) => warn.mock.calls.map((c) => (c[1] as { code?: string } | undefined)?.code);
+  const codes = (warn: ReturnType<typeof warnings>) => warn.mock.calls.map((c) => (c[1])?.code);
 
   it('maxResourceBytes still sets maxKeyBytes, the same lock as with the new name, and warns once (SABRE_DEP_MAX_KEY_BYTES)', () => {
     const warn = warnings();
@@ -313,7 +313,7 @@ describe('FencedResource (LeaseLock.guard)', () => {
   it('reopens from its handle; refuses bad tokens and values without a change', () => {
     const data = new FencedResource<string>({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 4, codec: 'string' });
     data.write('k', 3, 'abc');
-    const again = FencedResource.from<string>(structuredClone(data.handle) as FencedResourceHandle);
+    const again = FencedResource.from<string>(structuredClone<FencedResourceHandle>(data.handle));
     expect(again.read('k')).toEqual({ value: 'abc', token: 3 });
     expectCode(() => again.write('k', -1, 'x'), ErrorCode.INVALID_ARG, /token must be a fencing token/);
     expectCode(() => again.write('k', 1.5, 'x'), ErrorCode.INVALID_ARG);

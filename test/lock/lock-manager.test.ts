@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
@@ -700,7 +701,7 @@ interface MisuseCase {
   cleanup?(lm: LockManager): Promise<void> | void;
 }
 
-const show = (v: unknown) => (typeof v === 'number' || v === undefined ? String(v) : typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const show = (v: unknown) => (typeof v === 'number' || v === undefined ? String(v) : typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : inspect(v));
 const cb = () => 'ran';
 const req = (lm: LockManager, ...args: unknown[]) => rejected((lm.request as (...a: unknown[]) => Promise<unknown>)(...args));
 const MAX_NAME = 32, MAX_REQUESTS = 4;
@@ -721,7 +722,7 @@ const misuseCases: MisuseCase[] = [
     (bad): MisuseCase => ({ name: `new LockManager({ maxKeyBytes: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxKeyBytes: bad as number })) }),
   ),
   ...([0, 2.5, 4097] as const).map(
-    (bad): MisuseCase => ({ name: `new LockManager({ maxRequestsPerName: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxRequestsPerName: bad as number })) }),
+    (bad): MisuseCase => ({ name: `new LockManager({ maxRequestsPerName: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxRequestsPerName: bad })) }),
   ),
   { name: 'new LockManager(null)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager(null as never)) },
   { name: 'LockManager.byteLength({ capacity: 0 })', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => LockManager.byteLength({ capacity: 0 })) },
@@ -825,7 +826,7 @@ describe('LockManager misuse', () => {
 describe('LockManager: deprecated names', () => {
   it('maxNameBytes (option and property) is maxKeyBytes', async () => {
     const codes = await deprecationsDuring(() => {
-      const lm = new LockManager({ capacity: 4, maxNameBytes: 16 } as never);
+      const lm = new LockManager({ capacity: 4, maxNameBytes: 16 });
       expect([lm.maxKeyBytes, lm.maxNameBytes]).toEqual([16, 16]);
       expect(lm.handle.byteLength).toBe(LockManager.byteLength({ capacity: 4, maxKeyBytes: 16 }));
     });

@@ -55,7 +55,7 @@ let sabreManager: LockManager | undefined;
 const sabre = () => (sabreManager ??= new LockManager({ capacity: 256, maxKeyBytes: 512 }));
 
 const IMPLS: Impl[] = [
-  { label: "sabre's LockManager", locks: () => sabre() as unknown as WebLocks, target: () => ({ impl: 'sabre', handle: sabre().handle }) },
+  { label: "sabre's LockManager", locks: () => sabre(), target: () => ({ impl: 'sabre', handle: sabre().handle }) },
   {
     label: "Node's worker_threads.locks",
     ...(nodeLocks === undefined ? { missing: `skipped: Node ${process.version} has no worker_threads.locks (added in 24.5)` } : {}),
@@ -260,7 +260,7 @@ for (const impl of IMPLS) {
           const name = fresh('unknown-sabre');
           const e = await rejection(locks.request(name, { ifAvaliable: true }, never));
           expect(e).toBeInstanceOf(TypeError);
-          expect(String((e as Error).message)).toMatch(/unknown option "ifAvaliable"; did you mean "ifAvailable"\?/);
+          expect((e as Error).message).toMatch(/unknown option "ifAvaliable"; did you mean "ifAvailable"\?/);
           expect((await locks.query()).held.concat((await locks.query()).pending).some((l) => l.name === name)).toBe(false);
         });
       }
@@ -400,7 +400,7 @@ for (const impl of IMPLS) {
         const proto = Object.getPrototypeOf(lock) as object;
         for (const key of ['name', 'mode']) {
           const d = Object.getOwnPropertyDescriptor(proto, key)!;
-          expect([typeof d.get, d.set, d.enumerable, d.configurable]).toEqual(['function', undefined, true, true]);
+          expect([typeof d.get, typeof d.set, d.enumerable, d.configurable]).toEqual(['function', 'undefined', true, true]);
           expect(Object.getOwnPropertyDescriptor(lock, key)).toBeUndefined();
         }
         const before = lock.name;

@@ -36,17 +36,17 @@ interface WebLocks {
   query(): Promise<unknown>;
 }
 
-type Arg = { target: Target; name: string; key: string; options?: object; value?: unknown };
+interface Arg { target: Target; name: string; key: string; options?: object; value?: unknown }
 
 export const failure = (e: unknown): Failure => ({
   failed: true,
-  name: String((e as Error)?.name),
-  message: String((e as Error)?.message ?? e),
+  name: String((e as { name?: unknown } | null)?.name), // a thrown value need not be an Error
+  message: String((e as { message?: unknown } | null)?.message ?? e),
   domException: e instanceof DOMException,
 });
 
 function open(target: Target): WebLocks {
-  if (target.impl === 'sabre') return LockManager.from(target.handle) as unknown as WebLocks;
+  if (target.impl === 'sabre') return LockManager.from(target.handle);
   const locks = (workerThreads as unknown as { locks?: WebLocks }).locks;
   if (locks === undefined) throw new Error(`this Node (${process.version}) has no worker_threads.locks`);
   return locks;
@@ -111,8 +111,8 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   query: ({ target }) => open(target).query(),
 };
 
-if (workerThreads.workerData?.mark === 'sabre.test.web-locks') {
-  parentPort!.on('message', async (request: { id: number; op: string; arg: Arg }) => {
+if ((workerThreads.workerData as { mark?: unknown } | null)?.mark === 'sabre.test.web-locks') {
+  async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {
     try {
       const op = ops[request.op];
       if (op === undefined) throw new TypeError(`web-locks-worker: unknown op ${request.op}`);
@@ -120,6 +120,8 @@ if (workerThreads.workerData?.mark === 'sabre.test.web-locks') {
     } catch (error) {
       parentPort!.postMessage({ id: request.id, ok: false, error: new Error(`${(error as Error)?.name}: ${(error as Error)?.message}`) });
     }
-  });
+  }
+  // Not awaited: answer() replies to every request, its errors included.
+  parentPort!.on('message', (request: { id: number; op: string; arg: Arg }) => void answer(request));
   parentPort!.postMessage({ ready: true, threadId });
 }

@@ -39,7 +39,7 @@ describe('resolveCodec', () => {
 });
 
 describe('built-in codecs round-trip', () => {
-  const cases: Array<[name: 'v8' | 'json' | 'string' | 'bytes', values: unknown[]]> = [
+  const cases: [name: 'v8' | 'json' | 'string' | 'bytes', values: unknown[]][] = [
     ['v8', [undefined, null, 0, -1.5, 'é漢🙂', [1, [2]], { a: 1, nested: { b: [true] } }, new Map([[1, { x: 2 }]]), new Date(0), 12345678901234567890n, new Uint8Array([1, 2, 3])]],
     ['json', [null, 0, 'é漢🙂', [1, 'two', null], { a: 1, nested: { b: [true, false] } }]],
     ['string', ['', 'plain', 'é漢🙂', 'x'.repeat(10_000)]],
@@ -49,7 +49,7 @@ describe('built-in codecs round-trip', () => {
     it(`${name}: encode/decode, and decode from shared memory`, () => {
       const { codec } = resolveCodec(name);
       for (const v of values) {
-        const bytes = codec.encode(v as never);
+        const bytes = codec.encode(v);
         expect(bytes).toBeInstanceOf(Uint8Array);
         expect(codec.decode(bytes)).toEqual(v);
         expect(codec.decode(shared(bytes))).toEqual(v);
@@ -61,7 +61,7 @@ describe('built-in codecs round-trip', () => {
     for (const [name, values] of cases) {
       const { codec } = resolveCodec(name);
       for (const v of values) {
-        const want = codec.encode(v as never);
+        const want = codec.encode(v);
         const target = shared(new Uint8Array(want.length));
         expect(encodeInto(codec, v as never, target), `${name} ${String(v)}`).toBe(want.length);
         expect(Array.from(target)).toEqual(Array.from(want));
@@ -74,7 +74,7 @@ describe('built-in codecs round-trip', () => {
     expect(typeof resolveCodec('json').codec.encodeInto).toBe('function');
     expect(typeof resolveCodec('string').codec.encodeInto).toBe('function');
     expect(typeof resolveCodec('bytes').codec.encodeInto).toBe('function');
-    expect(resolveCodec('v8').codec.encodeInto).toBeUndefined();
+    expect(typeof resolveCodec('v8').codec.encodeInto).toBe('undefined');
   });
 
   it('string encodeInto refuses a string whose UTF-8 is longer than the target even if its length fits', () => {
@@ -107,7 +107,7 @@ describe('values a codec cannot encode are InvalidArgumentError', () => {
   const json = resolveCodec('json').codec;
   const string = resolveCodec('string').codec;
   const bytes = resolveCodec('bytes').codec;
-  const table: Array<[string, () => unknown, RegExp]> = [
+  const table: [string, () => unknown, RegExp][] = [
     ['v8 function', () => v8.encode(() => 1), /'v8' codec.*got a function/],
     ['v8 symbol', () => v8.encode(Symbol('s')), /'v8' codec.*got a symbol/],
     ['v8 SharedArrayBuffer', () => v8.encode(new SharedArrayBuffer(8)), /'v8' codec cannot encode.*SharedArrayBuffer/],

@@ -124,8 +124,8 @@ describe('forged handles are HandleError', () => {
       return Mutex.from({ ...h, buffer: copy });
     }],
     ['an arena offset with no region', () => Mutex.from({ ...inArena.handle, byteOffset: inArena.handle.byteOffset + 128 })],
-    ['mutated options (extra key on a mutex)', () => Mutex.from({ ...h, options: { spin: 1 } } as never)],
-    ['mutated options (not an object)', () => Mutex.from({ ...h, options: 'x' } as never)],
+    ['mutated options (extra key on a mutex)', () => Mutex.from({ ...h, options: { spin: 1 } })],
+    ['mutated options (not an object)', () => Mutex.from({ ...h, options: 'x' })],
     ['mutated options (arena size)', () => SharedArena.from({ ...arena.handle, options: { byteLength: 2048 } })],
     ['mutated options (same size, other tag)', () => openRegion(TAG, { ...tagged.handle, options: { tag: 'b', words: 2 } }, checkTag)],
     ['mutated options (rejected by the kind)', () => openRegion(TAG, { ...tagged.handle, options: { tag: 1 } }, checkTag)],

@@ -104,7 +104,7 @@ describe('Bulkhead', () => {
       ['more than MAX_PERMITS in all', { maxConcurrent: 2 ** 31 - 1, maxQueue: 1 }, /maxConcurrent \+ maxQueue must be at most 2147483647/],
       ['a misspelled option', { maxConcurrent: 1, maxQueu: 1 }, /new Bulkhead\(options\): unknown option "maxQueu"; did you mean "maxQueue"\?/],
     ])('the constructor refuses %s', (_n, o, message) => {
-      expectCode(() => new Bulkhead(o as never), ErrorCode.INVALID_ARG, message);
+      expectCode(() => new Bulkhead(o), ErrorCode.INVALID_ARG, message);
     });
 
     it.each([

@@ -302,13 +302,13 @@ describe('CircuitBreaker', () => {
     });
 
     it('a subscriber gets only the transitions after it subscribed; another instance of the same breaker gets them too', async () => {
-      const { b } = breaker({ failureThreshold: 1 });
+      const { b, clock } = breaker({ failureThreshold: 1 });
       await fail(b, 1);
       const other = CircuitBreaker.from(b.handle);
       const seen = subscribe(other);
       await new Promise((r) => setTimeout(r, 5));
       expect(seen).toEqual([]);
-      (b.clock as ManualClock).advance(100);
+      clock.advance(100);
       expect(b.state).toBe('HALF_OPEN');
       expect(await eventually(() => seen.length === 1)).toBe(true);
       expect(edges(seen)).toEqual(['2:OPEN>HALF_OPEN']);
@@ -388,7 +388,7 @@ describe('CircuitBreaker', () => {
       ['a misspelled failureRate option', { failureRate: { treshold: 0.5, minimumCalls: 1, windowMs: 10 } }, /failureRate: unknown option "treshold"; did you mean "threshold"\?/],
     ];
     it.each(bad)('the constructor refuses %s', (_n, o, message) => {
-      expectCode(() => new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10, ...o } as never), ErrorCode.INVALID_ARG, message);
+      expectCode(() => new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10, ...o }), ErrorCode.INVALID_ARG, message);
     });
 
     it.each([
@@ -425,7 +425,7 @@ describe('CircuitBreaker', () => {
       resetDeprecationsForTesting();
     });
 
-    it.each([
+    it.each<[string, (b: CircuitBreaker) => unknown, string]>([
       ['waitForState (now waitUntilAsync)', (b: CircuitBreaker) => b.waitForState('CLOSED'), 'SABRE_DEP_WAIT_FOR_STATE'],
       ['waitForStateSync (now waitUntil)', (b: CircuitBreaker) => b.waitForStateSync('CLOSED', 0), 'SABRE_DEP_WAIT_FOR_STATE'],
       ['the timeout option of waitUntilAsync (now timeoutMs)', (b: CircuitBreaker) => b.waitUntilAsync('CLOSED', { timeout: 5 }), 'SABRE_DEP_TIMEOUT'],

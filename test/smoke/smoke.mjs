@@ -52,7 +52,7 @@ const exited = (worker) => new Promise((resolve) => worker.once('exit', resolve)
 // 1. The package resolves by its own name, through package.json "exports", to the build.
 const ENTRIES = { sabre: 'dist/index.js', 'sabre/testing': 'dist/testing/index.js', 'sabre/piscina': 'dist/integrations/piscina.js', 'sabre/comlink': 'dist/integrations/comlink.js' };
 for (const [entry, file] of Object.entries(ENTRIES)) {
-  let resolved = '';
+  let resolved;
   try {
     resolved = import.meta.resolve(entry);
   } catch (e) {

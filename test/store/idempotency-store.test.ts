@@ -293,7 +293,7 @@ describe('IdempotencyStore', () => {
     });
 
     it.each([
-      ['complete with a token of an earlier, aborted attempt', (s: IdempotencyStore, t: IdempotencyToken) => {
+      ['complete with a token of an earlier, aborted attempt', (s: IdempotencyStore, _t: IdempotencyToken) => {
         const old = tokenOf(s.begin('k', FP));
         s.abort(old);
         tokenOf(s.begin('k', FP));
@@ -519,7 +519,7 @@ describe('idempotent (HTTP mapping)', () => {
     await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(1));
     const r = await idempotent(store, request({ 'idempotency-key': 'k' }, '{"amount":5}'), () => created(2));
     expect(r).toMatchObject({ status: 422, outcome: 'mismatch' });
-    expect(JSON.parse(r.body as string).title).toBe('Idempotency-Key is already used');
+    expect((JSON.parse(r.body as string) as { title: string }).title).toBe('Idempotency-Key is already used');
     expect((await idempotent(store, request({ 'idempotency-key': 'k' }, '{"amount":100}', '/refunds'), () => created(3))).status).toBe(422);
   });
 

@@ -76,7 +76,7 @@ describe('OnceRegistry', () => {
       ['a misspelled option', { capacity: 1, maxKeyByte: 8 }, /new OnceRegistry\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/],
       ['a per-claim option given to the constructor', { capacity: 1, maxUses: 3 }, /unknown option "maxUses" \(the options are "capacity", "maxKeyBytes", "clock", "arena"\)/],
     ])('the constructor refuses %s', (_n, o, message) => {
-      expectCode(() => new OnceRegistry(o as never), ErrorCode.INVALID_ARG, message);
+      expectCode(() => new OnceRegistry(o), ErrorCode.INVALID_ARG, message);
     });
 
     it('byteLength reads the constructor\'s options, as strictly', () => {

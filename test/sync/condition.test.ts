@@ -169,7 +169,9 @@ const misuseCases: MisuseCase[] = [
     name: 'wait with a mutex held by a worker',
     code: ErrorCode.NOT_OWNER,
     misuse: async (c, m) => (await a.call('lockMutex', { mutex: m.handle }), thrown(() => c.wait(m, 10))),
-    cleanup: async (_c, m) => void (await a.call('unlockMutex', { mutex: m.handle })),
+    cleanup: async (_c, m) => {
+      await a.call('unlockMutex', { mutex: m.handle });
+    },
   },
   {
     name: 'wait in a worker with a mutex held by main',

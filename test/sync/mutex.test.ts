@@ -494,13 +494,17 @@ const misuseCases: MisuseCase[] = [
     name: 'unlock by main while a worker holds it',
     code: ErrorCode.NOT_OWNER,
     misuse: async (m) => (await a.call('lock', { mutex: m.handle }), thrown(() => m.unlock())),
-    cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
+    cleanup: async (m) => {
+      await a.call('unlock', { mutex: m.handle });
+    },
   },
   {
     name: 'unlock by one worker while another holds it',
     code: ErrorCode.NOT_OWNER,
     misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(b.call('unlock', { mutex: m.handle }))),
-    cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
+    cleanup: async (m) => {
+      await a.call('unlock', { mutex: m.handle });
+    },
   },
   { name: 'unlock of an unlocked mutex (main)', code: ErrorCode.NOT_OWNER, misuse: async (m) => thrown(() => m.unlock()) },
   { name: 'unlock of an unlocked mutex (worker)', code: ErrorCode.NOT_OWNER, misuse: (m) => rejected(a.call('unlock', { mutex: m.handle })) },
@@ -520,7 +524,9 @@ const misuseCases: MisuseCase[] = [
     name: 'sync relock by the owner, in a worker',
     code: ErrorCode.DEADLOCK,
     misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(a.call('lock', { mutex: m.handle }))),
-    cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
+    cleanup: async (m) => {
+      await a.call('unlock', { mutex: m.handle });
+    },
   },
   {
     name: 'lockAsync by the thread that holds it through lock()',
@@ -562,7 +568,9 @@ const misuseCases: MisuseCase[] = [
       name: `lock(${JSON.stringify(bad)}) while another thread holds it`,
       code: ErrorCode.INVALID_ARG,
       misuse: async (m) => (await a.call('lock', { mutex: m.handle }), thrown(() => m.lock(bad as unknown as number))),
-      cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
+      cleanup: async (m) => {
+      await a.call('unlock', { mutex: m.handle });
+    },
     }),
   ),
   ...([NaN, -1, 'x'] as const).map(
@@ -570,7 +578,9 @@ const misuseCases: MisuseCase[] = [
       name: `lockAsync({ timeoutMs: ${JSON.stringify(bad)} }) while another thread holds it`,
       code: ErrorCode.INVALID_ARG,
       misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(m.lockAsync({ timeoutMs: bad as unknown as number }))),
-      cleanup: async (m) => void (await a.call('unlock', { mutex: m.handle })),
+      cleanup: async (m) => {
+      await a.call('unlock', { mutex: m.handle });
+    },
     }),
   ),
   {

@@ -327,7 +327,9 @@ const misuseCases: MisuseCase[] = [
     name: 'writeUnlock by main while a worker writes',
     code: ErrorCode.NOT_OWNER,
     misuse: async (l) => (await a.call('writeLock', handleOf(l)), thrown(() => l.writeUnlock())),
-    cleanup: async (l) => void (await a.call('writeUnlock', handleOf(l))),
+    cleanup: async (l) => {
+      await a.call('writeUnlock', handleOf(l));
+    },
   },
   {
     name: 'writeUnlock by a worker while main writes',
@@ -351,7 +353,9 @@ const misuseCases: MisuseCase[] = [
     name: 'writeLock by the writer, with a timeout, in a worker',
     code: ErrorCode.DEADLOCK,
     misuse: async (l) => (await a.call('writeLock', handleOf(l)), rejected(a.call('writeLock', { lock: l.handle, options: 50 }))),
-    cleanup: async (l) => void (await a.call('writeUnlock', handleOf(l))),
+    cleanup: async (l) => {
+      await a.call('writeUnlock', handleOf(l));
+    },
   },
   {
     name: 'writeLock by a reader (upgrade), lock free otherwise',
@@ -363,7 +367,10 @@ const misuseCases: MisuseCase[] = [
     name: 'writeLock by a reader (upgrade) while another thread reads too',
     code: ErrorCode.DEADLOCK,
     misuse: async (l) => (await a.call('readLock', handleOf(l)), l.readLock(), thrown(() => l.writeLock(1000))),
-    cleanup: async (l) => (l.readUnlock(), void (await a.call('readUnlock', handleOf(l)))),
+    cleanup: async (l) => {
+      l.readUnlock();
+      await a.call('readUnlock', handleOf(l));
+    },
   },
   {
     name: 'writeLock by a reader (upgrade) while another thread writes',
@@ -377,20 +384,26 @@ const misuseCases: MisuseCase[] = [
       await waiting;
       return e;
     },
-    cleanup: async (l) => void (await a.call('writeUnlock', handleOf(l))),
+    cleanup: async (l) => {
+      await a.call('writeUnlock', handleOf(l));
+    },
   },
   {
     name: 'writeLock by a reader (upgrade), in a worker',
     code: ErrorCode.DEADLOCK,
     misuse: async (l) => (await a.call('readLock', handleOf(l)), rejected(a.call('writeLock', handleOf(l)))),
-    cleanup: async (l) => void (await a.call('readUnlock', handleOf(l))),
+    cleanup: async (l) => {
+      await a.call('readUnlock', handleOf(l));
+    },
   },
   ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, { timout: 1 }, null] as const).flatMap((bad): MisuseCase[] => [
     {
       name: `readLock(${JSON.stringify(bad)}) while a worker writes`,
       code: ErrorCode.INVALID_ARG,
       misuse: async (l) => (await a.call('writeLock', handleOf(l)), thrown(() => l.readLock(bad as unknown as number))),
-      cleanup: async (l) => void (await a.call('writeUnlock', handleOf(l))),
+      cleanup: async (l) => {
+      await a.call('writeUnlock', handleOf(l));
+    },
     },
     {
       name: `writeLock(${JSON.stringify(bad)}) on a free lock`,

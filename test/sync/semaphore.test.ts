@@ -189,15 +189,6 @@ describe('Semaphore behaviour', () => {
   });
 });
 
-/** Resolves once `predicate` holds (polled on timers, so the event loop keeps running). */
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(1);
-  }
-}
-
 /** Lets every queued microtask (and promise chain) run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -397,7 +388,9 @@ const misuseCases: MisuseCase[] = [
       name: `acquire(1, ${show(bad)}) while a worker holds every permit`,
       code: ErrorCode.INVALID_ARG,
       misuse: async (s) => (await a.call('acquire', { sem: s.handle, n: PERMITS }), thrown(() => s.acquire(1, bad as number))),
-      cleanup: async (s) => void (await a.call('release', { sem: s.handle, n: PERMITS })),
+      cleanup: async (s) => {
+      await a.call('release', { sem: s.handle, n: PERMITS });
+    },
     }),
   ),
   ...([NaN, -1, 'x'] as const).map(
@@ -431,13 +424,17 @@ const misuseCases: MisuseCase[] = [
     name: 'release by main of permits a worker holds',
     code: ErrorCode.NOT_OWNER,
     misuse: async (s) => (await a.call('acquire', { sem: s.handle, n: 1 }), thrown(() => s.release())),
-    cleanup: async (s) => void (await a.call('release', { sem: s.handle, n: 1 })),
+    cleanup: async (s) => {
+      await a.call('release', { sem: s.handle, n: 1 });
+    },
   },
   {
     name: 'release by a worker of more than it holds',
     code: ErrorCode.INVALID_ARG,
     misuse: async (s) => (await a.call('acquire', { sem: s.handle, n: 1 }), rejected(a.call('release', { sem: s.handle, n: 2 }))),
-    cleanup: async (s) => void (await a.call('release', { sem: s.handle, n: 1 })),
+    cleanup: async (s) => {
+      await a.call('release', { sem: s.handle, n: 1 });
+    },
   },
   {
     name: 'a blocking acquire that only this thread could satisfy (holds all, acquires 1)',

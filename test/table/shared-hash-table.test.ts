@@ -185,11 +185,11 @@ describe('SharedHashTable', () => {
   });
 
   it('every codec, values up to maxValueBytes', () => {
-    const cases: Array<[SharedHashTable<unknown>, unknown]> = [
-      [small({ codec: 'string', maxValueBytes: 100 }) as SharedHashTable<unknown>, 'é'.repeat(50)],
+    const cases: [SharedHashTable, unknown][] = [
+      [small({ codec: 'string', maxValueBytes: 100 }), 'é'.repeat(50)],
       [small({ codec: 'json', maxValueBytes: 100 }), { a: [1, 'x'] }],
       [small({ codec: 'v8', maxValueBytes: 100 }), new Map([[1, new Set([2])]])],
-      [small({ codec: 'bytes', maxValueBytes: 100 }) as SharedHashTable<unknown>, new Uint8Array(100).fill(3)],
+      [small({ codec: 'bytes', maxValueBytes: 100 }), new Uint8Array(100).fill(3)],
     ];
     for (const [t, v] of cases) {
       t.set('k', v);
@@ -216,7 +216,7 @@ describe('SharedHashTable', () => {
   });
 
   describe('misuse: a typed error, and the table is unchanged', () => {
-    const misuse: Array<[string, (t: SharedHashTable<unknown>) => unknown, ErrorCode, RegExp]> = [
+    const misuse: [string, (t: SharedHashTable) => unknown, ErrorCode, RegExp][] = [
       ['a key too long', (t) => t.set('x'.repeat(17), 1), ErrorCode.INVALID_ARG, /key is too long: 17 bytes, and maxKeyBytes is 16/],
       ['a UTF-8 key too long', (t) => t.get('é'.repeat(9)), ErrorCode.INVALID_ARG, /18 bytes/],
       ['a byte key too long', (t) => t.has(new Uint8Array(17)), ErrorCode.INVALID_ARG, /17 bytes/],

@@ -9,7 +9,7 @@ import type { CounterShared } from './data/counter-program.js';
 const ids = (ops: readonly { thread: number; op: number }[] | undefined): string[] => (ops ?? []).map((o) => `${o.thread}.${o.op}`);
 
 describe('checkLinearizable: ok/bad pairs', () => {
-  const pairs: Array<[string, { ok: HistoryEvent[]; bad: HistoryEvent[] }, Model<any>]> = [
+  const pairs: [string, { ok: HistoryEvent[]; bad: HistoryEvent[] }, Model<unknown>][] = [
     ['register c01 (stale read after a completed write)', register.c01, registerModel(0)],
     ['register c02 (two concurrent CAS both succeed)', register.c02, registerModel(0)],
     ['register c03 (the value changes with no write)', register.c03, registerModel(0)],
@@ -123,7 +123,7 @@ describe('checkLinearizable: the time budget', () => {
 });
 
 describe('checkLinearizable misuse', () => {
-  const table: Array<[string, () => unknown, RegExp]> = [
+  const table: [string, () => unknown, RegExp][] = [
     ['history not an array', () => checkLinearizable({} as never, registerModel()), /history must be an array/],
     ['event of no type', () => checkLinearizable([{ time: 1 }] as never, registerModel()), /history events must be/],
     ['return without invoke', () => checkLinearizable([{ type: 'return', time: 1, thread: 0, op: 0, name: 'read' }], registerModel()), /return without its invoke/],
@@ -182,9 +182,9 @@ describe('checkLinearizable on real threads', () => {
 
 describe('checkLinearizable against brute force', () => {
   /** Every order of every subset of pending ops plus all returned ops, respecting real time: is one accepted by the model? */
-  function bruteForce(events: HistoryEvent[], model: Model<any>): boolean {
+  function bruteForce<S>(events: HistoryEvent[], model: Model<S>): boolean {
     const ops = operationsOf(events);
-    const search = (state: unknown, left: typeof ops): boolean => {
+    const search = (state: S, left: typeof ops): boolean => {
       if (left.every((o) => o.output === undefined)) return true;
       const minRet = Math.min(...left.map((o) => o.ret));
       return left.some((o, i) => {

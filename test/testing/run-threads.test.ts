@@ -116,7 +116,7 @@ describe('runThreads', () => {
   });
 
   it('refuses a misspelled option, at the top and inside yields and kill, naming the option meant', async () => {
-    const misspelled: Array<[Record<string, unknown>, RegExp]> = [
+    const misspelled: [Record<string, unknown>, RegExp][] = [
       [{ timeout: 1000 }, /runThreads\(options\): unknown option "timeout"; did you mean "timeoutMs"\?/],
       [{ yeilds: { probability: 0.1 } }, /runThreads\(options\): unknown option "yeilds"; did you mean "yields"\?/],
       [{ yields: { probability: 0.1, maxDelay: 1 } }, /runThreads\(options\)\.yields: unknown option "maxDelay"; did you mean "maxDelayMs"\?/],

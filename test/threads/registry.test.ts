@@ -42,7 +42,7 @@ describe('ThreadRegistry', () => {
     await victim.worker.terminate();
     expect(await eventually(() => !registry.isAlive(id))).toBe(true);
     let seen = true;
-    for (let i = 0; i < 100 && seen; i++) seen = (await observer.call('isAlive', { id })) as boolean;
+    for (let i = 0; i < 100 && seen; i++) seen = await observer.call<boolean>('isAlive', { id });
     expect(seen).toBe(false);
     expect(registry.isAlive(id)).toBe(false); // and it stays dead
   });

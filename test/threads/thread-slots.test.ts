@@ -53,7 +53,7 @@ describe('ThreadSlots', () => {
     words[slots.word(0, 1)] = 3;
     words[slots.word(1, 0)] = fakeThreadIds[1]! + 1;
     words[slots.word(1, 1)] = 5;
-    const released: Array<[number, number]> = [];
+    const released: [number, number][] = [];
     const release = (s: number): void => {
       released.push([s, words[slots.word(s, 1)]!]);
     };

@@ -8,5 +8,5 @@ import { registerComlinkHandlers } from 'sabre/comlink';
 
 registerComlinkHandlers(Comlink, [Mutex]);
 
-export type Api = { work(mutex: Mutex): Promise<number> };
+export interface Api { work(mutex: Mutex): Promise<number> }
 export const wrap = (endpoint: Comlink.Endpoint): Comlink.Remote<Api> => Comlink.wrap<Api>(endpoint);

@@ -6,7 +6,7 @@ import { closeThreads, defineProgram, runThreads } from 'sabre/testing';
 import { fromTaskArgs, piscinaTask, registerKind, toTaskArgs, type SabreClass, type TaskArgs } from 'sabre/piscina';
 import { COMLINK_HANDLER_NAME, registerComlinkHandlers, type ComlinkNamespace } from 'sabre/comlink';
 
-type Live = { mutex: Mutex; counter: AtomicCounter; times: number };
+interface Live { mutex: Mutex; counter: AtomicCounter; times: number }
 
 const mutex = new Mutex();
 const counter = new AtomicCounter();

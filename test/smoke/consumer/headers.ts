@@ -18,4 +18,5 @@ res.writeHead(429, headers);
 for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
 for (const [name, value] of Object.entries(headers)) c.header(name, value);
 export const retryAfter: string | undefined = headers['Retry-After'];
-export const named: string = headers['RateLimit-Policy'] + headers.RateLimit + Object.keys(record).length;
+export const named: string = headers['RateLimit-Policy'] + headers.RateLimit;
+export const fields: number = Object.keys(record).length;
