@@ -39,7 +39,10 @@ function sabreVariant(backoff: BackoffMode, threads: number): Variant {
     tasks: () => {
       const mutex = new Mutex();
       const data = new SharedArrayBuffer(128);
-      return { tasks: Array.from({ length: threads }, () => ({ kind: 'mutex', handle: mutex.handle, data, backoff }) as const), data: new Int32Array(data) };
+      return {
+        tasks: Array.from({ length: threads }, () => ({ kind: 'mutex', handle: mutex.handle, data, backoff }) as const),
+        data: new Int32Array(data),
+      };
     },
   };
 }
@@ -72,7 +75,10 @@ async function measure(threads: BenchThreads, variants: readonly Variant[], cfg:
   // Warm-up (not recorded): JIT and first-use costs of every variant.
   for (let v = 0; v < variants.length; v++) await once(v, Math.min(200, cfg.durationMs))();
   for (let v = 0; v < variants.length; v++) broken[v] = 0;
-  const samples = await interleave(cfg.rounds, variants.map((_, v) => once(v, cfg.durationMs)));
+  const samples = await interleave(
+    cfg.rounds,
+    variants.map((_, v) => once(v, cfg.durationMs)),
+  );
   return variants.map((v, i) => ({ label: v.label, runs: samples[i]!, broken: broken[i]! }));
 }
 
@@ -108,7 +114,16 @@ export async function contended(threads: BenchThreads, cfg: ContendedConfig): Pr
   const sabreRate = median(sabre.runs.map(throughput));
   const drepperRate = median(drepper.runs.map(throughput));
   const sabreStarved = sabre.runs.reduce((a, r) => a + starvedWindows(r), 0);
-  const header = ['variant', 'ops/s (median)', 'vs sabre', 'paired vs sabre', 'range over rounds', 'least share in a window', 'starved windows', 'exclusion held'];
+  const header = [
+    'variant',
+    'ops/s (median)',
+    'vs sabre',
+    'paired vs sabre',
+    'range over rounds',
+    'least share in a window',
+    'starved windows',
+    'exclusion held',
+  ];
   const intro = `${n} worker threads, ${cfg.rounds} interleaved rounds of ${cfg.durationMs} ms; each op = lock, increment a shared non-atomic counter, unlock. "Paired" is the median over rounds of this variant ÷ sabre in the same round. Shares are per ${cfg.windowMs} ms window (50% = even); "least share" is the minimum over all windows of all rounds; a starved window is one in which a thread completed no op.`;
   const contendedSection: Section = {
     title: '2. Contended Mutex, 2 threads, vs a Drepper futex mutex',
@@ -121,7 +136,11 @@ export async function contended(threads: BenchThreads, cfg: ContendedConfig): Pr
         met: sabreRate >= drepperRate,
         detail: `${fmtRatio(sabreRate / drepperRate)} of Drepper's; paired per round ${fmtRatio(pairedRatio(sabre.runs.map(throughput), drepper.runs.map(throughput)))}`,
       },
-      { text: 'no thread starves in any window', met: sabreStarved === 0 && sabre.broken === 0, detail: `${sabreStarved} starved windows; least share ${fmtPct(Math.min(...sabre.runs.map(minShare)))}` },
+      {
+        text: 'no thread starves in any window',
+        met: sabreStarved === 0 && sabre.broken === 0,
+        detail: `${sabreStarved} starved windows; least share ${fmtPct(Math.min(...sabre.runs.map(minShare)))}`,
+      },
     ],
     notes: [
       'The Drepper mutex barges (a woken waiter competes with the running thread, which usually wins again at once): fast, and free to let one thread run for whole windows. sabre barges too, until a waiter has waited STARVATION_MS; then unlock hands the lock to it.',
@@ -137,7 +156,11 @@ export async function contended(threads: BenchThreads, cfg: ContendedConfig): Pr
     header,
     rows: [sabre, ...spins].map((m) => row(m, sabre)),
     goals: [
-      { text: 'spinning earns its keep (shipped ≥ NoSpin)', met: sabreRate >= nospinRate, detail: `${fmtRatio(sabreRate / nospinRate)} of NoSpin` },
+      {
+        text: 'spinning earns its keep (shipped ≥ NoSpin)',
+        met: sabreRate >= nospinRate,
+        detail: `${fmtRatio(sabreRate / nospinRate)} of NoSpin`,
+      },
       {
         text: 'no measured alternative beats the shipped limits by more than 10%',
         met: rateOf(best) <= 1.1 * sabreRate,

@@ -11,7 +11,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ManualClock, type Clock } from '../src/clock.js';
-import { IdempotencyStore, type IdempotencyBegin, type IdempotencyResponse, type IdempotencyToken } from '../src/store/idempotency-store.js';
+import {
+  IdempotencyStore,
+  type IdempotencyBegin,
+  type IdempotencyResponse,
+  type IdempotencyToken,
+} from '../src/store/idempotency-store.js';
 import { fmtNs, fmtRatio, interleave, median, pairedRatio, timeLoop, type Section } from './lib/stats.js';
 
 export interface IdempotencyConfig {
@@ -46,7 +51,11 @@ interface MapRecord {
 class MapStore {
   private readonly records = new Map<string, MapRecord>();
   private attempts = 0;
-  constructor(private readonly clock: Clock, private readonly leaseMs: number, private readonly retentionMs: number) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly leaseMs: number,
+    private readonly retentionMs: number,
+  ) {}
 
   begin(key: string, fingerprint: string): IdempotencyBegin {
     const now = this.clock.now();
@@ -73,7 +82,14 @@ type Store = Pick<IdempotencyStore, 'begin' | 'complete'>;
 
 export async function idempotency(cfg: IdempotencyConfig): Promise<Section> {
   const clock = new ManualClock();
-  const shared = new IdempotencyStore({ capacity: 2 * KEYS, leaseMs: LEASE_MS, retentionMs: RETENTION_MS, maxKeyBytes: 36, maxResponseBytes: 256, clock });
+  const shared = new IdempotencyStore({
+    capacity: 2 * KEYS,
+    leaseMs: LEASE_MS,
+    retentionMs: RETENTION_MS,
+    maxKeyBytes: 36,
+    maxResponseBytes: 256,
+    clock,
+  });
   const map = new MapStore(clock, LEASE_MS, RETENTION_MS);
   const keys = Array.from({ length: KEYS }, () => randomUUID());
   const fingerprint = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: BODY });
@@ -85,28 +101,48 @@ export async function idempotency(cfg: IdempotencyConfig): Promise<Section> {
   };
   let sink = 0;
   let i = 0;
-  const fresh = (s: Store) => () => timeLoop((n) => {
-    for (let j = 0; j < n; j++, i++) {
-      if (i % KEYS === 0) clock.advance(2 * RETENTION_MS); // every record of the last cycle has lapsed
-      const b = s.begin(keys[i % KEYS]!, fingerprint);
-      if (b.status !== 'new') throw new Error(`expected a new key, got ${b.status}`);
-      s.complete(b.token, RESPONSE);
-    }
-  }, cfg.sampleMs, BATCH);
+  const fresh = (s: Store) => () =>
+    timeLoop(
+      (n) => {
+        for (let j = 0; j < n; j++, i++) {
+          if (i % KEYS === 0) clock.advance(2 * RETENTION_MS); // every record of the last cycle has lapsed
+          const b = s.begin(keys[i % KEYS]!, fingerprint);
+          if (b.status !== 'new') throw new Error(`expected a new key, got ${b.status}`);
+          s.complete(b.token, RESPONSE);
+        }
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
   const replay = (s: Store) => () => {
     kept(s);
     // The clock stands still inside the loop: the completed key stays within its retention.
-    return timeLoop((n) => {
-      for (let j = 0; j < n; j++) if (s.begin(replayKey, fingerprint).status === 'replay') sink++;
-    }, cfg.sampleMs, BATCH);
+    return timeLoop(
+      (n) => {
+        for (let j = 0; j < n; j++) if (s.begin(replayKey, fingerprint).status === 'replay') sink++;
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
   };
-  const hash = () => timeLoop((n) => {
-    for (let j = 0; j < n; j++) sink += IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: BODY }).length;
-  }, cfg.sampleMs, BATCH);
+  const hash = () =>
+    timeLoop(
+      (n) => {
+        for (let j = 0; j < n; j++) sink += IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: BODY }).length;
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
 
   const variants = [fresh(map), fresh(shared), replay(map), replay(shared), hash];
   for (const v of variants) v(); // warm-up
-  const [mapNew, sharedNew, mapReplay, sharedReplay, fp] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[]];
+  const [mapNew, sharedNew, mapReplay, sharedReplay, fp] = (await interleave(cfg.rounds, variants)) as [
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+  ];
   if (sink === 0) throw new Error('no replays');
   const newRatio = pairedRatio(sharedNew, mapNew);
   const replayRatio = pairedRatio(sharedReplay, mapReplay);
@@ -117,13 +153,22 @@ export async function idempotency(cfg: IdempotencyConfig): Promise<Section> {
     rows: [
       ['new key: `begin` + `complete`', fmtNs(median(mapNew)), fmtNs(median(sharedNew)), fmtRatio(newRatio)],
       ['retry of a completed key: `begin` → replay', fmtNs(median(mapReplay)), fmtNs(median(sharedReplay)), fmtRatio(replayRatio)],
-      ['for scale: `IdempotencyStore.fingerprint` (SHA-256 of method, path and a 90-byte body)', fmtNs(median(fp)), fmtNs(median(fp)), '1.00×'],
+      [
+        'for scale: `IdempotencyStore.fingerprint` (SHA-256 of method, path and a 90-byte body)',
+        fmtNs(median(fp)),
+        fmtNs(median(fp)),
+        '1.00×',
+      ],
     ],
     goals: [
-      { text: 'a new request\'s `begin` + `complete` under 10 µs (1% of a 1 ms request), while shared by all threads', met: median(sharedNew) < 10_000, detail: `${fmtNs(median(sharedNew))}, ${fmtRatio(newRatio)} the Map store's` },
+      {
+        text: "a new request's `begin` + `complete` under 10 µs (1% of a 1 ms request), while shared by all threads",
+        met: median(sharedNew) < 10_000,
+        detail: `${fmtNs(median(sharedNew))}, ${fmtRatio(newRatio)} the Map store's`,
+      },
     ],
     notes: [
-      'A new request\'s `begin` reads the key\'s record without a lock (here a lapsed one, as in a store at its steady state), then takes it in one `compute` (the segment lock, a decode of the old record\'s header, an encode of the new one into a fresh slot); `complete` is a second `compute`. A retry\'s `begin` is the lock-free read alone. The Map store changes objects in place and hands out the stored response itself; the shared store copies the record out of shared memory and decodes the response on every replay (a JSON parse of the headers, a UTF-8 decode of the body): that copy is most of the replay row.',
+      "A new request's `begin` reads the key's record without a lock (here a lapsed one, as in a store at its steady state), then takes it in one `compute` (the segment lock, a decode of the old record's header, an encode of the new one into a fresh slot); `complete` is a second `compute`. A retry's `begin` is the lock-free read alone. The Map store changes objects in place and hands out the stored response itself; the shared store copies the record out of shared memory and decodes the response on every replay (a JSON parse of the headers, a UTF-8 decode of the body): that copy is most of the replay row.",
       'Neither figure includes the work the key protects (a charge takes milliseconds), nor the fingerprint, which both pay.',
     ],
   };

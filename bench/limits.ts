@@ -46,29 +46,49 @@ export async function limitsSingle(cfg: LimitsSingleConfig): Promise<Section> {
   const allowPeer = new RateLimiterMemory({ points: 1e9, duration: 3600 });
   const denyPeer = new RateLimiterMemory({ points: 1, duration: 3600 });
   for (const k of keys) await denyPeer.consume(k);
-  let allowed = 0, denied = 0;
-  const sabre = (bucket: TokenBucket) => () => timeLoop((n) => {
-    for (let i = 0; i < n; i++) if (bucket.tryAcquire(keys[i % KEYS]!)) allowed++; else denied++;
-  }, cfg.sampleMs, BATCH);
-  const sabreCheck = () => timeLoop((n) => {
-    for (let i = 0; i < n; i++) if (allowBucket.check(keys[i % KEYS]!).allowed) allowed++;
-  }, cfg.sampleMs, BATCH);
+  let allowed = 0,
+    denied = 0;
+  const sabre = (bucket: TokenBucket) => () =>
+    timeLoop(
+      (n) => {
+        for (let i = 0; i < n; i++)
+          if (bucket.tryAcquire(keys[i % KEYS]!)) allowed++;
+          else denied++;
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
+  const sabreCheck = () =>
+    timeLoop(
+      (n) => {
+        for (let i = 0; i < n; i++) if (allowBucket.check(keys[i % KEYS]!).allowed) allowed++;
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
   // The peer's API: a promise per decision, resolved when allowed and rejected (with a RateLimiterRes) when not.
-  const peer = (limiter: RateLimiterMemory) => () => timeLoopAsync(async (n) => {
-    for (let i = 0; i < n; i++) {
-      try {
-        await limiter.consume(keys[i % KEYS]!);
-        allowed++;
-      } catch {
-        denied++;
-      }
-    }
-  }, cfg.sampleMs, BATCH);
+  const peer = (limiter: RateLimiterMemory) => () =>
+    timeLoopAsync(
+      async (n) => {
+        for (let i = 0; i < n; i++) {
+          try {
+            await limiter.consume(keys[i % KEYS]!);
+            allowed++;
+          } catch {
+            denied++;
+          }
+        }
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
   const variants = [sabre(allowBucket), sabre(denyBucket), sabreCheck, peer(allowPeer), peer(denyPeer)];
   for (const v of variants) await v();
   const [sa, sd, sc, pa, pd] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[]];
   if (allowed === 0 || denied === 0) throw new Error('a variant did not decide as set up');
-  const allowRatio = pairedRatio(pa, sa), denyRatio = pairedRatio(pd, sd), denyVsAllow = pairedRatio(sd, sa);
+  const allowRatio = pairedRatio(pa, sa),
+    denyRatio = pairedRatio(pd, sd),
+    denyVsAllow = pairedRatio(sd, sa);
   return {
     title: '16. TokenBucket.tryAcquire vs rate-limiter-flexible (one thread)',
     intro: `One thread, ${KEYS} keys like "user:123" in turn, ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; per decision; medians; "paired" = median of per-round ratios. Allowed: limits that never run out; denied: every key already spent.`,
@@ -81,13 +101,25 @@ export async function limitsSingle(cfg: LimitsSingleConfig): Promise<Section> {
       ['rate-limiter-flexible `RateLimiterMemory.consume`, denied (a rejection, caught)', fmtNs(median(pd)), fmtRatio(denyRatio)],
     ],
     goals: [
-      { text: '`tryAcquire` at least 2× faster than `RateLimiterMemory.consume` on allowed decisions, while shared by all threads', met: allowRatio >= 2, detail: `consume ÷ tryAcquire, paired: ${fmtRatio(allowRatio)}` },
-      { text: '`tryAcquire` at least 2× faster than `RateLimiterMemory.consume` on denied decisions', met: denyRatio >= 2, detail: `consume ÷ tryAcquire, paired: ${fmtRatio(denyRatio)}` },
-      { text: 'a denied decision costs no more than an allowed one (within 5%)', met: denyVsAllow <= 1.05, detail: `denied ÷ allowed, paired: ${fmtRatio(denyVsAllow)} (rate-limiter-flexible: ${fmtRatio(pairedRatio(pd, pa))})` },
+      {
+        text: '`tryAcquire` at least 2× faster than `RateLimiterMemory.consume` on allowed decisions, while shared by all threads',
+        met: allowRatio >= 2,
+        detail: `consume ÷ tryAcquire, paired: ${fmtRatio(allowRatio)}`,
+      },
+      {
+        text: '`tryAcquire` at least 2× faster than `RateLimiterMemory.consume` on denied decisions',
+        met: denyRatio >= 2,
+        detail: `consume ÷ tryAcquire, paired: ${fmtRatio(denyRatio)}`,
+      },
+      {
+        text: 'a denied decision costs no more than an allowed one (within 5%)',
+        met: denyVsAllow <= 1.05,
+        detail: `denied ÷ allowed, paired: ${fmtRatio(denyVsAllow)} (rate-limiter-flexible: ${fmtRatio(pairedRatio(pd, pa))})`,
+      },
     ],
     notes: [
-      'The bucket is one SharedArrayBuffer that every thread opens by handle: a decision reads the clock (`process.hrtime.bigint()`), finds the key\'s slot (a per-thread map of validated references in front of the shared table), loads the key\'s 64-bit word and its slot\'s incarnation number, and, when allowed, makes one compare-and-swap. A denial is the same minus the CAS, and is returned as `false` (or a decision object), so it costs no more than an acceptance.',
-      'rate-limiter-flexible keeps its counters in one thread\'s memory and answers with a promise; a denial rejects that promise with a `RateLimiterRes`, and the rejection and its catch are most of a denied decision\'s cost.',
+      "The bucket is one SharedArrayBuffer that every thread opens by handle: a decision reads the clock (`process.hrtime.bigint()`), finds the key's slot (a per-thread map of validated references in front of the shared table), loads the key's 64-bit word and its slot's incarnation number, and, when allowed, makes one compare-and-swap. A denial is the same minus the CAS, and is returned as `false` (or a decision object), so it costs no more than an acceptance.",
+      "rate-limiter-flexible keeps its counters in one thread's memory and answers with a promise; a denial rejects that promise with a `RateLimiterRes`, and the rejection and its catch are most of a denied decision's cost.",
     ],
   };
 }
@@ -111,23 +143,45 @@ export async function limitsComlink(cfg: LimitsComlinkConfig): Promise<Section> 
     const bucket = roomy();
     let allowed = 0;
     const rate = (nsPerOp: number) => 1e9 / nsPerOp;
-    const sabre = () => rate(timeLoop((n) => {
-      for (let i = 0; i < n; i++) if (bucket.tryAcquire(keys[i % KEYS]!)) allowed++;
-    }, cfg.sampleMs, BATCH));
-    const awaited = async () => rate(await timeLoopAsync(async (n) => {
-      for (let i = 0; i < n; i++) if (await central.tryAcquire(keys[i % KEYS]!)) allowed++;
-    }, cfg.sampleMs, 50));
-    const pipelined = async () => rate(await timeLoopAsync(async (n) => {
-      for (let i = 0; i < n; i += IN_FLIGHT) {
-        const answers = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, j) => central.tryAcquire(keys[(i + j) % KEYS]!)));
-        for (const a of answers) if (a) allowed++;
-      }
-    }, cfg.sampleMs, 10 * IN_FLIGHT));
+    const sabre = () =>
+      rate(
+        timeLoop(
+          (n) => {
+            for (let i = 0; i < n; i++) if (bucket.tryAcquire(keys[i % KEYS]!)) allowed++;
+          },
+          cfg.sampleMs,
+          BATCH,
+        ),
+      );
+    const awaited = async () =>
+      rate(
+        await timeLoopAsync(
+          async (n) => {
+            for (let i = 0; i < n; i++) if (await central.tryAcquire(keys[i % KEYS]!)) allowed++;
+          },
+          cfg.sampleMs,
+          50,
+        ),
+      );
+    const pipelined = async () =>
+      rate(
+        await timeLoopAsync(
+          async (n) => {
+            for (let i = 0; i < n; i += IN_FLIGHT) {
+              const answers = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, j) => central.tryAcquire(keys[(i + j) % KEYS]!)));
+              for (const a of answers) if (a) allowed++;
+            }
+          },
+          cfg.sampleMs,
+          10 * IN_FLIGHT,
+        ),
+      );
     const variants = [sabre, awaited, pipelined];
     for (const v of variants) await v();
     const [s, a, p] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[]];
     if (allowed === 0) throw new Error('no decision was allowed');
-    const vsAwaited = pairedRatio(s, a), vsPipelined = pairedRatio(s, p);
+    const vsAwaited = pairedRatio(s, a),
+      vsPipelined = pairedRatio(s, p);
     return {
       title: '17. TokenBucket vs a central limiter behind Comlink',
       intro: `The calling thread (main) decides for ${KEYS} keys in turn, ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; decisions/s; medians; "paired" = median of per-round ratios. Central: one worker owns a TokenBucket and answers \`tryAcquire(key)\` through Comlink over a MessageChannel.`,
@@ -138,7 +192,11 @@ export async function limitsComlink(cfg: LimitsComlinkConfig): Promise<Section> 
         [`central limiter via Comlink, ${IN_FLIGHT} calls in flight`, fmtRate(median(p)), fmtRatio(vsPipelined)],
       ],
       goals: [
-        { text: 'at least 500× the decisions/s of a central limiter behind Comlink (each call awaited, as a request handler does)', met: vsAwaited >= 500, detail: `paired: ${fmtRatio(vsAwaited)} (${fmtRatio(vsPipelined)} against ${IN_FLIGHT} calls in flight)` },
+        {
+          text: 'at least 500× the decisions/s of a central limiter behind Comlink (each call awaited, as a request handler does)',
+          met: vsAwaited >= 500,
+          detail: `paired: ${fmtRatio(vsAwaited)} (${fmtRatio(vsPipelined)} against ${IN_FLIGHT} calls in flight)`,
+        },
       ],
       notes: [
         'A central limiter is the usual way to share limits between threads without shared memory: every decision is a message to the owning thread and a reply (two structured clones, a promise, two event-loop turns), and that thread serializes all decisions. The shared bucket decides in the calling thread, with no message and no other thread involved.',
@@ -165,12 +223,20 @@ export async function limitsThreads(cfg: LimitsThreadsConfig): Promise<Section> 
     const n = threads.size;
     const once = (shared: boolean, count: number) => async (): Promise<TimedRun> => {
       const bucket = roomy();
-      const tasks: LimitsTask[] = Array.from({ length: count }, (_, t) => ({ handle: bucket.handle, prefix: shared ? 'shared:' : `t${t}:`, keys: KEYS }));
+      const tasks: LimitsTask[] = Array.from({ length: count }, (_, t) => ({
+        handle: bucket.handle,
+        prefix: shared ? 'shared:' : `t${t}:`,
+        keys: KEYS,
+      }));
       return threads.run(tasks as unknown as Task[], cfg.durationMs, cfg.windowMs);
     };
     const variants = [once(false, n), once(true, n), once(false, 1)];
     for (const v of variants) await v();
-    const [distinct, same, one] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [number[], number[], number[]];
+    const [distinct, same, one] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [
+      number[],
+      number[],
+      number[],
+    ];
     const scaling = pairedRatio(distinct, one);
     return {
       title: '18. TokenBucket on 2 threads: distinct and shared keys',
@@ -182,7 +248,11 @@ export async function limitsThreads(cfg: LimitsThreadsConfig): Promise<Section> 
         [`${n} threads, the same keys`, fmtRate(median(same)), fmtRatio(pairedRatio(same, one))],
       ],
       goals: [
-        { text: 'decisions on different keys do not serialize: 2 threads at least 1.5× one', met: scaling >= 1.5, detail: `2 threads ÷ 1, paired: ${fmtRatio(scaling)}` },
+        {
+          text: 'decisions on different keys do not serialize: 2 threads at least 1.5× one',
+          met: scaling >= 1.5,
+          detail: `2 threads ÷ 1, paired: ${fmtRatio(scaling)}`,
+        },
       ],
       notes: [
         'No lock anywhere on the path: threads on different keys touch different words, and keys started one after another sit on different 128-byte lines (the word array is interleaved), so they do not share a cache line. On the same keys the threads CAS the same words (a lost CAS retries at once).',

@@ -47,9 +47,12 @@ export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
     const contended = (kind: LockTask['kind'], count: number) => async (): Promise<TimedRun> => {
       const data = new SharedArrayBuffer(128);
       const handle = new LockManager({ capacity: 8 }).handle;
-      const tasks = Array.from({ length: count }, (): LockTask => (kind === 'lockManager' ? { kind, handle, name: 'x', data } : { kind, name: 'x', data }));
+      const tasks = Array.from({ length: count }, (): LockTask =>
+        kind === 'lockManager' ? { kind, handle, name: 'x', data } : { kind, name: 'x', data },
+      );
       const r = await threads.run(tasks as unknown as Task[], cfg.threadMs, cfg.windowMs);
-      if (new Int32Array(data)[0] !== r.ops.reduce((a, b) => a + b, 0)) throw new Error(`${kind} on ${count} threads lost an update: exclusion broken`);
+      if (new Int32Array(data)[0] !== r.ops.reduce((a, b) => a + b, 0))
+        throw new Error(`${kind} on ${count} threads lost an update: exclusion broken`);
       return r;
     };
     const variants: (() => Promise<number | TimedRun>)[] = [
@@ -78,27 +81,39 @@ export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
       },
     ];
     if (node1 !== undefined) {
-      goals.push({ text: 'uncontended `request` no slower than Node\'s own Web Locks, while working across threads', met: pairedRatio(node1, sabre1) >= 1, detail: `Node ÷ sabre, paired: ${fmtRatio(pairedRatio(node1, sabre1))}` });
+      goals.push({
+        text: "uncontended `request` no slower than Node's own Web Locks, while working across threads",
+        met: pairedRatio(node1, sabre1) >= 1,
+        detail: `Node ÷ sabre, paired: ${fmtRatio(pairedRatio(node1, sabre1))}`,
+      });
     }
     return {
-      title: '11. LockManager.request vs Node\'s Web Locks',
+      title: "11. LockManager.request vs Node's Web Locks",
       intro: `${cfg.rounds} interleaved rounds; main-thread loops ${cfg.sampleMs} ms per sample, worker loops ${cfg.threadMs} ms (per op = elapsed / total ops of the threads). Each op: \`await locks.request('x', () => x++)\` (exclusive, a synchronous callback); medians; "paired" = median of per-round ratios.`,
       header: ['variant', 'per op', 'paired vs sabre, same row group'],
       rows: [
         ['sabre `LockManager.request`, one thread (main), uncontended', fmtNs(median(sabre1)), '1.00×'],
-        ['Node `worker_threads.locks.request`, one thread, uncontended', node1 ? fmtNs(median(node1)) : NOT_AVAILABLE, node1 ? fmtRatio(pairedRatio(node1, sabre1)) : '—'],
+        [
+          'Node `worker_threads.locks.request`, one thread, uncontended',
+          node1 ? fmtNs(median(node1)) : NOT_AVAILABLE,
+          node1 ? fmtRatio(pairedRatio(node1, sabre1)) : '—',
+        ],
         ['sabre `Mutex.runExclusive` (for scale), one thread', fmtNs(median(mutex1)), fmtRatio(pairedRatio(mutex1, sabre1))],
         ['sabre `LockManager.request`, one worker alone', fmtNs(median(one)), '1.00×'],
         ['sabre `LockManager.request`, 2 workers on one name', fmtNs(median(two)), fmtRatio(pairedRatio(two, one))],
-        ['Node `worker_threads.locks.request`, 2 workers on one name', node2 ? fmtNs(median(node2)) : NOT_AVAILABLE, node2 ? fmtRatio(pairedRatio(node2, one)) : '—'],
+        [
+          'Node `worker_threads.locks.request`, 2 workers on one name',
+          node2 ? fmtNs(median(node2)) : NOT_AVAILABLE,
+          node2 ? fmtRatio(pairedRatio(node2, one)) : '—',
+        ],
       ],
       goals,
       notes: [
         `Two workers: least share of a thread in a ${cfg.windowMs} ms window ${fmtPct(share)}, ${starved} starved windows; the shared counter matched the op count in every round. While both wait, the FIFO queue alternates them; a window far from 50% is one in which a thread was off the CPU between requests (the other then runs alone).`,
-        'A request is two steps on the name\'s record in a SharedHashTable (grant, release: each a segment lock, a decode and a re-encode of the record) plus the promise the Web Locks API returns; the callback runs in a microtask after the grant. Under contention the waiter parks on the name\'s stripe and the releaser grants it in its own step, so each hand-over costs a wake-up of the other thread.',
+        "A request is two steps on the name's record in a SharedHashTable (grant, release: each a segment lock, a decode and a re-encode of the record) plus the promise the Web Locks API returns; the callback runs in a microtask after the grant. Under contention the waiter parks on the name's stripe and the releaser grants it in its own step, so each hand-over costs a wake-up of the other thread.",
         node === undefined
           ? 'This Node has no `worker_threads.locks` (it arrived in Node 24.5): the Node rows print "not available". There, Node\'s Web Locks also lack a timeout and do not tell the next holder that a holder\'s thread died.'
-          : 'Node\'s Web Locks, like sabre\'s, are shared by the threads of a process; they have no timeout and do not report a holder\'s death.',
+          : "Node's Web Locks, like sabre's, are shared by the threads of a process; they have no timeout and do not report a holder's death.",
       ],
     };
   } finally {

@@ -41,22 +41,100 @@ export async function breakerOverhead(cfg: ResilienceConfig): Promise<Section> {
   const opossum = new Opossum(work, { resetTimeout: 10_000 }); // default timeout: 10 s, a timer per call
   const opossumUntimed = new Opossum(work, { resetTimeout: 10_000, timeout: false });
   const variants = [
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await work(); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await sabre.execute(work); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await cockatiel.execute(work); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await opossumUntimed.fire(); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await opossum.fire(); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await sabreTimed.execute(work); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await sabreRate.execute(work); }, cfg.sampleMs, BATCH),
-    () => timeLoop((n) => { for (let i = 0; i < n; i++) workSync(); }, cfg.sampleMs, BATCH),
-    () => timeLoop((n) => { for (let i = 0; i < n; i++) sabre.executeSync(workSync); }, cfg.sampleMs, BATCH),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await work();
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await sabre.execute(work);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await cockatiel.execute(work);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await opossumUntimed.fire();
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await opossum.fire();
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await sabreTimed.execute(work);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await sabreRate.execute(work);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoop(
+        (n) => {
+          for (let i = 0; i < n; i++) workSync();
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoop(
+        (n) => {
+          for (let i = 0; i < n; i++) sabre.executeSync(workSync);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
   ];
   for (const v of variants) await v();
-  const [bare, s, c, ou, ot, st, sr, bareSync, ss] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[], number[], number[], number[], number[]];
+  const [bare, s, c, ou, ot, st, sr, bareSync, ss] = (await interleave(cfg.rounds, variants)) as [
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+  ];
   if (sabre.stats().successes === 0 || sabre.state !== 'CLOSED') throw new Error('the sabre breaker did not run its calls');
   const vsCockatiel = pairedOverheadRatio(c, s, bare);
   const perCall = ratioTo(c, s);
-  const row = (name: string, xs: number[], base = bare): string[] => [name, fmtNs(median(xs)), fmtNs(overhead(xs, base)), fmtRatio(ratioTo(xs, s))];
+  const row = (name: string, xs: number[], base = bare): string[] => [
+    name,
+    fmtNs(median(xs)),
+    fmtNs(overhead(xs, base)),
+    fmtRatio(ratioTo(xs, s)),
+  ];
   return {
     title: '19. CircuitBreaker.execute on the success path vs cockatiel and opossum (one thread)',
     intro: `One thread, a CLOSED breaker, \`await x.execute(fn)\` of \`async () => 1\` in a loop; ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; medians. "Overhead" is per call above a bare \`await fn()\` measured in the same round (median of per-round differences); the last column is per call relative to sabre's \`execute\` (paired).`,
@@ -74,13 +152,13 @@ export async function breakerOverhead(cfg: ResilienceConfig): Promise<Section> {
     ],
     goals: [
       {
-        text: 'sabre `execute` adds at most half the overhead of cockatiel\'s `execute` on the success path, while shared by all threads',
+        text: "sabre `execute` adds at most half the overhead of cockatiel's `execute` on the success path, while shared by all threads",
         met: vsCockatiel >= 2,
         detail: `overhead above a bare await: sabre ${fmtNs(overhead(s, bare))}, cockatiel ${fmtNs(overhead(c, bare))}, paired ratio ${fmtRatio(vsCockatiel)}; per call cockatiel ÷ sabre ${fmtRatio(perCall)}`,
       },
     ],
     notes: [
-      'On the success path sabre reads the shared state word once, calls fn, and returns fn\'s own promise with one reaction attached (registered before the caller\'s await, so the outcome is counted before the caller resumes); the reaction checks the shared consecutive-failure word and adds to a per-thread statistics stripe. The handlers are made once per breaker period, not per call.',
+      "On the success path sabre reads the shared state word once, calls fn, and returns fn's own promise with one reaction attached (registered before the caller's await, so the outcome is counted before the caller resumes); the reaction checks the shared consecutive-failure word and adds to a per-thread statistics stripe. The handlers are made once per breaker period, not per call.",
       'Half the per-call time is the promise machinery every variant pays (a bare `await` of an async function); the overhead column is what each breaker adds to it.',
     ],
   };
@@ -92,10 +170,38 @@ export async function retryOverhead(cfg: ResilienceConfig): Promise<Section> {
   const withBudget = { ...options, budget };
   const peer = cockatielRetry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() });
   const variants = [
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await work(); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await retry(work, options); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await retry(work, withBudget); }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => { for (let i = 0; i < n; i++) await peer.execute(work); }, cfg.sampleMs, BATCH),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await work();
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await retry(work, options);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await retry(work, withBudget);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await peer.execute(work);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
   ];
   for (const v of variants) await v();
   const [bare, r, rb, p] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[]];
@@ -107,14 +213,28 @@ export async function retryOverhead(cfg: ResilienceConfig): Promise<Section> {
     rows: [
       ['bare `await fn()`', fmtNs(median(bare)), '–', '1.00×'],
       ['sabre `retry`', fmtNs(median(r)), fmtNs(overhead(r, bare)), fmtRatio(ratio)],
-      ['sabre `retry` with a shared `RetryBudget` (one deposit per call)', fmtNs(median(rb)), fmtNs(overhead(rb, bare)), fmtRatio(ratioTo(rb, bare))],
-      ['cockatiel `retry(handleAll, { maxAttempts: 3 }).execute` (for reference)', fmtNs(median(p)), fmtNs(overhead(p, bare)), fmtRatio(ratioTo(p, bare))],
+      [
+        'sabre `retry` with a shared `RetryBudget` (one deposit per call)',
+        fmtNs(median(rb)),
+        fmtNs(overhead(rb, bare)),
+        fmtRatio(ratioTo(rb, bare)),
+      ],
+      [
+        'cockatiel `retry(handleAll, { maxAttempts: 3 }).execute` (for reference)',
+        fmtNs(median(p)),
+        fmtNs(overhead(p, bare)),
+        fmtRatio(ratioTo(p, bare)),
+      ],
     ],
     goals: [
-      { text: '`retry` of a call that succeeds costs at most 2× a bare awaited call', met: ratio <= 2, detail: `paired: ${fmtRatio(ratio)}, ${fmtNs(overhead(r, bare))} more per call` },
+      {
+        text: '`retry` of a call that succeeds costs at most 2× a bare awaited call',
+        met: ratio <= 2,
+        detail: `paired: ${fmtRatio(ratio)}, ${fmtNs(overhead(r, bare))} more per call`,
+      },
     ],
     notes: [
-      'The first attempt runs with no await of retry\'s own: fn\'s promise gets one rejection handler, and everything else (the loop, the waits, the budget\'s withdrawals) is in the slow path. With a budget, each call also deposits its share of a retry: one compare-and-swap on the budget\'s current bucket, shared by all threads.',
+      "The first attempt runs with no await of retry's own: fn's promise gets one rejection handler, and everything else (the loop, the waits, the budget's withdrawals) is in the slow path. With a budget, each call also deposits its share of a retry: one compare-and-swap on the budget's current bucket, shared by all threads.",
     ],
   };
 }

@@ -51,9 +51,11 @@ export async function runExclusive(threads: BenchThreads, cfg: RunExclusiveConfi
   const am = new AsyncMutex();
   const mutex = new Mutex();
 
-  const loop = (run: () => Promise<unknown>) => async (n: number): Promise<void> => {
-    for (let i = 0; i < n; i++) await run();
-  };
+  const loop =
+    (run: () => Promise<unknown>) =>
+    async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await run();
+    };
   const lockAsyncLoop = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) {
       await mutex.lockAsync();
@@ -72,19 +74,50 @@ export async function runExclusive(threads: BenchThreads, cfg: RunExclusiveConfi
     const buf = new SharedArrayBuffer(128);
     const tasks: Task[] = Array.from({ length: threads.size }, () => ({ kind: 'runExclusive', handle: shared.handle, data: buf }) as const);
     const r = await threads.run(tasks, cfg.threadMs, cfg.windowMs);
-    if (new Int32Array(buf)[0] !== r.ops.reduce((a, b) => a + b, 0)) throw new Error('runExclusive across threads lost an update: mutual exclusion broken');
+    if (new Int32Array(buf)[0] !== r.ops.reduce((a, b) => a + b, 0))
+      throw new Error('runExclusive across threads lost an update: mutual exclusion broken');
     return r;
   };
   const perOp = (r: TimedRun): number => r.elapsedNs / r.ops.reduce((a, b) => a + b, 0);
 
   const variants: (() => Promise<number | TimedRun>)[] = [
-    () => timeLoopAsync(loop(() => am.runExclusive(bump)), cfg.sampleMs, BATCH),
-    () => timeLoopAsync(loop(() => mutex.runExclusive(bump)), cfg.sampleMs, BATCH),
-    () => timeLoopAsync(loop(() => am.runExclusive(bumpAsync)), cfg.sampleMs, BATCH),
-    () => timeLoopAsync(loop(() => mutex.runExclusive(bumpAsync)), cfg.sampleMs, BATCH),
+    () =>
+      timeLoopAsync(
+        loop(() => am.runExclusive(bump)),
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        loop(() => mutex.runExclusive(bump)),
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        loop(() => am.runExclusive(bumpAsync)),
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        loop(() => mutex.runExclusive(bumpAsync)),
+        cfg.sampleMs,
+        BATCH,
+      ),
     twoThreads,
-    () => timeLoopAsync(loop(() => promiseOnly(bump)), cfg.sampleMs, BATCH),
-    () => timeLoopAsync(loop(() => laterOnly(bump)), cfg.sampleMs, BATCH),
+    () =>
+      timeLoopAsync(
+        loop(() => promiseOnly(bump)),
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        loop(() => laterOnly(bump)),
+        cfg.sampleMs,
+        BATCH,
+      ),
     () => timeLoopAsync(lockAsyncLoop, cfg.sampleMs, BATCH),
     async () => timeLoop(withLockLoop, cfg.sampleMs, BATCH),
   ];
@@ -94,7 +127,17 @@ export async function runExclusive(threads: BenchThreads, cfg: RunExclusiveConfi
   const samples = await interleave(cfg.rounds, variants);
   const ns = samples.map((xs, i) => (i === TWO ? (xs as TimedRun[]).map(perOp) : (xs as number[])));
   const runs = samples[TWO] as TimedRun[];
-  const [amSync, sabreSync, amAsync, sabreAsync, sabreTwo, shapeNs, laterNs, lockAsyncNs, withLockNs] = ns.map(median) as [number, number, number, number, number, number, number, number, number];
+  const [amSync, sabreSync, amAsync, sabreAsync, sabreTwo, shapeNs, laterNs, lockAsyncNs, withLockNs] = ns.map(median) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const paired = (i: number, against = 0): number => pairedRatio(ns[against]!, ns[i]!);
   const starved = runs.reduce((a, r) => a + starvedWindows(r), 0);
   const share = Math.min(...runs.map(minShare));
@@ -114,10 +157,25 @@ export async function runExclusive(threads: BenchThreads, cfg: RunExclusiveConfi
       ['async-mutex `runExclusive(() => x++)`, one thread', fmtNs(amSync), '1.00×', '1.00×'],
       ['sabre `runExclusive(() => x++)`, one thread (main)', fmtNs(sabreSync), fmtRatio(amSync / sabreSync), fmtRatio(paired(1))],
       ['async-mutex `runExclusive(async () => x++)`, one thread', fmtNs(amAsync), '1.00×', '1.00×'],
-      ['sabre `runExclusive(async () => x++)`, one thread (main)', fmtNs(sabreAsync), fmtRatio(amAsync / sabreAsync), fmtRatio(paired(3, 2))],
-      [`sabre \`runExclusive(() => x++)\`, ${threads.size} threads, one shared Mutex`, fmtNs(sabreTwo), fmtRatio(amSync / sabreTwo), fmtRatio(paired(TWO))],
+      [
+        'sabre `runExclusive(async () => x++)`, one thread (main)',
+        fmtNs(sabreAsync),
+        fmtRatio(amAsync / sabreAsync),
+        fmtRatio(paired(3, 2)),
+      ],
+      [
+        `sabre \`runExclusive(() => x++)\`, ${threads.size} threads, one shared Mutex`,
+        fmtNs(sabreTwo),
+        fmtRatio(amSync / sabreTwo),
+        fmtRatio(paired(TWO)),
+      ],
       ['probe: `await Promise.resolve(fn())`, no lock', fmtNs(shapeNs), fmtRatio(amSync / shapeNs), fmtRatio(paired(5))],
-      ['probe: `await RESOLVED.then(fn)`, no lock (fn one microtask later)', fmtNs(laterNs), fmtRatio(amSync / laterNs), fmtRatio(paired(6))],
+      [
+        'probe: `await RESOLVED.then(fn)`, no lock (fn one microtask later)',
+        fmtNs(laterNs),
+        fmtRatio(amSync / laterNs),
+        fmtRatio(paired(6)),
+      ],
       ['probe: `await lockAsync()` + `unlock()`', fmtNs(lockAsyncNs), fmtRatio(amSync / lockAsyncNs), fmtRatio(paired(7))],
       ['probe: sync `runExclusiveSync` (no await)', fmtNs(withLockNs), fmtRatio(amSync / withLockNs), fmtRatio(paired(8))],
     ],

@@ -30,8 +30,40 @@ const write = process.argv.includes('--write') || !quick;
 // Full: ~2.5 min on 2 cores. Single-thread sections take many short rounds
 // (the machine's swings are short); threaded ones fewer, longer rounds.
 const cfg = quick
-  ? { singleRounds: 3, sampleMs: 30, seamRounds: 5, seamMs: 20, rounds: 3, threadMs: 150, contendedMs: 300, windowMs: 50, stripedMs: 150, cacheRounds: 3, cacheSampleMs: 20, traceLength: 60_000, cacheThreadRounds: 3, cacheThreadMs: 150, firstLookups: 100 }
-  : { singleRounds: 15, sampleMs: 80, seamRounds: 21, seamMs: 50, rounds: 8, threadMs: 600, contendedMs: 1050, windowMs: 150, stripedMs: 500, cacheRounds: 9, cacheSampleMs: 60, traceLength: 250_000, cacheThreadRounds: 5, cacheThreadMs: 600, firstLookups: 1_000 };
+  ? {
+      singleRounds: 3,
+      sampleMs: 30,
+      seamRounds: 5,
+      seamMs: 20,
+      rounds: 3,
+      threadMs: 150,
+      contendedMs: 300,
+      windowMs: 50,
+      stripedMs: 150,
+      cacheRounds: 3,
+      cacheSampleMs: 20,
+      traceLength: 60_000,
+      cacheThreadRounds: 3,
+      cacheThreadMs: 150,
+      firstLookups: 100,
+    }
+  : {
+      singleRounds: 15,
+      sampleMs: 80,
+      seamRounds: 21,
+      seamMs: 50,
+      rounds: 8,
+      threadMs: 600,
+      contendedMs: 1050,
+      windowMs: 150,
+      stripedMs: 500,
+      cacheRounds: 9,
+      cacheSampleMs: 60,
+      traceLength: 250_000,
+      cacheThreadRounds: 5,
+      cacheThreadMs: 600,
+      firstLookups: 1_000,
+    };
 
 function machineLine(): string {
   const cpu = cpus();
@@ -56,7 +88,14 @@ async function main(): Promise<void> {
   show(await lockManager({ rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
   show(await cacheSingle({ rounds: cfg.cacheRounds, sampleMs: cfg.cacheSampleMs }));
   show(await cacheHitRatio({ length: cfg.traceLength }));
-  show(await cacheThreads({ rounds: cfg.cacheThreadRounds, durationMs: cfg.cacheThreadMs, windowMs: cfg.windowMs, firstLookups: cfg.firstLookups }));
+  show(
+    await cacheThreads({
+      rounds: cfg.cacheThreadRounds,
+      durationMs: cfg.cacheThreadMs,
+      windowMs: cfg.windowMs,
+      firstLookups: cfg.firstLookups,
+    }),
+  );
   show(await idempotency({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await limitsSingle({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await limitsComlink({ rounds: cfg.rounds, sampleMs: cfg.sampleMs }));
@@ -78,7 +117,12 @@ async function main(): Promise<void> {
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   const summary = sections
     .sort((a, b) => order(a) - order(b))
-    .flatMap((s) => s.goals.map((g) => `| ${s.title.replace(/\|/g, '\\|')} | ${g.text.replace(/\|/g, '\\|')} | ${g.met ? 'met' : '**NOT met**'} | ${g.detail.replace(/\|/g, '\\|')} |`));
+    .flatMap((s) =>
+      s.goals.map(
+        (g) =>
+          `| ${s.title.replace(/\|/g, '\\|')} | ${g.text.replace(/\|/g, '\\|')} | ${g.met ? 'met' : '**NOT met**'} | ${g.detail.replace(/\|/g, '\\|')} |`,
+      ),
+    );
   const goalsTable = ['| benchmark | goal | verdict | figures |', '|---|---|---|---|', ...summary].join('\n');
   console.log(`\nGoals\n${goalsTable}\n\n(${seconds} s)`);
   if (!write) return;
@@ -94,7 +138,7 @@ async function main(): Promise<void> {
     [
       '- `run.ts`: the entry (`npm run bench`, `--quick`, `--write`).',
       '- `uncontended.ts`: tables 1 and 5 (single thread). `contended.ts`: tables 2 and 6. `run-exclusive.ts`: table 4. `striped.ts`: table 3. `sync.ts`: tables 7 (Semaphore) and 8 (RWLock, read-mostly).',
-      '- `peers/drepper-mutex.ts`: the Drepper futex mutex. `peers/atomics-mutex.mjs`: the `--harmony-struct` child for V8\'s `Atomics.Mutex`.',
+      "- `peers/drepper-mutex.ts`: the Drepper futex mutex. `peers/atomics-mutex.mjs`: the `--harmony-struct` child for V8's `Atomics.Mutex`.",
       '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench-thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
       '- `cache.ts`: tables 12–14 (Cache vs lru-cache: get/set per codec; hit ratios of LRU and W-TinyLFU on Zipf and scan traces; 2 workers with one shared Cache, an lru-cache each, or a central one behind Comlink). `lib/zipf.ts`: seeded Zipf streams and scan-polluted traces. `../workers/bench-cache.ts`: its worker and the Comlink central cache.',
       '- `idempotency.ts`: table 15 (IdempotencyStore begin + complete, and replays, beside an in-thread Map store; SHA-256 fingerprint for scale).',

@@ -64,9 +64,13 @@ export async function striped(threads: BenchThreads, cfg: StripedConfig): Promis
   };
   for (const v of variants) await once(v, Math.min(150, cfg.durationMs))();
   lost = 0;
-  const samples = await interleave(cfg.rounds, variants.map((v) => once(v, cfg.durationMs)));
+  const samples = await interleave(
+    cfg.rounds,
+    variants.map((v) => once(v, cfg.durationMs)),
+  );
   const rates = samples.map((runs) => median(runs.map(throughput)));
-  const physical = rates[1]!, shared = rates[2]!;
+  const physical = rates[1]!,
+    shared = rates[2]!;
   const rows = variants.map((v, i) => [v.label, fmtRate(rates[i]!), fmtPct(rates[i]! / physical), fmtRatio(rates[i]! / shared)]);
   const s = rates[0]!;
   const goals = [
@@ -74,7 +78,11 @@ export async function striped(threads: BenchThreads, cfg: StripedConfig): Promis
     { text: 'above one shared cell', met: s > shared, detail: `${fmtRatio(s / shared)} of the shared cell` },
   ];
   const packed = rates[3]!;
-  goals.push({ text: 'padding pays: padded cells beat packed ones', met: physical > packed, detail: `padded ${fmtRatio(physical / packed)} of packed` });
+  goals.push({
+    text: 'padding pays: padded cells beat packed ones',
+    met: physical > packed,
+    detail: `padded ${fmtRatio(physical / packed)} of packed`,
+  });
   const notes = [`Every run's final counts matched the ops performed${lost === 0 ? '' : `, except ${lost} runs (a lost update!)`}.`];
   const alone = rates[4]!;
   notes.push(

@@ -35,26 +35,46 @@ export async function semaphore(cfg: SyncConfig): Promise<Section> {
     x++;
   };
   const variants = [
-    () => timeLoop((n) => {
-      for (let i = 0; i < n; i++) {
-        sem.acquire();
-        bump();
-        sem.release();
-      }
-    }, cfg.sampleMs, BATCH),
-    () => timeLoop((n) => {
-      for (let i = 0; i < n; i++) {
-        mutex.lock();
-        bump();
-        mutex.unlock();
-      }
-    }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => {
-      for (let i = 0; i < n; i++) await sem.runExclusive(bump);
-    }, cfg.sampleMs, BATCH),
-    () => timeLoopAsync(async (n) => {
-      for (let i = 0; i < n; i++) await peer.runExclusive(bump);
-    }, cfg.sampleMs, BATCH),
+    () =>
+      timeLoop(
+        (n) => {
+          for (let i = 0; i < n; i++) {
+            sem.acquire();
+            bump();
+            sem.release();
+          }
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoop(
+        (n) => {
+          for (let i = 0; i < n; i++) {
+            mutex.lock();
+            bump();
+            mutex.unlock();
+          }
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await sem.runExclusive(bump);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
+    () =>
+      timeLoopAsync(
+        async (n) => {
+          for (let i = 0; i < n; i++) await peer.runExclusive(bump);
+        },
+        cfg.sampleMs,
+        BATCH,
+      ),
   ];
   for (const v of variants) await v();
   const [s, m, sa, p] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[]];
@@ -71,13 +91,13 @@ export async function semaphore(cfg: SyncConfig): Promise<Section> {
     ],
     goals: [
       {
-        text: 'sabre `runExclusive` faster than async-mutex\'s, while working across threads',
+        text: "sabre `runExclusive` faster than async-mutex's, while working across threads",
         met: pairedRatio(p, sa) > 1,
         detail: `async-mutex ÷ sabre, paired: ${fmtRatio(pairedRatio(p, sa))}`,
       },
     ],
     notes: [
-      'A sabre Semaphore records each thread\'s permits (so a dead thread\'s come back) under a short internal lock: its acquire + release costs a few Mutex lock + unlock pairs.',
+      "A sabre Semaphore records each thread's permits (so a dead thread's come back) under a short internal lock: its acquire + release costs a few Mutex lock + unlock pairs.",
     ],
   };
 }
@@ -93,7 +113,12 @@ export async function readMostly(threads: BenchThreads, cfg: SyncConfig): Promis
     threads.run(make(kind).slice(0, tasksOf), cfg.durationMs, cfg.windowMs);
   const variants = [once('rw', n), once('mutex', n), once('rw', 1), once('mutex', 1)];
   for (const v of variants) await v();
-  const [rw2, mx2, rw1, mx1] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [number[], number[], number[], number[]];
+  const [rw2, mx2, rw1, mx1] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [
+    number[],
+    number[],
+    number[],
+    number[],
+  ];
   const scaling = median(rw2) / median(rw1);
   return {
     title: '8. RWLock vs Mutex, read-mostly, 2 threads',
@@ -104,7 +129,11 @@ export async function readMostly(threads: BenchThreads, cfg: SyncConfig): Promis
       ['sabre `Mutex` (lock for reads and writes)', fmtRate(median(mx2)), fmtRate(median(mx1)), fmtRatio(median(mx2) / median(mx1))],
     ],
     goals: [
-      { text: 'readers scale: 2 threads on the RWLock beat 2 threads on the Mutex', met: pairedRatio(rw2, mx2) > 1, detail: `RWLock ÷ Mutex with 2 threads, paired: ${fmtRatio(pairedRatio(rw2, mx2))}` },
+      {
+        text: 'readers scale: 2 threads on the RWLock beat 2 threads on the Mutex',
+        met: pairedRatio(rw2, mx2) > 1,
+        detail: `RWLock ÷ Mutex with 2 threads, paired: ${fmtRatio(pairedRatio(rw2, mx2))}`,
+      },
     ],
     notes: [
       'Every section checked that the 8 words agreed: a read never overlapped a write.',

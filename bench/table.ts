@@ -37,13 +37,25 @@ export async function tableSingle(cfg: TableConfig): Promise<Section> {
     map.set(k, `value of ${k}`);
   }
   let sink = 0;
-  const loop = (op: (key: string) => unknown, over = keys) => () => timeLoop((n) => {
-    for (let i = 0; i < n; i++) if (op(over[i % over.length]!) !== undefined) sink++;
-  }, cfg.sampleMs, BATCH);
+  const loop =
+    (op: (key: string) => unknown, over = keys) =>
+    () =>
+      timeLoop(
+        (n) => {
+          for (let i = 0; i < n; i++) if (op(over[i % over.length]!) !== undefined) sink++;
+        },
+        cfg.sampleMs,
+        BATCH,
+      );
   let cold = 0;
-  const coldLoop = () => timeLoop((n) => {
-    for (let i = 0; i < n; i++, cold++) if (str.get(coldKeys[cold % COLD_KEYS]!) !== undefined) sink++;
-  }, cfg.sampleMs, BATCH);
+  const coldLoop = () =>
+    timeLoop(
+      (n) => {
+        for (let i = 0; i < n; i++, cold++) if (str.get(coldKeys[cold % COLD_KEYS]!) !== undefined) sink++;
+      },
+      cfg.sampleMs,
+      BATCH,
+    );
   const variants = [
     loop((k) => map.get(k)),
     loop((k) => str.get(k)),
@@ -55,7 +67,16 @@ export async function tableSingle(cfg: TableConfig): Promise<Section> {
     coldLoop,
   ];
   for (const v of variants) v(); // warm-up
-  const [mg, sg, sh, jg, ms, ss, js, sc] = (await interleave(cfg.rounds, variants)) as [number[], number[], number[], number[], number[], number[], number[], number[]];
+  const [mg, sg, sh, jg, ms, ss, js, sc] = (await interleave(cfg.rounds, variants)) as [
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+    number[],
+  ];
   if (sink === 0) throw new Error('no hits');
   const getRatio = pairedRatio(sg, mg);
   return {
@@ -63,9 +84,13 @@ export async function tableSingle(cfg: TableConfig): Promise<Section> {
     intro: `One thread, ${KEYS} keys like "user:123" in a 65,536-entry table, ${cfg.rounds} interleaved rounds of ${cfg.sampleMs} ms; per op; medians; "paired" = median of per-round ratios.`,
     header: ['operation', 'per op', 'paired vs `Map.get`'],
     rows: [
-      ['`Map.get` (one thread\'s memory)', fmtNs(median(mg)), '1.00×'],
+      ["`Map.get` (one thread's memory)", fmtNs(median(mg)), '1.00×'],
       ['table `get`, string codec (hot keys: decoded string reused)', fmtNs(median(sg)), fmtRatio(getRatio)],
-      [`table \`get\`, string codec (${COLD_KEYS.toLocaleString('en-US')} keys in turn: copied and decoded)`, fmtNs(median(sc)), fmtRatio(pairedRatio(sc, mg))],
+      [
+        `table \`get\`, string codec (${COLD_KEYS.toLocaleString('en-US')} keys in turn: copied and decoded)`,
+        fmtNs(median(sc)),
+        fmtRatio(pairedRatio(sc, mg)),
+      ],
       ['table `has` (no decode)', fmtNs(median(sh)), fmtRatio(pairedRatio(sh, mg))],
       ['table `get`, json codec', fmtNs(median(jg)), fmtRatio(pairedRatio(jg, mg))],
       ['`Map.set`', fmtNs(median(ms)), fmtRatio(pairedRatio(ms, mg))],
@@ -73,7 +98,11 @@ export async function tableSingle(cfg: TableConfig): Promise<Section> {
       ['table `set` (replace), json codec', fmtNs(median(js)), fmtRatio(pairedRatio(js, mg))],
     ],
     goals: [
-      { text: 'table `get` (string codec) within 5× of `Map.get`, while shared by all threads', met: getRatio <= 5, detail: `paired: ${fmtRatio(getRatio)}` },
+      {
+        text: 'table `get` (string codec) within 5× of `Map.get`, while shared by all threads',
+        met: getRatio <= 5,
+        detail: `paired: ${fmtRatio(getRatio)}`,
+      },
     ],
     notes: [
       'A table `get` encodes the key to UTF-8, hashes it (HalfSipHash-1-3, keyed), probes, checks the segment sequence, and copies and decodes the value: `has` shows the cost before the copy. With the string codec each table instance keeps a read memo (up to 16,384 keys, CLOCK eviction): a remembered key skips the encoding, hashing and probing, checks that its slot is still live with the same 64-bit write number between two equal even loads of the segment sequence, and returns the string it decoded before, as a `Map` returns the reference it holds; the cold row (more keys than the memo) shows the full lookup, copy and decode. json and v8 values are objects the caller may change, so they are always decoded afresh.',
@@ -88,13 +117,27 @@ export async function tableThreads(threads: BenchThreads, cfg: TableConfig): Pro
   const table = new SharedHashTable<string>({ capacity: 64 * 1024, maxKeyBytes: 32, maxValueBytes: 64, codec: 'string' });
   for (let t = 0; t < n; t++) for (let i = 0; i < KEYS; i++) table.set(`t${t}:${i}`, 'value');
   for (let i = 0; i < KEYS; i++) table.set(`shared:${i}`, 'value');
-  const tasks = (shared: boolean, count: number): Task[] => Array.from({ length: count }, (_, t) => ({
-    kind: 'table', handle: table.handle, prefix: shared ? 'shared:' : `t${t}:`, keys: KEYS, writeEvery: WRITE_EVERY,
-  }) as const);
-  const once = (shared: boolean, count: number) => async (): Promise<TimedRun> => threads.run(tasks(shared, count), cfg.durationMs, cfg.windowMs);
+  const tasks = (shared: boolean, count: number): Task[] =>
+    Array.from(
+      { length: count },
+      (_, t) =>
+        ({
+          kind: 'table',
+          handle: table.handle,
+          prefix: shared ? 'shared:' : `t${t}:`,
+          keys: KEYS,
+          writeEvery: WRITE_EVERY,
+        }) as const,
+    );
+  const once = (shared: boolean, count: number) => async (): Promise<TimedRun> =>
+    threads.run(tasks(shared, count), cfg.durationMs, cfg.windowMs);
   const variants = [once(false, n), once(true, n), once(false, 1)];
   for (const v of variants) await v();
-  const [distinct, shared, one] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [number[], number[], number[]];
+  const [distinct, shared, one] = (await interleave<TimedRun>(cfg.rounds, variants)).map((runs) => runs.map(throughput)) as [
+    number[],
+    number[],
+    number[],
+  ];
   return {
     title: '10. SharedHashTable on 2 threads: distinct and shared keys',
     intro: `${n} worker threads, ${cfg.rounds} interleaved rounds of ${cfg.durationMs} ms; each op is a \`get\` (string codec), one in ${WRITE_EVERY} a \`set\`; ${KEYS} keys per thread (distinct) or ${KEYS} keys for all (shared); total ops/s; medians.`,
@@ -105,10 +148,14 @@ export async function tableThreads(threads: BenchThreads, cfg: TableConfig): Pro
       [`${n} threads, the same keys`, fmtRate(median(shared)), fmtRatio(pairedRatio(shared, one))],
     ],
     goals: [
-      { text: 'readers and writers of different keys do not serialize: 2 threads beat 1', met: pairedRatio(distinct, one) > 1, detail: `2 threads ÷ 1, paired: ${fmtRatio(pairedRatio(distinct, one))}` },
+      {
+        text: 'readers and writers of different keys do not serialize: 2 threads beat 1',
+        met: pairedRatio(distinct, one) > 1,
+        detail: `2 threads ÷ 1, paired: ${fmtRatio(pairedRatio(distinct, one))}`,
+      },
     ],
     notes: [
-      'Reads take no lock; writers lock only their key\'s segment (64 segments in this table). On the same keys, a write makes concurrent reads of its segment retry.',
+      "Reads take no lock; writers lock only their key's segment (64 segments in this table). On the same keys, a write makes concurrent reads of its segment retry.",
     ],
   };
 }

@@ -70,7 +70,8 @@ export async function uncontendedMutex(cfg: SingleConfig): Promise<Section> {
     rawPair,
     () => atomicsMutexSample(cfg.sampleMs * 3),
   ]);
-  const s = median(sabreNs as number[]), r = median(rawNs as number[]);
+  const s = median(sabreNs as number[]),
+    r = median(rawNs as number[]);
   const children = (child as (ChildSample | undefined)[]).filter((c): c is ChildSample => c !== undefined);
   const am = median(children.map((c) => c.mutexNs));
   const amRaw = median(children.map((c) => c.rawNs));
@@ -96,7 +97,11 @@ export async function uncontendedMutex(cfg: SingleConfig): Promise<Section> {
     },
   ];
   if (children.length > 0) {
-    goals.push({ text: 'faster than V8 `Atomics.Mutex`', met: s < am, detail: `sabre ${fmtNs(s)} vs ${fmtNs(am)}; against each process's own raw pair: sabre ${fmtRatio(s / r)}, Atomics.Mutex ${fmtRatio(am / amRaw)}` });
+    goals.push({
+      text: 'faster than V8 `Atomics.Mutex`',
+      met: s < am,
+      detail: `sabre ${fmtNs(s)} vs ${fmtNs(am)}; against each process's own raw pair: sabre ${fmtRatio(s / r)}, Atomics.Mutex ${fmtRatio(am / amRaw)}`,
+    });
   }
   return {
     title: '1. Uncontended Mutex',
@@ -161,14 +166,17 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
   const samples = [casS!, casD!, ...(await interleave(cfg.rounds, variants.slice(2, 4)))];
   const localRatios = casL!.map((v, i) => v / casD![i]!);
   const [cs, cd, ls, ld] = samples.map(median) as [number, number, number, number];
-  const casPaired = pairedRatio(samples[0]!, samples[1]!), lsPaired = pairedRatio(samples[2]!, samples[3]!);
+  const casPaired = pairedRatio(samples[0]!, samples[1]!),
+    lsPaired = pairedRatio(samples[2]!, samples[3]!);
   // Per-round ratios seam ÷ direct; the cost is "measurable" when even the
   // lower quartile of them is above 1 (three rounds in four show the seam slower).
   const ratios = (x: number[], y: number[]): number[] => x.map((v, i) => v / y[i]!);
-  const casRatios = ratios(samples[0]!, samples[1]!), lsRatios = ratios(samples[2]!, samples[3]!);
+  const casRatios = ratios(samples[0]!, samples[1]!),
+    lsRatios = ratios(samples[2]!, samples[3]!);
   const spread = (rs: number[]): string => `${fmtRatio(quantile(rs, 0.25))} – ${fmtRatio(quantile(rs, 0.75))}`;
   const free = (rs: number[]): boolean => median(rs) <= 1.05 || quantile(rs, 0.25) <= 1;
-  const casOk = free(casRatios), lsOk = free(lsRatios);
+  const casOk = free(casRatios),
+    lsOk = free(lsRatios);
   // From the paired ratios (two seam calls per iteration), like the verdict: medians of different rounds would mix machine speeds.
   const perCallNs = (((casPaired - 1) * cd) / 2 + ((lsPaired - 1) * ld) / 2) / 2;
   return {
@@ -178,7 +186,14 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
     rows: [
       ['CAS increment (load + compareExchange)', fmtNs(cs), fmtNs(cd), fmtRatio(cs / cd), fmtRatio(casPaired), spread(casRatios)],
       ['load + store', fmtNs(ls), fmtNs(ld), fmtRatio(ls / ld), fmtRatio(lsPaired), spread(lsRatios)],
-      ['probe: CAS increment, direct + a per-call null check of a hook (the replaced design)', fmtNs(median(casL!)), fmtNs(cd), fmtRatio(median(casL!) / cd), fmtRatio(median(localRatios)), spread(localRatios)],
+      [
+        'probe: CAS increment, direct + a per-call null check of a hook (the replaced design)',
+        fmtNs(median(casL!)),
+        fmtNs(cd),
+        fmtRatio(median(casL!) / cd),
+        fmtRatio(median(localRatios)),
+        spread(localRatios),
+      ],
     ],
     goals: [
       {
@@ -188,7 +203,7 @@ export async function seam(cfg: SingleConfig): Promise<Section> {
       },
     ],
     notes: [
-      'The seam measured here is the production one (a thread without SABRE_SEAM=hooks): each function a bare wrapper of one `Atomics.*` call, aliased into module-level constants as src/ does, which TurboFan inlines (checked with `--trace-turbo-inlining`). The probe row is the design it replaced: a `hook !== null` check of a module variable on every call, in the loop\'s own module. That check alone costs a few percent of a bare CAS loop, which is why the hooked seam is chosen once per thread when sabre loads, and only in the threads of `runThreads`.',
+      "The seam measured here is the production one (a thread without SABRE_SEAM=hooks): each function a bare wrapper of one `Atomics.*` call, aliased into module-level constants as src/ does, which TurboFan inlines (checked with `--trace-turbo-inlining`). The probe row is the design it replaced: a `hook !== null` check of a module variable on every call, in the loop's own module. That check alone costs a few percent of a bare CAS loop, which is why the hooked seam is chosen once per thread when sabre loads, and only in the threads of `runThreads`.",
       'In a real operation the seam cost is part of table 1: lock + unlock through the seam against the raw pair.',
     ],
   };

@@ -50,7 +50,12 @@ import { LIVENESS_SLICE_MS } from '../src/sync/park.js';
 import { START_WORDS, type CounterResult, type CounterTask } from '../workers/example-counter.task.js';
 import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/example-owner-death.task.js';
 import { MAX_INSIDE, WORDS as SEMAPHORE_WORDS, type SemaphoreTask } from '../workers/example-semaphore.task.js';
-import { START_WORDS as READ_HEAVY_START_WORDS, type ReadHeavyResult, type ReadHeavyTask, type TableLock } from '../workers/example-rwlock.task.js';
+import {
+  START_WORDS as READ_HEAVY_START_WORDS,
+  type ReadHeavyResult,
+  type ReadHeavyTask,
+  type TableLock,
+} from '../workers/example-rwlock.task.js';
 import { FLAG_WORDS as LEASE_FLAG_WORDS, type AccountStore, type LeaseResult, type LeaseTask } from '../workers/example-lease.task.js';
 import { printTable, type Row } from './table.js';
 
@@ -116,7 +121,10 @@ const strategies: Strategy[] = [
     iterations: Math.round(1_000_000 * scale),
     setup() {
       const counter = new AtomicCounter();
-      return { task: (base) => ({ ...base, strategy: 'atomic', counter: counter.handle }) satisfies CounterTask, observe: () => counter.get() };
+      return {
+        task: (base) => ({ ...base, strategy: 'atomic', counter: counter.handle }) satisfies CounterTask,
+        observe: () => counter.get(),
+      };
     },
   },
   {
@@ -126,7 +134,10 @@ const strategies: Strategy[] = [
     setup() {
       const counter = int32();
       const mutex = new Mutex();
-      return { task: (base) => ({ ...base, strategy: 'mutex', counter, mutex: mutex.handle }) satisfies CounterTask, observe: () => counter[0]! };
+      return {
+        task: (base) => ({ ...base, strategy: 'mutex', counter, mutex: mutex.handle }) satisfies CounterTask,
+        observe: () => counter[0]!,
+      };
     },
   },
   {
@@ -135,7 +146,10 @@ const strategies: Strategy[] = [
     iterations: Math.round(20_000 * scale),
     setup() {
       const cell = new VersionedCell<number>({ maxBytes: 32, codec: 'json', initial: 0 });
-      return { task: (base) => ({ ...base, strategy: 'versioned', cell: cell.handle }) satisfies CounterTask, observe: () => cell.read().value };
+      return {
+        task: (base) => ({ ...base, strategy: 'versioned', cell: cell.handle }) satisfies CounterTask,
+        observe: () => cell.read().value,
+      };
     },
   },
   {
@@ -144,7 +158,10 @@ const strategies: Strategy[] = [
     iterations: Math.round(1_000_000 * scale),
     setup() {
       const counter = new StripedCounter();
-      return { task: (base) => ({ ...base, strategy: 'striped', counter: counter.handle }) satisfies CounterTask, observe: () => counter.sum() };
+      return {
+        task: (base) => ({ ...base, strategy: 'striped', counter: counter.handle }) satisfies CounterTask,
+        observe: () => counter.sum(),
+      };
     },
   },
 ];
@@ -196,9 +213,13 @@ console.log('conflicts = optimistic writes refused because the version moved on,
 for (const row of rows) {
   const strategy = strategies.find((s) => s.label === row.strategy)!;
   if (strategy.safe) check(row['lost updates'] === 0, `${row.strategy}: no lost updates (${row.observed} of ${row.expected})`);
-  else if (row['lost updates'] === 0) console.log(`note ${row.strategy}: no update was lost this time (the threads did not overlap); it is still unsafe`);
+  else if (row['lost updates'] === 0)
+    console.log(`note ${row.strategy}: no update was lost this time (the threads did not overlap); it is still unsafe`);
 }
-check(rows.every((r) => r.threads > 1), `every strategy ran on more than one thread (${rows.map((r) => r.threads).join(', ')})`);
+check(
+  rows.every((r) => r.threads > 1),
+  `every strategy ran on more than one thread (${rows.map((r) => r.threads).join(', ')})`,
+);
 
 // ---- Part 2: the lock holder dies ----------------------------------------
 
@@ -261,13 +282,33 @@ await Promise.all(
 
 const since = (t: number): number => Math.round((t - terminatedAtMs) * 10) / 10;
 printTable([
-  { step: '1. worker takes the lock, hangs holding it', thread: holderId, result: lockedWhileWaiting ? 'held' : 'not held?', 'ms after terminate()': null },
+  {
+    step: '1. worker takes the lock, hangs holding it',
+    thread: holderId,
+    result: lockedWhileWaiting ? 'held' : 'not held?',
+    'ms after terminate()': null,
+  },
   { step: '2. worker blocks in lock()', thread: workerOutcome.threadId, result: 'waiting', 'ms after terminate()': null },
   { step: '2. main thread awaits lockAsync()', thread: threadId, result: 'waiting', 'ms after terminate()': null },
   { step: '3. holder task aborted: thread terminated', thread: holderId, result: `run() rejected: ${heldEnd}`, 'ms after terminate()': 0 },
-  { step: "   holder's Worker 'exit' event", thread: holderId, result: 'exited', 'ms after terminate()': Number.isNaN(exitedAtMs) ? null : since(exitedAtMs) },
-  { step: '   blocked worker: lock() threw', thread: workerOutcome.threadId, result: workerOutcome.outcome, 'ms after terminate()': since(workerOutcome.atMs) },
-  { step: '   main thread: lockAsync() rejected', thread: threadId, result: mainOutcome.outcome, 'ms after terminate()': since(mainOutcome.atMs) },
+  {
+    step: "   holder's Worker 'exit' event",
+    thread: holderId,
+    result: 'exited',
+    'ms after terminate()': Number.isNaN(exitedAtMs) ? null : since(exitedAtMs),
+  },
+  {
+    step: '   blocked worker: lock() threw',
+    thread: workerOutcome.threadId,
+    result: workerOutcome.outcome,
+    'ms after terminate()': since(workerOutcome.atMs),
+  },
+  {
+    step: '   main thread: lockAsync() rejected',
+    thread: threadId,
+    result: mainOutcome.outcome,
+    'ms after terminate()': since(mainOutcome.atMs),
+  },
   { step: '4. main: clearPoison(), tryLock()', thread: threadId, result: relocked ? 'acquired' : 'refused', 'ms after terminate()': null },
   {
     step: `   ${THREADS} workers x ${afterIterations} runExclusiveSync increments`,
@@ -294,7 +335,8 @@ check(counter[0] === THREADS * afterIterations, `no lost updates after recovery 
 
 const PERMITS = 2;
 console.log(`\nPart 3: ${THREADS} worker threads share a resource that only ${PERMITS} may use at once\n`);
-const jobs = quick ? 5 : 20, workMs = 2;
+const jobs = quick ? 5 : 20,
+  workMs = 2;
 async function occupancy(semaphore: Semaphore | null): Promise<{ max: number; ms: number }> {
   const words = int32(SEMAPHORE_WORDS);
   const task: SemaphoreTask = { semaphore: semaphore?.handle ?? null, words, jobs, workMs };
@@ -303,16 +345,31 @@ async function occupancy(semaphore: Semaphore | null): Promise<{ max: number; ms
   return { max: Atomics.load(words, MAX_INSIDE), ms: Math.round(nowMs() - started) };
 }
 // Warm-up: each worker imports the task module once, outside the timings.
-await Promise.all(Array.from({ length: THREADS }, () => pool.run({ semaphore: null, words: int32(SEMAPHORE_WORDS), jobs: 0, workMs }, { filename: SEMAPHORE_TASK })));
+await Promise.all(
+  Array.from({ length: THREADS }, () =>
+    pool.run({ semaphore: null, words: int32(SEMAPHORE_WORDS), jobs: 0, workMs }, { filename: SEMAPHORE_TASK }),
+  ),
+);
 const unlimited = await occupancy(null);
 const semaphore = new Semaphore(PERMITS);
 const limited = await occupancy(semaphore);
 printTable([
   { strategy: 'no limit', threads: THREADS, permits: null, 'most inside at once': unlimited.max, ms: unlimited.ms },
-  { strategy: `sabre Semaphore(${PERMITS}), shared`, threads: THREADS, permits: PERMITS, 'most inside at once': limited.max, ms: limited.ms },
+  {
+    strategy: `sabre Semaphore(${PERMITS}), shared`,
+    threads: THREADS,
+    permits: PERMITS,
+    'most inside at once': limited.max,
+    ms: limited.ms,
+  },
 ]);
-console.log(`Each thread ran ${jobs} jobs of ${workMs} ms holding the resource. A per-thread semaphore would allow ${PERMITS} per thread: ${PERMITS * THREADS} at once.\n`);
-check(limited.max >= 1 && limited.max <= PERMITS, `the shared Semaphore kept at most ${PERMITS} threads inside (most at once: ${limited.max})`);
+console.log(
+  `Each thread ran ${jobs} jobs of ${workMs} ms holding the resource. A per-thread semaphore would allow ${PERMITS} per thread: ${PERMITS * THREADS} at once.\n`,
+);
+check(
+  limited.max >= 1 && limited.max <= PERMITS,
+  `the shared Semaphore kept at most ${PERMITS} threads inside (most at once: ${limited.max})`,
+);
 check(semaphore.available === PERMITS, `every permit came back (${semaphore.available} of ${PERMITS} available)`);
 
 // ---- Part 4: RWLock vs Mutex on read-heavy data ---------------------------
@@ -335,11 +392,26 @@ async function readHeavy(): Promise<void> {
   }
   async function measure(lock: TableLock, ms = windowMs): Promise<Run> {
     const prices = new Float64Array(new SharedArrayBuffer(8 * PRICES)); // generation 0 everywhere
-    const task: ReadHeavyTask = { lock, prices, start: int32(READ_HEAVY_START_WORDS), parties: THREADS, windowMs: ms, writeEvery: WRITE_EVERY };
-    const results: ReadHeavyResult[] = await Promise.all(Array.from({ length: THREADS }, () => pool.run(task, { filename: RWLOCK_TASK }) as Promise<ReadHeavyResult>));
+    const task: ReadHeavyTask = {
+      lock,
+      prices,
+      start: int32(READ_HEAVY_START_WORDS),
+      parties: THREADS,
+      windowMs: ms,
+      writeEvery: WRITE_EVERY,
+    };
+    const results: ReadHeavyResult[] = await Promise.all(
+      Array.from({ length: THREADS }, () => pool.run(task, { filename: RWLOCK_TASK }) as Promise<ReadHeavyResult>),
+    );
     const sum = (f: (r: ReadHeavyResult) => number): number => results.reduce((n, r) => n + f(r), 0);
     const elapsedMs = Math.max(...results.map((r) => r.finishedMs)) - Math.min(...results.map((r) => r.startedMs));
-    return { reads: sum((r) => r.reads), writes: sum((r) => r.writes), torn: sum((r) => r.torn), ms: Math.max(elapsedMs, 0.001), threads: new Set(results.map((r) => r.threadId)).size };
+    return {
+      reads: sum((r) => r.reads),
+      writes: sum((r) => r.writes),
+      torn: sum((r) => r.torn),
+      ms: Math.max(elapsedMs, 0.001),
+      threads: new Set(results.map((r) => r.threadId)).size,
+    };
   }
 
   // Warm-up: each worker imports the task module and compiles the loop outside the timings.
@@ -357,7 +429,11 @@ async function readHeavy(): Promise<void> {
     'reads vs Mutex': `${(perSecond(run.reads, run) / Math.max(mutexReads, 1)).toFixed(2)}x`,
     'torn reads': run.torn,
   });
-  printTable([row('Mutex (lock for reads and writes)', mutexRun), row('RWLock (readLock / writeLock)', rwRun), row('none (unsafe)', bareRun)]);
+  printTable([
+    row('Mutex (lock for reads and writes)', mutexRun),
+    row('RWLock (readLock / writeLock)', rwRun),
+    row('none (unsafe)', bareRun),
+  ]);
   console.log('A read sums every price and checks they all hold one generation; a write moves them all to the next one.');
   console.log('torn reads = reads that saw two generations: they overlapped a write.');
   const cores = availableParallelism();
@@ -378,7 +454,9 @@ await readHeavy();
 
 async function leasesWithFencing(): Promise<void> {
   const ACCOUNT = 'account:42';
-  const OPENING = 100, A_WITHDRAWS = 50, B_WITHDRAWS = 30;
+  const OPENING = 100,
+    A_WITHDRAWS = 50,
+    B_WITHDRAWS = 30;
   const ttlMs = quick ? 50 : 100;
   const stallMs = 2 * ttlMs;
   console.log(`\nPart 5: leases with fencing tokens: worker A stalls ${stallMs} ms holding a ${ttlMs} ms lease on ${ACCOUNT}\n`);
@@ -414,13 +492,19 @@ async function leasesWithFencing(): Promise<void> {
   const partMs = nowMs() - partStartedMs;
 
   const at = (t: number): number => Math.round((t - startedMs) * 10) / 10;
-  const events: Row[] = [...a.events, ...b.events, { atMs: a.expiresAtMs, worker: '(clock)', event: "A's lease expires (TTL ran out)", token: a.token, result: `${ACCOUNT} is free` }]
+  const events: Row[] = [
+    ...a.events,
+    ...b.events,
+    { atMs: a.expiresAtMs, worker: '(clock)', event: "A's lease expires (TTL ran out)", token: a.token, result: `${ACCOUNT} is free` },
+  ]
     .sort((x, y) => x.atMs - y.atMs)
     .map((e) => ({ ms: at(e.atMs), worker: e.worker, event: e.event, 'fencing token': e.token, result: e.result }));
   printTable(events);
   console.log(`A's write: ${a.writeMessage || 'accepted'}`);
   console.log(`A's release: ${a.releaseMessage || 'released'}`);
-  console.log(`Final balance behind the fence: ${final?.value} (written with token ${final?.token}): B's update kept, A's refused (A must lease again and re-read).`);
+  console.log(
+    `Final balance behind the fence: ${final?.value} (written with token ${final?.token}): B's update kept, A's refused (A must lease again and re-read).`,
+  );
   console.log(
     `Unfenced (same schedule, a plain SharedArrayBuffer cell): A's late write with token ${plain.a.token} was ${plain.a.write === 'written' ? 'accepted' : `refused (${plain.a.write})`}, ` +
       `the balance ended at ${unfencedFinal}: B's update (${plain.b.balanceWritten}) was ${unfencedFinal === plain.b.balanceWritten ? 'kept' : 'lost'}.`,
@@ -434,7 +518,10 @@ async function leasesWithFencing(): Promise<void> {
   check(a.write === 'ERR_CONFLICT', `the fence refused A's stale write with token ${a.token} (${a.write})`);
   check(a.release === 'ERR_NOT_OWNER', `A's release of its lapsed lease threw NotOwnerError (${a.release})`);
   check(final?.value === b.balanceWritten && final.token === b.token, `the final balance is B's (${final?.value}, token ${final?.token})`);
-  check(plain.a.write === 'written' && unfencedFinal === plain.a.balanceWritten, `without the fence A's late write overwrote B's (balance ${unfencedFinal})`);
+  check(
+    plain.a.write === 'written' && unfencedFinal === plain.a.balanceWritten,
+    `without the fence A's late write overwrote B's (balance ${unfencedFinal})`,
+  );
 }
 await leasesWithFencing();
 

@@ -68,18 +68,40 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 const pool = new Piscina({ filename: PAYMENT_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
-const store = new IdempotencyStore({ capacity: 4 * KEYS, leaseMs: LEASE_MS, retentionMs: 3_600_000, maxKeyBytes: 36, maxResponseBytes: 512 });
+const store = new IdempotencyStore({
+  capacity: 4 * KEYS,
+  leaseMs: LEASE_MS,
+  retentionMs: 3_600_000,
+  maxKeyBytes: 36,
+  maxResponseBytes: 512,
+});
 
 /** Deals `list` round-robin: the copies of a payment, adjacent in the list, land on different threads. */
-const deal = <T>(list: readonly T[], threads = THREADS): T[][] => Array.from({ length: threads }, (_, t) => list.filter((_, i) => i % threads === t));
+const deal = <T>(list: readonly T[], threads = THREADS): T[][] =>
+  Array.from({ length: threads }, (_, t) => list.filter((_, i) => i % threads === t));
 
 let runs = 0;
 /** Serves `requests` on `threads` workers that start together; the replies of all of them. */
-async function serve(mode: 'shared' | 'map', ledger: Int32Array, requests: readonly PaymentRequest[], threads = THREADS): Promise<PaymentReply[]> {
+async function serve(
+  mode: 'shared' | 'map',
+  ledger: Int32Array,
+  requests: readonly PaymentRequest[],
+  threads = THREADS,
+): Promise<PaymentReply[]> {
   const run = ++runs;
   const start = int32(START_WORDS);
   const batches = deal(requests, threads);
-  const task = (batch: PaymentRequest[]): PaymentTask => ({ kind: 'batch', mode, run, store: store.handle, ledger, requests: batch, start, parties: threads, workMs: WORK_MS });
+  const task = (batch: PaymentRequest[]): PaymentTask => ({
+    kind: 'batch',
+    mode,
+    run,
+    store: store.handle,
+    ledger,
+    requests: batch,
+    start,
+    parties: threads,
+    workMs: WORK_MS,
+  });
   const replies = await Promise.all(batches.map((batch) => pool.run(task(batch)) as Promise<PaymentReply[]>));
   return replies.flat();
 }
@@ -95,7 +117,9 @@ const burst = payments.flatMap((p) => Array.from({ length: COPIES }, () => p));
 const retries = [...payments, ...payments.filter((p) => p.k % ALTER_EVERY === 0).map((p) => ({ ...p, altered: true }))];
 const alteredCount = retries.filter((r) => r.altered).length;
 
-console.log(`${THREADS} worker threads serve POST /charges: ${KEYS} payments, each sent ${COPIES} times at once, then retried${quick ? ' (--quick)' : ''}\n`);
+console.log(
+  `${THREADS} worker threads serve POST /charges: ${KEYS} payments, each sent ${COPIES} times at once, then retried${quick ? ' (--quick)' : ''}\n`,
+);
 
 // ---- 1. The burst and the retries, through the shared store --------------
 
@@ -143,7 +167,8 @@ await pool.destroy();
 
 // ---- The tables -----------------------------------------------------------
 
-const count = (replies: readonly PaymentReply[], outcome: PaymentReply['outcome']): number => replies.filter((r) => r.outcome === outcome).length;
+const count = (replies: readonly PaymentReply[], outcome: PaymentReply['outcome']): number =>
+  replies.filter((r) => r.outcome === outcome).length;
 const chargedTimes = (l: Int32Array, keys: number): number[] => Array.from(l.subarray(0, keys));
 const sharedTimes = chargedTimes(ledger, KEYS + 1);
 const mapTimes = chargedTimes(mapLedger, KEYS);
@@ -180,13 +205,38 @@ console.log(
 );
 
 const since = (t: number): number => Math.round((t - begunAt) * 10) / 10;
-printTable([
-  { 'ms': 0, thread: deadThread, event: 'begins the request: holds the key, stuck before the charge', reply: '' },
-  { 'ms': since(terminatedAt), thread: deadThread, event: 'terminated (Piscina aborts the task)', reply: `none (run() rejected: ${hungEnd})` },
-  ...[...duringLease].sort((a, b) => a.atMs - b.atMs).map((r) => ({ 'ms': since(r.atMs), thread: r.threadId, event: 'the client sends it again, within the lease', reply: `${r.status}, Retry-After: ${r.retryAfter} s` })),
-  { 'ms': since(retried!.atMs), thread: retried!.threadId, event: `the client retries after the lease (${LEASE_MS} ms)`, reply: `${retried!.status} ${retried!.outcome}` },
-  { 'ms': since(again!.atMs), thread: again!.threadId, event: 'and once more', reply: `${again!.status} ${again!.outcome}${again!.replayed ? ', Idempotent-Replayed: true' : ''}` },
-], { title: `The dead worker's payment (key ${dead.key.slice(0, 8)}…):` });
+printTable(
+  [
+    { ms: 0, thread: deadThread, event: 'begins the request: holds the key, stuck before the charge', reply: '' },
+    {
+      ms: since(terminatedAt),
+      thread: deadThread,
+      event: 'terminated (Piscina aborts the task)',
+      reply: `none (run() rejected: ${hungEnd})`,
+    },
+    ...[...duringLease]
+      .sort((a, b) => a.atMs - b.atMs)
+      .map((r) => ({
+        ms: since(r.atMs),
+        thread: r.threadId,
+        event: 'the client sends it again, within the lease',
+        reply: `${r.status}, Retry-After: ${r.retryAfter} s`,
+      })),
+    {
+      ms: since(retried!.atMs),
+      thread: retried!.threadId,
+      event: `the client retries after the lease (${LEASE_MS} ms)`,
+      reply: `${retried!.status} ${retried!.outcome}`,
+    },
+    {
+      ms: since(again!.atMs),
+      thread: again!.threadId,
+      event: 'and once more',
+      reply: `${again!.status} ${again!.outcome}${again!.replayed ? ', Idempotent-Replayed: true' : ''}`,
+    },
+  ],
+  { title: `The dead worker's payment (key ${dead.key.slice(0, 8)}…):` },
+);
 console.log(
   'A dead request may already have charged (nothing in memory says whether it did), so its key waits for the lease like a stalled one ' +
     'and is not freed at once (`reclaimOnOwnerDeath: true` would). Here it died before its charge: the retry is the only one.\n',
@@ -202,17 +252,42 @@ for (const r of shared) {
   if (body === undefined) firstBodies.set(r.k, r.body!);
   else if (body !== r.body) differing++;
 }
-check(sharedTimes.every((n) => n === 1), `shared store: every one of ${KEYS + 1} keys charged exactly once (${sharedTimes.filter((n) => n === 1).length} once, ${twice(sharedTimes)} more, ${sharedTimes.filter((n) => n === 0).length} never)`);
-check(count(shared, 'executed') === KEYS + 1, `shared store: ${KEYS + 1} requests executed, one per key (got ${count(shared, 'executed')})`);
+check(
+  sharedTimes.every((n) => n === 1),
+  `shared store: every one of ${KEYS + 1} keys charged exactly once (${sharedTimes.filter((n) => n === 1).length} once, ${twice(sharedTimes)} more, ${sharedTimes.filter((n) => n === 0).length} never)`,
+);
+check(
+  count(shared, 'executed') === KEYS + 1,
+  `shared store: ${KEYS + 1} requests executed, one per key (got ${count(shared, 'executed')})`,
+);
 check(differing === 0 && firstBodies.size === KEYS + 1, `shared store: every 201 for a key carries the same charge (${differing} differ)`);
-check(shared.every((r) => r.replayed === (r.outcome === 'replayed')), 'shared store: every replay, and only a replay, carries Idempotent-Replayed: true');
-check(count(shared, 'mismatch') === alteredCount && shared.every((r) => !r.altered || r.status === 422), `shared store: all ${alteredCount} altered requests refused with 422 (got ${count(shared, 'mismatch')})`);
-check(count(shared, 'conflict') > 0 && shared.every((r) => r.outcome !== 'conflict' || Number(r.retryAfter) >= 1), `shared store: duplicates in flight got 409 with Retry-After (${count(shared, 'conflict')})`);
-check(sum([count(shared, 'executed'), count(shared, 'replayed'), count(shared, 'conflict'), count(shared, 'mismatch')]) === shared.length, 'shared store: every reply is one of executed, replayed, 409, 422');
-check(duringLease.length === 2 && duringLease.every((r) => r.status === 409), `the dead worker's key answered 409 during its lease (${duringLease.map((r) => r.status).join(', ')})`);
-check(retried!.outcome === 'executed' && retried!.atMs - begunAt >= LEASE_MS && retried!.threadId !== deadThread, `the retry after the lease ran on a live thread and charged (${retried!.outcome} at ${since(retried!.atMs)} ms on thread ${retried!.threadId})`);
+check(
+  shared.every((r) => r.replayed === (r.outcome === 'replayed')),
+  'shared store: every replay, and only a replay, carries Idempotent-Replayed: true',
+);
+check(
+  count(shared, 'mismatch') === alteredCount && shared.every((r) => !r.altered || r.status === 422),
+  `shared store: all ${alteredCount} altered requests refused with 422 (got ${count(shared, 'mismatch')})`,
+);
+check(
+  count(shared, 'conflict') > 0 && shared.every((r) => r.outcome !== 'conflict' || Number(r.retryAfter) >= 1),
+  `shared store: duplicates in flight got 409 with Retry-After (${count(shared, 'conflict')})`,
+);
+check(
+  sum([count(shared, 'executed'), count(shared, 'replayed'), count(shared, 'conflict'), count(shared, 'mismatch')]) === shared.length,
+  'shared store: every reply is one of executed, replayed, 409, 422',
+);
+check(
+  duringLease.length === 2 && duringLease.every((r) => r.status === 409),
+  `the dead worker's key answered 409 during its lease (${duringLease.map((r) => r.status).join(', ')})`,
+);
+check(
+  retried!.outcome === 'executed' && retried!.atMs - begunAt >= LEASE_MS && retried!.threadId !== deadThread,
+  `the retry after the lease ran on a live thread and charged (${retried!.outcome} at ${since(retried!.atMs)} ms on thread ${retried!.threadId})`,
+);
 check(again!.outcome === 'replayed' && again!.body === retried!.body, 'the next retry replayed that charge');
-if (twice(mapTimes) === 0) console.log('note a Map per thread: no key was charged twice this time (no copies overlapped); it is still unsafe');
+if (twice(mapTimes) === 0)
+  console.log('note a Map per thread: no key was charged twice this time (no copies overlapped); it is still unsafe');
 else console.log(`note a Map per thread: ${twice(mapTimes)} of ${KEYS} keys charged more than once, ${extra(mapTimes)} extra charges`);
 
 if (failures.length > 0) {

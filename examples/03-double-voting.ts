@@ -32,7 +32,16 @@
 import { Piscina } from 'piscina';
 import { OnceRegistry, VoteRegistry } from '../src/index.js';
 import { BookingTable } from '../src/store/booking-table.js';
-import { ACTION_KINDS, CHOICES, COUPON, POLL, type Action, type ActionKind, type VotesResult, type VotesTask } from '../workers/example-votes.task.js';
+import {
+  ACTION_KINDS,
+  CHOICES,
+  COUPON,
+  POLL,
+  type Action,
+  type ActionKind,
+  type VotesResult,
+  type VotesTask,
+} from '../workers/example-votes.task.js';
 import type { BookingsResult, BookingsTask, Customer, Plan } from '../workers/example-bookings.task.js';
 import { START_WORDS } from '../workers/start-line.js';
 import { printTable, type Row } from './table.js';
@@ -73,18 +82,29 @@ const deal = <T>(list: readonly T[]): T[][] => Array.from({ length: THREADS }, (
 const int32 = (words: number): Int32Array => new Int32Array(new SharedArrayBuffer(4 * words));
 const sum = (ns: readonly number[]): number => ns.reduce((a, b) => a + b, 0);
 /** A task with nothing to do and nobody to wait for. */
-const warmUp = { version: 'map', phase1: [], phase2: [], couponUses: 1, start: int32(START_WORDS), middle: int32(START_WORDS), parties: 1 } as const;
+const warmUp = {
+  version: 'map',
+  phase1: [],
+  phase2: [],
+  couponUses: 1,
+  start: int32(START_WORDS),
+  middle: int32(START_WORDS),
+  parties: 1,
+} as const;
 
 const pool = new Piscina({ filename: VOTES_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
 
 // ---- Part 1: votes, likes, rewards, coupons --------------------------------
 
 async function votesAndClaims(): Promise<void> {
-  const USERS = quick ? 60 : 300, POSTS = 4, COUPON_USES = quick ? 20 : 100;
+  const USERS = quick ? 60 : 300,
+    POSTS = 4,
+    COUPON_USES = quick ? 20 : 100;
   const copies = (max: number): number => 1 + random(max); // 1..max sends of one request
 
   // The requests, and what a correct server accepts of them.
-  const phase1: Action[] = [], phase2: Action[] = [];
+  const phase1: Action[] = [],
+    phase2: Action[] = [];
   const lastChoice: number[] = [];
   const likes = new Set<string>();
   let couponAttempts = 0;
@@ -115,16 +135,33 @@ async function votesAndClaims(): Promise<void> {
   };
   const expectedTally = CHOICES.map((_, c) => lastChoice.filter((x) => x === c).length);
 
-  const shares1 = deal(shuffle(phase1)), shares2 = deal(shuffle(phase2));
-  console.log(`Part 1: ${THREADS} worker threads handle ${phase1.length + phase2.length} requests of ${USERS} users, many sent 2 or 3 times${quick ? ' (--quick)' : ''}\n`);
+  const shares1 = deal(shuffle(phase1)),
+    shares2 = deal(shuffle(phase2));
+  console.log(
+    `Part 1: ${THREADS} worker threads handle ${phase1.length + phase2.length} requests of ${USERS} users, many sent 2 or 3 times${quick ? ' (--quick)' : ''}\n`,
+  );
 
   async function run(version: 'map' | 'sabre') {
     const votes = new VoteRegistry({ capacity: USERS, choices: [...CHOICES], maxPolls: 4 });
     const claims = new OnceRegistry({ capacity: USERS * (POSTS + 1) + 8 });
-    const start = int32(START_WORDS), middle = int32(START_WORDS);
-    const results: VotesResult[] = await Promise.all(shares1.map((share, t) => pool.run({
-      version, phase1: share, phase2: shares2[t]!, votes: votes.handle, claims: claims.handle, couponUses: COUPON_USES, start, middle, parties: THREADS,
-    } satisfies VotesTask) as Promise<VotesResult>));
+    const start = int32(START_WORDS),
+      middle = int32(START_WORDS);
+    const results: VotesResult[] = await Promise.all(
+      shares1.map(
+        (share, t) =>
+          pool.run({
+            version,
+            phase1: share,
+            phase2: shares2[t]!,
+            votes: votes.handle,
+            claims: claims.handle,
+            couponUses: COUPON_USES,
+            start,
+            middle,
+            parties: THREADS,
+          } satisfies VotesTask) as Promise<VotesResult>,
+      ),
+    );
     const total = (f: (r: VotesResult) => Record<ActionKind, number>, kind: ActionKind): number => sum(results.map((r) => f(r)[kind]));
     return {
       votes,
@@ -135,7 +172,15 @@ async function votesAndClaims(): Promise<void> {
     };
   }
   // Warm-up: each worker starts and imports the task module once, outside the runs.
-  await Promise.all(Array.from({ length: THREADS }, () => pool.run({ ...warmUp, votes: new VoteRegistry({ capacity: 1, choices: ['x'] }).handle, claims: new OnceRegistry({ capacity: 1 }).handle } satisfies VotesTask)));
+  await Promise.all(
+    Array.from({ length: THREADS }, () =>
+      pool.run({
+        ...warmUp,
+        votes: new VoteRegistry({ capacity: 1, choices: ['x'] }).handle,
+        claims: new OnceRegistry({ capacity: 1 }).handle,
+      } satisfies VotesTask),
+    ),
+  );
   const map = await run('map');
   const sabre = await run('sabre');
 
@@ -146,16 +191,20 @@ async function votesAndClaims(): Promise<void> {
     reward: 'claim the daily reward',
     coupon: `redeem ${COUPON} (maxUses ${COUPON_USES})`,
   };
-  printTable(ACTION_KINDS.map((k): Row => ({
-    action: label[k],
-    requests: attempts(k),
-    allowed: allowed[k],
-    'Map: accepted': map.accepted[k],
-    'Map: duplicates': map.accepted[k] - allowed[k],
-    'sabre: accepted': sabre.accepted[k],
-    'sabre: refused': sabre.refused[k],
-  })));
-  console.log('Map = each worker thread keeps its own Map of who voted, liked, claimed (a single-threaded server, copied into every worker).');
+  printTable(
+    ACTION_KINDS.map((k): Row => ({
+      action: label[k],
+      requests: attempts(k),
+      allowed: allowed[k],
+      'Map: accepted': map.accepted[k],
+      'Map: duplicates': map.accepted[k] - allowed[k],
+      'sabre: accepted': sabre.accepted[k],
+      'sabre: refused': sabre.refused[k],
+    })),
+  );
+  console.log(
+    'Map = each worker thread keeps its own Map of who voted, liked, claimed (a single-threaded server, copied into every worker).',
+  );
   console.log('sabre = every thread asks one VoteRegistry and one OnceRegistry in shared memory.\n');
 
   const ballots = CHOICES.map(() => 0);
@@ -164,23 +213,37 @@ async function votesAndClaims(): Promise<void> {
     if (b !== null) ballots[CHOICES.indexOf(b as (typeof CHOICES)[number])]!++;
   }
   const sabreTally = sabre.votes.tally(POLL);
-  const tallyRow = (count: string, values: readonly number[]): Row => ({ count, ...Object.fromEntries(CHOICES.map((c, i) => [c, values[i]!])), total: sum(values) });
+  const tallyRow = (count: string, values: readonly number[]): Row => ({
+    count,
+    ...Object.fromEntries(CHOICES.map((c, i) => [c, values[i]!])),
+    total: sum(values),
+  });
   printTable([
     tallyRow("expected (each user's last choice)", expectedTally),
-    tallyRow('sabre: VoteRegistry.tally', CHOICES.map((c) => sabreTally[c]!)),
+    tallyRow(
+      'sabre: VoteRegistry.tally',
+      CHOICES.map((c) => sabreTally[c]!),
+    ),
     tallyRow('sabre: ballots (VoteRegistry.ballot of every user)', ballots),
-    tallyRow('Map: the threads\' tallies, summed', map.tally),
+    tallyRow("Map: the threads' tallies, summed", map.tally),
   ]);
   console.log(`${USERS} users voted: the Map tally counts ${sum(map.tally) - USERS} votes more, every vote a thread saw first.\n`);
 
   for (const k of ACTION_KINDS) {
-    check(sabre.accepted[k] === allowed[k], `sabre accepted exactly the allowed ${label[k]} requests (${sabre.accepted[k]} of ${allowed[k]})`);
+    check(
+      sabre.accepted[k] === allowed[k],
+      `sabre accepted exactly the allowed ${label[k]} requests (${sabre.accepted[k]} of ${allowed[k]})`,
+    );
     check(sabre.refused[k] === attempts(k) - allowed[k], `sabre refused the other ${attempts(k) - allowed[k]} (${sabre.refused[k]})`);
   }
-  check(CHOICES.every((c, i) => sabreTally[c] === ballots[i] && ballots[i] === expectedTally[i]), `sabre's tally equals its ballots and each user's last choice (${CHOICES.map((c) => sabreTally[c]).join(', ')})`);
+  check(
+    CHOICES.every((c, i) => sabreTally[c] === ballots[i] && ballots[i] === expectedTally[i]),
+    `sabre's tally equals its ballots and each user's last choice (${CHOICES.map((c) => sabreTally[c]).join(', ')})`,
+  );
   check(sabre.threads > 1 && map.threads > 1, `both versions ran on more than one thread (${map.threads} and ${sabre.threads})`);
   const duplicates = sum(ACTION_KINDS.map((k) => map.accepted[k] - allowed[k]));
-  if (duplicates > 0) console.log(`note the per-thread Maps let ${duplicates} duplicate requests through, and counted ${sum(map.tally) - USERS} extra votes`);
+  if (duplicates > 0)
+    console.log(`note the per-thread Maps let ${duplicates} duplicate requests through, and counted ${sum(map.tally) - USERS} extra votes`);
   else console.log('note the per-thread Maps let no duplicate through this time (no request landed on two threads); they are still unsafe');
 }
 await votesAndClaims();
@@ -189,27 +252,54 @@ await votesAndClaims();
 
 async function bookingRush(): Promise<void> {
   const ROOMS = ['room:ada', 'room:grace', 'room:hopper'];
-  const OPEN = 9, CLOSE = 17; // slots are hours [9, 10) .. [16, 17)
+  const OPEN = 9,
+    CLOSE = 17; // slots are hours [9, 10) .. [16, 17)
   const POPULAR = [10, 11, 14]; // asked for by half the customers
   const CUSTOMERS = quick ? 72 : 180;
-  const ttlMs = 100, stallMs = 140, payMs = 4;
+  const ttlMs = 100,
+    stallMs = 140,
+    payMs = 4;
 
   const slot = (): number => (random(2) === 0 ? POPULAR[random(POPULAR.length)]! : OPEN + random(CLOSE - OPEN));
   const plans: Plan[] = ['book', 'book', 'book', 'book', 'hold', 'hold', 'hold', 'hold', 'abandon', 'stall'];
   const customers: Customer[] = Array.from({ length: CUSTOMERS }, (_, i) => {
     const hours = random(5) === 0 ? 2 : 1;
     const start = Math.min(slot(), CLOSE - hours);
-    return { name: `c${i}`, room: ROOMS[random(ROOMS.length)]!, start, hours, plan: plans[random(plans.length)]!, otherStart: Math.min(slot(), CLOSE - hours) };
+    return {
+      name: `c${i}`,
+      room: ROOMS[random(ROOMS.length)]!,
+      start,
+      hours,
+      plan: plans[random(plans.length)]!,
+      otherStart: Math.min(slot(), CLOSE - hours),
+    };
   });
   const shares = deal(customers);
-  console.log(`\nPart 2: ${CUSTOMERS} customers rush for ${ROOMS.length} rooms x ${CLOSE - OPEN} hourly slots on ${THREADS} worker threads (holds last ${ttlMs} ms)\n`);
+  console.log(
+    `\nPart 2: ${CUSTOMERS} customers rush for ${ROOMS.length} rooms x ${CLOSE - OPEN} hourly slots on ${THREADS} worker threads (holds last ${ttlMs} ms)\n`,
+  );
 
   async function run(version: 'map' | 'sabre') {
     const table = new BookingTable({ capacity: ROOMS.length });
     const start = int32(START_WORDS);
-    const results: BookingsResult[] = await Promise.all(shares.map((share) => pool.run({
-      version, table: table.handle, customers: share, start, parties: THREADS, ttlMs, stallMs, payMs,
-    } satisfies BookingsTask, { filename: BOOKINGS_TASK }) as Promise<BookingsResult>));
+    const results: BookingsResult[] = await Promise.all(
+      shares.map(
+        (share) =>
+          pool.run(
+            {
+              version,
+              table: table.handle,
+              customers: share,
+              start,
+              parties: THREADS,
+              ttlMs,
+              stallMs,
+              payMs,
+            } satisfies BookingsTask,
+            { filename: BOOKINGS_TASK },
+          ) as Promise<BookingsResult>,
+      ),
+    );
     const accepted = results.flatMap((r) => r.accepted);
     // Who holds each room-hour, by the bookings customers were told they have.
     const holders = new Map<string, string[]>();
@@ -219,19 +309,44 @@ async function bookingRush(): Promise<void> {
         holders.set(key, [...(holders.get(key) ?? []), b.holder]);
       }
     }
-    const overlapping = accepted.filter((a) => accepted.some((b) => b !== a && b.room === a.room && b.start < a.end && a.start < b.end)).length;
+    const overlapping = accepted.filter((a) =>
+      accepted.some((b) => b !== a && b.room === a.room && b.start < a.end && a.start < b.end),
+    ).length;
     const count = (f: (r: BookingsResult) => number): number => sum(results.map(f));
     return {
-      table, accepted, holders, overlapping,
+      table,
+      accepted,
+      holders,
+      overlapping,
       threads: new Set(results.map((r) => r.threadId)).size,
       doubled: [...holders.values()].filter((h) => h.length > 1).length,
-      booked: count((r) => r.booked), confirmed: count((r) => r.confirmed), refused: count((r) => r.refused),
-      abandoned: count((r) => r.abandoned), stalledRefused: count((r) => r.stalledRefused), stalledConfirmed: count((r) => r.stalledConfirmed),
+      booked: count((r) => r.booked),
+      confirmed: count((r) => r.confirmed),
+      refused: count((r) => r.refused),
+      abandoned: count((r) => r.abandoned),
+      stalledRefused: count((r) => r.stalledRefused),
+      stalledConfirmed: count((r) => r.stalledConfirmed),
       inTimeRefused: count((r) => r.inTimeRefused),
     };
   }
   // Warm-up: each worker imports the task module once, outside the rush.
-  await Promise.all(Array.from({ length: THREADS }, () => pool.run({ version: 'map', table: new BookingTable({ capacity: 1 }).handle, customers: [], start: int32(START_WORDS), parties: 1, ttlMs, stallMs, payMs } satisfies BookingsTask, { filename: BOOKINGS_TASK })));
+  await Promise.all(
+    Array.from({ length: THREADS }, () =>
+      pool.run(
+        {
+          version: 'map',
+          table: new BookingTable({ capacity: 1 }).handle,
+          customers: [],
+          start: int32(START_WORDS),
+          parties: 1,
+          ttlMs,
+          stallMs,
+          payMs,
+        } satisfies BookingsTask,
+        { filename: BOOKINGS_TASK },
+      ),
+    ),
+  );
   const map = await run('map');
   const sabre = await run('sabre');
 
@@ -248,7 +363,9 @@ async function bookingRush(): Promise<void> {
     'bookings overlapping another': r.overlapping,
   });
   printTable([row('Map (one per thread)', map), row('sabre BookingTable', sabre)]);
-  console.log('A customer refused because the slot was taken tries one other slot. "late confirms refused": the hold had lapsed (the customer stalled past its TTL).\n');
+  console.log(
+    'A customer refused because the slot was taken tries one other slot. "late confirms refused": the hold had lapsed (the customer stalled past its TTL).\n',
+  );
 
   const grid: Row[] = [];
   for (let h = OPEN; h < CLOSE; h++) {
@@ -260,18 +377,43 @@ async function bookingRush(): Promise<void> {
   // The table's own list, once every abandoned hold has lapsed.
   await new Promise((resolve) => setTimeout(resolve, ttlMs));
   const listed = ROOMS.flatMap((room) => sabre.table.bookings(room));
-  const ids = (list: readonly { id: string }[]): string => list.map((b) => b.id).sort().join(' ');
+  const ids = (list: readonly { id: string }[]): string =>
+    list
+      .map((b) => b.id)
+      .sort()
+      .join(' ');
   const stallers = sabre.stalledRefused + sabre.stalledConfirmed;
 
-  check(sabre.doubled === 0 && sabre.overlapping === 0, `sabre: no room-hour booked twice (${sabre.doubled}), no booking overlapping another (${sabre.overlapping})`);
-  check(ids(listed) === ids(sabre.accepted) && listed.every((b) => !('expiresAt' in b)), `sabre: the table lists exactly the ${sabre.accepted.length} bookings customers were told they have (${listed.length})`);
+  check(
+    sabre.doubled === 0 && sabre.overlapping === 0,
+    `sabre: no room-hour booked twice (${sabre.doubled}), no booking overlapping another (${sabre.overlapping})`,
+  );
+  check(
+    ids(listed) === ids(sabre.accepted) && listed.every((b) => !('expiresAt' in b)),
+    `sabre: the table lists exactly the ${sabre.accepted.length} bookings customers were told they have (${listed.length})`,
+  );
   check(sabre.stalledConfirmed === 0, `sabre: every confirm after a lapsed hold was refused (${sabre.stalledRefused} of ${stallers})`);
-  check(sabre.booked + sabre.confirmed === sabre.accepted.length, `sabre: bookings = booked at once + holds confirmed (${sabre.accepted.length})`);
-  check(sabre.booked + sabre.confirmed + sabre.refused + sabre.abandoned + sabre.stalledRefused + sabre.inTimeRefused === CUSTOMERS, `sabre: every one of the ${CUSTOMERS} customers is accounted for`);
+  check(
+    sabre.booked + sabre.confirmed === sabre.accepted.length,
+    `sabre: bookings = booked at once + holds confirmed (${sabre.accepted.length})`,
+  );
+  check(
+    sabre.booked + sabre.confirmed + sabre.refused + sabre.abandoned + sabre.stalledRefused + sabre.inTimeRefused === CUSTOMERS,
+    `sabre: every one of the ${CUSTOMERS} customers is accounted for`,
+  );
   check(sabre.threads > 1, `sabre: the rush ran on more than one thread (${sabre.threads})`);
-  if (sabre.inTimeRefused > 0) console.log(`note ${sabre.inTimeRefused} customers paid in time but found their hold lapsed: this machine paused a thread longer than ${ttlMs} ms`);
-  if (map.doubled > 0) console.log(`note with a Map per thread, ${map.doubled} room-hours were booked by more than one customer; ${map.overlapping} customers were told they have a room someone else has too`);
-  else console.log('note with a Map per thread no room-hour was booked twice this time (the threads did not want the same slots); it is still unsafe');
+  if (sabre.inTimeRefused > 0)
+    console.log(
+      `note ${sabre.inTimeRefused} customers paid in time but found their hold lapsed: this machine paused a thread longer than ${ttlMs} ms`,
+    );
+  if (map.doubled > 0)
+    console.log(
+      `note with a Map per thread, ${map.doubled} room-hours were booked by more than one customer; ${map.overlapping} customers were told they have a room someone else has too`,
+    );
+  else
+    console.log(
+      'note with a Map per thread no room-hour was booked twice this time (the threads did not want the same slots); it is still unsafe',
+    );
 }
 await bookingRush();
 

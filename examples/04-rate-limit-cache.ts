@@ -125,8 +125,21 @@ async function serveTraffic(version: 'per-thread' | 'shared'): Promise<Served> {
   const bucket = new TokenBucket({ burst: CAPACITY, refillPerSecond: RATE, capacity: 64, maxKeyBytes: 16 });
   const start = int32(START_WORDS);
   const startAtMs = nowMs() + 100;
-  const base = { kind: 'traffic', version, clients: CLIENTS.map((c) => c.name), startAtMs, capacity: CAPACITY, rate: RATE, bucket: bucket.handle, policy: POLICY, start, parties: THREADS } as const;
-  const results = (await Promise.all(deal(arrivals).map((mine) => pool.run({ ...base, arrivals: mine } satisfies LimitsTask)))) as LimitsResult[];
+  const base = {
+    kind: 'traffic',
+    version,
+    clients: CLIENTS.map((c) => c.name),
+    startAtMs,
+    capacity: CAPACITY,
+    rate: RATE,
+    bucket: bucket.handle,
+    policy: POLICY,
+    start,
+    parties: THREADS,
+  } as const;
+  const results = (await Promise.all(
+    deal(arrivals).map((mine) => pool.run({ ...base, arrivals: mine } satisfies LimitsTask)),
+  )) as LimitsResult[];
   const tallies = CLIENTS.map((_, c): ClientTally => {
     const each = results.map((r) => r.tallies[c]!);
     const retryAfter: Record<string, number> = {};
@@ -155,7 +168,11 @@ const shared = await serveTraffic('shared');
 /** What the limit lets through in RUN_MS: the burst plus what refills, or all that was sent if less. */
 const mayPass = (sent: number): number => Math.min(sent, Math.floor(CAPACITY + (RATE * RUN_MS) / 1_000));
 const retryAfterText = (t: ClientTally): string =>
-  t.rejected === 0 ? '' : Object.entries(t.retryAfter).map(([value, n]) => `${value} s (x${n.toLocaleString('en-US')})`).join(', ');
+  t.rejected === 0
+    ? ''
+    : Object.entries(t.retryAfter)
+        .map(([value, n]) => `${value} s (x${n.toLocaleString('en-US')})`)
+        .join(', ');
 const trafficRows = (label: string, served: Served): Row[] =>
   served.tallies.map((t, c) => ({
     limiter: c === 0 ? label : '',
@@ -182,13 +199,19 @@ if (shared.sample !== null) {
   console.log(`A 429 the shared bucket sent to ${shared.sample.client}:`);
   console.log('  HTTP/1.1 429 Too Many Requests');
   for (const [name, value] of Object.entries(shared.sample.headers)) console.log(`  ${name}: ${value}`);
-  console.log(`(IETF RateLimit fields, draft-ietf-httpapi-ratelimit-headers-10: q quota per w seconds; r remaining, t seconds until the quota is whole again.)\n`);
+  console.log(
+    `(IETF RateLimit fields, draft-ietf-httpapi-ratelimit-headers-10: q quota per w seconds; r remaining, t seconds until the quota is whole again.)\n`,
+  );
 }
 
-const abuserShared = shared.tallies[ABUSER]!, abuserPerThread = perThread.tallies[ABUSER]!;
+const abuserShared = shared.tallies[ABUSER]!,
+  abuserPerThread = perThread.tallies[ABUSER]!;
 const spanS = (abuserShared.lastMs - abuserShared.firstMs) / 1_000;
 const bound = CAPACITY + RATE * spanS;
-check(perThread.threads === THREADS && shared.threads === THREADS, `both runs were served by ${THREADS} threads (${perThread.threads} and ${shared.threads})`);
+check(
+  perThread.threads === THREADS && shared.threads === THREADS,
+  `both runs were served by ${THREADS} threads (${perThread.threads} and ${shared.threads})`,
+);
 check(
   abuserShared.allowed <= bound,
   `shared TokenBucket: ${CLIENTS[ABUSER]!.name} got at most capacity + rate * t (${abuserShared.allowed} <= ${CAPACITY} + ${RATE}/s x ${round(spanS, 3)} s = ${Math.floor(bound)})`,
@@ -218,7 +241,9 @@ console.log(`(the threads answered each request at most ${round(lag)} ms after i
 
 const LIMIT = 10;
 const WINDOW_MS = 1_000;
-console.log(`\nPart 2: ${LIMIT} requests per ${WINDOW_MS} ms, and requests at the edge of two windows (a ManualClock: the same result every run)\n`);
+console.log(
+  `\nPart 2: ${LIMIT} requests per ${WINDOW_MS} ms, and requests at the edge of two windows (a ManualClock: the same result every run)\n`,
+);
 
 /** A fixed-window counter, as most in-memory limiters keep (rate-limiter-flexible's windows start at a key's first request): LIMIT per window [k W, (k+1) W). */
 class FixedWindow {
@@ -265,7 +290,8 @@ for (const at of BURSTS_MS) {
   edgeRows.push(row);
 }
 /** The most requests allowed in any window [t, t + WINDOW_MS). */
-const mostInAnyWindow = (times: readonly number[]): number => Math.max(0, ...times.map((t) => times.filter((u) => u >= t && u < t + WINDOW_MS).length));
+const mostInAnyWindow = (times: readonly number[]): number =>
+  Math.max(0, ...times.map((t) => times.filter((u) => u >= t && u < t + WINDOW_MS).length));
 const most = allowedAt.map(mostInAnyWindow);
 edgeRows.push({ requests: `most allowed in any ${WINDOW_MS} ms`, ...Object.fromEntries(limiters.map((l, j) => [l.label, most[j]!])) });
 printTable(edgeRows);
@@ -276,14 +302,19 @@ console.log(
 );
 check(most[0] === 2 * LIMIT, `the fixed window let ${most[0]} through within ${WINDOW_MS} ms (twice its limit of ${LIMIT})`);
 check(most[3]! <= LIMIT, `SlidingWindow exact: never more than ${LIMIT} in any ${WINDOW_MS} ms (most: ${most[3]})`);
-check(edgeRows[2]![limiters[3]!.label] === LIMIT, `SlidingWindow exact: refused nothing once the earlier burst was ${WINDOW_MS} ms old (${edgeRows[2]![limiters[3]!.label]} of ${LIMIT} at 1900-1990 ms)`);
+check(
+  edgeRows[2]![limiters[3]!.label] === LIMIT,
+  `SlidingWindow exact: refused nothing once the earlier burst was ${WINDOW_MS} ms old (${edgeRows[2]![limiters[3]!.label]} of ${LIMIT} at 1900-1990 ms)`,
+);
 
 // ---- Part 3: a slow report behind a cache -----------------------------------
 
 const REPORT_IDS = 40;
 const PER_THREAD = quick ? 30 : 60;
 const WORK_MS = quick ? 5 : 8;
-console.log(`\nPart 3: ${THREADS} worker threads serve ${THREADS * PER_THREAD} report requests (${REPORT_IDS} reports, a few popular); a report takes ${WORK_MS} ms of CPU to build\n`);
+console.log(
+  `\nPart 3: ${THREADS} worker threads serve ${THREADS * PER_THREAD} report requests (${REPORT_IDS} reports, a few popular); a report takes ${WORK_MS} ms of CPU to build\n`,
+);
 
 // Popularity: Zipf (s = 1) over the reports; every thread opens report 0 (the dashboard) first, at the same moment.
 const random = prng(4);
@@ -311,7 +342,12 @@ async function serveReports(version: 'none' | 'per-thread' | 'shared'): Promise<
   const start = int32(START_WORDS);
   const started = nowMs();
   const results = (await Promise.all(
-    requests.map((ids) => pool.run({ kind: 'reports', version, ids, cache: cache.handle, workMs: WORK_MS, builds, start, parties: THREADS } satisfies ReportsTask, { filename: REPORTS_TASK })),
+    requests.map((ids) =>
+      pool.run(
+        { kind: 'reports', version, ids, cache: cache.handle, workMs: WORK_MS, builds, start, parties: THREADS } satisfies ReportsTask,
+        { filename: REPORTS_TASK },
+      ),
+    ),
   )) as ReportsResult[];
   const stats = cache.stats();
   return {
@@ -344,15 +380,22 @@ console.log(
     `Every thread asks for report 0 first, at the same moment: with the shared cache one thread builds it and the others wait for that build ` +
     `(single-flight) instead of building it too.\n`,
 );
-check([none, mapped, cached].every((r) => r.wrong === 0), `every report served was the right one (${none.wrong + mapped.wrong + cached.wrong} wrong)`);
+check(
+  [none, mapped, cached].every((r) => r.wrong === 0),
+  `every report served was the right one (${none.wrong + mapped.wrong + cached.wrong} wrong)`,
+);
 check(none.builds === THREADS * PER_THREAD, `no cache: every request built its report (${none.builds} of ${THREADS * PER_THREAD})`);
-check(cached.builds === distinct, `shared Cache: each of the ${distinct} reports built once for all ${THREADS} threads (${cached.builds} builds; a Map per thread: ${mapped.builds})`);
+check(
+  cached.builds === distinct,
+  `shared Cache: each of the ${distinct} reports built once for all ${THREADS} threads (${cached.builds} builds; a Map per thread: ${mapped.builds})`,
+);
 check(cached.loads === cached.builds, `Cache.stats(): loads = builds (${cached.loads})`);
 check(
   quantile(cached.latenciesMs, 0.5) * 5 < quantile(none.latenciesMs, 0.5),
   `shared Cache: median latency well under no cache's (${round(quantile(cached.latenciesMs, 0.5), 3)} ms vs ${round(quantile(none.latenciesMs, 0.5), 2)} ms)`,
 );
-if (cached.joins === 0) console.log('note shared Cache: no request found a build in flight this time (the threads did not overlap on a miss)');
+if (cached.joins === 0)
+  console.log('note shared Cache: no request found a build in flight this time (the threads did not overlap on a miss)');
 
 if (failures.length > 0) {
   console.error(`\n${failures.length} check(s) failed`);

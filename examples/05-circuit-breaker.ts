@@ -42,7 +42,18 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { CircuitBreaker, type BreakerStats, type BreakerTransition } from '../src/resilience/circuit-breaker.js';
 import { RetryBudget, type RetryBudgetOptions } from '../src/resilience/retry-budget.js';
-import { GO, READY, START_WORDS, type BreakerSettings, type BreakerTask, type CallRecord, type LoadMode, type LoadResult, type Outcome, type RetrySettings } from '../workers/example-breaker.task.js';
+import {
+  GO,
+  READY,
+  START_WORDS,
+  type BreakerSettings,
+  type BreakerTask,
+  type CallRecord,
+  type LoadMode,
+  type LoadResult,
+  type Outcome,
+  type RetrySettings,
+} from '../workers/example-breaker.task.js';
 import type { Span } from './breaker-chart.js';
 import { printTable, type Row } from './table.js';
 
@@ -51,9 +62,7 @@ const THREADS = 4;
 /** Calls per second, per thread. */
 const RATE = 25;
 /** The upstream's script: how long each phase lasts, in order. */
-const PHASES = quick
-  ? { healthy: 100, down: 300, slow: 200, recovered: 550 }
-  : { healthy: 200, down: 700, slow: 300, recovered: 700 };
+const PHASES = quick ? { healthy: 100, down: 300, slow: 200, recovered: 550 } : { healthy: 200, down: 700, slow: 300, recovered: 700 };
 type Phase = keyof typeof PHASES;
 /** How long the slow upstream takes to answer. */
 const SLOW_MS = 1_000;
@@ -135,11 +144,17 @@ class FlakyUpstream {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    if (req.url?.endsWith('?warm-up')) { reply(res, 200); return; }
+    if (req.url?.endsWith('?warm-up')) {
+      reply(res, 200);
+      return;
+    }
     const atMs = nowMs() - this.t0;
     const phase = phaseAt(atMs);
     this.arrivals.push({ atMs, phase });
-    if (phase === 'down') { reply(res, 503); return; }
+    if (phase === 'down') {
+      reply(res, 503);
+      return;
+    }
     if (phase === 'slow') {
       const timer = setTimeout(() => reply(res, 200), SLOW_MS);
       res.once('close', () => clearTimeout(timer)); // the caller gave up and closed the connection
@@ -178,7 +193,9 @@ interface Run {
   readonly stats: BreakerStats | undefined;
 }
 
-const relativeTo = (t0: number) => (t: BreakerTransition): BreakerTransition => ({ ...t, at: t.at - t0 });
+const relativeTo =
+  (t0: number) =>
+  (t: BreakerTransition): BreakerTransition => ({ ...t, at: t.at - t0 });
 
 async function runLoad(pool: Piscina, upstream: FlakyUpstream, mode: LoadMode): Promise<Run> {
   const breaker = mode === 'shared' ? new CircuitBreaker(BREAKER) : undefined;
@@ -248,7 +265,8 @@ const errorsSeen = (calls: readonly CallRecord[]): number => calls.filter((c) =>
 /** The shared breaker's states as spans (for the chart), from its transitions. */
 function stateSpans(ts: readonly BreakerTransition[]): Span[] {
   const spans: Span[] = [];
-  let state = 'CLOSED', since = 0;
+  let state = 'CLOSED',
+    since = 0;
   for (const t of ts) {
     spans.push({ label: state, startMs: since, endMs: Math.max(since, t.at) });
     state = t.to;
@@ -359,7 +377,8 @@ const compareRow = (run: Run): Row => {
     probes: guarded ? run.calls.filter((c) => c.probe).length : null,
     'times opened': guarded ? sum(breakers, (ts) => opened(ts).length) : null,
     transitions: guarded ? sum(breakers, (ts) => ts.length) : null,
-    'closed again (ms after recovery)': !guarded || closes.includes(undefined) ? null : round(Math.max(...(closes as number[])) - RECOVERY_MS),
+    'closed again (ms after recovery)':
+      !guarded || closes.includes(undefined) ? null : round(Math.max(...(closes as number[])) - RECOVERY_MS),
     '5xx + timeouts seen': count(run.calls, 'upstream-error') + count(run.calls, 'timeout'),
   };
 };
@@ -390,7 +409,10 @@ check(
   `probes during the outage failed and reopened it (${shared.transitions.filter((t) => t.from === 'HALF_OPEN' && t.to === 'OPEN').length} times)`,
 );
 check(
-  sharedClosed !== undefined && sharedClosed.at >= RECOVERY_MS && shared.transitions.at(-1)?.to === 'CLOSED' && shared.stats?.state === 'CLOSED',
+  sharedClosed !== undefined &&
+    sharedClosed.at >= RECOVERY_MS &&
+    shared.transitions.at(-1)?.to === 'CLOSED' &&
+    shared.stats?.state === 'CLOSED',
   `a probe after the recovery closed it for good (at ${sharedClosed === undefined ? '-' : round(sharedClosed.at)} ms; recovery at ${RECOVERY_MS} ms; state at the end ${shared.stats?.state})`,
 );
 check(
@@ -471,14 +493,19 @@ check(
   `the budget stopped the retry storm: ${totalRequests(budgeted)} upstream requests against ${totalRequests(storm)} without it`,
 );
 const network = sum([...runs.values()], (r) => count(r.calls, 'network-error') + count(r.calls, 'shed'));
-if (network > 0) console.log(`note ${network} calls ended in a network error or were shed (more than ${MAX_IN_FLIGHT} in flight in a thread)`);
+if (network > 0)
+  console.log(`note ${network} calls ended in a network error or were shed (more than ${MAX_IN_FLIGHT} in flight in a thread)`);
 
 // ---- The SVG timeline -----------------------------------------------------------
 
 const slots = Array.from({ length: Math.ceil(DURATION_MS / SLOT_MS) }, (_, i) => i * SLOT_MS);
 const chartOutcomes = slots.flatMap((startMs) => {
   const calls = shared.calls.filter((c) => c.startMs >= startMs && c.startMs < startMs + SLOT_MS);
-  return (['ok', 'upstream-error', 'timeout', 'failed-fast'] as const).map((o) => ({ startMs, outcome: OUTCOME_LABELS[o], calls: count(calls, o) }));
+  return (['ok', 'upstream-error', 'timeout', 'failed-fast'] as const).map((o) => ({
+    startMs,
+    outcome: OUTCOME_LABELS[o],
+    calls: count(calls, o),
+  }));
 });
 const chartRuns = [none, perThread, shared, storm, budgeted];
 const requests = chartRuns.flatMap((run) => {
@@ -504,7 +531,9 @@ mkdirSync(fileURLToPath(new URL('./out/', import.meta.url)), { recursive: true }
 writeFileSync(SVG_FILE, svg);
 console.log(`\nThe timeline as a chart: ${relative(REPO, SVG_FILE)} (${Math.round(svg.length / 1024)} KiB)`);
 check(svg.startsWith('<svg') && svg.includes('shared breaker') && svg.includes('</svg>'), 'the SVG timeline was drawn');
-console.log(`Five runs of ${DURATION_MS} ms took ${(runsMs / 1000).toFixed(1)} s, after a ${((warmedAt - startedAt) / 1000).toFixed(1)} s warm-up.`);
+console.log(
+  `Five runs of ${DURATION_MS} ms took ${(runsMs / 1000).toFixed(1)} s, after a ${((warmedAt - startedAt) / 1000).toFixed(1)} s warm-up.`,
+);
 
 if (failures.length > 0) {
   console.error(`\n${failures.length} check(s) failed`);

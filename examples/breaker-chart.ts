@@ -55,11 +55,9 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
   const callsY = LANES_HEIGHT + GAP;
   const requestsY = callsY + CALLS_HEIGHT + GAP;
   const outage = chart.phases.filter((p) => p.label === 'down' || p.label === 'slow');
-  const outageSpan = outage.length === 0 ? [] : [{ startMs: Math.min(...outage.map((p) => p.startMs)), endMs: Math.max(...outage.map((p) => p.endMs)) }];
-  const lanes = [
-    ...chart.phases.map((p) => ({ lane: 'upstream', ...p })),
-    ...chart.states.map((s) => ({ lane: 'shared breaker', ...s })),
-  ];
+  const outageSpan =
+    outage.length === 0 ? [] : [{ startMs: Math.min(...outage.map((p) => p.startMs)), endMs: Math.max(...outage.map((p) => p.endMs)) }];
+  const lanes = [...chart.phases.map((p) => ({ lane: 'upstream', ...p })), ...chart.states.map((s) => ({ lane: 'shared breaker', ...s }))];
   const runs = [...new Set(chart.requests.map((r) => r.run))];
   const outageShade = (height: number): vega.Mark => ({
     type: 'rect',
@@ -102,11 +100,24 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
         encode: { enter: { x: { value: 0 }, y: { value: 0 }, width: { value: WIDTH }, height: { value: LANES_HEIGHT } } },
         scales: [
           { name: 'lane', type: 'band', domain: ['upstream', 'shared breaker'], range: [0, LANES_HEIGHT], padding: 0.15 },
-          { name: 'laneColor', type: 'ordinal', domain: [...domain(PHASE_COLORS), ...domain(STATE_COLORS)], range: [...range(PHASE_COLORS), ...range(STATE_COLORS)] },
+          {
+            name: 'laneColor',
+            type: 'ordinal',
+            domain: [...domain(PHASE_COLORS), ...domain(STATE_COLORS)],
+            range: [...range(PHASE_COLORS), ...range(STATE_COLORS)],
+          },
         ],
         axes: [{ orient: 'left', scale: 'lane', ticks: false, domain: false, labelFontSize: 11 }],
         legends: [
-          { fill: 'laneColor', orient: 'right', columns: 2, title: 'upstream / breaker', symbolType: 'square', labelFontSize: 10, titleFontSize: 10 },
+          {
+            fill: 'laneColor',
+            orient: 'right',
+            columns: 2,
+            title: 'upstream / breaker',
+            symbolType: 'square',
+            labelFontSize: 10,
+            titleFontSize: 10,
+          },
         ],
         marks: [
           {
@@ -128,7 +139,12 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
       {
         type: 'group',
         encode: { enter: { x: { value: 0 }, y: { value: callsY }, width: { value: WIDTH }, height: { value: CALLS_HEIGHT } } },
-        title: { text: `Calls through the shared breaker, per ${chart.slotMs} ms issued, by how they ended (triangles: HALF_OPEN probes)`, anchor: 'start', fontSize: 11, fontWeight: 'normal' } satisfies vega.Title,
+        title: {
+          text: `Calls through the shared breaker, per ${chart.slotMs} ms issued, by how they ended (triangles: HALF_OPEN probes)`,
+          anchor: 'start',
+          fontSize: 11,
+          fontWeight: 'normal',
+        } satisfies vega.Title,
         scales: [
           { name: 'calls', type: 'linear', domain: { data: 'outcomes', field: 'y1' }, range: [CALLS_HEIGHT, 0], nice: true, zero: true },
           { name: 'outcomeColor', type: 'ordinal', domain: domain(OUTCOME_COLORS), range: range(OUTCOME_COLORS) },
@@ -173,16 +189,48 @@ export function timelineSpec(chart: TimelineChart): vega.Spec {
       {
         type: 'group',
         encode: { enter: { x: { value: 0 }, y: { value: requestsY }, width: { value: WIDTH }, height: { value: REQUESTS_HEIGHT } } },
-        title: { text: 'Requests that reached the upstream, running total (the shaded span is the outage)', anchor: 'start', fontSize: 11, fontWeight: 'normal' } satisfies vega.Title,
+        title: {
+          text: 'Requests that reached the upstream, running total (the shaded span is the outage)',
+          anchor: 'start',
+          fontSize: 11,
+          fontWeight: 'normal',
+        } satisfies vega.Title,
         scales: [
-          { name: 'total', type: 'linear', domain: { data: 'requests', field: 'total' }, range: [REQUESTS_HEIGHT, 0], nice: true, zero: true },
+          {
+            name: 'total',
+            type: 'linear',
+            domain: { data: 'requests', field: 'total' },
+            range: [REQUESTS_HEIGHT, 0],
+            nice: true,
+            zero: true,
+          },
           { name: 'runColor', type: 'ordinal', domain: runs, range: RUN_COLORS },
         ],
         axes: [
-          { orient: 'left', scale: 'total', title: 'requests', tickCount: 5, titleFontSize: 10, labelFontSize: 10, grid: true, gridOpacity: 0.3 },
+          {
+            orient: 'left',
+            scale: 'total',
+            title: 'requests',
+            tickCount: 5,
+            titleFontSize: 10,
+            labelFontSize: 10,
+            grid: true,
+            gridOpacity: 0.3,
+          },
           { orient: 'bottom', scale: 'x', title: 'ms after the start', titleFontSize: 10, labelFontSize: 10, tickCount: 10 },
         ],
-        legends: [{ stroke: 'runColor', orient: 'top-left', title: 'run', symbolType: 'stroke', labelFontSize: 10, labelLimit: 400, titleFontSize: 10, fillColor: 'white' }],
+        legends: [
+          {
+            stroke: 'runColor',
+            orient: 'top-left',
+            title: 'run',
+            symbolType: 'stroke',
+            labelFontSize: 10,
+            labelLimit: 400,
+            titleFontSize: 10,
+            fillColor: 'white',
+          },
+        ],
         marks: [
           outageShade(REQUESTS_HEIGHT),
           {

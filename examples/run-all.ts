@@ -60,5 +60,7 @@ for (const name of examples) {
   }
 }
 
-console.log(`\n${examples.length - failed.length} of ${examples.length} examples passed${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}`);
+console.log(
+  `\n${examples.length - failed.length} of ${examples.length} examples passed${failed.length > 0 ? `; failed: ${failed.join(', ')}` : ''}`,
+);
 process.exit(failed.length > 0 ? 1 : 0);

@@ -31,10 +31,15 @@ export function formatCell(value: Cell): string {
 export function renderTable(rows: readonly Row[], options: TableOptions = {}): string {
   const columns = options.columns ?? Object.keys(rows[0] ?? {});
   const text = rows.map((row) => columns.map((c) => formatCell(row[c])));
-  const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] == null || typeof r[c] === 'number' || typeof r[c] === 'bigint'));
+  const numeric = columns.map(
+    (c) => rows.length > 0 && rows.every((r) => r[c] == null || typeof r[c] === 'number' || typeof r[c] === 'bigint'),
+  );
   const widths = columns.map((c, i) => Math.max(c.length, ...text.map((cells) => cells[i]!.length)));
   const line = (cells: readonly string[]) =>
-    cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((cell, i) => (numeric[i] ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out: string[] = [];
   if (options.title !== undefined) out.push(options.title);
   out.push(line(columns), widths.map((w) => '-'.repeat(w)).join('  '));

@@ -18,7 +18,8 @@ export const threadCountArb = fc.integer({ min: 2, max: 4 });
  * tiny values: a sleep share of 1e-300 would mean "never sleep" in most runs).
  */
 export function yieldsArb(minProbability = 0): fc.Arbitrary<YieldSettings> {
-  const percent = (min: number, max: number) => fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
+  const percent = (min: number, max: number) =>
+    fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
   return fc.record({
     probability: percent(minProbability, 0.3),
     maxSpins: fc.noBias(fc.integer({ min: 1, max: 256 })),

@@ -25,15 +25,24 @@ const program = new URL('./programs/votes.ts', import.meta.url);
 /** Seam steps of one operation, about (votes take ~20, retractions fewer): to spread kill steps over a run. */
 const STEPS_PER_OP = 15;
 type Kind = VoteShared['kind'];
-interface Kill { readonly thread: number; readonly atStep: number }
+interface Kill {
+  readonly thread: number;
+  readonly atStep: number;
+}
 
 const inputs = (minOps: number, changes: boolean) =>
-  fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 })).chain(([polls, users]) =>
-    perThread(fc.integer({ min: minOps, max: 30 }).map((ops): VoteInput => ({ ops, polls, users, changes }))));
+  fc
+    .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }))
+    .chain(([polls, users]) => perThread(fc.integer({ min: minOps, max: 30 }).map((ops): VoteInput => ({ ops, polls, users, changes }))));
 
-const withKill = (minOps: number) => inputs(minOps, true).chain((ins) =>
-  fc.noBias(fc.integer({ min: 0, max: ins.length - 1 })).chain((thread) =>
-    fc.noBias(fc.integer({ min: 1, max: ins[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ins, kill: { thread, atStep } }))));
+const withKill = (minOps: number) =>
+  inputs(minOps, true).chain((ins) =>
+    fc
+      .noBias(fc.integer({ min: 0, max: ins.length - 1 }))
+      .chain((thread) =>
+        fc.noBias(fc.integer({ min: 1, max: ins[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ins, kill: { thread, atStep } })),
+      ),
+  );
 
 /**
  * Seam steps before which a kill leaves an uncontended first vote half done:
@@ -47,8 +56,14 @@ const FIRST_VOTE_GAP = { min: 23, max: 29 };
  * (poll, user) pairs, one of them killed inside its first vote, between its
  * ballot and tally writes (when that vote is neither contended nor a repeat).
  */
-const killedMidVote = perThread(fc.integer({ min: 20, max: 30 }).map((ops): VoteInput => ({ ops, polls: 2, users: 3, changes: false })), fc.constant(2)).chain((ins) =>
-  fc.noBias(fc.tuple(fc.integer({ min: 0, max: ins.length - 1 }), fc.integer(FIRST_VOTE_GAP))).map(([thread, atStep]) => ({ ins, kill: { thread, atStep } })));
+const killedMidVote = perThread(
+  fc.integer({ min: 20, max: 30 }).map((ops): VoteInput => ({ ops, polls: 2, users: 3, changes: false })),
+  fc.constant(2),
+).chain((ins) =>
+  fc
+    .noBias(fc.tuple(fc.integer({ min: 0, max: ins.length - 1 }), fc.integer(FIRST_VOTE_GAP)))
+    .map(([thread, atStep]) => ({ ins, kill: { thread, atStep } })),
+);
 
 const body = (kind: Kind) => async (seed: number, ins: VoteInput[], yields: YieldSettings, kill?: Kill) => {
   const { shared, killed } = await runThreads<VoteShared, VoteInput>({
@@ -87,20 +102,28 @@ afterAll(closeThreads);
 
 describe('at most one vote; tally = ballots', () => {
   test.prop([seedArb, inputs(1, false), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'first votes: exactly one accepted per (poll, user)', (seed, ins, yields) => body('registry')(seed, ins, yields));
+    'first votes: exactly one accepted per (poll, user)',
+    (seed, ins, yields) => body('registry')(seed, ins, yields),
+  );
 
   test.prop([seedArb, inputs(1, true), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'with changes and retractions, every tally equals its ballots', (seed, ins, yields) => body('registry')(seed, ins, yields));
+    'with changes and retractions, every tally equals its ballots',
+    (seed, ins, yields) => body('registry')(seed, ins, yields),
+  );
 
   test.prop([seedArb, withKill(5), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
     'a voter killed at a random step: no deadlock, and every tally still equals its ballots',
-    (seed, { ins, kill }, yields) => body('registry')(seed, ins, yields, kill));
+    (seed, { ins, kill }, yields) => body('registry')(seed, ins, yields, kill),
+  );
 
   // Expected detection: most runs. Two threads voting for one user with a
   // yield inside the unlocked read-write-count sequence. Measured: 16 of 20
   // runs; 20 runs, stopping at the first failure: a miss is below 1e-13.
   it('meta: votes without the stripe lock count a user twice or let a tally drift', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, inputs(20, true), yieldsArb(0.1), (seed, ins, yields) => body('unlocked')(seed, ins, yields)), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, inputs(20, true), yieldsArb(0.1), (seed, ins, yields) => body('unlocked')(seed, ins, yields)),
+      { numRuns: 20, endOnFailure: true },
+    );
     expect(details.failed).toBe(true);
   });
 
@@ -115,7 +138,10 @@ describe('at most one vote; tally = ballots', () => {
   // at the first failure: a miss is about 2e-9 (below 3e-8 at the 95% lower
   // bound of the rate, 0.44).
   it('meta: without a recount after a voter dies, a tally disagrees with its ballots', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, killedMidVote, yieldsArb(), (seed, { ins, kill }, yields) => body('no-recount')(seed, ins, yields, kill)), { numRuns: 30, endOnFailure: true });
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, killedMidVote, yieldsArb(), (seed, { ins, kill }, yields) => body('no-recount')(seed, ins, yields, kill)),
+      { numRuns: 30, endOnFailure: true },
+    );
     expect(details.failed).toBe(true);
   }, 120_000);
 });

@@ -28,8 +28,18 @@ import { CircuitBreaker } from '../src/resilience/circuit-breaker.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
 import {
-  ADMIT_COUNT, ADMIT_FIELDS, BREAKER_WORDS, MAX_ADMITS, MAX_OBSERVED, MAX_THREADS, OBSERVED_COUNT, OBSERVED_FIELDS, RESET_MS, STATE_CODE,
-  type BreakerInput, type BreakerShared,
+  ADMIT_COUNT,
+  ADMIT_FIELDS,
+  BREAKER_WORDS,
+  MAX_ADMITS,
+  MAX_OBSERVED,
+  MAX_THREADS,
+  OBSERVED_COUNT,
+  OBSERVED_FIELDS,
+  RESET_MS,
+  STATE_CODE,
+  type BreakerInput,
+  type BreakerShared,
 } from './programs/breaker-calls.js';
 
 const program = new URL('./programs/breaker-calls.ts', import.meta.url);
@@ -42,10 +52,20 @@ interface Config {
   readonly rateMode: boolean;
 }
 type Kind = BreakerShared['kind'];
-interface Transition { from: number; to: number; at: number }
+interface Transition {
+  from: number;
+  to: number;
+  at: number;
+}
 
 /** Runs the threads and returns the first broken invariant, or undefined. */
-async function violation(kind: Kind, seed: number, config: Config, inputs: BreakerInput[], yields: YieldSettings): Promise<string | undefined> {
+async function violation(
+  kind: Kind,
+  seed: number,
+  config: Config,
+  inputs: BreakerInput[],
+  yields: YieldSettings,
+): Promise<string | undefined> {
   let breaker!: CircuitBreaker;
   const { shared } = await runThreads<BreakerShared, BreakerInput>({
     threads: inputs,
@@ -94,17 +114,25 @@ async function violation(kind: Kind, seed: number, config: Config, inputs: Break
   for (let seq = 1; seq <= final; seq++) {
     const t = log.get(seq)!;
     if (t.from !== state) return `transition ${seq} leaves ${NAMES[t.from]}, but the breaker was ${NAMES[state]}`;
-    const legal = (t.from === CLOSED && t.to === OPEN) || (t.from === OPEN && t.to === HALF_OPEN) || (t.from === HALF_OPEN && t.to !== HALF_OPEN);
+    const legal =
+      (t.from === CLOSED && t.to === OPEN) || (t.from === OPEN && t.to === HALF_OPEN) || (t.from === HALF_OPEN && t.to !== HALF_OPEN);
     if (!legal) return `transition ${seq}: illegal edge ${NAMES[t.from]} → ${NAMES[t.to]}`;
-    if (t.to === HALF_OPEN && t.at < log.get(seq - 1)!.at + RESET_MS) return `transition ${seq}: HALF_OPEN ${t.at - log.get(seq - 1)!.at} ms after OPEN`;
+    if (t.to === HALF_OPEN && t.at < log.get(seq - 1)!.at + RESET_MS)
+      return `transition ${seq}: HALF_OPEN ${t.at - log.get(seq - 1)!.at} ms after OPEN`;
     state = t.to;
   }
-  if (NAMES[state] !== breaker.state && !(state === OPEN && breaker.state === 'HALF_OPEN')) return `the log ends ${NAMES[state]}, the breaker is ${breaker.state}`;
+  if (NAMES[state] !== breaker.state && !(state === OPEN && breaker.state === 'HALF_OPEN'))
+    return `the log ends ${NAMES[state]}, the breaker is ${breaker.state}`;
   // Admissions: only CLOSED calls and HALF_OPEN probes, at most halfOpenMaxCalls per period.
   const probes = new Map<number, number>();
   const admitted = Math.min(Atomics.load(words, ADMIT_COUNT), MAX_ADMITS);
   for (let i = 0; i < admitted; i++) {
-    const [thread, seq, probe, now] = [admits[i * ADMIT_FIELDS]!, admits[i * ADMIT_FIELDS + 1]!, admits[i * ADMIT_FIELDS + 2]!, admits[i * ADMIT_FIELDS + 3]!];
+    const [thread, seq, probe, now] = [
+      admits[i * ADMIT_FIELDS]!,
+      admits[i * ADMIT_FIELDS + 1]!,
+      admits[i * ADMIT_FIELDS + 2]!,
+      admits[i * ADMIT_FIELDS + 3]!,
+    ];
     const s = seq === 0 ? CLOSED : log.get(seq)?.to;
     if (s === undefined) return `thread ${thread} ran a call in period ${seq}, which no subscriber saw`;
     if (s === OPEN) return `thread ${thread} ran a call while OPEN (period ${seq})`;
@@ -124,9 +152,19 @@ const configArb = fc.record({
   halfOpenMaxCalls: fc.integer({ min: 1, max: 2 }),
   rateMode: fc.boolean(),
 });
-const percent = (min: number, max: number) => fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
-const inputsArb = (minRounds: number) => fc.tuple(fc.integer({ min: minRounds, max: 12 }), fc.integer({ min: 2, max: 4 })).chain(([rounds, callsPerRound]) =>
-  perThread(fc.record({ rounds: fc.constant(rounds), callsPerRound: fc.constant(callsPerRound), failShare: percent(0.2, 0.8), advanceShare: percent(0, 0.2) })));
+const percent = (min: number, max: number) =>
+  fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
+const inputsArb = (minRounds: number) =>
+  fc.tuple(fc.integer({ min: minRounds, max: 12 }), fc.integer({ min: 2, max: 4 })).chain(([rounds, callsPerRound]) =>
+    perThread(
+      fc.record({
+        rounds: fc.constant(rounds),
+        callsPerRound: fc.constant(callsPerRound),
+        failShare: percent(0.2, 0.8),
+        advanceShare: percent(0, 0.2),
+      }),
+    ),
+  );
 
 /**
  * The meta-test's perturbation: frequent yields, many of them short sleeps,
@@ -166,7 +204,10 @@ describe('breaker transitions', () => {
   // runs, and 39 of 80 on the final code. 40 runs, stopping at the first
   // failure: a miss is below 1e-7.
   it('meta: the breaker with check-then-act compare-and-swaps breaks them', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, configArb, inputsArb(8), hardYields, holds('check-then-act')), { numRuns: 40, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, configArb, inputsArb(8), hardYields, holds('check-then-act')), {
+      numRuns: 40,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 });

@@ -49,7 +49,11 @@ interface Entry {
 
 const configArb: fc.Arbitrary<Config> = fc.record({ capacity: fc.integer({ min: 1, max: 5 }), rate: fc.constantFrom(...RATES) });
 const inputArb = (capacity: number, minOps: number, maxOps: number): fc.Arbitrary<BucketInput> =>
-  fc.record({ ops: fc.integer({ min: minOps, max: maxOps }), maxCost: fc.integer({ min: 1, max: Math.min(3, capacity) }), advance: fc.noBias(fc.integer({ min: 0, max: 50 })).map((p) => p / 100) });
+  fc.record({
+    ops: fc.integer({ min: minOps, max: maxOps }),
+    maxCost: fc.integer({ min: 1, max: Math.min(3, capacity) }),
+    advance: fc.noBias(fc.integer({ min: 0, max: 50 })).map((p) => p / 100),
+  });
 const caseArb = (minOps: number, maxOps: number, threads?: fc.Arbitrary<number>) =>
   configArb.chain((config) => perThread(inputArb(config.capacity, minOps, maxOps), threads).map((inputs) => ({ config, inputs })));
 
@@ -57,9 +61,20 @@ const caseArb = (minOps: number, maxOps: number, threads?: fc.Arbitrary<number>)
 const KEYS = 4;
 /** Seam steps of one new-key request, about (measured 13 to 73 per thread: a table insert, a claim, sweeps now and then): to spread kill steps over a run. */
 const STEPS_PER_FRESH_OP = 30;
-interface Kill { readonly thread: number; readonly atStep: number }
+interface Kill {
+  readonly thread: number;
+  readonly atStep: number;
+}
 
-async function run(kind: Kind, config: Config, inputs: BucketInput[], seed: number, yields: YieldSettings, kill?: Kill, after?: (shared: BucketShared) => void): Promise<Entry[]> {
+async function run(
+  kind: Kind,
+  config: Config,
+  inputs: BucketInput[],
+  seed: number,
+  yields: YieldSettings,
+  kill?: Kill,
+  after?: (shared: BucketShared) => void,
+): Promise<Entry[]> {
   const { shared } = await runThreads<BucketShared, BucketInput>({
     threads: inputs,
     program,
@@ -104,7 +119,9 @@ function expectBound(entries: Entry[], { capacity, rate }: Config): void {
       const span = accepted[j]!.ns - accepted[i]!.ns;
       // cost <= capacity + rate * span / 1e9, in integers
       if ((cost - capacity) * 1e9 > rate * span) {
-        expect.fail(`accepted ${cost} in [${accepted[i]!.ns / 1e6}, ${accepted[j]!.ns / 1e6}] ms: more than capacity ${capacity} + ${rate}/s * ${span / 1e6} ms`);
+        expect.fail(
+          `accepted ${cost} in [${accepted[i]!.ns / 1e6}, ${accepted[j]!.ns / 1e6}] ms: more than capacity ${capacity} + ${rate}/s * ${span / 1e6} ms`,
+        );
       }
     }
   }
@@ -120,7 +137,10 @@ function expectIdeal(entries: Entry[], { capacity, rate }: Config): void {
       cost += accepted[j]!.n;
       breaks = (cost - capacity) * 1e9 > rate * (e.ns - accepted[j]!.ns);
     }
-    expect(e.allowed, `cost ${e.n} at ${e.ns / 1e6} ms after ${accepted.length} acceptances: the bound ${breaks ? 'forbids' : 'allows'} it`).toBe(!breaks);
+    expect(
+      e.allowed,
+      `cost ${e.n} at ${e.ns / 1e6} ms after ${accepted.length} acceptances: the bound ${breaks ? 'forbids' : 'allows'} it`,
+    ).toBe(!breaks);
     if (e.allowed) accepted.push(e);
   }
 }
@@ -133,11 +153,17 @@ function expectRoomForAll(shared: BucketShared): void {
 }
 
 /** New keys all the time, the clock moved on after 30-50% of the requests (so that keys go idle and slots cycle), one thread killed. */
-const freshWithKill = (minOps: number, maxOps: number) => caseArb(minOps, maxOps).chain(({ config, inputs }) => {
-  const fresh = inputs.map((i) => ({ ...i, fresh: true, advance: 0.3 + (i.advance * 2) / 5 }));
-  return fc.noBias(fc.integer({ min: 0, max: fresh.length - 1 })).chain((thread) =>
-    fc.noBias(fc.integer({ min: 1, max: fresh[thread]!.ops * STEPS_PER_FRESH_OP })).map((atStep) => ({ config, inputs: fresh, kill: { thread, atStep } })));
-});
+const freshWithKill = (minOps: number, maxOps: number) =>
+  caseArb(minOps, maxOps).chain(({ config, inputs }) => {
+    const fresh = inputs.map((i) => ({ ...i, fresh: true, advance: 0.3 + (i.advance * 2) / 5 }));
+    return fc
+      .noBias(fc.integer({ min: 0, max: fresh.length - 1 }))
+      .chain((thread) =>
+        fc
+          .noBias(fc.integer({ min: 1, max: fresh[thread]!.ops * STEPS_PER_FRESH_OP }))
+          .map((atStep) => ({ config, inputs: fresh, kill: { thread, atStep } })),
+      );
+  });
 
 /** Long enough for the soak mode's runs of the killing properties. */
 const SOAK_TIMEOUT_MS = 600_000;
@@ -148,28 +174,39 @@ afterAll(closeThreads);
 describe('token bucket bound', () => {
   test.prop([seedArb, caseArb(1, 40), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
     'all threads together: accepted <= capacity + rate * t over every interval',
-    async (seed, { config, inputs }, yields) => expectBound(await run('bucket', config, inputs, seed, yields), config));
+    async (seed, { config, inputs }, yields) => expectBound(await run('bucket', config, inputs, seed, yields), config),
+  );
 
   test.prop([seedArb, caseArb(1, 40, fc.constant(1)), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
     'one thread: refused exactly when the bound forbids it (the ideal GCRA)',
-    async (seed, { config, inputs }, yields) => expectIdeal(await run('bucket', config, inputs, seed, yields), config));
+    async (seed, { config, inputs }, yields) => expectIdeal(await run('bucket', config, inputs, seed, yields), config),
+  );
 
   test.prop([seedArb, freshWithKill(5, 30), yieldsArb()], propertyParameters({ numRuns: 10, soakRuns: 200 }))(
     'threads starting new keys in a small table, one killed at a random step: no slot is lost',
-    async (seed, { config, inputs, kill }, yields) => { await run('bucket', config, inputs, seed, yields, kill, expectRoomForAll); }, SOAK_TIMEOUT_MS);
+    async (seed, { config, inputs, kill }, yields) => {
+      await run('bucket', config, inputs, seed, yields, kill, expectRoomForAll);
+    },
+    SOAK_TIMEOUT_MS,
+  );
 
   // Expected detection: the runs whose kill lands between a claim and its
   // publication (a third of a new key's steps; short runs, so that most
   // kill steps are reached). Measured: 21 of 80 runs; 60 runs, stopping at
   // the first failure: a miss is about 1e-8.
-  it('meta: a bucket that never recovers a dead claimer\'s slot loses it', async () => {
-    const details = await fc.check(
-      fc.asyncProperty(seedArb, freshWithKill(3, 8), yieldsArb(), async (seed, { config, inputs, kill }, yields) =>
-        { await run('no-recovery', config, inputs, seed, yields, kill, expectRoomForAll); }),
-      { numRuns: 60, endOnFailure: true },
-    );
-    expect(details.failed).toBe(true);
-  }, SOAK_TIMEOUT_MS);
+  it(
+    "meta: a bucket that never recovers a dead claimer's slot loses it",
+    async () => {
+      const details = await fc.check(
+        fc.asyncProperty(seedArb, freshWithKill(3, 8), yieldsArb(), async (seed, { config, inputs, kill }, yields) => {
+          await run('no-recovery', config, inputs, seed, yields, kill, expectRoomForAll);
+        }),
+        { numRuns: 60, endOnFailure: true },
+      );
+      expect(details.failed).toBe(true);
+    },
+    SOAK_TIMEOUT_MS,
+  );
 
   // Expected detection: most runs, once the threads overlap long enough
   // (hence 160+ requests each): two threads need only both read the word
@@ -178,8 +215,12 @@ describe('token bucket bound', () => {
   // runs; 20 runs, stopping at the first failure: a miss is about 1e-14.
   it('meta: a read-then-write bucket admits more than the bound', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(160, 320, fc.integer({ min: 2, max: 4 })), yieldsArb(0.1), async (seed, { config, inputs }, yields) =>
-        expectBound(await run('read-then-write', config, inputs, seed, yields), config)),
+      fc.asyncProperty(
+        seedArb,
+        caseArb(160, 320, fc.integer({ min: 2, max: 4 })),
+        yieldsArb(0.1),
+        async (seed, { config, inputs }, yields) => expectBound(await run('read-then-write', config, inputs, seed, yields), config),
+      ),
       { numRuns: 20, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
@@ -192,7 +233,8 @@ describe('token bucket bound', () => {
   it('meta: a bucket slower than its rate refuses what the bound allows', async () => {
     const details = await fc.check(
       fc.asyncProperty(seedArb, caseArb(80, 160, fc.constant(1)), yieldsArb(), async (seed, { config, inputs }, yields) =>
-        expectIdeal(await run('slow', config, inputs, seed, yields), config)),
+        expectIdeal(await run('slow', config, inputs, seed, yields), config),
+      ),
       { numRuns: 20, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

@@ -26,29 +26,33 @@ interface Bounds {
   readonly maxQueue: number;
 }
 
-const occupancy = (kind: BulkheadShared['bulkhead']['kind']) => async (seed: number, bounds: Bounds, inputs: BulkheadInput[], yields: YieldSettings) => {
-  let bulkhead: Bulkhead | undefined;
-  const { shared } = await runThreads<BulkheadShared, BulkheadInput>({
-    threads: inputs,
-    program,
-    setup: () => {
-      bulkhead = kind === 'bulkhead' ? new Bulkhead(bounds) : undefined;
-      return {
-        ...bounds,
-        bulkhead: bulkhead ? { kind: 'bulkhead', handle: bulkhead.handle } : { kind: 'check-then-act', words: new Int32Array(new SharedArrayBuffer(8)) },
-        words: new Int32Array(new SharedArrayBuffer(4 * OCCUPANCY_WORDS)),
-      };
-    },
-    seed,
-    yields,
-  });
-  expect(Atomics.load(shared.words, VIOLATIONS), `calls above maxConcurrent ${bounds.maxConcurrent}`).toBe(0);
-  expect(Atomics.load(shared.words, RAN)).toBeGreaterThan(0);
-  if (bulkhead) expect(bulkhead.stats()).toEqual({ running: 0, queued: 0, available: bounds.maxConcurrent });
-};
+const occupancy =
+  (kind: BulkheadShared['bulkhead']['kind']) => async (seed: number, bounds: Bounds, inputs: BulkheadInput[], yields: YieldSettings) => {
+    let bulkhead: Bulkhead | undefined;
+    const { shared } = await runThreads<BulkheadShared, BulkheadInput>({
+      threads: inputs,
+      program,
+      setup: () => {
+        bulkhead = kind === 'bulkhead' ? new Bulkhead(bounds) : undefined;
+        return {
+          ...bounds,
+          bulkhead: bulkhead
+            ? { kind: 'bulkhead', handle: bulkhead.handle }
+            : { kind: 'check-then-act', words: new Int32Array(new SharedArrayBuffer(8)) },
+          words: new Int32Array(new SharedArrayBuffer(4 * OCCUPANCY_WORDS)),
+        };
+      },
+      seed,
+      yields,
+    });
+    expect(Atomics.load(shared.words, VIOLATIONS), `calls above maxConcurrent ${bounds.maxConcurrent}`).toBe(0);
+    expect(Atomics.load(shared.words, RAN)).toBeGreaterThan(0);
+    if (bulkhead) expect(bulkhead.stats()).toEqual({ running: 0, queued: 0, available: bounds.maxConcurrent });
+  };
 
 const boundsArb = fc.record({ maxConcurrent: fc.integer({ min: 1, max: 3 }), maxQueue: fc.integer({ min: 0, max: 3 }) });
-const inputs = (minOps: number) => perThread(fc.record({ ops: fc.integer({ min: minOps, max: 40 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
+const inputs = (minOps: number) =>
+  perThread(fc.record({ ops: fc.integer({ min: minOps, max: 40 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
 
 /** Long enough for the soak mode's runs on a loaded machine. */
 const SOAK_TIMEOUT_MS = 600_000;
@@ -70,7 +74,10 @@ describe('bulkhead occupancy', () => {
   // idle one it is rare. Measured: 27 of 60 runs. 30 runs, stopping at the
   // first failure: a miss is about 2e-8.
   it('meta: the check-then-act bulkhead lets more than maxConcurrent in', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, boundsArb, inputs(20), yieldsArb(0.1), occupancy('check-then-act')), { numRuns: 30, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, boundsArb, inputs(20), yieldsArb(0.1), occupancy('check-then-act')), {
+      numRuns: 30,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 });

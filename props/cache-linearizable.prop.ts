@@ -19,7 +19,15 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { ManualClock } from '../src/clock.js';
 import { Cache } from '../src/store/cache.js';
-import { cacheModel, checkLinearizable, closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
+import {
+  cacheModel,
+  checkLinearizable,
+  closeThreads,
+  propertyParameters,
+  runThreads,
+  warmThreads,
+  type YieldSettings,
+} from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
 import { CACHE_WORDS, TORN, type CacheInput, type CacheShared } from './programs/cache-ops.js';
 
@@ -78,8 +86,12 @@ describe('cache: linearizable against a cache model', () => {
   // 20 runs, stopping at the first failure: a miss is about 1e-7.
   it('meta: a near cache (a private Map per thread in front) serves stale reads', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(30, fc.constant(2)).map((c) => ({ ...c, capacity: 3 })), yieldsArb(),
-        (seed, c, yields) => linearizable('near-cache')(seed, c, yields)),
+      fc.asyncProperty(
+        seedArb,
+        caseArb(30, fc.constant(2)).map((c) => ({ ...c, capacity: 3 })),
+        yieldsArb(),
+        (seed, c, yields) => linearizable('near-cache')(seed, c, yields),
+      ),
       { numRuns: 20, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
@@ -97,8 +109,12 @@ describe('cache: linearizable against a cache model', () => {
   // 95% lower bound of the rate, 0.87).
   it('meta: reads that ignore the TTL serve expired entries', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(60, fc.constant(5)).map((c) => ({ ...c, capacity: 5 })), yieldsArb(),
-        (seed, c, yields) => linearizable('no-expiry')(seed, c, yields)),
+      fc.asyncProperty(
+        seedArb,
+        caseArb(60, fc.constant(5)).map((c) => ({ ...c, capacity: 5 })),
+        yieldsArb(),
+        (seed, c, yields) => linearizable('no-expiry')(seed, c, yields),
+      ),
       { numRuns: 30, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

@@ -41,8 +41,21 @@ import { SharedHashTable } from '../src/table/shared-hash-table.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
 import {
-  CHARGES, LEASE_MS, MAIN_ROW, MAX_KEYS, PAYMENT_WORDS, RETENTION_MS, chargeResponse, digest, fingerprintOf, keyOf, openPayments,
-  type PaymentInput, type PaymentKind, type PaymentShared, type Reply,
+  CHARGES,
+  LEASE_MS,
+  MAIN_ROW,
+  MAX_KEYS,
+  PAYMENT_WORDS,
+  RETENTION_MS,
+  chargeResponse,
+  digest,
+  fingerprintOf,
+  keyOf,
+  openPayments,
+  type PaymentInput,
+  type PaymentKind,
+  type PaymentShared,
+  type Reply,
 } from './programs/payments.js';
 
 const program = new URL('./programs/payments.ts', import.meta.url);
@@ -56,29 +69,43 @@ const STEPS_PER_OP = 10;
  */
 const UNRECORDED_STEPS = { min: 14, max: 26 };
 
-interface Kill { readonly thread: number; readonly atStep: number }
+interface Kill {
+  readonly thread: number;
+  readonly atStep: number;
+}
 
-const percent = (min: number, max: number) => fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
+const percent = (min: number, max: number) =>
+  fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
 
 /** 1 to 4 keys for all threads; up to 30% altered bodies; aborts in `abort` (a share range). */
 const inputs = (minOps: number, abort: readonly [number, number] = [0, 0.3]) =>
-  fc.tuple(fc.integer({ min: 1, max: MAX_KEYS }), percent(0, 0.3), percent(...abort)).chain(([keys, alterShare, abortShare]) =>
-    perThread(fc.integer({ min: minOps, max: 30 }).map((ops): PaymentInput => ({ ops, keys, alterShare, abortShare }))));
+  fc
+    .tuple(fc.integer({ min: 1, max: MAX_KEYS }), percent(0, 0.3), percent(...abort))
+    .chain(([keys, alterShare, abortShare]) =>
+      perThread(fc.integer({ min: minOps, max: 30 }).map((ops): PaymentInput => ({ ops, keys, alterShare, abortShare }))),
+    );
 
 /** A random thread killed before a step drawn uniformly over its run. */
-const withKill = (minOps: number) => inputs(minOps).chain((ins) =>
-  fc.noBias(fc.integer({ min: 0, max: ins.length - 1 })).chain((thread) =>
-    fc.noBias(fc.integer({ min: 1, max: ins[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ins, kill: { thread, atStep } }))));
+const withKill = (minOps: number) =>
+  inputs(minOps).chain((ins) =>
+    fc
+      .noBias(fc.integer({ min: 0, max: ins.length - 1 }))
+      .chain((thread) =>
+        fc.noBias(fc.integer({ min: 1, max: ins[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ins, kill: { thread, atStep } })),
+      ),
+  );
 
 /**
  * One key, thread 0 first (the others start 5 ms later, by when it is
  * dead), killed inside its first request, mostly between its charge and its
  * `complete`: the death the lease is for.
  */
-const killedMidCharge = fc.tuple(perThread(fc.integer({ min: 20, max: 30 })), fc.noBias(fc.integer(UNRECORDED_STEPS))).map(([ops, atStep]) => ({
-  ins: ops.map((n, t): PaymentInput => ({ ops: n, keys: 1, alterShare: 0, abortShare: 0, ...(t === 0 ? {} : { waitMs: 5 }) })),
-  kill: { thread: 0, atStep },
-}));
+const killedMidCharge = fc
+  .tuple(perThread(fc.integer({ min: 20, max: 30 })), fc.noBias(fc.integer(UNRECORDED_STEPS)))
+  .map(([ops, atStep]) => ({
+    ins: ops.map((n, t): PaymentInput => ({ ops: n, keys: 1, alterShare: 0, abortShare: 0, ...(t === 0 ? {} : { waitMs: 5 }) })),
+    kill: { thread: 0, atStep },
+  }));
 
 const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInput[], yields: YieldSettings, kill?: Kill) => {
   const reclaimOnOwnerDeath = kind === 'reclaim-at-death';
@@ -90,7 +117,15 @@ const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInpu
       return {
         kind,
         clock: clock.handle,
-        store: new IdempotencyStore({ capacity: 16, leaseMs: LEASE_MS, retentionMs: RETENTION_MS, maxKeyBytes: 16, maxResponseBytes: 256, clock, reclaimOnOwnerDeath }).handle,
+        store: new IdempotencyStore({
+          capacity: 16,
+          leaseMs: LEASE_MS,
+          retentionMs: RETENTION_MS,
+          maxKeyBytes: 16,
+          maxResponseBytes: 256,
+          clock,
+          reclaimOnOwnerDeath,
+        }).handle,
         table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
         words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
       };
@@ -131,7 +166,8 @@ const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInpu
       throw new Error(`${keyOf(k)}: '${b.status}' after every lease lapsed`);
     }
     results.forEach((replies, t) => {
-      for (const [key, reply] of replies ?? []) if (key === k) expect(reply, `${keyOf(k)}: thread ${t}'s reply against the stored response`).toBe(stored);
+      for (const [key, reply] of replies ?? [])
+        if (key === k) expect(reply, `${keyOf(k)}: thread ${t}'s reply against the stored response`).toBe(stored);
     });
     // The killed thread's charge of a key it never recorded: made before it died, invisible to the store.
     const unrecorded = killed !== undefined && chargedBy !== String(killed) ? charges(killed, k) : 0;
@@ -144,9 +180,11 @@ const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInpu
   // (all completed by now), every key is forgotten.
   const clock = ManualClock.from(shared.clock);
   clock.advance(RETENTION_MS - 1);
-  for (const k of completedNow) expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
+  for (const k of completedNow)
+    expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
   clock.advance(1);
-  for (let k = 0; k < keys; k++) expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
+  for (let k = 0; k < keys; k++)
+    expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
 };
 
 beforeAll(() => warmThreads(4));
@@ -154,15 +192,19 @@ afterAll(closeThreads);
 
 describe('charged once', () => {
   test.prop([seedArb, inputs(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'each key is charged once and every reply for a key is the same response', (seed, ins, yields) => chargedOnce('store')(seed, ins, yields));
+    'each key is charged once and every reply for a key is the same response',
+    (seed, ins, yields) => chargedOnce('store')(seed, ins, yields),
+  );
 
   test.prop([seedArb, withKill(5), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
     'a thread killed at a random step: at most once before the lease lapses, exactly once after the retry',
-    (seed, { ins, kill }, yields) => chargedOnce('store')(seed, ins, yields, kill));
+    (seed, { ins, kill }, yields) => chargedOnce('store')(seed, ins, yields, kill),
+  );
 
   test.prop([seedArb, killedMidCharge, yieldsArb()], propertyParameters({ numRuns: 10, soakRuns: 200 }))(
     'a request killed between its charge and its record: the key waits for its lease, then the retry charges once more',
-    (seed, { ins, kill }, yields) => chargedOnce('store')(seed, ins, yields, kill));
+    (seed, { ins, kill }, yields) => chargedOnce('store')(seed, ins, yields, kill),
+  );
 
   // Expected detection: about half the runs. Two threads must both read a
   // key's missing record before either writes it: a yield between the
@@ -171,7 +213,12 @@ describe('charged once', () => {
   // here, 30-60%, to give more such moments). Measured: 30 of 60 runs; 20
   // runs, stopping at the first failure: a miss is about 1e-6.
   it('meta: a store whose begin reads, then writes in a separate step, charges a key twice', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, inputs(20, [0.3, 0.6]), yieldsArb(0.1), (seed, ins, yields) => chargedOnce('check-then-begin')(seed, ins, yields)), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, inputs(20, [0.3, 0.6]), yieldsArb(0.1), (seed, ins, yields) =>
+        chargedOnce('check-then-begin')(seed, ins, yields),
+      ),
+      { numRuns: 20, endOnFailure: true },
+    );
     expect(details.failed).toBe(true);
   });
 
@@ -181,9 +228,11 @@ describe('charged once', () => {
   // detection: about half the runs (the kill must fall after the charge,
   // and the survivors must see the death before their requests). Measured:
   // 22 of 40 runs; 20 runs, stopping at the first failure: a miss is below 1e-6.
-  it('meta: freeing a dead request\'s key at once (reclaimOnOwnerDeath) charges a key twice before its lease lapses', async () => {
+  it("meta: freeing a dead request's key at once (reclaimOnOwnerDeath) charges a key twice before its lease lapses", async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, killedMidCharge, yieldsArb(), (seed, { ins, kill }, yields) => chargedOnce('reclaim-at-death')(seed, ins, yields, kill)),
+      fc.asyncProperty(seedArb, killedMidCharge, yieldsArb(), (seed, { ins, kill }, yields) =>
+        chargedOnce('reclaim-at-death')(seed, ins, yields, kill),
+      ),
       { numRuns: 20, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

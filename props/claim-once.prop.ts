@@ -19,7 +19,16 @@ import { OnceRegistry } from '../src/store/once-registry.js';
 import { SharedHashTable } from '../src/table/shared-hash-table.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
-import { ATTEMPTS, CLAIM_WORDS, LOG_COUNT, LOG_ENTRIES, SUCCESSES, WINDOW_MS, type ClaimInput, type ClaimShared } from './programs/claims.js';
+import {
+  ATTEMPTS,
+  CLAIM_WORDS,
+  LOG_COUNT,
+  LOG_ENTRIES,
+  SUCCESSES,
+  WINDOW_MS,
+  type ClaimInput,
+  type ClaimShared,
+} from './programs/claims.js';
 
 const program = new URL('./programs/claims.ts', import.meta.url);
 type Kind = ClaimShared['kind'];
@@ -46,12 +55,16 @@ const run = async (kind: Kind, inputs: ClaimInput[], seed: number, yields: Yield
 };
 
 const usesCase = (minOps: number) =>
-  fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 })).chain(([keys, maxUses]) =>
-    perThread(fc.integer({ min: minOps, max: 40 }).map((ops): ClaimInput => ({ mode: 'uses', ops, keys, maxUses }))));
+  fc
+    .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))
+    .chain(([keys, maxUses]) =>
+      perThread(fc.integer({ min: minOps, max: 40 }).map((ops): ClaimInput => ({ mode: 'uses', ops, keys, maxUses }))),
+    );
 
 const windowCase = (minOps: number) =>
-  fc.integer({ min: 1, max: 2 }).chain((keys) =>
-    perThread(fc.integer({ min: minOps, max: 40 }).map((ops): ClaimInput => ({ mode: 'window', ops, keys, maxUses: 1 }))));
+  fc
+    .integer({ min: 1, max: 2 })
+    .chain((keys) => perThread(fc.integer({ min: minOps, max: 40 }).map((ops): ClaimInput => ({ mode: 'window', ops, keys, maxUses: 1 }))));
 
 const claimedAtMostMaxUses = (kind: Kind) => async (seed: number, inputs: ClaimInput[], yields: YieldSettings) => {
   const shared = await run(kind, inputs, seed, yields);
@@ -74,7 +87,8 @@ const windowsApart = (kind: Kind) => async (seed: number, inputs: ClaimInput[], 
   }
   for (const [k, ats] of byKey) {
     ats.sort((a, b) => a - b);
-    for (let i = 1; i < ats.length; i++) expect(ats[i]! - ats[i - 1]!, `key w${k}: claims at ${ats[i - 1]} and ${ats[i]}`).toBeGreaterThanOrEqual(WINDOW_MS);
+    for (let i = 1; i < ats.length; i++)
+      expect(ats[i]! - ats[i - 1]!, `key w${k}: claims at ${ats[i - 1]} and ${ats[i]}`).toBeGreaterThanOrEqual(WINDOW_MS);
   }
 };
 
@@ -83,17 +97,24 @@ afterAll(closeThreads);
 
 describe('claim once', () => {
   test.prop([seedArb, usesCase(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'each key is claimed exactly min(maxUses, attempts) times', claimedAtMostMaxUses('registry'));
+    'each key is claimed exactly min(maxUses, attempts) times',
+    claimedAtMostMaxUses('registry'),
+  );
 
   test.prop([seedArb, windowCase(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'claimWithin: accepted claims of a key are at least windowMs apart', windowsApart('registry'));
+    'claimWithin: accepted claims of a key are at least windowMs apart',
+    windowsApart('registry'),
+  );
 
   // Expected detection: about half the runs. Two threads need only read one
   // key's record before either writes it, while the key still has a use
   // left. Measured: 11 of 20 runs; 30 runs, stopping at the first failure:
   // a miss is about 4e-11 (3e-6 at the 95% lower bound of the rate, 0.35).
   it('meta: a registry that reads, decides and writes in separate steps over-claims', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, usesCase(20), yieldsArb(0.1), claimedAtMostMaxUses('check-then-claim')), { numRuns: 30, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, usesCase(20), yieldsArb(0.1), claimedAtMostMaxUses('check-then-claim')), {
+      numRuns: 30,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 
@@ -101,7 +122,10 @@ describe('claim once', () => {
   // claims, so any two threads that read the same record both grant).
   // Measured: 20 of 20 runs.
   it('meta: the same twin grants two claims within one window', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, windowCase(20), yieldsArb(0.1), windowsApart('check-then-claim')), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, windowCase(20), yieldsArb(0.1), windowsApart('check-then-claim')), {
+      numRuns: 20,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 });

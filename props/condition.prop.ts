@@ -36,47 +36,61 @@ interface Case {
 const percent = (min: number, max: number) => fc.noBias(fc.integer({ min, max })).map((p) => p / 100);
 
 /** 2-4 threads, 1..n-1 of them producers of 1-60 items each, the rest consumers; a buffer of 1-4 items. */
-const caseArb = (threads = threadCountArb, producerCounts = fc.integer({ min: 1, max: 60 }), capacity = fc.integer({ min: 1, max: 4 })): fc.Arbitrary<Case> =>
+const caseArb = (
+  threads = threadCountArb,
+  producerCounts = fc.integer({ min: 1, max: 60 }),
+  capacity = fc.integer({ min: 1, max: 4 }),
+): fc.Arbitrary<Case> =>
   threads.chain((n) =>
-    fc.record({
-      capacity,
-      producers: fc.integer({ min: 1, max: n - 1 }),
-      counts: fc.array(producerCounts, { minLength: n, maxLength: n }),
-      asyncShares: fc.array(percent(0, 100), { minLength: n, maxLength: n }),
-    }).map(({ capacity, producers, counts, asyncShares }) => {
-      let first = 0;
-      const threads = counts.map((count, t): BufferInput => {
-        if (t >= producers) return { role: 'consumer', asyncShare: asyncShares[t]! };
-        const input: BufferInput = { role: 'producer', first, count, asyncShare: asyncShares[t]! };
-        first += count;
-        return input;
-      });
-      return { capacity, threads };
-    }),
+    fc
+      .record({
+        capacity,
+        producers: fc.integer({ min: 1, max: n - 1 }),
+        counts: fc.array(producerCounts, { minLength: n, maxLength: n }),
+        asyncShares: fc.array(percent(0, 100), { minLength: n, maxLength: n }),
+      })
+      .map(({ capacity, producers, counts, asyncShares }) => {
+        let first = 0;
+        const threads = counts.map((count, t): BufferInput => {
+          if (t >= producers) return { role: 'consumer', asyncShare: asyncShares[t]! };
+          const input: BufferInput = { role: 'producer', first, count, asyncShare: asyncShares[t]! };
+          first += count;
+          return input;
+        });
+        return { capacity, threads };
+      }),
   );
 
-const noLostWakeUp = (kind: ConditionsUnderTest['kind']) => async (seed: number, { capacity, threads }: Case, yields: YieldSettings) => {
-  const total = threads.reduce((sum, t) => sum + (t.role === 'producer' ? t.count : 0), 0);
-  const words = () => new Int32Array(new SharedArrayBuffer(8));
-  const { shared, results } = await runThreads<BufferShared, BufferInput, number>({
-    threads,
-    program,
-    setup: () => ({
-      mutex: new Mutex().handle,
-      conditions: kind === 'condition' ? { kind, notEmpty: new Condition().handle, notFull: new Condition().handle } : { kind, notEmpty: words(), notFull: words() },
-      buffer: new Int32Array(new SharedArrayBuffer(4 * (SLOTS + capacity))),
-      capacity,
-      total,
-      seen: new Int32Array(new SharedArrayBuffer(4 * total)),
-    }),
-    seed,
-    yields,
-    timeoutMs: TIMEOUT_MS,
-  });
-  expect([...shared.seen].every((n) => n === 1), 'every item consumed exactly once').toBe(true);
-  const consumed = results.reduce<number>((sum, r, t) => sum + (threads[t]!.role === 'consumer' ? r! : 0), 0);
-  expect(consumed).toBe(total);
-};
+const noLostWakeUp =
+  (kind: ConditionsUnderTest['kind']) =>
+  async (seed: number, { capacity, threads }: Case, yields: YieldSettings) => {
+    const total = threads.reduce((sum, t) => sum + (t.role === 'producer' ? t.count : 0), 0);
+    const words = () => new Int32Array(new SharedArrayBuffer(8));
+    const { shared, results } = await runThreads<BufferShared, BufferInput, number>({
+      threads,
+      program,
+      setup: () => ({
+        mutex: new Mutex().handle,
+        conditions:
+          kind === 'condition'
+            ? { kind, notEmpty: new Condition().handle, notFull: new Condition().handle }
+            : { kind, notEmpty: words(), notFull: words() },
+        buffer: new Int32Array(new SharedArrayBuffer(4 * (SLOTS + capacity))),
+        capacity,
+        total,
+        seen: new Int32Array(new SharedArrayBuffer(4 * total)),
+      }),
+      seed,
+      yields,
+      timeoutMs: TIMEOUT_MS,
+    });
+    expect(
+      [...shared.seen].every((n) => n === 1),
+      'every item consumed exactly once',
+    ).toBe(true);
+    const consumed = results.reduce<number>((sum, r, t) => sum + (threads[t]!.role === 'consumer' ? r! : 0), 0);
+    expect(consumed).toBe(total);
+  };
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
@@ -94,7 +108,12 @@ describe('Condition', () => {
   // miss is below 1e-10. Each failing run costs TIMEOUT_MS.
   it('meta: a condition that reads its sequence after unlocking loses a wake-up and hangs', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(fc.constant(2), fc.integer({ min: 60, max: 100 }), fc.constant(1)), yieldsArb(0.1), noLostWakeUp('late-seq')),
+      fc.asyncProperty(
+        seedArb,
+        caseArb(fc.constant(2), fc.integer({ min: 60, max: 100 }), fc.constant(1)),
+        yieldsArb(0.1),
+        noLostWakeUp('late-seq'),
+      ),
       { numRuns: 20, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

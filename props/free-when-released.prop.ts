@@ -23,7 +23,15 @@ import { Mutex } from '../src/sync/mutex.js';
 import { Semaphore } from '../src/sync/semaphore.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { seedArb, yieldsArb } from './arbitraries.js';
-import { PERMITS, openSubject, type GiveUpStyle, type LeaveInput, type LeaveLock, type LeaveResult, type LeaveShared } from './programs/leave-races.js';
+import {
+  PERMITS,
+  openSubject,
+  type GiveUpStyle,
+  type LeaveInput,
+  type LeaveLock,
+  type LeaveResult,
+  type LeaveShared,
+} from './programs/leave-races.js';
 
 const program = new URL('./programs/leave-races.ts', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,7 +92,9 @@ const freeWhenReleased = (kind: LeaveLock['kind']) => async (seed: number, c: Ca
     await sleep(5);
     free = subject.tryTakeAll();
   }
-  expect(free, 'every thread has finished, yet the lock cannot be taken: a handoff or reservation outlived the waiter it was for').toBe(true);
+  expect(free, 'every thread has finished, yet the lock cannot be taken: a handoff or reservation outlived the waiter it was for').toBe(
+    true,
+  );
   subject.giveAll();
 };
 

@@ -48,22 +48,22 @@ describe('handles: a clone trip reopens the same primitive', () => {
     },
   );
 
-  test.prop([seedArb, fc.array(fc.tuple(nameArb, valueArb), { minLength: 1, maxLength: 8 })], propertyParameters({ numRuns: 25, soakRuns: 500 }))(
-    'postMessage to a worker and back: the worker writes, both ends see it',
-    async (seed, items) => {
-      const originals = items.map(([name]) => primitive(name).make());
-      const before = items.map(([name], i) => primitive(name).read(originals[i]));
-      const shared: ReopenItem[] = items.map(([name, v], i) => ({ name, v, handle: primitive(name).handle(originals[i]) }));
-      const { results } = await runThreads<ReopenItem[], null, Handle[]>({ threads: [null], program, shared, seed });
-      const returned = results[0]!;
-      items.forEach(([name], i) => {
-        const kind = primitive(name);
-        const back = kind.from(returned[i]!);
-        expect(kind.read(back)).toEqual(kind.read(originals[i]));
-        expect(kind.read(back)).not.toEqual(before[i]);
-      });
-    },
-  );
+  test.prop(
+    [seedArb, fc.array(fc.tuple(nameArb, valueArb), { minLength: 1, maxLength: 8 })],
+    propertyParameters({ numRuns: 25, soakRuns: 500 }),
+  )('postMessage to a worker and back: the worker writes, both ends see it', async (seed, items) => {
+    const originals = items.map(([name]) => primitive(name).make());
+    const before = items.map(([name], i) => primitive(name).read(originals[i]));
+    const shared: ReopenItem[] = items.map(([name, v], i) => ({ name, v, handle: primitive(name).handle(originals[i]) }));
+    const { results } = await runThreads<ReopenItem[], null, Handle[]>({ threads: [null], program, shared, seed });
+    const returned = results[0]!;
+    items.forEach(([name], i) => {
+      const kind = primitive(name);
+      const back = kind.from(returned[i]!);
+      expect(kind.read(back)).toEqual(kind.read(originals[i]));
+      expect(kind.read(back)).not.toEqual(before[i]);
+    });
+  });
 });
 
 // ---- mutations ------------------------------------------------------------
@@ -78,16 +78,43 @@ type Mutation =
   | { readonly field: 'not-an-object'; readonly value: unknown };
 
 const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ field: fc.constant('kind' as const), value: fc.oneof(fc.string(), fc.constantFrom('sabre.Mutex', 'sabre.SharedArena', 'sabre.ManualClock', 'sabre.AtomicCounter', 'sabre.StripedCounter', 'sabre.Other'), fc.integer(), fc.constant(undefined)) }),
+  fc.record({
+    field: fc.constant('kind' as const),
+    value: fc.oneof(
+      fc.string(),
+      fc.constantFrom(
+        'sabre.Mutex',
+        'sabre.SharedArena',
+        'sabre.ManualClock',
+        'sabre.AtomicCounter',
+        'sabre.StripedCounter',
+        'sabre.Other',
+      ),
+      fc.integer(),
+      fc.constant(undefined),
+    ),
+  }),
   fc.record({ field: fc.constant('version' as const), value: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null)) }),
-  fc.record({ field: fc.constant('buffer' as const), value: fc.constantFrom('array-buffer' as const, 'fresh-shared' as const, 'other-primitive' as const, 'typed-array' as const) }),
+  fc.record({
+    field: fc.constant('buffer' as const),
+    value: fc.constantFrom('array-buffer' as const, 'fresh-shared' as const, 'other-primitive' as const, 'typed-array' as const),
+  }),
   fc.record({
     field: fc.constantFrom('byteOffset' as const, 'byteLength' as const),
     delta: fc.oneof(fc.integer({ min: -4096, max: 4096 }), fc.constantFrom(0.5, -0.25, 1e9, Number.NaN, Infinity)).filter((d) => d !== 0),
   }),
-  fc.record({ field: fc.constant('options' as const), value: fc.constantFrom('extra-key' as const, 'not-an-object' as const, 'changed-value' as const) }),
-  fc.record({ field: fc.constant('missing' as const), key: fc.constantFrom<keyof Handle>('kind', 'version', 'buffer', 'byteOffset', 'byteLength', 'options') }),
-  fc.record({ field: fc.constant('not-an-object' as const), value: fc.oneof(fc.constant(null), fc.constant(undefined), fc.integer(), fc.string(), fc.boolean()) }),
+  fc.record({
+    field: fc.constant('options' as const),
+    value: fc.constantFrom('extra-key' as const, 'not-an-object' as const, 'changed-value' as const),
+  }),
+  fc.record({
+    field: fc.constant('missing' as const),
+    key: fc.constantFrom<keyof Handle>('kind', 'version', 'buffer', 'byteOffset', 'byteLength', 'options'),
+  }),
+  fc.record({
+    field: fc.constant('not-an-object' as const),
+    value: fc.oneof(fc.constant(null), fc.constant(undefined), fc.integer(), fc.string(), fc.boolean()),
+  }),
 );
 
 /** Options that differ from `o` for the primitive's kind (a value a real handle could carry, but not this one). */
@@ -155,12 +182,22 @@ const mutatedIsRefused = (open: Opener) => (name: PrimitiveName, m: Mutation) =>
 };
 
 describe('handles: a mutated handle is a HandleError', () => {
-  test.prop([nameArb, mutationArb], propertyParameters({ numRuns: 300, soakRuns: 20_000 }))('P.from(mutated) throws ERR_HANDLE', mutatedIsRefused(sabreFrom));
+  test.prop([nameArb, mutationArb], propertyParameters({ numRuns: 300, soakRuns: 20_000 }))(
+    'P.from(mutated) throws ERR_HANDLE',
+    mutatedIsRefused(sabreFrom),
+  );
 
   // Expected detection: every run fails (the twin never throws a HandleError);
   // the first case is enough.
   it('meta: an opener that trusts its handle accepts mutated ones', () => {
-    const details = fc.check(fc.property(nameArb, mutationArb, mutatedIsRefused((_name, handle) => uncheckedOpen(handle))), { numRuns: 50, endOnFailure: true });
+    const details = fc.check(
+      fc.property(
+        nameArb,
+        mutationArb,
+        mutatedIsRefused((_name, handle) => uncheckedOpen(handle)),
+      ),
+      { numRuns: 50, endOnFailure: true },
+    );
     expect(details.failed).toBe(true);
   });
 });

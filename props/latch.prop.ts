@@ -44,10 +44,14 @@ const onlyAtZero = (kind: LatchShared['latch']['kind']) => async (seed: number, 
 
 const input = (countDowns: fc.Arbitrary<number>) => fc.record({ countDowns, asyncWait: fc.boolean() });
 /** Any mix of counters and pure waiters, with at least one countdown in all. */
-const inputsArb = perThread(input(fc.integer({ min: 0, max: 4 }))).map((ts) => (ts.some((t) => t.countDowns > 0) ? ts : [{ ...ts[0]!, countDowns: 1 }, ...ts.slice(1)]));
+const inputsArb = perThread(input(fc.integer({ min: 0, max: 4 }))).map((ts) =>
+  ts.some((t) => t.countDowns > 0) ? ts : [{ ...ts[0]!, countDowns: 1 }, ...ts.slice(1)],
+);
 /** For the meta-test: thread 0 only waits; the others count down 2..4 times each. */
 const metaInputsArb = threadCountArb.chain((n) =>
-  fc.tuple(input(fc.constant(0)), fc.array(input(fc.integer({ min: 2, max: 4 })), { minLength: n - 1, maxLength: n - 1 })).map(([w, cs]) => [w, ...cs]),
+  fc
+    .tuple(input(fc.constant(0)), fc.array(input(fc.integer({ min: 2, max: 4 })), { minLength: n - 1, maxLength: n - 1 }))
+    .map(([w, cs]) => [w, ...cs]),
 );
 
 beforeAll(() => warmThreads(4));

@@ -25,13 +25,25 @@ import { FencedResource } from '../src/lock/fenced-resource.js';
 import { SharedHashTable } from '../src/table/shared-hash-table.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
-import { ACCEPTED_MAX, LEASE_WORDS, STARVED, VIOLATIONS, WAIT_MS, type LeaseInput, type LeaseKind, type LeaseShared } from './programs/leases.js';
+import {
+  ACCEPTED_MAX,
+  LEASE_WORDS,
+  STARVED,
+  VIOLATIONS,
+  WAIT_MS,
+  type LeaseInput,
+  type LeaseKind,
+  type LeaseShared,
+} from './programs/leases.js';
 
 const program = new URL('./programs/leases.ts', import.meta.url);
 /** Seam steps of one locker cycle, about: to spread kill steps over a run. */
 const STEPS_PER_OP = 40;
 
-interface Kill { readonly thread: number; readonly atStep: number }
+interface Kill {
+  readonly thread: number;
+  readonly atStep: number;
+}
 
 const run = async (kind: LeaseKind, inputs: LeaseInput[], seed: number, yields: YieldSettings, kill?: Kill) => {
   const result = await runThreads<LeaseShared, LeaseInput>({
@@ -56,7 +68,14 @@ const run = async (kind: LeaseKind, inputs: LeaseInput[], seed: number, yields: 
   return result;
 };
 
-const lockers = (minOps: number) => perThread(fc.record({ role: fc.constant('locker' as const), ops: fc.integer({ min: minOps, max: 40 }), resources: fc.integer({ min: 1, max: 2 }) }));
+const lockers = (minOps: number) =>
+  perThread(
+    fc.record({
+      role: fc.constant('locker' as const),
+      ops: fc.integer({ min: minOps, max: 40 }),
+      resources: fc.integer({ min: 1, max: 2 }),
+    }),
+  );
 
 const exclusive = (kind: LeaseKind) => async (seed: number, inputs: LeaseInput[], yields: YieldSettings) => {
   const { shared } = await run(kind, inputs, seed, yields);
@@ -64,9 +83,14 @@ const exclusive = (kind: LeaseKind) => async (seed: number, inputs: LeaseInput[]
   expect(Atomics.load(shared.words, STARVED)).toBe(0);
 };
 
-const killCase = (minOps: number) => lockers(minOps).chain((inputs) =>
-  fc.noBias(fc.integer({ min: 0, max: inputs.length - 1 })).chain((thread) =>
-    fc.noBias(fc.integer({ min: 1, max: inputs[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ inputs, kill: { thread, atStep } }))));
+const killCase = (minOps: number) =>
+  lockers(minOps).chain((inputs) =>
+    fc
+      .noBias(fc.integer({ min: 0, max: inputs.length - 1 }))
+      .chain((thread) =>
+        fc.noBias(fc.integer({ min: 1, max: inputs[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ inputs, kill: { thread, atStep } })),
+      ),
+  );
 
 /**
  * Seam steps before which a kill finds a locker holding the lease of its first
@@ -82,27 +106,38 @@ const FIRST_HOLD = { min: 14, max: 23 };
  * less (waiting adds steps and moves the hold), and over 20+ operations the
  * survivor still comes back for the dead holder's resource.
  */
-const killedHolding = perThread(fc.record({ role: fc.constant('locker' as const), ops: fc.integer({ min: 20, max: 40 }), resources: fc.constant(4) }), fc.constant(2)).chain((inputs) =>
-  fc.noBias(fc.tuple(fc.integer({ min: 0, max: inputs.length - 1 }), fc.integer(FIRST_HOLD))).map(([thread, atStep]) => ({ inputs, kill: { thread, atStep } })));
+const killedHolding = perThread(
+  fc.record({ role: fc.constant('locker' as const), ops: fc.integer({ min: 20, max: 40 }), resources: fc.constant(4) }),
+  fc.constant(2),
+).chain((inputs) =>
+  fc
+    .noBias(fc.tuple(fc.integer({ min: 0, max: inputs.length - 1 }), fc.integer(FIRST_HOLD)))
+    .map(([thread, atStep]) => ({ inputs, kill: { thread, atStep } })),
+);
 
-const survives = (kind: LeaseKind) => async (seed: number, { inputs, kill }: { inputs: LeaseInput[]; kill: Kill }, yields: YieldSettings) => {
-  const { shared } = await run(kind, inputs, seed, yields, kill);
-  // (A victim killed inside its section leaves INSIDE raised: exclusion is the other property's.)
-  expect(Atomics.load(shared.words, STARVED), 'a survivor waited for a dead holder\'s lease').toBe(0);
-};
+const survives =
+  (kind: LeaseKind) =>
+  async (seed: number, { inputs, kill }: { inputs: LeaseInput[]; kill: Kill }, yields: YieldSettings) => {
+    const { shared } = await run(kind, inputs, seed, yields, kill);
+    // (A victim killed inside its section leaves INSIDE raised: exclusion is the other property's.)
+    expect(Atomics.load(shared.words, STARVED), "a survivor waited for a dead holder's lease").toBe(0);
+  };
 
 const fencedInputs = (minOps: number): fc.Arbitrary<LeaseInput[]> =>
-  fc.tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: minOps, max: 30 })).map(([writers, ops]) => [
-    ...Array.from({ length: writers }, () => ({ role: 'fenced' as const, ops, resources: 1 })),
-    { role: 'reader' as const, ops: writers, resources: 1 },
-  ]);
+  fc
+    .tuple(fc.integer({ min: 2, max: 3 }), fc.integer({ min: minOps, max: 30 }))
+    .map(([writers, ops]) => [
+      ...Array.from({ length: writers }, () => ({ role: 'fenced' as const, ops, resources: 1 })),
+      { role: 'reader' as const, ops: writers, resources: 1 },
+    ]);
 
 const fenced = (kind: LeaseKind) => async (seed: number, inputs: LeaseInput[], yields: YieldSettings) => {
   const { shared } = await run(kind, inputs, seed, yields);
   expect(Atomics.load(shared.words, VIOLATIONS), 'the stored token went down').toBe(0);
-  const stored = kind === 'check-then-write'
-    ? SharedHashTable.from<{ token: number }>(shared.table).get('data')?.token
-    : FencedResource.from<number>(shared.fence).read('data')?.token;
+  const stored =
+    kind === 'check-then-write'
+      ? SharedHashTable.from<{ token: number }>(shared.table).get('data')?.token
+      : FencedResource.from<number>(shared.fence).read('data')?.token;
   expect(stored ?? 0, 'a stale write landed last').toBe(Atomics.load(shared.words, ACCEPTED_MAX));
 };
 
@@ -111,19 +146,28 @@ afterAll(closeThreads);
 
 describe('leases', () => {
   test.prop([seedArb, lockers(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'never two live holders; tokens strictly increase per resource', exclusive('lease'));
+    'never two live holders; tokens strictly increase per resource',
+    exclusive('lease'),
+  );
 
   test.prop([seedArb, killCase(5), yieldsArb()], propertyParameters({ numRuns: 10, soakRuns: 200 }))(
-    'a holder killed at a random step never blocks the others', survives('lease'));
+    'a holder killed at a random step never blocks the others',
+    survives('lease'),
+  );
 
   test.prop([seedArb, fencedInputs(1), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
-    'a stale token is refused: the fenced token never goes down', fenced('lease'));
+    'a stale token is refused: the fenced token never goes down',
+    fenced('lease'),
+  );
 
   // Expected detection: acquire as read-then-write lets two lockers in
   // whenever a yield falls between its two steps. Measured: 18 of 20 runs;
   // 20 runs, stopping at the first failure: a miss is below 1e-19.
   it('meta: acquire made of a read and a separate write lets two holders in', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, lockers(20), yieldsArb(0.1), exclusive('check-then-set')), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, lockers(20), yieldsArb(0.1), exclusive('check-then-set')), {
+      numRuns: 20,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 
@@ -136,15 +180,21 @@ describe('leases', () => {
   // runs (75 of 120 loaded, two measurements at once). 25 runs, stopping at
   // the first failure (a failing run costs the run's timeout): a miss is
   // about 4e-11 (below 2e-9 at the 95% lower bound of the rate, 0.55).
-  it('meta: a lease lock deaf to its holders\' deaths starves the survivors', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, killedHolding, yieldsArb(), survives('deaf')), { numRuns: 25, endOnFailure: true });
+  it("meta: a lease lock deaf to its holders' deaths starves the survivors", async () => {
+    const details = await fc.check(fc.asyncProperty(seedArb, killedHolding, yieldsArb(), survives('deaf')), {
+      numRuns: 25,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   }, 120_000);
 
   // Expected detection: every run with a stall between the twin's check and
   // write while another writer waits. Measured: 20 of 20 runs.
   it('meta: a fence that checks and writes in two steps lets a stale write land', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, fencedInputs(15), yieldsArb(0.1), fenced('check-then-write')), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, fencedInputs(15), yieldsArb(0.1), fenced('check-then-write')), {
+      numRuns: 20,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 });

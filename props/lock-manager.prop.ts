@@ -26,8 +26,20 @@ import { LockManager } from '../src/lock/lock-manager.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
 import {
-  DIED_SEEN, HOLDING, MAX_NAMES, NAMES, OUTSIDE, RELEASING, SECTIONS, VIOLATIONS, WORDS, openManager,
-  type LockRequestsInput, type LockRequestsResult, type LockRequestsShared, type ManagerKind,
+  DIED_SEEN,
+  HOLDING,
+  MAX_NAMES,
+  NAMES,
+  OUTSIDE,
+  RELEASING,
+  SECTIONS,
+  VIOLATIONS,
+  WORDS,
+  openManager,
+  type LockRequestsInput,
+  type LockRequestsResult,
+  type LockRequestsShared,
+  type ManagerKind,
 } from './programs/lock-requests.js';
 
 const program = new URL('./programs/lock-requests.ts', import.meta.url);
@@ -85,42 +97,49 @@ interface KillCase {
  */
 const killArb = (minOps: number): fc.Arbitrary<KillCase> =>
   inputsArb(minOps, 20).chain((inputs) =>
-    fc.noBias(fc.integer({ min: 0, max: inputs.length - 1 })).chain((thread) =>
-      fc.noBias(fc.integer({ min: 1, max: inputs[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ inputs, kill: { thread, atStep } })),
-    ),
+    fc
+      .noBias(fc.integer({ min: 0, max: inputs.length - 1 }))
+      .chain((thread) =>
+        fc.noBias(fc.integer({ min: 1, max: inputs[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ inputs, kill: { thread, atStep } })),
+      ),
   );
 
-const ownerDeath = (kind: ManagerKind) => async (seed: number, { inputs, kill }: KillCase, yields: YieldSettings) => {
-  const { shared, killed, results } = await runThreads<LockRequestsShared, LockRequestsInput, LockRequestsResult>({
-    threads: inputs,
-    program,
-    setup: setup(kind, inputs.length),
-    seed,
-    yields,
-    kill,
-    timeoutMs: TIMEOUT_MS,
-  });
-  results.forEach((r, t) => {
-    if (t !== killed) expect(r, `thread ${t} did not finish`).toBeDefined(); // every survivor finished
-  });
-  // Afterwards every name is free within a bounded wait (through the manager under test, for the twin's sake),
-  // and its grant reports a death nobody was told of yet.
-  const locks = openManager(shared.manager);
-  let died = Atomics.load(shared.words, DIED_SEEN);
-  for (const name of NAMES) {
-    const ownerDied = await locks.request(name, { timeoutMs: 1000 }, (l) => l!.ownerDied).catch((e: unknown) => {
-      if (isSabreError(e, 'ERR_TIMEOUT')) throw new Error(`lock ${name} is still taken 1 s after the run: a dead thread's request was never removed`);
-      throw e;
+const ownerDeath =
+  (kind: ManagerKind) =>
+  async (seed: number, { inputs, kill }: KillCase, yields: YieldSettings) => {
+    const { shared, killed, results } = await runThreads<LockRequestsShared, LockRequestsInput, LockRequestsResult>({
+      threads: inputs,
+      program,
+      setup: setup(kind, inputs.length),
+      seed,
+      yields,
+      kill,
+      timeoutMs: TIMEOUT_MS,
     });
-    if (ownerDied) died++;
-  }
-  expect(await locks.query()).toEqual({ held: [], pending: [] });
-  const phase = killed === undefined ? OUTSIDE : Atomics.load(shared.phase, killed);
-  if (phase === HOLDING) expect(died, 'the dead thread held a lock: some grant after its death must report ownerDied').toBeGreaterThan(0);
-  if (phase === OUTSIDE) expect(died, 'nobody died holding: no grant may report ownerDied').toBe(0);
-  // A death inside a callback leaves its occupancy count behind; otherwise exclusion held throughout.
-  if (phase !== HOLDING && phase !== RELEASING) expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
-};
+    results.forEach((r, t) => {
+      if (t !== killed) expect(r, `thread ${t} did not finish`).toBeDefined(); // every survivor finished
+    });
+    // Afterwards every name is free within a bounded wait (through the manager under test, for the twin's sake),
+    // and its grant reports a death nobody was told of yet.
+    const locks = openManager(shared.manager);
+    let died = Atomics.load(shared.words, DIED_SEEN);
+    for (const name of NAMES) {
+      const ownerDied = await locks
+        .request(name, { timeoutMs: 1000 }, (l) => l!.ownerDied)
+        .catch((e: unknown) => {
+          if (isSabreError(e, 'ERR_TIMEOUT'))
+            throw new Error(`lock ${name} is still taken 1 s after the run: a dead thread's request was never removed`);
+          throw e;
+        });
+      if (ownerDied) died++;
+    }
+    expect(await locks.query()).toEqual({ held: [], pending: [] });
+    const phase = killed === undefined ? OUTSIDE : Atomics.load(shared.phase, killed);
+    if (phase === HOLDING) expect(died, 'the dead thread held a lock: some grant after its death must report ownerDied').toBeGreaterThan(0);
+    if (phase === OUTSIDE) expect(died, 'nobody died holding: no grant may report ownerDied').toBe(0);
+    // A death inside a callback leaves its occupancy count behind; otherwise exclusion held throughout.
+    if (phase !== HOLDING && phase !== RELEASING) expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
+  };
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);

@@ -18,21 +18,23 @@ import { VIOLATIONS, type OccupancyInput, type OccupancyShared } from './program
 
 const program = new URL('./programs/occupancy.ts', import.meta.url);
 
-const mutualExclusion = (kind: OccupancyShared['lock']['kind']) => async (seed: number, inputs: OccupancyInput[], yields: YieldSettings) => {
-  const { shared } = await runThreads<OccupancyShared, OccupancyInput>({
-    threads: inputs,
-    program,
-    setup: () => ({
-      lock: kind === 'mutex' ? { kind, mutex: new Mutex().handle } : { kind, words: new Int32Array(new SharedArrayBuffer(4)) },
-      words: new Int32Array(new SharedArrayBuffer(8)),
-    }),
-    seed,
-    yields,
-  });
-  expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
-};
+const mutualExclusion =
+  (kind: OccupancyShared['lock']['kind']) => async (seed: number, inputs: OccupancyInput[], yields: YieldSettings) => {
+    const { shared } = await runThreads<OccupancyShared, OccupancyInput>({
+      threads: inputs,
+      program,
+      setup: () => ({
+        lock: kind === 'mutex' ? { kind, mutex: new Mutex().handle } : { kind, words: new Int32Array(new SharedArrayBuffer(4)) },
+        words: new Int32Array(new SharedArrayBuffer(8)),
+      }),
+      seed,
+      yields,
+    });
+    expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
+  };
 
-const inputs = (minOps: number) => perThread(fc.record({ ops: fc.integer({ min: minOps, max: 60 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
+const inputs = (minOps: number) =>
+  perThread(fc.record({ ops: fc.integer({ min: minOps, max: 60 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);

@@ -24,8 +24,27 @@ import { SharedHashTable } from '../src/table/shared-hash-table.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
 import {
-  ACCEPTED, BOOKING_WORDS, CANCELLED, CANCELLING, END, LOG_COUNT, LOG_ENTRIES, LOG_FIELDS, MISSING, RESOURCE, SEQ, START, STATE, THREAD,
-  TWIN_SEQ, VIOLATIONS, overlapIn, seqOf, type BookingInput, type BookingKind, type BookingShared,
+  ACCEPTED,
+  BOOKING_WORDS,
+  CANCELLED,
+  CANCELLING,
+  END,
+  LOG_COUNT,
+  LOG_ENTRIES,
+  LOG_FIELDS,
+  MISSING,
+  RESOURCE,
+  SEQ,
+  START,
+  STATE,
+  THREAD,
+  TWIN_SEQ,
+  VIOLATIONS,
+  overlapIn,
+  seqOf,
+  type BookingInput,
+  type BookingKind,
+  type BookingShared,
 } from './programs/bookings.js';
 import { CheckThenBook, type TwinEntry } from './twins/check-then-book.js';
 
@@ -34,15 +53,24 @@ const program = new URL('./programs/bookings.ts', import.meta.url);
 const STEPS_PER_OP = 10;
 /** Room for the long mode's hundreds of runs on a loaded machine (a normal run takes seconds; each run has its own timeout). */
 const SOAK_TIMEOUT_MS = 600_000;
-interface Kill { readonly thread: number; readonly atStep: number }
+interface Kill {
+  readonly thread: number;
+  readonly atStep: number;
+}
 
 const inputs = (minOps: number) =>
-  fc.integer({ min: 1, max: 2 }).chain((resources) =>
-    perThread(fc.integer({ min: minOps, max: 40 }).map((ops): BookingInput => ({ ops, resources }))));
+  fc
+    .integer({ min: 1, max: 2 })
+    .chain((resources) => perThread(fc.integer({ min: minOps, max: 40 }).map((ops): BookingInput => ({ ops, resources }))));
 
-const withKill = (minOps: number) => inputs(minOps).chain((ins) =>
-  fc.noBias(fc.integer({ min: 0, max: ins.length - 1 })).chain((thread) =>
-    fc.noBias(fc.integer({ min: 1, max: ins[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ins, kill: { thread, atStep } }))));
+const withKill = (minOps: number) =>
+  inputs(minOps).chain((ins) =>
+    fc
+      .noBias(fc.integer({ min: 0, max: ins.length - 1 }))
+      .chain((thread) =>
+        fc.noBias(fc.integer({ min: 1, max: ins[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ins, kill: { thread, atStep } })),
+      ),
+  );
 
 const body = (kind: BookingKind) => async (seed: number, ins: BookingInput[], yields: YieldSettings, kill?: Kill) => {
   const { shared, killed } = await runThreads<BookingShared, BookingInput>({
@@ -65,12 +93,17 @@ const body = (kind: BookingKind) => async (seed: number, ins: BookingInput[], yi
     timeoutMs: 8000,
   });
   const { words, log } = shared;
-  expect(Atomics.load(words, VIOLATIONS), 'a thread saw two confirmed bookings, or two holders\' entries, overlap').toBe(0);
+  expect(Atomics.load(words, VIOLATIONS), "a thread saw two confirmed bookings, or two holders' entries, overlap").toBe(0);
   expect(Atomics.load(words, MISSING), 'a thread could not cancel its own accepted booking: it was gone').toBe(0);
 
-  const table = kind === 'table'
-    ? BookingTable.from(shared.table)
-    : new CheckThenBook(SharedHashTable.from<TwinEntry[]>(shared.twin), ManualClock.from(shared.clock), words.subarray(TWIN_SEQ, TWIN_SEQ + 1));
+  const table =
+    kind === 'table'
+      ? BookingTable.from(shared.table)
+      : new CheckThenBook(
+          SharedHashTable.from<TwinEntry[]>(shared.twin),
+          ManualClock.from(shared.clock),
+          words.subarray(TWIN_SEQ, TWIN_SEQ + 1),
+        );
   const logged = new Map<string, { state: number; thread: number; start: number; end: number }>();
   for (let i = 0, n = Math.min(Atomics.load(words, LOG_COUNT), LOG_ENTRIES); i < n; i++) {
     const e = log.subarray(i * LOG_FIELDS, (i + 1) * LOG_FIELDS);
@@ -86,12 +119,17 @@ const body = (kind: BookingKind) => async (seed: number, ins: BookingInput[], yi
       present.add(key);
       const entry = logged.get(key);
       const unreported = entry === undefined && b.holder === `t${killed}`; // the killed thread's last operation
-      expect(entry !== undefined || unreported, `resource r${r}: ${b.holder}'s booking [${b.start}, ${b.end}) was never reported accepted`).toBe(true);
-      if (entry !== undefined) expect(entry.state, `resource r${r}: ${b.holder}'s cancelled booking [${b.start}, ${b.end}) is still there`).not.toBe(CANCELLED);
+      expect(
+        entry !== undefined || unreported,
+        `resource r${r}: ${b.holder}'s booking [${b.start}, ${b.end}) was never reported accepted`,
+      ).toBe(true);
+      if (entry !== undefined)
+        expect(entry.state, `resource r${r}: ${b.holder}'s cancelled booking [${b.start}, ${b.end}) is still there`).not.toBe(CANCELLED);
     }
   }
   for (const [key, e] of logged) {
-    if (e.state === ACCEPTED) expect(present.has(key), `t${e.thread}'s accepted booking [${e.start}, ${e.end}) of r${key.split('/')[0]} is gone`).toBe(true);
+    if (e.state === ACCEPTED)
+      expect(present.has(key), `t${e.thread}'s accepted booking [${e.start}, ${e.end}) of r${key.split('/')[0]} is gone`).toBe(true);
     if (e.state === CANCELLING) expect(e.thread, 'a cancel left unfinished by a thread that was not killed').toBe(killed);
   }
 };
@@ -101,11 +139,16 @@ afterAll(closeThreads);
 
 describe('no double booking', () => {
   test.prop([seedArb, inputs(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'confirmed bookings never overlap, and every accepted booking stays until cancelled', (seed, ins, yields) => body('table')(seed, ins, yields), SOAK_TIMEOUT_MS);
+    'confirmed bookings never overlap, and every accepted booking stays until cancelled',
+    (seed, ins, yields) => body('table')(seed, ins, yields),
+    SOAK_TIMEOUT_MS,
+  );
 
   test.prop([seedArb, withKill(5), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
     'a thread killed at a random step: no deadlock, no overlap, and nothing accepted is lost',
-    (seed, { ins, kill }, yields) => body('table')(seed, ins, yields, kill), SOAK_TIMEOUT_MS);
+    (seed, { ins, kill }, yields) => body('table')(seed, ins, yields, kill),
+    SOAK_TIMEOUT_MS,
+  );
 
   // Expected detection: most runs. Two threads must read one resource's
   // bookings and both find an interval free before either inserts (a yield
@@ -113,7 +156,10 @@ describe('no double booking', () => {
   // taken yet). Measured: 14 of 20 runs, then 30 of 40; 20 runs, stopping
   // at the first failure: a miss is about 1e-12.
   it('meta: a table that checks the interval and inserts the booking in two steps double-books', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, inputs(20), yieldsArb(0.1), (seed, ins, yields) => body('check-then-book')(seed, ins, yields)), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, inputs(20), yieldsArb(0.1), (seed, ins, yields) => body('check-then-book')(seed, ins, yields)),
+      { numRuns: 20, endOnFailure: true },
+    );
     expect(details.failed).toBe(true);
   });
 });

@@ -48,41 +48,43 @@ const caseArb = (minCycles: number, killWithinCycles?: number): fc.Arbitrary<Cas
     }),
   );
 
-const ownerDeath = (kind: CycleLock['kind']) => async (seed: number, { cycles, kill }: Case, yields: YieldSettings) => {
-  const n = cycles.length;
-  const { shared, killed, results } = await runThreads<CycleShared, number, CycleResult>({
-    threads: cycles,
-    program,
-    setup: () => ({
-      lock: kind === 'mutex' ? { kind, mutex: new Mutex().handle } : { kind, words: new Int32Array(new SharedArrayBuffer(4)) },
-      phase: new Int32Array(new SharedArrayBuffer(4 * n)),
-      work: new Int32Array(new SharedArrayBuffer(4)),
-    }),
-    seed,
-    yields,
-    kill,
-    timeoutMs: TIMEOUT_MS,
-  });
-  // Every survivor finished all its cycles.
-  results.forEach((r, t) => {
-    if (t !== killed) expect(r?.cycles).toBe(cycles[t]);
-  });
-  const lock = openLock(shared.lock);
-  let poisoned = false;
-  try {
-    if (lock.tryLock()) lock.unlock();
-  } catch (e) {
-    if (!isSabreError(e, 'ERR_OWNER_DIED')) throw e;
-    poisoned = true;
-  }
-  if (killed === undefined) {
-    expect(poisoned).toBe(false);
-    return;
-  }
-  const phase = Atomics.load(shared.phase, killed);
-  if (phase === HOLDING) expect(poisoned, 'the dead thread held the lock: the next acquisition must see OwnerDiedError').toBe(true);
-  if (phase === OUTSIDE) expect(poisoned).toBe(false);
-};
+const ownerDeath =
+  (kind: CycleLock['kind']) =>
+  async (seed: number, { cycles, kill }: Case, yields: YieldSettings) => {
+    const n = cycles.length;
+    const { shared, killed, results } = await runThreads<CycleShared, number, CycleResult>({
+      threads: cycles,
+      program,
+      setup: () => ({
+        lock: kind === 'mutex' ? { kind, mutex: new Mutex().handle } : { kind, words: new Int32Array(new SharedArrayBuffer(4)) },
+        phase: new Int32Array(new SharedArrayBuffer(4 * n)),
+        work: new Int32Array(new SharedArrayBuffer(4)),
+      }),
+      seed,
+      yields,
+      kill,
+      timeoutMs: TIMEOUT_MS,
+    });
+    // Every survivor finished all its cycles.
+    results.forEach((r, t) => {
+      if (t !== killed) expect(r?.cycles).toBe(cycles[t]);
+    });
+    const lock = openLock(shared.lock);
+    let poisoned = false;
+    try {
+      if (lock.tryLock()) lock.unlock();
+    } catch (e) {
+      if (!isSabreError(e, 'ERR_OWNER_DIED')) throw e;
+      poisoned = true;
+    }
+    if (killed === undefined) {
+      expect(poisoned).toBe(false);
+      return;
+    }
+    const phase = Atomics.load(shared.phase, killed);
+    if (phase === HOLDING) expect(poisoned, 'the dead thread held the lock: the next acquisition must see OwnerDiedError').toBe(true);
+    if (phase === OUTSIDE) expect(poisoned).toBe(false);
+  };
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
@@ -102,10 +104,10 @@ describe('owner death', () => {
   // about 6e-11 (7e-6 at the 95% lower bound of the rate, 0.39). Each failing
   // run costs TIMEOUT_MS.
   it('meta: a lock without owner recovery deadlocks the survivors', async () => {
-    const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(10, 2), yieldsArb(), ownerDeath('no-recovery')),
-      { numRuns: 24, endOnFailure: true },
-    );
+    const details = await fc.check(fc.asyncProperty(seedArb, caseArb(10, 2), yieldsArb(), ownerDeath('no-recovery')), {
+      numRuns: 24,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
     // Usually the harness timeout; when the survivors had finished before the
     // death, the missing poison is what gives the twin away.

@@ -37,7 +37,13 @@ interface BudgetConfig {
 const WINDOW_MS = 1000;
 
 /** Runs the threads and returns the first broken invariant, or undefined. */
-async function violation(kind: RetryShared['kind'], seed: number, config: BudgetConfig, inputs: RetryInput[], yields: YieldSettings): Promise<string | undefined> {
+async function violation(
+  kind: RetryShared['kind'],
+  seed: number,
+  config: BudgetConfig,
+  inputs: RetryInput[],
+  yields: YieldSettings,
+): Promise<string | undefined> {
   const reserveMilli = Math.floor(config.minRetriesPerSecond * WINDOW_MS);
   const { shared } = await runThreads<RetryShared, RetryInput>({
     threads: inputs,
@@ -46,7 +52,12 @@ async function violation(kind: RetryShared['kind'], seed: number, config: Budget
     yields,
     setup: () => ({
       kind,
-      budget: new RetryBudget({ ratio: config.ratioMilli / 1000, minRetriesPerSecond: config.minRetriesPerSecond, windowMs: WINDOW_MS, clock: new ManualClock() }).handle,
+      budget: new RetryBudget({
+        ratio: config.ratioMilli / 1000,
+        minRetriesPerSecond: config.minRetriesPerSecond,
+        windowMs: WINDOW_MS,
+        clock: new ManualClock(),
+      }).handle,
       ratioMilli: config.ratioMilli,
       reserveMilli,
       words: new Int32Array(new SharedArrayBuffer(4 * RETRY_WORDS)),
@@ -56,7 +67,8 @@ async function violation(kind: RetryShared['kind'], seed: number, config: Budget
   const { words, log } = shared;
   const n = Atomics.load(words, LOG_COUNT);
   if (n > MAX_LOG) return `the log overflowed (${n} entries)`;
-  let deposits = 0, retries = 0;
+  let deposits = 0,
+    retries = 0;
   const previous = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const [type, thread, call, attempt, delay, hint] = Array.from(log.subarray(i * LOG_FIELDS, (i + 1) * LOG_FIELDS));
@@ -74,9 +86,17 @@ async function violation(kind: RetryShared['kind'], seed: number, config: Budget
     const k = attempt! - 1;
     const key = `${thread}:${call}`;
     const t = Math.min(maxMs, baseMs * 2 ** k);
-    let [low, high] = input.jitter === 'none' ? [t, t] : input.jitter === 'full' ? [0, t] : input.jitter === 'equal' ? [t / 2, t] : [baseMs, Math.min(maxMs, Math.max(baseMs, 3 * (previous.get(key) ?? baseMs)))];
+    let [low, high] =
+      input.jitter === 'none'
+        ? [t, t]
+        : input.jitter === 'full'
+          ? [0, t]
+          : input.jitter === 'equal'
+            ? [t / 2, t]
+            : [baseMs, Math.min(maxMs, Math.max(baseMs, 3 * (previous.get(key) ?? baseMs)))];
     if (!Number.isNaN(hint)) [low, high] = [Math.max(low, hint!), Math.max(high, hint!)];
-    if (!(delay! >= low - EPSILON && delay! <= high + EPSILON)) return `thread ${thread}, call ${call}, retry ${attempt} (${input.jitter}): delay ${delay} outside [${low}, ${high}]`;
+    if (!(delay! >= low - EPSILON && delay! <= high + EPSILON))
+      return `thread ${thread}, call ${call}, retry ${attempt} (${input.jitter}): delay ${delay} outside [${low}, ${high}]`;
     if (delay! > maxMs + EPSILON) return `delay ${delay} above maxMs ${maxMs}`;
     previous.set(key, delay!);
   }
@@ -85,16 +105,22 @@ async function violation(kind: RetryShared['kind'], seed: number, config: Budget
 
 const budgetArb = fc.record({ ratioMilli: fc.constantFrom(100, 200, 250, 500), minRetriesPerSecond: fc.constantFrom(0, 0, 1, 2) });
 /** `contended`: every call fails at first and may retry (the meta-test's workload). */
-const inputsArb = (minCalls: number, contended = false) => fc.integer({ min: minCalls, max: 8 }).chain((calls) => perThread(
-  fc.record({ baseMs: fc.constantFrom(0.05, 0.1, 0.5), spread: fc.constantFrom(1, 2, 8) }).chain(({ baseMs, spread }) => fc.record({
-    calls: fc.constant(calls),
-    jitter: fc.constantFrom(...JITTERS),
-    baseMs: fc.constant(baseMs),
-    maxMs: fc.constant(baseMs * spread),
-    retries: fc.integer({ min: contended ? 1 : 0, max: 3 }),
-    failTimes: fc.integer({ min: contended ? 1 : 0, max: 4 }),
-    hintShare: fc.constantFrom(0, 0.3),
-  }))));
+const inputsArb = (minCalls: number, contended = false) =>
+  fc.integer({ min: minCalls, max: 8 }).chain((calls) =>
+    perThread(
+      fc.record({ baseMs: fc.constantFrom(0.05, 0.1, 0.5), spread: fc.constantFrom(1, 2, 8) }).chain(({ baseMs, spread }) =>
+        fc.record({
+          calls: fc.constant(calls),
+          jitter: fc.constantFrom(...JITTERS),
+          baseMs: fc.constant(baseMs),
+          maxMs: fc.constant(baseMs * spread),
+          retries: fc.integer({ min: contended ? 1 : 0, max: 3 }),
+          failTimes: fc.integer({ min: contended ? 1 : 0, max: 4 }),
+          hintShare: fc.constantFrom(0, 0.3),
+        }),
+      ),
+    ),
+  );
 
 /**
  * The meta-test's perturbation: frequent yields, many of them short sleeps,
@@ -109,7 +135,9 @@ const hardYields = fc.record({
 });
 
 /** The meta-test's budget: one retry per round of calls (ratio 1/threads), no reserve, so every round's threads compete for one. */
-const contendedCase = inputsArb(4, true).map((inputs) => [{ ratioMilli: Math.floor(1000 / inputs.length), minRetriesPerSecond: 0 }, inputs] as const);
+const contendedCase = inputsArb(4, true).map(
+  (inputs) => [{ ratioMilli: Math.floor(1000 / inputs.length), minRetriesPerSecond: 0 }, inputs] as const,
+);
 
 const holds = (kind: RetryShared['kind']) => async (seed: number, config: BudgetConfig, inputs: RetryInput[], yields: YieldSettings) => {
   expect(await violation(kind, seed, config, inputs, yields)).toBeUndefined();
@@ -135,9 +163,12 @@ describe('retry delays and the budget', () => {
   // widens that window). Measured: 24 of 60 runs. 30 runs, stopping at the
   // first failure: a miss is about 2e-7.
   it('meta: a budget that checks, then withdraws, overdraws', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, contendedCase, hardYields, async (seed, [config, inputs], yields) => {
-      await holds('check-then-withdraw')(seed, config, [...inputs], yields);
-    }), { numRuns: 30, endOnFailure: true });
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, contendedCase, hardYields, async (seed, [config, inputs], yields) => {
+        await holds('check-then-withdraw')(seed, config, [...inputs], yields);
+      }),
+      { numRuns: 30, endOnFailure: true },
+    );
     expect(details.failed).toBe(true);
   });
 });

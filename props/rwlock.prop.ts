@@ -31,7 +31,8 @@ import { VIOLATIONS, type RWLockUnderTest, type RWOccupancyInput, type RWOccupan
 
 const program = new URL('./programs/rw-occupancy.ts', import.meta.url);
 
-const readersXorWriter = (kind: RWLockUnderTest['kind'], check: 'exclusion' | 'starvation' | 'both') =>
+const readersXorWriter =
+  (kind: RWLockUnderTest['kind'], check: 'exclusion' | 'starvation' | 'both') =>
   async (seed: number, inputs: RWOccupancyInput[], yields: YieldSettings) => {
     const { shared } = await runThreads<RWOccupancyShared, RWOccupancyInput>({
       threads: inputs,
@@ -47,18 +48,28 @@ const readersXorWriter = (kind: RWLockUnderTest['kind'], check: 'exclusion' | 's
     if (check !== 'starvation') expect(Atomics.load(shared.words, VIOLATIONS), 'a writer was not alone inside').toBe(0);
     if (check !== 'exclusion') {
       const worst = Math.max(...shared.overtakes);
-      expect(worst, `a waiting writer was overtaken by ${worst} read acquisitions (bound: ${inputs.length})`).toBeLessThanOrEqual(inputs.length);
+      expect(worst, `a waiting writer was overtaken by ${worst} read acquisitions (bound: ${inputs.length})`).toBeLessThanOrEqual(
+        inputs.length,
+      );
     }
   };
 
 const percent = (min: number, max: number) => fc.noBias(fc.integer({ min, max })).map((p) => p / 100);
 const inputs = (minOps: number) =>
-  perThread(fc.record({ ops: fc.integer({ min: minOps, max: 60 }), writeShare: percent(0, 100), asyncShare: percent(0, 100), readSteps: fc.integer({ min: 0, max: 8 }) }));
+  perThread(
+    fc.record({
+      ops: fc.integer({ min: minOps, max: 60 }),
+      writeShare: percent(0, 100),
+      asyncShare: percent(0, 100),
+      readSteps: fc.integer({ min: 0, max: 8 }),
+    }),
+  );
 
 /** Thread 0 mostly writes; the others only read, with long sections, so reads overlap while it waits. */
-const starvingInputs = perThread(fc.record({ asyncShare: percent(0, 30), readSteps: fc.integer({ min: 20, max: 60 }) }), fc.integer({ min: 3, max: 4 })).map((ts) =>
-  ts.map((t, i): RWOccupancyInput => ({ ...t, ops: 60, writeShare: i === 0 ? 1 : 0 })),
-);
+const starvingInputs = perThread(
+  fc.record({ asyncShare: percent(0, 30), readSteps: fc.integer({ min: 20, max: 60 }) }),
+  fc.integer({ min: 3, max: 4 }),
+).map((ts) => ts.map((t, i): RWOccupancyInput => ({ ...t, ops: 60, writeShare: i === 0 ? 1 : 0 })));
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
@@ -92,10 +103,13 @@ describe('RWLock', () => {
   // readers were descheduled). sabre's RWLock measured 0 overtakes in every
   // one of 60 runs. 20 runs, stopping at the first failure: a miss is about 1e-13.
   it('meta: a reader-preferring lock lets reads overtake a waiting writer without bound', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, starvingInputs, yieldsArb(), readersXorWriter('reader-preferring', 'starvation')), {
-      numRuns: 20,
-      endOnFailure: true,
-    });
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, starvingInputs, yieldsArb(), readersXorWriter('reader-preferring', 'starvation')),
+      {
+        numRuns: 20,
+        endOnFailure: true,
+      },
+    );
     expect(details.failed).toBe(true);
   });
 });

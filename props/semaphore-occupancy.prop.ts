@@ -20,30 +20,33 @@ import { VIOLATIONS, type SemaphoreOccupancyInput, type SemaphoreOccupancyShared
 
 const program = new URL('./programs/semaphore-occupancy.ts', import.meta.url);
 
-const occupancy = (kind: SemaphoreOccupancyShared['semaphore']['kind']) => async (seed: number, permits: number, inputs: SemaphoreOccupancyInput[], yields: YieldSettings) => {
-  let semaphore: Semaphore | undefined;
-  const { shared } = await runThreads<SemaphoreOccupancyShared, SemaphoreOccupancyInput>({
-    threads: inputs,
-    program,
-    setup: () => {
-      semaphore = kind === 'semaphore' ? new Semaphore(permits) : undefined;
-      const words = new Int32Array(new SharedArrayBuffer(4));
-      words[0] = permits;
-      return {
-        permits,
-        semaphore: semaphore ? { kind: 'semaphore', handle: semaphore.handle } : { kind: 'check-then-act', words },
-        words: new Int32Array(new SharedArrayBuffer(12)),
-      };
-    },
-    seed,
-    yields,
-  });
-  expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
-  if (semaphore) expect(semaphore.available).toBe(permits);
-};
+const occupancy =
+  (kind: SemaphoreOccupancyShared['semaphore']['kind']) =>
+  async (seed: number, permits: number, inputs: SemaphoreOccupancyInput[], yields: YieldSettings) => {
+    let semaphore: Semaphore | undefined;
+    const { shared } = await runThreads<SemaphoreOccupancyShared, SemaphoreOccupancyInput>({
+      threads: inputs,
+      program,
+      setup: () => {
+        semaphore = kind === 'semaphore' ? new Semaphore(permits) : undefined;
+        const words = new Int32Array(new SharedArrayBuffer(4));
+        words[0] = permits;
+        return {
+          permits,
+          semaphore: semaphore ? { kind: 'semaphore', handle: semaphore.handle } : { kind: 'check-then-act', words },
+          words: new Int32Array(new SharedArrayBuffer(12)),
+        };
+      },
+      seed,
+      yields,
+    });
+    expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
+    if (semaphore) expect(semaphore.available).toBe(permits);
+  };
 
 const permitsArb = fc.integer({ min: 1, max: 3 });
-const inputs = (minOps: number) => perThread(fc.record({ ops: fc.integer({ min: minOps, max: 40 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
+const inputs = (minOps: number) =>
+  perThread(fc.record({ ops: fc.integer({ min: minOps, max: 40 }), asyncShare: fc.double({ min: 0, max: 1, noNaN: true }) }));
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);

@@ -14,7 +14,15 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { SeqLock } from '../src/atomic/seqlock.js';
-import { checkLinearizable, closeThreads, propertyParameters, registerModel, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
+import {
+  checkLinearizable,
+  closeThreads,
+  propertyParameters,
+  registerModel,
+  runThreads,
+  warmThreads,
+  type YieldSettings,
+} from '../src/testing/index.js';
 import { seedArb, yieldsArb } from './arbitraries.js';
 import { FIELDS, SHARED_WORDS, TORN, type SeqLockInput, type SeqLockShared, type SeqLockTarget } from './programs/seqlock.js';
 import { tornSeqLockWords } from './twins/torn-seqlock.js';
@@ -51,13 +59,22 @@ const neverTorn = (kind: Kind, linearizable: boolean) => async (seed: number, in
 
 /** One or two writers, then one to three readers: 2 to 4 threads. */
 const inputs = (minOps: number) =>
-  fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }))
+  fc
+    .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }))
     .filter(([w, r]) => w + r <= 4)
     .chain(([writers, readers]) =>
-      fc.tuple(
-        fc.array(fc.integer({ min: minOps, max: 120 }).map((ops): SeqLockInput => ({ role: 'writer', ops })), { minLength: writers, maxLength: writers }),
-        fc.array(fc.integer({ min: minOps, max: 120 }).map((ops): SeqLockInput => ({ role: 'reader', ops })), { minLength: readers, maxLength: readers }),
-      ).map(([w, r]) => [...w, ...r]),
+      fc
+        .tuple(
+          fc.array(
+            fc.integer({ min: minOps, max: 120 }).map((ops): SeqLockInput => ({ role: 'writer', ops })),
+            { minLength: writers, maxLength: writers },
+          ),
+          fc.array(
+            fc.integer({ min: minOps, max: 120 }).map((ops): SeqLockInput => ({ role: 'reader', ops })),
+            { minLength: readers, maxLength: readers },
+          ),
+        )
+        .map(([w, r]) => [...w, ...r]),
     );
 
 beforeAll(() => warmThreads(4));

@@ -21,8 +21,9 @@ import { ANSWERS, COMPUTE_WORDS, COMPUTED, MAX_KEYS, MISMATCHES, type ComputeInp
 const program = new URL('./programs/computes.ts', import.meta.url);
 
 const caseArb = (minCalls: number) =>
-  fc.integer({ min: 1, max: MAX_KEYS }).chain((keys) =>
-    perThread(fc.integer({ min: minCalls, max: 12 }).map((calls): ComputeInput => ({ calls, keys }))));
+  fc
+    .integer({ min: 1, max: MAX_KEYS })
+    .chain((keys) => perThread(fc.integer({ min: minCalls, max: 12 }).map((calls): ComputeInput => ({ calls, keys }))));
 
 const computedOnce = (kind: ComputeShared['kind']) => async (seed: number, inputs: ComputeInput[], yields: YieldSettings) => {
   const { shared } = await runThreads<ComputeShared, ComputeInput>({
@@ -51,7 +52,9 @@ afterAll(closeThreads);
 
 describe('single-flight getOrCompute', () => {
   test.prop([seedArb, caseArb(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'each key is computed once, and every caller gets that value', computedOnce('cache'));
+    'each key is computed once, and every caller gets that value',
+    computedOnce('cache'),
+  );
 
   // Expected detection: about half the runs. Two threads must miss one key
   // before either has stored it; each computation spins up to 20k
@@ -59,7 +62,10 @@ describe('single-flight getOrCompute', () => {
   // Measured: 9 of 20 runs; 40 runs, stopping at the first failure: a miss
   // is about 4e-11 (6e-6 at the 95% lower bound of the rate, 0.26).
   it('meta: look-then-compute without single-flight computes a key more than once', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, caseArb(4), yieldsArb(), computedOnce('unshared')), { numRuns: 40, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, caseArb(4), yieldsArb(), computedOnce('unshared')), {
+      numRuns: 40,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 });

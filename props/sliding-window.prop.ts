@@ -24,22 +24,40 @@ const program = new URL('./programs/window-requests.ts', import.meta.url);
 type Kind = WindowShared['kind'];
 /** Seam steps of one decision, about (a lock, a few loads, the clock, an unlock, the log): to spread kill steps over a run. */
 const STEPS_PER_OP = 12;
-interface Kill { readonly thread: number; readonly atStep: number }
+interface Kill {
+  readonly thread: number;
+  readonly atStep: number;
+}
 
 const caseArb = (minOps: number, maxOps = 40, threads?: fc.Arbitrary<number>) =>
   fc.record({ limit: fc.integer({ min: 1, max: 4 }), keys: fc.integer({ min: 1, max: 2 }) }).chain(({ limit, keys }) =>
-    perThread(fc.record({
-      ops: fc.integer({ min: minOps, max: maxOps }),
-      keys: fc.constant(keys),
-      maxCost: fc.integer({ min: 1, max: Math.min(2, limit) }),
-      advance: fc.noBias(fc.integer({ min: 0, max: 50 })).map((p) => p / 100),
-    }), threads).map((inputs) => ({ limit, inputs })));
+    perThread(
+      fc.record({
+        ops: fc.integer({ min: minOps, max: maxOps }),
+        keys: fc.constant(keys),
+        maxCost: fc.integer({ min: 1, max: Math.min(2, limit) }),
+        advance: fc.noBias(fc.integer({ min: 0, max: 50 })).map((p) => p / 100),
+      }),
+      threads,
+    ).map((inputs) => ({ limit, inputs })),
+  );
 
 const withKill = caseArb(5).chain((c) =>
-  fc.noBias(fc.integer({ min: 0, max: c.inputs.length - 1 })).chain((thread) =>
-    fc.noBias(fc.integer({ min: 1, max: c.inputs[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ...c, kill: { thread, atStep } }))));
+  fc
+    .noBias(fc.integer({ min: 0, max: c.inputs.length - 1 }))
+    .chain((thread) =>
+      fc.noBias(fc.integer({ min: 1, max: c.inputs[thread]!.ops * STEPS_PER_OP })).map((atStep) => ({ ...c, kill: { thread, atStep } })),
+    ),
+);
 
-async function accepted(kind: Kind, limit: number, inputs: WindowInput[], seed: number, yields: YieldSettings, kill?: Kill): Promise<Map<number, number[]>> {
+async function accepted(
+  kind: Kind,
+  limit: number,
+  inputs: WindowInput[],
+  seed: number,
+  yields: YieldSettings,
+  kill?: Kill,
+): Promise<Map<number, number[]>> {
   const { shared } = await runThreads<WindowShared, WindowInput>({
     threads: inputs,
     program,
@@ -63,7 +81,8 @@ async function accepted(kind: Kind, limit: number, inputs: WindowInput[], seed: 
   const byKey = new Map<number, number[]>();
   const n = Math.min(Atomics.load(shared.count, 0), LOG_ENTRIES);
   for (let i = 0; i < n; i++) {
-    const key = shared.log[ENTRY * i]!, ns = Math.round(shared.log[ENTRY * i + 1]! * 1e6);
+    const key = shared.log[ENTRY * i]!,
+      ns = Math.round(shared.log[ENTRY * i + 1]! * 1e6);
     let times = byKey.get(key);
     if (times === undefined) byKey.set(key, (times = []));
     for (let c = 0; c < shared.log[ENTRY * i + 2]!; c++) times.push(ns); // cost 0: an entry a killed thread never finished
@@ -77,7 +96,9 @@ function expectAtMostLimit(byKey: Map<number, number[]>, limit: number): void {
     times.sort((a, b) => a - b);
     for (let i = 0; i + limit < times.length; i++) {
       if (times[i + limit]! - times[i]! < WINDOW_MS * 1e6) {
-        expect.fail(`key k${key}: ${limit + 1} requests in [${times[i]! / 1e6}, ${times[i + limit]! / 1e6}] ms, within one ${WINDOW_MS} ms window (limit ${limit})`);
+        expect.fail(
+          `key k${key}: ${limit + 1} requests in [${times[i]! / 1e6}, ${times[i + limit]! / 1e6}] ms, within one ${WINDOW_MS} ms window (limit ${limit})`,
+        );
       }
     }
   }
@@ -94,16 +115,24 @@ afterAll(closeThreads);
 
 describe('sliding window (exact)', () => {
   test.prop([seedArb, caseArb(1), yieldsArb()], propertyParameters({ numRuns: 20, soakRuns: 400 }))(
-    'never more than `limit` per key in any window of windowMs', (seed, c, yields) => body('window')(seed, c, yields));
+    'never more than `limit` per key in any window of windowMs',
+    (seed, c, yields) => body('window')(seed, c, yields),
+  );
 
   test.prop([seedArb, withKill, yieldsArb()], propertyParameters({ numRuns: 10, soakRuns: 200 }))(
-    'a thread killed at a random step: no hang, and still never more than `limit` in a window', (seed, c, yields) => body('window')(seed, c, yields), SOAK_TIMEOUT_MS);
+    'a thread killed at a random step: no hang, and still never more than `limit` in a window',
+    (seed, c, yields) => body('window')(seed, c, yields),
+    SOAK_TIMEOUT_MS,
+  );
 
   // Expected detection: nearly every run: the clock crosses many window
   // edges, and a full window just before an edge is followed by requests
   // just after it. Measured: 39 of 40 runs; a miss in 20 runs is about 1e-32.
   it('meta: a fixed-window limiter lets a burst through at a window edge', async () => {
-    const details = await fc.check(fc.asyncProperty(seedArb, caseArb(80, 160), yieldsArb(), body('fixed-window')), { numRuns: 20, endOnFailure: true });
+    const details = await fc.check(fc.asyncProperty(seedArb, caseArb(80, 160), yieldsArb(), body('fixed-window')), {
+      numRuns: 20,
+      endOnFailure: true,
+    });
     expect(details.failed).toBe(true);
   });
 });

@@ -20,7 +20,15 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { SharedHashTable } from '../src/table/shared-hash-table.js';
-import { checkLinearizable, closeThreads, mapModel, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../src/testing/index.js';
+import {
+  checkLinearizable,
+  closeThreads,
+  mapModel,
+  propertyParameters,
+  runThreads,
+  warmThreads,
+  type YieldSettings,
+} from '../src/testing/index.js';
 import { perThread, seedArb, yieldsArb } from './arbitraries.js';
 import { TABLE_WORDS, TORN, type TableInput, type TableRecord, type TableShared } from './programs/table-ops.js';
 
@@ -54,15 +62,25 @@ const killCaseArb = (minOps: number, stepsPerOp = STEPS_PER_OP) =>
       fc.noBias(fc.integer({ min: 1, max: c.inputs[thread]!.ops * stepsPerOp })).map((atStep) => ({
         c: { ...c, inputs: c.inputs.map((input, t) => (t === thread ? { ...input, writesOnly: true } : input)) },
         kill: { thread, atStep },
-      }))));
+      })),
+    ),
+  );
 
-const linearizable = (kind: Kind, withKill: boolean) =>
-  async (seed: number, c: Case, yields: YieldSettings, kill?: { thread: number; atStep: number }) => {
+const linearizable =
+  (kind: Kind, withKill: boolean) => async (seed: number, c: Case, yields: YieldSettings, kill?: { thread: number; atStep: number }) => {
     const { shared, history } = await runThreads<TableShared, TableInput>({
       threads: c.inputs,
       program,
       setup: () => ({
-        target: { kind, table: new SharedHashTable<TableRecord>({ capacity: c.capacity, maxKeyBytes: 4, maxValueBytes: 32, codec: kind === 'table' ? c.codec : 'json' }).handle },
+        target: {
+          kind,
+          table: new SharedHashTable<TableRecord>({
+            capacity: c.capacity,
+            maxKeyBytes: 4,
+            maxValueBytes: 32,
+            codec: kind === 'table' ? c.codec : 'json',
+          }).handle,
+        },
         words: new Int32Array(new SharedArrayBuffer(4 * TABLE_WORDS)),
       }),
       seed,
@@ -113,8 +131,12 @@ describe('shared hash table: linearizable against a map', () => {
   // about 5e-12 (1e-5 at the 95% lower bound of the rate, 0.32).
   it('meta: segment locks without owner recovery hang the survivors', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, killCaseArb(20, EARLY_STEPS_PER_OP).map(({ c, kill }) => ({ c: { ...c, capacity: 16 }, kill })), yieldsArb(),
-        (seed, { c, kill }, yields) => linearizable('no-recovery', true)(seed, c, yields, kill)),
+      fc.asyncProperty(
+        seedArb,
+        killCaseArb(20, EARLY_STEPS_PER_OP).map(({ c, kill }) => ({ c: { ...c, capacity: 16 }, kill })),
+        yieldsArb(),
+        (seed, { c, kill }, yields) => linearizable('no-recovery', true)(seed, c, yields, kill),
+      ),
       { numRuns: 30, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
@@ -127,8 +149,12 @@ describe('shared hash table: linearizable against a map', () => {
   // lower bound of the rate, 0.30).
   it('meta: conditional writes made of a read and a separate write are not linearizable', async () => {
     const details = await fc.check(
-      fc.asyncProperty(seedArb, caseArb(30).map((c) => ({ ...c, inputs: c.inputs.map((i) => ({ ...i, keys: 1 })) })), yieldsArb(0.1),
-        (seed, c, yields) => linearizable('check-then-act', false)(seed, c, yields)),
+      fc.asyncProperty(
+        seedArb,
+        caseArb(30).map((c) => ({ ...c, inputs: c.inputs.map((i) => ({ ...i, keys: 1 })) })),
+        yieldsArb(0.1),
+        (seed, c, yields) => linearizable('check-then-act', false)(seed, c, yields),
+      ),
       { numRuns: 36, endOnFailure: true },
     );
     expect(details.failed).toBe(true);

@@ -14,7 +14,8 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'ts
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
 const missing = [];
 for (const [subpath, target] of Object.entries(pkg.exports)) {
-  if (typeof target !== 'string') throw new Error(`package.json exports["${subpath}"]: expected a path string, got ${JSON.stringify(target)}`);
+  if (typeof target !== 'string')
+    throw new Error(`package.json exports["${subpath}"]: expected a path string, got ${JSON.stringify(target)}`);
   const files = target.endsWith('.js') ? [target, target.replace(/\.js$/, '.d.ts')] : [target];
   for (const file of files) if (!existsSync(new URL(file, root))) missing.push(`${subpath} -> ${file}`);
 }

@@ -89,7 +89,14 @@ function fencedBlocks(lines, file, lineOf) {
     while (end < lines.length && !/^\s*```\s*$/.test(lines[end])) end++;
     const code = lines.slice(i + 1, end).map((l) => l.slice(Math.min(indent, /^\s*/.exec(l)[0].length)));
     const fence = i;
-    blocks.push({ file, line: lineOf(fence), lineOfCode: (k) => lineOf(fence + 1 + k), lang: open[2], code, directive: directiveAbove(lines, i) });
+    blocks.push({
+      file,
+      line: lineOf(fence),
+      lineOfCode: (k) => lineOf(fence + 1 + k),
+      lang: open[2],
+      code,
+      directive: directiveAbove(lines, i),
+    });
     i = end;
   }
   return blocks;
@@ -190,7 +197,8 @@ function scratchProject() {
   writeFileSync(join(dir, 'context.ts'), readFileSync(join(ROOT, CONTEXT_FILE), 'utf8'));
   // What a user writes for modules that ship no types (comlink's node adapter): the project's own types/.
   mkdirSync(join(dir, 'types'));
-  for (const name of readdirSync(join(ROOT, 'types')).filter((n) => n.endsWith('.d.ts'))) writeFileSync(join(dir, 'types', name), readFileSync(join(ROOT, 'types', name)));
+  for (const name of readdirSync(join(ROOT, 'types')).filter((n) => n.endsWith('.d.ts')))
+    writeFileSync(join(dir, 'types', name), readFileSync(join(ROOT, 'types', name)));
   return dir;
 }
 
@@ -200,14 +208,33 @@ function compilerOptions(dir) {
   const { options, errors } = ts.convertCompilerOptionsFromJson(config.compilerOptions, dir);
   if (errors.length > 0) throw new Error(errors.map((e) => ts.flattenDiagnosticMessageText(e.messageText, '\n')).join('\n'));
   for (const key of ['outDir', 'rootDir', 'declaration', 'sourceMap', 'incremental', 'tsBuildInfoFile']) delete options[key];
-  return { ...options, noEmit: true, skipLibCheck: false, allowJs: true, checkJs: false, typeRoots: [join(dir, 'node_modules/@types')], types: ['node'] };
+  return {
+    ...options,
+    noEmit: true,
+    skipLibCheck: false,
+    allowJs: true,
+    checkJs: false,
+    typeRoots: [join(dir, 'node_modules/@types')],
+    types: ['node'],
+  };
 }
 
 /** The names `sabre`, its subpaths and the context export, each with whether it is a value. */
 function exportedNames(dir, options, host) {
   const probe = join(dir, '__probe.ts');
-  const sources = { sabre: 'sabre', 'sabre/testing': 'sabre/testing', 'sabre/piscina': 'sabre/piscina', 'sabre/comlink': 'sabre/comlink', './context.js': './context.js' };
-  writeFileSync(probe, Object.keys(sources).map((s, i) => `import * as m${i} from '${s}';`).join('\n') + '\nexport {};\n');
+  const sources = {
+    sabre: 'sabre',
+    'sabre/testing': 'sabre/testing',
+    'sabre/piscina': 'sabre/piscina',
+    'sabre/comlink': 'sabre/comlink',
+    './context.js': './context.js',
+  };
+  writeFileSync(
+    probe,
+    Object.keys(sources)
+      .map((s, i) => `import * as m${i} from '${s}';`)
+      .join('\n') + '\nexport {};\n',
+  );
   const program = ts.createProgram([probe], options, host);
   const checker = program.getTypeChecker();
   const names = new Map(); // name -> { from, value }
@@ -222,7 +249,9 @@ function exportedNames(dir, options, host) {
       if (name === 'default') continue;
       const previous = names.get(name);
       if (previous !== undefined && from === './context.js') {
-        throw new Error(`doctest: ${CONTEXT_FILE} exports ${name}, which ${previous.from} exports too: a context name must not hide one of sabre's`);
+        throw new Error(
+          `doctest: ${CONTEXT_FILE} exports ${name}, which ${previous.from} exports too: a context name must not hide one of sabre's`,
+        );
       }
       if (previous === undefined) names.set(name, { from, value: (target.flags & ts.SymbolFlags.Value) !== 0 });
     }
@@ -244,7 +273,8 @@ function scan(name, code) {
   const bind = (n) => {
     if (n === undefined) return;
     if (ts.isIdentifier(n)) declared.add(n.text);
-    else if (ts.isObjectBindingPattern(n) || ts.isArrayBindingPattern(n)) n.elements.forEach((e) => !ts.isOmittedExpression(e) && bind(e.name));
+    else if (ts.isObjectBindingPattern(n) || ts.isArrayBindingPattern(n))
+      n.elements.forEach((e) => !ts.isOmittedExpression(e) && bind(e.name));
   };
   let isModule = false;
   for (const s of sf.statements) {
@@ -301,7 +331,11 @@ function checkShell(block) {
     for (const m of command.matchAll(/\bnpm (?:run(?:-script)? ([\w:.-]+)|(test|start|stop|restart)\b)/g)) wanted.push(m[1] ?? m[2]);
   }
   const missing = wanted.filter((s) => !(s in (pkg.scripts ?? {})));
-  check(missing.length === 0, `${block.file}:${block.line} sh: npm scripts exist (${wanted.join(', ') || 'none named'})`, missing.length ? `not in package.json: ${missing.join(', ')}` : '');
+  check(
+    missing.length === 0,
+    `${block.file}:${block.line} sh: npm scripts exist (${wanted.join(', ') || 'none named'})`,
+    missing.length ? `not in package.json: ${missing.join(', ')}` : '',
+  );
 }
 
 function checkJson(block) {
@@ -335,7 +369,10 @@ function memoryTable() {
   let i = at + 1;
   while (i < lines.length && !lines[i].startsWith('|')) i++;
   for (i += 2; i < lines.length && lines[i].startsWith('|'); i++) {
-    const cells = lines[i].split('|').slice(1, -1).map((c) => c.trim());
+    const cells = lines[i]
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     rows.push({ index: i, cells, cls: /^`(\w+)`$/.exec(cells[0])?.[1], options: /^`(.*)`$/.exec(cells[1])?.[1] });
   }
   return { at, lines, rows };
@@ -367,14 +404,20 @@ async function checkMemoryTable(table) {
       row.cells[row.cells.length - 1] = expected;
       table.lines[row.index] = `|${row.cells.map((c) => (c === '' ? ' ' : ` ${c} `)).join('|')}|`;
     } else {
-      wrong.push(`README.md:${row.index + 1}: ${row.cls}.byteLength(${row.options ?? ''}) is ${expected}, the table says "${row.cells.at(-1)}"`);
+      wrong.push(
+        `README.md:${row.index + 1}: ${row.cls}.byteLength(${row.options ?? ''}) is ${expected}, the table says "${row.cells.at(-1)}"`,
+      );
     }
   }
   if (updateMemoryTable) {
     writeFileSync(join(ROOT, 'README.md'), table.lines.join('\n'));
     console.log(`memory table: ${table.rows.length} rows written`);
   }
-  check(wrong.length === 0 && table.rows.length > 0, `README.md:${table.at + 1} memory table matches byteLength() (${table.rows.length} rows)`, wrong.join('\n'));
+  check(
+    wrong.length === 0 && table.rows.length > 0,
+    `README.md:${table.at + 1} memory table matches byteLength() (${table.rows.length} rows)`,
+    wrong.join('\n'),
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -384,7 +427,9 @@ if (!existsSync(join(ROOT, 'dist/index.d.ts'))) {
   process.exit(1);
 }
 
-const blocks = [...readmeBlocks(), ...exampleBlocks()].filter((b) => filters.length === 0 || filters.some((f) => `${b.file}:${b.line}`.includes(f)));
+const blocks = [...readmeBlocks(), ...exampleBlocks()].filter(
+  (b) => filters.length === 0 || filters.some((f) => `${b.file}:${b.line}`.includes(f)),
+);
 const dir = scratchProject();
 process.on('exit', () => {
   if (keep) console.log(`\nscratch project kept: ${dir}`);
@@ -455,7 +500,15 @@ const createdMs = performance.now() - checkStarted;
 const problems = new Map(); // path -> messages
 // Checked: the blocks, the context, and every .d.ts of sabre's build (skipLibCheck is false for
 // them). Other packages' declarations are not sabre's to fix (comlink's need the DOM lib).
-const ownFiles = program.getSourceFiles().filter((f) => generated.has(f.fileName) || f.fileName === join(dir, 'context.ts') || f.fileName.startsWith(join(dir, 'types/')) || f.fileName.startsWith(join(ROOT, 'dist/')));
+const ownFiles = program
+  .getSourceFiles()
+  .filter(
+    (f) =>
+      generated.has(f.fileName) ||
+      f.fileName === join(dir, 'context.ts') ||
+      f.fileName.startsWith(join(dir, 'types/')) ||
+      f.fileName.startsWith(join(ROOT, 'dist/')),
+  );
 const all = [
   ...program.getOptionsDiagnostics(),
   ...program.getGlobalDiagnostics(),
@@ -492,7 +545,11 @@ for (const [path, g] of generated) {
     if (ts.isPropertyAccessExpression(node)) {
       symbol = checker.getSymbolAtLocation(node.name);
       name = node.name.text;
-    } else if ((ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) && ts.isObjectLiteralExpression(node.parent) && ts.isIdentifier(node.name)) {
+    } else if (
+      (ts.isPropertyAssignment(node) || ts.isShorthandPropertyAssignment(node)) &&
+      ts.isObjectLiteralExpression(node.parent) &&
+      ts.isIdentifier(node.name)
+    ) {
       const contextual = checker.getContextualType(node.parent);
       name = node.name.text;
       const candidates = contextual === undefined ? [] : contextual.isUnion() ? contextual.types : [contextual];
@@ -503,7 +560,11 @@ for (const [path, g] of generated) {
     // A call or `new` that resolves to an overload marked deprecated (an options shape of before a rename).
     if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && symbol === undefined) {
       const declaration = checker.getResolvedSignature(node)?.declaration;
-      if (declaration !== undefined && fromSabre(checker.getSymbolAtLocation(node.expression)) && ts.getJSDocTags(declaration).some((t) => t.tagName.text === 'deprecated')) {
+      if (
+        declaration !== undefined &&
+        fromSabre(checker.getSymbolAtLocation(node.expression)) &&
+        ts.getJSDocTags(declaration).some((t) => t.tagName.text === 'deprecated')
+      ) {
         symbol = checker.getSymbolAtLocation(node.expression);
         name = `${node.expression.getText(file)}(…) in its old form`;
         if (symbol !== undefined) {
@@ -530,7 +591,11 @@ const checkMs = performance.now() - checkStarted;
 for (const { block, files, directive } of programs) {
   const messages = files.flatMap((f) => problems.get(f.path) ?? []);
   const what = `${block.file}:${block.line} ${files.map((f) => f.name).join(' + ')}`;
-  check(messages.length === 0, `${what}: ${files.some((f) => isTs(f.name)) ? 'type-checks' : 'parses'}${directive.mode === 'run' ? '' : ' (fragment)'}`, messages.join('\n'));
+  check(
+    messages.length === 0,
+    `${what}: ${files.some((f) => isTs(f.name)) ? 'type-checks' : 'parses'}${directive.mode === 'run' ? '' : ' (fragment)'}`,
+    messages.join('\n'),
+  );
 }
 
 // Run the whole programs, one at a time (the machine is small and the programs start threads).
@@ -546,13 +611,26 @@ for (const { block, files, directive, dir: blockDir } of programs) {
       ? [bin('tsx/dist/cli.mjs'), entry]
       : [entry];
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, command, { cwd: blockDir, encoding: 'utf8', timeout: RUN_TIMEOUT_MS, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+  const r = spawnSync(process.execPath, command, {
+    cwd: blockDir,
+    encoding: 'utf8',
+    timeout: RUN_TIMEOUT_MS,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
   const ms = performance.now() - t0;
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   const missing = directive.prints.filter((p) => !output.includes(p));
   const ok = r.status === 0 && missing.length === 0;
-  const why = r.error ? String(r.error) : r.status !== 0 ? `exit code ${r.status}${r.signal ? ` (${r.signal})` : ''}` : `output lacks ${missing.map((p) => JSON.stringify(p)).join(', ')}`;
-  check(ok, `${block.file}:${block.line} runs: ${entry} (${(ms / 1000).toFixed(1)} s)`, ok ? '' : `${why}\n${output.trim().split('\n').slice(-30).join('\n')}`);
+  const why = r.error
+    ? String(r.error)
+    : r.status !== 0
+      ? `exit code ${r.status}${r.signal ? ` (${r.signal})` : ''}`
+      : `output lacks ${missing.map((p) => JSON.stringify(p)).join(', ')}`;
+  check(
+    ok,
+    `${block.file}:${block.line} runs: ${entry} (${(ms / 1000).toFixed(1)} s)`,
+    ok ? '' : `${why}\n${output.trim().split('\n').slice(-30).join('\n')}`,
+  );
 }
 const runMs = performance.now() - runStarted;
 

@@ -40,10 +40,20 @@ const NANOS = 0; // BigInt64 word: current time in nanoseconds
 /** The largest time a ManualClock holds: 2^63 - 1 ns, about 292 years. */
 const MAX_NANOS = (1n << 63n) - 1n;
 
-const DEF = definePrimitive('ManualClock', 1, {
-  // The start time is written into the body once, not recorded in the handle.
-  startMs: local(withDefault(custom((v, name) => toNanos(name, v)), 0n)),
-}, { bodyBytes: () => 8 });
+const DEF = definePrimitive(
+  'ManualClock',
+  1,
+  {
+    // The start time is written into the body once, not recorded in the handle.
+    startMs: local(
+      withDefault(
+        custom((v, name) => toNanos(name, v)),
+        0n,
+      ),
+    ),
+  },
+  { bodyBytes: () => 8 },
+);
 export type ManualClockHandle = HandleOf<typeof DEF>;
 
 function toNanos(name: string, ms: unknown): bigint {
@@ -88,7 +98,9 @@ export class ManualClock implements Clock {
     for (;;) {
       const current = load64(this.word, NANOS);
       if (current + d > MAX_NANOS) {
-        throw new InvalidArgumentError(`advancing ${ms} ms from ${Number(current) / 1e6} ms would pass the clock's range (${Number(MAX_NANOS) / 1e6} ms)`);
+        throw new InvalidArgumentError(
+          `advancing ${ms} ms from ${Number(current) / 1e6} ms would pass the clock's range (${Number(MAX_NANOS) / 1e6} ms)`,
+        );
       }
       // Linearization point: the CAS that moves time.
       if (compareExchange64(this.word, NANOS, current, current + d) === current) return Number(current + d) / 1e6;
@@ -117,7 +129,9 @@ export type ClockOption = 'system' | ManualClockHandle;
 export function sharedClock(clock: unknown): { readonly clock: Clock; readonly option: ClockOption } {
   if (clock === undefined || clock === systemClock) return { clock: systemClock, option: 'system' };
   if (clock instanceof ManualClock) return { clock, option: clock.handle };
-  throw new InvalidArgumentError('clock must be systemClock or a ManualClock (a clock must be shared by every thread: other clocks cannot travel in a handle)');
+  throw new InvalidArgumentError(
+    'clock must be systemClock or a ManualClock (a clock must be shared by every thread: other clocks cannot travel in a handle)',
+  );
 }
 
 /** The clock a handle's option names (re-opening a ManualClock validates its handle). @throws HandleError */

@@ -107,7 +107,12 @@ function adopt(e: Error, info: SabreErrorCause): boolean {
     Object.setPrototypeOf(e, ERRORS[info.code].Class.prototype);
     Object.defineProperty(e, 'name', { value: info.name, writable: true, configurable: true, enumerable: false });
     Object.defineProperty(e, 'code', { value: info.code, writable: false, configurable: true, enumerable: true });
-    Object.defineProperty(e, 'details', { value: Object.freeze({ ...(info.details ?? {}) }), writable: false, configurable: true, enumerable: true });
+    Object.defineProperty(e, 'details', {
+      value: Object.freeze({ ...(info.details ?? {}) }),
+      writable: false,
+      configurable: true,
+      enumerable: true,
+    });
     return true;
   } catch {
     return false; // frozen or sealed by its receiver
@@ -228,19 +233,45 @@ const NAME_OF_CODE: Record<string, string> = Object.fromEntries(Object.entries(E
 function makeError(code: ErrorCode, message: string, details: Record<string, unknown>, cause: unknown): SabreError {
   let e: SabreError;
   switch (code) {
-    case ErrorCode.TIMEOUT: e = new TimeoutError(message, details); break;
-    case ErrorCode.ABORTED: e = new AbortError(message, cause); break;
-    case ErrorCode.HANDLE: e = new HandleError(message); break;
-    case ErrorCode.INVALID_ARG: e = new InvalidArgumentError(message); break;
-    case ErrorCode.CAPACITY: e = new CapacityError(message); break;
-    case ErrorCode.NOT_OWNER: e = new NotOwnerError(message); break;
-    case ErrorCode.DEADLOCK: e = new DeadlockError(message); break;
-    case ErrorCode.OWNER_DIED: e = new OwnerDiedError(message, details); break;
-    case ErrorCode.CONFLICT: e = new ConflictError(message, details); break;
-    case ErrorCode.ALREADY_VOTED: e = new AlreadyVotedError(message); break;
-    case ErrorCode.CIRCUIT_OPEN: e = new CircuitOpenError(message, details as { retryAfterMs: number }); break;
-    case ErrorCode.BULKHEAD_FULL: e = new BulkheadFullError(message); break;
-    case ErrorCode.CANCELED: e = new CanceledError(message); break;
+    case ErrorCode.TIMEOUT:
+      e = new TimeoutError(message, details);
+      break;
+    case ErrorCode.ABORTED:
+      e = new AbortError(message, cause);
+      break;
+    case ErrorCode.HANDLE:
+      e = new HandleError(message);
+      break;
+    case ErrorCode.INVALID_ARG:
+      e = new InvalidArgumentError(message);
+      break;
+    case ErrorCode.CAPACITY:
+      e = new CapacityError(message);
+      break;
+    case ErrorCode.NOT_OWNER:
+      e = new NotOwnerError(message);
+      break;
+    case ErrorCode.DEADLOCK:
+      e = new DeadlockError(message);
+      break;
+    case ErrorCode.OWNER_DIED:
+      e = new OwnerDiedError(message, details);
+      break;
+    case ErrorCode.CONFLICT:
+      e = new ConflictError(message, details);
+      break;
+    case ErrorCode.ALREADY_VOTED:
+      e = new AlreadyVotedError(message);
+      break;
+    case ErrorCode.CIRCUIT_OPEN:
+      e = new CircuitOpenError(message, details as { retryAfterMs: number });
+      break;
+    case ErrorCode.BULKHEAD_FULL:
+      e = new BulkheadFullError(message);
+      break;
+    case ErrorCode.CANCELED:
+      e = new CanceledError(message);
+      break;
   }
   return e;
 }

@@ -4,7 +4,6 @@ import { ErrorCode, isSabreError } from '../src/errors.js';
 import { Remote } from './threads/remote.js';
 import { thrown } from './helpers/errors.js';
 
-
 describe('systemClock', () => {
   it('is monotonic and moves', async () => {
     let last = systemClock.now();
@@ -40,28 +39,72 @@ describe('ManualClock', () => {
 
   it('never goes backwards', () => {
     const clock = new ManualClock({ startMs: 50 });
-    expect(isSabreError(thrown(() => clock.set(49.999)), ErrorCode.INVALID_ARG)).toBe(true);
-    expect(isSabreError(thrown(() => clock.advance(-1)), ErrorCode.INVALID_ARG)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => clock.set(49.999)),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => clock.advance(-1)),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
     expect(clock.now()).toBe(50);
   });
 
   it('refuses bad input with InvalidArgumentError and keeps its time', () => {
     const clock = new ManualClock({ startMs: 1 });
     for (const bad of [NaN, Infinity, -Infinity, '5', undefined, null, 1n]) {
-      expect(isSabreError(thrown(() => clock.advance(bad as number)), ErrorCode.INVALID_ARG), `advance(${String(bad)})`).toBe(true);
-      expect(isSabreError(thrown(() => clock.set(bad as number)), ErrorCode.INVALID_ARG), `set(${String(bad)})`).toBe(true);
-      if (bad !== undefined && bad !== null) { // absent startMs (undefined, or null as ??) means 0
-        expect(isSabreError(thrown(() => new ManualClock({ startMs: bad as number })), ErrorCode.INVALID_ARG), `startMs ${String(bad)}`).toBe(true);
+      expect(
+        isSabreError(
+          thrown(() => clock.advance(bad as number)),
+          ErrorCode.INVALID_ARG,
+        ),
+        `advance(${String(bad)})`,
+      ).toBe(true);
+      expect(
+        isSabreError(
+          thrown(() => clock.set(bad as number)),
+          ErrorCode.INVALID_ARG,
+        ),
+        `set(${String(bad)})`,
+      ).toBe(true);
+      if (bad !== undefined && bad !== null) {
+        // absent startMs (undefined, or null as ??) means 0
+        expect(
+          isSabreError(
+            thrown(() => new ManualClock({ startMs: bad as number })),
+            ErrorCode.INVALID_ARG,
+          ),
+          `startMs ${String(bad)}`,
+        ).toBe(true);
       }
     }
-    expect(isSabreError(thrown(() => new ManualClock('x' as never)), ErrorCode.INVALID_ARG)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => new ManualClock('x' as never)),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
     expect(clock.now()).toBe(1);
   });
 
   it('re-opens only from a genuine handle', () => {
     const clock = new ManualClock();
-    expect(isSabreError(thrown(() => ManualClock.from({ ...clock.handle, options: { startMs: 1 } })), ErrorCode.HANDLE)).toBe(true);
-    expect(isSabreError(thrown(() => ManualClock.from({ ...clock.handle, version: 2 })), ErrorCode.HANDLE)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => ManualClock.from({ ...clock.handle, options: { startMs: 1 } })),
+        ErrorCode.HANDLE,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => ManualClock.from({ ...clock.handle, version: 2 })),
+        ErrorCode.HANDLE,
+      ),
+    ).toBe(true);
   });
 
   describe('shared with a worker', () => {
@@ -71,7 +114,7 @@ describe('ManualClock', () => {
     });
     afterAll(() => w?.stop());
 
-    it('one time for both threads: each sees the other\'s advance and set', async () => {
+    it("one time for both threads: each sees the other's advance and set", async () => {
       const clock = new ManualClock({ startMs: 1000 });
       expect(await w.call('clockNow', { clock: clock.handle })).toBe(1000);
       clock.advance(5);

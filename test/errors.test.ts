@@ -2,8 +2,22 @@ import { inspect } from 'node:util';
 import { Piscina } from 'piscina';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AbortError, AlreadyVotedError, BulkheadFullError, CanceledError, CapacityError, CircuitOpenError, ConflictError, DeadlockError,
-  ErrorCode, HandleError, InvalidArgumentError, isSabreError, NotOwnerError, OwnerDiedError, SabreError, TimeoutError,
+  AbortError,
+  AlreadyVotedError,
+  BulkheadFullError,
+  CanceledError,
+  CapacityError,
+  CircuitOpenError,
+  ConflictError,
+  DeadlockError,
+  ErrorCode,
+  HandleError,
+  InvalidArgumentError,
+  isSabreError,
+  NotOwnerError,
+  OwnerDiedError,
+  SabreError,
+  TimeoutError,
 } from '../src/errors.js';
 import { piscinaTask } from '../src/integrations/piscina.js';
 import { Remote } from './threads/remote.js';
@@ -88,18 +102,21 @@ describe('isSabreError', () => {
     }
   });
 
-  it.each(table.map((row) => [row[2], ...row] as const))('after a structuredClone, the guard gives %s back every field its type promises', (_n, Class, code, name, e) => {
-    const crossed: unknown = structuredClone(e);
-    expect(crossed).not.toBeInstanceOf(SabreError); // what the boundary does
-    if (!isSabreError(crossed, code)) throw new Error('not recognised');
-    // From here on the type is the class of `code`; the object is that class again.
-    expect(crossed).toBeInstanceOf(Class);
-    expect(crossed.code).toBe(code);
-    expect(crossed.name).toBe(name);
-    expect(crossed.details).toEqual(e.details);
-    expect(crossed.message).toBe(e.message);
-    expect(String(crossed)).toBe(String(e));
-  });
+  it.each(table.map((row) => [row[2], ...row] as const))(
+    'after a structuredClone, the guard gives %s back every field its type promises',
+    (_n, Class, code, name, e) => {
+      const crossed: unknown = structuredClone(e);
+      expect(crossed).not.toBeInstanceOf(SabreError); // what the boundary does
+      if (!isSabreError(crossed, code)) throw new Error('not recognised');
+      // From here on the type is the class of `code`; the object is that class again.
+      expect(crossed).toBeInstanceOf(Class);
+      expect(crossed.code).toBe(code);
+      expect(crossed.name).toBe(name);
+      expect(crossed.details).toEqual(e.details);
+      expect(crossed.message).toBe(e.message);
+      expect(String(crossed)).toBe(String(e));
+    },
+  );
 
   it('narrows to the class of the code: retryAfterMs and the other detail fields are there after a hop', () => {
     const crossed: unknown = structuredClone(new CircuitOpenError('open', { retryAfterMs: 1500 }));
@@ -119,9 +136,19 @@ describe('isSabreError', () => {
   });
 
   it('says no to everything else', () => {
-    for (const v of [new Error('x'), new TypeError('x'), null, undefined, 'ERR_TIMEOUT', 42, {}, { code: 'ERR_TIMEOUT' },
-      new Error('x', { cause: { code: 'ERR_TIMEOUT' } }), new Error('x', { cause: { sabre: true, code: 'ERR_NOT_A_CODE' } }),
-      new Error('x', { cause: 'ERR_TIMEOUT' })]) {
+    for (const v of [
+      new Error('x'),
+      new TypeError('x'),
+      null,
+      undefined,
+      'ERR_TIMEOUT',
+      42,
+      {},
+      { code: 'ERR_TIMEOUT' },
+      new Error('x', { cause: { code: 'ERR_TIMEOUT' } }),
+      new Error('x', { cause: { sabre: true, code: 'ERR_NOT_A_CODE' } }),
+      new Error('x', { cause: 'ERR_TIMEOUT' }),
+    ]) {
       expect(isSabreError(v), inspect(v)).toBe(false);
     }
   });
@@ -168,7 +195,11 @@ describe('SabreError.from', () => {
       expect(open.retryAfterMs).toBe(1500);
       // The guard alone is enough: what crossed is a CircuitOpenError again, with its fields.
       const raw = (await w.call<unknown[]>('makeErrors'))[table.findIndex(([C]) => C === CircuitOpenError)];
-      expect(isSabreError(raw, ErrorCode.CIRCUIT_OPEN) && [raw.code, raw.retryAfterMs, raw instanceof CircuitOpenError]).toEqual([ErrorCode.CIRCUIT_OPEN, 1500, true]);
+      expect(isSabreError(raw, ErrorCode.CIRCUIT_OPEN) && [raw.code, raw.retryAfterMs, raw instanceof CircuitOpenError]).toEqual([
+        ErrorCode.CIRCUIT_OPEN,
+        1500,
+        true,
+      ]);
     });
 
     it('recognises an error thrown by an operation in the worker', async () => {
@@ -204,7 +235,7 @@ describe('SabreError.from', () => {
       expect((rebuilt as CircuitOpenError).retryAfterMs).toBe(1234);
     });
 
-    it('leaves a task\'s non-sabre error alone', async () => {
+    it("leaves a task's non-sabre error alone", async () => {
       const error = await pool.run({ op: 'throw', error: 'TypeError', message: 'plain' }).catch((e: unknown) => e);
       expect(isSabreError(error)).toBe(false);
       expect(SabreError.from(error)).toBe(error);

@@ -47,7 +47,12 @@ export type CacheTask = {
  * lookups (NaN if it did fewer), the heap its cache retains, and the
  * cache's entries.
  */
-export const LOOKUPS = 0, FIRST_MISSES = 1, HEAP_BYTES = 2, ENTRIES = 3, MISSES = 4, RESULT_WORDS = 5;
+export const LOOKUPS = 0,
+  FIRST_MISSES = 1,
+  HEAP_BYTES = 2,
+  ENTRIES = 3,
+  MISSES = 4,
+  RESULT_WORDS = 5;
 
 /** What the central cache exposes through Comlink. */
 export interface CentralCacheApi {
@@ -99,8 +104,17 @@ function barrier(ctl: Int32Array): void {
 
 // One loop per cache, not one over an interface: each call site stays monomorphic.
 // Keys are made per lookup (as from a request), so a cache retains its own copies.
-function sharedLoop(ctl: Int32Array, count: number, cache: Cache<string>, next: () => number, first: number, out: Float64Array, at: number): number {
-  let ops = 0, misses = 0;
+function sharedLoop(
+  ctl: Int32Array,
+  count: number,
+  cache: Cache<string>,
+  next: () => number,
+  first: number,
+  out: Float64Array,
+  at: number,
+): number {
+  let ops = 0,
+    misses = 0;
   out[at + FIRST_MISSES] = NaN;
   while (Atomics.load(ctl, STOP) === 0) {
     const key = `user:${next()}`;
@@ -116,8 +130,17 @@ function sharedLoop(ctl: Int32Array, count: number, cache: Cache<string>, next: 
   return ops;
 }
 
-function localLoop(ctl: Int32Array, count: number, cache: LRUCache<string, string>, next: () => number, first: number, out: Float64Array, at: number): number {
-  let ops = 0, misses = 0;
+function localLoop(
+  ctl: Int32Array,
+  count: number,
+  cache: LRUCache<string, string>,
+  next: () => number,
+  first: number,
+  out: Float64Array,
+  at: number,
+): number {
+  let ops = 0,
+    misses = 0;
   out[at + FIRST_MISSES] = NaN;
   while (Atomics.load(ctl, STOP) === 0) {
     const key = `user:${next()}`;
@@ -133,8 +156,17 @@ function localLoop(ctl: Int32Array, count: number, cache: LRUCache<string, strin
   return ops;
 }
 
-async function comlinkLoop(ctl: Int32Array, count: number, cache: Comlink.Remote<CentralCacheApi>, next: () => number, first: number, out: Float64Array, at: number): Promise<number> {
-  let ops = 0, misses = 0;
+async function comlinkLoop(
+  ctl: Int32Array,
+  count: number,
+  cache: Comlink.Remote<CentralCacheApi>,
+  next: () => number,
+  first: number,
+  out: Float64Array,
+  at: number,
+): Promise<number> {
+  let ops = 0,
+    misses = 0;
   out[at + FIRST_MISSES] = NaN;
   while (Atomics.load(ctl, STOP) === 0) {
     const key = `user:${next()}`;

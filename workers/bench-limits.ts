@@ -41,7 +41,8 @@ function run({ task, control, slot }: { task: LimitsTask; control: SharedArrayBu
   const keys = Array.from({ length: task.keys }, (_, i) => `${task.prefix}${i}`);
   for (const k of keys) bucket.tryAcquire(k); // each key has its state before the clock starts
   barrier(ctl);
-  let ops = 0, allowed = 0;
+  let ops = 0,
+    allowed = 0;
   while (Atomics.load(ctl, STOP) === 0) {
     if (bucket.tryAcquire(keys[ops % keys.length]!)) allowed++;
     ctl[count] = ++ops;

@@ -79,10 +79,13 @@ const ops = {
     waitGate(gate);
     let attempts = 0;
     for (let i = 0; i < n; i++) {
-      const r = cell.update((t, version) => {
-        if (t.count !== version) throw new Error(`torn or stale read: count ${t.count} at version ${version}`);
-        return tallyAt(t.count + 1, [...t.by.slice(-3), threadId]);
-      }, { retries: Infinity });
+      const r = cell.update(
+        (t, version) => {
+          if (t.count !== version) throw new Error(`torn or stale read: count ${t.count} at version ${version}`);
+          return tallyAt(t.count + 1, [...t.by.slice(-3), threadId]);
+        },
+        { retries: Infinity },
+      );
       attempts += r.attempts;
     }
     return attempts;
@@ -107,7 +110,10 @@ const ops = {
 
   /** Opens handles that crossed a thread boundary, reports what it sees, and adds one to each. */
   reopen(h: { a32: AtomicCounterHandle<32>; a64: AtomicCounterHandle<64>; striped: StripedCounterHandle; cell: VersionedCellHandle }): {
-    a32: number; a64: bigint; striped: number; cell: { value: unknown; version: number };
+    a32: number;
+    a64: bigint;
+    striped: number;
+    cell: { value: unknown; version: number };
   } {
     const a32 = AtomicCounter.from(h.a32);
     const a64 = AtomicCounter.from(h.a64);
@@ -152,7 +158,10 @@ export class CounterWorker {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private claimed: (() => void) | undefined;
 
-  private constructor(readonly worker: Worker, readonly threadId: number) {
+  private constructor(
+    readonly worker: Worker,
+    readonly threadId: number,
+  ) {
     worker.on('message', (m: Reply) => {
       if (m.id === -1) return this.claimed?.();
       const p = this.pending.get(m.id);
@@ -202,5 +211,11 @@ export class CounterWorker {
 /** A start gate: workers wait on it, `open()` releases them together. */
 export function gate(): { word: Int32Array; open(): void } {
   const word = new Int32Array(new SharedArrayBuffer(4));
-  return { word, open: () => { Atomics.store(word, 0, 1); Atomics.notify(word, 0); } };
+  return {
+    word,
+    open: () => {
+      Atomics.store(word, 0, 1);
+      Atomics.notify(word, 0);
+    },
+  };
 }

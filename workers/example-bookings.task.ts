@@ -76,7 +76,13 @@ interface Desk {
   confirm(id: string): Accepted | 'expired';
 }
 
-interface Entry { id: string; start: number; end: number; holder: string; expiresAt: number | null }
+interface Entry {
+  id: string;
+  start: number;
+  end: number;
+  holder: string;
+  expiresAt: number | null;
+}
 
 /** A single-threaded desk: correct in one thread; in many, each thread has its own. */
 function mapDesk(): Desk {
@@ -120,8 +126,13 @@ function sabreDesk(handle: BookingTableHandle): Desk {
       throw e;
     }
   };
-  const accepted = (b: { id: string; resource: string; start: number; end: number; holder: string }): Accepted =>
-    ({ id: b.id, room: b.resource, start: b.start, end: b.end, holder: b.holder });
+  const accepted = (b: { id: string; resource: string; start: number; end: number; holder: string }): Accepted => ({
+    id: b.id,
+    room: b.resource,
+    start: b.start,
+    end: b.end,
+    holder: b.holder,
+  });
   return {
     book: (room, start, end, holder) => refusal('ERR_CONFLICT', null, () => accepted(table.book(room, start, end, holder))),
     hold: (room, start, end, holder, ttlMs) => refusal('ERR_CONFLICT', null, () => table.hold(room, start, end, holder, { ttlMs }).id),
@@ -135,7 +146,17 @@ const sleep = (ms: number): void => void Atomics.wait(pause, 0, 0, ms);
 
 export default function run(task: BookingsTask): BookingsResult {
   const desk = task.version === 'map' ? mapDesk() : sabreDesk(task.table);
-  const r: BookingsResult = { threadId, accepted: [], booked: 0, confirmed: 0, refused: 0, abandoned: 0, stalledRefused: 0, stalledConfirmed: 0, inTimeRefused: 0 };
+  const r: BookingsResult = {
+    threadId,
+    accepted: [],
+    booked: 0,
+    confirmed: 0,
+    refused: 0,
+    abandoned: 0,
+    stalledRefused: 0,
+    stalledConfirmed: 0,
+    inTimeRefused: 0,
+  };
   startLine(task.start, task.parties);
   for (const c of task.customers) {
     let done = false;
@@ -156,7 +177,7 @@ export default function run(task: BookingsTask): BookingsResult {
         r.abandoned++;
         break;
       }
-      sleep(c.plan === 'stall' ? task.stallMs : (c.name.length % 3) * task.payMs / 2);
+      sleep(c.plan === 'stall' ? task.stallMs : ((c.name.length % 3) * task.payMs) / 2);
       const b = desk.confirm(id);
       if (b === 'expired') {
         if (c.plan === 'stall') r.stalledRefused++;

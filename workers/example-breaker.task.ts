@@ -14,7 +14,12 @@
  */
 import { threadId } from 'node:worker_threads';
 import { isSabreError } from '../src/errors.js';
-import { CircuitBreaker, type BreakerTransition, type CircuitBreakerHandle, type CircuitBreakerOptions } from '../src/resilience/circuit-breaker.js';
+import {
+  CircuitBreaker,
+  type BreakerTransition,
+  type CircuitBreakerHandle,
+  type CircuitBreakerOptions,
+} from '../src/resilience/circuit-breaker.js';
 import { retry } from '../src/resilience/retry.js';
 import { RetryBudget, type RetryBudgetHandle } from '../src/resilience/retry-budget.js';
 
@@ -29,7 +34,9 @@ import { RetryBudget, type RetryBudgetHandle } from '../src/resilience/retry-bud
 export type LoadMode = 'none' | 'per-thread' | 'shared' | 'retry' | 'retry-budget';
 
 /** Breaker options that travel as data (the per-thread mode builds its breaker from them). */
-export type BreakerSettings = Required<Pick<CircuitBreakerOptions, 'failureThreshold' | 'resetTimeoutMs' | 'halfOpenMaxCalls' | 'timeoutMs'>>;
+export type BreakerSettings = Required<
+  Pick<CircuitBreakerOptions, 'failureThreshold' | 'resetTimeoutMs' | 'halfOpenMaxCalls' | 'timeoutMs'>
+>;
 
 export interface RetrySettings {
   readonly retries: number;
@@ -38,7 +45,9 @@ export interface RetrySettings {
 }
 
 /** Int32 words of a run's start line: threads ready, and set once the time zero is published. */
-export const READY = 0, GO = 1, START_WORDS = 2;
+export const READY = 0,
+  GO = 1,
+  START_WORDS = 2;
 
 /** One thread's share of a run. */
 export interface LoadTask {
@@ -66,8 +75,7 @@ export interface LoadTask {
 
 export type BreakerTask =
   /** Imports this module and opens a connection to the upstream, outside the timings. */
-  | { readonly kind: 'warm-up'; readonly url: string }
-  | LoadTask;
+  { readonly kind: 'warm-up'; readonly url: string } | LoadTask;
 
 /** How a call ended, for its caller. */
 export type Outcome = 'ok' | 'upstream-error' | 'timeout' | 'failed-fast' | 'network-error' | 'shed';

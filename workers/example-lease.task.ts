@@ -28,8 +28,7 @@ export const FLAG_WORDS = 3;
 
 /** Where the account's balance lives. */
 export type AccountStore =
-  | { readonly kind: 'fenced'; readonly handle: FencedResourceHandle }
-  | { readonly kind: 'plain'; readonly cell: Int32Array };
+  { readonly kind: 'fenced'; readonly handle: FencedResourceHandle } | { readonly kind: 'plain'; readonly cell: Int32Array };
 
 export type LeaseTask =
   | { readonly role: 'warm-up' }
@@ -118,9 +117,14 @@ export default async function run(task: LeaseTask): Promise<LeaseResult | null> 
   if (worker === 'B' && !waitFlag(flags, A_HOLDS, task.hangMs)) throw new Error(`B: A did not take the lease within ${task.hangMs} ms`);
   if (worker === 'B') {
     const holder = leases.holder(resource);
-    log('waits for the lease (acquireAsync)', null, holder ? `held by thread ${holder.threadId} with token ${holder.fencingToken}` : 'free');
+    log(
+      'waits for the lease (acquireAsync)',
+      null,
+      holder ? `held by thread ${holder.threadId} with token ${holder.fencingToken}` : 'free',
+    );
   }
-  const lease = worker === 'A' ? leases.acquire(resource, { ttlMs }) : await leases.acquireAsync(resource, { ttlMs, timeoutMs: task.hangMs });
+  const lease =
+    worker === 'A' ? leases.acquire(resource, { ttlMs }) : await leases.acquireAsync(resource, { ttlMs, timeoutMs: task.hangMs });
   if (lease === null) throw new Error(`${worker}: ${resource} stayed leased`);
   const token = lease.fencingToken;
   const acquiredAtMs = lease.expiresAt - ttlMs; // the lock's clock when the lease was taken
@@ -141,7 +145,8 @@ export default async function run(task: LeaseTask): Promise<LeaseResult | null> 
     log('wakes', token, `after ${(nowMs() - stalledAt).toFixed(0)} ms, unaware its lease lapsed`);
   }
 
-  let write = 'written', writeMessage = '';
+  let write = 'written',
+    writeMessage = '';
   try {
     account.write(token, balanceWritten);
     log(`writes balance ${balanceWritten} (${balanceRead} - ${withdraw})`, token, 'written');
@@ -151,7 +156,8 @@ export default async function run(task: LeaseTask): Promise<LeaseResult | null> 
     log(`writes balance ${balanceWritten} (${balanceRead} - ${withdraw})`, token, `refused: ${e.name}, stale fencing token`);
   }
 
-  let release = 'released', releaseMessage = '';
+  let release = 'released',
+    releaseMessage = '';
   try {
     lease.release();
     log('releases the lease', token, 'released');
@@ -162,5 +168,18 @@ export default async function run(task: LeaseTask): Promise<LeaseResult | null> 
   }
   if (worker === 'B') raise(flags, B_DONE);
 
-  return { worker, threadId, token, acquiredAtMs, expiresAtMs: lease.expiresAt, balanceRead, balanceWritten, write, writeMessage, release, releaseMessage, events };
+  return {
+    worker,
+    threadId,
+    token,
+    acquiredAtMs,
+    expiresAtMs: lease.expiresAt,
+    balanceRead,
+    balanceWritten,
+    write,
+    writeMessage,
+    release,
+    releaseMessage,
+    events,
+  };
 }

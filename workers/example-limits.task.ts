@@ -90,7 +90,10 @@ class LocalBucket {
   /** Ms per token, and the burst's worth of them. */
   private readonly interval: number;
   private readonly tolerance: number;
-  constructor(private readonly capacity: number, rate: number) {
+  constructor(
+    private readonly capacity: number,
+    rate: number,
+  ) {
     this.interval = 1_000 / rate;
     this.tolerance = capacity * this.interval;
   }
@@ -128,7 +131,14 @@ export default function run(task: LimitsTask): LimitsResult | null {
   if (task.kind === 'warm-up') return null;
   const decide = limiterOf(task);
   const tallies: ClientTally[] = task.clients.map(() => ({
-    sent: 0, allowed: 0, rejected: 0, firstMs: NaN, lastMs: NaN, retryAfter: {}, waitsMs: [], maxLagMs: 0,
+    sent: 0,
+    allowed: 0,
+    rejected: 0,
+    firstMs: NaN,
+    lastMs: NaN,
+    retryAfter: {},
+    waitsMs: [],
+    maxLagMs: 0,
   }));
   let sample: LimitsResult['sample'] = null;
   startLine(task.start, task.parties);

@@ -88,7 +88,10 @@ export default function run(task: ReadHeavyTask): ReadHeavyResult {
   startLine(task.start, task.parties);
   const startedMs = nowMs();
   const deadline = startedMs + task.windowMs;
-  let reads = 0, writes = 0, torn = 0, checksum = 0;
+  let reads = 0,
+    writes = 0,
+    torn = 0,
+    checksum = 0;
   for (let op = 1; op % CLOCK_EVERY !== 0 || nowMs() < deadline; op++) {
     if (op % writeEvery === 0) {
       lockWrite();

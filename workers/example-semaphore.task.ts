@@ -5,7 +5,9 @@
  */
 import { Semaphore, type SemaphoreHandle } from '../src/index.js';
 
-export const INSIDE = 0, MAX_INSIDE = 1, WORDS = 2;
+export const INSIDE = 0,
+  MAX_INSIDE = 1,
+  WORDS = 2;
 
 export interface SemaphoreTask {
   /** The shared Semaphore, or null to run the jobs with no limit at all. */

@@ -128,7 +128,8 @@ const zeros = (): Record<ActionKind, number> => ({ vote: 0, change: 0, like: 0, 
 export default function run(task: VotesTask): VotesResult {
   const tally = CHOICES.map(() => 0);
   const handlers = task.version === 'map' ? mapHandlers(task.couponUses, tally) : sabreHandlers(task);
-  const accepted = zeros(), refused = zeros();
+  const accepted = zeros(),
+    refused = zeros();
   const handle = (actions: readonly Action[]): void => {
     for (const [kind, user, arg] of actions) {
       const ok = kind === 'vote' || kind === 'change' || kind === 'like' ? handlers[kind](user, arg) : handlers[kind](user);

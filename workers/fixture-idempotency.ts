@@ -12,7 +12,12 @@
  *   request (until terminated).
  */
 import { parentPort, threadId } from 'node:worker_threads';
-import { IdempotencyStore, type IdempotencyResponse, type IdempotencyStoreHandle, type IdempotencyToken } from '../src/store/idempotency-store.js';
+import {
+  IdempotencyStore,
+  type IdempotencyResponse,
+  type IdempotencyStoreHandle,
+  type IdempotencyToken,
+} from '../src/store/idempotency-store.js';
 import { startLine } from './start-line.js';
 
 interface Arg {

@@ -6,7 +6,13 @@
 import { parentPort, threadId } from 'node:worker_threads';
 import { LeaseLock, type Lease, type LeaseLockHandle } from '../src/lock/lease-lock.js';
 
-interface Arg { lock: LeaseLockHandle; resource: string; ttlMs: number; timeoutMs?: number; token: number }
+interface Arg {
+  lock: LeaseLockHandle;
+  resource: string;
+  ttlMs: number;
+  timeoutMs?: number;
+  token: number;
+}
 
 const held = new Map<number, Lease>();
 const keep = (lease: Lease | null): number | null => {
@@ -17,7 +23,8 @@ const keep = (lease: Lease | null): number | null => {
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   acquire: ({ lock, resource, ttlMs, timeoutMs }) => keep(LeaseLock.from(lock).acquire(resource, { ttlMs, timeoutMs })),
-  acquireAsync: async ({ lock, resource, ttlMs, timeoutMs }) => keep(await LeaseLock.from(lock).acquireAsync(resource, { ttlMs, timeoutMs })),
+  acquireAsync: async ({ lock, resource, ttlMs, timeoutMs }) =>
+    keep(await LeaseLock.from(lock).acquireAsync(resource, { ttlMs, timeoutMs })),
   release: ({ token }) => held.get(token)!.release(),
 };
 

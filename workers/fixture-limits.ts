@@ -26,7 +26,8 @@ type Arg = Limiter & {
   readonly stepMs: number;
 };
 
-const open = (arg: Limiter): TokenBucket | SlidingWindow => ('bucket' in arg ? TokenBucket.from(arg.bucket) : SlidingWindow.from(arg.window));
+const open = (arg: Limiter): TokenBucket | SlidingWindow =>
+  'bucket' in arg ? TokenBucket.from(arg.bucket) : SlidingWindow.from(arg.window);
 
 const ops: Record<string, (arg: Arg) => unknown> = {
   check: (arg) => open(arg).check(arg.key, arg.n ?? 1),
@@ -43,7 +44,8 @@ const ops: Record<string, (arg: Arg) => unknown> = {
     const limiter = open(arg);
     const clock = ManualClock.from(arg.clock);
     startLine(arg.line, arg.parties);
-    let allowed = 0, largest = 0;
+    let allowed = 0,
+      largest = 0;
     for (let i = 0; i < arg.keys; i++) {
       clock.advance(arg.stepMs);
       if (limiter.tryAcquire(`${arg.prefix}${i}`)) allowed++;

@@ -15,12 +15,16 @@ import { LockManager, type LockManagerHandle, type LockRequestOptions } from '..
 export const FIXTURE_MARK = 'sabre.fixture.lock-manager';
 
 /** Words of the `cell` the exclusion op shares: exclusive holders inside, shared holders inside, violations, sections done. */
-export const EXCLUSIVE_IN = 0, SHARED_IN = 1, VIOLATIONS = 2, SECTIONS = 3;
+export const EXCLUSIVE_IN = 0,
+  SHARED_IN = 1,
+  VIOLATIONS = 2,
+  SECTIONS = 3;
 /** Word of the `cell` a sync holder blocks on until it is set to 1 (`holdSync`). */
 export const GO = 4;
 
 /** How a request ended, as plain data: what the callback's result resolved to, or the error's code. */
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
+export type Outcome =
+  { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly code: string; readonly message: string };
 
 interface Arg {
   lm: LockManagerHandle;
@@ -116,16 +120,18 @@ const ops: Record<string, (arg: Arg) => unknown> = {
     const sections: Promise<unknown>[] = [];
     for (let i = 0; i < times; i++) {
       const shared = Math.random() < sharedShare;
-      sections.push(locks.request(name, { mode: shared ? 'shared' : 'exclusive' }, async () => {
-        if (shared) {
-          add(cell, SHARED_IN, 1);
-          if (load(cell, EXCLUSIVE_IN) !== 0) add(cell, VIOLATIONS, 1);
-        } else if (add(cell, EXCLUSIVE_IN, 1) !== 0 || load(cell, SHARED_IN) !== 0) add(cell, VIOLATIONS, 1);
-        await new Promise((r) => setImmediate(r));
-        if (load(cell, EXCLUSIVE_IN) !== (shared ? 0 : 1)) add(cell, VIOLATIONS, 1);
-        sub(cell, shared ? SHARED_IN : EXCLUSIVE_IN, 1);
-        add(cell, SECTIONS, 1);
-      }));
+      sections.push(
+        locks.request(name, { mode: shared ? 'shared' : 'exclusive' }, async () => {
+          if (shared) {
+            add(cell, SHARED_IN, 1);
+            if (load(cell, EXCLUSIVE_IN) !== 0) add(cell, VIOLATIONS, 1);
+          } else if (add(cell, EXCLUSIVE_IN, 1) !== 0 || load(cell, SHARED_IN) !== 0) add(cell, VIOLATIONS, 1);
+          await new Promise((r) => setImmediate(r));
+          if (load(cell, EXCLUSIVE_IN) !== (shared ? 0 : 1)) add(cell, VIOLATIONS, 1);
+          sub(cell, shared ? SHARED_IN : EXCLUSIVE_IN, 1);
+          add(cell, SECTIONS, 1);
+        }),
+      );
       if (i % 4 === 3) await Promise.all(sections.splice(0));
     }
     await Promise.all(sections);

@@ -6,8 +6,19 @@
  */
 import { parentPort, threadId } from 'node:worker_threads';
 import {
-  AbortError, AlreadyVotedError, BulkheadFullError, CanceledError, CapacityError, CircuitOpenError, ConflictError, DeadlockError,
-  HandleError, InvalidArgumentError, NotOwnerError, OwnerDiedError, TimeoutError,
+  AbortError,
+  AlreadyVotedError,
+  BulkheadFullError,
+  CanceledError,
+  CapacityError,
+  CircuitOpenError,
+  ConflictError,
+  DeadlockError,
+  HandleError,
+  InvalidArgumentError,
+  NotOwnerError,
+  OwnerDiedError,
+  TimeoutError,
 } from '../src/errors.js';
 import { SharedArena, type SharedArenaHandle } from '../src/memory/arena.js';
 import { ManualClock, type ManualClockHandle } from '../src/clock.js';
@@ -16,7 +27,7 @@ import { ThreadRegistry } from '../src/threads/registry.js';
 
 interface Arg {
   mutex: MutexHandle;
-  options?: number | LockOptions & LockAsyncOptions;
+  options?: number | (LockOptions & LockAsyncOptions);
   cell: Int32Array;
   times: number;
   arena: SharedArenaHandle;
@@ -65,10 +76,19 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   isAlive: ({ id }) => ThreadRegistry.current.isAlive(id),
   /** One of each error class, built here, to be cloned back to the caller. */
   makeErrors: () => [
-    new TimeoutError('t', { timeoutMs: 5 }), new AbortError('a'), new HandleError('h'), new InvalidArgumentError('i'),
-    new CapacityError('c'), new NotOwnerError('n'), new DeadlockError('d'), new OwnerDiedError('o', { ownerThreadId: 3 }),
-    new ConflictError('v', { expectedVersion: 1, actualVersion: 2 }), new AlreadyVotedError('av'),
-    new CircuitOpenError('open', { retryAfterMs: 1500 }), new BulkheadFullError('b'), new CanceledError('x'),
+    new TimeoutError('t', { timeoutMs: 5 }),
+    new AbortError('a'),
+    new HandleError('h'),
+    new InvalidArgumentError('i'),
+    new CapacityError('c'),
+    new NotOwnerError('n'),
+    new DeadlockError('d'),
+    new OwnerDiedError('o', { ownerThreadId: 3 }),
+    new ConflictError('v', { expectedVersion: 1, actualVersion: 2 }),
+    new AlreadyVotedError('av'),
+    new CircuitOpenError('open', { retryAfterMs: 1500 }),
+    new BulkheadFullError('b'),
+    new CanceledError('x'),
   ],
   exit: ({ code }) => process.exit(code),
 };

@@ -50,7 +50,9 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   },
   /** One call that succeeds or fails; answers 'ok' or the error's code or message. */
   breakerCall: ({ breaker, outcome }) =>
-    outcomeOf(CircuitBreaker.from(breaker).execute(() => (outcome === 'ok' ? Promise.resolve(1) : Promise.reject(new Error('upstream down'))))),
+    outcomeOf(
+      CircuitBreaker.from(breaker).execute(() => (outcome === 'ok' ? Promise.resolve(1) : Promise.reject(new Error('upstream down')))),
+    ),
   breakerState: ({ breaker }) => CircuitBreaker.from(breaker).state,
   /** Starts a call that never settles (a probe, in HALF_OPEN) and answers once it runs (or with its refusal). */
   breakerHang: async ({ breaker, cell }) => {

@@ -15,7 +15,11 @@ export const FIXTURE_MARK = 'sabre.fixture.rwlock-condition';
 const MARK = FIXTURE_MARK;
 
 /** Words of the `cell` the overlap and exclusion ops share: readers inside, most seen at once, writers inside, violations. */
-export const INSIDE = 0, MAX_INSIDE = 1, WRITERS_INSIDE = 2, VIOLATIONS = 3, ITEMS = 4;
+export const INSIDE = 0,
+  MAX_INSIDE = 1,
+  WRITERS_INSIDE = 2,
+  VIOLATIONS = 3,
+  ITEMS = 4;
 
 interface Arg {
   lock: RWLockHandle;
@@ -156,7 +160,6 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   exit: ({ code }) => process.exit(code),
   sleep: ({ ms }) => sleep(ms),
 };
-
 
 if ((workerData as { mark?: string } | undefined)?.mark === MARK) {
   async function answer(request: { id: number; op: string; arg: Arg }): Promise<void> {

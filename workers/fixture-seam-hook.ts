@@ -58,7 +58,15 @@ function report(): SeamHookReport {
     message = (e as Error).message;
   }
   setYieldHook(null);
-  return { hooksEnabled, afterLock, afterUnlock, afterRemoval, lockOps: seen, slowPath, throwingHook: { message, lockedAfter: free.isLocked } };
+  return {
+    hooksEnabled,
+    afterLock,
+    afterUnlock,
+    afterRemoval,
+    lockOps: seen,
+    slowPath,
+    throwingHook: { message, lockedAfter: free.isLocked },
+  };
 }
 
 parentPort!.postMessage(report());

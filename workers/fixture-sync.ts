@@ -9,7 +9,9 @@ import { Latch, type LatchHandle } from '../src/sync/latch.js';
 import { Once, type OnceHandle } from '../src/sync/once.js';
 
 /** Cells of `onceRun`: RUNS counts fn calls, STARTED is set (and notified) when fn starts, PARK is never written. */
-export const RUNS = 0, STARTED = 1, PARK = 2;
+export const RUNS = 0,
+  STARTED = 1,
+  PARK = 2;
 
 /** What `fn` does in `onceRun`: return, throw, or block forever (until the worker is terminated). */
 type OnceMode = 'ok' | 'throw' | 'hang';
@@ -40,8 +42,8 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   // The guards stay in the worker (they hold the Semaphore object, which does not clone); release by count.
   acquire: ({ sem, n, timeout }) => void Semaphore.from(sem).acquire(n, timeout),
   acquireAsync: async ({ sem, n, timeout }) => {
-      await Semaphore.from(sem).acquireAsync(n, { timeoutMs: timeout });
-    },
+    await Semaphore.from(sem).acquireAsync(n, { timeoutMs: timeout });
+  },
   tryAcquire: ({ sem, n }) => Semaphore.from(sem).tryAcquire(n),
   release: ({ sem, n }) => Semaphore.from(sem).release(n),
   /** Blocks this worker until cell[0] is non-zero, then releases n: a release at the moment the caller picks. */

@@ -65,15 +65,25 @@ const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 let charges = 0;
 
-export const bodyOf = (r: PaymentRequest): string => JSON.stringify({ amount: 1_000 + r.k + (r.altered ? 1 : 0), currency: 'eur', customer: `cus_${r.k}` });
-const httpRequest = (r: PaymentRequest): IdempotentRequest => ({ method: 'POST', path: '/charges', headers: { 'idempotency-key': r.key }, body: bodyOf(r) });
+export const bodyOf = (r: PaymentRequest): string =>
+  JSON.stringify({ amount: 1_000 + r.k + (r.altered ? 1 : 0), currency: 'eur', customer: `cus_${r.k}` });
+const httpRequest = (r: PaymentRequest): IdempotentRequest => ({
+  method: 'POST',
+  path: '/charges',
+  headers: { 'idempotency-key': r.key },
+  body: bodyOf(r),
+});
 
 /** The charge itself: the provider takes `workMs`, then books it. */
 function charge(r: PaymentRequest, ledger: Int32Array, workMs: number): IdempotencyResponse {
   Atomics.wait(pause, 0, 0, workMs);
   Atomics.add(ledger, r.k, 1);
   const id = `ch_${threadId}_${++charges}`;
-  return { status: 201, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, amount: 1_000 + r.k, currency: 'eur' }) };
+  return {
+    status: 201,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ id, amount: 1_000 + r.k, currency: 'eur' }),
+  };
 }
 
 // ---- the per-thread Map store: right on one thread, blind to the others ----
@@ -84,7 +94,10 @@ interface LocalRecord {
 let localRun = -1;
 let local = new Map<string, LocalRecord>();
 
-function mapIdempotent(r: PaymentRequest, handler: () => IdempotencyResponse): { status: number; headers: Record<string, string>; body?: string | Uint8Array; outcome: IdempotencyOutcome } {
+function mapIdempotent(
+  r: PaymentRequest,
+  handler: () => IdempotencyResponse,
+): { status: number; headers: Record<string, string>; body?: string | Uint8Array; outcome: IdempotencyOutcome } {
   const fingerprint = IdempotencyStore.fingerprint(httpRequest(r));
   const seen = local.get(r.key);
   if (seen !== undefined) {

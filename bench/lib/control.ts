@@ -20,7 +20,10 @@ import type { RWLockHandle } from '../../src/sync/rwlock.js';
 import type { SharedHashTableHandle } from '../../src/table/shared-hash-table.js';
 
 export const WORDS_PER_LINE = 32; // 128 bytes of Int32
-export const READY = 0, GO = WORDS_PER_LINE, STOP = 2 * WORDS_PER_LINE, COUNT0 = 3 * WORDS_PER_LINE;
+export const READY = 0,
+  GO = WORDS_PER_LINE,
+  STOP = 2 * WORDS_PER_LINE,
+  COUNT0 = 3 * WORDS_PER_LINE;
 export const MAX_THREADS = 4;
 export const CONTROL_BYTES = (COUNT0 + MAX_THREADS * WORDS_PER_LINE) * 4;
 
@@ -51,12 +54,23 @@ export type Task =
    * check) under a read lock, and one op in `writeEvery` rewrites them under
    * the write lock; on an RWLock, or on a Mutex for both.
    */
-  | { readonly kind: 'readMostly'; readonly lock: { readonly rw: RWLockHandle } | { readonly mutex: MutexHandle }; readonly data: SharedArrayBuffer; readonly writeEvery: number }
+  | {
+      readonly kind: 'readMostly';
+      readonly lock: { readonly rw: RWLockHandle } | { readonly mutex: MutexHandle };
+      readonly data: SharedArrayBuffer;
+      readonly writeEvery: number;
+    }
   /**
    * SharedHashTable ops (string codec) on `keys` (its keys, `prefix` + i):
    * `get`, and one `set` in `writeEvery`.
    */
-  | { readonly kind: 'table'; readonly handle: SharedHashTableHandle; readonly prefix: string; readonly keys: number; readonly writeEvery: number };
+  | {
+      readonly kind: 'table';
+      readonly handle: SharedHashTableHandle;
+      readonly prefix: string;
+      readonly keys: number;
+      readonly writeEvery: number;
+    };
 
 export interface TaskMessage {
   readonly task: Task;

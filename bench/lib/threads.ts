@@ -30,10 +30,15 @@ export class BenchThreads {
   static async start(n: number, url: URL = new URL('../../workers/bench-thread.ts', import.meta.url)): Promise<BenchThreads> {
     if (n > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} bench threads, got ${n}`);
     const workers = Array.from({ length: n }, () => spawnWorker(url));
-    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
-      w.once('online', () => resolve());
-      w.once('error', reject);
-    })));
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            w.once('online', () => resolve());
+            w.once('error', reject);
+          }),
+      ),
+    );
     return new BenchThreads(workers);
   }
 
@@ -85,7 +90,8 @@ export class BenchThreads {
     const start = process.hrtime.bigint();
     Atomics.store(ctl, GO, 1);
     Atomics.notify(ctl, GO);
-    const windowNs = windowMs * 1e6, durationNs = durationMs * 1e6;
+    const windowNs = windowMs * 1e6,
+      durationNs = durationMs * 1e6;
     for (let k = 1; ; k++) {
       const due = Math.min(k * windowNs, durationNs);
       sleepSync((due - Number(process.hrtime.bigint() - start)) / 1e6);

@@ -69,7 +69,8 @@ export function zipfSampler(keys: number, s: number, seed: number, stream = 0): 
   const random = seededRandom(seed, 2, stream);
   return () => {
     const u = random();
-    let lo = 0, hi = keys - 1;
+    let lo = 0,
+      hi = keys - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (cdf[mid]! > u) hi = mid;
@@ -95,7 +96,7 @@ export function scanTrace(o: ScanOptions): Int32Array {
   const next = zipfSampler(o.keys, o.s, o.seed);
   const trace = new Int32Array(o.length);
   let oneTime = o.keys;
-  for (let i = 0, sinceScan = 0; i < o.length; ) {
+  for (let i = 0, sinceScan = 0; i < o.length;) {
     if (sinceScan === o.scanEvery) {
       for (let j = 0; j < o.scanLength && i < o.length; j++) trace[i++] = oneTime++;
       sinceScan = 0;

@@ -38,7 +38,8 @@ if (typeof Atomics.Mutex !== 'function' || typeof Atomics.Mutex.lock !== 'functi
   // Warm both up, then alternate and keep the medians.
   timeLoop(mutexLoop, 30, 10_000);
   timeLoop(rawLoop, 30, 10_000);
-  const a = [], b = [];
+  const a = [],
+    b = [];
   for (let r = 0; r < 3; r++) {
     a.push(timeLoop(mutexLoop, ms / 6, 10_000));
     b.push(timeLoop(rawLoop, ms / 6, 10_000));

@@ -23,7 +23,9 @@
  */
 
 /** Int32 offsets and values of the state word. */
-const UNLOCKED = 0, LOCKED = 1, CONTENDED = 2;
+const UNLOCKED = 0,
+  LOCKED = 1,
+  CONTENDED = 2;
 
 /** glibc's default adaptive spin count (`DEFAULT_ADAPTIVE_COUNT`). */
 export const DREPPER_SPINS = 100;
@@ -46,7 +48,8 @@ export class DrepperMutex {
   }
 
   private lockSlow(): void {
-    const w = this.words, i = this.index;
+    const w = this.words,
+      i = this.index;
     for (let n = 0; n < this.spins; n++) {
       const c = Atomics.load(w, i);
       if (c === UNLOCKED && Atomics.compareExchange(w, i, UNLOCKED, LOCKED) === UNLOCKED) return;

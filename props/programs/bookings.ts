@@ -23,14 +23,29 @@ import { defineProgram } from '../../src/testing/index.js';
 import { CheckThenBook, type TwinEntry } from '../twins/check-then-book.js';
 
 export const SLOTS = 8;
-export const TTL_MIN = 5, TTL_MAX = 40, MAX_ADVANCE = 15;
+export const TTL_MIN = 5,
+  TTL_MAX = 40,
+  MAX_ADVANCE = 15;
 /** `words`: VIOLATIONS, MISSING, LOG_COUNT, TWIN_SEQ (the twin's id counter), REFUSED (refusals of any kind, for reports). */
-export const VIOLATIONS = 0, MISSING = 1, LOG_COUNT = 2, TWIN_SEQ = 3, REFUSED = 4, BOOKING_WORDS = 5;
+export const VIOLATIONS = 0,
+  MISSING = 1,
+  LOG_COUNT = 2,
+  TWIN_SEQ = 3,
+  REFUSED = 4,
+  BOOKING_WORDS = 5;
 /** Log entries the shared log holds, and the Float64 fields of one. */
 export const LOG_ENTRIES = 1024;
-export const RESOURCE = 0, SEQ = 1, START = 2, END = 3, THREAD = 4, STATE = 5, LOG_FIELDS = 6;
+export const RESOURCE = 0,
+  SEQ = 1,
+  START = 2,
+  END = 3,
+  THREAD = 4,
+  STATE = 5,
+  LOG_FIELDS = 6;
 /** STATE values (0: the entry was claimed but never written, by a thread killed in between). */
-export const ACCEPTED = 1, CANCELLING = 2, CANCELLED = 3;
+export const ACCEPTED = 1,
+  CANCELLING = 2,
+  CANCELLED = 3;
 
 export type BookingKind = 'table' | 'check-then-book';
 
@@ -56,7 +71,8 @@ export const seqOf = (id: string): number => Number(id.slice(id.indexOf('-') + 1
 export function overlapIn(list: readonly { start: number; end: number; holder: string; expiresAt?: number }[]): string | null {
   for (let i = 0; i < list.length; i++) {
     for (let j = i + 1; j < list.length; j++) {
-      const a = list[i]!, b = list[j]!;
+      const a = list[i]!,
+        b = list[j]!;
       if (!(a.start < b.end && b.start < a.end)) continue;
       const confirmed = a.expiresAt === undefined && b.expiresAt === undefined;
       if (confirmed || a.holder !== b.holder) return `${a.holder} [${a.start}, ${a.end}) and ${b.holder} [${b.start}, ${b.end}) overlap`;
@@ -67,9 +83,10 @@ export function overlapIn(list: readonly { start: number; end: number; holder: s
 
 export default defineProgram<BookingShared, BookingInput, void>(({ shared, input, random, thread }) => {
   const clock = ManualClock.from(shared.clock);
-  const table = shared.kind === 'table'
-    ? BookingTable.from(shared.table)
-    : new CheckThenBook(SharedHashTable.from<TwinEntry[]>(shared.twin), clock, shared.words.subarray(TWIN_SEQ, TWIN_SEQ + 1));
+  const table =
+    shared.kind === 'table'
+      ? BookingTable.from(shared.table)
+      : new CheckThenBook(SharedHashTable.from<TwinEntry[]>(shared.twin), clock, shared.words.subarray(TWIN_SEQ, TWIN_SEQ + 1));
   const { words, log } = shared;
   const holder = `t${thread}`;
   const pick = (n: number): number => Math.floor(random() * n);

@@ -29,7 +29,11 @@ export interface BufferShared {
   /** seen[item]: how many times the item was taken (must end at exactly 1 each). */
   readonly seen: Int32Array;
 }
-export const COUNT = 0, HEAD = 1, TAIL = 2, TAKEN = 3, SLOTS = 4;
+export const COUNT = 0,
+  HEAD = 1,
+  TAIL = 2,
+  TAKEN = 3,
+  SLOTS = 4;
 
 export type BufferInput =
   | { readonly role: 'producer'; readonly first: number; readonly count: number; readonly asyncShare: number }

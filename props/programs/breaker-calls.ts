@@ -25,11 +25,18 @@ import { CheckThenActBreaker } from '../twins/check-then-act-breaker.js';
 export const RESET_MS = 100;
 export const MAX_THREADS = 4;
 /** Fields of one OBSERVED entry and one ADMITS entry (Float64). */
-export const OBSERVED_FIELDS = 4, ADMIT_FIELDS = 4;
+export const OBSERVED_FIELDS = 4,
+  ADMIT_FIELDS = 4;
 /** Per-thread OBSERVED entries; ADMITS entries in all. */
-export const MAX_OBSERVED = 512, MAX_ADMITS = 1024;
+export const MAX_OBSERVED = 512,
+  MAX_ADMITS = 1024;
 /** `words`: READY, DONE, ADMIT_COUNT, ARRIVED (the round barrier), then OBSERVED_COUNT[thread]. */
-export const READY = 0, DONE = 1, ADMIT_COUNT = 2, ARRIVED = 3, OBSERVED_COUNT = 4, BREAKER_WORDS = OBSERVED_COUNT + MAX_THREADS;
+export const READY = 0,
+  DONE = 1,
+  ADMIT_COUNT = 2,
+  ARRIVED = 3,
+  OBSERVED_COUNT = 4,
+  BREAKER_WORDS = OBSERVED_COUNT + MAX_THREADS;
 export const STATE_CODE = { CLOSED: 0, OPEN: 1, HALF_OPEN: 2 } as const;
 
 export interface BreakerShared {

@@ -24,7 +24,8 @@ import { ReadThenWriteBucket } from '../twins/read-then-write-bucket.js';
 import { openNoRecoveryBucket } from '../twins/no-recovery-slots.js';
 
 /** Decisions the log holds; words of one entry (at, cost, allowed). */
-export const LOG_ENTRIES = 4096, ENTRY = 3;
+export const LOG_ENTRIES = 4096,
+  ENTRY = 3;
 export const KEY = 'client:1';
 
 export interface BucketShared {
@@ -51,9 +52,12 @@ export interface BucketInput {
 
 export default defineProgram<BucketShared, BucketInput, void>(({ shared, input, random, thread }) => {
   const clock = ManualClock.from(shared.clock);
-  const limiter = shared.kind === 'read-then-write'
-    ? new ReadThenWriteBucket(shared.twinWord, clock, shared.capacity, shared.refillPerSecond)
-    : shared.kind === 'no-recovery' ? openNoRecoveryBucket(shared.bucket) : TokenBucket.from(shared.bucket);
+  const limiter =
+    shared.kind === 'read-then-write'
+      ? new ReadThenWriteBucket(shared.twinWord, clock, shared.capacity, shared.refillPerSecond)
+      : shared.kind === 'no-recovery'
+        ? openNoRecoveryBucket(shared.bucket)
+        : TokenBucket.from(shared.bucket);
   const quarterNs = 1e9 / shared.refillPerSecond / 4;
   for (let i = 0; i < input.ops; i++) {
     const n = 1 + Math.floor(random() * input.maxCost);

@@ -23,7 +23,12 @@ export interface BulkheadShared {
   /** [OCCUPANCY, VIOLATIONS, MAX_SEEN, RAN, REFUSED] */
   readonly words: Int32Array;
 }
-export const OCCUPANCY = 0, VIOLATIONS = 1, MAX_SEEN = 2, RAN = 3, REFUSED = 4, OCCUPANCY_WORDS = 5;
+export const OCCUPANCY = 0,
+  VIOLATIONS = 1,
+  MAX_SEEN = 2,
+  RAN = 3,
+  REFUSED = 4,
+  OCCUPANCY_WORDS = 5;
 
 export interface BulkheadInput {
   readonly ops: number;

@@ -36,7 +36,10 @@ export interface CacheInput {
   readonly keys: number;
 }
 
-interface Rec { v: number; w: number }
+interface Rec {
+  v: number;
+  w: number;
+}
 type Ops = Pick<Cache, 'get' | 'has' | 'delete'> & { set(key: string, value: unknown, options?: { ttlMs?: number }): unknown };
 
 const OPS = ['get', 'get', 'has', 'set', 'set', 'delete'] as const;
@@ -67,14 +70,24 @@ export default defineProgram<CacheShared, CacheInput, void>(({ shared, input, ra
     const key = `k${pick(input.keys)}`;
     const v = pick(4);
     switch (OPS[pick(OPS.length)]!) {
-      case 'get': record('get', { key }, () => value(c.get(key))); break;
-      case 'has': record('has', { key }, () => c.has(key)); break;
+      case 'get':
+        record('get', { key }, () => value(c.get(key)));
+        break;
+      case 'has':
+        record('has', { key }, () => c.has(key));
+        break;
       case 'set': {
         const ttlMs = TTLS[pick(TTLS.length)];
-        record('set', ttlMs === undefined ? { key, value: v } : { key, value: v, ttlMs }, () => void c.set(key, encode({ v, w: 2 * v }), ttlMs === undefined ? {} : { ttlMs }));
+        record(
+          'set',
+          ttlMs === undefined ? { key, value: v } : { key, value: v, ttlMs },
+          () => void c.set(key, encode({ v, w: 2 * v }), ttlMs === undefined ? {} : { ttlMs }),
+        );
         break;
       }
-      case 'delete': record('delete', { key }, () => c.delete(key)); break;
+      case 'delete':
+        record('delete', { key }, () => c.delete(key));
+        break;
     }
   }
 });

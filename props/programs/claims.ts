@@ -16,7 +16,10 @@ import { CheckThenClaim } from '../twins/check-then-claim.js';
 
 export const MAX_KEYS = 4;
 /** `words`: ATTEMPTS[k], then SUCCESSES[k], then LOG_COUNT. */
-export const ATTEMPTS = 0, SUCCESSES = MAX_KEYS, LOG_COUNT = 2 * MAX_KEYS, CLAIM_WORDS = LOG_COUNT + 1;
+export const ATTEMPTS = 0,
+  SUCCESSES = MAX_KEYS,
+  LOG_COUNT = 2 * MAX_KEYS,
+  CLAIM_WORDS = LOG_COUNT + 1;
 export const WINDOW_MS = 100;
 /** Log entries (key, at) the shared log holds. */
 export const LOG_ENTRIES = 4096;
@@ -40,9 +43,8 @@ export interface ClaimInput {
 
 export default defineProgram<ClaimShared, ClaimInput, void>(({ shared, input, random }) => {
   const clock = ManualClock.from(shared.clock);
-  const registry = shared.kind === 'registry'
-    ? OnceRegistry.from(shared.registry)
-    : new CheckThenClaim(SharedHashTable.from(shared.table), clock);
+  const registry =
+    shared.kind === 'registry' ? OnceRegistry.from(shared.registry) : new CheckThenClaim(SharedHashTable.from(shared.table), clock);
   const { words, log } = shared;
   for (let i = 0; i < input.ops; i++) {
     const k = Math.floor(random() * input.keys);

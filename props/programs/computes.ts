@@ -45,7 +45,8 @@ export default defineProgram<ComputeShared, ComputeInput, Promise<void>>(async (
       return thread + 1;
     };
     const got = await record('getOrCompute', { key: `k${k}` }, () =>
-      shared.kind === 'unshared' ? unsharedGetOrCompute(cache, `k${k}`, fn) : cache.getOrCompute(`k${k}`, fn));
+      shared.kind === 'unshared' ? unsharedGetOrCompute(cache, `k${k}`, fn) : cache.getOrCompute(`k${k}`, fn),
+    );
     const first = answers.get(k);
     if (first === undefined) {
       answers.set(k, got);

@@ -15,7 +15,9 @@ export interface LatchShared {
   /** [COUNTED, EARLY, RELEASED] */
   readonly words: Int32Array;
 }
-export const COUNTED = 0, EARLY = 1, RELEASED = 2;
+export const COUNTED = 0,
+  EARLY = 1,
+  RELEASED = 2;
 export interface LatchInput {
   /** 0 = a pure waiter. A thread waits only after its own countdowns (else it could wait for itself). */
   readonly countDowns: number;

@@ -35,7 +35,15 @@ export interface LeaseShared {
   readonly words: Int32Array;
 }
 /** `words`: VIOLATIONS, STARVED, REFUSED, TOKENS (twin's counter), ACCEPTED_MAX (largest token of an accepted fenced write), DONE (fenced writers finished), then INSIDE[r], LAST[r] per resource. */
-export const VIOLATIONS = 0, STARVED = 1, REFUSED = 2, TOKENS = 3, ACCEPTED_MAX = 4, DONE = 5, INSIDE = 6, MAX_RESOURCES = 4, LAST = INSIDE + MAX_RESOURCES;
+export const VIOLATIONS = 0,
+  STARVED = 1,
+  REFUSED = 2,
+  TOKENS = 3,
+  ACCEPTED_MAX = 4,
+  DONE = 5,
+  INSIDE = 6,
+  MAX_RESOURCES = 4,
+  LAST = INSIDE + MAX_RESOURCES;
 export const LEASE_WORDS = LAST + MAX_RESOURCES;
 /** How long a locker waits for a resource before calling it starved. */
 export const WAIT_MS = 1000;
@@ -51,14 +59,15 @@ export default defineProgram<LeaseShared, LeaseInput, void>(({ shared, input, ra
   const { words, kind } = shared;
   const clock = ManualClock.from(shared.clock);
   if (input.role === 'locker') {
-    const leases = kind === 'check-then-set'
-      ? new CheckThenSetLeases(SharedHashTable.from(shared.table), words.subarray(TOKENS, TOKENS + 1))
-      : kind === 'deaf' ? openDeafLeaseLock(shared.lock) : LeaseLock.from(shared.lock);
+    const leases =
+      kind === 'check-then-set'
+        ? new CheckThenSetLeases(SharedHashTable.from(shared.table), words.subarray(TOKENS, TOKENS + 1))
+        : kind === 'deaf'
+          ? openDeafLeaseLock(shared.lock)
+          : LeaseLock.from(shared.lock);
     for (let i = 0; i < input.ops; i++) {
       const r = Math.floor(random() * input.resources);
-      const lease = leases instanceof LeaseLock
-        ? leases.acquire(`r${r}`, { ttlMs: TTL_MS, timeoutMs: WAIT_MS })
-        : leases.acquire(`r${r}`);
+      const lease = leases instanceof LeaseLock ? leases.acquire(`r${r}`, { ttlMs: TTL_MS, timeoutMs: WAIT_MS }) : leases.acquire(`r${r}`);
       if (lease === null) {
         if (leases instanceof LeaseLock) add(words, STARVED, 1);
         continue; // the twin does not wait
@@ -72,9 +81,8 @@ export default defineProgram<LeaseShared, LeaseInput, void>(({ shared, input, ra
     }
     return;
   }
-  const fence = kind === 'check-then-write'
-    ? new CheckThenWriteFence(SharedHashTable.from(shared.table))
-    : FencedResource.from<number>(shared.fence);
+  const fence =
+    kind === 'check-then-write' ? new CheckThenWriteFence(SharedHashTable.from(shared.table)) : FencedResource.from<number>(shared.fence);
   if (input.role === 'reader') {
     // Polls until the `ops` writers are done: a stale write shows as a token going down.
     let seen = 0;
@@ -92,7 +100,8 @@ export default defineProgram<LeaseShared, LeaseInput, void>(({ shared, input, ra
     // expiry only at the end of its liveness slice, and a stalled holder's
     // successor should move in at once, while the stalled one is still writing.
     let lease = leases.acquire('data', { ttlMs: TTL_MS });
-    for (const until = Date.now() + WAIT_MS; lease === null && Date.now() < until; lease = leases.acquire('data', { ttlMs: TTL_MS })) sleepSync(0.02);
+    for (const until = Date.now() + WAIT_MS; lease === null && Date.now() < until; lease = leases.acquire('data', { ttlMs: TTL_MS }))
+      sleepSync(0.02);
     if (lease === null) {
       add(words, STARVED, 1);
       continue;

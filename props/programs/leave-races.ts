@@ -21,7 +21,8 @@ import { defineProgram } from '../../src/testing/index.js';
 import { LeaveBlindLock } from '../twins/leave-blind-lock.js';
 
 /** Words of `LeaveShared.words`: HELD (thread 0 holds the lock), ASKING (waiters about to ask). */
-export const HELD = 0, ASKING = 1;
+export const HELD = 0,
+  ASKING = 1;
 /** Permits of the Semaphore variant (thread 0 takes them all). */
 export const PERMITS = 2;
 
@@ -91,7 +92,8 @@ export default defineProgram<LeaveShared, LeaveInput, LeaveResult>(async (ctx) =
     subject.takeAll();
     Atomics.store(words, HELD, 1);
     Atomics.notify(words, HELD);
-    for (let asking = Atomics.load(words, ASKING); asking < ctx.threads - 1; asking = Atomics.load(words, ASKING)) Atomics.wait(words, ASKING, asking, 5);
+    for (let asking = Atomics.load(words, ASKING); asking < ctx.threads - 1; asking = Atomics.load(words, ASKING))
+      Atomics.wait(words, ASKING, asking, 5);
     sleepSync(ctx.input.ms);
     subject.giveAll();
     await turn();

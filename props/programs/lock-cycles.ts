@@ -17,9 +17,13 @@ import { Mutex, type MutexHandle } from '../../src/sync/mutex.js';
 import { defineProgram } from '../../src/testing/index.js';
 import { NoRecoveryLock } from '../twins/no-recovery-lock.js';
 
-export const OUTSIDE = 0, ACQUIRING = 1, HOLDING = 2, RELEASING = 3;
+export const OUTSIDE = 0,
+  ACQUIRING = 1,
+  HOLDING = 2,
+  RELEASING = 3;
 
-export type CycleLock = { readonly kind: 'mutex'; readonly mutex: MutexHandle } | { readonly kind: 'no-recovery'; readonly words: Int32Array };
+export type CycleLock =
+  { readonly kind: 'mutex'; readonly mutex: MutexHandle } | { readonly kind: 'no-recovery'; readonly words: Int32Array };
 export interface CycleShared {
   readonly lock: CycleLock;
   /** One phase word per thread. */

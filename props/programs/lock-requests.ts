@@ -44,10 +44,17 @@ export interface LockRequestsResult {
 
 export const MAX_NAMES = 2;
 export const NAMES = ['alpha', 'beta'] as const;
-const EXCLUSIVE_IN = (n: number) => 2 * n, SHARED_IN = (n: number) => 2 * n + 1;
-export const VIOLATIONS = 2 * MAX_NAMES, DIED_SEEN = VIOLATIONS + 1, SECTIONS = VIOLATIONS + 2, TIMEOUTS = VIOLATIONS + 3;
+const EXCLUSIVE_IN = (n: number) => 2 * n,
+  SHARED_IN = (n: number) => 2 * n + 1;
+export const VIOLATIONS = 2 * MAX_NAMES,
+  DIED_SEEN = VIOLATIONS + 1,
+  SECTIONS = VIOLATIONS + 2,
+  TIMEOUTS = VIOLATIONS + 3;
 export const WORDS = VIOLATIONS + 4;
-export const OUTSIDE = 0, REQUESTING = 1, HOLDING = 2, RELEASING = 3;
+export const OUTSIDE = 0,
+  REQUESTING = 1,
+  HOLDING = 2,
+  RELEASING = 3;
 
 export function openManager(m: LockRequestsShared['manager']): LockManager {
   if (m.kind === 'mode-blind') return openModeBlindLockManager(m.handle);
@@ -88,22 +95,27 @@ export default defineProgram<LockRequestsShared, LockRequestsInput, LockRequests
     const n = Math.floor(ctx.random() * names);
     const mode: LockMode = ctx.random() < sharedShare ? 'shared' : 'exclusive';
     const r = ctx.random();
-    const options: LockRequestOptions = r < tryShare ? { mode, ifAvailable: true } : r < 2 * tryShare ? { mode, timeoutMs: ctx.random() * 2 } : { mode };
+    const options: LockRequestOptions =
+      r < tryShare ? { mode, ifAvailable: true } : r < 2 * tryShare ? { mode, timeoutMs: ctx.random() * 2 } : { mode };
     const isAsync = ctx.random() < asyncShare;
     phase[me] = REQUESTING;
     try {
-      await locks.request(NAMES[n]!, options, isAsync
-        ? async (lock) => {
-          if (lock === null) return;
-          enter(lock, n);
-          await tick();
-          leave(lock, n);
-        }
-        : (lock) => {
-          if (lock === null) return;
-          enter(lock, n);
-          leave(lock, n);
-        });
+      await locks.request(
+        NAMES[n]!,
+        options,
+        isAsync
+          ? async (lock) => {
+              if (lock === null) return;
+              enter(lock, n);
+              await tick();
+              leave(lock, n);
+            }
+          : (lock) => {
+              if (lock === null) return;
+              enter(lock, n);
+              leave(lock, n);
+            },
+      );
     } catch (e) {
       if (!isSabreError(e, 'ERR_TIMEOUT')) throw e;
       add(words, TIMEOUTS, 1);

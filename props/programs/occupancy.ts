@@ -14,7 +14,8 @@ export interface OccupancyShared {
   /** [OCCUPANCY, VIOLATIONS] */
   readonly words: Int32Array;
 }
-export const OCCUPANCY = 0, VIOLATIONS = 1;
+export const OCCUPANCY = 0,
+  VIOLATIONS = 1;
 export interface OccupancyInput {
   readonly ops: number;
   /** Chance that an entry uses an async locker rather than sync `lock()`. */

@@ -16,7 +16,13 @@ export interface OnceShared {
   /** [RUNS, FAILS, TRUE_RESULTS, INSIDE, OVERLAPS, SUCCEEDED, LATE_RUNS] */
   readonly words: Int32Array;
 }
-export const RUNS = 0, FAILS = 1, TRUE_RESULTS = 2, INSIDE = 3, OVERLAPS = 4, SUCCEEDED = 5, LATE_RUNS = 6;
+export const RUNS = 0,
+  FAILS = 1,
+  TRUE_RESULTS = 2,
+  INSIDE = 3,
+  OVERLAPS = 4,
+  SUCCEEDED = 5,
+  LATE_RUNS = 6;
 export const ONCE_WORDS = 7;
 export interface OnceInput {
   readonly calls: number;

@@ -23,7 +23,13 @@ export const MAX_KEYS = 4;
 /** Charge rows: one per harness thread (at most 4), then one for the main thread's retries. */
 export const MAIN_ROW = 4;
 /** `words`: CHARGES[row * MAX_KEYS + k], then counters, then the twin's attempt counter. */
-export const CHARGES = 0, NEW = (MAIN_ROW + 1) * MAX_KEYS, REPLAYS = NEW + 1, CONFLICTS = NEW + 2, MISMATCHES = NEW + 3, ABORTS = NEW + 4, TWIN_ATTEMPTS = NEW + 5;
+export const CHARGES = 0,
+  NEW = (MAIN_ROW + 1) * MAX_KEYS,
+  REPLAYS = NEW + 1,
+  CONFLICTS = NEW + 2,
+  MISMATCHES = NEW + 3,
+  ABORTS = NEW + 4,
+  TWIN_ATTEMPTS = NEW + 5;
 export const PAYMENT_WORDS = TWIN_ATTEMPTS + 1;
 export const LEASE_MS = 60_000;
 /** Seam steps of work between a charge and its `complete`: the window where a crash leaves a charge unrecorded. */
@@ -63,13 +69,21 @@ export interface Payments {
 export function openPayments(shared: PaymentShared): Payments {
   if (shared.kind !== 'check-then-begin') return IdempotencyStore.from(shared.store);
   const attempts = shared.words.subarray(TWIN_ATTEMPTS, TWIN_ATTEMPTS + 1);
-  return new CheckThenBegin(SharedHashTable.from<TwinRecord>(shared.table), attempts, ManualClock.from(shared.clock), LEASE_MS, RETENTION_MS);
+  return new CheckThenBegin(
+    SharedHashTable.from<TwinRecord>(shared.table),
+    attempts,
+    ManualClock.from(shared.clock),
+    LEASE_MS,
+    RETENTION_MS,
+  );
 }
 
 export const keyOf = (k: number): string => `pay-${k}`;
 /** The request body of key k: the altered one asks for another amount. */
-export const bodyOf = (k: number, altered: boolean): string => JSON.stringify({ customer: `cus_${k}`, amount: 100 + k + (altered ? 1000 : 0) });
-export const fingerprintOf = (k: number, altered: boolean): string => IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: bodyOf(k, altered) });
+export const bodyOf = (k: number, altered: boolean): string =>
+  JSON.stringify({ customer: `cus_${k}`, amount: 100 + k + (altered ? 1000 : 0) });
+export const fingerprintOf = (k: number, altered: boolean): string =>
+  IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: bodyOf(k, altered) });
 
 /** A reply as comparable text: status, headers in order, and the body with its kind. */
 export function digest(r: IdempotencyResponse): string {

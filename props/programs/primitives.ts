@@ -20,7 +20,10 @@ export interface PrimitiveKind<P = unknown> {
   read(p: P): unknown;
 }
 
-const kind = <P extends { readonly handle: Handle }>(k: Omit<PrimitiveKind<P>, 'handle'>): PrimitiveKind<P> => ({ ...k, handle: (p) => p.handle });
+const kind = <P extends { readonly handle: Handle }>(k: Omit<PrimitiveKind<P>, 'handle'>): PrimitiveKind<P> => ({
+  ...k,
+  handle: (p) => p.handle,
+});
 
 export const PRIMITIVES = {
   mutex: kind<Mutex>({

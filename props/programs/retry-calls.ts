@@ -18,10 +18,14 @@ import { retry, type Jitter, type RetryBudgetLike } from '../../src/resilience/r
 import { defineProgram } from '../../src/testing/index.js';
 import { CheckThenWithdrawBudget } from '../twins/check-then-withdraw-budget.js';
 
-export const DEPOSIT = 0, RETRY = 1;
-export const LOG_FIELDS = 6, MAX_LOG = 2048;
+export const DEPOSIT = 0,
+  RETRY = 1;
+export const LOG_FIELDS = 6,
+  MAX_LOG = 2048;
 /** `words`: the twin's DEPOSITS and WITHDRAWALS, then LOG_COUNT and ARRIVED (the barrier). */
-export const LOG_COUNT = 2, ARRIVED = 3, RETRY_WORDS = 4;
+export const LOG_COUNT = 2,
+  ARRIVED = 3,
+  RETRY_WORDS = 4;
 
 export interface RetryShared {
   readonly kind: 'budget' | 'check-then-withdraw';
@@ -55,7 +59,8 @@ async function barrier(words: Int32Array, target: number): Promise<void> {
 
 export default defineProgram<RetryShared, RetryInput, void>(async ({ shared, input, random, thread, threads }) => {
   const { words, log } = shared;
-  const budget: RetryBudgetLike = shared.kind === 'budget' ? RetryBudget.from(shared.budget) : new CheckThenWithdrawBudget(words, shared.ratioMilli, shared.reserveMilli);
+  const budget: RetryBudgetLike =
+    shared.kind === 'budget' ? RetryBudget.from(shared.budget) : new CheckThenWithdrawBudget(words, shared.ratioMilli, shared.reserveMilli);
   const append = (entry: number[]): void => {
     const n = add(words, LOG_COUNT, 1);
     if (n < MAX_LOG) log.set(entry, n * LOG_FIELDS);

@@ -28,7 +28,10 @@ export interface RWOccupancyShared {
   /** Read acquisitions that overtook the write numbered by the index (writes completed before it). */
   readonly overtakes: Int32Array;
 }
-export const READERS_IN = 0, WRITERS_IN = 1, VIOLATIONS = 2, WRITES = 3;
+export const READERS_IN = 0,
+  WRITERS_IN = 1,
+  VIOLATIONS = 2,
+  WRITES = 3;
 
 export interface RWOccupancyInput {
   readonly ops: number;

@@ -19,7 +19,9 @@ export interface SemaphoreOccupancyShared {
   /** [OCCUPANCY, VIOLATIONS, MAX_SEEN] */
   readonly words: Int32Array;
 }
-export const OCCUPANCY = 0, VIOLATIONS = 1, MAX_SEEN = 2;
+export const OCCUPANCY = 0,
+  VIOLATIONS = 1,
+  MAX_SEEN = 2;
 export interface SemaphoreOccupancyInput {
   readonly ops: number;
   /** Chance that an entry uses an async form rather than sync `acquire`. */

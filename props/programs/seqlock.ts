@@ -19,8 +19,7 @@ import { defineProgram } from '../../src/testing/index.js';
 import { TornSeqLock } from '../twins/torn-seqlock.js';
 
 export type SeqLockTarget =
-  | { readonly kind: 'float64' | 'json'; readonly lock: SeqLockHandle }
-  | { readonly kind: 'torn'; readonly words: Int32Array };
+  { readonly kind: 'float64' | 'json'; readonly lock: SeqLockHandle } | { readonly kind: 'torn'; readonly words: Int32Array };
 
 export interface SeqLockShared {
   readonly target: SeqLockTarget;
@@ -35,7 +34,8 @@ export interface SeqLockInput {
 }
 
 /** Indexes in `shared.words`: torn records seen by readers; set to 1 to let a 'hold' thread return. */
-export const TORN = 0, RELEASE = 1;
+export const TORN = 0,
+  RELEASE = 1;
 export const SHARED_WORDS = 2;
 /** Seam steps of an uncontended `_abandonWriteForTesting` (claim CAS, load SEQ, store SEQ, store LEN). */
 export const HOLD_STEPS = 4;
@@ -44,7 +44,11 @@ export const FIELDS = 3;
 /** Writer `thread`'s i-th write stores n = thread * STRIDE + i (unique across writers). */
 export const STRIDE = 1_000_000;
 
-interface Record3 { n: number; double: number; triple: number }
+interface Record3 {
+  n: number;
+  double: number;
+  triple: number;
+}
 
 export default defineProgram<SeqLockShared, SeqLockInput, void>(({ thread, input, shared, record }) => {
   const { target } = shared;

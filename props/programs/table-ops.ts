@@ -62,9 +62,14 @@ function stringRecords(table: SharedHashTable<string>): TableOps {
 
 export default defineProgram<TableShared, TableInput, void>(({ shared, input, random, record }) => {
   const { kind } = shared.target;
-  const table = kind === 'no-recovery' ? openNoRecoveryTable<TableRecord>(shared.target.table) : SharedHashTable.from<TableRecord>(shared.target.table);
-  const t: TableOps = kind === 'check-then-act' ? new CheckThenActTable(table)
-    : shared.target.table.options.codec === 'string' ? stringRecords(SharedHashTable.from<string>(shared.target.table)) : table;
+  const table =
+    kind === 'no-recovery' ? openNoRecoveryTable<TableRecord>(shared.target.table) : SharedHashTable.from<TableRecord>(shared.target.table);
+  const t: TableOps =
+    kind === 'check-then-act'
+      ? new CheckThenActTable(table)
+      : shared.target.table.options.codec === 'string'
+        ? stringRecords(SharedHashTable.from<string>(shared.target.table))
+        : table;
   const pick = (n: number): number => Math.floor(random() * n);
   /** Reads are checked for tearing and recorded by their `v` only. */
   const value = (r: TableRecord | undefined): number | undefined => {
@@ -75,12 +80,24 @@ export default defineProgram<TableShared, TableInput, void>(({ shared, input, ra
     const key = `k${pick(input.keys)}`;
     const v = pick(3);
     switch (input.writesOnly === true ? WRITES[pick(WRITES.length)]! : OPS[pick(OPS.length)]!) {
-      case 'get': record('get', { key }, () => value(t.get(key))); break;
-      case 'has': record('has', { key }, () => t.has(key)); break;
-      case 'set': record('set', { key, value: v }, () => void t.set(key, rec(v))); break;
-      case 'delete': record('delete', { key }, () => t.delete(key)); break;
-      case 'setIfAbsent': record('setIfAbsent', { key, value: v }, () => t.setIfAbsent(key, rec(v))); break;
-      case 'compareAndSet': record('compareAndSet', { key, expected: v, next: (v + 1) % 3 }, () => t.compareAndSet(key, rec(v), rec((v + 1) % 3))); break;
+      case 'get':
+        record('get', { key }, () => value(t.get(key)));
+        break;
+      case 'has':
+        record('has', { key }, () => t.has(key));
+        break;
+      case 'set':
+        record('set', { key, value: v }, () => void t.set(key, rec(v)));
+        break;
+      case 'delete':
+        record('delete', { key }, () => t.delete(key));
+        break;
+      case 'setIfAbsent':
+        record('setIfAbsent', { key, value: v }, () => t.setIfAbsent(key, rec(v)));
+        break;
+      case 'compareAndSet':
+        record('compareAndSet', { key, expected: v, next: (v + 1) % 3 }, () => t.compareAndSet(key, rec(v), rec((v + 1) % 3)));
+        break;
     }
   }
 });

@@ -11,9 +11,12 @@ import { defineProgram } from '../../src/testing/index.js';
 import { openUnsafeVotes, type VoteTwin } from '../twins/unsafe-votes.js';
 
 export const CHOICES = ['yes', 'no', 'abstain'] as const;
-export const MAX_POLLS = 2, MAX_USERS = 3;
+export const MAX_POLLS = 2,
+  MAX_USERS = 3;
 /** `words`: ATTEMPTS[pair], ACCEPTED[pair] for pair = poll * MAX_USERS + user. */
-export const ATTEMPTS = 0, ACCEPTED = MAX_POLLS * MAX_USERS, VOTE_WORDS = 2 * MAX_POLLS * MAX_USERS;
+export const ATTEMPTS = 0,
+  ACCEPTED = MAX_POLLS * MAX_USERS,
+  VOTE_WORDS = 2 * MAX_POLLS * MAX_USERS;
 
 export interface VoteShared {
   readonly kind: 'registry' | VoteTwin;
@@ -32,7 +35,8 @@ export default defineProgram<VoteShared, VoteInput, void>(({ shared, input, rand
   const v = shared.kind === 'registry' ? VoteRegistry.from(shared.registry) : openUnsafeVotes(shared.registry, shared.kind);
   const pick = (n: number): number => Math.floor(random() * n);
   for (let i = 0; i < input.ops; i++) {
-    const p = pick(input.polls), u = pick(input.users);
+    const p = pick(input.polls),
+      u = pick(input.users);
     const choice = CHOICES[pick(CHOICES.length)]!;
     const what = input.changes ? pick(3) : 0;
     if (what === 0) {

@@ -11,7 +11,8 @@ import { SlidingWindow, type SlidingWindowHandle } from '../../src/limit/sliding
 import { defineProgram } from '../../src/testing/index.js';
 import { FixedWindow } from '../twins/fixed-window.js';
 
-export const LOG_ENTRIES = 4096, ENTRY = 3;
+export const LOG_ENTRIES = 4096,
+  ENTRY = 3;
 export const WINDOW_MS = 100;
 export const MAX_KEYS = 4;
 
@@ -35,9 +36,8 @@ export interface WindowInput {
 
 export default defineProgram<WindowShared, WindowInput, void>(({ shared, input, random }) => {
   const clock = ManualClock.from(shared.clock);
-  const limiter = shared.kind === 'fixed-window'
-    ? new FixedWindow(shared.twinWords, clock, shared.limit, WINDOW_MS)
-    : SlidingWindow.from(shared.window);
+  const limiter =
+    shared.kind === 'fixed-window' ? new FixedWindow(shared.twinWords, clock, shared.limit, WINDOW_MS) : SlidingWindow.from(shared.window);
   for (let i = 0; i < input.ops; i++) {
     const k = Math.floor(random() * input.keys);
     const n = 1 + Math.floor(random() * input.maxCost);

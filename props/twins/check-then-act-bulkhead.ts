@@ -10,11 +10,16 @@ import { load, notify, store, sub, wait } from '../../src/memory/atomics.js';
 import { BulkheadFullError } from '../../src/errors.js';
 
 /** `words`: ADMITTED and RUNNING, both starting at 0. */
-export const ADMITTED = 0, RUNNING = 1;
+export const ADMITTED = 0,
+  RUNNING = 1;
 const SLICE_MS = 20;
 
 export class CheckThenActBulkhead {
-  constructor(private readonly words: Int32Array, readonly maxConcurrent: number, readonly maxQueue: number) {}
+  constructor(
+    private readonly words: Int32Array,
+    readonly maxConcurrent: number,
+    readonly maxQueue: number,
+  ) {}
 
   private tryTake(index: number, limit: number): boolean {
     const n = load(this.words, index);
@@ -58,4 +63,3 @@ export class CheckThenActBulkhead {
     return { running, queued: load(this.words, ADMITTED) - running, available: this.maxConcurrent - running };
   }
 }
-

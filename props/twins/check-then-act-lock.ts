@@ -7,7 +7,8 @@ import { threadId } from 'node:worker_threads';
 import { load, store } from '../../src/memory/atomics.js';
 import { Backoff } from '../../src/memory/backoff.js';
 
-const STATE = 0, FREE = 0;
+const STATE = 0,
+  FREE = 0;
 const me = threadId + 1;
 
 export class CheckThenActLock {

@@ -9,7 +9,10 @@
 import type { SharedHashTable } from '../../src/table/shared-hash-table.js';
 
 /** The record the table-ops program stores: w = 2v, so a torn read shows. */
-export interface TableRecord { readonly v: number; readonly w: number }
+export interface TableRecord {
+  readonly v: number;
+  readonly w: number;
+}
 
 /** The surface the program uses; the real table and this twin both have it. */
 export interface TableOps {

@@ -47,8 +47,12 @@ export class CheckThenBegin {
 
   complete(token: IdempotencyToken, response: IdempotencyResponse): void {
     this.table.compute(token.key, (r) => ({
-      state: 'completed', attempt: token.attempt, owner: r?.owner ?? 0, fingerprint: r?.fingerprint ?? '',
-      expiresAt: this.clock.now() + this.retentionMs, response: toTwin(response),
+      state: 'completed',
+      attempt: token.attempt,
+      owner: r?.owner ?? 0,
+      fingerprint: r?.fingerprint ?? '',
+      expiresAt: this.clock.now() + this.retentionMs,
+      response: toTwin(response),
     }));
   }
 

@@ -18,14 +18,25 @@ export interface TwinEntry {
   /** null for a confirmed booking. */
   expiresAt: number | null;
 }
-interface TwinBooking { id: string; resource: string; start: number; end: number; holder: string; expiresAt?: number }
+interface TwinBooking {
+  id: string;
+  resource: string;
+  start: number;
+  end: number;
+  holder: string;
+  expiresAt?: number;
+}
 
 const live = (e: TwinEntry, now: number): boolean => e.expiresAt === null || e.expiresAt > now;
 const overlaps = (e: TwinEntry, start: number, end: number): boolean => e.start < end && start < e.end;
 
 export class CheckThenBook {
   /** `seq`: one Int32 word counting the ids handed out. */
-  constructor(private readonly table: SharedHashTable<TwinEntry[]>, private readonly clock: Clock, private readonly seq: Int32Array) {}
+  constructor(
+    private readonly table: SharedHashTable<TwinEntry[]>,
+    private readonly clock: Clock,
+    private readonly seq: Int32Array,
+  ) {}
 
   book(resource: string, start: number, end: number, holder: string): TwinBooking {
     return this.take(resource, start, end, holder, null);
@@ -64,7 +75,9 @@ export class CheckThenBook {
 
   private take(resource: string, start: number, end: number, holder: string, ttl: number | null): TwinBooking {
     const now = this.clock.now();
-    const clash = (this.table.get(resource) ?? []).find((e) => live(e, now) && overlaps(e, start, end) && (e.expiresAt === null || e.holder !== holder));
+    const clash = (this.table.get(resource) ?? []).find(
+      (e) => live(e, now) && overlaps(e, start, end) && (e.expiresAt === null || e.holder !== holder),
+    );
     if (clash !== undefined) throw new ConflictError(`[${start}, ${end}) on ${resource} overlaps [${clash.start}, ${clash.end})`);
     const entry: TwinEntry = { seq: add(this.seq, 0, 1) + 1, start, end, holder, expiresAt: ttl === null ? null : now + ttl };
     // The bug: the check above and this insert are two steps.

@@ -7,11 +7,21 @@
 import type { Clock } from '../../src/clock.js';
 import type { SharedHashTable } from '../../src/table/shared-hash-table.js';
 
-interface UseRecord { uses: number; lastAt: number }
-interface Claim { claimed: boolean; uses: number; at: number }
+interface UseRecord {
+  uses: number;
+  lastAt: number;
+}
+interface Claim {
+  claimed: boolean;
+  uses: number;
+  at: number;
+}
 
 export class CheckThenClaim {
-  constructor(private readonly table: SharedHashTable<UseRecord>, private readonly clock: Clock) {}
+  constructor(
+    private readonly table: SharedHashTable<UseRecord>,
+    private readonly clock: Clock,
+  ) {}
 
   claim(key: string, options: { maxUses?: number } = {}): Claim {
     return this.take(key, (r) => r === undefined || r.uses < (options.maxUses ?? 1));

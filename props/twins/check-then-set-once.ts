@@ -6,7 +6,8 @@
  */
 import { load, store } from '../../src/memory/atomics.js';
 
-const FLAG = 0, DONE = 1;
+const FLAG = 0,
+  DONE = 1;
 
 export class CheckThenSetOnce {
   constructor(private readonly words: Int32Array) {}

@@ -8,11 +8,16 @@
 import { add, load } from '../../src/memory/atomics.js';
 
 /** `words`: DEPOSITS and WITHDRAWALS, both starting at 0. */
-export const DEPOSITS = 0, WITHDRAWALS = 1;
+export const DEPOSITS = 0,
+  WITHDRAWALS = 1;
 
 export class CheckThenWithdrawBudget {
   /** `ratioMilli` and `reserveMilli` in thousandths of a retry, as RetryBudget counts. */
-  constructor(private readonly words: Int32Array, private readonly ratioMilli: number, private readonly reserveMilli: number) {}
+  constructor(
+    private readonly words: Int32Array,
+    private readonly ratioMilli: number,
+    private readonly reserveMilli: number,
+  ) {}
 
   deposit(): void {
     add(this.words, DEPOSITS, 1);

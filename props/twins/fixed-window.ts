@@ -12,7 +12,12 @@ const { compareExchange64, load64 } = seam;
 const COUNT_BITS = 20n;
 
 export class FixedWindow {
-  constructor(private readonly words: BigInt64Array, private readonly clock: Clock, private readonly limit: number, private readonly windowMs: number) {}
+  constructor(
+    private readonly words: BigInt64Array,
+    private readonly clock: Clock,
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
 
   /** `key` is `k<i>`: word i. */
   check(key: string, n: number): { allowed: boolean; at: number } {

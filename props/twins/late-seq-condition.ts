@@ -10,7 +10,8 @@ import { add, load, notify, sub } from '../../src/memory/atomics.js';
 import type { Mutex } from '../../src/sync/mutex.js';
 import { parkAsync, parkSync } from '../../src/sync/park.js';
 
-const SEQ = 0, WAITERS = 1;
+const SEQ = 0,
+  WAITERS = 1;
 
 export class LateSeqCondition {
   /** `words`: two Int32 words of its own ([SEQ, WAITERS]). */

@@ -12,9 +12,11 @@ import { systemClock } from '../../src/clock.js';
 import { TimeoutError } from '../../src/errors.js';
 import { parkAsync, parkSync, toDeadline } from '../../src/sync/park.js';
 
-const STATE = 0, WAITERS = 1;
+const STATE = 0,
+  WAITERS = 1;
 /** STATE values: free, handed to a parked waiter, else the owner's threadId + 1. */
-const FREE = 0, HANDOFF = -1;
+const FREE = 0,
+  HANDOFF = -1;
 const me = threadId + 1;
 
 export class LeaveBlindLock {

@@ -6,7 +6,8 @@
 import { threadId } from 'node:worker_threads';
 import { compareExchange, notify, store, wait } from '../../src/memory/atomics.js';
 
-const STATE = 0, FREE = 0;
+const STATE = 0,
+  FREE = 0;
 const SLICE_MS = 20;
 const me = threadId + 1;
 

@@ -15,7 +15,12 @@ export class ReadThenWriteBucket {
   private readonly tau: bigint;
 
   /** `word[0]` holds the key's TAT in ns (0n at the start: a full bucket for a clock at 0 or later). */
-  constructor(private readonly word: BigInt64Array, private readonly clock: Clock, capacity: number, refillPerSecond: number) {
+  constructor(
+    private readonly word: BigInt64Array,
+    private readonly clock: Clock,
+    capacity: number,
+    refillPerSecond: number,
+  ) {
     this.t = BigInt(Math.ceil(1e9 / refillPerSecond));
     this.tau = BigInt(capacity) * this.t;
   }

@@ -8,7 +8,9 @@
 import { add, compareExchange, load, store, sub } from '../../src/memory/atomics.js';
 import { Backoff } from '../../src/memory/backoff.js';
 
-const READERS = 0, WRITER = 1, WAITING = 2;
+const READERS = 0,
+  WRITER = 1,
+  WAITING = 2;
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 export class ReaderPreferringRWLock {

@@ -7,7 +7,8 @@
  */
 import { load, store } from '../../src/memory/atomics.js';
 
-const SEQ = 0, DATA = 1;
+const SEQ = 0,
+  DATA = 1;
 /** Int32 words the twin needs for a record of `count` float64s. */
 export const tornSeqLockWords = (count: number): number => DATA + 2 * count;
 
@@ -15,7 +16,10 @@ export class TornSeqLock {
   private readonly staged: Float64Array;
   private readonly staged32: Int32Array;
 
-  constructor(private readonly words: Int32Array, private readonly count: number) {
+  constructor(
+    private readonly words: Int32Array,
+    private readonly count: number,
+  ) {
     this.staged = new Float64Array(count);
     this.staged32 = new Int32Array(this.staged.buffer);
   }

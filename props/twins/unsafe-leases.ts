@@ -15,10 +15,16 @@ import { add } from '../../src/memory/atomics.js';
 import { LeaseLock, type LeaseLockHandle } from '../../src/lock/lease-lock.js';
 import { SharedHashTable } from '../../src/table/shared-hash-table.js';
 
-interface Rec { holder: number; token: number }
+interface Rec {
+  holder: number;
+  token: number;
+}
 
 export class CheckThenSetLeases {
-  constructor(private readonly table: SharedHashTable<Rec>, private readonly tokens: Int32Array) {}
+  constructor(
+    private readonly table: SharedHashTable<Rec>,
+    private readonly tokens: Int32Array,
+  ) {}
   acquire(resource: string): { fencingToken: number; release(): void } | null {
     if (this.table.get(resource) !== undefined) return null;
     const token = add(this.tokens, 0, 1) + 1;

@@ -7,7 +7,8 @@
 import { load, store } from '../../src/memory/atomics.js';
 import { ConflictError, isSabreError } from '../../src/errors.js';
 
-const VERSION = 0, VALUE = 1;
+const VERSION = 0,
+  VALUE = 1;
 export const UNSAFE_CELL_WORDS = 2;
 
 export class UnsafeVersionedCell {

@@ -38,7 +38,8 @@ const { add, add64, compareExchange, compareExchange64, exchange, exchange64, lo
 
 const VALUE = 0; // word index, in the Int32 or the BigInt64 view
 const BODY_BYTES = 8;
-const INT32_MIN = -(2 ** 31), INT32_MAX = 2 ** 31 - 1;
+const INT32_MIN = -(2 ** 31),
+  INT32_MAX = 2 ** 31 - 1;
 
 /** Counter width: 32 (`number`, wraps as Int32) or 64 (`bigint`, wraps as Int64). */
 export type CounterBits = 32 | 64;
@@ -70,11 +71,21 @@ export type AtomicCounterOptions = AtomicCounter32Options | AtomicCounter64Optio
 /** The handle of a counter of width `B`. */
 export type AtomicCounterHandle<B extends CounterBits = CounterBits> = Handle<'sabre.AtomicCounter', { readonly bits: B }>;
 
-const DEF = definePrimitive('AtomicCounter', 1, {
-  bits: oneOf([32, 64] as const, 32),
-  // Written into the body at creation, never in the handle; its type follows `bits` (checked first).
-  initial: local(withDefault(custom<number | bigint>((v, name, all) => (all.bits === 64 ? bigintValue(name, v) : int32(name, v))), undefined)),
-}, { bodyBytes: () => BODY_BYTES });
+const DEF = definePrimitive(
+  'AtomicCounter',
+  1,
+  {
+    bits: oneOf([32, 64] as const, 32),
+    // Written into the body at creation, never in the handle; its type follows `bits` (checked first).
+    initial: local(
+      withDefault(
+        custom<number | bigint>((v, name, all) => (all.bits === 64 ? bigintValue(name, v) : int32(name, v))),
+        undefined,
+      ),
+    ),
+  },
+  { bodyBytes: () => BODY_BYTES },
+);
 
 function int32(name: string, v: unknown): number {
   return integerIn(name, v, INT32_MIN, INT32_MAX);

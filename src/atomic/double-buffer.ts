@@ -74,7 +74,9 @@ const { add, compareExchange, load, load64, notify, store, store64, sub } = seam
  * Source: Linux include/linux/seqlock.h (seqcount_latch_t, "latch" readers).
  */
 
-const WRITER = 0, WAITERS = 1, LEN0 = 2; // Int32 indexes in CONTROL (LEN of buffer b = LEN0 + b)
+const WRITER = 0,
+  WAITERS = 1,
+  LEN0 = 2; // Int32 indexes in CONTROL (LEN of buffer b = LEN0 + b)
 const CONTROL_WORDS = 4;
 const BUFFERS_AT = CACHE_LINE_BYTES; // body byte offset of buffer 0
 /** A LEN: the value is `undefined` and has no bytes. */
@@ -133,12 +135,24 @@ export class Seq32 implements Seq<number> {
   constructor(region: Region) {
     this.word = region.i32(0, 1);
   }
-  load(): number { return load(this.word, SEQ); }
-  generation(s: number): number { return s >>> 1; }
-  intact(s1: number): boolean { return ((load(this.word, SEQ) - (s1 & ~1)) | 0) <= 2; }
-  begin(s: number): void { store(this.word, SEQ, s + 1); }
-  publish(s: number): void { store(this.word, SEQ, s + 2); }
-  abort(s: number): void { store(this.word, SEQ, s); }
+  load(): number {
+    return load(this.word, SEQ);
+  }
+  generation(s: number): number {
+    return s >>> 1;
+  }
+  intact(s1: number): boolean {
+    return ((load(this.word, SEQ) - (s1 & ~1)) | 0) <= 2;
+  }
+  begin(s: number): void {
+    store(this.word, SEQ, s + 1);
+  }
+  publish(s: number): void {
+    store(this.word, SEQ, s + 2);
+  }
+  abort(s: number): void {
+    store(this.word, SEQ, s);
+  }
   rollBack(): void {
     const s = load(this.word, SEQ);
     if ((s & 1) === 1) store(this.word, SEQ, s - 1);
@@ -152,12 +166,24 @@ export class Seq64 implements Seq<bigint> {
   constructor(region: Region) {
     this.word = region.i64(0, 1);
   }
-  load(): bigint { return load64(this.word, SEQ); }
-  generation(s: bigint): number { return Number(s >> 1n); }
-  intact(s1: bigint): boolean { return load64(this.word, SEQ) <= s1 - (s1 & 1n) + 2n; }
-  begin(s: bigint): void { store64(this.word, SEQ, s + 1n); }
-  publish(s: bigint): void { store64(this.word, SEQ, s + 2n); }
-  abort(s: bigint): void { store64(this.word, SEQ, s); }
+  load(): bigint {
+    return load64(this.word, SEQ);
+  }
+  generation(s: bigint): number {
+    return Number(s >> 1n);
+  }
+  intact(s1: bigint): boolean {
+    return load64(this.word, SEQ) <= s1 - (s1 & 1n) + 2n;
+  }
+  begin(s: bigint): void {
+    store64(this.word, SEQ, s + 1n);
+  }
+  publish(s: bigint): void {
+    store64(this.word, SEQ, s + 2n);
+  }
+  abort(s: bigint): void {
+    store64(this.word, SEQ, s);
+  }
   rollBack(): void {
     const s = load64(this.word, SEQ);
     if ((s & 1n) === 1n) store64(this.word, SEQ, s - 1n);
@@ -181,7 +207,12 @@ const fieldsOf = (name: string) => ({
   maxBytes: integer({ max: MAX_BUFFER_BYTES }),
   codec: codecOption(name),
   // Generation 0's value: written into buffer 0 at creation, never in the handle.
-  initial: local(withDefault(custom((value): Initial => ({ value })), undefined)),
+  initial: local(
+    withDefault(
+      custom((value): Initial => ({ value })),
+      undefined,
+    ),
+  ),
 });
 type DoubleBufferFields = ReturnType<typeof fieldsOf>;
 

@@ -11,7 +11,16 @@ import { defineOptions } from '../options/schema.js';
 import { timeout } from '../options/field.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
-import { defineDoubleBuffer, DoubleBuffer, EMPTY, MAX_BUFFER_BYTES, Seq32, type DoubleBufferHandle, type DoubleBufferKind, type DoubleBufferOpened } from './double-buffer.js';
+import {
+  defineDoubleBuffer,
+  DoubleBuffer,
+  EMPTY,
+  MAX_BUFFER_BYTES,
+  Seq32,
+  type DoubleBufferHandle,
+  type DoubleBufferKind,
+  type DoubleBufferOpened,
+} from './double-buffer.js';
 
 const { load, store } = seam; // module constants: see memory/atomics.ts
 
@@ -75,9 +84,13 @@ const KIND: DoubleBufferKind<number> = {
   wakes: 1, // a release lets one waiting writer through
 };
 
-const WRITE = defineOptions('seqLock.write(value, options)', { timeoutMs: timeout() }, {
-  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
-});
+const WRITE = defineOptions(
+  'seqLock.write(value, options)',
+  { timeoutMs: timeout() },
+  {
+    renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+  },
+);
 const WRITE_FROM = defineOptions('seqLock.writeFrom(values, options)', WRITE.fields, {
   renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
 });
@@ -173,7 +186,8 @@ export class SeqLock<T = unknown> {
    */
   read(): T {
     const current = this.buffers.read();
-    if (current === undefined) throw new InvalidArgumentError('read() of a SeqLock whose value was written by writeFrom: read it with readInto(float64Array)');
+    if (current === undefined)
+      throw new InvalidArgumentError('read() of a SeqLock whose value was written by writeFrom: read it with readInto(float64Array)');
     return current.value;
   }
 
@@ -184,7 +198,8 @@ export class SeqLock<T = unknown> {
    * than the record, or the current value was stored by `write`
    */
   readInto(target: Float64Array): number {
-    if (!(target instanceof Float64Array)) throw new InvalidArgumentError(`readInto(target): target must be a Float64Array, got ${describeValue(target)}`);
+    if (!(target instanceof Float64Array))
+      throw new InvalidArgumentError(`readInto(target): target must be a Float64Array, got ${describeValue(target)}`);
     const { seq } = this.buffers;
     let backoff: Backoff | undefined;
     for (;;) {
@@ -199,8 +214,10 @@ export class SeqLock<T = unknown> {
       }
       if (seq.intact(s1)) {
         if (n === EMPTY) return 0;
-        if (n < FLOAT64_BIT) throw new InvalidArgumentError('readInto() of a SeqLock whose value was written by write: read it with read()');
-        if (count > target.length) throw new InvalidArgumentError(`readInto(target): the record has ${count} numbers, got a target of length ${target.length}`);
+        if (n < FLOAT64_BIT)
+          throw new InvalidArgumentError('readInto() of a SeqLock whose value was written by write: read it with read()');
+        if (count > target.length)
+          throw new InvalidArgumentError(`readInto(target): the record has ${count} numbers, got a target of length ${target.length}`);
         const staged = this.scratch;
         for (let i = 0; i < count; i++) target[i] = staged[i]!; // a subarray would allocate
         return count;
@@ -259,10 +276,13 @@ export class SeqLock<T = unknown> {
   /** Validates a float64 record and stages its words in private memory; returns its length. */
   private stageRecord(values: Float64Array | readonly number[]): number {
     if (!(values instanceof Float64Array) && !Array.isArray(values)) {
-      throw new InvalidArgumentError(`writeFrom(values): values must be a Float64Array or an array of numbers, got ${describeValue(values)}`);
+      throw new InvalidArgumentError(
+        `writeFrom(values): values must be a Float64Array or an array of numbers, got ${describeValue(values)}`,
+      );
     }
     const count = values.length;
-    if (count * 8 > this.maxBytes) throw new InvalidArgumentError(`writeFrom(values): ${count} numbers need ${count * 8} bytes, more than maxBytes ${this.maxBytes}`);
+    if (count * 8 > this.maxBytes)
+      throw new InvalidArgumentError(`writeFrom(values): ${count} numbers need ${count * 8} bytes, more than maxBytes ${this.maxBytes}`);
     this.stage(count);
     const staged = this.scratch;
     if (values instanceof Float64Array) {
@@ -270,7 +290,8 @@ export class SeqLock<T = unknown> {
     } else {
       for (let i = 0; i < count; i++) {
         const v: unknown = values[i]; // Array.isArray made it any[]: check each element
-        if (typeof v !== 'number') throw new InvalidArgumentError(`writeFrom(values): values[${i}] must be a number, got ${describeValue(v)}`);
+        if (typeof v !== 'number')
+          throw new InvalidArgumentError(`writeFrom(values): values[${i}] must be a number, got ${describeValue(v)}`);
         staged[i] = v;
       }
     }

@@ -91,9 +91,14 @@ function checkStripes(v: unknown, name: string): number {
   return n;
 }
 
-const DEF = definePrimitive('StripedCounter', 1, {
-  stripes: custom(checkStripes, DEFAULT_STRIPES),
-}, { bodyBytes: (o) => CACHE_LINE_BYTES * (1 + o.stripes) });
+const DEF = definePrimitive(
+  'StripedCounter',
+  1,
+  {
+    stripes: custom(checkStripes, DEFAULT_STRIPES),
+  },
+  { bodyBytes: (o) => CACHE_LINE_BYTES * (1 + o.stripes) },
+);
 export type StripedCounterHandle = HandleOf<typeof DEF>;
 
 /**

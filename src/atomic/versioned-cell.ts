@@ -11,7 +11,15 @@ import { defineOptions } from '../options/schema.js';
 import { custom } from '../options/field.js';
 import { ConflictError, InvalidArgumentError, isSabreError, ErrorCode } from '../errors.js';
 import { fn as checkFn, nonNegativeInteger } from '../validate.js';
-import { defineDoubleBuffer, DoubleBuffer, MAX_BUFFER_BYTES, Seq64, type DoubleBufferHandle, type DoubleBufferKind, type DoubleBufferOpened } from './double-buffer.js';
+import {
+  defineDoubleBuffer,
+  DoubleBuffer,
+  MAX_BUFFER_BYTES,
+  Seq64,
+  type DoubleBufferHandle,
+  type DoubleBufferKind,
+  type DoubleBufferOpened,
+} from './double-buffer.js';
 
 /*
  * Implementation notes

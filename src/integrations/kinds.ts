@@ -80,7 +80,8 @@ export function registerKind(Class: SabreClass, kind: string = Class?.kind ?? `s
   if (typeof Class !== 'function' || typeof (Class as { from?: unknown }).from !== 'function') {
     throw new InvalidArgumentError(`registerKind(Class): Class must be a class with a static from(handle), got ${describeValue(Class)}`);
   }
-  if (typeof kind !== 'string' || kind.length === 0) throw new InvalidArgumentError(`kind must be a non-empty string, got ${describeValue(kind)}`);
+  if (typeof kind !== 'string' || kind.length === 0)
+    throw new InvalidArgumentError(`kind must be a non-empty string, got ${describeValue(kind)}`);
   const known = classOfKind.get(kind);
   if (known === Class) return;
   if (known !== undefined) {

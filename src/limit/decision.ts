@@ -44,7 +44,9 @@ export function costOf(n: unknown, limit: number, what: string): number {
     throw new InvalidArgumentError(`n (the request's cost) must be an integer >= 1, got ${describeValue(n)}`);
   }
   if (n > limit) {
-    throw new InvalidArgumentError(`n (the request's cost) must be at most the ${what} ${limit}, got ${n}: such a request could never be allowed`);
+    throw new InvalidArgumentError(
+      `n (the request's cost) must be at most the ${what} ${limit}, got ${n}: such a request could never be allowed`,
+    );
   }
   return n;
 }

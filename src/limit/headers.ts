@@ -55,7 +55,11 @@ const QUOTA_UNITS = ['requests', 'content-bytes', 'concurrent-requests'] as cons
  * The check is one pass over the given keys; only a policy that fails it
  * goes through the schema, which explains what is wrong.
  */
-const asGiven = <T>() => withDefault(custom((v) => v as T), undefined);
+const asGiven = <T>() =>
+  withDefault(
+    custom((v) => v as T),
+    undefined,
+  );
 const POLICY = defineOptions('rateLimitHeaders(decision, policy)', {
   name: asGiven<string>(),
   quota: asGiven<number>(),
@@ -120,7 +124,8 @@ export function rateLimitHeaders(decision: RateLimitDecision, policy?: RateLimit
   const pk = p.partitionKey === undefined ? '' : `;pk=${sfBytes(p.partitionKey)}`;
   let policyField = `${name};q=${quota}`;
   if (p.quotaUnit !== undefined) {
-    if (!QUOTA_UNITS.includes(p.quotaUnit)) throw new InvalidArgumentError(`quotaUnit must be one of ${QUOTA_UNITS.join(', ')}, got ${describeValue(p.quotaUnit)}`);
+    if (!QUOTA_UNITS.includes(p.quotaUnit))
+      throw new InvalidArgumentError(`quotaUnit must be one of ${QUOTA_UNITS.join(', ')}, got ${describeValue(p.quotaUnit)}`);
     if (p.quotaUnit !== 'requests') policyField += `;qu="${p.quotaUnit}"`;
   }
   if (windowSeconds !== undefined) policyField += `;w=${windowSeconds}`;
@@ -136,7 +141,13 @@ export function rateLimitHeaders(decision: RateLimitDecision, policy?: RateLimit
 
 function checkDecision(v: unknown): RateLimitDecision {
   const d = v as Partial<RateLimitDecision> | null;
-  if (typeof d !== 'object' || d === null || typeof d.allowed !== 'boolean' || typeof d.remaining !== 'number' || typeof d.limit !== 'number') {
+  if (
+    typeof d !== 'object' ||
+    d === null ||
+    typeof d.allowed !== 'boolean' ||
+    typeof d.remaining !== 'number' ||
+    typeof d.limit !== 'number'
+  ) {
     throw new InvalidArgumentError(`decision must be what a limiter's check() or peek() returned, got ${describeValue(v)}`);
   }
   return d as RateLimitDecision;
@@ -152,7 +163,9 @@ function wholeSeconds(name: string, ms: unknown, zeroOk: boolean): number {
 
 function sfInteger(name: string, v: unknown, min: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_SF_INTEGER) {
-    throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${MAX_SF_INTEGER}] (a structured-field Integer), got ${describeValue(v)}`);
+    throw new InvalidArgumentError(
+      `${name} must be an integer in [${min}, ${MAX_SF_INTEGER}] (a structured-field Integer), got ${describeValue(v)}`,
+    );
   }
   return v;
 }

@@ -103,10 +103,15 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  * one CAS (or one critical section of the window's slot lock).
  */
 
-const SWEEP_LOCK = 0, HINT = MUTEX_WORDS, SWEEPS = MUTEX_WORDS + 1, INSERTS = MUTEX_WORDS + 2, GATE_INSERTS = MUTEX_WORDS + 3; // CONTROL Int32 words
+const SWEEP_LOCK = 0,
+  HINT = MUTEX_WORDS,
+  SWEEPS = MUTEX_WORDS + 1,
+  INSERTS = MUTEX_WORDS + 2,
+  GATE_INSERTS = MUTEX_WORDS + 3; // CONTROL Int32 words
 const GATE_AT_BYTE = 64; // CONTROL BigInt64 word
 const CONTROL_BYTES = CACHE_LINE_BYTES;
-const FREE = 0, PUBLISHED = -1; // STATE values (claimed: threadId + 1)
+const FREE = 0,
+  PUBLISHED = -1; // STATE values (claimed: threadId + 1)
 
 /** String keys whose references a limiter instance remembers (a cache of table lookups; cleared when full). */
 const LOCAL_REFS = 4096;
@@ -118,7 +123,9 @@ const LOCAL_REFS = 4096;
  */
 const OWN_SWEEPS = 8;
 /** `sweep` answers other than a kept slot. */
-const OTHERS_SWEPT = -1, LOOK_AGAIN = -2, REFUSE = -3;
+const OTHERS_SWEPT = -1,
+  LOOK_AGAIN = -2,
+  REFUSE = -3;
 const RECORD_BYTES = 16;
 
 const me = threadId + 1;
@@ -143,7 +150,8 @@ interface SlotRecord {
 const recordCodec: Codec<SlotRecord> = float64Record('slot', 'start');
 
 /** `SlotData.retire` answers: this call retired the state; the state was dead already. */
-export const RETIRED = 'retired', WAS_DEAD = 'dead';
+export const RETIRED = 'retired',
+  WAS_DEAD = 'dead';
 
 /** How a limiter's per-slot state is started, judged and retired. */
 export interface SlotData {
@@ -210,7 +218,14 @@ export class KeyedSlots {
    * @param region the limiter's region; this part starts at `byteOffset` of its body
    * @param mode 'create' lays it out (zeroed memory), 'open' re-opens it
    */
-  constructor(region: Region, byteOffset: number, sizes: KeyedSlotsSizes, mode: 'create' | 'open', private readonly data: SlotData, private readonly nowNs: () => bigint) {
+  constructor(
+    region: Region,
+    byteOffset: number,
+    sizes: KeyedSlotsSizes,
+    mode: 'create' | 'open',
+    private readonly data: SlotData,
+    private readonly nowNs: () => bigint,
+  ) {
     this.keys = sizes.keys;
     this.control = region.i32(byteOffset, CONTROL_BYTES / 4);
     this.gateAt = region.i64(byteOffset + GATE_AT_BYTE, 1);
@@ -466,7 +481,8 @@ export class KeyedSlots {
       return true;
     });
     for (let i = 0; i < orphans.length; i += 2) {
-      const slot = orphans[i]!, v = orphans[i + 1]!;
+      const slot = orphans[i]!,
+        v = orphans[i + 1]!;
       if (mapped![slot] === 1) {
         compareExchange(this.state, slot, v, PUBLISHED); // it had published (and its key is live)
         continue;
@@ -491,7 +507,8 @@ export class KeyedSlots {
   private decodeRecord(value: Uint8Array): SlotRecord | undefined {
     if (value.length !== RECORD_BYTES) return undefined;
     this.recordBytes.set(value);
-    const slot = this.recordView.getFloat64(0, true), start = this.recordView.getFloat64(8, true);
+    const slot = this.recordView.getFloat64(0, true),
+      start = this.recordView.getFloat64(8, true);
     return Number.isInteger(slot) && slot >= 0 && slot < this.keys && Number.isSafeInteger(start) ? { slot, start } : undefined;
   }
 }

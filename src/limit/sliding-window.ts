@@ -15,7 +15,16 @@ import { custom, duration, integer, oneOf } from '../options/field.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import type { TableKey } from '../table/key.js';
 import { costOf, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
-import { DEFAULT_LIMIT_KEYS, DEFAULT_MAX_LIMIT_KEY_BYTES, KeyedSlots, MAX_LIMIT_KEYS, RETIRED, WAS_DEAD, type SlotData, type SlotRef } from './keyed-slots.js';
+import {
+  DEFAULT_LIMIT_KEYS,
+  DEFAULT_MAX_LIMIT_KEY_BYTES,
+  KeyedSlots,
+  MAX_LIMIT_KEYS,
+  RETIRED,
+  WAS_DEAD,
+  type SlotData,
+  type SlotRef,
+} from './keyed-slots.js';
 import { nanoClock } from './nanos.js';
 
 const { compareExchange64, load, load64, store, store64 } = seam; // module constants: see memory/atomics.ts
@@ -62,7 +71,9 @@ const { compareExchange64, load, load64, store, store64 } = seam; // module cons
  * window and across windows until such a wrap. Retired: both windows over.
  */
 
-const LOCK = 0, HEAD = MUTEX_WORDS, DEAD_FLAG = MUTEX_WORDS + 1; // exact slot Int32 words
+const LOCK = 0,
+  HEAD = MUTEX_WORDS,
+  DEAD_FLAG = MUTEX_WORDS + 1; // exact slot Int32 words
 const RING_AT = 24; // bytes into an exact slot: the ring of Float64 timestamps
 const DEAD = 1n;
 const WORDS_PER_LINE = CACHE_LINE_BYTES / 8;
@@ -116,24 +127,38 @@ const MODES: readonly SlidingWindowMode[] = ['exact', 'approximate'];
 const EXACT_LIMIT = integer({ max: MAX_EXACT_LIMIT });
 const APPROXIMATE_LIMIT = integer({ max: MAX_APPROXIMATE_LIMIT });
 
-const DEF = definePrimitive('SlidingWindow', 1, {
-  // Its range depends on the mode: a ring of `limit` timestamps per key, or counts packed into one word.
-  limit: custom((v, name, all) => (all.mode === 'approximate' ? APPROXIMATE_LIMIT : EXACT_LIMIT).parse(v, name, all)),
-  windowMs: duration({ positive: true, infinite: false }),
-  mode: oneOf(MODES, 'exact'),
-  capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
-  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
-  clock: clock(),
-}, {
-  renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
-  check: (o) => {
-    const bytes = regionBytes(DEF.spec, { limit: o.limit, windowMs: o.windowMs, mode: o.mode, capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, clock: 'system' });
-    if (bytes > MAX_REGION_BYTES) {
-      throw new InvalidArgumentError(`a ${o.mode} window of limit ${o.limit} for a capacity of ${o.capacity} keys needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES} (a smaller capacity, or mode 'approximate')`);
-    }
+const DEF = definePrimitive(
+  'SlidingWindow',
+  1,
+  {
+    // Its range depends on the mode: a ring of `limit` timestamps per key, or counts packed into one word.
+    limit: custom((v, name, all) => (all.mode === 'approximate' ? APPROXIMATE_LIMIT : EXACT_LIMIT).parse(v, name, all)),
+    windowMs: duration({ positive: true, infinite: false }),
+    mode: oneOf(MODES, 'exact'),
+    capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
+    maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
+    clock: clock(),
   },
-  bodyBytes: (o) => dataAt(o) + dataBytes(o),
-});
+  {
+    renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
+    check: (o) => {
+      const bytes = regionBytes(DEF.spec, {
+        limit: o.limit,
+        windowMs: o.windowMs,
+        mode: o.mode,
+        capacity: o.capacity,
+        maxKeyBytes: o.maxKeyBytes,
+        clock: 'system',
+      });
+      if (bytes > MAX_REGION_BYTES) {
+        throw new InvalidArgumentError(
+          `a ${o.mode} window of limit ${o.limit} for a capacity of ${o.capacity} keys needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES} (a smaller capacity, or mode 'approximate')`,
+        );
+      }
+    },
+    bodyBytes: (o) => dataAt(o) + dataBytes(o),
+  },
+);
 export type SlidingWindowHandle = HandleOf<typeof DEF>;
 
 /** One mode's per-key state: KeyedSlots' callbacks, and a decision on a validated reference (STALE: not valid). */
@@ -202,9 +227,10 @@ export class SlidingWindow {
     this.capacity = o.capacity;
     const nowNs = nanoClock(this.clock);
     const getStarts = () => this.slots.starts;
-    this.state = o.mode === 'exact'
-      ? new ExactRings(region, dataAt(o), o, this.clock, getStarts)
-      : new ApproximateCounts(region, dataAt(o), o, this.clock, getStarts, mode);
+    this.state =
+      o.mode === 'exact'
+        ? new ExactRings(region, dataAt(o), o, this.clock, getStarts)
+        : new ApproximateCounts(region, dataAt(o), o, this.clock, getStarts, mode);
     this.slots = new KeyedSlots(region, 0, slotSizes(o), mode, this.state, nowNs);
   }
 
@@ -292,7 +318,13 @@ class ExactRings implements WindowState {
   private readonly windowMs: number;
   private readonly mutexes: (Mutex | undefined)[] = [];
 
-  constructor(region: Region, at: number, o: StateOptions, private readonly clock: Clock, private readonly starts: () => BigInt64Array) {
+  constructor(
+    region: Region,
+    at: number,
+    o: StateOptions,
+    private readonly clock: Clock,
+    private readonly starts: () => BigInt64Array,
+  ) {
     const bytes = o.capacity * exactStride(o.limit);
     this.i32 = region.i32(at, bytes / 4);
     this.f64 = new Float64Array(region.buffer, region.bodyOffset + at, bytes / 8);
@@ -310,7 +342,8 @@ class ExactRings implements WindowState {
       const base = ref.slot * this.stride32;
       if (load(this.i32, base + DEAD_FLAG) !== 0 || load64(this.starts(), ref.slot) !== ref.start) return STALE;
       const now = this.clock.now();
-      const L = this.limit, ring = ref.slot * this.stride64 + this.ringAt64;
+      const L = this.limit,
+        ring = ref.slot * this.stride64 + this.ringAt64;
       const f64 = this.f64;
       let head = this.i32[base + HEAD]!;
       const horizon = now - this.windowMs;
@@ -343,7 +376,8 @@ class ExactRings implements WindowState {
   /** Timestamps of the ring (oldest at `head`) later than `horizon`: a binary search, the ring being in time order. */
   private countAfter(ring: number, head: number, horizon: number): number {
     const L = this.limit;
-    let lo = 0, hi = L; // the first position (from head) whose time is > horizon
+    let lo = 0,
+      hi = L; // the first position (from head) whose time is > horizon
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.f64[ring + ((head + mid) % L)]! > horizon) hi = mid;
@@ -354,7 +388,9 @@ class ExactRings implements WindowState {
 
   /** Takes slot `slot`'s lock, repairing the ring if a holder died mid-decision. */
   private lock(slot: number): Mutex {
-    const mutex = (this.mutexes[slot] ??= Mutex.embedded(this.i32.subarray(slot * this.stride32 + LOCK, slot * this.stride32 + LOCK + MUTEX_WORDS)));
+    const mutex = (this.mutexes[slot] ??= Mutex.embedded(
+      this.i32.subarray(slot * this.stride32 + LOCK, slot * this.stride32 + LOCK + MUTEX_WORDS),
+    ));
     mutex.lock({ ignorePoison: true });
     if (mutex.isPoisoned) {
       this.repair(slot);
@@ -401,7 +437,9 @@ class ExactRings implements WindowState {
   }
 
   retire(slot: number, nowNs: bigint): bigint | typeof RETIRED | typeof WAS_DEAD {
-    const mutex = (this.mutexes[slot] ??= Mutex.embedded(this.i32.subarray(slot * this.stride32 + LOCK, slot * this.stride32 + LOCK + MUTEX_WORDS)));
+    const mutex = (this.mutexes[slot] ??= Mutex.embedded(
+      this.i32.subarray(slot * this.stride32 + LOCK, slot * this.stride32 + LOCK + MUTEX_WORDS),
+    ));
     if (!mutex.tryLock({ ignorePoison: true })) return nowNs; // in use now: maybe idle soon
     try {
       if (mutex.isPoisoned) {
@@ -436,7 +474,14 @@ class ApproximateCounts implements WindowState {
   private readonly lowMask: bigint;
   private readonly modulus: number;
 
-  constructor(region: Region, at: number, o: StateOptions, private readonly clock: Clock, private readonly starts: () => BigInt64Array, mode: 'create' | 'open') {
+  constructor(
+    region: Region,
+    at: number,
+    o: StateOptions,
+    private readonly clock: Clock,
+    private readonly starts: () => BigInt64Array,
+    mode: 'create' | 'open',
+  ) {
     this.lines = linesOf(o.capacity);
     this.words = region.i64(at, this.lines * WORDS_PER_LINE);
     this.limit = o.limit;
@@ -477,15 +522,14 @@ class ApproximateCounts implements WindowState {
 
   /** The decision on counts (prev, curr) as of `elapsed` into the current window (before taking n). */
   private decision(allowed: boolean, n: number, prev: number, curr: number, elapsed: number, now: number): RateLimitDecision {
-    const W = this.windowMs, L = this.limit;
+    const W = this.windowMs,
+      L = this.limit;
     const c = allowed ? curr + n : curr;
     const estimate = (prev * (W - elapsed)) / W + c;
     let retryAfterMs = 0;
     if (!allowed) {
       // Within this window the previous window's weight fades; if this window alone is too full, wait for the next.
-      retryAfterMs = curr + n <= L
-        ? W - elapsed - ((L - curr - n) * W) / prev
-        : W - elapsed + Math.max(0, W - ((L - n) * W) / curr);
+      retryAfterMs = curr + n <= L ? W - elapsed - ((L - curr - n) * W) / prev : W - elapsed + Math.max(0, W - ((L - n) * W) / curr);
     }
     return {
       allowed,

@@ -12,7 +12,16 @@ import type { TableKey } from '../table/key.js';
 import { integer, number } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
 import { costOf, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
-import { DEFAULT_LIMIT_KEYS, DEFAULT_MAX_LIMIT_KEY_BYTES, KeyedSlots, MAX_LIMIT_KEYS, RETIRED, WAS_DEAD, type SlotData, type SlotRef } from './keyed-slots.js';
+import {
+  DEFAULT_LIMIT_KEYS,
+  DEFAULT_MAX_LIMIT_KEY_BYTES,
+  KeyedSlots,
+  MAX_LIMIT_KEYS,
+  RETIRED,
+  WAS_DEAD,
+  type SlotData,
+  type SlotRef,
+} from './keyed-slots.js';
 import { nanoClock } from './nanos.js';
 
 const { compareExchange64, load64, store64 } = seam; // module constants: see memory/atomics.ts
@@ -101,30 +110,35 @@ function intervalNs(refillPerSecond: number): bigint {
   return BigInt(Math.ceil(1e9 / refillPerSecond));
 }
 
-const DEF = definePrimitive('TokenBucket', 1, {
-  burst: integer({ max: MAX_BUCKET_CAPACITY }),
-  refillPerSecond: number({ above: 0, max: 1e9, unit: 'tokens per second' }),
-  capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
-  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
-  clock: clock(),
-}, {
-  // Before `burst`, `capacity` counted tokens (and `keys` the keys): an options object without `burst` is that shape.
-  legacy: (raw, where) => {
-    if (raw.burst !== undefined || raw.capacity === undefined) return { ...raw };
-    deprecated('SABRE_DEP_BUCKET_CAPACITY', where);
-    const { capacity, ...rest } = raw;
-    return { ...rest, burst: capacity };
+const DEF = definePrimitive(
+  'TokenBucket',
+  1,
+  {
+    burst: integer({ max: MAX_BUCKET_CAPACITY }),
+    refillPerSecond: number({ above: 0, max: 1e9, unit: 'tokens per second' }),
+    capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
+    maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
+    clock: clock(),
   },
-  renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
-  check: (o) => {
-    if (BigInt(o.burst) * intervalNs(o.refillPerSecond) > MAX_REFILL_NS) {
-      throw new InvalidArgumentError(
-        `burst / refillPerSecond (the time a full bucket takes to refill) must be at most 2^56 ns (about 834 days), got ${(o.burst / o.refillPerSecond / 86_400).toFixed(1)} days`,
-      );
-    }
+  {
+    // Before `burst`, `capacity` counted tokens (and `keys` the keys): an options object without `burst` is that shape.
+    legacy: (raw, where) => {
+      if (raw.burst !== undefined || raw.capacity === undefined) return { ...raw };
+      deprecated('SABRE_DEP_BUCKET_CAPACITY', where);
+      const { capacity, ...rest } = raw;
+      return { ...rest, burst: capacity };
+    },
+    renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
+    check: (o) => {
+      if (BigInt(o.burst) * intervalNs(o.refillPerSecond) > MAX_REFILL_NS) {
+        throw new InvalidArgumentError(
+          `burst / refillPerSecond (the time a full bucket takes to refill) must be at most 2^56 ns (about 834 days), got ${(o.burst / o.refillPerSecond / 86_400).toFixed(1)} days`,
+        );
+      }
+    },
+    bodyBytes: (o) => wordsAt(o.capacity, o.maxKeyBytes) + linesOf(o.capacity) * CACHE_LINE_BYTES,
   },
-  bodyBytes: (o) => wordsAt(o.capacity, o.maxKeyBytes) + linesOf(o.capacity) * CACHE_LINE_BYTES,
-});
+);
 export type TokenBucketHandle = HandleOf<typeof DEF>;
 
 const linesOf = (keys: number): number => Math.ceil(keys / WORDS_PER_LINE);
@@ -246,7 +260,8 @@ export class TokenBucket {
     const ref = this.slots.find(key);
     if (ref !== undefined) {
       const now2 = this.nowNs() * 2n;
-      const words = this.words, at = this.wordAt(ref.slot);
+      const words = this.words,
+        at = this.wordAt(ref.slot);
       for (;;) {
         const w = load64(words, at);
         // Validation: live, and still the incarnation the reference names (else: the slow path looks again).

@@ -64,18 +64,28 @@ function fencedCodec<T>(inner: Codec<T>, maxValueBytes: number): Codec<Fenced<T>
   return codec;
 }
 
-const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number }) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes + TOKEN_BYTES });
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number }) => ({
+  capacity: o.capacity,
+  maxKeyBytes: o.maxKeyBytes,
+  maxValueBytes: o.maxValueBytes + TOKEN_BYTES,
+});
 
-const DEF = definePrimitive('FencedResource', 1, {
-  capacity: integer({ max: 2 ** 24 }),
-  maxKeyBytes: integer({ max: 65_535 }),
-  maxValueBytes: integer({ max: 2 ** 24 - TOKEN_BYTES }),
-  codec: codecOption('FencedResource'),
-}, { bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)) });
+const DEF = definePrimitive(
+  'FencedResource',
+  1,
+  {
+    capacity: integer({ max: 2 ** 24 }),
+    maxKeyBytes: integer({ max: 65_535 }),
+    maxValueBytes: integer({ max: 2 ** 24 - TOKEN_BYTES }),
+    codec: codecOption('FencedResource'),
+  },
+  { bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)) },
+);
 export type FencedResourceHandle = HandleOf<typeof DEF>;
 
 function tokenOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`token must be a fencing token (a safe integer >= 0), got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new InvalidArgumentError(`token must be a fencing token (a safe integer >= 0), got ${String(v)}`);
   return v;
 }
 
@@ -111,7 +121,13 @@ export class FencedResource<T = unknown> {
   constructor(options: FencedResourceOptions<T> | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
     this.handle = region.handle;
-    this.table = SharedHashTable.nested(region, 0, tableSizes(o), fencedCodec(o.codec.codec as Codec<T>, o.maxValueBytes), created ? 'create' : 'open');
+    this.table = SharedHashTable.nested(
+      region,
+      0,
+      tableSizes(o),
+      fencedCodec(o.codec.codec as Codec<T>, o.maxValueBytes),
+      created ? 'create' : 'open',
+    );
   }
 
   /**
@@ -137,7 +153,9 @@ export class FencedResource<T = unknown> {
     // Linearization point: this compute (check and write under one lock).
     this.table.compute(key, (r) => {
       if (r !== undefined && t < r.token) {
-        throw new ConflictError(`stale fencing token ${t} for ${typeof key === 'string' ? JSON.stringify(key) : 'this key'}: a holder with token ${r.token} has written since; this lease has expired`);
+        throw new ConflictError(
+          `stale fencing token ${t} for ${typeof key === 'string' ? JSON.stringify(key) : 'this key'}: a holder with token ${r.token} has written since; this lease has expired`,
+        );
       }
       return { token: t, value };
     });

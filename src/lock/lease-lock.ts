@@ -57,7 +57,8 @@ const { add, add64, load, notify } = seam; // module constants: see memory/atomi
  */
 
 const TOKEN = 0; // BigInt64 word
-const WAIT_AT = CACHE_LINE_BYTES, WAIT_STRIPES = 32;
+const WAIT_AT = CACHE_LINE_BYTES,
+  WAIT_STRIPES = 32;
 const TABLE_AT = 2 * CACHE_LINE_BYTES;
 const RECORD_BYTES = 24;
 
@@ -97,23 +98,36 @@ interface LeaseRecord {
 
 const recordCodec: Codec<LeaseRecord> = float64Record('holder', 'token', 'expiresAt');
 
-const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number }) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
-
-const DEF = definePrimitive('LeaseLock', 1, {
-  capacity: integer({ max: 2 ** 24 }),
-  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_RESOURCE_BYTES }),
-  clock: clock(),
-}, {
-  renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
-  bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number }) => ({
+  capacity: o.capacity,
+  maxKeyBytes: o.maxKeyBytes,
+  maxValueBytes: RECORD_BYTES,
 });
+
+const DEF = definePrimitive(
+  'LeaseLock',
+  1,
+  {
+    capacity: integer({ max: 2 ** 24 }),
+    maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_RESOURCE_BYTES }),
+    clock: clock(),
+  },
+  {
+    renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
+    bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+  },
+);
 export type LeaseLockHandle = HandleOf<typeof DEF>;
 
 /** A lease's duration: `renew`'s argument, and `ttlMs` of `acquire`'s options. */
 const ttlMs = duration({ positive: true, infinite: false });
 const renamed = { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } } as const;
 const ACQUIRE = defineOptions('leaseLock.acquire(resource, options)', { ttlMs, timeoutMs: duration({ default: 0 }) }, { renamed });
-const ACQUIRE_ASYNC = defineOptions('leaseLock.acquireAsync(resource, options)', { ttlMs, timeoutMs: timeout(), signal: abortSignal() }, { renamed });
+const ACQUIRE_ASYNC = defineOptions(
+  'leaseLock.acquireAsync(resource, options)',
+  { ttlMs, timeoutMs: timeout(), signal: abortSignal() },
+  { renamed },
+);
 
 function stripeOf(resource: TableKey): number {
   // A key of another type is refused by the table, with a clear error, on the first attempt.
@@ -356,7 +370,9 @@ export class LeaseLock {
     const what = `the lease on ${describe(resource)} (token ${token})`;
     if (released) throw new NotOwnerError(`${what} was already released`);
     if (r?.token !== token) {
-      throw new NotOwnerError(`${what} is no longer held: ${r === undefined ? 'it expired and the resource is free' : `it expired and the resource is now leased with token ${r.token}`}`);
+      throw new NotOwnerError(
+        `${what} is no longer held: ${r === undefined ? 'it expired and the resource is free' : `it expired and the resource is now leased with token ${r.token}`}`,
+      );
     }
     if (r.expiresAt <= now) throw new NotOwnerError(`${what} expired at ${r.expiresAt} ms (the clock reads ${now} ms); acquire a new one`);
   }
@@ -372,7 +388,8 @@ export class LeaseLock {
       this.heldUntil = seen.expiresAt;
       return null;
     }
-    let token = 0, died = false;
+    let token = 0,
+      died = false;
     const take = (r: LeaseRecord | undefined): LeaseRecord => {
       const now = this.clock.now();
       if (r !== undefined && this.live(r, now)) return r;

@@ -108,7 +108,8 @@ const { add, load, notify, sub, waitAsync } = seam; // module constants: see mem
 
 const STRIPES = 32;
 const STRIPE_WORDS = CACHE_LINE_BYTES / 4;
-const EPOCH = 0, WAITERS = 1; // words of a stripe
+const EPOCH = 0,
+  WAITERS = 1; // words of a stripe
 const TABLE_AT = STRIPES * CACHE_LINE_BYTES;
 
 /**
@@ -240,14 +241,19 @@ const tableSizes = (o: { capacity: number; maxKeyBytes: number; maxRequestsPerNa
   maxValueBytes: records.recordBytes(o.maxRequestsPerName),
 });
 
-const DEF = definePrimitive('LockManager', 2, {
-  capacity: integer({ max: MAX_CAPACITY }),
-  maxKeyBytes: integer({ max: MAX_NAME_BYTES, default: DEFAULT_MAX_NAME_BYTES }),
-  maxRequestsPerName: integer({ max: MAX_REQUESTS_PER_NAME, default: DEFAULT_MAX_REQUESTS_PER_NAME }),
-}, {
-  renamed: { maxNameBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
-  bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-});
+const DEF = definePrimitive(
+  'LockManager',
+  2,
+  {
+    capacity: integer({ max: MAX_CAPACITY }),
+    maxKeyBytes: integer({ max: MAX_NAME_BYTES, default: DEFAULT_MAX_NAME_BYTES }),
+    maxRequestsPerName: integer({ max: MAX_REQUESTS_PER_NAME, default: DEFAULT_MAX_REQUESTS_PER_NAME }),
+  },
+  {
+    renamed: { maxNameBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
+    bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+  },
+);
 export type LockManagerHandle = HandleOf<typeof DEF>;
 
 /** A validated request. */
@@ -463,7 +469,8 @@ export class LockManager {
     const dead = new Set<number>();
     for (const [, r] of entries) for (const t of records.threadsOf(r, threadId)) if (!dead.has(t) && !registry().isAlive(t)) dead.add(t);
     if (dead.size > 0) {
-      for (const [key, r] of entries) if (records.threadsOf(r, threadId).some((t) => dead.has(t))) this.removeDead(key, stripeOf(nameOf(key)), dead);
+      for (const [key, r] of entries)
+        if (records.threadsOf(r, threadId).some((t) => dead.has(t))) this.removeDead(key, stripeOf(nameOf(key)), dead);
       entries = [...this.table.entries()] as [Uint8Array, LockRecord][];
     }
     const held: [number, LockInfo][] = [];
@@ -491,10 +498,13 @@ export class LockManager {
     checkRequest(a);
     const { name } = a;
     if (name.length * 2 > this.maxKeyBytes) {
-      throw new InvalidArgumentError(`lock name is too long: ${name.length} UTF-16 code units (${name.length * 2} bytes), and maxKeyBytes is ${this.maxKeyBytes}`);
+      throw new InvalidArgumentError(
+        `lock name is too long: ${name.length} UTF-16 code units (${name.length * 2} bytes), and maxKeyBytes is ${this.maxKeyBytes}`,
+      );
     }
     const timeoutMs = checkTimeout('timeoutMs', a.timeoutMs);
-    if (a.timeoutMs !== undefined && (a.steal || a.ifAvailable)) throw new InvalidArgumentError(`timeoutMs cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
+    if (a.timeoutMs !== undefined && (a.steal || a.ifAvailable))
+      throw new InvalidArgumentError(`timeoutMs cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
     return {
       name,
       key: keyOf(name),
@@ -677,7 +687,8 @@ export class LockManager {
    */
   private async waitForGrant(ask: Ask<unknown>, id: number): Promise<LockEntry> {
     const deadline = toDeadline(ask.timeoutMs);
-    const w = this.words, stripe = ask.stripe;
+    const w = this.words,
+      stripe = ask.stripe;
     let reclaim = true;
     let deaths = registry().deaths;
     add(w, stripe + WAITERS, 1);
@@ -688,7 +699,9 @@ export class LockManager {
         const held = records.heldEntry(r, threadId, id);
         if (held !== undefined) return held;
         if (records.standing(r, threadId, id) !== records.WAITING) {
-          throw new Error(`sabre: LockManager lost the queued request ${id} of thread ${threadId} for ${JSON.stringify(ask.name)} (an internal invariant is broken)`);
+          throw new Error(
+            `sabre: LockManager lost the queued request ${id} of thread ${threadId} for ${JSON.stringify(ask.name)} (an internal invariant is broken)`,
+          );
         }
         if (reclaim) {
           reclaim = false;
@@ -699,7 +712,9 @@ export class LockManager {
           // Granted meanwhile: the wait succeeded after all.
           const granted = this.withdraw(ask, id);
           if (granted !== undefined) return granted;
-          throw new TimeoutError(`timed out after ${ask.timeoutMs} ms waiting for lock ${JSON.stringify(ask.name)}`, { timeoutMs: ask.timeoutMs });
+          throw new TimeoutError(`timed out after ${ask.timeoutMs} ms waiting for lock ${JSON.stringify(ask.name)}`, {
+            timeoutMs: ask.timeoutMs,
+          });
         }
         let result: string;
         try {
@@ -741,7 +756,8 @@ export class LockManager {
    * on the stripe without holding the event loop open.
    */
   private async watchSteal(ask: Ask<unknown>, id: number, watch: { done: boolean }): Promise<typeof STOLEN | undefined> {
-    const w = this.words, stripe = ask.stripe;
+    const w = this.words,
+      stripe = ask.stripe;
     add(w, stripe + WAITERS, 1); // counted until its last park ends, so the release's notify ends that park
     try {
       for (;;) {

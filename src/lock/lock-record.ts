@@ -186,7 +186,9 @@ export function processQueue(r: LockRecord, now: number): LockRecord {
 }
 
 /** What `request` did with a new request. */
-export const GRANTED = 0, QUEUED = 1, UNAVAILABLE = 2;
+export const GRANTED = 0,
+  QUEUED = 1,
+  UNAVAILABLE = 2;
 export type RequestOutcome = typeof GRANTED | typeof QUEUED | typeof UNAVAILABLE;
 
 export interface RequestStep {
@@ -205,14 +207,22 @@ export interface RequestStep {
  * here is seen: the requesting thread runs this step.
  * @throws CapacityError when the name already has `maxEntries` requests held or queued
  */
-export function request(current: LockRecord | undefined, entry: LockEntry, how: { ifAvailable: boolean; steal: boolean }, maxEntries: number, name: string): RequestStep {
+export function request(
+  current: LockRecord | undefined,
+  entry: LockEntry,
+  how: { ifAvailable: boolean; steal: boolean },
+  maxEntries: number,
+  name: string,
+): RequestStep {
   const r = current ?? IDLE;
   if (how.steal) {
     // The spec: remove every held lock of the name (their holders learn it as
     // an AbortError), prepend the request to the queue, process the queue:
     // nothing is held, so the request, exclusive at the head, is granted alone.
     // A death report granted to a holder that never saw it passes on.
-    const flags = r.held.some((e) => (e.flags & UNSEEN) !== 0 && (e.flags & GRANTED_OWNER_DIED) !== 0) ? r.flags | OWNER_DIED_PENDING : r.flags;
+    const flags = r.held.some((e) => (e.flags & UNSEEN) !== 0 && (e.flags & GRANTED_OWNER_DIED) !== 0)
+      ? r.flags | OWNER_DIED_PENDING
+      : r.flags;
     const next = grant({ flags, held: [], queue: r.queue }, [entry], r.queue, entry.at, false);
     checkSize(next, maxEntries, name);
     return { next, outcome: GRANTED, entry: next.held[0]! };
@@ -230,14 +240,21 @@ export function request(current: LockRecord | undefined, entry: LockEntry, how: 
 
 function checkSize(r: LockRecord, maxEntries: number, name: string): void {
   if (r.held.length + r.queue.length > maxEntries) {
-    throw new CapacityError(`lock ${JSON.stringify(name)} already has ${maxEntries} requests held or queued (maxRequestsPerName); release some, or create the LockManager with a larger maxRequestsPerName`);
+    throw new CapacityError(
+      `lock ${JSON.stringify(name)} already has ${maxEntries} requests held or queued (maxRequestsPerName); release some, or create the LockManager with a larger maxRequestsPerName`,
+    );
   }
 }
 
-const same = (thread: number, id: number) => (e: LockEntry): boolean => e.thread === thread && e.id === id;
+const same =
+  (thread: number, id: number) =>
+  (e: LockEntry): boolean =>
+    e.thread === thread && e.id === id;
 
 /** Where request (thread, id) stands in `r`. */
-export const HELD = 0, WAITING = 1, ABSENT = 2;
+export const HELD = 0,
+  WAITING = 1,
+  ABSENT = 2;
 export type Standing = typeof HELD | typeof WAITING | typeof ABSENT;
 export function standing(r: LockRecord | undefined, thread: number, id: number): Standing {
   if (r === undefined) return ABSENT;
@@ -257,7 +274,13 @@ export function heldEntry(r: LockRecord | undefined, thread: number, id: number)
  * callback never ran (its signal aborted first), so a death report it was
  * granted passes on to the next grant.
  */
-export function release(r: LockRecord | undefined, thread: number, id: number, now: number, unused = false): { next: LockRecord | undefined; found: boolean } {
+export function release(
+  r: LockRecord | undefined,
+  thread: number,
+  id: number,
+  now: number,
+  unused = false,
+): { next: LockRecord | undefined; found: boolean } {
   if (r === undefined) return { next: r, found: false };
   const i = r.held.findIndex(same(thread, id));
   if (i < 0) return { next: r, found: false };
@@ -287,7 +310,12 @@ export function see(r: LockRecord | undefined, thread: number, id: number): { ne
  * blocked. Says where the request stood: if it was already granted, it stays
  * granted.
  */
-export function withdraw(r: LockRecord | undefined, thread: number, id: number, now: number): { next: LockRecord | undefined; was: Standing } {
+export function withdraw(
+  r: LockRecord | undefined,
+  thread: number,
+  id: number,
+  now: number,
+): { next: LockRecord | undefined; was: Standing } {
   const was = standing(r, thread, id);
   if (was !== WAITING) return { next: r, was };
   const is = same(thread, id);

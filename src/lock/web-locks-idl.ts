@@ -92,17 +92,27 @@ export function convertRequestArgs(args: ArrayLike<unknown>): RequestArgs {
   const name = toDOMString(args[0], 'the lock name');
   const options = withOptions ? args[1] : undefined;
   const callback = withOptions ? args[2] : args[1];
-  let ifAvailable = false, steal = false;
+  let ifAvailable = false,
+    steal = false;
   let mode: LockMode = 'exclusive';
   let signal: AbortSignal | undefined;
   let timeoutMs: unknown;
   if (options !== undefined && options !== null) {
-    if (typeof options !== 'object' && typeof options !== 'function') throw typeError(`request options must be an object, got ${typeof options}`);
+    if (typeof options !== 'object' && typeof options !== 'function')
+      throw typeError(`request options must be an object, got ${typeof options}`);
     const o = options as Record<string, unknown>;
     for (const key in o) {
       if (!MEMBERS.includes(key)) {
         const meant = closest(key, MEMBERS.slice(0, 5));
-        throw typeError(`request options: unknown option "${key}"${meant === undefined ? ` (the options are ${MEMBERS.slice(0, 5).map((m) => `"${m}"`).join(', ')})` : `; did you mean "${meant}"?`}`);
+        throw typeError(
+          `request options: unknown option "${key}"${
+            meant === undefined
+              ? ` (the options are ${MEMBERS.slice(0, 5)
+                  .map((m) => `"${m}"`)
+                  .join(', ')})`
+              : `; did you mean "${meant}"?`
+          }`,
+        );
       }
     }
     ifAvailable = Boolean(o.ifAvailable);
@@ -125,7 +135,8 @@ export function convertRequestArgs(args: ArrayLike<unknown>): RequestArgs {
       timeoutMs = o.timeout;
     }
   }
-  if (typeof callback !== 'function') throw typeError(`request(name, [options], callback): callback must be a function, got ${describe(callback)}`);
+  if (typeof callback !== 'function')
+    throw typeError(`request(name, [options], callback): callback must be a function, got ${describe(callback)}`);
   return { name, mode, ifAvailable, steal, signal, timeoutMs, callback: callback as (lock: unknown) => unknown };
 }
 
@@ -139,7 +150,8 @@ export function checkRequest(a: RequestArgs): void {
   if (a.name.charCodeAt(0) === 0x2d) throw notSupported(`lock names starting with "-" are reserved, got ${JSON.stringify(a.name)}`);
   if (a.steal && a.ifAvailable) throw notSupported('steal and ifAvailable cannot be used together');
   if (a.steal && a.mode !== 'exclusive') throw notSupported('steal requires mode "exclusive"');
-  if (a.signal !== undefined && (a.steal || a.ifAvailable)) throw notSupported(`signal cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
+  if (a.signal !== undefined && (a.steal || a.ifAvailable))
+    throw notSupported(`signal cannot be used with ${a.steal ? 'steal' : 'ifAvailable'}: such a request never waits`);
 }
 
 function describe(v: unknown): string {

@@ -33,12 +33,17 @@ export interface SharedArenaOptions {
 const NEXT = 0;
 const MAX_ARENA_BYTES = 2 ** 31 - 4096;
 
-const DEF = definePrimitive('SharedArena', 1, {
-  byteLength: integer({ max: MAX_ARENA_BYTES }),
-}, {
-  // control block, alignment slack to reach a 128-byte boundary, then the usable space
-  bodyBytes: (o) => CACHE_LINE_BYTES + CACHE_LINE_BYTES + padToCacheLine(o.byteLength),
-});
+const DEF = definePrimitive(
+  'SharedArena',
+  1,
+  {
+    byteLength: integer({ max: MAX_ARENA_BYTES }),
+  },
+  {
+    // control block, alignment slack to reach a 128-byte boundary, then the usable space
+    bodyBytes: (o) => CACHE_LINE_BYTES + CACHE_LINE_BYTES + padToCacheLine(o.byteLength),
+  },
+);
 export type SharedArenaHandle = HandleOf<typeof DEF>;
 
 export class SharedArena implements Allocator {

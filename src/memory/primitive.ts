@@ -21,7 +21,15 @@
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { custom, local, withDefault, type Field } from '../options/field.js';
-import { defineOptions, type Fields, type Limits, type OptionSchema, type Parsed, type SchemaRules, type Stored } from '../options/schema.js';
+import {
+  defineOptions,
+  type Fields,
+  type Limits,
+  type OptionSchema,
+  type Parsed,
+  type SchemaRules,
+  type Stored,
+} from '../options/schema.js';
 import { createRegion, openRegion, Region, regionBytes, type Allocator, type Handle, type RegionSpec } from './region.js';
 
 /** A primitive's region, created or opened, with its checked options (as the primitive's code reads them). */
@@ -121,11 +129,19 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
     const o = this.options.parse(raw, `${this.name} (a part of ${parent.handle.kind})`);
     const stored = this.options.toHandle(o);
     const byteLength = regionBytes(this.spec, stored);
-    if (byteLength > room) throw new InvalidArgumentError(`a ${this.name} of ${byteLength} bytes does not fit its ${room}-byte place in a ${parent.handle.kind}`);
+    if (byteLength > room)
+      throw new InvalidArgumentError(
+        `a ${this.name} of ${byteLength} bytes does not fit its ${room}-byte place in a ${parent.handle.kind}`,
+      );
     const at = parent.bodyOffset + byteOffset;
-    if (mode === 'create') return new Opened(createRegion(this.spec, stored, { allocate: () => ({ buffer: parent.buffer, byteOffset: at }) }), o, true);
+    if (mode === 'create')
+      return new Opened(createRegion(this.spec, stored, { allocate: () => ({ buffer: parent.buffer, byteOffset: at }) }), o, true);
     const handle = { kind: this.kind, version: this.version, buffer: parent.buffer, byteOffset: at, byteLength, options: stored };
-    return new Opened(openRegion(this.spec, handle, (x) => this.options.fromHandle(x)), o, false);
+    return new Opened(
+      openRegion(this.spec, handle, (x) => this.options.fromHandle(x)),
+      o,
+      false,
+    );
   }
 
   /** Bytes a region of these options takes (in an arena, rounded up to 128). */
@@ -142,6 +158,11 @@ export type OptionsOf<D> = D extends PrimitiveDefinition<infer _K, infer F> ? Pa
 export type OpenedOf<D> = D extends PrimitiveDefinition<infer K, infer F> ? Opened<K, WithArena<F>> : never;
 
 /** Declares a primitive: `definePrimitive('Mutex', 1, {}, { bodyBytes: () => 16 })`; its kind is `sabre.<name>`. */
-export function definePrimitive<const N extends string, F extends Fields>(name: N, version: number, fields: F, rules: PrimitiveRules<F>): PrimitiveDefinition<`sabre.${N}`, F> {
+export function definePrimitive<const N extends string, F extends Fields>(
+  name: N,
+  version: number,
+  fields: F,
+  rules: PrimitiveRules<F>,
+): PrimitiveDefinition<`sabre.${N}`, F> {
   return new PrimitiveDefinition(name, `sabre.${name}`, version, fields, rules);
 }

@@ -28,7 +28,12 @@ import { describeValue } from '../validate.js';
 import { fnv1a } from './fnv.js';
 
 const MAGIC = 0x53414252;
-const H_MAGIC = 0, H_KIND = 1, H_VERSION = 2, H_BYTE_LENGTH = 3, H_OPTIONS_HASH = 4, H_ID = 5;
+const H_MAGIC = 0,
+  H_KIND = 1,
+  H_VERSION = 2,
+  H_BYTE_LENGTH = 3,
+  H_OPTIONS_HASH = 4,
+  H_ID = 5;
 export const HEADER_BYTES = 32;
 
 /** The structured-cloneable identity of a primitive; pass it to `P.from(handle)`. */
@@ -135,16 +140,28 @@ export function openRegion<K extends string, O>(spec: RegionSpec<K, O>, handle: 
     throw new HandleError(`not a sabre handle: expected { kind, version, buffer, byteOffset, byteLength, options }`);
   }
   if (h.kind !== spec.kind) throw new HandleError(`expected a ${spec.kind} handle, got a ${h.kind} handle`);
-  if (h.version !== spec.version) throw new HandleError(`${spec.kind} handle has layout version ${h.version}; this sabre reads version ${spec.version}`);
+  if (h.version !== spec.version)
+    throw new HandleError(`${spec.kind} handle has layout version ${h.version}; this sabre reads version ${spec.version}`);
   if (!types.isSharedArrayBuffer(h.buffer)) {
-    throw new HandleError(`${spec.kind} handle buffer must be a SharedArrayBuffer, got ${types.isArrayBuffer(h.buffer) ? 'a non-shared ArrayBuffer' : describeValue(h.buffer)}`);
+    throw new HandleError(
+      `${spec.kind} handle buffer must be a SharedArrayBuffer, got ${types.isArrayBuffer(h.buffer) ? 'a non-shared ArrayBuffer' : describeValue(h.buffer)}`,
+    );
   }
   const buffer = h.buffer;
   const { byteOffset, byteLength } = h;
-  if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 ||
-      typeof byteLength !== 'number' || !Number.isInteger(byteLength) || byteLength < HEADER_BYTES ||
-      byteOffset + byteLength > buffer.byteLength) {
-    throw new HandleError(`${spec.kind} handle range [${describeValue(byteOffset)}, +${describeValue(byteLength)}) is outside its ${buffer.byteLength}-byte buffer`);
+  if (
+    typeof byteOffset !== 'number' ||
+    !Number.isInteger(byteOffset) ||
+    byteOffset < 0 ||
+    byteOffset % 8 !== 0 ||
+    typeof byteLength !== 'number' ||
+    !Number.isInteger(byteLength) ||
+    byteLength < HEADER_BYTES ||
+    byteOffset + byteLength > buffer.byteLength
+  ) {
+    throw new HandleError(
+      `${spec.kind} handle range [${describeValue(byteOffset)}, +${describeValue(byteLength)}) is outside its ${buffer.byteLength}-byte buffer`,
+    );
   }
   let options: O;
   try {
@@ -155,11 +172,13 @@ export function openRegion<K extends string, O>(spec: RegionSpec<K, O>, handle: 
   const header = new Int32Array(buffer, byteOffset, HEADER_BYTES / 4);
   if (header[H_MAGIC] !== MAGIC) throw new HandleError(`no sabre region at offset ${byteOffset} (magic word is wrong)`);
   if (header[H_KIND] !== kindId(spec.kind)) throw new HandleError(`the region at offset ${byteOffset} is not a ${spec.kind}`);
-  if (header[H_VERSION] !== spec.version) throw new HandleError(`the region at offset ${byteOffset} has layout version ${header[H_VERSION]}`);
+  if (header[H_VERSION] !== spec.version)
+    throw new HandleError(`the region at offset ${byteOffset} has layout version ${header[H_VERSION]}`);
   if (header[H_BYTE_LENGTH] !== byteLength || regionBytes(spec, options) !== byteLength) {
     throw new HandleError(`${spec.kind} handle byteLength ${byteLength} does not match its region or options`);
   }
-  if (header[H_OPTIONS_HASH] !== optionsHash(options)) throw new HandleError(`${spec.kind} handle options differ from the ones the region was created with`);
+  if (header[H_OPTIONS_HASH] !== optionsHash(options))
+    throw new HandleError(`${spec.kind} handle options differ from the ones the region was created with`);
   return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options }));
 }
 

@@ -29,7 +29,8 @@ export const DEPRECATIONS = {
   SABRE_DEP_POLLS: "VoteRegistry's `polls` option is now `maxPolls`",
   SABRE_DEP_WITH_LOCK: 'Mutex#withLock(fn) is now Mutex#runExclusiveSync(fn) (blocking forms of run… methods end in Sync)',
   SABRE_DEP_ACQUIRE_GUARD: 'Semaphore#acquireGuard/acquireGuardAsync are now acquire/acquireAsync, which return the guard',
-  SABRE_DEP_WAIT_FOR_STATE: 'CircuitBreaker#waitForState/waitForStateSync are now waitUntilAsync/waitUntil (waits block; …Async returns a promise)',
+  SABRE_DEP_WAIT_FOR_STATE:
+    'CircuitBreaker#waitForState/waitForStateSync are now waitUntilAsync/waitUntil (waits block; …Async returns a promise)',
 } as const;
 export type DeprecationCode = keyof typeof DEPRECATIONS;
 
@@ -39,7 +40,7 @@ const WORDS = Math.ceil(CODES.length / 32) + 1; // +1: room to add codes without
 
 function openOrCreate(): Int32Array {
   const found = getEnvironmentData(ENV_KEY);
-  if (types.isSharedArrayBuffer(found) && (found).byteLength === WORDS * 4) return new Int32Array(found);
+  if (types.isSharedArrayBuffer(found) && found.byteLength === WORDS * 4) return new Int32Array(found);
   const buffer = new SharedArrayBuffer(WORDS * 4);
   setEnvironmentData(ENV_KEY, buffer);
   return new Int32Array(buffer);
@@ -55,10 +56,13 @@ export function deprecated(code: DeprecationCode, where?: string): void {
   const index = CODES.indexOf(code);
   const bit = 1 << (index & 31);
   if ((or(warned, index >> 5, bit) & bit) !== 0) return;
-  process.emitWarning(`sabre: ${DEPRECATIONS[code]}${where === undefined ? '' : ` (in ${where})`}; the old name works until the next release`, {
-    type: 'DeprecationWarning',
-    code,
-  });
+  process.emitWarning(
+    `sabre: ${DEPRECATIONS[code]}${where === undefined ? '' : ` (in ${where})`}; the old name works until the next release`,
+    {
+      type: 'DeprecationWarning',
+      code,
+    },
+  );
 }
 
 /** Forgets which warnings were given, so a test can watch one again. @internal */

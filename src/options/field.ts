@@ -80,7 +80,8 @@ export interface IntegerSpec {
 }
 /** An integer in [min, max] (default min 1: most counts cannot be 0). */
 export function integer(spec: IntegerSpec & { readonly default?: number } = {}): Field<number> {
-  const min = spec.min ?? 1, max = spec.max ?? Number.MAX_SAFE_INTEGER;
+  const min = spec.min ?? 1,
+    max = spec.max ?? Number.MAX_SAFE_INTEGER;
   const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
   return field({
     parse: (v, name) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(name, `an integer ${range}`, v)),
@@ -109,7 +110,10 @@ export function number(spec: NumberSpec = {}): Field<number> {
   if (spec.max !== undefined) parts.push(`<= ${spec.max}`);
   const what = `a ${spec.infinite ? '' : 'finite '}number${spec.unit ? ` of ${spec.unit}` : ''}${parts.length ? ` ${parts.join(' and ')}` : ''}${spec.infinite ? ' (or Infinity)' : ''}`;
   // Bounds as locals: this runs on every call that passes a number option.
-  const above = spec.above ?? -Infinity, min = spec.min ?? -Infinity, max = spec.max ?? Infinity, infinite = spec.infinite === true;
+  const above = spec.above ?? -Infinity,
+    min = spec.min ?? -Infinity,
+    max = spec.max ?? Infinity,
+    infinite = spec.infinite === true;
   return field({
     parse: (v, name) => {
       if (typeof v === 'number' && (v === Infinity ? infinite : v > above && v >= min && v <= max && v !== -Infinity)) return v;
@@ -129,7 +133,9 @@ export function number(spec: NumberSpec = {}): Field<number> {
  * forever (the default). `positive`: TTLs and windows, which cannot be 0.
  * Where `Atomics.wait` would silently treat NaN as forever, NaN is refused.
  */
-export function duration(spec: { readonly default?: number; readonly positive?: boolean; readonly infinite?: boolean; readonly max?: number } = {}): Field<number> {
+export function duration(
+  spec: { readonly default?: number; readonly positive?: boolean; readonly infinite?: boolean; readonly max?: number } = {},
+): Field<number> {
   return number({
     ...(spec.positive ? { above: 0 } : { min: 0 }),
     ...(spec.max !== undefined ? { max: spec.max } : {}),
@@ -158,7 +164,10 @@ export function oneOf<const V extends string | number>(values: readonly V[], fal
 
 /** A function (local: functions cannot travel in a handle). */
 export function fn<F extends (...args: never[]) => unknown>(options: { readonly reopen?: boolean } = {}): Field<F | undefined, never> {
-  return local(withDefault(field<F>({ parse: (v, name) => (typeof v === 'function' ? (v as F) : fail(name, 'a function', v)) }), undefined), options);
+  return local(
+    withDefault(field<F>({ parse: (v, name) => (typeof v === 'function' ? (v as F) : fail(name, 'a function', v)) }), undefined),
+    options,
+  );
 }
 
 /** An AbortSignal (checked by shape, so a signal of another realm works too). */
@@ -168,7 +177,9 @@ export function signal(): Field<AbortSignal | undefined, never> {
       field<AbortSignal>({
         parse: (v, name) => {
           const s = v as Partial<AbortSignal> | null;
-          return typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function' ? (v as AbortSignal) : fail(name, 'an AbortSignal', v);
+          return typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function'
+            ? (v as AbortSignal)
+            : fail(name, 'an AbortSignal', v);
         },
       }),
       undefined,
@@ -177,6 +188,9 @@ export function signal(): Field<AbortSignal | undefined, never> {
 }
 
 /** Any value this thread checks itself (`parse`), recorded in the handle as is. */
-export function custom<T>(parse: (value: unknown, name: string, all: Readonly<Record<string, unknown>>) => T, fallback: T | typeof REQUIRED = REQUIRED): Field<T> {
+export function custom<T>(
+  parse: (value: unknown, name: string, all: Readonly<Record<string, unknown>>) => T,
+  fallback: T | typeof REQUIRED = REQUIRED,
+): Field<T> {
   return field({ parse, fallback });
 }

@@ -36,9 +36,13 @@ export type Fields = Readonly<Record<string, AnyField>>;
 /** The checked options: every field's value (defaults filled in). */
 export type Parsed<F extends Fields> = { readonly [K in keyof F]: F[K] extends Field<infer T, infer _S> ? T : never };
 /** The names of the fields a handle records. */
-export type HandleKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer _T, infer S> ? ([S] extends [never] ? never : K) : never }[keyof F];
+export type HandleKeys<F extends Fields> = {
+  [K in keyof F]: F[K] extends Field<infer _T, infer S> ? ([S] extends [never] ? never : K) : never;
+}[keyof F];
 /** The names of the numeric fields (what `limits` reports). */
-export type NumericKeys<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer T, infer _S> ? ([T] extends [number | undefined] ? K : never) : never }[keyof F];
+export type NumericKeys<F extends Fields> = {
+  [K in keyof F]: F[K] extends Field<infer T, infer _S> ? ([T] extends [number | undefined] ? K : never) : never;
+}[keyof F];
 /** The bounds and defaults of a schema's numeric options, by name. */
 export type Limits<F extends Fields> = Readonly<Record<NumericKeys<F>, OptionRange>>;
 /** What a handle records: the handle's form of every `'handle'` field. */
@@ -106,7 +110,8 @@ export class OptionSchema<F extends Fields> {
   get limits(): Limits<F> {
     const out: Record<string, OptionRange> = {};
     for (const [name, f] of this.entries) {
-      if (f.range !== undefined) out[name] = Object.freeze({ ...f.range, ...(typeof f.fallback === 'number' ? { default: f.fallback } : {}) });
+      if (f.range !== undefined)
+        out[name] = Object.freeze({ ...f.range, ...(typeof f.fallback === 'number' ? { default: f.fallback } : {}) });
     }
     return Object.freeze(out);
   }
@@ -118,7 +123,8 @@ export class OptionSchema<F extends Fields> {
    */
   parse(raw: unknown, where?: string, prefix?: string): Parsed<F> {
     // The common case first: a plain options object and no older shape to rewrite.
-    if (typeof raw === 'object' && raw !== null && this.rules.legacy === undefined && !Array.isArray(raw)) return this.build(raw as Record<string, unknown>, where, prefix);
+    if (typeof raw === 'object' && raw !== null && this.rules.legacy === undefined && !Array.isArray(raw))
+      return this.build(raw as Record<string, unknown>, where, prefix);
     if (raw === undefined && this.empty !== undefined) return this.empty;
     if (typeof raw === 'number' && this.rules.positional !== undefined) {
       // `lock(100)`: a constant more often than not, so the last answer is kept (Object.is: -0 and NaN are their own).
@@ -137,11 +143,13 @@ export class OptionSchema<F extends Fields> {
   parseWith(first: unknown, rest: unknown, where?: string): Parsed<F> {
     const positional = this.rules.positional;
     if (positional === undefined || typeof first !== 'number') {
-      if (rest !== undefined) throw new InvalidArgumentError(`${where ?? this.where}: expected one options object, got a second argument ${describeValue(rest)}`);
+      if (rest !== undefined)
+        throw new InvalidArgumentError(`${where ?? this.where}: expected one options object, got a second argument ${describeValue(rest)}`);
       return this.parse(first, where);
     }
     const o = rest === undefined ? {} : objectOf(rest, where ?? this.where);
-    if (o[positional] !== undefined) throw new InvalidArgumentError(`${where ?? this.where}: ${positional} was given twice (as the first argument and as an option)`);
+    if (o[positional] !== undefined)
+      throw new InvalidArgumentError(`${where ?? this.where}: ${positional} was given twice (as the first argument and as an option)`);
     return this.parse({ ...o, [positional]: first }, where);
   }
 
@@ -192,7 +200,11 @@ export class OptionSchema<F extends Fields> {
         const hint = f === undefined ? closest(key, reopenable) : undefined;
         throw new InvalidArgumentError(
           `${where}: ${f === undefined ? `unknown option "${key}"` : `option "${key}" comes from the handle and cannot be given again`}` +
-            (hint !== undefined ? `; did you mean "${hint}"?` : reopenable.length > 0 ? ` (it takes only ${reopenable.map((k) => `"${k}"`).join(', ')})` : ' (it takes no options)'),
+            (hint !== undefined
+              ? `; did you mean "${hint}"?`
+              : reopenable.length > 0
+                ? ` (it takes only ${reopenable.map((k) => `"${k}"`).join(', ')})`
+                : ' (it takes no options)'),
         );
       }
     }
@@ -239,7 +251,8 @@ export class OptionSchema<F extends Fields> {
       }
       const rename = this.rules.renamed?.[key];
       if (rename !== undefined) {
-        if (o[rename.to] !== undefined) throw new InvalidArgumentError(`${where}: "${key}" is the old name of "${rename.to}"; give only "${rename.to}"`);
+        if (o[rename.to] !== undefined)
+          throw new InvalidArgumentError(`${where}: "${key}" is the old name of "${rename.to}"; give only "${rename.to}"`);
         deprecated(rename.code, where);
         out[rename.to] = o[key];
         continue;
@@ -248,7 +261,11 @@ export class OptionSchema<F extends Fields> {
       const meant = hint === undefined ? undefined : (this.rules.renamed?.[hint]?.to ?? hint);
       throw new InvalidArgumentError(
         `${where}: unknown option "${key}"` +
-          (meant !== undefined ? `; did you mean "${meant}"?` : this.names.length > 0 ? ` (the options are ${this.names.map((n) => `"${n}"`).join(', ')})` : ' (it takes no options)'),
+          (meant !== undefined
+            ? `; did you mean "${meant}"?`
+            : this.names.length > 0
+              ? ` (the options are ${this.names.map((n) => `"${n}"`).join(', ')})`
+              : ' (it takes no options)'),
       );
     }
     return out;
@@ -295,8 +312,16 @@ function compile<F extends Fields>(
     return out;`;
   const memo = ['let mo, mout;', ...names.map((_, i) => `let m${i};`)].join(' ');
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the schema's own field names, see above
-  const make = new Function('F', 'D', 'C', 'U', 'R', `${memo} return function build(o, W, P) {${body}};`) as (...args: unknown[]) => Build<F>;
-  return make(fields, fields.map((f): unknown => f.fallback), check, unknownKey, required);
+  const make = new Function('F', 'D', 'C', 'U', 'R', `${memo} return function build(o, W, P) {${body}};`) as (
+    ...args: unknown[]
+  ) => Build<F>;
+  return make(
+    fields,
+    fields.map((f): unknown => f.fallback),
+    check,
+    unknownKey,
+    required,
+  );
 }
 
 /** Declares the options of a constructor or a call. */

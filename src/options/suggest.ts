@@ -10,7 +10,8 @@
 
 /** Edits (insert, delete, substitute, swap two neighbours) between `a` and `b`. */
 export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1, cols = b.length + 1;
+  const rows = a.length + 1,
+    cols = b.length + 1;
   const d: number[] = new Array<number>(rows * cols);
   for (let i = 0; i < rows; i++) d[i * cols] = i;
   for (let j = 0; j < cols; j++) d[j] = j;

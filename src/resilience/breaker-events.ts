@@ -149,7 +149,11 @@ export class TransitionWatcher {
   /** The last transition the loop has handed out. */
   private delivered = 0;
 
-  constructor(private readonly words: Int32Array, private readonly index: number, private readonly log: TransitionLog) {}
+  constructor(
+    private readonly words: Int32Array,
+    private readonly index: number,
+    private readonly log: TransitionLog,
+  ) {}
 
   subscribe(listener: TransitionListener): () => void {
     const since = seqOf(load(this.words, this.index));

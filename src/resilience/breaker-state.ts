@@ -23,7 +23,9 @@
  * in between (no ABA short of 2^27 transitions while a thread is suspended).
  */
 
-export const CLOSED = 0, OPEN = 1, HALF_OPEN = 2;
+export const CLOSED = 0,
+  OPEN = 1,
+  HALF_OPEN = 2;
 export type StateCode = typeof CLOSED | typeof OPEN | typeof HALF_OPEN;
 export type BreakerState = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
 
@@ -41,7 +43,8 @@ export const STATE_CODES: Readonly<Record<BreakerState, StateCode>> = { CLOSED, 
 export const stateOf = (word: number): StateCode => (word & STATE_MASK) as StateCode;
 export const fromOf = (word: number): StateCode => ((word >>> FROM_SHIFT) & STATE_MASK) as StateCode;
 export const seqOf = (word: number): number => (word >>> SEQ_SHIFT) & SEQ_MASK;
-export const packState = (seq: number, from: StateCode, state: StateCode): number => ((seq & SEQ_MASK) << SEQ_SHIFT) | (from << FROM_SHIFT) | state;
+export const packState = (seq: number, from: StateCode, state: StateCode): number =>
+  ((seq & SEQ_MASK) << SEQ_SHIFT) | (from << FROM_SHIFT) | state;
 
 /** The word after a transition out of `word` into `to`. */
 export const nextWord = (word: number, to: StateCode): number => packState(seqOf(word) + 1, stateOf(word), to);

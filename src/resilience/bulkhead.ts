@@ -72,23 +72,32 @@ export interface BulkheadStats {
 const semaphoreBytes = (maxThreads: number): number => padToCacheLine(Semaphore.byteLength({ maxThreads }));
 const RUN_AT = 0;
 
-const DEF = definePrimitive('Bulkhead', 1, {
-  maxConcurrent: integer({ max: MAX_PERMITS }),
-  maxQueue: integer({ min: 0, max: MAX_PERMITS, default: 0 }),
-  maxThreads: integer({ max: 4096, default: DEFAULT_SEMAPHORE_THREADS }),
-}, {
-  check: (o) => {
-    if (o.maxConcurrent + o.maxQueue > MAX_PERMITS) {
-      throw new InvalidArgumentError(`maxConcurrent + maxQueue must be at most ${MAX_PERMITS}, got ${o.maxConcurrent} + ${o.maxQueue}`);
-    }
+const DEF = definePrimitive(
+  'Bulkhead',
+  1,
+  {
+    maxConcurrent: integer({ max: MAX_PERMITS }),
+    maxQueue: integer({ min: 0, max: MAX_PERMITS, default: 0 }),
+    maxThreads: integer({ max: 4096, default: DEFAULT_SEMAPHORE_THREADS }),
   },
-  bodyBytes: (o) => 2 * semaphoreBytes(o.maxThreads),
-});
+  {
+    check: (o) => {
+      if (o.maxConcurrent + o.maxQueue > MAX_PERMITS) {
+        throw new InvalidArgumentError(`maxConcurrent + maxQueue must be at most ${MAX_PERMITS}, got ${o.maxConcurrent} + ${o.maxQueue}`);
+      }
+    },
+    bodyBytes: (o) => 2 * semaphoreBytes(o.maxThreads),
+  },
+);
 export type BulkheadHandle = HandleOf<typeof DEF>;
 
-const EXECUTE_OPTIONS = defineOptions('bulkhead.execute(fn, options)', { timeoutMs: timeout(), signal: signal() }, {
-  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
-});
+const EXECUTE_OPTIONS = defineOptions(
+  'bulkhead.execute(fn, options)',
+  { timeoutMs: timeout(), signal: signal() },
+  {
+    renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+  },
+);
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
@@ -135,7 +144,8 @@ export class Bulkhead {
   constructor(options: BulkheadOptions | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
     const room = semaphoreBytes(o.maxThreads);
-    const part = (at: number, permits: number): Semaphore => Semaphore.part(region, at, room, { permits, maxThreads: o.maxThreads }, created ? 'create' : 'open');
+    const part = (at: number, permits: number): Semaphore =>
+      Semaphore.part(region, at, room, { permits, maxThreads: o.maxThreads }, created ? 'create' : 'open');
     this.run = part(RUN_AT, o.maxConcurrent);
     this.admit = part(room, o.maxConcurrent + o.maxQueue);
     this.handle = region.handle;

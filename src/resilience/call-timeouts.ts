@@ -68,7 +68,10 @@ export class DeadlineQueue<A> {
   private live = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly timeoutMs: number, private readonly onExpire: (call: TimedCall<A>) => void) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly onExpire: (call: TimedCall<A>) => void,
+  ) {}
 
   /** Starts the clock of `call`. */
   add(call: TimedCall<A>): void {

@@ -18,7 +18,17 @@ import { fn as fnField, integer, number, signal, timeout, withDefault } from '..
 import { defineOptions, group } from '../options/schema.js';
 import { deprecated } from '../options/deprecate.js';
 import {
-  CLOSED, HALF_OPEN, OPEN, nextWord, seqOf, stateOf, STATE_CODES, STATE_MASK, STATE_NAMES, type BreakerState, type StateCode,
+  CLOSED,
+  HALF_OPEN,
+  OPEN,
+  nextWord,
+  seqOf,
+  stateOf,
+  STATE_CODES,
+  STATE_MASK,
+  STATE_NAMES,
+  type BreakerState,
+  type StateCode,
 } from './breaker-state.js';
 import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type TransitionListener } from './breaker-events.js';
 import { DEFAULT_BUCKETS, FailureWindow, MAX_BUCKETS } from './failure-window.js';
@@ -236,36 +246,46 @@ const FAILURE_RATE = defineOptions('failureRate', {
   buckets: integer({ max: MAX_BUCKETS, default: DEFAULT_BUCKETS }),
 });
 
-const DEF = definePrimitive('CircuitBreaker', 1, {
-  failureThreshold: withDefault(integer({ max: MAX_FAILURE_THRESHOLD }), undefined),
-  resetTimeoutMs: breakerMs(),
-  halfOpenMaxCalls: integer({ max: MAX_PROBES, default: 1 }),
-  failureRate: withDefault(group(FAILURE_RATE), undefined),
-  // Infinity: no call timeout.
-  timeoutMs: withDefault(number({ above: 0, max: MAX_BREAKER_MS, infinite: true, unit: 'milliseconds' }), Infinity),
-  isFailure: fnField<(error: unknown) => boolean>({ reopen: true }),
-  clock: clock(),
-}, {
-  check: (o) => {
-    if (o.failureThreshold === undefined && o.failureRate === undefined) {
-      throw new InvalidArgumentError('new CircuitBreaker(options): give failureThreshold, failureRate or both (how else would it open?)');
-    }
+const DEF = definePrimitive(
+  'CircuitBreaker',
+  1,
+  {
+    failureThreshold: withDefault(integer({ max: MAX_FAILURE_THRESHOLD }), undefined),
+    resetTimeoutMs: breakerMs(),
+    halfOpenMaxCalls: integer({ max: MAX_PROBES, default: 1 }),
+    failureRate: withDefault(group(FAILURE_RATE), undefined),
+    // Infinity: no call timeout.
+    timeoutMs: withDefault(number({ above: 0, max: MAX_BREAKER_MS, infinite: true, unit: 'milliseconds' }), Infinity),
+    isFailure: fnField<(error: unknown) => boolean>({ reopen: true }),
+    clock: clock(),
   },
-  bodyBytes: (o) => WINDOW_AT + windowBytes(o.failureRate?.buckets) + COUNTERS.length * COUNTER_STRIDE,
-});
+  {
+    check: (o) => {
+      if (o.failureThreshold === undefined && o.failureRate === undefined) {
+        throw new InvalidArgumentError('new CircuitBreaker(options): give failureThreshold, failureRate or both (how else would it open?)');
+      }
+    },
+    bodyBytes: (o) => WINDOW_AT + windowBytes(o.failureRate?.buckets) + COUNTERS.length * COUNTER_STRIDE,
+  },
+);
 export type CircuitBreakerHandle = HandleOf<typeof DEF>;
 
 const windowBytes = (buckets: number | undefined): number => (buckets === undefined ? 0 : padToCacheLine(buckets * 8));
 
-const WAIT_OPTIONS = defineOptions('breaker.waitUntilAsync(state, options)', { timeoutMs: timeout(), signal: signal() }, {
-  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
-});
+const WAIT_OPTIONS = defineOptions(
+  'breaker.waitUntilAsync(state, options)',
+  { timeoutMs: timeout(), signal: signal() },
+  {
+    renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+  },
+);
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
-const badFn = (method: string, fn: unknown): InvalidArgumentError => new InvalidArgumentError(`${method}(fn): fn must be a function, got ${describeValue(fn)}`);
+const badFn = (method: string, fn: unknown): InvalidArgumentError =>
+  new InvalidArgumentError(`${method}(fn): fn must be a function, got ${describeValue(fn)}`);
 
 /**
  * A circuit breaker whose state every thread shares: one thread's failures
@@ -359,7 +379,10 @@ export class CircuitBreaker {
     const base = new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0]!;
     this.log = new TransitionLog(region.i64(LOG_AT, LOG_ENTRIES), base, this.clock);
     const rate = o.failureRate;
-    this.window = rate === undefined ? undefined : new FailureWindow(region.i64(WINDOW_AT, rate.buckets), rate.buckets, rate.windowMs, base, this.words, STATE);
+    this.window =
+      rate === undefined
+        ? undefined
+        : new FailureWindow(region.i64(WINDOW_AT, rate.buckets), rate.buckets, rate.windowMs, base, this.words, STATE);
     this.watcher = new TransitionWatcher(this.words, STATE, this.log);
     const counters = {} as Record<(typeof COUNTERS)[number], StripedCounter>;
     COUNTERS.forEach((name, i) => {
@@ -432,7 +455,8 @@ export class CircuitBreaker {
   executeSync<T>(fn: (call: BreakerCall) => T): T {
     if (typeof fn !== 'function') throw badFn('executeSync', fn);
     const a = this.admit(load(this.words, STATE));
-    const call: BreakerCall = a.slot < 0 && a.word === this.cachedWord ? this.cachedCall : { probe: a.slot >= 0, seq: seqOf(a.word), signal: undefined };
+    const call: BreakerCall =
+      a.slot < 0 && a.word === this.cachedWord ? this.cachedCall : { probe: a.slot >= 0, seq: seqOf(a.word), signal: undefined };
     const started = this.timeoutMs === Infinity ? 0 : systemClock.now();
     let value: T;
     try {
@@ -462,7 +486,8 @@ export class CircuitBreaker {
    * alive. Returns the unsubscribe function.
    */
   onStateChange(listener: TransitionListener): () => void {
-    if (typeof listener !== 'function') throw new InvalidArgumentError(`onStateChange(listener): listener must be a function, got ${describeValue(listener)}`);
+    if (typeof listener !== 'function')
+      throw new InvalidArgumentError(`onStateChange(listener): listener must be a function, got ${describeValue(listener)}`);
     return this.watcher.subscribe(listener);
   }
 
@@ -492,7 +517,8 @@ export class CircuitBreaker {
     for (;;) {
       const word = this.current();
       if (stateOf(word) === target) return;
-      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: o.timeoutMs });
+      if (systemClock.now() >= deadline)
+        throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: o.timeoutMs });
       await parkAsync(this.words, STATE, word, deadline, o.signal);
     }
   }
@@ -531,11 +557,14 @@ export class CircuitBreaker {
       since: entry?.at ?? this.log.base,
       retryAfterMs: state === OPEN ? this.openWait(word, now) : 0,
       consecutiveFailures: state === CLOSED && (f & ~VALUE_MASK) === tag ? f & VALUE_MASK : 0,
-      window: this.window === undefined ? undefined : {
-        calls: counts?.calls ?? 0,
-        failures: counts?.failures ?? 0,
-        failureRate: counts === undefined || counts.calls === 0 ? 0 : counts.failures / counts.calls,
-      },
+      window:
+        this.window === undefined
+          ? undefined
+          : {
+              calls: counts?.calls ?? 0,
+              failures: counts?.failures ?? 0,
+              failureRate: counts === undefined || counts.calls === 0 ? 0 : counts.failures / counts.calls,
+            },
       probesInFlight: probes,
       successes: this.counters.successes.sum(),
       failures: this.counters.failures.sum(),
@@ -571,7 +600,9 @@ export class CircuitBreaker {
         const wait = this.openWait(word, this.clock.now());
         if (wait > 0) {
           this.counters.rejections.increment();
-          throw new CircuitOpenError(`circuit open: calls fail fast until the reset timeout; retry after ${wait} ms`, { retryAfterMs: wait });
+          throw new CircuitOpenError(`circuit open: calls fail fast until the reset timeout; retry after ${wait} ms`, {
+            retryAfterMs: wait,
+          });
         }
         this.transition(word, HALF_OPEN); // won or lost, the next round sees HALF_OPEN (or later)
       } else {
@@ -582,7 +613,10 @@ export class CircuitBreaker {
         } else if (load(this.words, STATE) === word) {
           this.counters.rejections.increment();
           const wait = Math.ceil(this.timeoutMs === Infinity ? this.resetTimeoutMs : this.timeoutMs);
-          throw new CircuitOpenError(`circuit half-open: all ${this.halfOpenMaxCalls} probe call(s) are in flight; retry after ${wait} ms`, { retryAfterMs: wait });
+          throw new CircuitOpenError(
+            `circuit half-open: all ${this.halfOpenMaxCalls} probe call(s) are in flight; retry after ${wait} ms`,
+            { retryAfterMs: wait },
+          );
         }
       }
       word = load(this.words, STATE);
@@ -649,7 +683,10 @@ export class CircuitBreaker {
       return Promise.resolve(result);
     }
     const p = Promise.resolve(result);
-    p.then(() => this.settle(a, false), (e: unknown) => this.settle(a, this.counts(e)));
+    p.then(
+      () => this.settle(a, false),
+      (e: unknown) => this.settle(a, this.counts(e)),
+    );
     return p;
   }
 

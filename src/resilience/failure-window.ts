@@ -122,7 +122,8 @@ export class FailureWindow {
         if (compareExchange64(this.ring, slot, e, e + (failed ? ONE_FAILED_CALL : 1n)) === e) return;
         continue;
       }
-      let calls = 0, failures = 0;
+      let calls = 0,
+        failures = 0;
       const held = slotTag(e);
       if (held === tag) {
         calls = Number(e & COUNT_MASK);
@@ -142,7 +143,8 @@ export class FailureWindow {
   counts(word: number, now: number): WindowCounts {
     const index = this.indexOf(now);
     const period = seqOf(word);
-    let calls = 0, failures = 0;
+    let calls = 0,
+      failures = 0;
     for (let d = 0; d < this.buckets && d <= index; d++) {
       const i = index - d;
       const e = load64(this.ring, i % this.buckets);

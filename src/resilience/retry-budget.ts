@@ -103,19 +103,26 @@ export interface RetryBudgetStats {
   readonly balance: number;
 }
 
-const DEF = definePrimitive('RetryBudget', 1, {
-  ratio: number({ min: 0, max: 1000 }),
-  minRetriesPerSecond: number({ min: 0, max: 1_000_000, default: 10 }),
-  windowMs: number({ above: 0, max: MAX_BUDGET_WINDOW_MS, unit: 'milliseconds', default: 10_000 }),
-  clock: clock(),
-}, {
-  check: (o) => {
-    if (Math.round(o.ratio * MILLI) === 0 && Math.floor(o.minRetriesPerSecond * o.windowMs) < MILLI) {
-      throw new InvalidArgumentError(`a budget with ratio ${o.ratio} and minRetriesPerSecond ${o.minRetriesPerSecond} over ${o.windowMs} ms never allows a retry`);
-    }
+const DEF = definePrimitive(
+  'RetryBudget',
+  1,
+  {
+    ratio: number({ min: 0, max: 1000 }),
+    minRetriesPerSecond: number({ min: 0, max: 1_000_000, default: 10 }),
+    windowMs: number({ above: 0, max: MAX_BUDGET_WINDOW_MS, unit: 'milliseconds', default: 10_000 }),
+    clock: clock(),
   },
-  bodyBytes: () => RING_AT + BUDGET_BUCKETS * 8,
-});
+  {
+    check: (o) => {
+      if (Math.round(o.ratio * MILLI) === 0 && Math.floor(o.minRetriesPerSecond * o.windowMs) < MILLI) {
+        throw new InvalidArgumentError(
+          `a budget with ratio ${o.ratio} and minRetriesPerSecond ${o.minRetriesPerSecond} over ${o.windowMs} ms never allows a retry`,
+        );
+      }
+    },
+    bodyBytes: () => RING_AT + BUDGET_BUCKETS * 8,
+  },
+);
 export type RetryBudgetHandle = HandleOf<typeof DEF>;
 
 /** The window as read by one attempt: the current bucket's slot and word, and the window's sums. */
@@ -258,7 +265,8 @@ export class RetryBudget {
 
   /** Sums the other slots of bucket j's window (sealed, so fixed while j is current). */
   private sumSealed(j: number, current: number): void {
-    let deposits = 0, withdrawals = 0;
+    let deposits = 0,
+      withdrawals = 0;
     for (let s = 0; s < BUDGET_BUCKETS; s++) {
       if (s === current) continue;
       const w = load64(this.ring, s);
@@ -303,7 +311,8 @@ export class RetryBudget {
       const slot = j % BUDGET_BUCKETS;
       const e = words[slot]!;
       if (!isSealed(e) && indexOf(e) === (j & INDEX_MASK)) {
-        let deposits = 0, withdrawals = 0;
+        let deposits = 0,
+          withdrawals = 0;
         for (let s = 0; s < BUDGET_BUCKETS; s++) {
           const w = words[s]!;
           if (((j - indexOf(w)) & INDEX_MASK) >= BUDGET_BUCKETS) continue; // outside the window

@@ -36,7 +36,9 @@ export type Jitter = 'full' | 'equal' | 'decorrelated' | 'none';
 export const JITTERS: readonly Jitter[] = ['full', 'equal', 'decorrelated', 'none'];
 
 /** Defaults: 3 retries, 100 ms base, 10 s cap, full jitter. */
-export const DEFAULT_RETRIES = 3, DEFAULT_BASE_MS = 100, DEFAULT_MAX_MS = 10_000;
+export const DEFAULT_RETRIES = 3,
+  DEFAULT_BASE_MS = 100,
+  DEFAULT_MAX_MS = 10_000;
 /** The longest delay (the longest `setTimeout`). */
 export const MAX_RETRY_DELAY_MS = 2 ** 31 - 1;
 /** The most retries a call may have. */
@@ -120,30 +122,38 @@ const defaultRetryOn = (error: unknown): boolean =>
 
 const delay = () => number({ above: 0, max: MAX_RETRY_DELAY_MS, unit: 'milliseconds' });
 
-const OPTIONS = defineOptions('retry(fn, options)', {
-  retries: integer({ min: 0, max: MAX_RETRIES, default: DEFAULT_RETRIES }),
-  baseMs: withDefault(delay(), DEFAULT_BASE_MS),
-  // Default: the larger of DEFAULT_MAX_MS and baseMs (see `maxOf`).
-  maxMs: withDefault(delay(), undefined),
-  jitter: oneOf(JITTERS, 'full'),
-  signal: signal(),
-  retryOn: fnField<(error: unknown, attempt: number) => boolean>(),
-  budget: withDefault(
-    custom<RetryBudgetLike>((v, name) => {
-      const b = v as Partial<RetryBudgetLike> | null;
-      if (typeof b === 'object' && b !== null && typeof b.deposit === 'function' && typeof b.tryWithdraw === 'function') return b as RetryBudgetLike;
-      throw new InvalidArgumentError(`${name} must be a RetryBudget (an object with deposit() and tryWithdraw()), got ${describeValue(v)}`);
-    }),
-    undefined,
-  ),
-  onRetry: fnField<(info: RetryInfo) => void>(),
-  onGiveUp: fnField<(info: GiveUpInfo) => void>(),
-  random: fnField<() => number>(),
-}, {
-  check: (o) => {
-    if (o.maxMs !== undefined && o.maxMs < o.baseMs) throw new InvalidArgumentError(`maxMs must be at least baseMs (${o.baseMs}), got ${o.maxMs}`);
+const OPTIONS = defineOptions(
+  'retry(fn, options)',
+  {
+    retries: integer({ min: 0, max: MAX_RETRIES, default: DEFAULT_RETRIES }),
+    baseMs: withDefault(delay(), DEFAULT_BASE_MS),
+    // Default: the larger of DEFAULT_MAX_MS and baseMs (see `maxOf`).
+    maxMs: withDefault(delay(), undefined),
+    jitter: oneOf(JITTERS, 'full'),
+    signal: signal(),
+    retryOn: fnField<(error: unknown, attempt: number) => boolean>(),
+    budget: withDefault(
+      custom<RetryBudgetLike>((v, name) => {
+        const b = v as Partial<RetryBudgetLike> | null;
+        if (typeof b === 'object' && b !== null && typeof b.deposit === 'function' && typeof b.tryWithdraw === 'function')
+          return b as RetryBudgetLike;
+        throw new InvalidArgumentError(
+          `${name} must be a RetryBudget (an object with deposit() and tryWithdraw()), got ${describeValue(v)}`,
+        );
+      }),
+      undefined,
+    ),
+    onRetry: fnField<(info: RetryInfo) => void>(),
+    onGiveUp: fnField<(info: GiveUpInfo) => void>(),
+    random: fnField<() => number>(),
   },
-});
+  {
+    check: (o) => {
+      if (o.maxMs !== undefined && o.maxMs < o.baseMs)
+        throw new InvalidArgumentError(`maxMs must be at least baseMs (${o.baseMs}), got ${o.maxMs}`);
+    },
+  },
+);
 type Config = Parsed<typeof OPTIONS.fields>;
 
 /** What the first attempt receives when there is no signal: one frozen object for every call. */
@@ -153,7 +163,8 @@ const maxOf = (c: Config): number => c.maxMs ?? Math.max(DEFAULT_MAX_MS, c.baseM
 
 function draw(random: () => number): number {
   const r = random();
-  if (typeof r !== 'number' || !(r >= 0 && r < 1)) throw new InvalidArgumentError(`random() must return a number in [0, 1), got ${describeValue(r)}`);
+  if (typeof r !== 'number' || !(r >= 0 && r < 1))
+    throw new InvalidArgumentError(`random() must return a number in [0, 1), got ${describeValue(r)}`);
   return r;
 }
 
@@ -162,9 +173,17 @@ function draw(random: () => number): number {
  * Retry-After hint: the AWS formulas (see the notes). `previousMs` is the
  * previous delay this function returned ('decorrelated' only; baseMs at first).
  */
-export function backoffDelay(jitter: Jitter, k: number, baseMs: number, maxMs: number, previousMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  jitter: Jitter,
+  k: number,
+  baseMs: number,
+  maxMs: number,
+  previousMs: number,
+  random: () => number = Math.random,
+): number {
   if (jitter === 'decorrelated') {
-    const low = baseMs, high = Math.max(baseMs, previousMs * 3);
+    const low = baseMs,
+      high = Math.max(baseMs, previousMs * 3);
     return Math.min(maxMs, low + draw(random) * (high - low));
   }
   const t = Math.min(maxMs, baseMs * 2 ** k);

@@ -185,25 +185,35 @@ const recordCodec: Codec<Entries> = {
   },
 };
 
-const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxBookingsPerResource: number; readonly maxHolderBytes: number }) => ({
+const tableSizes = (o: {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxBookingsPerResource: number;
+  readonly maxHolderBytes: number;
+}) => ({
   capacity: o.capacity,
   maxKeyBytes: o.maxKeyBytes,
   maxValueBytes: COUNT_BYTES + o.maxBookingsPerResource * (ENTRY_FIXED_BYTES + o.maxHolderBytes),
 });
 
-const DEF = definePrimitive('BookingTable', 1, {
-  capacity: integer({ max: 2 ** 24 }),
-  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_BOOKING_KEY_BYTES }),
-  maxBookingsPerResource: integer({ max: MAX_BOOKINGS_PER_RESOURCE, default: DEFAULT_MAX_BOOKINGS_PER_RESOURCE }),
-  maxHolderBytes: integer({ max: MAX_HOLDER_BYTES, default: DEFAULT_MAX_HOLDER_BYTES }),
-  clock: clock(),
-}, {
-  renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
-  check: (o) => {
-    SharedHashTable.byteLength(tableSizes(o)); // refuses a table too large to allocate
+const DEF = definePrimitive(
+  'BookingTable',
+  1,
+  {
+    capacity: integer({ max: 2 ** 24 }),
+    maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_BOOKING_KEY_BYTES }),
+    maxBookingsPerResource: integer({ max: MAX_BOOKINGS_PER_RESOURCE, default: DEFAULT_MAX_BOOKINGS_PER_RESOURCE }),
+    maxHolderBytes: integer({ max: MAX_HOLDER_BYTES, default: DEFAULT_MAX_HOLDER_BYTES }),
+    clock: clock(),
   },
-  bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-});
+  {
+    renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
+    check: (o) => {
+      SharedHashTable.byteLength(tableSizes(o)); // refuses a table too large to allocate
+    },
+    bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+  },
+);
 export type BookingTableHandle = HandleOf<typeof DEF>;
 
 const HOLD_OPTIONS = defineOptions('table.hold(resource, start, end, holder, options)', {
@@ -211,13 +221,18 @@ const HOLD_OPTIONS = defineOptions('table.hold(resource, start, end, holder, opt
 });
 
 function finite(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidArgumentError(`${name} must be a finite number, got ${describeValue(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new InvalidArgumentError(`${name} must be a finite number, got ${describeValue(v)}`);
   return v;
 }
 
 function interval(start: unknown, end: unknown): void {
-  const s = finite('start', start), e = finite('end', end);
-  if (e <= s) throw new InvalidArgumentError(`end must be greater than start (a booking is the half-open interval [start, end)), got start ${s} and end ${e}`);
+  const s = finite('start', start),
+    e = finite('end', end);
+  if (e <= s)
+    throw new InvalidArgumentError(
+      `end must be greater than start (a booking is the half-open interval [start, end)), got start ${s} and end ${e}`,
+    );
 }
 
 /** A string of at most `maxBytes` UTF-8 bytes with a UTF-8 form (no lone surrogate). */
@@ -229,7 +244,9 @@ function text(name: string, v: unknown, maxBytes: number, option: string): strin
     if (bytes > maxBytes) throw new InvalidArgumentError(`${name} is too long: ${bytes} UTF-8 bytes, and ${option} is ${maxBytes}`);
   }
   if (!(v as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new InvalidArgumentError(`${name} ${JSON.stringify(v)} has a lone surrogate: it has no UTF-8 form, so two such names could not be told apart`);
+    throw new InvalidArgumentError(
+      `${name} ${JSON.stringify(v)} has a lone surrogate: it has no UTF-8 form, so two such names could not be told apart`,
+    );
   }
   return v;
 }
@@ -319,7 +336,12 @@ export class BookingTable {
     // first read by the postMessage that carries the handle.
     if (created) region.i32(0, 1)[TAG] = crypto.getRandomValues(new Int32Array(1))[0]!;
     this.handle = region.handle;
-    ({ capacity: this.capacity, maxKeyBytes: this.maxKeyBytes, maxBookingsPerResource: this.maxBookingsPerResource, maxHolderBytes: this.maxHolderBytes } = o);
+    ({
+      capacity: this.capacity,
+      maxKeyBytes: this.maxKeyBytes,
+      maxBookingsPerResource: this.maxBookingsPerResource,
+      maxHolderBytes: this.maxHolderBytes,
+    } = o);
     this.tag = (region.i32(0, 1)[TAG]! >>> 0).toString(16).padStart(8, '0');
     this.seq = region.i64(0, 2);
     this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
@@ -486,15 +508,27 @@ export class BookingTable {
       case 'conflict': {
         const c = outcome.with;
         const asked = holdId !== undefined ? `hold ${holdId}` : `[${start}, ${end})`;
-        const what = isHeld(c) ? `a hold of another holder on [${c.start}, ${c.end}), live until ${c.expiresAt} ms (the clock reads ${outcome.now} ms)` : `a confirmed booking [${c.start}, ${c.end})`;
+        const what = isHeld(c)
+          ? `a hold of another holder on [${c.start}, ${c.end}), live until ${c.expiresAt} ms (the clock reads ${outcome.now} ms)`
+          : `a confirmed booking [${c.start}, ${c.end})`;
         return fail(new ConflictError(`${asked} ${where} overlaps ${what}`));
       }
       case 'too-many':
-        return fail(new CapacityError(`${JSON.stringify(resource)} has ${outcome.count} confirmed bookings and live holds, and maxBookingsPerResource is ${this.maxBookingsPerResource}; cancel some, or create the table with a larger maxBookingsPerResource`));
+        return fail(
+          new CapacityError(
+            `${JSON.stringify(resource)} has ${outcome.count} confirmed bookings and live holds, and maxBookingsPerResource is ${this.maxBookingsPerResource}; cancel some, or create the table with a larger maxBookingsPerResource`,
+          ),
+        );
       case 'expired':
-        return fail(new NotOwnerError(`hold ${holdId} expired at ${outcome.entry.expiresAt} ms (the clock reads ${outcome.now} ms): its interval may have been taken since; hold it again`));
+        return fail(
+          new NotOwnerError(
+            `hold ${holdId} expired at ${outcome.entry.expiresAt} ms (the clock reads ${outcome.now} ms): its interval may have been taken since; hold it again`,
+          ),
+        );
       case 'unknown':
-        return fail(new NotOwnerError(`hold ${holdId} is not held: it was cancelled, it expired, or it is not this table's; hold the interval again`));
+        return fail(
+          new NotOwnerError(`hold ${holdId} is not held: it was cancelled, it expired, or it is not this table's; hold the interval again`),
+        );
     }
   }
 
@@ -511,7 +545,10 @@ export class BookingTable {
   private parse(name: string, id: unknown): { resource: string; seq: number } {
     if (typeof id !== 'string') throw new InvalidArgumentError(`${name} must be a booking id (a string), got ${describeValue(id)}`);
     const m = ID.exec(id);
-    if (m === null) throw new InvalidArgumentError(`${name} must be a booking id ("<tag>-<number>:<resource>", as book and hold return), got ${JSON.stringify(id)}`);
+    if (m === null)
+      throw new InvalidArgumentError(
+        `${name} must be a booking id ("<tag>-<number>:<resource>", as book and hold return), got ${JSON.stringify(id)}`,
+      );
     const resource = this.checkResource(id.slice(m[0].length));
     // Another table's id names no entry here: its number is compared with none.
     return { resource, seq: m[1] === this.tag ? Number(m[2]) : -1 };
@@ -533,7 +570,9 @@ export class BookingTable {
 
   private full(e: unknown, resource: string): unknown {
     if (!isSabreError(e, 'ERR_CAPACITY')) return e;
-    return new CapacityError(`no room for resource ${JSON.stringify(resource)}: all ${this.capacity} resources of this BookingTable have bookings or live holds; cancel some, or create it with a larger capacity`);
+    return new CapacityError(
+      `no room for resource ${JSON.stringify(resource)}: all ${this.capacity} resources of this BookingTable have bookings or live holds; cancel some, or create it with a larger capacity`,
+    );
   }
 }
 

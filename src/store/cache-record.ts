@@ -34,14 +34,17 @@ export function encodeTags(tags: unknown, maxTagBytes: number): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 0;
   for (const tag of tags) {
-    if (typeof tag !== 'string' || tag.length === 0) throw new InvalidArgumentError(`a tag must be a non-empty string, got ${describeValue(tag)}`);
+    if (typeof tag !== 'string' || tag.length === 0)
+      throw new InvalidArgumentError(`a tag must be a non-empty string, got ${describeValue(tag)}`);
     const bytes = encoder.encode(tag);
     if (bytes.length > MAX_TAG_BYTES) throw new InvalidArgumentError(`a tag is too long: ${bytes.length} bytes, at most ${MAX_TAG_BYTES}`);
     parts.push(bytes);
     total += 1 + bytes.length;
   }
   if (total > maxTagBytes) {
-    throw new InvalidArgumentError(`tags take ${total} bytes (1 + length each), and maxTagBytes is ${maxTagBytes}; create the cache with a larger maxTagBytes`);
+    throw new InvalidArgumentError(
+      `tags take ${total} bytes (1 + length each), and maxTagBytes is ${maxTagBytes}; create the cache with a larger maxTagBytes`,
+    );
   }
   const out = new Uint8Array(total);
   let at = 0;
@@ -57,7 +60,7 @@ export function encodeTags(tags: unknown, maxTagBytes: number): Uint8Array {
 export function recordHasTag(bytes: Uint8Array, tag: Uint8Array): boolean {
   if (bytes.length < RECORD_HEAD_BYTES) return false;
   const end = RECORD_HEAD_BYTES + (bytes[8]! | (bytes[9]! << 8));
-  for (let at = RECORD_HEAD_BYTES; at < end && at < bytes.length; ) {
+  for (let at = RECORD_HEAD_BYTES; at < end && at < bytes.length;) {
     const n = bytes[at]!;
     if (n === tag.length) {
       let same = true;

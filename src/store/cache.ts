@@ -77,10 +77,19 @@ const { add, load, store } = seam; // module constants: see memory/atomics.ts
  */
 
 const STAT_STRIPES = 8;
-const HITS = 0, MISSES = 1, EVICTIONS = 2, EXPIRATIONS = 3, LOADS = 4, LOAD_FAILURES = 5, STALE = 6, JOINS = 7; // words of a stats stripe
+const HITS = 0,
+  MISSES = 1,
+  EVICTIONS = 2,
+  EXPIRATIONS = 3,
+  LOADS = 4,
+  LOAD_FAILURES = 5,
+  STALE = 6,
+  JOINS = 7; // words of a stats stripe
 const STATS_AT = 0;
 const CONTROL_AT = STAT_STRIPES * CACHE_LINE_BYTES;
-const SKETCH_COUNT = 0, FLIGHT_IDS = 1, EXPIRING = 2; // CONTROL words
+const SKETCH_COUNT = 0,
+  FLIGHT_IDS = 1,
+  EXPIRING = 2; // CONTROL words
 const WAITS_AT = CONTROL_AT + CACHE_LINE_BYTES;
 const SKETCH_AT = WAITS_AT + CACHE_LINE_BYTES;
 
@@ -183,20 +192,25 @@ function entriesAt(o: Sizes): number {
 /** A TTL: > 0 ms, or Infinity (never expires). */
 const ttlField = () => duration({ positive: true });
 
-const DEF = definePrimitive('Cache', 1, {
-  capacity: integer({ max: MAX_TABLE_CAPACITY }),
-  maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
-  maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
-  policy: oneOf(['lru', 'lfu'] as const, 'lru'),
-  ttlMs: withDefault(ttlField(), Infinity),
-  staleWhileRevalidateMs: duration({ default: 0 }),
-  maxTagBytes: integer({ min: 0, max: 65_535, default: 0 }),
-  maxPendingComputes: integer({ max: 65_536, default: DEFAULT_MAX_PENDING_COMPUTES }),
-  codec: codecOption('Cache'),
-  clock: clock(),
-}, {
-  bodyBytes: (o) => entriesAt(o) + SharedHashTable.byteLength(entrySizes(o)),
-});
+const DEF = definePrimitive(
+  'Cache',
+  1,
+  {
+    capacity: integer({ max: MAX_TABLE_CAPACITY }),
+    maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
+    maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
+    policy: oneOf(['lru', 'lfu'] as const, 'lru'),
+    ttlMs: withDefault(ttlField(), Infinity),
+    staleWhileRevalidateMs: duration({ default: 0 }),
+    maxTagBytes: integer({ min: 0, max: 65_535, default: 0 }),
+    maxPendingComputes: integer({ max: 65_536, default: DEFAULT_MAX_PENDING_COMPUTES }),
+    codec: codecOption('Cache'),
+    clock: clock(),
+  },
+  {
+    bodyBytes: (o) => entriesAt(o) + SharedHashTable.byteLength(entrySizes(o)),
+  },
+);
 export type CacheHandle = HandleOf<typeof DEF>;
 
 /** Tags as given (checked against `maxTagBytes` when encoded). */
@@ -214,14 +228,18 @@ const SET_OPTIONS = defineOptions('cache.set(key, value, options)', {
   ttlMs: withDefault(ttlField(), undefined),
   tags: tagsField(),
 });
-const GET_OR_COMPUTE_OPTIONS = defineOptions('cache.getOrCompute(key, fn, options)', {
-  ttlMs: withDefault(ttlField(), undefined),
-  tags: tagsField(),
-  timeoutMs: timeout(),
-  signal: signal(),
-}, {
-  renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
-});
+const GET_OR_COMPUTE_OPTIONS = defineOptions(
+  'cache.getOrCompute(key, fn, options)',
+  {
+    ttlMs: withDefault(ttlField(), undefined),
+    tags: tagsField(),
+    timeoutMs: timeout(),
+    signal: signal(),
+  },
+  {
+    renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
+  },
+);
 
 /**
  * A cache in shared memory: every thread that opens its handle sees the same
@@ -312,7 +330,10 @@ export class Cache<V = unknown> {
       control,
       FLIGHT_IDS,
     );
-    this.sketch = o.policy === 'lfu' ? new FrequencySketch(region.u8(SKETCH_AT, sketchBytes(o.capacity)), control, SKETCH_COUNT, o.capacity) : undefined;
+    this.sketch =
+      o.policy === 'lfu'
+        ? new FrequencySketch(region.u8(SKETCH_AT, sketchBytes(o.capacity)), control, SKETCH_COUNT, o.capacity)
+        : undefined;
     this.stats32 = region.i32(STATS_AT, (STAT_STRIPES * CACHE_LINE_BYTES) / 4);
     this.stripe = ((threadId & (STAT_STRIPES - 1)) * CACHE_LINE_BYTES) / 4;
   }
@@ -383,7 +404,8 @@ export class Cache<V = unknown> {
   /** Removes every entry whose key starts with `prefix` (a string prefix matches string keys, bytes match byte keys); returns how many. */
   invalidatePrefix(prefix: TableKey): number {
     const isBytes = prefix instanceof Uint8Array;
-    if (typeof prefix !== 'string' && !isBytes) throw new InvalidArgumentError(`prefix must be a string or a Uint8Array, got ${describeValue(prefix)}`);
+    if (typeof prefix !== 'string' && !isBytes)
+      throw new InvalidArgumentError(`prefix must be a string or a Uint8Array, got ${describeValue(prefix)}`);
     const p = isBytes ? prefix : new TextEncoder().encode(prefix);
     return this.entries.removeWhere((key, keyIsBytes) => {
       if (keyIsBytes !== isBytes || key.length < p.length) return false;
@@ -457,7 +479,8 @@ export class Cache<V = unknown> {
       for (let s = 0; s < STAT_STRIPES; s++) n += load(this.stats32, (s * CACHE_LINE_BYTES) / 4 + word) >>> 0;
       return n;
     };
-    const hits = sum(HITS), misses = sum(MISSES);
+    const hits = sum(HITS),
+      misses = sum(MISSES);
     return {
       hits,
       misses,
@@ -479,7 +502,13 @@ export class Cache<V = unknown> {
   }
 
   /** Runs flight `id`'s computation of `key` as its leader: stores the value, or records the failure for the waiters. */
-  private async compute(key: TableKey, fn: (key: TableKey) => V | Promise<V>, id: number, ttlMs: number | undefined, tags: readonly string[] | undefined): Promise<V> {
+  private async compute(
+    key: TableKey,
+    fn: (key: TableKey) => V | Promise<V>,
+    id: number,
+    ttlMs: number | undefined,
+    tags: readonly string[] | undefined,
+  ): Promise<V> {
     let value: V;
     try {
       value = await fn(key);
@@ -540,7 +569,8 @@ export class Cache<V = unknown> {
         const ticks = table.ticks();
         let best = candidates[0]!;
         if (this.sketch === undefined) {
-          for (let i = 1; i < n; i++) if (age(ticks, table.stampOf(candidates[i]!)) > age(ticks, table.stampOf(best))) best = candidates[i]!;
+          for (let i = 1; i < n; i++)
+            if (age(ticks, table.stampOf(candidates[i]!)) > age(ticks, table.stampOf(best))) best = candidates[i]!;
           return best;
         }
         // W-TinyLFU: spare the admission window; among the rest, the least frequent, then the least recent.
@@ -556,7 +586,8 @@ export class Cache<V = unknown> {
         }
         if (bestFreq === Infinity) {
           // All in the window: the least recent of them.
-          for (let i = 1; i < n; i++) if (age(ticks, table.stampOf(candidates[i]!)) > age(ticks, table.stampOf(best))) best = candidates[i]!;
+          for (let i = 1; i < n; i++)
+            if (age(ticks, table.stampOf(candidates[i]!)) > age(ticks, table.stampOf(best))) best = candidates[i]!;
         }
         return best;
       },

@@ -16,8 +16,7 @@ export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** Request headers: a fetch `Headers`, Node's `req.headers`, or any record (names are matched case-insensitively). */
 export type IdempotentRequestHeaders =
-  | { get(name: string): string | null }
-  | Readonly<Record<string, string | readonly string[] | undefined>>;
+  { get(name: string): string | null } | Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /** What `idempotent` needs of a request. */
 export interface IdempotentRequest {
@@ -65,7 +64,8 @@ const OPTIONS = defineOptions('idempotent(store, request, handler, options)', {
  * - `'lease-lost'`: the handler ran past `leaseMs` and a retry took the key
  *   over; this is the handler's own response, not recorded (raise `leaseMs`).
  */
-export type IdempotencyOutcome = 'executed' | 'replayed' | 'conflict' | 'mismatch' | 'missing-key' | 'invalid-key' | 'unkeyed' | 'lease-lost';
+export type IdempotencyOutcome =
+  'executed' | 'replayed' | 'conflict' | 'mismatch' | 'missing-key' | 'invalid-key' | 'unkeyed' | 'lease-lost';
 
 /** The response to send, and how it came about. */
 export interface IdempotentReply {
@@ -118,7 +118,14 @@ function parseKey(value: string): string | undefined {
 }
 
 /** An error reply: an RFC 9457 problem body, with a `Link` to the documentation on 400 and 422 when there is one. */
-function reply(status: number, title: string, detail: string, outcome: IdempotencyOutcome, documentation: string | undefined, extra: Record<string, string> = {}): IdempotentReply {
+function reply(
+  status: number,
+  title: string,
+  detail: string,
+  outcome: IdempotencyOutcome,
+  documentation: string | undefined,
+  extra: Record<string, string> = {},
+): IdempotentReply {
   const headers: Record<string, string> = { 'content-type': 'application/problem+json', ...extra };
   if (documentation !== undefined && status !== 409) headers.link = `<${documentation}>; rel="describedby"`;
   return { status, headers, body: JSON.stringify({ type: documentation ?? 'about:blank', title, status, detail }), outcome };
@@ -181,7 +188,8 @@ export async function idempotent(
   handler: (context: IdempotentContext) => IdempotencyResponse | Promise<IdempotencyResponse>,
   options?: IdempotentOptions,
 ): Promise<IdempotentReply> {
-  if (!(store instanceof IdempotencyStore)) throw new InvalidArgumentError(`store must be an IdempotencyStore, got ${describeValue(store)}`);
+  if (!(store instanceof IdempotencyStore))
+    throw new InvalidArgumentError(`store must be an IdempotencyStore, got ${describeValue(store)}`);
   const req = plainObject('request', request) as Partial<IdempotentRequest>;
   if (typeof req.method !== 'string' || typeof req.path !== 'string' || typeof req.headers !== 'object' || req.headers === null) {
     throw new InvalidArgumentError('request must be { method, path, headers, body? } with string method and path');
@@ -194,13 +202,26 @@ export async function idempotent(
   const raw = headerOf(req.headers, name);
   if (raw === undefined) {
     if (!o.required) return { ...normalize(await handler({ key: undefined })), outcome: 'unkeyed' };
-    return reply(400, `${name} is missing`, `This operation is idempotent: it requires an ${name} header (a unique value, such as a UUID, reused on every retry).`, 'missing-key', docs);
+    return reply(
+      400,
+      `${name} is missing`,
+      `This operation is idempotent: it requires an ${name} header (a unique value, such as a UUID, reused on every retry).`,
+      'missing-key',
+      docs,
+    );
   }
   const key = parseKey(raw);
   if (key === undefined || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    return reply(400, `${name} is invalid`, `The ${name} must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`, 'invalid-key', docs);
+    return reply(
+      400,
+      `${name} is invalid`,
+      `The ${name} must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+      'invalid-key',
+      docs,
+    );
   }
-  const fingerprint = o.fingerprint !== undefined ? o.fingerprint(req as IdempotentRequest) : IdempotencyStore.fingerprint(req as IdempotentRequest);
+  const fingerprint =
+    o.fingerprint !== undefined ? o.fingerprint(req as IdempotentRequest) : IdempotencyStore.fingerprint(req as IdempotentRequest);
 
   let begun;
   try {
@@ -218,10 +239,22 @@ export async function idempotent(
       return { ...normalize(stored), headers: { ...stored.headers, [IDEMPOTENT_REPLAYED_HEADER]: 'true' }, outcome: 'replayed' };
     }
     case 'in-flight':
-      return reply(409, `A request is outstanding for this ${name}`, 'A request with the same key is still being processed; retry later.', 'conflict', docs,
-        { 'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) });
+      return reply(
+        409,
+        `A request is outstanding for this ${name}`,
+        'A request with the same key is still being processed; retry later.',
+        'conflict',
+        docs,
+        { 'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) },
+      );
     case 'mismatch':
-      return reply(422, `${name} is already used`, `This ${name} was used with a different request (method, path or body); a key must not be reused across different requests.`, 'mismatch', docs);
+      return reply(
+        422,
+        `${name} is already used`,
+        `This ${name} was used with a different request (method, path or body); a key must not be reused across different requests.`,
+        'mismatch',
+        docs,
+      );
     case 'new':
       break;
   }
@@ -253,7 +286,10 @@ function giveUp(store: IdempotencyStore, token: Parameters<IdempotencyStore['abo
 }
 
 function normalize(r: IdempotencyResponse): { status: number; headers: Record<string, string>; body?: string | Uint8Array } {
-  const out: { status: number; headers: Record<string, string>; body?: string | Uint8Array } = { status: r.status, headers: { ...r.headers } };
+  const out: { status: number; headers: Record<string, string>; body?: string | Uint8Array } = {
+    status: r.status,
+    headers: { ...r.headers },
+  };
   if (r.body !== undefined) out.body = r.body;
   return out;
 }

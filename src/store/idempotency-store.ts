@@ -79,9 +79,20 @@ const { add64 } = seam; // module constants: see memory/atomics.ts
 const ATTEMPTS = 0; // BigInt64 word
 const TABLE_AT = CACHE_LINE_BYTES;
 
-const IN_FLIGHT = 1, COMPLETED = 2; // record states
-const NO_BODY = 0, STRING_BODY = 1, BYTES_BODY = 2; // body kinds
-const R_ATTEMPT = 0, R_EXPIRES = 8, R_OWNER = 16, R_STATE = 20, R_BODY_KIND = 21, R_STATUS = 22, R_FP_LEN = 24, R_HEADERS_LEN = 28, R_BODY_LEN = 32; // record byte offsets
+const IN_FLIGHT = 1,
+  COMPLETED = 2; // record states
+const NO_BODY = 0,
+  STRING_BODY = 1,
+  BYTES_BODY = 2; // body kinds
+const R_ATTEMPT = 0,
+  R_EXPIRES = 8,
+  R_OWNER = 16,
+  R_STATE = 20,
+  R_BODY_KIND = 21,
+  R_STATUS = 22,
+  R_FP_LEN = 24,
+  R_HEADERS_LEN = 28,
+  R_BODY_LEN = 32; // record byte offsets
 const RECORD_HEADER_BYTES = 36;
 
 /** Longest key, in characters (UTF-16 code units), as Stripe allows. */
@@ -218,7 +229,8 @@ class RecordCodec implements Codec<IdempotencyRecord> {
     const res = r.response;
     const n = RECORD_HEADER_BYTES + fpBytes + (res === null ? 0 : res.headersBytes + res.bodyBytes);
     if (n > target.length) return -1;
-    const v = this.viewOf(target), o = target.byteOffset;
+    const v = this.viewOf(target),
+      o = target.byteOffset;
     v.setFloat64(o + R_ATTEMPT, r.attempt, true);
     v.setFloat64(o + R_EXPIRES, r.expiresAt, true);
     v.setInt32(o + R_OWNER, r.owner, true);
@@ -239,16 +251,21 @@ class RecordCodec implements Codec<IdempotencyRecord> {
 
   decode(bytes: Uint8Array): IdempotencyRecord {
     // `bytes` is the table's private copy, reused after the call: keep strings and slices.
-    const v = this.viewOf(bytes), o = bytes.byteOffset;
+    const v = this.viewOf(bytes),
+      o = bytes.byteOffset;
     const state = v.getUint8(o + R_STATE);
-    const attempt = v.getFloat64(o + R_ATTEMPT, true), owner = v.getInt32(o + R_OWNER, true), expiresAt = v.getFloat64(o + R_EXPIRES, true);
+    const attempt = v.getFloat64(o + R_ATTEMPT, true),
+      owner = v.getInt32(o + R_OWNER, true),
+      expiresAt = v.getFloat64(o + R_EXPIRES, true);
     if (state === COMPLETED && expiresAt <= this.forgottenBy) return { state, attempt, owner, expiresAt, fingerprint: '', response: null };
     const fpEnd = RECORD_HEADER_BYTES + v.getUint32(o + R_FP_LEN, true);
     let response: StoredResponse | null = null;
     if (state === COMPLETED) {
-      const headersBytes = v.getUint32(o + R_HEADERS_LEN, true), bodyBytes = v.getUint32(o + R_BODY_LEN, true);
+      const headersBytes = v.getUint32(o + R_HEADERS_LEN, true),
+        bodyBytes = v.getUint32(o + R_BODY_LEN, true);
       const bodyKind = v.getUint8(o + R_BODY_KIND);
-      const bodyAt = fpEnd + headersBytes, bodyEnd = bodyAt + bodyBytes;
+      const bodyAt = fpEnd + headersBytes,
+        bodyEnd = bodyAt + bodyBytes;
       response = {
         status: v.getUint16(o + R_STATUS, true),
         bodyKind,
@@ -273,22 +290,29 @@ const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number
   maxValueBytes: RECORD_HEADER_BYTES + MAX_IDEMPOTENCY_FINGERPRINT_BYTES + o.maxResponseBytes,
 });
 
-const DEF = definePrimitive('IdempotencyStore', 1, {
-  capacity: integer({ max: 2 ** 24 }),
-  leaseMs: duration({ positive: true, infinite: false }),
-  retentionMs: duration({ positive: true, infinite: false, default: DEFAULT_IDEMPOTENCY_RETENTION_MS }),
-  maxKeyBytes: integer({ max: DEFAULT_IDEMPOTENCY_KEY_BYTES, default: DEFAULT_IDEMPOTENCY_KEY_BYTES }),
-  maxResponseBytes: integer({ max: MAX_IDEMPOTENCY_RESPONSE_BYTES, default: DEFAULT_IDEMPOTENCY_RESPONSE_BYTES }),
-  reclaimOnOwnerDeath: boolean(false),
-  clock: clock(),
-}, {
-  bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
-});
+const DEF = definePrimitive(
+  'IdempotencyStore',
+  1,
+  {
+    capacity: integer({ max: 2 ** 24 }),
+    leaseMs: duration({ positive: true, infinite: false }),
+    retentionMs: duration({ positive: true, infinite: false, default: DEFAULT_IDEMPOTENCY_RETENTION_MS }),
+    maxKeyBytes: integer({ max: DEFAULT_IDEMPOTENCY_KEY_BYTES, default: DEFAULT_IDEMPOTENCY_KEY_BYTES }),
+    maxResponseBytes: integer({ max: MAX_IDEMPOTENCY_RESPONSE_BYTES, default: DEFAULT_IDEMPOTENCY_RESPONSE_BYTES }),
+    reclaimOnOwnerDeath: boolean(false),
+    clock: clock(),
+  },
+  {
+    bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+  },
+);
 export type IdempotencyStoreHandle = HandleOf<typeof DEF>;
 
 function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
-    throw new InvalidArgumentError(`an idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${typeof key === 'string' ? `a string of ${key.length}` : describeValue(key)}`);
+    throw new InvalidArgumentError(
+      `an idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${typeof key === 'string' ? `a string of ${key.length}` : describeValue(key)}`,
+    );
   }
   return key;
 }
@@ -301,9 +325,10 @@ const nativeUtf8Slice = (Buffer.prototype as unknown as { utf8Slice?: (this: Uin
  * was given). Buffer's `utf8Slice` works on any Uint8Array: no Buffer view
  * to make first.
  */
-const utf8Text: (bytes: Uint8Array, start: number, end: number) => string = typeof nativeUtf8Slice === 'function'
-  ? (bytes, start, end) => nativeUtf8Slice.call(bytes, start, end)
-  : (bytes, start, end) => Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
+const utf8Text: (bytes: Uint8Array, start: number, end: number) => string =
+  typeof nativeUtf8Slice === 'function'
+    ? (bytes, start, end) => nativeUtf8Slice.call(bytes, start, end)
+    : (bytes, start, end) => Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
 
 /** Writes `s`, whose UTF-8 takes `n` bytes (`Buffer.byteLength`), into `target` at `at`; returns the end. */
 function writeUtf8(s: string, n: number, target: Uint8Array, at: number): number {
@@ -317,17 +342,28 @@ const wellFormed = (s: string): string => (isWellFormed(s) ? s : Buffer.from(s, 
 
 /** The fingerprint as its record holds it (`wellFormed`); its UTF-8 is at most 128 bytes. */
 function checkFingerprint(fingerprint: unknown): string {
-  if (typeof fingerprint !== 'string') throw new InvalidArgumentError(`fingerprint must be a string (IdempotencyStore.fingerprint hashes a request into one), got ${describeValue(fingerprint)}`);
+  if (typeof fingerprint !== 'string')
+    throw new InvalidArgumentError(
+      `fingerprint must be a string (IdempotencyStore.fingerprint hashes a request into one), got ${describeValue(fingerprint)}`,
+    );
   const bytes = Buffer.byteLength(fingerprint);
   if (bytes > MAX_IDEMPOTENCY_FINGERPRINT_BYTES) {
-    throw new InvalidArgumentError(`fingerprint is too long: ${bytes} bytes, and the limit is ${MAX_IDEMPOTENCY_FINGERPRINT_BYTES}; hash the request with IdempotencyStore.fingerprint`);
+    throw new InvalidArgumentError(
+      `fingerprint is too long: ${bytes} bytes, and the limit is ${MAX_IDEMPOTENCY_FINGERPRINT_BYTES}; hash the request with IdempotencyStore.fingerprint`,
+    );
   }
   return wellFormed(fingerprint);
 }
 
 function checkToken(token: unknown): IdempotencyToken {
   const t = token as Partial<IdempotencyToken> | null;
-  if (typeof t !== 'object' || t === null || typeof t.key !== 'string' || typeof t.attempt !== 'number' || !Number.isSafeInteger(t.attempt)) {
+  if (
+    typeof t !== 'object' ||
+    t === null ||
+    typeof t.key !== 'string' ||
+    typeof t.attempt !== 'number' ||
+    !Number.isSafeInteger(t.attempt)
+  ) {
     throw new InvalidArgumentError(`token must be the one begin() returned with status 'new', got ${describeValue(token)}`);
   }
   return t as IdempotencyToken;
@@ -343,11 +379,14 @@ function encodeResponse(response: unknown, maxBytes: number): StoredResponse {
     const h = plainObject('response.headers', r.headers);
     const proto = Object.getPrototypeOf(h) as unknown;
     if (proto !== Object.prototype && proto !== null) {
-      throw new InvalidArgumentError('response.headers must be a plain object of strings (for a Headers, pass Object.fromEntries(headers)), got an instance of another class');
+      throw new InvalidArgumentError(
+        'response.headers must be a plain object of strings (for a Headers, pass Object.fromEntries(headers)), got an instance of another class',
+      );
     }
     for (const name in h) {
       const value = h[name];
-      if (typeof value !== 'string') throw new InvalidArgumentError(`response.headers values must be strings, got ${describeValue(value)} for ${JSON.stringify(name)}`);
+      if (typeof value !== 'string')
+        throw new InvalidArgumentError(`response.headers values must be strings, got ${describeValue(value)} for ${JSON.stringify(name)}`);
     }
     headers = JSON.stringify(h);
   }
@@ -403,7 +442,7 @@ function liveAnswer(r: IdempotencyRecord, fp: string, now: number): LiveAnswer {
 }
 
 function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
-  return typeof a.status === 'number' ? { status: 'replay', response: decodeResponse(a) } : (a);
+  return typeof a.status === 'number' ? { status: 'replay', response: decodeResponse(a) } : a;
 }
 
 /**
@@ -536,7 +575,8 @@ export class IdempotencyStore {
       throw new InvalidArgumentError(`request.body must be a string or a Uint8Array, got ${describeValue(body)}`);
     }
     // One buffer: [method length, method, path length, path, body], lengths as 32-bit big-endian.
-    const m = Buffer.byteLength(r.method), p = Buffer.byteLength(r.path);
+    const m = Buffer.byteLength(r.method),
+      p = Buffer.byteLength(r.path);
     const b = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     const framed = Buffer.allocUnsafe(8 + m + p + b);
     framed.writeUInt32BE(m, 0);

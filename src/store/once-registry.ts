@@ -65,15 +65,24 @@ interface UseRecord {
 
 const recordCodec: Codec<UseRecord> = float64Record('uses', 'lastAt');
 
-const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number }) => ({ capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_BYTES });
-
-const DEF = definePrimitive('OnceRegistry', 1, {
-  capacity: integer({ max: 2 ** 24 }),
-  maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_CLAIM_KEY_BYTES }),
-  clock: clock(),
-}, {
-  bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
+const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number }) => ({
+  capacity: o.capacity,
+  maxKeyBytes: o.maxKeyBytes,
+  maxValueBytes: RECORD_BYTES,
 });
+
+const DEF = definePrimitive(
+  'OnceRegistry',
+  1,
+  {
+    capacity: integer({ max: 2 ** 24 }),
+    maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_CLAIM_KEY_BYTES }),
+    clock: clock(),
+  },
+  {
+    bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
+  },
+);
 export type OnceRegistryHandle = HandleOf<typeof DEF>;
 
 const CLAIM_OPTIONS = defineOptions('registry.claim(key, options)', {
@@ -81,7 +90,8 @@ const CLAIM_OPTIONS = defineOptions('registry.claim(key, options)', {
 });
 
 function windowOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${String(v)}`);
   return v;
 }
 

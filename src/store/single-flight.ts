@@ -59,7 +59,10 @@ export interface FlightRecord {
   readonly error?: SerializedError;
 }
 
-export interface Flight { readonly lead: boolean; readonly id: number }
+export interface Flight {
+  readonly lead: boolean;
+  readonly id: number;
+}
 
 export class Flights {
   constructor(
@@ -78,7 +81,8 @@ export class Flights {
     } catch (e) {
       if (!(e instanceof CapacityError)) throw e;
       // Full: drop failures and flights of dead threads, then try once more.
-      if (this.sweep() === 0) throw new CapacityError(`more than ${this.table.capacity} computations are in flight at once (maxPendingComputes)`);
+      if (this.sweep() === 0)
+        throw new CapacityError(`more than ${this.table.capacity} computations are in flight at once (maxPendingComputes)`);
       return this.tryBegin(key);
     }
   }
@@ -97,7 +101,10 @@ export class Flights {
       this.table.compute(key, record(serialize(error)));
     } catch {
       // A failure too large for its record (a long multi-byte message): keep its name only.
-      this.table.compute(key, record({ name: serialize(error).name.slice(0, 100), message: 'the computation failed (its message was too long to share)' }));
+      this.table.compute(
+        key,
+        record({ name: serialize(error).name.slice(0, 100), message: 'the computation failed (its message was too long to share)' }),
+      );
     }
     this.wake();
   }
@@ -159,7 +166,8 @@ function serialize(e: unknown): SerializedError {
   const cut = (s: string) => (s.length > MAX_MESSAGE_CHARS ? `${s.slice(0, MAX_MESSAGE_CHARS)}…` : s);
   if (e instanceof Error) {
     const cause = (e as { cause?: { sabre?: unknown } }).cause;
-    const sabreCause = typeof cause === 'object' && cause !== null && cause.sabre === true ? { cause: JSON.parse(JSON.stringify(cause)) as unknown } : {};
+    const sabreCause =
+      typeof cause === 'object' && cause !== null && cause.sabre === true ? { cause: JSON.parse(JSON.stringify(cause)) as unknown } : {};
     return { name: e.name, message: cut(e.message), ...sabreCause };
   }
   return { name: 'Error', message: cut(`non-Error thrown: ${String(e)}`) };

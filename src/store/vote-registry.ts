@@ -106,19 +106,24 @@ function checkChoices(choices: unknown, name: string): readonly string[] {
   return Object.freeze<string[]>([...choices]);
 }
 
-const DEF = definePrimitive('VoteRegistry', 1, {
-  capacity: integer({ max: 2 ** 24 }),
-  choices: custom((v, name) => checkChoices(v, name)),
-  // Absent (and absent from the handle): as many polls as ballots.
-  maxPolls: withDefault(integer({ max: 2 ** 24 }), undefined),
-  maxKeyBytes: integer({ max: MAX_VOTE_KEY_BYTES, default: DEFAULT_MAX_VOTE_KEY_BYTES }),
-}, {
-  renamed: {
-    polls: { to: 'maxPolls', code: 'SABRE_DEP_POLLS' },
-    maxIdBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' },
+const DEF = definePrimitive(
+  'VoteRegistry',
+  1,
+  {
+    capacity: integer({ max: 2 ** 24 }),
+    choices: custom((v, name) => checkChoices(v, name)),
+    // Absent (and absent from the handle): as many polls as ballots.
+    maxPolls: withDefault(integer({ max: 2 ** 24 }), undefined),
+    maxKeyBytes: integer({ max: MAX_VOTE_KEY_BYTES, default: DEFAULT_MAX_VOTE_KEY_BYTES }),
   },
-  bodyBytes: (o) => talliesAt(o) + SharedHashTable.byteLength(tallySizes(o)),
-});
+  {
+    renamed: {
+      polls: { to: 'maxPolls', code: 'SABRE_DEP_POLLS' },
+      maxIdBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' },
+    },
+    bodyBytes: (o) => talliesAt(o) + SharedHashTable.byteLength(tallySizes(o)),
+  },
+);
 export type VoteRegistryHandle = HandleOf<typeof DEF>;
 
 const VOTE_OPTIONS = defineOptions('votes.vote(poll, user, choice, options)', {
@@ -188,7 +193,9 @@ export class VoteRegistry {
     this.choices = o.choices;
     this.maxKeyBytes = o.maxKeyBytes;
     const words = region.i32(0, (STRIPES * STRIPE_BYTES) / 4);
-    this.locks = Array.from({ length: STRIPES }, (_, s) => Mutex.embedded(words.subarray((s * STRIPE_BYTES) / 4, (s * STRIPE_BYTES) / 4 + MUTEX_WORDS)));
+    this.locks = Array.from({ length: STRIPES }, (_, s) =>
+      Mutex.embedded(words.subarray((s * STRIPE_BYTES) / 4, (s * STRIPE_BYTES) / 4 + MUTEX_WORDS)),
+    );
     this.ballots = SharedHashTable.nested(region, TABLES_AT, ballotSizes(o), int32Codec, mode);
     this.tallies = SharedHashTable.nested(region, talliesAt(o), tallySizes(o), countsCodec, mode);
   }
@@ -216,7 +223,9 @@ export class VoteRegistry {
     return this.locked(p, () => {
       const prev = this.ballots.get(key);
       if (prev !== undefined && !allowChange) {
-        throw new AlreadyVotedError(`user ${JSON.stringify(user)} has already voted in poll ${JSON.stringify(poll)} (for ${JSON.stringify(this.choices[prev])}); pass { allowChange: true } to change it`);
+        throw new AlreadyVotedError(
+          `user ${JSON.stringify(user)} has already voted in poll ${JSON.stringify(poll)} (for ${JSON.stringify(this.choices[prev])}); pass { allowChange: true } to change it`,
+        );
       }
       const previous = prev === undefined ? null : this.choices[prev]!;
       if (prev === c) return { accepted: true, previous };
@@ -297,5 +306,4 @@ export class VoteRegistry {
     }
     for (const [poll, c] of counts) this.tallies.set(poll, c);
   }
-
 }

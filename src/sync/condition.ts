@@ -57,7 +57,9 @@ const { add, load, notify, sub } = seam; // module constants: see memory/atomics
  * Atomics.notify for nobody, which costs time and nothing else.
  */
 
-const SEQ = 0, WAITERS = 1, WORDS = 2;
+const SEQ = 0,
+  WAITERS = 1,
+  WORDS = 2;
 
 export interface ConditionOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
@@ -85,10 +87,15 @@ const WAIT = waitOptions('condition.wait(mutex, options)', { ignorePoison: boole
 const WAIT_ASYNC = waitAsyncOptions('condition.waitAsync(mutex, options)', { ignorePoison: boolean() });
 
 function checkMutex(mutex: unknown): Mutex {
-  if (!(mutex instanceof Mutex)) throw new InvalidArgumentError(`mutex must be a Mutex (open a handle with Mutex.from), got ${describeValue(mutex)}`);
+  if (!(mutex instanceof Mutex))
+    throw new InvalidArgumentError(`mutex must be a Mutex (open a handle with Mutex.from), got ${describeValue(mutex)}`);
   if (mutex.ownerThreadId !== threadId) {
     const owner = mutex.ownerThreadId;
-    throw new NotOwnerError(owner < 0 ? 'Condition wait with a mutex that is not locked: lock it first' : `Condition wait with a mutex held by thread ${owner} (this is thread ${threadId})`);
+    throw new NotOwnerError(
+      owner < 0
+        ? 'Condition wait with a mutex that is not locked: lock it first'
+        : `Condition wait with a mutex held by thread ${owner} (this is thread ${threadId})`,
+    );
   }
   return mutex;
 }

@@ -34,7 +34,8 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  * waiters see zero within one liveness slice.
  */
 
-const COUNT = 0, WORDS = 1;
+const COUNT = 0,
+  WORDS = 1;
 const OPEN = 0;
 
 /** The largest initial count (an Int32 word holds it). */
@@ -57,10 +58,15 @@ export interface LatchWaitAsyncOptions extends LatchWaitOptions {
   readonly signal?: AbortSignal;
 }
 
-const DEF = definePrimitive('Latch', 1, {
-  // Written into COUNT at creation; not part of the handle (the count moves).
-  count: local(integer({ max: MAX_LATCH_COUNT })),
-}, { positional: 'count', bodyBytes: () => WORDS * 4 });
+const DEF = definePrimitive(
+  'Latch',
+  1,
+  {
+    // Written into COUNT at creation; not part of the handle (the count moves).
+    count: local(integer({ max: MAX_LATCH_COUNT })),
+  },
+  { positional: 'count', bodyBytes: () => WORDS * 4 },
+);
 export type LatchHandle = HandleOf<typeof DEF>;
 
 const WAIT = waitOptions('latch.wait(options)');
@@ -126,7 +132,11 @@ export class Latch {
     for (;;) {
       const c = load(this.words, COUNT);
       if (n > c) {
-        throw new InvalidArgumentError(c === OPEN ? `countDown(${n}) of an open latch (its count is already 0)` : `countDown(${n}) would take the count below zero: it is ${c}`);
+        throw new InvalidArgumentError(
+          c === OPEN
+            ? `countDown(${n}) of an open latch (its count is already 0)`
+            : `countDown(${n}) would take the count below zero: it is ${c}`,
+        );
       }
       // Linearization point of countDown.
       if (compareExchange(this.words, COUNT, c, c - n) === c) {

@@ -133,7 +133,7 @@ export class LocalQueue {
   releaseWatchers(room: number): void {
     if (this.watchers.length === 0 || room <= 0) return;
     const above = this.topPriority;
-    for (let i = 0; i < this.watchers.length; ) {
+    for (let i = 0; i < this.watchers.length;) {
       const w = this.watchers[i]!;
       if (w.priority <= above) break; // sorted: the rest rank no higher
       if (w.n <= room) {

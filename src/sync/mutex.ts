@@ -120,7 +120,11 @@ const HANDOFF = 1 << (OWNER_BITS + 2);
 /** The holder is an async task of the owner thread. */
 const TASK = 1 << (OWNER_BITS + 3);
 
-const STATE = 0, STARVING = 1, WAITERS = 2, WAIT_SINCE = 3, WORDS = 4;
+const STATE = 0,
+  STARVING = 1,
+  WAITERS = 2,
+  WAIT_SINCE = 3,
+  WORDS = 4;
 
 /** A waiter that has waited this long gets the lock at the next unlock (Go's starvationThresholdNs). */
 export const STARVATION_MS = 1;
@@ -458,7 +462,9 @@ export class Mutex {
       this.unlock();
     }
     if (typeof (result as { then?: unknown } | null)?.then === 'function') {
-      throw new InvalidArgumentError('runExclusiveSync(fn): fn returned a promise, and the lock was released before it settled; use runExclusive for async work');
+      throw new InvalidArgumentError(
+        'runExclusiveSync(fn): fn returned a promise, and the lock was released before it settled; use runExclusive for async work',
+      );
     }
     return result;
   }
@@ -476,11 +482,13 @@ export class Mutex {
    * `fn`'s result settles.
    */
   runExclusive<T>(fn: () => T | PromiseLike<T>, options?: number | MutexAsyncOptions): Promise<T> {
-    if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`));
+    if (typeof fn !== 'function')
+      return Promise.reject(new InvalidArgumentError(`runExclusive(fn): fn must be a function, got ${typeof fn}`));
     try {
       const o = asyncOptions(options);
       // Fast path: the lock is taken now; fn runs in the next microtask.
-      if (this.queue.acquirers.length === 0 && compareExchange(this.words, STATE, 0, ME_TASK) === 0) return RESOLVED.then(() => this.runLocked(fn));
+      if (this.queue.acquirers.length === 0 && compareExchange(this.words, STATE, 0, ME_TASK) === 0)
+        return RESOLVED.then(() => this.runLocked(fn));
       return this.lockAsyncSlow(o).then(() => this.runLocked(fn));
     } catch (e) {
       return Promise.reject(e);
@@ -506,7 +514,14 @@ export class Mutex {
       if (owner === 0 && (s & HANDOFF) === 0 && this.queue.topPriority < o.priority) return RESOLVED;
       if (o.timeoutMs === 0) throw new TimeoutError('timed out waiting for the mutex to be free');
       const waiting = this.queue.enqueue(
-        { priority: o.priority, n: 1, ignorePoison: true, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: 'timed out waiting for the mutex to be free' },
+        {
+          priority: o.priority,
+          n: 1,
+          ignorePoison: true,
+          timeoutMs: o.timeoutMs,
+          signal: o.signal,
+          timeoutMessage: 'timed out waiting for the mutex to be free',
+        },
         true,
       );
       this.drive();
@@ -618,7 +633,14 @@ export class Mutex {
     if (this.queue.topPriority < o.priority && this.tryTake(o.ignorePoison, TASK)) return RESOLVED;
     if (o.timeoutMs === 0) throw this.timeoutError();
     const granted = this.queue.enqueue(
-      { priority: o.priority, n: 1, ignorePoison: o.ignorePoison, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: 'timed out waiting for the mutex' },
+      {
+        priority: o.priority,
+        n: 1,
+        ignorePoison: o.ignorePoison,
+        timeoutMs: o.timeoutMs,
+        signal: o.signal,
+        timeoutMessage: 'timed out waiting for the mutex',
+      },
       false,
     );
     this.drive();
@@ -664,7 +686,11 @@ export class Mutex {
         }
         if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
           // Free for this thread.
-          if ((s & POISONED) !== 0) q.rejectAcquirers(() => this.poisonError(), (p) => p.ignorePoison);
+          if ((s & POISONED) !== 0)
+            q.rejectAcquirers(
+              () => this.poisonError(),
+              (p) => p.ignorePoison,
+            );
           q.releaseWatchers(1);
           if (q.acquirers.length === 0) continue;
           if (compareExchange(this.words, STATE, s, this.acquiredState(s, TASK, w)) === s) {
@@ -776,7 +802,9 @@ export class Mutex {
       const s = load(this.words, STATE);
       const owner = s & OWNER_MASK;
       if (owner !== me) {
-        throw new NotOwnerError(owner === 0 ? 'unlock of an unlocked mutex' : `unlock of a mutex held by thread ${owner - 1} (this is thread ${threadId})`);
+        throw new NotOwnerError(
+          owner === 0 ? 'unlock of an unlocked mutex' : `unlock of a mutex held by thread ${owner - 1} (this is thread ${threadId})`,
+        );
       }
       const handoff = (s & PARKED) !== 0 && load(this.words, WAITERS) > 0 && this.starving();
       // A task's release goes to the next queued task of this thread (STATE unchanged) unless another thread starves.
@@ -797,7 +825,11 @@ export class Mutex {
   /** A task of this thread releases to the next queued one; false if none may take a lock in this state. */
   private passToNextTask(s: number): boolean {
     const q = this.queue;
-    if ((s & POISONED) !== 0) q.rejectAcquirers(() => this.poisonError(), (p) => p.ignorePoison);
+    if ((s & POISONED) !== 0)
+      q.rejectAcquirers(
+        () => this.poisonError(),
+        (p) => p.ignorePoison,
+      );
     if (q.acquirers.length === 0) return false;
     q.releaseWatchers(1); // watchers that outrank the next task see the lock free first
     q.grantHead();
@@ -829,7 +861,9 @@ export class Mutex {
   }
 
   private poisonError(): OwnerDiedError {
-    return new OwnerDiedError('mutex is poisoned: a previous owner died holding it; call clearPoison() once the protected state is repaired, or lock with { ignorePoison: true }');
+    return new OwnerDiedError(
+      'mutex is poisoned: a previous owner died holding it; call clearPoison() once the protected state is repaired, or lock with { ignorePoison: true }',
+    );
   }
 
   private timeoutError(): TimeoutError {

@@ -40,7 +40,8 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  * idempotent in its shared effects or record them itself.
  */
 
-const STATE = 0, WORDS = 1;
+const STATE = 0,
+  WORDS = 1;
 const IDLE = 0;
 const DONE = 1 << 30;
 
@@ -181,7 +182,10 @@ export class Once {
         this.finish(DONE);
         return true;
       }
-      if (s === me) throw new DeadlockError('run() while this thread is running the Once (a recursive run, or a pending runAsync of this thread): it would wait for itself');
+      if (s === me)
+        throw new DeadlockError(
+          'run() while this thread is running the Once (a recursive run, or a pending runAsync of this thread): it would wait for itself',
+        );
       if (this.recovered(s)) continue;
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
       parkSync(this.words, STATE, s, deadline);

@@ -80,7 +80,14 @@ export class Waker {
  * returns `'ok'` early when `waker.wake()` is called; an abandoned wait passes
  * on a wake-up that reaches it later.
  */
-export async function parkAsync(word: Int32Array, index: number, expected: number, deadline: number, signal?: AbortSignal, waker?: Waker): Promise<ParkResult> {
+export async function parkAsync(
+  word: Int32Array,
+  index: number,
+  expected: number,
+  deadline: number,
+  signal?: AbortSignal,
+  waker?: Waker,
+): Promise<ParkResult> {
   if (signal?.aborted) throw new AbortError('aborted while waiting', signal.reason);
   const r = waitAsync(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
   if (!r.async) return r.value;

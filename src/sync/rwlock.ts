@@ -96,11 +96,14 @@ const HELD = 1 << OWNER_BITS;
 const POISONED = 1 << (OWNER_BITS + 1);
 const PARKED = 1 << (OWNER_BITS + 2);
 
-const STATE = 0, DRAIN = 1, IN_USE = 2; // Int32 word offsets in the header; IN_USE .. : one bit per slot
+const STATE = 0,
+  DRAIN = 1,
+  IN_USE = 2; // Int32 word offsets in the header; IN_USE .. : one bit per slot
 const COUNT = 1; // ThreadSlots field: this thread's read holds
 
 /** Header bytes: STATE, DRAIN and the IN_USE bitmap, padded to whole 128-byte blocks. */
-const headerBytes = (maxThreads: number): number => Math.ceil((4 * (IN_USE + Math.ceil(maxThreads / 32))) / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
+const headerBytes = (maxThreads: number): number =>
+  Math.ceil((4 * (IN_USE + Math.ceil(maxThreads / 32))) / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
 
 /** Threads that can hold read locks at once unless `maxThreads` says otherwise. */
 export const DEFAULT_RWLOCK_THREADS = 64;
@@ -115,9 +118,14 @@ export interface RWLockOptions {
 }
 const layoutOf = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: true });
 
-const DEF = definePrimitive('RWLock', 1, {
-  maxThreads: integer({ max: MAX_RWLOCK_THREADS, default: DEFAULT_RWLOCK_THREADS }),
-}, { bodyBytes: (o) => headerBytes(o.maxThreads) + ThreadSlots.byteLength(layoutOf(o.maxThreads)) });
+const DEF = definePrimitive(
+  'RWLock',
+  1,
+  {
+    maxThreads: integer({ max: MAX_RWLOCK_THREADS, default: DEFAULT_RWLOCK_THREADS }),
+  },
+  { bodyBytes: (o) => headerBytes(o.maxThreads) + ThreadSlots.byteLength(layoutOf(o.maxThreads)) },
+);
 export type RWLockHandle = HandleOf<typeof DEF>;
 
 const READ = waitOptions('rwlock.readLock(options)', { ignorePoison: boolean() });
@@ -135,7 +143,10 @@ const registry = (): ThreadRegistry => ThreadRegistry.current;
 export class RWLockGuard implements Disposable, AsyncDisposable {
   private held = true;
   /** @internal */
-  constructor(private readonly lock: RWLock, readonly mode: 'read' | 'write') {}
+  constructor(
+    private readonly lock: RWLock,
+    readonly mode: 'read' | 'write',
+  ) {}
   /** Releases the lock (once; later calls do nothing). */
   release(): void {
     if (!this.held) return;
@@ -588,7 +599,9 @@ export class RWLock {
       if (owner === 0 || owner === me || load(this.slotWords, at) > 0) {
         if (this.enterRead(at, ignorePoison)) return;
         if (owner === me && (load(this.state, STATE) & OWNER_MASK) === me) {
-          throw new DeadlockError('readLock() while an async task of this thread is acquiring the write lock: this thread would block the task it waits for');
+          throw new DeadlockError(
+            'readLock() while an async task of this thread is acquiring the write lock: this thread would block the task it waits for',
+          );
         }
         backoff.spin();
         continue;
@@ -663,7 +676,11 @@ export class RWLock {
       const s = load(this.state, STATE);
       const owner = s & OWNER_MASK;
       if (owner === me) {
-        throw new DeadlockError((s & HELD) !== 0 ? 'writeLock() by the thread that holds the write lock (it is not reentrant)' : 'writeLock() while an async task of this thread is acquiring the write lock');
+        throw new DeadlockError(
+          (s & HELD) !== 0
+            ? 'writeLock() by the thread that holds the write lock (it is not reentrant)'
+            : 'writeLock() while an async task of this thread is acquiring the write lock',
+        );
       }
       if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
       if (owner === 0) {
@@ -782,8 +799,10 @@ export class RWLock {
       const owner = s & OWNER_MASK;
       if (owner !== me || (s & HELD) === 0) {
         throw new NotOwnerError(
-          owner === 0 ? 'writeUnlock of an RWLock that no thread write-locked'
-            : owner !== me ? `writeUnlock of an RWLock write-locked by thread ${owner - 1} (this is thread ${threadId})`
+          owner === 0
+            ? 'writeUnlock of an RWLock that no thread write-locked'
+            : owner !== me
+              ? `writeUnlock of an RWLock write-locked by thread ${owner - 1} (this is thread ${threadId})`
               : 'writeUnlock while this thread is still waiting for the write lock',
         );
       }
@@ -809,11 +828,15 @@ export class RWLock {
   }
 
   private poisonError(): OwnerDiedError {
-    return new OwnerDiedError('RWLock is poisoned: a writer died holding it; call clearPoison() once the protected state is repaired, or lock with { ignorePoison: true }');
+    return new OwnerDiedError(
+      'RWLock is poisoned: a writer died holding it; call clearPoison() once the protected state is repaired, or lock with { ignorePoison: true }',
+    );
   }
 
   private upgradeError(): DeadlockError {
-    return new DeadlockError('writeLock() by a thread that holds a read lock: upgrading deadlocks (two upgraders wait for each other); readUnlock first');
+    return new DeadlockError(
+      'writeLock() by a thread that holds a read lock: upgrading deadlocks (two upgraders wait for each other); readUnlock first',
+    );
   }
 
   private timeoutError(what: string): TimeoutError {

@@ -72,7 +72,14 @@ const { add, compareExchange, exchange, load, notify, store, sub } = seam; // mo
  * difference (Lamport's bakery, with abandoned tickets simply never reserving).
  */
 
-const GUARD = 0, COUNT = 1, EPOCH = 2, WAITERS = 3, TICKET = 4, RESERVE_N = 5, RESERVER = 6, RESERVE_TICKET = 7;
+const GUARD = 0,
+  COUNT = 1,
+  EPOCH = 2,
+  WAITERS = 3,
+  TICKET = 4,
+  RESERVE_N = 5,
+  RESERVER = 6,
+  RESERVE_TICKET = 7;
 const CONTROL_WORDS = 8;
 const CONTROL_BYTES = 128; // the control block fills its own cache line; the slot table follows
 const HELD = 1; // ThreadSlots field
@@ -113,10 +120,15 @@ export type { WaitForUnlockOptions } from './local-queue.js';
 
 const slotsLayout = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: false });
 
-const DEF = definePrimitive('Semaphore', 1, {
-  permits: integer({ max: MAX_PERMITS }),
-  maxThreads: integer({ max: MAX_THREADS, default: DEFAULT_SEMAPHORE_THREADS }),
-}, { positional: 'permits', bodyBytes: (o) => CONTROL_BYTES + ThreadSlots.byteLength(slotsLayout(o.maxThreads)) });
+const DEF = definePrimitive(
+  'Semaphore',
+  1,
+  {
+    permits: integer({ max: MAX_PERMITS }),
+    maxThreads: integer({ max: MAX_THREADS, default: DEFAULT_SEMAPHORE_THREADS }),
+  },
+  { positional: 'permits', bodyBytes: (o) => CONTROL_BYTES + ThreadSlots.byteLength(slotsLayout(o.maxThreads)) },
+);
 export type SemaphoreHandle = HandleOf<typeof DEF>;
 
 const ACQUIRE = waitOptions('semaphore.acquire(n, options)');
@@ -147,7 +159,10 @@ const older = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 export class SemaphoreGuard implements Disposable, AsyncDisposable {
   private held = true;
   /** @internal */
-  constructor(private readonly semaphore: Semaphore, readonly permits: number) {}
+  constructor(
+    private readonly semaphore: Semaphore,
+    readonly permits: number,
+  ) {}
   /** Releases the permits (once; later calls do nothing). */
   release(): void {
     if (!this.held) return;
@@ -250,7 +265,13 @@ export class Semaphore {
    * laid out with the parent or re-opened from it.
    * @internal
    */
-  static part(parent: Region, byteOffset: number, room: number, options: SemaphoreOptions & { readonly permits: number }, mode: 'create' | 'open'): Semaphore {
+  static part(
+    parent: Region,
+    byteOffset: number,
+    room: number,
+    options: SemaphoreOptions & { readonly permits: number },
+    mode: 'create' | 'open',
+  ): Semaphore {
     const opened = DEF.part(parent, byteOffset, room, options, mode);
     if (mode === 'create') opened.region.i32(0, CONTROL_WORDS)[COUNT] = opened.options.permits;
     return new Semaphore(opened);
@@ -263,8 +284,8 @@ export class Semaphore {
 
   /** Bytes a Semaphore takes (in an arena, rounded up to 128): `byteLength(permits, options)` or `byteLength(options)`; only `maxThreads` changes it. */
   static byteLength(permits?: number | SemaphoreOptions, options?: Omit<SemaphoreOptions, 'permits'>): number {
-    if (permits === undefined || (typeof permits === 'object' && permits !== null && (permits).permits === undefined)) {
-      return DEF.byteLength({ ...(permits), ...options, permits: 1 });
+    if (permits === undefined || (typeof permits === 'object' && permits !== null && permits.permits === undefined)) {
+      return DEF.byteLength({ ...permits, ...options, permits: 1 });
     }
     return DEF.byteLength(permits, options);
   }
@@ -389,7 +410,10 @@ export class Semaphore {
       if (q.topPriority < o.priority && this.roomFor(q.driver as Waiter | undefined) >= n) return RESOLVED;
       const message = `timed out waiting for ${n} permit(s) of the semaphore to be free`;
       if (o.timeoutMs === 0) throw new TimeoutError(message);
-      const waiting = q.enqueue({ priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: message }, true);
+      const waiting = q.enqueue(
+        { priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: message },
+        true,
+      );
       this.drive();
       return waiting;
     } catch (e) {
@@ -435,7 +459,10 @@ export class Semaphore {
   private checkN(n: number): void {
     if (n !== 1) {
       positiveInteger('n', n, MAX_PERMITS);
-      if (n > this.permits) throw new InvalidArgumentError(`n must be at most the semaphore's ${this.permits} permit(s) (it could never be acquired), got ${n}`);
+      if (n > this.permits)
+        throw new InvalidArgumentError(
+          `n must be at most the semaphore's ${this.permits} permit(s) (it could never be acquired), got ${n}`,
+        );
     }
   }
 
@@ -633,10 +660,13 @@ export class Semaphore {
         const at = this.slots.mineIfAny();
         const mine = at < 0 ? 0 : load(this.slotWords, this.slots.word(at, HELD));
         if (n > this.permits - mine) {
-          throw new DeadlockError(`acquire(${n}) would block forever: this thread holds ${mine} of the ${this.permits} permit(s), and only it can release them`);
+          throw new DeadlockError(
+            `acquire(${n}) would block forever: this thread holds ${mine} of the ${this.permits} permit(s), and only it can release them`,
+          );
         }
       }
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
+      if (deadline !== Infinity && systemClock.now() >= deadline)
+        throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
       const before = load(this.words, EPOCH);
       this.reserveLocked(n, waiter);
       if (load(this.words, EPOCH) !== before) wake = true;
@@ -674,7 +704,14 @@ export class Semaphore {
       throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
     }
     const granted = q.enqueue(
-      { priority: o.priority, n, ignorePoison: false, timeoutMs: o.timeoutMs, signal: o.signal, timeoutMessage: `timed out waiting for ${n} permit(s) of the semaphore` },
+      {
+        priority: o.priority,
+        n,
+        ignorePoison: false,
+        timeoutMs: o.timeoutMs,
+        signal: o.signal,
+        timeoutMessage: `timed out waiting for ${n} permit(s) of the semaphore`,
+      },
       false,
     );
     this.drive();

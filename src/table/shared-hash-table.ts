@@ -112,13 +112,34 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * never sees a torn entry: removal is a write like any other.
  */
 
-const K0 = 0, K1 = 1, SIZE = 2, TICKS = 3; // GLOBAL block words
+const K0 = 0,
+  K1 = 1,
+  SIZE = 2,
+  TICKS = 3; // GLOBAL block words
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
-const LOCK = 0, SEQ = MUTEX_WORDS, COUNT = SEQ + 1, FREE_TOP = SEQ + 2, BUMP = SEQ + 3, WSEQ = SEQ + 4, WSEQ_HI = SEQ + 5; // segment control words
+const LOCK = 0,
+  SEQ = MUTEX_WORDS,
+  COUNT = SEQ + 1,
+  FREE_TOP = SEQ + 2,
+  BUMP = SEQ + 3,
+  WSEQ = SEQ + 4,
+  WSEQ_HI = SEQ + 5; // segment control words
 const CONTROL_BYTES = CACHE_LINE_BYTES;
-const S_STATE = 0, S_WSEQ = 1, S_HASH = 2, S_KEYLEN = 3, S_VALLEN = 4, S_NEXT = 5, S_WSEQ_HI = 6, S_STAMP = 7, S_BORN = 8, SLOT_HEADER_WORDS = 9; // slot words
-const E_HASH = 0, E_SLOT = 1, ENTRY_WORDS = 2; // index entry words
-const FREE = 0, LIVE = 1; // S_STATE values
+const S_STATE = 0,
+  S_WSEQ = 1,
+  S_HASH = 2,
+  S_KEYLEN = 3,
+  S_VALLEN = 4,
+  S_NEXT = 5,
+  S_WSEQ_HI = 6,
+  S_STAMP = 7,
+  S_BORN = 8,
+  SLOT_HEADER_WORDS = 9; // slot words
+const E_HASH = 0,
+  E_SLOT = 1,
+  ENTRY_WORDS = 2; // index entry words
+const FREE = 0,
+  LIVE = 1; // S_STATE values
 const LEN_MASK = BYTES_KEY - 1;
 
 /** Values up to this many bytes are copied by a loop (measured faster than `set` of a subarray). */
@@ -177,22 +198,34 @@ function layoutOf(o: { readonly capacity: number; readonly maxKeyBytes: number; 
 /** Largest region a table may take (an Int32Array view must span it). */
 const MAX_REGION_BYTES = 2 ** 31 - 1;
 
-const DEF = definePrimitive('SharedHashTable', 1, {
-  capacity: integer({ max: MAX_TABLE_CAPACITY }),
-  maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
-  maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
-  codec: codecOption('SharedHashTable'),
-  // Written into the body at creation (random unless given), never in the handle.
-  hashKey: local(withDefault(custom(checkHashKey), undefined)),
-}, {
-  check: (o) => {
-    const bytes = regionBytes(DEF.spec, { capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: o.maxValueBytes, codec: 'v8' });
-    if (bytes > MAX_REGION_BYTES) {
-      throw new InvalidArgumentError(`a table of capacity ${o.capacity} with ${o.maxKeyBytes}-byte keys and ${o.maxValueBytes}-byte values needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}`);
-    }
+const DEF = definePrimitive(
+  'SharedHashTable',
+  1,
+  {
+    capacity: integer({ max: MAX_TABLE_CAPACITY }),
+    maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
+    maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
+    codec: codecOption('SharedHashTable'),
+    // Written into the body at creation (random unless given), never in the handle.
+    hashKey: local(withDefault(custom(checkHashKey), undefined)),
   },
-  bodyBytes: (o) => GLOBAL_BYTES + layoutOf(o).segments * layoutOf(o).segmentWords * 4,
-});
+  {
+    check: (o) => {
+      const bytes = regionBytes(DEF.spec, {
+        capacity: o.capacity,
+        maxKeyBytes: o.maxKeyBytes,
+        maxValueBytes: o.maxValueBytes,
+        codec: 'v8',
+      });
+      if (bytes > MAX_REGION_BYTES) {
+        throw new InvalidArgumentError(
+          `a table of capacity ${o.capacity} with ${o.maxKeyBytes}-byte keys and ${o.maxValueBytes}-byte values needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}`,
+        );
+      }
+    },
+    bodyBytes: (o) => GLOBAL_BYTES + layoutOf(o).segments * layoutOf(o).segmentWords * 4,
+  },
+);
 export type SharedHashTableHandle = HandleOf<typeof DEF>;
 
 /**
@@ -328,9 +361,19 @@ export class SharedHashTable<V = unknown> {
    * changed (strings, frozen records), so the table may reuse decodings.
    * @internal
    */
-  static nested<V>(parent: Region, byteOffset: number, sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>, codec: Codec<V>, mode: 'create' | 'open', immutableValues = false): SharedHashTable<V> {
+  static nested<V>(
+    parent: Region,
+    byteOffset: number,
+    sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>,
+    codec: Codec<V>,
+    mode: 'create' | 'open',
+    immutableValues = false,
+  ): SharedHashTable<V> {
     const { capacity, maxKeyBytes, maxValueBytes } = sizes;
-    return new SharedHashTable<V>(DEF.part(parent, byteOffset, Infinity, { capacity, maxKeyBytes, maxValueBytes, codec }, mode), immutableValues);
+    return new SharedHashTable<V>(
+      DEF.part(parent, byteOffset, Infinity, { capacity, maxKeyBytes, maxValueBytes, codec }, mode),
+      immutableValues,
+    );
   }
 
   /**
@@ -767,7 +810,9 @@ export class SharedHashTable<V = unknown> {
       // An evicting table whose segment had nothing to give: take a victim from another segment.
       if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s)) continue;
       if (recount === RECOUNTS || this.recount() >= this.capacity) {
-        throw new CapacityError(`the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`);
+        throw new CapacityError(
+          `the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`,
+        );
       }
     }
   }
@@ -797,14 +842,16 @@ export class SharedHashTable<V = unknown> {
     // Independent random slots (neighbours were allocated together and would be judged together);
     // every slot of a small segment.
     let n = 0;
-    if (bump <= 2 * EVICTION_SAMPLE) for (let slot = 0; slot < bump; slot++) if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
+    if (bump <= 2 * EVICTION_SAMPLE)
+      for (let slot = 0; slot < bump; slot++) if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
     for (let k = 0; k < EVICTION_SCAN && n < EVICTION_SAMPLE && bump > 2 * EVICTION_SAMPLE; k++) {
       const at = this.slot(seg, (Math.random() * bump) | 0);
       if (i32[at + S_STATE] === LIVE) this.candidates[n++] = at;
     }
     if (n === 0) {
       // A sparse segment: take the first LIVE slot.
-      for (let slot = 0; slot < bump && n === 0; slot++) if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
+      for (let slot = 0; slot < bump && n === 0; slot++)
+        if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
       if (n === 0) return false;
     }
     const at = this.policy!.victim(this.candidates, n);
@@ -853,7 +900,7 @@ export class SharedHashTable<V = unknown> {
       sub(this.i32, SIZE, 1);
       throw new CapacityError(
         `a segment of the table is full (${this.layout.perSegment} entries) before the table (${this.capacity}): ` +
-        'keys spread this unevenly with odds below 1e-8; create the table with a larger capacity',
+          'keys spread this unevenly with odds below 1e-8; create the table with a larger capacity',
       );
     }
     add(this.i32, seg + SEQ, 1);
@@ -1021,15 +1068,18 @@ export class SharedHashTable<V = unknown> {
   /** True if the slot at word `a` was filled by a later write than the one at `b` (64-bit write numbers). */
   private newer(a: number, b: number): boolean {
     const i32 = this.i32;
-    const ha = i32[a + S_WSEQ_HI]!, hb = i32[b + S_WSEQ_HI]!;
+    const ha = i32[a + S_WSEQ_HI]!,
+      hb = i32[b + S_WSEQ_HI]!;
     return ha !== hb ? ((ha - hb) | 0) > 0 : i32[a + S_WSEQ]! >>> 0 > i32[b + S_WSEQ]! >>> 0;
   }
 
   private sameKey(seg: number, a: number, b: number): boolean {
-    const at = this.slot(seg, a), bt = this.slot(seg, b);
+    const at = this.slot(seg, a),
+      bt = this.slot(seg, b);
     const keyWord = load(this.i32, at + S_KEYLEN);
     if (load(this.i32, bt + S_KEYLEN) !== keyWord) return false;
-    const ab = (at + SLOT_HEADER_WORDS) * 4, bb = (bt + SLOT_HEADER_WORDS) * 4;
+    const ab = (at + SLOT_HEADER_WORDS) * 4,
+      bb = (bt + SLOT_HEADER_WORDS) * 4;
     for (let i = 0, n = keyWord & LEN_MASK; i < n; i++) if (this.u8[ab + i] !== this.u8[bb + i]) return false;
     return true;
   }
@@ -1096,17 +1146,21 @@ function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): voi
 }
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
-const KEEP = -1, REMOVE = -2;
+const KEEP = -1,
+  REMOVE = -2;
 /** `read` answers besides a length: no such key. */
 const ABSENT = -1;
 const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 
 function reentered(): DeadlockError {
-  return new DeadlockError('a SharedHashTable was used from inside its own compute() function or codec, while this thread holds one of its segment locks');
+  return new DeadlockError(
+    'a SharedHashTable was used from inside its own compute() function or codec, while this thread holds one of its segment locks',
+  );
 }
 
 function checkHashKey(k: unknown): HashKey {
   const o = plainObject('hashKey', k);
-  if (!Number.isInteger(o.k0) || !Number.isInteger(o.k1) || Object.keys(o).length !== 2) throw new InvalidArgumentError(`hashKey must be { k0, k1 } 32-bit integers, got ${describeValue(k)}`);
+  if (!Number.isInteger(o.k0) || !Number.isInteger(o.k1) || Object.keys(o).length !== 2)
+    throw new InvalidArgumentError(`hashKey must be { k0, k1 } 32-bit integers, got ${describeValue(k)}`);
   return { k0: (o.k0 as number) | 0, k1: (o.k1 as number) | 0 };
 }

@@ -51,8 +51,25 @@
  * });
  * ```
  */
-export { defineProgram, type Program, type ThreadContext, type HistoryEvent, type RecordedError, type YieldSettings, type ThreadReport } from './program.js';
-export { runThreads, closeThreads, warmThreads, MAX_THREADS, DEFAULT_TIMEOUT_MS, STARTUP_TIMEOUT_MS, type RunThreadsOptions, type RunThreadsResult } from './run-threads.js';
+export {
+  defineProgram,
+  type Program,
+  type ThreadContext,
+  type HistoryEvent,
+  type RecordedError,
+  type YieldSettings,
+  type ThreadReport,
+} from './program.js';
+export {
+  runThreads,
+  closeThreads,
+  warmThreads,
+  MAX_THREADS,
+  DEFAULT_TIMEOUT_MS,
+  STARTUP_TIMEOUT_MS,
+  type RunThreadsOptions,
+  type RunThreadsResult,
+} from './run-threads.js';
 /**
  * The atomics seam: a program's own shared-memory steps made through these
  * (`atomics.load(words, i)`, …) are perturbed like sabre's own.
@@ -60,5 +77,17 @@ export { runThreads, closeThreads, warmThreads, MAX_THREADS, DEFAULT_TIMEOUT_MS,
 export * as atomics from '../memory/atomics.js';
 export { seededRandom } from './random.js';
 export { propertyParameters, type PropertyParameters } from './parameters.js';
-export { checkLinearizable, operationsOf, describeOperation, sameData, type Model, type ModelOutput, type Operation, type StepResult, type CheckOptions, type CheckResult, type PartialLinearization } from './linearizability.js';
+export {
+  checkLinearizable,
+  operationsOf,
+  describeOperation,
+  sameData,
+  type Model,
+  type ModelOutput,
+  type Operation,
+  type StepResult,
+  type CheckOptions,
+  type CheckResult,
+  type PartialLinearization,
+} from './linearizability.js';
 export { registerModel, counterModel, mapModel, cacheModel, type MapEntryState, type CacheEntryState } from './models.js';

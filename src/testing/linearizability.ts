@@ -58,8 +58,7 @@ import type { HistoryEvent, RecordedError } from './program.js';
 
 /** What was returned: a value, or an error (as runThreads records them). Undefined: pending. */
 export type ModelOutput<V = unknown> =
-  | { readonly value: V; readonly error?: undefined }
-  | { readonly error: RecordedError; readonly value?: undefined };
+  { readonly value: V; readonly error?: undefined } | { readonly error: RecordedError; readonly value?: undefined };
 
 /** One operation of a history. */
 export interface Operation<A = unknown, V = unknown> {
@@ -146,7 +145,9 @@ export function operationsOf<A = unknown, V = unknown>(history: readonly History
   const returns = new Map<string, HistoryEvent>();
   for (const e of history as HistoryEvent[]) {
     if (typeof e !== 'object' || e === null || (e.type !== 'invoke' && e.type !== 'return') || typeof e.time !== 'number') {
-      throw new InvalidArgumentError(`history events must be { type: 'invoke' | 'return', time, thread, op, name, … }, got ${JSON.stringify(e)}`);
+      throw new InvalidArgumentError(
+        `history events must be { type: 'invoke' | 'return', time, thread, op, name, … }, got ${JSON.stringify(e)}`,
+      );
     }
     const key = `${e.thread}:${e.op}`;
     const into = e.type === 'invoke' ? invokes : returns;
@@ -161,8 +162,18 @@ export function operationsOf<A = unknown, V = unknown>(history: readonly History
   const sorted = [...invokes.values()].sort((a, b) => a.time - b.time);
   return sorted.map((i, id) => {
     const r = returns.get(`${i.thread}:${i.op}`);
-    const output: ModelOutput<V> | undefined = r === undefined ? undefined : r.error !== undefined ? { error: r.error } : { value: r.value as V };
-    return { id, thread: i.thread, op: i.op, name: i.name, arg: i.arg as A, output, call: i.time, ret: r === undefined ? Infinity : r.time };
+    const output: ModelOutput<V> | undefined =
+      r === undefined ? undefined : r.error !== undefined ? { error: r.error } : { value: r.value as V };
+    return {
+      id,
+      thread: i.thread,
+      op: i.op,
+      name: i.name,
+      arg: i.arg as A,
+      output,
+      call: i.time,
+      ret: r === undefined ? Infinity : r.time,
+    };
   });
 }
 
@@ -176,7 +187,12 @@ export function sameData(a: unknown, b: unknown): boolean {
 /** `name(arg) → value` (or `→ error CODE`, `→ pending`). */
 export function describeOperation(op: Operation): string {
   const arg = op.arg === undefined || op.arg === null ? '' : JSON.stringify(op.arg);
-  const out = op.output === undefined ? 'pending' : op.output.error !== undefined ? `error ${op.output.error.code ?? op.output.error.name}` : JSON.stringify(op.output.value) ?? 'undefined';
+  const out =
+    op.output === undefined
+      ? 'pending'
+      : op.output.error !== undefined
+        ? `error ${op.output.error.code ?? op.output.error.name}`
+        : (JSON.stringify(op.output.value) ?? 'undefined');
   return `t${op.thread}.${op.name}(${arg}) → ${out}`;
 }
 
@@ -187,7 +203,11 @@ export function describeOperation(op: Operation): string {
  * @throws InvalidArgumentError for a malformed history or options
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the defaults of Model's A and V, above
-export function checkLinearizable<S, A = any, V = any>(history: readonly HistoryEvent[], model: Model<S, A, V>, options?: CheckOptions): CheckResult<A, V> {
+export function checkLinearizable<S, A = any, V = any>(
+  history: readonly HistoryEvent[],
+  model: Model<S, A, V>,
+  options?: CheckOptions,
+): CheckResult<A, V> {
   if (typeof model !== 'object' || model === null || typeof model.init !== 'function' || typeof model.step !== 'function') {
     throw new InvalidArgumentError('model must be an object with init() and step(state, op, output)');
   }
@@ -331,5 +351,7 @@ function unplacedAfter<A, V>(ops: readonly Operation<A, V>[], longest: readonly 
   const done = new Set(longest);
   const rest = ops.filter((op) => !done.has(op));
   const firstReturn = Math.min(...rest.map((op) => op.ret));
-  return rest.filter((op) => op.call < firstReturn && op.output !== undefined).concat(rest.filter((op) => op.call < firstReturn && op.output === undefined));
+  return rest
+    .filter((op) => op.call < firstReturn && op.output !== undefined)
+    .concat(rest.filter((op) => op.call < firstReturn && op.output === undefined));
 }

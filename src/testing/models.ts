@@ -27,7 +27,9 @@ const accept = <S>(state: S): StepResult<S> => ({ ok: true, state });
 const returns = (output: ModelOutput | undefined, expected: unknown): boolean => output === undefined || sameData(output.value, expected);
 
 function unknownOperation(model: string, op: Operation, known: string): never {
-  throw new InvalidArgumentError(`${model}: unknown operation ${JSON.stringify(op.name)} (thread ${op.thread} op ${op.op}); it knows ${known}`);
+  throw new InvalidArgumentError(
+    `${model}: unknown operation ${JSON.stringify(op.name)} (thread ${op.thread} op ${op.op}); it knows ${known}`,
+  );
 }
 
 /** A read/write/compare-and-set register holding plain data. */
@@ -55,8 +57,10 @@ export function registerModel<T = unknown>(initial?: T): Model<T | undefined> {
 
 /** A counter (AtomicCounter's contract: `add` returns the value after it). */
 export function counterModel(initial = 0): Model<number> {
-  const after = (state: number, next: number, output: ModelOutput | undefined): StepResult<number> =>
-    ({ ok: output?.value === undefined || output.value === next || (typeof output.value === 'bigint' && Number(output.value) === next), state: next });
+  const after = (state: number, next: number, output: ModelOutput | undefined): StepResult<number> => ({
+    ok: output?.value === undefined || output.value === next || (typeof output.value === 'bigint' && Number(output.value) === next),
+    state: next,
+  });
   return {
     init: () => initial,
     equal: (a, b) => a === b,
@@ -88,7 +92,10 @@ export type MapEntryState = { readonly present: false } | { readonly present: tr
 const ABSENT: MapEntryState = Object.freeze({ present: false });
 const keyOf = (op: Operation): string => {
   const key = (op.arg as { key?: unknown } | null)?.key;
-  if (typeof key !== 'string') throw new InvalidArgumentError(`mapModel: operations take { key: string, … }, got ${JSON.stringify(op.arg)} (thread ${op.thread} op ${op.op})`);
+  if (typeof key !== 'string')
+    throw new InvalidArgumentError(
+      `mapModel: operations take { key: string, … }, got ${JSON.stringify(op.arg)} (thread ${op.thread} op ${op.op})`,
+    );
   return key;
 };
 
@@ -194,7 +201,12 @@ export function cacheModel(): Model<CacheEntryState> {
           if (output.value === false) return accept(missed(state));
           return { ok: live, state };
         case 'set':
-          return accept({ present: true, value: arg.value, expiresAt: arg.ttlMs === undefined ? Infinity : state.now + arg.ttlMs, now: state.now });
+          return accept({
+            present: true,
+            value: arg.value,
+            expiresAt: arg.ttlMs === undefined ? Infinity : state.now + arg.ttlMs,
+            now: state.now,
+          });
         case 'delete':
           // True only if the entry was there (expired or not); false is always allowed (it may have been evicted).
           return { ok: output === undefined || output.value === false || state.present, state: gone };

@@ -27,7 +27,8 @@ export function propertyParameters(options: { numRuns?: number; soakRuns?: numbe
   const numRuns = options.numRuns ?? 25;
   const soak = env.SABRE_SOAK === '1' || env.SABRE_SOAK === 'true';
   const seed = env.SABRE_SEED !== undefined && env.SABRE_SEED !== '' ? Number(env.SABRE_SEED) : undefined;
-  if (seed !== undefined && !Number.isSafeInteger(seed)) throw new TypeError(`SABRE_SEED must be an integer, got ${JSON.stringify(env.SABRE_SEED)}`);
+  if (seed !== undefined && !Number.isSafeInteger(seed))
+    throw new TypeError(`SABRE_SEED must be an integer, got ${JSON.stringify(env.SABRE_SEED)}`);
   const path = env.SABRE_PATH !== undefined && env.SABRE_PATH !== '' ? env.SABRE_PATH : undefined;
   return {
     numRuns: soak ? (options.soakRuns ?? numRuns * 20) : numRuns,

@@ -15,7 +15,11 @@
 import type { AtomicOp } from '../memory/atomics.js';
 import type { HistoryEvent, YieldSettings } from './program.js';
 
-export const ARRIVED = 0, ABORT = 1, CLOCK = 2, GO = 3, PER_THREAD = 4;
+export const ARRIVED = 0,
+  ABORT = 1,
+  CLOCK = 2,
+  GO = 3,
+  PER_THREAD = 4;
 export const STEP = (thread: number): number => PER_THREAD + 2 * thread;
 export const LAST_OP = (thread: number): number => PER_THREAD + 2 * thread + 1;
 export const controlWords = (threads: number): number => PER_THREAD + 2 * threads;

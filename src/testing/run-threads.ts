@@ -166,15 +166,25 @@ export async function closeThreads(): Promise<void> {
 
 /** A number in [min, max] (fractions allowed), named as the caller writes it (`yields.probability`). */
 function numberIn(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !(v >= min && v <= max)) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got ${describeValue(v)}`);
+  if (typeof v !== 'number' || !(v >= min && v <= max))
+    throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got ${describeValue(v)}`);
   return v;
 }
 
 const YIELDS = defineOptions('runThreads(options).yields', {
   probability: custom((v) => numberIn('yields.probability', v, 0, 1)),
-  maxSpins: withDefault(custom((v) => integerIn('yields.maxSpins', v, 1, 1 << 20)), undefined),
-  maxDelayMs: withDefault(custom((v) => numberIn('yields.maxDelayMs', v, 0, 1000)), undefined),
-  sleepShare: withDefault(custom((v) => numberIn('yields.sleepShare', v, 0, 1)), undefined),
+  maxSpins: withDefault(
+    custom((v) => integerIn('yields.maxSpins', v, 1, 1 << 20)),
+    undefined,
+  ),
+  maxDelayMs: withDefault(
+    custom((v) => numberIn('yields.maxDelayMs', v, 0, 1000)),
+    undefined,
+  ),
+  sleepShare: withDefault(
+    custom((v) => numberIn('yields.sleepShare', v, 0, 1)),
+    undefined,
+  ),
 });
 
 const KILL = defineOptions('runThreads(options).kill', {
@@ -182,40 +192,59 @@ const KILL = defineOptions('runThreads(options).kill', {
   atStep: custom((v) => integerIn('kill.atStep', v, 1, Number.MAX_SAFE_INTEGER)),
 });
 
-const OPTIONS = defineOptions('runThreads(options)', {
-  threads: custom((v): readonly unknown[] => {
-    if (!Array.isArray(v)) throw new InvalidArgumentError(`threads must be an array of per-thread inputs, got ${typeof v}`);
-    integerIn('threads.length', v.length, 1, MAX_THREADS);
-    return v;
-  }),
-  program: custom((v): string => {
-    try {
-      return new URL(String(v)).href;
-    } catch {
-      throw new InvalidArgumentError(`program must be a module URL, got ${String(v)}`);
-    }
-  }),
-  shared: withDefault(custom((v): unknown => v), undefined),
-  setup: fn<() => unknown>(),
-  seed: custom((v): number => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InvalidArgumentError(`seed must be a safe integer, got ${String(v)}`);
-    return v;
-  }),
-  yields: withDefault(custom((v): YieldSettings => {
-    const y = YIELDS.parse(v);
-    return { probability: y.probability, ...(y.maxSpins !== undefined ? { maxSpins: y.maxSpins } : {}), ...(y.maxDelayMs !== undefined ? { maxDelayMs: y.maxDelayMs } : {}), ...(y.sleepShare !== undefined ? { sleepShare: y.sleepShare } : {}) };
-  }), undefined),
-  timeoutMs: duration({ default: DEFAULT_TIMEOUT_MS }),
-  kill: withDefault(custom((v) => KILL.parse(v)), undefined),
-  trace: boolean(),
-}, {
-  check: (o) => {
-    if (o.kill !== undefined && o.kill.thread >= o.threads.length) {
-      throw new InvalidArgumentError(`kill.thread must be an integer in [0, ${o.threads.length - 1}], got ${o.kill.thread}`);
-    }
-    if (o.setup !== undefined && o.shared !== undefined) throw new InvalidArgumentError('pass shared or setup, not both');
+const OPTIONS = defineOptions(
+  'runThreads(options)',
+  {
+    threads: custom((v): readonly unknown[] => {
+      if (!Array.isArray(v)) throw new InvalidArgumentError(`threads must be an array of per-thread inputs, got ${typeof v}`);
+      integerIn('threads.length', v.length, 1, MAX_THREADS);
+      return v;
+    }),
+    program: custom((v): string => {
+      try {
+        return new URL(String(v)).href;
+      } catch {
+        throw new InvalidArgumentError(`program must be a module URL, got ${String(v)}`);
+      }
+    }),
+    shared: withDefault(
+      custom((v): unknown => v),
+      undefined,
+    ),
+    setup: fn<() => unknown>(),
+    seed: custom((v): number => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v))
+        throw new InvalidArgumentError(`seed must be a safe integer, got ${String(v)}`);
+      return v;
+    }),
+    yields: withDefault(
+      custom((v): YieldSettings => {
+        const y = YIELDS.parse(v);
+        return {
+          probability: y.probability,
+          ...(y.maxSpins !== undefined ? { maxSpins: y.maxSpins } : {}),
+          ...(y.maxDelayMs !== undefined ? { maxDelayMs: y.maxDelayMs } : {}),
+          ...(y.sleepShare !== undefined ? { sleepShare: y.sleepShare } : {}),
+        };
+      }),
+      undefined,
+    ),
+    timeoutMs: duration({ default: DEFAULT_TIMEOUT_MS }),
+    kill: withDefault(
+      custom((v) => KILL.parse(v)),
+      undefined,
+    ),
+    trace: boolean(),
   },
-});
+  {
+    check: (o) => {
+      if (o.kill !== undefined && o.kill.thread >= o.threads.length) {
+        throw new InvalidArgumentError(`kill.thread must be an integer in [0, ${o.threads.length - 1}], got ${o.kill.thread}`);
+      }
+      if (o.setup !== undefined && o.shared !== undefined) throw new InvalidArgumentError('pass shared or setup, not both');
+    },
+  },
+);
 
 type Outcome =
   | { readonly kind: 'done'; readonly result: unknown; readonly times: ThreadTimes }
@@ -259,7 +288,8 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   const n = o.threads.length;
   const { seed, program, timeoutMs: timeout } = o;
   const yields = o.yields ?? null;
-  const killThread = o.kill?.thread ?? -1, killAt = o.kill?.atStep ?? 0;
+  const killThread = o.kill?.thread ?? -1,
+    killAt = o.kill?.atStep ?? 0;
   const shared = (o.setup !== undefined ? await o.setup() : o.shared) as Shared;
   if (closing !== undefined) await closing;
 
@@ -269,7 +299,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   const slots = take(n);
   const outcomes = new Array<Outcome | undefined>(n);
   let pending = n;
-  let timer: ReturnType<typeof setTimeout>   | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let hungAfter = `${timeout} ms`;
   const events: HistoryEvent[] = [];
 
@@ -307,13 +337,29 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
         return;
       }
       const msg: RunMessage = {
-        type: 'run', run, program, thread, threads: n, input: o.threads[thread], shared, seed, yields,
-        killAt: thread === killThread ? killAt : 0, trace: o.trace, control,
+        type: 'run',
+        run,
+        program,
+        thread,
+        threads: n,
+        input: o.threads[thread],
+        shared,
+        seed,
+        yields,
+        killAt: thread === killThread ? killAt : 0,
+        trace: o.trace,
+        control,
       };
       try {
         slot.worker.postMessage(msg);
       } catch (e) {
-        settle(thread, { kind: 'failed', error: new InvalidArgumentError(`thread ${thread}'s input or the shared value cannot be sent to a worker: ${(e as Error).message}`), times: NO_TIMES });
+        settle(thread, {
+          kind: 'failed',
+          error: new InvalidArgumentError(
+            `thread ${thread}'s input or the shared value cannot be sent to a worker: ${(e as Error).message}`,
+          ),
+          times: NO_TIMES,
+        });
       }
     });
     if (pending === 0) return;
@@ -342,7 +388,8 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
         }
         await parkAsync(words, ARRIVED, arrived, startup);
       }
-      if (timeout === Infinity) timer = setInterval(() => {}, 1 << 30); // keeps the process alive while the unref'd workers run
+      if (timeout === Infinity)
+        timer = setInterval(() => {}, 1 << 30); // keeps the process alive while the unref'd workers run
       else timer = setTimeout(terminateUnsettled, timeout);
     })();
   });
@@ -403,6 +450,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
 /** A thread's failure as text: an error's message, anything else inspected (a worker's 'error' may not be an Error). */
 function describeFailure(e: unknown): string {
   if (e instanceof Error) return e.message;
-  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string')
+    return (e as { message: string }).message;
   return typeof e === 'object' && e !== null ? inspect(e, { depth: 3, breakLength: Infinity }) : String(e);
 }

@@ -26,7 +26,8 @@ const BARRIER_SLICE_MS = 20;
 const GO_SPIN_MS = 10;
 const GO_PAUSE_MS = 0.05;
 const DEFAULT_MAX_SPINS = 64;
-const STREAM_YIELDS = 0, STREAM_PROGRAM = 1;
+const STREAM_YIELDS = 0,
+  STREAM_PROGRAM = 1;
 
 const port = parentPort;
 if (port === null) throw new Error('sabre/testing worker: must run as a worker thread');
@@ -62,7 +63,9 @@ function stamp(control: Int32Array): number {
 
 function recordedError(e: unknown): RecordedError {
   const err = e instanceof Error ? e : new Error(String(e));
-  return isSabreError(err) ? { name: err.name, message: err.message, code: (SabreError.from(err) as SabreError).code } : { name: err.name, message: err.message };
+  return isSabreError(err)
+    ? { name: err.name, message: err.message, code: (SabreError.from(err) as SabreError).code }
+    : { name: err.name, message: err.message };
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -114,7 +117,8 @@ async function runOne(msg: RunMessage): Promise<void> {
   const events: HistoryEvent[] = [];
   const yieldSteps: number[] | undefined = msg.trace ? [] : undefined;
   let steps = 0;
-  let arrivedAt = -1, startedAt = -1;
+  let arrivedAt = -1,
+    startedAt = -1;
   const times = (finishedAt: number): ThreadTimes => ({ steps, arrivedAt, startedAt, finishedAt, ...(yieldSteps ? { yieldSteps } : {}) });
   const reply = (m: ReplyMessage): void => port!.postMessage(m);
 
@@ -132,12 +136,19 @@ async function runOne(msg: RunMessage): Promise<void> {
 
   arrivedAt = stamp(control);
   if (!barrier(control, msg.threads)) {
-    reply({ type: 'failed', run: msg.run, error: new Error('run aborted before the start: another thread failed to start'), events, times: times(-1) });
+    reply({
+      type: 'failed',
+      run: msg.run,
+      error: new Error('run aborted before the start: another thread failed to start'),
+      events,
+      times: times(-1),
+    });
     return;
   }
   startedAt = stamp(control);
 
-  const step = STEP(msg.thread), lastOp = LAST_OP(msg.thread);
+  const step = STEP(msg.thread),
+    lastOp = LAST_OP(msg.thread);
   const yields = msg.yields;
   const pick = seededRandom(msg.seed, msg.thread, STREAM_YIELDS);
   const probability = yields?.probability ?? 0;
@@ -217,7 +228,13 @@ async function runOne(msg: RunMessage): Promise<void> {
   try {
     reply({ type: 'done', run: msg.run, result, events, times: times(stamp(control)) });
   } catch (error) {
-    reply({ type: 'failed', run: msg.run, error: new TypeError(`runThreads: thread ${msg.thread}'s result or history could not be cloned: ${(error as Error).message}`), events: [], times: times(-1) });
+    reply({
+      type: 'failed',
+      run: msg.run,
+      error: new TypeError(`runThreads: thread ${msg.thread}'s result or history could not be cloned: ${(error as Error).message}`),
+      events: [],
+      times: times(-1),
+    });
   }
 }
 
@@ -225,7 +242,13 @@ port.on('message', (msg: RunMessage) => {
   if (msg?.type !== 'run') return;
   runOne(msg).catch((error: unknown) => {
     // Only a reply that could not be posted gets here: report it plainly.
-    port.postMessage({ type: 'failed', run: msg.run, error: new Error(String(error)), events: [], times: { steps: 0, arrivedAt: -1, startedAt: -1, finishedAt: -1 } });
+    port.postMessage({
+      type: 'failed',
+      run: msg.run,
+      error: new Error(String(error)),
+      events: [],
+      times: { steps: 0, arrivedAt: -1, startedAt: -1, finishedAt: -1 },
+    });
   });
 });
 port.postMessage({ type: 'ready', threadId });

@@ -41,12 +41,16 @@ const { add, compareExchange, load, or, store } = seam; // module constants: see
 
 const ENV_KEY = 'sabre.threads.v1';
 const MAGIC = 0x53544852; // "STHR"
-const MAGIC_WORD = 0, DEATHS = 1;
+const MAGIC_WORD = 0,
+  DEATHS = 1;
 const DEAD_BITS = 32;
 const DEAD_BIT_WORDS = 1 << 15; // 2^20 thread ids
 const MAX_BITMAP_ID = DEAD_BIT_WORDS * 32;
 const SLOTS = DEAD_BITS + DEAD_BIT_WORDS;
-const SLOT_WORDS = 4, S_ID = 0, S_OS_TID = 1, S_OS_START = 2;
+const SLOT_WORDS = 4,
+  S_ID = 0,
+  S_OS_TID = 1,
+  S_OS_START = 2;
 const SLOT_COUNT = 4096;
 const WORDS = SLOTS + SLOT_COUNT * SLOT_WORDS;
 
@@ -80,8 +84,7 @@ export class ThreadRegistry {
   private static openOrCreate(): ThreadRegistry {
     const found = getEnvironmentData(ENV_KEY);
     let buffer: SharedArrayBuffer;
-    if (types.isSharedArrayBuffer(found) && (found).byteLength === WORDS * 4 &&
-        load(new Int32Array(found, 0, 1), MAGIC_WORD) === MAGIC) {
+    if (types.isSharedArrayBuffer(found) && found.byteLength === WORDS * 4 && load(new Int32Array(found, 0, 1), MAGIC_WORD) === MAGIC) {
       buffer = found;
     } else {
       if (!isMainThread) {
@@ -171,7 +174,9 @@ export class ThreadRegistry {
       }
       this.sweep();
     }
-    process.emitWarning(`sabre: the thread registry is full (${SLOT_COUNT} live threads); thread ${threadId} is recovered by 'exit' events only`);
+    process.emitWarning(
+      `sabre: the thread registry is full (${SLOT_COUNT} live threads); thread ${threadId} is recovered by 'exit' events only`,
+    );
   }
 
   /** Frees the slots of threads whose OS thread is gone. */

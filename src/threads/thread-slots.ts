@@ -62,7 +62,10 @@ export class ThreadSlots {
    * @param words an Int32Array over exactly `ThreadSlots.byteLength(layout)`
    *   bytes of the primitive's region (128-byte aligned when `padded`)
    */
-  constructor(private readonly words: Int32Array, readonly layout: ThreadSlotsLayout) {
+  constructor(
+    private readonly words: Int32Array,
+    readonly layout: ThreadSlotsLayout,
+  ) {
     this.stride = slotWords(layout);
   }
 

@@ -5,7 +5,6 @@ import { ErrorCode } from '../../src/errors.js';
 import { CounterWorker, gate } from '../../workers/counters.js';
 import { thrown, expectCode } from '../helpers/errors.js';
 
-
 const INT32_MAX = 2 ** 31 - 1;
 const INT32_MIN = -(2 ** 31);
 
@@ -54,7 +53,7 @@ describe('AtomicCounter (32-bit)', () => {
     expect(c.decrement()).toBe(INT32_MAX);
     expect(c.add(2 ** 32 + 5)).toBe(INT32_MIN + 4); // the delta is reduced modulo 2^32 as well
     expect(c.get()).toBe(INT32_MIN + 4);
-    expect(c.add(-(2 ** 40))).toBe(INT32_MIN + 4);  // 2^40 ≡ 0 (mod 2^32)
+    expect(c.add(-(2 ** 40))).toBe(INT32_MIN + 4); // 2^40 ≡ 0 (mod 2^32)
     expect(c.add(Number.MAX_SAFE_INTEGER)).toBe(Number(BigInt.asIntN(32, BigInt(INT32_MIN + 4) + BigInt(Number.MAX_SAFE_INTEGER))));
   });
 });
@@ -106,9 +105,21 @@ describe('AtomicCounter misuse', () => {
     ['initial 2^31', () => new AtomicCounter({ initial: 2 ** 31 }), /initial must be an integer/],
     ['64 initial NaN', () => new AtomicCounter({ bits: 64, initial: NaN }), /initial must be a bigint or a safe integer/],
     ['options not an object', () => new AtomicCounter(5 as never), /new AtomicCounter\(options\): options must be an object, got 5/],
-    ['a misspelled option', () => new AtomicCounter({ inital: 5 } as never), /new AtomicCounter\(options\): unknown option "inital"; did you mean "initial"\?/],
-    ['a bigint initial for 32 bits', () => new AtomicCounter({ initial: 5n } as never), /initial must be an integer in \[-2147483648, 2147483647\], got 5n/],
-    ['byteLength with a misspelled option', () => AtomicCounter.byteLength({ bit: 64 } as never), /AtomicCounter\.byteLength\(options\): unknown option "bit"; did you mean "bits"\?/],
+    [
+      'a misspelled option',
+      () => new AtomicCounter({ inital: 5 } as never),
+      /new AtomicCounter\(options\): unknown option "inital"; did you mean "initial"\?/,
+    ],
+    [
+      'a bigint initial for 32 bits',
+      () => new AtomicCounter({ initial: 5n } as never),
+      /initial must be an integer in \[-2147483648, 2147483647\], got 5n/,
+    ],
+    [
+      'byteLength with a misspelled option',
+      () => AtomicCounter.byteLength({ bit: 64 } as never),
+      /AtomicCounter\.byteLength\(options\): unknown option "bit"; did you mean "bits"\?/,
+    ],
     ['update not a function', () => c32.update(5 as never), /fn must be a function/],
   ];
   it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
@@ -125,7 +136,11 @@ describe('AtomicCounter misuse', () => {
 
   it('rejects foreign or forged handles with HandleError', () => {
     const c = new AtomicCounter();
-    expectCode(() => AtomicCounter.from({ ...c.handle, kind: 'sabre.Mutex' } as never), ErrorCode.HANDLE, /expected a sabre\.AtomicCounter handle/);
+    expectCode(
+      () => AtomicCounter.from({ ...c.handle, kind: 'sabre.Mutex' } as never),
+      ErrorCode.HANDLE,
+      /expected a sabre\.AtomicCounter handle/,
+    );
     expectCode(() => AtomicCounter.from({ ...c.handle, options: { bits: 64 } } as never), ErrorCode.HANDLE);
     expectCode(() => AtomicCounter.from({ ...c.handle, options: { bits: 48 } } as never), ErrorCode.HANDLE, /bits must be one of 32, 64/);
     expectCode(() => AtomicCounter.from({ ...c.handle, buffer: new ArrayBuffer(64) } as never), ErrorCode.HANDLE, /non-shared ArrayBuffer/);

@@ -120,7 +120,11 @@ describe('SeqLock misuse', () => {
     ['maxBytes too large', () => new SeqLock({ maxBytes: MAX_SEQLOCK_BYTES + 1 }), /got 536870913/],
     ['maxBytes missing', () => new SeqLock({} as never), /new SeqLock\(options\): maxBytes is required/],
     ['options not an object', () => new SeqLock(5 as never), /new SeqLock\(options\): options must be an object, got 5/],
-    ['initial too large', () => new SeqLock({ maxBytes: 4, initial: 'much too long' }), /value needs \d+ bytes encoded, more than maxBytes 4/],
+    [
+      'initial too large',
+      () => new SeqLock({ maxBytes: 4, initial: 'much too long' }),
+      /value needs \d+ bytes encoded, more than maxBytes 4/,
+    ],
     ['unknown codec', () => new SeqLock({ maxBytes: 4, codec: 'yaml' as never }), /codec must be one of/],
     ['v8 value too large', () => lock.write('x'.repeat(100)), /more than maxBytes 32/],
     ['json value too large', () => json.write('x'.repeat(100)), /does not fit in maxBytes 16 \(it needs 102\)/],
@@ -128,22 +132,56 @@ describe('SeqLock misuse', () => {
     ['v8 function', () => lock.write(() => 1), /'v8' codec/],
     ['json undefined', () => json.write(undefined), /'json' codec encodes JSON values, got undefined/],
     ['string number', () => str.write(42), /'string' codec encodes strings, got number 42/],
-    ['write timeoutMs negative', () => lock.write('x', { timeoutMs: -1 }), /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
+    [
+      'write timeoutMs negative',
+      () => lock.write('x', { timeoutMs: -1 }),
+      /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/,
+    ],
     ['write timeoutMs NaN', () => lock.write('x', { timeoutMs: NaN }), /got NaN/],
     ['writeFrom record too long', () => lock.writeFrom([1, 2, 3, 4, 5]), /5 numbers need 40 bytes, more than maxBytes 32/],
     ['writeFrom a string', () => lock.writeFrom('12' as never), /values must be a Float64Array or an array of numbers, got "12"/],
     ['writeFrom a non-number', () => lock.writeFrom([1, '2' as never]), /values\[1\] must be a number, got "2"/],
     ['writeFrom timeoutMs negative', () => lock.writeFrom([1], { timeoutMs: -5 }), /got -5/],
-    ['a misspelled option', () => new SeqLock({ maxBytes: 8, codc: 'json' } as never), /new SeqLock\(options\): unknown option "codc"; did you mean "codec"\?/],
-    ['byteLength with a misspelled option', () => SeqLock.byteLength({ maxByte: 8 } as never), /SeqLock\.byteLength\(options\): unknown option "maxByte"; did you mean "maxBytes"\?/],
-    ['from with a misspelled option', () => SeqLock.from(json.handle, { codex: 'json' } as never), /SeqLock\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/],
-    ['from with a handle option', () => SeqLock.from(json.handle, { maxBytes: 16 } as never), /option "maxBytes" comes from the handle and cannot be given again/],
-    ['write with a misspelled option', () => lock.write('x', { timeoutMS: 5 } as never), /seqLock\.write\(value, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/],
-    ['writeFrom with a misspelled option', () => lock.writeFrom([1], { timout: 5 } as never), /seqLock\.writeFrom\(values, options\): unknown option "timout"; did you mean "timeoutMs"\?/],
-    ['write with both timeout names', () => lock.write('x', { timeout: 5, timeoutMs: 5 }), /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/],
+    [
+      'a misspelled option',
+      () => new SeqLock({ maxBytes: 8, codc: 'json' } as never),
+      /new SeqLock\(options\): unknown option "codc"; did you mean "codec"\?/,
+    ],
+    [
+      'byteLength with a misspelled option',
+      () => SeqLock.byteLength({ maxByte: 8 } as never),
+      /SeqLock\.byteLength\(options\): unknown option "maxByte"; did you mean "maxBytes"\?/,
+    ],
+    [
+      'from with a misspelled option',
+      () => SeqLock.from(json.handle, { codex: 'json' } as never),
+      /SeqLock\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/,
+    ],
+    [
+      'from with a handle option',
+      () => SeqLock.from(json.handle, { maxBytes: 16 } as never),
+      /option "maxBytes" comes from the handle and cannot be given again/,
+    ],
+    [
+      'write with a misspelled option',
+      () => lock.write('x', { timeoutMS: 5 } as never),
+      /seqLock\.write\(value, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/,
+    ],
+    [
+      'writeFrom with a misspelled option',
+      () => lock.writeFrom([1], { timout: 5 } as never),
+      /seqLock\.writeFrom\(values, options\): unknown option "timout"; did you mean "timeoutMs"\?/,
+    ],
+    [
+      'write with both timeout names',
+      () => lock.write('x', { timeout: 5, timeoutMs: 5 }),
+      /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/,
+    ],
     ['readInto a plain array', () => lock.readInto([0, 0] as never), /target must be a Float64Array, got an array/],
   ];
-  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => { expectCode(fn, ErrorCode.INVALID_ARG, message); });
+  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
+    expectCode(fn, ErrorCode.INVALID_ARG, message);
+  });
 
   it('leaves every lock unchanged and writable after every refusal', () => {
     for (const [, fn] of table) thrown(fn);
@@ -210,7 +248,11 @@ describe('SeqLock handles', () => {
     expect(SeqLock.from(h, { codec: rev }).read()).toBe('hello');
     const json = new SeqLock({ maxBytes: 32, codec: 'json' });
     expectCode(() => SeqLock.from(json.handle, { codec: 'v8' }), ErrorCode.HANDLE, /uses the 'json' codec, got 'v8'/);
-    expectCode(() => SeqLock.from({ ...json.handle, options: { maxBytes: 32, codec: 'json', extra: 1 } } as never), ErrorCode.HANDLE, /unknown option "extra"/);
+    expectCode(
+      () => SeqLock.from({ ...json.handle, options: { maxBytes: 32, codec: 'json', extra: 1 } } as never),
+      ErrorCode.HANDLE,
+      /unknown option "extra"/,
+    );
     expectCode(() => SeqLock.from({ ...json.handle, kind: 'sabre.VersionedCell' } as never), ErrorCode.HANDLE);
   });
 });
@@ -223,9 +265,16 @@ describe('SeqLock across threads', () => {
 
   for (const kind of ['float64', 'json'] as const) {
     it(`${kind}: readers never see a torn [n, 2n, 3n] record while a writer replaces it, and the history is linearizable`, async () => {
-      const lock = kind === 'float64' ? new SeqLock({ maxBytes: 24 }) : new SeqLock({ maxBytes: 64, codec: 'json', initial: { n: 0, double: 0, triple: 0 } });
+      const lock =
+        kind === 'float64'
+          ? new SeqLock({ maxBytes: 24 })
+          : new SeqLock({ maxBytes: 64, codec: 'json', initial: { n: 0, double: 0, triple: 0 } });
       const { shared, history } = await runThreads<SeqLockShared, SeqLockInput>({
-        threads: [{ role: 'writer', ops: 400 }, { role: 'reader', ops: 400 }, { role: 'reader', ops: 400 }],
+        threads: [
+          { role: 'writer', ops: 400 },
+          { role: 'reader', ops: 400 },
+          { role: 'reader', ops: 400 },
+        ],
         program,
         shared: { target: { kind, lock: lock.handle }, words: words() },
         seed: 7,
@@ -290,7 +339,11 @@ describe('SeqLock across threads', () => {
     lock.writeFrom([0, 0, 0]);
     const shared: SeqLockShared = { target: { kind: 'float64', lock: lock.handle }, words: words() };
     const { killed } = await runThreads<SeqLockShared, SeqLockInput>({
-      threads: [{ role: 'hold', ops: 0 }, { role: 'writer', ops: 50 }, { role: 'reader', ops: 200 }],
+      threads: [
+        { role: 'hold', ops: 0 },
+        { role: 'writer', ops: 50 },
+        { role: 'reader', ops: 200 },
+      ],
       program,
       shared,
       seed: 3,

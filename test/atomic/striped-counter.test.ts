@@ -8,7 +8,6 @@ import { ErrorCode } from '../../src/errors.js';
 import { CounterWorker, gate } from '../../workers/counters.js';
 import { thrown, expectCode } from '../helpers/errors.js';
 
-
 /** The raw Int32 stripes and the BigInt64 base of a counter, read from its shared memory. */
 function raw(c: StripedCounter): { base: bigint; stripes: number[]; words: Int32Array } {
   const { buffer, byteOffset } = c.handle;
@@ -87,7 +86,12 @@ describe('StripedCounter', () => {
   });
 
   it('accounts for a stripe that wrapped past Int32 before anyone carried (other adders mid-carry)', () => {
-    for (const [held, delta] of [[2 ** 31 - 10, 100], [-(2 ** 31) + 10, -100], [2 ** 31 - 1, 2 ** 30 - 1], [2 ** 30 + 5, 1]] as const) {
+    for (const [held, delta] of [
+      [2 ** 31 - 10, 100],
+      [-(2 ** 31) + 10, -100],
+      [2 ** 31 - 1, 2 ** 30 - 1],
+      [2 ** 30 + 5, 1],
+    ] as const) {
       const c = new StripedCounter({ stripes: 1 });
       const { words } = raw(c);
       words[stripeWordIndex(1, 0)] = held; // as several adders of one stripe leave it before their carries
@@ -131,7 +135,11 @@ describe('StripedCounter misuse', () => {
     ['stripes too many', () => new StripedCounter({ stripes: MAX_STRIPES * 2 }), /got 8192/],
     ['stripes 2.5', () => new StripedCounter({ stripes: 2.5 }), /got 2\.5/],
     ['byteLength stripes -1', () => StripedCounter.byteLength({ stripes: -1 }), /got -1/],
-    ['a misspelled option', () => new StripedCounter({ stripe: 4 } as never), /new StripedCounter\(options\): unknown option "stripe"; did you mean "stripes"\?/],
+    [
+      'a misspelled option',
+      () => new StripedCounter({ stripe: 4 } as never),
+      /new StripedCounter\(options\): unknown option "stripe"; did you mean "stripes"\?/,
+    ],
     ['options not an object', () => new StripedCounter(4 as never), /new StripedCounter\(options\): options must be an object, got 4/],
   ];
   it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
@@ -200,7 +208,9 @@ describe('StripedCounter across threads', () => {
       expect(raw(c).stripes.every((s) => Math.abs(s) < 2 ** 31)).toBe(true);
       if (stripes === 8) {
         // each thread used its own stripe
-        const used = raw(c).stripes.map((s, i) => (s !== 0 ? i : -1)).filter((i) => i >= 0);
+        const used = raw(c)
+          .stripes.map((s, i) => (s !== 0 ? i : -1))
+          .filter((i) => i >= 0);
         for (const w of workers) expect(used).toContain(w.threadId & 7);
       }
     });

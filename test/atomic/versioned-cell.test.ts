@@ -6,7 +6,6 @@ import { ConflictError, ErrorCode } from '../../src/errors.js';
 import { CounterWorker, gate, tallyAt, type Tally } from '../../workers/counters.js';
 import { thrown, expectCode } from '../helpers/errors.js';
 
-
 describe('VersionedCell', () => {
   it('reads the initial value at version 0 and bumps the version on each write', () => {
     const cell = new VersionedCell<{ n: number; tags: string[] }>({ maxBytes: 128, initial: { n: 1, tags: ['a'] } });
@@ -54,7 +53,11 @@ describe('VersionedCell', () => {
       [new VersionedCell({ maxBytes: 1000, codec: 'string', initial: 'x' }), 'x', big],
       [new VersionedCell({ maxBytes: 1002, codec: 'json', initial: { a: 1 } }), { a: 1 }, big],
       [new VersionedCell({ maxBytes: 2000, codec: 'v8', initial: new Map([[1, 2]]) }), new Map([[1, 2]]), new Set([big])],
-      [new VersionedCell({ maxBytes: 1000, codec: 'bytes', initial: new Uint8Array([1]) }), new Uint8Array([1]), new Uint8Array(1000).fill(7)],
+      [
+        new VersionedCell({ maxBytes: 1000, codec: 'bytes', initial: new Uint8Array([1]) }),
+        new Uint8Array([1]),
+        new Uint8Array(1000).fill(7),
+      ],
     ];
     for (const [cell, first, next] of cases) {
       expect(cell.read().value).toEqual(first);
@@ -79,31 +82,52 @@ describe('VersionedCell.update', () => {
     let calls = 0;
     const r = cell.update((v, version) => {
       if (calls++ < 2) cell.write(100 + calls, version); // someone else writes first, twice
-      return (v) + 1;
+      return v + 1;
     });
     expect(r).toEqual({ value: 103, version: 3, attempts: 3 });
     expect(cell.read()).toEqual({ value: 103, version: 3 });
   });
 
-  it('throws the last ConflictError once retries are spent, leaving the other writers\' value', () => {
+  it("throws the last ConflictError once retries are spent, leaving the other writers' value", () => {
     const cell = new VersionedCell({ maxBytes: 64, codec: 'json', initial: 0 });
     let calls = 0;
-    const e = expectCode(() => cell.update((v, version) => {
-      calls++;
-      cell.write(-calls, version);
-      return 1;
-    }, { retries: 2 }), ErrorCode.CONFLICT);
+    const e = expectCode(
+      () =>
+        cell.update(
+          (v, version) => {
+            calls++;
+            cell.write(-calls, version);
+            return 1;
+          },
+          { retries: 2 },
+        ),
+      ErrorCode.CONFLICT,
+    );
     expect(calls).toBe(3);
     expect((e as ConflictError).details).toEqual({ expectedVersion: 2, actualVersion: 3 });
     expect(cell.read()).toEqual({ value: -3, version: 3 });
     let defaultCalls = 0;
-    expectCode(() => cell.update((_v, version) => { defaultCalls++; cell.write(0, version); return 1; }), ErrorCode.CONFLICT);
+    expectCode(
+      () =>
+        cell.update((_v, version) => {
+          defaultCalls++;
+          cell.write(0, version);
+          return 1;
+        }),
+      ErrorCode.CONFLICT,
+    );
     expect(defaultCalls).toBe(DEFAULT_UPDATE_RETRIES + 1);
   });
 
   it('writes nothing when fn throws, and refuses an async fn', () => {
     const cell = new VersionedCell({ maxBytes: 64, initial: 1 });
-    expect(thrown(() => cell.update(() => { throw new Error('boom'); }))).toHaveProperty('message', 'boom');
+    expect(
+      thrown(() =>
+        cell.update(() => {
+          throw new Error('boom');
+        }),
+      ),
+    ).toHaveProperty('message', 'boom');
     expectCode(() => cell.update((async () => 2) as never), ErrorCode.INVALID_ARG, /returned a promise/);
     expect(cell.read()).toEqual({ value: 1, version: 0 });
   });
@@ -121,7 +145,11 @@ describe('VersionedCell misuse', () => {
     ['maxBytes Infinity', () => new VersionedCell({ maxBytes: Infinity }), /got Infinity/],
     ['maxBytes too large', () => new VersionedCell({ maxBytes: MAX_CELL_BYTES + 1 }), /got 536870913/],
     ['maxBytes missing', () => new VersionedCell({} as never), /new VersionedCell\(options\): maxBytes is required/],
-    ['initial too large', () => new VersionedCell({ maxBytes: 4, initial: 'much too long' }), /value needs \d+ bytes encoded, more than maxBytes 4/],
+    [
+      'initial too large',
+      () => new VersionedCell({ maxBytes: 4, initial: 'much too long' }),
+      /value needs \d+ bytes encoded, more than maxBytes 4/,
+    ],
     ['unknown codec', () => new VersionedCell({ maxBytes: 4, codec: 'yaml' as never }), /codec must be one of/],
     ['v8 value too large', () => cell.write('x'.repeat(100), 0), /more than maxBytes 32/],
     ['json value too large', () => json.write('x'.repeat(100), 0), /does not fit in maxBytes 16 \(it needs 102\)/],
@@ -137,13 +165,35 @@ describe('VersionedCell misuse', () => {
     ['retries -1', () => cell.update((v) => v, { retries: -1 }), /retries must be an integer >= 0, got -1/],
     ['retries NaN', () => cell.update((v) => v, { retries: NaN }), /got NaN/],
     ['update fn missing', () => cell.update(undefined as never), /fn must be a function/],
-    ['update with a misspelled option', () => cell.update((v) => v, { retires: 3 } as never), /versionedCell\.update\(fn, options\): unknown option "retires"; did you mean "retries"\?/],
-    ['update options not an object', () => cell.update((v) => v, 3 as never), /versionedCell\.update\(fn, options\): options must be an object, got 3/],
-    ['a misspelled option', () => new VersionedCell({ maxBytes: 8, inital: 'x' } as never), /new VersionedCell\(options\): unknown option "inital"; did you mean "initial"\?/],
-    ['byteLength with a misspelled option', () => VersionedCell.byteLength({ maxbytes: 8 } as never), /VersionedCell\.byteLength\(options\): unknown option "maxbytes"; did you mean "maxBytes"\?/],
-    ['from with a misspelled option', () => VersionedCell.from(json.handle, { Codec: 'json' } as never), /VersionedCell\.from\(handle, options\): unknown option "Codec"; did you mean "codec"\?/],
+    [
+      'update with a misspelled option',
+      () => cell.update((v) => v, { retires: 3 } as never),
+      /versionedCell\.update\(fn, options\): unknown option "retires"; did you mean "retries"\?/,
+    ],
+    [
+      'update options not an object',
+      () => cell.update((v) => v, 3 as never),
+      /versionedCell\.update\(fn, options\): options must be an object, got 3/,
+    ],
+    [
+      'a misspelled option',
+      () => new VersionedCell({ maxBytes: 8, inital: 'x' } as never),
+      /new VersionedCell\(options\): unknown option "inital"; did you mean "initial"\?/,
+    ],
+    [
+      'byteLength with a misspelled option',
+      () => VersionedCell.byteLength({ maxbytes: 8 } as never),
+      /VersionedCell\.byteLength\(options\): unknown option "maxbytes"; did you mean "maxBytes"\?/,
+    ],
+    [
+      'from with a misspelled option',
+      () => VersionedCell.from(json.handle, { Codec: 'json' } as never),
+      /VersionedCell\.from\(handle, options\): unknown option "Codec"; did you mean "codec"\?/,
+    ],
   ];
-  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => { expectCode(fn, ErrorCode.INVALID_ARG, message); });
+  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
+    expectCode(fn, ErrorCode.INVALID_ARG, message);
+  });
 
   it('leaves every cell unchanged and writable after every refusal', () => {
     for (const [, fn] of table) thrown(fn);

@@ -30,7 +30,10 @@ afterAll(async () => {
 });
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
-  return p.then(() => undefined, (e: unknown) => e);
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 }
 
 describe('primitives through Comlink', () => {
@@ -117,12 +120,12 @@ describe('errors through Comlink', () => {
     expect((died as OwnerDiedError).details).toEqual({ ownerThreadId: 12 });
   });
 
-  it('an error from a primitive\'s misuse in the worker keeps its code', async () => {
+  it("an error from a primitive's misuse in the worker keeps its code", async () => {
     const e = await rejection(api.unlock(new Mutex()));
     expect(e).toBeInstanceOf(NotOwnerError);
   });
 
-  it('other errors keep Comlink\'s own behaviour', async () => {
+  it("other errors keep Comlink's own behaviour", async () => {
     const plain = await rejection(api.throwPlain());
     expect(plain).toBeInstanceOf(Error);
     expect(isSabreError(plain)).toBe(false);

@@ -57,7 +57,9 @@ describe('package.json', () => {
     for (const [subpath, target] of Object.entries(pkg.exports)) {
       if (subpath === './package.json') continue;
       expect(target, subpath).toMatch(/^\.\/dist\/.+\.js$/);
-      const source = String(target).replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts');
+      const source = String(target)
+        .replace(/^\.\/dist\//, 'src/')
+        .replace(/\.js$/, '.ts');
       expect(existsSync(new URL(source, root)), `${subpath} -> ${source}`).toBe(true);
     }
     expect(pkg.files).toEqual(['dist', 'README.md']);
@@ -69,7 +71,10 @@ describe('the main entry', () => {
     for (const entry of ['src/index.ts', 'src/testing/index.ts']) {
       const { modules, packages } = sourceGraph(entry);
       expect(modules.length, entry).toBeGreaterThan(1);
-      expect(modules.filter((m) => m.startsWith('src/integrations/')), entry).toEqual([]);
+      expect(
+        modules.filter((m) => m.startsWith('src/integrations/')),
+        entry,
+      ).toEqual([]);
       expect(packages.filter(isPeer), entry).toEqual([]);
     }
   });
@@ -80,16 +85,35 @@ describe('the main entry', () => {
   });
 
   it('keeps internals and the integrations out', () => {
-    const internal = ['Backoff', 'CACHE_LINE_BYTES', 'LIVENESS_SLICE_MS', 'resolveCodec', 'CODEC_NAMES', 'registerKind', 'registeredKinds', 'reopen',
-      'isSabrePrimitive', 'registerComlinkHandlers', 'COMLINK_HANDLER_NAME', 'toTaskArgs', 'fromTaskArgs', 'piscinaTask'];
+    const internal = [
+      'Backoff',
+      'CACHE_LINE_BYTES',
+      'LIVENESS_SLICE_MS',
+      'resolveCodec',
+      'CODEC_NAMES',
+      'registerKind',
+      'registeredKinds',
+      'reopen',
+      'isSabrePrimitive',
+      'registerComlinkHandlers',
+      'COMLINK_HANDLER_NAME',
+      'toTaskArgs',
+      'fromTaskArgs',
+      'piscinaTask',
+    ];
     expect(internal.filter((name) => name in sabre)).toEqual([]);
-    for (const name of ['Mutex', 'ThreadRegistry', 'watchPool', 'watchWorker', 'spawnWorker', 'sibling', 'rateLimitHeaders']) expect(sabre, name).toHaveProperty(name);
+    for (const name of ['Mutex', 'ThreadRegistry', 'watchPool', 'watchWorker', 'spawnWorker', 'sibling', 'rateLimitHeaders'])
+      expect(sabre, name).toHaveProperty(name);
   });
 });
 
 describe('limits live on their classes', () => {
   it('the main entry exports no limit constants (only the two HTTP header names)', () => {
-    expect(Object.keys(sabre).filter((name) => /^[A-Z][A-Z0-9_]+$/.test(name)).sort()).toEqual(['IDEMPOTENCY_KEY_HEADER', 'IDEMPOTENT_REPLAYED_HEADER']);
+    expect(
+      Object.keys(sabre)
+        .filter((name) => /^[A-Z][A-Z0-9_]+$/.test(name))
+        .sort(),
+    ).toEqual(['IDEMPOTENCY_KEY_HEADER', 'IDEMPOTENT_REPLAYED_HEADER']);
   });
 
   it("each class's limits come from its declared options", () => {

@@ -14,7 +14,6 @@ import type { EchoReply } from '../../workers/echo.task.js';
 import { Tally } from '../../workers/fixture-tally.js';
 import { thrown } from '../helpers/errors.js';
 
-
 describe('toTaskArgs / fromTaskArgs', () => {
   it('turn primitives into handles and back, leaving other values alone', () => {
     const mutex = new Mutex();
@@ -27,7 +26,15 @@ describe('toTaskArgs / fromTaskArgs', () => {
     expect(args.clock).toBe(clock.handle);
     expect(args.n).toBe(3);
     expect(args.cell).toBe(cell);
-    const live = fromTaskArgs<{ mutex: Mutex; arena: SharedArena; clock: ManualClock; n: number; s: string; cell: Int32Array; nested: object }>(structuredClone(args));
+    const live = fromTaskArgs<{
+      mutex: Mutex;
+      arena: SharedArena;
+      clock: ManualClock;
+      n: number;
+      s: string;
+      cell: Int32Array;
+      nested: object;
+    }>(structuredClone(args));
     expect(live.mutex).toBeInstanceOf(Mutex);
     expect(live.arena).toBeInstanceOf(SharedArena);
     expect(live.clock.now()).toBe(7);
@@ -55,13 +62,28 @@ describe('toTaskArgs / fromTaskArgs', () => {
 
   it('refuse forged handles and kinds this thread has not registered', () => {
     const mutex = new Mutex();
-    expect(isSabreError(thrown(() => fromTaskArgs({ mutex: { ...mutex.handle, version: 5 } })), ErrorCode.HANDLE)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => fromTaskArgs({ mutex: { ...mutex.handle, version: 5 } })),
+        ErrorCode.HANDLE,
+      ),
+    ).toBe(true);
     const unknown = { ...mutex.handle, kind: 'sabre.NotRegistered' };
     const e = thrown(() => fromTaskArgs({ unknown }));
     expect(isSabreError(e, ErrorCode.HANDLE)).toBe(true);
     expect((e as Error).message).toMatch(/sabre\.NotRegistered.*registerKind/);
-    expect(isSabreError(thrown(() => toTaskArgs('x' as never)), ErrorCode.INVALID_ARG)).toBe(true);
-    expect(isSabreError(thrown(() => fromTaskArgs([] as never)), ErrorCode.INVALID_ARG)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => toTaskArgs('x' as never)),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => fromTaskArgs([] as never)),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
   });
 
   it('piscinaTask names the .mjs bootstrap from TypeScript and the .js file from a build', () => {
@@ -72,7 +94,7 @@ describe('toTaskArgs / fromTaskArgs', () => {
 });
 
 describe('the kind table', () => {
-  it('holds sabre\'s classes and takes new ones with one call', () => {
+  it("holds sabre's classes and takes new ones with one call", () => {
     expect(registeredKinds()).toEqual(expect.arrayContaining(['sabre.Mutex', 'sabre.SharedArena', 'sabre.ManualClock']));
     registerKind(Tally);
     registerKind(Tally); // again: nothing
@@ -89,10 +111,30 @@ describe('the kind table', () => {
       readonly handle = new Mutex().handle;
     }
     class Mutex2 extends Mutex {}
-    expect(isSabreError(thrown(() => registerKind(NoFrom as never)), ErrorCode.INVALID_ARG)).toBe(true);
-    expect(isSabreError(thrown(() => registerKind(Mutex2, 'sabre.Mutex')), ErrorCode.INVALID_ARG)).toBe(true);
-    expect(isSabreError(thrown(() => registerKind(Mutex2, '')), ErrorCode.INVALID_ARG)).toBe(true);
-    expect(isSabreError(thrown(() => reopen({ kind: 5 })), ErrorCode.HANDLE)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => registerKind(NoFrom as never)),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => registerKind(Mutex2, 'sabre.Mutex')),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => registerKind(Mutex2, '')),
+        ErrorCode.INVALID_ARG,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => reopen({ kind: 5 })),
+        ErrorCode.HANDLE,
+      ),
+    ).toBe(true);
   });
 });
 
@@ -114,7 +156,10 @@ describe('a Piscina pool', () => {
     const { threadId } = (await pool.run({ op: 'lock', args: toTaskArgs({ mutex }) })) as EchoReply;
     expect(mutex.ownerThreadId).toBe(threadId);
     expect(ThreadRegistry.current.isAlive(threadId)).toBe(true);
-    const waiting = mutex.lockAsync({ timeoutMs: 5000 }).then(() => undefined, (e: unknown) => e);
+    const waiting = mutex.lockAsync({ timeoutMs: 5000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await pool.destroy();
     expect(isSabreError(await waiting, ErrorCode.OWNER_DIED)).toBe(true);
     expect(mutex.isPoisoned).toBe(true);

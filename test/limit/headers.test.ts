@@ -7,7 +7,15 @@ import { ManualClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode } from '../helpers/errors.js';
 
-const decision = (d: Partial<RateLimitDecision> = {}): RateLimitDecision => ({ allowed: true, remaining: 50, retryAfterMs: 0, resetMs: 30_000, limit: 100, at: 0, ...d });
+const decision = (d: Partial<RateLimitDecision> = {}): RateLimitDecision => ({
+  allowed: true,
+  remaining: 50,
+  retryAfterMs: 0,
+  resetMs: 30_000,
+  limit: 100,
+  at: 0,
+  ...d,
+});
 
 describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
   it("writes the draft's own examples", () => {
@@ -27,23 +35,40 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
   });
 
   it.each([
-    [0, '0'], [0.001, '1'], [999.999, '1'], [1000, '1'], [1000.001, '2'], [29_001, '30'], [30_000, '30'],
+    [0, '0'],
+    [0.001, '1'],
+    [999.999, '1'],
+    [1000, '1'],
+    [1000.001, '2'],
+    [29_001, '30'],
+    [30_000, '30'],
   ])('t rounds resetMs %s up to %s whole seconds', (resetMs, t) => {
     expect(rateLimitHeaders(decision({ resetMs })).RateLimit).toBe(`"default";r=50;t=${t}`);
   });
 
   it.each([
-    [0.2, '1'], [1000, '1'], [1500, '2'], [59_999.5, '60'],
+    [0.2, '1'],
+    [1000, '1'],
+    [1500, '2'],
+    [59_999.5, '60'],
   ])('Retry-After rounds retryAfterMs %s up to %s whole seconds, and only on a refusal', (retryAfterMs, seconds) => {
     expect(rateLimitHeaders(decision({ allowed: false, remaining: 0, retryAfterMs }))['Retry-After']).toBe(seconds);
     expect('Retry-After' in rateLimitHeaders(decision({ allowed: true, retryAfterMs: 0 }))).toBe(false);
   });
 
   it.each([
-    [1, 1, 100_000], [500, 1, 200], [1000, 1, 100], [1500, 2, 133], [60_000, 60, 100], [86_400_000, 86_400, 100],
-  ])('w rounds windowMs %s up to %s seconds (the draft has no sub-second windows) and scales q to it, rounded down (%s)', (windowMs, w, q) => {
-    expect(rateLimitHeaders(decision(), { windowMs })['RateLimit-Policy']).toBe(`"default";q=${q};w=${w}`);
-  });
+    [1, 1, 100_000],
+    [500, 1, 200],
+    [1000, 1, 100],
+    [1500, 2, 133],
+    [60_000, 60, 100],
+    [86_400_000, 86_400, 100],
+  ])(
+    'w rounds windowMs %s up to %s seconds (the draft has no sub-second windows) and scales q to it, rounded down (%s)',
+    (windowMs, w, q) => {
+      expect(rateLimitHeaders(decision(), { windowMs })['RateLimit-Policy']).toBe(`"default";q=${q};w=${w}`);
+    },
+  );
 
   it('advertises a bucket that refills within a second at its real rate', () => {
     const bucket = new TokenBucket({ burst: 20, refillPerSecond: 100, capacity: 4 });
@@ -63,15 +88,24 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
       'RateLimit-Policy': '"peruser";q=100;qu="content-bytes";w=10;pk=:dXNlcjox:',
       RateLimit: '"peruser";r=50;t=30;pk=:dXNlcjox:',
     });
-    expect(rateLimitHeaders(decision(), { quotaUnit: 'requests', partitionKey: new Uint8Array([0xff, 0, 1]) })['RateLimit-Policy']).toBe('"default";q=100;pk=:/wAB:');
+    expect(rateLimitHeaders(decision(), { quotaUnit: 'requests', partitionKey: new Uint8Array([0xff, 0, 1]) })['RateLimit-Policy']).toBe(
+      '"default";q=100;pk=:/wAB:',
+    );
   });
 
   it("from a TokenBucket and a SlidingWindow's own decisions and policies", () => {
     const clock = new ManualClock({ startMs: 0 });
     const bucket = new TokenBucket({ burst: 100, refillPerSecond: 10, capacity: 4, clock });
     bucket.check('k', 99);
-    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10' });
-    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({ 'RateLimit-Policy': '"default";q=100;w=10', RateLimit: '"default";r=0;t=10', 'Retry-After': '1' });
+    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({
+      'RateLimit-Policy': '"default";q=100;w=10',
+      RateLimit: '"default";r=0;t=10',
+    });
+    expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({
+      'RateLimit-Policy': '"default";q=100;w=10',
+      RateLimit: '"default";r=0;t=10',
+      'Retry-After': '1',
+    });
     const window = new SlidingWindow({ limit: 2, windowMs: 60_000, capacity: 4, clock });
     window.check('k', 2);
     clock.advance(15_500);
@@ -84,7 +118,11 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
 
   describe('misuse: a typed error', () => {
     it.each([
-      ['a name with a non-ASCII character', () => rateLimitHeaders(decision(), { name: 'défaut' }), /policy name must be a string of printable ASCII/],
+      [
+        'a name with a non-ASCII character',
+        () => rateLimitHeaders(decision(), { name: 'défaut' }),
+        /policy name must be a string of printable ASCII/,
+      ],
       ['a name with a newline', () => rateLimitHeaders(decision(), { name: 'a\r\nX-Evil: 1' }), /printable ASCII/],
       ['a negative quota', () => rateLimitHeaders(decision(), { quota: -1 }), /quota must be an integer in \[0, 999999999999999\]/],
       ['a quota of 16 digits', () => rateLimitHeaders(decision(), { quota: 1e15 }), /quota must be an integer/],
@@ -92,12 +130,32 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
       ['windowMs 0', () => rateLimitHeaders(decision(), { windowMs: 0 }), /windowMs must be a finite number of milliseconds > 0, got 0/],
       ['a NaN windowMs', () => rateLimitHeaders(decision(), { windowMs: NaN }), /got NaN/],
       ['an unknown quota unit', () => rateLimitHeaders(decision(), { quotaUnit: 'tokens' as never }), /quotaUnit must be one of/],
-      ['a partition key of another type', () => rateLimitHeaders(decision(), { partitionKey: 5 as never }), /partitionKey must be a string or a Uint8Array/],
+      [
+        'a partition key of another type',
+        () => rateLimitHeaders(decision(), { partitionKey: 5 as never }),
+        /partitionKey must be a string or a Uint8Array/,
+      ],
       ['a negative resetMs', () => rateLimitHeaders(decision({ resetMs: -1 })), /resetMs must be a finite number of milliseconds >= 0/],
-      ['something that is not a decision', () => rateLimitHeaders({} as never), /decision must be what a limiter's check\(\) or peek\(\) returned/],
-      ['a policy that is not an object', () => rateLimitHeaders(decision(), 'default' as never), /rateLimitHeaders\(decision, policy\): options must be an object, got "default"/],
-      ['a misspelled policy field', () => rateLimitHeaders(decision(), { window: 60_000 } as never), /rateLimitHeaders\(decision, policy\): unknown option "window"; did you mean "windowMs"\?/],
-      ['a policy field of another spelling', () => rateLimitHeaders(decision(), { quotaunit: 'requests' } as never), /unknown option "quotaunit"; did you mean "quotaUnit"\?/],
+      [
+        'something that is not a decision',
+        () => rateLimitHeaders({} as never),
+        /decision must be what a limiter's check\(\) or peek\(\) returned/,
+      ],
+      [
+        'a policy that is not an object',
+        () => rateLimitHeaders(decision(), 'default' as never),
+        /rateLimitHeaders\(decision, policy\): options must be an object, got "default"/,
+      ],
+      [
+        'a misspelled policy field',
+        () => rateLimitHeaders(decision(), { window: 60_000 } as never),
+        /rateLimitHeaders\(decision, policy\): unknown option "window"; did you mean "windowMs"\?/,
+      ],
+      [
+        'a policy field of another spelling',
+        () => rateLimitHeaders(decision(), { quotaunit: 'requests' } as never),
+        /unknown option "quotaunit"; did you mean "quotaUnit"\?/,
+      ],
     ])('%s', (_n, op, message) => {
       expectCode(op, ErrorCode.INVALID_ARG, message);
     });

@@ -9,7 +9,11 @@ import { deprecationsDuring } from '../helpers/deprecation.js';
 import { Remote } from '../threads/remote.js';
 import { START_WORDS } from '../../workers/start-line.js';
 
-const windowAt = (startMs: number, mode: SlidingWindowMode, options: { limit?: number; windowMs?: number; capacity?: number; maxKeyBytes?: number } = {}) => {
+const windowAt = (
+  startMs: number,
+  mode: SlidingWindowMode,
+  options: { limit?: number; windowMs?: number; capacity?: number; maxKeyBytes?: number } = {},
+) => {
   const clock = new ManualClock({ startMs });
   return { clock, window: new SlidingWindow({ limit: 3, windowMs: 1000, mode, capacity: 8, ...options, clock }) };
 };
@@ -111,7 +115,11 @@ describe('SlidingWindow', () => {
       const { clock, window } = windowAt(0, mode, { capacity: 2 });
       window.check('a');
       window.check('b', 3);
-      expectCode(() => window.check('c'), ErrorCode.CAPACITY, /2 keys all hold state that is not idle yet; create it with a larger capacity/);
+      expectCode(
+        () => window.check('c'),
+        ErrorCode.CAPACITY,
+        /2 keys all hold state that is not idle yet; create it with a larger capacity/,
+      );
       expect(window.peek('b')).toMatchObject({ allowed: false });
       clock.advance(2000);
       expect(window.check('c')).toMatchObject({ allowed: true, remaining: 2 });
@@ -127,7 +135,11 @@ describe('SlidingWindow', () => {
     it.each([
       ['n 0', (w: SlidingWindow) => w.tryAcquire('k', 0), /must be an integer >= 1, got 0/],
       ['a NaN n', (w: SlidingWindow) => w.check('k', NaN), /got NaN/],
-      ['n above the limit', (w: SlidingWindow) => w.check('k', 4), /at most the window's limit 3, got 4: such a request could never be allowed/],
+      [
+        'n above the limit',
+        (w: SlidingWindow) => w.check('k', 4),
+        /at most the window's limit 3, got 4: such a request could never be allowed/,
+      ],
       ['n above the limit (peek)', (w: SlidingWindow) => w.peek('k', 4), /could never be allowed/],
       ['a key too long', (w: SlidingWindow) => w.tryAcquire('x'.repeat(9)), /key is too long: 9 bytes/],
     ])('%s', (_n, op, message) => {
@@ -149,29 +161,58 @@ describe('SlidingWindow', () => {
       ['a NaN windowMs', { limit: 1, windowMs: NaN }, /windowMs.*got NaN/],
       ['an infinite windowMs', { limit: 1, windowMs: Infinity }, /windowMs.*got Infinity/],
       ['an unknown mode', { limit: 1, windowMs: 1, mode: 'fixed' }, /mode must be one of "exact", "approximate", got "fixed"/],
-      ['an approximate limit beyond its counters', { limit: MAX_APPROXIMATE_LIMIT + 1, windowMs: 1, mode: 'approximate' }, /limit must be an integer in \[1, 1048575\]/],
+      [
+        'an approximate limit beyond its counters',
+        { limit: MAX_APPROXIMATE_LIMIT + 1, windowMs: 1, mode: 'approximate' },
+        /limit must be an integer in \[1, 1048575\]/,
+      ],
       ['an exact limit beyond its ring', { limit: 65_537, windowMs: 1 }, /limit must be an integer in \[1, 65536\], got 65537/],
-      ['an exact window too large for memory', { limit: 65_536, windowMs: 1, capacity: 10_000 }, /for a capacity of 10000 keys needs \d+ bytes; the limit is 2147483647 \(a smaller capacity, or mode 'approximate'\)/],
-      ['a misspelled option', { limit: 1, windowMs: 1, windowMS: 5 }, /new SlidingWindow\(options\): unknown option "windowMS"; did you mean "windowMs"\?/],
-      ['an option of the token bucket', { limit: 1, windowMs: 1, burst: 5 }, /unknown option "burst" \(the options are "limit", "windowMs", "mode", "capacity"/],
-      ['an old name and its new one together', { limit: 1, windowMs: 1, keys: 4, capacity: 4 }, /"keys" is the old name of "capacity"; give only "capacity"/],
+      [
+        'an exact window too large for memory',
+        { limit: 65_536, windowMs: 1, capacity: 10_000 },
+        /for a capacity of 10000 keys needs \d+ bytes; the limit is 2147483647 \(a smaller capacity, or mode 'approximate'\)/,
+      ],
+      [
+        'a misspelled option',
+        { limit: 1, windowMs: 1, windowMS: 5 },
+        /new SlidingWindow\(options\): unknown option "windowMS"; did you mean "windowMs"\?/,
+      ],
+      [
+        'an option of the token bucket',
+        { limit: 1, windowMs: 1, burst: 5 },
+        /unknown option "burst" \(the options are "limit", "windowMs", "mode", "capacity"/,
+      ],
+      [
+        'an old name and its new one together',
+        { limit: 1, windowMs: 1, keys: 4, capacity: 4 },
+        /"keys" is the old name of "capacity"; give only "capacity"/,
+      ],
       ['a clock that cannot be shared', { limit: 1, windowMs: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new SlidingWindow(o as never), ErrorCode.INVALID_ARG, message);
     });
 
-    it('byteLength reads the constructor\'s options, as strictly', () => {
-      expectCode(() => SlidingWindow.byteLength({ limit: 3, windowMs: 1000, mod: 'exact' } as never), ErrorCode.INVALID_ARG, /SlidingWindow\.byteLength\(options\): unknown option "mod"; did you mean "mode"\?/);
+    it("byteLength reads the constructor's options, as strictly", () => {
+      expectCode(
+        () => SlidingWindow.byteLength({ limit: 3, windowMs: 1000, mod: 'exact' } as never),
+        ErrorCode.INVALID_ARG,
+        /SlidingWindow\.byteLength\(options\): unknown option "mod"; did you mean "mode"\?/,
+      );
     });
 
-    it.each(forgedHandles<SlidingWindowHandle>('sabre.TokenBucket', [
-      ['another mode', (h) => ({ ...h, options: { ...h.options, mode: 'approximate' } })],
-      ['another limit', (h) => ({ ...h, options: { ...h.options, limit: 4 } })],
-      ['a forged window', (h) => ({ ...h, options: { ...h.options, windowMs: NaN } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<SlidingWindowHandle>('sabre.TokenBucket', [
+        ['another mode', (h) => ({ ...h, options: { ...h.options, mode: 'approximate' } })],
+        ['another limit', (h) => ({ ...h, options: { ...h.options, limit: 4 } })],
+        ['a forged window', (h) => ({ ...h, options: { ...h.options, windowMs: NaN } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { window } = windowAt(0, 'exact');
-      expectCode(thrown(() => SlidingWindow.from(forge(window.handle) as SlidingWindowHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => SlidingWindow.from(forge(window.handle) as SlidingWindowHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 
@@ -179,17 +220,23 @@ describe('SlidingWindow', () => {
     const remotes: Remote[] = [];
     afterAll(() => Promise.all(remotes.map((r) => r.stop())));
 
-    it.each(['exact', 'approximate'] as const)("one budget for every thread ('%s'): two workers rushing one key, then the main thread, get exactly the limit", async (mode) => {
-      const clock = new ManualClock({ startMs: 0 }); // time stands still: one window
-      const window = new SlidingWindow({ limit: 500, windowMs: 60_000, mode, capacity: 4, clock });
-      const workers = await Promise.all([Remote.start('fixture-limits'), Remote.start('fixture-limits')]);
-      remotes.push(...workers);
-      const line = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
-      const arg = { window: window.handle, key: 'login:ada', attempts: 400, n: 1, line, parties: 2 };
-      const got = await Promise.all(workers.map((w) => w.call<number>('rush', arg)));
-      expect(got[0]! + got[1]! + takeAll(window, 'login:ada', 1000)).toBe(500);
-      expect(await workers[0].call('check', { window: window.handle, key: 'login:ada', n: 1 })).toMatchObject({ allowed: false, remaining: 0 });
-    });
+    it.each(['exact', 'approximate'] as const)(
+      "one budget for every thread ('%s'): two workers rushing one key, then the main thread, get exactly the limit",
+      async (mode) => {
+        const clock = new ManualClock({ startMs: 0 }); // time stands still: one window
+        const window = new SlidingWindow({ limit: 500, windowMs: 60_000, mode, capacity: 4, clock });
+        const workers = await Promise.all([Remote.start('fixture-limits'), Remote.start('fixture-limits')]);
+        remotes.push(...workers);
+        const line = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
+        const arg = { window: window.handle, key: 'login:ada', attempts: 400, n: 1, line, parties: 2 };
+        const got = await Promise.all(workers.map((w) => w.call<number>('rush', arg)));
+        expect(got[0]! + got[1]! + takeAll(window, 'login:ada', 1000)).toBe(500);
+        expect(await workers[0].call('check', { window: window.handle, key: 'login:ada', n: 1 })).toMatchObject({
+          allowed: false,
+          remaining: 0,
+        });
+      },
+    );
   });
 });
 

@@ -107,7 +107,11 @@ describe('TokenBucket', () => {
     });
 
     it('policy advertises burst per refill time', () => {
-      expect(new TokenBucket({ burst: 100, refillPerSecond: 10, capacity: 1 }).policy).toEqual({ name: 'default', quota: 100, windowMs: 10_000 });
+      expect(new TokenBucket({ burst: 100, refillPerSecond: 10, capacity: 1 }).policy).toEqual({
+        name: 'default',
+        quota: 100,
+        windowMs: 10_000,
+      });
     });
   });
 
@@ -172,7 +176,11 @@ describe('TokenBucket', () => {
       ['a fractional n', (b: TokenBucket) => b.peek('k', 1.5), /got 1.5/],
       ['a NaN n', (b: TokenBucket) => b.tryAcquire('k', NaN), /got NaN/],
       ['n as a string', (b: TokenBucket) => b.tryAcquire('k', '2' as never), /got "2"/],
-      ['n above the burst', (b: TokenBucket) => b.check('k', 6), /at most the bucket's burst 5, got 6: such a request could never be allowed/],
+      [
+        'n above the burst',
+        (b: TokenBucket) => b.check('k', 6),
+        /at most the bucket's burst 5, got 6: such a request could never be allowed/,
+      ],
       ['n above the burst (retryAfterMs)', (b: TokenBucket) => b.retryAfterMs('k', 6), /could never be allowed/],
       ['a key too long', (b: TokenBucket) => b.tryAcquire('x'.repeat(9)), /key is too long: 9 bytes/],
       ['a key of another type', (b: TokenBucket) => b.tryAcquire(7 as never), /string or a Uint8Array/],
@@ -189,17 +197,29 @@ describe('TokenBucket', () => {
       ['a negative burst', { burst: -3, refillPerSecond: 1 }, /burst.*got -3/],
       ['a NaN burst', { burst: NaN, refillPerSecond: 1 }, /burst.*got NaN/],
       ['a fractional burst', { burst: 2.5, refillPerSecond: 1 }, /burst.*got 2.5/],
-      ['refillPerSecond 0', { burst: 1, refillPerSecond: 0 }, /refillPerSecond must be a finite number of tokens per second > 0 and <= 1000000000, got 0/],
+      [
+        'refillPerSecond 0',
+        { burst: 1, refillPerSecond: 0 },
+        /refillPerSecond must be a finite number of tokens per second > 0 and <= 1000000000, got 0/,
+      ],
       ['a negative refillPerSecond', { burst: 1, refillPerSecond: -1 }, /refillPerSecond.*got -1/],
       ['a NaN refillPerSecond', { burst: 1, refillPerSecond: NaN }, /refillPerSecond.*got NaN/],
       ['an infinite refillPerSecond', { burst: 1, refillPerSecond: Infinity }, /refillPerSecond.*got Infinity/],
       ['a refillPerSecond above 1e9', { burst: 1, refillPerSecond: 2e9 }, /refillPerSecond.*<= 1000000000, got 2000000000/],
-      ['a refill time beyond the word', { burst: 1000, refillPerSecond: 1e-6 }, /must be at most 2\^56 ns \(about 834 days\), got 11574\.1 days/],
+      [
+        'a refill time beyond the word',
+        { burst: 1000, refillPerSecond: 1e-6 },
+        /must be at most 2\^56 ns \(about 834 days\), got 11574\.1 days/,
+      ],
       ['capacity 0', { burst: 1, refillPerSecond: 1, capacity: 0 }, /capacity must be an integer/],
       ['maxKeyBytes 0', { burst: 1, refillPerSecond: 1, maxKeyBytes: 0 }, /maxKeyBytes/],
       ['a clock that cannot be shared', { burst: 1, refillPerSecond: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
       ['options that are not an object', 5, /options must be an object/],
-      ['a misspelled option', { burst: 1, refillPerSecond: 1, refilPerSecond: 2 }, /unknown option "refilPerSecond"; did you mean "refillPerSecond"\?/],
+      [
+        'a misspelled option',
+        { burst: 1, refillPerSecond: 1, refilPerSecond: 2 },
+        /unknown option "refilPerSecond"; did you mean "refillPerSecond"\?/,
+      ],
       ['no burst', { refillPerSecond: 1 }, /burst is required/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new TokenBucket(o as never), ErrorCode.INVALID_ARG, message);
@@ -209,25 +229,33 @@ describe('TokenBucket', () => {
       expect(() => new TokenBucket({ burst: 1, refillPerSecond: 1e9 / Number(MAX_REFILL_NS), capacity: 1 })).not.toThrow();
     });
 
-    it.each(forgedHandles<TokenBucketHandle>('sabre.OnceRegistry', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 6 } })],
-      ['an old option name', (h) => ({ ...h, options: { ...h.options, keys: 1 } })],
-      ['a forged rate', (h) => ({ ...h, options: { ...h.options, refillPerSecond: -1 } })],
-      ['an extra option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<TokenBucketHandle>('sabre.OnceRegistry', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 6 } })],
+        ['an old option name', (h) => ({ ...h, options: { ...h.options, keys: 1 } })],
+        ['a forged rate', (h) => ({ ...h, options: { ...h.options, refillPerSecond: -1 } })],
+        ['an extra option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { bucket } = bucketAt(0);
-      expectCode(thrown(() => TokenBucket.from(forge(bucket.handle) as TokenBucketHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => TokenBucket.from(forge(bucket.handle) as TokenBucketHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 
   describe('on real threads', () => {
     const remotes: Remote[] = [];
-    const workers = (n: number) => Promise.all(Array.from({ length: n }, async () => {
-      const r = await Remote.start('fixture-limits');
-      remotes.push(r);
-      return r;
-    }));
+    const workers = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, async () => {
+          const r = await Remote.start('fixture-limits');
+          remotes.push(r);
+          return r;
+        }),
+      );
     afterAll(() => Promise.all(remotes.map((r) => r.stop())));
 
     it('one budget for every thread: two workers rushing one key, then the main thread, get exactly its capacity in all', async () => {
@@ -279,6 +307,10 @@ describe('TokenBucket: deprecated names', () => {
   });
 
   it('keys beside capacity is refused: the new shape names keys capacity', () => {
-    expectCode(() => new TokenBucket({ burst: 1, refillPerSecond: 1, capacity: 4, keys: 4 }), ErrorCode.INVALID_ARG, /"keys" is the old name of "capacity"; give only "capacity"/);
+    expectCode(
+      () => new TokenBucket({ burst: 1, refillPerSecond: 1, capacity: 4, keys: 4 }),
+      ErrorCode.INVALID_ARG,
+      /"keys" is the old name of "capacity"; give only "capacity"/,
+    );
   });
 });

@@ -186,10 +186,25 @@ describe('LeaseLock', () => {
       ['a NaN TTL', { ttlMs: NaN }, ErrorCode.INVALID_ARG, /got NaN/],
       ['an infinite TTL', { ttlMs: Infinity }, ErrorCode.INVALID_ARG, /got Infinity/],
       ['no options', undefined, ErrorCode.INVALID_ARG, /ttlMs/],
-      ['a negative timeoutMs', { ttlMs: 10, timeoutMs: -1 }, ErrorCode.INVALID_ARG, /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
-      ['a misspelled option', { ttlMs: 10, timeoutMS: 5 }, ErrorCode.INVALID_ARG, /leaseLock\.acquire\(resource, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/],
+      [
+        'a negative timeoutMs',
+        { ttlMs: 10, timeoutMs: -1 },
+        ErrorCode.INVALID_ARG,
+        /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/,
+      ],
+      [
+        'a misspelled option',
+        { ttlMs: 10, timeoutMS: 5 },
+        ErrorCode.INVALID_ARG,
+        /leaseLock\.acquire\(resource, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/,
+      ],
       ['a misspelled TTL', { ttl: 10 }, ErrorCode.INVALID_ARG, /unknown option "ttl"; did you mean "ttlMs"\?/],
-      ['a signal (only acquireAsync takes one)', { ttlMs: 10, signal: new AbortController().signal }, ErrorCode.INVALID_ARG, /unknown option "signal" \(the options are "ttlMs", "timeoutMs"\)/],
+      [
+        'a signal (only acquireAsync takes one)',
+        { ttlMs: 10, signal: new AbortController().signal },
+        ErrorCode.INVALID_ARG,
+        /unknown option "signal" \(the options are "ttlMs", "timeoutMs"\)/,
+      ],
     ])('acquire with %s', (_n, options, code, message) => {
       const { lock } = manual();
       const held = lock.acquire('held', { ttlMs: 100 })!;
@@ -201,9 +216,16 @@ describe('LeaseLock', () => {
 
     it('acquireAsync refuses bad options with a rejected promise, naming the option', async () => {
       const { lock } = manual();
-      expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 10, signl: new AbortController().signal } as never)), ErrorCode.INVALID_ARG,
-        /leaseLock\.acquireAsync\(resource, options\): unknown option "signl"; did you mean "signal"\?/);
-      expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 10, signal: {} as never })), ErrorCode.INVALID_ARG, /signal must be an AbortSignal/);
+      expectCode(
+        await rejected(lock.acquireAsync('r', { ttlMs: 10, signl: new AbortController().signal } as never)),
+        ErrorCode.INVALID_ARG,
+        /leaseLock\.acquireAsync\(resource, options\): unknown option "signl"; did you mean "signal"\?/,
+      );
+      expectCode(
+        await rejected(lock.acquireAsync('r', { ttlMs: 10, signal: {} as never })),
+        ErrorCode.INVALID_ARG,
+        /signal must be an AbortSignal/,
+      );
       expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 10, timeoutMs: NaN })), ErrorCode.INVALID_ARG, /timeoutMs .*got NaN/);
       expect(lock.holder('r')).toBeUndefined();
     });
@@ -219,7 +241,11 @@ describe('LeaseLock', () => {
       const { lock } = manual();
       const a = lock.acquire('r', { ttlMs: 100 })!;
       expectCode(() => a.renew(-1), ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got -1/);
-      expectCode(() => a.renew({ ttlMs: 10 } as never), ErrorCode.INVALID_ARG, /ttlMs must be a finite number of milliseconds > 0, got an object/);
+      expectCode(
+        () => a.renew({ ttlMs: 10 } as never),
+        ErrorCode.INVALID_ARG,
+        /ttlMs must be a finite number of milliseconds > 0, got an object/,
+      );
       expect(a.expiresAt).toBe(1100);
       expect(a.isValid).toBe(true);
     });
@@ -228,19 +254,35 @@ describe('LeaseLock', () => {
       ['capacity 0', { capacity: 0 }, /capacity/],
       ['a clock that cannot be shared', { capacity: 4, clock: { now: () => 0 } }, /systemClock or a ManualClock/],
       ['maxKeyBytes 0', { capacity: 4, maxKeyBytes: 0 }, /maxKeyBytes must be an integer in \[1, 65535\], got 0/],
-      ['a misspelled option', { capacity: 4, maxKeyByte: 8 }, /new LeaseLock\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/],
-      ['the old and the new key limit together', { capacity: 4, maxKeyBytes: 8, maxResourceBytes: 8 }, /"maxResourceBytes" is the old name of "maxKeyBytes"/],
+      [
+        'a misspelled option',
+        { capacity: 4, maxKeyByte: 8 },
+        /new LeaseLock\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/,
+      ],
+      [
+        'the old and the new key limit together',
+        { capacity: 4, maxKeyBytes: 8, maxResourceBytes: 8 },
+        /"maxResourceBytes" is the old name of "maxKeyBytes"/,
+      ],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new LeaseLock(o), ErrorCode.INVALID_ARG, message);
     });
 
-    it.each(forgedHandles<LeaseLockHandle>('sabre.Mutex', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 9 } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: { kind: 'sabre.ManualClock' } } })],
-      ['the old key-limit name', (h) => ({ ...h, options: { capacity: h.options.capacity, maxResourceBytes: h.options.maxKeyBytes, clock: h.options.clock } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<LeaseLockHandle>('sabre.Mutex', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 9 } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: { kind: 'sabre.ManualClock' } } })],
+        [
+          'the old key-limit name',
+          (h) => ({ ...h, options: { capacity: h.options.capacity, maxResourceBytes: h.options.maxKeyBytes, clock: h.options.clock } }),
+        ],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { lock } = manual();
-      expectCode(thrown(() => LeaseLock.from(forge(lock.handle) as LeaseLockHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => LeaseLock.from(forge(lock.handle) as LeaseLockHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 });
@@ -251,7 +293,7 @@ describe('LeaseLock deprecated names', () => {
     resetDeprecationsForTesting();
   });
   const warnings = () => vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-  const codes = (warn: ReturnType<typeof warnings>) => warn.mock.calls.map((c) => (c[1])?.code);
+  const codes = (warn: ReturnType<typeof warnings>) => warn.mock.calls.map((c) => c[1]?.code);
 
   it('maxResourceBytes still sets maxKeyBytes, the same lock as with the new name, and warns once (SABRE_DEP_MAX_KEY_BYTES)', () => {
     const warn = warnings();
@@ -275,7 +317,11 @@ describe('LeaseLock deprecated names', () => {
     expect(lock.acquire('r', { ttlMs: 100, timeout: 0 })).toBeNull();
     expect(lock.acquire('r', { ttlMs: 100, timeout: 1 })).toBeNull(); // waited 1 ms, as timeoutMs: 1 does
     expect(await lock.acquireAsync('r', { ttlMs: 100, timeout: 1 })).toBeNull();
-    expectCode(() => lock.acquire('r', { ttlMs: 100, timeout: 1, timeoutMs: 1 }), ErrorCode.INVALID_ARG, /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/);
+    expectCode(
+      () => lock.acquire('r', { ttlMs: 100, timeout: 1, timeoutMs: 1 }),
+      ErrorCode.INVALID_ARG,
+      /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/,
+    );
     held.release();
     expect(await lock.acquireAsync('r', { ttlMs: 100, timeout: 1000 })).not.toBeNull();
     expect(codes(warn)).toEqual(['SABRE_DEP_TIMEOUT']);
@@ -292,21 +338,34 @@ describe('FencedResource (LeaseLock.guard)', () => {
     const next = lock.acquire('acct', { ttlMs: 100 })!;
     data.write('acct', next.fencingToken, { balance: 70 });
     data.write('acct', next.fencingToken, { balance: 60 }); // the same holder may write again
-    const e = expectCode(() => data.write('acct', stalled.fencingToken, { balance: 0 }), ErrorCode.CONFLICT,
-      new RegExp(`stale fencing token ${stalled.fencingToken} for "acct": a holder with token ${next.fencingToken} has written`));
+    const e = expectCode(
+      () => data.write('acct', stalled.fencingToken, { balance: 0 }),
+      ErrorCode.CONFLICT,
+      new RegExp(`stale fencing token ${stalled.fencingToken} for "acct": a holder with token ${next.fencingToken} has written`),
+    );
     expect(e).toBeDefined();
     expect(data.read('acct')).toEqual({ value: { balance: 60 }, token: next.fencingToken });
     expect(data.read('other')).toBeUndefined();
   });
 
   it('refuses a misspelled option, in the constructor and in from(handle, options), naming the option meant', () => {
-    expectCode(() => new FencedResource({ capacity: 4, maxKeyBytes: 8, maxValueByte: 4 } as never), ErrorCode.INVALID_ARG,
-      /new FencedResource\(options\): unknown option "maxValueByte"; did you mean "maxValueBytes"\?/);
+    expectCode(
+      () => new FencedResource({ capacity: 4, maxKeyBytes: 8, maxValueByte: 4 } as never),
+      ErrorCode.INVALID_ARG,
+      /new FencedResource\(options\): unknown option "maxValueByte"; did you mean "maxValueBytes"\?/,
+    );
     expectCode(() => LeaseLock.guard({ capacity: 4, maxKeyBytes: 8 } as never), ErrorCode.INVALID_ARG, /maxValueBytes is required/);
     const data = new FencedResource<string>({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 4, codec: 'string' });
-    expectCode(() => FencedResource.from(data.handle, { codex: 'string' } as never), ErrorCode.INVALID_ARG,
-      /FencedResource\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/);
-    expectCode(() => FencedResource.from(data.handle, { capacity: 4 } as never), ErrorCode.INVALID_ARG, /option "capacity" comes from the handle/);
+    expectCode(
+      () => FencedResource.from(data.handle, { codex: 'string' } as never),
+      ErrorCode.INVALID_ARG,
+      /FencedResource\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/,
+    );
+    expectCode(
+      () => FencedResource.from(data.handle, { capacity: 4 } as never),
+      ErrorCode.INVALID_ARG,
+      /option "capacity" comes from the handle/,
+    );
     expect(FencedResource.byteLength({ capacity: 4, maxKeyBytes: 8, maxValueBytes: 4 })).toBe(data.handle.byteLength);
   });
 

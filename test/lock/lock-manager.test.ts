@@ -39,7 +39,18 @@ function holdHere(lm: LockManager, name: string, options: LockRequestOptions = {
   const body = new Promise((resolve, reject) => ((release = resolve), (fail = reject)));
   const done = lm.request(name, options, (l) => ((lock = l), onGrant(l), body));
   done.catch(() => {}); // observed by the tests that care
-  return { done, release, fail, whenGranted, get lock() { return lock; }, get granted() { return lock !== undefined; } };
+  return {
+    done,
+    release,
+    fail,
+    whenGranted,
+    get lock() {
+      return lock;
+    },
+    get granted() {
+      return lock !== undefined;
+    },
+  };
 }
 
 /** A Lock's attributes as plain data (they are getters on Lock.prototype). */
@@ -57,7 +68,6 @@ const names = (s: LockManagerSnapshot) => ({
 async function expectIdle(lm: LockManager): Promise<void> {
   expect(await lm.query()).toEqual({ held: [], pending: [] });
 }
-
 
 describe('LockManager in one thread (Web Locks semantics)', () => {
   it('runs the callback with the lock, after request() returns, and resolves with its result', async () => {
@@ -253,11 +263,41 @@ describe('LockManager in one thread (Web Locks semantics)', () => {
 
   it('a callback that throws or rejects: the request rejects with its error and the lock is released', async () => {
     const lm = new LockManager({ capacity: 8 });
-    expect(await rejected(lm.request('e', () => { throw new Error('sync'); }))).toHaveProperty('message', 'sync');
-    expect(await rejected(lm.request('e', async () => { throw new Error('async'); }))).toHaveProperty('message', 'async');
-    expect(await rejected(lm.request('e', { ifAvailable: true }, () => { throw new Error('null lock'); }))).toHaveProperty('message', 'null lock');
-    expect(await rejected(lm.request('e', () => ({ then: () => { throw new Error('bad thenable'); } })))).toHaveProperty('message', 'bad thenable');
-    const getter = { get then(): never { throw new Error('then getter'); } };
+    expect(
+      await rejected(
+        lm.request('e', () => {
+          throw new Error('sync');
+        }),
+      ),
+    ).toHaveProperty('message', 'sync');
+    expect(
+      await rejected(
+        lm.request('e', async () => {
+          throw new Error('async');
+        }),
+      ),
+    ).toHaveProperty('message', 'async');
+    expect(
+      await rejected(
+        lm.request('e', { ifAvailable: true }, () => {
+          throw new Error('null lock');
+        }),
+      ),
+    ).toHaveProperty('message', 'null lock');
+    expect(
+      await rejected(
+        lm.request('e', () => ({
+          then: () => {
+            throw new Error('bad thenable');
+          },
+        })),
+      ),
+    ).toHaveProperty('message', 'bad thenable');
+    const getter = {
+      get then(): never {
+        throw new Error('then getter');
+      },
+    };
     expect(await rejected(lm.request('e', () => getter))).toHaveProperty('message', 'then getter');
     await expectIdle(lm);
     expect(await lm.request('e', { ifAvailable: true }, (l) => l !== null)).toBe(true);
@@ -370,12 +410,26 @@ describe('lock records (the grant rules, without threads)', () => {
   it('after every step the head of the queue is not grantable', () => {
     let r: records.LockRecord | undefined;
     const steps: records.RequestStep[] = [];
-    for (const [id, shared] of [[1, true], [2, true], [3, false], [4, true], [5, true], [6, false]] as const) {
+    for (const [id, shared] of [
+      [1, true],
+      [2, true],
+      [3, false],
+      [4, true],
+      [5, true],
+      [6, false],
+    ] as const) {
       const step = records.request(r, e(id, shared), ask, 16, 'n');
       steps.push(step);
       r = step.next;
     }
-    expect(steps.map((s) => s.outcome)).toEqual([records.GRANTED, records.GRANTED, records.QUEUED, records.QUEUED, records.QUEUED, records.QUEUED]);
+    expect(steps.map((s) => s.outcome)).toEqual([
+      records.GRANTED,
+      records.GRANTED,
+      records.QUEUED,
+      records.QUEUED,
+      records.QUEUED,
+      records.QUEUED,
+    ]);
     const heldIds = () => r!.held.map((x) => x.id);
     r = records.release(r, 1, 1, 10).next;
     expect(heldIds()).toEqual([2]);
@@ -407,7 +461,10 @@ describe('lock records (the grant rules, without threads)', () => {
     r = records.request(r, e(2, true), ask, 16, 'n').next;
     r = records.request(r, e(3, true), ask, 16, 'n').next;
     r = records.removeDead(r, new Set([7]), 20);
-    expect(r!.held.map((x) => [x.id, (x.flags & records.GRANTED_OWNER_DIED) !== 0])).toEqual([[2, true], [3, true]]);
+    expect(r!.held.map((x) => [x.id, (x.flags & records.GRANTED_OWNER_DIED) !== 0])).toEqual([
+      [2, true],
+      [3, true],
+    ]);
     expect(pending(r)).toBe(0);
     r = records.release(records.release(r, 1, 2, 21).next, 1, 3, 22).next;
     const next = records.request(r, e(4), ask, 16, 'n');
@@ -457,7 +514,10 @@ describe('lock records (the grant rules, without threads)', () => {
   it('the codec round-trips records', () => {
     const r: records.LockRecord = {
       flags: 1,
-      held: [{ thread: 0, id: 0xffffffff, flags: 7, at: 123_456.789_012 }, { thread: 2 ** 31 - 1, id: 1, flags: 1, at: 0 }],
+      held: [
+        { thread: 0, id: 0xffffffff, flags: 7, at: 123_456.789_012 },
+        { thread: 2 ** 31 - 1, id: 1, flags: 1, at: 0 },
+      ],
       queue: [{ thread: 5, id: 77, flags: 0, at: 2 ** 40 + 0.5 }],
     };
     expect(records.recordCodec.decode(records.recordCodec.encode(r))).toEqual(r);
@@ -466,12 +526,15 @@ describe('lock records (the grant rules, without threads)', () => {
 });
 
 describe('LockManager across threads', () => {
-  it('a worker\'s exclusive lock makes main wait; query names the worker; main gets it when the worker releases', async () => {
+  it("a worker's exclusive lock makes main wait; query names the worker; main gets it when the worker releases", async () => {
     const lm = new LockManager({ capacity: 8 });
     expect(await a.call('hold', { lm: lm.handle, name: 'm', key: 'a1' })).toEqual({ ownerDied: false, granted: true });
     const mine = holdHere(lm, 'm');
     expect(names(await lm.query())).toEqual({ held: [`m:exclusive:thread-${a.threadId}`], pending: [`m:exclusive:${me}`] });
-    expect(await b.call('request', { lm: lm.handle, name: 'm', options: { ifAvailable: true } })).toEqual({ granted: false, ownerDied: null });
+    expect(await b.call('request', { lm: lm.handle, name: 'm', options: { ifAvailable: true } })).toEqual({
+      granted: false,
+      ownerDied: null,
+    });
     expect(mine.granted).toBe(false);
     expect(await a.call<Outcome>('release', { key: 'a1', value: 'done' })).toEqual({ ok: true, value: 'done' });
     await mine.whenGranted;
@@ -524,7 +587,12 @@ describe('LockManager across threads', () => {
     mineWaits.release();
     await Promise.all([mine.done, mineWaits.done]);
     await bWaits;
-    for (const [w, key] of [[a, 'a6'], [b, 'b5'], [b, 'b6']] as const) await w.call('release', { key });
+    for (const [w, key] of [
+      [a, 'a6'],
+      [b, 'b5'],
+      [b, 'b6'],
+    ] as const)
+      await w.call('release', { key });
     await expectIdle(lm);
   });
 
@@ -556,7 +624,10 @@ describe('LockManager across threads', () => {
     await h.whenGranted;
     expectCode(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { timeoutMs: 30 } })), ErrorCode.TIMEOUT);
     // AbortSignal.timeout's reason is a "TimeoutError" DOMException: the request rejects with it.
-    expect(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { abortAfterMs: 30 } }))).toHaveProperty('message', expect.stringMatching(/^TimeoutError: /));
+    expect(await rejected(a.call('request', { lm: lm.handle, name: 'to', options: { abortAfterMs: 30 } }))).toHaveProperty(
+      'message',
+      expect.stringMatching(/^TimeoutError: /),
+    );
     expect(names(await lm.query())).toEqual({ held: [`to:exclusive:${me}`], pending: [] });
     h.release();
     await h.done;
@@ -620,7 +691,10 @@ describe('LockManager owner death', () => {
     const lm = new LockManager({ capacity: 8 });
     const w = await start();
     await w.call('hold', { lm: lm.handle, name: 'g' });
-    const group = [lm.request('g', { mode: 'shared' }, (l) => l!.ownerDied), b.call('request', { lm: lm.handle, name: 'g', options: { mode: 'shared' } })];
+    const group = [
+      lm.request('g', { mode: 'shared' }, (l) => l!.ownerDied),
+      b.call('request', { lm: lm.handle, name: 'g', options: { mode: 'shared' } }),
+    ];
     // Both queued before the death (else the first granted would join no group and use up the flag).
     await until(async () => (await lm.query()).pending.length === 2);
     await w.stop();
@@ -664,12 +738,14 @@ describe('LockManager owner death', () => {
       const w = await start();
       await w.call('hold', { lm: lm.handle, name: 'lat' });
       let t0 = 0;
-      const waiting = lm.request('lat', { timeoutMs: 5000 }, (l) => ((latencies.push(performance.now() - t0)), l!.ownerDied));
+      const waiting = lm.request('lat', { timeoutMs: 5000 }, (l) => (latencies.push(performance.now() - t0), l!.ownerDied));
       t0 = performance.now();
       void w.worker.terminate();
       expect(await waiting).toBe(true);
     }
-    console.log(`LockManager owner-death recovery (terminate → waiting request granted), ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(
+      `LockManager owner-death recovery (terminate → waiting request granted), ms: ${latencies.map((l) => l.toFixed(1)).join(' ')}`,
+    );
     expect(Math.max(...latencies)).toBeLessThan(2000); // a liveness bound, not a speed claim
   });
 
@@ -701,10 +777,20 @@ interface MisuseCase {
   cleanup?(lm: LockManager): Promise<void> | void;
 }
 
-const show = (v: unknown) => (typeof v === 'number' || v === undefined ? String(v) : typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : inspect(v));
+const show = (v: unknown) =>
+  typeof v === 'number' || v === undefined
+    ? String(v)
+    : typeof v === 'string'
+      ? JSON.stringify(v)
+      : v === null
+        ? 'null'
+        : typeof v === 'object'
+          ? JSON.stringify(v)
+          : inspect(v);
 const cb = () => 'ran';
 const req = (lm: LockManager, ...args: unknown[]) => rejected((lm.request as (...a: unknown[]) => Promise<unknown>)(...args));
-const MAX_NAME = 32, MAX_REQUESTS = 4;
+const MAX_NAME = 32,
+  MAX_REQUESTS = 4;
 
 /** Holds `n` shared requests of 'full' in this thread until cleanup. */
 let fill: ReturnType<typeof holdHere>[] = [];
@@ -715,49 +801,87 @@ const releaseFill = async () => {
 };
 
 const misuseCases: MisuseCase[] = [
-  ...([0, -1, 1.5, NaN, 'x', undefined, 2 ** 25] as const).map(
-    (bad): MisuseCase => ({ name: `new LockManager({ capacity: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: bad as number })) }),
-  ),
-  ...([0, -1, 'x', 70_000] as const).map(
-    (bad): MisuseCase => ({ name: `new LockManager({ maxKeyBytes: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxKeyBytes: bad as number })) }),
-  ),
-  ...([0, 2.5, 4097] as const).map(
-    (bad): MisuseCase => ({ name: `new LockManager({ maxRequestsPerName: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager({ capacity: 1, maxRequestsPerName: bad })) }),
-  ),
+  ...([0, -1, 1.5, NaN, 'x', undefined, 2 ** 25] as const).map((bad): MisuseCase => ({
+    name: `new LockManager({ capacity: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new LockManager({ capacity: bad as number })),
+  })),
+  ...([0, -1, 'x', 70_000] as const).map((bad): MisuseCase => ({
+    name: `new LockManager({ maxKeyBytes: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new LockManager({ capacity: 1, maxKeyBytes: bad as number })),
+  })),
+  ...([0, 2.5, 4097] as const).map((bad): MisuseCase => ({
+    name: `new LockManager({ maxRequestsPerName: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new LockManager({ capacity: 1, maxRequestsPerName: bad })),
+  })),
   { name: 'new LockManager(null)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new LockManager(null as never)) },
-  { name: 'LockManager.byteLength({ capacity: 0 })', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => LockManager.byteLength({ capacity: 0 })) },
+  {
+    name: 'LockManager.byteLength({ capacity: 0 })',
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => LockManager.byteLength({ capacity: 0 })),
+  },
   // The spec's errors (TypeError from the IDL conversions, NotSupportedError from its checks) carry sabre's code in their cause.
   { name: 'request(Symbol(), cb)', code: ErrorCode.INVALID_ARG, spec: 'TypeError', misuse: (lm) => req(lm, Symbol('s'), cb) },
-  { name: 'request() and request(name): fewer than 2 arguments', code: ErrorCode.INVALID_ARG, spec: 'TypeError', misuse: async (lm) => (await req(lm)) && req(lm, 'n') },
-  { name: "request('-reserved', cb) (names starting with '-')", code: ErrorCode.INVALID_ARG, spec: 'NotSupportedError', misuse: (lm) => req(lm, '-reserved', cb) },
-  { name: `request of a name of ${MAX_NAME / 2 + 1} code units (${MAX_NAME + 2} bytes in UTF-16)`, code: ErrorCode.INVALID_ARG, misuse: (lm) => req(lm, 'x'.repeat(MAX_NAME / 2 + 1), cb) },
+  {
+    name: 'request() and request(name): fewer than 2 arguments',
+    code: ErrorCode.INVALID_ARG,
+    spec: 'TypeError',
+    misuse: async (lm) => (await req(lm)) && req(lm, 'n'),
+  },
+  {
+    name: "request('-reserved', cb) (names starting with '-')",
+    code: ErrorCode.INVALID_ARG,
+    spec: 'NotSupportedError',
+    misuse: (lm) => req(lm, '-reserved', cb),
+  },
+  {
+    name: `request of a name of ${MAX_NAME / 2 + 1} code units (${MAX_NAME + 2} bytes in UTF-16)`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: (lm) => req(lm, 'x'.repeat(MAX_NAME / 2 + 1), cb),
+  },
   ...([undefined, 42, 'cb', {}] as const).flatMap((bad): MisuseCase[] => [
     { name: `request('n', ${show(bad)})`, code: ErrorCode.INVALID_ARG, spec: 'TypeError', misuse: (lm) => req(lm, 'n', bad) },
     { name: `request('n', {}, ${show(bad)})`, code: ErrorCode.INVALID_ARG, spec: 'TypeError', misuse: (lm) => req(lm, 'n', {}, bad) },
   ]),
-  ...(['x', 42, true] as const).map(
-    (bad): MisuseCase => ({ name: `request('n', ${show(bad)}, cb)`, code: ErrorCode.INVALID_ARG, spec: 'TypeError', misuse: (lm) => req(lm, 'n', bad, cb) }),
-  ),
-  ...([
-    [{ mode: 'read' }, 'TypeError'],
-    [{ mode: 'EXCLUSIVE' }, 'TypeError'],
-    [{ mode: null }, 'TypeError'],
-    [{ signal: {} }, 'TypeError'],
-    [{ signal: null }, 'TypeError'],
-    [{ timeoutMs: -1 }, undefined],
-    [{ timeoutMs: NaN }, undefined],
-    [{ timeoutMs: '5' }, undefined],
-    [{ steal: true, ifAvailable: true }, 'NotSupportedError'],
-    [{ steal: true, mode: 'shared' }, 'NotSupportedError'],
-    [{ signal: new AbortController().signal, steal: true }, 'NotSupportedError'],
-    [{ signal: new AbortController().signal, ifAvailable: true }, 'NotSupportedError'],
-    [{ timeoutMs: 10, steal: true }, undefined],
-    [{ timeoutMs: 10, ifAvailable: true }, undefined],
-    [{ ifAvaliable: true }, 'TypeError'],
-    [{ timout: 10 }, 'TypeError'],
-    [{ timeout: 10, timeoutMs: 10 }, 'TypeError'],
-  ] as const).map(([options, spec]): MisuseCase => ({ name: `request('n', ${show(options)}, cb)`, code: ErrorCode.INVALID_ARG, spec, misuse: (lm) => req(lm, 'n', options, cb) })),
-  { name: 'request of a bad name in a worker', code: ErrorCode.INVALID_ARG, misuse: (lm) => rejected(a.call('request', { lm: lm.handle, name: '-x' })) },
+  ...(['x', 42, true] as const).map((bad): MisuseCase => ({
+    name: `request('n', ${show(bad)}, cb)`,
+    code: ErrorCode.INVALID_ARG,
+    spec: 'TypeError',
+    misuse: (lm) => req(lm, 'n', bad, cb),
+  })),
+  ...(
+    [
+      [{ mode: 'read' }, 'TypeError'],
+      [{ mode: 'EXCLUSIVE' }, 'TypeError'],
+      [{ mode: null }, 'TypeError'],
+      [{ signal: {} }, 'TypeError'],
+      [{ signal: null }, 'TypeError'],
+      [{ timeoutMs: -1 }, undefined],
+      [{ timeoutMs: NaN }, undefined],
+      [{ timeoutMs: '5' }, undefined],
+      [{ steal: true, ifAvailable: true }, 'NotSupportedError'],
+      [{ steal: true, mode: 'shared' }, 'NotSupportedError'],
+      [{ signal: new AbortController().signal, steal: true }, 'NotSupportedError'],
+      [{ signal: new AbortController().signal, ifAvailable: true }, 'NotSupportedError'],
+      [{ timeoutMs: 10, steal: true }, undefined],
+      [{ timeoutMs: 10, ifAvailable: true }, undefined],
+      [{ ifAvaliable: true }, 'TypeError'],
+      [{ timout: 10 }, 'TypeError'],
+      [{ timeout: 10, timeoutMs: 10 }, 'TypeError'],
+    ] as const
+  ).map(([options, spec]): MisuseCase => ({
+    name: `request('n', ${show(options)}, cb)`,
+    code: ErrorCode.INVALID_ARG,
+    spec,
+    misuse: (lm) => req(lm, 'n', options, cb),
+  })),
+  {
+    name: 'request of a bad name in a worker',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (lm) => rejected(a.call('request', { lm: lm.handle, name: '-x' })),
+  },
   {
     name: `request beyond maxRequestsPerName (${MAX_REQUESTS})`,
     code: ErrorCode.CAPACITY,
@@ -799,7 +923,11 @@ const misuseCases: MisuseCase[] = [
     code: ErrorCode.HANDLE,
     misuse: async (lm) => thrown(() => LockManager.from(forge(lm.handle) as LockManager['handle'])),
   })),
-  { name: 'a forged handle sent to a worker', code: ErrorCode.HANDLE, misuse: (lm) => rejected(a.call('request', { lm: { ...lm.handle, version: 9 }, name: 'n' })) },
+  {
+    name: 'a forged handle sent to a worker',
+    code: ErrorCode.HANDLE,
+    misuse: (lm) => rejected(a.call('request', { lm: { ...lm.handle, version: 9 }, name: 'n' })),
+  },
 ];
 
 describe('LockManager misuse', () => {
@@ -809,7 +937,8 @@ describe('LockManager misuse', () => {
     try {
       expectCode(error, c.code);
       if (c.spec === 'TypeError') expect(error).toBeInstanceOf(TypeError);
-      if (c.spec === 'NotSupportedError') expect([error instanceof DOMException, (error as DOMException).name]).toEqual([true, 'NotSupportedError']);
+      if (c.spec === 'NotSupportedError')
+        expect([error instanceof DOMException, (error as DOMException).name]).toEqual([true, 'NotSupportedError']);
     } finally {
       await c.cleanup?.(lm);
     }
@@ -817,8 +946,14 @@ describe('LockManager misuse', () => {
     await expectIdle(lm);
     expect(await lm.request('n', { ifAvailable: true }, (l) => l?.mode)).toBe('exclusive');
     expect(await lm.request('n', { mode: 'shared', timeoutMs: 1000 }, (l) => l?.mode)).toBe('shared');
-    expect(await a.call('request', { lm: lm.handle, name: 'n', options: { timeoutMs: 5000 } })).toEqual({ granted: true, ownerDied: false });
-    expect(await b.call('request', { lm: lm.handle, name: 'n', options: { mode: 'shared', timeoutMs: 5000 } })).toEqual({ granted: true, ownerDied: false });
+    expect(await a.call('request', { lm: lm.handle, name: 'n', options: { timeoutMs: 5000 } })).toEqual({
+      granted: true,
+      ownerDied: false,
+    });
+    expect(await b.call('request', { lm: lm.handle, name: 'n', options: { mode: 'shared', timeoutMs: 5000 } })).toEqual({
+      granted: true,
+      ownerDied: false,
+    });
     await expectIdle(lm);
   });
 });

@@ -36,7 +36,13 @@ interface WebLocks {
   query(): Promise<unknown>;
 }
 
-interface Arg { target: Target; name: string; key: string; options?: object; value?: unknown }
+interface Arg {
+  target: Target;
+  name: string;
+  key: string;
+  options?: object;
+  value?: unknown;
+}
 
 export const failure = (e: unknown): Failure => ({
   failed: true,

@@ -7,12 +7,13 @@ import { Mutex } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
 import { expectCode, thrown } from '../helpers/errors.js';
 
-
 /** Asserts that [offset, offset + size) ranges do not overlap. */
 function expectDisjoint(blocks: { offset: number; size: number }[]): void {
   const sorted = [...blocks].sort((x, y) => x.offset - y.offset);
   for (let i = 1; i < sorted.length; i++) {
-    expect(sorted[i]!.offset, `block at ${sorted[i]!.offset} overlaps the one at ${sorted[i - 1]!.offset}`).toBeGreaterThanOrEqual(sorted[i - 1]!.offset + sorted[i - 1]!.size);
+    expect(sorted[i]!.offset, `block at ${sorted[i]!.offset} overlaps the one at ${sorted[i - 1]!.offset}`).toBeGreaterThanOrEqual(
+      sorted[i - 1]!.offset + sorted[i - 1]!.size,
+    );
   }
 }
 
@@ -43,25 +44,59 @@ describe('SharedArena', () => {
     expect(arena.available).toBe(before);
     const small = arena.allocate(512); // exactly what is left still fits
     expect(small.byteOffset % 128).toBe(0);
-    expect(isSabreError(thrown(() => arena.allocate(1)), ErrorCode.CAPACITY)).toBe(true);
-    expect(isSabreError(thrown(() => new Mutex({ arena })), ErrorCode.CAPACITY)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => arena.allocate(1)),
+        ErrorCode.CAPACITY,
+      ),
+    ).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => new Mutex({ arena })),
+        ErrorCode.CAPACITY,
+      ),
+    ).toBe(true);
   });
 
   it('refuses bad sizes with InvalidArgumentError', () => {
     const arena = new SharedArena({ byteLength: 1024 });
     for (const bad of [0, -1, 1.5, NaN, Infinity, '8']) {
-      expect(isSabreError(thrown(() => arena.allocate(bad as number)), ErrorCode.INVALID_ARG), String(bad)).toBe(true);
+      expect(
+        isSabreError(
+          thrown(() => arena.allocate(bad as number)),
+          ErrorCode.INVALID_ARG,
+        ),
+        String(bad),
+      ).toBe(true);
     }
     for (const bad of [0, -128, 2 ** 31, 'x']) {
-      expect(isSabreError(thrown(() => new SharedArena({ byteLength: bad as number })), ErrorCode.INVALID_ARG), String(bad)).toBe(true);
+      expect(
+        isSabreError(
+          thrown(() => new SharedArena({ byteLength: bad as number })),
+          ErrorCode.INVALID_ARG,
+        ),
+        String(bad),
+      ).toBe(true);
     }
   });
 
   it('refuses a misspelled or missing option, naming it', () => {
-    expectCode(() => new SharedArena({ bytelength: 1024 } as never), ErrorCode.INVALID_ARG, /new SharedArena\(options\): unknown option "bytelength"; did you mean "byteLength"\?/);
+    expectCode(
+      () => new SharedArena({ bytelength: 1024 } as never),
+      ErrorCode.INVALID_ARG,
+      /new SharedArena\(options\): unknown option "bytelength"; did you mean "byteLength"\?/,
+    );
     expectCode(() => new SharedArena({} as never), ErrorCode.INVALID_ARG, /new SharedArena\(options\): byteLength is required/);
-    expectCode(() => SharedArena.byteLength({ byteLength: 0 }), ErrorCode.INVALID_ARG, /byteLength must be an integer in \[1, \d+\], got 0/);
-    expectCode(() => SharedArena.from({ ...new SharedArena({ byteLength: 256 }).handle, options: { byteLength: 256, extra: 1 } } as never), ErrorCode.HANDLE, /unknown option "extra"/);
+    expectCode(
+      () => SharedArena.byteLength({ byteLength: 0 }),
+      ErrorCode.INVALID_ARG,
+      /byteLength must be an integer in \[1, \d+\], got 0/,
+    );
+    expectCode(
+      () => SharedArena.from({ ...new SharedArena({ byteLength: 256 }).handle, options: { byteLength: 256, extra: 1 } } as never),
+      ErrorCode.HANDLE,
+      /unknown option "extra"/,
+    );
   });
 
   it('takes `arena` as every primitive does: an arena inside another, allocating from its own part of the buffer', () => {
@@ -69,13 +104,19 @@ describe('SharedArena', () => {
     const inner = new SharedArena({ byteLength: 1024, arena: outer });
     expect(inner.handle.buffer).toBe(outer.handle.buffer);
     expect(outer.available).toBe(4096 - Math.ceil(SharedArena.byteLength({ byteLength: 1024 }) / 128) * 128); // whole blocks
-    const start = inner.handle.byteOffset, end = start + inner.handle.byteLength;
+    const start = inner.handle.byteOffset,
+      end = start + inner.handle.byteLength;
     const blocks = Array.from({ length: 8 }, () => inner.allocate(128).byteOffset);
     for (const at of blocks) {
       expect(at).toBeGreaterThan(start);
       expect(at + 128).toBeLessThanOrEqual(end);
     }
-    expect(isSabreError(thrown(() => inner.allocate(1)), ErrorCode.CAPACITY)).toBe(true);
+    expect(
+      isSabreError(
+        thrown(() => inner.allocate(1)),
+        ErrorCode.CAPACITY,
+      ),
+    ).toBe(true);
     expect(SharedArena.from(structuredClone(inner.handle)).available).toBe(0);
     const after = outer.allocate(128).byteOffset; // the outer arena goes on past the inner one
     expect(after).toBeGreaterThanOrEqual(end);
@@ -125,7 +166,9 @@ describe('SharedArena', () => {
       expectDisjoint(all);
       // Full in every thread alike.
       const rest = arena.available;
-      expect(isSabreError(await w.call('allocate', { arena: arena.handle, sizes: [rest + 1] }).catch((e: unknown) => e), ErrorCode.CAPACITY)).toBe(true);
+      expect(
+        isSabreError(await w.call('allocate', { arena: arena.handle, sizes: [rest + 1] }).catch((e: unknown) => e), ErrorCode.CAPACITY),
+      ).toBe(true);
     });
 
     it('a forged arena handle is a HandleError in the worker too', async () => {

@@ -40,7 +40,22 @@ describe('resolveCodec', () => {
 
 describe('built-in codecs round-trip', () => {
   const cases: [name: 'v8' | 'json' | 'string' | 'bytes', values: unknown[]][] = [
-    ['v8', [undefined, null, 0, -1.5, 'é漢🙂', [1, [2]], { a: 1, nested: { b: [true] } }, new Map([[1, { x: 2 }]]), new Date(0), 12345678901234567890n, new Uint8Array([1, 2, 3])]],
+    [
+      'v8',
+      [
+        undefined,
+        null,
+        0,
+        -1.5,
+        'é漢🙂',
+        [1, [2]],
+        { a: 1, nested: { b: [true] } },
+        new Map([[1, { x: 2 }]]),
+        new Date(0),
+        12345678901234567890n,
+        new Uint8Array([1, 2, 3]),
+      ],
+    ],
     ['json', [null, 0, 'é漢🙂', [1, 'two', null], { a: 1, nested: { b: [true, false] } }]],
     ['string', ['', 'plain', 'é漢🙂', 'x'.repeat(10_000)]],
     ['bytes', [new Uint8Array(0), new Uint8Array([0, 255, 7])]],
@@ -116,7 +131,15 @@ describe('values a codec cannot encode are InvalidArgumentError', () => {
     ['json undefined', () => json.encode(undefined), /'json' codec encodes JSON values, got undefined/],
     ['json symbol', () => json.encode(Symbol('s')), /got a symbol/],
     ['json bigint', () => json.encode(1n), /'json' codec cannot encode.*BigInt/],
-    ['json cycle', () => { const o: Record<string, unknown> = {}; o.self = o; return json.encode(o); }, /'json' codec cannot encode/],
+    [
+      'json cycle',
+      () => {
+        const o: Record<string, unknown> = {};
+        o.self = o;
+        return json.encode(o);
+      },
+      /'json' codec cannot encode/,
+    ],
     ['json encodeInto function', () => json.encodeInto!(() => 1, new Uint8Array(8)), /got a function/],
     ['string number', () => string.encode(42 as never), /'string' codec encodes strings, got number 42/],
     ['string encodeInto object', () => string.encodeInto!({} as never, new Uint8Array(8)), /encodes strings, got an object/],

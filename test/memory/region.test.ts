@@ -7,7 +7,10 @@ import { Mutex } from '../../src/sync/mutex.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 /** A test kind whose options do not change its size, so only the options hash can catch a mutation. */
-interface TagOptions { readonly tag: string; readonly words: number }
+interface TagOptions {
+  readonly tag: string;
+  readonly words: number;
+}
 const TAG: RegionSpec<'test.Tagged', TagOptions> = { kind: 'test.Tagged', version: 3, bodyBytes: (o) => o.words * 4 };
 function checkTag(raw: unknown): TagOptions {
   const o = raw as Partial<TagOptions> | null;
@@ -84,7 +87,12 @@ describe('handles', () => {
     expect(SharedArena.byteLength({ byteLength: 1000 })).toBeGreaterThanOrEqual(1000 + HEADER_BYTES);
     expect(SharedArena.byteLength({ byteLength: 129 })).toBe(SharedArena.byteLength({ byteLength: 256 }));
     for (const bad of [0, -1, 1.5, NaN, '8', undefined]) {
-      expect(isSabreError(handleError(() => SharedArena.byteLength({ byteLength: bad as number })), ErrorCode.INVALID_ARG)).toBe(true);
+      expect(
+        isSabreError(
+          handleError(() => SharedArena.byteLength({ byteLength: bad as number })),
+          ErrorCode.INVALID_ARG,
+        ),
+      ).toBe(true);
     }
   });
 });
@@ -104,7 +112,10 @@ describe('forged handles are HandleError', () => {
     ['a handle without buffer', () => Mutex.from({ kind: h.kind, version: 1, options: {} } as never)],
     ['another kind (a clock handle)', () => Mutex.from(new ManualClock().handle as never)],
     ['another kind (a mutex handle to a clock)', () => ManualClock.from(h as never)],
-    ['the kind renamed on a mutex region', () => ManualClock.from({ ...h, kind: 'sabre.ManualClock', byteLength: ManualClock.byteLength() } as never)],
+    [
+      'the kind renamed on a mutex region',
+      () => ManualClock.from({ ...h, kind: 'sabre.ManualClock', byteLength: ManualClock.byteLength() } as never),
+    ],
     ['another version', () => Mutex.from({ ...h, version: 2 })],
     ['version as a string', () => Mutex.from({ ...h, version: '1' } as never)],
     ['a non-shared ArrayBuffer', () => Mutex.from({ ...h, buffer: new ArrayBuffer(h.buffer.byteLength) } as never)],
@@ -117,12 +128,15 @@ describe('forged handles are HandleError', () => {
     ['length shorter than the header', () => Mutex.from({ ...h, byteLength: 16 })],
     ['a smaller length inside the buffer', () => Mutex.from({ ...h, byteLength: h.byteLength - 8 })],
     ['wrong magic (a fresh buffer of the same size)', () => Mutex.from({ ...h, buffer: new SharedArrayBuffer(h.buffer.byteLength) })],
-    ['wrong magic (corrupted)', () => {
-      const copy = new SharedArrayBuffer(h.buffer.byteLength);
-      new Uint8Array(copy).set(new Uint8Array(h.buffer));
-      new Int32Array(copy)[0]! ^= 1;
-      return Mutex.from({ ...h, buffer: copy });
-    }],
+    [
+      'wrong magic (corrupted)',
+      () => {
+        const copy = new SharedArrayBuffer(h.buffer.byteLength);
+        new Uint8Array(copy).set(new Uint8Array(h.buffer));
+        new Int32Array(copy)[0]! ^= 1;
+        return Mutex.from({ ...h, buffer: copy });
+      },
+    ],
     ['an arena offset with no region', () => Mutex.from({ ...inArena.handle, byteOffset: inArena.handle.byteOffset + 128 })],
     ['mutated options (extra key on a mutex)', () => Mutex.from({ ...h, options: { spin: 1 } })],
     ['mutated options (not an object)', () => Mutex.from({ ...h, options: 'x' })],

@@ -14,7 +14,9 @@ import { DEPRECATIONS, deprecated, resetDeprecationsForTesting, type Deprecation
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const testFiles = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? testFiles(join(dir, d.name)) : d.name.endsWith('.test.ts') ? [join(dir, d.name)] : []));
+  readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? testFiles(join(dir, d.name)) : d.name.endsWith('.test.ts') ? [join(dir, d.name)] : [],
+  );
 
 describe('deprecations', () => {
   afterEach(() => {
@@ -48,7 +50,7 @@ describe('deprecations', () => {
     expect(warnings).toBe(1); // SABRE_DEP_WITH_LOCK only: SABRE_DEP_POLLS was given by this thread
   });
 
-  it('the codes follow Node\'s form', () => {
+  it("the codes follow Node's form", () => {
     for (const code of Object.keys(DEPRECATIONS) as DeprecationCode[]) expect(code).toMatch(/^SABRE_DEP_[A-Z_]+$/);
   });
 });

@@ -36,7 +36,17 @@ describe('option schemas', () => {
 
   it('fills in defaults and keeps given values', () => {
     const o = schema.parse({ capacity: 10, ttlMs: 5 });
-    expect(o).toMatchObject({ capacity: 10, ttlMs: 5, timeoutMs: Infinity, policy: 'lru', ratio: 0.5, strict: false, onEvict: undefined, signal: undefined, note: 7 });
+    expect(o).toMatchObject({
+      capacity: 10,
+      ttlMs: 5,
+      timeoutMs: Infinity,
+      policy: 'lru',
+      ratio: 0.5,
+      strict: false,
+      onEvict: undefined,
+      signal: undefined,
+      note: 7,
+    });
   });
 
   it('takes the positional number, alone or with options', () => {
@@ -64,7 +74,11 @@ describe('option schemas', () => {
     ['a signal that is not one', { capacity: 1, signal: {} }, /signal must be an AbortSignal/],
     ['options that are not an object', 'big', /options must be an object, got "big"/],
     ['an array', [1], /options must be an object, got an array/],
-    ['the old and new name together', { capacity: 1, timeout: 1, timeoutMs: 2 }, /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/],
+    [
+      'the old and new name together',
+      { capacity: 1, timeout: 1, timeoutMs: 2 },
+      /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/,
+    ],
   ])('refuses %s with a message that names it', (_name, raw, message) => {
     expectCode(() => schema.parse(raw), ErrorCode.INVALID_ARG, message);
   });
@@ -73,7 +87,11 @@ describe('option schemas', () => {
     const bounded = defineOptions('f', { t: duration({ positive: true, max: 100, default: Infinity }) });
     expect(bounded.parse({ t: Infinity }).t).toBe(Infinity);
     expect(bounded.parse({ t: 100 }).t).toBe(100);
-    expectCode(() => bounded.parse({ t: 101 }), ErrorCode.INVALID_ARG, /t must be a number of milliseconds > 0 and <= 100 \(or Infinity\), got 101/);
+    expectCode(
+      () => bounded.parse({ t: 101 }),
+      ErrorCode.INVALID_ARG,
+      /t must be a number of milliseconds > 0 and <= 100 \(or Infinity\), got 101/,
+    );
   });
 
   it('runs the cross-option check after the fields', () => {
@@ -99,8 +117,16 @@ describe('option schemas', () => {
     const { capacity: _c, ...missing } = stored;
     expectCode(() => schema.fromHandle(missing), ErrorCode.INVALID_ARG, /capacity is missing/);
     expect(schema.revive(stored, undefined, 'Thing.from(handle, options)')).toMatchObject({ capacity: 5, note: 7 });
-    expectCode(() => schema.revive(stored, { capacity: 2 }, 'Thing.from(handle, options)'), ErrorCode.INVALID_ARG, /option "capacity" comes from the handle/);
-    expectCode(() => schema.revive(stored, { codec: 'v8' }, 'Thing.from(handle, options)'), ErrorCode.INVALID_ARG, /Thing.from\(handle, options\): unknown option "codec" \(it takes no options\)/);
+    expectCode(
+      () => schema.revive(stored, { capacity: 2 }, 'Thing.from(handle, options)'),
+      ErrorCode.INVALID_ARG,
+      /option "capacity" comes from the handle/,
+    );
+    expectCode(
+      () => schema.revive(stored, { codec: 'v8' }, 'Thing.from(handle, options)'),
+      ErrorCode.INVALID_ARG,
+      /Thing.from\(handle, options\): unknown option "codec" \(it takes no options\)/,
+    );
   });
 
   it('an options object passed again is answered from a memo, but any change of a known value is checked again', () => {

@@ -22,7 +22,9 @@ describe('Bulkhead', () => {
   it('runs at most maxConcurrent at once, queues up to maxQueue, refuses beyond', async () => {
     const b = new Bulkhead({ maxConcurrent: 2, maxQueue: 1 });
     const [a, c, q] = [held(), held(), held()];
-    const pa = b.execute(a.fn), pc = b.execute(c.fn), pq = b.execute(q.fn);
+    const pa = b.execute(a.fn),
+      pc = b.execute(c.fn),
+      pq = b.execute(q.fn);
     await Promise.all([a.started, c.started]);
     expect(b.stats()).toEqual({ running: 2, queued: 1, available: 0 });
     expectCode(await rejected(b.execute(() => 'never runs')), ErrorCode.BULKHEAD_FULL, /bulkhead full: 2 call\(s\) running and 1 waiting/);
@@ -47,7 +49,13 @@ describe('Bulkhead', () => {
 
   it('a slot is freed when fn throws, rejects, or returns a value', async () => {
     const b = new Bulkhead({ maxConcurrent: 1 });
-    expect(await rejected(b.execute(() => { throw 'sync'; }))).toBe('sync');
+    expect(
+      await rejected(
+        b.execute(() => {
+          throw 'sync';
+        }),
+      ),
+    ).toBe('sync');
     expect(await rejected(b.execute(() => Promise.reject(undefined)))).toBeUndefined();
     expect(await b.execute(() => 3)).toBe(3);
     expect(b.stats().available).toBe(1);
@@ -102,7 +110,11 @@ describe('Bulkhead', () => {
       ['a negative maxQueue', { maxConcurrent: 1, maxQueue: -1 }, /got -1/],
       ['maxThreads 0', { maxConcurrent: 1, maxThreads: 0 }, /maxThreads/],
       ['more than MAX_PERMITS in all', { maxConcurrent: 2 ** 31 - 1, maxQueue: 1 }, /maxConcurrent \+ maxQueue must be at most 2147483647/],
-      ['a misspelled option', { maxConcurrent: 1, maxQueu: 1 }, /new Bulkhead\(options\): unknown option "maxQueu"; did you mean "maxQueue"\?/],
+      [
+        'a misspelled option',
+        { maxConcurrent: 1, maxQueu: 1 },
+        /new Bulkhead\(options\): unknown option "maxQueu"; did you mean "maxQueue"\?/,
+      ],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new Bulkhead(o), ErrorCode.INVALID_ARG, message);
     });
@@ -110,7 +122,11 @@ describe('Bulkhead', () => {
     it.each([
       ['execute(a non-function)', (b: Bulkhead) => rejected(b.execute('x' as never)), /fn must be a function, got "x"/],
       ['execute with a NaN timeoutMs', (b: Bulkhead) => rejected(b.execute(() => 1, { timeoutMs: NaN })), /timeoutMs/],
-      ['execute with a misspelled option', (b: Bulkhead) => rejected(b.execute(() => 1, { timeotMs: 5 } as never)), /unknown option "timeotMs"; did you mean "timeoutMs"\?/],
+      [
+        'execute with a misspelled option',
+        (b: Bulkhead) => rejected(b.execute(() => 1, { timeotMs: 5 } as never)),
+        /unknown option "timeotMs"; did you mean "timeoutMs"\?/,
+      ],
       ['executeSync with a negative timeout', (b: Bulkhead) => thrown(() => b.executeSync(() => 1, -1)), /timeoutMs/],
     ])('%s', async (_n, op, message) => {
       const b = new Bulkhead({ maxConcurrent: 2, maxQueue: 1 });
@@ -118,13 +134,18 @@ describe('Bulkhead', () => {
       expect(b.stats()).toEqual({ running: 0, queued: 0, available: 2 });
     });
 
-    it.each(forgedHandles<BulkheadHandle>('sabre.Semaphore', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, maxQueue: 3 } })],
-      ['a missing option', (h) => ({ ...h, options: { maxConcurrent: 1, maxQueue: 0 } })],
-      ['an unknown option', (h) => ({ ...h, options: { ...h.options, arena: null } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<BulkheadHandle>('sabre.Semaphore', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, maxQueue: 3 } })],
+        ['a missing option', (h) => ({ ...h, options: { maxConcurrent: 1, maxQueue: 0 } })],
+        ['an unknown option', (h) => ({ ...h, options: { ...h.options, arena: null } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const b = new Bulkhead({ maxConcurrent: 1 });
-      expectCode(thrown(() => Bulkhead.from(forge(b.handle) as BulkheadHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => Bulkhead.from(forge(b.handle) as BulkheadHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 
@@ -134,7 +155,7 @@ describe('Bulkhead', () => {
       resetDeprecationsForTesting();
     });
 
-    it('execute\'s timeout option (now timeoutMs) still times out, and warns once', async () => {
+    it("execute's timeout option (now timeoutMs) still times out, and warns once", async () => {
       const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
       const b = new Bulkhead({ maxConcurrent: 1, maxQueue: 2 });
       const h = held();

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CircuitBreaker, type BreakerTransition, type CircuitBreakerHandle, type CircuitBreakerOptions } from '../../src/resilience/circuit-breaker.js';
+import {
+  CircuitBreaker,
+  type BreakerTransition,
+  type CircuitBreakerHandle,
+  type CircuitBreakerOptions,
+} from '../../src/resilience/circuit-breaker.js';
 import { ManualClock } from '../../src/clock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { CircuitOpenError, ErrorCode } from '../../src/errors.js';
@@ -51,7 +56,7 @@ describe('CircuitBreaker', () => {
     expect(e.retryAfterMs).toBe(70);
     expect(called).toBe(0);
     clock.advance(69.5);
-    expect((await rejected(b.execute(ok)) as CircuitOpenError).retryAfterMs).toBe(1); // rounded up: never early
+    expect(((await rejected(b.execute(ok))) as CircuitOpenError).retryAfterMs).toBe(1); // rounded up: never early
     expect(b.stats()).toMatchObject({ state: 'OPEN', rejections: 2, failures: 3, retryAfterMs: 1 });
   });
 
@@ -72,7 +77,7 @@ describe('CircuitBreaker', () => {
     clock.advance(150);
     await b.execute(boom).catch(() => {});
     expect(b.state).toBe('OPEN');
-    expect((await rejected(b.execute(ok)) as CircuitOpenError).retryAfterMs).toBe(100);
+    expect(((await rejected(b.execute(ok))) as CircuitOpenError).retryAfterMs).toBe(100);
     expect(b.stats().transitions).toBe(3);
   });
 
@@ -116,7 +121,15 @@ describe('CircuitBreaker', () => {
     await fail(b, 2);
     for (let cycle = 0; cycle < 600; cycle++) {
       clock.advance(100);
-      expect((thrown(() => b.executeSync(() => { throw new Error('still down'); })) as Error).message).toBe('still down'); // a probe, admitted
+      expect(
+        (
+          thrown(() =>
+            b.executeSync(() => {
+              throw new Error('still down');
+            }),
+          ) as Error
+        ).message,
+      ).toBe('still down'); // a probe, admitted
     }
     clock.advance(100);
     b.executeSync(() => 'recovered');
@@ -187,10 +200,12 @@ describe('CircuitBreaker', () => {
     it('a call that does not settle in timeoutMs fails with TimeoutError, counts, and its signal aborts', async () => {
       const { b } = breaker({ failureThreshold: 1, timeoutMs: 5 });
       let signal: AbortSignal | undefined;
-      const e = await rejected(b.execute((call) => {
-        signal = call.signal;
-        return never();
-      }));
+      const e = await rejected(
+        b.execute((call) => {
+          signal = call.signal;
+          return never();
+        }),
+      );
       expectCode(e, ErrorCode.TIMEOUT, /timeoutMs \(5 ms\)/);
       expect(signal?.aborted).toBe(true);
       expect(signal?.reason).toBe(e);
@@ -231,8 +246,13 @@ describe('CircuitBreaker', () => {
       expect(b.state).toBe('OPEN');
     });
 
-    it('an isFailure that throws counts the call as a failure; the caller still gets fn\'s error', async () => {
-      const { b } = breaker({ failureThreshold: 1, isFailure: () => { throw new Error('bad filter'); } });
+    it("an isFailure that throws counts the call as a failure; the caller still gets fn's error", async () => {
+      const { b } = breaker({
+        failureThreshold: 1,
+        isFailure: () => {
+          throw new Error('bad filter');
+        },
+      });
       expect(((await rejected(b.execute(boom))) as Error).message).toBe('upstream down');
       expect(b.state).toBe('OPEN');
     });
@@ -245,8 +265,24 @@ describe('CircuitBreaker', () => {
       ['a plain object', { reason: 'x' }],
     ])('fn throwing %s: the caller gets it unchanged and it counts', async (_n, value) => {
       const { b } = breaker({ failureThreshold: 2 });
-      expect(await b.execute(() => Promise.reject(value)).then(() => 'resolved', (e: unknown) => e)).toBe(value);
-      expect(await b.execute(() => { throw value; }).then(() => 'resolved', (e: unknown) => e)).toBe(value);
+      expect(
+        await b
+          .execute(() => Promise.reject(value))
+          .then(
+            () => 'resolved',
+            (e: unknown) => e,
+          ),
+      ).toBe(value);
+      expect(
+        await b
+          .execute(() => {
+            throw value;
+          })
+          .then(
+            () => 'resolved',
+            (e: unknown) => e,
+          ),
+      ).toBe(value);
       expect(b.state).toBe('OPEN');
       expect(thrown(() => b.executeSync(() => 1))).toBeInstanceOf(CircuitOpenError);
     });
@@ -264,7 +300,14 @@ describe('CircuitBreaker', () => {
     it('runs, counts and refuses like execute', () => {
       const { b, clock } = breaker({ failureThreshold: 2 });
       expect(b.executeSync(() => 3)).toBe(3);
-      for (let i = 0; i < 2; i++) expect(thrown(() => b.executeSync(() => { throw new Error('x'); }))).toBeInstanceOf(Error);
+      for (let i = 0; i < 2; i++)
+        expect(
+          thrown(() =>
+            b.executeSync(() => {
+              throw new Error('x');
+            }),
+          ),
+        ).toBeInstanceOf(Error);
       expectCode(() => b.executeSync(() => 1), ErrorCode.CIRCUIT_OPEN);
       clock.advance(100);
       expect(b.executeSync((c) => c.probe)).toBe(true);
@@ -353,9 +396,9 @@ describe('CircuitBreaker', () => {
     const b = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10, arena });
     expect(b.handle.buffer).toBe(arena.handle.buffer);
     expect(b.handle.byteLength).toBe(CircuitBreaker.byteLength({ failureThreshold: 1, resetTimeoutMs: 10 }));
-    expect(CircuitBreaker.byteLength({ resetTimeoutMs: 10, failureRate: { threshold: 0.5, minimumCalls: 1, windowMs: 10, buckets: 60 } })).toBeGreaterThan(
-      CircuitBreaker.byteLength({ failureThreshold: 1, resetTimeoutMs: 10 }),
-    );
+    expect(
+      CircuitBreaker.byteLength({ resetTimeoutMs: 10, failureRate: { threshold: 0.5, minimumCalls: 1, windowMs: 10, buckets: 60 } }),
+    ).toBeGreaterThan(CircuitBreaker.byteLength({ failureThreshold: 1, resetTimeoutMs: 10 }));
     expect(CircuitBreaker.from(b.handle).executeSync(() => 'ran')).toBe('ran');
   });
 
@@ -375,7 +418,11 @@ describe('CircuitBreaker', () => {
       ['timeoutMs 0', { timeoutMs: 0 }, /timeoutMs must be a number of milliseconds > 0 and <= 2147483647 \(or Infinity\), got 0/],
       ['a NaN timeoutMs', { timeoutMs: NaN }, /got NaN/],
       ['a negative timeoutMs', { timeoutMs: -1 }, /got -1/],
-      ['failureRate threshold 0', { failureRate: { threshold: 0, minimumCalls: 1, windowMs: 10 } }, /failureRate.threshold must be a finite number > 0 and <= 1, got 0/],
+      [
+        'failureRate threshold 0',
+        { failureRate: { threshold: 0, minimumCalls: 1, windowMs: 10 } },
+        /failureRate.threshold must be a finite number > 0 and <= 1, got 0/,
+      ],
       ['failureRate threshold 1.5', { failureRate: { threshold: 1.5, minimumCalls: 1, windowMs: 10 } }, /got 1.5/],
       ['a NaN failureRate threshold', { failureRate: { threshold: NaN, minimumCalls: 1, windowMs: 10 } }, /got NaN/],
       ['minimumCalls 0', { failureRate: { threshold: 0.5, minimumCalls: 0, windowMs: 10 } }, /minimumCalls/],
@@ -385,7 +432,11 @@ describe('CircuitBreaker', () => {
       ['an isFailure that is not a function', { isFailure: 'yes' }, /isFailure must be a function, got "yes"/],
       ['a clock that cannot be shared', { clock: { now: () => 1 } }, /systemClock or a ManualClock/],
       ['a misspelled option', { timeout: 100 }, /new CircuitBreaker\(options\): unknown option "timeout"; did you mean "timeoutMs"\?/],
-      ['a misspelled failureRate option', { failureRate: { treshold: 0.5, minimumCalls: 1, windowMs: 10 } }, /failureRate: unknown option "treshold"; did you mean "threshold"\?/],
+      [
+        'a misspelled failureRate option',
+        { failureRate: { treshold: 0.5, minimumCalls: 1, windowMs: 10 } },
+        /failureRate: unknown option "treshold"; did you mean "threshold"\?/,
+      ],
     ];
     it.each(bad)('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10, ...o }), ErrorCode.INVALID_ARG, message);
@@ -397,10 +448,22 @@ describe('CircuitBreaker', () => {
       ['onStateChange(a non-function)', (b: CircuitBreaker) => thrown(() => b.onStateChange('x' as never)), /listener must be a function/],
       ['waitUntilAsync of an unknown state', (b: CircuitBreaker) => rejected(b.waitUntilAsync('BROKEN' as never)), /state must be one of/],
       ['waitUntilAsync with a NaN timeoutMs', (b: CircuitBreaker) => rejected(b.waitUntilAsync('OPEN', { timeoutMs: NaN })), /timeoutMs/],
-      ['waitUntilAsync with a misspelled option', (b: CircuitBreaker) => rejected(b.waitUntilAsync('OPEN', { timout: 5 } as never)), /unknown option "timout"; did you mean "timeoutMs"\?/],
+      [
+        'waitUntilAsync with a misspelled option',
+        (b: CircuitBreaker) => rejected(b.waitUntilAsync('OPEN', { timout: 5 } as never)),
+        /unknown option "timout"; did you mean "timeoutMs"\?/,
+      ],
       ['waitUntil with a NaN timeout', (b: CircuitBreaker) => thrown(() => b.waitUntil('OPEN', NaN)), /timeoutMs/],
-      ['from with an unknown option', (b: CircuitBreaker) => thrown(() => CircuitBreaker.from(b.handle, { isFailur: () => true } as never)), /unknown option "isFailur"; did you mean "isFailure"\?/],
-      ['from with an isFailure that is not a function', (b: CircuitBreaker) => thrown(() => CircuitBreaker.from(b.handle, { isFailure: 1 as never })), /isFailure/],
+      [
+        'from with an unknown option',
+        (b: CircuitBreaker) => thrown(() => CircuitBreaker.from(b.handle, { isFailur: () => true } as never)),
+        /unknown option "isFailur"; did you mean "isFailure"\?/,
+      ],
+      [
+        'from with an isFailure that is not a function',
+        (b: CircuitBreaker) => thrown(() => CircuitBreaker.from(b.handle, { isFailure: 1 as never })),
+        /isFailure/,
+      ],
     ])('%s', async (_n, op, message) => {
       const { b } = breaker();
       await fail(b, 2);
@@ -408,14 +471,19 @@ describe('CircuitBreaker', () => {
       expect(b.stats()).toMatchObject({ state: 'CLOSED', consecutiveFailures: 2, failures: 2, successes: 0 });
     });
 
-    it.each(forgedHandles<CircuitBreakerHandle>('sabre.Mutex', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, failureThreshold: 2 } })],
-      ['a missing option', (h) => ({ ...h, options: { ...h.options, timeoutMs: undefined } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-      ['an unknown option', (h) => ({ ...h, options: { ...h.options, isFailure: 'x' } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<CircuitBreakerHandle>('sabre.Mutex', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, failureThreshold: 2 } })],
+        ['a missing option', (h) => ({ ...h, options: { ...h.options, timeoutMs: undefined } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+        ['an unknown option', (h) => ({ ...h, options: { ...h.options, isFailure: 'x' } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { b } = breaker();
-      expectCode(thrown(() => CircuitBreaker.from(forge(b.handle) as CircuitBreakerHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => CircuitBreaker.from(forge(b.handle) as CircuitBreakerHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 
@@ -428,7 +496,11 @@ describe('CircuitBreaker', () => {
     it.each<[string, (b: CircuitBreaker) => unknown, string]>([
       ['waitForState (now waitUntilAsync)', (b: CircuitBreaker) => b.waitForState('CLOSED'), 'SABRE_DEP_WAIT_FOR_STATE'],
       ['waitForStateSync (now waitUntil)', (b: CircuitBreaker) => b.waitForStateSync('CLOSED', 0), 'SABRE_DEP_WAIT_FOR_STATE'],
-      ['the timeout option of waitUntilAsync (now timeoutMs)', (b: CircuitBreaker) => b.waitUntilAsync('CLOSED', { timeout: 5 }), 'SABRE_DEP_TIMEOUT'],
+      [
+        'the timeout option of waitUntilAsync (now timeoutMs)',
+        (b: CircuitBreaker) => b.waitUntilAsync('CLOSED', { timeout: 5 }),
+        'SABRE_DEP_TIMEOUT',
+      ],
     ])('%s still works and warns once', async (_n, call, code) => {
       const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
       const { b } = breaker();

@@ -79,19 +79,32 @@ describe('RetryBudget', () => {
       ['a NaN windowMs', { windowMs: NaN }, /got NaN/],
       ['a budget that never allows a retry', { ratio: 0, minRetriesPerSecond: 0 }, /never allows a retry/],
       ['a clock that cannot be shared', { clock: { now: () => 0 } }, /systemClock or a ManualClock/],
-      ['a misspelled option', { minRetriesPerSec: 1 }, /new RetryBudget\(options\): unknown option "minRetriesPerSec"; did you mean "minRetriesPerSecond"\?/],
+      [
+        'a misspelled option',
+        { minRetriesPerSec: 1 },
+        /new RetryBudget\(options\): unknown option "minRetriesPerSec"; did you mean "minRetriesPerSecond"\?/,
+      ],
     ])('the constructor refuses %s', (_n, o, message) => {
-      expectCode(() => new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0, windowMs: 1000, ...o } as never), ErrorCode.INVALID_ARG, message);
+      expectCode(
+        () => new RetryBudget({ ratio: 0.2, minRetriesPerSecond: 0, windowMs: 1000, ...o } as never),
+        ErrorCode.INVALID_ARG,
+        message,
+      );
     });
 
-    it.each(forgedHandles<RetryBudgetHandle>('sabre.Mutex', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, ratio: 0.5 } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-      ['an unknown option', (h) => ({ ...h, options: { ...h.options, percent: 1 } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<RetryBudgetHandle>('sabre.Mutex', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, ratio: 0.5 } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+        ['an unknown option', (h) => ({ ...h, options: { ...h.options, percent: 1 } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { b } = budget();
       b.deposit();
-      expectCode(thrown(() => RetryBudget.from(forge(b.handle) as RetryBudgetHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => RetryBudget.from(forge(b.handle) as RetryBudgetHandle)),
+        ErrorCode.HANDLE,
+      );
       expect(b.stats().deposits).toBe(1);
     });
   });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter, retry, retryAfterMsOf, type GiveUpInfo, type RetryInfo, type RetryOptions } from '../../src/resilience/retry.js';
+import {
+  backoffDelay,
+  parseRetryAfter,
+  retry,
+  retryAfterMsOf,
+  type GiveUpInfo,
+  type RetryInfo,
+  type RetryOptions,
+} from '../../src/resilience/retry.js';
 import { RetryBudget } from '../../src/resilience/retry-budget.js';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.js';
 import { ManualClock } from '../../src/clock.js';
@@ -18,9 +26,15 @@ function flaky(times: number, error: unknown = new Error('flaky')) {
 }
 
 /** retry() with tiny delays, recording onRetry. */
-async function run<T>(fn: Parameters<typeof retry<T>>[0], options: RetryOptions = {}): Promise<{ value?: T; error?: unknown; retries: RetryInfo[] }> {
+async function run<T>(
+  fn: Parameters<typeof retry<T>>[0],
+  options: RetryOptions = {},
+): Promise<{ value?: T; error?: unknown; retries: RetryInfo[] }> {
   const retries: RetryInfo[] = [];
-  const outcome = await retry(fn, { baseMs: 0.01, maxMs: 1, onRetry: (i) => retries.push(i), ...options }).then((v) => ({ value: v }), (e: unknown) => ({ error: e }));
+  const outcome = await retry(fn, { baseMs: 0.01, maxMs: 1, onRetry: (i) => retries.push(i), ...options }).then(
+    (v) => ({ value: v }),
+    (e: unknown) => ({ error: e }),
+  );
   return { ...outcome, retries };
 }
 
@@ -45,7 +59,11 @@ describe('backoffDelay: the AWS formulas', () => {
   });
 
   it('a random source outside [0, 1) is an InvalidArgumentError', () => {
-    expectCode(() => backoffDelay('full', 0, 1, 1, 1, () => 1), ErrorCode.INVALID_ARG, /random\(\) must return a number in \[0, 1\), got 1/);
+    expectCode(
+      () => backoffDelay('full', 0, 1, 1, 1, () => 1),
+      ErrorCode.INVALID_ARG,
+      /random\(\) must return a number in \[0, 1\), got 1/,
+    );
     expectCode(() => backoffDelay('equal', 0, 1, 1, 1, () => NaN), ErrorCode.INVALID_ARG, /got NaN/);
   });
 });
@@ -64,8 +82,13 @@ describe('Retry-After', () => {
     expect(parseRetryAfter(['5'])).toBe(5000);
   });
 
-  it.each([['no header', {}], ['garbage', { headers: { 'retry-after': 'soon' } }], ['a negative delay', { retryAfterMs: -1 }], ['a string error', 'x'], ['null', null]])(
-    'nothing to read from %s', (_n, e) => expect(retryAfterMsOf(e)).toBeUndefined());
+  it.each([
+    ['no header', {}],
+    ['garbage', { headers: { 'retry-after': 'soon' } }],
+    ['a negative delay', { retryAfterMs: -1 }],
+    ['a string error', 'x'],
+    ['null', null],
+  ])('nothing to read from %s', (_n, e) => expect(retryAfterMsOf(e)).toBeUndefined());
 });
 
 describe('retry', () => {
@@ -80,17 +103,39 @@ describe('retry', () => {
   it('gives up after `retries` retries with the last error', async () => {
     const errors = [new Error('1'), new Error('2'), new Error('3')];
     let i = 0;
-    const r = await run(async () => { throw errors[i++]; }, { retries: 2 });
+    const r = await run(
+      async () => {
+        throw errors[i++];
+      },
+      { retries: 2 },
+    );
     expect(r.error).toBe(errors[2]);
     expect(i).toBe(3);
-    expect((await run(async () => { throw errors[0]; }, { retries: 0 })).retries).toEqual([]);
+    expect(
+      (
+        await run(
+          async () => {
+            throw errors[0];
+          },
+          { retries: 0 },
+        )
+      ).retries,
+    ).toEqual([]);
   });
 
   it('returns a first success without waiting, for async and sync functions', async () => {
     expect(await retry(async () => 7)).toBe(7);
     expect(await retry(() => 8)).toBe(8);
     const { fn, calls } = flaky(1);
-    expect(await retry(({ attempt }) => { if (attempt === 0) throw new Error('sync throw'); return fn({ attempt }); }, { baseMs: 0.01 })).toBe('done');
+    expect(
+      await retry(
+        ({ attempt }) => {
+          if (attempt === 0) throw new Error('sync throw');
+          return fn({ attempt });
+        },
+        { baseMs: 0.01 },
+      ),
+    ).toBe('done');
     expect(calls).toEqual([1, 2]);
   });
 
@@ -154,7 +199,12 @@ describe('retry', () => {
       return { r, told };
     };
     const spent = new Error('always');
-    let g = await why(async () => { throw spent; }, { retries: 2 });
+    let g = await why(
+      async () => {
+        throw spent;
+      },
+      { retries: 2 },
+    );
     expect(g.told).toEqual([{ reason: 'retries', attempts: 3, error: spent, retryAfterMs: undefined }]);
     expect(g.r.error).toBe(spent);
     g = await why(flaky(5, Object.assign(new Error('400'), { status: 400 })).fn, { retryOn: () => false });
@@ -179,7 +229,14 @@ describe('retry', () => {
     const breaker = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 2, clock });
     await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
     const r0: RetryInfo[] = [];
-    const r = await run(() => breaker.execute(async () => 'up'), { retries: 2, maxMs: 10, onRetry: (i) => { r0.push(i); clock.advance(2); } });
+    const r = await run(() => breaker.execute(async () => 'up'), {
+      retries: 2,
+      maxMs: 10,
+      onRetry: (i) => {
+        r0.push(i);
+        clock.advance(2);
+      },
+    });
     expect(r.value).toBe('up');
     expect(r0[0]).toMatchObject({ retryAfterMs: 2 });
   });
@@ -196,7 +253,12 @@ describe('retry', () => {
       ['an unknown jitter', null, { jitter: 'gaussian' }, /jitter must be one of "full", "equal", "decorrelated", "none", got "gaussian"/],
       ['a retryOn that is not a function', null, { retryOn: true }, /retryOn must be a function/],
       ['an onGiveUp that is not a function', null, { onGiveUp: 'log' }, /onGiveUp must be a function, got "log"/],
-      ['a budget without deposit()', null, { budget: { tryWithdraw: () => true } }, /budget must be a RetryBudget \(an object with deposit\(\) and tryWithdraw\(\)\), got an object/],
+      [
+        'a budget without deposit()',
+        null,
+        { budget: { tryWithdraw: () => true } },
+        /budget must be a RetryBudget \(an object with deposit\(\) and tryWithdraw\(\)\), got an object/,
+      ],
       ['a signal that is not an AbortSignal', null, { signal: {} }, /signal must be an AbortSignal/],
       ['options that are not an object', null, 7, /retry\(fn, options\): options must be an object, got 7/],
       ['a misspelled option', null, { retires: 3 }, /retry\(fn, options\): unknown option "retires"; did you mean "retries"\?/],

@@ -39,7 +39,7 @@ async function exitWorker(w: Remote): Promise<void> {
 }
 
 describe('CircuitBreaker across threads', () => {
-  it('one thread\'s failures open the breaker for every thread', async () => {
+  it("one thread's failures open the breaker for every thread", async () => {
     const breaker = new CircuitBreaker({ failureThreshold: 3, resetTimeoutMs: 60_000 });
     expect(await a.call('breakerFail', { breaker: breaker.handle, n: 3 })).toBe('OPEN');
     expect(breaker.state).toBe('OPEN');
@@ -153,7 +153,10 @@ describe('RetryBudget across threads', () => {
     const budget = new RetryBudget({ ratio: 0.5, minRetriesPerSecond: 0, windowMs: 60_000, clock: new ManualClock() });
     await a.call('deposit', { budget: budget.handle, n: 6 });
     await b.call('deposit', { budget: budget.handle, n: 4 });
-    const [x, y] = await Promise.all([a.call<number>('withdraw', { budget: budget.handle, n: 10 }), b.call<number>('withdraw', { budget: budget.handle, n: 10 })]);
+    const [x, y] = await Promise.all([
+      a.call<number>('withdraw', { budget: budget.handle, n: 10 }),
+      b.call<number>('withdraw', { budget: budget.handle, n: 10 }),
+    ]);
     expect(x + y).toBe(5);
     expect(budget.tryWithdraw()).toBe(false);
     expect(budget.stats()).toEqual({ deposits: 10, withdrawals: 5, balance: 0 });

@@ -50,7 +50,12 @@ function whenMessage(worker, predicate) {
 const exited = (worker) => new Promise((resolve) => worker.once('exit', resolve));
 
 // 1. The package resolves by its own name, through package.json "exports", to the build.
-const ENTRIES = { sabre: 'dist/index.js', 'sabre/testing': 'dist/testing/index.js', 'sabre/piscina': 'dist/integrations/piscina.js', 'sabre/comlink': 'dist/integrations/comlink.js' };
+const ENTRIES = {
+  sabre: 'dist/index.js',
+  'sabre/testing': 'dist/testing/index.js',
+  'sabre/piscina': 'dist/integrations/piscina.js',
+  'sabre/comlink': 'dist/integrations/comlink.js',
+};
 for (const [entry, file] of Object.entries(ENTRIES)) {
   let resolved;
   try {
@@ -61,13 +66,48 @@ for (const [entry, file] of Object.entries(ENTRIES)) {
   check(resolved === new URL(file, root).href, `'${entry}' resolves to ${file}`, resolved.replace(root.href, ''));
 }
 const sabre = await import('sabre');
-const names = ['Mutex', 'AtomicCounter', 'StripedCounter', 'VersionedCell', 'spawnWorker', 'isSabreError', 'SabreError', 'OwnerDiedError', 'SharedArena', 'ThreadRegistry',
-  'Semaphore', 'RWLock', 'Condition', 'Latch', 'Once', 'SeqLock', 'SharedHashTable', 'LeaseLock', 'FencedResource', 'LockManager', 'OnceRegistry', 'VoteRegistry', 'Cache', 'BookingTable', 'IdempotencyStore', 'idempotent', 'CircuitBreaker', 'retry', 'RetryBudget', 'Bulkhead', 'TokenBucket', 'SlidingWindow', 'rateLimitHeaders'];
+const names = [
+  'Mutex',
+  'AtomicCounter',
+  'StripedCounter',
+  'VersionedCell',
+  'spawnWorker',
+  'isSabreError',
+  'SabreError',
+  'OwnerDiedError',
+  'SharedArena',
+  'ThreadRegistry',
+  'Semaphore',
+  'RWLock',
+  'Condition',
+  'Latch',
+  'Once',
+  'SeqLock',
+  'SharedHashTable',
+  'LeaseLock',
+  'FencedResource',
+  'LockManager',
+  'OnceRegistry',
+  'VoteRegistry',
+  'Cache',
+  'BookingTable',
+  'IdempotencyStore',
+  'idempotent',
+  'CircuitBreaker',
+  'retry',
+  'RetryBudget',
+  'Bulkhead',
+  'TokenBucket',
+  'SlidingWindow',
+  'rateLimitHeaders',
+];
 const missing = names.filter((n) => !(n in sabre));
 check(missing.length === 0, `'sabre' exports ${names.join(', ')}`, missing.length ? `missing: ${missing.join(', ')}` : '');
 
 await step('keyed primitives work from the built package', async () => {
-  const table = sabre.SharedHashTable.from(new sabre.SharedHashTable({ capacity: 8, maxKeyBytes: 8, maxValueBytes: 32, codec: 'json' }).handle);
+  const table = sabre.SharedHashTable.from(
+    new sabre.SharedHashTable({ capacity: 8, maxKeyBytes: 8, maxValueBytes: 32, codec: 'json' }).handle,
+  );
   table.set('k', { n: 1 });
   check(table.get('k')?.n === 1 && table.size === 1, 'SharedHashTable set/get through a re-opened handle');
   const leases = new sabre.LeaseLock({ capacity: 4 });
@@ -84,39 +124,73 @@ await step('keyed primitives work from the built package', async () => {
   const cache = new sabre.Cache({ capacity: 2, maxKeyBytes: 8, maxValueBytes: 16, codec: 'string', policy: 'lfu' });
   const computed = await Promise.all([cache.getOrCompute('k', async () => 'v'), cache.getOrCompute('k', async () => 'other')]);
   for (const key of ['a', 'b', 'c']) cache.set(key, key);
-  check(computed.join() === 'v,v' && cache.size === 2 && sabre.Cache.from(cache.handle).stats().evictions === 2, 'Cache: single-flight getOrCompute and eviction at capacity');
+  check(
+    computed.join() === 'v,v' && cache.size === 2 && sabre.Cache.from(cache.handle).stats().evictions === 2,
+    'Cache: single-flight getOrCompute and eviction at capacity',
+  );
   const idem = new sabre.IdempotencyStore({ capacity: 4, leaseMs: 1000, maxResponseBytes: 256 });
   const fp = sabre.IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: '{}' });
   const first = idem.begin('k', fp);
   idem.complete(first.token, { status: 201, body: 'ok' });
   const again = idem.begin('k', fp);
-  check(first.status === 'new' && again.status === 'replay' && again.response.body === 'ok' && idem.begin('k', 'other').status === 'mismatch', 'IdempotencyStore runs a key once and replays it');
+  check(
+    first.status === 'new' && again.status === 'replay' && again.response.body === 'ok' && idem.begin('k', 'other').status === 'mismatch',
+    'IdempotencyStore runs a key once and replays it',
+  );
   const bucket = sabre.TokenBucket.from(new sabre.TokenBucket({ burst: 2, refillPerSecond: 1, capacity: 4 }).handle);
   const window = new sabre.SlidingWindow({ limit: 1, windowMs: 60_000, capacity: 4 });
   const denied = (bucket.tryAcquire('k', 2), bucket.check('k'));
-  check(!denied.allowed && denied.retryAfterMs > 0 && window.tryAcquire('k') && !window.tryAcquire('k') && sabre.rateLimitHeaders(denied, bucket.policy)['Retry-After'] === '1', 'TokenBucket and SlidingWindow hold a key to its budget; rateLimitHeaders gives Retry-After');
+  check(
+    !denied.allowed &&
+      denied.retryAfterMs > 0 &&
+      window.tryAcquire('k') &&
+      !window.tryAcquire('k') &&
+      sabre.rateLimitHeaders(denied, bucket.policy)['Retry-After'] === '1',
+    'TokenBucket and SlidingWindow hold a key to its budget; rateLimitHeaders gives Retry-After',
+  );
   const rooms = new sabre.BookingTable({ capacity: 4 });
   const booked = rooms.book('room', 9, 10, 'ada');
   let refused = false;
-  try { rooms.book('room', 9.5, 11, 'bob'); } catch (e) { refused = sabre.isSabreError(e, 'ERR_CONFLICT'); }
-  check(refused && sabre.BookingTable.from(rooms.handle).bookings('room')[0]?.id === booked.id, 'BookingTable refuses an overlapping booking');
+  try {
+    rooms.book('room', 9.5, 11, 'bob');
+  } catch (e) {
+    refused = sabre.isSabreError(e, 'ERR_CONFLICT');
+  }
+  check(
+    refused && sabre.BookingTable.from(rooms.handle).bookings('room')[0]?.id === booked.id,
+    'BookingTable refuses an overlapping booking',
+  );
 });
 
 await step('resilience primitives work from the built package', async () => {
   const breaker = new sabre.CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 60_000 });
   await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => {});
   let open = false;
-  try { await sabre.CircuitBreaker.from(breaker.handle).execute(async () => 1); } catch (e) { open = sabre.isSabreError(e, 'ERR_CIRCUIT_OPEN') && e.retryAfterMs > 0; }
+  try {
+    await sabre.CircuitBreaker.from(breaker.handle).execute(async () => 1);
+  } catch (e) {
+    open = sabre.isSabreError(e, 'ERR_CIRCUIT_OPEN') && e.retryAfterMs > 0;
+  }
   check(open && breaker.state === 'OPEN', 'CircuitBreaker: one failure opens it, and a re-opened handle fails fast with retryAfterMs');
   const budget = new sabre.RetryBudget({ ratio: 1, minRetriesPerSecond: 0 });
   let calls = 0;
-  const value = await sabre.retry(async () => { if (++calls < 2) throw new Error('flaky'); return 'ok'; }, { baseMs: 1, budget: sabre.RetryBudget.from(budget.handle) });
+  const value = await sabre.retry(
+    async () => {
+      if (++calls < 2) throw new Error('flaky');
+      return 'ok';
+    },
+    { baseMs: 1, budget: sabre.RetryBudget.from(budget.handle) },
+  );
   check(value === 'ok' && calls === 2 && budget.stats().withdrawals === 1, 'retry: a retry drawn from a shared RetryBudget');
   const bulkhead = new sabre.Bulkhead({ maxConcurrent: 1 });
   let release;
   const held = bulkhead.execute(() => new Promise((r) => (release = r)));
   let full = false;
-  try { await sabre.Bulkhead.from(bulkhead.handle).execute(() => 1); } catch (e) { full = sabre.isSabreError(e, 'ERR_BULKHEAD_FULL'); }
+  try {
+    await sabre.Bulkhead.from(bulkhead.handle).execute(() => 1);
+  } catch (e) {
+    full = sabre.isSabreError(e, 'ERR_BULKHEAD_FULL');
+  }
   release();
   await held;
   check(full && (await bulkhead.execute(() => 2)) === 2, 'Bulkhead: refuses beyond maxConcurrent, admits again once the slot is free');
@@ -138,7 +212,11 @@ await step('workers increment under the Mutex', async () => {
   await Promise.all(workers.map((w) => whenMessage(w, (m) => m.done !== undefined)));
   await Promise.all(workers.map((w) => w.terminate()));
   const expected = WORKERS * ITERATIONS;
-  check(plain[0] === expected, `${WORKERS} spawnWorker(.mjs) workers x ${ITERATIONS} increments under the Mutex`, `${plain[0]} of ${expected}`);
+  check(
+    plain[0] === expected,
+    `${WORKERS} spawnWorker(.mjs) workers x ${ITERATIONS} increments under the Mutex`,
+    `${plain[0]} of ${expected}`,
+  );
   check(atomic.get() === expected, `AtomicCounter opened from its handle in ${WORKERS} workers`, `${atomic.get()} of ${expected}`);
   check(!mutex.isLocked, 'the Mutex is free afterwards');
 });
@@ -166,7 +244,11 @@ await step('owner death is seen by the next locker', async () => {
 await step('sabre/piscina', async () => {
   const { piscinaTask, toTaskArgs } = await import('sabre/piscina');
   const filename = piscinaTask(import.meta.url, 'piscina-task');
-  check(filename === new URL('./piscina-task.js', import.meta.url).href, 'piscinaTask from a .mjs module names the .js task', filename.replace(root.href, ''));
+  check(
+    filename === new URL('./piscina-task.js', import.meta.url).href,
+    'piscinaTask from a .mjs module names the .js task',
+    filename.replace(root.href, ''),
+  );
   const pool = new Piscina({ filename, minThreads: 2, maxThreads: 2, atomics: 'async' });
   try {
     const mutex = new Mutex();
@@ -175,8 +257,16 @@ await step('sabre/piscina', async () => {
     const args = toTaskArgs({ mutex, counter, plain, iterations: 500 });
     check(args.mutex === mutex.handle && args.plain === plain, 'toTaskArgs sends handles in place of primitives');
     const replies = await Promise.all([pool.run(args), pool.run(args), pool.run(args)]);
-    check(replies.every((r) => r.mutex === 'Mutex' && r.counter === 'AtomicCounter'), 'fromTaskArgs re-opens them live in the task', JSON.stringify(replies[0]));
-    check(plain[0] === 1500 && counter.get() === 1500, 'Piscina tasks x 500 increments under the shared Mutex', `plain ${plain[0]}, counter ${counter.get()} of 1500`);
+    check(
+      replies.every((r) => r.mutex === 'Mutex' && r.counter === 'AtomicCounter'),
+      'fromTaskArgs re-opens them live in the task',
+      JSON.stringify(replies[0]),
+    );
+    check(
+      plain[0] === 1500 && counter.get() === 1500,
+      'Piscina tasks x 500 increments under the shared Mutex',
+      `plain ${plain[0]}, counter ${counter.get()} of 1500`,
+    );
   } finally {
     await pool.destroy();
   }
@@ -191,7 +281,11 @@ await step('sabre/comlink', async () => {
   try {
     const counter = new AtomicCounter();
     const arrived = await api.add(counter, 5);
-    check(arrived === 'AtomicCounter' && counter.get() === 5, 'a primitive passed to a Comlink call arrives live', `${arrived}, counter ${counter.get()}`);
+    check(
+      arrived === 'AtomicCounter' && counter.get() === 5,
+      'a primitive passed to a Comlink call arrives live',
+      `${arrived}, counter ${counter.get()}`,
+    );
     const mutex = await api.lockedMutex(new Mutex());
     check(mutex instanceof Mutex && mutex.isLocked, 'a primitive returned by a Comlink call arrives live');
     let code = 'none';
@@ -219,7 +313,11 @@ await step('sabre/testing', async () => {
       yields: { probability: 0.05, maxDelayMs: 0.05 },
     });
     const total = AtomicCounter.from(shared.counter).get();
-    check(total === 600 && history.length === 1200, 'runThreads runs a program on 3 warm workers from dist', `counter ${total} of 600, ${history.length} events`);
+    check(
+      total === 600 && history.length === 1200,
+      'runThreads runs a program on 3 warm workers from dist',
+      `counter ${total} of 600, ${history.length} events`,
+    );
   } finally {
     await closeThreads();
   }
@@ -254,16 +352,29 @@ function importGraph(file) {
 for (const entry of ['sabre', 'sabre/testing']) {
   const { modules, bare } = importGraph(ENTRIES[entry]);
   const reached = [...bare].filter(([specifier]) => isPeer(specifier));
-  check(modules > 1 && reached.length === 0, `'${entry}' imports neither ${PEERS.join(' nor ')} (built import graph, ${modules} modules)`,
-    reached.map(([specifier, by]) => `${specifier} from ${by}`).join(', '));
+  check(
+    modules > 1 && reached.length === 0,
+    `'${entry}' imports neither ${PEERS.join(' nor ')} (built import graph, ${modules} modules)`,
+    reached.map(([specifier, by]) => `${specifier} from ${by}`).join(', '),
+  );
 }
 await step('entries load with the peers unresolvable', async () => {
   const entries = Object.keys(ENTRIES);
-  const out = execFileSync(process.execPath, [fileURLToPath(new URL('./without-peers.mjs', import.meta.url)), ...entries], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [fileURLToPath(new URL('./without-peers.mjs', import.meta.url)), ...entries], {
+    encoding: 'utf8',
+  });
   const { loaded, blocked } = JSON.parse(out.trim().split('\n').at(-1));
-  check(PEERS.every((p) => blocked[p] === true), 'control: importing piscina or comlink fails in the child process', JSON.stringify(blocked));
+  check(
+    PEERS.every((p) => blocked[p] === true),
+    'control: importing piscina or comlink fails in the child process',
+    JSON.stringify(blocked),
+  );
   for (const entry of entries) {
-    check(typeof loaded[entry] === 'number' && loaded[entry] > 0, `'${entry}' loads without piscina and comlink installed`, String(loaded[entry]));
+    check(
+      typeof loaded[entry] === 'number' && loaded[entry] > 0,
+      `'${entry}' loads without piscina and comlink installed`,
+      String(loaded[entry]),
+    );
   }
 });
 
@@ -274,10 +385,19 @@ await step('types of the packed package', async () => {
   const packArgs = ['pack', '--dry-run', '--json', '--ignore-scripts'];
   const packed = npm
     ? execFileSync(process.execPath, [npm, ...packArgs], { cwd: rootPath, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-    : execFileSync('npm', packArgs, { cwd: rootPath, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], shell: process.platform === 'win32' });
+    : execFileSync('npm', packArgs, {
+        cwd: rootPath,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        shell: process.platform === 'win32',
+      });
   const files = JSON.parse(packed)[0].files.map((f) => f.path);
   const unexpected = files.filter((f) => !/^(dist\/.*\.(js|d\.ts)|package\.json|README\.md)$/.test(f));
-  check(unexpected.length === 0 && files.some((f) => f === 'dist/index.js'), `npm pack ships dist's .js and .d.ts, package.json and README.md only (${files.length} files)`, unexpected.join(', '));
+  check(
+    unexpected.length === 0 && files.some((f) => f === 'dist/index.js'),
+    `npm pack ships dist's .js and .d.ts, package.json and README.md only (${files.length} files)`,
+    unexpected.join(', '),
+  );
   const app = mkdtempSync(join(tmpdir(), 'sabre-consumer-'));
   try {
     for (const file of files) {
@@ -290,13 +410,26 @@ await step('types of the packed package', async () => {
     cpSync(fileURLToPath(new URL('./consumer', import.meta.url)), join(app, 'src'), { recursive: true });
     cpSync(fileURLToPath(new URL('./consumer-comlink', import.meta.url)), join(app, 'comlink-src'), { recursive: true });
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-    const strict = { target: 'ES2022', types: ['node'], strict: true, skipLibCheck: false, noEmit: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true };
+    const strict = {
+      target: 'ES2022',
+      types: ['node'],
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+    };
     const nodeNext = { module: 'NodeNext', moduleResolution: 'NodeNext' };
     const runs = [
       { name: 'NodeNext resolution', include: 'src', compilerOptions: { ...strict, ...nodeNext } },
       { name: 'Bundler resolution', include: 'src', compilerOptions: { ...strict, module: 'ESNext', moduleResolution: 'Bundler' } },
       // Then with comlink installed: Comlink's own types need lib DOM (see README).
-      { name: 'comlink installed, lib DOM', include: 'comlink-src', compilerOptions: { ...strict, ...nodeNext, lib: ['ES2023', 'DOM'] }, install: 'comlink' },
+      {
+        name: 'comlink installed, lib DOM',
+        include: 'comlink-src',
+        compilerOptions: { ...strict, ...nodeNext, lib: ['ES2023', 'DOM'] },
+        install: 'comlink',
+      },
     ];
     const tsc = fileURLToPath(import.meta.resolve('typescript/bin/tsc'));
     for (const [i, { name, include, compilerOptions, install }] of runs.entries()) {
@@ -309,8 +442,11 @@ await step('types of the packed package', async () => {
       } catch (e) {
         errors = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim() || String(e);
       }
-      check(errors === '', `an app (${include}/: ${readdirSync(join(app, include)).join(', ')}) type-checks against the packed files (skipLibCheck false, ${name})`,
-        errors.split('\n').slice(0, 12).join('\n     '));
+      check(
+        errors === '',
+        `an app (${include}/: ${readdirSync(join(app, include)).join(', ')}) type-checks against the packed files (skipLibCheck false, ${name})`,
+        errors.split('\n').slice(0, 12).join('\n     '),
+      );
     }
   } finally {
     rmSync(app, { recursive: true, force: true });

@@ -33,11 +33,19 @@ describe('BookingTable', () => {
     expect(a).toEqual({ id: expect.stringMatching(/^[0-9a-f]{8}-\d+:room$/), resource: 'room', start: 9, end: 10, holder: 'ada' });
     expect(table.book('room', 10, 11, 'bob').start).toBe(10); // [9, 10) and [10, 11) only touch
     expect(table.book('room', 8, 9, 'cy').end).toBe(9);
-    expectCode(() => table.book('room', 9.5, 9.75, 'dan'), ErrorCode.CONFLICT, /\[9\.5, 9\.75\) on "room" overlaps a confirmed booking \[9, 10\)/);
+    expectCode(
+      () => table.book('room', 9.5, 9.75, 'dan'),
+      ErrorCode.CONFLICT,
+      /\[9\.5, 9\.75\) on "room" overlaps a confirmed booking \[9, 10\)/,
+    );
     expectCode(() => table.book('room', 7, 12, 'dan'), ErrorCode.CONFLICT); // covers them all
     expectCode(() => table.book('room', 9, 10, 'ada'), ErrorCode.CONFLICT); // a holder's own booking blocks it too
     expect(table.book('other', 9, 10, 'dan').resource).toBe('other'); // resources are independent
-    expect(rows(table, 'room')).toEqual([[8, 9, 'cy', false], [9, 10, 'ada', false], [10, 11, 'bob', false]]);
+    expect(rows(table, 'room')).toEqual([
+      [8, 9, 'cy', false],
+      [9, 10, 'ada', false],
+      [10, 11, 'bob', false],
+    ]);
     expect(table.booking(a.id)).toEqual(a);
     expect(new Set([a.id, ...table.bookings('room').map((b) => b.id), ...table.bookings('other').map((b) => b.id)]).size).toBe(4);
   });
@@ -46,7 +54,11 @@ describe('BookingTable', () => {
     const { clock, table } = manual();
     const h = table.hold('room', 10, 12, 'bob', { ttlMs: 100 });
     expect(h).toEqual({ id: expect.any(String), resource: 'room', start: 10, end: 12, holder: 'bob', expiresAt: 1100 });
-    expectCode(() => table.book('room', 11, 13, 'ada'), ErrorCode.CONFLICT, /overlaps a hold of another holder on \[10, 12\), live until 1100 ms \(the clock reads 1000 ms\)/);
+    expectCode(
+      () => table.book('room', 11, 13, 'ada'),
+      ErrorCode.CONFLICT,
+      /overlaps a hold of another holder on \[10, 12\), live until 1100 ms \(the clock reads 1000 ms\)/,
+    );
     expectCode(() => table.hold('room', 9, 11, 'ada', { ttlMs: 5 }), ErrorCode.CONFLICT);
     clock.advance(99);
     expect(rows(table, 'room')).toEqual([[10, 12, 'bob', true]]);
@@ -54,7 +66,11 @@ describe('BookingTable', () => {
     clock.advance(1); // exactly at expiresAt: lapsed
     expect(table.bookings('room')).toEqual([]);
     expect(table.booking(h.id)).toBeUndefined();
-    expectCode(() => table.confirm(h.id), ErrorCode.NOT_OWNER, /hold .* expired at 1100 ms \(the clock reads 1100 ms\): its interval may have been taken since/);
+    expectCode(
+      () => table.confirm(h.id),
+      ErrorCode.NOT_OWNER,
+      /hold .* expired at 1100 ms \(the clock reads 1100 ms\): its interval may have been taken since/,
+    );
     const taken = table.book('room', 11, 13, 'ada'); // nobody cleaned anything up
     expectCode(() => table.confirm(h.id), ErrorCode.NOT_OWNER, /is not held: it was cancelled, it expired/); // the book dropped it
     expect(table.bookings('room')).toEqual([taken]);
@@ -77,10 +93,18 @@ describe('BookingTable', () => {
     const h1 = table.hold('room', 10, 12, 'bob', { ttlMs: 100 });
     const h2 = table.hold('room', 11, 13, 'bob', { ttlMs: 100 }); // the same checkout, asked twice
     table.confirm(h1.id);
-    expectCode(() => table.confirm(h2.id), ErrorCode.CONFLICT, new RegExp(`hold ${h2.id} on "room" overlaps a confirmed booking \\[10, 12\\)`));
+    expectCode(
+      () => table.confirm(h2.id),
+      ErrorCode.CONFLICT,
+      new RegExp(`hold ${h2.id} on "room" overlaps a confirmed booking \\[10, 12\\)`),
+    );
     expect(table.booking(h2.id)).toMatchObject({ expiresAt: 1100 }); // still a hold
     const own = table.book('room', 13, 14, 'bob');
-    expect(rows(table, 'room')).toEqual([[10, 12, 'bob', false], [11, 13, 'bob', true], [13, 14, 'bob', false]]);
+    expect(rows(table, 'room')).toEqual([
+      [10, 12, 'bob', false],
+      [11, 13, 'bob', true],
+      [13, 14, 'bob', false],
+    ]);
     expect(table.cancel(h2.id)).toBe(true);
     expect(table.bookings('room').map((b) => b.id)).toEqual([h1.id, own.id]);
   });
@@ -102,7 +126,8 @@ describe('BookingTable', () => {
   });
 
   it("another table's id names nothing here, even one with the same number and resource", () => {
-    const mine = manual().table, theirs = manual().table;
+    const mine = manual().table,
+      theirs = manual().table;
     const a = mine.book('room', 0, 1, 'ada');
     const b = theirs.book('room', 0, 1, 'bob');
     expect(b.id.slice(b.id.indexOf('-'))).toBe(a.id.slice(a.id.indexOf('-'))); // both booking 1 of "room"
@@ -138,19 +163,35 @@ describe('BookingTable', () => {
       table.book('room', 0, 1, 'a');
       table.hold('room', 1, 2, 'b', { ttlMs: 10 });
       table.book('room', 2, 3, 'c');
-      expectCode(() => table.book('room', 3, 4, 'd'), ErrorCode.CAPACITY, /"room" has 3 confirmed bookings and live holds, and maxBookingsPerResource is 3/);
+      expectCode(
+        () => table.book('room', 3, 4, 'd'),
+        ErrorCode.CAPACITY,
+        /"room" has 3 confirmed bookings and live holds, and maxBookingsPerResource is 3/,
+      );
       expectCode(() => table.hold('room', 3, 4, 'd', { ttlMs: 10 }), ErrorCode.CAPACITY);
-      expect(rows(table, 'room')).toEqual([[0, 1, 'a', false], [1, 2, 'b', true], [2, 3, 'c', false]]);
+      expect(rows(table, 'room')).toEqual([
+        [0, 1, 'a', false],
+        [1, 2, 'b', true],
+        [2, 3, 'c', false],
+      ]);
       clock.advance(10);
       expect(table.book('room', 3, 4, 'd').holder).toBe('d');
-      expect(rows(table, 'room')).toEqual([[0, 1, 'a', false], [2, 3, 'c', false], [3, 4, 'd', false]]);
+      expect(rows(table, 'room')).toEqual([
+        [0, 1, 'a', false],
+        [2, 3, 'c', false],
+        [3, 4, 'd', false],
+      ]);
     });
 
     it('a full table refuses a new resource; records left with only lapsed holds, or emptied by cancels, make room', () => {
       const { clock, table } = manual({ capacity: 2 });
       const a = table.book('a', 0, 1, 'x');
       table.hold('b', 0, 1, 'x', { ttlMs: 10 });
-      expectCode(() => table.book('c', 0, 1, 'x'), ErrorCode.CAPACITY, /no room for resource "c": all 2 resources of this BookingTable have bookings or live holds/);
+      expectCode(
+        () => table.book('c', 0, 1, 'x'),
+        ErrorCode.CAPACITY,
+        /no room for resource "c": all 2 resources of this BookingTable have bookings or live holds/,
+      );
       expect(table.bookings('a')).toEqual([a]);
       clock.advance(10); // b's only entry lapses: the sweep frees its record
       expect(table.book('c', 0, 1, 'x').resource).toBe('c');
@@ -169,21 +210,45 @@ describe('BookingTable', () => {
       ['an empty interval', (t: BookingTable) => t.book('room', 5, 5, 'x'), /end must be greater than start .* got start 5 and end 5/],
       ['end before start', (t: BookingTable) => t.book('room', 5, 4, 'x'), /got start 5 and end 4/],
       ['a holder that is not a string', (t: BookingTable) => t.book('room', 5, 6, 7 as never), /holder must be a string, got 7/],
-      ['a holder too long', (t: BookingTable) => t.book('room', 5, 6, 'x'.repeat(9)), /holder is too long: 9 UTF-8 bytes, and maxHolderBytes is 8/],
-      ['a resource too long', (t: BookingTable) => t.book('é'.repeat(9), 5, 6, 'x'), /resource is too long: 18 UTF-8 bytes, and maxKeyBytes is 16/],
+      [
+        'a holder too long',
+        (t: BookingTable) => t.book('room', 5, 6, 'x'.repeat(9)),
+        /holder is too long: 9 UTF-8 bytes, and maxHolderBytes is 8/,
+      ],
+      [
+        'a resource too long',
+        (t: BookingTable) => t.book('é'.repeat(9), 5, 6, 'x'),
+        /resource is too long: 18 UTF-8 bytes, and maxKeyBytes is 16/,
+      ],
       ['a resource that is not a string', (t: BookingTable) => t.book(new Uint8Array(2) as never, 5, 6, 'x'), /resource must be a string/],
       ['a resource with a lone surrogate', (t: BookingTable) => t.book('r\ud800', 5, 6, 'x'), /lone surrogate/],
-      ['a zero ttl', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: 0 }), /ttlMs must be a finite number of milliseconds > 0, got 0/],
+      [
+        'a zero ttl',
+        (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: 0 }),
+        /ttlMs must be a finite number of milliseconds > 0, got 0/,
+      ],
       ['a negative ttl', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: -5 }), /got -5/],
       ['an infinite ttl', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttlMs: Infinity }), /got Infinity/],
-      ['no hold options', (t: BookingTable) => t.hold('room', 5, 6, 'x', undefined as never), /table\.hold\(resource, start, end, holder, options\): ttlMs is required/],
-      ['a misspelled hold option', (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttl: 5 } as never), /table\.hold\(resource, start, end, holder, options\): unknown option "ttl"; did you mean "ttlMs"\?/],
+      [
+        'no hold options',
+        (t: BookingTable) => t.hold('room', 5, 6, 'x', undefined as never),
+        /table\.hold\(resource, start, end, holder, options\): ttlMs is required/,
+      ],
+      [
+        'a misspelled hold option',
+        (t: BookingTable) => t.hold('room', 5, 6, 'x', { ttl: 5 } as never),
+        /table\.hold\(resource, start, end, holder, options\): unknown option "ttl"; did you mean "ttlMs"\?/,
+      ],
       ['a bad interval in a hold', (t: BookingTable) => t.hold('room', 6, 5, 'x', { ttlMs: 5 }), /end must be greater than start/],
       ['confirm of a number', (t: BookingTable) => t.confirm(3 as never), /holdId must be a booking id \(a string\), got 3/],
       ['confirm of a malformed id', (t: BookingTable) => t.confirm('room'), /holdId must be a booking id .*, got "room"/],
       ['cancel of a malformed id', (t: BookingTable) => t.cancel('0abc-1:room'), /id must be a booking id/],
       ['cancel of an id naming a resource too long', (t: BookingTable) => t.cancel(`0000000a-1:${'x'.repeat(17)}`), /resource is too long/],
-      ['bookings of a resource that is not a string', (t: BookingTable) => t.bookings(null as never), /resource must be a string, got null/],
+      [
+        'bookings of a resource that is not a string',
+        (t: BookingTable) => t.bookings(null as never),
+        /resource must be a string, got null/,
+      ],
     ])('%s', (_n, op, message) => {
       const { table } = manual();
       const kept = table.book('room', 0, 1, 'keep');
@@ -197,40 +262,76 @@ describe('BookingTable', () => {
       ['capacity 0', { capacity: 0 }, /capacity must be an integer in \[1, 16777216\], got 0/],
       ['a clock that cannot be shared', { capacity: 4, clock: { now: () => 0 } }, /systemClock or a ManualClock/],
       ['maxBookingsPerResource 0', { capacity: 4, maxBookingsPerResource: 0 }, /maxBookingsPerResource/],
-      ['maxBookingsPerResource past the largest', { capacity: 4, maxBookingsPerResource: 4097 }, /maxBookingsPerResource must be an integer in \[1, 4096\], got 4097/],
+      [
+        'maxBookingsPerResource past the largest',
+        { capacity: 4, maxBookingsPerResource: 4097 },
+        /maxBookingsPerResource must be an integer in \[1, 4096\], got 4097/,
+      ],
       ['maxHolderBytes 1.5', { capacity: 4, maxHolderBytes: 1.5 }, /maxHolderBytes/],
       ['maxKeyBytes 0', { capacity: 4, maxKeyBytes: 0 }, /maxKeyBytes must be an integer in \[1, 65535\], got 0/],
-      ['a misspelled option', { capacity: 4, maxHolderByte: 8 }, /new BookingTable\(options\): unknown option "maxHolderByte"; did you mean "maxHolderBytes"\?/],
-      ['an old name and its new one together', { capacity: 4, maxResourceBytes: 8, maxKeyBytes: 8 }, /"maxResourceBytes" is the old name of "maxKeyBytes"; give only "maxKeyBytes"/],
+      [
+        'a misspelled option',
+        { capacity: 4, maxHolderByte: 8 },
+        /new BookingTable\(options\): unknown option "maxHolderByte"; did you mean "maxHolderBytes"\?/,
+      ],
+      [
+        'an old name and its new one together',
+        { capacity: 4, maxResourceBytes: 8, maxKeyBytes: 8 },
+        /"maxResourceBytes" is the old name of "maxKeyBytes"; give only "maxKeyBytes"/,
+      ],
       ['a table too large to allocate', { capacity: 2 ** 20, maxBookingsPerResource: 4096 }, /needs \d+ bytes; the limit is/],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new BookingTable(o), ErrorCode.INVALID_ARG, message);
     });
 
-    it('byteLength reads the constructor\'s options, as strictly', () => {
-      expectCode(() => BookingTable.byteLength({ capacity: 4, maxBooking: 8 } as never), ErrorCode.INVALID_ARG, /BookingTable\.byteLength\(options\): unknown option "maxBooking"; did you mean "maxBookingsPerResource"\?/);
+    it("byteLength reads the constructor's options, as strictly", () => {
+      expectCode(
+        () => BookingTable.byteLength({ capacity: 4, maxBooking: 8 } as never),
+        ErrorCode.INVALID_ARG,
+        /BookingTable\.byteLength\(options\): unknown option "maxBooking"; did you mean "maxBookingsPerResource"\?/,
+      );
     });
 
-    it.each(forgedHandles<BookingTableHandle>('sabre.LeaseLock', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, maxBookingsPerResource: 7 } })],
-      ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<BookingTableHandle>('sabre.LeaseLock', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, maxBookingsPerResource: 7 } })],
+        ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { table } = manual();
-      expectCode(thrown(() => BookingTable.from(forge(table.handle) as BookingTableHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => BookingTable.from(forge(table.handle) as BookingTableHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 
   describe('on real threads', () => {
     it('workers rushing for the same slots: each slot is booked exactly once, and the table lists exactly the winners', async () => {
       const table = new BookingTable({ capacity: 4 });
-      const parties = 3, slots = 24;
+      const parties = 3,
+        slots = 24;
       const line = new Int32Array(new SharedArrayBuffer(4));
       const ws = await Promise.all(Array.from({ length: parties }, () => worker()));
-      const results = await Promise.all(ws.map((w, i) =>
-        w.call<(string | null)[]>('rush', { table: table.handle, resource: 'hall', holder: `w${i}`, line, parties, slots, offset: i * 8 })));
+      const results = await Promise.all(
+        ws.map((w, i) =>
+          w.call<(string | null)[]>('rush', {
+            table: table.handle,
+            resource: 'hall',
+            holder: `w${i}`,
+            line,
+            parties,
+            slots,
+            offset: i * 8,
+          }),
+        ),
+      );
       const winners = Array.from({ length: slots }, (_, s) => results.map((r) => r[s]).filter((id) => id !== null));
-      expect(winners.map((w) => w.length), 'winners per slot').toEqual(new Array(slots).fill(1));
+      expect(
+        winners.map((w) => w.length),
+        'winners per slot',
+      ).toEqual(new Array(slots).fill(1));
       const listed = table.bookings('hall');
       expect(listed.map((b) => b.id)).toEqual(winners.map((w) => w[0]));
       expect(listed.map((b) => b.start)).toEqual(Array.from({ length: slots }, (_, s) => s));
@@ -243,7 +344,11 @@ describe('BookingTable', () => {
       const h = await w.call<Hold>('hold', { table: table.handle, resource: 'room', start: 1, end: 3, holder: 'bob', ttlMs: 50 });
       expect(h.expiresAt).toBe(50);
       expectCode(() => table.book('room', 2, 4, 'ada'), ErrorCode.CONFLICT);
-      expectCode(await rejected(w.call('book', { table: table.handle, resource: 'room', start: 0, end: 2, holder: 'ada' })), ErrorCode.CONFLICT, /overlaps a hold of another holder/);
+      expectCode(
+        await rejected(w.call('book', { table: table.handle, resource: 'room', start: 0, end: 2, holder: 'ada' })),
+        ErrorCode.CONFLICT,
+        /overlaps a hold of another holder/,
+      );
       expect(table.confirm(h.id)).toEqual({ id: h.id, resource: 'room', start: 1, end: 3, holder: 'bob' });
       expect(await w.call<Booking[]>('bookings', { table: table.handle, resource: 'room' })).toEqual(table.bookings('room'));
       const h2 = table.hold('room', 3, 4, 'ada', { ttlMs: 10 });
@@ -253,7 +358,7 @@ describe('BookingTable', () => {
       expect(table.bookings('room')).toEqual([]);
     });
 
-    it("a hold outlives the thread that made it: it blocks until its expiry, then the interval is free", async () => {
+    it('a hold outlives the thread that made it: it blocks until its expiry, then the interval is free', async () => {
       const clock = new ManualClock({ startMs: 0 });
       const table = new BookingTable({ capacity: 4, clock });
       const w = await worker();
@@ -266,9 +371,9 @@ describe('BookingTable', () => {
       clock.advance(100);
       expect(table.book('room', 2, 3, 'cy').holder).toBe('cy');
       const listed = table.bookings('room');
-    expect(listed.map((b) => b.holder)).toEqual(['ada', 'bob', 'cy']);
-    expect(listed.map((b) => b.id).slice(0, 2)).toEqual([booked.id, h.id]);
-    expect(table.booking(h2.id)).toBeUndefined();
+      expect(listed.map((b) => b.holder)).toEqual(['ada', 'bob', 'cy']);
+      expect(listed.map((b) => b.id).slice(0, 2)).toEqual([booked.id, h.id]);
+      expect(table.booking(h2.id)).toBeUndefined();
     });
   });
 });

@@ -290,7 +290,9 @@ describe('Cache: across threads', () => {
     const computations = new AtomicCounter();
     const w = await start();
     const gate = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
-    const leader = rejected(w.call('getOrCompute', { cache: c.handle, key: 'k', computations: computations.handle, compute: 'throw', gate }));
+    const leader = rejected(
+      w.call('getOrCompute', { cache: c.handle, key: 'k', computations: computations.handle, compute: 'throw', gate }),
+    );
     await eventually(() => computations.get() === 1); // the worker leads, and waits at the gate
     const waiter = c.getOrCompute('k', async () => 'main');
     expect(c.stats().joins).toBe(1); // main joined the worker's flight (synchronously, before any await)
@@ -340,18 +342,38 @@ describe('Cache: bad input', () => {
 
   it('refuses a getOrCompute function that is not one, and a negative timeoutMs', async () => {
     expectCode(await rejected(c.getOrCompute('k', 'nope' as never)), 'ERR_INVALID_ARG');
-    expectCode(await rejected(c.getOrCompute('k', async () => 'v', { timeoutMs: -1 })), 'ERR_INVALID_ARG', /timeoutMs must be a number of milliseconds >= 0/);
-    expectCode(await rejected(c.getOrCompute('k', async () => 'v', { tags: 'a' as never })), 'ERR_INVALID_ARG', /tags must be an array of strings, got "a"/);
+    expectCode(
+      await rejected(c.getOrCompute('k', async () => 'v', { timeoutMs: -1 })),
+      'ERR_INVALID_ARG',
+      /timeoutMs must be a number of milliseconds >= 0/,
+    );
+    expectCode(
+      await rejected(c.getOrCompute('k', async () => 'v', { tags: 'a' as never })),
+      'ERR_INVALID_ARG',
+      /tags must be an array of strings, got "a"/,
+    );
     expect(c.has('k')).toBe(false);
   });
 
   it.each([
     ['the constructor', () => small({ ttl: 1000 }), /new Cache\(options\): unknown option "ttl"; did you mean "ttlMs"\?/],
     ['the constructor (a slip inside a name)', () => small({ maxTagByte: 8 }), /unknown option "maxTagByte"; did you mean "maxTagBytes"\?/],
-    ['from(handle, options)', () => Cache.from(small().handle, { codex: 'string' } as never), /Cache\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/],
-    ['from(handle, options) given what the handle carries', () => Cache.from(small().handle, { capacity: 5 } as never), /option "capacity" comes from the handle/],
+    [
+      'from(handle, options)',
+      () => Cache.from(small().handle, { codex: 'string' } as never),
+      /Cache\.from\(handle, options\): unknown option "codex"; did you mean "codec"\?/,
+    ],
+    [
+      'from(handle, options) given what the handle carries',
+      () => Cache.from(small().handle, { capacity: 5 } as never),
+      /option "capacity" comes from the handle/,
+    ],
     ['set', () => c.set('k', 'v', { ttl: 5 } as never), /cache\.set\(key, value, options\): unknown option "ttl"; did you mean "ttlMs"\?/],
-    ['byteLength', () => Cache.byteLength({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4, polcy: 'lfu' } as never), /Cache\.byteLength\(options\): unknown option "polcy"; did you mean "policy"\?/],
+    [
+      'byteLength',
+      () => Cache.byteLength({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4, polcy: 'lfu' } as never),
+      /Cache\.byteLength\(options\): unknown option "polcy"; did you mean "policy"\?/,
+    ],
   ])('refuses a misspelled option of %s, naming the option meant', (_name, fn, message) => {
     expectCode(thrown(fn), 'ERR_INVALID_ARG', message);
   });
@@ -359,8 +381,16 @@ describe('Cache: bad input', () => {
   it('refuses a misspelled option of getOrCompute before computing anything', async () => {
     let computed = 0;
     const compute = async () => String(++computed);
-    expectCode(await rejected(c.getOrCompute('k', compute, { timeoutMS: 5 } as never)), 'ERR_INVALID_ARG', /cache\.getOrCompute\(key, fn, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/);
-    expectCode(await rejected(c.getOrCompute('k', compute, { tag: ['a'] } as never)), 'ERR_INVALID_ARG', /unknown option "tag"; did you mean "tags"\?/);
+    expectCode(
+      await rejected(c.getOrCompute('k', compute, { timeoutMS: 5 } as never)),
+      'ERR_INVALID_ARG',
+      /cache\.getOrCompute\(key, fn, options\): unknown option "timeoutMS"; did you mean "timeoutMs"\?/,
+    );
+    expectCode(
+      await rejected(c.getOrCompute('k', compute, { tag: ['a'] } as never)),
+      'ERR_INVALID_ARG',
+      /unknown option "tag"; did you mean "tags"\?/,
+    );
     expect(computed).toBe(0);
   });
 
@@ -370,12 +400,17 @@ describe('Cache: bad input', () => {
     expect(await c.getOrCompute('k', async () => 'fits')).toBe('fits');
   });
 
-  it.each(forgedHandles<CacheHandle>('sabre.SharedHashTable', [
-    ['a policy that does not exist', (h) => ({ ...h, options: { ...h.options, policy: 'fifo' } })],
-    ['a larger capacity', (h) => ({ ...h, options: { ...h.options, capacity: 10_000 } })],
-    ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
-  ]))('from() refuses %s', (_name, forge) => {
-    expectCode(thrown(() => Cache.from(forge(small().handle) as CacheHandle)), 'ERR_HANDLE');
+  it.each(
+    forgedHandles<CacheHandle>('sabre.SharedHashTable', [
+      ['a policy that does not exist', (h) => ({ ...h, options: { ...h.options, policy: 'fifo' } })],
+      ['a larger capacity', (h) => ({ ...h, options: { ...h.options, capacity: 10_000 } })],
+      ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
+    ]),
+  )('from() refuses %s', (_name, forge) => {
+    expectCode(
+      thrown(() => Cache.from(forge(small().handle) as CacheHandle)),
+      'ERR_HANDLE',
+    );
   });
 
   it('re-opens from its handle, with a custom codec passed again', () => {
@@ -383,7 +418,10 @@ describe('Cache: bad input', () => {
     const c = new Cache<number>({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4, codec });
     c.set('k', 7);
     expect(Cache.from<number>(c.handle, { codec }).get('k')).toBe(7);
-    expectCode(thrown(() => Cache.from(c.handle)), 'ERR_HANDLE');
+    expectCode(
+      thrown(() => Cache.from(c.handle)),
+      'ERR_HANDLE',
+    );
     expect(Cache.byteLength({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4 })).toBe(c.handle.byteLength);
   });
 });
@@ -404,6 +442,10 @@ describe('Cache: deprecated names', () => {
     finish('v');
     expect(await leader).toBe('v');
     expect(await c.getOrCompute('k', async () => 'x', { timeout: 5 })).toBe('v');
-    expectCode(await rejected(c.getOrCompute('k', async () => 'x', { timeout: 5, timeoutMs: 5 })), 'ERR_INVALID_ARG', /"timeout" is the old name of "timeoutMs"/);
+    expectCode(
+      await rejected(c.getOrCompute('k', async () => 'x', { timeout: 5, timeoutMs: 5 })),
+      'ERR_INVALID_ARG',
+      /"timeout" is the old name of "timeoutMs"/,
+    );
   });
 });

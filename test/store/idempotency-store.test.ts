@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_IDEMPOTENCY_RETENTION_MS, IdempotencyStore, type IdempotencyBegin, type IdempotencyResponse, type IdempotencyStoreHandle,
+  DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  IdempotencyStore,
+  type IdempotencyBegin,
+  type IdempotencyResponse,
+  type IdempotencyStoreHandle,
   type IdempotencyToken,
 } from '../../src/store/idempotency-store.js';
 import { idempotent, type IdempotentRequest } from '../../src/store/idempotency-http.js';
@@ -14,11 +18,21 @@ import { Remote, eventually } from '../threads/remote.js';
 
 const FP = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: '{"amount":100}' });
 const OTHER_FP = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: '{"amount":999}' });
-const CHARGED: IdempotencyResponse = { status: 201, headers: { 'content-type': 'application/json', 'x-charge': 'ch_1' }, body: '{"id":"ch_1"}' };
+const CHARGED: IdempotencyResponse = {
+  status: 201,
+  headers: { 'content-type': 'application/json', 'x-charge': 'ch_1' },
+  body: '{"id":"ch_1"}',
+};
 
 const manual = (options: { leaseMs?: number; retentionMs?: number; capacity?: number; maxResponseBytes?: number } = {}) => {
   const clock = new ManualClock({ startMs: 1000 });
-  const store = new IdempotencyStore({ capacity: options.capacity ?? 8, leaseMs: options.leaseMs ?? 100, retentionMs: options.retentionMs ?? 10_000, clock, ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}) });
+  const store = new IdempotencyStore({
+    capacity: options.capacity ?? 8,
+    leaseMs: options.leaseMs ?? 100,
+    retentionMs: options.retentionMs ?? 10_000,
+    clock,
+    ...(options.maxResponseBytes ? { maxResponseBytes: options.maxResponseBytes } : {}),
+  });
   return { clock, store };
 };
 
@@ -74,7 +88,8 @@ describe('IdempotencyStore', () => {
       expect(replay).toStrictEqual({ status: 'replay', response });
       const body = (replay as { response: IdempotencyResponse }).response.body;
       expect(typeof body).toBe(typeof response.body);
-      if (response.headers) expect(Object.keys((replay as { response: IdempotencyResponse }).response.headers!)).toEqual(Object.keys(response.headers));
+      if (response.headers)
+        expect(Object.keys((replay as { response: IdempotencyResponse }).response.headers!)).toEqual(Object.keys(response.headers));
     });
   });
 
@@ -171,8 +186,16 @@ describe('IdempotencyStore', () => {
   it('a response larger than maxResponseBytes is refused with nothing stored: the key stays in flight until aborted', () => {
     const { store } = manual({ maxResponseBytes: 64 });
     const t = tokenOf(store.begin('k', FP));
-    expectCode(() => store.complete(t, { status: 200, body: 'x'.repeat(65) }), ErrorCode.INVALID_ARG, /response is too large: 65 bytes .* maxResponseBytes is 64/);
-    expectCode(() => store.complete(t, { status: 200, headers: { h: 'x'.repeat(50) }, body: 'y'.repeat(10) }), ErrorCode.INVALID_ARG, /too large/);
+    expectCode(
+      () => store.complete(t, { status: 200, body: 'x'.repeat(65) }),
+      ErrorCode.INVALID_ARG,
+      /response is too large: 65 bytes .* maxResponseBytes is 64/,
+    );
+    expectCode(
+      () => store.complete(t, { status: 200, headers: { h: 'x'.repeat(50) }, body: 'y'.repeat(10) }),
+      ErrorCode.INVALID_ARG,
+      /too large/,
+    );
     expect(store.begin('k', FP).status).toBe('in-flight');
     store.complete(t, { status: 200, body: 'x'.repeat(64) }); // exactly the limit fits
     expect(store.begin('k', FP).status).toBe('replay');
@@ -203,7 +226,9 @@ describe('IdempotencyStore', () => {
   });
 
   it('lives in an arena', () => {
-    const arena = new SharedArena({ byteLength: 2 * IdempotencyStore.byteLength({ capacity: 4, leaseMs: 10, maxResponseBytes: 256 }) + 1024 });
+    const arena = new SharedArena({
+      byteLength: 2 * IdempotencyStore.byteLength({ capacity: 4, leaseMs: 10, maxResponseBytes: 256 }) + 1024,
+    });
     const a = new IdempotencyStore({ capacity: 4, leaseMs: 10, maxResponseBytes: 256, arena });
     const b = new IdempotencyStore({ capacity: 4, leaseMs: 10, maxResponseBytes: 256, arena });
     a.complete(tokenOf(a.begin('k', FP)), CHARGED);
@@ -214,7 +239,13 @@ describe('IdempotencyStore', () => {
   describe('fingerprint', () => {
     it('is the SHA-256 hex of the length-prefixed method and path, then the body', () => {
       const fp = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: 'abc' });
-      const framed = Buffer.concat([Buffer.from([0, 0, 0, 4]), Buffer.from('POST'), Buffer.from([0, 0, 0, 8]), Buffer.from('/charges'), Buffer.from('abc')]);
+      const framed = Buffer.concat([
+        Buffer.from([0, 0, 0, 4]),
+        Buffer.from('POST'),
+        Buffer.from([0, 0, 0, 8]),
+        Buffer.from('/charges'),
+        Buffer.from('abc'),
+      ]);
       expect(fp).toBe(createHash('sha256').update(framed).digest('hex'));
       expect(fp).toMatch(/^[0-9a-f]{64}$/);
     });
@@ -232,7 +263,8 @@ describe('IdempotencyStore', () => {
     });
 
     it('a string body and the same bytes match; a missing body matches an empty one', () => {
-      const f = (body?: string | Uint8Array) => IdempotencyStore.fingerprint({ method: 'POST', path: '/p', ...(body !== undefined ? { body } : {}) });
+      const f = (body?: string | Uint8Array) =>
+        IdempotencyStore.fingerprint({ method: 'POST', path: '/p', ...(body !== undefined ? { body } : {}) });
       expect(f('héllo')).toBe(f(new TextEncoder().encode('héllo')));
       expect(f()).toBe(f(''));
       expect(f('a')).not.toBe(f('b'));
@@ -269,17 +301,45 @@ describe('IdempotencyStore', () => {
       ['a byte key', (s: IdempotencyStore) => s.begin(new Uint8Array(4) as never, FP), /non-empty string/],
       ['a fingerprint that is not a string', (s: IdempotencyStore) => s.begin('k', undefined as never), /fingerprint must be a string/],
       ['a fingerprint too long', (s: IdempotencyStore) => s.begin('k', 'f'.repeat(129)), /fingerprint is too long: 129 bytes/],
-      ['a token that is not one', (s: IdempotencyStore) => s.complete({ key: 'held' } as never, CHARGED), /token must be the one begin\(\) returned/],
+      [
+        'a token that is not one',
+        (s: IdempotencyStore) => s.complete({ key: 'held' } as never, CHARGED),
+        /token must be the one begin\(\) returned/,
+      ],
       ['a null token to abort', (s: IdempotencyStore) => s.abort(null as never), /token must be/],
       ['no response', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, undefined as never), /response must be an object/],
-      ['a status of 99', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 99 }), /response.status must be an integer in \[100, 599\], got 99/],
+      [
+        'a status of 99',
+        (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 99 }),
+        /response.status must be an integer in \[100, 599\], got 99/,
+      ],
       ['a status of 600', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 600 }), /got 600/],
       ['a fractional status', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200.5 }), /got 200.5/],
-      ['a header value that is not a string', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, headers: { n: 1 as never } }), /headers values must be strings, got 1 for "n"/],
-      ['a Headers object', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, headers: new Headers({ a: 'b' }) as never }), /Object.fromEntries\(headers\)/],
-      ['a numeric body', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, body: 5 as never }), /response.body must be a string or a Uint8Array, got 5/],
-      ['a body with a lone surrogate', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, body: 'a\ud800b' }), /lone surrogate/],
-      ['a body too large', (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, body: 'x'.repeat(100) }), /too large/],
+      [
+        'a header value that is not a string',
+        (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, headers: { n: 1 as never } }),
+        /headers values must be strings, got 1 for "n"/,
+      ],
+      [
+        'a Headers object',
+        (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, headers: new Headers({ a: 'b' }) as never }),
+        /Object.fromEntries\(headers\)/,
+      ],
+      [
+        'a numeric body',
+        (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, body: 5 as never }),
+        /response.body must be a string or a Uint8Array, got 5/,
+      ],
+      [
+        'a body with a lone surrogate',
+        (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, body: 'a\ud800b' }),
+        /lone surrogate/,
+      ],
+      [
+        'a body too large',
+        (s: IdempotencyStore, t: IdempotencyToken) => s.complete(t, { status: 200, body: 'x'.repeat(100) }),
+        /too large/,
+      ],
     ])('%s is InvalidArgumentError', (_n, op, message) => {
       const { store, held } = setup();
       expectCode(() => op(store, held), ErrorCode.INVALID_ARG, message);
@@ -293,41 +353,77 @@ describe('IdempotencyStore', () => {
     });
 
     it.each([
-      ['complete with a token of an earlier, aborted attempt', (s: IdempotencyStore, _t: IdempotencyToken) => {
-        const old = tokenOf(s.begin('k', FP));
-        s.abort(old);
-        tokenOf(s.begin('k', FP));
-        return () => s.complete(old, CHARGED);
-      }, /attempt \d+ holds the key now/],
-      ['complete with a token forged for another attempt', (s: IdempotencyStore, t: IdempotencyToken) => () => s.complete({ key: 'held', attempt: t.attempt + 1 }, CHARGED), /attempt \d+ holds the key now/],
-      ['complete with another key\'s attempt', (_s: IdempotencyStore, t: IdempotencyToken) => () => _s.complete({ key: 'done', attempt: t.attempt }, CHARGED), /attempt \d+ completed the key/],
-      ['complete of a key nobody holds', (s: IdempotencyStore, t: IdempotencyToken) => () => s.complete({ key: 'nobody', attempt: t.attempt }, CHARGED), /no request holds the key/],
-      ['complete twice', (s: IdempotencyStore) => {
-        const t = tokenOf(s.begin('k', FP));
-        s.complete(t, CHARGED);
-        return () => s.complete(t, { status: 500 });
-      }, /already completed/],
-      ['abort after complete', (s: IdempotencyStore) => {
-        const t = tokenOf(s.begin('k', FP));
-        s.complete(t, CHARGED);
-        return () => s.abort(t);
-      }, /already completed/],
-      ['abort twice', (s: IdempotencyStore) => {
-        const t = tokenOf(s.begin('k', FP));
-        s.abort(t);
-        return () => s.abort(t);
-      }, /no request holds the key \(it was aborted/],
-      ['complete after abort', (s: IdempotencyStore) => {
-        const t = tokenOf(s.begin('k', FP));
-        s.abort(t);
-        return () => s.complete(t, CHARGED);
-      }, /no request holds the key/],
-      ['a token of another store', (s: IdempotencyStore) => {
-        const other = new IdempotencyStore({ capacity: 2, leaseMs: 100 });
-        tokenOf(s.begin('k', FP));
-        const foreign = tokenOf(other.begin('k', FP));
-        return () => s.complete(foreign, CHARGED);
-      }, /holds the key now/],
+      [
+        'complete with a token of an earlier, aborted attempt',
+        (s: IdempotencyStore, _t: IdempotencyToken) => {
+          const old = tokenOf(s.begin('k', FP));
+          s.abort(old);
+          tokenOf(s.begin('k', FP));
+          return () => s.complete(old, CHARGED);
+        },
+        /attempt \d+ holds the key now/,
+      ],
+      [
+        'complete with a token forged for another attempt',
+        (s: IdempotencyStore, t: IdempotencyToken) => () => s.complete({ key: 'held', attempt: t.attempt + 1 }, CHARGED),
+        /attempt \d+ holds the key now/,
+      ],
+      [
+        "complete with another key's attempt",
+        (_s: IdempotencyStore, t: IdempotencyToken) => () => _s.complete({ key: 'done', attempt: t.attempt }, CHARGED),
+        /attempt \d+ completed the key/,
+      ],
+      [
+        'complete of a key nobody holds',
+        (s: IdempotencyStore, t: IdempotencyToken) => () => s.complete({ key: 'nobody', attempt: t.attempt }, CHARGED),
+        /no request holds the key/,
+      ],
+      [
+        'complete twice',
+        (s: IdempotencyStore) => {
+          const t = tokenOf(s.begin('k', FP));
+          s.complete(t, CHARGED);
+          return () => s.complete(t, { status: 500 });
+        },
+        /already completed/,
+      ],
+      [
+        'abort after complete',
+        (s: IdempotencyStore) => {
+          const t = tokenOf(s.begin('k', FP));
+          s.complete(t, CHARGED);
+          return () => s.abort(t);
+        },
+        /already completed/,
+      ],
+      [
+        'abort twice',
+        (s: IdempotencyStore) => {
+          const t = tokenOf(s.begin('k', FP));
+          s.abort(t);
+          return () => s.abort(t);
+        },
+        /no request holds the key \(it was aborted/,
+      ],
+      [
+        'complete after abort',
+        (s: IdempotencyStore) => {
+          const t = tokenOf(s.begin('k', FP));
+          s.abort(t);
+          return () => s.complete(t, CHARGED);
+        },
+        /no request holds the key/,
+      ],
+      [
+        'a token of another store',
+        (s: IdempotencyStore) => {
+          const other = new IdempotencyStore({ capacity: 2, leaseMs: 100 });
+          tokenOf(s.begin('k', FP));
+          const foreign = tokenOf(other.begin('k', FP));
+          return () => s.complete(foreign, CHARGED);
+        },
+        /holds the key now/,
+      ],
     ])('%s is NotOwnerError', (_n, arrange, message) => {
       const { store, held } = setup();
       const op = arrange(store, held);
@@ -345,10 +441,22 @@ describe('IdempotencyStore', () => {
       ['a negative retentionMs', { capacity: 1, leaseMs: 1, retentionMs: -1 }, /retentionMs .* got -1/],
       ['maxKeyBytes above 765', { capacity: 1, leaseMs: 1, maxKeyBytes: 766 }, /maxKeyBytes must be an integer in \[1, 765\], got 766/],
       ['maxResponseBytes 0', { capacity: 1, leaseMs: 1, maxResponseBytes: 0 }, /maxResponseBytes/],
-      ['a non-boolean reclaimOnOwnerDeath', { capacity: 1, leaseMs: 1, reclaimOnOwnerDeath: 'yes' }, /reclaimOnOwnerDeath must be true or false, got "yes"/],
+      [
+        'a non-boolean reclaimOnOwnerDeath',
+        { capacity: 1, leaseMs: 1, reclaimOnOwnerDeath: 'yes' },
+        /reclaimOnOwnerDeath must be true or false, got "yes"/,
+      ],
       ['a clock that cannot be shared', { capacity: 1, leaseMs: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
-      ['a misspelled option', { capacity: 1, leaseMS: 1 }, /new IdempotencyStore\(options\): unknown option "leaseMS"; did you mean "leaseMs"\?/],
-      ['an option missing its unit', { capacity: 1, leaseMs: 1, retention: 60_000 }, /unknown option "retention"; did you mean "retentionMs"\?/],
+      [
+        'a misspelled option',
+        { capacity: 1, leaseMS: 1 },
+        /new IdempotencyStore\(options\): unknown option "leaseMS"; did you mean "leaseMs"\?/,
+      ],
+      [
+        'an option missing its unit',
+        { capacity: 1, leaseMs: 1, retention: 60_000 },
+        /unknown option "retention"; did you mean "retentionMs"\?/,
+      ],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new IdempotencyStore(o as never), ErrorCode.INVALID_ARG, message);
     });
@@ -356,18 +464,27 @@ describe('IdempotencyStore', () => {
     it('byteLength reads the same options, as strictly', () => {
       const { store } = manual();
       expect(IdempotencyStore.byteLength({ capacity: 8, leaseMs: 100 })).toBe(store.handle.byteLength);
-      expectCode(() => IdempotencyStore.byteLength({ capacity: 8, leaseMs: 100, maxResponseByte: 64 } as never), ErrorCode.INVALID_ARG, /IdempotencyStore\.byteLength\(options\): unknown option "maxResponseByte"; did you mean "maxResponseBytes"\?/);
+      expectCode(
+        () => IdempotencyStore.byteLength({ capacity: 8, leaseMs: 100, maxResponseByte: 64 } as never),
+        ErrorCode.INVALID_ARG,
+        /IdempotencyStore\.byteLength\(options\): unknown option "maxResponseByte"; did you mean "maxResponseBytes"\?/,
+      );
     });
 
-    it.each(forgedHandles<IdempotencyStoreHandle>('sabre.OnceRegistry', [
-      ['another capacity', (h) => ({ ...h, options: { ...h.options, capacity: 3 } })],
-      ['another lease', (h) => ({ ...h, options: { ...h.options, leaseMs: 1 } })],
-      ['reclaimOnOwnerDeath flipped', (h) => ({ ...h, options: { ...h.options, reclaimOnOwnerDeath: true } })],
-      ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<IdempotencyStoreHandle>('sabre.OnceRegistry', [
+        ['another capacity', (h) => ({ ...h, options: { ...h.options, capacity: 3 } })],
+        ['another lease', (h) => ({ ...h, options: { ...h.options, leaseMs: 1 } })],
+        ['reclaimOnOwnerDeath flipped', (h) => ({ ...h, options: { ...h.options, reclaimOnOwnerDeath: true } })],
+        ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const { store } = manual();
-      expectCode(thrown(() => IdempotencyStore.from(forge(store.handle) as IdempotencyStoreHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => IdempotencyStore.from(forge(store.handle) as IdempotencyStoreHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 
@@ -381,7 +498,11 @@ describe('IdempotencyStore', () => {
       await w.call('complete', { store: store.handle, token: t, response: CHARGED });
       expect(store.begin('k', FP)).toStrictEqual({ status: 'replay', response: CHARGED });
       // NotOwnerError keeps its code across the thread boundary.
-      expectCode(await rejected(w.call('complete', { store: store.handle, token: t, response: CHARGED })), ErrorCode.NOT_OWNER, /already completed/);
+      expectCode(
+        await rejected(w.call('complete', { store: store.handle, token: t, response: CHARGED })),
+        ErrorCode.NOT_OWNER,
+        /already completed/,
+      );
     });
 
     it('two workers racing over the same keys: exactly one begin per key is new', async () => {
@@ -399,7 +520,9 @@ describe('IdempotencyStore', () => {
       const { clock, store } = manual({ leaseMs: 5_000 });
       const w = await worker();
       const signals = new SharedArrayBuffer(16);
-      const dead = w.call('beginAndHang', { store: store.handle, key: 'pay-1', fingerprint: FP, signals }).catch((e: unknown) => (e as Error).message);
+      const dead = w
+        .call('beginAndHang', { store: store.handle, key: 'pay-1', fingerprint: FP, signals })
+        .catch((e: unknown) => (e as Error).message);
       const attempt = new BigInt64Array(signals, 0, 1);
       expect(await eventually(() => Atomics.load(attempt, 0) !== 0n)).toBe(true);
       expect(store.begin('pay-1', FP).status).toBe('in-flight');
@@ -417,7 +540,7 @@ describe('IdempotencyStore', () => {
       expect(store.begin('pay-1', FP).status).toBe('replay');
     });
 
-    it('with reclaimOnOwnerDeath, a dead worker\'s key is retryable at once', async () => {
+    it("with reclaimOnOwnerDeath, a dead worker's key is retryable at once", async () => {
       const clock = new ManualClock();
       const store = new IdempotencyStore({ capacity: 4, leaseMs: 60_000, clock, reclaimOnOwnerDeath: true });
       const w = await worker();
@@ -430,13 +553,17 @@ describe('IdempotencyStore', () => {
       expect(await eventually(() => store.begin('k', FP).status === 'new')).toBe(true); // the clock never moved
     });
 
-    it('a stalled worker\'s late complete is refused after a retry took over', async () => {
+    it("a stalled worker's late complete is refused after a retry took over", async () => {
       const { clock, store } = manual({ leaseMs: 100 });
       const w = await worker();
       const t = tokenOf(await w.call<IdempotencyBegin>('begin', { store: store.handle, key: 'k', fingerprint: FP }));
       clock.advance(100);
       const retry = tokenOf(store.begin('k', FP));
-      expectCode(await rejected(w.call('complete', { store: store.handle, token: t, response: CHARGED })), ErrorCode.NOT_OWNER, /retry took over/);
+      expectCode(
+        await rejected(w.call('complete', { store: store.handle, token: t, response: CHARGED })),
+        ErrorCode.NOT_OWNER,
+        /retry took over/,
+      );
       expectCode(await rejected(w.call('abort', { store: store.handle, token: t })), ErrorCode.NOT_OWNER);
       store.complete(retry, { status: 200 });
       expect(store.begin('k', FP)).toStrictEqual({ status: 'replay', response: { status: 200 } });
@@ -445,8 +572,17 @@ describe('IdempotencyStore', () => {
 });
 
 describe('idempotent (HTTP mapping)', () => {
-  const request = (headers: IdempotentRequest['headers'], body = '{"amount":100}', path = '/charges'): IdempotentRequest => ({ method: 'POST', path, headers, body });
-  const created = (n: number): IdempotencyResponse => ({ status: 201, headers: { 'content-type': 'application/json' }, body: `{"charge":${n}}` });
+  const request = (headers: IdempotentRequest['headers'], body = '{"amount":100}', path = '/charges'): IdempotentRequest => ({
+    method: 'POST',
+    path,
+    headers,
+    body,
+  });
+  const created = (n: number): IdempotencyResponse => ({
+    status: 201,
+    headers: { 'content-type': 'application/json' },
+    body: `{"charge":${n}}`,
+  });
 
   it('runs the handler once; a retry replays its status, headers and body with Idempotent-Replayed: true', async () => {
     const { store } = manual();
@@ -455,7 +591,12 @@ describe('idempotent (HTTP mapping)', () => {
     const first = await idempotent(store, request({ 'idempotency-key': 'k1' }), handler);
     expect(first).toStrictEqual({ ...created(1), outcome: 'executed' });
     const again = await idempotent(store, request({ 'Idempotency-Key': 'k1' }), handler);
-    expect(again).toStrictEqual({ status: 201, headers: { 'content-type': 'application/json', 'Idempotent-Replayed': 'true' }, body: '{"charge":1}', outcome: 'replayed' });
+    expect(again).toStrictEqual({
+      status: 201,
+      headers: { 'content-type': 'application/json', 'Idempotent-Replayed': 'true' },
+      body: '{"charge":1}',
+      outcome: 'replayed',
+    });
     expect(runs).toBe(1);
   });
 
@@ -465,8 +606,15 @@ describe('idempotent (HTTP mapping)', () => {
     const r = await idempotent(store, request({}), () => created(++runs), { documentation: 'https://example.com/docs/idempotency' });
     expect(r.status).toBe(400);
     expect(r.outcome).toBe('missing-key');
-    expect(r.headers).toEqual({ 'content-type': 'application/problem+json', link: '<https://example.com/docs/idempotency>; rel="describedby"' });
-    expect(JSON.parse(r.body as string)).toMatchObject({ type: 'https://example.com/docs/idempotency', title: 'Idempotency-Key is missing', status: 400 });
+    expect(r.headers).toEqual({
+      'content-type': 'application/problem+json',
+      link: '<https://example.com/docs/idempotency>; rel="describedby"',
+    });
+    expect(JSON.parse(r.body as string)).toMatchObject({
+      type: 'https://example.com/docs/idempotency',
+      title: 'Idempotency-Key is missing',
+      status: 400,
+    });
     expect(runs).toBe(0);
     const optional = await idempotent(store, request({}), () => created(++runs), { required: false });
     expect(optional).toMatchObject({ status: 201, outcome: 'unkeyed' });
@@ -487,7 +635,10 @@ describe('idempotent (HTTP mapping)', () => {
 
   it('a key too long for maxKeyBytes is 400 too', async () => {
     const store = new IdempotencyStore({ capacity: 2, leaseMs: 100, maxKeyBytes: 8 });
-    expect(await idempotent(store, request({ 'idempotency-key': 'x'.repeat(9) }), () => created(1))).toMatchObject({ status: 400, outcome: 'invalid-key' });
+    expect(await idempotent(store, request({ 'idempotency-key': 'x'.repeat(9) }), () => created(1))).toMatchObject({
+      status: 400,
+      outcome: 'invalid-key',
+    });
   });
 
   it('a Structured Field string key is the same key as the bare one; Headers and array values are read too', async () => {
@@ -526,21 +677,36 @@ describe('idempotent (HTTP mapping)', () => {
   it('a handler that throws gives the key up and rethrows: the retry runs', async () => {
     const { store } = manual();
     const failure = new Error('payment provider unreachable');
-    expect(await rejected(idempotent(store, request({ 'idempotency-key': 'k' }), () => {
-      throw failure;
-    }))).toBe(failure);
-    expect(await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(2))).toMatchObject({ outcome: 'executed', body: '{"charge":2}' });
+    expect(
+      await rejected(
+        idempotent(store, request({ 'idempotency-key': 'k' }), () => {
+          throw failure;
+        }),
+      ),
+    ).toBe(failure);
+    expect(await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(2))).toMatchObject({
+      outcome: 'executed',
+      body: '{"charge":2}',
+    });
   });
 
   it('an error status returned by the handler is recorded and replayed (as Stripe does)', async () => {
     const { store } = manual();
     await idempotent(store, request({ 'idempotency-key': 'k' }), () => ({ status: 402, body: 'card declined' }));
-    expect(await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(2))).toMatchObject({ status: 402, body: 'card declined', outcome: 'replayed' });
+    expect(await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(2))).toMatchObject({
+      status: 402,
+      body: 'card declined',
+      outcome: 'replayed',
+    });
   });
 
   it('a response the store cannot hold gives the key up and throws InvalidArgumentError', async () => {
     const { store } = manual({ maxResponseBytes: 16 });
-    expectCode(await rejected(idempotent(store, request({ 'idempotency-key': 'k' }), () => ({ status: 200, body: 'x'.repeat(17) }))), ErrorCode.INVALID_ARG, /too large/);
+    expectCode(
+      await rejected(idempotent(store, request({ 'idempotency-key': 'k' }), () => ({ status: 200, body: 'x'.repeat(17) }))),
+      ErrorCode.INVALID_ARG,
+      /too large/,
+    );
     expect(store.begin('k', IdempotencyStore.fingerprint(request({}))).status).toBe('new');
   });
 
@@ -563,7 +729,11 @@ describe('idempotent (HTTP mapping)', () => {
   });
 
   it.each([
-    ['a misspelled option', { header: 'X-Key', fingerprnt: () => 'fp' }, /idempotent\(store, request, handler, options\): unknown option "fingerprnt"; did you mean "fingerprint"\?/],
+    [
+      'a misspelled option',
+      { header: 'X-Key', fingerprnt: () => 'fp' },
+      /idempotent\(store, request, handler, options\): unknown option "fingerprnt"; did you mean "fingerprint"\?/,
+    ],
     ['a plural for a singular', { headers: 'X-Key' }, /unknown option "headers"; did you mean "header"\?/],
     ['required that is not a boolean', { required: 'no' }, /required must be true or false, got "no"/],
     ['an empty header name', { header: '' }, /header must be a header name/],
@@ -571,7 +741,11 @@ describe('idempotent (HTTP mapping)', () => {
   ])('refuses %s before running the handler', async (_n, options, message) => {
     const { store } = manual();
     let ran = 0;
-    expectCode(await rejected(idempotent(store, request({ 'idempotency-key': 'k' }), () => created(++ran), options as never)), ErrorCode.INVALID_ARG, message);
+    expectCode(
+      await rejected(idempotent(store, request({ 'idempotency-key': 'k' }), () => created(++ran), options as never)),
+      ErrorCode.INVALID_ARG,
+      message,
+    );
     expect(ran).toBe(0);
     expect(store.peek('k', FP).status).toBe('absent');
   });
@@ -579,6 +753,10 @@ describe('idempotent (HTTP mapping)', () => {
   it('refuses a request without method, path or headers, and a store that is not one', async () => {
     const { store } = manual();
     expectCode(await rejected(idempotent(store, { method: 'POST' } as never, () => created(1))), ErrorCode.INVALID_ARG, /request must be/);
-    expectCode(await rejected(idempotent({} as never, request({}), () => created(1))), ErrorCode.INVALID_ARG, /store must be an IdempotencyStore/);
+    expectCode(
+      await rejected(idempotent({} as never, request({}), () => created(1))),
+      ErrorCode.INVALID_ARG,
+      /store must be an IdempotencyStore/,
+    );
   });
 });

@@ -59,7 +59,11 @@ describe('OnceRegistry', () => {
       ['a NaN windowMs', (r: OnceRegistry) => r.claimWithin('k', NaN), /got NaN/],
       ['a key too long', (r: OnceRegistry) => r.claim('x'.repeat(9)), /key is too long: 9 bytes/],
       ['a key of another type', (r: OnceRegistry) => r.claim(1 as never), /string or a Uint8Array/],
-      ['a misspelled claim option', (r: OnceRegistry) => r.claim('k', { maxUse: 3 } as never), /registry\.claim\(key, options\): unknown option "maxUse"; did you mean "maxUses"\?/],
+      [
+        'a misspelled claim option',
+        (r: OnceRegistry) => r.claim('k', { maxUse: 3 } as never),
+        /registry\.claim\(key, options\): unknown option "maxUse"; did you mean "maxUses"\?/,
+      ],
       ['claim options that are not an object', (r: OnceRegistry) => r.claim('k', 3 as never), /options must be an object, got 3/],
     ])('%s', (_n, op, message) => {
       const r = new OnceRegistry({ capacity: 4, maxKeyBytes: 8 });
@@ -73,24 +77,41 @@ describe('OnceRegistry', () => {
     it.each([
       ['capacity 0', { capacity: 0 }, /capacity/],
       ['a clock that cannot be shared', { capacity: 1, clock: { now: () => 1 } }, /systemClock or a ManualClock/],
-      ['a misspelled option', { capacity: 1, maxKeyByte: 8 }, /new OnceRegistry\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/],
-      ['a per-claim option given to the constructor', { capacity: 1, maxUses: 3 }, /unknown option "maxUses" \(the options are "capacity", "maxKeyBytes", "clock", "arena"\)/],
+      [
+        'a misspelled option',
+        { capacity: 1, maxKeyByte: 8 },
+        /new OnceRegistry\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/,
+      ],
+      [
+        'a per-claim option given to the constructor',
+        { capacity: 1, maxUses: 3 },
+        /unknown option "maxUses" \(the options are "capacity", "maxKeyBytes", "clock", "arena"\)/,
+      ],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new OnceRegistry(o), ErrorCode.INVALID_ARG, message);
     });
 
-    it('byteLength reads the constructor\'s options, as strictly', () => {
+    it("byteLength reads the constructor's options, as strictly", () => {
       const r = new OnceRegistry({ capacity: 4, maxKeyBytes: 8 });
       expect(OnceRegistry.byteLength({ capacity: 4, maxKeyBytes: 8 })).toBe(r.handle.byteLength);
-      expectCode(() => OnceRegistry.byteLength({ capacity: 4, maxkeybytes: 8 } as never), ErrorCode.INVALID_ARG, /OnceRegistry\.byteLength\(options\): unknown option "maxkeybytes"; did you mean "maxKeyBytes"\?/);
+      expectCode(
+        () => OnceRegistry.byteLength({ capacity: 4, maxkeybytes: 8 } as never),
+        ErrorCode.INVALID_ARG,
+        /OnceRegistry\.byteLength\(options\): unknown option "maxkeybytes"; did you mean "maxKeyBytes"\?/,
+      );
     });
 
-    it.each(forgedHandles<OnceRegistryHandle>('sabre.Mutex', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 3 } })],
-      ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<OnceRegistryHandle>('sabre.Mutex', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, capacity: 3 } })],
+        ['a forged clock', (h) => ({ ...h, options: { ...h.options, clock: 'wall' } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const r = new OnceRegistry({ capacity: 4 });
-      expectCode(thrown(() => OnceRegistry.from(forge(r.handle) as OnceRegistryHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => OnceRegistry.from(forge(r.handle) as OnceRegistryHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 });

@@ -65,9 +65,17 @@ describe('VoteRegistry', () => {
 
   describe('misuse: a typed error, and no ballot or count changes', () => {
     it.each([
-      ['a choice not offered', (v: VoteRegistry) => v.vote('p', 'x', 'maybe'), /choice must be one of \["yes","no","abstain"\], got "maybe"/],
+      [
+        'a choice not offered',
+        (v: VoteRegistry) => v.vote('p', 'x', 'maybe'),
+        /choice must be one of \["yes","no","abstain"\], got "maybe"/,
+      ],
       ['a poll id that is not a string', (v: VoteRegistry) => v.vote(7 as never, 'x', 'yes'), /pollId must be a string, got 7/],
-      ['a user id too long', (v: VoteRegistry) => v.vote('p', 'x'.repeat(17), 'yes'), /userId is too long: 17 bytes, and maxKeyBytes is 16/],
+      [
+        'a user id too long',
+        (v: VoteRegistry) => v.vote('p', 'x'.repeat(17), 'yes'),
+        /userId is too long: 17 bytes, and maxKeyBytes is 16/,
+      ],
       ['a poll id too long for tally', (v: VoteRegistry) => v.tally('é'.repeat(9)), /pollId is too long: 18 bytes/],
     ])('%s', (_n, op, message) => {
       const v = make();
@@ -83,9 +91,17 @@ describe('VoteRegistry', () => {
       ['a choice that is not a string', { capacity: 4, choices: ['a', 1] }, /choices must be an array/],
       ['capacity 0', { capacity: 0, choices: ['a'] }, /capacity/],
       ['maxPolls 0', { capacity: 4, choices: ['a'], maxPolls: 0 }, /maxPolls must be an integer in \[1, 16777216\], got 0/],
-      ['a misspelled option', { capacity: 4, choices: ['a'], maxPoll: 2 }, /new VoteRegistry\(options\): unknown option "maxPoll"; did you mean "maxPolls"\?/],
+      [
+        'a misspelled option',
+        { capacity: 4, choices: ['a'], maxPoll: 2 },
+        /new VoteRegistry\(options\): unknown option "maxPoll"; did you mean "maxPolls"\?/,
+      ],
       ['a singular for a plural', { capacity: 4, choice: ['a'] }, /unknown option "choice"; did you mean "choices"\?/],
-      ['an old name and its new one together', { capacity: 4, choices: ['a'], polls: 2, maxPolls: 2 }, /"polls" is the old name of "maxPolls"; give only "maxPolls"/],
+      [
+        'an old name and its new one together',
+        { capacity: 4, choices: ['a'], polls: 2, maxPolls: 2 },
+        /"polls" is the old name of "maxPolls"; give only "maxPolls"/,
+      ],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new VoteRegistry(o as never), ErrorCode.INVALID_ARG, message);
     });
@@ -93,23 +109,40 @@ describe('VoteRegistry', () => {
     it('vote refuses a misspelled or bad option, counting nothing', () => {
       const v = make();
       v.vote('p', 'u', 'yes');
-      expectCode(() => v.vote('p', 'u', 'no', { allowChanges: true } as never), ErrorCode.INVALID_ARG, /votes\.vote\(poll, user, choice, options\): unknown option "allowChanges"; did you mean "allowChange"\?/);
-      expectCode(() => v.vote('p', 'u', 'no', { allowChange: 'yes' } as never), ErrorCode.INVALID_ARG, /allowChange must be true or false, got "yes"/);
+      expectCode(
+        () => v.vote('p', 'u', 'no', { allowChanges: true } as never),
+        ErrorCode.INVALID_ARG,
+        /votes\.vote\(poll, user, choice, options\): unknown option "allowChanges"; did you mean "allowChange"\?/,
+      );
+      expectCode(
+        () => v.vote('p', 'u', 'no', { allowChange: 'yes' } as never),
+        ErrorCode.INVALID_ARG,
+        /allowChange must be true or false, got "yes"/,
+      );
       expect(v.tally('p')).toEqual({ yes: 1, no: 0, abstain: 0 });
     });
 
-    it('byteLength reads the constructor\'s options, as strictly', () => {
+    it("byteLength reads the constructor's options, as strictly", () => {
       const v = new VoteRegistry({ capacity: 16, choices: ['a', 'b'], maxPolls: 4, maxKeyBytes: 16 });
       expect(VoteRegistry.byteLength({ capacity: 16, choices: ['a', 'b'], maxPolls: 4, maxKeyBytes: 16 })).toBe(v.handle.byteLength);
       expect(VoteRegistry.byteLength({ capacity: 16, choices: ['a', 'b'], maxKeyBytes: 16 })).toBeGreaterThan(v.handle.byteLength); // maxPolls defaults to capacity
-      expectCode(() => VoteRegistry.byteLength({ capacity: 16, choices: ['a'], maxKeyByte: 4 } as never), ErrorCode.INVALID_ARG, /VoteRegistry\.byteLength\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/);
+      expectCode(
+        () => VoteRegistry.byteLength({ capacity: 16, choices: ['a'], maxKeyByte: 4 } as never),
+        ErrorCode.INVALID_ARG,
+        /VoteRegistry\.byteLength\(options\): unknown option "maxKeyByte"; did you mean "maxKeyBytes"\?/,
+      );
     });
 
-    it.each(forgedHandles<VoteRegistryHandle>('sabre.Mutex', [
-      ['other choices', (h) => ({ ...h, options: { ...h.options, choices: ['no', 'yes', 'abstain'] } })],
-    ]))('from() refuses %s', (_n, forge) => {
+    it.each(
+      forgedHandles<VoteRegistryHandle>('sabre.Mutex', [
+        ['other choices', (h) => ({ ...h, options: { ...h.options, choices: ['no', 'yes', 'abstain'] } })],
+      ]),
+    )('from() refuses %s', (_n, forge) => {
       const v = make();
-      expectCode(thrown(() => VoteRegistry.from(forge(v.handle) as VoteRegistryHandle)), ErrorCode.HANDLE);
+      expectCode(
+        thrown(() => VoteRegistry.from(forge(v.handle) as VoteRegistryHandle)),
+        ErrorCode.HANDLE,
+      );
     });
   });
 });

@@ -83,7 +83,11 @@ function withCancelError<T>(p: Promise<T>, cancelError: Error | undefined): Prom
 function sabreMutex(cancelError?: Error): MutexLike {
   const m = new Mutex();
   return {
-    acquire: (priority = 0) => withCancelError(m.acquireAsync({ priority }).then((guard) => () => guard.release()), cancelError),
+    acquire: (priority = 0) =>
+      withCancelError(
+        m.acquireAsync({ priority }).then((guard) => () => guard.release()),
+        cancelError,
+      ),
     runExclusive: (callback, priority = 0) => withCancelError(m.runExclusive(callback, { priority }), cancelError),
     waitForUnlock: (priority = 0) => m.waitForUnlock({ priority }),
     isLocked: () => m.isLocked,

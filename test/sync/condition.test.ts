@@ -7,7 +7,7 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { reopen } from '../../src/integrations/kinds.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
 import { load, notify } from '../../src/memory/atomics.js';
-import { ITEMS , FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
+import { ITEMS, FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
 import { eventually, Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
@@ -18,7 +18,10 @@ const cell = () => new Int32Array(new SharedArrayBuffer(32));
 let a: Remote;
 let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }), Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } })]);
+  [a, b] = await Promise.all([
+    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -90,9 +93,11 @@ describe('Condition behaviour', () => {
     const m = new Mutex();
     const c = new Condition();
     const items = cell();
-    const consumers = [a, b].map((w) => (async () => {
-      for (let i = 0; i < 50; i++) await w.call('takeItem', { cond: c.handle, mutex: m.handle, cell: items });
-    })());
+    const consumers = [a, b].map((w) =>
+      (async () => {
+        for (let i = 0; i < 50; i++) await w.call('takeItem', { cond: c.handle, mutex: m.handle, cell: items });
+      })(),
+    );
     for (let i = 0; i < 100; i++) {
       await m.runExclusive(() => {
         items[ITEMS]!++;
@@ -179,42 +184,32 @@ const misuseCases: MisuseCase[] = [
     misuse: async (c, m) => (m.lock(), rejected(a.call('waitWithoutLock', { cond: c.handle, mutex: m.handle }))),
     cleanup: (_c, m) => m.unlock(),
   },
-  ...([NaN, -1, 'x', { timeoutMs: -1 }, null, { timout: 1 }] as const).map(
-    (bad): MisuseCase => ({
-      name: `wait(mutex, ${JSON.stringify(bad)})`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (c, m) => (m.lock(), thrown(() => c.wait(m, bad as unknown as number))),
-      cleanup: (_c, m) => {
-        expect(m.ownerThreadId).toBe(threadId); // never released
-        m.unlock();
-      },
-    }),
-  ),
+  ...([NaN, -1, 'x', { timeoutMs: -1 }, null, { timout: 1 }] as const).map((bad): MisuseCase => ({
+    name: `wait(mutex, ${JSON.stringify(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (c, m) => (m.lock(), thrown(() => c.wait(m, bad as unknown as number))),
+    cleanup: (_c, m) => {
+      expect(m.ownerThreadId).toBe(threadId); // never released
+      m.unlock();
+    },
+  })),
   {
     name: 'waitAsync(mutex, { timeoutMs: NaN })',
     code: ErrorCode.INVALID_ARG,
     misuse: async (c, m) => (m.lock(), rejected(c.waitAsync(m, { timeoutMs: NaN }))),
     cleanup: (_c, m) => m.unlock(),
   },
-  ...([undefined, null, {}, 'mutex'] as const).map(
-    (bad): MisuseCase => ({
-      name: `wait(${JSON.stringify(bad)}) (not a Mutex)`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (c) => thrown(() => c.wait(bad as unknown as Mutex, 10)),
-    }),
-  ),
-  ...([-1, 1.5, NaN, '2'] as const).map(
-    (bad): MisuseCase => ({
-      name: `notify(${JSON.stringify(bad)})`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (c) => thrown(() => c.notify(bad as unknown as number)),
-    }),
-  ),
-  ...(
-    forgedHandles<Condition['handle']>('sabre.Mutex', [
-      ['options', (h) => ({ ...h, options: { fair: true } })],
-    ])
-  ).map(
+  ...([undefined, null, {}, 'mutex'] as const).map((bad): MisuseCase => ({
+    name: `wait(${JSON.stringify(bad)}) (not a Mutex)`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (c) => thrown(() => c.wait(bad as unknown as Mutex, 10)),
+  })),
+  ...([-1, 1.5, NaN, '2'] as const).map((bad): MisuseCase => ({
+    name: `notify(${JSON.stringify(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (c) => thrown(() => c.notify(bad as unknown as number)),
+  })),
+  ...forgedHandles<Condition['handle']>('sabre.Mutex', [['options', (h) => ({ ...h, options: { fair: true } })]]).map(
     ([what, forge]): MisuseCase => ({
       name: `Condition.from of a handle with ${what}`,
       code: ErrorCode.HANDLE,
@@ -311,7 +306,10 @@ describe('Condition owner death', () => {
     expect(m.isPoisoned).toBe(true);
     // ignorePoison: wait returns normally on a poisoned mutex.
     expect(c.wait(m, { timeoutMs: 1, ignorePoison: true })).toBe(false);
-    expectCode(thrown(() => c.wait(m, 1)), ErrorCode.OWNER_DIED);
+    expectCode(
+      thrown(() => c.wait(m, 1)),
+      ErrorCode.OWNER_DIED,
+    );
     expect(m.ownerThreadId).toBe(threadId);
     m.unlock();
     m.clearPoison();

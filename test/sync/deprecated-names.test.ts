@@ -82,7 +82,11 @@ describe('sync: deprecated names', () => {
 
   it('an old name given with its new one is refused, nothing taken', () => {
     const m = new Mutex();
-    expectCode(thrown(() => m.lock({ timeout: 1, timeoutMs: 1 })), ErrorCode.INVALID_ARG, /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/);
+    expectCode(
+      thrown(() => m.lock({ timeout: 1, timeoutMs: 1 })),
+      ErrorCode.INVALID_ARG,
+      /"timeout" is the old name of "timeoutMs"; give only "timeoutMs"/,
+    );
     expect(m.isLocked).toBe(false);
   });
 });

@@ -33,7 +33,10 @@ describe('Latch behaviour', () => {
     it('the timeout option of wait and waitAsync (now timeoutMs) still times out, and warns once', async () => {
       const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
       const l = new Latch(1);
-      expectCode(thrown(() => l.wait({ timeout: 0 })), ErrorCode.TIMEOUT);
+      expectCode(
+        thrown(() => l.wait({ timeout: 0 })),
+        ErrorCode.TIMEOUT,
+      );
       expectCode(await rejected(l.waitAsync({ timeout: 1 })), ErrorCode.TIMEOUT);
       expect(warn.mock.calls.map((c) => (c[1] as { code: string }).code)).toEqual(['SABRE_DEP_TIMEOUT']);
     });
@@ -43,7 +46,10 @@ describe('Latch behaviour', () => {
     const l = new Latch(3);
     expect(l.count).toBe(3);
     expect(l.countDown()).toBe(2);
-    expectCode(thrown(() => l.wait(0)), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => l.wait(0)),
+      ErrorCode.TIMEOUT,
+    );
     expect(l.countDown(2)).toBe(0);
     expect(l.count).toBe(0);
     l.wait();
@@ -61,8 +67,15 @@ describe('Latch behaviour', () => {
 
   it('wait and waitAsync time out while the count is above zero', async () => {
     const l = new Latch(1);
-    expectCode(thrown(() => l.wait(30)), ErrorCode.TIMEOUT, /count still 1/);
-    expectCode(thrown(() => l.wait({ timeoutMs: 0 })), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => l.wait(30)),
+      ErrorCode.TIMEOUT,
+      /count still 1/,
+    );
+    expectCode(
+      thrown(() => l.wait({ timeoutMs: 0 })),
+      ErrorCode.TIMEOUT,
+    );
     expectCode(await rejected(l.waitAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(a.call('latchWait', { latch: l.handle, timeout: 30 })), ErrorCode.TIMEOUT);
     expect(l.count).toBe(1);
@@ -122,34 +135,54 @@ const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify
 const COUNT = 3;
 
 const misuseCases: MisuseCase[] = [
-  ...([0, -1, 1.5, NaN, Infinity, 'x', 2 ** 31, undefined] as const).map(
-    (bad): MisuseCase => ({ name: `new Latch(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch(bad as number)) }),
-  ),
-  { name: 'new Latch({ cout: 3 }) (a misspelled option)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch({ cout: 3 } as never)) },
-  { name: 'new Latch(3, { count: 3 }) (the count twice)', code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Latch(3, { count: 3 } as never)) },
-  ...([0, -1, 1.5, NaN, Infinity, 'x', null] as const).map(
-    (bad): MisuseCase => ({ name: `countDown(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.countDown(bad as number)) }),
-  ),
+  ...([0, -1, 1.5, NaN, Infinity, 'x', 2 ** 31, undefined] as const).map((bad): MisuseCase => ({
+    name: `new Latch(${show(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new Latch(bad as number)),
+  })),
+  {
+    name: 'new Latch({ cout: 3 }) (a misspelled option)',
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new Latch({ cout: 3 } as never)),
+  },
+  {
+    name: 'new Latch(3, { count: 3 }) (the count twice)',
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new Latch(3, { count: 3 } as never)),
+  },
+  ...([0, -1, 1.5, NaN, Infinity, 'x', null] as const).map((bad): MisuseCase => ({
+    name: `countDown(${show(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (l) => thrown(() => l.countDown(bad as number)),
+  })),
   { name: 'countDown below zero (count 3, n 4)', code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.countDown(COUNT + 1)) },
-  { name: 'countDown below zero in a worker', code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(a.call('countDown', { latch: l.handle, n: COUNT + 1 })) },
-  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, null, { timeotMs: 5 }] as const).map(
-    (bad): MisuseCase => ({ name: `wait(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (l) => thrown(() => l.wait(bad as number)) }),
-  ),
-  ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({ name: `waitAsync({ timeout: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (l) => rejected(l.waitAsync({ timeoutMs: bad as number })) }),
-  ),
-  ...(
-    forgedHandles<Latch['handle']>('sabre.Once', [
-      ['options', (h) => ({ ...h, options: { count: 3 } })],
-    ])
-  ).map(
+  {
+    name: 'countDown below zero in a worker',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (l) => rejected(a.call('countDown', { latch: l.handle, n: COUNT + 1 })),
+  },
+  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, null, { timeotMs: 5 }] as const).map((bad): MisuseCase => ({
+    name: `wait(${show(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (l) => thrown(() => l.wait(bad as number)),
+  })),
+  ...([NaN, -1, 'x'] as const).map((bad): MisuseCase => ({
+    name: `waitAsync({ timeout: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: (l) => rejected(l.waitAsync({ timeoutMs: bad as number })),
+  })),
+  ...forgedHandles<Latch['handle']>('sabre.Once', [['options', (h) => ({ ...h, options: { count: 3 } })]]).map(
     ([what, forge]): MisuseCase => ({
       name: `Latch.from of a handle with ${what}`,
       code: ErrorCode.HANDLE,
       misuse: async (l) => thrown(() => Latch.from(forge(l.handle) as Latch['handle'])),
     }),
   ),
-  { name: 'a forged handle sent to a worker', code: ErrorCode.HANDLE, misuse: (l) => rejected(a.call('countDown', { latch: { ...l.handle, version: 9 } })) },
+  {
+    name: 'a forged handle sent to a worker',
+    code: ErrorCode.HANDLE,
+    misuse: (l) => rejected(a.call('countDown', { latch: { ...l.handle, version: 9 } })),
+  },
 ];
 
 describe('Latch misuse', () => {
@@ -163,6 +196,10 @@ describe('Latch misuse', () => {
     expect(l.countDown()).toBe(0);
     l.wait(0);
     await a.call('latchWait', { latch: l.handle, timeout: 1000 });
-    expectCode(thrown(() => l.countDown()), ErrorCode.INVALID_ARG, /open latch/); // and it never goes below zero
+    expectCode(
+      thrown(() => l.countDown()),
+      ErrorCode.INVALID_ARG,
+      /open latch/,
+    ); // and it never goes below zero
   });
 });

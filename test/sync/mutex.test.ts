@@ -45,9 +45,18 @@ describe('Mutex behaviour', () => {
   it('lock and lockAsync time out with TimeoutError while another thread holds it', async () => {
     const m = new Mutex();
     await a.call('lock', { mutex: m.handle });
-    expectCode(thrown(() => m.lock(0)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => m.lock(30)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => m.lock({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => m.lock(0)),
+      ErrorCode.TIMEOUT,
+    );
+    expectCode(
+      thrown(() => m.lock(30)),
+      ErrorCode.TIMEOUT,
+    );
+    expectCode(
+      thrown(() => m.lock({ timeoutMs: 30 })),
+      ErrorCode.TIMEOUT,
+    );
     expectCode(await rejected(m.lockAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('lock', { mutex: m.handle, options: 30 })), ErrorCode.TIMEOUT);
     expect(m.ownerThreadId).toBe(a.threadId);
@@ -103,7 +112,8 @@ describe('Mutex behaviour', () => {
         await sleep(60); // well past the starvation threshold: the unlock below hands off
         expect(m.waiterCount).toBe(1);
         const unlocked = a.call('unlockWhen', { mutex: m.handle, cell: go });
-        if (how === 'abort') controller.abort(); // the waiter decides to leave; it runs again only when this turn ends...
+        if (how === 'abort')
+          controller.abort(); // the waiter decides to leave; it runs again only when this turn ends...
         else m.cancel();
         Atomics.store(go, 0, 1);
         Atomics.notify(go, 0);
@@ -150,11 +160,23 @@ describe('Mutex behaviour', () => {
     const m = new Mutex();
     expect(m.runExclusiveSync(() => (m.ownerThreadId === threadId ? 'held' : 'not held'))).toBe('held');
     expect(m.isLocked).toBe(false);
-    expect(thrown(() => m.runExclusiveSync(() => { throw new RangeError('x'); }))).toBeInstanceOf(RangeError);
+    expect(
+      thrown(() =>
+        m.runExclusiveSync(() => {
+          throw new RangeError('x');
+        }),
+      ),
+    ).toBeInstanceOf(RangeError);
     expect(m.isLocked).toBe(false);
-    expectCode(thrown(() => m.runExclusiveSync(async () => 1)), ErrorCode.INVALID_ARG);
+    expectCode(
+      thrown(() => m.runExclusiveSync(async () => 1)),
+      ErrorCode.INVALID_ARG,
+    );
     expect(m.isLocked).toBe(false);
-    expectCode(thrown(() => m.runExclusiveSync(42 as unknown as () => number)), ErrorCode.INVALID_ARG);
+    expectCode(
+      thrown(() => m.runExclusiveSync(42 as unknown as () => number)),
+      ErrorCode.INVALID_ARG,
+    );
   });
 
   it('runExclusive queues async sections of one thread: one at a time, all of them run', async () => {
@@ -177,7 +199,13 @@ describe('Mutex behaviour', () => {
     expect(order.sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(m.isLocked).toBe(false);
     // A throwing section releases the lock too.
-    expect(await rejected(m.runExclusive(() => { throw new Error('x'); }))).toHaveProperty('message', 'x');
+    expect(
+      await rejected(
+        m.runExclusive(() => {
+          throw new Error('x');
+        }),
+      ),
+    ).toHaveProperty('message', 'x');
     expect(m.isLocked).toBe(false);
   });
 
@@ -287,7 +315,11 @@ describe('Mutex: async tasks of one thread', () => {
     expect(m1.isLocked).toBe(false);
     const after: string[] = [];
     await m1.lockAsync();
-    const next = [m2.runExclusive(() => void after.push('m2')), m3.runExclusive(() => void after.push('m3 first'), { priority: 2 }), m1.runExclusive(() => void after.push('m1'))];
+    const next = [
+      m2.runExclusive(() => void after.push('m2')),
+      m3.runExclusive(() => void after.push('m3 first'), { priority: 2 }),
+      m1.runExclusive(() => void after.push('m1')),
+    ];
     await settle();
     m1.unlock();
     await Promise.all(next);
@@ -315,7 +347,7 @@ describe('Mutex: async tasks of one thread', () => {
     m.unlock();
   });
 
-  it('cancel() withdraws this thread\'s queued tasks waiting for another thread; the others\' waiters are not touched', async () => {
+  it("cancel() withdraws this thread's queued tasks waiting for another thread; the others' waiters are not touched", async () => {
     const m = new Mutex();
     await a.call('lock', { mutex: m.handle });
     const mine = rejected(m.lockAsync());
@@ -403,7 +435,10 @@ describe('Mutex: async tasks of one thread', () => {
     }, 20);
     await m.lockAsync();
     expect(flag).toBe(true);
-    expectCode(thrown(() => m.lock(0)), ErrorCode.DEADLOCK); // a blocking lock behind a task hold never returns
+    expectCode(
+      thrown(() => m.lock(0)),
+      ErrorCode.DEADLOCK,
+    ); // a blocking lock behind a task hold never returns
     m.unlock();
     // Synchronous hold: the same calls are refused at once.
     m.lock();
@@ -507,7 +542,11 @@ const misuseCases: MisuseCase[] = [
     },
   },
   { name: 'unlock of an unlocked mutex (main)', code: ErrorCode.NOT_OWNER, misuse: async (m) => thrown(() => m.unlock()) },
-  { name: 'unlock of an unlocked mutex (worker)', code: ErrorCode.NOT_OWNER, misuse: (m) => rejected(a.call('unlock', { mutex: m.handle })) },
+  {
+    name: 'unlock of an unlocked mutex (worker)',
+    code: ErrorCode.NOT_OWNER,
+    misuse: (m) => rejected(a.call('unlock', { mutex: m.handle })),
+  },
   {
     name: 'sync relock by the owner',
     code: ErrorCode.DEADLOCK,
@@ -552,48 +591,52 @@ const misuseCases: MisuseCase[] = [
     misuse: async (m) => (await m.lockAsync(), thrown(() => m.lock(50))),
     cleanup: (m) => m.unlock(),
   },
-  ...([NaN, Infinity, '1', null] as const).map(
-    (bad): MisuseCase => ({
-      name: `lockAsync({ priority: ${String(bad)} })`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: (m) => rejected(m.lockAsync({ priority: bad as unknown as number })),
-    }),
-  ),
-  { name: 'runExclusive with a bad priority', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.runExclusive(() => 1, { priority: NaN })) },
-  { name: 'waitForUnlock({ timout }) (a misspelled timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timout: 5 } as never)) },
+  ...([NaN, Infinity, '1', null] as const).map((bad): MisuseCase => ({
+    name: `lockAsync({ priority: ${String(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: (m) => rejected(m.lockAsync({ priority: bad as unknown as number })),
+  })),
+  {
+    name: 'runExclusive with a bad priority',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (m) => rejected(m.runExclusive(() => 1, { priority: NaN })),
+  },
+  {
+    name: 'waitForUnlock({ timout }) (a misspelled timeoutMs)',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (m) => rejected(m.waitForUnlock({ timout: 5 } as never)),
+  },
   { name: 'waitForUnlock({ timeoutMs: -1 })', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ timeoutMs: -1 })) },
-  { name: 'waitForUnlock({ signal: "x" })', code: ErrorCode.INVALID_ARG, misuse: (m) => rejected(m.waitForUnlock({ signal: 'x' } as never)) },
+  {
+    name: 'waitForUnlock({ signal: "x" })',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (m) => rejected(m.waitForUnlock({ signal: 'x' } as never)),
+  },
   ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -5 }, { timeoutMs: 'x' }, { timout: 1 }, null] as const).map(
     (bad): MisuseCase => ({
       name: `lock(${JSON.stringify(bad)}) while another thread holds it`,
       code: ErrorCode.INVALID_ARG,
       misuse: async (m) => (await a.call('lock', { mutex: m.handle }), thrown(() => m.lock(bad as unknown as number))),
       cleanup: async (m) => {
-      await a.call('unlock', { mutex: m.handle });
-    },
+        await a.call('unlock', { mutex: m.handle });
+      },
     }),
   ),
-  ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({
-      name: `lockAsync({ timeoutMs: ${JSON.stringify(bad)} }) while another thread holds it`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(m.lockAsync({ timeoutMs: bad as unknown as number }))),
-      cleanup: async (m) => {
+  ...([NaN, -1, 'x'] as const).map((bad): MisuseCase => ({
+    name: `lockAsync({ timeoutMs: ${JSON.stringify(bad)} }) while another thread holds it`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (m) => (await a.call('lock', { mutex: m.handle }), rejected(m.lockAsync({ timeoutMs: bad as unknown as number }))),
+    cleanup: async (m) => {
       await a.call('unlock', { mutex: m.handle });
     },
-    }),
-  ),
+  })),
   {
     name: 'lock(NaN) in a worker while main holds it',
     code: ErrorCode.INVALID_ARG,
     misuse: async (m) => (m.lock(), rejected(a.call('lock', { mutex: m.handle, options: NaN }))),
     cleanup: (m) => m.unlock(),
   },
-  ...(
-    forgedHandles<Mutex['handle']>('sabre.ManualClock', [
-      ['options', (h) => ({ ...h, options: { spin: 1 } })],
-    ])
-  ).map(
+  ...forgedHandles<Mutex['handle']>('sabre.ManualClock', [['options', (h) => ({ ...h, options: { spin: 1 } })]]).map(
     ([what, forge]): MisuseCase => ({
       name: `Mutex.from of a handle with ${what}`,
       code: ErrorCode.HANDLE,
@@ -643,12 +686,21 @@ describe('Mutex owner death', () => {
     const w = await holder(m);
     void w.worker.terminate();
     // Main blocks here: its event loop cannot run the worker's 'exit'.
-    expectCode(thrown(() => m.lock(5000)), ErrorCode.OWNER_DIED);
+    expectCode(
+      thrown(() => m.lock(5000)),
+      ErrorCode.OWNER_DIED,
+    );
     expect(m.isPoisoned).toBe(true);
     expect(m.isLocked).toBe(false);
     // Every acquisition path throws while poisoned...
-    expectCode(thrown(() => m.tryLock()), ErrorCode.OWNER_DIED);
-    expectCode(thrown(() => m.lock()), ErrorCode.OWNER_DIED);
+    expectCode(
+      thrown(() => m.tryLock()),
+      ErrorCode.OWNER_DIED,
+    );
+    expectCode(
+      thrown(() => m.lock()),
+      ErrorCode.OWNER_DIED,
+    );
     expectCode(await rejected(m.lockAsync()), ErrorCode.OWNER_DIED);
     expectCode(await rejected(m.runExclusive(() => 1)), ErrorCode.OWNER_DIED);
     expectCode(await rejected(a.call('lock', { mutex: m.handle, options: 1000 })), ErrorCode.OWNER_DIED);
@@ -674,7 +726,10 @@ describe('Mutex owner death', () => {
     const m = new Mutex();
     const w = await holder(m);
     w.send('exit', { code: 0 });
-    expectCode(thrown(() => m.lock(5000)), ErrorCode.OWNER_DIED);
+    expectCode(
+      thrown(() => m.lock(5000)),
+      ErrorCode.OWNER_DIED,
+    );
     expect(m.isPoisoned).toBe(true);
     m.clearPoison();
     expect(m.tryLock()).toBe(true);
@@ -733,7 +788,9 @@ describe('Mutex owner death', () => {
     const sorted = [...latencies].sort((x, y) => x - y);
     const median = (sorted[4]! + sorted[5]!) / 2;
     const max = sorted[sorted.length - 1]!;
-    console.log(`mutex owner-death recovery (terminate → OwnerDiedError), ms: median ${median.toFixed(1)}, max ${max.toFixed(1)}, all ${latencies.map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(
+      `mutex owner-death recovery (terminate → OwnerDiedError), ms: median ${median.toFixed(1)}, max ${max.toFixed(1)}, all ${latencies.map((l) => l.toFixed(1)).join(' ')}`,
+    );
     expect(max).toBeLessThan(2000); // a liveness bound, not a speed claim
   });
 });

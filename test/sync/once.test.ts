@@ -8,7 +8,8 @@ import { forgedHandles } from '../helpers/handles.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Cells shared with the fixture's onceRun: RUNS counts fn calls, STARTED is set when fn starts. */
-const RUNS = 0, STARTED = 1;
+const RUNS = 0,
+  STARTED = 1;
 const cells = () => new Int32Array(new SharedArrayBuffer(12));
 
 let a: Remote;
@@ -45,14 +46,30 @@ describe('Once behaviour', () => {
 
   it('a failed run rethrows to its caller only, and the next caller runs fn', async () => {
     const o = new Once();
-    expect(thrown(() => o.run(() => { throw new RangeError('first'); }))).toBeInstanceOf(RangeError);
+    expect(
+      thrown(() =>
+        o.run(() => {
+          throw new RangeError('first');
+        }),
+      ),
+    ).toBeInstanceOf(RangeError);
     expect(o.done).toBe(false);
-    expect(await rejected(o.runAsync(async () => { throw new Error('second'); }))).toHaveProperty('message', 'second');
+    expect(
+      await rejected(
+        o.runAsync(async () => {
+          throw new Error('second');
+        }),
+      ),
+    ).toHaveProperty('message', 'second');
     const cell = cells();
     expect(await rejected(a.call('onceRun', { once: o.handle, cell, mode: 'throw' }))).toHaveProperty('message', 'fn failed');
     expect(await a.call('onceRun', { once: o.handle, cell, mode: 'ok' })).toBe(true);
     expect(cell[RUNS]).toBe(2);
-    expect(o.run(() => { throw new Error('never called'); })).toBe(false);
+    expect(
+      o.run(() => {
+        throw new Error('never called');
+      }),
+    ).toBe(false);
   });
 
   it('waiters wait for the running thread: main waits for a worker, a worker waits for main', async () => {
@@ -75,9 +92,17 @@ describe('Once behaviour', () => {
     const o = new Once();
     let release!: () => void;
     const running = o.runAsync(() => new Promise<void>((r) => (release = r)));
-    const second = o.runAsync(() => { throw new Error('must not run'); });
-    expectCode(thrown(() => o.run(() => {})), ErrorCode.DEADLOCK);
-    expectCode(thrown(() => o.run(() => o.run(() => {}))), ErrorCode.DEADLOCK); // still running: the outer run is the deadlock
+    const second = o.runAsync(() => {
+      throw new Error('must not run');
+    });
+    expectCode(
+      thrown(() => o.run(() => {})),
+      ErrorCode.DEADLOCK,
+    );
+    expectCode(
+      thrown(() => o.run(() => o.run(() => {}))),
+      ErrorCode.DEADLOCK,
+    ); // still running: the outer run is the deadlock
     release();
     expect(await running).toBe(true);
     expect(await second).toBe(false);
@@ -159,26 +184,28 @@ const misuseCases: MisuseCase[] = [
     { name: `run(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(bad as unknown as () => void)) },
     { name: `runAsync(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: (o) => rejected(o.runAsync(bad as unknown as () => void)) },
   ]),
-  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, null, { timeotMs: 1 }] as const).map(
-    (bad): MisuseCase => ({ name: `run(fn, ${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(() => {}, bad as number)) }),
-  ),
-  ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({ name: `runAsync(fn, { timeoutMs: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (o) => rejected(o.runAsync(() => {}, { timeoutMs: bad as number })) }),
-  ),
+  ...([NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, null, { timeotMs: 1 }] as const).map((bad): MisuseCase => ({
+    name: `run(fn, ${show(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (o) => thrown(() => o.run(() => {}, bad as number)),
+  })),
+  ...([NaN, -1, 'x'] as const).map((bad): MisuseCase => ({
+    name: `runAsync(fn, { timeoutMs: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: (o) => rejected(o.runAsync(() => {}, { timeoutMs: bad as number })),
+  })),
   { name: 'run(fn) where fn returns a promise', code: ErrorCode.INVALID_ARG, misuse: async (o) => thrown(() => o.run(async () => {})) },
   { name: 'run(fn) recursively', code: ErrorCode.DEADLOCK, misuse: async (o) => thrown(() => o.run(() => o.run(() => {}))) },
-  ...(
-    forgedHandles<Once['handle']>('sabre.Latch', [
-      ['options', (h) => ({ ...h, options: { x: 1 } })],
-    ])
-  ).map(
-    ([what, forge]): MisuseCase => ({
-      name: `Once.from of a handle with ${what}`,
-      code: ErrorCode.HANDLE,
-      misuse: async (o) => thrown(() => Once.from(forge(o.handle) as Once['handle'])),
-    }),
-  ),
-  { name: 'a forged handle sent to a worker', code: ErrorCode.HANDLE, misuse: (o) => rejected(a.call('onceRun', { once: { ...o.handle, version: 9 }, cell: cells(), mode: 'ok' })) },
+  ...forgedHandles<Once['handle']>('sabre.Latch', [['options', (h) => ({ ...h, options: { x: 1 } })]]).map(([what, forge]): MisuseCase => ({
+    name: `Once.from of a handle with ${what}`,
+    code: ErrorCode.HANDLE,
+    misuse: async (o) => thrown(() => Once.from(forge(o.handle) as Once['handle'])),
+  })),
+  {
+    name: 'a forged handle sent to a worker',
+    code: ErrorCode.HANDLE,
+    misuse: (o) => rejected(a.call('onceRun', { once: { ...o.handle, version: 9 }, cell: cells(), mode: 'ok' })),
+  },
 ];
 
 describe('Once misuse', () => {
@@ -190,7 +217,11 @@ describe('Once misuse', () => {
     const cell = cells();
     expect(await a.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 5000 })).toBe(true);
     expect(await b.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 5000 })).toBe(false);
-    expect(o.run(() => { throw new Error('never called'); })).toBe(false);
+    expect(
+      o.run(() => {
+        throw new Error('never called');
+      }),
+    ).toBe(false);
     expect(cell[RUNS]).toBe(1);
   });
 });

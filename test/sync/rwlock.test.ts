@@ -15,7 +15,10 @@ const cell = () => new Int32Array(new SharedArrayBuffer(32));
 let a: Remote;
 let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }), Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } })]);
+  [a, b] = await Promise.all([
+    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -61,8 +64,14 @@ describe('RWLock behaviour', () => {
     expect(l.readerCount).toBe(2);
     l.readUnlock();
     expect(l.tryWriteLock()).toBe(false);
-    expectCode(thrown(() => l.writeLock(0)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => l.writeLock(30)), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => l.writeLock(0)),
+      ErrorCode.TIMEOUT,
+    );
+    expectCode(
+      thrown(() => l.writeLock(30)),
+      ErrorCode.TIMEOUT,
+    );
     expectCode(await rejected(l.writeLockAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('writeLock', { lock: l.handle, options: 30 })), ErrorCode.TIMEOUT);
     // A writer that gave up withdrew: readers are let in again.
@@ -82,7 +91,10 @@ describe('RWLock behaviour', () => {
     expect(l.writerThreadId).toBe(a.threadId);
     expect(l.tryReadLock()).toBe(false);
     expect(l.tryWriteLock()).toBe(false);
-    expectCode(thrown(() => l.readLock(30)), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => l.readLock(30)),
+      ErrorCode.TIMEOUT,
+    );
     expectCode(await rejected(l.readLockAsync({ timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('readLock', { lock: l.handle, options: 30 })), ErrorCode.TIMEOUT);
     let got = false;
@@ -104,7 +116,10 @@ describe('RWLock behaviour', () => {
     expect(l.writerThreadId).toBe(b.threadId);
     // New readers, sync and async, in this thread and another, wait behind it.
     expect(l.tryReadLock()).toBe(false);
-    expectCode(thrown(() => l.readLock(30)), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => l.readLock(30)),
+      ErrorCode.TIMEOUT,
+    );
     let read = false;
     const reading = l.readLockAsync({ timeoutMs: 10_000 }).then(() => (read = true));
     await sleep(30);
@@ -194,7 +209,10 @@ describe('RWLock behaviour', () => {
 
   it('runRead runs sections together, runWrite one at a time; both release after a throw', async () => {
     const l = new RWLock();
-    let readers = 0, maxReaders = 0, writers = 0, maxWriters = 0;
+    let readers = 0,
+      maxReaders = 0,
+      writers = 0,
+      maxWriters = 0;
     const read = async () => {
       readers++;
       maxReaders = Math.max(maxReaders, readers);
@@ -217,8 +235,20 @@ describe('RWLock behaviour', () => {
     expect(maxReaders).toBe(3);
     expect(await Promise.all([l.runWrite(write), l.runWrite(write), l.runWrite(write)])).toEqual(['w', 'w', 'w']);
     expect(maxWriters).toBe(1);
-    expect(await rejected(l.runRead(() => { throw new Error('r'); }))).toHaveProperty('message', 'r');
-    expect(await rejected(l.runWrite(async () => { throw new Error('w'); }))).toHaveProperty('message', 'w');
+    expect(
+      await rejected(
+        l.runRead(() => {
+          throw new Error('r');
+        }),
+      ),
+    ).toHaveProperty('message', 'r');
+    expect(
+      await rejected(
+        l.runWrite(async () => {
+          throw new Error('w');
+        }),
+      ),
+    ).toHaveProperty('message', 'w');
     expectCode(await rejected(l.runRead(42 as unknown as () => number)), ErrorCode.INVALID_ARG);
     expectFree(l);
     // While a worker writes, runRead waits for it.
@@ -283,11 +313,14 @@ describe('RWLock behaviour', () => {
     expectFree(l);
   });
 
-  it('CapacityError when more threads read than maxThreads; a dead reader\'s slot is reused', async () => {
+  it("CapacityError when more threads read than maxThreads; a dead reader's slot is reused", async () => {
     const l = new RWLock({ maxThreads: 1 });
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
-    expectCode(thrown(() => l.readLock()), ErrorCode.CAPACITY);
+    expectCode(
+      thrown(() => l.readLock()),
+      ErrorCode.CAPACITY,
+    );
     await w.stop();
     l.readLock(1000); // the dead worker's slot is reclaimed (and its read hold returned)
     l.readUnlock();
@@ -309,7 +342,11 @@ const handleOf = (l: RWLock) => ({ lock: l.handle });
 
 const misuseCases: MisuseCase[] = [
   { name: 'readUnlock without a read lock (main)', code: ErrorCode.NOT_OWNER, misuse: async (l) => thrown(() => l.readUnlock()) },
-  { name: 'readUnlock without a read lock (worker)', code: ErrorCode.NOT_OWNER, misuse: (l) => rejected(a.call('readUnlock', handleOf(l))) },
+  {
+    name: 'readUnlock without a read lock (worker)',
+    code: ErrorCode.NOT_OWNER,
+    misuse: (l) => rejected(a.call('readUnlock', handleOf(l))),
+  },
   {
     name: 'readUnlock by a worker while main reads',
     code: ErrorCode.NOT_OWNER,
@@ -402,8 +439,8 @@ const misuseCases: MisuseCase[] = [
       code: ErrorCode.INVALID_ARG,
       misuse: async (l) => (await a.call('writeLock', handleOf(l)), thrown(() => l.readLock(bad as unknown as number))),
       cleanup: async (l) => {
-      await a.call('writeUnlock', handleOf(l));
-    },
+        await a.call('writeUnlock', handleOf(l));
+      },
     },
     {
       name: `writeLock(${JSON.stringify(bad)}) on a free lock`,
@@ -411,37 +448,29 @@ const misuseCases: MisuseCase[] = [
       misuse: async (l) => thrown(() => l.writeLock(bad as unknown as number)),
     },
   ]),
-  ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({
-      name: `readLockAsync / writeLockAsync / runRead({ timeoutMs: ${JSON.stringify(bad)} })`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (l) => {
-        const options = { timeoutMs: bad as unknown as number };
-        expectCode(await rejected(l.writeLockAsync(options)), ErrorCode.INVALID_ARG);
-        expectCode(await rejected(l.runRead(() => 1, options)), ErrorCode.INVALID_ARG);
-        return rejected(l.readLockAsync(options));
-      },
-    }),
-  ),
-  ...([0, -1, 1.5, 5000, 'x'] as const).map(
-    (bad): MisuseCase => ({
-      name: `new RWLock({ maxThreads: ${JSON.stringify(bad)} })`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async () => thrown(() => new RWLock({ maxThreads: bad as unknown as number })),
-    }),
-  ),
-  ...(
-    forgedHandles<RWLock['handle']>('sabre.Mutex', [
-      ['other options', (h) => ({ ...h, options: { maxThreads: 8 } })],
-      ['extra options', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
-    ])
-  ).map(
-    ([what, forge]): MisuseCase => ({
-      name: `RWLock.from of a handle with ${what}`,
-      code: ErrorCode.HANDLE,
-      misuse: async (l) => thrown(() => RWLock.from(forge(l.handle) as RWLock['handle'])),
-    }),
-  ),
+  ...([NaN, -1, 'x'] as const).map((bad): MisuseCase => ({
+    name: `readLockAsync / writeLockAsync / runRead({ timeoutMs: ${JSON.stringify(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (l) => {
+      const options = { timeoutMs: bad as unknown as number };
+      expectCode(await rejected(l.writeLockAsync(options)), ErrorCode.INVALID_ARG);
+      expectCode(await rejected(l.runRead(() => 1, options)), ErrorCode.INVALID_ARG);
+      return rejected(l.readLockAsync(options));
+    },
+  })),
+  ...([0, -1, 1.5, 5000, 'x'] as const).map((bad): MisuseCase => ({
+    name: `new RWLock({ maxThreads: ${JSON.stringify(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new RWLock({ maxThreads: bad as unknown as number })),
+  })),
+  ...forgedHandles<RWLock['handle']>('sabre.Mutex', [
+    ['other options', (h) => ({ ...h, options: { maxThreads: 8 } })],
+    ['extra options', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
+  ]).map(([what, forge]): MisuseCase => ({
+    name: `RWLock.from of a handle with ${what}`,
+    code: ErrorCode.HANDLE,
+    misuse: async (l) => thrown(() => RWLock.from(forge(l.handle) as RWLock['handle'])),
+  })),
 ];
 
 describe('RWLock misuse', () => {
@@ -496,12 +525,24 @@ describe('RWLock owner death', () => {
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('writeLock', { lock: l.handle });
     void w.worker.terminate();
-    expectCode(thrown(() => l.readLock(5000)), ErrorCode.OWNER_DIED);
+    expectCode(
+      thrown(() => l.readLock(5000)),
+      ErrorCode.OWNER_DIED,
+    );
     expect(l.isPoisoned).toBe(true);
     expect(l.isWriteLocked).toBe(false);
-    expectCode(thrown(() => l.tryReadLock()), ErrorCode.OWNER_DIED);
-    expectCode(thrown(() => l.tryWriteLock()), ErrorCode.OWNER_DIED);
-    expectCode(thrown(() => l.writeLock()), ErrorCode.OWNER_DIED);
+    expectCode(
+      thrown(() => l.tryReadLock()),
+      ErrorCode.OWNER_DIED,
+    );
+    expectCode(
+      thrown(() => l.tryWriteLock()),
+      ErrorCode.OWNER_DIED,
+    );
+    expectCode(
+      thrown(() => l.writeLock()),
+      ErrorCode.OWNER_DIED,
+    );
     expectCode(await rejected(l.readLockAsync()), ErrorCode.OWNER_DIED);
     expectCode(await rejected(l.writeLockAsync()), ErrorCode.OWNER_DIED);
     expectCode(await rejected(l.runRead(() => 1)), ErrorCode.OWNER_DIED);
@@ -561,7 +602,9 @@ describe('RWLock owner death', () => {
       l.writeUnlock();
     }
     const sorted = [...latencies].sort((x, y) => x - y);
-    console.log(`rwlock dead-reader recovery (terminate → writeLock returns), ms: median ${((sorted[4]! + sorted[5]!) / 2).toFixed(1)}, max ${sorted[9]!.toFixed(1)}`);
+    console.log(
+      `rwlock dead-reader recovery (terminate → writeLock returns), ms: median ${((sorted[4]! + sorted[5]!) / 2).toFixed(1)}, max ${sorted[9]!.toFixed(1)}`,
+    );
     expect(sorted[9]).toBeLessThan(2000); // a liveness bound, not a speed claim
   });
 });

@@ -54,9 +54,18 @@ describe('Semaphore behaviour', () => {
   it('acquire and acquireAsync time out with TimeoutError while another thread holds the permits', async () => {
     const s = new Semaphore(2);
     await a.call('acquire', { sem: s.handle, n: 2 });
-    expectCode(thrown(() => s.acquire(1, 0)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => s.acquire(1, 30)), ErrorCode.TIMEOUT);
-    expectCode(thrown(() => s.acquire(2, { timeoutMs: 30 })), ErrorCode.TIMEOUT);
+    expectCode(
+      thrown(() => s.acquire(1, 0)),
+      ErrorCode.TIMEOUT,
+    );
+    expectCode(
+      thrown(() => s.acquire(1, 30)),
+      ErrorCode.TIMEOUT,
+    );
+    expectCode(
+      thrown(() => s.acquire(2, { timeoutMs: 30 })),
+      ErrorCode.TIMEOUT,
+    );
     expectCode(await rejected(s.acquireAsync(1, { timeoutMs: 30 })), ErrorCode.TIMEOUT);
     expectCode(await rejected(b.call('acquire', { sem: s.handle, n: 1, timeout: 30 })), ErrorCode.TIMEOUT);
     expect(s.available).toBe(0);
@@ -170,14 +179,29 @@ describe('Semaphore behaviour', () => {
     expect(results).toEqual([0, 1, 2, 3, 4, 5]);
     expect(maxInside).toBe(2);
     expect(await s.runExclusive(() => s.available, 2)).toBe(0); // a sync fn runs with its permits held
-    expect(await rejected(s.runExclusive(() => { throw new Error('x'); }))).toHaveProperty('message', 'x');
-    expect(await rejected(s.runExclusive(async () => { throw new Error('y'); }, 2))).toHaveProperty('message', 'y');
+    expect(
+      await rejected(
+        s.runExclusive(() => {
+          throw new Error('x');
+        }),
+      ),
+    ).toHaveProperty('message', 'x');
+    expect(
+      await rejected(
+        s.runExclusive(async () => {
+          throw new Error('y');
+        }, 2),
+      ),
+    ).toHaveProperty('message', 'y');
     expect(s.available).toBe(2);
     expectCode(await rejected(s.runExclusive(() => 1, 1, { timeoutMs: -1 })), ErrorCode.INVALID_ARG);
   });
 
   it('bounds occupancy across threads: 2 workers hold permits in overlapping sections, never more than permits', async () => {
-    for (const [permits, n] of [[1, 1], [3, 2]] as const) {
+    for (const [permits, n] of [
+      [1, 1],
+      [3, 2],
+    ] as const) {
       const s = new Semaphore(permits);
       const cell = new Int32Array(new SharedArrayBuffer(12));
       const times = 1500;
@@ -246,7 +270,11 @@ describe('Semaphore: async tasks of one thread', () => {
     await a.call('acquire', { sem: s.handle, n: 1 });
     s.acquire(1); // 1 permit left free
     let ran = false;
-    const queued = [rejected(s.acquireAsync(2)), rejected(s.runExclusive(() => (ran = true))), rejected(s.acquireAsync(1, { priority: -1 }))];
+    const queued = [
+      rejected(s.acquireAsync(2)),
+      rejected(s.runExclusive(() => (ran = true))),
+      rejected(s.acquireAsync(1, { priority: -1 })),
+    ];
     let watched = false;
     const watcher = s.waitForUnlock(2).then(() => (watched = true));
     // The queue's head (2 permits) is the oldest waiter: it reserves, so another thread cannot take the free one...
@@ -359,55 +387,75 @@ const badTimeouts = [NaN, -1, -Infinity, 'x', { timeoutMs: NaN }, { timeoutMs: -
 const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
 
 const misuseCases: MisuseCase[] = [
-  ...([0, -1, 1.5, NaN, Infinity, 'x', 2 ** 31, undefined] as const).map(
-    (bad): MisuseCase => ({ name: `new Semaphore(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Semaphore(bad as number)) }),
-  ),
-  ...([0, -2, 1.5, 'x'] as const).map(
-    (bad): MisuseCase => ({ name: `new Semaphore(2, { maxThreads: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: async () => thrown(() => new Semaphore(2, { maxThreads: bad as number })) }),
-  ),
+  ...([0, -1, 1.5, NaN, Infinity, 'x', 2 ** 31, undefined] as const).map((bad): MisuseCase => ({
+    name: `new Semaphore(${show(bad)})`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new Semaphore(bad as number)),
+  })),
+  ...([0, -2, 1.5, 'x'] as const).map((bad): MisuseCase => ({
+    name: `new Semaphore(2, { maxThreads: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async () => thrown(() => new Semaphore(2, { maxThreads: bad as number })),
+  })),
   ...badCounts.flatMap((bad): MisuseCase[] => [
     { name: `acquire(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (s) => thrown(() => s.acquire(bad as number)) },
     { name: `tryAcquire(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: async (s) => thrown(() => s.tryAcquire(bad as number)) },
     { name: `acquireAsync(${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.acquireAsync(bad as number)) },
-    { name: `runExclusive(fn, ${show(bad)})`, code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.runExclusive(() => 1, bad as number)) },
-    { name: `acquire(${show(bad)}) in a worker`, code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(a.call('acquire', { sem: s.handle, n: bad })) },
+    {
+      name: `runExclusive(fn, ${show(bad)})`,
+      code: ErrorCode.INVALID_ARG,
+      misuse: (s) => rejected(s.runExclusive(() => 1, bad as number)),
+    },
+    {
+      name: `acquire(${show(bad)}) in a worker`,
+      code: ErrorCode.INVALID_ARG,
+      misuse: (s) => rejected(a.call('acquire', { sem: s.handle, n: bad })),
+    },
   ]),
-  ...([0, -1, 1.5, NaN, 'x'] as const).map(
-    (bad): MisuseCase => ({
-      name: `release(${show(bad)}) while holding 1`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (s) => (s.acquire(), thrown(() => s.release(bad as number))),
-      cleanup: (s) => {
-        expect(s.heldByCurrentThread).toBe(1); // nothing was released
-        s.release();
-      },
-    }),
-  ),
-  ...badTimeouts.map(
-    (bad): MisuseCase => ({
-      name: `acquire(1, ${show(bad)}) while a worker holds every permit`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: async (s) => (await a.call('acquire', { sem: s.handle, n: PERMITS }), thrown(() => s.acquire(1, bad as number))),
-      cleanup: async (s) => {
+  ...([0, -1, 1.5, NaN, 'x'] as const).map((bad): MisuseCase => ({
+    name: `release(${show(bad)}) while holding 1`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (s) => (s.acquire(), thrown(() => s.release(bad as number))),
+    cleanup: (s) => {
+      expect(s.heldByCurrentThread).toBe(1); // nothing was released
+      s.release();
+    },
+  })),
+  ...badTimeouts.map((bad): MisuseCase => ({
+    name: `acquire(1, ${show(bad)}) while a worker holds every permit`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: async (s) => (await a.call('acquire', { sem: s.handle, n: PERMITS }), thrown(() => s.acquire(1, bad as number))),
+    cleanup: async (s) => {
       await a.call('release', { sem: s.handle, n: PERMITS });
     },
-    }),
-  ),
-  ...([NaN, -1, 'x'] as const).map(
-    (bad): MisuseCase => ({
-      name: `acquireAsync(1, { timeoutMs: ${show(bad)} }) with permits free`,
-      code: ErrorCode.INVALID_ARG,
-      misuse: (s) => rejected(s.acquireAsync(1, { timeoutMs: bad as number })),
-    }),
-  ),
-  { name: 'runExclusive of a non-function', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.runExclusive(42 as unknown as () => number)) },
-  ...([NaN, Infinity, '1'] as const).map(
-    (bad): MisuseCase => ({ name: `acquireAsync(1, { priority: ${show(bad)} })`, code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.acquireAsync(1, { priority: bad as number })) }),
-  ),
+  })),
+  ...([NaN, -1, 'x'] as const).map((bad): MisuseCase => ({
+    name: `acquireAsync(1, { timeoutMs: ${show(bad)} }) with permits free`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: (s) => rejected(s.acquireAsync(1, { timeoutMs: bad as number })),
+  })),
+  {
+    name: 'runExclusive of a non-function',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (s) => rejected(s.runExclusive(42 as unknown as () => number)),
+  },
+  ...([NaN, Infinity, '1'] as const).map((bad): MisuseCase => ({
+    name: `acquireAsync(1, { priority: ${show(bad)} })`,
+    code: ErrorCode.INVALID_ARG,
+    misuse: (s) => rejected(s.acquireAsync(1, { priority: bad as number })),
+  })),
   { name: 'waitForUnlock(n) above the permits', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(PERMITS + 1)) },
   { name: 'waitForUnlock(0)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(0)) },
-  { name: 'waitForUnlock(1, { timout }) (a misspelled timeoutMs)', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { timout: 5 } as never)) },
-  { name: 'waitForUnlock(1, { priority: NaN })', code: ErrorCode.INVALID_ARG, misuse: (s) => rejected(s.waitForUnlock(1, { priority: NaN })) },
+  {
+    name: 'waitForUnlock(1, { timout }) (a misspelled timeoutMs)',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (s) => rejected(s.waitForUnlock(1, { timout: 5 } as never)),
+  },
+  {
+    name: 'waitForUnlock(1, { priority: NaN })',
+    code: ErrorCode.INVALID_ARG,
+    misuse: (s) => rejected(s.waitForUnlock(1, { priority: NaN })),
+  },
   {
     name: 'release more than acquired (holds 1, releases 2)',
     code: ErrorCode.INVALID_ARG,
@@ -419,7 +467,11 @@ const misuseCases: MisuseCase[] = [
     },
   },
   { name: 'release without acquiring (main)', code: ErrorCode.NOT_OWNER, misuse: async (s) => thrown(() => s.release()) },
-  { name: 'release without acquiring (worker)', code: ErrorCode.NOT_OWNER, misuse: (s) => rejected(a.call('release', { sem: s.handle, n: 1 })) },
+  {
+    name: 'release without acquiring (worker)',
+    code: ErrorCode.NOT_OWNER,
+    misuse: (s) => rejected(a.call('release', { sem: s.handle, n: 1 })),
+  },
   {
     name: 'release by main of permits a worker holds',
     code: ErrorCode.NOT_OWNER,
@@ -442,21 +494,21 @@ const misuseCases: MisuseCase[] = [
     misuse: async (s) => (s.acquire(PERMITS), thrown(() => s.acquire(1))),
     cleanup: (s) => s.release(PERMITS),
   },
-  ...(
-    forgedHandles<Semaphore['handle']>('sabre.Mutex', [
-      ['other permits', (h) => ({ ...h, options: { ...h.options, permits: 3 } })],
-      ['other maxThreads', (h) => ({ ...h, options: { ...h.options, maxThreads: 65 } })],
-      ['bad permits', (h) => ({ ...h, options: { ...h.options, permits: -1 } })],
-      ['an extra option', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
-    ])
-  ).map(
-    ([what, forge]): MisuseCase => ({
-      name: `Semaphore.from of a handle with ${what}`,
-      code: ErrorCode.HANDLE,
-      misuse: async (s) => thrown(() => Semaphore.from(forge(s.handle) as Semaphore['handle'])),
-    }),
-  ),
-  { name: 'a forged handle sent to a worker', code: ErrorCode.HANDLE, misuse: (s) => rejected(a.call('acquire', { sem: { ...s.handle, version: 9 } })) },
+  ...forgedHandles<Semaphore['handle']>('sabre.Mutex', [
+    ['other permits', (h) => ({ ...h, options: { ...h.options, permits: 3 } })],
+    ['other maxThreads', (h) => ({ ...h, options: { ...h.options, maxThreads: 65 } })],
+    ['bad permits', (h) => ({ ...h, options: { ...h.options, permits: -1 } })],
+    ['an extra option', (h) => ({ ...h, options: { ...h.options, spin: 1 } })],
+  ]).map(([what, forge]): MisuseCase => ({
+    name: `Semaphore.from of a handle with ${what}`,
+    code: ErrorCode.HANDLE,
+    misuse: async (s) => thrown(() => Semaphore.from(forge(s.handle) as Semaphore['handle'])),
+  })),
+  {
+    name: 'a forged handle sent to a worker',
+    code: ErrorCode.HANDLE,
+    misuse: (s) => rejected(a.call('acquire', { sem: { ...s.handle, version: 9 } })),
+  },
 ];
 
 describe('Semaphore misuse', () => {
@@ -523,7 +575,7 @@ describe('Semaphore owner death', () => {
     expect(s.available).toBe(2);
   });
 
-  it('tryAcquire returns a dead thread\'s permits', async () => {
+  it("tryAcquire returns a dead thread's permits", async () => {
     const s = new Semaphore(2);
     const w = await holder(s, 2);
     await w.stop();

@@ -64,4 +64,3 @@ describe('halfSipHash', () => {
     expect(load(randomHashKey())).toBeLessThanOrEqual(8);
   });
 });
-

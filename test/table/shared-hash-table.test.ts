@@ -45,7 +45,11 @@ describe('SharedHashTable', () => {
     const t = small<number>({ codec: 'json' });
     expect(t.compute('n', (v) => (v ?? 0) + 1)).toBe(1);
     expect(t.compute('n', (v) => (v ?? 0) + 1)).toBe(2);
-    expect(() => t.compute('n', () => { throw new Error('boom'); })).toThrow('boom');
+    expect(() =>
+      t.compute('n', () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
     expect(t.get('n')).toBe(2);
     expect(t.compute('n', () => undefined)).toBeUndefined();
     expect(t.has('n')).toBe(false);
@@ -95,36 +99,49 @@ describe('SharedHashTable', () => {
     expect(t.get('a')).toEqual([1]);
   });
 
-  test.prop([fc.array(fc.tuple(fc.constantFrom('set', 'delete', 'setIfAbsent', 'cas', 'get'), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 3 })), { maxLength: 400 })])(
-    'behaves as a Map for any sequence of operations (a small table: collisions and backward shifts)',
-    (ops) => {
-      // A fixed hash key and a 1-segment table: many keys share probe chains.
-      const t = new SharedHashTable<number>({ capacity: 48, maxKeyBytes: 8, maxValueBytes: 8, codec: 'json', hashKey: { k0: 1, k1: 2 } });
-      const m = new Map<string, number>();
-      for (const [op, k, v] of ops) {
-        const key = `k${k}`;
-        switch (op) {
-          case 'set': t.set(key, v); m.set(key, v); break;
-          case 'delete': expect(t.delete(key)).toBe(m.delete(key)); break;
-          case 'setIfAbsent': {
-            const absent = !m.has(key);
-            expect(t.setIfAbsent(key, v)).toBe(absent);
-            if (absent) m.set(key, v);
-            break;
-          }
-          case 'cas': {
-            const swap = m.get(key) === v;
-            expect(t.compareAndSet(key, v, v + 1)).toBe(swap);
-            if (swap) m.set(key, v + 1);
-            break;
-          }
-          case 'get': expect(t.get(key)).toBe(m.get(key)); break;
+  test.prop([
+    fc.array(
+      fc.tuple(
+        fc.constantFrom('set', 'delete', 'setIfAbsent', 'cas', 'get'),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 3 }),
+      ),
+      { maxLength: 400 },
+    ),
+  ])('behaves as a Map for any sequence of operations (a small table: collisions and backward shifts)', (ops) => {
+    // A fixed hash key and a 1-segment table: many keys share probe chains.
+    const t = new SharedHashTable<number>({ capacity: 48, maxKeyBytes: 8, maxValueBytes: 8, codec: 'json', hashKey: { k0: 1, k1: 2 } });
+    const m = new Map<string, number>();
+    for (const [op, k, v] of ops) {
+      const key = `k${k}`;
+      switch (op) {
+        case 'set':
+          t.set(key, v);
+          m.set(key, v);
+          break;
+        case 'delete':
+          expect(t.delete(key)).toBe(m.delete(key));
+          break;
+        case 'setIfAbsent': {
+          const absent = !m.has(key);
+          expect(t.setIfAbsent(key, v)).toBe(absent);
+          if (absent) m.set(key, v);
+          break;
         }
-        expect(t.size).toBe(m.size);
+        case 'cas': {
+          const swap = m.get(key) === v;
+          expect(t.compareAndSet(key, v, v + 1)).toBe(swap);
+          if (swap) m.set(key, v + 1);
+          break;
+        }
+        case 'get':
+          expect(t.get(key)).toBe(m.get(key));
+          break;
       }
-      expect(new Map([...t.entries()] as [string, number][])).toEqual(m);
-    },
-  );
+      expect(t.size).toBe(m.size);
+    }
+    expect(new Map([...t.entries()] as [string, number][])).toEqual(m);
+  });
 
   it('holds exactly `capacity` entries in a one-segment table, then refuses new keys and overwrites nothing', () => {
     const t = small<number>({ capacity: 10, codec: 'json' });
@@ -220,7 +237,12 @@ describe('SharedHashTable', () => {
       ['a key too long', (t) => t.set('x'.repeat(17), 1), ErrorCode.INVALID_ARG, /key is too long: 17 bytes, and maxKeyBytes is 16/],
       ['a UTF-8 key too long', (t) => t.get('é'.repeat(9)), ErrorCode.INVALID_ARG, /18 bytes/],
       ['a byte key too long', (t) => t.has(new Uint8Array(17)), ErrorCode.INVALID_ARG, /17 bytes/],
-      ['a key of another type', (t) => t.get(42 as unknown as string), ErrorCode.INVALID_ARG, /a key must be a string or a Uint8Array, got 42/],
+      [
+        'a key of another type',
+        (t) => t.get(42 as unknown as string),
+        ErrorCode.INVALID_ARG,
+        /a key must be a string or a Uint8Array, got 42/,
+      ],
       ['a value too large', (t) => t.set('k', 'x'.repeat(100)), ErrorCode.INVALID_ARG, /value is too large/],
       ['a value the codec refuses', (t) => t.set('k', () => 1), ErrorCode.INVALID_ARG, /'v8' codec/],
       ['a too-large compareAndSet value', (t) => t.compareAndSet('present', 1, 'x'.repeat(100)), ErrorCode.INVALID_ARG, /too large/],
@@ -248,13 +270,19 @@ describe('SharedHashTable', () => {
       ['an unknown codec', { codec: 'yaml' }, /codec must be one of/],
       ['a region over 2 GiB', { capacity: 1 << 20, maxValueBytes: 1 << 12 }, /needs \d+ bytes; the limit is/],
     ])('refuses %s', (_name, o, message) => {
-      expectCode(() => new SharedHashTable({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4, ...(o as object) }), ErrorCode.INVALID_ARG, message);
+      expectCode(
+        () => new SharedHashTable({ capacity: 4, maxKeyBytes: 4, maxValueBytes: 4, ...(o as object) }),
+        ErrorCode.INVALID_ARG,
+        message,
+      );
     });
 
-    it.each(forgedHandles<SharedHashTableHandle>('sabre.Mutex', [
-      ['other options', (h) => ({ ...h, options: { ...h.options, capacity: h.options.capacity + 1 } })],
-      ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
-    ]))('from() refuses %s', (_name, forge) => {
+    it.each(
+      forgedHandles<SharedHashTableHandle>('sabre.Mutex', [
+        ['other options', (h) => ({ ...h, options: { ...h.options, capacity: h.options.capacity + 1 } })],
+        ['an unknown option', (h) => ({ ...h, options: { ...h.options, extra: 1 } })],
+      ]),
+    )('from() refuses %s', (_name, forge) => {
       const t = small();
       t.set('k', 1);
       const e = thrown(() => SharedHashTable.from(forge(t.handle) as SharedHashTableHandle));

@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AtomicCounter } from '../../src/atomic/counter.js';
 import { ErrorCode } from '../../src/errors.js';
-import { cacheModel, checkLinearizable, closeThreads, counterModel, mapModel, operationsOf, registerModel, runThreads, warmThreads, type HistoryEvent, type Model } from '../../src/testing/index.js';
+import {
+  cacheModel,
+  checkLinearizable,
+  closeThreads,
+  counterModel,
+  mapModel,
+  operationsOf,
+  registerModel,
+  runThreads,
+  warmThreads,
+  type HistoryEvent,
+  type Model,
+} from '../../src/testing/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { counter, hardIllegal, history, map, pending, register } from './data/histories.js';
 import type { CounterShared } from './data/counter-program.js';
@@ -81,7 +93,8 @@ describe('checkLinearizable: partitions', () => {
   it('partitioning makes a long many-key history cheap', () => {
     const ops: Parameters<typeof history> = [];
     // 12 overlapping setIfAbsent per key, exactly one true, over 40 keys: unpartitioned this would be hopeless.
-    for (let k = 0; k < 40; k++) for (let t = 0; t < 12; t++) ops.push([t, 'setIfAbsent', { key: `k${k}`, value: t }, t === k % 12, k * 100, k * 100 + 50]);
+    for (let k = 0; k < 40; k++)
+      for (let t = 0; t < 12; t++) ops.push([t, 'setIfAbsent', { key: `k${k}`, value: t }, t === k % 12, k * 100, k * 100 + 50]);
     expect(checkLinearizable(history(...ops), mapModel(), { timeoutMs: 20_000 }).result).toBe('ok');
   });
 });
@@ -91,23 +104,49 @@ describe('cacheModel', () => {
 
   it('lets an entry vanish (eviction) but never come back, and never outlive its TTL', () => {
     // set, then a miss (evicted), then a read of the value again: illegal.
-    expect(check([0, 'set', { key: 'k', value: 1 }, undefined, 0, 1], [1, 'get', { key: 'k' }, undefined, 2, 3], [1, 'get', { key: 'k' }, 1, 4, 5])).toBe('illegal');
-    expect(check([0, 'set', { key: 'k', value: 1 }, undefined, 0, 1], [1, 'get', { key: 'k' }, undefined, 2, 3], [1, 'delete', { key: 'k' }, false, 4, 5])).toBe('ok');
+    expect(
+      check(
+        [0, 'set', { key: 'k', value: 1 }, undefined, 0, 1],
+        [1, 'get', { key: 'k' }, undefined, 2, 3],
+        [1, 'get', { key: 'k' }, 1, 4, 5],
+      ),
+    ).toBe('illegal');
+    expect(
+      check(
+        [0, 'set', { key: 'k', value: 1 }, undefined, 0, 1],
+        [1, 'get', { key: 'k' }, undefined, 2, 3],
+        [1, 'delete', { key: 'k' }, false, 4, 5],
+      ),
+    ).toBe('ok');
     // A TTL of 5 and the clock moved 6: a read of the value is illegal.
-    expect(check([0, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 1], [0, 'advance', { ms: 6 }, undefined, 2, 3], [1, 'get', { key: 'k' }, 1, 4, 5])).toBe('illegal');
-    expect(check([0, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 1], [0, 'advance', { ms: 4 }, undefined, 2, 3], [1, 'get', { key: 'k' }, 1, 4, 5])).toBe('ok');
+    expect(
+      check(
+        [0, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 1],
+        [0, 'advance', { ms: 6 }, undefined, 2, 3],
+        [1, 'get', { key: 'k' }, 1, 4, 5],
+      ),
+    ).toBe('illegal');
+    expect(
+      check(
+        [0, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 1],
+        [0, 'advance', { ms: 4 }, undefined, 2, 3],
+        [1, 'get', { key: 'k' }, 1, 4, 5],
+      ),
+    ).toBe('ok');
   });
 
   it('allows an entry that expired earlier than the model thought to be deleted after a miss', () => {
     // The set read the clock before an advance it overlaps, so it really expired at 5 while the
     // model's expiry is 8: a has() misses at 6, and the expired entry is still there for delete.
-    expect(check(
-      [0, 'advance', { ms: 3 }, undefined, 1, 2],
-      [1, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 3],
-      [0, 'advance', { ms: 3 }, undefined, 4, 5],
-      [1, 'has', { key: 'k' }, false, 6, 7],
-      [1, 'delete', { key: 'k' }, true, 8, 9],
-    )).toBe('ok');
+    expect(
+      check(
+        [0, 'advance', { ms: 3 }, undefined, 1, 2],
+        [1, 'set', { key: 'k', value: 1, ttlMs: 5 }, undefined, 0, 3],
+        [0, 'advance', { ms: 3 }, undefined, 4, 5],
+        [1, 'has', { key: 'k' }, false, 6, 7],
+        [1, 'delete', { key: 'k' }, true, 8, 9],
+      ),
+    ).toBe('ok');
   });
 });
 
@@ -126,16 +165,50 @@ describe('checkLinearizable misuse', () => {
   const table: [string, () => unknown, RegExp][] = [
     ['history not an array', () => checkLinearizable({} as never, registerModel()), /history must be an array/],
     ['event of no type', () => checkLinearizable([{ time: 1 }] as never, registerModel()), /history events must be/],
-    ['return without invoke', () => checkLinearizable([{ type: 'return', time: 1, thread: 0, op: 0, name: 'read' }], registerModel()), /return without its invoke/],
-    ['two invokes of one op', () => checkLinearizable([...history([0, 'read', null, 0, 0, 1]), { type: 'invoke', time: 2, thread: 0, op: 0, name: 'read' }], registerModel()), /two invoke events/],
+    [
+      'return without invoke',
+      () => checkLinearizable([{ type: 'return', time: 1, thread: 0, op: 0, name: 'read' }], registerModel()),
+      /return without its invoke/,
+    ],
+    [
+      'two invokes of one op',
+      () =>
+        checkLinearizable(
+          [...history([0, 'read', null, 0, 0, 1]), { type: 'invoke', time: 2, thread: 0, op: 0, name: 'read' }],
+          registerModel(),
+        ),
+      /two invoke events/,
+    ],
     ['model without step', () => checkLinearizable([], { init: () => 0 } as never), /model must be an object with init\(\) and step/],
-    ['timeoutMs negative', () => checkLinearizable([], registerModel(), { timeoutMs: -1 }), /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/],
-    ['a misspelled option', () => checkLinearizable([], registerModel(), { timeout: 10 } as never), /checkLinearizable\(history, model, options\): unknown option "timeout"; did you mean "timeoutMs"\?/],
-    ['options not an object', () => checkLinearizable([], registerModel(), 10 as never), /checkLinearizable\(history, model, options\): options must be an object, got 10/],
-    ['unknown operation', () => checkLinearizable(history([0, 'push', 1, undefined, 0, 1]), registerModel()), /registerModel: unknown operation "push"/],
-    ['map op without key', () => checkLinearizable(history([0, 'get', 'a', undefined, 0, 1]), mapModel()), /operations take \{ key: string/],
+    [
+      'timeoutMs negative',
+      () => checkLinearizable([], registerModel(), { timeoutMs: -1 }),
+      /timeoutMs must be a number of milliseconds >= 0 \(or Infinity\), got -1/,
+    ],
+    [
+      'a misspelled option',
+      () => checkLinearizable([], registerModel(), { timeout: 10 } as never),
+      /checkLinearizable\(history, model, options\): unknown option "timeout"; did you mean "timeoutMs"\?/,
+    ],
+    [
+      'options not an object',
+      () => checkLinearizable([], registerModel(), 10 as never),
+      /checkLinearizable\(history, model, options\): options must be an object, got 10/,
+    ],
+    [
+      'unknown operation',
+      () => checkLinearizable(history([0, 'push', 1, undefined, 0, 1]), registerModel()),
+      /registerModel: unknown operation "push"/,
+    ],
+    [
+      'map op without key',
+      () => checkLinearizable(history([0, 'get', 'a', undefined, 0, 1]), mapModel()),
+      /operations take \{ key: string/,
+    ],
   ];
-  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => { expectCode(fn, ErrorCode.INVALID_ARG, message); });
+  it.each(table)('%s → InvalidArgumentError', (_name, fn, message) => {
+    expectCode(fn, ErrorCode.INVALID_ARG, message);
+  });
 });
 
 describe('checkLinearizable on real threads', () => {
@@ -190,7 +263,13 @@ describe('checkLinearizable against brute force', () => {
       return left.some((o, i) => {
         if (o.call > minRet) return false;
         const r = model.step(state, o, o.output);
-        return r.ok && search(r.state, left.filter((_, j) => j !== i));
+        return (
+          r.ok &&
+          search(
+            r.state,
+            left.filter((_, j) => j !== i),
+          )
+        );
       });
     };
     return search(model.init(), ops);

@@ -132,7 +132,12 @@ describe('watchPool', () => {
   afterAll(() => pool?.destroy());
 
   it('watches a Piscina pool: a task thread that exits is recorded dead from its real exit', async () => {
-    pool = new Piscina({ filename: piscinaTask(import.meta.url, '../../workers/echo.task'), atomics: 'async', minThreads: 1, maxThreads: 1 });
+    pool = new Piscina({
+      filename: piscinaTask(import.meta.url, '../../workers/echo.task'),
+      atomics: 'async',
+      minThreads: 1,
+      maxThreads: 1,
+    });
     const { threadId: first } = (await pool.run({ op: 'threadId' })) as { threadId: number };
     expect(watchPool(pool)).toBe(pool);
     expect(pool.threads.map((t) => t.threadId)).toContain(first);

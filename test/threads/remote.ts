@@ -8,7 +8,6 @@ import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { SabreError } from '../../src/errors.js';
 import { spawnWorker } from '../../src/threads/spawn.js';
 
-
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: unknown };
 
 export class Remote {
@@ -16,7 +15,10 @@ export class Remote {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private exited = false;
 
-  private constructor(readonly worker: Worker, readonly threadId: number) {
+  private constructor(
+    readonly worker: Worker,
+    readonly threadId: number,
+  ) {
     worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (p === undefined) return;

@@ -8,5 +8,7 @@ import { registerComlinkHandlers } from 'sabre/comlink';
 
 registerComlinkHandlers(Comlink, [Mutex]);
 
-export interface Api { work(mutex: Mutex): Promise<number> }
+export interface Api {
+  work(mutex: Mutex): Promise<number>;
+}
 export const wrap = (endpoint: Comlink.Endpoint): Comlink.Remote<Api> => Comlink.wrap<Api>(endpoint);

@@ -1,12 +1,25 @@
 // A tiny app against the packed sabre: every public entry, type-checked by
 // the smoke test with skipLibCheck false, with neither piscina nor comlink
 // installed (sabre's types must not need them).
-import { AtomicCounter, Mutex, ThreadRegistry, isSabreError, spawnWorker, watchPool, type AtomicCounterHandle, type MutexHandle } from 'sabre';
+import {
+  AtomicCounter,
+  Mutex,
+  ThreadRegistry,
+  isSabreError,
+  spawnWorker,
+  watchPool,
+  type AtomicCounterHandle,
+  type MutexHandle,
+} from 'sabre';
 import { closeThreads, defineProgram, runThreads } from 'sabre/testing';
 import { fromTaskArgs, piscinaTask, registerKind, toTaskArgs, type SabreClass, type TaskArgs } from 'sabre/piscina';
 import { COMLINK_HANDLER_NAME, registerComlinkHandlers, type ComlinkNamespace } from 'sabre/comlink';
 
-interface Live { mutex: Mutex; counter: AtomicCounter; times: number }
+interface Live {
+  mutex: Mutex;
+  counter: AtomicCounter;
+  times: number;
+}
 
 const mutex = new Mutex();
 const counter = new AtomicCounter();
@@ -29,7 +42,12 @@ export const countProgram = defineProgram<{ counter: AtomicCounterHandle }, numb
 });
 
 export async function main(): Promise<void> {
-  const { shared } = await runThreads({ threads: [10, 10], program: new URL('./count.js', import.meta.url), setup: () => ({ counter: new AtomicCounter().handle }), seed: 1 });
+  const { shared } = await runThreads({
+    threads: [10, 10],
+    program: new URL('./count.js', import.meta.url),
+    setup: () => ({ counter: new AtomicCounter().handle }),
+    seed: 1,
+  });
   await closeThreads();
   const total: number = AtomicCounter.from(shared.counter).get();
   const alive: boolean = ThreadRegistry.current.isAlive(1);

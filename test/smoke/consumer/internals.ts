@@ -29,5 +29,16 @@ import type { TransferHandler } from 'comlink';
 // @ts-expect-error the registry is ThreadRegistry.current; its constructor is private
 new ThreadRegistry(new SharedArrayBuffer(8));
 
-export type Unused = [typeof Backoff, typeof CACHE_LINE_BYTES, typeof LIVENESS_SLICE_MS, typeof resolveCodec, typeof CODEC_NAMES, typeof reopen,
-  typeof registerComlinkHandlers, typeof toTaskArgs, typeof registerKind, Piscina, TransferHandler<unknown, unknown>];
+export type Unused = [
+  typeof Backoff,
+  typeof CACHE_LINE_BYTES,
+  typeof LIVENESS_SLICE_MS,
+  typeof resolveCodec,
+  typeof CODEC_NAMES,
+  typeof reopen,
+  typeof registerComlinkHandlers,
+  typeof toTaskArgs,
+  typeof registerKind,
+  Piscina,
+  TransferHandler<unknown, unknown>,
+];

@@ -10,8 +10,7 @@ import { load, store } from '../../../src/memory/atomics.js';
 import { defineProgram } from '../../../src/testing/index.js';
 
 export type CounterShared =
-  | { readonly kind: 'atomic'; readonly counter: AtomicCounterHandle<32> }
-  | { readonly kind: 'broken'; readonly words: Int32Array };
+  { readonly kind: 'atomic'; readonly counter: AtomicCounterHandle<32> } | { readonly kind: 'broken'; readonly words: Int32Array };
 
 const VALUE = 0;
 const scratch = new Int32Array(new SharedArrayBuffer(4));

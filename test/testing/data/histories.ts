@@ -32,15 +32,29 @@ export const register = {
   },
   /** Two concurrent compare-and-sets from the same expected value. */
   c02: {
-    ok: history([0, 'cas', { expected: 0, next: 1 }, true, 0, 10], [1, 'cas', { expected: 0, next: 2 }, false, 1, 11], [2, 'read', null, 1, 12, 13]),
+    ok: history(
+      [0, 'cas', { expected: 0, next: 1 }, true, 0, 10],
+      [1, 'cas', { expected: 0, next: 2 }, false, 1, 11],
+      [2, 'read', null, 1, 12, 13],
+    ),
     /** Both succeed: one of them must have seen the other's value. */
     bad: history([0, 'cas', { expected: 0, next: 1 }, true, 0, 10], [1, 'cas', { expected: 0, next: 2 }, true, 1, 11]),
   },
   /** Reads that order two concurrent writes must agree on that order. */
   c03: {
-    ok: history([0, 'write', 1, undefined, 0, 10], [1, 'write', 2, undefined, 0, 10], [2, 'read', null, 1, 11, 12], [2, 'read', null, 1, 13, 14]),
+    ok: history(
+      [0, 'write', 1, undefined, 0, 10],
+      [1, 'write', 2, undefined, 0, 10],
+      [2, 'read', null, 1, 11, 12],
+      [2, 'read', null, 1, 13, 14],
+    ),
     /** After both writes returned, the value cannot change without a write. */
-    bad: history([0, 'write', 1, undefined, 0, 10], [1, 'write', 2, undefined, 0, 10], [2, 'read', null, 1, 11, 12], [2, 'read', null, 2, 13, 14]),
+    bad: history(
+      [0, 'write', 1, undefined, 0, 10],
+      [1, 'write', 2, undefined, 0, 10],
+      [2, 'read', null, 1, 11, 12],
+      [2, 'read', null, 2, 13, 14],
+    ),
   },
 };
 

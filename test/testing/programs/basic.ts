@@ -12,9 +12,17 @@ import { add, load, wait } from '../../../src/memory/atomics.js';
 import { defineProgram } from '../../../src/testing/index.js';
 
 export type Mode = 'add' | 'record' | 'private' | 'hang' | 'throw';
-export interface BasicInput { readonly mode: Mode; readonly n: number }
-export interface BasicShared { readonly counts: Int32Array }
-export interface BasicResult { readonly threadId: number; readonly random: number }
+export interface BasicInput {
+  readonly mode: Mode;
+  readonly n: number;
+}
+export interface BasicShared {
+  readonly counts: Int32Array;
+}
+export interface BasicResult {
+  readonly threadId: number;
+  readonly random: number;
+}
 
 export default defineProgram<BasicShared, BasicInput, BasicResult>((ctx) => {
   const { mode, n } = ctx.input;
