@@ -1,4 +1,5 @@
 // comlink ships its Node adapter without types for the NodeNext resolution.
+/* eslint-disable @typescript-eslint/no-explicit-any -- as loose as comlink's JavaScript: a Worker, a MessagePort or any look-alike fits */
 declare module 'comlink/dist/esm/node-adapter.mjs' {
   import type { Endpoint } from 'comlink';
   export default function nodeEndpoint(nep: {
