@@ -101,18 +101,28 @@ export function isSabreError(e: unknown, code?: ErrorCode): e is SabreError {
   return adopt(e as Error, info);
 }
 
-/** Gives an error that crossed a thread its class back, in place; false if it cannot be changed. */
+/**
+ * Gives an error that crossed a thread its class back, in place: a plain
+ * `Error` (what `postMessage` makes of every Error subclass but the standard
+ * ones) becomes the code's class. An error of another class that carries a
+ * sabre code (the Web Locks API's `TypeError` and `DOMException`s) keeps its
+ * class, as its standard says, and gets the `code` and `details` fields.
+ * False if it cannot be changed (frozen by its receiver).
+ */
 function adopt(e: Error, info: SabreErrorCause): boolean {
   try {
-    Object.setPrototypeOf(e, ERRORS[info.code].Class.prototype);
-    Object.defineProperty(e, 'name', { value: info.name, writable: true, configurable: true, enumerable: false });
-    Object.defineProperty(e, 'code', { value: info.code, writable: false, configurable: true, enumerable: true });
-    Object.defineProperty(e, 'details', {
-      value: Object.freeze({ ...(info.details ?? {}) }),
-      writable: false,
-      configurable: true,
-      enumerable: true,
-    });
+    if (Object.getPrototypeOf(e) === Error.prototype) {
+      Object.setPrototypeOf(e, ERRORS[info.code].Class.prototype);
+      Object.defineProperty(e, 'name', { value: info.name, writable: true, configurable: true, enumerable: false });
+    }
+    if (!('code' in e)) Object.defineProperty(e, 'code', { value: info.code, writable: false, configurable: true, enumerable: true });
+    if (!('details' in e))
+      Object.defineProperty(e, 'details', {
+        value: Object.freeze({ ...(info.details ?? {}) }),
+        writable: false,
+        configurable: true,
+        enumerable: true,
+      });
     return true;
   } catch {
     return false; // frozen or sealed by its receiver

@@ -129,6 +129,21 @@ describe('isSabreError', () => {
     expect(isSabreError(conflict, ErrorCode.CONFLICT) && [conflict.expectedVersion, conflict.actualVersion]).toEqual([1, 2]);
   });
 
+  it("an error of another class that carries a sabre code (the Web Locks API's TypeError, DOMException) keeps its class", () => {
+    const cause = { sabre: true, code: ErrorCode.INVALID_ARG, name: 'InvalidArgumentError' };
+    const type = new TypeError('mode must be "exclusive" or "shared"', { cause });
+    expect(isSabreError(type, ErrorCode.INVALID_ARG)).toBe(true);
+    expect(type).toBeInstanceOf(TypeError);
+    expect([type.name, type.code]).toEqual(['TypeError', ErrorCode.INVALID_ARG]);
+    const abort = new (DOMException as unknown as new (m: string, o: { name: string; cause: unknown }) => DOMException)('stolen', {
+      name: 'AbortError',
+      cause: { sabre: true, code: ErrorCode.ABORTED, name: 'AbortError' },
+    });
+    expect(isSabreError(abort, ErrorCode.ABORTED)).toBe(true);
+    expect(abort).toBeInstanceOf(DOMException);
+    expect([abort.name, abort.message, abort.code]).toEqual(['AbortError', 'stolen', 20]); // the standard's own fields stay
+  });
+
   it('a frozen error that crossed cannot be given its class back: the guard says no, SabreError.from still rebuilds it', () => {
     const frozen = Object.freeze(structuredClone(new CircuitOpenError('open', { retryAfterMs: 7 })));
     expect(isSabreError(frozen)).toBe(false);
