@@ -21,6 +21,7 @@ import { lockManager } from './lock-manager.js';
 import { cacheHitRatio, cacheSingle, cacheThreads } from './cache.js';
 import { idempotency } from './idempotency.js';
 import { breakerOverhead, retryOverhead } from './resilience.js';
+import { optionsCost } from './options.js';
 import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
 
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
   show(await limitsThreads({ rounds: cfg.rounds, durationMs: cfg.stripedMs, windowMs: cfg.windowMs }));
   show(await breakerOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await retryOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await optionsCost({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
