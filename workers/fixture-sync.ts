@@ -35,6 +35,15 @@ interface Arg {
   times: number;
   cell: Int32Array;
   code: number;
+  /** `latchWait`, `onceRun`: word 0 set to 1 (and notified) just before the wait, so a test can wait for it. */
+  arrived?: Int32Array;
+}
+
+/** Tells a waiting test that this thread is about to wait (a handshake, not a guarantee that it has parked). */
+function arrive(arrived: Int32Array | undefined): void {
+  if (arrived === undefined) return;
+  Atomics.store(arrived, 0, 1);
+  Atomics.notify(arrived, 0);
 }
 
 const ops: Record<string, (arg: Arg) => unknown> = {
@@ -82,9 +91,17 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   },
   countDown: ({ latch, n }) => Latch.from(latch).countDown(n),
   latchCount: ({ latch }) => Latch.from(latch).count,
-  latchWait: ({ latch, timeout }) => Latch.from(latch).wait(timeout),
+  latchWait: ({ latch, timeout, arrived }) => {
+    const l = Latch.from(latch);
+    arrive(arrived);
+    l.wait(timeout);
+  },
   latchWaitAsync: ({ latch, timeout }) => Latch.from(latch).waitAsync({ timeoutMs: timeout }),
-  onceRun: ({ once, cell, mode, timeout }) => Once.from(once).run(onceFn(cell, mode), timeout),
+  onceRun: ({ once, cell, mode, timeout, arrived }) => {
+    const o = Once.from(once);
+    arrive(arrived);
+    return o.run(onceFn(cell, mode), timeout);
+  },
   onceRunAsync: ({ once, cell, mode, timeout }) => Once.from(once).runAsync(onceFn(cell, mode), { timeoutMs: timeout }),
   /** Starts a run whose fn blocks forever, and answers once fn has started. */
   onceRunHang: ({ once, cell }) => {

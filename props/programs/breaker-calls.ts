@@ -124,7 +124,10 @@ export default defineProgram<BreakerShared, BreakerInput, void>(async ({ shared,
   add(words, DONE, 1);
   while (load(words, DONE) < threads) await tick();
   const final = breaker.stats().transitions;
-  for (let waited = 0; load(words, OBSERVED_COUNT + thread) < final && waited < 2000; waited++) {
+  // Polled on a timer (which keeps this thread's loop, and so the subscriber, running); the
+  // deadline is in time, not in polls, and only bounds a subscriber that never catches up.
+  const deadline = performance.now() + 10_000;
+  while (load(words, OBSERVED_COUNT + thread) < final && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 });

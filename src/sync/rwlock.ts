@@ -256,6 +256,11 @@ export class RWLock {
     return (s & OWNER_MASK) !== 0 && (s & HELD) === 0;
   }
 
+  /** True once a reader or writer may be parked on the writer word, until the next writer leaves (a snapshot; set before it parks). @internal */
+  get hasParkedWaiters(): boolean {
+    return (load(this.state, STATE) & PARKED) !== 0;
+  }
+
   /** Read holds of all threads together. */
   get readerCount(): number {
     let n = 0;

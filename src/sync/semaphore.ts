@@ -295,6 +295,11 @@ export class Semaphore {
     return load(this.words, COUNT);
   }
 
+  /** Waiters now, over all threads, counted from their decision to park (a snapshot; a thread's queued tasks count as one). @internal */
+  get waiterCount(): number {
+    return load(this.words, WAITERS);
+  }
+
   /** Permits this thread holds (a snapshot). */
   get heldByCurrentThread(): number {
     const slot = this.slots.mineIfAny();

@@ -8,8 +8,8 @@ import { reopen } from '../../src/integrations/kinds.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { checkLinearizable, closeThreads, registerModel, runThreads, warmThreads } from '../../src/testing/index.js';
 import { HOLD_STEPS, RELEASE, SHARED_WORDS, STRIDE, TORN, type SeqLockInput, type SeqLockShared } from '../../props/programs/seqlock.js';
-import { eventually } from '../threads/remote.js';
 import { expectCode, thrown } from '../helpers/errors.js';
+import { until } from '../helpers/wait.js';
 
 describe('SeqLock', () => {
   it('reads the initial value and every write replaces it', () => {
@@ -299,7 +299,7 @@ describe('SeqLock across threads', () => {
     lock.writeFrom([1, 2, 3]);
     const shared: SeqLockShared = { target: { kind: 'float64', lock: lock.handle }, words: words() };
     const run = runThreads<SeqLockShared, SeqLockInput>({ threads: [{ role: 'hold', ops: 0 }], program, shared, seed: 1 });
-    expect(await eventually(() => lock.isWriting)).toBe(true);
+    await until(() => lock.isWriting);
     const out = new Float64Array(3);
     expect(lock.readInto(out)).toBe(3);
     expect(Array.from(out)).toEqual([1, 2, 3]);

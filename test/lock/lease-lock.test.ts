@@ -7,6 +7,7 @@ import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { Remote } from '../threads/remote.js';
+import { nextTurn } from '../helpers/wait.js';
 
 const manual = () => {
   const clock = new ManualClock({ startMs: 1000 });
@@ -117,7 +118,7 @@ describe('LeaseLock', () => {
   it('acquireAsync waits for a release, then for an expiry; resolves null at its timeout; rejects on abort', async () => {
     const lock = new LeaseLock({ capacity: 8 });
     const a = lock.acquire('r', { ttlMs: 10_000 })!;
-    setTimeout(() => a.release(), 30);
+    void nextTurn().then(() => a.release()); // once the acquireAsync below waits
     const b = await lock.acquireAsync('r', { ttlMs: 60 });
     expect(b!.fencingToken).toBeGreaterThan(a.fencingToken);
     const bExpiresAt = b!.expiresAt;
@@ -126,7 +127,7 @@ describe('LeaseLock', () => {
     expect(systemClock.now()).toBeGreaterThanOrEqual(bExpiresAt); // granted only once b had lapsed
     expect(await lock.acquireAsync('r', { ttlMs: 100, timeoutMs: 20 })).toBeNull();
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 10);
+    void nextTurn().then(() => controller.abort()); // once the acquireAsync below waits
     expectCode(await rejected(lock.acquireAsync('r', { ttlMs: 100, signal: controller.signal })), ErrorCode.ABORTED);
     c!.release();
   });

@@ -10,8 +10,8 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { CircuitOpenError, ErrorCode } from '../../src/errors.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
-import { eventually } from '../threads/remote.js';
 import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
+import { elapse, nextTurn, until } from '../helpers/wait.js';
 
 const boom = (): Promise<never> => Promise.reject(new Error('upstream down'));
 const ok = (): Promise<number> => Promise.resolve(1);
@@ -218,7 +218,7 @@ describe('CircuitBreaker', () => {
       const p = b.execute(() => new Promise<number>((r) => (resolveLate = r)));
       await rejected(p);
       resolveLate(7);
-      await new Promise((r) => setTimeout(r, 1));
+      await nextTurn(); // the late result's handlers have run
       expect(b.stats()).toMatchObject({ successes: 0, failures: 1, consecutiveFailures: 1 });
     });
 
@@ -333,14 +333,14 @@ describe('CircuitBreaker', () => {
       await fail(b, 1);
       clock.advance(100);
       await b.execute(boom).catch(() => {});
-      expect(await eventually(() => first.length === 3)).toBe(true);
+      await until(() => first.length === 3);
       expect(edges(first)).toEqual(['1:CLOSED>OPEN', '2:OPEN>HALF_OPEN', '3:HALF_OPEN>OPEN']);
       expect(first.map((t) => t.at)).toEqual([1000, 1100, 1100]);
       expect(edges(second)).toEqual(edges(first));
       stop();
       clock.advance(100);
       await b.execute(ok);
-      expect(await eventually(() => first.length === 5)).toBe(true);
+      await until(() => first.length === 5);
       expect(second.length).toBe(3);
     });
 
@@ -349,21 +349,21 @@ describe('CircuitBreaker', () => {
       await fail(b, 1);
       const other = CircuitBreaker.from(b.handle);
       const seen = subscribe(other);
-      await new Promise((r) => setTimeout(r, 5));
+      await elapse(5); // a window for an old transition to be wrongly delivered: a slow machine only lengthens it
       expect(seen).toEqual([]);
       clock.advance(100);
       expect(b.state).toBe('HALF_OPEN');
-      expect(await eventually(() => seen.length === 1)).toBe(true);
+      await until(() => seen.length === 1);
       expect(edges(seen)).toEqual(['2:OPEN>HALF_OPEN']);
     });
 
     it('waitUntilAsync resolves when another caller moves the breaker, and when the clock passes the reset timeout', async () => {
       const { b, clock } = breaker({ failureThreshold: 1 });
       const open = b.waitUntilAsync('OPEN', { timeoutMs: 5000 });
-      setTimeout(() => void b.execute(boom).catch(() => {}), 5);
+      void nextTurn().then(() => b.execute(boom).catch(() => {})); // after the wait began
       await open;
       const halfOpen = b.waitUntilAsync('HALF_OPEN', { timeoutMs: 5000 });
-      setTimeout(() => clock.advance(100), 5);
+      void nextTurn().then(() => clock.advance(100));
       await halfOpen;
       expect(b.state).toBe('HALF_OPEN');
       await b.waitUntilAsync('HALF_OPEN'); // already there

@@ -13,6 +13,7 @@ import { CircuitBreaker } from '../../src/resilience/circuit-breaker.js';
 import { ManualClock } from '../../src/clock.js';
 import { CircuitOpenError, ErrorCode, InvalidArgumentError } from '../../src/errors.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
+import { nextTurn, until } from '../helpers/wait.js';
 
 /** A function failing `times` times, then returning 'done'; counts its calls. */
 function flaky(times: number, error: unknown = new Error('flaky')) {
@@ -171,7 +172,8 @@ describe('retry', () => {
     const ac = new AbortController();
     const { fn, calls } = flaky(5);
     const p = retry(fn, { baseMs: 10_000, maxMs: 10_000, jitter: 'none', signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 5));
+    await until(() => calls.length === 1, { what: 'the first call failed' });
+    await nextTurn(); // its rejection handled: retry waits out its 10 s delay now
     ac.abort(new Error('shutdown'));
     const e = expectCode(await rejected(p), ErrorCode.ABORTED, /while waiting/);
     expect((e as Error & { cause: { cause: Error } }).cause.cause.message).toBe('shutdown');
@@ -217,8 +219,10 @@ describe('retry', () => {
     expect((await why(flaky(2).fn, { retries: 3 })).told).toEqual([]);
     const ac = new AbortController();
     const told: GiveUpInfo[] = [];
-    const p = retry(flaky(5).fn, { baseMs: 10_000, jitter: 'none', signal: ac.signal, onGiveUp: (i) => told.push(i) });
-    await new Promise((r) => setTimeout(r, 5));
+    const waiting = flaky(5);
+    const p = retry(waiting.fn, { baseMs: 10_000, jitter: 'none', signal: ac.signal, onGiveUp: (i) => told.push(i) });
+    await until(() => waiting.calls.length === 1, { what: 'the first call failed' });
+    await nextTurn(); // retry waits out its delay now
     ac.abort();
     expectCode(await rejected(p), ErrorCode.ABORTED);
     expect(told).toEqual([]);

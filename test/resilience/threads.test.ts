@@ -9,7 +9,8 @@ import { RetryBudget } from '../../src/resilience/retry-budget.js';
 import { ManualClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode, rejected } from '../helpers/errors.js';
-import { eventually, Remote } from '../threads/remote.js';
+import { Remote } from '../threads/remote.js';
+import { until } from '../helpers/wait.js';
 
 let a: Remote, b: Remote;
 beforeAll(async () => {
@@ -99,15 +100,14 @@ describe('CircuitBreaker across threads', () => {
     const edges = (ts: BreakerTransition[]) => ts.map((t) => `${t.seq}:${t.from}>${t.to}`);
     for (const w of [a, b]) {
       let seen: BreakerTransition[] = [];
-      for (let i = 0; i < 200 && seen.length < expected.length; i++) {
-        seen = await w.call<BreakerTransition[]>('seen');
-        if (seen.length < expected.length) await new Promise((r) => setTimeout(r, 10));
-      }
+      await until(async () => (seen = await w.call<BreakerTransition[]>('seen')).length >= expected.length, {
+        what: 'the worker saw every transition',
+      });
       expect(edges(seen)).toEqual(expected);
       expect(seen.map((t) => t.at)).toEqual([0, 10, 10, 20, 20, 20]);
       await w.call('unsubscribe');
     }
-    expect(await eventually(() => mine.length === expected.length)).toBe(true);
+    await until(() => mine.length === expected.length);
     expect(edges(mine)).toEqual(expected);
   });
 });

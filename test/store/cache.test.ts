@@ -6,8 +6,9 @@ import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { deprecationsDuring } from '../helpers/deprecation.js';
 import { forgedHandles } from '../helpers/handles.js';
-import { eventually, Remote } from '../threads/remote.js';
+import { Remote } from '../threads/remote.js';
 import { START_WORDS, startLine } from '../../workers/start-line.js';
+import { until } from '../helpers/wait.js';
 
 const small = (extra: object = {}) => new Cache<string>({ capacity: 100, maxKeyBytes: 32, maxValueBytes: 64, codec: 'string', ...extra });
 
@@ -189,7 +190,7 @@ describe('Cache: getOrCompute', () => {
       return new Promise<string>((r) => (finish = r));
     };
     const calls = [c.getOrCompute('k', fn), c.getOrCompute('k', fn), c.getOrCompute('k', fn)];
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => runs > 0, { what: 'the computation started' });
     finish('done');
     expect(await Promise.all(calls)).toEqual(['done', 'done', 'done']);
     expect(runs).toBe(1);
@@ -205,7 +206,7 @@ describe('Cache: getOrCompute', () => {
       return new Promise<string>((_, reject) => (fail = reject));
     };
     const calls = [c.getOrCompute('k', failing), c.getOrCompute('k', failing)].map((p) => rejected(p));
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => runs > 0, { what: 'the computation started' });
     fail(new RangeError('upstream down'));
     for (const e of await Promise.all(calls)) expect(e).toMatchObject({ name: 'RangeError', message: 'upstream down' });
     expect(runs).toBe(1);
@@ -229,7 +230,7 @@ describe('Cache: getOrCompute', () => {
     expect(await c.getOrCompute('k', refresh)).toBe('old'); // the refresh is still running
     expect(runs).toBe(1);
     finish('new');
-    await eventually(() => c.get('k') === 'new', 1000);
+    await until(() => c.get('k') === 'new');
     expect(c.get('k')).toBe('new');
     expect(c.stats().stale).toBe(2);
     clock.advance(200); // past the stale window: computed again, and awaited
@@ -293,7 +294,7 @@ describe('Cache: across threads', () => {
     const leader = rejected(
       w.call('getOrCompute', { cache: c.handle, key: 'k', computations: computations.handle, compute: 'throw', gate }),
     );
-    await eventually(() => computations.get() === 1); // the worker leads, and waits at the gate
+    await until(() => computations.get() === 1); // the worker leads, and waits at the gate
     const waiter = c.getOrCompute('k', async () => 'main');
     expect(c.stats().joins).toBe(1); // main joined the worker's flight (synchronously, before any await)
     startLine(gate, 2); // now the worker's computation throws
@@ -308,9 +309,9 @@ describe('Cache: across threads', () => {
     const computations = new AtomicCounter();
     const w = await start();
     void w.call('getOrCompute', { cache: c.handle, key: 'k', computations: computations.handle, compute: 'hang' }).catch(() => {});
-    await eventually(() => computations.get() === 1);
+    await until(() => computations.get() === 1);
     const waiting = c.getOrCompute('k', async () => 'recovered');
-    await new Promise((r) => setTimeout(r, 30));
+    expect(c.stats().joins).toBe(1); // main waits on the worker's computation (it joined synchronously)
     await w.stop();
     expect(await waiting).toBe('recovered');
   });

@@ -14,7 +14,8 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
-import { Remote, eventually } from '../threads/remote.js';
+import { Remote } from '../threads/remote.js';
+import { until } from '../helpers/wait.js';
 
 const FP = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: '{"amount":100}' });
 const OTHER_FP = IdempotencyStore.fingerprint({ method: 'POST', path: '/charges', body: '{"amount":999}' });
@@ -524,7 +525,7 @@ describe('IdempotencyStore', () => {
         .call('beginAndHang', { store: store.handle, key: 'pay-1', fingerprint: FP, signals })
         .catch((e: unknown) => (e as Error).message);
       const attempt = new BigInt64Array(signals, 0, 1);
-      expect(await eventually(() => Atomics.load(attempt, 0) !== 0n)).toBe(true);
+      await until(() => Atomics.load(attempt, 0) !== 0n);
       expect(store.begin('pay-1', FP).status).toBe('in-flight');
       await w.stop();
       expect(await dead).toMatch(/exited/);
@@ -546,11 +547,11 @@ describe('IdempotencyStore', () => {
       const w = await worker();
       const signals = new SharedArrayBuffer(16);
       const dead = w.call('beginAndHang', { store: store.handle, key: 'k', fingerprint: FP, signals }).catch(() => 'exited');
-      expect(await eventually(() => Atomics.load(new BigInt64Array(signals, 0, 1), 0) !== 0n)).toBe(true);
+      await until(() => Atomics.load(new BigInt64Array(signals, 0, 1), 0) !== 0n);
       expect(store.begin('k', FP).status).toBe('in-flight'); // alive: the lease holds
       await w.stop();
       await dead;
-      expect(await eventually(() => store.begin('k', FP).status === 'new')).toBe(true); // the clock never moved
+      await until(() => store.begin('k', FP).status === 'new'); // the clock never moved
     });
 
     it("a stalled worker's late complete is refused after a retry took over", async () => {

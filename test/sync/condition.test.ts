@@ -8,11 +8,11 @@ import { reopen } from '../../src/integrations/kinds.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
 import { load, notify } from '../../src/memory/atomics.js';
 import { ITEMS, FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
-import { eventually, Remote } from '../threads/remote.js';
+import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { elapse, nextTurn, until } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cell = () => new Int32Array(new SharedArrayBuffer(32));
 
 let a: Remote;
@@ -29,8 +29,11 @@ afterAll(async () => {
 
 /** Waits until `n` waiters are registered and, a little later, most likely parked. */
 async function waitersReach(c: Condition, n: number): Promise<void> {
-  expect(await eventually(() => c.waiters >= n)).toBe(true);
-  await sleep(20);
+  await until(() => c.waiters >= n, { what: `${n} waiters registered` });
+  // No API shows a thread parked in Atomics.wait. Every assertion after this holds whether or
+  // not the waiter has parked yet (it counts itself before it unlocks, so no notify is lost);
+  // the pause only makes the order the test means the likely one, and a slow machine lengthens it.
+  await elapse(20);
 }
 
 describe('Condition behaviour', () => {
@@ -72,7 +75,7 @@ describe('Condition behaviour', () => {
     void first.then(() => woken++);
     void second.then(() => woken++);
     await m.runExclusive(() => c.notify());
-    expect(await eventually(() => woken >= 1)).toBe(true);
+    await until(() => woken >= 1);
     await m.runExclusive(() => c.notifyAll());
     expect(await Promise.all([first, second])).toEqual([true, true]);
     expect(c.waiters).toBe(0);
@@ -103,7 +106,7 @@ describe('Condition behaviour', () => {
         items[ITEMS]!++;
         c.notify();
       });
-      if (i % 10 === 0) await sleep(1);
+      if (i % 10 === 0) await nextTurn(); // let the consumers' replies in now and then
     }
     await Promise.all(consumers);
     expect(items[ITEMS]).toBe(0);
@@ -118,7 +121,8 @@ describe('Condition behaviour', () => {
     const controller = new AbortController();
     const waiting = c.waitAsync(m, { signal: controller.signal });
     expect(m.isLocked).toBe(false);
-    setTimeout(() => controller.abort(), 20);
+    await until(() => c.waiters === 1, { what: 'the waitAsync waits' });
+    controller.abort();
     expectCode(await rejected(waiting), ErrorCode.ABORTED);
     expect(m.ownerThreadId).toBe(threadId);
     expect(c.waiters).toBe(0);
@@ -244,14 +248,17 @@ describe('Condition misuse', () => {
  * whether the thief really took the wake-up (false: it parked too late, see
  * the test).
  */
-async function thiefAttempt(): Promise<boolean> {
+async function thiefAttempt(attempt: number): Promise<boolean> {
   const m = new Mutex();
   const c = new Condition();
   const seq = new Int32Array(c.handle.buffer, c.handle.byteOffset + HEADER_BYTES, 1);
   const arrived = cell();
   const thief = a.call<string>('rawWait', { cell: seq, ms: 10_000, arrived });
-  expect(await eventually(() => load(arrived, 0) === 1)).toBe(true);
-  await sleep(50); // "arrived" to parked is a few instructions, unless the thread is descheduled
+  await until(() => load(arrived, 0) === 1, { what: 'the thief arrived at its wait' });
+  // "arrived" to parked is a few instructions, unless the thread is descheduled; no API shows a
+  // bare futex waiter, so give it time, longer at each attempt (25, 50, 100, ... ms): a slow
+  // machine costs attempts, and the caller tries until one attempt puts the claim to the test.
+  await elapse(25 * 2 ** attempt);
   const live = b.call('waitOnce', { cond: c.handle, mutex: m.handle, options: 10_000 });
   await waitersReach(c, 1);
   await m.runExclusive(() => c.notify(1));
@@ -284,11 +291,11 @@ describe('Condition owner death', () => {
     // descheduled between the two can still park late: after the notify (it
     // gets 'not-equal') or behind the live waiter (FIFO hands the wake-up to
     // the live waiter). Then no wake-up was swallowed and the claim was not put
-    // to the test, so the scenario runs again, up to 3 times. In every attempt
-    // the live waiter must return notified.
+    // to the test, so the scenario runs again, up to 7 times (the thief gets
+    // longer to park each time). In every attempt the live waiter must return notified.
     let swallowed = false;
-    for (let attempt = 0; attempt < 3 && !swallowed; attempt++) swallowed = await thiefAttempt();
-    expect(swallowed, 'the thief never parked before the notify in 3 attempts').toBe(true);
+    for (let attempt = 0; attempt < 7 && !swallowed; attempt++) swallowed = await thiefAttempt(attempt);
+    expect(swallowed, 'the thief never parked before the notify in 7 attempts').toBe(true);
   });
 
   it('the mutex owner dies while main waits: wait re-acquires the poisoned mutex and throws OwnerDiedError holding it', async () => {

@@ -6,8 +6,7 @@ import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
 import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { elapse, nextTurn, untilWord } from '../helpers/wait.js';
 
 let a: Remote;
 let b: Remote;
@@ -85,12 +84,14 @@ describe('Latch behaviour', () => {
     const l = new Latch(3);
     let opened = false;
     const mainWaiting = l.waitAsync({ timeoutMs: 10_000 }).then(() => (opened = true));
-    const workerWaiting = a.call('latchWait', { latch: l.handle, timeout: 10_000 });
+    const arrived = new Int32Array(new SharedArrayBuffer(4));
+    const workerWaiting = a.call('latchWait', { latch: l.handle, timeout: 10_000, arrived });
     let workerDone = false;
     void workerWaiting.then(() => (workerDone = true));
+    await untilWord(arrived, 0, 1, { what: 'the worker is about to wait' });
     for (const left of [2, 1]) {
       expect(await b.call('countDown', { latch: l.handle })).toBe(left);
-      await sleep(30);
+      await elapse(30); // a window in which neither may open: a slow machine only lengthens it
       expect(opened).toBe(false);
       expect(workerDone).toBe(false);
     }
@@ -105,7 +106,8 @@ describe('Latch behaviour', () => {
     const controller = new AbortController();
     const aborted = l.waitAsync({ signal: controller.signal });
     const other = l.waitAsync({ timeoutMs: 10_000 });
-    setTimeout(() => controller.abort(), 20);
+    await nextTurn(); // both wait now: this thread's waits are registered in the calls
+    controller.abort();
     expectCode(await rejected(aborted), ErrorCode.ABORTED);
     expectCode(await rejected(l.waitAsync({ signal: AbortSignal.abort() })), ErrorCode.ABORTED);
     await a.call('countDown', { latch: l.handle });

@@ -5,10 +5,20 @@ import { Mutex, MutexGuard, STARVATION_MS } from '../../src/sync/mutex.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { elapse, nextTurn, until } from '../helpers/wait.js';
 
 /** The error `fn` throws (or undefined). */
+
+/**
+ * Resolves once `m`'s one waiter has parked and then waited `factor` times
+ * STARVATION_MS: the threshold must really elapse, so this measures time, from
+ * a moment the waiter was already waiting.
+ */
+async function waitedPastStarvation(m: Mutex, factor = 2): Promise<void> {
+  await until(() => m.waiterCount === 1, { what: 'the waiter parked' });
+  const parkedBy = performance.now(); // it started to wait before this
+  await until(() => performance.now() - parkedBy > factor * STARVATION_MS, { what: 'the waiter has starved' });
+}
 
 let a: Remote;
 let b: Remote;
@@ -70,7 +80,7 @@ describe('Mutex behaviour', () => {
     await a.call('lock', { mutex: m.handle });
     let got = false;
     const waiting = m.lockAsync({ timeoutMs: 10_000 }).then(() => (got = true));
-    await sleep(30);
+    await until(() => m.waiterCount === 1, { what: 'the lockAsync waits' });
     expect(got).toBe(false);
     await a.call('unlock', { mutex: m.handle });
     await waiting;
@@ -84,7 +94,8 @@ describe('Mutex behaviour', () => {
     const controller = new AbortController();
     const aborted = m.lockAsync({ signal: controller.signal });
     const other = m.lockAsync({ timeoutMs: 10_000 });
-    setTimeout(() => controller.abort(), 20);
+    await until(() => m.waiterCount === 1, { what: 'both lockAsyncs wait' }); // a thread's queued tasks count as one
+    controller.abort();
     expectCode(await rejected(aborted), ErrorCode.ABORTED);
     // An already-aborted signal rejects at once.
     expectCode(await rejected(m.lockAsync({ signal: AbortSignal.abort() })), ErrorCode.ABORTED);
@@ -109,7 +120,7 @@ describe('Mutex behaviour', () => {
         await a.call('lock', { mutex: m.handle });
         const controller = new AbortController();
         const waiting = rejected(m.lockAsync({ signal: controller.signal }));
-        await sleep(60); // well past the starvation threshold: the unlock below hands off
+        await waitedPastStarvation(m); // so the unlock below hands off
         expect(m.waiterCount).toBe(1);
         const unlocked = a.call('unlockWhen', { mutex: m.handle, cell: go });
         if (how === 'abort')
@@ -117,8 +128,8 @@ describe('Mutex behaviour', () => {
         else m.cancel();
         Atomics.store(go, 0, 1);
         Atomics.notify(go, 0);
-        const until = Date.now() + 5000;
-        while (m.ownerThreadId === a.threadId) if (Date.now() > until) throw new Error('the worker did not unlock'); // ...after the unlock
+        const deadline = Date.now() + 10_000; // a synchronous spin on purpose: this turn must not end before the unlock
+        while (m.ownerThreadId === a.threadId) if (Date.now() > deadline) throw new Error('the worker did not unlock'); // ...after the unlock
         expectCode(await waiting, how === 'abort' ? ErrorCode.ABORTED : ErrorCode.CANCELED);
         await unlocked;
         expect(m.isLocked).toBe(false);
@@ -187,7 +198,7 @@ describe('Mutex behaviour', () => {
     const section = (i: number) => async () => {
       inside++;
       maxInside = Math.max(maxInside, inside);
-      await sleep(2);
+      await nextTurn(); // the section spans a macrotask: the others could run meanwhile if the lock let them
       await Promise.resolve();
       order.push(i);
       inside--;
@@ -219,17 +230,8 @@ describe('Mutex behaviour', () => {
   });
 });
 
-/** Resolves once `predicate` holds (polled on timers, so the event loop keeps running). */
-async function until(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(1);
-  }
-}
-
 /** Lets every queued microtask (and promise chain) run. */
-const settle = () => new Promise((r) => setImmediate(r));
+const settle = nextTurn;
 
 describe('Mutex: async tasks of one thread', () => {
   it('runExclusive never calls fn inside the call, free lock or not (no Zalgo)', async () => {
@@ -352,7 +354,7 @@ describe('Mutex: async tasks of one thread', () => {
     await a.call('lock', { mutex: m.handle });
     const mine = rejected(m.lockAsync());
     const theirs = b.call('lockAsync', { mutex: m.handle, options: { timeoutMs: 10_000 } });
-    await until(() => m.waiterCount === 2, 'both threads parked');
+    await until(() => m.waiterCount === 2, { what: 'both threads parked' });
     m.cancel();
     expectCode(await mine, ErrorCode.CANCELED);
     await a.call('unlock', { mutex: m.handle });
@@ -378,7 +380,7 @@ describe('Mutex: async tasks of one thread', () => {
     await a.call('lock', { mutex: m.handle });
     let free = false;
     const watcher = m.waitForUnlock().then(() => (free = true));
-    await sleep(20);
+    await elapse(20); // a window in which it must not resolve: a slow machine only lengthens it
     expect(free).toBe(false);
     await a.call('unlock', { mutex: m.handle });
     await watcher;
@@ -429,10 +431,10 @@ describe('Mutex: async tasks of one thread', () => {
     // Task hold: the second acquisition waits for the first release (async-mutex's "ownership is exclusive").
     const release = await m.acquireAsync();
     let flag = false;
-    setTimeout(() => {
+    void nextTurn().then(() => {
       flag = true;
       release.release();
-    }, 20);
+    });
     await m.lockAsync();
     expect(flag).toBe(true);
     expectCode(
@@ -454,11 +456,7 @@ describe('Mutex: async tasks of one thread', () => {
 
 describe('Mutex fairness', () => {
   /** Main holds `m` until a worker's waiter has parked and then waited past STARVATION_MS. */
-  async function holdUntilStarving(m: Mutex): Promise<void> {
-    await until(() => m.waiterCount === 1, 'the waiter parked');
-    const parkedBy = performance.now(); // it started to wait before this
-    await until(() => performance.now() - parkedBy > 3 * STARVATION_MS, 'the waiter has starved');
-  }
+  const holdUntilStarving = (m: Mutex): Promise<void> => waitedPastStarvation(m, 3);
 
   it.each(['lock', 'lockAsync'] as const)(
     'once a waiter (%s, in a worker) has waited past STARVATION_MS, the next unlock hands it the lock: a barging newcomer cannot take it',
@@ -493,7 +491,7 @@ describe('Mutex fairness', () => {
       m.runExclusive(
         async () => {
           seen.push(cell[0]!);
-          await sleep(2 * STARVATION_MS);
+          await elapse(2 * STARVATION_MS); // each holds past the threshold: that is the scenario
         },
         { priority: 10 },
       ),
@@ -740,7 +738,7 @@ describe('Mutex owner death', () => {
     const m = new Mutex();
     const w = await holder(m);
     const waiting = rejected(b.call('lock', { mutex: m.handle, options: 5000 }));
-    await sleep(50); // most likely parked by now; either way the answer must be the same
+    await until(() => m.waiterCount === 1, { what: 'the worker is blocked in lock()' });
     await w.worker.terminate();
     expectCode(await waiting, ErrorCode.OWNER_DIED);
     expect(m.isPoisoned).toBe(true);
@@ -752,7 +750,7 @@ describe('Mutex owner death', () => {
     const m = new Mutex();
     const w = await holder(m);
     const waiting = rejected(b.call('lock', { mutex: m.handle, options: 5000 }));
-    await sleep(50);
+    await until(() => m.waiterCount === 1, { what: 'the worker is blocked in lock()' });
     w.send('exit', { code: 3 });
     expectCode(await waiting, ErrorCode.OWNER_DIED);
     m.clearPoison();
@@ -764,7 +762,7 @@ describe('Mutex owner death', () => {
     const w = await holder(m);
     const waiting = rejected(m.lockAsync({ timeoutMs: 5000 }));
     const exclusive = rejected(m.runExclusive(() => 'ran', { timeoutMs: 5000 }));
-    await sleep(50);
+    await until(() => m.waiterCount === 1, { what: 'both wait' }); // a thread's queued tasks count as one
     void w.worker.terminate();
     expectCode(await waiting, ErrorCode.OWNER_DIED);
     expectCode(await exclusive, ErrorCode.OWNER_DIED);

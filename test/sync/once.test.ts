@@ -5,8 +5,8 @@ import { Once } from '../../src/sync/once.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { nextTurn, untilWord } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Cells shared with the fixture's onceRun: RUNS counts fn calls, STARTED is set when fn starts. */
 const RUNS = 0,
   STARTED = 1;
@@ -79,8 +79,9 @@ describe('Once behaviour', () => {
     const running = o.runAsync(() => gate);
     const cell = cells();
     let workerDone = false;
-    const worker = a.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 10_000 }).then((v) => ((workerDone = true), v));
-    await sleep(30);
+    const arrived = new Int32Array(new SharedArrayBuffer(4));
+    const worker = a.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 10_000, arrived }).then((v) => ((workerDone = true), v));
+    await untilWord(arrived, 0, 1, { what: 'the worker is about to wait' });
     expect(workerDone).toBe(false);
     release();
     expect(await running).toBe(true);
@@ -118,8 +119,9 @@ describe('Once behaviour', () => {
     let fail!: () => void;
     const running = o.runAsync(() => new Promise<void>((_, reject) => (fail = () => reject(new Error('boom')))));
     const cell = cells();
-    const worker = a.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 10_000 });
-    await sleep(30);
+    const arrived = new Int32Array(new SharedArrayBuffer(4));
+    const worker = a.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 10_000, arrived });
+    await untilWord(arrived, 0, 1, { what: 'the worker is about to wait' }); // if it got there after the failure, it runs fn all the same
     fail();
     expect(await rejected(running)).toHaveProperty('message', 'boom');
     expect(await worker).toBe(true);
@@ -136,7 +138,8 @@ describe('Once behaviour', () => {
     expectCode(await rejected(o.runAsync(() => {}, { timeoutMs: 30 })), ErrorCode.TIMEOUT);
     const controller = new AbortController();
     const aborted = o.runAsync(() => {}, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 20);
+    await nextTurn(); // it waits now: the call registered it
+    controller.abort();
     expectCode(await rejected(aborted), ErrorCode.ABORTED);
     release();
     expect(await running).toBe(true);
@@ -251,8 +254,9 @@ describe('Once owner death', () => {
     const o = new Once();
     const cell = cells();
     const w = await runnerStuckInFn(o, cell);
-    const worker = b.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 5000 });
-    await sleep(30);
+    const arrived = new Int32Array(new SharedArrayBuffer(4));
+    const worker = b.call('onceRun', { once: o.handle, cell, mode: 'ok', timeout: 5000, arrived });
+    await untilWord(arrived, 0, 1, { what: 'the worker is about to wait' });
     void w.worker.terminate();
     expect(await worker).toBe(true);
     expect(cell[RUNS]).toBe(2);
@@ -264,7 +268,7 @@ describe('Once owner death', () => {
     const cell = cells();
     const w = await runnerStuckInFn(o, cell);
     const waiting = o.runAsync(async () => 'mine', { timeoutMs: 5000 });
-    await sleep(30);
+    await nextTurn(); // it waits now: the call registered it
     await w.worker.terminate();
     expect(await waiting).toBe(true);
   });

@@ -5,11 +5,11 @@ import { RWLock, RWLockGuard } from '../../src/sync/rwlock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { reopen } from '../../src/integrations/kinds.js';
 import { INSIDE, MAX_INSIDE, FIXTURE_MARK, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixture-rwlock-condition.js';
-import { eventually, Remote } from '../threads/remote.js';
+import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
+import { nextTurn, until } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cell = () => new Int32Array(new SharedArrayBuffer(32));
 
 let a: Remote;
@@ -99,7 +99,7 @@ describe('RWLock behaviour', () => {
     expectCode(await rejected(b.call('readLock', { lock: l.handle, options: 30 })), ErrorCode.TIMEOUT);
     let got = false;
     const reading = l.readLockAsync({ timeoutMs: 10_000 }).then(() => (got = true));
-    await sleep(30);
+    await until(() => l.hasParkedWaiters, { what: 'the reader waits' });
     expect(got).toBe(false);
     await a.call('writeUnlock', { lock: l.handle });
     await reading;
@@ -112,7 +112,7 @@ describe('RWLock behaviour', () => {
     const l = new RWLock();
     await a.call('readLock', { lock: l.handle });
     const writing = b.call('writeLock', { lock: l.handle, options: 10_000 });
-    expect(await eventually(() => l.isWriterWaiting)).toBe(true);
+    await until(() => l.isWriterWaiting);
     expect(l.writerThreadId).toBe(b.threadId);
     // New readers, sync and async, in this thread and another, wait behind it.
     expect(l.tryReadLock()).toBe(false);
@@ -122,7 +122,7 @@ describe('RWLock behaviour', () => {
     );
     let read = false;
     const reading = l.readLockAsync({ timeoutMs: 10_000 }).then(() => (read = true));
-    await sleep(30);
+    await until(() => l.hasParkedWaiters, { what: 'the reader waits' });
     expect(read).toBe(false);
     // ...but the reader inside may re-enter (reentrant) and leave.
     await a.call('readUnlock', { lock: l.handle });
@@ -139,7 +139,7 @@ describe('RWLock behaviour', () => {
     const l = new RWLock();
     l.readLock();
     const writing = a.call('writeLock', { lock: l.handle, options: 10_000 });
-    expect(await eventually(() => l.isWriterWaiting)).toBe(true);
+    await until(() => l.isWriterWaiting);
     l.readLock(1000); // would deadlock if the waiting writer shut this thread out
     l.readUnlock();
     l.readUnlock();
@@ -153,7 +153,7 @@ describe('RWLock behaviour', () => {
     await a.call('readLock', { lock: l.handle });
     const controller = new AbortController();
     const writing = l.writeLockAsync({ signal: controller.signal });
-    expect(await eventually(() => l.isWriterWaiting)).toBe(true);
+    await until(() => l.isWriterWaiting);
     expect(await b.call('tryReadLock', { lock: l.handle })).toBe(false);
     controller.abort();
     expectCode(await rejected(writing), ErrorCode.ABORTED);
@@ -165,7 +165,8 @@ describe('RWLock behaviour', () => {
     expectCode(await rejected(l.readLockAsync({ signal: AbortSignal.abort() })), ErrorCode.ABORTED);
     const c2 = new AbortController();
     const reading = l.readLockAsync({ signal: c2.signal });
-    setTimeout(() => c2.abort(), 20);
+    await until(() => l.hasParkedWaiters, { what: 'the reader waits' });
+    c2.abort();
     expectCode(await rejected(reading), ErrorCode.ABORTED);
     expect(l.readHoldCount).toBe(0);
     await a.call('writeUnlock', { lock: l.handle });
@@ -216,7 +217,7 @@ describe('RWLock behaviour', () => {
     const read = async () => {
       readers++;
       maxReaders = Math.max(maxReaders, readers);
-      await sleep(5);
+      await nextTurn(); // spans a macrotask: other sections could enter meanwhile
       readers--;
       return 'r';
     };
@@ -224,7 +225,7 @@ describe('RWLock behaviour', () => {
       writers++;
       maxWriters = Math.max(maxWriters, writers);
       if (readers !== 0) throw new Error('a writer ran beside readers');
-      await sleep(2);
+      await nextTurn();
       writers--;
       return 'w';
     };
@@ -255,7 +256,7 @@ describe('RWLock behaviour', () => {
     await a.call('writeLock', { lock: l.handle });
     let ran = false;
     const p = l.runRead(() => (ran = true));
-    await sleep(20);
+    await until(() => l.hasParkedWaiters, { what: 'runRead waits' });
     expect(ran).toBe(false);
     await a.call('writeUnlock', { lock: l.handle });
     await p;
@@ -415,7 +416,7 @@ const misuseCases: MisuseCase[] = [
     misuse: async (l) => {
       l.readLock();
       const waiting = a.call('writeLock', { lock: l.handle, options: 10_000 });
-      await eventually(() => l.isWriterWaiting);
+      await until(() => l.isWriterWaiting);
       const e = thrown(() => l.writeLock(1000));
       l.readUnlock();
       await waiting;
@@ -512,7 +513,7 @@ describe('RWLock owner death', () => {
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     const writing = a.call('writeLock', { lock: l.handle, options: 5000 });
-    expect(await eventually(() => l.isWriterWaiting)).toBe(true);
+    await until(() => l.isWriterWaiting);
     await w.stop();
     await writing;
     expect(l.isWriteLocked).toBe(true);
@@ -567,7 +568,7 @@ describe('RWLock owner death', () => {
     l.readLock();
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     const writing = w.call('writeLock', { lock: l.handle, options: 10_000 }).catch(() => 'died');
-    expect(await eventually(() => l.isWriterWaiting)).toBe(true);
+    await until(() => l.isWriterWaiting);
     await w.stop();
     expect(await writing).toBe('died');
     expect(await a.call('tryReadLock', { lock: l.handle })).toBe(true); // finds the dead writer and clears it
@@ -582,7 +583,7 @@ describe('RWLock owner death', () => {
     const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('writeLock', { lock: l.handle });
     const reading = rejected(b.call('readLock', { lock: l.handle, options: 5000 }));
-    await sleep(30);
+    await until(() => l.hasParkedWaiters, { what: 'the worker is blocked in readLock' });
     w.send('exit', { code: 3 });
     expectCode(await reading, ErrorCode.OWNER_DIED);
     l.clearPoison();

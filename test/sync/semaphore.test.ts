@@ -8,8 +8,7 @@ import { Semaphore, SemaphoreGuard } from '../../src/sync/semaphore.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { elapse, nextTurn, until } from '../helpers/wait.js';
 
 let a: Remote;
 let b: Remote;
@@ -79,7 +78,7 @@ describe('Semaphore behaviour', () => {
     await a.call('acquire', { sem: s.handle });
     let got = false;
     const waiting = s.acquireAsync(1, { timeoutMs: 10_000 }).then(() => (got = true));
-    await sleep(30);
+    await until(() => s.waiterCount === 1, { what: 'the acquireAsync waits' });
     expect(got).toBe(false);
     await a.call('release', { sem: s.handle });
     await waiting;
@@ -91,9 +90,9 @@ describe('Semaphore behaviour', () => {
     const s = new Semaphore(2);
     s.acquire(2);
     const waiting = a.call('acquire', { sem: s.handle, n: 2, timeout: 10_000 });
-    await sleep(30);
+    await until(() => s.waiterCount === 1, { what: 'the worker is blocked in acquire' });
     s.release(1);
-    await sleep(10);
+    await elapse(10); // a window for the waiter to wrongly take the one permit: a slow machine only lengthens it
     expect(s.available).toBe(1); // one is not enough for the waiter
     s.release(1);
     await waiting;
@@ -109,7 +108,8 @@ describe('Semaphore behaviour', () => {
     const aborted = s.acquireAsync(2, { signal: controller.signal });
     // While the oldest waiter reserves 2, the 1 available permit is not surplus.
     expect(s.tryAcquire()).toBe(false);
-    setTimeout(() => controller.abort(), 20);
+    await until(() => s.waiterCount === 1, { what: 'the acquireAsync waits' });
+    controller.abort();
     expectCode(await rejected(aborted), ErrorCode.ABORTED);
     expectCode(await rejected(s.acquireAsync(1, { signal: AbortSignal.abort() })), ErrorCode.ABORTED);
     // The reservation went with the aborted waiter.
@@ -171,7 +171,7 @@ describe('Semaphore behaviour', () => {
     const section = (i: number) => async () => {
       inside++;
       maxInside = Math.max(maxInside, inside);
-      await sleep(2);
+      await nextTurn(); // the section spans a macrotask: a third could enter meanwhile if the permits let it
       inside--;
       return i;
     };
@@ -214,7 +214,7 @@ describe('Semaphore behaviour', () => {
 });
 
 /** Lets every queued microtask (and promise chain) run. */
-const settle = () => new Promise((r) => setImmediate(r));
+const settle = nextTurn;
 
 describe('Semaphore: async tasks of one thread', () => {
   it('runExclusive takes the permits in the call but never calls fn inside it (no Zalgo)', async () => {
@@ -335,7 +335,7 @@ describe('Semaphore: async tasks of one thread', () => {
     expectCode(await aborted, ErrorCode.ABORTED);
     let free = false;
     const watcher = s.waitForUnlock().then(() => (free = true));
-    await sleep(20);
+    await elapse(20); // a window in which it must not resolve: a slow machine only lengthens it
     expect(free).toBe(false);
     await a.call('release', { sem: s.handle, n: 1 });
     await watcher;
@@ -351,12 +351,12 @@ describe('Semaphore: async tasks of one thread', () => {
       await a.call('acquire', { sem: s.handle, n: 2 });
       const controller = new AbortController();
       const waiting = rejected(s.acquireAsync(2, { signal: controller.signal }));
-      await sleep(30);
+      await until(() => s.waiterCount === 1, { what: 'the waiter parked, holding the reservation' });
       const released = a.call('releaseWhen', { sem: s.handle, n: 2, cell: go });
       controller.abort();
       Atomics.store(go, 0, 1);
       Atomics.notify(go, 0);
-      const deadline = Date.now() + 5000;
+      const deadline = Date.now() + 10_000; // a synchronous spin on purpose: this turn must not end before the release
       while (s.available !== 2) if (Date.now() > deadline) throw new Error('the worker did not release');
       expectCode(await waiting, ErrorCode.ABORTED);
       await released;
@@ -567,7 +567,7 @@ describe('Semaphore owner death', () => {
     const w = await holder(s, 2);
     const waiting = s.acquireAsync(1, { timeoutMs: 5000 });
     const exclusive = s.runExclusive(() => 'ran', 1, { timeoutMs: 5000 });
-    await sleep(30);
+    await until(() => s.waiterCount === 1, { what: 'both wait' }); // a thread's queued tasks count as one
     void w.worker.terminate();
     await waiting;
     expect(await exclusive).toBe('ran');

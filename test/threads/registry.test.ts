@@ -5,10 +5,11 @@ import { piscinaTask } from '../../src/integrations/piscina.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { isTypeScript, sibling, spawnWorker } from '../../src/threads/spawn.js';
 import { watchPool, watchWorker } from '../../src/threads/watch.js';
-import { eventually, Remote } from './remote.js';
+import { Remote } from './remote.js';
 import { Worker } from 'node:worker_threads';
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode } from '../helpers/errors.js';
+import { elapse, until } from '../helpers/wait.js';
 
 const registry = ThreadRegistry.current;
 const started: Remote[] = [];
@@ -40,7 +41,7 @@ describe('ThreadRegistry', () => {
     const [victim, observer] = await Promise.all([start(), start()]);
     const id = victim.threadId;
     await victim.worker.terminate();
-    expect(await eventually(() => !registry.isAlive(id))).toBe(true);
+    await until(() => !registry.isAlive(id));
     let seen = true;
     for (let i = 0; i < 100 && seen; i++) seen = await observer.call<boolean>('isAlive', { id });
     expect(seen).toBe(false);
@@ -52,7 +53,7 @@ describe('ThreadRegistry', () => {
     const deaths = registry.deaths;
     w.send('exit', { code: 0 });
     // The 'exit' event alone (no isAlive call) records the death.
-    expect(await eventually(() => registry.deaths > deaths)).toBe(true);
+    await until(() => registry.deaths > deaths);
     expect(registry.isAlive(w.threadId)).toBe(false);
   });
 
@@ -64,11 +65,11 @@ describe('ThreadRegistry', () => {
     const offOther = registry.onDeath((id) => other.push(id));
     offOther();
     await w.worker.terminate();
-    expect(await eventually(() => calls.includes(w.threadId))).toBe(true);
+    await until(() => calls.includes(w.threadId));
     // Every later sighting of the same death is not news.
     registry.markDead(w.threadId);
     expect(registry.isAlive(w.threadId)).toBe(false);
-    await new Promise((r) => setTimeout(r, 50));
+    await elapse(50); // a window for a duplicate call to show up: a slow machine only lengthens it
     expect(calls.filter((id) => id === w.threadId)).toHaveLength(1);
     expect(other).toEqual([]);
     off();
@@ -103,7 +104,7 @@ describe('spawnWorker, sibling, watchWorker', () => {
     const calls: number[] = [];
     const off = registry.onDeath((d) => calls.push(d));
     await w.terminate();
-    expect(await eventually(() => calls.includes(id))).toBe(true);
+    await until(() => calls.includes(id));
     off();
     expect(watchWorker(w)).toBe(w); // still idempotent after the exit (it was watched before)
   });
@@ -145,7 +146,7 @@ describe('watchPool', () => {
     const calls: number[] = [];
     const off = registry.onDeath((id) => calls.push(id));
     await expect(pool.run({ op: 'exit', code: 1 })).rejects.toThrow();
-    expect(await eventually(() => calls.includes(first))).toBe(true);
+    await until(() => calls.includes(first));
     off();
     expect(registry.isAlive(first)).toBe(false);
     // The pool replaced the thread; the new one is alive and watched.

@@ -72,13 +72,3 @@ export class Remote {
     if (!this.exited) await this.worker.terminate();
   }
 }
-
-/** Polls `predicate` every few ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function eventually(predicate: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return true;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return predicate();
-}
