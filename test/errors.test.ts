@@ -134,7 +134,7 @@ describe('isSabreError', () => {
     const type = new TypeError('mode must be "exclusive" or "shared"', { cause });
     expect(isSabreError(type, ErrorCode.INVALID_ARG)).toBe(true);
     expect(type).toBeInstanceOf(TypeError);
-    expect([type.name, type.code]).toEqual(['TypeError', ErrorCode.INVALID_ARG]);
+    expect([type.name, (type as unknown as { code: string }).code]).toEqual(['TypeError', ErrorCode.INVALID_ARG]);
     const abort = new (DOMException as unknown as new (m: string, o: { name: string; cause: unknown }) => DOMException)('stolen', {
       name: 'AbortError',
       cause: { sabre: true, code: ErrorCode.ABORTED, name: 'AbortError' },
