@@ -121,8 +121,10 @@ export function createRegion<K extends string, O>(spec: RegionSpec<K, O>, option
   header[H_VERSION] = spec.version;
   header[H_BYTE_LENGTH] = byteLength;
   header[H_OPTIONS_HASH] = optionsHash(options);
-  crypto.getRandomValues(header.subarray(H_ID, H_ID + 2)); // into a SharedArrayBuffer view: allowed
-  if (header[H_ID] === 0 && header[H_ID + 1] === 0) header[H_ID] = 1;
+  // Node 26 refuses a view on a SharedArrayBuffer here (as browsers do): draw into local memory, then copy.
+  const id = crypto.getRandomValues(new Int32Array(2));
+  header[H_ID] = id[0] === 0 && id[1] === 0 ? 1 : id[0]!;
+  header[H_ID + 1] = id[1]!;
   return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options }));
 }
 
