@@ -287,22 +287,24 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  */
 export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options?: RetryOptions): Promise<T> {
   let cfg: Config;
+  let result: T | PromiseLike<T>;
   try {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`retry(fn): fn must be a function, got ${describeValue(fn)}`);
     cfg = OPTIONS.parse(options); // validated whole on every call, once
-    if (cfg.signal?.aborted) throw new AbortError('retry aborted before the first call', cfg.signal.reason);
-    cfg.budget?.deposit();
   } catch (e) {
     return Promise.reject(e);
   }
-  let result: T | PromiseLike<T>;
+  const signal = cfg.signal;
+  if (signal?.aborted) return Promise.reject(new AbortError('retry aborted before the first call', signal.reason));
+  if (cfg.budget !== undefined) cfg.budget.deposit();
   try {
-    result = fn(cfg.signal === undefined ? FIRST_CALL : { attempt: 0, signal: cfg.signal });
+    result = fn(signal === undefined ? FIRST_CALL : { attempt: 0, signal });
   } catch (e) {
     return retrySlow(fn, cfg, e);
   }
+  // Success path: one rejection handler on fn's own promise, no await of ours.
+  if (result instanceof Promise) return (result as Promise<T>).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
   if (!isThenable(result)) return Promise.resolve(result);
-  // Success path: one rejection handler, no await of our own.
   return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
 }
 
