@@ -15,8 +15,11 @@
  *                         recognisable as one primitive within a thread
  *   word  7               reserved (keeps the body 8-byte aligned at offset 32)
  *
- * A handle `{ kind, version, buffer, byteOffset, byteLength, options }` is a
- * plain structured-cloneable object. `openRegion` checks every field against
+ * A handle `{ kind, version, buffer, byteOffset, byteLength, options, threads }`
+ * is a plain structured-cloneable object. `threads` is the creating thread's
+ * thread registry: opening the handle joins it (`ThreadRegistry.join`), so
+ * the opener can learn of any holder's death whatever the order in which
+ * threads and sabre were started. `openRegion` checks every field against
  * the header, so a forged, stale or mutated handle is a `HandleError` before a
  * single shared word is touched. The header is read-only after creation, so
  * plain (non-atomic) reads of it are race-free: the SAB is published to other
@@ -26,6 +29,7 @@ import { types } from 'node:util';
 import { HandleError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { fnv1a } from './fnv.js';
+import { ThreadRegistry } from '../threads/registry.js';
 
 const MAGIC = 0x53414252;
 const H_MAGIC = 0,
@@ -44,6 +48,12 @@ export interface Handle<K extends string = string, O = unknown> {
   readonly byteOffset: number;
   readonly byteLength: number;
   readonly options: O;
+  /**
+   * The creating thread's thread registry, which the opening thread joins so
+   * that it can learn whether a holder died. Optional (a handle without it
+   * opens; its holders' deaths are learned from the opener's own registry).
+   */
+  readonly threads?: SharedArrayBuffer;
 }
 
 /** Where regions can be placed besides a buffer of their own: a `SharedArena`. */
@@ -125,7 +135,8 @@ export function createRegion<K extends string, O>(spec: RegionSpec<K, O>, option
   const id = crypto.getRandomValues(new Int32Array(2));
   header[H_ID] = id[0] === 0 && id[1] === 0 ? 1 : id[0]!;
   header[H_ID + 1] = id[1]!;
-  return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options }));
+  const threads = ThreadRegistry.current.buffer;
+  return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options, threads }));
 }
 
 /**
@@ -181,7 +192,15 @@ export function openRegion<K extends string, O>(spec: RegionSpec<K, O>, handle: 
   }
   if (header[H_OPTIONS_HASH] !== optionsHash(options))
     throw new HandleError(`${spec.kind} handle options differ from the ones the region was created with`);
-  return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options }));
+  // Joined before any word is touched: this thread may hold the primitive from now on. A handle
+  // without threads (built by hand, or by an older sabre) is looked up in this thread's own registry;
+  // null or anything else is refused by join.
+  let threads = ThreadRegistry.current.buffer;
+  if (h.threads !== undefined) {
+    ThreadRegistry.current.join(h.threads);
+    threads = h.threads;
+  }
+  return new Region(Object.freeze({ kind: spec.kind, version: spec.version, buffer, byteOffset, byteLength, options, threads }));
 }
 
 /** A stable 31-bit id per kind name (FNV-1a), so kinds need no central table. */

@@ -1,78 +1,68 @@
 /**
- * ThreadRegistry: thread liveness in shared memory, one per process.
+ * ThreadRegistry: thread liveness, as this thread can learn it.
  *
  * Locks record their owner as `threadId + 1`. When a lock's owner may be
  * gone, a waiter asks `isAlive(threadId)`. Death is learned three ways, and
- * recorded here once, for every thread to see:
- *   1. the real `Worker` 'exit' event, in whichever thread created the worker
+ * recorded in shared memory once, for every thread to see:
+ *   1. the OS: each thread records its Linux thread id (`os-thread.ts`) in
+ *      the registry tables it knows, and `isAlive` checks it directly. This
+ *      is what makes recovery independent of the parent, of the order in
+ *      which sabre and the workers were started, and of nesting: a parent
+ *      blocked in a wait, busy in a loop, or that never loaded sabre, runs no
+ *      'exit' handler, but any waiter can look;
+ *   2. the real `Worker` 'exit' event, in whichever thread created the worker
  *      (`process.on('worker')` is installed when sabre loads, so every worker
- *      a sabre-using thread starts is watched; `watchWorker` covers the rest);
- *   2. the OS: each thread records its Linux thread id at start
- *      (`os-thread.ts`), and `isAlive` checks it directly. This is what makes
- *      recovery independent of the parent: a parent blocked in a wait or busy
- *      in a loop never runs its 'exit' handler, but any waiter can look;
+ *      a sabre-using thread starts afterwards is watched; `watchWorker` covers
+ *      the rest). Where there is no `/proc`, this is the only way, and sabre
+ *      says so once, loudly, the first time it cannot tell;
  *   3. `markDead(threadId)`, for callers who know better (tests, supervisors).
  *
  * Implementation notes
- *   Int32 words of the registry buffer:
- *     MAGIC_WORD           layout check for buffers found in environment data
- *     DEATHS               number of deaths recorded (an epoch: changes on each)
- *     DEAD_BITS .. +32768  one bit per threadId < 2^20: set = known dead, forever
- *     SLOTS ..             SLOT_COUNT slots of [threadId + 1 | os tid | os start | 0]
- *   A slot is claimed by CAS of its first word from 0 (free) and freed by a
- *   store of 0 after the dead bit is set, so "dead bit clear and no slot" means
- *   "never registered" (treated as alive: sabre never recovers a lock from a
- *   thread it cannot prove dead). threadIds are never reused by Node, so a dead
- *   bit never needs clearing. Ids beyond 2^20 fall back to slots and events.
- *   The buffer reaches every worker through `worker_threads` environment data,
- *   which new workers inherit: import sabre in the main thread before starting
- *   workers (ESM hoists imports, so a top-level import does this).
- *   Dying mid-operation: `markDead` is set-bit then free-slot; a crash between
- *   leaves a slot that the next sweep frees. Registration is claim-then-fill:
- *   a reader that sees a claimed slot with os tid 0 treats it as unproven.
+ *   The shared words are `RegistryTable`s. This thread's own table is the one
+ *   it inherited through environment data, or a new one when it inherited
+ *   none (it started before its parent loaded sabre, or its parent never
+ *   did). Every handle carries its creator's table (`Handle.threads`), and
+ *   opening a handle joins that table: this thread registers its OS identity
+ *   there and reads it from then on. A thread can only hold what it opened,
+ *   so every holder is registered in the table of the handle a waiter opened.
+ *   Liveness is the union over the tables this thread knows: a dead bit in
+ *   any is final; an OS identity in any is checked; neither means "never heard
+ *   of", treated as alive (sabre never recovers a lock from a thread it cannot
+ *   prove dead). `markDead` writes every known table.
  */
-import { getEnvironmentData, isMainThread, setEnvironmentData, threadId } from 'node:worker_threads';
-import { types } from 'node:util';
-import * as seam from '../memory/atomics.js';
+import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
 import { identify, osThreadAlive, type OsThreadIdentity } from './os-thread.js';
-import { InvalidArgumentError } from '../errors.js';
-
-const { add, compareExchange, load, or, store } = seam; // module constants: see memory/atomics.ts
+import { RegistryTable, SLOT_COUNT } from './registry-table.js';
+import { HandleError, InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../validate.js';
 
 const ENV_KEY = 'sabre.threads.v1';
-const MAGIC = 0x53544852; // "STHR"
-const MAGIC_WORD = 0,
-  DEATHS = 1;
-const DEAD_BITS = 32;
-const DEAD_BIT_WORDS = 1 << 15; // 2^20 thread ids
-const MAX_BITMAP_ID = DEAD_BIT_WORDS * 32;
-const SLOTS = DEAD_BITS + DEAD_BIT_WORDS;
-const SLOT_WORDS = 4,
-  S_ID = 0,
-  S_OS_TID = 1,
-  S_OS_START = 2;
-const SLOT_COUNT = 4096;
-const WORDS = SLOTS + SLOT_COUNT * SLOT_WORDS;
 
-/** How long a positive liveness answer is trusted (the dead bit is always read), so hot paths can ask often. */
+/** How long a positive liveness answer is trusted (the dead bits are always read), so hot paths can ask often. */
 const ALIVE_CACHE_MS = 1;
 
 export type DeathListener = (threadId: number) => void;
 
 export class ThreadRegistry {
-  private readonly words: Int32Array;
+  /** The tables this thread knows; `[0]` is its own. */
+  private readonly tables: RegistryTable[];
+  private readonly known = new Map<string, RegistryTable>();
+  /** Buffer objects already joined (each clone of a buffer is a new object, so `known` decides by id). */
+  private readonly joined = new WeakSet<object>();
   private readonly listeners = new Set<DeathListener>();
   private readonly checkedAlive = new Map<number, number>();
-  private readonly slotOf = new Map<number, number>();
   private readonly self: OsThreadIdentity | undefined;
 
   /** Use `ThreadRegistry.current`. */
-  private constructor(buffer: SharedArrayBuffer) {
-    this.words = new Int32Array(buffer, 0, WORDS);
+  private constructor(own: RegistryTable) {
     this.self = identify();
+    this.tables = [own];
+    this.known.set(own.id, own);
+    this.joined.add(own.buffer);
+    this.registerIn(own);
   }
 
-  /** The registry of this process (created by the first thread that loads sabre). */
+  /** The registry of this thread. */
   static get current(): ThreadRegistry {
     return ThreadRegistry.instance;
   }
@@ -80,31 +70,48 @@ export class ThreadRegistry {
   // Made when this module loads: the thread's OS identity is recorded then.
   private static readonly instance: ThreadRegistry = ThreadRegistry.openOrCreate();
 
-  /** Opens the registry that this thread inherited through environment data, or creates the process's. */
+  /** Opens the table that this thread inherited through environment data, or creates one and passes it on. */
   private static openOrCreate(): ThreadRegistry {
-    const found = getEnvironmentData(ENV_KEY);
-    let buffer: SharedArrayBuffer;
-    if (types.isSharedArrayBuffer(found) && found.byteLength === WORDS * 4 && load(new Int32Array(found, 0, 1), MAGIC_WORD) === MAGIC) {
-      buffer = found;
-    } else {
-      if (!isMainThread) {
-        process.emitWarning(
-          'sabre: this worker did not inherit a thread registry (sabre was not imported in its parent before the worker ' +
-            'started); owner-death recovery across threads needs sabre imported in the main thread first',
-        );
-      }
-      buffer = new SharedArrayBuffer(WORDS * 4);
-      new Int32Array(buffer)[MAGIC_WORD] = MAGIC;
-      setEnvironmentData(ENV_KEY, buffer);
+    const inherited = RegistryTable.open(getEnvironmentData(ENV_KEY));
+    if (inherited !== undefined) return new ThreadRegistry(inherited);
+    const own = RegistryTable.create();
+    setEnvironmentData(ENV_KEY, own.buffer); // workers this thread starts from now on inherit it
+    return new ThreadRegistry(own);
+  }
+
+  /**
+   * The buffer of this thread's own table: what the handles it creates carry.
+   * @internal
+   */
+  get buffer(): SharedArrayBuffer {
+    return this.tables[0]!.buffer;
+  }
+
+  /**
+   * Makes the table over `buffer` (a handle's `threads`) one this thread
+   * reads and is registered in. Cheap when already known.
+   * @throws HandleError when `buffer` is not a thread registry
+   * @internal
+   */
+  join(buffer: unknown): void {
+    if (this.joined.has(buffer as object)) return;
+    const found = RegistryTable.open(buffer);
+    if (found === undefined) {
+      throw new HandleError(`handle's threads must be the SharedArrayBuffer of a sabre thread registry, got ${describeValue(buffer)}`);
     }
-    const registry = new ThreadRegistry(buffer);
-    registry.registerSelf();
-    return registry;
+    if (!this.known.has(found.id)) {
+      this.known.set(found.id, found);
+      this.tables.push(found);
+      this.registerIn(found);
+    }
+    this.joined.add(found.buffer);
   }
 
   /** Deaths recorded so far: a cheap "did anything die since I last looked?". */
   get deaths(): number {
-    return load(this.words, DEATHS);
+    let sum = 0;
+    for (const t of this.tables) sum += t.deaths;
+    return sum;
   }
 
   /**
@@ -112,42 +119,37 @@ export class ThreadRegistry {
    * thread; true for a thread sabre has never heard of.
    */
   isAlive(id: number): boolean {
-    if (!Number.isInteger(id)) throw new InvalidArgumentError(`threadId must be an integer, got ${String(id)}`);
+    if (!Number.isInteger(id)) throw new InvalidArgumentError(`threadId must be an integer, got ${describeValue(id)}`);
     if (id < 0) return false; // what an exited Worker's threadId reads
     if (id === threadId || id === 0) return true;
-    if (this.deadBit(id)) return false;
+    if (this.anyDead(id)) return false;
     const now = performance.now();
     const checked = this.checkedAlive.get(id);
     if (checked !== undefined && now - checked < ALIVE_CACHE_MS) return true;
-    const slot = this.find(id);
-    const os = slot < 0 ? undefined : this.osOf(slot);
-    if (os === undefined) {
-      // Never registered, or registered without an OS identity: alive unless proved dead.
-      if (this.deadBit(id)) return false;
-      this.checkedAlive.set(id, now);
-      return true;
+    for (const t of this.tables) {
+      const os = t.identityOf(id);
+      if (os === undefined) continue;
+      if (osThreadAlive(os)) {
+        this.checkedAlive.set(id, now);
+        return true;
+      }
+      this.markDead(id);
+      return false;
     }
-    if (osThreadAlive(os)) {
-      this.checkedAlive.set(id, now);
-      return true;
-    }
-    this.markDead(id);
-    return false;
+    // Never registered, or registered without an OS identity: alive unless proved dead.
+    if (this.anyDead(id)) return false;
+    if (this.self === undefined) this.warnBlind();
+    this.checkedAlive.set(id, now);
+    return true;
   }
 
   /** Records that thread `id` has stopped (idempotent) and tells this thread's listeners. */
   markDead(id: number): void {
     if (id === threadId || id <= 0) return;
     this.checkedAlive.delete(id);
-    let fresh = true;
-    if (id < MAX_BITMAP_ID) {
-      const bit = 1 << (id & 31);
-      fresh = (or(this.words, DEAD_BITS + (id >>> 5), bit) & bit) === 0;
-    }
-    const slot = this.find(id);
-    if (slot >= 0) store(this.words, slot + S_ID, 0);
+    let fresh = false;
+    for (const t of this.tables) if (t.setDead(id)) fresh = true;
     if (!fresh) return;
-    add(this.words, DEATHS, 1);
     for (const listener of this.listeners) listener(id);
   }
 
@@ -160,57 +162,31 @@ export class ThreadRegistry {
     return () => this.listeners.delete(listener);
   }
 
-  /** Records the calling thread's OS identity (done once when sabre loads). */
-  private registerSelf(): void {
+  private anyDead(id: number): boolean {
+    for (const t of this.tables) if (t.isDead(id)) return true;
+    return false;
+  }
+
+  /** Records the calling thread's OS identity in `table`, sweeping dead threads' slots when it is full. */
+  private registerIn(table: RegistryTable): void {
     if (this.self === undefined || threadId === 0) return;
-    if (this.find(threadId) >= 0) return;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
-        if (load(this.words, s + S_ID) !== 0) continue;
-        if (compareExchange(this.words, s + S_ID, 0, threadId + 1) !== 0) continue;
-        store(this.words, s + S_OS_START, this.self.start);
-        store(this.words, s + S_OS_TID, this.self.tid);
-        return;
-      }
-      this.sweep();
-    }
+    if (table.register(threadId, this.self)) return;
+    for (const [id, os] of table.registered()) if (!osThreadAlive(os)) this.markDead(id);
+    if (table.register(threadId, this.self)) return;
     process.emitWarning(
-      `sabre: the thread registry is full (${SLOT_COUNT} live threads); thread ${threadId} is recovered by 'exit' events only`,
+      `sabre: a thread registry is full (${SLOT_COUNT} live threads); thread ${threadId} is recovered by 'exit' events only`,
+      { type: 'SabreWarning', code: 'SABRE_REGISTRY_FULL' },
     );
   }
 
-  /** Frees the slots of threads whose OS thread is gone. */
-  private sweep(): void {
-    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
-      const id = load(this.words, s + S_ID) - 1;
-      if (id <= 0) continue;
-      const os = this.osOf(s);
-      if (os !== undefined && !osThreadAlive(os)) this.markDead(id);
-    }
-  }
-
-  private deadBit(id: number): boolean {
-    if (id >= MAX_BITMAP_ID) return false;
-    return (load(this.words, DEAD_BITS + (id >>> 5)) & (1 << (id & 31))) !== 0;
-  }
-
-  private find(id: number): number {
-    const tag = id + 1;
-    const known = this.slotOf.get(id);
-    if (known !== undefined && load(this.words, known + S_ID) === tag) return known;
-    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
-      if (load(this.words, s + S_ID) === tag) {
-        this.slotOf.set(id, s);
-        return s;
-      }
-    }
-    this.slotOf.delete(id);
-    return -1;
-  }
-
-  private osOf(slot: number): OsThreadIdentity | undefined {
-    const tid = load(this.words, slot + S_OS_TID);
-    if (tid === 0) return undefined;
-    return { tid, start: load(this.words, slot + S_OS_START) };
+  /** Says once per process that this platform cannot prove a thread dead from the outside. */
+  private warnBlind(): void {
+    if (!this.tables[0]!.claimWarning()) return;
+    process.emitWarning(
+      'sabre cannot tell from here whether another thread is alive: this platform has no /proc. A worker that dies ' +
+        "holding a lock is recovered only through its 'exit' event, which sabre sees for workers started after sabre " +
+        'was loaded in their parent thread; call watchWorker(worker) for the others, or markDead(threadId) from a supervisor.',
+      { type: 'SabreWarning', code: 'SABRE_LIVENESS_BLIND' },
+    );
   }
 }

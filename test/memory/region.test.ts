@@ -4,6 +4,7 @@ import { ManualClock } from '../../src/clock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { createRegion, HEADER_BYTES, kindId, openRegion, regionBytes, type Handle, type RegionSpec } from '../../src/memory/region.js';
 import { Mutex } from '../../src/sync/mutex.js';
+import { ThreadRegistry } from '../../src/threads/registry.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 /** A test kind whose options do not change its size, so only the options hash can catch a mutation. */
@@ -33,7 +34,8 @@ describe('handles', () => {
   it('are plain, frozen, structured-cloneable and re-open the same shared state', () => {
     const clock = new ManualClock({ startMs: 5 });
     const h = clock.handle;
-    expect(Object.keys(h).sort()).toEqual(['buffer', 'byteLength', 'byteOffset', 'kind', 'options', 'version']);
+    expect(Object.keys(h).sort()).toEqual(['buffer', 'byteLength', 'byteOffset', 'kind', 'options', 'threads', 'version']);
+    expect(h.threads).toBe(ThreadRegistry.current.buffer); // the creator's thread registry, which openers join
     expect(Object.isFrozen(h)).toBe(true);
     expect(h).toMatchObject({ kind: 'sabre.ManualClock', version: 1, byteOffset: 0, byteLength: ManualClock.byteLength() });
     const cloned = structuredClone(h);
@@ -137,6 +139,13 @@ describe('forged handles are HandleError', () => {
         return Mutex.from({ ...h, buffer: copy });
       },
     ],
+    ['threads that is null', () => Mutex.from({ ...h, threads: null } as never)],
+    ['threads that is not a SharedArrayBuffer', () => Mutex.from({ ...h, threads: new ArrayBuffer(8) } as never)],
+    [
+      'threads that is a shared buffer but no thread registry',
+      () => Mutex.from({ ...h, threads: new SharedArrayBuffer(h.threads!.byteLength) }),
+    ],
+    ['threads that is a mutex region', () => Mutex.from({ ...h, threads: h.buffer })],
     ['an arena offset with no region', () => Mutex.from({ ...inArena.handle, byteOffset: inArena.handle.byteOffset + 128 })],
     ['mutated options (extra key on a mutex)', () => Mutex.from({ ...h, options: { spin: 1 } })],
     ['mutated options (not an object)', () => Mutex.from({ ...h, options: 'x' })],
@@ -158,5 +167,11 @@ describe('forged handles are HandleError', () => {
     expect(openRegion(TAG, tagged.handle, checkTag).options).toEqual({ tag: 'a', words: 2 });
     const forged: Handle = { ...tagged.handle, options: { tag: 'a', words: 2 } };
     expect(() => openRegion(TAG, forged, checkTag)).not.toThrow(); // equal options are the same handle
+  });
+
+  it("a handle without threads opens (its holders are looked up in the opener's registry); a cloned registry buffer is the same registry", () => {
+    const { threads: _threads, ...older } = h;
+    expect(Mutex.from(older).handle.threads).toBe(ThreadRegistry.current.buffer);
+    expect(Mutex.from({ ...h, threads: structuredClone(h.threads) }).isLocked).toBe(false);
   });
 });

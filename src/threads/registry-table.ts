@@ -1,0 +1,156 @@
+/**
+ * RegistryTable: the shared words of one thread registry: which threads are
+ * known dead, and the OS identity of each live thread that registered.
+ *
+ * A process usually has one table (the main thread creates it when it loads
+ * sabre, and workers inherit it through environment data). A thread that did
+ * not inherit it (started before sabre was loaded in its parent) makes its
+ * own; handles carry their creator's table, and a thread that opens a handle
+ * registers in that table too (`ThreadRegistry.join`). So whoever can hold a
+ * primitive is registered in the table its handle names, and any thread that
+ * opened the primitive can prove that holder dead from that table.
+ *
+ * Implementation notes
+ *   Int32 words:
+ *     MAGIC_WORD           layout check for buffers found in environment data and handles
+ *     DEATHS               number of deaths recorded (an epoch: changes on each)
+ *     ID, ID + 1           a random 64-bit identity, never 0 (a clone of the buffer is a new object)
+ *     WARNED               1 once the "cannot tell" warning was printed
+ *     DEAD_BITS .. +32768  one bit per threadId < 2^20: set = known dead, forever
+ *     SLOTS ..             SLOT_COUNT slots of [threadId + 1 | os tid | os start | 0]
+ *   A slot is claimed by CAS of its first word from 0 (free) and freed by a
+ *   store of 0 after the dead bit is set, so "dead bit clear and no slot" means
+ *   "never registered". threadIds are never reused by Node, so a dead bit never
+ *   needs clearing. Ids beyond 2^20 fall back to slots and events.
+ *   Registration is claim-then-fill: a reader that sees a claimed slot with os
+ *   tid 0 treats it as unproven; a thread dying between the claim and the fill
+ *   leaves such a slot, which `markDead` (from its 'exit') frees. Marking dead
+ *   is set-bit then free-slot: a crash between leaves a slot whose owner's dead
+ *   bit is set, which the next sweep frees.
+ */
+import { types } from 'node:util';
+import * as seam from '../memory/atomics.js';
+import type { OsThreadIdentity } from './os-thread.js';
+
+const { add, compareExchange, load, or, store } = seam; // module constants: see memory/atomics.ts
+
+const MAGIC = 0x53544852; // "STHR"
+const MAGIC_WORD = 0,
+  DEATHS = 1,
+  ID = 2,
+  WARNED = 4;
+const DEAD_BITS = 32;
+const DEAD_BIT_WORDS = 1 << 15; // 2^20 thread ids
+const MAX_BITMAP_ID = DEAD_BIT_WORDS * 32;
+const SLOTS = DEAD_BITS + DEAD_BIT_WORDS;
+const SLOT_WORDS = 4,
+  S_ID = 0,
+  S_OS_TID = 1,
+  S_OS_START = 2;
+/** Threads that can be registered at once. */
+export const SLOT_COUNT = 4096;
+const WORDS = SLOTS + SLOT_COUNT * SLOT_WORDS;
+
+export class RegistryTable {
+  private readonly words: Int32Array;
+  /** The table's identity, the same for every clone of its buffer. */
+  readonly id: string;
+  private readonly slotOf = new Map<number, number>();
+
+  private constructor(readonly buffer: SharedArrayBuffer) {
+    this.words = new Int32Array(buffer, 0, WORDS);
+    // Written once before the buffer was published (postMessage, environment data): plain reads.
+    this.id = `${(this.words[ID]! >>> 0).toString(36)}.${(this.words[ID + 1]! >>> 0).toString(36)}`;
+  }
+
+  static create(): RegistryTable {
+    const buffer = new SharedArrayBuffer(WORDS * 4);
+    const words = new Int32Array(buffer);
+    const id = crypto.getRandomValues(new Int32Array(2)); // not into the SAB: Node 26 refuses that
+    words[ID] = id[0] === 0 && id[1] === 0 ? 1 : id[0]!;
+    words[ID + 1] = id[1]!;
+    words[MAGIC_WORD] = MAGIC;
+    return new RegistryTable(buffer);
+  }
+
+  /** The table over `value`, or undefined when `value` is not a registry buffer. */
+  static open(value: unknown): RegistryTable | undefined {
+    if (!types.isSharedArrayBuffer(value) || value.byteLength !== WORDS * 4) return undefined;
+    return load(new Int32Array(value, 0, 1), MAGIC_WORD) === MAGIC ? new RegistryTable(value) : undefined;
+  }
+
+  get deaths(): number {
+    return load(this.words, DEATHS);
+  }
+
+  isDead(id: number): boolean {
+    if (id >= MAX_BITMAP_ID) return false;
+    return (load(this.words, DEAD_BITS + (id >>> 5)) & (1 << (id & 31))) !== 0;
+  }
+
+  /** Sets `id`'s dead bit and frees its slot; true when this call recorded the death. */
+  setDead(id: number): boolean {
+    let fresh = true;
+    if (id < MAX_BITMAP_ID) {
+      const bit = 1 << (id & 31);
+      fresh = (or(this.words, DEAD_BITS + (id >>> 5), bit) & bit) === 0;
+    }
+    const slot = this.find(id);
+    if (slot >= 0) store(this.words, slot + S_ID, 0);
+    if (fresh) add(this.words, DEATHS, 1);
+    return fresh;
+  }
+
+  /** The OS identity `id` registered here, or undefined (not registered, or not yet filled in). */
+  identityOf(id: number): OsThreadIdentity | undefined {
+    const slot = this.find(id);
+    if (slot < 0) return undefined;
+    const tid = load(this.words, slot + S_OS_TID);
+    if (tid === 0) return undefined;
+    const start = load(this.words, slot + S_OS_START);
+    return load(this.words, slot + S_ID) === id + 1 ? { tid, start } : undefined;
+  }
+
+  /** Every registered thread with an OS identity (for sweeps). */
+  *registered(): Generator<[number, OsThreadIdentity]> {
+    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
+      const id = load(this.words, s + S_ID) - 1;
+      if (id <= 0) continue;
+      const tid = load(this.words, s + S_OS_TID);
+      if (tid !== 0) yield [id, { tid, start: load(this.words, s + S_OS_START) }];
+    }
+  }
+
+  /** Records `id`'s OS identity; false when every slot is taken. */
+  register(id: number, self: OsThreadIdentity): boolean {
+    if (this.find(id) >= 0) return true;
+    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
+      if (load(this.words, s + S_ID) !== 0) continue;
+      if (compareExchange(this.words, s + S_ID, 0, id + 1) !== 0) continue;
+      store(this.words, s + S_OS_START, self.start);
+      store(this.words, s + S_OS_TID, self.tid);
+      this.slotOf.set(id, s);
+      return true;
+    }
+    return false;
+  }
+
+  /** True for the one caller that first claims the table's "warned" flag. */
+  claimWarning(): boolean {
+    return compareExchange(this.words, WARNED, 0, 1) === 0;
+  }
+
+  private find(id: number): number {
+    const tag = id + 1;
+    const known = this.slotOf.get(id);
+    if (known !== undefined && load(this.words, known + S_ID) === tag) return known;
+    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
+      if (load(this.words, s + S_ID) === tag) {
+        this.slotOf.set(id, s);
+        return s;
+      }
+    }
+    this.slotOf.delete(id);
+    return -1;
+  }
+}
