@@ -78,4 +78,20 @@ export function fn(name: string, v: unknown): (...args: never[]) => unknown {
   return v as (...args: never[]) => unknown;
 }
 
+/**
+ * `s`, when it is well-formed UTF-16. A lone surrogate has no UTF-8 form
+ * (`TextEncoder` writes U+FFFD for it), so two strings that differ only
+ * there would become one stored key: every keyed structure refuses them
+ * rather than merge them (LockManager, whose names keep their UTF-16, is the
+ * one exception, as the Web Locks API requires).
+ */
+export function wellFormed(name: string, s: string): string {
+  if (!s.isWellFormed()) {
+    throw new InvalidArgumentError(
+      `${name} ${show(s)} has a lone surrogate: it has no UTF-8 form, so it could not be told apart from other such strings`,
+    );
+  }
+  return s;
+}
+
 export { show as describeValue };

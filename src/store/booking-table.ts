@@ -14,7 +14,7 @@ import { deprecated } from '../options/deprecate.js';
 import { duration, integer } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
-import { describeValue } from '../validate.js';
+import { describeValue, wellFormed } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
 
@@ -243,12 +243,7 @@ function text(name: string, v: unknown, maxBytes: number, option: string): strin
     const bytes = Buffer.byteLength(v, 'utf8');
     if (bytes > maxBytes) throw new InvalidArgumentError(`${name} is too long: ${bytes} UTF-8 bytes, and ${option} is ${maxBytes}`);
   }
-  if (!(v as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new InvalidArgumentError(
-      `${name} ${JSON.stringify(v)} has a lone surrogate: it has no UTF-8 form, so two such names could not be told apart`,
-    );
-  }
-  return v;
+  return wellFormed(name, v);
 }
 
 const ID = /^([0-9a-f]{8})-([1-9][0-9]{0,15}):/;

@@ -17,7 +17,7 @@ import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES } f
 import type { EvictionPolicy } from '../table/eviction.js';
 import type { TableKey } from '../table/key.js';
 import { toDeadline } from '../sync/park.js';
-import { describeValue, fn as checkFn } from '../validate.js';
+import { describeValue, fn as checkFn, wellFormed } from '../validate.js';
 import { encodeTags, recordCodec, recordExpiry, recordHasTag, RECORD_HEAD_BYTES, type CacheRecord } from './cache-record.js';
 import { FrequencySketch, sketchBytes } from './frequency-sketch.js';
 import { Flights, FLIGHT_RECORD_BYTES, WAIT_STRIPES, type FlightRecord } from './single-flight.js';
@@ -406,7 +406,7 @@ export class Cache<V = unknown> {
     const isBytes = prefix instanceof Uint8Array;
     if (typeof prefix !== 'string' && !isBytes)
       throw new InvalidArgumentError(`prefix must be a string or a Uint8Array, got ${describeValue(prefix)}`);
-    const p = isBytes ? prefix : new TextEncoder().encode(prefix);
+    const p = isBytes ? prefix : new TextEncoder().encode(wellFormed('prefix', prefix));
     return this.entries.removeWhere((key, keyIsBytes) => {
       if (keyIsBytes !== isBytes || key.length < p.length) return false;
       for (let i = 0; i < p.length; i++) if (key[i] !== p[i]) return false;

@@ -15,7 +15,7 @@ import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from
 import { boolean, duration, integer } from '../options/field.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { MAX_VALUE_BYTES, SharedHashTable } from '../table/shared-hash-table.js';
-import { describeValue, integerIn, plainObject } from '../validate.js';
+import { describeValue, integerIn, plainObject, wellFormed } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
 
@@ -187,7 +187,7 @@ interface IdempotencyRecord {
   readonly owner: number;
   readonly expiresAt: number;
   /**
-   * Well-formed (`wellFormed`), so it decodes from its UTF-8 bytes as the
+   * Well-formed (`asStored`), so it decodes from its UTF-8 bytes as the
    * same string. Empty, with `response` null, in a completed record decoded
    * as forgotten (see RecordCodec).
    */
@@ -336,11 +336,10 @@ function writeUtf8(s: string, n: number, target: Uint8Array, at: number): number
   return at + n;
 }
 
-const isWellFormed = (s: string): boolean => (s as string & { isWellFormed?: () => boolean }).isWellFormed?.() ?? true;
 /** `s` with each lone surrogate replaced by U+FFFD: what its UTF-8 bytes decode to. */
-const wellFormed = (s: string): string => (isWellFormed(s) ? s : Buffer.from(s, 'utf8').toString('utf8'));
+const asStored = (s: string): string => (s.isWellFormed() ? s : Buffer.from(s, 'utf8').toString('utf8'));
 
-/** The fingerprint as its record holds it (`wellFormed`); its UTF-8 is at most 128 bytes. */
+/** The fingerprint as its record holds it (`asStored`); its UTF-8 is at most 128 bytes. */
 function checkFingerprint(fingerprint: unknown): string {
   if (typeof fingerprint !== 'string')
     throw new InvalidArgumentError(
@@ -352,7 +351,7 @@ function checkFingerprint(fingerprint: unknown): string {
       `fingerprint is too long: ${bytes} bytes, and the limit is ${MAX_IDEMPOTENCY_FINGERPRINT_BYTES}; hash the request with IdempotencyStore.fingerprint`,
     );
   }
-  return wellFormed(fingerprint);
+  return asStored(fingerprint);
 }
 
 function checkToken(token: unknown): IdempotencyToken {
@@ -394,7 +393,7 @@ function encodeResponse(response: unknown, maxBytes: number): StoredResponse {
   let body: string | Uint8Array = '';
   let bodyBytes = 0;
   if (typeof r.body === 'string') {
-    if (!isWellFormed(r.body)) throw new InvalidArgumentError('response.body has a lone surrogate: it would not replay as the same string');
+    wellFormed('response.body', r.body); // it would not replay as the same string
     bodyKind = STRING_BODY;
     body = r.body;
     bodyBytes = Buffer.byteLength(body);

@@ -1,6 +1,8 @@
 /**
  * Table keys: a string (stored as UTF-8) or a Uint8Array (stored as is), at
- * most `maxKeyBytes` bytes. A string and a byte array with the same bytes are
+ * most `maxKeyBytes` bytes. A string with a lone surrogate is refused: it has
+ * no UTF-8 form, and encoding it as U+FFFD would make `'k\uD800'` and
+ * `'k\uDC00'` one key. A string and a byte array with the same bytes are
  * different keys, as in a `Map`: the key word records which one it was.
  *
  * `KeyBuffer` encodes a key into private memory once per operation, so the
@@ -9,7 +11,7 @@
  * `TextEncoder.encodeInto`, which costs more than the hash for them.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue } from '../validate.js';
+import { describeValue, wellFormed } from '../validate.js';
 
 /** A key of a SharedHashTable and of the structures built on it. */
 export type TableKey = string | Uint8Array;
@@ -58,6 +60,7 @@ export class KeyBuffer {
       }
       if (i === n) return n;
     }
+    wellFormed('key', key); // ASCII never has a surrogate: only this path needs the check
     // Every UTF-16 code unit takes at least one byte: a cheap early refusal.
     if (n > this.maxKeyBytes) throw this.tooLong(encoder.encode(key).length);
     const { read, written } = encoder.encodeInto(key, bytes);
