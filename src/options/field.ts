@@ -177,7 +177,12 @@ export function signal(): Field<AbortSignal | undefined, never> {
       field<AbortSignal>({
         parse: (v, name) => {
           const s = v as Partial<AbortSignal> | null;
-          return typeof s === 'object' && s !== null && typeof s.aborted === 'boolean' && typeof s.addEventListener === 'function'
+          // Everything a wait uses: a look-alike without removeEventListener would fail only after parking.
+          return typeof s === 'object' &&
+            s !== null &&
+            typeof s.aborted === 'boolean' &&
+            typeof s.addEventListener === 'function' &&
+            typeof s.removeEventListener === 'function'
             ? (v as AbortSignal)
             : fail(name, 'an AbortSignal', v);
         },

@@ -111,12 +111,13 @@ export async function parkAsync(
   try {
     return await Promise.race([waited, early]);
   } finally {
+    // The keep-alive is released first: nothing below may keep the process from exiting.
+    waited.finally(releaseLoop).catch(() => {});
+    early.catch(() => {});
     abandoned = true;
     deathWakers.delete(wakeEarly);
     waker?.set(undefined);
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-    early.catch(() => {});
-    waited.finally(releaseLoop).catch(() => {});
   }
 }
 
