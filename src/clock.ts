@@ -10,6 +10,7 @@ import * as seam from './memory/atomics.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from './memory/primitive.js';
 import type { SharedArena } from './memory/arena.js';
 import { InvalidArgumentError } from './errors.js';
+import { describeValue } from './validate.js';
 import { custom, local, withDefault, type Field } from './options/field.js';
 
 const { compareExchange64, load64 } = seam; // module constants: see memory/atomics.ts
@@ -58,13 +59,15 @@ export type ManualClockHandle = HandleOf<typeof DEF>;
 
 function toNanos(name: string, ms: unknown): bigint {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) {
-    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds, got ${String(ms)}`);
+    throw new InvalidArgumentError(`${name} must be a finite number of milliseconds, got ${describeValue(ms)}`);
   }
-  const nanos = BigInt(Math.round(ms * 1e6));
-  if (nanos > MAX_NANOS || nanos < -MAX_NANOS) {
+  // Range-checked as a number first: 1e308 ms is finite, but its nanoseconds are not, and BigInt(Infinity) throws.
+  const scaled = Math.round(ms * 1e6);
+  if (!(Math.abs(scaled) <= Number(MAX_NANOS))) {
     throw new InvalidArgumentError(`${name} must be within ±${Number(MAX_NANOS) / 1e6} ms (64-bit nanoseconds), got ${ms}`);
   }
-  return nanos;
+  const nanos = BigInt(scaled);
+  return nanos > MAX_NANOS ? MAX_NANOS : nanos < -MAX_NANOS ? -MAX_NANOS : nanos;
 }
 
 /** A clock that only moves when told to, shared by every thread that opens it. */

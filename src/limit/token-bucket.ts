@@ -130,7 +130,8 @@ const DEF = definePrimitive(
     },
     renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
     check: (o) => {
-      if (BigInt(o.burst) * intervalNs(o.refillPerSecond) > MAX_REFILL_NS) {
+      // Compared as numbers first: 1e9 / 5e-323 is Infinity, which no BigInt can hold.
+      if (o.burst / o.refillPerSecond > Number(MAX_REFILL_NS) / 1e9 || BigInt(o.burst) * intervalNs(o.refillPerSecond) > MAX_REFILL_NS) {
         throw new InvalidArgumentError(
           `burst / refillPerSecond (the time a full bucket takes to refill) must be at most 2^56 ns (about 834 days), got ${(o.burst / o.refillPerSecond / 86_400).toFixed(1)} days`,
         );

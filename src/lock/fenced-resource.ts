@@ -6,6 +6,7 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { integer } from '../options/field.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../validate.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
 
@@ -85,7 +86,7 @@ export type FencedResourceHandle = HandleOf<typeof DEF>;
 
 function tokenOf(v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
-    throw new InvalidArgumentError(`token must be a fencing token (a safe integer >= 0), got ${String(v)}`);
+    throw new InvalidArgumentError(`token must be a fencing token (a safe integer >= 0), got ${describeValue(v)}`);
   return v;
 }
 

@@ -12,6 +12,7 @@ import { clock, systemClock, type Clock } from '../clock.js';
 import { defineOptions } from '../options/schema.js';
 import { duration, integer, signal as abortSignal, timeout } from '../options/field.js';
 import { CapacityError, NotOwnerError, isSabreError } from '../errors.js';
+import { integerIn } from '../validate.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
@@ -344,6 +345,7 @@ export class LeaseLock {
 
   /** @internal Returns the new expiry. */
   renewLease(resource: TableKey, token: number, ttl: number, released: boolean): number {
+    integerIn('token', token, 0, Number.MAX_SAFE_INTEGER);
     let expiresAt = 0;
     this.leases.compute(resource, (r) => {
       const now = this.clock.now();
@@ -356,6 +358,7 @@ export class LeaseLock {
 
   /** @internal */
   releaseLease(resource: TableKey, token: number, released: boolean): void {
+    integerIn('token', token, 0, Number.MAX_SAFE_INTEGER);
     this.leases.compute(resource, (r) => {
       this.checkOwned(resource, token, r, this.clock.now(), released);
       return undefined;

@@ -3,7 +3,7 @@
  * jitter, a shared retry budget, and the server's Retry-After respected.
  */
 import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../errors.js';
-import { describeValue } from '../validate.js';
+import { describeValue, fn as fnValue, integerIn, oneOf as oneOfValues } from '../validate.js';
 import { custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
 import { defineOptions, type Parsed } from '../options/schema.js';
 
@@ -181,6 +181,7 @@ export function backoffDelay(
   previousMs: number,
   random: () => number = Math.random,
 ): number {
+  checkBackoffArgs(jitter, k, baseMs, maxMs, previousMs, random);
   if (jitter === 'decorrelated') {
     const low = baseMs,
       high = Math.max(baseMs, previousMs * 3);
@@ -190,6 +191,22 @@ export function backoffDelay(
   if (jitter === 'none') return t;
   if (jitter === 'full') return draw(random) * t;
   return t / 2 + draw(random) * (t / 2);
+}
+
+/** backoffDelay is public: its arguments are checked like any options (retry passes checked ones). */
+function checkBackoffArgs(jitter: unknown, k: unknown, baseMs: unknown, maxMs: unknown, previousMs: unknown, random: unknown): void {
+  const where = 'backoffDelay(jitter, k, baseMs, maxMs, previousMs, random)';
+  oneOfValues(`${where}: jitter`, jitter, JITTERS);
+  integerIn(`${where}: k`, k, 0, Number.MAX_SAFE_INTEGER);
+  for (const [name, v] of [
+    ['baseMs', baseMs],
+    ['maxMs', maxMs],
+    ['previousMs', previousMs],
+  ] as const) {
+    if (typeof v !== 'number' || !(v >= 0) || v === Infinity)
+      throw new InvalidArgumentError(`${where}: ${name} must be a finite number >= 0, got ${describeValue(v)}`);
+  }
+  fnValue(`${where}: random`, random);
 }
 
 function headerOf(headers: unknown, name: string): unknown {

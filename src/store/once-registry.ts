@@ -8,6 +8,7 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
+import { describeValue } from '../validate.js';
 import { integer } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
@@ -91,7 +92,7 @@ const CLAIM_OPTIONS = defineOptions('registry.claim(key, options)', {
 
 function windowOf(v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
-    throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${String(v)}`);
+    throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${describeValue(v)}`);
   return v;
 }
 

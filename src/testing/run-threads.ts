@@ -204,7 +204,7 @@ const OPTIONS = defineOptions(
       try {
         return new URL(String(v)).href;
       } catch {
-        throw new InvalidArgumentError(`program must be a module URL, got ${String(v)}`);
+        throw new InvalidArgumentError(`program must be a module URL, got ${describeValue(v)}`);
       }
     }),
     shared: withDefault(
@@ -214,7 +214,7 @@ const OPTIONS = defineOptions(
     setup: fn<() => unknown>(),
     seed: custom((v): number => {
       if (typeof v !== 'number' || !Number.isSafeInteger(v))
-        throw new InvalidArgumentError(`seed must be a safe integer, got ${String(v)}`);
+        throw new InvalidArgumentError(`seed must be a safe integer, got ${describeValue(v)}`);
       return v;
     }),
     yields: withDefault(
