@@ -13,13 +13,13 @@
  *   A failed allocation (CapacityError) does not move NEXT, so smaller ones
  *   still succeed afterwards.
  */
-import { CapacityError } from '../errors.js';
+import { CapacityError, InvalidArgumentError } from '../errors.js';
 import * as seam from './atomics.js';
 import { CACHE_LINE_BYTES, padToCacheLine } from './cache-line.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from './primitive.js';
 import type { Allocator } from './region.js';
 import { integer } from '../options/field.js';
-import { positiveInteger } from '../validate.js';
+import { describeValue, positiveInteger } from '../validate.js';
 
 const { compareExchange, load } = seam; // module constants: see memory/atomics.ts
 
@@ -73,6 +73,25 @@ export class SharedArena implements Allocator {
   /** Bytes an arena of these options takes (its own region, header included). */
   static byteLength(options: SharedArenaOptions): number {
     return DEF.byteLength(options);
+  }
+
+  /**
+   * The `byteLength` option an arena needs to hold regions of these sizes
+   * (each a `P.byteLength(options)`): each takes a whole number of 128-byte
+   * blocks, so 1,000 Mutexes of 48 bytes need 128,000 bytes, not 48,000.
+   * @example
+   * ```ts
+   * const arena = new SharedArena({ byteLength: SharedArena.byteLengthFor(Array(1000).fill(Mutex.byteLength())) });
+   * ```
+   */
+  static byteLengthFor(byteLengths: readonly number[]): number {
+    if (!Array.isArray(byteLengths))
+      throw new InvalidArgumentError(`byteLengths must be an array of region sizes, got ${describeValue(byteLengths)}`);
+    let total = 0;
+    for (const n of byteLengths) total += padToCacheLine(positiveInteger('each byte length', n, MAX_ARENA_BYTES));
+    if (total > MAX_ARENA_BYTES)
+      throw new InvalidArgumentError(`these regions need ${total} bytes: more than one arena holds (${MAX_ARENA_BYTES})`);
+    return total;
   }
 
   /** Bytes still free (a snapshot). */

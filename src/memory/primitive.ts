@@ -144,7 +144,7 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
     );
   }
 
-  /** Bytes a region of these options takes (in an arena, rounded up to 128). */
+  /** Bytes a region of these options takes in a buffer of its own (an arena rounds each up to 128: `SharedArena.byteLengthFor`). */
   byteLength(raw: unknown, rest?: unknown): number {
     return regionBytes(this.spec, this.options.toHandle(this.options.parseWith(raw, rest, `${this.name}.byteLength(options)`)));
   }

@@ -177,4 +177,17 @@ describe('SharedArena', () => {
       expect(isSabreError(e, ErrorCode.HANDLE)).toBe(true);
     });
   });
+
+  it('byteLengthFor tells what an arena needs: 1,000 Mutexes fit exactly, and the next one is a CapacityError', () => {
+    const n = 1000;
+    expect(Mutex.byteLength()).toBeLessThan(CACHE_LINE_BYTES); // the lie this guards against: n × byteLength is too small
+    const arena = new SharedArena({ byteLength: SharedArena.byteLengthFor(Array<number>(n).fill(Mutex.byteLength())) });
+    const mutexes = Array.from({ length: n }, () => new Mutex({ arena }));
+    expect(mutexes.every((m) => m.tryLock())).toBe(true);
+    expect(arena.available).toBe(0);
+    expectCode(() => new Mutex({ arena }), ErrorCode.CAPACITY, /arena is full/);
+    expect(SharedArena.byteLengthFor([1, 128, 129])).toBe(128 + 128 + 256);
+    expectCode(() => SharedArena.byteLengthFor([0]), ErrorCode.INVALID_ARG, /each byte length/);
+    expectCode(() => SharedArena.byteLengthFor(48 as never), ErrorCode.INVALID_ARG, /must be an array/);
+  });
 });
