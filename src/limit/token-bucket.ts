@@ -260,11 +260,13 @@ export class TokenBucket {
     const cost = n === 1 ? this.t2 : BigInt(costOf(n, this.burst, "bucket's burst")) * this.t2;
     const ref = this.slots.find(key);
     if (ref !== undefined) {
-      const now2 = this.nowNs() * 2n;
       const words = this.words,
         at = this.wordAt(ref.slot);
       for (;;) {
         const w = load64(words, at);
+        // The clock is read after w: a writer of w read its own clock before its CAS, so this
+        // reading is never earlier than the one w was computed from (a retry-after never exceeds T).
+        const now2 = this.nowNs() * 2n;
         // Validation: live, and still the incarnation the reference names (else: the slow path looks again).
         if ((w & DEAD) !== 0n || load64(this.starts, ref.slot) !== ref.start) break;
         const next = (w > now2 ? w : now2) + cost;
@@ -310,11 +312,11 @@ export class TokenBucket {
         if (got.startedAt !== undefined) return this.decision(true, got.startedAt, MIN_WORD, cost);
         ref = got.ref;
       }
-      const now = this.nowNs();
-      const now2 = now * 2n;
       const at = this.wordAt(ref.slot);
       for (;;) {
         const w = load64(this.words, at);
+        const now = this.nowNs(); // after w, as in tryAcquire
+        const now2 = now * 2n;
         if ((w & DEAD) !== 0n || load64(this.starts, ref.slot) !== ref.start) break;
         const next = (w > now2 ? w : now2) + cost;
         const allowed = next - now2 <= this.tau2;
