@@ -17,7 +17,12 @@
  *     ID, ID + 1           a random 64-bit identity, never 0 (a clone of the buffer is a new object)
  *     WARNED               1 once the "cannot tell" warning was printed
  *     DEAD_BITS .. +32768  one bit per threadId < 2^20: set = known dead, forever
- *     SLOTS ..             SLOT_COUNT slots of [threadId + 1 | os tid | os start | 0]
+ *     SLOTS ..             SLOT_COUNT slots of [threadId + 1 | os tid | os start | checked]
+ *   `checked` is when some thread last found the OS thread alive (ms of the
+ *   process's monotonic clock, truncated to Int32, compared by wrapping
+ *   difference; 0 = never): every thread trusts a recent check instead of
+ *   repeating it, so the process pays one /proc look per holder per window,
+ *   not one per waiting thread. A stale stamp only costs a look.
  *   A slot is claimed by CAS of its first word from 0 (free) and freed by a
  *   store of 0 after the dead bit is set, so "dead bit clear and no slot" means
  *   "never registered". threadIds are never reused by Node, so a dead bit never
@@ -25,8 +30,11 @@
  *   Registration is claim-then-fill: a reader that sees a claimed slot with os
  *   tid 0 treats it as unproven; a thread dying between the claim and the fill
  *   leaves such a slot, which `markDead` (from its 'exit') frees. Marking dead
- *   is set-bit then free-slot: a crash between leaves a slot whose owner's dead
- *   bit is set, which the next sweep frees.
+ *   is set-bit then free-slot; freeing is CAS owner → FREEING, zero the tid,
+ *   owner → 0, so a reader (owner word, tid, start, owner word again) never
+ *   pairs one thread's id with another's tid. A crash between leaves a slot
+ *   whose owner's dead bit is set (the next sweep frees it) or one FREEING
+ *   slot (lost, never misread).
  */
 import { types } from 'node:util';
 import * as seam from '../memory/atomics.js';
@@ -46,7 +54,10 @@ const SLOTS = DEAD_BITS + DEAD_BIT_WORDS;
 const SLOT_WORDS = 4,
   S_ID = 0,
   S_OS_TID = 1,
-  S_OS_START = 2;
+  S_OS_START = 2,
+  S_CHECKED = 3;
+/** A slot's owner word while its owner's record is being cleared. */
+const FREEING = -1;
 /** Threads that can be registered at once. */
 export const SLOT_COUNT = 4096;
 const WORDS = SLOTS + SLOT_COUNT * SLOT_WORDS;
@@ -55,7 +66,7 @@ export class RegistryTable {
   private readonly words: Int32Array;
   /** The table's identity, the same for every clone of its buffer. */
   readonly id: string;
-  private readonly slotOf = new Map<number, number>();
+  private readonly slotCache = new Map<number, number>();
 
   private constructor(readonly buffer: SharedArrayBuffer) {
     this.words = new Int32Array(buffer, 0, WORDS);
@@ -96,15 +107,39 @@ export class RegistryTable {
       fresh = (or(this.words, DEAD_BITS + (id >>> 5), bit) & bit) === 0;
     }
     const slot = this.find(id);
-    if (slot >= 0) store(this.words, slot + S_ID, 0);
+    // Freed by CAS (only the owner's tag is replaced, never a later owner's), through FREEING so that
+    // the tid is zeroed before the slot can be claimed again. A thread dying in between leaves one
+    // FREEING slot: one of SLOT_COUNT lost, never a wrong identity.
+    if (slot >= 0 && compareExchange(this.words, slot + S_ID, id + 1, FREEING) === id + 1) {
+      store(this.words, slot + S_OS_TID, 0);
+      store(this.words, slot + S_ID, 0);
+    }
     if (fresh) add(this.words, DEATHS, 1);
     return fresh;
   }
 
-  /** The OS identity `id` registered here, or undefined (not registered, or not yet filled in). */
-  identityOf(id: number): OsThreadIdentity | undefined {
-    const slot = this.find(id);
-    if (slot < 0) return undefined;
+  /** The slot `id` registered in, or -1. */
+  slotOf(id: number): number {
+    return this.find(id);
+  }
+
+  /** True if some thread found `slot`'s OS thread alive less than `windowMs` before `nowMs`. */
+  checkedWithin(slot: number, nowMs: number, windowMs: number): boolean {
+    const at = load(this.words, slot + S_CHECKED);
+    const age = ((nowMs | 0) - at) | 0;
+    return at !== 0 && age >= 0 && age < windowMs;
+  }
+
+  /** Records that `slot`'s OS thread was found alive at `nowMs`. */
+  noteChecked(slot: number, nowMs: number): void {
+    store(this.words, slot + S_CHECKED, nowMs | 0 || 1);
+  }
+
+  /** The OS identity registered in `slot` for `id`, or undefined (freed, reused, or not yet filled in). */
+  identityAt(slot: number, id: number): OsThreadIdentity | undefined {
+    // The owner word before and after: a slot freed (its tid zeroed first) and claimed again by
+    // another thread in between would otherwise pair one thread's id with the other's tid.
+    if (load(this.words, slot + S_ID) !== id + 1) return undefined;
     const tid = load(this.words, slot + S_OS_TID);
     if (tid === 0) return undefined;
     const start = load(this.words, slot + S_OS_START);
@@ -116,8 +151,8 @@ export class RegistryTable {
     for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
       const id = load(this.words, s + S_ID) - 1;
       if (id <= 0) continue;
-      const tid = load(this.words, s + S_OS_TID);
-      if (tid !== 0) yield [id, { tid, start: load(this.words, s + S_OS_START) }];
+      const os = this.identityAt(s, id);
+      if (os !== undefined) yield [id, os];
     }
   }
 
@@ -127,9 +162,11 @@ export class RegistryTable {
     for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
       if (load(this.words, s + S_ID) !== 0) continue;
       if (compareExchange(this.words, s + S_ID, 0, id + 1) !== 0) continue;
+      store(this.words, s + S_OS_TID, 0); // unproven until filled in (a freed slot's tid is 0 already)
+      store(this.words, s + S_CHECKED, 0);
       store(this.words, s + S_OS_START, self.start);
       store(this.words, s + S_OS_TID, self.tid);
-      this.slotOf.set(id, s);
+      this.slotCache.set(id, s);
       return true;
     }
     return false;
@@ -142,15 +179,15 @@ export class RegistryTable {
 
   private find(id: number): number {
     const tag = id + 1;
-    const known = this.slotOf.get(id);
+    const known = this.slotCache.get(id);
     if (known !== undefined && load(this.words, known + S_ID) === tag) return known;
     for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
       if (load(this.words, s + S_ID) === tag) {
-        this.slotOf.set(id, s);
+        this.slotCache.set(id, s);
         return s;
       }
     }
-    this.slotOf.delete(id);
+    this.slotCache.delete(id);
     return -1;
   }
 }

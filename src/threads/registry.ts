@@ -38,8 +38,21 @@ import { describeValue } from '../validate.js';
 
 const ENV_KEY = 'sabre.threads.v1';
 
-/** How long a positive liveness answer is trusted (the dead bits are always read), so hot paths can ask often. */
+/** How long a positive liveness answer is trusted by this thread (the dead bits are always read), so hot paths can ask often. */
 const ALIVE_CACHE_MS = 1;
+/**
+ * How long a positive /proc answer found by any thread is trusted by every
+ * thread (recorded in the table): many threads waiting for one holder share
+ * one look per window. It adds at most this much to the time a death takes
+ * to be learned, well inside the 100 ms recovery goal.
+ */
+const SHARED_ALIVE_MS = 15;
+
+/** Milliseconds on the process's monotonic clock (the same in every thread, unlike performance.now). */
+function processMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1000 + ns / 1e6;
+}
 
 export type DeathListener = (threadId: number) => void;
 
@@ -127,9 +140,17 @@ export class ThreadRegistry {
     const checked = this.checkedAlive.get(id);
     if (checked !== undefined && now - checked < ALIVE_CACHE_MS) return true;
     for (const t of this.tables) {
-      const os = t.identityOf(id);
+      const slot = t.slotOf(id);
+      if (slot < 0) continue;
+      const os = t.identityAt(slot, id);
       if (os === undefined) continue;
+      const shared = processMs();
+      if (t.checkedWithin(slot, shared, SHARED_ALIVE_MS)) {
+        this.checkedAlive.set(id, now);
+        return true;
+      }
       if (osThreadAlive(os)) {
+        t.noteChecked(slot, shared); // only a real look is shared: a trusted stamp is never renewed by trusting it
         this.checkedAlive.set(id, now);
         return true;
       }
