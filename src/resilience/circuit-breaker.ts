@@ -12,7 +12,7 @@ import { clock, systemClock, type Clock } from '../clock.js';
 import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
 import { describeValue, oneOf, timeoutMs as timeoutArg } from '../validate.js';
 import { fn as fnField, integer, number, signal, timeout, withDefault } from '../options/field.js';
 import { defineOptions, group } from '../options/schema.js';
@@ -514,12 +514,14 @@ export class CircuitBreaker {
     const o = WAIT_OPTIONS.parse(options);
     if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
     const deadline = toDeadline(o.timeoutMs);
+    // The ticker's check: the state may change by time alone (OPEN → HALF_OPEN), with no write to wake on.
+    const watch: Watch = () => stateOf(this.current()) === target;
     for (;;) {
       const word = this.current();
       if (stateOf(word) === target) return;
       if (systemClock.now() >= deadline)
         throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: o.timeoutMs });
-      await parkAsync(this.words, STATE, word, deadline, o.signal);
+      await parkAsync(this.words, STATE, word, deadline, o.signal, undefined, watch);
     }
   }
 

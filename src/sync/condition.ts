@@ -11,7 +11,7 @@ import { describeValue, nonNegativeInteger } from '../validate.js';
 import { boolean } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
 const { add, load, notify, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -209,6 +209,15 @@ export class Condition {
    * AbortError when `signal` fires (after re-acquiring the mutex; an
    * already-aborted signal rejects without releasing it).
    */
+  /** SEQ at the ticker's last look: a change since wakes every parked async waiter to look, as a slice did. */
+  private seenByTicker = 0;
+  private readonly watch: Watch = () => {
+    const seq = load(this.words, SEQ);
+    const moved = seq !== this.seenByTicker;
+    this.seenByTicker = seq;
+    return moved;
+  };
+
   async waitAsync(mutex: Mutex, options?: number | ConditionWaitAsyncOptions): Promise<boolean> {
     const o = WAIT_ASYNC.parse(options);
     const m = checkMutex(mutex);
@@ -222,7 +231,7 @@ export class Condition {
     try {
       m.unlock();
       for (;;) {
-        await parkAsync(this.words, SEQ, seq, deadline, signal);
+        await parkAsync(this.words, SEQ, seq, deadline, signal, undefined, this.watch);
         if (load(this.words, SEQ) !== seq) {
           notified = true;
           break;

@@ -9,7 +9,7 @@ import { AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { positiveInteger } from '../validate.js';
 import { integer, local } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
 
@@ -174,12 +174,15 @@ export class Latch {
     }
   }
 
+  /** The ticker's check for parked async waiters: open (its notify went astray). */
+  private readonly watch: Watch = () => load(this.words, COUNT) === OPEN;
+
   private async waitAsyncSlow(deadline: number, signal: AbortSignal | undefined): Promise<void> {
     for (;;) {
       const c = load(this.words, COUNT);
       if (c === OPEN) return;
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError(c);
-      await parkAsync(this.words, COUNT, c, deadline, signal);
+      await parkAsync(this.words, COUNT, c, deadline, signal, undefined, this.watch);
     }
   }
 

@@ -14,7 +14,7 @@ import { defineOptions } from '../options/schema.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkAsync, parkSync, toDeadline, type Waker } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
 
 const { add, compareExchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -316,6 +316,11 @@ export class Mutex {
   private readonly words: Int32Array;
   /** This thread's queued async acquisitions of this mutex (shared by every Mutex object of the thread on the same memory). */
   private readonly queue: LocalQueue;
+  /** The ticker's check for this thread's parked drivers: the lock is free (a wake-up went astray) or its owner died. */
+  private readonly watch: Watch = () => {
+    const owner = load(this.words, STATE) & OWNER_MASK;
+    return owner === 0 || (owner !== me && !registry().isAlive(owner - 1));
+  };
 
   constructor(options?: MutexOptions | OpenedOf<typeof DEF> | EmbeddedMutexWords) {
     if (options instanceof EmbeddedMutexWords) {
@@ -713,7 +718,7 @@ export class Mutex {
         }
         const expected = this.prepareToPark(w, s);
         if (expected === undefined) continue;
-        await parkAsync(this.words, STATE, expected, this.parkDeadline(w, Infinity), undefined, q.waker);
+        await parkAsync(this.words, STATE, expected, this.parkDeadline(w, Infinity), undefined, q.waker, this.watch);
       }
     } catch (e) {
       // Not expected (the steps above do not throw): fail the queued tasks rather than strand them.

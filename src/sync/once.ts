@@ -9,7 +9,7 @@ import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
 
@@ -210,7 +210,7 @@ export class Once {
       // s === me: another task of this thread runs it; it can finish while this one awaits.
       if (s !== me && this.recovered(s)) continue;
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
-      await parkAsync(this.words, STATE, s, deadline, signal);
+      await parkAsync(this.words, STATE, s, deadline, signal, undefined, this.watch);
     }
   }
 
@@ -222,6 +222,12 @@ export class Once {
   }
 
   /** If runner `s` is proved dead, puts STATE back to IDLE (returns true: look again). */
+  /** The ticker's check for parked async callers: the run ended (its notify went astray) or its thread died. */
+  private readonly watch: Watch = () => {
+    const s = load(this.words, STATE);
+    return s === DONE || s === IDLE || (s !== me && !registry().isAlive(s - 1));
+  };
+
   private recovered(s: number): boolean {
     if (registry().isAlive(s - 1)) return false;
     // Linearization point of recovery.

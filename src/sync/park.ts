@@ -17,6 +17,14 @@
  *   parks return early, so an owner's death is acted on at once rather than at
  *   the end of a slice. (A sync park cannot be woken that way: its thread's
  *   event loop is blocked; the slice bounds it.)
+ * - An async park may instead leave a `Watch` with its thread's ticker: it
+ *   then sleeps until its deadline (no slices), and the ticker, one interval
+ *   per thread, calls each distinct watch once per `LIVENESS_SLICE_MS` and
+ *   wakes the parks that left it when it returns true (the holder died, or
+ *   the awaited state came about without a wake-up reaching them). So 1,000
+ *   parked waiters cost one check per primitive per slice, not 1,000 timers,
+ *   and recovery stays within one slice of the death. A primitive passes the
+ *   same function from all its waiters (a field), so they share one check.
  * - Code of the same thread can end an async park early through a `Waker`
  *   (a primitive's local queue changed: a task was added, cancelled, or the
  *   lock was released by this thread), without a cross-thread notify that
@@ -29,8 +37,14 @@ import { ThreadRegistry } from '../threads/registry.js';
 
 const { notify, wait, waitAsync } = seam; // module constants: see memory/atomics.ts
 
-/** Longest single sleep of a waiter; the bound on owner-death recovery after the OS thread stops. */
-export const LIVENESS_SLICE_MS = 20;
+/**
+ * Longest single sleep of a blocked waiter, and how often a thread's ticker
+ * runs the watches of its async parks: the bound on owner-death recovery
+ * after the OS thread stops (plus the few ms an ended thread takes to leave
+ * /proc). 50 ms keeps that well inside the 100 ms goal while an idle waiter
+ * costs little: a timer wake-up alone measured about 100 µs on a small VM.
+ */
+export const LIVENESS_SLICE_MS = 50;
 
 export type ParkResult = 'ok' | 'not-equal' | 'timed-out';
 
@@ -76,9 +90,60 @@ export class Waker {
 }
 
 /**
+ * What an async waiter leaves with its thread's ticker instead of waking
+ * every slice: true when its waiters should wake and look again. Called once
+ * per LIVENESS_SLICE_MS for all the parks that share it; it must be cheap and must not
+ * park. A watch that throws wakes its waiters (whose own checks then report).
+ */
+export type Watch = () => boolean;
+
+/** The parks waiting on each watch, and the ticker that runs while there are any. */
+const watched = new Map<Watch, Set<() => void>>();
+let ticker: ReturnType<typeof setInterval> | undefined;
+
+function tick(): void {
+  for (const [watch, wakes] of [...watched]) {
+    let due: boolean;
+    try {
+      due = watch();
+    } catch {
+      due = true;
+    }
+    if (due) for (const wake of [...wakes]) wake();
+  }
+}
+
+function watchPark(watch: Watch, wake: () => void): () => void {
+  let wakes = watched.get(watch);
+  if (wakes === undefined) watched.set(watch, (wakes = new Set()));
+  wakes.add(wake);
+  if (ticker === undefined) {
+    ticker = setInterval(tick, LIVENESS_SLICE_MS);
+    ticker.unref(); // the parks' keep-alive holds the loop, not the ticker
+  }
+  const set = wakes;
+  return () => {
+    set.delete(wake);
+    if (set.size === 0 && watched.get(watch) === set) watched.delete(watch);
+    if (watched.size === 0 && ticker !== undefined) {
+      clearInterval(ticker);
+      ticker = undefined;
+    }
+  };
+}
+
+/** Async parks of this thread now watched by the ticker (for tests and benchmarks). @internal */
+export function watchedParks(): number {
+  let n = 0;
+  for (const wakes of watched.values()) n += wakes.size;
+  return n;
+}
+
+/**
  * The async form of `parkSync`. Rejects with `AbortError` when `signal` fires;
- * returns `'ok'` early when `waker.wake()` is called; an abandoned wait passes
- * on a wake-up that reaches it later.
+ * returns `'ok'` early when `waker.wake()` is called or `watch` (checked by
+ * the thread's ticker each slice, in place of the slice's own wake-up)
+ * returns true; an abandoned wait passes on a wake-up that reaches it later.
  */
 export async function parkAsync(
   word: Int32Array,
@@ -87,18 +152,21 @@ export async function parkAsync(
   deadline: number,
   signal?: AbortSignal,
   waker?: Waker,
+  watch?: Watch,
 ): Promise<ParkResult> {
   if (signal?.aborted) throw new AbortError('aborted while waiting', signal.reason);
-  const r = waitAsync(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
+  const r = waitAsync(word, index, expected, watch === undefined ? Math.min(LIVENESS_SLICE_MS, remaining(deadline)) : remaining(deadline));
   if (!r.async) return r.value;
   holdLoop();
   let abandoned = false;
   let wakeEarly!: () => void;
   let onAbort: (() => void) | undefined;
+  let unwatch: (() => void) | undefined;
   const early = new Promise<ParkResult>((resolve, reject) => {
     wakeEarly = () => resolve('ok');
     deathWakers.add(wakeEarly);
     waker?.set(wakeEarly);
+    if (watch !== undefined) unwatch = watchPark(watch, wakeEarly);
     if (signal !== undefined) {
       onAbort = () => reject(new AbortError('aborted while waiting', signal.reason));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -115,6 +183,7 @@ export async function parkAsync(
     waited.finally(releaseLoop).catch(() => {});
     early.catch(() => {});
     abandoned = true;
+    unwatch?.();
     deathWakers.delete(wakeEarly);
     waker?.set(undefined);
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);

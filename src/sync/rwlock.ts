@@ -15,7 +15,7 @@ import { DeadlockError, InvalidArgumentError, NotOwnerError, OwnerDiedError, Tim
 import { boolean, integer } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import type { LockAsyncOptions, LockOptions } from './mutex.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
 const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -648,7 +648,7 @@ export class RWLock {
       }
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('a read lock');
       const expected = this.markParked(s);
-      if (expected !== undefined) await parkAsync(this.state, STATE, expected, deadline, signal);
+      if (expected !== undefined) await parkAsync(this.state, STATE, expected, deadline, signal, undefined, this.watchOwner);
     }
   }
 
@@ -734,9 +734,18 @@ export class RWLock {
       }
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('the write lock');
       const expected = this.markParked(s);
-      if (expected !== undefined) await parkAsync(this.state, STATE, expected, deadline, signal);
+      if (expected !== undefined) await parkAsync(this.state, STATE, expected, deadline, signal, undefined, this.watchOwner);
     }
   }
+
+  /** The ticker's check for parked async lockers: no writer (a wake-up went astray), or the writer died. */
+  private readonly watchOwner: Watch = () => {
+    const owner = load(this.state, STATE) & OWNER_MASK;
+    return owner === 0 || (owner !== me && !registry().isAlive(owner - 1));
+  };
+
+  /** The ticker's check for a parked async writer draining readers: they are gone, or dead ones were reclaimed. */
+  private readonly watchReaders: Watch = () => this.readersGone() || this.slots.reclaimDead(this.releaseSlot) > 0;
 
   /** Phase 2: with the intent in STATE, waits until every COUNT is 0, then sets HELD. */
   private drainSync(deadline: number): void {
@@ -778,7 +787,7 @@ export class RWLock {
           continue;
         }
         if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('the write lock (readers still inside)');
-        if ((await parkAsync(this.state, DRAIN, seq, deadline, signal)) === 'timed-out') this.slots.reclaimDead(this.releaseSlot);
+        await parkAsync(this.state, DRAIN, seq, deadline, signal, undefined, this.watchReaders);
       }
     } catch (e) {
       this.withdrawIntent();

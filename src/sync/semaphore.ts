@@ -16,7 +16,7 @@ import { integer } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkAsync, parkSync, toDeadline } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
 const { add, compareExchange, exchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -513,6 +513,9 @@ export class Semaphore {
   }
 
   /** True if a slot with permits belongs to a thread proved dead (read-only: no GUARD). */
+  /** The ticker's check for this thread's parked driver: a holder (or the reserving waiter) died; looking records the death. */
+  private readonly watch: Watch = () => this.hasDeadHolder();
+
   private hasDeadHolder(): boolean {
     const reg = registry();
     for (let s = 0; s < this.slots.layout.count; s++) {
@@ -749,7 +752,7 @@ export class Semaphore {
         if (epoch === undefined) return;
         let r: string;
         try {
-          r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker);
+          r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker, this.watch);
         } finally {
           sub(this.words, WAITERS, 1);
         }
