@@ -22,13 +22,14 @@ import { cacheHitRatio, cacheSingle, cacheThreads } from './cache.js';
 import { idempotency } from './idempotency.js';
 import { breakerOverhead, retryOverhead } from './resilience.js';
 import { optionsCost } from './options.js';
+import { idleWaiters } from './idle.js';
 import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write') || !quick;
 
-// Full: ~2.5 min on 2 cores. Single-thread sections take many short rounds
+// Full: ~3 min on 2 cores (table 22 alone idles 45 s). Single-thread sections take many short rounds
 // (the machine's swings are short); threaded ones fewer, longer rounds.
 const cfg = quick
   ? {
@@ -47,6 +48,8 @@ const cfg = quick
       cacheThreadRounds: 3,
       cacheThreadMs: 150,
       firstLookups: 100,
+      idleRounds: 1,
+      idleMs: 500,
     }
   : {
       singleRounds: 15,
@@ -64,6 +67,8 @@ const cfg = quick
       cacheThreadRounds: 5,
       cacheThreadMs: 600,
       firstLookups: 1_000,
+      idleRounds: 3,
+      idleMs: 5_000,
     };
 
 function machineLine(): string {
@@ -104,6 +109,7 @@ async function main(): Promise<void> {
   show(await breakerOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await retryOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await optionsCost({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
+  show(await idleWaiters({ rounds: cfg.idleRounds, idleMs: cfg.idleMs }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
