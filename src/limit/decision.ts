@@ -2,7 +2,7 @@
  * What a rate limiter answers (`TokenBucket`, `SlidingWindow`), the policy it
  * advertises (for `rateLimitHeaders`), and the checks they share.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { CapacityError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 
 /**
@@ -36,6 +36,37 @@ export interface RateLimitPolicy {
   readonly quotaUnit?: 'requests' | 'content-bytes' | 'concurrent-requests';
   /** The partition key `pk`, sent as a structured-field byte sequence (strings as UTF-8). */
   readonly partitionKey?: string | Uint8Array;
+}
+
+/**
+ * What a keyed limiter answers for a new key when every key slot holds a key
+ * that is not idle yet (a flood of new client ids): `'throw'` a
+ * CapacityError (the default), `'fail-open'` (allow the request, untracked:
+ * availability first) or `'fail-closed'` (refuse it: protection first).
+ * Either way the limiter's `stats().refusedWhenFull` counts it.
+ */
+export type WhenFull = 'throw' | 'fail-open' | 'fail-closed';
+export const WHEN_FULL: readonly WhenFull[] = Object.freeze(['throw', 'fail-open', 'fail-closed'] as const);
+
+/** What a keyed limiter reports about its key table (`stats()`). */
+export interface LimiterStats {
+  /** Keys with state now (idle ones included until they are reclaimed). */
+  readonly keys: number;
+  /** Keys it can hold at once. */
+  readonly capacity: number;
+  /** New keys that found no room, in every thread: thrown, allowed or refused as `whenFull` says. */
+  readonly refusedWhenFull: number;
+}
+
+/**
+ * The decision for a new key that found no room, as `whenFull` says; for
+ * `'throw'`, the CapacityError. A refusal asks the caller to come back
+ * after `idleMs`, the time a key takes to go idle (and its room with it).
+ */
+export function fullDecision(whenFull: WhenFull, error: CapacityError, limit: number, at: number, idleMs: number): RateLimitDecision {
+  if (whenFull === 'throw') throw error;
+  if (whenFull === 'fail-open') return { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 0, limit, at };
+  return { allowed: false, remaining: 0, retryAfterMs: idleMs, resetMs: idleMs, limit, at };
 }
 
 /** The cost `n` of a request: an integer in [1, limit]. A larger one could never be allowed, so it is refused as an error, not as a wait. */

@@ -27,7 +27,8 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  *            MUTEX_WORDS), HINT (where the next claim starts scanning),
  *            SWEEPS (a seqlock over GATE_AT and GATE_INSERTS: odd while a
  *            sweep writes them), INSERTS (keys published so far, mod 2^32),
- *            GATE_INSERTS; BigInt64 at byte 64: GATE_AT
+ *            GATE_INSERTS, FULL (new keys refused for want of room, mod
+ *            2^32: what a limiter's stats() reports); BigInt64 at byte 64: GATE_AT
  *   128      STATE: one Int32 per slot (table below)
  *   then     START: one BigInt64 per slot, the slot's incarnation number
  *   then     the table: a SharedHashTable (nested) from key to the record
@@ -107,7 +108,8 @@ const SWEEP_LOCK = 0,
   HINT = MUTEX_WORDS,
   SWEEPS = MUTEX_WORDS + 1,
   INSERTS = MUTEX_WORDS + 2,
-  GATE_INSERTS = MUTEX_WORDS + 3; // CONTROL Int32 words
+  GATE_INSERTS = MUTEX_WORDS + 3,
+  FULL = MUTEX_WORDS + 4; // CONTROL Int32 words
 const GATE_AT_BYTE = 64; // CONTROL BigInt64 word
 const CONTROL_BYTES = CACHE_LINE_BYTES;
 const FREE = 0,
@@ -297,7 +299,10 @@ export class KeyedSlots {
       reserved = -1;
       if (slot < 0) {
         const got = this.sweep(passes < OWN_SWEEPS, seen);
-        if (got === REFUSE) throw this.full();
+        if (got === REFUSE) {
+          add(this.control, FULL, 1);
+          throw this.full();
+        }
         if (got !== OTHERS_SWEPT) passes++;
         reserved = got >= 0 ? got : -1;
         continue;
@@ -366,6 +371,11 @@ export class KeyedSlots {
   private remember(key: string, ref: SlotRef): void {
     if (this.refs.size >= LOCAL_REFS) this.refs.clear();
     this.refs.set(key, ref);
+  }
+
+  /** New keys refused so far because every slot held a key that was not idle (shared by every thread). */
+  get refusedWhenFull(): number {
+    return load(this.control, FULL) >>> 0;
   }
 
   private full(): CapacityError {

@@ -9,12 +9,20 @@ import { regionBytes, type Region } from '../memory/region.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
-import { InvalidArgumentError } from '../errors.js';
+import { CapacityError, InvalidArgumentError } from '../errors.js';
 import { deprecated } from '../options/deprecate.js';
 import { custom, duration, integer, oneOf } from '../options/field.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import type { TableKey } from '../table/key.js';
-import { costOf, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
+import {
+  costOf,
+  fullDecision,
+  WHEN_FULL,
+  type LimiterStats,
+  type RateLimitDecision,
+  type RateLimitPolicy,
+  type WhenFull,
+} from './decision.js';
 import {
   DEFAULT_LIMIT_KEYS,
   DEFAULT_MAX_LIMIT_KEY_BYTES,
@@ -100,6 +108,13 @@ export interface SlidingWindowOptions {
   readonly maxKeyBytes?: number;
   /** The clock the window slides on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
+  /**
+   * What a new key gets when every key slot holds a key that is not idle
+   * yet: `'throw'` a CapacityError (default), `'fail-open'` (allowed,
+   * untracked) or `'fail-closed'` (refused, retry after the time a key takes
+   * to go idle). `stats().refusedWhenFull` counts each such decision.
+   */
+  readonly whenFull?: WhenFull;
   readonly arena?: SharedArena;
   /** @deprecated Use `capacity` (`SABRE_DEP_LIMIT_KEYS`). */
   readonly keys?: number;
@@ -138,6 +153,7 @@ const DEF = definePrimitive(
     capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
     maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
     clock: clock(),
+    whenFull: oneOf(WHEN_FULL, 'throw'),
   },
   {
     renamed: { keys: { to: 'capacity', code: 'SABRE_DEP_LIMIT_KEYS' } },
@@ -149,6 +165,7 @@ const DEF = definePrimitive(
         capacity: o.capacity,
         maxKeyBytes: o.maxKeyBytes,
         clock: 'system',
+        whenFull: o.whenFull,
       });
       if (bytes > MAX_REGION_BYTES) {
         throw new InvalidArgumentError(
@@ -213,6 +230,8 @@ export class SlidingWindow {
   readonly mode: SlidingWindowMode;
   /** Keys with state at once. */
   readonly capacity: number;
+  /** What a new key gets when the key table is full of live keys. */
+  readonly whenFull: WhenFull;
   private readonly slots: KeyedSlots;
   private readonly state: WindowState;
 
@@ -225,6 +244,7 @@ export class SlidingWindow {
     this.windowMs = o.windowMs;
     this.mode = o.mode;
     this.capacity = o.capacity;
+    this.whenFull = o.whenFull;
     const nowNs = nanoClock(this.clock);
     const getStarts = () => this.slots.starts;
     this.state =
@@ -260,6 +280,11 @@ export class SlidingWindow {
     return this.slots.size;
   }
 
+  /** The key table: keys with state, capacity, and new keys that found it full (every thread's). */
+  stats(): LimiterStats {
+    return { keys: this.slots.size, capacity: this.capacity, refusedWhenFull: this.slots.refusedWhenFull };
+  }
+
   /** Counts `n` requests (default 1) for `key` if its window has room for them. */
   tryAcquire(key: TableKey, n = 1): boolean {
     return this.decide(key, costOf(n, this.limit, "window's limit"), true).allowed;
@@ -290,7 +315,14 @@ export class SlidingWindow {
     for (;;) {
       if (ref === undefined) {
         if (!take) return this.state.fresh(n);
-        const got = this.slots.acquire(key, n);
+        let got;
+        try {
+          got = this.slots.acquire(key, n);
+        } catch (e) {
+          if (!(e instanceof CapacityError)) throw e;
+          // A key goes idle once its window holds nothing: that is when room can be made.
+          return fullDecision(this.whenFull, e, this.limit, this.clock.now(), this.windowMs);
+        }
         // A new key starts with this request counted (linearization point: the insert of its mapping).
         if (got.startedAt !== undefined) return this.state.fresh(n, Number(got.startedAt) / 1e6);
         ref = got.ref;

@@ -7,11 +7,19 @@ import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
-import { InvalidArgumentError } from '../errors.js';
+import { CapacityError, InvalidArgumentError } from '../errors.js';
 import type { TableKey } from '../table/key.js';
-import { integer, number } from '../options/field.js';
+import { integer, number, oneOf } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
-import { costOf, type RateLimitDecision, type RateLimitPolicy } from './decision.js';
+import {
+  costOf,
+  fullDecision,
+  WHEN_FULL,
+  type LimiterStats,
+  type RateLimitDecision,
+  type RateLimitPolicy,
+  type WhenFull,
+} from './decision.js';
 import {
   DEFAULT_LIMIT_KEYS,
   DEFAULT_MAX_LIMIT_KEY_BYTES,
@@ -89,6 +97,13 @@ export interface TokenBucketOptions {
   readonly maxKeyBytes?: number;
   /** The clock tokens refill on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
+  /**
+   * What a new key gets when every key slot holds a key that is not idle
+   * yet: `'throw'` a CapacityError (default), `'fail-open'` (allowed,
+   * untracked) or `'fail-closed'` (refused, retry after the time a key takes
+   * to go idle). `stats().refusedWhenFull` counts each such decision.
+   */
+  readonly whenFull?: WhenFull;
   readonly arena?: SharedArena;
   /** @deprecated Use `capacity` (`SABRE_DEP_LIMIT_KEYS`). */
   readonly keys?: number;
@@ -119,6 +134,7 @@ const DEF = definePrimitive(
     capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
     maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_LIMIT_KEY_BYTES }),
     clock: clock(),
+    whenFull: oneOf(WHEN_FULL, 'throw'),
   },
   {
     // Before `burst`, `capacity` counted tokens (and `keys` the keys): an options object without `burst` is that shape.
@@ -192,6 +208,8 @@ export class TokenBucket {
   readonly refillPerSecond: number;
   /** Keys with state at once. */
   readonly capacity: number;
+  /** What a new key gets when the key table is full of live keys. */
+  readonly whenFull: WhenFull;
   private readonly slots: KeyedSlots;
   private readonly words: BigInt64Array;
   private readonly starts: BigInt64Array;
@@ -215,6 +233,7 @@ export class TokenBucket {
     this.burst = o.burst;
     this.refillPerSecond = o.refillPerSecond;
     this.capacity = o.capacity;
+    this.whenFull = o.whenFull;
     this.lines = linesOf(o.capacity);
     this.words = region.i64(wordsAt(o.capacity, o.maxKeyBytes), this.lines * WORDS_PER_LINE);
     if (mode === 'create') this.words.fill(MIN_WORD); // before publication: plain writes
@@ -253,6 +272,11 @@ export class TokenBucket {
   /** Keys that have state now (idle ones included until they are reclaimed). */
   get size(): number {
     return this.slots.size;
+  }
+
+  /** The key table: keys with state, capacity, and new keys that found it full (every thread's). */
+  stats(): LimiterStats {
+    return { keys: this.slots.size, capacity: this.capacity, refusedWhenFull: this.slots.refusedWhenFull };
   }
 
   /** Takes `n` tokens (default 1) from `key`'s bucket if it has them. */
@@ -307,7 +331,14 @@ export class TokenBucket {
     for (;;) {
       if (ref === undefined) {
         if (!take) return this.decision(true, this.nowNs(), MIN_WORD, cost); // no state: a full bucket
-        const got = this.slots.acquire(key, Number(cost / this.t2));
+        let got;
+        try {
+          got = this.slots.acquire(key, Number(cost / this.t2));
+        } catch (e) {
+          if (!(e instanceof CapacityError)) throw e;
+          // A full bucket goes idle after burst × T: that is when room can be made.
+          return fullDecision(this.whenFull, e, this.burst, Number(this.nowNs()) / 1e6, (this.burst / this.refillPerSecond) * 1000);
+        }
         // A new key starts with this request taken (linearization point: the insert of its mapping).
         if (got.startedAt !== undefined) return this.decision(true, got.startedAt, MIN_WORD, cost);
         ref = got.ref;
