@@ -14,7 +14,7 @@ import { duration, integer, signal as abortSignal, timeout } from '../options/fi
 import { CapacityError, NotOwnerError, isSabreError } from '../errors.js';
 import { integerIn } from '../validate.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, parkSync, toDeadline } from '../sync/park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';
 import type { TableKey } from '../table/key.js';
@@ -311,12 +311,15 @@ export class LeaseLock {
     const { ttlMs: ttl, timeoutMs, signal } = ACQUIRE_ASYNC.parse(options);
     const deadline = toDeadline(timeoutMs);
     const stripe = stripeOf(resource);
+    // The ticker's check, in place of a wake-up every slice: the resource is free, its lease lapsed
+    // (a ManualClock moves without a wake-up), or its holder died.
+    const watch: Watch = () => this.holder(resource) === undefined;
     for (;;) {
       const seen = load(this.waits, stripe);
       const lease = this.tryAcquire(resource, ttl);
       if (lease !== null) return lease;
       if (systemClock.now() >= deadline) return null;
-      await parkAsync(this.waits, stripe, seen, this.wakeAt(deadline), signal);
+      await parkAsync(this.waits, stripe, seen, this.wakeAt(deadline), signal, undefined, watch);
     }
   }
 

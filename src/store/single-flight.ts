@@ -8,7 +8,7 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CapacityError, SabreError, TimeoutError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, remaining } from '../sync/park.js';
+import { parkAsync, remaining, type Watch } from '../sync/park.js';
 import type { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
 
@@ -116,6 +116,11 @@ export class Flights {
    * @throws TimeoutError at `deadline` (on systemClock), AbortError on `signal`
    */
   async wait(key: TableKey, id: number, deadline: number, signal?: AbortSignal): Promise<void> {
+    // The ticker's check, in place of a wake-up every slice: the flight ended or its leader died.
+    const watch: Watch = () => {
+      const r = this.table.get(key);
+      return r?.id !== id || !r.running || !ThreadRegistry.current.isAlive(r.owner - 1);
+    };
     for (;;) {
       this.table.has(key); // sets lastHash: the key's wait stripe
       const stripe = this.table.lastHash & (WAIT_STRIPES - 1);
@@ -125,7 +130,7 @@ export class Flights {
       if (r.failedId === id && r.error !== undefined) throw rebuild(r.error);
       if (r.id !== id || !r.running || !ThreadRegistry.current.isAlive(r.owner - 1)) return;
       if (remaining(deadline) === 0) throw new TimeoutError(`timed out waiting for another thread's computation of this key`);
-      await parkAsync(this.waits, stripe, seen, deadline, signal);
+      await parkAsync(this.waits, stripe, seen, deadline, signal, undefined, watch);
     }
   }
 
