@@ -11,7 +11,7 @@ import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
 import { CapacityError, InvalidArgumentError, TimeoutError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, toDeadline } from '../sync/park.js';
+import { parkAsync, toDeadline, type Watch } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import { timeoutMs as checkTimeout } from '../validate.js';
 import { integer } from '../options/field.js';
@@ -691,6 +691,12 @@ export class LockManager {
       stripe = ask.stripe;
     let reclaim = true;
     let deaths = registry().deaths;
+    // The ticker's check, in place of a wake-up every slice: granted (its wake-up went astray), or a
+    // thread of the name's record has died (looking records the death, which sends the loop to reclaim).
+    const watch: Watch = () => {
+      const r = this.table.get(ask.key);
+      return records.heldEntry(r, threadId, id) !== undefined || records.threadsOf(r, threadId).some((t) => !registry().isAlive(t));
+    };
     add(w, stripe + WAITERS, 1);
     try {
       for (;;) {
@@ -718,7 +724,7 @@ export class LockManager {
         }
         let result: string;
         try {
-          result = await parkAsync(w, stripe + EPOCH, epoch, deadline, ask.signal);
+          result = await parkAsync(w, stripe + EPOCH, epoch, deadline, ask.signal, undefined, watch);
         } catch (e) {
           if (!isSabreError(e, 'ERR_ABORTED')) throw e;
           // The spec's "signal to abort the request": the request leaves the
