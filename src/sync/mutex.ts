@@ -14,16 +14,17 @@ import { defineOptions } from '../options/schema.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
+import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
 
-const { add, compareExchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
  *
  * Words (Int32, in the region body):
  *   STATE       owner (threadId + 1) in the low OWNER_BITS, then the flags below
- *   STARVING    1 while handoff mode is on (a waiter has waited longer than STARVATION_MS)
+ *   STARVING    0, or while handoff mode is on: a stamp (as WAIT_SINCE's, never 0) of
+ *               the last time a counted waiter was seen alive (see Dead waiters)
  *   WAITERS     waiters, from their decision to park until they take the lock or leave
  *               (parked or awake between parks): blocking lockers, and the async drivers
  *               (one per queue of a thread, below) while another thread holds
@@ -97,12 +98,28 @@ const { add, compareExchange, load, notify, store, sub } = seam; // module const
  * Owner death: a dying thread can stop between any two lines, but every state
  * change is one CAS on STATE, so it leaves either "held by t" or not. Waiters
  * park in slices (park.ts) and check the owner's liveness when a slice times
- * out; `tryLock` and every lock attempt check the registry's dead bit. A thread
- * dying while it waits leaves WAITERS one too high (one unlock may then notify,
- * or hand off to, nobody: the slices repair that within one slice) and may
- * leave its WAIT_SINCE registration, which keeps handoff mode on while others
- * wait: slower handovers, never a lost one. Tasks queued in a dead thread die
- * with it; they never touched STATE.
+ * out; `tryLock` and every lock attempt check the registry's dead bit. Tasks
+ * queued in a dead thread die with it; they never touched STATE.
+ *
+ * Dead waiters (repaired, not prevented): a thread dying while it waits
+ * leaves WAITERS one too high, and perhaps its WAIT_SINCE registration and
+ * STARVING. Left alone, that kept handoff mode on for good: every unlock
+ * handed the lock to "a parked waiter" that was dead, and every later lock
+ * waited STARVATION_MS for it (measured: 100 lock/unlock pairs took 113 ms,
+ * for ever). The waiters' identities are not kept (the words have no room),
+ * so the repair goes by liveness: in handoff mode STARVING holds the stamp of
+ * the last time a counted waiter was seen running, and every live counted
+ * waiter refreshes it at least once per slice (a blocked one when its slice
+ * ends, an async driver from its thread's ticker). An unlock that finds it
+ * older than STALE_STAMPS (three slices), or a registration that starved
+ * that long without ever setting it, knows every counted waiter is dead: it
+ * zeroes WAITERS (read before STARVING, so a waiter counted later survives),
+ * STARVING and WAIT_SINCE. A count with no registration is registered by the
+ * unlock as a probe, so it goes stale too if nobody is behind it, and the
+ * last waiter to leave clears any registration. The cost of a death is one
+ * stale window (150 ms) of slow handovers. A live waiter that was only slow
+ * for three slices may lose its count: it then misses at most one wake-up and
+ * finds out at the end of its slice; the count never goes below 0.
  */
 
 /**
@@ -131,6 +148,13 @@ export const STARVATION_MS = 1;
 /** WAIT_SINCE resolution: stamps per millisecond (wraps every 3 days; a wait is compared by wrapping difference). */
 const STAMPS_PER_MS = 16;
 const STARVATION_STAMPS = STARVATION_MS * STAMPS_PER_MS;
+/**
+ * Handoff mode with no counted waiter seen alive for this long means every
+ * counted waiter is dead: a live one refreshes STARVING at least once per
+ * slice (a blocked waiter when its slice ends, an async driver from its
+ * thread's ticker). Three slices leave room for a slow machine.
+ */
+const STALE_STAMPS = 3 * LIVENESS_SLICE_MS * STAMPS_PER_MS;
 
 /** A nonzero Int32 stamp of `ms` (systemClock time). */
 function stampOf(ms: number): number {
@@ -318,6 +342,8 @@ export class Mutex {
   private readonly queue: LocalQueue;
   /** The ticker's check for this thread's parked drivers: the lock is free (a wake-up went astray) or its owner died. */
   private readonly watch: Watch = () => {
+    // A driver of this thread is parked and counted: it vouches for a live waiter in handoff mode.
+    if (load(this.words, STARVING) !== 0) store(this.words, STARVING, stampOf(systemClock.now()));
     const owner = load(this.words, STATE) & OWNER_MASK;
     return owner === 0 || (owner !== me && !registry().isAlive(owner - 1));
   };
@@ -745,8 +771,10 @@ export class Mutex {
       }
       add(this.words, WAITERS, 1); // before the PARKED below can be read by an unlocker
       w.counted = true;
-    } else if (systemClock.now() - w.startedAt > STARVATION_MS) {
-      store(this.words, STARVING, 1);
+    } else {
+      // A counted waiter that runs is alive: it starts handoff mode once it has starved, and keeps it fresh.
+      const now = systemClock.now();
+      if (now - w.startedAt > STARVATION_MS || load(this.words, STARVING) !== 0) store(this.words, STARVING, stampOf(now));
     }
     const since = load(this.words, WAIT_SINCE);
     if (since === 0 || earlier(w.stamp, since)) compareExchange(this.words, WAIT_SINCE, since, w.stamp);
@@ -771,9 +799,11 @@ export class Mutex {
   private took(w: Waiting): void {
     if (!w.counted) return;
     w.counted = false;
-    sub(this.words, WAITERS, 1);
+    this.uncount();
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
-    if (systemClock.now() - w.startedAt <= STARVATION_MS || load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
+    const last = load(this.words, WAITERS) <= 0;
+    if (last) store(this.words, WAIT_SINCE, 0); // nobody counted: no registration may outlive them (a probe's, a dead waiter's)
+    if (systemClock.now() - w.startedAt <= STARVATION_MS || last) store(this.words, STARVING, 0);
   }
 
   /**
@@ -784,19 +814,67 @@ export class Mutex {
   private left(w: Waiting): void {
     if (!w.counted) return;
     w.counted = false;
-    sub(this.words, WAITERS, 1); // then look at STATE: Dekker with the unlock's handoff
+    this.uncount(); // then look at STATE: Dekker with the unlock's handoff
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
-    if (load(this.words, WAITERS) === 0) store(this.words, STARVING, 0);
+    if (load(this.words, WAITERS) <= 0) {
+      store(this.words, WAIT_SINCE, 0);
+      store(this.words, STARVING, 0);
+    }
     this.revokeHandoff();
   }
 
-  /** True if a waiter is starving: STARVING, or a registered wait older than STARVATION_MS (which then sets STARVING). */
+  /** Leaves WAITERS; never below 0 (a repair may have zeroed a count that included this waiter). */
+  private uncount(): void {
+    for (;;) {
+      const n = load(this.words, WAITERS);
+      if (n <= 0 || compareExchange(this.words, WAITERS, n, n - 1) === n) return;
+    }
+  }
+
+  /**
+   * True if a live waiter is starving: STARVING fresh, or a registered wait
+   * older than STARVATION_MS (which then sets STARVING to when it began to
+   * starve). Called by an unlock that found WAITERS > 0. Repairs what dead
+   * waiters left (see Dead waiters): handoff mode nobody has refreshed for
+   * STALE_STAMPS, and a count with no registration (which it registers as a
+   * probe, so that it goes stale too if nobody is behind it).
+   */
   private starving(): boolean {
-    if (load(this.words, STARVING) !== 0) return true;
+    const now = stampOf(systemClock.now());
+    const st = load(this.words, STARVING);
+    if (st !== 0) {
+      if (((now - st) | 0) <= STALE_STAMPS) return true;
+      this.repairDeadWaiters(st);
+      return false;
+    }
     const since = load(this.words, WAIT_SINCE);
-    if (since === 0 || ((stampOf(systemClock.now()) - since) | 0) <= STARVATION_STAMPS) return false;
-    store(this.words, STARVING, 1);
+    if (since === 0) {
+      compareExchange(this.words, WAIT_SINCE, 0, now); // counted, but nobody registered: a probe
+      return false;
+    }
+    if (((now - since) | 0) <= STARVATION_STAMPS) return false;
+    const began = (since + STARVATION_STAMPS) | 0 || 1;
+    if (((now - began) | 0) > STALE_STAMPS) {
+      this.repairDeadWaiters(0); // starved this long and never ran to say so: its waiter is dead
+      return false;
+    }
+    compareExchange(this.words, STARVING, 0, began);
     return true;
+  }
+
+  /**
+   * No counted waiter has run for STALE_STAMPS in handoff mode: every one of
+   * them is dead. Zeroes the count (WAITERS read first: a waiter counted
+   * after that read is not erased), ends handoff mode and drops the
+   * registration. A live waiter that was only slow is re-counted by nothing:
+   * it may miss one wake-up and finds out at the end of its slice.
+   */
+  private repairDeadWaiters(staleStarving: number): void {
+    const n = load(this.words, WAITERS);
+    const since = load(this.words, WAIT_SINCE);
+    if (compareExchange(this.words, STARVING, staleStarving, 0) !== staleStarving) return; // someone ran: not stale after all
+    if (n > 0) compareExchange(this.words, WAITERS, n, 0);
+    if (since !== 0) compareExchange(this.words, WAIT_SINCE, since, 0);
   }
 
   private unlockSlow(): void {

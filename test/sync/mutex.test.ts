@@ -679,6 +679,32 @@ describe('Mutex owner death', () => {
     return w;
   }
 
+  it('a waiter killed while starving leaves nothing behind: its count, registration and handoff mode are repaired', async () => {
+    // Internal words of the body (see the notes in mutex.ts): STATE, STARVING, WAITERS, WAIT_SINCE.
+    const m = new Mutex();
+    const words = new Int32Array(m.handle.buffer, m.handle.byteOffset + 32, 4);
+    m.lock();
+    const w = await Remote.start();
+    w.send('lock', { mutex: m.handle }); // blocks: main holds it
+    await until(() => words[2] === 1 && words[1] !== 0, { what: 'the worker was counted and starving' });
+    await w.worker.terminate();
+    m.unlock(); // hands off to the dead waiter: nobody takes it
+    // Before the repair, every later lock found handoff mode and waited STARVATION_MS, for good.
+    await until(
+      async () => {
+        m.lock();
+        m.unlock();
+        await nextTurn();
+        return words[1] === 0 && words[2] === 0 && words[3] === 0;
+      },
+      { what: "the dead waiter's words were repaired", timeoutMs: 5000 },
+    );
+    expect(words[0]).toBe(0); // free, no PARKED, no HANDOFF
+    m.lock();
+    expect(words[0]).toBe(threadId + 1); // a plain hold: the next unlock takes the fast path again
+    m.unlock();
+  });
+
   it('a worker terminated while holding the lock: main, blocked in lock(), gets OwnerDiedError; poison rules hold', async () => {
     const m = new Mutex();
     const w = await holder(m);
