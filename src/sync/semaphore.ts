@@ -18,7 +18,7 @@ import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
-const { add, compareExchange, exchange, load, notify, store, sub } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, exchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -57,9 +57,13 @@ const { add, compareExchange, exchange, load, notify, store, sub } = seam; // mo
  *   (the HELD words of live threads are the source of truth: only their own
  *   thread, under GUARD, ever changes them). A repairer that dies mid-repair
  *   leaves GUARD naming a dead thread again: the repair simply runs again.
- * - parked: WAITERS stays one too high (at worst a useless notify), and a
- *   reservation it held names a dead thread: the next waiter whose slice times
- *   out clears it.
+ * - parked: its share of WAITERS is in its slot's PARKING (added under
+ *   GUARD with WAITERS, taken off before WAITERS after the park), so the
+ *   reclaim of its slot takes it off WAITERS too (never below 0): no useless
+ *   notify on every later release. A death between the two decrements leaves
+ *   WAITERS one too high (a useless notify per release, until the count
+ *   drains). A reservation it held names a dead thread: the next waiter whose
+ *   slice times out clears it.
  *
  * Fairness. Acquirers barge (no queue) except against a reservation: a waiter
  * that parks takes a ticket, and the oldest parked waiter holds the one
@@ -82,7 +86,8 @@ const GUARD = 0,
   RESERVE_TICKET = 7;
 const CONTROL_WORDS = 8;
 const CONTROL_BYTES = 128; // the control block fills its own cache line; the slot table follows
-const HELD = 1; // ThreadSlots field
+const HELD = 1, // ThreadSlots fields
+  PARKING = 2;
 /** GUARD bits: the holder's threadId + 1 below GUARD_PARKED; GUARD_PARKED set while a locker may be parked on GUARD. */
 const GUARD_PARKED = 1 << 30;
 const GUARD_OWNER_MASK = GUARD_PARKED - 1;
@@ -118,7 +123,7 @@ export interface AcquireAsyncOptions extends AcquireOptions {
 }
 export type { WaitForUnlockOptions } from './local-queue.js';
 
-const slotsLayout = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 1, padded: false });
+const slotsLayout = (maxThreads: number): ThreadSlotsLayout => ({ count: maxThreads, fields: 2, padded: false });
 
 const DEF = definePrimitive(
   'Semaphore',
@@ -502,6 +507,7 @@ export class Semaphore {
 
   /** Adds a dead thread's permits back (under GUARD, called by ThreadSlots.reclaimDead). */
   private giveBackSlot(slot: number): void {
+    this.forgetParking(slot);
     const at = this.slots.word(slot, HELD);
     const held = load(this.slotWords, at);
     if (held === 0) return;
@@ -512,7 +518,46 @@ export class Semaphore {
     add(this.words, EPOCH, 1);
   }
 
-  /** True if a slot with permits belongs to a thread proved dead (read-only: no GUARD). */
+  /** A dead thread's slot: its parked waiters leave WAITERS (idempotent: the field is cleared). */
+  private forgetParking(slot: number): void {
+    const at = this.slots.word(slot, PARKING);
+    const parking = load(this.slotWords, at);
+    if (parking === 0) return;
+    for (;;) {
+      const n = load(this.words, WAITERS);
+      if (compareExchange(this.words, WAITERS, n, Math.max(0, n - parking)) === n) break;
+    }
+    store(this.slotWords, at, 0);
+  }
+
+  /** Under GUARD: this waiter is about to park; counted in WAITERS and, when it has one, in its thread's slot. */
+  private countParking(): void {
+    add(this.words, WAITERS, 1);
+    let slot: number;
+    try {
+      slot = this.slots.mine(this.giveBack);
+    } catch {
+      return; // every slot held by a live thread: counted, not attributed (its death would leave the count one too high)
+    }
+    const at = this.slots.word(slot, PARKING);
+    store(this.slotWords, at, load(this.slotWords, at) + 1);
+  }
+
+  /** After a park: off its slot's PARKING, then off WAITERS (a death between leaves an overcount, never an undercount). */
+  private uncountParking(): void {
+    const slot = this.slots.mineIfAny();
+    if (slot >= 0) {
+      const at = this.slots.word(slot, PARKING);
+      const p = load(this.slotWords, at);
+      if (p > 0) compareExchange(this.slotWords, at, p, p - 1); // only this thread changes its own field, or a reclaim of it once dead
+    }
+    for (;;) {
+      const n = load(this.words, WAITERS);
+      if (n <= 0 || compareExchange(this.words, WAITERS, n, n - 1) === n) return;
+    }
+  }
+
+  /** True if a slot with permits (or parked waiters) belongs to a thread proved dead (read-only: no GUARD). */
   /** The ticker's check for this thread's parked driver: a holder (or the reserving waiter) died; looking records the death. */
   private readonly watch: Watch = () => this.hasDeadHolder();
 
@@ -520,7 +565,9 @@ export class Semaphore {
     const reg = registry();
     for (let s = 0; s < this.slots.layout.count; s++) {
       const owner = this.slots.ownerOf(s);
-      if (owner >= 0 && owner !== threadId && load(this.slotWords, this.slots.word(s, HELD)) !== 0 && !reg.isAlive(owner)) return true;
+      if (owner < 0 || owner === threadId) continue;
+      const busy = load(this.slotWords, this.slots.word(s, HELD)) !== 0 || load(this.slotWords, this.slots.word(s, PARKING)) !== 0;
+      if (busy && !reg.isAlive(owner)) return true;
     }
     const reserver = load(this.words, RESERVER);
     return load(this.words, RESERVE_N) !== 0 && reserver !== me && !reg.isAlive(reserver - 1);
@@ -622,7 +669,7 @@ export class Semaphore {
 
   /** Under GUARD taken from a dead holder: COUNT := permits - Σ HELD, dead slots freed, dead reservation dropped. */
   private repairLocked(): void {
-    this.slots.reclaimDead(() => {}); // their HELD is zeroed by reclaimDead; the recount below gives it back
+    this.slots.reclaimDead((slot) => this.forgetParking(slot)); // their HELD is zeroed by reclaimDead; the recount below gives it back
     let held = 0;
     for (let s = 0; s < this.slots.layout.count; s++) {
       if (this.slots.ownerOf(s) >= 0) held += load(this.slotWords, this.slots.word(s, HELD));
@@ -678,7 +725,7 @@ export class Semaphore {
       const before = load(this.words, EPOCH);
       this.reserveLocked(n, waiter);
       if (load(this.words, EPOCH) !== before) wake = true;
-      add(this.words, WAITERS, 1);
+      this.countParking();
       return load(this.words, EPOCH);
     } finally {
       this.unlockGuard(wake);
@@ -692,7 +739,7 @@ export class Semaphore {
         const epoch = this.roundLocked(n, waiter, deadline);
         if (epoch === undefined) return;
         const r = parkSync(this.words, EPOCH, epoch, deadline);
-        sub(this.words, WAITERS, 1);
+        this.uncountParking();
         // Look for dead holders after each slice that passed without a wake-up, and after any recorded death.
         if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
       }
@@ -754,7 +801,7 @@ export class Semaphore {
         try {
           r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker, this.watch);
         } finally {
-          sub(this.words, WAITERS, 1);
+          this.uncountParking();
         }
         // As in acquireSlow; an async park also returns early when this thread records a death.
         if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
@@ -792,7 +839,7 @@ export class Semaphore {
       if (head !== undefined) this.reserveLocked(head.n, waiter);
       else if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) store(this.words, RESERVE_N, 0); // only watchers left
       if (load(this.words, EPOCH) !== before) wake = true;
-      add(this.words, WAITERS, 1);
+      this.countParking();
       return load(this.words, EPOCH);
     } finally {
       this.unlockGuard(wake);
