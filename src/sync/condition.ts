@@ -11,9 +11,9 @@ import { describeValue, nonNegativeInteger } from '../validate.js';
 import { boolean } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
-const { add, load, notify, sub } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -52,14 +52,30 @@ const { add, load, notify, sub } = seam; // module constants: see memory/atomics
  * were waiting at that moment return within a slice (spurious wake-ups, which
  * condition variables allow: always wait in a loop).
  * A notifier dying between its SEQ bump and its Atomics.notify: waiters return
- * within a slice, as above. A waiter dying between its WAITERS add and sub
- * leaves WAITERS too high: later notifies then bump SEQ and call
- * Atomics.notify for nobody, which costs time and nothing else.
+ * within a slice, as above.
+ *
+ * A waiter dying between its WAITERS add and sub leaves WAITERS too high
+ * (later notifies would bump SEQ and call Atomics.notify for nobody, and
+ * `waiters` would count it, for good). Repaired by liveness, as the Mutex's
+ * dead waiters are: every live waiter writes SEEN (a ms stamp, never 0)
+ * before it counts itself and again at least once per slice (a blocked one
+ * when its slice ends, an async one from its thread's ticker). A count with
+ * SEEN older than three slices belongs to dead waiters only: whoever finds it
+ * (a notify, `waiters`) zeroes it, reading WAITERS before SEEN, so a waiter
+ * counted later (which wrote SEEN first) is never erased. A live waiter that
+ * was only slow for three slices loses its count: a notify may then skip it,
+ * and it returns at the end of its slice (seeing SEQ moved, if it did); the
+ * count never goes below 0.
  */
 
 const SEQ = 0,
   WAITERS = 1,
-  WORDS = 2;
+  SEEN = 2,
+  WORDS = 3;
+/** A count whose waiters have not been seen running for this long is a dead waiters' count. */
+const STALE_MS = 3 * LIVENESS_SLICE_MS;
+/** A nonzero Int32 stamp of now, in ms of the process's monotonic clock (wraps after 24 days; compared by difference). */
+const seenStamp = (): number => Math.floor(systemClock.now()) | 0 || 1;
 
 export interface ConditionOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
@@ -80,7 +96,7 @@ export interface ConditionWaitAsyncOptions extends ConditionWaitOptions {
   readonly signal?: AbortSignal;
 }
 
-const DEF = definePrimitive('Condition', 1, {}, { bodyBytes: () => WORDS * 4 });
+const DEF = definePrimitive('Condition', 2, {}, { bodyBytes: () => WORDS * 4 });
 export type ConditionHandle = HandleOf<typeof DEF>;
 
 const WAIT = waitOptions('condition.wait(mutex, options)', { ignorePoison: boolean() });
@@ -170,9 +186,27 @@ export class Condition {
     return DEF.byteLength(options);
   }
 
-  /** Threads (and async tasks) waiting now (a snapshot; a waiter that died still counts). */
+  /** Threads (and async tasks) waiting now (a snapshot; a waiter that died stops counting within three slices). */
   get waiters(): number {
-    return load(this.words, WAITERS);
+    return this.liveWaiters();
+  }
+
+  /** WAITERS, after zeroing it if its waiters have not been seen running for STALE_MS (see the notes). */
+  private liveWaiters(): number {
+    const n = load(this.words, WAITERS);
+    if (n <= 0) return 0;
+    const seen = load(this.words, SEEN);
+    if (((seenStamp() - seen) | 0) <= STALE_MS) return n;
+    compareExchange(this.words, WAITERS, n, 0);
+    return Math.max(0, load(this.words, WAITERS));
+  }
+
+  /** Leaves WAITERS; never below 0 (a repair may have zeroed a count that included this waiter). */
+  private uncount(): void {
+    for (;;) {
+      const n = load(this.words, WAITERS);
+      if (n <= 0 || compareExchange(this.words, WAITERS, n, n - 1) === n) return;
+    }
   }
 
   /**
@@ -184,6 +218,7 @@ export class Condition {
     const o = WAIT.parse(options);
     const m = checkMutex(mutex);
     const deadline = toDeadline(o.timeoutMs);
+    store(this.words, SEEN, seenStamp()); // before the count: a repair that sees the count sees this too
     add(this.words, WAITERS, 1);
     const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
     let notified = false;
@@ -191,6 +226,7 @@ export class Condition {
       m.unlock();
       for (;;) {
         parkSync(this.words, SEQ, seq, deadline);
+        store(this.words, SEEN, seenStamp()); // alive: at least once per slice
         if (load(this.words, SEQ) !== seq) {
           notified = true;
           break;
@@ -198,7 +234,7 @@ export class Condition {
         if (deadline !== Infinity && systemClock.now() >= deadline) break;
       }
     } finally {
-      sub(this.words, WAITERS, 1);
+      this.uncount();
     }
     this.relockSync(m, o.ignorePoison);
     return notified;
@@ -212,6 +248,7 @@ export class Condition {
   /** SEQ at the ticker's last look: a change since wakes every parked async waiter to look, as a slice did. */
   private seenByTicker = 0;
   private readonly watch: Watch = () => {
+    store(this.words, SEEN, seenStamp()); // this thread's parked async waiters are alive
     const seq = load(this.words, SEQ);
     const moved = seq !== this.seenByTicker;
     this.seenByTicker = seq;
@@ -224,6 +261,7 @@ export class Condition {
     const signal = o.signal;
     if (signal?.aborted) throw new AbortError('aborted before waiting', signal.reason);
     const deadline = toDeadline(o.timeoutMs);
+    store(this.words, SEEN, seenStamp()); // before the count: a repair that sees the count sees this too
     add(this.words, WAITERS, 1);
     const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
     let notified = false;
@@ -241,7 +279,7 @@ export class Condition {
     } catch (e) {
       failure = { thrown: e };
     } finally {
-      sub(this.words, WAITERS, 1);
+      this.uncount();
     }
     await this.relockAsync(m, o.ignorePoison);
     if (failure !== undefined) throw failure.thrown;
@@ -254,14 +292,14 @@ export class Condition {
    */
   notify(n = 1): void {
     nonNegativeInteger('n', n);
-    if (n === 0 || load(this.words, WAITERS) === 0) return;
+    if (n === 0 || this.liveWaiters() === 0) return;
     add(this.words, SEQ, 1); // linearization point
     notify(this.words, SEQ, n);
   }
 
   /** Wakes every thread waiting now. */
   notifyAll(): void {
-    if (load(this.words, WAITERS) === 0) return;
+    if (this.liveWaiters() === 0) return;
     add(this.words, SEQ, 1); // linearization point
     notify(this.words, SEQ);
   }
