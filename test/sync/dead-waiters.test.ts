@@ -10,6 +10,7 @@ import { Semaphore } from '../../src/sync/semaphore.js';
 import { RWLock } from '../../src/sync/rwlock.js';
 import { Condition } from '../../src/sync/condition.js';
 import { Mutex } from '../../src/sync/mutex.js';
+import { LeaseLock } from '../../src/lock/lease-lock.js';
 import { Remote } from '../threads/remote.js';
 import { FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
 import { until } from '../helpers/wait.js';
@@ -76,5 +77,19 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
     c.notify(1);
     expect(await woken).toBe(true); // notified, not timed out: the wake-up did not go to the dead waiter
     expect(c.waiters).toBe(0);
+  });
+
+  it('LeaseLock: a waiter killed while parked leaves nothing (its stripes count no waiters), and a live one gets the lease', async () => {
+    const l = new LeaseLock({ capacity: 4 });
+    const mine = l.acquire('r', { ttlMs: 60_000 })!;
+    const victim = await start('fixture-lease');
+    const victimWaits = victim.call('acquire', { lock: l.handle, resource: 'r', ttlMs: 1000, timeoutMs: 60_000 }).catch(() => 'ended');
+    const live = await start('fixture-lease');
+    await victim.worker.terminate();
+    await victimWaits;
+    const got = live.call('acquire', { lock: l.handle, resource: 'r', ttlMs: 1000, timeoutMs: 10_000 });
+    mine.release();
+    expect(await got).not.toBeNull(); // granted to the live waiter
+    expect(l.holder('r')?.threadId).toBe(live.threadId);
   });
 });
