@@ -20,16 +20,17 @@ import * as records from './lock-record.js';
 import { GRANTED_OWNER_DIED, SHARED, UNSEEN, type LockEntry, type LockRecord } from './lock-record.js';
 import { abortError, checkRequest, convertRequestArgs, type LockMode } from './web-locks-idl.js';
 
-const { add, load, notify, sub, waitAsync } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, notify, store, waitAsync } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
  *
  * Region body:
  *   byte 0          STRIPES wait stripes, one per 128-byte block: EPOCH (bumped
- *                   after a step on a name of this stripe, when someone waits)
- *                   and WAITERS (queued requests and steal watchers of the
- *                   stripe between "about to read the record" and "woke")
+ *                   after a step on a name of this stripe, when someone waits),
+ *                   WAITERS (queued requests and steal watchers of the
+ *                   stripe between "about to read the record" and "woke") and
+ *                   SEEN (when one of them was last seen running: see below)
  *   byte TABLE_AT   a SharedHashTable (nested region) from name to record: the
  *                   name's held set (grant order) and FIFO request queue
  *                   (lock-record.ts: a 5-byte header [flags, held count, queue
@@ -89,7 +90,13 @@ const { add, load, notify, sub, waitAsync } = seam; // module constants: see mem
  * Owner death: a thread can stop between any two steps, or inside one (the
  * table repairs the segment: the step happened whole or not at all). It
  * leaves entries naming it, held or queued, and perhaps WAITERS one too high
- * (only extra notifies). Whoever meets such entries proves the thread dead
+ * (extra notifies). Each counted waiter stamps SEEN before it counts itself
+ * and whenever it runs (a queued request from its thread's ticker, each
+ * slice; a steal watcher each WATCH_SLICE_MS); a stripe's count whose SEEN is
+ * older than STALE_MS belongs to dead threads only, and the step that would
+ * notify for it zeroes it instead (WAITERS read before SEEN: a waiter counted
+ * later stamped first). A live waiter that was that slow loses a wake-up and
+ * re-reads at its next slice. Whoever meets such entries proves the thread dead
  * (ThreadRegistry, outside any lock: it may read /proc) and removes them in
  * one step: a queued request at each liveness slice and whenever its thread
  * records a death, a request refused with ifAvailable, `query`. Removing a
@@ -109,7 +116,8 @@ const { add, load, notify, sub, waitAsync } = seam; // module constants: see mem
 const STRIPES = 32;
 const STRIPE_WORDS = CACHE_LINE_BYTES / 4;
 const EPOCH = 0,
-  WAITERS = 1; // words of a stripe
+  WAITERS = 1,
+  SEEN = 2; // words of a stripe
 const TABLE_AT = STRIPES * CACHE_LINE_BYTES;
 
 /**
@@ -117,6 +125,10 @@ const TABLE_AT = STRIPES * CACHE_LINE_BYTES;
  * died between its step and its notify leaves it asleep, so it may be long.
  */
 const WATCH_SLICE_MS = 1000;
+/** A stripe's count whose waiters have not been seen running for this long is a dead threads' count. */
+const STALE_MS = 3 * WATCH_SLICE_MS;
+/** A nonzero Int32 stamp of now in ms (process-monotonic; compared by difference). */
+const seenStamp = (): number => Math.floor(systemClock.now()) | 0 || 1;
 
 /** Default longest lock name, in bytes of its UTF-16 form (2 per code unit: 128 code units). */
 export const DEFAULT_MAX_NAME_BYTES = 256;
@@ -631,9 +643,26 @@ export class LockManager {
 
   /** Tells the stripe's waiters that a record of theirs changed (only if any wait). */
   private wake(stripe: number): void {
-    if (load(this.words, stripe + WAITERS) === 0) return;
+    if (!this.anyLiveWaiter(stripe)) return;
     add(this.words, stripe + EPOCH, 1);
     notify(this.words, stripe + EPOCH);
+  }
+
+  /** True if the stripe counts a waiter seen running within STALE_MS; a stale count (dead threads') is zeroed. */
+  private anyLiveWaiter(stripe: number): boolean {
+    const n = load(this.words, stripe + WAITERS);
+    if (n <= 0) return false;
+    if (((seenStamp() - load(this.words, stripe + SEEN)) | 0) <= STALE_MS) return true;
+    compareExchange(this.words, stripe + WAITERS, n, 0);
+    return false;
+  }
+
+  /** A waiter of `stripe` stops counting (never below 0: a repair may have zeroed a count that included it). */
+  private uncount(stripe: number): void {
+    for (;;) {
+      const n = load(this.words, stripe + WAITERS);
+      if (n <= 0 || compareExchange(this.words, stripe + WAITERS, n, n - 1) === n) return;
+    }
   }
 
   // ---- request lifecycle -----------------------------------------------------
@@ -694,9 +723,11 @@ export class LockManager {
     // The ticker's check, in place of a wake-up every slice: granted (its wake-up went astray), or a
     // thread of the name's record has died (looking records the death, which sends the loop to reclaim).
     const watch: Watch = () => {
+      store(w, stripe + SEEN, seenStamp()); // this request's thread runs
       const r = this.table.get(ask.key);
       return records.heldEntry(r, threadId, id) !== undefined || records.threadsOf(r, threadId).some((t) => !registry().isAlive(t));
     };
+    store(w, stripe + SEEN, seenStamp()); // before the count: a repair that sees the count sees this too
     add(w, stripe + WAITERS, 1);
     try {
       for (;;) {
@@ -737,7 +768,7 @@ export class LockManager {
         if (result === 'timed-out' || registry().deaths !== deaths) reclaim = true;
       }
     } finally {
-      sub(w, stripe + WAITERS, 1);
+      this.uncount(stripe);
     }
   }
 
@@ -764,9 +795,11 @@ export class LockManager {
   private async watchSteal(ask: Ask<unknown>, id: number, watch: { done: boolean }): Promise<typeof STOLEN | undefined> {
     const w = this.words,
       stripe = ask.stripe;
+    store(w, stripe + SEEN, seenStamp());
     add(w, stripe + WAITERS, 1); // counted until its last park ends, so the release's notify ends that park
     try {
       for (;;) {
+        store(w, stripe + SEEN, seenStamp());
         const epoch = load(w, stripe + EPOCH);
         if (watch.done) return undefined;
         if (records.standing(this.table.get(ask.key), threadId, id) !== records.HELD) return STOLEN;
@@ -774,7 +807,7 @@ export class LockManager {
         if (r.async) await r.value;
       }
     } finally {
-      sub(w, stripe + WAITERS, 1);
+      this.uncount(stripe);
     }
   }
 }

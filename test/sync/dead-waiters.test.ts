@@ -11,13 +11,16 @@ import { RWLock } from '../../src/sync/rwlock.js';
 import { Condition } from '../../src/sync/condition.js';
 import { Mutex } from '../../src/sync/mutex.js';
 import { LeaseLock } from '../../src/lock/lease-lock.js';
+import { LockManager } from '../../src/lock/lock-manager.js';
+import { fnv1a } from '../../src/memory/fnv.js';
+import { FIXTURE_MARK as LOCK_MANAGER_MARK } from '../../workers/fixture-lock-manager.js';
 import { Remote } from '../threads/remote.js';
 import { FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
 import { until } from '../helpers/wait.js';
 
 const started: Remote[] = [];
-async function start(fixture: string, mark = false): Promise<Remote> {
-  const w = await Remote.start(fixture, mark ? { workerData: { mark: FIXTURE_MARK } } : {});
+async function start(fixture: string, mark?: boolean | string): Promise<Remote> {
+  const w = await Remote.start(fixture, mark ? { workerData: { mark: mark === true ? FIXTURE_MARK : mark } } : {});
   started.push(w);
   return w;
 }
@@ -91,5 +94,30 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
     mine.release();
     expect(await got).not.toBeNull(); // granted to the live waiter
     expect(l.holder('r')?.threadId).toBe(live.threadId);
+  });
+
+  it('LockManager: a request queued by a thread that dies stops counting on its stripe (no notify for nobody on every later step)', async () => {
+    // Internal layout (lock-manager.ts): 32 stripes of 128 bytes at the body's start; WAITERS is word 1 of a stripe.
+    const lm = new LockManager({ capacity: 8 });
+    const stripes = new Int32Array(lm.handle.buffer, lm.handle.byteOffset + 32, 32 * 32);
+    const waiters = (fnv1a('r') % 32) * 32 + 1;
+    let release!: () => void;
+    const held = lm.request('r', () => new Promise<void>((r) => (release = r)));
+    await until(() => lm.query().then((q) => q.held?.length === 1));
+    const victim = await start('fixture-lock-manager', LOCK_MANAGER_MARK);
+    victim.send('request', { lm: lm.handle, name: 'r' });
+    await until(() => stripes[waiters] === 1, { what: 'the victim queued and waits' });
+    await victim.worker.terminate();
+    release();
+    // Every step on the name that would wake waiters checks the count: once nobody has refreshed it for
+    // three of the steal watchers' slices (3 s), it is the dead thread's and goes.
+    await until(
+      async () => {
+        await lm.request('r', () => undefined);
+        return stripes[waiters] === 0;
+      },
+      { what: 'the dead request stopped counting', timeoutMs: 10_000 },
+    );
+    await held;
   });
 });
