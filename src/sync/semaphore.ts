@@ -558,8 +558,12 @@ export class Semaphore {
   }
 
   /** True if a slot with permits (or parked waiters) belongs to a thread proved dead (read-only: no GUARD). */
-  /** The ticker's check for this thread's parked driver: a holder (or the reserving waiter) died; looking records the death. */
-  private readonly watch: Watch = () => this.hasDeadHolder();
+  /**
+   * The ticker's check for this thread's parked driver: permits are free (a
+   * wake-up went astray: the driver looks again), or a holder (or the
+   * reserving waiter) died (looking records the death).
+   */
+  private readonly watch: Watch = () => load(this.words, COUNT) > 0 || this.hasDeadHolder();
 
   private hasDeadHolder(): boolean {
     const reg = registry();
