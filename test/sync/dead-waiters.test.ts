@@ -106,7 +106,8 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
     await until(() => lm.query().then((q) => q.held?.length === 1));
     const victim = await start('fixture-lock-manager', LOCK_MANAGER_MARK);
     victim.send('request', { lm: lm.handle, name: 'r' });
-    await until(() => stripes[waiters] === 1, { what: 'the victim queued and waits' });
+    // Counted: main's steal watcher (it holds the lock) and the victim's queued request.
+    await until(() => stripes[waiters] === 2, { what: 'the victim queued and waits' });
     await victim.worker.terminate();
     release();
     // Every step on the name that would wake waiters checks the count: once nobody has refreshed it for
