@@ -225,8 +225,11 @@ await step('workers increment under the Mutex', async () => {
 await step('owner death is seen by the next locker', async () => {
   const mutex = new Mutex();
   const worker = spawnWorker(new URL('./worker.mjs', import.meta.url), { workerData: { mutex: mutex.handle, hold: true } });
+  // Listen for the exit first: a worker that ends right after posting has its last messages and its
+  // 'exit' delivered in one go, before a listener added after the message could be.
+  const gone = exited(worker);
   await whenMessage(worker, (m) => m.locked === true);
-  await exited(worker);
+  await gone;
   let outcome = 'acquired';
   try {
     await mutex.lockAsync({ timeoutMs: 5_000 });
