@@ -111,15 +111,15 @@ const { add, compareExchange, load, notify, store } = seam; // module constants:
  * the last time a counted waiter was seen running, and every live counted
  * waiter refreshes it at least once per slice (a blocked one when its slice
  * ends, an async driver from its thread's ticker). An unlock that finds it
- * older than STALE_STAMPS (three slices), or a registration that starved
+ * older than STALE_STAMPS (twenty slices), or a registration that starved
  * that long without ever setting it, knows every counted waiter is dead: it
  * zeroes WAITERS (read before STARVING, so a waiter counted later survives),
  * STARVING and WAIT_SINCE. A count with no registration is registered by the
  * unlock as a probe, so it goes stale too if nobody is behind it, and the
  * last waiter to leave clears any registration. The cost of a death is one
- * stale window (150 ms) of slow handovers. A live waiter that was only slow
- * for three slices may lose its count: it then misses at most one wake-up and
- * finds out at the end of its slice; the count never goes below 0.
+ * stale window (1 s) of slow handovers. A live waiter that was not run for
+ * that long may lose its count: it then misses at most one wake-up (and its
+ * handoff) and finds out at the end of its slice; the count never goes below 0.
  */
 
 /**
@@ -152,9 +152,11 @@ const STARVATION_STAMPS = STARVATION_MS * STAMPS_PER_MS;
  * Handoff mode with no counted waiter seen alive for this long means every
  * counted waiter is dead: a live one refreshes STARVING at least once per
  * slice (a blocked waiter when its slice ends, an async driver from its
- * thread's ticker). Three slices leave room for a slow machine.
+ * thread's ticker). Twenty slices (1 s): a live waiter that a loaded machine
+ * does not run for three slices is not rare, and taking it for dead costs it
+ * its handoff, while a dead one's residue costs only this window.
  */
-const STALE_STAMPS = 3 * LIVENESS_SLICE_MS * STAMPS_PER_MS;
+const STALE_STAMPS = 20 * LIVENESS_SLICE_MS * STAMPS_PER_MS;
 
 /** A nonzero Int32 stamp of `ms` (systemClock time). */
 function stampOf(ms: number): number {

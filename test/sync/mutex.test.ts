@@ -15,7 +15,10 @@ import { elapse, nextTurn, until } from '../helpers/wait.js';
  * a moment the waiter was already waiting.
  */
 async function waitedPastStarvation(m: Mutex, factor = 2): Promise<void> {
-  await until(() => m.waiterCount === 1, { what: 'the waiter parked' });
+  // Counted, then registered, then PARKED in STATE (mutex.ts's notes; bit 28): a waiter descheduled between
+  // counting and parking (a loaded machine) is not yet one an unlock can see.
+  const state = new Int32Array(m.handle.buffer, m.handle.byteOffset + 32, 1);
+  await until(() => m.waiterCount === 1 && (Atomics.load(state, 0) & (1 << 28)) !== 0, { what: 'the waiter parked' });
   const parkedBy = performance.now(); // it started to wait before this
   await until(() => performance.now() - parkedBy > factor * STARVATION_MS, { what: 'the waiter has starved' });
 }
