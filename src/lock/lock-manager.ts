@@ -12,6 +12,7 @@ import { systemClock } from '../clock.js';
 import { CapacityError, InvalidArgumentError, TimeoutError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, toDeadline, type Watch } from '../sync/park.js';
+import { seenStamp, seenWithin, uncount } from '../sync/waiter-count.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import { timeoutMs as checkTimeout } from '../validate.js';
 import { integer } from '../options/field.js';
@@ -127,8 +128,6 @@ const TABLE_AT = STRIPES * CACHE_LINE_BYTES;
 const WATCH_SLICE_MS = 1000;
 /** A stripe's count whose waiters have not been seen running for this long is a dead threads' count. */
 const STALE_MS = 3 * WATCH_SLICE_MS;
-/** A nonzero Int32 stamp of now in ms (process-monotonic; compared by difference). */
-const seenStamp = (): number => Math.floor(systemClock.now()) | 0 || 1;
 
 /** Default longest lock name, in bytes of its UTF-16 form (2 per code unit: 128 code units). */
 export const DEFAULT_MAX_NAME_BYTES = 256;
@@ -652,17 +651,9 @@ export class LockManager {
   private anyLiveWaiter(stripe: number): boolean {
     const n = load(this.words, stripe + WAITERS);
     if (n <= 0) return false;
-    if (((seenStamp() - load(this.words, stripe + SEEN)) | 0) <= STALE_MS) return true;
+    if (seenWithin(load(this.words, stripe + SEEN), STALE_MS)) return true;
     compareExchange(this.words, stripe + WAITERS, n, 0);
     return false;
-  }
-
-  /** A waiter of `stripe` stops counting (never below 0: a repair may have zeroed a count that included it). */
-  private uncount(stripe: number): void {
-    for (;;) {
-      const n = load(this.words, stripe + WAITERS);
-      if (n <= 0 || compareExchange(this.words, stripe + WAITERS, n, n - 1) === n) return;
-    }
   }
 
   // ---- request lifecycle -----------------------------------------------------
@@ -768,7 +759,7 @@ export class LockManager {
         if (result === 'timed-out' || registry().deaths !== deaths) reclaim = true;
       }
     } finally {
-      this.uncount(stripe);
+      uncount(w, stripe + WAITERS);
     }
   }
 
@@ -807,7 +798,7 @@ export class LockManager {
         if (r.async) await r.value;
       }
     } finally {
-      this.uncount(stripe);
+      uncount(w, stripe + WAITERS);
     }
   }
 }

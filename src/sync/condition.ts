@@ -11,6 +11,7 @@ import { describeValue, nonNegativeInteger } from '../validate.js';
 import { boolean } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
+import { seenStamp, seenWithin, uncount } from './waiter-count.js';
 import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
@@ -74,8 +75,6 @@ const SEQ = 0,
   WORDS = 3;
 /** A count whose waiters have not been seen running for this long is a dead waiters' count. */
 const STALE_MS = 3 * LIVENESS_SLICE_MS;
-/** A nonzero Int32 stamp of now, in ms of the process's monotonic clock (wraps after 24 days; compared by difference). */
-const seenStamp = (): number => Math.floor(systemClock.now()) | 0 || 1;
 
 export interface ConditionOptions {
   /** Allocate inside this arena instead of a buffer of its own. */
@@ -195,18 +194,9 @@ export class Condition {
   private liveWaiters(): number {
     const n = load(this.words, WAITERS);
     if (n <= 0) return 0;
-    const seen = load(this.words, SEEN);
-    if (((seenStamp() - seen) | 0) <= STALE_MS) return n;
+    if (seenWithin(load(this.words, SEEN), STALE_MS)) return n;
     compareExchange(this.words, WAITERS, n, 0);
     return Math.max(0, load(this.words, WAITERS));
-  }
-
-  /** Leaves WAITERS; never below 0 (a repair may have zeroed a count that included this waiter). */
-  private uncount(): void {
-    for (;;) {
-      const n = load(this.words, WAITERS);
-      if (n <= 0 || compareExchange(this.words, WAITERS, n, n - 1) === n) return;
-    }
   }
 
   /**
@@ -234,7 +224,7 @@ export class Condition {
         if (deadline !== Infinity && systemClock.now() >= deadline) break;
       }
     } finally {
-      this.uncount();
+      uncount(this.words, WAITERS);
     }
     this.relockSync(m, o.ignorePoison);
     return notified;
@@ -279,7 +269,7 @@ export class Condition {
     } catch (e) {
       failure = { thrown: e };
     } finally {
-      this.uncount();
+      uncount(this.words, WAITERS);
     }
     await this.relockAsync(m, o.ignorePoison);
     if (failure !== undefined) throw failure.thrown;

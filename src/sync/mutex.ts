@@ -13,6 +13,7 @@ import { boolean } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
+import { uncount } from './waiter-count.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
 
@@ -801,7 +802,7 @@ export class Mutex {
   private took(w: Waiting): void {
     if (!w.counted) return;
     w.counted = false;
-    this.uncount();
+    uncount(this.words, WAITERS);
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
     const last = load(this.words, WAITERS) <= 0;
     if (last) store(this.words, WAIT_SINCE, 0); // nobody counted: no registration may outlive them (a probe's, a dead waiter's)
@@ -816,21 +817,13 @@ export class Mutex {
   private left(w: Waiting): void {
     if (!w.counted) return;
     w.counted = false;
-    this.uncount(); // then look at STATE: Dekker with the unlock's handoff
+    uncount(this.words, WAITERS); // then look at STATE: Dekker with the unlock's handoff
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
     if (load(this.words, WAITERS) <= 0) {
       store(this.words, WAIT_SINCE, 0);
       store(this.words, STARVING, 0);
     }
     this.revokeHandoff();
-  }
-
-  /** Leaves WAITERS; never below 0 (a repair may have zeroed a count that included this waiter). */
-  private uncount(): void {
-    for (;;) {
-      const n = load(this.words, WAITERS);
-      if (n <= 0 || compareExchange(this.words, WAITERS, n, n - 1) === n) return;
-    }
   }
 
   /**

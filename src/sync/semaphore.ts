@@ -17,6 +17,7 @@ import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { uncount } from './waiter-count.js';
 
 const { add, compareExchange, exchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -551,10 +552,7 @@ export class Semaphore {
       const p = load(this.slotWords, at);
       if (p > 0) compareExchange(this.slotWords, at, p, p - 1); // only this thread changes its own field, or a reclaim of it once dead
     }
-    for (;;) {
-      const n = load(this.words, WAITERS);
-      if (n <= 0 || compareExchange(this.words, WAITERS, n, n - 1) === n) return;
-    }
+    uncount(this.words, WAITERS);
   }
 
   /** True if a slot with permits (or parked waiters) belongs to a thread proved dead (read-only: no GUARD). */
