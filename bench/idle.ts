@@ -16,7 +16,7 @@ import { isSabreError } from '../src/errors.js';
 import { spawnWorker } from '../src/threads/spawn.js';
 import { LIVENESS_SLICE_MS } from '../src/sync/park.js';
 import type { IdleTask } from '../workers/bench-idle.js';
-import { processMs } from './lib/process-ms.js';
+import { systemClock } from '../src/clock.js';
 import { max, median, type Section } from './lib/stats.js';
 
 export interface IdleConfig {
@@ -71,10 +71,10 @@ async function round(cfg: IdleConfig, withWaiters: boolean, syncWaiters: number)
   const settle = (p: Promise<unknown>, kind: string, release: () => void): Promise<void> =>
     p.then(
       () => {
-        ended(kind)('ok', processMs());
+        ended(kind)('ok', systemClock.now());
         release();
       },
-      (e: unknown) => ended(kind)(isSabreError(e) ? e.code : String(e), processMs()),
+      (e: unknown) => ended(kind)(isSabreError(e) ? e.code : String(e), systemClock.now()),
     );
   const pending: Promise<void>[] = [];
   const waiters: Worker[] = [];
@@ -94,7 +94,7 @@ async function round(cfg: IdleConfig, withWaiters: boolean, syncWaiters: number)
   }
   await new Promise((r) => setTimeout(r, 300)); // every waiter parked, spins over
   const cpu = await cpuOver(cfg.idleMs);
-  const killedAt = processMs();
+  const killedAt = systemClock.now();
   await holder.terminate();
   await Promise.all(pending);
   await Promise.all(waiters.map((w) => w.terminate()));

@@ -2,7 +2,7 @@
  * Benchmark 22's threads. `hold`: takes the primitives it is given (the Mutex,
  * every permit of the Semaphore, the RWLock's write lock), says so, and keeps
  * them until it is terminated. `wait`: blocks in a synchronous `lock()` of
- * the Mutex and reports, on the process's monotonic clock, when it ended and
+ * the Mutex and reports, on systemClock (process-wide, unlike performance.now), when it ended and
  * how (an owner death, normally).
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -10,7 +10,7 @@ import { Mutex, type MutexHandle } from '../src/sync/mutex.js';
 import { Semaphore, type SemaphoreHandle } from '../src/sync/semaphore.js';
 import { RWLock, type RWLockHandle } from '../src/sync/rwlock.js';
 import { isSabreError } from '../src/errors.js';
-import { processMs } from '../bench/lib/process-ms.js';
+import { systemClock } from '../src/clock.js';
 
 export interface IdleTask {
   readonly role: 'hold' | 'wait';
@@ -38,5 +38,5 @@ if (task.role === 'hold') {
   } catch (e) {
     outcome = isSabreError(e) ? e.code : String(e);
   }
-  parentPort!.postMessage({ endedAt: processMs(), outcome });
+  parentPort!.postMessage({ endedAt: systemClock.now(), outcome });
 }
