@@ -3,7 +3,6 @@
  * writer at a time replaces it; readers never see a torn value.
  */
 import type { OptionRange } from '../options/field.js';
-import * as seam from '../memory/atomics.js';
 import { Backoff } from '../memory/backoff.js';
 import type { Codec, CodecName } from '../memory/codec.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -22,8 +21,6 @@ import {
   type DoubleBufferOpened,
 } from './double-buffer.js';
 
-const { load, store } = seam; // module constants: see memory/atomics.ts
-
 /*
  * Implementation notes
  *
@@ -38,11 +35,11 @@ const { load, store } = seam; // module constants: see memory/atomics.ts
  *   byte 128  BUF0     maxBytes, padded to 128; then BUF1
  * SEQ wraps at 2^32 and is compared modulo 2^32 (see Seq32).
  *
- * Records (writeFrom/readInto) are float64s copied as Int32 words with atomic
- * loads and stores: under the JS memory model (as under C++'s, Boehm 2012) a
- * plain read followed by an atomic load may be satisfied after it, and only
- * all-atomic copies make the reader's re-check sound on every CPU. Their LEN,
- * FLOAT64_BIT | count, is above any byte length, so `read` tells them apart.
+ * Records (writeFrom/readInto) are float64s copied as Int32 words, plainly:
+ * the re-check that validates them is a read-modify-write of SEQ, which makes
+ * plain copies sound under the JS memory model on every CPU (double-buffer.ts,
+ * "Memory model"). Their LEN, FLOAT64_BIT | count, is above any byte length,
+ * so `read` tells them apart.
  *
  * Linearization points: `write`/`writeFrom` = the store SEQ = 2g + 2
  * (publish); `read`/`readInto` = its first load of SEQ.
@@ -210,7 +207,7 @@ export class SeqLock<T = unknown> {
       if (count > 0 && count <= target.length) {
         const words = this.stage(count);
         const from = this.buffers.words[b]!;
-        for (let i = 0; i < 2 * count; i++) words[i] = load(from, i);
+        for (let i = 0; i < 2 * count; i++) words[i] = from[i]!; // plain: validated by seq.intact
       }
       if (seq.intact(s1)) {
         if (n === EMPTY) return 0;
@@ -258,8 +255,8 @@ export class SeqLock<T = unknown> {
     const b = this.buffers.begin(s);
     const to = this.buffers.words[b]!;
     const words = this.scratch32;
-    for (let i = 0; i < 2 * count; i++) store(to, i, words[i]!);
-    this.buffers.publish(s, b, FLOAT64_BIT | count); // linearization point: the record is published
+    for (let i = 0; i < 2 * count; i++) to[i] = words[i]!; // plain: published by the SEQ add
+    this.buffers.publish(b, FLOAT64_BIT | count); // linearization point: the record is published
   }
 
   /**

@@ -28,8 +28,12 @@ import { InvalidArgumentError } from '../errors.js';
 /** What kind of step is about to run; a hook may use it to weight its choices. */
 export type AtomicOp = 'load' | 'store' | 'rmw' | 'cas' | 'wait' | 'notify';
 
-/** Called before every shared-memory step of this thread while installed. */
-export type YieldHook = (op: AtomicOp) => void;
+/**
+ * Called before every shared-memory step of this thread while installed,
+ * with the step's array and index (the word it touches), so a checker can
+ * tell which word a step is on.
+ */
+export type YieldHook = (op: AtomicOp, array: Int32Array | BigInt64Array, index: number) => void;
 
 /** The environment variable (and its value) that loads the hooked seam in a thread. */
 export const SEAM_ENV = 'SABRE_SEAM';
@@ -56,10 +60,10 @@ export function setYieldHook(next: YieldHook | null): void {
 }
 
 /** `f` itself in the plain seam; in the hooked seam, `f` preceded by the hook. */
-function seam<A extends unknown[], R>(op: AtomicOp, f: (...args: A) => R): (...args: A) => R {
+function seam<A extends [Int32Array | BigInt64Array, number, ...unknown[]], R>(op: AtomicOp, f: (...args: A) => R): (...args: A) => R {
   if (!hooksEnabled) return f;
   return (...args: A): R => {
-    if (hook !== null) hook(op);
+    if (hook !== null) hook(op, args[0], args[1]);
     return f(...args);
   };
 }

@@ -53,24 +53,46 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * key writes a fresh slot (hence the one spare slot), marks it LIVE with a
  * newer WSEQ, points the index entry at it and frees the old slot.
  * Readers take no lock: load SEQ (even), probe the index and copy the value
- * bytes into private memory, load SEQ again; if it moved, a write overlapped
- * and they retry; after a few tries they read under the lock. Only the two
- * SEQ loads are atomic: index words, slot headers, key and value bytes are
- * read plainly and trusted only after the SEQ re-check (as SeqLock's codec
- * path; x86 keeps loads in order, and an `Atomics.load` is a ~10 ns builtin
- * call on Node 20, most of a lookup when every word took one). Aligned Int32
+ * bytes into private memory, then re-check SEQ; if it moved, a write
+ * overlapped and they retry; after a few tries they read under the lock.
+ * Index words, slot headers, key and value bytes are read plainly; an
+ * Atomics call costs ~18 ns here (a builtin call, not an inlined load), so
+ * per-word atomic copies would cost more than the lookup. Aligned Int32
  * words never tear, and every value ever stored in an index word is a valid
  * slot, so even a racing probe stays in bounds; lengths are clamped.
  * Decoding runs on the private copy. With an immutable codec ('string'),
  * each instance also keeps a memo of recent reads by string key (key-memo.ts):
  * a hit checks only that the remembered slot is still LIVE with the same
- * write number between two equal even SEQ loads, and returns the value it
+ * write number between a load of SEQ (even) and its re-check, and returns the value it
  * decoded before, without encoding, hashing or probing.
  *
  * Inside a write, only the commit points are atomic stores (a slot's STATE,
  * an index entry's SLOT word, the SEQ adds); the other words and bytes are
  * plain writes, published by the SEQ add that ends the write (each atomic
  * store costs a locked instruction, and they were most of a `set`).
+ *
+ * Memory model (why the plain reads are sound on every CPU, ARM64 included,
+ * under the ECMAScript memory model itself rather than x86's ordering):
+ * the re-check is a read-modify-write, `Atomics.add(SEQ, 0)`, not a load, and
+ * every change of SEQ is an RMW too (the writers' and the repair's adds).
+ * A plain read followed by an atomic *load* may be satisfied after the load
+ * (ARM64 lets a later acquire load pass an earlier plain one; the JS model
+ * orders nothing there), so a load re-check can pass while the copy holds
+ * bytes of a write that began after it. With an RMW re-check R2 that returns
+ * s1: R2 precedes, in SEQ's modification order, the add that begins the
+ * next write W, and since every change of SEQ is an RMW, W's add reads from
+ * R2 or from an RMW that (transitively) did; so R2 synchronizes-with W's
+ * add, and the reader's plain reads, before R2 in program order,
+ * happen-before every plain write of W: they cannot see it. The first load
+ * (s1, even) reads from the add that ended the last write before it, so
+ * every write up to s1 happens-before the reads and they see nothing older.
+ * The copy is exactly the state at s1. This is the "read-dont-modify-write"
+ * re-check of Boehm, "Can Seqlocks Get Along with Programming Language
+ * Memory Models?" (MSPC 2012); on ARM64 V8 compiles it to an exclusive
+ * load/store-release pair (or CASAL), whose release orders the earlier
+ * plain loads. It costs what the load cost (one builtin call); readers now
+ * write SEQ's cache line, so readers of one segment on different cores
+ * share it (measured in bench tables 9, 10 and 12).
  *
  * Linearization points: a write at its store that makes SEQ even again (no
  * reader can see any part of it before); a read at its first load of SEQ
@@ -482,8 +504,8 @@ export class SharedHashTable<V = unknown> {
 
   /**
    * True if the memo entry's slot still holds the key's current value: LIVE
-   * with the same write number, checked between two equal even loads of its
-   * segment's sequence word (the read's linearization point is the first).
+   * with the same write number, checked between a load of its segment's
+   * sequence word (even) and the re-check (the read's linearization point is the first).
    * Then records the read as `read` does.
    */
   private stillCurrent(e: { seg: number; at: number; lo: number; hi: number; h: number }): boolean {
@@ -491,7 +513,7 @@ export class SharedHashTable<V = unknown> {
     const i32 = this.i32;
     const s1 = load(i32, e.seg + SEQ);
     if ((s1 & 1) !== 0 || i32[e.at + S_STATE] !== LIVE || i32[e.at + S_WSEQ] !== e.lo || i32[e.at + S_WSEQ_HI] !== e.hi) return false;
-    if (load(i32, e.seg + SEQ) !== s1) return false;
+    if (!unchanged(i32, e.seg, s1)) return false;
     this.lastHash = e.h;
     this.lastSlot = e.at;
     if (this.policy !== undefined) i32[e.at + S_STAMP] = i32[TICKS]!;
@@ -653,7 +675,7 @@ export class SharedHashTable<V = unknown> {
       if ((s1 & 1) === 0) {
         const slot = this.find(seg, h, keyWord);
         const len = slot < 0 ? ABSENT : copy ? this.valueOf(seg, slot) : 0;
-        if (load(this.i32, seg + SEQ) === s1) return this.found(seg, slot, len);
+        if (unchanged(this.i32, seg, s1)) return this.found(seg, slot, len);
       }
       (backoff ??= new Backoff()).spin();
     }
@@ -749,7 +771,7 @@ export class SharedHashTable<V = unknown> {
       const s1 = load(this.i32, seg + SEQ);
       if ((s1 & 1) !== 0) continue;
       const found = this.copyEntries(seg);
-      if (load(this.i32, seg + SEQ) === s1) return found;
+      if (unchanged(this.i32, seg, s1)) return found;
     }
     this.lock(s);
     try {
@@ -1143,6 +1165,14 @@ export class SharedHashTable<V = unknown> {
 function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): void {
   if (n <= SHORT_COPY) for (let i = 0; i < n; i++) to[at + i] = from[i]!;
   else to.set(from.subarray(0, n), at);
+}
+
+/**
+ * A reader's re-check: true if the segment's SEQ is still `s1`. A
+ * read-modify-write (add 0), not a load: see "Memory model" in the notes.
+ */
+function unchanged(i32: Int32Array, seg: number, s1: number): boolean {
+  return add(i32, seg + SEQ, 0) === s1;
 }
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
