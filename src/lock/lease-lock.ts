@@ -4,7 +4,6 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import { fnv1a } from '../memory/fnv.js';
 import { float64Record, type Codec } from '../memory/codec.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -16,18 +15,20 @@ import { integerIn } from '../validate.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
+import { KeyWaitWords } from '../table/key-wait-words.js';
 import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';
 import type { TableKey } from '../table/key.js';
 
-const { add, add64, load, notify } = seam; // module constants: see memory/atomics.ts
+const { add64 } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
  *
  * Region body:
  *   byte 0    TOKEN   BigInt64: the last fencing token handed out (all resources)
- *   byte 128  WAIT    WAIT_STRIPES Int32 words: a release adds 1 to its
- *                     resource's stripe and notifies it; waiters park there
+ *   byte 128  WAIT    WAIT_STRIPES Int32 words, the resources' wait words
+ *                     (table/key-wait-words.ts): a release wakes its
+ *                     resource's word; waiters park there
  *   byte 256  the leases: a SharedHashTable (nested region) from resource
  *             to a 24-byte record [holder threadId + 1, token, expiresAt],
  *             float64s on the lease lock's clock
@@ -129,11 +130,6 @@ const ACQUIRE_ASYNC = defineOptions(
   { ttlMs, timeoutMs: timeout(), signal: abortSignal() },
   { renamed },
 );
-
-function stripeOf(resource: TableKey): number {
-  // A key of another type is refused by the table, with a clear error, on the first attempt.
-  return typeof resource === 'string' || resource instanceof Uint8Array ? fnv1a(resource) % WAIT_STRIPES : 0;
-}
 
 const describe = (resource: TableKey): string => (typeof resource === 'string' ? JSON.stringify(resource) : `<${resource.length} bytes>`);
 
@@ -258,7 +254,7 @@ export class LeaseLock {
   readonly handle: LeaseLockHandle;
   readonly clock: Clock;
   private readonly token: BigInt64Array;
-  private readonly waits: Int32Array;
+  private readonly waits: KeyWaitWords;
   private readonly leases: SharedHashTable<LeaseRecord>;
   /** Set by a refused `tryAcquire`: when the current lease lapses. */
   private heldUntil = 0;
@@ -268,8 +264,10 @@ export class LeaseLock {
     this.clock = o.clock;
     this.handle = region.handle;
     this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
+    // A lease lapses at its expiry, or at once when its holder dies.
+    this.leases.setLapse({ now: () => this.clock.now(), lapsesAt: (r) => r.expiresAt, ownerOf: (r) => r.holder - 1 });
     this.token = region.i64(TOKEN, 1);
-    this.waits = region.i32(WAIT_AT, WAIT_STRIPES);
+    this.waits = new KeyWaitWords(region.i32(WAIT_AT, WAIT_STRIPES), WAIT_STRIPES);
   }
 
   /** Re-opens a lease lock from its handle, in any thread. @throws HandleError */
@@ -291,14 +289,14 @@ export class LeaseLock {
     const lease = this.tryAcquire(resource, ttl);
     if (lease !== null || timeoutMs === 0) return lease;
     const deadline = toDeadline(timeoutMs);
-    const stripe = stripeOf(resource);
+    const word = this.waits.wordOf(resource);
     for (;;) {
-      const seen = load(this.waits, stripe);
+      const seen = this.waits.epoch(word);
       const next = this.tryAcquire(resource, ttl);
       if (next !== null) return next;
       const wake = this.wakeAt(deadline);
       if (systemClock.now() >= deadline) return null;
-      parkSync(this.waits, stripe, seen, wake);
+      parkSync(this.waits.words, word, seen, wake);
     }
   }
 
@@ -310,16 +308,16 @@ export class LeaseLock {
   async acquireAsync(resource: TableKey, options: AcquireLeaseAsyncOptions): Promise<Lease | null> {
     const { ttlMs: ttl, timeoutMs, signal } = ACQUIRE_ASYNC.parse(options);
     const deadline = toDeadline(timeoutMs);
-    const stripe = stripeOf(resource);
+    const word = this.waits.wordOf(resource);
     // The ticker's check, in place of a wake-up every slice: the resource is free, its lease lapsed
     // (a ManualClock moves without a wake-up), or its holder died.
     const watch: Watch = () => this.holder(resource) === undefined;
     for (;;) {
-      const seen = load(this.waits, stripe);
+      const seen = this.waits.epoch(word);
       const lease = this.tryAcquire(resource, ttl);
       if (lease !== null) return lease;
       if (systemClock.now() >= deadline) return null;
-      await parkAsync(this.waits, stripe, seen, this.wakeAt(deadline), signal, undefined, watch);
+      await parkAsync(this.waits.words, word, seen, this.wakeAt(deadline), signal, undefined, watch);
     }
   }
 
@@ -366,10 +364,8 @@ export class LeaseLock {
       this.checkOwned(resource, token, r, this.clock.now(), released);
       return undefined;
     });
-    // Wake the waiters of this stripe: one of them takes the resource.
-    const stripe = stripeOf(resource);
-    add(this.waits, stripe, 1);
-    notify(this.waits, stripe);
+    // Wake the waiters of this resource's word: one of them takes the resource.
+    this.waits.wake(this.waits.wordOf(resource));
   }
 
   private checkOwned(resource: TableKey, token: number, r: LeaseRecord | undefined, now: number, released: boolean): void {
@@ -405,31 +401,16 @@ export class LeaseLock {
     };
     let r: LeaseRecord;
     try {
-      // Linearization point of acquire: this compute's write.
+      // Linearization point of acquire: this compute's write. A full table reclaims lapsed leases first (setLapse).
       r = this.leases.compute(resource, take)!;
     } catch (e) {
-      if (!isSabreError(e, 'ERR_CAPACITY') || this.sweep() === 0) throw this.full(e);
-      r = this.leases.compute(resource, take)!;
+      throw this.full(e);
     }
     if (r.token !== token) {
       this.heldUntil = r.expiresAt;
       return null;
     }
     return new Lease(this, resource, token, r.expiresAt, ttl, died);
-  }
-
-  /** Deletes lapsed leases (expired, or of dead threads) to make room; returns how many. */
-  private sweep(): number {
-    let freed = 0;
-    for (const [key, seen] of this.leases.entries()) {
-      if (this.live(seen, this.clock.now())) continue;
-      this.leases.compute(key, (r) => {
-        if (r === undefined || this.live(r, this.clock.now())) return r;
-        freed++;
-        return undefined;
-      });
-    }
-    return freed;
   }
 
   private full(e: unknown): unknown {

@@ -5,7 +5,6 @@
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
-import { fnv1a } from '../memory/fnv.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
@@ -14,6 +13,7 @@ import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, toDeadline, type Watch } from '../sync/park.js';
 import { seenStamp, seenWithin, uncount } from '../sync/waiter-count.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
+import { KeyWaitWords } from '../table/key-wait-words.js';
 import { timeoutMs as checkTimeout } from '../validate.js';
 import { integer } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
@@ -21,13 +21,14 @@ import * as records from './lock-record.js';
 import { GRANTED_OWNER_DIED, SHARED, UNSEEN, type LockEntry, type LockRecord } from './lock-record.js';
 import { abortError, checkRequest, convertRequestArgs, type LockMode } from './web-locks-idl.js';
 
-const { add, compareExchange, load, notify, store, waitAsync } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, store, waitAsync } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
  *
  * Region body:
- *   byte 0          STRIPES wait stripes, one per 128-byte block: EPOCH (bumped
+ *   byte 0          STRIPES wait stripes, one per 128-byte block: EPOCH (first, the
+ *                   stripe's word in table/key-wait-words.ts; bumped
  *                   after a step on a name of this stripe, when someone waits),
  *                   WAITERS (queued requests and steal watchers of the
  *                   stripe between "about to read the record" and "woke") and
@@ -44,9 +45,10 @@ const { add, compareExchange, load, notify, store, waitAsync } = seam; // module
  * stripe only wake each other spuriously. A request is (threadId, id), the id
  * a per-thread counter, so no step needs a shared counter. A name whose last
  * request ends keeps an idle record (rewriting it in place is cheaper than a
- * delete and a later insert); a new name that finds the table full evicts
- * idle records (each by a compute that deletes it only if still idle), so
- * `capacity` bounds the names with requests, not the names ever used.
+ * delete and a later insert); an idle record is stamped as lapsed when
+ * written, so a new name that finds the table full has the table reclaim
+ * idle records (table/lapse.ts), and `capacity` bounds the names with
+ * requests, not the names ever used.
  *
  * Linearization points: each step is one `compute` on the name's record
  * (under its table segment's lock): a request (granted, queued or refused), a
@@ -306,11 +308,6 @@ function nameOf(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.length).toString('utf16le');
 }
 
-/** The stripe of a name: FNV-1a over its UTF-16 code units (only spreads wake-ups; collisions cost spurious wakes). */
-function stripeOf(name: string): number {
-  return (fnv1a(name) % STRIPES) * STRIPE_WORDS;
-}
-
 function stolen(name: string): DOMException {
   return abortError(`the lock ${JSON.stringify(name)} was stolen by another request (steal: true) while this request held it`);
 }
@@ -415,16 +412,21 @@ export class LockManager {
   readonly maxKeyBytes: number;
   readonly maxRequestsPerName: number;
   private readonly words: Int32Array;
+  /** The stripes' EPOCH words; a name's stripe is its word (EPOCH is a stripe's first word). */
+  private readonly waits: KeyWaitWords;
   private readonly table: SharedHashTable<LockRecord>;
 
   constructor(options: LockManagerOptions | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
     this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), records.recordCodec, created ? 'create' : 'open');
+    // An idle name keeps its record (see records.idle) until a new name needs the room.
+    this.table.setLapse({ now: () => 0, lapsesAt: (r) => (records.isIdle(r) ? -Infinity : Infinity) });
     this.handle = region.handle;
     this.capacity = o.capacity;
     this.maxKeyBytes = o.maxKeyBytes;
     this.maxRequestsPerName = o.maxRequestsPerName;
     this.words = region.i32(0, TABLE_AT / 4);
+    this.waits = new KeyWaitWords(this.words, STRIPES, STRIPE_WORDS);
   }
 
   /** Re-opens a manager from its handle, in any thread. @throws HandleError */
@@ -481,7 +483,7 @@ export class LockManager {
     for (const [, r] of entries) for (const t of records.threadsOf(r, threadId)) if (!dead.has(t) && !registry().isAlive(t)) dead.add(t);
     if (dead.size > 0) {
       for (const [key, r] of entries)
-        if (records.threadsOf(r, threadId).some((t) => dead.has(t))) this.removeDead(key, stripeOf(nameOf(key)), dead);
+        if (records.threadsOf(r, threadId).some((t) => dead.has(t))) this.removeDead(key, this.waits.wordOf(nameOf(key)), dead);
       entries = [...this.table.entries()] as [Uint8Array, LockRecord][];
     }
     const held: [number, LockInfo][] = [];
@@ -519,7 +521,7 @@ export class LockManager {
     return {
       name,
       key: keyOf(name),
-      stripe: stripeOf(name),
+      stripe: this.waits.wordOf(name),
       mode: a.mode,
       ifAvailable: a.ifAvailable,
       steal: a.steal,
@@ -540,19 +542,13 @@ export class LockManager {
       return step.next;
     };
     try {
+      // A full table first reclaims idle records by itself (setLapse).
       this.table.compute(ask.key, decide);
     } catch (e) {
       // The record's own refusal (too many requests for the name) says so
-      // itself; a refusal by the table means no room for a new name: make
-      // room by evicting idle records, then refuse if there is still none.
-      if (!isSabreError(e, 'ERR_CAPACITY') || (e as Error).message.includes('maxRequestsPerName')) throw e;
-      if (this.evictIdle() === 0) throw this.namesFull(ask.name);
-      try {
-        this.table.compute(ask.key, decide);
-      } catch (again) {
-        if (isSabreError(again, 'ERR_CAPACITY') && !(again as Error).message.includes('maxRequestsPerName')) throw this.namesFull(ask.name);
-        throw again;
-      }
+      // itself; a refusal by the table means no room for a new name.
+      if (isSabreError(e, 'ERR_CAPACITY') && !(e as Error).message.includes('maxRequestsPerName')) throw this.namesFull(ask.name);
+      throw e;
     }
     if (ask.steal) this.wake(ask.stripe);
     return step!;
@@ -563,20 +559,6 @@ export class LockManager {
       `no room for lock ${JSON.stringify(name)}: all ${this.capacity} names of this LockManager have held or queued requests; ` +
         'release some, or create it with a larger capacity',
     );
-  }
-
-  /** Deletes the records of idle names (no request, no flag), each only if still idle. Returns how many. */
-  private evictIdle(): number {
-    let evicted = 0;
-    for (const [key, r] of this.table.entries()) {
-      if (!records.isIdle(r)) continue;
-      this.table.compute(key, (current) => {
-        if (!records.isIdle(current)) return current;
-        evicted++;
-        return undefined;
-      });
-    }
-    return evicted;
   }
 
   /**
@@ -643,8 +625,7 @@ export class LockManager {
   /** Tells the stripe's waiters that a record of theirs changed (only if any wait). */
   private wake(stripe: number): void {
     if (!this.anyLiveWaiter(stripe)) return;
-    add(this.words, stripe + EPOCH, 1);
-    notify(this.words, stripe + EPOCH);
+    this.waits.wake(stripe + EPOCH);
   }
 
   /** True if the stripe counts a waiter seen running within STALE_MS; a stale count (dead threads') is zeroed. */

@@ -60,8 +60,9 @@ const { add64 } = seam; // module constants: see memory/atomics.ts
  * compute re-runs its function after a recount) is simply skipped.
  *
  * Capacity: a resource whose record empties (cancels, expired holds dropped)
- * leaves the table. A new resource that finds it full sweeps the records left
- * holding only expired holds, then tries once more.
+ * leaves the table. A record lapses when its last hold expires and it has
+ * no booking (recordLapsesAt); a new resource that finds the table full
+ * has the table reclaim lapsed records (table/lapse.ts) before it refuses.
  */
 
 const TAG = 0; // Int32 word
@@ -250,6 +251,13 @@ const ID = /^([0-9a-f]{8})-([1-9][0-9]{0,15}):/;
 
 const isHeld = (e: Entry): boolean => (e.flags & HELD) !== 0;
 const isLive = (e: Entry, now: number): boolean => !isHeld(e) || e.expiresAt > now;
+
+/** When a record stops mattering: never while it has a booking, else when its last hold expires (at once if empty). */
+function recordLapsesAt(entries: readonly Entry[]): number {
+  let at = -Infinity;
+  for (const e of entries) at = isHeld(e) ? Math.max(at, e.expiresAt) : Infinity;
+  return at;
+}
 const overlaps = (e: Entry, start: number, end: number): boolean => e.start < end && start < e.end;
 
 /** What one step decided (set inside the compute, acted on after it). */
@@ -340,6 +348,7 @@ export class BookingTable {
     this.tag = (region.i32(0, 1)[TAG]! >>> 0).toString(16).padStart(8, '0');
     this.seq = region.i64(0, 2);
     this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
+    this.table.setLapse({ now: () => this.clock.now(), lapsesAt: recordLapsesAt });
   }
 
   /** Re-opens a table from its handle, in any thread. @throws HandleError */
@@ -480,16 +489,10 @@ export class BookingTable {
       return [...live, entry];
     };
     try {
-      // Linearization point: this compute.
+      // Linearization point: this compute. A full table reclaims records of expired holds first (setLapse).
       this.table.compute(r, decide);
     } catch (e) {
-      // Only a new resource's insert can find the table full: make room, try once more.
-      if (!isSabreError(e, 'ERR_CAPACITY') || this.sweep() === 0) throw this.full(e, r);
-      try {
-        this.table.compute(r, decide);
-      } catch (again) {
-        throw this.full(again, r);
-      }
+      throw this.full(e, r);
     }
     return this.settle(r, outcome, undefined, start, end);
   }
@@ -547,20 +550,6 @@ export class BookingTable {
     const resource = this.checkResource(id.slice(m[0].length));
     // Another table's id names no entry here: its number is compared with none.
     return { resource, seq: m[1] === this.tag ? Number(m[2]) : -1 };
-  }
-
-  /** Deletes records left with only expired holds, to make room; returns how many. */
-  private sweep(): number {
-    let freed = 0;
-    for (const [key, seen] of this.table.entries()) {
-      if (seen.some((e) => isLive(e, this.clock.now()))) continue;
-      this.table.compute(key, (current) => {
-        if (current === undefined || current.some((e) => isLive(e, this.clock.now()))) return current;
-        freed++;
-        return undefined;
-      });
-    }
-    return freed;
   }
 
   private full(e: unknown, resource: string): unknown {

@@ -47,8 +47,10 @@ const { add64 } = seam; // module constants: see memory/atomics.ts
  * lapsed lease is taken over by the retry; a completed record past its
  * retention is forgotten), so nothing has to clean up; a completed one
  * past its retention is not even decoded beyond its header (RecordCodec).
- * When a new key finds the table full, `begin` deletes every lapsed record
- * and tries again before it throws CapacityError.
+ * When a new key finds the table full, the table reclaims lapsed records by
+ * itself (each record is stamped with its expiry and, with
+ * reclaimOnOwnerDeath, its owner when written: table/lapse.ts) before it
+ * throws CapacityError.
  *
  * Linearization points: a begin that takes the key ('new'), complete and
  * abort are each one `compute` on the key's record, under its table
@@ -544,6 +546,11 @@ export class IdempotencyStore {
     // first read by the postMessage that carries the handle.
     if (mode === 'create') this.attempts[ATTEMPTS] = BigInt(crypto.randomInt(0, 2 ** 48 - 1));
     this.records = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), this.codec, mode);
+    this.records.setLapse({
+      now: () => this.clock.now(),
+      lapsesAt: (r) => r.expiresAt,
+      ownerOf: (r) => (this.reclaimOnOwnerDeath && r.state === IN_FLIGHT ? r.owner - 1 : -1),
+    });
   }
 
   /** Re-opens a store from its handle, in any thread. @throws HandleError */
@@ -609,29 +616,25 @@ export class IdempotencyStore {
     }
     let found = null as LiveAnswer | null;
     let token = null as IdempotencyToken | null;
-    for (let swept = false; ; swept = true) {
-      try {
-        // Linearization point of a begin that takes the key (or finds it taken since the read): this compute.
-        // The function is written inline: tsx (esbuild's keepNames), which runs the benchmarks, names a
-        // `const take = (r) => ...` with a defineProperty on every call, about a tenth of a new request.
-        this.records.compute(k, (r) => {
-          const now = this.now();
-          if (r !== undefined && !this.lapsed(r, now)) {
-            found = liveAnswer(r, fp, now);
-            token = null;
-            return r; // unchanged: no write
-          }
-          const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
-          token = Object.freeze({ key: k, attempt });
-          found = null;
-          return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
-        });
-        break;
-      } catch (e) {
-        // A full table: reclaim lapsed records, then try once more.
-        if (swept) throw e;
-        if (!isSabreError(e, 'ERR_CAPACITY') || this.sweep() === 0) throw this.full(e);
-      }
+    try {
+      // Linearization point of a begin that takes the key (or finds it taken since the read): this compute.
+      // A full table reclaims lapsed records by itself (setLapse) before it refuses.
+      // The function is written inline: tsx (esbuild's keepNames), which runs the benchmarks, names a
+      // `const take = (r) => ...` with a defineProperty on every call, about a tenth of a new request.
+      this.records.compute(k, (r) => {
+        const now = this.now();
+        if (r !== undefined && !this.lapsed(r, now)) {
+          found = liveAnswer(r, fp, now);
+          token = null;
+          return r; // unchanged: no write
+        }
+        const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
+        token = Object.freeze({ key: k, attempt });
+        found = null;
+        return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
+      });
+    } catch (e) {
+      throw this.full(e);
     }
     return token !== null ? { status: 'new', token } : answer(found!);
   }
@@ -709,20 +712,6 @@ export class IdempotencyStore {
   private lapsed(r: IdempotencyRecord, now: number): boolean {
     if (r.expiresAt <= now) return true;
     return this.reclaimOnOwnerDeath && r.state === IN_FLIGHT && !ThreadRegistry.current.isAlive(r.owner - 1);
-  }
-
-  /** Deletes lapsed records to make room; returns how many. */
-  private sweep(): number {
-    let freed = 0;
-    for (const [key, seen] of this.records.entries()) {
-      if (!this.lapsed(seen, this.now())) continue;
-      this.records.compute(key, (r) => {
-        if (r === undefined || !this.lapsed(r, this.now())) return r;
-        freed++;
-        return undefined;
-      });
-    }
-    return freed;
   }
 
   private full(e: unknown): unknown {

@@ -10,9 +10,10 @@ import { CapacityError, SabreError, TimeoutError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, remaining, type Watch } from '../sync/park.js';
 import type { SharedHashTable } from '../table/shared-hash-table.js';
+import { KeyWaitWords } from '../table/key-wait-words.js';
 import type { TableKey } from '../table/key.js';
 
-const { add, load, notify } = seam; // module constants: see memory/atomics.ts
+const { add } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -28,9 +29,11 @@ const { add, load, notify } = seam; // module constants: see memory/atomics.ts
  * failure (failedId, error), so a waiter of the failed flight that wakes late
  * still reads the error it was waiting for.
  * `succeed` deletes the record, `fail` replaces it with the failure (each
- * only if the record is still its own flight), then each bumps the key's wait
- * word (one of WAIT_STRIPES, chosen by the flights table's keyed hash) and
- * wakes every waiter on it.
+ * only if the record is still its own flight), then each wakes the key's
+ * wait word (one of WAIT_STRIPES: table/key-wait-words.ts).
+ * A full table reclaims by itself (table/lapse.ts) failed records and
+ * flights whose leader died: each record is stamped, when written, as
+ * lapsed at once (a failure) or owned by its leader (a running flight).
  * Waiters read the wait word, then the record, then park on the word with
  * the value they read: an end that lands between the two is never missed.
  * A leader that dies leaves its record running with a dead owner; waiters
@@ -65,14 +68,23 @@ export interface Flight {
 }
 
 export class Flights {
+  private readonly waits: KeyWaitWords;
+
   constructor(
     private readonly table: SharedHashTable<FlightRecord>,
     /** WAIT_STRIPES wait words. */
-    private readonly waits: Int32Array,
+    waits: Int32Array,
     /** The word at `idIndex` of `ids` numbers flights. */
     private readonly ids: Int32Array,
     private readonly idIndex: number,
-  ) {}
+  ) {
+    this.waits = new KeyWaitWords(waits, WAIT_STRIPES);
+    table.setLapse({
+      now: () => 0,
+      lapsesAt: (r) => (r.running ? Infinity : -Infinity),
+      ownerOf: (r) => (r.running ? r.owner - 1 : -1),
+    });
+  }
 
   /** Leads a new flight for `key`, or joins the one running. */
   begin(key: TableKey): Flight {
@@ -80,17 +92,14 @@ export class Flights {
       return this.tryBegin(key);
     } catch (e) {
       if (!(e instanceof CapacityError)) throw e;
-      // Full: drop failures and flights of dead threads, then try once more.
-      if (this.sweep() === 0)
-        throw new CapacityError(`more than ${this.table.capacity} computations are in flight at once (maxPendingComputes)`);
-      return this.tryBegin(key);
+      throw new CapacityError(`more than ${this.table.capacity} computations are in flight at once (maxPendingComputes)`);
     }
   }
 
   /** Ends flight `id` of `key` with success (after its value is stored). */
   succeed(key: TableKey, id: number): void {
     this.table.compute(key, (r) => (r?.id === id ? undefined : r));
-    this.wake();
+    this.waits.wake(this.waits.wordOf(key));
   }
 
   /** Ends flight `id` of `key` with `error`, which its waiters will throw. */
@@ -106,7 +115,7 @@ export class Flights {
         record({ name: serialize(error).name.slice(0, 100), message: 'the computation failed (its message was too long to share)' }),
       );
     }
-    this.wake();
+    this.waits.wake(this.waits.wordOf(key));
   }
 
   /**
@@ -121,16 +130,15 @@ export class Flights {
       const r = this.table.get(key);
       return r?.id !== id || !r.running || !ThreadRegistry.current.isAlive(r.owner - 1);
     };
+    const word = this.waits.wordOf(key);
     for (;;) {
-      this.table.has(key); // sets lastHash: the key's wait stripe
-      const stripe = this.table.lastHash & (WAIT_STRIPES - 1);
-      const seen = load(this.waits, stripe);
+      const seen = this.waits.epoch(word);
       const r = this.table.get(key);
       if (r === undefined) return;
       if (r.failedId === id && r.error !== undefined) throw rebuild(r.error);
       if (r.id !== id || !r.running || !ThreadRegistry.current.isAlive(r.owner - 1)) return;
       if (remaining(deadline) === 0) throw new TimeoutError(`timed out waiting for another thread's computation of this key`);
-      await parkAsync(this.waits, stripe, seen, deadline, signal, undefined, watch);
+      await parkAsync(this.waits.words, word, seen, deadline, signal, undefined, watch);
     }
   }
 
@@ -148,22 +156,6 @@ export class Flights {
       return { id, owner: threadId + 1, running: true, ...kept };
     });
     return flight;
-  }
-
-  /** The wait word of the key last used: bump it and wake its waiters. */
-  private wake(): void {
-    const stripe = this.table.lastHash & (WAIT_STRIPES - 1);
-    add(this.waits, stripe, 1);
-    notify(this.waits, stripe);
-  }
-
-  /** Removes failed records and flights whose leader is dead; returns how many. */
-  private sweep(): number {
-    const decoder = new TextDecoder();
-    return this.table.removeWhere((_key, _isBytes, value) => {
-      const r = JSON.parse(decoder.decode(value)) as FlightRecord;
-      return !r.running || !ThreadRegistry.current.isAlive(r.owner - 1);
-    });
   }
 }
 

@@ -18,8 +18,10 @@ import { halfSipHash, randomHashKey, type HashKey } from './hash.js';
 import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
 import { KeyMemo, keyMemoSize } from './key-memo.js';
 import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
+import type { LapsePolicy } from './lapse.js';
+import { ThreadRegistry } from '../threads/registry.js';
 
-const { add, compareExchange, load, store, sub } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, load64, store, store64, sub } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -33,20 +35,25 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * Region body (Int32 words unless said otherwise):
  *   GLOBAL block (128 B): K0, K1 (the table's random hash key, written before
  *   the region is published), SIZE (entries reserved by inserts, see below),
- *   TICKS (inserts so far, counted only in a table that evicts).
+ *   TICKS (inserts so far, counted only in a table that evicts), CURSOR (the
+ *   segment the last reclaim freed in), SWEPT_DEATHS (the registry's deaths
+ *   count at the last fruitless look for dead owners; see Reclamation).
  *   Then S segments, each 128-B aligned:
  *     control (128 B): LOCK (MUTEX_WORDS words, an embedded Mutex), SEQ,
  *       COUNT (live entries), FREE_TOP (slot + 1 heading the free list, 0 =
  *       none), BUMP (slots ever handed out), WSEQ and WSEQ_HI (writes so
- *       far, a 64-bit count in two words)
+ *       far, a 64-bit count in two words), OWNED (live entries with an
+ *       owner stamp), SOON (BigInt64: the bits of a float64 lower bound on
+ *       the LAPSE of the live entries; Infinity when none lapses by time)
  *     index: M entries of [HASH, SLOT + 1] (SLOT + 1 = 0: empty), M a power
  *       of two >= 2 x pool: linear probing, load factor <= 1/2, deletion by
  *       backward shift, so there are no tombstones and churn leaks nothing
  *     slots: pool = perSegment + 1 records of [STATE, WSEQ, HASH, KEYLEN,
- *       VALLEN, NEXT, WSEQ_HI, STAMP, BORN, key bytes (maxKeyBytes), value
- *       bytes (maxValueBytes)]; (WSEQ, WSEQ_HI) names the write that filled
- *       it; STATE is FREE or LIVE, KEYLEN carries BYTES_KEY for Uint8Array
- *       keys; STAMP and BORN serve an eviction policy (below)
+ *       VALLEN, NEXT, WSEQ_HI, STAMP, BORN, LAPSE (a float64 in two words),
+ *       OWNER, key bytes (maxKeyBytes), value bytes (maxValueBytes)];
+ *       (WSEQ, WSEQ_HI) names the write that filled it; STATE is FREE or
+ *       LIVE, KEYLEN carries BYTES_KEY for Uint8Array keys; STAMP and BORN
+ *       serve an eviction policy, LAPSE and OWNER a lapse policy (below)
  *
  * Writers take the segment lock, make SEQ odd, change the segment, make SEQ
  * even and unlock. A value is never overwritten in place: `set` of a present
@@ -122,6 +129,28 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
  * an insert that finds SIZE at capacity recounts the segments under all their
  * locks, in order, and corrects it.
  *
+ * Reclamation (internal, for the keyed stores: lapse.ts): a table given a
+ * LapsePolicy stamps each value it writes with LAPSE (when it stops
+ * mattering, on the store's clock) and OWNER (threadId + 1 of the thread
+ * whose death makes it reclaimable, 0 for none), computed from the value
+ * before it is encoded, and keeps per segment SOON (lowered by a write
+ * whose LAPSE is below it, so never above a live entry's LAPSE) and OWNED.
+ * An insert that finds the table full reclaims before it refuses: it sweeps
+ * each segment whose SOON has passed (under its lock: removes the entries
+ * whose LAPSE has passed, then sets SOON exactly), starting at CURSOR and
+ * stopping at the first that freed one, so no call pays for the whole
+ * table and a segment is swept only when it holds a lapsed entry or its
+ * bound went stale (a rewrite that postponed an entry), which the sweep
+ * then tightens. Owners: when some segment has OWNED > 0, the insert has
+ * the registry look at every registered thread (answers are shared for a
+ * window) and sweeps the owned segments for dead owners only if a death
+ * was recorded since the last fruitless look (SWEPT_DEATHS). So a table
+ * full of live entries refuses after reading S summaries (S <= 64), never
+ * a value; the stores keep no scan of their own. SOON and OWNED are read
+ * without the lock to choose segments: a stale or racing read only picks
+ * a segment that frees nothing (then tightened) or misses an entry written
+ * concurrently with the refusal. Repair recomputes both from the LIVE slots.
+ *
  * Eviction (internal, for Cache): a table given an EvictionPolicy makes room
  * instead of refusing. An insert into a full table (or a full segment), under
  * its segment lock, samples up to EVICTION_SAMPLE LIVE slots of that segment,
@@ -137,7 +166,9 @@ const { add, compareExchange, load, store, sub } = seam; // module constants: se
 const K0 = 0,
   K1 = 1,
   SIZE = 2,
-  TICKS = 3; // GLOBAL block words
+  TICKS = 3,
+  CURSOR = 4,
+  SWEPT_DEATHS = 5; // GLOBAL block words
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
 const LOCK = 0,
   SEQ = MUTEX_WORDS,
@@ -145,7 +176,9 @@ const LOCK = 0,
   FREE_TOP = SEQ + 2,
   BUMP = SEQ + 3,
   WSEQ = SEQ + 4,
-  WSEQ_HI = SEQ + 5; // segment control words
+  WSEQ_HI = SEQ + 5,
+  OWNED = SEQ + 6,
+  SOON = (SEQ + 8) & ~1; // segment control words (SOON: a float64's bits, read as one BigInt64)
 const CONTROL_BYTES = CACHE_LINE_BYTES;
 const S_STATE = 0,
   S_WSEQ = 1,
@@ -156,7 +189,9 @@ const S_STATE = 0,
   S_WSEQ_HI = 6,
   S_STAMP = 7,
   S_BORN = 8,
-  SLOT_HEADER_WORDS = 9; // slot words
+  S_LAPSE = 9, // and 10: a float64's two halves
+  S_OWNER = 11,
+  SLOT_HEADER_WORDS = 12; // slot words
 const E_HASH = 0,
   E_SLOT = 1,
   ENTRY_WORDS = 2; // index entry words
@@ -222,7 +257,7 @@ const MAX_REGION_BYTES = 2 ** 31 - 1;
 
 const DEF = definePrimitive(
   'SharedHashTable',
-  1,
+  2,
   {
     capacity: integer({ max: MAX_TABLE_CAPACITY }),
     maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
@@ -300,6 +335,7 @@ export class SharedHashTable<V = unknown> {
   private readonly codec: Codec<V>;
   private readonly layout: Layout;
   private readonly i32: Int32Array;
+  private readonly i64: BigInt64Array;
   private readonly u8: Uint8Array;
   private readonly hashKey: HashKey;
   private readonly locks: readonly Mutex[];
@@ -318,6 +354,10 @@ export class SharedHashTable<V = unknown> {
   private readHi = 0;
   /** Set by `setEviction`: inserts into a full table evict instead of refusing. */
   private policy: EvictionPolicy | undefined;
+  private lapse: LapsePolicy<V> | undefined;
+  /** The lapse stamp (time, owner threadId + 1) of the value staged in `this.value`. */
+  private stagedLapse = Infinity;
+  private stagedOwner = 0;
   /** Eviction candidates (slot word indexes). */
   private readonly candidates = new Int32Array(2 * EVICTION_SAMPLE);
   /**
@@ -345,6 +385,7 @@ export class SharedHashTable<V = unknown> {
     this.maxValueBytes = maxValueBytes;
     this.layout = layoutOf(region.options);
     this.i32 = region.i32();
+    this.i64 = region.i64();
     this.u8 = region.u8();
     if (hashKey !== undefined) {
       // Before publication: plain stores, ordered before any other thread's
@@ -353,6 +394,7 @@ export class SharedHashTable<V = unknown> {
       this.i32[K1] = hashKey.k1;
     }
     this.hashKey = { k0: this.i32[K0]!, k1: this.i32[K1]! };
+    if (created) for (let s = 0; s < this.layout.segments; s++) this.setSoon(this.segment(s), Infinity);
     const locks: Mutex[] = [];
     for (let s = 0; s < this.layout.segments; s++) {
       const at = this.segment(s) + LOCK;
@@ -407,6 +449,18 @@ export class SharedHashTable<V = unknown> {
    */
   setEviction(policy: EvictionPolicy): void {
     this.policy = policy;
+  }
+
+  /**
+   * Internal (the keyed stores): from now on this instance stamps every
+   * value it writes with the time it lapses and the thread whose death
+   * makes it reclaimable, and an insert into a full table first reclaims
+   * lapsed entries (`reclaim`). Every instance that writes to the table
+   * must be given the same policy.
+   * @internal
+   */
+  setLapse(policy: LapsePolicy<V>): void {
+    this.lapse = policy;
   }
 
   /** Internal: inserts so far (the clock of STAMP and BORN; counted only by evicting instances). @internal */
@@ -599,6 +653,8 @@ export class SharedHashTable<V = unknown> {
         store(this.i32, seg + FREE_TOP, 0);
         store(this.i32, seg + BUMP, 0);
         store(this.i32, seg + COUNT, 0);
+        store(this.i32, seg + OWNED, 0);
+        this.setSoon(seg, Infinity);
         add(this.i32, seg + SEQ, 1);
         sub(this.i32, SIZE, n);
       } finally {
@@ -831,6 +887,8 @@ export class SharedHashTable<V = unknown> {
       if (!full) return answer;
       // An evicting table whose segment had nothing to give: take a victim from another segment.
       if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s)) continue;
+      // A store's table: reclaim lapsed entries, then try again.
+      if (this.lapse !== undefined && recount < RECOUNTS && this.reclaim()) continue;
       if (recount === RECOUNTS || this.recount() >= this.capacity) {
         throw new CapacityError(
           `the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`,
@@ -881,6 +939,73 @@ export class SharedHashTable<V = unknown> {
     this.policy!.evicted(at);
     this.remove(seg, victim, this.positionOf(seg, victim));
     return true;
+  }
+
+  /**
+   * Makes room in a full table of a store (see `setLapse`): sweeps, one
+   * segment at a time and each under its lock, the segments that may hold a
+   * lapsed entry, and stops at the first that freed one. True if it freed
+   * any. Reads only the stamps and the segments' summaries, never a value.
+   */
+  private reclaim(): boolean {
+    const lapse = this.lapse!;
+    const now = lapse.now();
+    const segments = this.layout.segments;
+    const start = load(this.i32, CURSOR) % segments;
+    let owned = 0;
+    for (let k = 0; k < segments; k++) {
+      const s = (start + k) % segments;
+      const seg = this.segment(s);
+      // SOON is a lower bound: a segment past it holds a lapsed entry, or its bound is stale and the sweep tightens it.
+      if (this.soonOf(seg) <= now && this.sweep(s, now, undefined) > 0) {
+        store(this.i32, CURSOR, s);
+        return true;
+      }
+      owned += load(this.i32, seg + OWNED);
+    }
+    if (owned === 0) return false;
+    // Entries that lapse when their owner dies: look again only when a death was recorded since the last fruitless look.
+    const registry = ThreadRegistry.current;
+    const deaths = registry.learnDeaths();
+    if (deaths === load(this.i32, SWEPT_DEATHS)) return false;
+    const dead = (id: number): boolean => !registry.isAlive(id);
+    for (let s = 0; s < segments; s++) {
+      if (load(this.i32, this.segment(s) + OWNED) > 0 && this.sweep(s, now, dead) > 0) return true;
+    }
+    store(this.i32, SWEPT_DEATHS, deaths);
+    return false;
+  }
+
+  /**
+   * Removes segment `s`'s lapsed entries (by time, or, given `dead`, by
+   * owner), under its lock, and sets its SOON and OWNED exactly. Returns how
+   * many it removed.
+   */
+  private sweep(s: number, now: number, dead: ((threadId: number) => boolean) | undefined): number {
+    const seg = this.segment(s);
+    this.lock(s);
+    try {
+      const i32 = this.i32;
+      const bump = Math.min(i32[seg + BUMP]!, this.layout.pool);
+      let removed = 0;
+      let soon = Infinity;
+      for (let slot = 0; slot < bump; slot++) {
+        const at = this.slot(seg, slot);
+        if (i32[at + S_STATE] !== LIVE) continue;
+        const t = this.lapseOf(at);
+        const owner = i32[at + S_OWNER]!;
+        if (t <= now || (owner !== 0 && dead?.(owner - 1) === true)) {
+          this.remove(seg, slot, this.positionOf(seg, slot));
+          removed++;
+        } else if (t < soon) {
+          soon = t;
+        }
+      }
+      this.setSoon(seg, soon);
+      return removed;
+    } finally {
+      this.unlock(s);
+    }
   }
 
   /** Evicts one entry from the first other segment that has one (one lock at a time); false if none had. */
@@ -1003,6 +1128,7 @@ export class SharedHashTable<V = unknown> {
     const i32 = this.i32;
     const at = this.slot(seg, slot);
     store(i32, at + S_STATE, FREE);
+    if (i32[at + S_OWNER] !== 0) store(i32, seg + OWNED, i32[seg + OWNED]! - 1);
     i32[at + S_NEXT] = i32[seg + FREE_TOP]!;
     i32[seg + FREE_TOP] = slot + 1;
   }
@@ -1021,7 +1147,41 @@ export class SharedHashTable<V = unknown> {
     if (lo === 0) i32[seg + WSEQ_HI] = (i32[seg + WSEQ_HI]! + 1) | 0;
     i32[at + S_WSEQ] = i32[seg + WSEQ] = lo;
     i32[at + S_WSEQ_HI] = i32[seg + WSEQ_HI]!;
+    bits[0] = this.stagedLapse;
+    i32[at + S_LAPSE] = halves[0]!;
+    i32[at + S_LAPSE + 1] = halves[1]!;
+    i32[at + S_OWNER] = this.stagedOwner;
+    if (this.stagedOwner !== 0) store(i32, seg + OWNED, i32[seg + OWNED]! + 1);
+    if (this.stagedLapse !== Infinity && this.stagedLapse < this.soonOf(seg)) this.setSoon(seg, this.stagedLapse);
     store(i32, at + S_STATE, LIVE);
+  }
+
+  /** Stamps the value about to be staged (see `setLapse`). */
+  private stageLapse(value: V): void {
+    const lapse = this.lapse;
+    if (lapse === undefined) return;
+    const at = lapse.lapsesAt(value);
+    this.stagedLapse = Number.isNaN(at) ? -Infinity : at;
+    const owner = lapse.ownerOf === undefined ? -1 : lapse.ownerOf(value);
+    this.stagedOwner = Number.isInteger(owner) && owner >= 0 ? owner + 1 : 0;
+  }
+
+  /** A lower bound on the lapse time of segment `seg`'s live entries (Infinity: none lapses by time). */
+  private soonOf(seg: number): number {
+    whole[0] = load64(this.i64, (seg + SOON) >> 1);
+    return bits[0]!;
+  }
+
+  private setSoon(seg: number, t: number): void {
+    bits[0] = t;
+    store64(this.i64, (seg + SOON) >> 1, whole[0]!);
+  }
+
+  /** A LIVE slot's lapse time. */
+  private lapseOf(at: number): number {
+    halves[0] = this.i32[at + S_LAPSE]!;
+    halves[1] = this.i32[at + S_LAPSE + 1]!;
+    return bits[0]!;
   }
 
   // ---- locking and repair -------------------------------------------------
@@ -1054,6 +1214,8 @@ export class SharedHashTable<V = unknown> {
     const bump = Math.min(load(this.i32, seg + BUMP), this.layout.pool);
     let count = 0;
     let freeTop = 0;
+    let owned = 0;
+    let soon = Infinity;
     for (let slot = bump - 1; slot >= 0; slot--) {
       const at = this.slot(seg, slot);
       if (load(this.i32, at + S_STATE) === LIVE) {
@@ -1077,6 +1239,8 @@ export class SharedHashTable<V = unknown> {
         store(this.i32, idx + pos * ENTRY_WORDS + E_HASH, h);
         store(this.i32, idx + pos * ENTRY_WORDS + E_SLOT, slot + 1);
         count++;
+        soon = Math.min(soon, this.lapseOf(at));
+        if (load(this.i32, at + S_OWNER) !== 0) owned++;
       } else {
         store(this.i32, at + S_NEXT, freeTop);
         freeTop = slot + 1;
@@ -1084,6 +1248,8 @@ export class SharedHashTable<V = unknown> {
     }
     store(this.i32, seg + FREE_TOP, freeTop);
     store(this.i32, seg + COUNT, count);
+    store(this.i32, seg + OWNED, owned); // a duplicate dropped above may have been counted: an upper bound is safe
+    this.setSoon(seg, soon);
     add(this.i32, seg + SEQ, 1);
   }
 
@@ -1153,6 +1319,7 @@ export class SharedHashTable<V = unknown> {
   }
 
   private encodeValue(value: V, into: Uint8Array): number {
+    if (into === this.value) this.stageLapse(value);
     const len = encodeInto(this.codec, value, into);
     if (len < 0) {
       throw new InvalidArgumentError(`value is too large: it encodes to more than maxValueBytes (${this.maxValueBytes}) bytes`);
@@ -1160,6 +1327,11 @@ export class SharedHashTable<V = unknown> {
     return len;
   }
 }
+
+/** Scratch for a float64's bits: as one float, two Int32 halves, one BigInt64. */
+const bits = new Float64Array(1);
+const halves = new Int32Array(bits.buffer);
+const whole = new BigInt64Array(bits.buffer);
 
 /** Copies `n` bytes of `from` to `to` at `at`: a loop for short runs (no view to allocate), else `set`. */
 function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): void {

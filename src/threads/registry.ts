@@ -164,6 +164,17 @@ export class ThreadRegistry {
     return true;
   }
 
+  /**
+   * Checks every registered thread of the tables this thread knows (each
+   * answer is shared for a window, so this is cheap when repeated) and
+   * returns `deaths` afterwards: for a sweep that reclaims what dead threads
+   * owned and must not miss a death nobody has looked at yet.
+   */
+  learnDeaths(): number {
+    for (const t of this.tables) for (const [id] of t.registered()) this.isAlive(id);
+    return this.deaths;
+  }
+
   /** Records that thread `id` has stopped (idempotent) and tells this thread's listeners. */
   markDead(id: number): void {
     if (id === threadId || id <= 0) return;
