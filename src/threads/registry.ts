@@ -48,6 +48,9 @@ const ALIVE_CACHE_MS = 1;
  */
 const SHARED_ALIVE_MS = 15;
 
+/** How often `learnDeaths` looks at every slot (4,096 loads): a death is learned this much later at most. */
+const LEARN_DEATHS_MS = 10;
+
 /** Milliseconds on the process's monotonic clock (the same in every thread, unlike performance.now). */
 function processMs(): number {
   const [s, ns] = process.hrtime();
@@ -64,6 +67,7 @@ export class ThreadRegistry {
   private readonly joined = new WeakSet<object>();
   private readonly listeners = new Set<DeathListener>();
   private readonly checkedAlive = new Map<number, number>();
+  private learnedAt = -Infinity;
   private readonly self: OsThreadIdentity | undefined;
 
   /** Use `ThreadRegistry.current`. */
@@ -165,13 +169,17 @@ export class ThreadRegistry {
   }
 
   /**
-   * Checks every registered thread of the tables this thread knows (each
-   * answer is shared for a window, so this is cheap when repeated) and
+   * Checks every registered thread of the tables this thread knows (at most
+   * once per LEARN_DEATHS_MS: a look reads every slot) and
    * returns `deaths` afterwards: for a sweep that reclaims what dead threads
    * owned and must not miss a death nobody has looked at yet.
    */
   learnDeaths(): number {
-    for (const t of this.tables) for (const [id] of t.registered()) this.isAlive(id);
+    const now = performance.now();
+    if (now - this.learnedAt >= LEARN_DEATHS_MS) {
+      this.learnedAt = now; // a flood of callers looks once per window
+      for (const t of this.tables) for (const [id] of t.registered()) this.isAlive(id);
+    }
     return this.deaths;
   }
 
