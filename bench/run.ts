@@ -23,6 +23,7 @@ import { idempotency } from './idempotency.js';
 import { breakerOverhead, retryOverhead } from './resilience.js';
 import { optionsCost } from './options.js';
 import { idleWaiters } from './idle.js';
+import { reclaim } from './reclaim.js';
 import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
 
@@ -50,6 +51,9 @@ const cfg = quick
       firstLookups: 100,
       idleRounds: 1,
       idleMs: 500,
+      reclaimRounds: 2,
+      reclaimInserts: 200,
+      reclaimCapacity: 10_000,
     }
   : {
       singleRounds: 15,
@@ -69,6 +73,9 @@ const cfg = quick
       firstLookups: 1_000,
       idleRounds: 3,
       idleMs: 5_000,
+      reclaimRounds: 5,
+      reclaimInserts: 2_000,
+      reclaimCapacity: 100_000,
     };
 
 function machineLine(): string {
@@ -110,6 +117,7 @@ async function main(): Promise<void> {
   show(await retryOverhead({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await optionsCost({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await idleWaiters({ rounds: cfg.idleRounds, idleMs: cfg.idleMs }));
+  show(await reclaim({ rounds: cfg.reclaimRounds, inserts: cfg.reclaimInserts, capacity: cfg.reclaimCapacity }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);

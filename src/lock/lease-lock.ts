@@ -265,7 +265,12 @@ export class LeaseLock {
     this.handle = region.handle;
     this.leases = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
     // A lease lapses at its expiry, or at once when its holder dies.
-    this.leases.setLapse({ now: () => this.clock.now(), lapsesAt: (r) => r.expiresAt, ownerOf: (r) => r.holder - 1 });
+    this.leases.setLapse({
+      now: () => this.clock.now(),
+      lapsesAt: (r) => r.expiresAt,
+      ownerOf: (r) => r.holder - 1,
+      full: () => this.full(),
+    });
     this.token = region.i64(TOKEN, 1);
     this.waits = new KeyWaitWords(region.i32(WAIT_AT, WAIT_STRIPES), WAIT_STRIPES);
   }
@@ -399,13 +404,8 @@ export class LeaseLock {
       token = Number(add64(this.token, TOKEN, 1n) + 1n);
       return { holder: me, token, expiresAt: now + ttl };
     };
-    let r: LeaseRecord;
-    try {
-      // Linearization point of acquire: this compute's write. A full table reclaims lapsed leases first (setLapse).
-      r = this.leases.compute(resource, take)!;
-    } catch (e) {
-      throw this.full(e);
-    }
+    // Linearization point of acquire: this compute's write. A full table reclaims lapsed leases first (setLapse).
+    const r = this.leases.compute(resource, take)!;
     if (r.token !== token) {
       this.heldUntil = r.expiresAt;
       return null;
@@ -413,8 +413,7 @@ export class LeaseLock {
     return new Lease(this, resource, token, r.expiresAt, ttl, died);
   }
 
-  private full(e: unknown): unknown {
-    if (!isSabreError(e, 'ERR_CAPACITY')) return e;
+  private full(): CapacityError {
     return new CapacityError(`all ${this.leases.capacity} leases are live; release some, or create the LeaseLock with a larger capacity`);
   }
 

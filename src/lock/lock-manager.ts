@@ -420,7 +420,11 @@ export class LockManager {
     const { region, options: o, created } = DEF.resolve(options);
     this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), records.recordCodec, created ? 'create' : 'open');
     // An idle name keeps its record (see records.idle) until a new name needs the room.
-    this.table.setLapse({ now: () => 0, lapsesAt: (r) => (records.isIdle(r) ? -Infinity : Infinity) });
+    this.table.setLapse({
+      now: () => 0,
+      lapsesAt: (r) => (records.isIdle(r) ? -Infinity : Infinity),
+      full: (key) => this.namesFull(nameOf(key as Uint8Array)),
+    });
     this.handle = region.handle;
     this.capacity = o.capacity;
     this.maxKeyBytes = o.maxKeyBytes;
@@ -541,15 +545,8 @@ export class LockManager {
       step = records.request(current, entry, ask, this.maxRequestsPerName, ask.name);
       return step.next;
     };
-    try {
-      // A full table first reclaims idle records by itself (setLapse).
-      this.table.compute(ask.key, decide);
-    } catch (e) {
-      // The record's own refusal (too many requests for the name) says so
-      // itself; a refusal by the table means no room for a new name.
-      if (isSabreError(e, 'ERR_CAPACITY') && !(e as Error).message.includes('maxRequestsPerName')) throw this.namesFull(ask.name);
-      throw e;
-    }
+    // A full table first reclaims idle records by itself, then refuses with namesFull (setLapse).
+    this.table.compute(ask.key, decide);
     if (ask.steal) this.wake(ask.stripe);
     return step!;
   }

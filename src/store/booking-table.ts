@@ -9,7 +9,7 @@ import type { Codec } from '../memory/codec.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
-import { CapacityError, ConflictError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { CapacityError, ConflictError, InvalidArgumentError, NotOwnerError } from '../errors.js';
 import { deprecated } from '../options/deprecate.js';
 import { duration, integer } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
@@ -348,7 +348,7 @@ export class BookingTable {
     this.tag = (region.i32(0, 1)[TAG]! >>> 0).toString(16).padStart(8, '0');
     this.seq = region.i64(0, 2);
     this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
-    this.table.setLapse({ now: () => this.clock.now(), lapsesAt: recordLapsesAt });
+    this.table.setLapse({ now: () => this.clock.now(), lapsesAt: recordLapsesAt, full: (r) => this.full(r as string) });
   }
 
   /** Re-opens a table from its handle, in any thread. @throws HandleError */
@@ -488,12 +488,8 @@ export class BookingTable {
       outcome = { kind: 'done', entry };
       return [...live, entry];
     };
-    try {
-      // Linearization point: this compute. A full table reclaims records of expired holds first (setLapse).
-      this.table.compute(r, decide);
-    } catch (e) {
-      throw this.full(e, r);
-    }
+    // Linearization point: this compute. A full table reclaims records of expired holds first (setLapse).
+    this.table.compute(r, decide);
     return this.settle(r, outcome, undefined, start, end);
   }
 
@@ -552,8 +548,7 @@ export class BookingTable {
     return { resource, seq: m[1] === this.tag ? Number(m[2]) : -1 };
   }
 
-  private full(e: unknown, resource: string): unknown {
-    if (!isSabreError(e, 'ERR_CAPACITY')) return e;
+  private full(resource: string): CapacityError {
     return new CapacityError(
       `no room for resource ${JSON.stringify(resource)}: all ${this.capacity} resources of this BookingTable have bookings or live holds; cancel some, or create it with a larger capacity`,
     );

@@ -11,7 +11,7 @@ import type { Codec } from '../memory/codec.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
-import { CapacityError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
+import { CapacityError, InvalidArgumentError, NotOwnerError } from '../errors.js';
 import { boolean, duration, integer } from '../options/field.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { MAX_VALUE_BYTES, SharedHashTable } from '../table/shared-hash-table.js';
@@ -550,6 +550,7 @@ export class IdempotencyStore {
       now: () => this.clock.now(),
       lapsesAt: (r) => r.expiresAt,
       ownerOf: (r) => (this.reclaimOnOwnerDeath && r.state === IN_FLIGHT ? r.owner - 1 : -1),
+      full: () => this.full(),
     });
   }
 
@@ -616,26 +617,22 @@ export class IdempotencyStore {
     }
     let found = null as LiveAnswer | null;
     let token = null as IdempotencyToken | null;
-    try {
-      // Linearization point of a begin that takes the key (or finds it taken since the read): this compute.
-      // A full table reclaims lapsed records by itself (setLapse) before it refuses.
-      // The function is written inline: tsx (esbuild's keepNames), which runs the benchmarks, names a
-      // `const take = (r) => ...` with a defineProperty on every call, about a tenth of a new request.
-      this.records.compute(k, (r) => {
-        const now = this.now();
-        if (r !== undefined && !this.lapsed(r, now)) {
-          found = liveAnswer(r, fp, now);
-          token = null;
-          return r; // unchanged: no write
-        }
-        const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
-        token = Object.freeze({ key: k, attempt });
-        found = null;
-        return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
-      });
-    } catch (e) {
-      throw this.full(e);
-    }
+    // Linearization point of a begin that takes the key (or finds it taken since the read): this compute.
+    // A full table reclaims lapsed records by itself (setLapse) before it refuses (with this.full()).
+    // The function is written inline: tsx (esbuild's keepNames), which runs the benchmarks, names a
+    // `const take = (r) => ...` with a defineProperty on every call, about a tenth of a new request.
+    this.records.compute(k, (r) => {
+      const now = this.now();
+      if (r !== undefined && !this.lapsed(r, now)) {
+        found = liveAnswer(r, fp, now);
+        token = null;
+        return r; // unchanged: no write
+      }
+      const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
+      token = Object.freeze({ key: k, attempt });
+      found = null;
+      return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
+    });
     return token !== null ? { status: 'new', token } : answer(found!);
   }
 
@@ -714,8 +711,7 @@ export class IdempotencyStore {
     return this.reclaimOnOwnerDeath && r.state === IN_FLIGHT && !ThreadRegistry.current.isAlive(r.owner - 1);
   }
 
-  private full(e: unknown): unknown {
-    if (!isSabreError(e, 'ERR_CAPACITY')) return e;
+  private full(): CapacityError {
     return new CapacityError(
       `all ${this.records.capacity} idempotency records are live (in flight, or completed within retentionMs = ${this.retentionMs} ms); ` +
         'create the store with a larger capacity or a shorter retention',

@@ -83,17 +83,13 @@ export class Flights {
       now: () => 0,
       lapsesAt: (r) => (r.running ? Infinity : -Infinity),
       ownerOf: (r) => (r.running ? r.owner - 1 : -1),
+      full: () => new CapacityError(`more than ${table.capacity} computations are in flight at once (maxPendingComputes)`),
     });
   }
 
   /** Leads a new flight for `key`, or joins the one running. */
   begin(key: TableKey): Flight {
-    try {
-      return this.tryBegin(key);
-    } catch (e) {
-      if (!(e instanceof CapacityError)) throw e;
-      throw new CapacityError(`more than ${this.table.capacity} computations are in flight at once (maxPendingComputes)`);
-    }
+    return this.tryBegin(key);
   }
 
   /** Ends flight `id` of `key` with success (after its value is stored). */

@@ -7,6 +7,8 @@
  * value is decoded, no store keeps a scan of its own.
  */
 
+import type { TableKey } from './key.js';
+
 /** @internal */
 export interface LapsePolicy<V> {
   /** The store's clock: an entry whose `lapsesAt` is at or before `now()` may be reclaimed. */
@@ -22,4 +24,11 @@ export interface LapsePolicy<V> {
    * in-flight request's owner), or -1 for none. Absent: -1 for every value.
    */
   ownerOf?(value: V): number;
+  /**
+   * The error an insert throws when nothing could be reclaimed (the store's
+   * own CapacityError, with its message): built once, where the table
+   * refuses, instead of the table's error caught and replaced (each error
+   * captures a stack, which is most of what a refusal costs).
+   */
+  full?(key: TableKey): Error;
 }

@@ -168,7 +168,12 @@ const K0 = 0,
   SIZE = 2,
   TICKS = 3,
   CURSOR = 4,
-  SWEPT_DEATHS = 5; // GLOBAL block words
+  SWEPT_DEATHS = 5,
+  GATE = 6, // and 7, one BigInt64: [gate bits | ownedAny, EPOCH it was computed in] (see gateOwned)
+  EPOCH = 8,
+  RECOUNTED_DEATHS = 9,
+  BASE = 10, // and 11: a float64's bits, the time the gate counts from (set once)
+  BASE_SET = 12; // GLOBAL block words
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
 const LOCK = 0,
   SEQ = MUTEX_WORDS,
@@ -189,9 +194,10 @@ const S_STATE = 0,
   S_WSEQ_HI = 6,
   S_STAMP = 7,
   S_BORN = 8,
-  S_LAPSE = 9, // and 10: a float64's two halves
-  S_OWNER = 11,
-  SLOT_HEADER_WORDS = 12; // slot words
+  SLOT_HEADER_WORDS = 9; // slot words
+const T_LAPSE = 0, // and 1: a float64, 8-byte aligned
+  T_OWNER = 2,
+  STAMP_WORDS = 4; // a slot's lapse stamp, in its segment's stamp array (word 3 unused: alignment)
 const E_HASH = 0,
   E_SLOT = 1,
   ENTRY_WORDS = 2; // index entry words
@@ -238,6 +244,8 @@ interface Layout {
   readonly pool: number;
   readonly indexSize: number;
   readonly slotWords: number;
+  /** Word offset, in a segment, of its stamp array (pool x STAMP_WORDS, after the slots). */
+  readonly stampsAt: number;
   readonly segmentWords: number;
 }
 
@@ -248,8 +256,18 @@ function layoutOf(o: { readonly capacity: number; readonly maxKeyBytes: number; 
   const pool = perSegment + 1;
   const indexSize = 2 ** Math.ceil(Math.log2(2 * pool));
   const slotWords = SLOT_HEADER_WORDS + Math.ceil((o.maxKeyBytes + o.maxValueBytes) / 4);
-  const segmentBytes = padToCacheLine(CONTROL_BYTES + indexSize * ENTRY_WORDS * 4 + pool * slotWords * 4);
-  return { segments, segmentShift: 32 - Math.log2(segments), perSegment, pool, indexSize, slotWords, segmentWords: segmentBytes / 4 };
+  const stampsAt = Math.ceil((CONTROL_BYTES / 4 + indexSize * ENTRY_WORDS + pool * slotWords) / 2) * 2; // 8-byte aligned
+  const segmentBytes = padToCacheLine((stampsAt + pool * STAMP_WORDS) * 4);
+  return {
+    segments,
+    segmentShift: 32 - Math.log2(segments),
+    perSegment,
+    pool,
+    indexSize,
+    slotWords,
+    stampsAt,
+    segmentWords: segmentBytes / 4,
+  };
 }
 
 /** Largest region a table may take (an Int32Array view must span it). */
@@ -336,6 +354,8 @@ export class SharedHashTable<V = unknown> {
   private readonly layout: Layout;
   private readonly i32: Int32Array;
   private readonly i64: BigInt64Array;
+  /** The body as float64s (the slots' lapse stamps). */
+  private readonly f64: Float64Array;
   private readonly u8: Uint8Array;
   private readonly hashKey: HashKey;
   private readonly locks: readonly Mutex[];
@@ -386,6 +406,7 @@ export class SharedHashTable<V = unknown> {
     this.layout = layoutOf(region.options);
     this.i32 = region.i32();
     this.i64 = region.i64();
+    this.f64 = new Float64Array(this.i64.buffer, this.i64.byteOffset, this.i64.length);
     this.u8 = region.u8();
     if (hashKey !== undefined) {
       // Before publication: plain stores, ordered before any other thread's
@@ -394,7 +415,10 @@ export class SharedHashTable<V = unknown> {
       this.i32[K1] = hashKey.k1;
     }
     this.hashKey = { k0: this.i32[K0]!, k1: this.i32[K1]! };
-    if (created) for (let s = 0; s < this.layout.segments; s++) this.setSoon(this.segment(s), Infinity);
+    if (created) {
+      for (let s = 0; s < this.layout.segments; s++) this.setSoon(this.segment(s), Infinity);
+      this.closeGate(-1, -Infinity, true); // never valid: EPOCH starts at 0 and only grows
+    }
     const locks: Mutex[] = [];
     for (let s = 0; s < this.layout.segments; s++) {
       const at = this.segment(s) + LOCK;
@@ -461,6 +485,19 @@ export class SharedHashTable<V = unknown> {
    */
   setLapse(policy: LapsePolicy<V>): void {
     this.lapse = policy;
+    // The first policy's clock reading is the gate's base: a float32 counted from near now is precise.
+    if (compareExchange(this.i32, BASE_SET, 0, 1) === 0) {
+      bits[0] = policy.now();
+      store64(this.i64, BASE >> 1, whole[0]!);
+      store(this.i32, BASE_SET, 2);
+    }
+  }
+
+  /** The gate's base (0 until the first policy set it). */
+  private base(): number {
+    if (load(this.i32, BASE_SET) !== 2) return 0;
+    whole[0] = load64(this.i64, BASE >> 1);
+    return Number.isFinite(bits[0]) ? bits[0]! : 0;
   }
 
   /** Internal: inserts so far (the clock of STAMP and BORN; counted only by evicting instances). @internal */
@@ -889,7 +926,8 @@ export class SharedHashTable<V = unknown> {
       if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s)) continue;
       // A store's table: reclaim lapsed entries, then try again.
       if (this.lapse !== undefined && recount < RECOUNTS && this.reclaim()) continue;
-      if (recount === RECOUNTS || this.recount() >= this.capacity) {
+      if (recount === RECOUNTS || !this.sizeMayBeHigh() || this.recount() >= this.capacity) {
+        if (this.lapse?.full !== undefined) throw this.lapse.full(key);
         throw new CapacityError(
           `the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`,
         );
@@ -950,18 +988,26 @@ export class SharedHashTable<V = unknown> {
   private reclaim(): boolean {
     const lapse = this.lapse!;
     const now = lapse.now();
-    const segments = this.layout.segments;
-    const start = load(this.i32, CURSOR) % segments;
-    let owned = 0;
-    for (let k = 0; k < segments; k++) {
-      const s = (start + k) % segments;
-      const seg = this.segment(s);
-      // SOON is a lower bound: a segment past it holds a lapsed entry, or its bound is stale and the sweep tightens it.
-      if (this.soonOf(seg) <= now && this.sweep(s, now, undefined) > 0) {
-        store(this.i32, CURSOR, s);
-        return true;
+    let owned = this.gateOwned(now);
+    if (owned < 0) {
+      const epoch = load(this.i32, EPOCH);
+      const segments = this.layout.segments;
+      const start = load(this.i32, CURSOR) % segments;
+      let soonest = Infinity;
+      owned = 0;
+      for (let k = 0; k < segments; k++) {
+        const s = (start + k) % segments;
+        const seg = this.segment(s);
+        // SOON is a lower bound: a segment past it holds a lapsed entry, or its bound is stale and the sweep tightens it.
+        const soon = this.soonOf(seg);
+        if (soon <= now && this.sweep(s, now, undefined) > 0) {
+          store(this.i32, CURSOR, s);
+          return true;
+        }
+        soonest = Math.min(soonest, soon <= now ? this.soonOf(seg) : soon); // a sweep that freed nothing tightened it
+        owned += load(this.i32, seg + OWNED);
       }
-      owned += load(this.i32, seg + OWNED);
+      this.closeGate(epoch, soonest, owned > 0);
     }
     if (owned === 0) return false;
     // Entries that lapse when their owner dies: look again only when a death was recorded since the last fruitless look.
@@ -969,11 +1015,44 @@ export class SharedHashTable<V = unknown> {
     const deaths = registry.learnDeaths();
     if (deaths === load(this.i32, SWEPT_DEATHS)) return false;
     const dead = (id: number): boolean => !registry.isAlive(id);
-    for (let s = 0; s < segments; s++) {
+    for (let s = 0; s < this.layout.segments; s++) {
       if (load(this.i32, this.segment(s) + OWNED) > 0 && this.sweep(s, now, dead) > 0) return true;
     }
     store(this.i32, SWEPT_DEATHS, deaths);
     return false;
+  }
+
+  /**
+   * The gate: after a pass that freed nothing, GATE holds the least SOON it
+   * saw (as a float32 counted from BASE, rounded down, so still a lower
+   * bound, and precise near the time the table was first used), whether any
+   * segment had owned entries, and the EPOCH it began in, in one 64-bit word.
+   * It is valid while EPOCH has not moved: every write that lowers a SOON,
+   * or gives a segment its first owned entry, bumps EPOCH first (sweeps only
+   * raise SOON, and owned entries only leave). While it holds and `now` is
+   * before the gate, no entry has lapsed by time, and the answer (1 or 0:
+   * any owned entries) costs two loads instead of a pass over the segments.
+   * Returns -1 when the gate does not hold.
+   */
+  private gateOwned(now: number): number {
+    whole[0] = load64(this.i64, GATE >> 1);
+    if (halves[1] !== load(this.i32, EPOCH)) return -1;
+    const lo = halves[0]!;
+    gateBits[0] = lo & ~1;
+    return now < this.base() + gateFloat[0]! ? lo & 1 : -1;
+  }
+
+  /** Publishes the gate of a fruitless pass that began at EPOCH = `epoch` (a later writer of EPOCH has made it stale already). */
+  private closeGate(epoch: number, soonest: number, ownedAny: boolean): void {
+    const base = this.base();
+    gateFloat[0] = soonest - base;
+    // Round down (float32 steps towards -Infinity) until base + gate, as gateOwned computes it, is at or below `soonest`.
+    while (base + gateFloat[0] > soonest) gateBits[0] = gateBits[0]! + (gateFloat[0] > 0 ? -1 : 1);
+    let b = gateBits[0]!;
+    if ((b & 1) !== 0) b += b > 0 ? -1 : 1; // the low bit carries ownedAny: clear it rounding down (a negative's bits grow downwards)
+    halves[0] = b | (ownedAny ? 1 : 0);
+    halves[1] = epoch;
+    store64(this.i64, GATE >> 1, whole[0]!);
   }
 
   /**
@@ -990,11 +1069,9 @@ export class SharedHashTable<V = unknown> {
       let removed = 0;
       let soon = Infinity;
       for (let slot = 0; slot < bump; slot++) {
-        const at = this.slot(seg, slot);
-        if (i32[at + S_STATE] !== LIVE) continue;
-        const t = this.lapseOf(at);
-        const owner = i32[at + S_OWNER]!;
-        if (t <= now || (owner !== 0 && dead?.(owner - 1) === true)) {
+        const t = this.lapseOf(seg, slot);
+        const owner = i32[this.stamp(seg, slot) + T_OWNER]!;
+        if ((t <= now || (owner !== 0 && dead?.(owner - 1) === true)) && i32[this.slot(seg, slot) + S_STATE] === LIVE) {
           this.remove(seg, slot, this.positionOf(seg, slot));
           removed++;
         } else if (t < soon) {
@@ -1128,7 +1205,8 @@ export class SharedHashTable<V = unknown> {
     const i32 = this.i32;
     const at = this.slot(seg, slot);
     store(i32, at + S_STATE, FREE);
-    if (i32[at + S_OWNER] !== 0) store(i32, seg + OWNED, i32[seg + OWNED]! - 1);
+    if (i32[this.stamp(seg, slot) + T_OWNER] !== 0) store(i32, seg + OWNED, i32[seg + OWNED]! - 1);
+    this.setStamp(seg, slot, Infinity, 0); // a free slot never lapses: a sweep skips it without reading the slot
     i32[at + S_NEXT] = i32[seg + FREE_TOP]!;
     i32[seg + FREE_TOP] = slot + 1;
   }
@@ -1147,12 +1225,18 @@ export class SharedHashTable<V = unknown> {
     if (lo === 0) i32[seg + WSEQ_HI] = (i32[seg + WSEQ_HI]! + 1) | 0;
     i32[at + S_WSEQ] = i32[seg + WSEQ] = lo;
     i32[at + S_WSEQ_HI] = i32[seg + WSEQ_HI]!;
-    bits[0] = this.stagedLapse;
-    i32[at + S_LAPSE] = halves[0]!;
-    i32[at + S_LAPSE + 1] = halves[1]!;
-    i32[at + S_OWNER] = this.stagedOwner;
-    if (this.stagedOwner !== 0) store(i32, seg + OWNED, i32[seg + OWNED]! + 1);
-    if (this.stagedLapse !== Infinity && this.stagedLapse < this.soonOf(seg)) this.setSoon(seg, this.stagedLapse);
+    this.setStamp(seg, slot, this.stagedLapse, this.stagedOwner);
+    let widened = false; // the table's gate (see Reclamation) no longer holds
+    if (this.stagedOwner !== 0) {
+      const owned = i32[seg + OWNED]!;
+      store(i32, seg + OWNED, owned + 1);
+      widened = owned === 0;
+    }
+    if (this.stagedLapse !== Infinity && this.stagedLapse < this.soonOf(seg)) {
+      this.setSoon(seg, this.stagedLapse);
+      widened = true;
+    }
+    if (widened) add(i32, EPOCH, 1);
     store(i32, at + S_STATE, LIVE);
   }
 
@@ -1177,11 +1261,15 @@ export class SharedHashTable<V = unknown> {
     store64(this.i64, (seg + SOON) >> 1, whole[0]!);
   }
 
-  /** A LIVE slot's lapse time. */
-  private lapseOf(at: number): number {
-    halves[0] = this.i32[at + S_LAPSE]!;
-    halves[1] = this.i32[at + S_LAPSE + 1]!;
-    return bits[0]!;
+  /** A slot's lapse time (Infinity for a free slot). Read and written under the segment lock: plain. */
+  private lapseOf(seg: number, slot: number): number {
+    return this.f64[(this.stamp(seg, slot) + T_LAPSE) >> 1]!;
+  }
+
+  private setStamp(seg: number, slot: number, lapse: number, owner: number): void {
+    const t = this.stamp(seg, slot);
+    this.f64[(t + T_LAPSE) >> 1] = lapse;
+    this.i32[t + T_OWNER] = owner;
   }
 
   // ---- locking and repair -------------------------------------------------
@@ -1231,7 +1319,11 @@ export class SharedHashTable<V = unknown> {
           store(this.i32, idx + pos * ENTRY_WORDS + E_SLOT, keep + 1);
           store(this.i32, this.slot(seg, drop) + S_STATE, FREE);
           store(this.i32, this.slot(seg, drop) + S_NEXT, freeTop);
+          this.setStamp(seg, drop, Infinity, 0);
           freeTop = drop + 1;
+          // The kept one's stamp counts too (OWNED may count the dropped one as well: an upper bound is safe).
+          soon = Math.min(soon, this.lapseOf(seg, keep));
+          if (load(this.i32, this.stamp(seg, keep) + T_OWNER) !== 0) owned++;
           placed = true;
           break;
         }
@@ -1239,17 +1331,19 @@ export class SharedHashTable<V = unknown> {
         store(this.i32, idx + pos * ENTRY_WORDS + E_HASH, h);
         store(this.i32, idx + pos * ENTRY_WORDS + E_SLOT, slot + 1);
         count++;
-        soon = Math.min(soon, this.lapseOf(at));
-        if (load(this.i32, at + S_OWNER) !== 0) owned++;
+        soon = Math.min(soon, this.lapseOf(seg, slot));
+        if (load(this.i32, this.stamp(seg, slot) + T_OWNER) !== 0) owned++;
       } else {
         store(this.i32, at + S_NEXT, freeTop);
+        this.setStamp(seg, slot, Infinity, 0);
         freeTop = slot + 1;
       }
     }
     store(this.i32, seg + FREE_TOP, freeTop);
     store(this.i32, seg + COUNT, count);
-    store(this.i32, seg + OWNED, owned); // a duplicate dropped above may have been counted: an upper bound is safe
+    store(this.i32, seg + OWNED, owned);
     this.setSoon(seg, soon);
+    add(this.i32, EPOCH, 1); // SOON may have gone down: the gate no longer holds
     add(this.i32, seg + SEQ, 1);
   }
 
@@ -1277,7 +1371,17 @@ export class SharedHashTable<V = unknown> {
    * order, so two recounts cannot deadlock); returns it. Only inserts that
    * find the table full come here.
    */
+  /**
+   * True if SIZE may count more than the entries (a writer died between an
+   * insert's reservation and its commit): only after a death was recorded
+   * since the last recount, so a full table refuses without taking every lock.
+   */
+  private sizeMayBeHigh(): boolean {
+    return ThreadRegistry.current.deaths !== load(this.i32, RECOUNTED_DEATHS);
+  }
+
   private recount(): number {
+    store(this.i32, RECOUNTED_DEATHS, ThreadRegistry.current.deaths); // before: a death during the recount is not missed
     let held = 0;
     try {
       let n = 0;
@@ -1314,6 +1418,11 @@ export class SharedHashTable<V = unknown> {
     return seg + CONTROL_BYTES / 4;
   }
 
+  /** Int32 index of `slot`'s lapse stamp: kept apart from the slots, so a sweep reads one dense array. */
+  private stamp(seg: number, slot: number): number {
+    return seg + this.layout.stampsAt + slot * STAMP_WORDS;
+  }
+
   private slot(seg: number, slot: number): number {
     return seg + CONTROL_BYTES / 4 + this.layout.indexSize * ENTRY_WORDS + slot * this.layout.slotWords;
   }
@@ -1332,6 +1441,9 @@ export class SharedHashTable<V = unknown> {
 const bits = new Float64Array(1);
 const halves = new Int32Array(bits.buffer);
 const whole = new BigInt64Array(bits.buffer);
+/** Scratch for the gate's float32. */
+const gateFloat = new Float32Array(1);
+const gateBits = new Int32Array(gateFloat.buffer);
 
 /** Copies `n` bytes of `from` to `to` at `at`: a loop for short runs (no view to allocate), else `set`. */
 function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): void {

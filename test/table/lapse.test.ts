@@ -109,6 +109,36 @@ describe('one reclamation mechanism: a full table reclaims lapsed entries by the
     expect(lock.mock.calls.length - before).toBeLessThanOrEqual(3);
   });
 
+  it('after a fruitless pass, refusals read no segment until a write lowers a bound or time reaches the soonest lapse', () => {
+    const epochMs = 1.7e12; // a wall-clock-like time, where a float32 step is two minutes
+    let now = epochMs;
+    const { table } = lapsing(2048, () => now);
+    let n = 0;
+    for (; table.size < 2048; n++) {
+      try {
+        table.set(`k${n}`, { until: epochMs + 5000 + n, owner: -1 });
+      } catch {
+        break;
+      }
+    }
+    const soon = vi.spyOn(Object.getPrototypeOf(table) as { soonOf(seg: number): number }, 'soonOf');
+    expectCode(() => table.set('x0', { until: Infinity, owner: -1 }), ErrorCode.CAPACITY); // the pass that closes the gate
+    const afterPass = soon.mock.calls.length;
+    expect(afterPass).toBeGreaterThan(0);
+    for (let i = 1; i < 20; i++) expectCode(() => table.set(`x${i}`, { until: Infinity, owner: -1 }), ErrorCode.CAPACITY);
+    expect(soon.mock.calls.length).toBe(afterPass); // the gate answered
+    // A rewrite that makes an entry lapse sooner moves EPOCH: the next refusal looks again, and finds it.
+    table.set('k3', { until: epochMs + 1, owner: -1 });
+    now = epochMs + 1;
+    table.set('y', { until: Infinity, owner: -1 });
+    expect(table.has('k3')).toBe(false);
+    // Time reaching the soonest lapse opens the gate too (the float32 bound is below it, never above).
+    expectCode(() => table.set('z0', { until: Infinity, owner: -1 }), ErrorCode.CAPACITY);
+    now = epochMs + 5000;
+    table.set('z1', { until: Infinity, owner: -1 });
+    expect(table.has('k0')).toBe(false);
+  });
+
   it('a table without a policy refuses when full, as before', () => {
     const table = new SharedHashTable<number>({ capacity: 2, maxKeyBytes: 8, maxValueBytes: 8, codec: 'json' });
     table.set('a', 1);
