@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SEAM_ENV, SEAM_HOOKS } from '../../src/memory/atomics.js';
-import { spawnWorker } from '../../src/threads/spawn.js';
+import { seamFixtureReport } from '../helpers/seam-fixture.js';
 import type { ValidatedReadsReport } from '../../workers/fixture-validated-reads.js';
 
 // Optimistic readers copy shared words plainly and then re-check a sequence word. Under the
@@ -10,14 +9,7 @@ import type { ValidatedReadsReport } from '../../workers/fixture-validated-reads
 // it saw a later write. No x86 machine shows that reordering, so this checks the shape that rules
 // it out, step by step, through the hooked atomics seam.
 describe('validated reads are sound under the JavaScript memory model', async () => {
-  const worker = spawnWorker(new URL('../../workers/fixture-validated-reads.ts', import.meta.url), {
-    env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS },
-  });
-  const report = await new Promise<ValidatedReadsReport>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-  await worker.terminate();
+  const report = await seamFixtureReport<ValidatedReadsReport>(new URL('../../workers/fixture-validated-reads.ts', import.meta.url));
 
   it.each(Object.entries(report.reads))('%s loads the sequence word first and re-checks it last with an RMW', (_name, read) => {
     expect(read).toEqual({ first: 'load', last: 'rmw', lastOnSameWord: true });

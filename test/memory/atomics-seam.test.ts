@@ -2,10 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { ESLint, type Linter } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
-import { hooksEnabled, SEAM_ENV, SEAM_HOOKS, setYieldHook } from '../../src/memory/atomics.js';
+import { hooksEnabled, setYieldHook } from '../../src/memory/atomics.js';
 import { ErrorCode } from '../../src/errors.js';
-import { spawnWorker } from '../../src/threads/spawn.js';
 import { expectCode } from '../helpers/errors.js';
+import { seamFixtureReport } from '../helpers/seam-fixture.js';
 import type { SeamHookReport } from '../../workers/fixture-seam-hook.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -54,14 +54,7 @@ describe('the atomics seam', () => {
 
     // The hooked seam is chosen when sabre loads, so these checks run in a worker started with it.
     it('in a thread started with SABRE_SEAM=hooks: sees every step while installed, the slow path too, and can stop a step', async () => {
-      const worker = spawnWorker(new URL('../../workers/fixture-seam-hook.ts', import.meta.url), {
-        env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS },
-      });
-      const r = await new Promise<SeamHookReport>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
-      await worker.terminate();
+      const r = await seamFixtureReport<SeamHookReport>(new URL('../../workers/fixture-seam-hook.ts', import.meta.url));
       expect(r.hooksEnabled).toBe(true);
       expect(r.afterLock).toBeGreaterThanOrEqual(1);
       expect(r.afterUnlock).toBeGreaterThan(r.afterLock);
