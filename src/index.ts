@@ -175,5 +175,6 @@ export { TokenBucket, type TokenBucketOptions, type TokenBucketHandle } from './
 export type { LegacyTokenBucketOptions } from './limit/token-bucket.js';
 export { SlidingWindow, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode } from './limit/sliding-window.js';
 export { rateLimitHeaders, type RateLimitHeaders } from './limit/headers.js';
-export type { LimiterStats, RateLimitDecision, RateLimitPolicy, WhenFull } from './limit/decision.js';
+export type { LimiterStats, RateLimitDecision, RateLimitPolicy } from './limit/decision.js';
+export type { KeyedStats, WhenFull } from './table/when-full.js';
 export {} from './limit/keyed-slots.js';

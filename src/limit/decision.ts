@@ -2,6 +2,7 @@
  * What a rate limiter answers (`TokenBucket`, `SlidingWindow`), the policy it
  * advertises (for `rateLimitHeaders`), and the checks they share.
  */
+import type { KeyedStats, WhenFull } from '../table/when-full.js';
 import { CapacityError, InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
 
@@ -39,24 +40,15 @@ export interface RateLimitPolicy {
 }
 
 /**
- * What a keyed limiter answers for a new key when every key slot holds a key
- * that is not idle yet (a flood of new client ids): `'throw'` a
- * CapacityError (the default), `'fail-open'` (allow the request, untracked:
- * availability first) or `'fail-closed'` (refuse it: protection first).
- * Either way the limiter's `stats().refusedWhenFull` counts it.
+ * A limiter offers every `whenFull` policy (table/when-full.ts): for a new
+ * key when every key slot holds a key that is not idle yet (a flood of new
+ * client ids), `'fail-open'` allows the request untracked and
+ * `'fail-closed'` refuses it, asking to retry after the time a key takes
+ * to go idle.
  */
-export type WhenFull = 'throw' | 'fail-open' | 'fail-closed';
-export const WHEN_FULL: readonly WhenFull[] = Object.freeze(['throw', 'fail-open', 'fail-closed'] as const);
-
+export { WHEN_FULL, type WhenFull } from '../table/when-full.js';
 /** What a keyed limiter reports about its key table (`stats()`). */
-export interface LimiterStats {
-  /** Keys with state now (idle ones included until they are reclaimed). */
-  readonly keys: number;
-  /** Keys it can hold at once. */
-  readonly capacity: number;
-  /** New keys that found no room, in every thread: thrown, allowed or refused as `whenFull` says. */
-  readonly refusedWhenFull: number;
-}
+export type LimiterStats = KeyedStats;
 
 /**
  * The decision for a new key that found no room, as `whenFull` says; for

@@ -9,12 +9,13 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { clock, systemClock, type Clock } from '../clock.js';
 import { defineOptions } from '../options/schema.js';
-import { duration, integer, signal as abortSignal, timeout } from '../options/field.js';
+import { duration, integer, oneOf, signal as abortSignal, timeout } from '../options/field.js';
+import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { CapacityError, NotOwnerError, isSabreError } from '../errors.js';
 import { integerIn } from '../validate.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
-import { SharedHashTable } from '../table/shared-hash-table.js';
+import { SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
 import { KeyWaitWords } from '../table/key-wait-words.js';
 import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';
 import type { TableKey } from '../table/key.js';
@@ -74,6 +75,15 @@ export interface LeaseLockOptions {
   readonly maxKeyBytes?: number;
   /** The clock leases expire on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
+  /**
+   * What `acquire` does for a new resource when every lease is live (none
+   * has lapsed to make room): `'throw'` a CapacityError (default), or
+   * `'fail-closed'`: treat the resource as held (`acquire` answers null,
+   * `acquireAsync` waits for room within its timeout), without the cost of
+   * an error. There is no `'fail-open'`: a lease not recorded excludes no
+   * one. `stats().refusedWhenFull` counts each refusal.
+   */
+  readonly whenFull?: 'throw' | 'fail-closed';
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
   /** @deprecated Use `maxKeyBytes` (`SABRE_DEP_MAX_KEY_BYTES`). */
@@ -113,6 +123,7 @@ const DEF = definePrimitive(
     capacity: integer({ max: 2 ** 24 }),
     maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_RESOURCE_BYTES }),
     clock: clock(),
+    whenFull: oneOf(WHEN_FULL_CLOSED, 'throw'),
   },
   {
     renamed: { maxResourceBytes: { to: 'maxKeyBytes', code: 'SABRE_DEP_MAX_KEY_BYTES' } },
@@ -256,6 +267,7 @@ export class LeaseLock {
   private readonly token: BigInt64Array;
   private readonly waits: KeyWaitWords;
   private readonly leases: SharedHashTable<LeaseRecord>;
+  private readonly failClosed: boolean;
   /** Set by a refused `tryAcquire`: when the current lease lapses. */
   private heldUntil = 0;
 
@@ -272,7 +284,13 @@ export class LeaseLock {
       full: () => this.full(),
     });
     this.token = region.i64(TOKEN, 1);
+    this.failClosed = o.whenFull === 'fail-closed';
     this.waits = new KeyWaitWords(region.i32(WAIT_AT, WAIT_STRIPES), WAIT_STRIPES);
+  }
+
+  /** Leases held (lapsed ones included until reclaimed), capacity, and new resources refused because every lease was live. */
+  stats(): KeyedStats {
+    return this.leases.stats();
   }
 
   /** Re-opens a lease lock from its handle, in any thread. @throws HandleError */
@@ -405,7 +423,11 @@ export class LeaseLock {
       return { holder: me, token, expiresAt: now + ttl };
     };
     // Linearization point of acquire: this compute's write. A full table reclaims lapsed leases first (setLapse).
-    const r = this.leases.compute(resource, take)!;
+    const r = this.leases.computeIfRoom(resource, take, this.failClosed)!;
+    if (r === TABLE_FULL) {
+      this.heldUntil = this.leases.nextLapse(); // fail-closed: as if held, until the first lease may lapse
+      return null;
+    }
     if (r.token !== token) {
       this.heldUntil = r.expiresAt;
       return null;

@@ -14,6 +14,7 @@ import { deprecated } from '../options/deprecate.js';
 import { duration, integer } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
+import type { KeyedStats } from '../table/when-full.js';
 import { describeValue, wellFormed } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
@@ -297,6 +298,11 @@ type Outcome =
  *   expired, was cancelled, or is not this table's
  * @throws CapacityError (`ERR_CAPACITY`) when the resource has
  *   `maxBookingsPerResource` entries, or a new resource finds the table full
+ *   (after reclaiming the records left with only expired holds). This is the
+ *   one "full" policy: a booking is an answer the caller must act on, so
+ *   there is no fail-open (a booking not recorded is a double booking) and
+ *   no quiet fail-closed (a refusal must not read as a conflict).
+ *   `stats().refusedWhenFull` counts the refusals.
  * @throws InvalidArgumentError (`ERR_INVALID_ARG`) for start or end not
  *   finite, end <= start, a ttlMs that is not finite and > 0, a resource or
  *   holder that is not a string or is too long, a malformed id, a bad or
@@ -349,6 +355,11 @@ export class BookingTable {
     this.seq = region.i64(0, 2);
     this.table = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), recordCodec, created ? 'create' : 'open');
     this.table.setLapse({ now: () => this.clock.now(), lapsesAt: recordLapsesAt, full: (r) => this.full(r as string) });
+  }
+
+  /** Resources with records, capacity, and new resources refused because the table was full. */
+  stats(): KeyedStats {
+    return this.table.stats();
   }
 
   /** Re-opens a table from its handle, in any thread. @throws HandleError */

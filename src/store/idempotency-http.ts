@@ -62,10 +62,12 @@ const OPTIONS = defineOptions('idempotent(store, request, handler, options)', {
  * - `'missing-key'`, `'invalid-key'`: 400;
  * - `'unkeyed'`: no key and `required: false`, the handler ran unrecorded;
  * - `'lease-lost'`: the handler ran past `leaseMs` and a retry took the key
- *   over; this is the handler's own response, not recorded (raise `leaseMs`).
+ *   over; this is the handler's own response, not recorded (raise `leaseMs`);
+ * - `'full'`: 503, the store (made with `whenFull: 'fail-closed'`) has no room
+ *   for a new key; the handler did not run.
  */
 export type IdempotencyOutcome =
-  'executed' | 'replayed' | 'conflict' | 'mismatch' | 'missing-key' | 'invalid-key' | 'unkeyed' | 'lease-lost';
+  'executed' | 'replayed' | 'conflict' | 'mismatch' | 'missing-key' | 'invalid-key' | 'unkeyed' | 'lease-lost' | 'full';
 
 /** The response to send, and how it came about. */
 export interface IdempotentReply {
@@ -144,6 +146,7 @@ function reply(
  * | same key and fingerprint, first one completed | the recorded status, headers and body, plus `Idempotent-Replayed: true` |
  * | same key and fingerprint, first one still running | 409 with `Retry-After` (seconds until its lease lapses) |
  * | same key, another method, path or body | 422 |
+ * | a new key, the store full (made with `whenFull: 'fail-closed'`) | 503 with `Retry-After` (seconds until the first record may lapse) |
  *
  * Whatever the handler returns is recorded, error statuses included (as
  * Stripe records a 500): return a response to make it final. If the handler
@@ -247,6 +250,11 @@ export async function idempotent(
         docs,
         { 'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) },
       );
+    case 'full':
+      // Only with the store's whenFull: 'fail-closed': every record is live; retry once one may have lapsed.
+      return reply(503, 'The idempotency store is full', 'Every idempotency record is in use; retry later.', 'full', docs, {
+        'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))),
+      });
     case 'mismatch':
       return reply(
         422,

@@ -12,9 +12,10 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
 import { CapacityError, InvalidArgumentError, NotOwnerError } from '../errors.js';
-import { boolean, duration, integer } from '../options/field.js';
+import { boolean, duration, integer, oneOf } from '../options/field.js';
+import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { MAX_VALUE_BYTES, SharedHashTable } from '../table/shared-hash-table.js';
+import { MAX_VALUE_BYTES, SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
 import { describeValue, integerIn, plainObject, wellFormed } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
@@ -129,6 +130,15 @@ export interface IdempotencyStoreOptions {
   readonly reclaimOnOwnerDeath?: boolean;
   /** The clock leases and retention run on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
+  /**
+   * What `begin` answers for a new key when every record is live (none has
+   * lapsed to make room): `'throw'` a CapacityError (default), or
+   * `'fail-closed'`: `{ status: 'full', retryAfterMs }` (an HTTP server
+   * answers 503 with Retry-After), without the cost of an error. There is
+   * no `'fail-open'`: a request run without its record could be charged
+   * twice. `stats().refusedWhenFull` counts each refusal.
+   */
+  readonly whenFull?: 'throw' | 'fail-closed';
   /** Allocate inside this arena instead of a buffer of its own. */
   readonly arena?: SharedArena;
 }
@@ -157,7 +167,9 @@ export type IdempotencyBegin =
   /** An identical request holds the key now; its lease lapses in `retryAfterMs` at the latest. */
   | { readonly status: 'in-flight'; readonly retryAfterMs: number }
   /** The key belongs to a request with another fingerprint (another body, path or method). */
-  | { readonly status: 'mismatch' };
+  | { readonly status: 'mismatch' }
+  /** Only with `whenFull: 'fail-closed'`: no room for a new key; the first record may lapse in `retryAfterMs`. */
+  | { readonly status: 'full'; readonly retryAfterMs: number };
 
 /** What `fingerprint` hashes. */
 export interface IdempotencyFingerprintInput {
@@ -303,6 +315,7 @@ const DEF = definePrimitive(
     maxResponseBytes: integer({ max: MAX_IDEMPOTENCY_RESPONSE_BYTES, default: DEFAULT_IDEMPOTENCY_RESPONSE_BYTES }),
     reclaimOnOwnerDeath: boolean(false),
     clock: clock(),
+    whenFull: oneOf(WHEN_FULL_CLOSED, 'throw'),
   },
   {
     bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
@@ -528,6 +541,7 @@ export class IdempotencyStore {
   readonly retentionMs: number;
   readonly maxResponseBytes: number;
   private readonly reclaimOnOwnerDeath: boolean;
+  private readonly failClosed: boolean;
   private readonly attempts: BigInt64Array;
   private readonly records: SharedHashTable<IdempotencyRecord>;
   private readonly codec = new RecordCodec();
@@ -540,6 +554,7 @@ export class IdempotencyStore {
     this.retentionMs = o.retentionMs;
     this.maxResponseBytes = o.maxResponseBytes;
     this.reclaimOnOwnerDeath = o.reclaimOnOwnerDeath;
+    this.failClosed = o.whenFull === 'fail-closed';
     this.attempts = region.i64(ATTEMPTS, 1);
     const mode = created ? 'create' : 'open';
     // Before publication: a plain store, ordered before any other thread's
@@ -595,6 +610,11 @@ export class IdempotencyStore {
     return sha256Hex(framed);
   }
 
+  /** Records, capacity, and new keys refused because every record was live (see `whenFull`). */
+  stats(): KeyedStats {
+    return this.records.stats();
+  }
+
   /** Records in the store, lapsed ones not yet reclaimed included (a snapshot). */
   get size(): number {
     return this.records.size;
@@ -621,18 +641,23 @@ export class IdempotencyStore {
     // A full table reclaims lapsed records by itself (setLapse) before it refuses (with this.full()).
     // The function is written inline: tsx (esbuild's keepNames), which runs the benchmarks, names a
     // `const take = (r) => ...` with a defineProperty on every call, about a tenth of a new request.
-    this.records.compute(k, (r) => {
-      const now = this.now();
-      if (r !== undefined && !this.lapsed(r, now)) {
-        found = liveAnswer(r, fp, now);
-        token = null;
-        return r; // unchanged: no write
-      }
-      const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
-      token = Object.freeze({ key: k, attempt });
-      found = null;
-      return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
-    });
+    const taken = this.records.computeIfRoom(
+      k,
+      (r) => {
+        const now = this.now();
+        if (r !== undefined && !this.lapsed(r, now)) {
+          found = liveAnswer(r, fp, now);
+          token = null;
+          return r; // unchanged: no write
+        }
+        const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
+        token = Object.freeze({ key: k, attempt });
+        found = null;
+        return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
+      },
+      this.failClosed,
+    );
+    if (taken === TABLE_FULL) return { status: 'full', retryAfterMs: this.untilRoom() };
     return token !== null ? { status: 'new', token } : answer(found!);
   }
 
@@ -709,6 +734,12 @@ export class IdempotencyStore {
   private lapsed(r: IdempotencyRecord, now: number): boolean {
     if (r.expiresAt <= now) return true;
     return this.reclaimOnOwnerDeath && r.state === IN_FLIGHT && !ThreadRegistry.current.isAlive(r.owner - 1);
+  }
+
+  /** Milliseconds until the first record may lapse (a lease at most, when none lapses by time). */
+  private untilRoom(): number {
+    const at = this.records.nextLapse();
+    return Number.isFinite(at) ? Math.max(0, at - this.clock.now()) : this.leaseMs;
   }
 
   private full(): CapacityError {

@@ -9,9 +9,10 @@ import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeValue } from '../validate.js';
-import { integer } from '../options/field.js';
+import { integer, oneOf } from '../options/field.js';
+import { WHEN_FULL, type KeyedStats, type WhenFull } from '../table/when-full.js';
 import { defineOptions } from '../options/schema.js';
-import { SharedHashTable } from '../table/shared-hash-table.js';
+import { SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
 
 /*
@@ -39,6 +40,15 @@ export interface OnceRegistryOptions {
   readonly maxKeyBytes?: number;
   /** The clock `claimWithin` windows run on (default `systemClock`; a `ManualClock` for tests). */
   readonly clock?: Clock;
+  /**
+   * What a claim on a new key gets when every key holds claims: `'throw'` a
+   * CapacityError (default); `'fail-closed'` not claimed (`{ claimed:
+   * false, full: true, retryAfterMs: Infinity }`: no reward is given twice,
+   * and none is given); `'fail-open'` claimed but not recorded (`{ claimed:
+   * true, full: true }`: the action runs, and a second claim of the key
+   * would run it again). `stats().refusedWhenFull` counts each.
+   */
+  readonly whenFull?: WhenFull;
   readonly arena?: SharedArena;
 }
 
@@ -52,6 +62,8 @@ export interface Claim {
   readonly retryAfterMs: number;
   /** The registry clock's time of the decision. */
   readonly at: number;
+  /** Present when the key found no room (`whenFull`): `claimed` is then the policy's answer, not a record. */
+  readonly full?: true;
 }
 
 export interface ClaimOptions {
@@ -79,6 +91,7 @@ const DEF = definePrimitive(
     capacity: integer({ max: 2 ** 24 }),
     maxKeyBytes: integer({ max: 65_535, default: DEFAULT_MAX_CLAIM_KEY_BYTES }),
     clock: clock(),
+    whenFull: oneOf(WHEN_FULL, 'throw'),
   },
   {
     bodyBytes: (o) => SharedHashTable.byteLength(tableSizes(o)),
@@ -132,12 +145,19 @@ export class OnceRegistry {
   readonly handle: OnceRegistryHandle;
   readonly clock: Clock;
   private readonly table: SharedHashTable<UseRecord>;
+  private readonly whenFull: WhenFull;
 
   constructor(options: OnceRegistryOptions | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
     this.clock = o.clock;
     this.handle = region.handle;
     this.table = SharedHashTable.nested(region, 0, tableSizes(o), recordCodec, created ? 'create' : 'open');
+    this.whenFull = o.whenFull;
+  }
+
+  /** Keys with claims, capacity, and claims on new keys that found no room. */
+  stats(): KeyedStats {
+    return this.table.stats();
   }
 
   /** Re-opens a registry from its handle, in any thread. @throws HandleError */
@@ -182,17 +202,25 @@ export class OnceRegistry {
   private take(key: TableKey, wait: (r: UseRecord | undefined, now: number) => number): Claim {
     let claim!: Claim;
     // Linearization point: this compute (the check and the claim under one lock).
-    this.table.compute(key, (r) => {
-      const now = this.clock.now();
-      const retryAfterMs = wait(r, now);
-      if (retryAfterMs > 0) {
-        claim = { claimed: false, uses: r!.uses, retryAfterMs, at: now };
-        return r;
-      }
-      const uses = (r?.uses ?? 0) + 1;
-      claim = { claimed: true, uses, retryAfterMs: 0, at: now };
-      return { uses, lastAt: now };
-    });
-    return claim;
+    const taken = this.table.computeIfRoom(
+      key,
+      (r) => {
+        const now = this.clock.now();
+        const retryAfterMs = wait(r, now);
+        if (retryAfterMs > 0) {
+          claim = { claimed: false, uses: r!.uses, retryAfterMs, at: now };
+          return r;
+        }
+        const uses = (r?.uses ?? 0) + 1;
+        claim = { claimed: true, uses, retryAfterMs: 0, at: now };
+        return { uses, lastAt: now };
+      },
+      this.whenFull !== 'throw',
+    );
+    if (taken !== TABLE_FULL) return claim;
+    const at = this.clock.now();
+    return this.whenFull === 'fail-open'
+      ? { claimed: true, uses: 1, retryAfterMs: 0, at, full: true }
+      : { claimed: false, uses: 0, retryAfterMs: Infinity, at, full: true };
   }
 }

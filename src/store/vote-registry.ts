@@ -9,9 +9,10 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { AlreadyVotedError, InvalidArgumentError } from '../errors.js';
-import { boolean, custom, integer, withDefault } from '../options/field.js';
+import { boolean, custom, integer, oneOf, withDefault } from '../options/field.js';
+import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { defineOptions } from '../options/schema.js';
-import { SharedHashTable } from '../table/shared-hash-table.js';
+import { SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
 import { describeValue } from '../validate.js';
 
 /*
@@ -61,6 +62,14 @@ export interface VoteRegistryOptions {
   readonly maxPolls?: number;
   /** Longest poll id and longest user id, in UTF-8 bytes (default 128 each). */
   readonly maxKeyBytes?: number;
+  /**
+   * What a vote gets when its ballot (or its poll's tally) finds no room:
+   * `'throw'` a CapacityError (default), or `'fail-closed'`: not recorded,
+   * `{ accepted: false, full: true }`, without the cost of an error. There is
+   * no `'fail-open'`: a vote that is not recorded is not counted.
+   * `stats().refusedWhenFull` counts each.
+   */
+  readonly whenFull?: 'throw' | 'fail-closed';
   readonly arena?: SharedArena;
   /** @deprecated Use `maxPolls` (`SABRE_DEP_POLLS`). */
   readonly polls?: number;
@@ -68,14 +77,20 @@ export interface VoteRegistryOptions {
   readonly maxIdBytes?: number;
 }
 
+/** A vote that found no room (`whenFull: 'fail-closed'`). */
+const NO_ROOM: VoteResult = Object.freeze({ accepted: false, previous: null, full: true });
+
 export interface VoteOptions {
   /** Let a user who already voted change their vote (default false: AlreadyVotedError). */
   readonly allowChange?: boolean;
 }
 export interface VoteResult {
-  readonly accepted: true;
+  /** True once the vote is recorded; false only with `whenFull: 'fail-closed'` when there was no room (`full`). */
+  readonly accepted: boolean;
   /** The user's previous choice, or null for a first vote. */
   readonly previous: string | null;
+  /** Present when the vote found no room (`whenFull: 'fail-closed'`): nothing changed. */
+  readonly full?: true;
 }
 
 const int32Codec: Codec<number> = {
@@ -115,6 +130,7 @@ const DEF = definePrimitive(
     // Absent (and absent from the handle): as many polls as ballots.
     maxPolls: withDefault(integer({ max: 2 ** 24 }), undefined),
     maxKeyBytes: integer({ max: MAX_VOTE_KEY_BYTES, default: DEFAULT_MAX_VOTE_KEY_BYTES }),
+    whenFull: oneOf(WHEN_FULL_CLOSED, 'throw'),
   },
   {
     renamed: {
@@ -184,6 +200,7 @@ export class VoteRegistry {
   private readonly maxKeyBytes: number;
   private readonly locks: readonly Mutex[];
   private readonly ballots: SharedHashTable<number>;
+  private readonly failClosed: boolean;
   private readonly tallies: SharedHashTable<Int32Array>;
 
   constructor(options: VoteRegistryOptions | OpenedOf<typeof DEF>) {
@@ -197,7 +214,14 @@ export class VoteRegistry {
       Mutex.embedded(words.subarray((s * STRIPE_BYTES) / 4, (s * STRIPE_BYTES) / 4 + MUTEX_WORDS)),
     );
     this.ballots = SharedHashTable.nested(region, TABLES_AT, ballotSizes(o), int32Codec, mode);
+    this.failClosed = o.whenFull === 'fail-closed';
     this.tallies = SharedHashTable.nested(region, talliesAt(o), tallySizes(o), countsCodec, mode);
+  }
+
+  /** Ballots recorded, ballot capacity, and votes refused for want of room (ballots or tallies). */
+  stats(): KeyedStats {
+    const b = this.ballots.stats();
+    return { ...b, refusedWhenFull: b.refusedWhenFull + this.tallies.refusedWhenFull };
   }
 
   /** Re-opens a registry from its handle, in any thread. @throws HandleError */
@@ -231,8 +255,9 @@ export class VoteRegistry {
       if (prev === c) return { accepted: true, previous };
       // Make sure the tally record exists before the ballot changes: a full
       // poll table then refuses the vote with nothing written.
-      this.tallies.compute(p, (t) => t ?? new Int32Array(this.choices.length));
-      this.ballots.set(key, c);
+      const quiet = this.failClosed;
+      if (this.tallies.computeIfRoom(p, (t) => t ?? new Int32Array(this.choices.length), quiet) === TABLE_FULL) return NO_ROOM;
+      if (this.ballots.computeIfRoom(key, () => c, quiet) === TABLE_FULL) return NO_ROOM;
       // Linearization point: the tally write.
       this.tallies.compute(p, (t) => {
         const next = t!.slice();

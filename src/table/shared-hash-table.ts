@@ -19,6 +19,7 @@ import { BYTES_KEY, KeyBuffer, type TableKey } from './key.js';
 import { KeyMemo, keyMemoSize } from './key-memo.js';
 import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
 import type { LapsePolicy } from './lapse.js';
+import type { KeyedStats } from './when-full.js';
 import { ThreadRegistry } from '../threads/registry.js';
 
 const { add, compareExchange, load, load64, store, store64, sub } = seam; // module constants: see memory/atomics.ts
@@ -173,7 +174,8 @@ const K0 = 0,
   EPOCH = 8,
   RECOUNTED_DEATHS = 9,
   BASE = 10, // and 11: a float64's bits, the time the gate counts from (set once)
-  BASE_SET = 12; // GLOBAL block words
+  BASE_SET = 12,
+  REFUSED = 13; // GLOBAL block words
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
 const LOCK = 0,
   SEQ = MUTEX_WORDS,
@@ -566,6 +568,20 @@ export class SharedHashTable<V = unknown> {
     return DEF.byteLength(options);
   }
 
+  /** New keys refused for want of room so far, by every thread (mod 2^32). */
+  get refusedWhenFull(): number {
+    return load(this.i32, REFUSED) >>> 0;
+  }
+
+  /**
+   * Its room, for operators: entries now, capacity, and new keys refused
+   * because it was full. A table has no `whenFull` option: it always
+   * throws (the stores built on it offer one).
+   */
+  stats(): KeyedStats {
+    return { keys: this.size, capacity: this.capacity, refusedWhenFull: this.refusedWhenFull };
+  }
+
   /** Live entries (the sum of exact per-segment counts; not an atomic snapshot while writers run). */
   get size(): number {
     let n = 0;
@@ -664,15 +680,45 @@ export class SharedHashTable<V = unknown> {
    */
   compute(key: TableKey, fn: (current: V | undefined) => V | undefined): V | undefined {
     checkFn('fn', fn);
+    return this.computeOr(key, fn, false) as V | undefined;
+  }
+
+  /**
+   * Internal (the stores' `whenFull: 'fail-closed'`): `compute`, but with
+   * `quiet` a new key that finds no room, even after reclaiming, answers
+   * TABLE_FULL instead of throwing (it still counts in `refusedWhenFull`).
+   * @internal
+   */
+  computeIfRoom(key: TableKey, fn: (current: V | undefined) => V | undefined, quiet = true): V | undefined | typeof TABLE_FULL {
+    return this.computeOr(key, fn, quiet);
+  }
+
+  /**
+   * Internal: the least lapse time any live entry may have (a lower bound,
+   * from the segments' bounds; Infinity if none lapses by time), for a
+   * store's "retry after" when it is full.
+   * @internal
+   */
+  nextLapse(): number {
+    let soonest = Infinity;
+    for (let s = 0; s < this.layout.segments; s++) soonest = Math.min(soonest, this.soonOf(this.segment(s)));
+    return soonest;
+  }
+
+  private computeOr(key: TableKey, fn: (current: V | undefined) => V | undefined, quiet: boolean): V | undefined | typeof TABLE_FULL {
     let result: V | undefined;
-    this.write(key, (slot, seg) => {
-      const current = slot < 0 ? undefined : this.codec.decode(this.value.subarray(0, this.copyValue(seg, slot, this.value)));
-      result = fn(current);
-      if (result === undefined) return slot >= 0 ? REMOVE : KEEP;
-      if (slot >= 0 && result === current) return KEEP; // handed back unchanged: no write
-      return this.encodeValue(result, this.value);
-    });
-    return result;
+    const answer = this.write(
+      key,
+      (slot, seg) => {
+        const current = slot < 0 ? undefined : this.codec.decode(this.value.subarray(0, this.copyValue(seg, slot, this.value)));
+        result = fn(current);
+        if (result === undefined) return slot >= 0 ? REMOVE : KEEP;
+        if (slot >= 0 && result === current) return KEEP; // handed back unchanged: no write
+        return this.encodeValue(result, this.value);
+      },
+      quiet,
+    );
+    return answer === FULL ? TABLE_FULL : result;
   }
 
   /** Removes every entry. Each segment is cleared atomically; the whole table is not one step. */
@@ -898,7 +944,7 @@ export class SharedHashTable<V = unknown> {
    * or the length of a value staged in `this.value` to store.
    * Returns what `decide` answered.
    */
-  private write(key: TableKey, decide: (slot: number, seg: number) => number): number {
+  private write(key: TableKey, decide: (slot: number, seg: number) => number, quiet = false): number {
     const keyWord = this.key.encode(key);
     const h = halfSipHash(this.hashKey, this.key.bytes, keyWord & LEN_MASK);
     this.lastHash = h;
@@ -907,6 +953,7 @@ export class SharedHashTable<V = unknown> {
     for (let recount = 0; ; recount++) {
       this.lock(s);
       let full = false;
+      let segmentFull = false;
       let answer: number;
       try {
         const slot = this.find(seg, h, keyWord);
@@ -916,10 +963,18 @@ export class SharedHashTable<V = unknown> {
         if (answer === REMOVE) this.remove(seg, slot, pos);
         else if (slot >= 0) this.replace(seg, slot, pos, h, keyWord, answer);
         else if (this.policy !== undefined) full = !this.insertEvicting(seg, h, keyWord, answer);
-        else if (this.reserve()) this.insert(seg, pos, h, keyWord, answer);
+        else if (this.reserve()) segmentFull = !this.insert(seg, pos, h, keyWord, answer);
         else full = true;
       } finally {
         this.unlock(s);
+      }
+      if (segmentFull) {
+        add(this.i32, REFUSED, 1);
+        if (quiet) return FULL;
+        throw new CapacityError(
+          `a segment of the table is full (${this.layout.perSegment} entries) before the table (${this.capacity}): ` +
+            'keys spread this unevenly with odds below 1e-8; create the table with a larger capacity',
+        );
       }
       if (!full) return answer;
       // An evicting table whose segment had nothing to give: take a victim from another segment.
@@ -927,6 +982,8 @@ export class SharedHashTable<V = unknown> {
       // A store's table: reclaim lapsed entries, then try again.
       if (this.lapse !== undefined && recount < RECOUNTS && this.reclaim()) continue;
       if (recount === RECOUNTS || !this.sizeMayBeHigh() || this.recount() >= this.capacity) {
+        add(this.i32, REFUSED, 1);
+        if (quiet) return FULL;
         if (this.lapse?.full !== undefined) throw this.lapse.full(key);
         throw new CapacityError(
           `the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`,
@@ -944,8 +1001,7 @@ export class SharedHashTable<V = unknown> {
     for (let i = 0; i < RECOUNTS + EVICTION_SAMPLE; i++) {
       if (load(this.i32, seg + COUNT) < this.layout.perSegment && this.reserve()) {
         this.find(seg, h, keyWord); // the key is still absent; evictions may have moved its place
-        this.insert(seg, this.foundAt, h, keyWord, vlen);
-        return true;
+        return this.insert(seg, this.foundAt, h, keyWord, vlen); // the segment has room: it was checked above
       }
       if (!this.evictOne(seg)) return false;
     }
@@ -1119,13 +1175,11 @@ export class SharedHashTable<V = unknown> {
     }
   }
 
-  private insert(seg: number, pos: number, h: number, keyWord: number, vlen: number): void {
+  /** Inserts into segment `seg` (its lock held, one unit of SIZE reserved); false, giving the unit back, if the segment is full. */
+  private insert(seg: number, pos: number, h: number, keyWord: number, vlen: number): boolean {
     if (load(this.i32, seg + COUNT) >= this.layout.perSegment || pos < 0) {
       sub(this.i32, SIZE, 1);
-      throw new CapacityError(
-        `a segment of the table is full (${this.layout.perSegment} entries) before the table (${this.capacity}): ` +
-          'keys spread this unevenly with odds below 1e-8; create the table with a larger capacity',
-      );
+      return false;
     }
     add(this.i32, seg + SEQ, 1);
     const slot = this.allocate(seg);
@@ -1140,6 +1194,7 @@ export class SharedHashTable<V = unknown> {
     this.i32[seg + COUNT] = this.i32[seg + COUNT]! + 1;
     // Linearization point of an insert.
     add(this.i32, seg + SEQ, 1);
+    return true;
   }
 
   private replace(seg: number, old: number, pos: number, h: number, keyWord: number, vlen: number): void {
@@ -1461,7 +1516,10 @@ function unchanged(i32: Int32Array, seg: number, s1: number): boolean {
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
 const KEEP = -1,
-  REMOVE = -2;
+  REMOVE = -2,
+  FULL = -3; // and `write` answers: no room for a new key (quiet writes only)
+/** What `computeIfRoom` answers for a new key that found no room. @internal */
+export const TABLE_FULL: unique symbol = Symbol('sabre.table.full');
 /** `read` answers besides a length: no such key. */
 const ABSENT = -1;
 const IGNORE_POISON = Object.freeze({ ignorePoison: true });
