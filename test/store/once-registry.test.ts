@@ -85,7 +85,7 @@ describe('OnceRegistry', () => {
       [
         'a per-claim option given to the constructor',
         { capacity: 1, maxUses: 3 },
-        /unknown option "maxUses" \(the options are "capacity", "maxKeyBytes", "clock", "arena"\)/,
+        /unknown option "maxUses" \(the options are "capacity", "maxKeyBytes", "clock", "whenFull", "arena"\)/,
       ],
     ])('the constructor refuses %s', (_n, o, message) => {
       expectCode(() => new OnceRegistry(o), ErrorCode.INVALID_ARG, message);
