@@ -10,7 +10,7 @@ import * as seam from './memory/atomics.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from './memory/primitive.js';
 import type { SharedArena } from './memory/arena.js';
 import { InvalidArgumentError } from './errors.js';
-import { describeValue } from './validate.js';
+import { describeValue, isInstance } from './validate.js';
 import { custom, local, withDefault, type Field } from './options/field.js';
 
 const { compareExchange64, load64 } = seam; // module constants: see memory/atomics.ts
@@ -131,7 +131,7 @@ export type ClockOption = 'system' | ManualClockHandle;
  */
 export function sharedClock(clock: unknown): { readonly clock: Clock; readonly option: ClockOption } {
   if (clock === undefined || clock === systemClock) return { clock: systemClock, option: 'system' };
-  if (clock instanceof ManualClock) return { clock, option: clock.handle };
+  if (isInstance(clock, ManualClock)) return { clock, option: clock.handle };
   throw new InvalidArgumentError(
     'clock must be systemClock or a ManualClock (a clock must be shared by every thread: other clocks cannot travel in a handle)',
   );

@@ -144,13 +144,28 @@ export class AbortError extends SabreError {
   }
 }
 export class HandleError extends SabreError {
-  constructor(message: string) {
-    super(ErrorCode.HANDLE, message);
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.HANDLE, message, cause === undefined ? {} : { cause });
+  }
+}
+
+/**
+ * Runs `read`, which reads what a caller passed in; an error that is not
+ * sabre's (a throwing getter, a hostile Proxy, a `toString` that throws) is
+ * rethrown as `typed(message)` with the original as its cause, so a bad
+ * input is always a typed error. sabre's own errors pass through.
+ */
+export function readingInput<T>(read: () => T, typed: (message: string, cause: unknown) => SabreError, what: string): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof SabreError) throw e;
+    throw typed(`${what}: reading it threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`, e);
   }
 }
 export class InvalidArgumentError extends SabreError {
-  constructor(message: string) {
-    super(ErrorCode.INVALID_ARG, message);
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.INVALID_ARG, message, cause === undefined ? {} : { cause });
   }
 }
 export class CapacityError extends SabreError {

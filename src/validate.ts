@@ -73,6 +73,45 @@ export function plainObject(name: string, v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/**
+ * The named properties of a caller's object, read once into a plain object
+ * (undefined when `v` is not an object): later checks read the copy, and a
+ * throwing getter or a hostile Proxy is an InvalidArgumentError, not its
+ * own exception.
+ */
+export function fieldsOf<K extends string>(name: string, v: unknown, keys: readonly K[]): Partial<Record<K, unknown>> | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const out: Partial<Record<K, unknown>> = {};
+  try {
+    for (const k of keys) out[k] = (v as Record<K, unknown>)[k];
+  } catch (e) {
+    throw new InvalidArgumentError(`${name}: reading it threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`, e);
+  }
+  return out;
+}
+
+/**
+ * `v instanceof C`, false (not an exception) for a value that throws when
+ * asked (a Proxy whose getPrototypeOf trap throws): the caller then reports
+ * it as the wrong type, with a typed error.
+ */
+export function isInstance<T>(v: unknown, C: abstract new (...args: never[]) => T): v is T {
+  try {
+    return v instanceof C;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `v instanceof Uint8Array`, asked without running a caller's Proxy trap
+ * (`instanceof` consults a Proxy's getPrototypeOf; `ArrayBuffer.isView` reads
+ * an internal slot a Proxy does not have).
+ */
+export function isBytes(v: unknown): v is Uint8Array {
+  return ArrayBuffer.isView(v) && v instanceof Uint8Array;
+}
+
 export function fn(name: string, v: unknown): (...args: never[]) => unknown {
   if (typeof v !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${show(v)}`);
   return v as (...args: never[]) => unknown;

@@ -16,7 +16,7 @@ import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { parkSync, toDeadline } from '../sync/park.js';
 import { DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { describeValue } from '../validate.js';
+import { describeValue, isBytes } from '../validate.js';
 
 const { add, add64, compareExchange, compareExchange64, load, load64, notify, store, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -215,7 +215,7 @@ interface Initial {
 
 function encodeChecked<T>(codec: Codec<T>, value: T, maxBytes: number): Uint8Array {
   const bytes = codec.encode(value);
-  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeValue(bytes)}`);
+  if (!isBytes(bytes)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeValue(bytes)}`);
   if (bytes.length > maxBytes) throw new InvalidArgumentError(`value needs ${bytes.length} bytes encoded, more than maxBytes ${maxBytes}`);
   return bytes;
 }

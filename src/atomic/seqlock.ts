@@ -9,7 +9,7 @@ import type { SharedArena } from '../memory/arena.js';
 import { defineOptions } from '../options/schema.js';
 import { timeout } from '../options/field.js';
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue } from '../validate.js';
+import { describeValue, isInstance } from '../validate.js';
 import {
   defineDoubleBuffer,
   DoubleBuffer,
@@ -195,7 +195,7 @@ export class SeqLock<T = unknown> {
    * than the record, or the current value was stored by `write`
    */
   readInto(target: Float64Array): number {
-    if (!(target instanceof Float64Array))
+    if (!isInstance(target, Float64Array))
       throw new InvalidArgumentError(`readInto(target): target must be a Float64Array, got ${describeValue(target)}`);
     const { seq } = this.buffers;
     let backoff: Backoff | undefined;
@@ -272,7 +272,7 @@ export class SeqLock<T = unknown> {
 
   /** Validates a float64 record and stages its words in private memory; returns its length. */
   private stageRecord(values: Float64Array | readonly number[]): number {
-    if (!(values instanceof Float64Array) && !Array.isArray(values)) {
+    if (!isInstance(values, Float64Array) && !Array.isArray(values)) {
       throw new InvalidArgumentError(
         `writeFrom(values): values must be a Float64Array or an array of numbers, got ${describeValue(values)}`,
       );
@@ -282,7 +282,7 @@ export class SeqLock<T = unknown> {
       throw new InvalidArgumentError(`writeFrom(values): ${count} numbers need ${count * 8} bytes, more than maxBytes ${this.maxBytes}`);
     this.stage(count);
     const staged = this.scratch;
-    if (values instanceof Float64Array) {
+    if (isInstance(values, Float64Array)) {
       staged.set(values);
     } else {
       for (let i = 0; i < count; i++) {

@@ -44,7 +44,7 @@ import { SlidingWindow } from '../limit/sliding-window.js';
 import { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
 import { Bulkhead } from '../resilience/bulkhead.js';
-import { describeValue } from '../validate.js';
+import { describeValue, isInstance } from '../validate.js';
 
 /** An object whose state lives in shared memory and is re-opened from `handle`. */
 export interface SabrePrimitive {
@@ -102,7 +102,7 @@ export function isSabrePrimitive(v: unknown): v is SabrePrimitive {
   if (typeof handle !== 'object' || handle === null) return false;
   const kind = (handle as { kind?: unknown }).kind;
   const Class = typeof kind === 'string' ? classOfKind.get(kind) : undefined;
-  return Class !== undefined && v instanceof Class;
+  return Class !== undefined && isInstance(v, Class);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { custom, withDefault } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
-import { describeValue } from '../validate.js';
+import { describeValue, isBytes } from '../validate.js';
 import type { RateLimitDecision, RateLimitPolicy } from './decision.js';
 
 /*
@@ -181,6 +181,6 @@ function sfString(name: string, v: unknown): string {
 /** An sf-binary: the bytes in base64 between colons (a string's UTF-8 bytes). */
 function sfBytes(v: unknown): string {
   if (typeof v === 'string') return `:${Buffer.from(v, 'utf8').toString('base64')}:`;
-  if (v instanceof Uint8Array) return `:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}:`;
+  if (isBytes(v)) return `:${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}:`;
   throw new InvalidArgumentError(`partitionKey must be a string or a Uint8Array, got ${describeValue(v)}`);
 }

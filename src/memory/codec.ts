@@ -27,7 +27,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { types } from 'node:util';
 import { HandleError, InvalidArgumentError } from '../errors.js';
-import { describeValue } from '../validate.js';
+import { describeValue, isBytes } from '../validate.js';
 import type { Field } from '../options/field.js';
 
 /** Turns values into bytes and back. */
@@ -75,8 +75,7 @@ function privateBytes(bytes: Uint8Array): Uint8Array {
 }
 
 function checkBytes(codec: string, bytes: unknown): Uint8Array {
-  if (!(bytes instanceof Uint8Array))
-    throw new InvalidArgumentError(`the '${codec}' codec decodes a Uint8Array, got ${describeType(bytes)}`);
+  if (!isBytes(bytes)) throw new InvalidArgumentError(`the '${codec}' codec decodes a Uint8Array, got ${describeType(bytes)}`);
   return bytes;
 }
 
@@ -166,7 +165,7 @@ const stringCodec: Codec<string> = Object.freeze({
 });
 
 function checkUint8Array(value: unknown): Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`the 'bytes' codec encodes a Uint8Array, got ${describeType(value)}`);
+  if (!isBytes(value)) throw new InvalidArgumentError(`the 'bytes' codec encodes a Uint8Array, got ${describeType(value)}`);
   return value;
 }
 
@@ -253,7 +252,7 @@ export function encodeInto<T>(codec: Codec<T>, value: T, target: Uint8Array): nu
     return n;
   }
   const bytes = codec.encode(value);
-  if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeType(bytes)}`);
+  if (!isBytes(bytes)) throw new InvalidArgumentError(`codec.encode must return a Uint8Array, got ${describeType(bytes)}`);
   if (bytes.length > target.length) return -1;
   target.set(bytes);
   return bytes.length;

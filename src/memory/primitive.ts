@@ -18,7 +18,7 @@
  * Every primitive's options also take `arena` (allocate inside a
  * `SharedArena`); it is added here, never declared twice.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { HandleError, InvalidArgumentError, readingInput } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { custom, local, withDefault, type Field } from '../options/field.js';
 import {
@@ -100,8 +100,16 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
    * @throws InvalidArgumentError for unknown or bad `given` options
    */
   open(handle: unknown, given?: unknown): Opened<K, WithArena<F>> {
-    const region = openRegion(this.spec, handle, (o) => this.options.fromHandle(o));
-    return new Opened(region, this.options.revive(region.options, given, `${this.name}.from(handle, options)`), false);
+    const region = readingInput(
+      () => openRegion(this.spec, handle, (o) => this.options.fromHandle(o)),
+      (m, cause) => new HandleError(m, cause),
+      `${this.name}.from(handle)`,
+    );
+    return readingInput(
+      () => new Opened(region, this.options.revive(region.options, given, `${this.name}.from(handle, options)`), false),
+      (m, cause) => new InvalidArgumentError(m, cause),
+      `${this.name}.from(handle, options)`,
+    );
   }
 
   /** Opens a region that another primitive's code already validated (a part placed inside it). */
@@ -111,7 +119,11 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
 
   /** The constructor's argument: options to create from, or a region `from` opened. */
   resolve(input: unknown, rest?: unknown): Opened<K, WithArena<F>> {
-    return input instanceof Opened ? (input as Opened<K, WithArena<F>>) : this.create(input, rest);
+    return readingInput(
+      () => (input instanceof Opened ? (input as Opened<K, WithArena<F>>) : this.create(input, rest)),
+      (m, cause) => new InvalidArgumentError(m, cause),
+      `new ${this.name}(options)`,
+    );
   }
 
   /**
@@ -146,7 +158,11 @@ export class PrimitiveDefinition<K extends string, F extends Fields> {
 
   /** Bytes a region of these options takes in a buffer of its own (an arena rounds each up to 128: `SharedArena.byteLengthFor`). */
   byteLength(raw: unknown, rest?: unknown): number {
-    return regionBytes(this.spec, this.options.toHandle(this.options.parseWith(raw, rest, `${this.name}.byteLength(options)`)));
+    return readingInput(
+      () => regionBytes(this.spec, this.options.toHandle(this.options.parseWith(raw, rest, `${this.name}.byteLength(options)`))),
+      (m, cause) => new InvalidArgumentError(m, cause),
+      `${this.name}.byteLength(options)`,
+    );
   }
 }
 

@@ -23,7 +23,7 @@
  *   none extra, so a forged handle cannot smuggle in a value the constructor
  *   would refuse.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, SabreError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { deprecated, type DeprecationCode } from './deprecate.js';
 import { REQUIRED, type Field, type OptionRange } from './field.js';
@@ -122,6 +122,19 @@ export class OptionSchema<F extends Fields> {
    * @throws InvalidArgumentError naming the first bad or unknown option
    */
   parse(raw: unknown, where?: string, prefix?: string): Parsed<F> {
+    try {
+      return this.parseRaw(raw, where, prefix);
+    } catch (e) {
+      // A throwing getter or a hostile Proxy among the options: a typed error all the same.
+      if (e instanceof SabreError) throw e;
+      throw new InvalidArgumentError(
+        `${where ?? this.where}: reading the options threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`,
+        e,
+      );
+    }
+  }
+
+  private parseRaw(raw: unknown, where?: string, prefix?: string): Parsed<F> {
     // The common case first: a plain options object and no older shape to rewrite.
     if (typeof raw === 'object' && raw !== null && this.rules.legacy === undefined && !Array.isArray(raw))
       return this.build(raw as Record<string, unknown>, where, prefix);

@@ -17,7 +17,7 @@ import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES } f
 import type { EvictionPolicy } from '../table/eviction.js';
 import type { TableKey } from '../table/key.js';
 import { toDeadline } from '../sync/park.js';
-import { describeValue, fn as checkFn, wellFormed } from '../validate.js';
+import { describeValue, fn as checkFn, isBytes, wellFormed } from '../validate.js';
 import { encodeTags, recordCodec, recordExpiry, recordHasTag, RECORD_HEAD_BYTES, type CacheRecord } from './cache-record.js';
 import { FrequencySketch, sketchBytes } from './frequency-sketch.js';
 import { Flights, FLIGHT_RECORD_BYTES, WAIT_STRIPES, type FlightRecord } from './single-flight.js';
@@ -403,12 +403,12 @@ export class Cache<V = unknown> {
 
   /** Removes every entry whose key starts with `prefix` (a string prefix matches string keys, bytes match byte keys); returns how many. */
   invalidatePrefix(prefix: TableKey): number {
-    const isBytes = prefix instanceof Uint8Array;
-    if (typeof prefix !== 'string' && !isBytes)
+    const bytes = isBytes(prefix);
+    if (typeof prefix !== 'string' && !bytes)
       throw new InvalidArgumentError(`prefix must be a string or a Uint8Array, got ${describeValue(prefix)}`);
-    const p = isBytes ? prefix : new TextEncoder().encode(wellFormed('prefix', prefix));
+    const p = bytes ? prefix : new TextEncoder().encode(wellFormed('prefix', prefix));
     return this.entries.removeWhere((key, keyIsBytes) => {
-      if (keyIsBytes !== isBytes || key.length < p.length) return false;
+      if (keyIsBytes !== bytes || key.length < p.length) return false;
       for (let i = 0; i < p.length; i++) if (key[i] !== p[i]) return false;
       return true;
     });

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, isSabreError } from '../errors.js';
 import { boolean, custom, fn, withDefault } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
-import { describeValue, plainObject } from '../validate.js';
+import { describeValue, isInstance, plainObject } from '../validate.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotencyResponse } from './idempotency-store.js';
 
 /** The request header that carries the key. */
@@ -191,7 +191,7 @@ export async function idempotent(
   handler: (context: IdempotentContext) => IdempotencyResponse | Promise<IdempotencyResponse>,
   options?: IdempotentOptions,
 ): Promise<IdempotentReply> {
-  if (!(store instanceof IdempotencyStore))
+  if (!isInstance(store, IdempotencyStore))
     throw new InvalidArgumentError(`store must be an IdempotencyStore, got ${describeValue(store)}`);
   const req = plainObject('request', request) as Partial<IdempotentRequest>;
   if (typeof req.method !== 'string' || typeof req.path !== 'string' || typeof req.headers !== 'object' || req.headers === null) {

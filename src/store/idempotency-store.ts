@@ -16,7 +16,7 @@ import { boolean, duration, integer, oneOf } from '../options/field.js';
 import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { MAX_VALUE_BYTES, SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
-import { describeValue, integerIn, plainObject, wellFormed } from '../validate.js';
+import { describeValue, fieldsOf, integerIn, isBytes, plainObject, wellFormed } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
 
@@ -370,17 +370,11 @@ function checkFingerprint(fingerprint: unknown): string {
 }
 
 function checkToken(token: unknown): IdempotencyToken {
-  const t = token as Partial<IdempotencyToken> | null;
-  if (
-    typeof t !== 'object' ||
-    t === null ||
-    typeof t.key !== 'string' ||
-    typeof t.attempt !== 'number' ||
-    !Number.isSafeInteger(t.attempt)
-  ) {
+  const t = fieldsOf('token', token, ['key', 'attempt']);
+  if (t === undefined || typeof t.key !== 'string' || typeof t.attempt !== 'number' || !Number.isSafeInteger(t.attempt)) {
     throw new InvalidArgumentError(`token must be the one begin() returned with status 'new', got ${describeValue(token)}`);
   }
-  return t as IdempotencyToken;
+  return { key: t.key, attempt: t.attempt };
 }
 
 /** Validates and measures a response before any shared step. */
@@ -412,7 +406,7 @@ function encodeResponse(response: unknown, maxBytes: number): StoredResponse {
     bodyKind = STRING_BODY;
     body = r.body;
     bodyBytes = Buffer.byteLength(body);
-  } else if (r.body instanceof Uint8Array) {
+  } else if (isBytes(r.body)) {
     bodyKind = BYTES_BODY;
     body = r.body;
     bodyBytes = body.length;
@@ -593,7 +587,7 @@ export class IdempotencyStore {
     if (typeof r.method !== 'string') throw new InvalidArgumentError(`request.method must be a string, got ${describeValue(r.method)}`);
     if (typeof r.path !== 'string') throw new InvalidArgumentError(`request.path must be a string, got ${describeValue(r.path)}`);
     const body = r.body;
-    if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    if (body !== undefined && typeof body !== 'string' && !isBytes(body)) {
       throw new InvalidArgumentError(`request.body must be a string or a Uint8Array, got ${describeValue(body)}`);
     }
     // One buffer: [method length, method, path length, path, body], lengths as 32-bit big-endian.

@@ -7,7 +7,7 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
 import { AbortError, InvalidArgumentError, NotOwnerError, isSabreError } from '../errors.js';
-import { describeValue, nonNegativeInteger } from '../validate.js';
+import { describeValue, isInstance, nonNegativeInteger } from '../validate.js';
 import { boolean } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
@@ -102,7 +102,7 @@ const WAIT = waitOptions('condition.wait(mutex, options)', { ignorePoison: boole
 const WAIT_ASYNC = waitAsyncOptions('condition.waitAsync(mutex, options)', { ignorePoison: boolean() });
 
 function checkMutex(mutex: unknown): Mutex {
-  if (!(mutex instanceof Mutex))
+  if (!isInstance(mutex, Mutex))
     throw new InvalidArgumentError(`mutex must be a Mutex (open a handle with Mutex.from), got ${describeValue(mutex)}`);
   if (mutex.ownerThreadId !== threadId) {
     const owner = mutex.ownerThreadId;

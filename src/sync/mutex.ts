@@ -217,6 +217,15 @@ class EmbeddedMutexWords {
   constructor(readonly words: Int32Array) {}
 }
 
+/** `options instanceof EmbeddedMutexWords`, false for anything that cannot even be asked (a hostile Proxy: the constructor then reports it). */
+function isEmbedded(options: unknown): options is EmbeddedMutexWords {
+  try {
+    return options instanceof EmbeddedMutexWords;
+  } catch {
+    return false;
+  }
+}
+
 const me = threadId + 1;
 const ME_TASK = me | TASK;
 const RESOLVED = Promise.resolve();
@@ -352,7 +361,7 @@ export class Mutex {
   };
 
   constructor(options?: MutexOptions | OpenedOf<typeof DEF> | EmbeddedMutexWords) {
-    if (options instanceof EmbeddedMutexWords) {
+    if (isEmbedded(options)) {
       this.ownHandle = undefined;
       this.words = options.words;
       this.queue = localQueue(this.words);

@@ -20,6 +20,7 @@
  * dying anywhere leaves nothing to repair. A waiter whose key's holder died
  * learns it from its own watch (park.ts), not from this word.
  */
+import { isBytes } from '../validate.js';
 import * as seam from '../memory/atomics.js';
 import { fnv1a } from '../memory/fnv.js';
 import type { TableKey } from './key.js';
@@ -41,7 +42,7 @@ export class KeyWaitWords {
 
   /** The index in `words` of `key`'s word (0 for a key of another type: the table refuses it first). */
   wordOf(key: TableKey): number {
-    return typeof key === 'string' || key instanceof Uint8Array ? (fnv1a(key) % this.count) * this.stride : 0;
+    return typeof key === 'string' || isBytes(key) ? (fnv1a(key) % this.count) * this.stride : 0;
   }
 
   /** The word's epoch: load it before looking at the key, then park on it. */

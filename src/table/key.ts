@@ -11,7 +11,7 @@
  * `TextEncoder.encodeInto`, which costs more than the hash for them.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { describeValue, wellFormed } from '../validate.js';
+import { describeValue, isBytes, wellFormed } from '../validate.js';
 
 /** A key of a SharedHashTable and of the structures built on it. */
 export type TableKey = string | Uint8Array;
@@ -40,7 +40,7 @@ export class KeyBuffer {
    */
   encode(key: TableKey): number {
     if (typeof key === 'string') return this.encodeString(key);
-    if (key instanceof Uint8Array) {
+    if (isBytes(key)) {
       if (key.length > this.maxKeyBytes) throw this.tooLong(key.length);
       this.bytes.set(key);
       return key.length | BYTES_KEY;
