@@ -2,7 +2,8 @@
  * The chaos suite: `npm run chaos` (CI runs it with SABRE_SOAK=1; `npm test`
  * runs a short version through test/chaos/chaos.test.ts).
  *
- * For each scenario (scenarios.ts), a few worker threads repeat the
+ * For each scenario (scenarios.ts), a few worker threads (and, for the Mutex,
+ * also the threads of a Piscina pool, running the step in tasks) repeat the
  * scenario's step while this controller kills one of them at random moments
  * (`worker.terminate()`, anywhere; `process.exit(1)` or an uncaught exception
  * at one of the step's die points, critical sections included) and starts a
@@ -13,9 +14,11 @@
  * Usage: tsx chaos/run.ts [--seconds N] [--workers N] [--kill-every MS] [--only Mutex,LeaseLock]
  */
 import type { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import { spawnWorker } from '../src/threads/spawn.js';
+import { ThreadRegistry } from '../src/threads/registry.js';
 import { SCENARIOS, SLOTS, UNSAFE_TWINS, type Verdict } from './scenarios.js';
-import { ALIVE, EXIT, KILL, OPS, STOP, THROW, controlBuffer } from './control.js';
+import { ALIVE, EXIT, KILL, NEXT_SLOT, OPS, STOP, THROW, controlBuffer, tidWord } from './control.js';
 
 export interface ChaosOptions {
   /** How long each scenario runs under kills. */
@@ -28,6 +31,8 @@ export interface ChaosOptions {
   readonly only?: readonly string[];
   /** Run the unsafe twins instead (the meta-test: each must break its invariant). */
   readonly twins?: boolean;
+  /** Also run these scenarios on a Piscina pool, whose threads die inside tasks (default: Mutex). */
+  readonly piscina?: readonly string[];
 }
 
 export interface ChaosResult extends Verdict {
@@ -55,6 +60,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult[]> {
   for (const scenario of options.twins === true ? UNSAFE_TWINS : SCENARIOS) {
     if (options.only !== undefined && !options.only.includes(scenario.name)) continue;
     results.push(await runScenario(scenario.name, options));
+  }
+  if (options.twins !== true) {
+    for (const name of options.piscina ?? ['Mutex']) {
+      if (options.only === undefined || options.only.includes(name)) results.push(await runOnPiscina(name, options));
+    }
   }
   return results;
 }
@@ -121,6 +131,65 @@ async function runScenario(name: string, o: ChaosOptions): Promise<ChaosResult> 
   );
   const verdict = await scenario.check(state);
   return { scenario: name, invariant: scenario.invariant, kills, steps: Atomics.load(c, OPS), recoveryMs, ...verdict };
+}
+
+const TASK = new URL('../workers/chaos.task.mjs', import.meta.url).href;
+
+/**
+ * A scenario on a Piscina pool: tasks run its step; pool threads die by
+ * `terminate()`, by `process.exit` inside a task, or by an uncaught
+ * exception thrown after a task stopped mid-step, and the pool replaces them.
+ */
+async function runOnPiscina(name: string, o: ChaosOptions): Promise<ChaosResult> {
+  const scenario = SCENARIOS.find((s) => s.name === name)!;
+  const state: unknown = scenario.setup();
+  const control = controlBuffer(SLOTS);
+  const c = new Int32Array(control);
+  const pool = new Piscina({ filename: TASK, minThreads: o.workers, maxThreads: o.workers, atomics: 'async' });
+  pool.on('error', () => {}); // a thread's uncaught exception: the kill itself
+  let running = true;
+  const submit = (): void => {
+    if (!running) return;
+    pool.run({ name, state, control, ms: 50 }).then(submit, submit);
+  };
+  for (let i = 0; i < o.workers; i++) submit();
+  while (Atomics.load(c, OPS) === 0) await sleep(10); // the first thread started
+  const kills = { terminate: 0, exit: 0, throw: 0 };
+  const recoveryMs: number[] = [];
+  const deadline = Date.now() + o.durationMs;
+  while (Date.now() < deadline) {
+    await sleep(o.killEveryMs * (0.5 + Math.random()));
+    const how = Math.random();
+    if (how < 1 / 3) {
+      const threads = pool.threads;
+      if (threads.length < 2) continue;
+      kills.terminate++;
+      await threads[Math.floor(Math.random() * threads.length)]!.terminate();
+    } else {
+      // A live pool thread's slot (one that has run a task since its slot was taken).
+      const slots = Array.from({ length: Atomics.load(c, NEXT_SLOT) }, (_, i) => i).filter((slot) => {
+        const tid = Atomics.load(c, tidWord(SLOTS, slot));
+        return tid !== 0 && Atomics.load(c, KILL + slot) === ALIVE && ThreadRegistry.current.isAlive(tid - 1);
+      });
+      if (slots.length < 2) continue;
+      if (how < 2 / 3) kills.exit++;
+      else kills.throw++;
+      Atomics.store(c, KILL + slots[Math.floor(Math.random() * slots.length)]!, how < 2 / 3 ? EXIT : THROW);
+    }
+    recoveryMs.push(await untilProgress(c));
+  }
+  running = false;
+  Atomics.store(c, STOP, 1);
+  await pool.destroy();
+  const verdict = await scenario.check(state);
+  return {
+    scenario: `${name} (Piscina tasks)`,
+    invariant: scenario.invariant,
+    kills,
+    steps: Atomics.load(c, OPS),
+    recoveryMs,
+    ...verdict,
+  };
 }
 
 /** Milliseconds until some worker completes a step (at most 3 s: then reported as 3000). */

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SCENARIOS, UNSAFE_TWINS } from '../chaos/scenarios.js';
-import { EXIT, KILL, OPS, STOP, THROW } from '../chaos/control.js';
+import { ChaosKill, EXIT, KILL, OPS, STOP, THROW } from '../chaos/control.js';
 
 interface ChaosWorkerData {
   readonly name: string;
@@ -12,9 +12,6 @@ interface ChaosWorkerData {
   readonly control: SharedArrayBuffer;
   readonly slot: number;
 }
-
-/** Thrown at a die point by a worker told to die by an uncaught exception; nothing catches it. */
-class ChaosKill extends Error {}
 
 const { name, state, control, slot } = workerData as ChaosWorkerData;
 const c = new Int32Array(control);
