@@ -502,7 +502,15 @@ export class Semaphore {
     store(this.slotWords, at, load(this.slotWords, at) + n);
     // Linearization point of acquire.
     store(this.words, COUNT, count - n);
-    if (mine) store(this.words, RESERVE_N, 0); // the surplus others see is unchanged: no wake-up needed
+    if (mine) {
+      store(this.words, RESERVE_N, 0);
+      // The surplus others see goes from count - reserved to count - n: larger when the reservation
+      // was for more than was taken (the queue's head changed since), and then they must look again.
+      if (reserved > n) {
+        add(this.words, EPOCH, 1);
+        this.surplusGrew = true;
+      }
+    }
     return true;
   }
 
@@ -561,6 +569,8 @@ export class Semaphore {
    * wake-up went astray: the driver looks again), or a holder (or the
    * reserving waiter) died (looking records the death).
    */
+  /** Set under GUARD by a take that left others more surplus than before: the unlock wakes them. */
+  private surplusGrew = false;
   private readonly watch: Watch = () => load(this.words, COUNT) > 0 || this.hasDeadHolder();
 
   private hasDeadHolder(): boolean {
@@ -666,7 +676,8 @@ export class Semaphore {
   /** Releases GUARD; with `wake`, tells the waiters that the state changed. */
   private unlockGuard(wake: boolean): void {
     if ((exchange(this.words, GUARD, 0) & GUARD_PARKED) !== 0) notify(this.words, GUARD);
-    if (wake && load(this.words, WAITERS) > 0) notify(this.words, EPOCH);
+    if ((wake || this.surplusGrew) && load(this.words, WAITERS) > 0) notify(this.words, EPOCH);
+    this.surplusGrew = false;
   }
 
   /** Under GUARD taken from a dead holder: COUNT := permits - Σ HELD, dead slots freed, dead reservation dropped. */
@@ -839,7 +850,11 @@ export class Semaphore {
       const before = load(this.words, EPOCH);
       const head = q.acquirers[0];
       if (head !== undefined) this.reserveLocked(head.n, waiter);
-      else if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) store(this.words, RESERVE_N, 0); // only watchers left
+      else if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) {
+        // Only watchers left: the reservation goes, and the surplus it held back is others' to take.
+        store(this.words, RESERVE_N, 0);
+        add(this.words, EPOCH, 1);
+      }
       if (load(this.words, EPOCH) !== before) wake = true;
       this.countParking();
       return load(this.words, EPOCH);
