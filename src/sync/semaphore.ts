@@ -564,14 +564,15 @@ export class Semaphore {
   }
 
   /** True if a slot with permits (or parked waiters) belongs to a thread proved dead (read-only: no GUARD). */
-  /**
-   * The ticker's check for this thread's parked driver: permits are free (a
-   * wake-up went astray: the driver looks again), or a holder (or the
-   * reserving waiter) died (looking records the death).
-   */
   /** Set under GUARD by a take that left others more surplus than before: the unlock wakes them. */
   private surplusGrew = false;
-  private readonly watch: Watch = () => load(this.words, COUNT) > 0 || this.hasDeadHolder();
+  /**
+   * The ticker's check for this thread's parked driver: a holder (or the
+   * reserving waiter) died (looking records the death). Free permits are not
+   * checked: every change that lets a waiter succeed moves EPOCH and wakes
+   * it, and a check here would hide a lost wake-up from the properties.
+   */
+  private readonly watch: Watch = () => this.hasDeadHolder();
 
   private hasDeadHolder(): boolean {
     const reg = registry();
@@ -598,9 +599,10 @@ export class Semaphore {
   /**
    * Under GUARD, after a waiter failed to take: reserves its `n` if nobody
    * (or a younger waiter, or a dead thread, or for a sync waiter a suspended
-   * task of its own thread) holds the reservation.
+   * task of its own thread) holds the reservation. Returns true if it took the
+   * reservation over from another waiter.
    */
-  private reserveLocked(n: number, waiter: Waiter): void {
+  private reserveLocked(n: number, waiter: Waiter): boolean {
     const reserved = load(this.words, RESERVE_N);
     if (reserved !== 0) {
       const ticket = load(this.words, RESERVE_TICKET);
@@ -610,16 +612,19 @@ export class Semaphore {
           store(this.words, RESERVE_N, n);
           if (n < reserved) add(this.words, EPOCH, 1);
         }
-        return;
+        return false;
       }
       const reserver = load(this.words, RESERVER);
       const takeOver = older(waiter.ticket, ticket) || (waiter.sync && reserver === me);
-      if (!takeOver) return;
+      if (!takeOver) return false;
     }
     store(this.words, RESERVER, me);
     store(this.words, RESERVE_TICKET, waiter.ticket);
     store(this.words, RESERVE_N, n);
     if (reserved !== 0 && n < reserved) add(this.words, EPOCH, 1); // a smaller reservation: more surplus for others
+    // Taken over from another waiter: that reservation may be all that kept this one from taking
+    // (the caller must look again before it parks: no one else will wake it for permits already free).
+    return reserved !== 0;
   }
 
   /** Drops this waiter's reservation, if it still holds it, and wakes the others to use the surplus. */
@@ -736,7 +741,10 @@ export class Semaphore {
       if (deadline !== Infinity && systemClock.now() >= deadline)
         throw new TimeoutError(`timed out waiting for ${n} permit(s) of the semaphore`);
       const before = load(this.words, EPOCH);
-      this.reserveLocked(n, waiter);
+      if (this.reserveLocked(n, waiter) && this.takeLocked(n, waiter)) {
+        if (load(this.words, EPOCH) !== before) wake = true;
+        return undefined;
+      }
       if (load(this.words, EPOCH) !== before) wake = true;
       this.countParking();
       return load(this.words, EPOCH);
@@ -840,6 +848,7 @@ export class Semaphore {
     waiter.reclaim = false;
     waiter.deaths = registry().deaths;
     let wake = this.lockGuard();
+    const before = load(this.words, EPOCH);
     try {
       if (reclaim) {
         this.reclaimLocked();
@@ -847,19 +856,22 @@ export class Semaphore {
       }
       this.serveLocked(q, waiter);
       if (q.empty) return undefined;
-      const before = load(this.words, EPOCH);
-      const head = q.acquirers[0];
-      if (head !== undefined) this.reserveLocked(head.n, waiter);
-      else if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) {
+      let head = q.acquirers[0];
+      // A reservation taken over from another waiter may be all that kept the head from taking: serve again.
+      while (head !== undefined && this.reserveLocked(head.n, waiter)) {
+        this.serveLocked(q, waiter);
+        if (q.empty) return undefined;
+        head = q.acquirers[0];
+      }
+      if (head === undefined && load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) {
         // Only watchers left: the reservation goes, and the surplus it held back is others' to take.
         store(this.words, RESERVE_N, 0);
         add(this.words, EPOCH, 1);
       }
-      if (load(this.words, EPOCH) !== before) wake = true;
       this.countParking();
       return load(this.words, EPOCH);
     } finally {
-      this.unlockGuard(wake);
+      this.unlockGuard(wake || load(this.words, EPOCH) !== before);
     }
   }
 

@@ -136,6 +136,24 @@ describe('Semaphore behaviour', () => {
     await b.call('release', { sem: s.handle, n: 1 });
   });
 
+  it('a waiter that takes the reservation over from a younger one takes the free permits at once (no lost wake-up)', async () => {
+    // The state a younger waiter leaves when it reserved first, and an older one (ticket drawn
+    // earlier, round run later) now comes: a free permit, held back for the younger. The older one
+    // takes the reservation over; that was all that kept it from taking, and no later release is
+    // coming to wake it. It used to park anyway: a blocking waiter then lost a liveness slice, an
+    // async one waited for ever (found by props/semaphore-occupancy under SABRE_SOAK).
+    const s = new Semaphore(1);
+    const words = (s as unknown as { words: Int32Array }).words; // GUARD, COUNT, EPOCH, WAITERS, TICKET, RESERVE_N, RESERVER, RESERVE_TICKET
+    const younger = Atomics.load(words, 4) + 1_000;
+    Atomics.store(words, 6, threadId + 1);
+    Atomics.store(words, 7, younger);
+    Atomics.store(words, 5, 1);
+    const guard = await Promise.race([s.acquireAsync(1), elapse(2_000).then(() => 'still parked' as const)]);
+    expect(guard).toBeInstanceOf(SemaphoreGuard);
+    (guard as SemaphoreGuard).release();
+    expect(s.available).toBe(1);
+  });
+
   it('acquire / acquireAsync return guards that `using` releases, also when the scope throws', async () => {
     const s = new Semaphore(3);
     {
