@@ -159,19 +159,18 @@ async function runOnPiscina(name: string, o: ChaosOptions): Promise<ChaosResult>
   const deadline = Date.now() + o.durationMs;
   while (Date.now() < deadline) {
     await sleep(o.killEveryMs * (0.5 + Math.random()));
+    // Kill only while another pool thread is running tasks, so recovery is the primitive's, not a thread's start-up.
+    const slots = Array.from({ length: Atomics.load(c, NEXT_SLOT) }, (_, i) => i).filter((slot) => {
+      const tid = Atomics.load(c, tidWord(SLOTS, slot));
+      return tid !== 0 && Atomics.load(c, KILL + slot) === ALIVE && ThreadRegistry.current.isAlive(tid - 1);
+    });
+    if (slots.length < 2) continue;
     const how = Math.random();
     if (how < 1 / 3) {
       const threads = pool.threads;
-      if (threads.length < 2) continue;
       kills.terminate++;
       await threads[Math.floor(Math.random() * threads.length)]!.terminate();
     } else {
-      // A live pool thread's slot (one that has run a task since its slot was taken).
-      const slots = Array.from({ length: Atomics.load(c, NEXT_SLOT) }, (_, i) => i).filter((slot) => {
-        const tid = Atomics.load(c, tidWord(SLOTS, slot));
-        return tid !== 0 && Atomics.load(c, KILL + slot) === ALIVE && ThreadRegistry.current.isAlive(tid - 1);
-      });
-      if (slots.length < 2) continue;
       if (how < 2 / 3) kills.exit++;
       else kills.throw++;
       Atomics.store(c, KILL + slots[Math.floor(Math.random() * slots.length)]!, how < 2 / 3 ? EXIT : THROW);
