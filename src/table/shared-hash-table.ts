@@ -495,11 +495,14 @@ export class SharedHashTable<V = unknown> {
     }
   }
 
-  /** The gate's base (0 until the first policy set it). */
+  /**
+   * The gate's base, NaN until the first policy has set it: a gate computed
+   * or read without a base compares false, so it never holds.
+   */
   private base(): number {
-    if (load(this.i32, BASE_SET) !== 2) return 0;
+    if (load(this.i32, BASE_SET) !== 2) return NaN;
     whole[0] = load64(this.i64, BASE >> 1);
-    return Number.isFinite(bits[0]) ? bits[0]! : 0;
+    return Number.isFinite(bits[0]) ? bits[0]! : NaN;
   }
 
   /** Internal: inserts so far (the clock of STAMP and BORN; counted only by evicting instances). @internal */
