@@ -163,252 +163,211 @@ interface Subject {
 }
 
 const clock = new ManualClock();
-const subject = <T extends object>(s: {
-  name: string;
-  construct: (j: unknown) => unknown;
-  from: (j: unknown) => unknown;
-  fresh: () => T;
-  works: (t: T) => void | Promise<void>;
-}): Subject => s;
+/** A subject for a primitive class: its constructor and `from` take the junk. */
+const subject = <T extends object>(
+  C: { new (options: never): T; from(handle: never): unknown; readonly name: string },
+  fresh: () => T,
+  works: (t: T) => void | Promise<void>,
+): Subject => ({
+  name: C.name,
+  construct: (j: unknown) => new C(j as never),
+  from: (j: unknown) => C.from(j as never),
+  fresh,
+  works,
+});
 
 const SUBJECTS: Subject[] = [
-  subject({
-    name: 'Mutex',
-    construct: (j) => new Mutex(j as never),
-    from: (j) => Mutex.from(j as never),
-    fresh: () => new Mutex(),
-    works: (m) => {
+  subject(
+    Mutex,
+    () => new Mutex(),
+    (m) => {
       if (m.isLocked && m.ownerThreadId === threadId) m.unlock();
       expect(m.tryLock()).toBe(true);
       m.unlock();
     },
-  }),
-  subject({
-    name: 'Semaphore',
-    construct: (j) => new Semaphore(j as never),
-    from: (j) => Semaphore.from(j as never),
-    fresh: () => new Semaphore(4),
-    works: (s) => {
+  ),
+  subject(
+    Semaphore,
+    () => new Semaphore(4),
+    (s) => {
       const held = s.heldByCurrentThread;
       if (held > 0) s.release(held);
       expect(s.tryAcquire(4)).toBe(true);
       s.release(4);
     },
-  }),
-  subject({
-    name: 'RWLock',
-    construct: (j) => new RWLock(j as never),
-    from: (j) => RWLock.from(j as never),
-    fresh: () => new RWLock(),
-    works: (l) => {
+  ),
+  subject(
+    RWLock,
+    () => new RWLock(),
+    (l) => {
       while (l.isWriteLocked && l.writerThreadId === threadId) l.writeUnlock();
       while (l.readHoldCount > 0) l.readUnlock();
       expect(l.tryWriteLock()).toBe(true);
       l.writeUnlock();
     },
-  }),
-  subject({
-    name: 'Latch',
-    construct: (j) => new Latch(j as never),
-    from: (j) => Latch.from(j as never),
-    fresh: () => {
+  ),
+  subject(
+    Latch,
+    () => {
       const l = new Latch(1);
       l.countDown(); // open: every wait returns at once
       return l;
     },
-    works: (l) => expect(l.count).toBe(0),
-  }),
-  subject({
-    name: 'Once',
-    construct: (j) => new Once(j as never),
-    from: (j) => Once.from(j as never),
-    fresh: () => new Once(),
-    works: (o) => {
+    (l) => expect(l.count).toBe(0),
+  ),
+  subject(
+    Once,
+    () => new Once(),
+    (o) => {
       o.run(() => 1);
       expect(o.done).toBe(true);
     },
-  }),
-  subject({
-    name: 'Condition',
-    construct: (j) => new Condition(j as never),
-    from: (j) => Condition.from(j as never),
-    fresh: () => new Condition(),
-    works: (c) => {
+  ),
+  subject(
+    Condition,
+    () => new Condition(),
+    (c) => {
       c.notifyAll();
     },
-  }),
-  subject({
-    name: 'AtomicCounter',
-    construct: (j) => new AtomicCounter(j as never),
-    from: (j) => AtomicCounter.from(j as never),
-    fresh: () => new AtomicCounter(),
-    works: (c) => {
-      const v = c.get();
+  ),
+  subject(
+    AtomicCounter,
+    () => new AtomicCounter(),
+    (c) => {
+      const v = Number(c.get());
       c.add(1);
-      expect(c.get()).toBe(v + 1);
+      expect(Number(c.get())).toBe(v + 1);
     },
-  }),
-  subject({
-    name: 'StripedCounter',
-    construct: (j) => new StripedCounter(j as never),
-    from: (j) => StripedCounter.from(j as never),
-    fresh: () => new StripedCounter(),
-    works: (c) => {
+  ),
+  subject(
+    StripedCounter,
+    () => new StripedCounter(),
+    (c) => {
       const v = c.sum();
       c.add(1);
       expect(c.sum()).toBe(v + 1);
     },
-  }),
-  subject({
-    name: 'SeqLock',
-    construct: (j) => new SeqLock(j as never),
-    from: (j) => SeqLock.from(j as never),
-    fresh: () => new SeqLock<unknown>({ maxBytes: 64, codec: 'json', initial: 1 }),
-    works: (l) => {
+  ),
+  subject(
+    SeqLock,
+    () => new SeqLock<unknown>({ maxBytes: 64, codec: 'json', initial: 1 }),
+    (l) => {
       l.write({ ok: 1 });
       expect(l.read()).toEqual({ ok: 1 });
     },
-  }),
-  subject({
-    name: 'VersionedCell',
-    construct: (j) => new VersionedCell(j as never),
-    from: (j) => VersionedCell.from(j as never),
-    fresh: () => new VersionedCell<unknown>({ maxBytes: 64, codec: 'json', initial: 1 }),
-    works: (c) => {
+  ),
+  subject(
+    VersionedCell,
+    () => new VersionedCell<unknown>({ maxBytes: 64, codec: 'json', initial: 1 }),
+    (c) => {
       const { version } = c.read();
       c.write({ ok: 1 }, version);
       expect(c.read().value).toEqual({ ok: 1 });
     },
-  }),
-  subject({
-    name: 'SharedHashTable',
-    construct: (j) => new SharedHashTable(j as never),
-    from: (j) => SharedHashTable.from(j as never),
-    fresh: () => new SharedHashTable<unknown>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 32, codec: 'json' }),
-    works: (t) => {
+  ),
+  subject(
+    SharedHashTable,
+    () => new SharedHashTable<unknown>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 32, codec: 'json' }),
+    (t) => {
       t.clear();
       t.set('ok', 1);
       expect(t.get('ok')).toBe(1);
     },
-  }),
-  subject({
-    name: 'Cache',
-    construct: (j) => new Cache(j as never),
-    from: (j) => Cache.from(j as never),
-    fresh: () => new Cache<unknown>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 32, codec: 'json' }),
-    works: (c) => {
+  ),
+  subject(
+    Cache,
+    () => new Cache<unknown>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 32, codec: 'json' }),
+    (c) => {
       c.set('ok', 1);
       expect(c.get('ok')).toBe(1);
     },
-  }),
-  subject({
-    name: 'LeaseLock',
-    construct: (j) => new LeaseLock(j as never),
-    from: (j) => LeaseLock.from(j as never),
-    fresh: () => new LeaseLock({ capacity: 8, clock }),
-    works: (l) => {
+  ),
+  subject(
+    LeaseLock,
+    () => new LeaseLock({ capacity: 8, clock }),
+    (l) => {
       const lease = l.acquire('works-check', { ttlMs: 10 });
       expect(lease).not.toBeNull();
       lease!.release();
     },
-  }),
-  subject({
-    name: 'FencedResource',
-    construct: (j) => new FencedResource(j as never),
-    from: (j) => FencedResource.from(j as never),
-    fresh: () => new FencedResource<unknown>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 32, codec: 'json' }),
-    works: (f) => {
+  ),
+  subject(
+    FencedResource,
+    () => new FencedResource<unknown>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 32, codec: 'json' }),
+    (f) => {
       f.write('works-check', Number.MAX_SAFE_INTEGER, 1);
       expect(f.read('works-check')).toMatchObject({ value: 1 });
     },
-  }),
-  subject({
-    name: 'IdempotencyStore',
-    construct: (j) => new IdempotencyStore(j as never),
-    from: (j) => IdempotencyStore.from(j as never),
-    fresh: () => new IdempotencyStore({ capacity: 8, leaseMs: 100, maxResponseBytes: 64, clock }),
-    works: (s) => {
+  ),
+  subject(
+    IdempotencyStore,
+    () => new IdempotencyStore({ capacity: 8, leaseMs: 100, maxResponseBytes: 64, clock }),
+    (s) => {
       const b = s.begin('works-check', 'f'.repeat(64));
       if (b.status === 'new') s.complete(b.token, { status: 200 });
       expect(s.begin('works-check', 'f'.repeat(64)).status).toBe('replay');
     },
-  }),
-  subject({
-    name: 'OnceRegistry',
-    construct: (j) => new OnceRegistry(j as never),
-    from: (j) => OnceRegistry.from(j as never),
-    fresh: () => new OnceRegistry({ capacity: 8, clock }),
-    works: (r) => {
+  ),
+  subject(
+    OnceRegistry,
+    () => new OnceRegistry({ capacity: 8, clock }),
+    (r) => {
       r.claim('works-check');
       expect(r.uses('works-check')).toBe(1);
     },
-  }),
-  subject({
-    name: 'VoteRegistry',
-    construct: (j) => new VoteRegistry(j as never),
-    from: (j) => VoteRegistry.from(j as never),
-    fresh: () => new VoteRegistry({ capacity: 8, choices: ['a', 'b'] }),
-    works: (v) => {
+  ),
+  subject(
+    VoteRegistry,
+    () => new VoteRegistry({ capacity: 8, choices: ['a', 'b'] }),
+    (v) => {
       v.vote('works-poll', 'works-user', 'a', { allowChange: true });
       expect(v.tally('works-poll').a).toBe(1);
     },
-  }),
-  subject({
-    name: 'BookingTable',
-    construct: (j) => new BookingTable(j as never),
-    from: (j) => BookingTable.from(j as never),
-    fresh: () => new BookingTable({ capacity: 8, clock }),
-    works: (t) => {
+  ),
+  subject(
+    BookingTable,
+    () => new BookingTable({ capacity: 8, clock }),
+    (t) => {
       const b = t.book('works-room', 1e12, 1e12 + 1, 'me');
       expect(t.booking(b.id)).toBeDefined();
     },
-  }),
-  subject({
-    name: 'TokenBucket',
-    construct: (j) => new TokenBucket(j as never),
-    from: (j) => TokenBucket.from(j as never),
-    fresh: () => new TokenBucket({ burst: 100, refillPerSecond: 1, capacity: 8, clock }),
-    works: (b) => {
+  ),
+  subject(
+    TokenBucket,
+    () => new TokenBucket({ burst: 100, refillPerSecond: 1, capacity: 8, clock }),
+    (b) => {
       expect(b.check('works-check').allowed).toBe(true);
     },
-  }),
-  subject({
-    name: 'SlidingWindow',
-    construct: (j) => new SlidingWindow(j as never),
-    from: (j) => SlidingWindow.from(j as never),
-    fresh: () => new SlidingWindow({ limit: 100, windowMs: 1000, capacity: 8, clock }),
-    works: (w) => {
+  ),
+  subject(
+    SlidingWindow,
+    () => new SlidingWindow({ limit: 100, windowMs: 1000, capacity: 8, clock }),
+    (w) => {
       expect(w.check('works-check').allowed).toBe(true);
     },
-  }),
-  subject({
-    name: 'CircuitBreaker',
-    construct: (j) => new CircuitBreaker(j as never),
-    from: (j) => CircuitBreaker.from(j as never),
-    fresh: () => new CircuitBreaker({ failureThreshold: 1000, resetTimeoutMs: 1000, clock }),
-    works: async (b) => {
+  ),
+  subject(
+    CircuitBreaker,
+    () => new CircuitBreaker({ failureThreshold: 1000, resetTimeoutMs: 1000, clock }),
+    async (b) => {
       expect(await b.execute(() => Promise.resolve(7))).toBe(7);
     },
-  }),
-  subject({
-    name: 'Bulkhead',
-    construct: (j) => new Bulkhead(j as never),
-    from: (j) => Bulkhead.from(j as never),
-    fresh: () => new Bulkhead({ maxConcurrent: 4, maxQueue: 4 }),
-    works: async (b) => {
+  ),
+  subject(
+    Bulkhead,
+    () => new Bulkhead({ maxConcurrent: 4, maxQueue: 4 }),
+    async (b) => {
       expect(await b.execute(() => Promise.resolve(7))).toBe(7);
     },
-  }),
-  subject({
-    name: 'RetryBudget',
-    construct: (j) => new RetryBudget(j as never),
-    from: (j) => RetryBudget.from(j as never),
-    fresh: () => new RetryBudget({ ratio: 0.5, minRetriesPerSecond: 10, clock }),
-    works: (r) => {
+  ),
+  subject(
+    RetryBudget,
+    () => new RetryBudget({ ratio: 0.5, minRetriesPerSecond: 10, clock }),
+    (r) => {
       r.deposit();
       expect(typeof r.tryWithdraw()).toBe('boolean');
     },
-  }),
+  ),
 ];
 
 /** A printable form of junk (a hostile Proxy cannot be printed). */
