@@ -159,9 +159,23 @@ export function readingInput<T>(read: () => T, typed: (message: string, cause: u
   try {
     return read();
   } catch (e) {
-    if (e instanceof SabreError) throw e;
-    throw typed(`${what}: reading it threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`, e);
+    throw inputError(e, what, typed);
   }
+}
+
+/**
+ * What to throw for `e`, caught while reading a caller's input `what`: `e`
+ * itself if it is sabre's, else `typed(message)` (an InvalidArgumentError by
+ * default) with `e` as its cause. For hot paths that cannot afford the
+ * closure of `readingInput`.
+ */
+export function inputError(
+  e: unknown,
+  what: string,
+  typed: (message: string, cause: unknown) => SabreError = (m, cause) => new InvalidArgumentError(m, cause),
+): SabreError {
+  if (e instanceof SabreError) return e;
+  return typed(`${what}: reading it threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`, e);
 }
 export class InvalidArgumentError extends SabreError {
   constructor(message: string, cause?: unknown) {

@@ -2,7 +2,7 @@
  * Argument checks shared by every primitive: one place for the wording of
  * `InvalidArgumentError` messages ("capacity must be a positive integer, got -3").
  */
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, inputError } from './errors.js';
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -85,7 +85,7 @@ export function fieldsOf<K extends string>(name: string, v: unknown, keys: reado
   try {
     for (const k of keys) out[k] = (v as Record<K, unknown>)[k];
   } catch (e) {
-    throw new InvalidArgumentError(`${name}: reading it threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`, e);
+    throw inputError(e, name);
   }
   return out;
 }

@@ -23,7 +23,7 @@
  *   none extra, so a forged handle cannot smuggle in a value the constructor
  *   would refuse.
  */
-import { InvalidArgumentError, SabreError } from '../errors.js';
+import { InvalidArgumentError, inputError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { deprecated, type DeprecationCode } from './deprecate.js';
 import { REQUIRED, type Field, type OptionRange } from './field.js';
@@ -126,11 +126,7 @@ export class OptionSchema<F extends Fields> {
       return this.parseRaw(raw, where, prefix);
     } catch (e) {
       // A throwing getter or a hostile Proxy among the options: a typed error all the same.
-      if (e instanceof SabreError) throw e;
-      throw new InvalidArgumentError(
-        `${where ?? this.where}: reading the options threw ${e instanceof Error ? `${e.name}: ${e.message}` : typeof e}`,
-        e,
-      );
+      throw inputError(e, `${where ?? this.where}: the options`);
     }
   }
 
