@@ -17,6 +17,7 @@ import { FIXTURE_MARK as LOCK_MANAGER_MARK } from '../../workers/fixture-lock-ma
 import { Remote } from '../threads/remote.js';
 import { FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
 import { until } from '../helpers/wait.js';
+import { ThreadRegistry } from '../../src/threads/registry.js';
 
 const started: Remote[] = [];
 async function start(fixture: string, mark?: boolean | string): Promise<Remote> {
@@ -33,7 +34,10 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
     const victim = await start('fixture-sync');
     victim.send('acquire', { sem: s.handle, n: 1, timeout: 60_000 });
     await until(() => s.waiterCount === 1, { what: 'the victim parked' });
+    const tid = victim.worker.threadId;
     await victim.worker.terminate();
+    // A death is provable up to a liveness window after the thread stopped (a recent "alive" look is trusted).
+    await until(() => !ThreadRegistry.current.isAlive(tid), { what: 'the victim known dead' });
     // An acquirer that lacks permits looks for dead threads, and the victim's share of the count goes with its slot.
     expect(s.tryAcquire()).toBe(false);
     expect(s.waiterCount).toBe(0);
