@@ -2,9 +2,10 @@
  * Threads run random operations on a few keys of one SharedHashTable (get,
  * has, set, delete, setIfAbsent, compareAndSet), each recorded with the
  * argument shape of `mapModel` for the linearizability check. Values are
- * small integers, written as `{ v, w }` records with w = 2v, so a torn read
- * (two writes' bytes mixed) shows as w !== 2v and is counted in
- * `shared.words[TORN]`.
+ * small integers, written as `{ v, w, pad }` records with w = 2v and a pad
+ * whose length depends on v (so writes move entries between heap size
+ * classes and page chains), so a torn read (two writes' bytes mixed) shows
+ * as w !== 2v or a wrong pad and is counted in `shared.words[TORN]`.
  *
  * A 'table' target made with the 'string' codec stores the records as
  * "v:w" strings (the codec whose decoded values the table caches per instance).
@@ -12,18 +13,22 @@
  * `target.kind`: 'table' (the real one), 'check-then-act'
  * (props/twins/check-then-act-table.ts, the same table with its conditional
  * writes made of a read and a separate write), or 'no-recovery'
- * (props/twins/no-recovery-table.ts: segment locks that a dead holder keeps forever).
+ * (props/twins/no-recovery-table.ts: segment locks that a dead holder keeps forever),
+ * or 'no-heap-repair' (props/twins/no-heap-repair-table.ts: a repair that
+ * leaves the heap as the dead writer left it).
  */
 import { add } from '../../src/memory/atomics.js';
 import { SharedHashTable, type SharedHashTableHandle } from '../../src/table/shared-hash-table.js';
 import { defineProgram } from '../../src/testing/index.js';
-import { CheckThenActTable, type TableOps, type TableRecord } from '../twins/check-then-act-table.js';
+import { CheckThenActTable, PADS, type TableOps, type TableRecord } from '../twins/check-then-act-table.js';
+import { openNoRecoveryTable } from '../twins/no-recovery-table.js';
+import { openNoHeapRepairTable } from '../twins/no-heap-repair-table.js';
 
 export type { TableRecord };
-import { openNoRecoveryTable } from '../twins/no-recovery-table.js';
+export { PADS };
 
 export interface TableShared {
-  readonly target: { readonly kind: 'table' | 'check-then-act' | 'no-recovery'; readonly table: SharedHashTableHandle };
+  readonly target: { readonly kind: 'table' | 'check-then-act' | 'no-recovery' | 'no-heap-repair'; readonly table: SharedHashTableHandle };
   /** [TORN] */
   readonly words: Int32Array;
 }
@@ -36,20 +41,18 @@ export interface TableInput {
   readonly keys: number;
   /** Only writing operations (set, delete, setIfAbsent, compareAndSet): a thread to kill mid-write. */
   readonly writesOnly?: boolean;
+  /** Instead of random operations: `set('k0', record(v))` for each v in turn (a script whose seam steps are the same every run). */
+  readonly sets?: readonly number[];
 }
 
 const OPS = ['get', 'has', 'set', 'delete', 'setIfAbsent', 'compareAndSet'] as const;
 const WRITES = ['set', 'delete', 'setIfAbsent', 'compareAndSet'] as const;
-const rec = (v: number): TableRecord => ({ v, w: 2 * v });
+const rec = (v: number): TableRecord => ({ v, w: 2 * v, pad: PADS[v]! });
 
 /** The same records as "v:w" strings, through a 'string'-codec table (the codec whose decoded values it caches). */
 function stringRecords(table: SharedHashTable<string>): TableOps {
-  const text = (r: TableRecord): string => `${r.v}:${r.w}`;
-  const parse = (s: string | undefined): TableRecord | undefined => {
-    if (s === undefined) return undefined;
-    const [v, w] = s.split(':').map(Number);
-    return { v: v!, w: w! };
-  };
+  const text = (r: TableRecord): string => `${r.v}:${r.w}:${r.pad}`;
+  const parse = (s: string | undefined): TableRecord | undefined => (s === undefined ? undefined : parseRecord(s));
   return {
     get: (key) => parse(table.get(key)),
     has: (key) => table.has(key),
@@ -60,10 +63,25 @@ function stringRecords(table: SharedHashTable<string>): TableOps {
   };
 }
 
+/** A record in the 'string' codec's form, "v:w:pad". */
+export function parseRecord(s: string): TableRecord {
+  const [v, w] = s.split(':', 2).map(Number);
+  return { v: v!, w: w!, pad: s.slice(s.indexOf(':', s.indexOf(':') + 1) + 1) };
+}
+
+/** True if a record read back is one that was written (not two writes' bytes mixed). */
+export function isWhole(r: TableRecord): boolean {
+  return r.w === 2 * r.v && r.pad === PADS[r.v];
+}
+
 export default defineProgram<TableShared, TableInput, void>(({ shared, input, random, record }) => {
   const { kind } = shared.target;
   const table =
-    kind === 'no-recovery' ? openNoRecoveryTable<TableRecord>(shared.target.table) : SharedHashTable.from<TableRecord>(shared.target.table);
+    kind === 'no-recovery'
+      ? openNoRecoveryTable<TableRecord>(shared.target.table)
+      : kind === 'no-heap-repair'
+        ? openNoHeapRepairTable<TableRecord>(shared.target.table)
+        : SharedHashTable.from<TableRecord>(shared.target.table);
   const t: TableOps =
     kind === 'check-then-act'
       ? new CheckThenActTable(table)
@@ -73,9 +91,13 @@ export default defineProgram<TableShared, TableInput, void>(({ shared, input, ra
   const pick = (n: number): number => Math.floor(random() * n);
   /** Reads are checked for tearing and recorded by their `v` only. */
   const value = (r: TableRecord | undefined): number | undefined => {
-    if (r !== undefined && r.w !== 2 * r.v) add(shared.words, TORN, 1);
+    if (r !== undefined && !isWhole(r)) add(shared.words, TORN, 1);
     return r?.v;
   };
+  if (input.sets !== undefined) {
+    for (const v of input.sets) record('set', { key: 'k0', value: v }, () => void t.set('k0', rec(v)));
+    return;
+  }
   for (let i = 0; i < input.ops; i++) {
     const key = `k${pick(input.keys)}`;
     const v = pick(3);

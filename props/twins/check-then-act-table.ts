@@ -8,11 +8,21 @@
  */
 import type { SharedHashTable } from '../../src/table/shared-hash-table.js';
 
-/** The record the table-ops program stores: w = 2v, so a torn read shows. */
+/**
+ * The record the table-ops program stores: w = 2v and `pad` is PADS[v], so a
+ * torn read shows; the pads put the three values in three of the heap's
+ * size classes (one of them a chain of pages).
+ */
 export interface TableRecord {
   readonly v: number;
   readonly w: number;
+  readonly pad: string;
 }
+
+/** `pad` for each value v = 0, 1, 2: entries of about 30, 330 and 2,530 bytes. */
+export const PADS: readonly string[] = ['', 'p'.repeat(300), 'q'.repeat(2500)];
+/** maxValueBytes that holds every record. */
+export const TABLE_RECORD_BYTES = 2600;
 
 /** The surface the program uses; the real table and this twin both have it. */
 export interface TableOps {

@@ -20,6 +20,7 @@ import { KeyMemo, keyMemoSize } from './key-memo.js';
 import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
 import type { LapsePolicy } from './lapse.js';
 import type { KeyedStats } from './when-full.js';
+import { CLASSES, MAX_BLOCK_BYTES, PAGE_BYTES, PAGE_WORDS, SlabHeap, classesUpTo, entryCost } from './slab-heap.js';
 import { ThreadRegistry } from '../threads/registry.js';
 
 const { add, compareExchange, load, load64, store, store64, sub } = seam; // module constants: see memory/atomics.ts
@@ -175,7 +176,8 @@ const K0 = 0,
   RECOUNTED_DEATHS = 9,
   BASE = 10, // and 11: a float64's bits, the time the gate counts from (set once)
   BASE_SET = 12,
-  REFUSED = 13; // GLOBAL block words
+  REFUSED = 13,
+  HEAP_GLOBALS = 14; // GLOBAL block words (the heap's: HEAP_GLOBAL_WORDS from here, 8-byte aligned)
 const GLOBAL_BYTES = CACHE_LINE_BYTES;
 const LOCK = 0,
   SEQ = MUTEX_WORDS,
@@ -196,7 +198,8 @@ const S_STATE = 0,
   S_WSEQ_HI = 6,
   S_STAMP = 7,
   S_BORN = 8,
-  SLOT_HEADER_WORDS = 9; // slot words
+  S_REF = 9,
+  SLOT_WORDS = 10; // slot words
 const T_LAPSE = 0, // and 1: a float64, 8-byte aligned
   T_OWNER = 2,
   STAMP_WORDS = 4; // a slot's lapse stamp, in its segment's stamp array (word 3 unused: alignment)
@@ -207,8 +210,6 @@ const FREE = 0,
   LIVE = 1; // S_STATE values
 const LEN_MASK = BYTES_KEY - 1;
 
-/** Values up to this many bytes are copied by a loop (measured faster than `set` of a subarray). */
-const SHORT_COPY = 64;
 /** Reads that see SEQ move this many times fall back to reading under the lock. */
 const OPTIMISTIC_TRIES = 8;
 /** Inserts that find SIZE at capacity recount at most this many times before refusing. */
@@ -226,8 +227,18 @@ export interface SharedHashTableOptions<V> {
   readonly capacity: number;
   /** Longest key, in UTF-8 bytes (1 .. 65535). */
   readonly maxKeyBytes: number;
-  /** Longest encoded value, in bytes (1 .. 2^24). */
+  /** Longest encoded value, in bytes (1 .. 2^24): a ceiling, not a reservation (see `maxBytes`). */
   readonly maxValueBytes: number;
+  /**
+   * Bytes for keys and values (rounded up to 4 KiB): the table's budget.
+   * Each entry takes its key and encoded value rounded up to a size class
+   * (at most 12.5% more up to 2 KiB; whole 4 KiB pages beyond). Default:
+   * room for `capacity` entries of the largest size, so the table never
+   * runs out of bytes before entries; memory becomes resident only as
+   * entries are stored. `byteLength` is this plus a fixed part of about
+   * 80 bytes per entry of capacity.
+   */
+  readonly maxBytes?: number;
   /** `'v8'` (default), `'json'`, `'string'`, `'bytes'`, or a `Codec<V>`. */
   readonly codec?: CodecName | Codec<V>;
   /** Allocate inside this arena instead of a buffer of its own. */
@@ -248,18 +259,43 @@ interface Layout {
   readonly slotWords: number;
   /** Word offset, in a segment, of its stamp array (pool x STAMP_WORDS, after the slots). */
   readonly stampsAt: number;
+  /** Word offset, in a segment, of its heap HEADS (CLASSES words, after the stamps). */
+  readonly headsAt: number;
   readonly segmentWords: number;
+  /** Heap pages (maxBytes / 4 KiB, rounded up). */
+  readonly pages: number;
+  /** Word index of the heap's page table, after the segments. */
+  readonly pageTableAt: number;
+  /** Byte index where the heap's data may start (it starts at the next 4 KiB boundary of the buffer). */
+  readonly dataFrom: number;
+  readonly bodyBytes: number;
 }
 
-function layoutOf(o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number }): Layout {
-  const segments = o.capacity < 1024 ? 1 : Math.min(64, 2 ** Math.floor(Math.log2(o.capacity / 512)));
+type Sizes = { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number; readonly maxBytes?: number | undefined };
+
+function segmentsOf(capacity: number): number {
+  return capacity < 1024 ? 1 : Math.min(64, 2 ** Math.floor(Math.log2(capacity / 512)));
+}
+
+/** `maxBytes` when not given: `capacity` entries of the largest size, and a partly used page per class per segment. */
+function defaultMaxBytes(o: Sizes): number {
+  const largest = o.maxKeyBytes + o.maxValueBytes;
+  return o.capacity * entryCost(largest) + segmentsOf(o.capacity) * classesUpTo(largest) * PAGE_BYTES;
+}
+
+function layoutOf(o: Sizes): Layout {
+  const segments = segmentsOf(o.capacity);
   const mean = o.capacity / segments;
   const perSegment = segments === 1 ? o.capacity : Math.ceil(mean + 6 * Math.sqrt(mean) + 8);
   const pool = perSegment + 1;
   const indexSize = 2 ** Math.ceil(Math.log2(2 * pool));
-  const slotWords = SLOT_HEADER_WORDS + Math.ceil((o.maxKeyBytes + o.maxValueBytes) / 4);
+  const slotWords = SLOT_WORDS;
   const stampsAt = Math.ceil((CONTROL_BYTES / 4 + indexSize * ENTRY_WORDS + pool * slotWords) / 2) * 2; // 8-byte aligned
-  const segmentBytes = padToCacheLine((stampsAt + pool * STAMP_WORDS) * 4);
+  const headsAt = stampsAt + pool * STAMP_WORDS;
+  const segmentWords = padToCacheLine((headsAt + CLASSES) * 4) / 4;
+  const pages = Math.ceil((o.maxBytes ?? defaultMaxBytes(o)) / PAGE_BYTES);
+  const pageTableAt = GLOBAL_BYTES / 4 + segments * segmentWords;
+  const dataFrom = padToCacheLine((pageTableAt + pages * PAGE_WORDS) * 4);
   return {
     segments,
     segmentShift: 32 - Math.log2(segments),
@@ -268,7 +304,12 @@ function layoutOf(o: { readonly capacity: number; readonly maxKeyBytes: number; 
     indexSize,
     slotWords,
     stampsAt,
-    segmentWords: segmentBytes / 4,
+    headsAt,
+    segmentWords,
+    pages,
+    pageTableAt,
+    dataFrom,
+    bodyBytes: dataFrom + PAGE_BYTES + pages * PAGE_BYTES, // a page of room to align the data to the buffer's pages
   };
 }
 
@@ -282,25 +323,34 @@ const DEF = definePrimitive(
     capacity: integer({ max: MAX_TABLE_CAPACITY }),
     maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
     maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
+    maxBytes: withDefault(integer({ max: MAX_REGION_BYTES }), undefined),
     codec: codecOption('SharedHashTable'),
     // Written into the body at creation (random unless given), never in the handle.
     hashKey: local(withDefault(custom(checkHashKey), undefined)),
   },
   {
     check: (o) => {
+      const largest = o.maxKeyBytes + o.maxValueBytes;
+      if (o.maxBytes !== undefined && o.maxBytes < entryCost(largest)) {
+        throw new InvalidArgumentError(
+          `maxBytes (${o.maxBytes}) cannot hold one entry of the largest size: a ${o.maxKeyBytes}-byte key and a ${o.maxValueBytes}-byte value take ${entryCost(largest)} bytes`,
+        );
+      }
       const bytes = regionBytes(DEF.spec, {
         capacity: o.capacity,
         maxKeyBytes: o.maxKeyBytes,
         maxValueBytes: o.maxValueBytes,
+        maxBytes: o.maxBytes,
         codec: 'v8',
       });
       if (bytes > MAX_REGION_BYTES) {
+        const given = o.maxBytes === undefined ? ' (give a smaller maxBytes: the default holds capacity entries of the largest size)' : '';
         throw new InvalidArgumentError(
-          `a table of capacity ${o.capacity} with ${o.maxKeyBytes}-byte keys and ${o.maxValueBytes}-byte values needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}`,
+          `a table of capacity ${o.capacity} with ${o.maxKeyBytes}-byte keys, ${o.maxValueBytes}-byte values and ${o.maxBytes ?? defaultMaxBytes(o)} bytes for them needs ${bytes} bytes; the limit is ${MAX_REGION_BYTES}${given}`,
         );
       }
     },
-    bodyBytes: (o) => GLOBAL_BYTES + layoutOf(o).segments * layoutOf(o).segmentWords * 4,
+    bodyBytes: (o) => layoutOf(o).bodyBytes,
   },
 );
 export type SharedHashTableHandle = HandleOf<typeof DEF>;
@@ -352,7 +402,10 @@ export class SharedHashTable<V = unknown> {
   readonly capacity: number;
   readonly maxKeyBytes: number;
   readonly maxValueBytes: number;
+  /** Bytes for keys and values (a multiple of 4 KiB). */
+  readonly maxBytes: number;
   private readonly codec: Codec<V>;
+  private readonly heap: SlabHeap;
   private readonly layout: Layout;
   private readonly i32: Int32Array;
   private readonly i64: BigInt64Array;
@@ -405,11 +458,15 @@ export class SharedHashTable<V = unknown> {
     this.capacity = capacity;
     this.maxKeyBytes = maxKeyBytes;
     this.maxValueBytes = maxValueBytes;
-    this.layout = layoutOf(region.options);
+    const layout = (this.layout = layoutOf(region.options));
+    this.maxBytes = layout.pages * PAGE_BYTES;
     this.i32 = region.i32();
     this.i64 = region.i64();
     this.f64 = new Float64Array(this.i64.buffer, this.i64.byteOffset, this.i64.length);
     this.u8 = region.u8();
+    // The data starts at a page boundary of the buffer (whose memory the OS maps in pages): the same for every thread.
+    const dataAt = layout.dataFrom + ((PAGE_BYTES - ((this.u8.byteOffset + layout.dataFrom) % PAGE_BYTES)) % PAGE_BYTES);
+    this.heap = new SlabHeap(this.i32, this.i64, this.u8, { tableAt: layout.pageTableAt, globalAt: HEAP_GLOBALS, dataAt, pages: layout.pages });
     if (hashKey !== undefined) {
       // Before publication: plain stores, ordered before any other thread's
       // first read by the postMessage that carries the handle.
@@ -454,14 +511,14 @@ export class SharedHashTable<V = unknown> {
   static nested<V>(
     parent: Region,
     byteOffset: number,
-    sizes: Pick<SharedHashTableOptions<V>, 'capacity' | 'maxKeyBytes' | 'maxValueBytes'>,
+    sizes: Sizes,
     codec: Codec<V>,
     mode: 'create' | 'open',
     immutableValues = false,
   ): SharedHashTable<V> {
-    const { capacity, maxKeyBytes, maxValueBytes } = sizes;
+    const { capacity, maxKeyBytes, maxValueBytes, maxBytes } = sizes;
     return new SharedHashTable<V>(
-      DEF.part(parent, byteOffset, Infinity, { capacity, maxKeyBytes, maxValueBytes, codec }, mode),
+      DEF.part(parent, byteOffset, Infinity, { capacity, maxKeyBytes, maxValueBytes, maxBytes, codec }, mode),
       immutableValues,
     );
   }
@@ -525,10 +582,11 @@ export class SharedHashTable<V = unknown> {
 
   /** Internal: copies up to `into.length` leading value bytes of a LIVE slot (from a policy); returns how many. @internal */
   valueHead(at: number, into: Uint8Array): number {
-    const len = Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes, into.length);
-    const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
-    for (let i = 0; i < len; i++) into[i] = this.u8[base + i]!;
-    return len;
+    const keyLen = this.i32[at + S_KEYLEN]! & LEN_MASK;
+    const vlen = this.i32[at + S_VALLEN]!;
+    const n = Math.min(vlen, into.length);
+    this.heap.copy(this.i32[at + S_REF]!, keyLen + vlen, keyLen, into, n);
+    return n;
   }
 
   /**
@@ -551,10 +609,8 @@ export class SharedHashTable<V = unknown> {
           const at = this.slot(seg, slot);
           if (this.i32[at + S_STATE] !== LIVE) continue;
           const keyWord = this.i32[at + S_KEYLEN]!;
-          const base = (at + SLOT_HEADER_WORDS) * 4;
-          const vlen = Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes);
-          const key = this.u8.subarray(base, base + (keyWord & LEN_MASK));
-          const value = this.u8.subarray(base + this.maxKeyBytes, base + this.maxKeyBytes + vlen);
+          const key = this.keyOf(at);
+          const value = this.value.subarray(0, this.copyValue(seg, slot, this.value));
           if (pred(key, (keyWord & BYTES_KEY) !== 0, value)) doomed.push(slot);
         }
         for (const slot of doomed) this.remove(seg, slot, this.positionOf(seg, slot));
@@ -569,6 +625,15 @@ export class SharedHashTable<V = unknown> {
   /** Bytes a table of these options takes (in an arena, rounded up to 128). */
   static byteLength(options: SharedHashTableOptions<unknown>): number {
     return DEF.byteLength(options);
+  }
+
+  /**
+   * Heap bytes taken by keys and values now: whole 4 KiB pages, each with at
+   * least one entry, or kept empty for the next (at most one per size class
+   * per segment). Reads a word per page: for operators, not for a hot path.
+   */
+  get bytesInUse(): number {
+    return this.heap.pagesInUse() * PAGE_BYTES;
   }
 
   /** New keys refused for want of room so far, by every thread (mod 2^32). */
@@ -741,6 +806,7 @@ export class SharedHashTable<V = unknown> {
         store(this.i32, seg + COUNT, 0);
         store(this.i32, seg + OWNED, 0);
         this.setSoon(seg, Infinity);
+        this.heap.rebuild(s, seg + this.layout.headsAt); // no entry: gives back every page
         add(this.i32, seg + SEQ, 1);
         sub(this.i32, SIZE, n);
       } finally {
@@ -868,10 +934,25 @@ export class SharedHashTable<V = unknown> {
   private keyEquals(seg: number, slot: number, keyWord: number): boolean {
     const at = this.slot(seg, slot);
     if (this.i32[at + S_KEYLEN] !== keyWord) return false;
+    const n = keyWord & LEN_MASK;
+    const total = n + Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes);
+    const ref = this.i32[at + S_REF]!;
     const bytes = this.key.bytes;
-    const base = (at + SLOT_HEADER_WORDS) * 4;
-    for (let i = 0, n = keyWord & LEN_MASK; i < n; i++) if (this.u8[base + i] !== bytes[i]) return false;
+    if (total > MAX_BLOCK_BYTES) return this.heap.equals(ref, total, 0, bytes, n);
+    // The common case inline (a block is contiguous): a racing read past the view reads undefined, unequal.
+    const u8 = this.u8;
+    const base = this.heap.dataAt + ref;
+    for (let i = 0; i < n; i++) if (u8[base + i] !== bytes[i]) return false;
     return true;
+  }
+
+  /** A copy of a slot's key bytes (under its segment lock, or validated by the caller). */
+  private keyOf(at: number): Uint8Array {
+    const keyLen = Math.min(this.i32[at + S_KEYLEN]! & LEN_MASK, this.maxKeyBytes);
+    const total = keyLen + Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes);
+    const key = new Uint8Array(keyLen);
+    this.heap.copy(this.i32[at + S_REF]!, total, 0, key, keyLen);
+    return key;
   }
 
   /** Copies the value into `this.value` and returns its length; for the memo, notes the slot's write number (inside the read's window). */
@@ -887,24 +968,17 @@ export class SharedHashTable<V = unknown> {
   /** Copies a slot's value bytes into `into`; returns their length (clamped, for a racing read). */
   private copyValue(seg: number, slot: number, into: Uint8Array): number {
     const at = this.slot(seg, slot);
+    const keyLen = Math.min(this.i32[at + S_KEYLEN]! & LEN_MASK, this.maxKeyBytes);
     const len = Math.min(this.i32[at + S_VALLEN]! >>> 0, this.maxValueBytes);
-    const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
-    if (len <= SHORT_COPY) {
-      // A loop beats `set(subarray(...))` for short values: no view to allocate.
-      const u8 = this.u8;
-      for (let i = 0; i < len; i++) into[i] = u8[base + i]!;
-    } else {
-      into.set(this.u8.subarray(base, base + len));
-    }
+    this.heap.copy(this.i32[at + S_REF]!, keyLen + len, keyLen, into, len);
     return len;
   }
 
   private valueEquals(seg: number, slot: number, len: number): boolean {
     const at = this.slot(seg, slot);
     if (this.i32[at + S_VALLEN] !== len) return false;
-    const base = (at + SLOT_HEADER_WORDS) * 4 + this.maxKeyBytes;
-    for (let i = 0; i < len; i++) if (this.u8[base + i] !== this.expected[i]) return false;
-    return true;
+    const keyLen = this.i32[at + S_KEYLEN]! & LEN_MASK;
+    return this.heap.equals(this.i32[at + S_REF]!, keyLen + len, keyLen, this.expected, len);
   }
 
   private segmentEntries(s: number): [TableKey, Uint8Array][] {
@@ -931,8 +1005,7 @@ export class SharedHashTable<V = unknown> {
       if (slotPlus1 === 0) continue;
       const at = this.slot(seg, slotPlus1 - 1);
       const keyWord = load(this.i32, at + S_KEYLEN);
-      const base = (at + SLOT_HEADER_WORDS) * 4;
-      const keyBytes = this.u8.slice(base, base + Math.min(keyWord & LEN_MASK, this.maxKeyBytes));
+      const keyBytes = this.keyOf(at);
       const len = this.copyValue(seg, slotPlus1 - 1, this.value);
       out.push([KeyBuffer.decode(keyBytes, (keyWord & BYTES_KEY) !== 0), this.value.slice(0, len)]);
     }
@@ -955,8 +1028,7 @@ export class SharedHashTable<V = unknown> {
     const seg = this.segment(s);
     for (let recount = 0; ; recount++) {
       this.lock(s);
-      let full = false;
-      let segmentFull = false;
+      let room: Room = ROOM;
       let answer: number;
       try {
         const slot = this.find(seg, h, keyWord);
@@ -964,14 +1036,15 @@ export class SharedHashTable<V = unknown> {
         answer = decide(slot, seg);
         if (answer === KEEP) return KEEP;
         if (answer === REMOVE) this.remove(seg, slot, pos);
-        else if (slot >= 0) this.replace(seg, slot, pos, h, keyWord, answer);
-        else if (this.policy !== undefined) full = !this.insertEvicting(seg, h, keyWord, answer);
-        else if (this.reserve()) segmentFull = !this.insert(seg, pos, h, keyWord, answer);
-        else full = true;
+        else if (slot >= 0) room = this.replace(seg, slot, pos, h, keyWord, answer) ? ROOM : NO_BYTES;
+        else if (this.policy !== undefined) room = this.insertEvicting(seg, h, keyWord, answer);
+        else if (this.reserve()) room = this.insert(seg, pos, h, keyWord, answer);
+        else room = NO_ENTRY;
       } finally {
         this.unlock(s);
       }
-      if (segmentFull) {
+      if (room === ROOM) return answer;
+      if (room === NO_SEGMENT_ENTRY) {
         add(this.i32, REFUSED, 1);
         if (quiet) return FULL;
         throw new CapacityError(
@@ -979,15 +1052,23 @@ export class SharedHashTable<V = unknown> {
             'keys spread this unevenly with odds below 1e-8; create the table with a larger capacity',
         );
       }
-      if (!full) return answer;
+      // Out of heap bytes: first the empty pages segments keep, on the first try.
+      if (room === NO_BYTES && recount === 0 && this.trimHeap()) continue;
       // An evicting table whose segment had nothing to give: take a victim from another segment.
       if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s)) continue;
       // A store's table: reclaim lapsed entries, then try again.
       if (this.lapse !== undefined && recount < RECOUNTS && this.reclaim()) continue;
-      if (recount === RECOUNTS || !this.sizeMayBeHigh() || this.recount() >= this.capacity) {
+      if (room === NO_BYTES || recount === RECOUNTS || !this.sizeMayBeHigh() || this.recount() >= this.capacity) {
         add(this.i32, REFUSED, 1);
         if (quiet) return FULL;
         if (this.lapse?.full !== undefined) throw this.lapse.full(key);
+        if (room === NO_BYTES) {
+          const bytes = (keyWord & LEN_MASK) + answer;
+          throw new CapacityError(
+            `the table's ${this.maxBytes} bytes for keys and values have no room for an entry of ${bytes} bytes; ` +
+              'delete some entries, or create it with a larger maxBytes',
+          );
+        }
         throw new CapacityError(
           `the table is full: all ${this.capacity} entries are in use; delete some, or create it with a larger capacity`,
         );
@@ -1000,15 +1081,17 @@ export class SharedHashTable<V = unknown> {
    * from this segment until the segment and the table have room, then
    * inserts. False if the segment has nothing left to evict.
    */
-  private insertEvicting(seg: number, h: number, keyWord: number, vlen: number): boolean {
+  private insertEvicting(seg: number, h: number, keyWord: number, vlen: number): Room {
+    let room: Room = NO_ENTRY;
     for (let i = 0; i < RECOUNTS + EVICTION_SAMPLE; i++) {
       if (load(this.i32, seg + COUNT) < this.layout.perSegment && this.reserve()) {
         this.find(seg, h, keyWord); // the key is still absent; evictions may have moved its place
-        return this.insert(seg, this.foundAt, h, keyWord, vlen); // the segment has room: it was checked above
+        room = this.insert(seg, this.foundAt, h, keyWord, vlen); // the segment has room: it was checked above
+        if (room === ROOM) return ROOM;
       }
-      if (!this.evictOne(seg)) return false;
+      if (!this.evictOne(seg)) return room;
     }
-    return false;
+    return room;
   }
 
   /** Evicts one entry of segment `seg` (its lock held) chosen by the policy among sampled LIVE slots; false if none. */
@@ -1144,6 +1227,25 @@ export class SharedHashTable<V = unknown> {
     }
   }
 
+  /**
+   * Internal: gives back the empty heap pages every segment keeps (one lock
+   * at a time); true if there were any. Writes that find the heap full do
+   * this before refusing.
+   * @internal
+   */
+  trimHeap(): boolean {
+    let n = 0;
+    for (let s = 0; s < this.layout.segments; s++) {
+      this.lock(s);
+      try {
+        n += this.heap.trim(this.segment(s) + this.layout.headsAt);
+      } finally {
+        this.unlock(s);
+      }
+    }
+    return n > 0;
+  }
+
   /** Evicts one entry from the first other segment that has one (one lock at a time); false if none had. */
   private evictElsewhere(s: number): boolean {
     for (let k = 1; k < this.layout.segments; k++) {
@@ -1178,15 +1280,25 @@ export class SharedHashTable<V = unknown> {
     }
   }
 
-  /** Inserts into segment `seg` (its lock held, one unit of SIZE reserved); false, giving the unit back, if the segment is full. */
-  private insert(seg: number, pos: number, h: number, keyWord: number, vlen: number): boolean {
+  /**
+   * Inserts into segment `seg` (its lock held, one unit of SIZE reserved);
+   * if the segment is full or the heap has no room, gives the unit back and
+   * says which.
+   */
+  private insert(seg: number, pos: number, h: number, keyWord: number, vlen: number): Room {
     if (load(this.i32, seg + COUNT) >= this.layout.perSegment || pos < 0) {
       sub(this.i32, SIZE, 1);
-      return false;
+      return NO_SEGMENT_ENTRY;
+    }
+    // Before the write begins: taking a block writes only heap words no reader reads (see slab-heap.ts).
+    const ref = this.heap.alloc(this.owner(seg), seg + this.layout.headsAt, (keyWord & LEN_MASK) + vlen);
+    if (ref < 0) {
+      sub(this.i32, SIZE, 1);
+      return NO_BYTES;
     }
     add(this.i32, seg + SEQ, 1);
     const slot = this.allocate(seg);
-    this.fillSlot(seg, slot, h, keyWord, vlen); // marks it LIVE: the insert's commit for repair
+    this.fillSlot(seg, slot, h, keyWord, vlen, ref); // marks it LIVE: the insert's commit for repair
     if (this.policy !== undefined) {
       const at = this.slot(seg, slot);
       this.i32[at + S_BORN] = this.i32[at + S_STAMP] = add(this.i32, TICKS, 1) + 1;
@@ -1197,20 +1309,24 @@ export class SharedHashTable<V = unknown> {
     this.i32[seg + COUNT] = this.i32[seg + COUNT]! + 1;
     // Linearization point of an insert.
     add(this.i32, seg + SEQ, 1);
-    return true;
+    return ROOM;
   }
 
-  private replace(seg: number, old: number, pos: number, h: number, keyWord: number, vlen: number): void {
+  /** Replaces a present key's value (its segment's lock held); false, changing nothing, if the heap has no room for it. */
+  private replace(seg: number, old: number, pos: number, h: number, keyWord: number, vlen: number): boolean {
+    const ref = this.heap.alloc(this.owner(seg), seg + this.layout.headsAt, (keyWord & LEN_MASK) + vlen);
+    if (ref < 0) return false;
     add(this.i32, seg + SEQ, 1);
     const slot = this.allocate(seg); // the spare slot guarantees one
     const at = this.slot(seg, slot);
     this.i32[at + S_BORN] = this.i32[this.slot(seg, old) + S_BORN]!;
     this.i32[at + S_STAMP] = this.i32[TICKS]!;
-    this.fillSlot(seg, slot, h, keyWord, vlen); // LIVE with a newer WSEQ: the commit for repair
+    this.fillSlot(seg, slot, h, keyWord, vlen, ref); // LIVE with a newer WSEQ: the commit for repair
     store(this.i32, this.index(seg) + pos * ENTRY_WORDS + E_SLOT, slot + 1);
     this.release(seg, old);
     // Linearization point of a replace.
     add(this.i32, seg + SEQ, 1);
+    return true;
   }
 
   private remove(seg: number, slot: number, pos: number): void {
@@ -1259,23 +1375,26 @@ export class SharedHashTable<V = unknown> {
     return bump;
   }
 
+  /** Frees a LIVE slot and its heap block (inside a write: the block's bytes change). */
   private release(seg: number, slot: number): void {
     const i32 = this.i32;
     const at = this.slot(seg, slot);
     store(i32, at + S_STATE, FREE);
+    this.heap.free(seg + this.layout.headsAt, i32[at + S_REF]!, (i32[at + S_KEYLEN]! & LEN_MASK) + i32[at + S_VALLEN]!);
     if (i32[this.stamp(seg, slot) + T_OWNER] !== 0) store(i32, seg + OWNED, i32[seg + OWNED]! - 1);
     this.setStamp(seg, slot, Infinity, 0); // a free slot never lapses: a sweep skips it without reading the slot
     i32[at + S_NEXT] = i32[seg + FREE_TOP]!;
     i32[seg + FREE_TOP] = slot + 1;
   }
 
-  /** Writes the key in `this.key` and the value staged in `this.value` into `slot`, then marks it LIVE. */
-  private fillSlot(seg: number, slot: number, h: number, keyWord: number, vlen: number): void {
+  /** Writes the key in `this.key` and the value staged in `this.value` into heap block `ref` and `slot`, then marks it LIVE. */
+  private fillSlot(seg: number, slot: number, h: number, keyWord: number, vlen: number, ref: number): void {
     const at = this.slot(seg, slot);
-    const base = (at + SLOT_HEADER_WORDS) * 4;
-    copyBytes(this.key.bytes, this.u8, base, keyWord & LEN_MASK);
-    copyBytes(this.value, this.u8, base + this.maxKeyBytes, vlen);
+    const keyLen = keyWord & LEN_MASK;
+    this.heap.write(ref, keyLen + vlen, 0, this.key.bytes, keyLen);
+    this.heap.write(ref, keyLen + vlen, keyLen, this.value, vlen);
     const i32 = this.i32;
+    i32[at + S_REF] = ref;
     i32[at + S_HASH] = h;
     i32[at + S_KEYLEN] = keyWord;
     i32[at + S_VALLEN] = vlen;
@@ -1397,6 +1516,12 @@ export class SharedHashTable<V = unknown> {
         freeTop = slot + 1;
       }
     }
+    this.heap.rebuild(this.owner(seg), seg + this.layout.headsAt, (visit) => {
+      for (let slot = 0; slot < bump; slot++) {
+        const at = this.slot(seg, slot);
+        if (load(this.i32, at + S_STATE) === LIVE) visit(this.i32[at + S_REF]!, (this.i32[at + S_KEYLEN]! & LEN_MASK) + this.i32[at + S_VALLEN]!);
+      }
+    });
     store(this.i32, seg + FREE_TOP, freeTop);
     store(this.i32, seg + COUNT, count);
     store(this.i32, seg + OWNED, owned);
@@ -1418,10 +1543,8 @@ export class SharedHashTable<V = unknown> {
       bt = this.slot(seg, b);
     const keyWord = load(this.i32, at + S_KEYLEN);
     if (load(this.i32, bt + S_KEYLEN) !== keyWord) return false;
-    const ab = (at + SLOT_HEADER_WORDS) * 4,
-      bb = (bt + SLOT_HEADER_WORDS) * 4;
-    for (let i = 0, n = keyWord & LEN_MASK; i < n; i++) if (this.u8[ab + i] !== this.u8[bb + i]) return false;
-    return true;
+    const n = keyWord & LEN_MASK;
+    return this.heap.equals(this.i32[bt + S_REF]!, n + this.i32[bt + S_VALLEN]!, 0, this.keyOf(at), n);
   }
 
   /**
@@ -1459,6 +1582,11 @@ export class SharedHashTable<V = unknown> {
 
   private segmentOf(h: number): number {
     return this.layout.segments === 1 ? 0 : h >>> this.layout.segmentShift;
+  }
+
+  /** The index of the segment whose control block is at `seg`: its heap owner number. */
+  private owner(seg: number): number {
+    return (seg - GLOBAL_BYTES / 4) / this.layout.segmentWords;
   }
 
   /** Int32 index of segment `s`'s control block. */
@@ -1503,11 +1631,6 @@ const whole = new BigInt64Array(bits.buffer);
 const gateFloat = new Float32Array(1);
 const gateBits = new Int32Array(gateFloat.buffer);
 
-/** Copies `n` bytes of `from` to `to` at `at`: a loop for short runs (no view to allocate), else `set`. */
-function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): void {
-  if (n <= SHORT_COPY) for (let i = 0; i < n; i++) to[at + i] = from[i]!;
-  else to.set(from.subarray(0, n), at);
-}
 
 /**
  * A reader's re-check: true if the segment's SEQ is still `s1`. A
@@ -1516,6 +1639,13 @@ function copyBytes(from: Uint8Array, to: Uint8Array, at: number, n: number): voi
 function unchanged(i32: Int32Array, seg: number, s1: number): boolean {
   return add(i32, seg + SEQ, 0) === s1;
 }
+
+/** Whether a write found room: yes, no entry left, none in its segment, no heap bytes. */
+const ROOM = 0,
+  NO_ENTRY = 1,
+  NO_SEGMENT_ENTRY = 2,
+  NO_BYTES = 3;
+type Room = typeof ROOM | typeof NO_ENTRY | typeof NO_SEGMENT_ENTRY | typeof NO_BYTES;
 
 /** `decide` answers: change nothing, or remove the key (lengths are >= 0). */
 const KEEP = -1,
