@@ -181,7 +181,6 @@ describe('shared hash table: linearizable against a map', () => {
     expect(await killedAtEveryStep('no-heap-repair', true)).toHaveLength(1);
   }, 120_000);
 
-
   it('meta: a repair that skips the heap leaks the pages a dead writer held', async () => {
     const details = await fc.check(
       fc.asyncProperty(

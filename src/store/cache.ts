@@ -13,7 +13,7 @@ import { clock, type Clock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 import { custom, duration, integer, oneOf, signal, timeout, withDefault } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
-import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES } from '../table/shared-hash-table.js';
+import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES, maxBytesOption } from '../table/shared-hash-table.js';
 import type { EvictionPolicy } from '../table/eviction.js';
 import type { TableKey } from '../table/key.js';
 import { toDeadline } from '../sync/park.js';
@@ -105,8 +105,15 @@ export interface CacheOptions<V> {
   readonly capacity: number;
   /** Longest key, in UTF-8 bytes. */
   readonly maxKeyBytes: number;
-  /** Longest encoded value, in bytes. */
+  /** Longest encoded value, in bytes: a ceiling, not a reservation. */
   readonly maxValueBytes: number;
+  /**
+   * Bytes for keys, values and tags (rounded up to 4 KiB), as lru-cache's
+   * `maxSize`: beyond it, the cache evicts by its policy to make room. An
+   * entry takes its bytes rounded up to a size class (see SharedHashTable's
+   * `maxBytes`). Default: room for `capacity` entries of the largest size.
+   */
+  readonly maxBytes?: number;
   /** `'lru'` (default) or `'lfu'` (W-TinyLFU: frequency-aware, scan-resistant). */
   readonly policy?: CachePolicy;
   /** Default time to live of an entry, in ms of the cache's clock (default: entries never expire). */
@@ -174,10 +181,16 @@ interface Sizes {
   readonly policy: CachePolicy;
   readonly maxTagBytes: number;
   readonly maxPendingComputes: number;
+  readonly maxBytes?: number | undefined;
 }
 
 function entrySizes(o: Sizes) {
-  return { capacity: o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: RECORD_HEAD_BYTES + o.maxTagBytes + o.maxValueBytes };
+  return {
+    capacity: o.capacity,
+    maxKeyBytes: o.maxKeyBytes,
+    maxValueBytes: RECORD_HEAD_BYTES + o.maxTagBytes + o.maxValueBytes,
+    maxBytes: o.maxBytes,
+  };
 }
 function flightSizes(o: Sizes) {
   return { capacity: o.maxPendingComputes, maxKeyBytes: o.maxKeyBytes, maxValueBytes: FLIGHT_RECORD_BYTES };
@@ -199,6 +212,7 @@ const DEF = definePrimitive(
     capacity: integer({ max: MAX_TABLE_CAPACITY }),
     maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
     maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
+    maxBytes: maxBytesOption(),
     policy: oneOf(['lru', 'lfu'] as const, 'lru'),
     ttlMs: withDefault(ttlField(), Infinity),
     staleWhileRevalidateMs: duration({ default: 0 }),

@@ -15,7 +15,7 @@ import { CapacityError, InvalidArgumentError, NotOwnerError } from '../errors.js
 import { boolean, duration, integer, oneOf } from '../options/field.js';
 import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { MAX_VALUE_BYTES, SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
+import { MAX_VALUE_BYTES, SharedHashTable, TABLE_FULL, maxBytesOption } from '../table/shared-hash-table.js';
 import { describeValue, fieldsOf, integerIn, isBytes, plainObject, wellFormed } from '../validate.js';
 
 const { add64 } = seam; // module constants: see memory/atomics.ts
@@ -120,8 +120,18 @@ export interface IdempotencyStoreOptions {
   readonly retentionMs?: number;
   /** Longest key in UTF-8 bytes (1 .. 765; default 765: every key of up to 255 characters). */
   readonly maxKeyBytes?: number;
-  /** Largest stored response: body bytes plus headers as UTF-8 JSON (default 4 KiB). */
+  /** Largest stored response: body bytes plus headers as UTF-8 JSON (default 4 KiB): a ceiling, not a reservation. */
   readonly maxResponseBytes?: number;
+  /**
+   * Bytes for the records (keys, fingerprints, responses; rounded up to 4
+   * KiB): the store's budget, beside `capacity`. A record takes its bytes
+   * rounded up to a size class (see SharedHashTable's `maxBytes`); when they
+   * are spent, a new key is refused as when every record is live (`whenFull`).
+   * Default: room for `capacity` records of the largest size. For example
+   * 100,000 records of 20-byte keys, 64-character fingerprints and short
+   * responses fit in 32 MiB.
+   */
+  readonly maxBytes?: number;
   /**
    * Free a record in flight as soon as its thread is known dead, instead of
    * when its lease lapses (default false). Only for handlers whose effects
@@ -298,10 +308,16 @@ function recordBytes(r: IdempotencyRecord): number {
   return RECORD_HEADER_BYTES + Buffer.byteLength(r.fingerprint) + (res === null ? 0 : res.headersBytes + res.bodyBytes);
 }
 
-const tableSizes = (o: { readonly capacity: number; readonly maxKeyBytes: number; readonly maxResponseBytes: number }) => ({
+const tableSizes = (o: {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxResponseBytes: number;
+  readonly maxBytes?: number | undefined;
+}) => ({
   capacity: o.capacity,
   maxKeyBytes: o.maxKeyBytes,
   maxValueBytes: RECORD_HEADER_BYTES + MAX_IDEMPOTENCY_FINGERPRINT_BYTES + o.maxResponseBytes,
+  maxBytes: o.maxBytes,
 });
 
 const DEF = definePrimitive(
@@ -313,6 +329,7 @@ const DEF = definePrimitive(
     retentionMs: duration({ positive: true, infinite: false, default: DEFAULT_IDEMPOTENCY_RETENTION_MS }),
     maxKeyBytes: integer({ max: DEFAULT_IDEMPOTENCY_KEY_BYTES, default: DEFAULT_IDEMPOTENCY_KEY_BYTES }),
     maxResponseBytes: integer({ max: MAX_IDEMPOTENCY_RESPONSE_BYTES, default: DEFAULT_IDEMPOTENCY_RESPONSE_BYTES }),
+    maxBytes: maxBytesOption(),
     reclaimOnOwnerDeath: boolean(false),
     clock: clock(),
     whenFull: oneOf(WHEN_FULL_CLOSED, 'throw'),

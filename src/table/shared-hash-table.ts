@@ -271,7 +271,12 @@ interface Layout {
   readonly bodyBytes: number;
 }
 
-type Sizes = { readonly capacity: number; readonly maxKeyBytes: number; readonly maxValueBytes: number; readonly maxBytes?: number | undefined };
+interface Sizes {
+  readonly capacity: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxBytes?: number | undefined;
+}
 
 function segmentsOf(capacity: number): number {
   return capacity < 1024 ? 1 : Math.min(64, 2 ** Math.floor(Math.log2(capacity / 512)));
@@ -316,6 +321,11 @@ function layoutOf(o: Sizes): Layout {
 /** Largest region a table may take (an Int32Array view must span it). */
 const MAX_REGION_BYTES = 2 ** 31 - 1;
 
+/** The `maxBytes` option of a table, and of the stores that pass it on to theirs (absent: the table's default). */
+export function maxBytesOption() {
+  return withDefault(integer({ max: MAX_REGION_BYTES }), undefined);
+}
+
 const DEF = definePrimitive(
   'SharedHashTable',
   2,
@@ -323,7 +333,7 @@ const DEF = definePrimitive(
     capacity: integer({ max: MAX_TABLE_CAPACITY }),
     maxKeyBytes: integer({ max: MAX_KEY_BYTES }),
     maxValueBytes: integer({ max: MAX_VALUE_BYTES }),
-    maxBytes: withDefault(integer({ max: MAX_REGION_BYTES }), undefined),
+    maxBytes: maxBytesOption(),
     codec: codecOption('SharedHashTable'),
     // Written into the body at creation (random unless given), never in the handle.
     hashKey: local(withDefault(custom(checkHashKey), undefined)),
@@ -466,7 +476,12 @@ export class SharedHashTable<V = unknown> {
     this.u8 = region.u8();
     // The data starts at a page boundary of the buffer (whose memory the OS maps in pages): the same for every thread.
     const dataAt = layout.dataFrom + ((PAGE_BYTES - ((this.u8.byteOffset + layout.dataFrom) % PAGE_BYTES)) % PAGE_BYTES);
-    this.heap = new SlabHeap(this.i32, this.i64, this.u8, { tableAt: layout.pageTableAt, globalAt: HEAP_GLOBALS, dataAt, pages: layout.pages });
+    this.heap = new SlabHeap(this.i32, this.i64, this.u8, {
+      tableAt: layout.pageTableAt,
+      globalAt: HEAP_GLOBALS,
+      dataAt,
+      pages: layout.pages,
+    });
     if (hashKey !== undefined) {
       // Before publication: plain stores, ordered before any other thread's
       // first read by the postMessage that carries the handle.
@@ -1519,7 +1534,8 @@ export class SharedHashTable<V = unknown> {
     this.heap.rebuild(this.owner(seg), seg + this.layout.headsAt, (visit) => {
       for (let slot = 0; slot < bump; slot++) {
         const at = this.slot(seg, slot);
-        if (load(this.i32, at + S_STATE) === LIVE) visit(this.i32[at + S_REF]!, (this.i32[at + S_KEYLEN]! & LEN_MASK) + this.i32[at + S_VALLEN]!);
+        if (load(this.i32, at + S_STATE) === LIVE)
+          visit(this.i32[at + S_REF]!, (this.i32[at + S_KEYLEN]! & LEN_MASK) + this.i32[at + S_VALLEN]!);
       }
     });
     store(this.i32, seg + FREE_TOP, freeTop);
@@ -1630,7 +1646,6 @@ const whole = new BigInt64Array(bits.buffer);
 /** Scratch for the gate's float32. */
 const gateFloat = new Float32Array(1);
 const gateBits = new Int32Array(gateFloat.buffer);
-
 
 /**
  * A reader's re-check: true if the segment's SEQ is still `s1`. A

@@ -230,7 +230,7 @@ export class SlabHeap {
     const i32 = this.i32;
     let n = 0;
     for (let c = 0; c < CLASSES; c++) {
-      for (let p = i32[heads + c]! - 1; p >= 0; ) {
+      for (let p = i32[heads + c]! - 1; p >= 0;) {
         const next = i32[this.page(p) + P_NEXT]! - 1;
         if (i32[this.page(p) + P_LIVE] === 0) {
           this.unlink(heads + c, p);
@@ -385,7 +385,7 @@ export class SlabHeap {
     for (let k = Math.ceil(bytes / PAGE_BYTES); k > 0; k--) {
       const p = this.take((owner + 1) * 256 + CHAIN);
       if (p < 0) {
-        for (let q = first; q >= 0; ) {
+        for (let q = first; q >= 0;) {
           const next = i32[this.page(q) + P_NEXT]! - 1;
           this.release(q);
           q = next;
