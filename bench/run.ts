@@ -24,6 +24,7 @@ import { breakerOverhead, retryOverhead } from './resilience.js';
 import { optionsCost } from './options.js';
 import { idleWaiters } from './idle.js';
 import { reclaim } from './reclaim.js';
+import { memoryPerRecord } from './memory.js';
 import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
 
@@ -54,6 +55,7 @@ const cfg = quick
       reclaimRounds: 2,
       reclaimInserts: 200,
       reclaimCapacity: 10_000,
+      memoryCapacity: 10_000,
     }
   : {
       singleRounds: 15,
@@ -76,6 +78,7 @@ const cfg = quick
       reclaimRounds: 5,
       reclaimInserts: 2_000,
       reclaimCapacity: 100_000,
+      memoryCapacity: 100_000,
     };
 
 function machineLine(): string {
@@ -118,6 +121,7 @@ async function main(): Promise<void> {
   show(await optionsCost({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs }));
   show(await idleWaiters({ rounds: cfg.idleRounds, idleMs: cfg.idleMs }));
   show(await reclaim({ rounds: cfg.reclaimRounds, inserts: cfg.reclaimInserts, capacity: cfg.reclaimCapacity }));
+  show(await memoryPerRecord({ capacity: cfg.memoryCapacity }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
