@@ -175,7 +175,7 @@ describe('shared hash table: linearizable against a map', () => {
   // Expected detection: certain (the steps are the same every run). The
   // steps between taking a block and marking its slot LIVE, and between
   // marking a replacement LIVE and freeing the old block, leak a block
-  // without the heap's rebuild: measured, 11 of the script's 48 steps (the
+  // without the heap's rebuild: measured, 18 of the script's steps (the
   // first is step 16); the meta-test stops at the first.
   it('meta: a repair that skips the heap leaks what a writer killed mid-write held', async () => {
     expect(await killedAtEveryStep('no-heap-repair', true)).toHaveLength(1);

@@ -19,10 +19,10 @@ export interface TableRecord {
   readonly pad: string;
 }
 
-/** `pad` for each value v = 0, 1, 2: entries of about 30, 330 and 2,530 bytes. */
-export const PADS: readonly string[] = ['', 'p'.repeat(300), 'q'.repeat(2500)];
+/** `pad` for each value v = 0, 1, 2: entries of about 30, 330 and 4,530 bytes (a page and a tail block). */
+export const PADS: readonly string[] = ['', 'p'.repeat(300), 'q'.repeat(4500)];
 /** maxValueBytes that holds every record. */
-export const TABLE_RECORD_BYTES = 2600;
+export const TABLE_RECORD_BYTES = 4600;
 
 /** The surface the program uses; the real table and this twin both have it. */
 export interface TableOps {

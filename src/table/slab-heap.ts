@@ -19,9 +19,11 @@ const { add, compareExchange, load, load64, store, store64 } = seam; // module c
  * 16 that fits n times in a page for n = 28, 27, .. 2 (144 .. 2048), so a
  * class never wastes more than 12.5% of a page to rounding, and the page
  * cost of an entry, PAGE_BYTES / (blocks per page), grows with its size.
- * Longer entries take a chain of whole pages (up to 4095 bytes unused in the
- * last). Every page belongs to one owner (a table segment) and one class,
- * or is FREE.
+ * Longer entries take a chain of whole pages and, when what is left fits a
+ * block, a tail block of its class (else one more page), so no entry wastes
+ * more than 12.5% of its tail beyond the classes' own rounding. Every page
+ * belongs to one owner (a table segment) and one class (or CHAIN), or is
+ * FREE.
  *
  * Words (Int32; the page table and the globals live in the table's region):
  *   page table, one record per page: INFO (0 = FREE, else (owner + 1) x 256
@@ -29,7 +31,8 @@ const { add, compareExchange, load, load64, store, store64 } = seam; // module c
  *     ever handed out since the page was taken), FREE (block + 1 heading the
  *     page's free list; a free block's first word holds the next), NEXT and
  *     PREV (page + 1: the owner's list of pages of this class that have a
- *     free block; NEXT alone links a chain's pages)
+ *     free block; NEXT alone links a chain's pages, and in its last page is
+ *     0, or -(tail block's offset / 16) - 1)
  *   per owner: HEADS, one word per class (page + 1 heading that list)
  *   globals: HIGH (pages ever taken from the never-used end), RELEASES
  *     (pages made FREE so far), CURSOR (where the next look for a FREE page
@@ -124,8 +127,20 @@ function classOf(bytes: number): number {
 
 /** Heap bytes one entry of `bytes` takes, its share of a page included (the page cost: see the notes). */
 export function entryCost(bytes: number): number {
-  if (bytes > MAX_BLOCK_BYTES) return Math.ceil(bytes / PAGE_BYTES) * PAGE_BYTES;
-  return PAGE_BYTES / PER_PAGE[classOf(bytes)]!;
+  if (bytes <= MAX_BLOCK_BYTES) return PAGE_BYTES / PER_PAGE[classOf(bytes)]!;
+  const tail = tailOf(bytes);
+  return chainPages(bytes) * PAGE_BYTES + (tail === 0 ? 0 : entryCost(tail));
+}
+
+/** Whole pages of an entry of more than MAX_BLOCK_BYTES. */
+function chainPages(bytes: number): number {
+  const pages = Math.floor(bytes / PAGE_BYTES);
+  return bytes - pages * PAGE_BYTES > MAX_BLOCK_BYTES ? pages + 1 : pages;
+}
+
+/** Bytes of such an entry in its tail block (0: none, the pages hold it all). */
+function tailOf(bytes: number): number {
+  return Math.max(0, bytes - chainPages(bytes) * PAGE_BYTES);
 }
 
 /** The number of classes an entry of at most `bytes` may use (the partial pages an owner may hold). */
@@ -175,7 +190,10 @@ export class SlabHeap {
    * the heap, or -1 if the heap has no room.
    */
   alloc(owner: number, heads: number, bytes: number): number {
-    if (bytes > MAX_BLOCK_BYTES) return this.allocChain(owner, bytes);
+    return bytes > MAX_BLOCK_BYTES ? this.allocChain(owner, heads, bytes) : this.allocBlock(owner, heads, bytes);
+  }
+
+  private allocBlock(owner: number, heads: number, bytes: number): number {
     const i32 = this.i32;
     const c = classOf(bytes);
     let p = i32[heads + c]! - 1;
@@ -199,16 +217,23 @@ export class SlabHeap {
 
   /** Frees the entry of `bytes` bytes at `at` (from `alloc`, under its owner's lock; `heads` the owner's HEADS). */
   free(heads: number, at: number, bytes: number): void {
-    const i32 = this.i32;
-    const p = Math.floor(at / PAGE_BYTES);
-    if (bytes > MAX_BLOCK_BYTES) {
-      for (let k = Math.ceil(bytes / PAGE_BYTES), q = p; k > 0 && q >= 0; k--) {
-        const next = i32[this.page(q) + P_NEXT]! - 1;
-        this.release(q);
-        q = next;
-      }
+    if (bytes <= MAX_BLOCK_BYTES) {
+      this.freeBlock(heads, at);
       return;
     }
+    const i32 = this.i32;
+    let next = Math.floor(at / PAGE_BYTES) + 1;
+    for (let k = chainPages(bytes); k > 0 && next > 0; k--) {
+      const p = next - 1;
+      next = i32[this.page(p) + P_NEXT]!;
+      this.release(p);
+    }
+    if (next < 0) this.freeBlock(heads, (-next - 1) * GRAIN);
+  }
+
+  private freeBlock(heads: number, at: number): void {
+    const i32 = this.i32;
+    const p = Math.floor(at / PAGE_BYTES);
     const e = this.page(p);
     const c = i32[e + P_INFO]! & 255;
     const b = (at - p * PAGE_BYTES) / CLASS_BYTES[c]!;
@@ -255,18 +280,10 @@ export class SlabHeap {
       else into.set(this.u8.subarray(base, base + n));
       return;
     }
-    let p = Math.floor(at / PAGE_BYTES);
-    for (let k = 0, done = 0; done < n && p >= 0 && p < this.pages; k++) {
-      const lo = k * PAGE_BYTES;
-      if (from + done < lo + PAGE_BYTES) {
-        const start = from + done - lo;
-        const m = Math.min(n - done, PAGE_BYTES - start);
-        const base = this.dataAt + p * PAGE_BYTES + start;
-        into.set(this.u8.subarray(base, base + m), done);
-        done += m;
-      }
-      p = this.i32[this.page(p) + P_NEXT]! - 1;
-    }
+    this.runs(at, bytes, from, n, (done, base, m) => {
+      into.set(this.u8.subarray(base, base + m), done);
+      return true;
+    });
   }
 
   /** True if `n` bytes of the entry at `at` (of `bytes` bytes), from its byte `from`, equal `other`'s first `n`. Plain reads, as `copy`. */
@@ -277,20 +294,10 @@ export class SlabHeap {
       for (let i = 0; i < n; i++) if (u8[base + i] !== other[i]) return false;
       return true;
     }
-    let p = Math.floor(at / PAGE_BYTES);
-    let done = 0;
-    for (let k = 0; done < n && p >= 0 && p < this.pages; k++) {
-      const lo = k * PAGE_BYTES;
-      if (from + done < lo + PAGE_BYTES) {
-        const start = from + done - lo;
-        const m = Math.min(n - done, PAGE_BYTES - start);
-        const base = this.dataAt + p * PAGE_BYTES + start;
-        for (let i = 0; i < m; i++) if (u8[base + i] !== other[done + i]) return false;
-        done += m;
-      }
-      p = this.i32[this.page(p) + P_NEXT]! - 1;
-    }
-    return done === n;
+    return this.runs(at, bytes, from, n, (done, base, m) => {
+      for (let i = 0; i < m; i++) if (u8[base + i] !== other[done + i]) return false;
+      return true;
+    });
   }
 
   /** Writes `n` bytes of `from` into the entry at `at` (of `bytes` bytes), from its byte `to` (under the owner's lock). */
@@ -301,17 +308,40 @@ export class SlabHeap {
       else this.u8.set(from.subarray(0, n), base);
       return;
     }
-    let p = Math.floor(at / PAGE_BYTES);
-    for (let k = 0, done = 0; done < n; k++) {
+    this.runs(at, bytes, to, n, (done, base, m) => {
+      this.u8.set(from.subarray(done, done + m), base);
+      return true;
+    });
+  }
+
+  /**
+   * Visits the contiguous runs of bytes [from, from + n) of a chained entry
+   * (its pages, then its tail block): `visit(done, byteIndex, length)`, until
+   * it answers false; true if every run was visited. Bounded by the entry's
+   * page count and the heap, so a racing read of a torn entry stays in bounds.
+   */
+  private runs(at: number, bytes: number, from: number, n: number, visit: (done: number, base: number, m: number) => boolean): boolean {
+    const pages = chainPages(bytes);
+    let next = Math.floor(at / PAGE_BYTES) + 1;
+    let done = 0;
+    for (let k = 0; k < pages; k++) {
+      if (next <= 0 || next > this.pages) return false;
+      const p = next - 1;
+      next = this.i32[this.page(p) + P_NEXT]!;
       const lo = k * PAGE_BYTES;
-      if (to + done < lo + PAGE_BYTES) {
-        const start = to + done - lo;
+      if (done < n && from + done < lo + PAGE_BYTES) {
+        const start = from + done - lo;
         const m = Math.min(n - done, PAGE_BYTES - start);
-        this.u8.set(from.subarray(done, done + m), this.dataAt + p * PAGE_BYTES + start);
+        if (!visit(done, this.dataAt + p * PAGE_BYTES + start, m)) return false;
         done += m;
       }
-      p = this.i32[this.page(p) + P_NEXT]! - 1;
     }
+    if (done === n) return true;
+    const tail = (-next - 1) * GRAIN;
+    const start = from + done - pages * PAGE_BYTES;
+    const m = n - done;
+    if (next >= 0 || tail + start + m > this.bytes || start < 0) return false;
+    return visit(done, this.dataAt + tail + start, m);
   }
 
   /**
@@ -329,17 +359,23 @@ export class SlabHeap {
       const c = info & 255;
       mine.set(p, c === CHAIN ? false : new Uint8Array(PER_PAGE[c]!));
     }
+    const markBlock = (at: number): void => {
+      const p = Math.floor(at / PAGE_BYTES);
+      const marks = mine.get(p);
+      if (marks instanceof Uint8Array) marks[(at - p * PAGE_BYTES) / CLASS_BYTES[i32[this.page(p) + P_INFO]! & 255]!] = 1;
+    };
     live?.((at, bytes) => {
-      let p = Math.floor(at / PAGE_BYTES);
       if (bytes <= MAX_BLOCK_BYTES) {
-        const marks = mine.get(p);
-        if (marks instanceof Uint8Array) marks[(at - p * PAGE_BYTES) / CLASS_BYTES[i32[this.page(p) + P_INFO]! & 255]!] = 1;
+        markBlock(at);
         return;
       }
-      for (let k = Math.ceil(bytes / PAGE_BYTES); k > 0 && mine.get(p) === false; k--) {
-        mine.set(p, true);
-        p = i32[this.page(p) + P_NEXT]! - 1;
+      const p = Math.floor(at / PAGE_BYTES);
+      let next = p + 1;
+      for (let k = chainPages(bytes); k > 0 && next > 0 && mine.get(next - 1) === false; k--) {
+        mine.set(next - 1, true);
+        next = i32[this.page(next - 1) + P_NEXT]!;
       }
+      if (next < 0) markBlock((-next - 1) * GRAIN);
     });
     i32.fill(0, heads, heads + CLASSES);
     for (const [p, marks] of mine) {
@@ -378,11 +414,15 @@ export class SlabHeap {
     return n;
   }
 
-  private allocChain(owner: number, bytes: number): number {
+  /** Pages for a chained entry, and its tail block (taken first: no page is taken for an entry whose tail finds no room). */
+  private allocChain(owner: number, heads: number, bytes: number): number {
     const i32 = this.i32;
+    const tailBytes = tailOf(bytes);
+    const tail = tailBytes === 0 ? -1 : this.allocBlock(owner, heads, tailBytes);
+    if (tailBytes !== 0 && tail < 0) return -1;
     let first = -1;
     let last = -1;
-    for (let k = Math.ceil(bytes / PAGE_BYTES); k > 0; k--) {
+    for (let k = chainPages(bytes); k > 0; k--) {
       const p = this.take((owner + 1) * 256 + CHAIN);
       if (p < 0) {
         for (let q = first; q >= 0;) {
@@ -390,6 +430,7 @@ export class SlabHeap {
           this.release(q);
           q = next;
         }
+        if (tail >= 0) this.freeBlock(heads, tail);
         return -1;
       }
       i32[this.page(p) + P_NEXT] = 0;
@@ -397,6 +438,7 @@ export class SlabHeap {
       else i32[this.page(last) + P_NEXT] = p + 1;
       last = p;
     }
+    if (tail >= 0) i32[this.page(last) + P_NEXT] = -(tail / GRAIN) - 1;
     return first * PAGE_BYTES;
   }
 

@@ -127,7 +127,7 @@ describe('SharedHashTable maxBytes: a budget in bytes, with memory that follows 
     expectCode(
       () => new SharedHashTable({ ...o, maxBytes: 4096 }),
       ErrorCode.INVALID_ARG,
-      /maxBytes \(4096\) cannot hold one entry of the largest size: .* take 8192 bytes/,
+      /maxBytes \(4096\) cannot hold one entry of the largest size: .* take 5120 bytes/,
     );
     expectCode(() => new SharedHashTable({ ...o, maxBytes: 1.5 }), ErrorCode.INVALID_ARG, /maxBytes/);
     expectCode(() => new SharedHashTable({ ...o, maxBytes: 2 ** 31 }), ErrorCode.INVALID_ARG, /maxBytes/);
