@@ -87,7 +87,7 @@ export async function memoryPerRecord(cfg: MemoryConfig): Promise<Section> {
       },
     ],
     notes: [
-      "sabre's per-record cost is its fixed part per entry of capacity (slot, lapse stamp and index, about 88 bytes, of which the index, 16–21 bytes, is touched at random and so is resident from the first records on) plus the record's bytes rounded up to a size class (at most 12.5% more up to 2 KiB). At 20% fill the index's share per record is five times its share at 100%.",
+      "sabre's per-record cost is its fixed part per entry of capacity (slot, lapse stamp and index, 75–97 bytes, of which the index, 16–32 bytes, is touched at random and so is resident from the first records on) plus the record's bytes rounded up to a size class (at most 12.5% more up to 2 KiB). At 20% fill the index's share per record is five times its share at 100%.",
       'The figures include what the fill leaves in the JavaScript heap (the generated strings, collected but not given back to the OS), alike for every variant.',
       "Before the heap (every slot sized for the largest value), the last row's store took 4,751 B per record at 20% and 4,494 B at 100% (measured once, same method): the 4 KiB response ceiling was resident whatever the response.",
     ],
