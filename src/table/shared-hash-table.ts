@@ -20,7 +20,7 @@ import { KeyMemo, keyMemoSize } from './key-memo.js';
 import { EVICTION_SAMPLE, EVICTION_SCAN, type EvictionPolicy } from './eviction.js';
 import type { LapsePolicy } from './lapse.js';
 import type { KeyedStats } from './when-full.js';
-import { CLASSES, MAX_BLOCK_BYTES, PAGE_BYTES, PAGE_WORDS, SlabHeap, classesUpTo, entryCost } from './slab-heap.js';
+import { CLASSES, MAX_BLOCK_BYTES, PAGE_BYTES, PAGE_WORDS, SlabHeap, classesUpTo, entryClass, entryCost } from './slab-heap.js';
 import { ThreadRegistry } from '../threads/registry.js';
 
 const { add, compareExchange, load, load64, store, store64, sub } = seam; // module constants: see memory/atomics.ts
@@ -1051,7 +1051,7 @@ export class SharedHashTable<V = unknown> {
         answer = decide(slot, seg);
         if (answer === KEEP) return KEEP;
         if (answer === REMOVE) this.remove(seg, slot, pos);
-        else if (slot >= 0) room = this.replace(seg, slot, pos, h, keyWord, answer) ? ROOM : NO_BYTES;
+        else if (slot >= 0) room = this.replaceEvicting(seg, slot, pos, h, keyWord, answer);
         else if (this.policy !== undefined) room = this.insertEvicting(seg, h, keyWord, answer);
         else if (this.reserve()) room = this.insert(seg, pos, h, keyWord, answer);
         else room = NO_ENTRY;
@@ -1069,8 +1069,9 @@ export class SharedHashTable<V = unknown> {
       }
       // Out of heap bytes: first the empty pages segments keep, on the first try.
       if (room === NO_BYTES && recount === 0 && this.trimHeap()) continue;
-      // An evicting table whose segment had nothing to give: take a victim from another segment.
-      if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s)) continue;
+      // An evicting table whose segment had nothing to give: take a victim (or, for bytes, a page) from another segment.
+      if (this.policy !== undefined && recount < RECOUNTS && (room === NO_BYTES ? this.emptyPageElsewhere(s) : this.evictElsewhere(s)))
+        continue;
       // A store's table: reclaim lapsed entries, then try again.
       if (this.lapse !== undefined && recount < RECOUNTS && this.reclaim()) continue;
       if (room === NO_BYTES || recount === RECOUNTS || !this.sizeMayBeHigh() || this.recount() >= this.capacity) {
@@ -1104,29 +1105,103 @@ export class SharedHashTable<V = unknown> {
         room = this.insert(seg, this.foundAt, h, keyWord, vlen); // the segment has room: it was checked above
         if (room === ROOM) return ROOM;
       }
-      if (!this.evictOne(seg)) return room;
+      if (!(room === NO_BYTES ? this.evictForBytes(seg, (keyWord & LEN_MASK) + vlen, -1) : this.evictOne(seg))) return room;
     }
     return room;
   }
 
-  /** Evicts one entry of segment `seg` (its lock held) chosen by the policy among sampled LIVE slots; false if none. */
-  private evictOne(seg: number): boolean {
+  /**
+   * A replace (under segment `seg`'s lock); in an evicting table whose heap
+   * has no room for the new value, it first evicts other entries of the
+   * segment (never the key itself) to make room.
+   */
+  private replaceEvicting(seg: number, slot: number, pos: number, h: number, keyWord: number, vlen: number): Room {
+    for (let i = 0; ; i++) {
+      if (this.replace(seg, slot, pos, h, keyWord, vlen)) return ROOM;
+      if (this.policy === undefined || i === RECOUNTS + EVICTION_SAMPLE) return NO_BYTES;
+      if (!this.evictForBytes(seg, (keyWord & LEN_MASK) + vlen, this.slot(seg, slot))) return NO_BYTES;
+      slot = this.find(seg, h, keyWord); // evictions move index entries
+      pos = this.foundAt;
+    }
+  }
+
+  /**
+   * Makes heap room for an entry of `bytes` in segment `seg` of an evicting
+   * table (its lock held), without evicting the slot at word `except`: a
+   * victim of the entry's size class if the segment has one (its block is
+   * what the entry needs: the segment's pages of that class are full, or it
+   * would have fit), else every entry of the segment's page with the fewest
+   * (so the page goes back to the heap). False if there was nothing to evict.
+   */
+  private evictForBytes(seg: number, bytes: number, except: number): boolean {
+    const cls = entryClass(bytes);
+    const i32 = this.i32;
+    const sizeOf = (at: number): number => (i32[at + S_KEYLEN]! & LEN_MASK) + i32[at + S_VALLEN]!;
+    if (cls >= 0 && this.evictOne(seg, (at) => at !== except && entryClass(sizeOf(at)) === cls)) return true;
+    return this.emptyPage(seg, except) || this.evictOne(seg, (at) => at !== except);
+  }
+
+  /**
+   * Evicts every entry (but the slot at word `except`) of segment `seg`'s
+   * size-class page with the fewest in use, and gives the page back to the
+   * heap (its lock held); false if it had no such page or evicted nothing.
+   */
+  private emptyPage(seg: number, except: number): boolean {
+    const i32 = this.i32;
+    const page = this.heap.emptiestPage(this.owner(seg));
+    if (page < 0) return false;
+    const lo = page * PAGE_BYTES;
+    let evicted = 0;
+    const bump = Math.min(i32[seg + BUMP]!, this.layout.pool);
+    for (let slot = 0; slot < bump; slot++) {
+      const at = this.slot(seg, slot);
+      const ref = i32[at + S_REF]!;
+      const bytes = (i32[at + S_KEYLEN]! & LEN_MASK) + i32[at + S_VALLEN]!;
+      if (at === except || i32[at + S_STATE] !== LIVE || bytes > MAX_BLOCK_BYTES || ref < lo || ref >= lo + PAGE_BYTES) continue;
+      this.policy!.evicted(at);
+      this.remove(seg, slot, this.positionOf(seg, slot));
+      evicted++;
+    }
+    this.heap.trim(seg + this.layout.headsAt); // the emptied page, if the segment kept it
+    return evicted > 0;
+  }
+
+  /** Empties a page of the first other segment that has one (one lock at a time), for a segment that needs a page; false if none could. */
+  private emptyPageElsewhere(s: number): boolean {
+    for (let k = 1; k < this.layout.segments; k++) {
+      const other = (s + k) % this.layout.segments;
+      this.lock(other);
+      try {
+        const seg = this.segment(other);
+        if (this.emptyPage(seg, -1) || this.evictOne(seg)) return true;
+      } finally {
+        this.unlock(other);
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Evicts one entry of segment `seg` (its lock held) chosen by the policy
+   * among sampled LIVE slots (those `accept` takes, if given); false if none.
+   */
+  private evictOne(seg: number, accept?: (at: number) => boolean): boolean {
     const i32 = this.i32;
     const bump = Math.min(i32[seg + BUMP]!, this.layout.pool);
     if (bump === 0 || i32[seg + COUNT] === 0) return false;
+    const ok = (at: number): boolean => i32[at + S_STATE] === LIVE && (accept === undefined || accept(at));
     // Independent random slots (neighbours were allocated together and would be judged together);
     // every slot of a small segment.
     let n = 0;
     if (bump <= 2 * EVICTION_SAMPLE)
-      for (let slot = 0; slot < bump; slot++) if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
+      for (let slot = 0; slot < bump; slot++) if (ok(this.slot(seg, slot))) this.candidates[n++] = this.slot(seg, slot);
     for (let k = 0; k < EVICTION_SCAN && n < EVICTION_SAMPLE && bump > 2 * EVICTION_SAMPLE; k++) {
       const at = this.slot(seg, (Math.random() * bump) | 0);
-      if (i32[at + S_STATE] === LIVE) this.candidates[n++] = at;
+      if (ok(at)) this.candidates[n++] = at;
     }
     if (n === 0) {
-      // A sparse segment: take the first LIVE slot.
-      for (let slot = 0; slot < bump && n === 0; slot++)
-        if (i32[this.slot(seg, slot) + S_STATE] === LIVE) this.candidates[n++] = this.slot(seg, slot);
+      // A sparse segment (or few slots `accept` takes): the first that qualifies.
+      for (let slot = 0; slot < bump && n === 0; slot++) if (ok(this.slot(seg, slot))) this.candidates[n++] = this.slot(seg, slot);
       if (n === 0) return false;
     }
     const at = this.policy!.victim(this.candidates, n);

@@ -143,6 +143,11 @@ function tailOf(bytes: number): number {
   return Math.max(0, bytes - chainPages(bytes) * PAGE_BYTES);
 }
 
+/** The size class of an entry of `bytes` (-1: longer than a block, it takes pages). */
+export function entryClass(bytes: number): number {
+  return bytes > MAX_BLOCK_BYTES ? -1 : classOf(bytes);
+}
+
 /** The number of classes an entry of at most `bytes` may use (the partial pages an owner may hold). */
 export function classesUpTo(bytes: number): number {
   return bytes > MAX_BLOCK_BYTES ? CLASSES + 1 : classOf(bytes) + 1;
@@ -404,6 +409,24 @@ export class SlabHeap {
       i32[e + P_FREE] = free;
       if (used < marks.length) this.link(heads + c, p);
     }
+  }
+
+  /** The page of `owner`'s size-class pages with the fewest blocks in use (-1 if it has none); reads every INFO word. */
+  emptiestPage(owner: number): number {
+    const i32 = this.i32;
+    const high = Math.min(load(i32, this.globalAt + G_HIGH), this.pages);
+    let best = -1;
+    let fewest = Infinity;
+    for (let p = 0; p < high; p++) {
+      const info = i32[this.page(p) + P_INFO]!;
+      if (info >> 8 !== owner + 1 || (info & 255) === CHAIN) continue;
+      const live = i32[this.page(p) + P_LIVE]!;
+      if (live < fewest) {
+        best = p;
+        fewest = live;
+      }
+    }
+    return best;
   }
 
   /** Pages not FREE (taken by some owner), for diagnostics and tests: reads every INFO word. */

@@ -143,6 +143,30 @@ describe('SharedHashTable maxBytes: a budget in bytes, with memory that follows 
     expect(evictions).toBe(1000 - size);
     expect(cache.get('k999')).toBe('v'.repeat(500));
   });
+
+  it('a Cache with maxBytes makes room in any segment for values of any size: it evicts, and never refuses', () => {
+    // 64 segments sharing sixteen pages: a segment often needs a page of a class it has none of.
+    const cache = new Cache<string>({ capacity: 100_000, maxKeyBytes: 8, maxValueBytes: 3000, codec: 'string', maxBytes: 64 * KiB });
+    const sizes = [20, 100, 400, 450, 500, 1000, 2500];
+    const last = new Map<string, string>();
+    for (let i = 0; i < 5000; i++) {
+      const key = `k${i % 700}`; // keys come back: replaces as well as inserts
+      const value = String(i).padEnd(sizes[(i * 3 + (i >> 4)) % sizes.length]!, '.');
+      cache.set(key, value);
+      last.set(key, value);
+    }
+    let present = 0;
+    for (const [key, value] of last) {
+      const got = cache.get(key);
+      if (got !== undefined) {
+        present++;
+        expect(got).toBe(value);
+      }
+    }
+    expect(present).toBe(cache.stats().size);
+    expect(present).toBeGreaterThan(0);
+    expect(cache.stats().evictions).toBeGreaterThan(0);
+  });
 });
 
 // The issue's sizing goal, checked exactly: what fits in a budget, not how fast.
