@@ -16,6 +16,7 @@ import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
+import type { KeyedStats } from '../table/when-full.js';
 
 const { add, compareExchange, load, load64, store, store64, add64 } = seam; // module constants: see memory/atomics.ts
 
@@ -371,6 +372,12 @@ export class KeyedSlots {
   private remember(key: string, ref: SlotRef): void {
     if (this.refs.size >= LOCAL_REFS) this.refs.clear();
     this.refs.set(key, ref);
+  }
+
+  /** What the limiter's `stats()` reports: its keys, and its table's heap. */
+  stats(capacity: number): KeyedStats {
+    const t = this.table.stats();
+    return { keys: t.keys, capacity, refusedWhenFull: this.refusedWhenFull, bytesInUse: t.bytesInUse, maxBytes: t.maxBytes };
   }
 
   /** New keys refused so far because every slot held a key that was not idle (shared by every thread). */

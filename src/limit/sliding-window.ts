@@ -282,7 +282,7 @@ export class SlidingWindow {
 
   /** The key table: keys with state, capacity, and new keys that found it full (every thread's). */
   stats(): LimiterStats {
-    return { keys: this.slots.size, capacity: this.capacity, refusedWhenFull: this.slots.refusedWhenFull };
+    return this.slots.stats(this.capacity);
   }
 
   /** Counts `n` requests (default 1) for `key` if its window has room for them. */

@@ -276,7 +276,7 @@ export class TokenBucket {
 
   /** The key table: keys with state, capacity, and new keys that found it full (every thread's). */
   stats(): LimiterStats {
-    return { keys: this.slots.size, capacity: this.capacity, refusedWhenFull: this.slots.refusedWhenFull };
+    return this.slots.stats(this.capacity);
   }
 
   /** Takes `n` tokens (default 1) from `key`'s bucket if it has them. */

@@ -221,7 +221,13 @@ export class VoteRegistry {
   /** Ballots recorded, ballot capacity, and votes refused for want of room (ballots or tallies). */
   stats(): KeyedStats {
     const b = this.ballots.stats();
-    return { ...b, refusedWhenFull: b.refusedWhenFull + this.tallies.refusedWhenFull };
+    const t = this.tallies.stats();
+    return {
+      ...b,
+      refusedWhenFull: b.refusedWhenFull + t.refusedWhenFull,
+      bytesInUse: b.bytesInUse + t.bytesInUse,
+      maxBytes: b.maxBytes + t.maxBytes,
+    };
   }
 
   /** Re-opens a registry from its handle, in any thread. @throws HandleError */

@@ -282,10 +282,16 @@ function segmentsOf(capacity: number): number {
   return capacity < 1024 ? 1 : Math.min(64, 2 ** Math.floor(Math.log2(capacity / 512)));
 }
 
-/** `maxBytes` when not given: `capacity` entries of the largest size, and a partly used page per class per segment. */
+/**
+ * `maxBytes` when not given: `capacity` entries of the largest size, one
+ * more per segment (a replace writes the new value before it frees the old,
+ * and each segment may be in one), and a partly used page per class per
+ * segment. So a table never runs out of bytes before entries.
+ */
 function defaultMaxBytes(o: Sizes): number {
   const largest = o.maxKeyBytes + o.maxValueBytes;
-  return o.capacity * entryCost(largest) + segmentsOf(o.capacity) * classesUpTo(largest) * PAGE_BYTES;
+  const segments = segmentsOf(o.capacity);
+  return (o.capacity + segments) * entryCost(largest) + segments * classesUpTo(largest) * PAGE_BYTES;
 }
 
 function layoutOf(o: Sizes): Layout {
@@ -657,12 +663,18 @@ export class SharedHashTable<V = unknown> {
   }
 
   /**
-   * Its room, for operators: entries now, capacity, and new keys refused
-   * because it was full. A table has no `whenFull` option: it always
+   * Its room, for operators: entries now, capacity, new keys refused
+   * because it was full, and its heap's use and budget. A table has no `whenFull` option: it always
    * throws (the stores built on it offer one).
    */
   stats(): KeyedStats {
-    return { keys: this.size, capacity: this.capacity, refusedWhenFull: this.refusedWhenFull };
+    return {
+      keys: this.size,
+      capacity: this.capacity,
+      refusedWhenFull: this.refusedWhenFull,
+      bytesInUse: this.bytesInUse,
+      maxBytes: this.maxBytes,
+    };
   }
 
   /** Live entries (the sum of exact per-segment counts; not an atomic snapshot while writers run). */

@@ -27,4 +27,8 @@ export interface KeyedStats {
   readonly capacity: number;
   /** New keys that found no room, in every thread, since it was made: thrown, let through or refused as `whenFull` says. */
   readonly refusedWhenFull: number;
+  /** Bytes of its heap that keys and values take now (whole 4 KiB pages; see SharedHashTable's `maxBytes`). */
+  readonly bytesInUse: number;
+  /** Its heap's budget: `maxBytes`, rounded up to 4 KiB. */
+  readonly maxBytes: number;
 }

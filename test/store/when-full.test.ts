@@ -21,7 +21,7 @@ describe('full stores: a policy by option, and a counter in stats()', () => {
     clock.advance(300);
     store.begin('b', FP);
     expect(store.begin('c', FP)).toEqual({ status: 'full', retryAfterMs: 700 });
-    expect(store.stats()).toEqual({ keys: 2, capacity: 2, refusedWhenFull: 1 });
+    expect(store.stats()).toMatchObject({ keys: 2, capacity: 2, refusedWhenFull: 1 });
     expect(store.peek('c', FP).status).toBe('absent'); // nothing was written
     // The policy travels in the handle: every thread's store answers the same.
     expect(IdempotencyStore.from(store.handle).begin('d', FP).status).toBe('full');
@@ -63,7 +63,7 @@ describe('full stores: a policy by option, and a counter in stats()', () => {
     lock.acquire('a', { ttlMs: 10 });
     lock.acquire('b', { ttlMs: 100 });
     expect(lock.acquire('c', { ttlMs: 10 })).toBeNull();
-    expect(lock.stats()).toEqual({ keys: 2, capacity: 2, refusedWhenFull: 1 });
+    expect(lock.stats()).toMatchObject({ keys: 2, capacity: 2, refusedWhenFull: 1 });
     expect(lock.holder('c')).toBeUndefined();
     clock.advance(10);
     expect(lock.acquire('c', { ttlMs: 10 })).not.toBeNull();
@@ -81,7 +81,7 @@ describe('full stores: a policy by option, and a counter in stats()', () => {
     expect(open.claim('b')).toMatchObject({ claimed: true, full: true });
     expect(open.uses('b')).toBe(0); // not recorded: a second claim is granted too
     expect(open.claim('b').claimed).toBe(true);
-    expect(open.stats()).toEqual({ keys: 1, capacity: 1, refusedWhenFull: 2 });
+    expect(open.stats()).toMatchObject({ keys: 1, capacity: 1, refusedWhenFull: 2 });
   });
 
   it("VoteRegistry 'fail-closed' refuses a new ballot with accepted: false and changes no tally", () => {
@@ -90,7 +90,7 @@ describe('full stores: a policy by option, and a counter in stats()', () => {
     expect(votes.vote('p', 'bob', 'no')).toEqual({ accepted: false, previous: null, full: true });
     expect(votes.tally('p')).toEqual({ yes: 1, no: 0 });
     expect(votes.vote('p', 'ada', 'no', { allowChange: true })).toEqual({ accepted: true, previous: 'yes' }); // no new ballot
-    expect(votes.stats()).toEqual({ keys: 1, capacity: 1, refusedWhenFull: 1 });
+    expect(votes.stats()).toMatchObject({ keys: 1, capacity: 1, refusedWhenFull: 1 });
     const throwing = new VoteRegistry({ capacity: 1, choices: ['yes'] });
     throwing.vote('p', 'ada', 'yes');
     expectCode(() => throwing.vote('p', 'bob', 'yes'), ErrorCode.CAPACITY);
@@ -101,13 +101,16 @@ describe('full stores: a policy by option, and a counter in stats()', () => {
     const bookings = new BookingTable({ capacity: 1, clock: new ManualClock() });
     bookings.book('a', 0, 1, 'x');
     expectCode(() => bookings.book('b', 0, 1, 'x'), ErrorCode.CAPACITY);
-    expect(bookings.stats()).toEqual({ keys: 1, capacity: 1, refusedWhenFull: 1 });
+    expect(bookings.stats()).toMatchObject({ keys: 1, capacity: 1, refusedWhenFull: 1 });
     const table = new SharedHashTable<number>({ capacity: 1, maxKeyBytes: 8, maxValueBytes: 8, codec: 'json' });
     table.set('a', 1);
     expectCode(() => table.set('b', 2), ErrorCode.CAPACITY);
     expectCode(() => table.set('c', 3), ErrorCode.CAPACITY);
     table.set('a', 4); // a present key always has room
-    expect(table.stats()).toEqual({ keys: 1, capacity: 1, refusedWhenFull: 2 });
+    expect(table.stats()).toMatchObject({ keys: 1, capacity: 1, refusedWhenFull: 2 });
+    // And the heap's figures, as every keyed structure reports them.
+    expect(table.stats().maxBytes).toBe(table.maxBytes);
+    expect(table.stats().bytesInUse).toBe(4096);
     expect(SharedHashTable.from(table.handle, { codec: 'json' }).refusedWhenFull).toBe(2); // shared by every thread
   });
 });

@@ -181,7 +181,11 @@ describe('what fits in 32 MiB', () => {
       if (b.status !== 'new') throw new Error(`record ${i}: ${b.status}`);
       store.complete(b.token, { status: 200, body: 'hello world' });
     }
-    expect(store.stats()).toEqual({ keys: 100_000, capacity: 100_000, refusedWhenFull: 0 });
+    const stats = store.stats();
+    expect(stats).toMatchObject({ keys: 100_000, capacity: 100_000, refusedWhenFull: 0, maxBytes: 32 * MiB });
+    // About 146 bytes each (a 144-byte class): operators see what is taken.
+    expect(stats.bytesInUse).toBeGreaterThan(100_000 * 128);
+    expect(stats.bytesInUse).toBeLessThan(16 * MiB);
     expect(store.begin(key(0), fp)).toMatchObject({ status: 'replay', response: { status: 200, body: 'hello world' } });
     expect(store.begin(key(99_999), fp)).toMatchObject({ status: 'replay' });
   });
