@@ -15,8 +15,11 @@
  *   passes on any wake-up it receives later (`notify(…, 1)` again).
  * - When this thread learns of a death (a watched worker's 'exit'), its async
  *   parks return early, so an owner's death is acted on at once rather than at
- *   the end of a slice. (A sync park cannot be woken that way: its thread's
- *   event loop is blocked; the slice bounds it.)
+ *   the end of a slice. A sync park cannot be woken that way (its thread's
+ *   event loop is blocked): a sync wait that outlasts a slice announces
+ *   itself (sleepers.ts), and while a thread that ticks anyway watches it,
+ *   it sleeps LONG_SLICE_MS between looks and is woken by that thread when
+ *   a death is learned; with no watcher, the slice bounds it as before.
  * - An async park may instead leave a `Watch` with its thread's ticker: it
  *   then sleeps until its deadline (no slices), and the ticker, one interval
  *   per thread, calls each distinct watch once per `LIVENESS_SLICE_MS` and
@@ -34,6 +37,7 @@ import * as seam from '../memory/atomics.js';
 import { systemClock } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
+import { longWaitSlice, stopWatchingSleepers, watchSleepers, withdrawWait } from './sleepers.js';
 
 const { notify, wait, waitAsync } = seam; // module constants: see memory/atomics.ts
 
@@ -58,9 +62,29 @@ export function remaining(deadline: number): number {
   return deadline === Infinity ? Infinity : Math.max(0, deadline - systemClock.now());
 }
 
-/** Blocks until woken, the word differs from `expected`, or one slice (or the deadline) passes. */
+/** The word of this thread's last sync park, if it timed out: the next park on it continues one wait. */
+let lastWord: Int32Array | undefined;
+let lastIndex = -1;
+
+/**
+ * Blocks until woken, the word differs from `expected`, or one slice (or
+ * the deadline) passes. A wait that goes on after a slice in which nothing
+ * happened (the caller parks again on the same word) is announced to the
+ * watching threads, and sleeps longer while one watches (see the notes).
+ */
 export function parkSync(word: Int32Array, index: number, expected: number, deadline: number): ParkResult {
-  return wait(word, index, expected, Math.min(LIVENESS_SLICE_MS, remaining(deadline)));
+  const continuing = word === lastWord && index === lastIndex;
+  const slice = continuing ? longWaitSlice(word, index, LIVENESS_SLICE_MS) : LIVENESS_SLICE_MS;
+  if (!continuing) withdrawWait();
+  const r = wait(word, index, expected, Math.min(slice, remaining(deadline)));
+  if (r === 'timed-out') {
+    lastWord = word;
+    lastIndex = index;
+  } else {
+    lastWord = undefined;
+    withdrawWait();
+  }
+  return r;
 }
 
 let keepAlives = 0;
@@ -102,6 +126,7 @@ const watched = new Map<Watch, Set<() => void>>();
 let ticker: ReturnType<typeof setInterval> | undefined;
 
 function tick(): void {
+  watchSleepers();
   for (const [watch, wakes] of [...watched]) {
     let due: boolean;
     try {
@@ -128,6 +153,7 @@ function watchPark(watch: Watch, wake: () => void): () => void {
     if (watched.size === 0 && ticker !== undefined) {
       clearInterval(ticker);
       ticker = undefined;
+      stopWatchingSleepers();
     }
   };
 }

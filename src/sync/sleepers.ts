@@ -1,0 +1,135 @@
+/**
+ * Sleepers: threads blocked in a synchronous wait, made known to the threads
+ * that watch anyway, so that a blocked thread need not wake every slice to
+ * look for its holder itself.
+ *
+ * A thread blocked in `Atomics.wait` can be woken only by a notify on its
+ * word or by its timeout: no timer of its own runs. So a blocked waiter wakes
+ * every LIVENESS_SLICE_MS to re-check its deadline and its holder's
+ * liveness, at about 50-200 µs of CPU a wake, while nothing happens. Here it
+ * sleeps LONG_SLICE_MS instead whenever another thread watches for it.
+ */
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+import * as seam from '../memory/atomics.js';
+import { ThreadRegistry } from '../threads/registry.js';
+
+const { load64, notify, store64 } = seam; // module constants: see memory/atomics.ts
+
+/*
+ * Implementation notes
+ *
+ * - A wait that outlasts one slice announces itself, on a BroadcastChannel
+ *   every thread that loaded sabre listens on: its word and a heartbeat
+ *   cell of its own (shared memory, one per thread; a thread waits on one
+ *   word at a time). It withdraws when its wait ends; a thread's later
+ *   announcement replaces its earlier one.
+ * - A thread whose ticker runs anyway (it has async parks: park.ts) watches
+ *   every wait it has heard of: each tick it learns deaths (ThreadRegistry,
+ *   at most one look per 10 ms per thread) and writes the time into each
+ *   wait's heartbeat; when it learns of a death (at once, from a watched
+ *   worker's 'exit', or at its next tick) it notifies every announced word,
+ *   and each waiter re-checks its own holder. A notify is only ever an extra
+ *   wake-up, which every waiter already takes in its stride.
+ * - A waiter parks long only while its heartbeat is fresh (written within
+ *   two slices). With no watcher it parks one slice at a time, as before.
+ *   A watcher whose ticker stops clears the heartbeats it kept and notifies,
+ *   so its waiters go back to slices at once.
+ * - So while a watcher ticks, a holder's death is acted on within a slice of
+ *   its discovery, as for async waiters. If the watcher's thread dies, or
+ *   blocks its event loop, its waiters find their heartbeat stale when their
+ *   long slice ends: recovery then takes up to LONG_SLICE_MS, unless another
+ *   listening thread learns of the death first (its creator's 'exit').
+ * - Heartbeats are BigInt64 milliseconds on the process's monotonic clock
+ *   (hrtime: the same in every thread), written and read atomically.
+ */
+
+/** How long a blocked waiter sleeps between looks while a watcher's heartbeat is fresh. */
+export const LONG_SLICE_MS = 500;
+/** A heartbeat older than this (two watcher ticks) is stale. */
+const FRESH_MS = 100;
+const CHANNEL = 'sabre.sleepers.v1';
+
+type Message =
+  | { readonly kind: 'sleep'; readonly thread: number; readonly word: Int32Array; readonly index: number; readonly beat: BigInt64Array }
+  | { readonly kind: 'wake'; readonly thread: number };
+
+interface Sleep {
+  readonly word: Int32Array;
+  readonly index: number;
+  readonly beat: BigInt64Array;
+}
+
+/** Waits other threads announced, by thread id (at most one each). */
+const sleeps = new Map<number, Sleep>();
+/** This thread's heartbeat cell, written by the threads that watch its waits. */
+const beat = new BigInt64Array(new SharedArrayBuffer(8));
+/** This thread's announced wait, if any. */
+let announced: { word: Int32Array; index: number } | undefined;
+let seenDeaths = -1;
+
+function processMs(): number {
+  const [s, ns] = process.hrtime();
+  return s * 1000 + ns / 1e6;
+}
+
+const channel = new BroadcastChannel(CHANNEL);
+channel.unref(); // listening never keeps a process alive
+channel.onmessage = (event: unknown) => {
+  const m = (event as { data: Message }).data;
+  if (m.kind === 'sleep') sleeps.set(m.thread, { word: m.word, index: m.index, beat: m.beat });
+  else sleeps.delete(m.thread);
+};
+ThreadRegistry.current.onDeath((id) => {
+  sleeps.delete(id);
+  wakeSleepers();
+});
+
+/**
+ * The slice for a blocked wait on `(word, index)` that has already slept one
+ * slice: announces it (once), and answers LONG_SLICE_MS while a watcher's
+ * heartbeat is fresh, else `short`.
+ */
+export function longWaitSlice(word: Int32Array, index: number, short: number): number {
+  if (announced?.word !== word || announced.index !== index) {
+    announced = { word, index };
+    store64(beat, 0, 0n);
+    channel.postMessage({ kind: 'sleep', thread: threadId, word, index, beat } satisfies Message);
+    return short; // a watcher's first heartbeat comes within a tick
+  }
+  return processMs() - Number(load64(beat, 0)) <= FRESH_MS ? LONG_SLICE_MS : short;
+}
+
+/** Ends this thread's announced wait, if any. */
+export function withdrawWait(): void {
+  if (announced === undefined) return;
+  announced = undefined;
+  channel.postMessage({ kind: 'wake', thread: threadId } satisfies Message);
+}
+
+/** Called by a thread's ticker once per slice: learns deaths, and keeps the waits it has heard of fresh. */
+export function watchSleepers(): void {
+  if (sleeps.size === 0) return;
+  const deaths = ThreadRegistry.current.learnDeaths();
+  if (deaths !== seenDeaths) {
+    seenDeaths = deaths;
+    wakeSleepers();
+  }
+  const now = BigInt(Math.floor(processMs()));
+  for (const s of sleeps.values()) store64(s.beat, 0, now);
+}
+
+/** Called when a thread's ticker stops: its waiters must not count on it, so they go back to slices now. */
+export function stopWatchingSleepers(): void {
+  for (const s of sleeps.values()) store64(s.beat, 0, 0n);
+  wakeSleepers();
+}
+
+/** Wakes every announced wait (each then re-checks its own holder). */
+function wakeSleepers(): void {
+  for (const s of sleeps.values()) notify(s.word, s.index);
+}
+
+/** Waits this thread has heard of (for tests). @internal */
+export function heardSleepers(): number {
+  return sleeps.size;
+}
