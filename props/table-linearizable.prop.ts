@@ -181,19 +181,6 @@ describe('shared hash table: linearizable against a map', () => {
     expect(await killedAtEveryStep('no-heap-repair', true)).toHaveLength(1);
   }, 120_000);
 
-  it('meta: a repair that skips the heap leaks the pages a dead writer held', async () => {
-    const details = await fc.check(
-      fc.asyncProperty(
-        seedArb,
-        killCaseArb(20, EARLY_STEPS_PER_OP).map(({ c, kill }) => ({ c: { ...c, capacity: 16 }, kill })),
-        yieldsArb(),
-        (seed, { c, kill }, yields) => linearizable('no-heap-repair', true)(seed, c, yields, kill),
-      ),
-      { numRuns: 30, endOnFailure: true },
-    );
-    expect(details.failed).toBe(true);
-  }, 120_000);
-
   it('meta: segment locks without owner recovery hang the survivors', async () => {
     const details = await fc.check(
       fc.asyncProperty(

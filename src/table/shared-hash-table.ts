@@ -1082,8 +1082,7 @@ export class SharedHashTable<V = unknown> {
       // Out of heap bytes: first the empty pages segments keep, on the first try.
       if (room === NO_BYTES && recount === 0 && this.trimHeap()) continue;
       // An evicting table whose segment had nothing to give: take a victim (or, for bytes, a page) from another segment.
-      if (this.policy !== undefined && recount < RECOUNTS && (room === NO_BYTES ? this.emptyPageElsewhere(s) : this.evictElsewhere(s)))
-        continue;
+      if (this.policy !== undefined && recount < RECOUNTS && this.evictElsewhere(s, room === NO_BYTES)) continue;
       // A store's table: reclaim lapsed entries, then try again.
       if (this.lapse !== undefined && recount < RECOUNTS && this.reclaim()) continue;
       if (room === NO_BYTES || recount === RECOUNTS || !this.sizeMayBeHigh() || this.recount() >= this.capacity) {
@@ -1176,21 +1175,6 @@ export class SharedHashTable<V = unknown> {
     }
     this.heap.trim(seg + this.layout.headsAt); // the emptied page, if the segment kept it
     return evicted > 0;
-  }
-
-  /** Empties a page of the first other segment that has one (one lock at a time), for a segment that needs a page; false if none could. */
-  private emptyPageElsewhere(s: number): boolean {
-    for (let k = 1; k < this.layout.segments; k++) {
-      const other = (s + k) % this.layout.segments;
-      this.lock(other);
-      try {
-        const seg = this.segment(other);
-        if (this.emptyPage(seg, -1) || this.evictOne(seg)) return true;
-      } finally {
-        this.unlock(other);
-      }
-    }
-    return false;
   }
 
   /**
@@ -1348,13 +1332,18 @@ export class SharedHashTable<V = unknown> {
     return n > 0;
   }
 
-  /** Evicts one entry from the first other segment that has one (one lock at a time); false if none had. */
-  private evictElsewhere(s: number): boolean {
+  /**
+   * Evicts one entry from the first other segment that has one (one lock at
+   * a time), or, `forBytes`, empties a page of it for segment `s` to take;
+   * false if none could.
+   */
+  private evictElsewhere(s: number, forBytes: boolean): boolean {
     for (let k = 1; k < this.layout.segments; k++) {
       const other = (s + k) % this.layout.segments;
       this.lock(other);
       try {
-        if (this.evictOne(this.segment(other))) return true;
+        const seg = this.segment(other);
+        if ((forBytes && this.emptyPage(seg, -1)) || this.evictOne(seg)) return true;
       } finally {
         this.unlock(other);
       }
