@@ -37,7 +37,7 @@ import * as seam from '../memory/atomics.js';
 import { systemClock } from '../clock.js';
 import { AbortError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { longWaitSlice, stopWatchingSleepers, watchSleepers, withdrawWait } from './sleepers.js';
+import { heardSleepers, longWaitSlice, watchSleepers, withdrawWait } from './sleepers.js';
 
 const { notify, wait, waitAsync } = seam; // module constants: see memory/atomics.ts
 
@@ -127,6 +127,7 @@ let ticker: ReturnType<typeof setInterval> | undefined;
 
 function tick(): void {
   watchSleepers();
+  if (watched.size === 0 && heardSleepers() === 0) stopTicker();
   for (const [watch, wakes] of [...watched]) {
     let due: boolean;
     try {
@@ -150,12 +151,15 @@ function watchPark(watch: Watch, wake: () => void): () => void {
   return () => {
     set.delete(wake);
     if (set.size === 0 && watched.get(watch) === set) watched.delete(watch);
-    if (watched.size === 0 && ticker !== undefined) {
-      clearInterval(ticker);
-      ticker = undefined;
-      stopWatchingSleepers();
-    }
+    // A thread that watches blocked waiters keeps ticking for them until they are gone (tick() stops it then).
+    if (watched.size === 0 && heardSleepers() === 0) stopTicker();
   };
+}
+
+function stopTicker(): void {
+  if (ticker === undefined) return;
+  clearInterval(ticker);
+  ticker = undefined;
 }
 
 /** Async parks of this thread now watched by the ticker (for tests and benchmarks). @internal */

@@ -32,8 +32,10 @@ const { load64, notify, store64 } = seam; // module constants: see memory/atomic
  *   wake-up, which every waiter already takes in its stride.
  * - A waiter parks long only while its heartbeat is fresh (written within
  *   two slices). With no watcher it parks one slice at a time, as before.
- *   A watcher whose ticker stops clears the heartbeats it kept and notifies,
- *   so its waiters go back to slices at once.
+ *   A thread that has begun to watch keeps its ticker running, after its own
+ *   async parks are done, until the waits it heard of are withdrawn: so a
+ *   watcher does not leave its waiters asleep, and no waiter is woken
+ *   except by an unlock or a death.
  * - So while a watcher ticks, a holder's death is acted on within a slice of
  *   its discovery, as for async waiters. If the watcher's thread dies, or
  *   blocks its event loop, its waiters find their heartbeat stale when their
@@ -111,17 +113,11 @@ export function watchSleepers(): void {
   if (sleeps.size === 0) return;
   const deaths = ThreadRegistry.current.learnDeaths();
   if (deaths !== seenDeaths) {
+    if (seenDeaths >= 0) wakeSleepers(); // not on the first tick: a death before it was acted on when learned
     seenDeaths = deaths;
-    wakeSleepers();
   }
   const now = BigInt(Math.floor(processMs()));
   for (const s of sleeps.values()) store64(s.beat, 0, now);
-}
-
-/** Called when a thread's ticker stops: its waiters must not count on it, so they go back to slices now. */
-export function stopWatchingSleepers(): void {
-  for (const s of sleeps.values()) store64(s.beat, 0, 0n);
-  wakeSleepers();
 }
 
 /** Wakes every announced wait (each then re-checks its own holder). */
