@@ -448,12 +448,13 @@ export class SlabHeap {
     for (let k = chainPages(bytes); k > 0; k--) {
       const p = this.take((owner + 1) * 256 + CHAIN);
       if (p < 0) {
-        for (let q = first; q >= 0;) {
-          const next = i32[this.page(q) + P_NEXT]! - 1;
-          this.release(q);
-          q = next;
+        // Give back what was taken, through `free`'s own walk (it stops at the end of a shorter chain).
+        if (last < 0) {
+          if (tail >= 0) this.freeBlock(heads, tail);
+        } else {
+          if (tail >= 0) i32[this.page(last) + P_NEXT] = -(tail / GRAIN) - 1;
+          this.free(heads, first * PAGE_BYTES, bytes);
         }
-        if (tail >= 0) this.freeBlock(heads, tail);
         return -1;
       }
       i32[this.page(p) + P_NEXT] = 0;

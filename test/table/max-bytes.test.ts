@@ -122,6 +122,25 @@ describe('SharedHashTable maxBytes: a budget in bytes, with memory that follows 
     expect(t.bytesInUse).toBe(2 * PAGE_BYTES);
   });
 
+  it('a chain that runs out of pages half-way gives back the pages it took', () => {
+    const t = new SharedHashTable<Uint8Array>({
+      capacity: 16,
+      maxKeyBytes: 8,
+      maxValueBytes: 9000,
+      codec: 'bytes',
+      maxBytes: 3 * PAGE_BYTES,
+    });
+    bytes(t, 'small', 10); // one page
+    expectCode(() => bytes(t, 'big', 9000), ErrorCode.CAPACITY); // two pages and a tail: it gets one page, then none
+    t.trimHeap(); // the tail's page, kept empty for its class
+    expect(t.bytesInUse).toBe(PAGE_BYTES);
+    expect(t.get('small')).toEqual(new Uint8Array(10).fill(10));
+    t.delete('small');
+    t.trimHeap();
+    bytes(t, 'big', 8000); // two whole pages: all three were free again
+    expect(t.get('big')).toEqual(new Uint8Array(8000).fill(8000 & 255));
+  });
+
   it('rejects a maxBytes that cannot hold one entry of the largest size, or is not an integer', () => {
     const o = { capacity: 16, maxKeyBytes: 8, maxValueBytes: 5000 };
     expectCode(
