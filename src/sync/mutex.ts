@@ -66,7 +66,14 @@ const { add, compareExchange, load, notify, store } = seam; // module constants:
  * STARVING set, or WAIT_SINCE older than STARVATION_MS, hands the lock to a
  * counted waiter (HANDOFF) instead of freeing it, and newcomers park: so the
  * unlock itself enforces the threshold, even for a waiter whose thread the
- * OS has not run since. The taker ends handoff mode if it waited less than
+ * OS has not run since. The handoff is the oldest registered waiter's (as
+ * Go's goes to the head of its queue): a counted waiter with a later stamp
+ * leaves it alone for HANDOFF_GRACE_MS from when it first finds it, passing
+ * the unlock's notify(1) on once (it may have been the one woken; FIFO wait
+ * lists bring the wake-up to the oldest within one hop per waiter), and then
+ * takes it and drops that registration: the oldest was not run in all that
+ * time, or is dead. Without this, a thread whose waiter had just counted
+ * itself took the handoff whenever the oldest was slow to wake (1 ms). The taker ends handoff mode if it waited less than
  * STARVATION_MS or no one else waits; a registered waiter that takes the lock
  * or leaves clears WAIT_SINCE, and the others register again when they next
  * run (at the latest when their own threshold wakes them).
@@ -146,6 +153,12 @@ const STATE = 0,
 
 /** A waiter that has waited this long gets the lock at the next unlock (Go's starvationThresholdNs). */
 export const STARVATION_MS = 1;
+/**
+ * How long a waiter leaves a pending handoff to an older registered waiter
+ * before taking it itself: the older one was woken (directly, or by a
+ * waiter passing the wake-up on), so it is descheduled or dead by then.
+ */
+const HANDOFF_GRACE_MS = LIVENESS_SLICE_MS;
 /** WAIT_SINCE resolution: stamps per millisecond (wraps every 3 days; a wait is compared by wrapping difference). */
 const STAMPS_PER_MS = 16;
 const STARVATION_STAMPS = STARVATION_MS * STAMPS_PER_MS;
@@ -266,6 +279,10 @@ class Waiting {
   stamp = 0;
   /** True while it is counted in WAITERS (from its decision to park until it takes the lock or leaves): a handoff may be meant for it. */
   counted = false;
+  /** The older registration (a WAIT_SINCE stamp) whose pending handoff it leaves alone until `deferUntil`; 0 = none. */
+  deferTo = 0;
+  /** systemClock time until which it defers to `deferTo`. */
+  deferUntil = 0;
 }
 
 /** Held lock; `using` / `await using` release it at the end of the scope. */
@@ -640,7 +657,7 @@ export class Mutex {
           );
         }
         if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-        if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
+        if (owner === 0 && ((s & HANDOFF) === 0 || this.mayTakeHandoff(w))) {
           if (compareExchange(this.words, STATE, s, this.acquiredState(s, 0, w)) === s) {
             this.took(w);
             return;
@@ -727,7 +744,7 @@ export class Mutex {
           await releasedHere(q.waker);
           continue;
         }
-        if (owner === 0 && ((s & HANDOFF) === 0 || w.counted)) {
+        if (owner === 0 && ((s & HANDOFF) === 0 || this.mayTakeHandoff(w))) {
           // Free for this thread.
           if ((s & POISONED) !== 0)
             q.rejectAcquirers(
@@ -794,10 +811,38 @@ export class Mutex {
     return compareExchange(this.words, STATE, s, s | PARKED) === s ? s | PARKED : undefined;
   }
 
-  /** Until when to park: the caller's deadline, but no later than the moment the waiter starts to starve (to flag it). */
+  /**
+   * Until when to park: the caller's deadline, but no later than the moment
+   * the waiter starts to starve (to flag it), nor than the end of its
+   * deference to an older waiter's handoff (to take it then).
+   */
   private parkDeadline(w: Waiting, deadline: number): number {
+    const now = systemClock.now();
     const starvesAt = w.startedAt + STARVATION_MS;
-    return systemClock.now() < starvesAt ? Math.min(deadline, starvesAt) : deadline;
+    if (now < starvesAt) deadline = Math.min(deadline, starvesAt);
+    return now < w.deferUntil ? Math.min(deadline, w.deferUntil) : deadline;
+  }
+
+  /**
+   * May the waiter `w` take the pending handoff (owner 0, HANDOFF)? Only a
+   * counted waiter may, and first the oldest registered one: a waiter that
+   * began to wait later defers to that registration for HANDOFF_GRACE_MS
+   * from when it first finds it (passing the unlock's wake-up on once, in
+   * case it was the one woken), then takes the handoff anyway: the oldest is
+   * not running, or is dead (see Fairness policy).
+   */
+  private mayTakeHandoff(w: Waiting): boolean {
+    if (!w.counted) return false;
+    const since = load(this.words, WAIT_SINCE);
+    if (since === 0 || !earlier(since, w.stamp)) return true;
+    const now = systemClock.now();
+    if (w.deferTo !== since) {
+      w.deferTo = since;
+      w.deferUntil = now + HANDOFF_GRACE_MS;
+      notify(this.words, STATE, 1); // it is awake, so this reaches another parked waiter: toward the oldest
+      return false;
+    }
+    return now >= w.deferUntil;
   }
 
   /** The state after `me` (the waiter `w`, if it is one) takes a free lock found as `s`: keeps POISONED, keeps or sets PARKED for the other waiters. */
@@ -813,6 +858,8 @@ export class Mutex {
     w.counted = false;
     uncount(this.words, WAITERS);
     compareExchange(this.words, WAIT_SINCE, w.stamp, 0);
+    // Took a handoff after deferring to an older registration: that waiter did not come; it registers again if it runs.
+    if (w.deferTo !== 0) compareExchange(this.words, WAIT_SINCE, w.deferTo, 0);
     const last = load(this.words, WAITERS) <= 0;
     if (last) store(this.words, WAIT_SINCE, 0); // nobody counted: no registration may outlive them (a probe's, a dead waiter's)
     if (systemClock.now() - w.startedAt <= STARVATION_MS || last) store(this.words, STARVING, 0);

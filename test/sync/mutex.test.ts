@@ -2,6 +2,7 @@ import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { Mutex, MutexGuard, STARVATION_MS } from '../../src/sync/mutex.js';
+import { systemClock } from '../../src/clock.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
@@ -481,6 +482,31 @@ describe('Mutex fairness', () => {
       }
     },
   );
+
+  it('a handoff is the oldest waiter\'s: a later waiter leaves it to that one for a grace period, then takes it (the oldest may be dead)', async () => {
+    // Words of mutex.ts's notes: STATE, STARVING, WAITERS, WAIT_SINCE; stamps are systemClock ms × 16.
+    const m = new Mutex();
+    const words = new Int32Array(m.handle.buffer, m.handle.byteOffset + 32, 4);
+    const stamp = (ms: number): number => Math.floor(ms * 16) | 0 || 1;
+    await m.lockAsync();
+    // A waiter of another thread that registered 10 ms ago and was seen starving just now, and whose
+    // thread the OS does not run again (or that died): counted, registered, starving, PARKED (bit 28).
+    Atomics.add(words, 2, 1);
+    const absent = stamp(systemClock.now() - 10);
+    Atomics.store(words, 3, absent);
+    Atomics.store(words, 1, stamp(systemClock.now()));
+    Atomics.or(words, 0, 1 << 28);
+    let ran = false;
+    const mine = m.runExclusive(() => {
+      ran = true;
+    });
+    m.unlock(); // hands off to "a counted waiter": the oldest one
+    await elapse(15 * STARVATION_MS); // this thread's driver starved too, but began to wait after the oldest
+    expect(ran, 'a later waiter took the oldest waiter\'s handoff').toBe(false);
+    await mine; // the oldest never came: after the grace period the handoff is taken anyway
+    expect(m.isLocked).toBe(false);
+    expect(Atomics.load(words, 3), 'the absent waiter\'s registration is dropped by the one that took its handoff').not.toBe(absent);
+  });
 
   it("this thread's queued tasks do not keep a starving waiter of another thread out (priority does not order threads)", async () => {
     const m = new Mutex();
