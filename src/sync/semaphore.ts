@@ -31,11 +31,13 @@ const { add, compareExchange, exchange, load, notify, store } = seam; // module 
  *                  while a locker may be parked on it
  *   COUNT          permits available
  *   EPOCH          bumped (under GUARD) whenever waiters may now succeed; they park on it
- *   WAITERS        threads or tasks between "about to park" and "woke"
+ *   WAITERS        threads or tasks counted from "about to park" until their next
+ *                  round under GUARD (or their leaving): Σ PARKING + UNSLOTTED
  *   TICKET         next waiter ticket (fetch-add; ages waiters)
  *   RESERVE_N      permits reserved for the reserving waiter (0 = no reservation)
  *   RESERVER       t + 1 of the reserving waiter's thread (for its liveness)
  *   RESERVE_TICKET the reserving waiter's ticket (identifies it among tasks of one thread)
+ *   UNSLOTTED      waiters in WAITERS whose thread found no free slot (not in any PARKING)
  *
  * Invariant, whenever GUARD is free: COUNT + Σ HELD over all slots = permits,
  * and COUNT >= 0. COUNT and a HELD only change together, under GUARD, so a
@@ -58,13 +60,16 @@ const { add, compareExchange, exchange, load, notify, store } = seam; // module 
  *   (the HELD words of live threads are the source of truth: only their own
  *   thread, under GUARD, ever changes them). A repairer that dies mid-repair
  *   leaves GUARD naming a dead thread again: the repair simply runs again.
- * - parked: its share of WAITERS is in its slot's PARKING (added under
- *   GUARD with WAITERS, taken off before WAITERS after the park), so the
- *   reclaim of its slot takes it off WAITERS too (never below 0): no useless
- *   notify on every later release. A death between the two decrements leaves
- *   WAITERS one too high (a useless notify per release, until the count
- *   drains). A reservation it held names a dead thread: the next waiter whose
- *   slice times out clears it.
+ * - parked: its share of WAITERS is in its slot's PARKING. Both words change
+ *   only under GUARD (counted before a park, uncounted in the waiter's next
+ *   round or when it leaves), so WAITERS = Σ PARKING + UNSLOTTED whenever
+ *   GUARD is free: the reclaim of a dead waiter's slot takes its share off
+ *   WAITERS, and a waiter that died inside GUARD between the words is put
+ *   right by the repair's recount. (Before, WAITERS was taken off outside
+ *   GUARD and recounted by nobody: a waiter killed between two of its steps,
+ *   8 of the 57 steps of a timed wait, left it one too high for good, so
+ *   every release notified nobody.) A reservation it held names a dead
+ *   thread: the next waiter whose slice times out clears it.
  *
  * Fairness. Acquirers barge (no queue) except against a reservation: a waiter
  * that parks takes a ticket, and the oldest parked waiter holds the one
@@ -84,8 +89,9 @@ const GUARD = 0,
   TICKET = 4,
   RESERVE_N = 5,
   RESERVER = 6,
-  RESERVE_TICKET = 7;
-const CONTROL_WORDS = 8;
+  RESERVE_TICKET = 7,
+  UNSLOTTED = 8;
+const CONTROL_WORDS = 9;
 const CONTROL_BYTES = 128; // the control block fills its own cache line; the slot table follows
 const HELD = 1, // ThreadSlots fields
   PARKING = 2;
@@ -192,6 +198,8 @@ interface Waiter {
   deaths: number;
   /** A sync waiter: may take over a reservation of its own thread (whose async tasks cannot run meanwhile). */
   readonly sync: boolean;
+  /** Counted in WAITERS (and in its slot's PARKING, or in UNSLOTTED) since its last round. */
+  counted: 'no' | 'slot' | 'unslotted';
 }
 
 /**
@@ -527,40 +535,51 @@ export class Semaphore {
     add(this.words, EPOCH, 1);
   }
 
-  /** A dead thread's slot: its parked waiters leave WAITERS (idempotent: the field is cleared). */
+  /** Under GUARD, a dead thread's slot: its parked waiters leave WAITERS (idempotent: the field is cleared). */
   private forgetParking(slot: number): void {
     const at = this.slots.word(slot, PARKING);
     const parking = load(this.slotWords, at);
     if (parking === 0) return;
-    for (;;) {
-      const n = load(this.words, WAITERS);
-      if (compareExchange(this.words, WAITERS, n, Math.max(0, n - parking)) === n) break;
-    }
+    store(this.words, WAITERS, Math.max(0, load(this.words, WAITERS) - parking));
     store(this.slotWords, at, 0);
   }
 
-  /** Under GUARD: this waiter is about to park; counted in WAITERS and, when it has one, in its thread's slot. */
-  private countParking(): void {
-    add(this.words, WAITERS, 1);
+  /** Under GUARD: this waiter is about to park; counted in WAITERS and in its thread's slot (or, with none free, in UNSLOTTED). */
+  private countParking(waiter: Waiter): void {
     let slot: number;
     try {
       slot = this.slots.mine(this.giveBack);
     } catch {
-      return; // every slot held by a live thread: counted, not attributed (its death would leave the count one too high)
+      slot = -1; // every slot held by a live thread: counted, not attributed (its death would leave the count one too high)
     }
-    const at = this.slots.word(slot, PARKING);
-    store(this.slotWords, at, load(this.slotWords, at) + 1);
+    const at = slot < 0 ? -1 : this.slots.word(slot, PARKING);
+    if (at < 0) add(this.words, UNSLOTTED, 1);
+    else store(this.slotWords, at, load(this.slotWords, at) + 1);
+    add(this.words, WAITERS, 1);
+    waiter.counted = at < 0 ? 'unslotted' : 'slot';
   }
 
-  /** After a park: off its slot's PARKING, then off WAITERS (a death between leaves an overcount, never an undercount). */
-  private uncountParking(): void {
-    const slot = this.slots.mineIfAny();
+  /** Under GUARD: the waiter is awake (or leaving): off its slot's PARKING (or UNSLOTTED) and off WAITERS. */
+  private uncountParking(waiter: Waiter): void {
+    if (waiter.counted === 'no') return;
+    const slot = waiter.counted === 'slot' ? this.slots.mineIfAny() : -1;
+    waiter.counted = 'no';
     if (slot >= 0) {
       const at = this.slots.word(slot, PARKING);
-      const p = load(this.slotWords, at);
-      if (p > 0) compareExchange(this.slotWords, at, p, p - 1); // only this thread changes its own field, or a reclaim of it once dead
+      store(this.slotWords, at, Math.max(0, load(this.slotWords, at) - 1));
+    } else {
+      uncount(this.words, UNSLOTTED);
     }
     uncount(this.words, WAITERS);
+  }
+
+  /** Under GUARD taken from a dead holder (which may have died between the words): WAITERS := Σ PARKING + UNSLOTTED. */
+  private recountWaitersLocked(): void {
+    let n = load(this.words, UNSLOTTED);
+    for (let s = 0; s < this.slots.layout.count; s++) {
+      if (this.slots.ownerOf(s) >= 0) n += load(this.slotWords, this.slots.word(s, PARKING));
+    }
+    store(this.words, WAITERS, n);
   }
 
   /** True if a slot with permits (or parked waiters) belongs to a thread proved dead (read-only: no GUARD). */
@@ -630,6 +649,7 @@ export class Semaphore {
   /** Drops this waiter's reservation, if it still holds it, and wakes the others to use the surplus. */
   private abandon(waiter: Waiter): void {
     const repaired = this.lockGuard();
+    this.uncountParking(waiter);
     let changed = repaired;
     if (load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) {
       store(this.words, RESERVE_N, 0);
@@ -688,6 +708,7 @@ export class Semaphore {
   /** Under GUARD taken from a dead holder: COUNT := permits - Σ HELD, dead slots freed, dead reservation dropped. */
   private repairLocked(): void {
     this.slots.reclaimDead((slot) => this.forgetParking(slot)); // their HELD is zeroed by reclaimDead; the recount below gives it back
+    this.recountWaitersLocked();
     let held = 0;
     for (let s = 0; s < this.slots.layout.count; s++) {
       if (this.slots.ownerOf(s) >= 0) held += load(this.slotWords, this.slots.word(s, HELD));
@@ -724,6 +745,7 @@ export class Semaphore {
     waiter.deaths = registry().deaths;
     let wake = this.lockGuard();
     try {
+      this.uncountParking(waiter);
       if (reclaim) {
         this.reclaimLocked();
         wake = true;
@@ -746,7 +768,7 @@ export class Semaphore {
         return undefined;
       }
       if (load(this.words, EPOCH) !== before) wake = true;
-      this.countParking();
+      this.countParking(waiter);
       return load(this.words, EPOCH);
     } finally {
       this.unlockGuard(wake);
@@ -754,13 +776,12 @@ export class Semaphore {
   }
 
   private acquireSlow(n: number, deadline: number): void {
-    const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: true };
+    const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: true, counted: 'no' };
     try {
       for (;;) {
         const epoch = this.roundLocked(n, waiter, deadline);
         if (epoch === undefined) return;
         const r = parkSync(this.words, EPOCH, epoch, deadline);
-        this.uncountParking();
         // Look for dead holders after each slice that passed without a wake-up, and after any recorded death.
         if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
       }
@@ -812,18 +833,13 @@ export class Semaphore {
    * the head. Ends when the queue is empty; its reservation goes with it.
    */
   private async driveLoop(q: LocalQueue): Promise<void> {
-    const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: false };
+    const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: false, counted: 'no' };
     q.driver = waiter;
     try {
       for (;;) {
         const epoch = this.driverRound(q, waiter);
         if (epoch === undefined) return;
-        let r: string;
-        try {
-          r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker, this.watch);
-        } finally {
-          this.uncountParking();
-        }
+        const r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker, this.watch);
         // As in acquireSlow; an async park also returns early when this thread records a death.
         if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
       }
@@ -850,6 +866,7 @@ export class Semaphore {
     let wake = this.lockGuard();
     const before = load(this.words, EPOCH);
     try {
+      this.uncountParking(waiter);
       if (reclaim) {
         this.reclaimLocked();
         wake = true;
@@ -868,7 +885,7 @@ export class Semaphore {
         store(this.words, RESERVE_N, 0);
         add(this.words, EPOCH, 1);
       }
-      this.countParking();
+      this.countParking(waiter);
       return load(this.words, EPOCH);
     } finally {
       this.unlockGuard(wake || load(this.words, EPOCH) !== before);
