@@ -483,7 +483,7 @@ describe('Mutex fairness', () => {
     },
   );
 
-  it('a handoff is the oldest waiter\'s: a later waiter leaves it to that one for a grace period, then takes it (the oldest may be dead)', async () => {
+  it("a handoff is the oldest waiter's: a later waiter leaves it to that one for a grace period, then takes it (the oldest may be dead)", async () => {
     // Words of mutex.ts's notes: STATE, STARVING, WAITERS, WAIT_SINCE; stamps are systemClock ms × 16.
     const m = new Mutex();
     const words = new Int32Array(m.handle.buffer, m.handle.byteOffset + 32, 4);
@@ -502,10 +502,10 @@ describe('Mutex fairness', () => {
     });
     m.unlock(); // hands off to "a counted waiter": the oldest one
     await elapse(15 * STARVATION_MS); // this thread's driver starved too, but began to wait after the oldest
-    expect(ran, 'a later waiter took the oldest waiter\'s handoff').toBe(false);
+    expect(ran, "a later waiter took the oldest waiter's handoff").toBe(false);
     await mine; // the oldest never came: after the grace period the handoff is taken anyway
     expect(m.isLocked).toBe(false);
-    expect(Atomics.load(words, 3), 'the absent waiter\'s registration is dropped by the one that took its handoff').not.toBe(absent);
+    expect(Atomics.load(words, 3), "the absent waiter's registration is dropped by the one that took its handoff").not.toBe(absent);
   });
 
   it("this thread's queued tasks do not keep a starving waiter of another thread out (priority does not order threads)", async () => {
