@@ -16,6 +16,9 @@
  *     DEATHS               number of deaths recorded (an epoch: changes on each)
  *     ID, ID + 1           a random 64-bit identity, never 0 (a clone of the buffer is a new object)
  *     WARNED               1 once the "cannot tell" warning was printed
+ *     HIGH                 the word just past the highest slot ever claimed (0 = none yet):
+ *                          scans stop there (a look at every slot took 90 µs; sleepers.ts
+ *                          pays one per watcher tick)
  *     DEAD_BITS .. +32768  one bit per threadId < 2^20: set = known dead, forever
  *     SLOTS ..             SLOT_COUNT slots of [threadId + 1 | os tid | os start | checked]
  *   `checked` is when some thread last found the OS thread alive (ms of the
@@ -46,7 +49,8 @@ const MAGIC = 0x53544852; // "STHR"
 const MAGIC_WORD = 0,
   DEATHS = 1,
   ID = 2,
-  WARNED = 4;
+  WARNED = 4,
+  HIGH = 5;
 const DEAD_BITS = 32;
 const DEAD_BIT_WORDS = 1 << 15; // 2^20 thread ids
 const MAX_BITMAP_ID = DEAD_BIT_WORDS * 32;
@@ -148,7 +152,8 @@ export class RegistryTable {
 
   /** Every registered thread with an OS identity (for sweeps). */
   *registered(): Generator<[number, OsThreadIdentity]> {
-    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
+    const high = this.high();
+    for (let s = SLOTS; s < high; s += SLOT_WORDS) {
       const id = load(this.words, s + S_ID) - 1;
       if (id <= 0) continue;
       const os = this.identityAt(s, id);
@@ -161,6 +166,7 @@ export class RegistryTable {
     if (this.find(id) >= 0) return true;
     for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
       if (load(this.words, s + S_ID) !== 0) continue;
+      this.raiseHigh(s + SLOT_WORDS); // before the claim: whoever sees the claimed slot scans that far
       if (compareExchange(this.words, s + S_ID, 0, id + 1) !== 0) continue;
       store(this.words, s + S_OS_TID, 0); // unproven until filled in (a freed slot's tid is 0 already)
       store(this.words, s + S_CHECKED, 0);
@@ -177,11 +183,25 @@ export class RegistryTable {
     return compareExchange(this.words, WARNED, 0, 1) === 0;
   }
 
+  /** Where scans stop: past the highest slot ever claimed (SLOTS when none). */
+  private high(): number {
+    return Math.max(SLOTS, load(this.words, HIGH));
+  }
+
+  /** Raises HIGH to at least `end` (it only grows: slots past it were never claimed). */
+  private raiseHigh(end: number): void {
+    for (;;) {
+      const h = load(this.words, HIGH);
+      if (h >= end || compareExchange(this.words, HIGH, h, end) === h) return;
+    }
+  }
+
   private find(id: number): number {
     const tag = id + 1;
     const known = this.slotCache.get(id);
     if (known !== undefined && load(this.words, known + S_ID) === tag) return known;
-    for (let s = SLOTS; s < WORDS; s += SLOT_WORDS) {
+    const high = this.high();
+    for (let s = SLOTS; s < high; s += SLOT_WORDS) {
       if (load(this.words, s + S_ID) === tag) {
         this.slotCache.set(id, s);
         return s;
