@@ -93,7 +93,7 @@ async function round(cfg: IdleConfig, withWaiters: boolean, syncWaiters: number)
       pending.push(settle(semaphore.acquireAsync(1), 'Semaphore.acquireAsync', () => semaphore.release(1)));
     for (let i = 0; i < RWLOCK_ASYNC; i++) pending.push(settle(rwlock.readLockAsync(), 'RWLock.readLockAsync', () => rwlock.readUnlock()));
   }
-  await new Promise((r) => setTimeout(r, 300)); // every waiter parked, spins over
+  await new Promise((r) => setTimeout(r, 1000)); // every waiter parked, spins over, the code compiled
   const cpu = await cpuOver(cfg.idleMs);
   const killedAt = systemClock.now();
   await holder.terminate();
@@ -146,7 +146,7 @@ export async function idleWaiters(cfg: IdleConfig): Promise<Section> {
     notes: [
       `Outcomes seen: ${outcomes.join(', ')} (OwnerDiedError for the Mutex and the RWLock, whose holder died with them; the Semaphore's dead holder's permits are returned, so its waiters acquire).`,
       `Async waiters do not wake while nothing happens: one ticker per thread runs each primitive's check every ${LIVENESS_SLICE_MS} ms for all its parked waiters (before: each waiter woke every 20 ms; 1,000 waiters on 1,000 Mutexes took 46% of a core, 1,000 on a Latch 29%, on an RWLock 34%). A look at a holder is one read of a /proc file kept open, shared by every thread for 15 ms.`,
-      `A thread blocked in a synchronous wait cannot run a timer, and on this VM a timed wake-up costs a thread about 0.05-0.2 ms of CPU. Once its wait outlasts one ${LIVENESS_SLICE_MS} ms slice it announces itself (sleepers.ts); main, whose ticker runs for its async waiters anyway, watches it, so it sleeps ${LONG_SLICE_MS} ms between looks and main wakes it when it learns of the death (before: it woke every ${LIVENESS_SLICE_MS} ms, and the mixed figure was 2.25%).`,
+      `A thread blocked in a synchronous wait cannot run a timer, and on this VM a timed wake-up costs a thread about 0.05-0.2 ms of CPU. Once its wait outlasts one ${LIVENESS_SLICE_MS} ms slice it announces itself (sleepers.ts); main, whose ticker runs for its async waiters anyway, watches it, so it sleeps ${LONG_SLICE_MS} ms between looks and main wakes it when it learns of the death (before: it woke every ${LIVENESS_SLICE_MS} ms, and the mixed figure was 2.25%). A blocked Mutex waiter names its holder, so main looks at that one thread each tick, and at every registered thread only twice a second (a /proc look at each of five threads every tick cost 0.3% of a core here); a look reads the kept-open \`comm\` file, not \`stat\`.`,
     ],
   };
 }

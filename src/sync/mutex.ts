@@ -677,7 +677,7 @@ export class Mutex {
         if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
         const expected = this.prepareToPark(w, s);
         if (expected === undefined) continue;
-        parkSync(this.words, STATE, expected, this.parkDeadline(w, deadline));
+        parkSync(this.words, STATE, expected, this.parkDeadline(w, deadline), owner - 1); // owner 0 (a handoff): -1, unknown
       }
     } catch (e) {
       this.left(w);

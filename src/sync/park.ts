@@ -71,10 +71,12 @@ let lastIndex = -1;
  * the deadline) passes. A wait that goes on after a slice in which nothing
  * happened (the caller parks again on the same word) is announced to the
  * watching threads, and sleeps longer while one watches (see the notes).
+ * @param holder the one thread the caller waits for, when it knows it (a
+ *   Mutex's owner), else -1: a watcher then looks at that thread only
  */
-export function parkSync(word: Int32Array, index: number, expected: number, deadline: number): ParkResult {
+export function parkSync(word: Int32Array, index: number, expected: number, deadline: number, holder = -1): ParkResult {
   const continuing = word === lastWord && index === lastIndex;
-  const slice = continuing ? longWaitSlice(word, index, LIVENESS_SLICE_MS) : LIVENESS_SLICE_MS;
+  const slice = continuing ? longWaitSlice(word, index, LIVENESS_SLICE_MS, holder) : LIVENESS_SLICE_MS;
   if (!continuing) withdrawWait();
   const r = wait(word, index, expected, Math.min(slice, remaining(deadline)));
   if (r === 'timed-out') {

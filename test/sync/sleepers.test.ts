@@ -5,13 +5,13 @@ import { Mutex, type MutexHandle } from '../../src/sync/mutex.js';
 import { SEAM_ENV, SEAM_HOOKS } from '../../src/memory/atomics.js';
 import { spawnWorker } from '../../src/threads/spawn.js';
 import { LIVENESS_SLICE_MS } from '../../src/sync/park.js';
-import { LONG_SLICE_MS, heardSleepers } from '../../src/sync/sleepers.js';
+import { LONG_SLICE_MS, heardSleepers, watcherLooks } from '../../src/sync/sleepers.js';
 import { ErrorCode } from '../../src/errors.js';
 import type { SleeperReport } from '../../workers/fixture-sleeper.js';
 import { elapse, until } from '../helpers/wait.js';
 
 const fixture = new URL('../../workers/fixture-sleeper.ts', import.meta.url);
-const start = (handle: MutexHandle, role: 'wait' | 'hold'): Worker =>
+const start = (handle: MutexHandle, role: 'wait' | 'hold' | 'parent'): Worker =>
   spawnWorker(fixture, { workerData: { handle, role }, env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS } });
 /** How long the waiter stays blocked once it has announced itself: a measuring window, not a wait for another thread. */
 const BLOCKED_MS = 2000;
@@ -88,7 +88,7 @@ describe('blocked waiters sleep long while another thread watches for them', () 
         await once(waiter, 'message'); // 'blocking'
         const report = once(waiter, 'message') as Promise<[SleeperReport]>;
         await until(() => heardSleepers() > 0, { what: 'the blocked worker announced its wait' });
-        await elapse(3 * LONG_SLICE_MS); // a window for it to be sleeping long slices
+        await elapse(LONG_SLICE_MS); // a window in which it sleeps long
         const killedAt = performance.timeOrigin + performance.now();
         await holder.terminate();
         const [r] = await report;
@@ -100,6 +100,40 @@ describe('blocked waiters sleep long while another thread watches for them', () 
       } finally {
         await waiter.terminate();
         await holder.terminate();
+        await watch.stop();
+      }
+    },
+  );
+
+  it(
+    'a wait that names its holder is watched by a look at that thread; a death no thread saw leave still wakes it',
+    { timeout: 30_000 },
+    async () => {
+      const m = new Mutex();
+      // The holder's parent terminates it and blocks its own loop at once: no 'exit' event tells anyone.
+      const parent = start(m.handle, 'parent');
+      const [{ holder: holderId }] = (await once(parent, 'message')) as [{ holder: number }];
+      expect(m.ownerThreadId).toBe(holderId);
+      const watch = await ticking();
+      const waiter = start(m.handle, 'wait');
+      try {
+        await once(waiter, 'message'); // 'blocking'
+        const report = once(waiter, 'message') as Promise<[SleeperReport]>;
+        await until(() => heardSleepers() > 0, { what: 'the blocked worker announced its wait' });
+        await elapse(3 * LIVENESS_SLICE_MS); // a first look at every thread, then named looks
+        const before = watcherLooks();
+        await elapse(20 * LIVENESS_SLICE_MS);
+        const during = watcherLooks();
+        // Each tick looks at the named holder; at every thread only once per LOOK_AT_ALL_MS (500 ms).
+        expect(during.named - before.named).toBeGreaterThanOrEqual(5);
+        expect(during.all - before.all).toBeLessThanOrEqual(4);
+        parent.postMessage('terminate the holder');
+        const [r] = await report;
+        expect(r.outcome).toBe(ErrorCode.OWNER_DIED);
+        expect(r.waits).toBeLessThanOrEqual(2 + 3 + 3); // it slept long, and was woken by the watcher, not by its own slices
+      } finally {
+        await waiter.terminate();
+        await parent.terminate();
         await watch.stop();
       }
     },
