@@ -112,6 +112,11 @@ export function isBytes(v: unknown): v is Uint8Array {
   return ArrayBuffer.isView(v) && v instanceof Uint8Array;
 }
 
+/** True for an object or function with a callable `then` (a promise or any thenable, as `await` treats it). */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
 export function fn(name: string, v: unknown): (...args: never[]) => unknown {
   if (typeof v !== 'function') throw new InvalidArgumentError(`${name} must be a function, got ${show(v)}`);
   return v as (...args: never[]) => unknown;

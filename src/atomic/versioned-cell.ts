@@ -10,7 +10,7 @@ import type { SharedArena } from '../memory/arena.js';
 import { defineOptions } from '../options/schema.js';
 import { custom } from '../options/field.js';
 import { ConflictError, InvalidArgumentError, isSabreError, ErrorCode } from '../errors.js';
-import { fn as checkFn, nonNegativeInteger } from '../validate.js';
+import { fn as checkFn, nonNegativeInteger, isThenable } from '../validate.js';
 import {
   defineDoubleBuffer,
   DoubleBuffer,
@@ -208,7 +208,7 @@ export class VersionedCell<T = unknown> {
     for (let attempts = 1; ; attempts++) {
       const { value, version } = this.read();
       const next = fn(value, version);
-      if (typeof (next as { then?: unknown } | null)?.then === 'function') {
+      if (isThenable(next)) {
         throw new InvalidArgumentError('update(fn): fn returned a promise; fn must compute the next value synchronously');
       }
       try {

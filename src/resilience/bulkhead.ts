@@ -7,7 +7,7 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { AbortError, BulkheadFullError, InvalidArgumentError } from '../errors.js';
 import { DEFAULT_SEMAPHORE_THREADS, MAX_PERMITS, Semaphore } from '../sync/semaphore.js';
-import { describeValue, timeoutMs as checkTimeout } from '../validate.js';
+import { describeValue, timeoutMs as checkTimeout, isThenable } from '../validate.js';
 import { integer, signal, timeout } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 
@@ -98,10 +98,6 @@ const EXECUTE_OPTIONS = defineOptions(
     renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
   },
 );
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
-}
 
 /**
  * A bulkhead shared by every thread: at most `maxConcurrent` calls run at

@@ -13,7 +13,7 @@ import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
-import { describeValue, oneOf, timeoutMs as timeoutArg } from '../validate.js';
+import { describeValue, oneOf, timeoutMs as timeoutArg, isThenable } from '../validate.js';
 import { fn as fnField, integer, number, signal, timeout, withDefault } from '../options/field.js';
 import { defineOptions, group } from '../options/schema.js';
 import { deprecated } from '../options/deprecate.js';
@@ -279,10 +279,6 @@ const WAIT_OPTIONS = defineOptions(
     renamed: { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } },
   },
 );
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
-}
 
 const badFn = (method: string, fn: unknown): InvalidArgumentError =>
   new InvalidArgumentError(`${method}(fn): fn must be a function, got ${describeValue(fn)}`);

@@ -3,7 +3,7 @@
  * jitter, a shared retry budget, and the server's Retry-After respected.
  */
 import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../errors.js';
-import { describeValue, fn as fnValue, integerIn, oneOf as oneOfValues } from '../validate.js';
+import { describeValue, fn as fnValue, integerIn, oneOf as oneOfValues, isThenable } from '../validate.js';
 import { custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
 import { defineOptions, type Parsed } from '../options/schema.js';
 
@@ -255,10 +255,6 @@ export function retryAfterMsOf(error: unknown): number | undefined {
     if (ms !== undefined) return ms;
   }
   return undefined;
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -16,6 +16,7 @@ import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { uncount } from './waiter-count.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
+import { isThenable } from '../validate.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -521,7 +522,7 @@ export class Mutex {
     } finally {
       this.unlock();
     }
-    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+    if (isThenable(result)) {
       throw new InvalidArgumentError(
         'runExclusiveSync(fn): fn returned a promise, and the lock was released before it settled; use runExclusive for async work',
       );

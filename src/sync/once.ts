@@ -10,6 +10,7 @@ import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { isThenable } from '../validate.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
 
@@ -175,7 +176,7 @@ export class Once {
           this.finish(IDLE);
           throw e;
         }
-        if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+        if (isThenable(result)) {
           this.finish(IDLE);
           throw new InvalidArgumentError('run(fn): fn returned a promise, and a run ends when fn returns; use runAsync for async work');
         }

@@ -19,6 +19,7 @@ import { SabreError, isSabreError } from '../errors.js';
 import { ABORT, ARRIVED, CLOCK, GO, LAST_OP, OP_CODES, STEP, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
 import { PROGRAM_KIND, type HistoryEvent, type Program, type RecordedError, type ThreadContext } from './program.js';
 import { seededRandom } from './random.js';
+import { isThenable } from '../validate.js';
 
 /** Barrier waits are sliced so an ABORT is seen promptly. */
 const BARRIER_SLICE_MS = 20;
@@ -66,10 +67,6 @@ function recordedError(e: unknown): RecordedError {
   return isSabreError(err)
     ? { name: err.name, message: err.message, code: (SabreError.from(err) as SabreError).code }
     : { name: err.name, message: err.message };
-}
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 /**
