@@ -61,6 +61,7 @@ export { Latch, type LatchOptions, type LatchHandle, type LatchWaitOptions, type
 export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';
 export { SeqLock, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions } from './atomic/seqlock.js';
 export { RWLock, RWLockGuard, type RWLockOptions, type RWLockHandle } from './sync/rwlock.js';
+export { Guard } from './sync/guard.js';
 export {
   Condition,
   type ConditionOptions,

@@ -14,6 +14,7 @@ import { defineOptions } from '../options/schema.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { uncount } from './waiter-count.js';
+import { Guard } from './guard.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
 import { isThenable } from '../validate.js';
@@ -287,21 +288,13 @@ class Waiting {
 }
 
 /** Held lock; `using` / `await using` release it at the end of the scope. */
-export class MutexGuard implements Disposable, AsyncDisposable {
-  private held = true;
+export class MutexGuard extends Guard {
   /** @internal */
-  constructor(private readonly mutex: Mutex) {}
-  /** Releases the lock (once; later calls do nothing). */
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
+  constructor(private readonly mutex: Mutex) {
+    super();
+  }
+  protected unlock(): void {
     this.mutex.unlock();
-  }
-  [Symbol.dispose](): void {
-    this.release();
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.release();
   }
 }
 

@@ -16,6 +16,7 @@ import { boolean, integer } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import type { LockAsyncOptions, LockOptions } from './mutex.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { Guard } from './guard.js';
 
 const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -140,25 +141,17 @@ const RESOLVED = Promise.resolve();
 const registry = (): ThreadRegistry => ThreadRegistry.current;
 
 /** A held read or write lock; `using` / `await using` release it at the end of the scope. */
-export class RWLockGuard implements Disposable, AsyncDisposable {
-  private held = true;
+export class RWLockGuard extends Guard {
   /** @internal */
   constructor(
     private readonly lock: RWLock,
     readonly mode: 'read' | 'write',
-  ) {}
-  /** Releases the lock (once; later calls do nothing). */
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
+  ) {
+    super();
+  }
+  protected unlock(): void {
     if (this.mode === 'read') this.lock.readUnlock();
     else this.lock.writeUnlock();
-  }
-  [Symbol.dispose](): void {
-    this.release();
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.release();
   }
 }
 

@@ -18,6 +18,7 @@ import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
 import { uncount } from './waiter-count.js';
+import { Guard } from './guard.js';
 
 const { add, compareExchange, exchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -168,24 +169,16 @@ const registry = (): ThreadRegistry => ThreadRegistry.current;
 const older = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 
 /** Permits held by this thread; `using` / `await using` release them at the end of the scope. */
-export class SemaphoreGuard implements Disposable, AsyncDisposable {
-  private held = true;
+export class SemaphoreGuard extends Guard {
   /** @internal */
   constructor(
     private readonly semaphore: Semaphore,
     readonly permits: number,
-  ) {}
-  /** Releases the permits (once; later calls do nothing). */
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
+  ) {
+    super();
+  }
+  protected unlock(): void {
     this.semaphore.release(this.permits);
-  }
-  [Symbol.dispose](): void {
-    this.release();
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.release();
   }
 }
 
