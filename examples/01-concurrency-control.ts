@@ -46,7 +46,7 @@ import { availableParallelism } from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AtomicCounter, LeaseLock, Mutex, RWLock, Semaphore, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
-import { LIVENESS_SLICE_MS } from '../src/sync/park.js';
+import { LIVENESS_SLICE_MS } from '../src/threads/park.js';
 import { START_WORDS, type CounterResult, type CounterTask } from '../workers/example-counter.task.js';
 import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/example-owner-death.task.js';
 import { MAX_INSIDE, WORDS as SEMAPHORE_WORDS, type SemaphoreTask } from '../workers/example-semaphore.task.js';

@@ -4,7 +4,7 @@
  * terminated (role 'hold'), or one that starts such a holder and, when told,
  * terminates it and blocks its own event loop at once, so that no 'exit'
  * event reports the holder's death (role 'parent'), for
- * test/sync/sleepers.test.ts.
+ * test/threads/sleepers.test.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { hooksEnabled, setYieldHook } from '../src/memory/atomics.js';

@@ -8,7 +8,7 @@
  */
 import { add, load, notify, sub } from '../../src/memory/atomics.js';
 import type { Mutex } from '../../src/sync/mutex.js';
-import { parkAsync, parkSync } from '../../src/sync/park.js';
+import { parkAsync, parkSync } from '../../src/threads/park.js';
 
 const SEQ = 0,
   WAITERS = 1;

@@ -10,7 +10,7 @@ import { threadId } from 'node:worker_threads';
 import { add, compareExchange, load, notify, store, sub } from '../../src/memory/atomics.js';
 import { systemClock } from '../../src/clock.js';
 import { TimeoutError } from '../../src/errors.js';
-import { parkAsync, parkSync, toDeadline } from '../../src/sync/park.js';
+import { parkAsync, parkSync, toDeadline } from '../../src/threads/park.js';
 
 const STATE = 0,
   WAITERS = 1;

@@ -14,7 +14,7 @@ import { definePrimitive, type HandleOf, type OpenedOf, type PrimitiveDefinition
 import { custom, integer, local, withDefault } from '../options/field.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
-import { parkSync, toDeadline } from '../sync/park.js';
+import { parkSync, toDeadline } from '../threads/park.js';
 import { DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { describeValue, isBytes } from '../validate.js';
 

@@ -14,7 +14,7 @@ import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { CapacityError, NotOwnerError, isSabreError } from '../errors.js';
 import { integerIn } from '../validate.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 import { SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
 import { KeyWaitWords } from '../table/key-wait-words.js';
 import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';

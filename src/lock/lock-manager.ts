@@ -10,7 +10,7 @@ import type { SharedArena } from '../memory/arena.js';
 import { systemClock } from '../clock.js';
 import { CapacityError, InvalidArgumentError, TimeoutError, isSabreError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, toDeadline, type Watch } from '../sync/park.js';
+import { parkAsync, toDeadline, watchWord, type Watch } from '../threads/park.js';
 import { seenStamp, seenWithin, uncount } from '../sync/waiter-count.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import { KeyWaitWords } from '../table/key-wait-words.js';
@@ -21,7 +21,7 @@ import * as records from './lock-record.js';
 import { GRANTED_OWNER_DIED, SHARED, UNSEEN, type LockEntry, type LockRecord } from './lock-record.js';
 import { abortError, checkRequest, convertRequestArgs, type LockMode } from './web-locks-idl.js';
 
-const { add, compareExchange, load, store, waitAsync } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, store } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -772,8 +772,7 @@ export class LockManager {
         const epoch = load(w, stripe + EPOCH);
         if (watch.done) return undefined;
         if (records.standing(this.table.get(ask.key), threadId, id) !== records.HELD) return STOLEN;
-        const r = waitAsync(w, stripe + EPOCH, epoch, WATCH_SLICE_MS);
-        if (r.async) await r.value;
+        await watchWord(w, stripe + EPOCH, epoch, WATCH_SLICE_MS);
       }
     } finally {
       uncount(w, stripe + WAITERS);

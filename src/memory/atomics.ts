@@ -95,7 +95,7 @@ export const wait = seam('wait', (a: Int32Array, i: number, expected: number, ti
 
 export type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 
-/** `Atomics.waitAsync`: see `sync/park.ts` for the traps it has on Node 20. */
+/** `Atomics.waitAsync`: see `threads/park.ts` for the traps it has on Node 20. */
 export const waitAsync = seam('wait', (a: Int32Array, i: number, expected: number, timeoutMs: number): WaitAsyncResult =>
   Atomics.waitAsync(a, i, expected, timeoutMs),
 );

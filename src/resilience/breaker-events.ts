@@ -4,10 +4,11 @@
  * thread, sees each transition once, in order.
  */
 import * as seam from '../memory/atomics.js';
+import { watchWord } from '../threads/park.js';
 import type { Clock } from '../clock.js';
 import { fromOf, SEQ_MASK, seqDistance, seqOf, stateOf, STATE_NAMES, type BreakerState } from './breaker-state.js';
 
-const { compareExchange64, load, load64, waitAsync } = seam; // module constants: see memory/atomics.ts
+const { compareExchange64, load, load64 } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -175,8 +176,7 @@ export class TransitionWatcher {
         this.deliverUpTo(word);
         if (this.subscribers.size === 0) break;
         // Not parkAsync: this wait must not hold the event loop (see the notes).
-        const r = waitAsync(this.words, this.index, word, WATCH_SLICE_MS);
-        if (r.async) await r.value;
+        await watchWord(this.words, this.index, word, WATCH_SLICE_MS);
       }
     } finally {
       this.running = false;

@@ -12,7 +12,7 @@ import { clock, systemClock, type Clock } from '../clock.js';
 import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../sync/park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 import { describeValue, oneOf, timeoutMs as timeoutArg, isThenable } from '../validate.js';
 import { fn as fnField, integer, number, signal, timeout, withDefault } from '../options/field.js';
 import { defineOptions, group } from '../options/schema.js';

@@ -16,7 +16,7 @@ import { defineOptions } from '../options/schema.js';
 import { SharedHashTable, MAX_KEY_BYTES, MAX_TABLE_CAPACITY, MAX_VALUE_BYTES, maxBytesOption } from '../table/shared-hash-table.js';
 import type { EvictionPolicy } from '../table/eviction.js';
 import type { TableKey } from '../table/key.js';
-import { toDeadline } from '../sync/park.js';
+import { toDeadline } from '../threads/park.js';
 import { describeValue, fn as checkFn, isBytes, wellFormed } from '../validate.js';
 import { encodeTags, recordCodec, recordExpiry, recordHasTag, RECORD_HEAD_BYTES, type CacheRecord } from './cache-record.js';
 import { FrequencySketch, sketchBytes } from './frequency-sketch.js';

@@ -8,7 +8,7 @@ import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
 import { CapacityError, SabreError, TimeoutError } from '../errors.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, remaining, type Watch } from '../sync/park.js';
+import { parkAsync, remaining, type Watch } from '../threads/park.js';
 import type { SharedHashTable } from '../table/shared-hash-table.js';
 import { KeyWaitWords } from '../table/key-wait-words.js';
 import type { TableKey } from '../table/key.js';

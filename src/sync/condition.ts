@@ -12,7 +12,7 @@ import { boolean } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
 import { seenStamp, seenWithin, uncount } from './waiter-count.js';
-import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 

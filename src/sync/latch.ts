@@ -9,7 +9,7 @@ import { AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { positiveInteger } from '../validate.js';
 import { integer, local } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
 

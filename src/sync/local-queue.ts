@@ -17,7 +17,7 @@
  */
 import { AbortError, CanceledError, TimeoutError } from '../errors.js';
 import { number } from '../options/field.js';
-import { Waker } from './park.js';
+import { Waker } from '../threads/park.js';
 
 /** One pending acquisition or watcher. */
 export interface Pending {

@@ -16,7 +16,7 @@ import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { uncount } from './waiter-count.js';
 import { Guard } from './guard.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from './park.js';
+import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from '../threads/park.js';
 import { isThenable } from '../validate.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts

@@ -9,7 +9,7 @@ import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 import { isThenable } from '../validate.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts

@@ -15,7 +15,7 @@ import { DeadlockError, InvalidArgumentError, NotOwnerError, OwnerDiedError, Tim
 import { boolean, integer } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import type { LockAsyncOptions, LockOptions } from './mutex.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 import { Guard } from './guard.js';
 
 const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts

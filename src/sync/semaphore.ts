@@ -16,7 +16,7 @@ import { integer } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from './park.js';
+import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 import { uncount } from './waiter-count.js';
 import { Guard } from './guard.js';
 

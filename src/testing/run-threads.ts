@@ -4,7 +4,7 @@
 import { inspect } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { load, notify, SEAM_ENV, SEAM_HOOKS, store } from '../memory/atomics.js';
-import { parkAsync, remaining, toDeadline } from '../sync/park.js';
+import { parkAsync, remaining, toDeadline } from '../threads/park.js';
 import { sibling, spawnWorker } from '../threads/spawn.js';
 import { InvalidArgumentError, SabreError, TimeoutError } from '../errors.js';
 import { defineOptions } from '../options/schema.js';

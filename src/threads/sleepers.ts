@@ -11,7 +11,7 @@
  */
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
-import { ThreadRegistry } from '../threads/registry.js';
+import { ThreadRegistry } from './registry.js';
 
 const { load64, notify, store64 } = seam; // module constants: see memory/atomics.ts
 

@@ -36,7 +36,7 @@
 import * as seam from '../memory/atomics.js';
 import { systemClock } from '../clock.js';
 import { AbortError } from '../errors.js';
-import { ThreadRegistry } from '../threads/registry.js';
+import { ThreadRegistry } from './registry.js';
 import { heardSleepers, longWaitSlice, watchSleepers, withdrawWait } from './sleepers.js';
 
 const { notify, wait, waitAsync } = seam; // module constants: see memory/atomics.ts
@@ -220,6 +220,17 @@ export async function parkAsync(
     waker?.set(undefined);
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * A watcher's wait on a word, not a waiter's: resolves when woken, when the
+ * word differs from `expected`, or after `ms`, and does not keep the event
+ * loop alive (a subscription or a steal watch must not keep a process from
+ * exiting). Nothing else: no slices, no abort, no death wake-up.
+ */
+export async function watchWord(word: Int32Array, index: number, expected: number, ms: number): Promise<ParkResult> {
+  const r = waitAsync(word, index, expected, ms);
+  return r.async ? await r.value : r.value;
 }
 
 /** Async parks of this thread, woken early when this thread records a death. */

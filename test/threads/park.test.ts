@@ -5,7 +5,7 @@
  * true (or throws) wakes exactly the parks that left it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { LIVENESS_SLICE_MS, parkAsync, toDeadline, watchedParks, type Watch } from '../../src/sync/park.js';
+import { LIVENESS_SLICE_MS, parkAsync, toDeadline, watchedParks, type Watch } from '../../src/threads/park.js';
 import { until } from '../helpers/wait.js';
 
 const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
