@@ -12,7 +12,8 @@ import { boolean } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { Mutex } from './mutex.js';
 import { seenStamp, seenWithin, uncount } from './waiter-count.js';
-import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { LIVENESS_SLICE_MS, toDeadline, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -207,27 +208,31 @@ export class Condition {
   wait(mutex: Mutex, options?: number | ConditionWaitOptions): boolean {
     const o = WAIT.parse(options);
     const m = checkMutex(mutex);
-    const deadline = toDeadline(o.timeoutMs);
+    const notified = runBlocking(this.sleepPath(m, toDeadline(o.timeoutMs)));
+    this.relockSync(m, o.ignorePoison);
+    return notified;
+  }
+
+  /**
+   * The sleep of a wait, for both forms (slow-path.ts): counts itself a
+   * waiter, reads SEQ while `m` is held, releases `m`, and parks until SEQ
+   * moves (true) or the deadline passes (false). The caller re-acquires `m`.
+   */
+  private *sleepPath(m: Mutex, deadline: number): SlowPath<boolean> {
     store(this.words, SEEN, seenStamp()); // before the count: a repair that sees the count sees this too
     add(this.words, WAITERS, 1);
     const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
-    let notified = false;
     try {
       m.unlock();
       for (;;) {
-        parkSync(this.words, SEQ, seq, deadline);
+        yield { word: this.words, index: SEQ, expected: seq, deadline, watch: this.watch };
         store(this.words, SEEN, seenStamp()); // alive: at least once per slice
-        if (load(this.words, SEQ) !== seq) {
-          notified = true;
-          break;
-        }
-        if (deadline !== Infinity && systemClock.now() >= deadline) break;
+        if (load(this.words, SEQ) !== seq) return true;
+        if (deadline !== Infinity && systemClock.now() >= deadline) return false;
       }
     } finally {
       uncount(this.words, WAITERS);
     }
-    this.relockSync(m, o.ignorePoison);
-    return notified;
   }
 
   /**
@@ -250,26 +255,12 @@ export class Condition {
     const m = checkMutex(mutex);
     const signal = o.signal;
     if (signal?.aborted) throw new AbortError('aborted before waiting', signal.reason);
-    const deadline = toDeadline(o.timeoutMs);
-    store(this.words, SEEN, seenStamp()); // before the count: a repair that sees the count sees this too
-    add(this.words, WAITERS, 1);
-    const seq = load(this.words, SEQ); // linearization point: read while the mutex is held
     let notified = false;
     let failure: { readonly thrown: unknown } | undefined; // boxed: whatever was thrown, even undefined
     try {
-      m.unlock();
-      for (;;) {
-        await parkAsync(this.words, SEQ, seq, deadline, signal, undefined, this.watch);
-        if (load(this.words, SEQ) !== seq) {
-          notified = true;
-          break;
-        }
-        if (deadline !== Infinity && systemClock.now() >= deadline) break;
-      }
+      notified = await runAsync(this.sleepPath(m, toDeadline(o.timeoutMs)), signal);
     } catch (e) {
       failure = { thrown: e };
-    } finally {
-      uncount(this.words, WAITERS);
     }
     await this.relockAsync(m, o.ignorePoison);
     if (failure !== undefined) throw failure.thrown;

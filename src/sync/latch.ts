@@ -9,7 +9,8 @@ import { AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { positiveInteger } from '../validate.js';
 import { integer, local } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { toDeadline, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
 
@@ -154,7 +155,7 @@ export class Latch {
   wait(options?: number | LatchWaitOptions): void {
     const o = WAIT.parse(options);
     if (load(this.words, COUNT) === OPEN) return;
-    this.waitSlow(toDeadline(o.timeoutMs));
+    runBlocking(this.waitPath(toDeadline(o.timeoutMs)));
   }
 
   /** Waits for the count to reach zero without blocking the event loop. */
@@ -162,29 +163,21 @@ export class Latch {
     const o = WAIT_ASYNC.parse(options);
     if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
     if (load(this.words, COUNT) === OPEN) return;
-    await this.waitAsyncSlow(toDeadline(o.timeoutMs), o.signal);
+    await runAsync(this.waitPath(toDeadline(o.timeoutMs)), o.signal);
   }
 
-  private waitSlow(deadline: number): void {
+  /** The wait, for both forms (slow-path.ts): park on COUNT until it is zero or the deadline passes. */
+  private *waitPath(deadline: number): SlowPath<void> {
     for (;;) {
       const c = load(this.words, COUNT);
       if (c === OPEN) return;
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError(c);
-      parkSync(this.words, COUNT, c, deadline);
+      yield { word: this.words, index: COUNT, expected: c, deadline, watch: this.watch };
     }
   }
 
   /** The ticker's check for parked async waiters: open (its notify went astray). */
   private readonly watch: Watch = () => load(this.words, COUNT) === OPEN;
-
-  private async waitAsyncSlow(deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    for (;;) {
-      const c = load(this.words, COUNT);
-      if (c === OPEN) return;
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError(c);
-      await parkAsync(this.words, COUNT, c, deadline, signal, undefined, this.watch);
-    }
-  }
 
   private timeoutError(c: number): TimeoutError {
     return new TimeoutError(`timed out waiting for the latch (count still ${c})`);

@@ -9,7 +9,8 @@ import { ThreadRegistry } from '../threads/registry.js';
 import { systemClock } from '../clock.js';
 import { AbortError, DeadlockError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { toDeadline, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { isThenable } from '../validate.js';
 
 const { compareExchange, load, notify } = seam; // module constants: see memory/atomics.ts
@@ -164,54 +165,57 @@ export class Once {
   // ---- slow paths ------------------------------------------------------
 
   private runSlow(fn: () => unknown, deadline: number): boolean {
-    for (;;) {
-      const s = load(this.words, STATE);
-      if (s === DONE) return false;
-      if (s === IDLE) {
-        if (compareExchange(this.words, STATE, IDLE, me) !== IDLE) continue;
-        let result: unknown;
-        try {
-          result = fn();
-        } catch (e) {
-          this.finish(IDLE);
-          throw e;
-        }
-        if (isThenable(result)) {
-          this.finish(IDLE);
-          throw new InvalidArgumentError('run(fn): fn returned a promise, and a run ends when fn returns; use runAsync for async work');
-        }
-        this.finish(DONE);
-        return true;
-      }
-      if (s === me)
-        throw new DeadlockError(
-          'run() while this thread is running the Once (a recursive run, or a pending runAsync of this thread): it would wait for itself',
-        );
-      if (this.recovered(s)) continue;
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
-      parkSync(this.words, STATE, s, deadline);
+    if (runBlocking(this.claimPath(deadline, true)) === DONE) return false;
+    let result: unknown;
+    try {
+      result = fn();
+    } catch (e) {
+      this.finish(IDLE);
+      throw e;
     }
+    if (isThenable(result)) {
+      this.finish(IDLE);
+      throw new InvalidArgumentError('run(fn): fn returned a promise, and a run ends when fn returns; use runAsync for async work');
+    }
+    this.finish(DONE);
+    return true;
   }
 
   private async runAsyncSlow(fn: () => unknown, deadline: number, signal: AbortSignal | undefined): Promise<boolean> {
+    const claimed = runAsync(this.claimPath(deadline, false), signal); // claimed at once: fn runs inside this call
+    if ((claimed instanceof Promise ? await claimed : claimed) === DONE) return false;
+    try {
+      await fn();
+    } catch (e) {
+      this.finish(IDLE);
+      throw e;
+    }
+    this.finish(DONE);
+    return true;
+  }
+
+  /**
+   * The wait for a run, for both forms (slow-path.ts): returns DONE once the
+   * Once is done, or `me` once this thread has claimed the run (STATE = me).
+   * While this thread itself runs it, a blocking caller would wait for
+   * itself (DeadlockError); an async one waits: the other task of this thread
+   * can finish meanwhile.
+   */
+  private *claimPath(deadline: number, blocking: boolean): SlowPath<number> {
     for (;;) {
       const s = load(this.words, STATE);
-      if (s === DONE) return false;
+      if (s === DONE) return DONE;
       if (s === IDLE) {
-        if (compareExchange(this.words, STATE, IDLE, me) !== IDLE) continue;
-        try {
-          await fn();
-        } catch (e) {
-          this.finish(IDLE);
-          throw e;
-        }
-        this.finish(DONE);
-        return true;
+        if (compareExchange(this.words, STATE, IDLE, me) === IDLE) return me;
+        continue;
       }
-      // s === me: another task of this thread runs it; it can finish while this one awaits.
+      if (s === me && blocking)
+        throw new DeadlockError(
+          'run() while this thread is running the Once (a recursive run, or a pending runAsync of this thread): it would wait for itself',
+        );
       if (s !== me && this.recovered(s)) continue;
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
-      await parkAsync(this.words, STATE, s, deadline, signal, undefined, this.watch);
+      yield { word: this.words, index: STATE, expected: s, deadline, watch: this.watch };
     }
   }
 
