@@ -15,7 +15,8 @@ import { DeadlockError, InvalidArgumentError, NotOwnerError, OwnerDiedError, Tim
 import { boolean, integer } from '../options/field.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import type { LockAsyncOptions, LockOptions } from './mutex.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { toDeadline, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { Guard } from './guard.js';
 
 const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
@@ -589,14 +590,29 @@ export class RWLock {
   }
 
   private readLockSlow(at: number, deadline: number, ignorePoison: boolean): void {
+    runBlocking(this.readPath(at, deadline, ignorePoison, true));
+  }
+
+  private async readLockAsyncSlow(at: number, deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined): Promise<void> {
+    await runAsync(this.readPath(at, deadline, ignorePoison, false), signal);
+  }
+
+  /**
+   * A contended read lock, for both forms (slow-path.ts). This thread's own
+   * write intent lets a blocking reader in (a downgrade), and an async one
+   * only once it is HELD: before that, another task of this thread is
+   * waiting for the readers to leave, and this one parks until it has
+   * written and released.
+   */
+  private *readPath(at: number, deadline: number, ignorePoison: boolean, blocking: boolean): SlowPath<void> {
     const backoff = new Backoff();
     for (;;) {
       const s = load(this.state, STATE);
       if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
       const owner = s & OWNER_MASK;
-      if (owner === 0 || owner === me || load(this.slotWords, at) > 0) {
+      if (owner === 0 || (owner === me && (blocking || (s & HELD) !== 0)) || load(this.slotWords, at) > 0) {
         if (this.enterRead(at, ignorePoison)) return;
-        if (owner === me && (load(this.state, STATE) & OWNER_MASK) === me) {
+        if (blocking && owner === me && (load(this.state, STATE) & OWNER_MASK) === me) {
           throw new DeadlockError(
             'readLock() while an async task of this thread is acquiring the write lock: this thread would block the task it waits for',
           );
@@ -604,33 +620,6 @@ export class RWLock {
         backoff.spin();
         continue;
       }
-      if (!backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      if (!registry().isAlive(owner - 1)) {
-        this.recover(s);
-        continue;
-      }
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('a read lock');
-      const expected = this.markParked(s);
-      if (expected !== undefined) parkSync(this.state, STATE, expected, deadline);
-    }
-  }
-
-  private async readLockAsyncSlow(at: number, deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined): Promise<void> {
-    const backoff = new Backoff();
-    for (;;) {
-      const s = load(this.state, STATE);
-      if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-      const owner = s & OWNER_MASK;
-      if (owner === 0 || (owner === me && (s & HELD) !== 0) || load(this.slotWords, at) > 0) {
-        if (this.enterRead(at, ignorePoison)) return;
-        backoff.spin();
-        continue;
-      }
-      // owner === me without HELD: another task of this thread is waiting for
-      // readers to leave; park until it has written and released.
       if (owner !== me && !backoff.isCompleted()) {
         backoff.snooze();
         continue;
@@ -641,7 +630,7 @@ export class RWLock {
       }
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('a read lock');
       const expected = this.markParked(s);
-      if (expected !== undefined) await parkAsync(this.state, STATE, expected, deadline, signal, undefined, this.watchOwner);
+      if (expected !== undefined) yield { word: this.state, index: STATE, expected, deadline, watch: this.watchOwner };
     }
   }
 
@@ -665,15 +654,28 @@ export class RWLock {
     }
   }
 
-  /** Phase 1 of a contended writeLock: announce this writer (CAS intent into STATE); phase 2 is drainSync. */
   private writeLockSlow(deadline: number, ignorePoison: boolean): void {
+    runBlocking(this.writePath(deadline, ignorePoison, true));
+  }
+
+  private async writeLockAsyncSlow(deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined): Promise<void> {
+    await runAsync(this.writePath(deadline, ignorePoison, false), signal);
+  }
+
+  /**
+   * Phase 1 of a contended write lock, for both forms (slow-path.ts):
+   * announce this writer (CAS intent into STATE); phase 2 is drainPath. For
+   * a blocking writer, this thread as the owner is a deadlock; for an async
+   * one it is another task of this thread, waited for like any writer.
+   */
+  private *writePath(deadline: number, ignorePoison: boolean, blocking: boolean): SlowPath<void> {
     // This thread's read holds cannot change while it blocks here: check them once.
-    if (this.readHoldCount > 0) throw this.upgradeError();
+    if (blocking && this.readHoldCount > 0) throw this.upgradeError();
     const backoff = new Backoff();
     for (;;) {
       const s = load(this.state, STATE);
       const owner = s & OWNER_MASK;
-      if (owner === me) {
+      if (blocking && owner === me) {
         throw new DeadlockError(
           (s & HELD) !== 0
             ? 'writeLock() by the thread that holds the write lock (it is not reentrant)'
@@ -683,40 +685,12 @@ export class RWLock {
       if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
       if (owner === 0) {
         if (compareExchange(this.state, STATE, s, me | (s & POISONED)) === s) {
-          this.drainSync(deadline);
+          yield* this.drainPath(deadline, blocking);
           return;
         }
-        backoff.spin();
+        if (blocking) backoff.spin();
         continue;
       }
-      if (!backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      if (!registry().isAlive(owner - 1)) {
-        this.recover(s);
-        continue;
-      }
-      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('the write lock');
-      const expected = this.markParked(s);
-      if (expected !== undefined) parkSync(this.state, STATE, expected, deadline);
-    }
-  }
-
-  private async writeLockAsyncSlow(deadline: number, ignorePoison: boolean, signal: AbortSignal | undefined): Promise<void> {
-    const backoff = new Backoff();
-    for (;;) {
-      const s = load(this.state, STATE);
-      const owner = s & OWNER_MASK;
-      if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-      if (owner === 0) {
-        if (compareExchange(this.state, STATE, s, me | (s & POISONED)) === s) {
-          await this.drainAsync(deadline, signal);
-          return;
-        }
-        continue;
-      }
-      // owner === me is not a deadlock here: another task of this thread has it.
       if (owner !== me && !backoff.isCompleted()) {
         backoff.snooze();
         continue;
@@ -727,7 +701,7 @@ export class RWLock {
       }
       if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('the write lock');
       const expected = this.markParked(s);
-      if (expected !== undefined) await parkAsync(this.state, STATE, expected, deadline, signal, undefined, this.watchOwner);
+      if (expected !== undefined) yield { word: this.state, index: STATE, expected, deadline, watch: this.watchOwner };
     }
   }
 
@@ -740,47 +714,40 @@ export class RWLock {
   /** The ticker's check for a parked async writer draining readers: they are gone, or dead ones were reclaimed. */
   private readonly watchReaders: Watch = () => this.readersGone() || this.slots.reclaimDead(this.releaseSlot) > 0;
 
-  /** Phase 2: with the intent in STATE, waits until every COUNT is 0, then sets HELD. */
   private drainSync(deadline: number): void {
-    if (this.readHoldCount > 0) {
+    runBlocking(this.drainPath(deadline, true));
+  }
+
+  private async drainAsync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    await runAsync(this.drainPath(deadline, false), signal);
+  }
+
+  /**
+   * Phase 2, for both forms: with the intent in STATE, waits until every
+   * COUNT is 0, then sets HELD; a writer that gives up withdraws its intent.
+   * A blocking writer's own read holds would never leave (an upgrade); an
+   * async writer's belong to other tasks, waited for like any reader's.
+   */
+  private *drainPath(deadline: number, blocking: boolean): SlowPath<void> {
+    if (blocking && this.readHoldCount > 0) {
       this.withdrawIntent();
       throw this.upgradeError();
     }
     const backoff = new Backoff();
-    for (;;) {
-      const seq = load(this.state, DRAIN); // read before the scan: a reader leaving after it changes DRAIN
-      if (this.readersGone()) {
-        or(this.state, STATE, HELD); // linearization point
-        return;
-      }
-      if (!backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      if (deadline !== Infinity && systemClock.now() >= deadline) {
-        this.withdrawIntent();
-        throw this.timeoutError('the write lock (readers still inside)');
-      }
-      if (parkSync(this.state, DRAIN, seq, deadline) === 'timed-out') this.slots.reclaimDead(this.releaseSlot);
-    }
-  }
-
-  private async drainAsync(deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    const backoff = new Backoff();
     try {
       for (;;) {
-        const seq = load(this.state, DRAIN);
+        const seq = load(this.state, DRAIN); // read before the scan: a reader leaving after it changes DRAIN
         if (this.readersGone()) {
           or(this.state, STATE, HELD); // linearization point
           return;
         }
-        // This thread's own read holds, if any, belong to other tasks: they are waited for like any reader's.
         if (!backoff.isCompleted()) {
           backoff.snooze();
           continue;
         }
         if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError('the write lock (readers still inside)');
-        await parkAsync(this.state, DRAIN, seq, deadline, signal, undefined, this.watchReaders);
+        const r = yield { word: this.state, index: DRAIN, expected: seq, deadline, watch: this.watchReaders };
+        if (r === 'timed-out') this.slots.reclaimDead(this.releaseSlot); // a slice passed: readers may have died inside
       }
     } catch (e) {
       this.withdrawIntent();
