@@ -14,7 +14,8 @@ import { WHEN_FULL_CLOSED, type KeyedStats } from '../table/when-full.js';
 import { CapacityError, NotOwnerError, isSabreError } from '../errors.js';
 import { integerIn } from '../validate.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { toDeadline, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { SharedHashTable, TABLE_FULL } from '../table/shared-hash-table.js';
 import { KeyWaitWords } from '../table/key-wait-words.js';
 import { FencedResource, type FencedResourceOptions } from './fenced-resource.js';
@@ -311,16 +312,7 @@ export class LeaseLock {
     const { ttlMs: ttl, timeoutMs } = ACQUIRE.parse(options);
     const lease = this.tryAcquire(resource, ttl);
     if (lease !== null || timeoutMs === 0) return lease;
-    const deadline = toDeadline(timeoutMs);
-    const word = this.waits.wordOf(resource);
-    for (;;) {
-      const seen = this.waits.epoch(word);
-      const next = this.tryAcquire(resource, ttl);
-      if (next !== null) return next;
-      const wake = this.wakeAt(deadline);
-      if (systemClock.now() >= deadline) return null;
-      parkSync(this.waits.words, word, seen, wake);
-    }
+    return runBlocking(this.acquirePath(resource, ttl, toDeadline(timeoutMs)));
   }
 
   /**
@@ -330,7 +322,15 @@ export class LeaseLock {
    */
   async acquireAsync(resource: TableKey, options: AcquireLeaseAsyncOptions): Promise<Lease | null> {
     const { ttlMs: ttl, timeoutMs, signal } = ACQUIRE_ASYNC.parse(options);
-    const deadline = toDeadline(timeoutMs);
+    return runAsync(this.acquirePath(resource, ttl, toDeadline(timeoutMs)), signal);
+  }
+
+  /**
+   * A wait for a lease, for both forms (slow-path.ts): tries, and parks on
+   * the resource's wait word until a release moves it, the lease can lapse,
+   * or the deadline passes (null).
+   */
+  private *acquirePath(resource: TableKey, ttl: number, deadline: number): SlowPath<Lease | null> {
     const word = this.waits.wordOf(resource);
     // The ticker's check, in place of a wake-up every slice: the resource is free, its lease lapsed
     // (a ManualClock moves without a wake-up), or its holder died.
@@ -340,7 +340,7 @@ export class LeaseLock {
       const lease = this.tryAcquire(resource, ttl);
       if (lease !== null) return lease;
       if (systemClock.now() >= deadline) return null;
-      await parkAsync(this.waits.words, word, seen, this.wakeAt(deadline), signal, undefined, watch);
+      yield { word: this.waits.words, index: word, expected: seen, deadline: this.wakeAt(deadline), watch };
     }
   }
 

@@ -12,7 +12,8 @@ import { clock, systemClock, type Clock } from '../clock.js';
 import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { StripedCounter } from '../atomic/striped-counter.js';
 import { ThreadRegistry } from '../threads/registry.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { toDeadline, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { describeValue, oneOf, timeoutMs as timeoutArg, isThenable } from '../validate.js';
 import { fn as fnField, integer, number, signal, timeout, withDefault } from '../options/field.js';
 import { defineOptions, group } from '../options/schema.js';
@@ -495,13 +496,7 @@ export class CircuitBreaker {
   waitUntil(state: BreakerState, timeoutMs?: number): void {
     const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
     const t = timeoutArg('timeoutMs', timeoutMs);
-    const deadline = toDeadline(t);
-    for (;;) {
-      const word = this.current();
-      if (stateOf(word) === target) return;
-      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: t });
-      parkSync(this.words, STATE, word, deadline);
-    }
+    runBlocking(this.untilPath(state, target, t));
   }
 
   /** Resolves when the breaker is in `state` (at once if it is). */
@@ -509,15 +504,19 @@ export class CircuitBreaker {
     const target = STATE_CODES[oneOf('state', state, STATE_NAMES)];
     const o = WAIT_OPTIONS.parse(options);
     if (o.signal?.aborted) throw new AbortError('aborted before waiting', o.signal.reason);
-    const deadline = toDeadline(o.timeoutMs);
+    await runAsync(this.untilPath(state, target, o.timeoutMs), o.signal);
+  }
+
+  /** The wait for a state, for both forms (slow-path.ts): parks on STATE until it is `target`, or `timeoutMs` pass. */
+  private *untilPath(state: BreakerState, target: number, timeoutMs: number): SlowPath<void> {
+    const deadline = toDeadline(timeoutMs);
     // The ticker's check: the state may change by time alone (OPEN → HALF_OPEN), with no write to wake on.
     const watch: Watch = () => stateOf(this.current()) === target;
     for (;;) {
       const word = this.current();
       if (stateOf(word) === target) return;
-      if (systemClock.now() >= deadline)
-        throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs: o.timeoutMs });
-      await parkAsync(this.words, STATE, word, deadline, o.signal, undefined, watch);
+      if (systemClock.now() >= deadline) throw new TimeoutError(`timed out waiting for the breaker to be ${state}`, { timeoutMs });
+      yield { word: this.words, index: STATE, expected: word, deadline, watch };
     }
   }
 
