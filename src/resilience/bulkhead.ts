@@ -10,6 +10,7 @@ import { DEFAULT_SEMAPHORE_THREADS, MAX_PERMITS, Semaphore } from '../sync/semap
 import { describeValue, timeoutMs as checkTimeout, isThenable } from '../validate.js';
 import { integer, signal, timeout } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
+import { runHolding } from '../sync/holding.js';
 
 /*
  * Implementation notes
@@ -234,27 +235,12 @@ export class Bulkhead {
     return this.runHeld(fn);
   }
 
+  /** Calls `fn` in its slot; leaves the slot when `fn`'s result settles. Always a promise (a throw rejects it). */
   private runHeld<T>(fn: () => T | PromiseLike<T>): Promise<T> {
-    let result: T | PromiseLike<T>;
     try {
-      result = fn();
+      return Promise.resolve(runHolding(fn, () => this.leave()));
     } catch (e) {
-      this.leave();
       return Promise.reject(e);
     }
-    if (!isThenable(result)) {
-      this.leave();
-      return Promise.resolve(result);
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        this.leave();
-        return value;
-      },
-      (error: unknown) => {
-        this.leave();
-        throw error;
-      },
-    );
   }
 }

@@ -18,6 +18,7 @@ import { Guard } from './guard.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
 import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from '../threads/park.js';
 import { isThenable } from '../validate.js';
+import { runHolding } from './holding.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -597,28 +598,9 @@ export class Mutex {
 
   /** Calls `fn` while holding the lock; unlocks when its result settles. */
   private runLocked<T>(fn: () => T | PromiseLike<T>): T | Promise<T> {
-    let result: T | PromiseLike<T>;
-    try {
-      result = fn();
-    } catch (e) {
-      this.unlock();
-      throw e;
-    }
-    if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
-      this.unlock();
-      return result as T;
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        this.unlock();
-        return value;
-      },
-      (error: unknown) => {
-        this.unlock();
-        throw error;
-      },
-    );
+    return runHolding(fn, this.unlockNow);
   }
+  private readonly unlockNow = (): void => this.unlock();
 
   // ---- slow paths ------------------------------------------------------
 

@@ -18,6 +18,7 @@ import type { LockAsyncOptions, LockOptions } from './mutex.js';
 import { toDeadline, type Watch } from '../threads/park.js';
 import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { Guard } from './guard.js';
+import { runHolding } from './holding.js';
 
 const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -481,29 +482,10 @@ export class RWLock {
 
   /** Calls `fn` while holding the lock in `mode` (from a promise callback); releases it when its result settles. */
   private runHeld<T>(fn: () => T | PromiseLike<T>, mode: 'read' | 'write'): T | Promise<T> {
-    const release = (): void => (mode === 'read' ? this.readUnlock() : this.writeUnlock());
-    let result: T | PromiseLike<T>;
-    try {
-      result = fn();
-    } catch (e) {
-      release();
-      throw e;
-    }
-    if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
-      release();
-      return result as T;
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        release();
-        return value;
-      },
-      (error: unknown) => {
-        release();
-        throw error;
-      },
-    );
+    return runHolding(fn, mode === 'read' ? this.readUnlockNow : this.writeUnlockNow);
   }
+  private readonly readUnlockNow = (): void => this.readUnlock();
+  private readonly writeUnlockNow = (): void => this.writeUnlock();
 
   /** This thread's COUNT index, claiming a slot on first use (one slot per thread, whichever instance claims it). */
   private claimCount(): number {

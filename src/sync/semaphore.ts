@@ -19,6 +19,7 @@ import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from
 import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
 import { uncount } from './waiter-count.js';
 import { Guard } from './guard.js';
+import { runHolding } from './holding.js';
 
 const { add, compareExchange, exchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -445,27 +446,7 @@ export class Semaphore {
 
   /** Calls `fn` (from a promise callback) while holding `n` permits; releases them when its result settles. */
   private runHeld<T>(fn: () => T | PromiseLike<T>, n: number): T | Promise<T> {
-    let result: T | PromiseLike<T>;
-    try {
-      result = fn();
-    } catch (e) {
-      this.release(n);
-      throw e;
-    }
-    if (typeof (result as PromiseLike<T> | null)?.then !== 'function') {
-      this.release(n);
-      return result as T;
-    }
-    return Promise.resolve(result).then(
-      (value) => {
-        this.release(n);
-        return value;
-      },
-      (error: unknown) => {
-        this.release(n);
-        throw error;
-      },
-    );
+    return runHolding(fn, () => this.release(n));
   }
 
   private checkN(n: number): void {
