@@ -34,6 +34,7 @@
  *
  *   npx tsx examples/05-circuit-breaker.ts [--quick]
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -84,7 +85,6 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 const SVG_FILE = fileURLToPath(new URL('./out/05-circuit-breaker.svg', import.meta.url));
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (n: number): number => Math.round(n);
 
 const failures: string[] = [];

@@ -12,6 +12,7 @@
  * The load is bounded: `durationMs × ratePerSecond / 1000` calls at most,
  * at most `maxInFlight` of them at once, each ending by its timeout.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
 import { isSabreError } from '../src/errors.js';
 import {
@@ -108,7 +109,6 @@ class UpstreamError extends Error {
 }
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One request; the body is read to the end so the connection goes back to the pool. */
 async function request(url: string, signal: AbortSignal | undefined): Promise<void> {

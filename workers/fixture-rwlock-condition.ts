@@ -4,6 +4,7 @@
  * tests, `SyncRemote`, which starts one and calls it. The worker side runs
  * only in a thread started by `SyncRemote.start` (marked in workerData).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { add, compareExchange, load, store, sub, sleepSync, wait } from '../src/memory/atomics.js';
 import { RWLock, type RWLockHandle } from '../src/sync/rwlock.js';
@@ -35,8 +36,6 @@ interface Arg {
   /** `rawWait`: word 0 set to 1 just before the wait. */
   arrived?: Int32Array;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long a read section waits for the other readers to come in (`meet`) before it goes on alone. */
 const MEET_MS = 5000;

@@ -3,6 +3,7 @@
  * workers running `workers/bench-thread.ts`, a start barrier, a fixed
  * duration, and per-window samples of each thread's op count.
  */
+import { sleepSync } from '../../src/memory/atomics.js';
 import type { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnWorker } from '../../src/threads/spawn.js';
@@ -15,12 +16,6 @@ export interface TimedRun {
   readonly ops: readonly number[];
   /** For each full window, each thread's ops in it. */
   readonly windows: readonly (readonly number[])[];
-}
-
-const pause = new Int32Array(new SharedArrayBuffer(4));
-/** Blocks main for `ms` (its event loop has nothing to do during a timed run). */
-function sleepSync(ms: number): void {
-  if (ms > 0) Atomics.wait(pause, 0, 0, ms);
 }
 
 export class BenchThreads {
