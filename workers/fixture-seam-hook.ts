@@ -3,7 +3,7 @@
  * started with the hooked seam (SABRE_SEAM=hooks), and posts what it saw.
  */
 import { parentPort } from 'node:worker_threads';
-import { hooksEnabled, setYieldHook, type AtomicOp } from '../src/memory/atomics.js';
+import { compareExchange, hooksEnabled, setYieldHook, tearCompareExchange, type AtomicOp } from '../src/memory/atomics.js';
 import { Mutex } from '../src/sync/mutex.js';
 
 export interface SeamHookReport {
@@ -17,6 +17,26 @@ export interface SeamHookReport {
   readonly slowPath: Partial<Record<AtomicOp, number>>;
   /** A hook that throws stops the step: the error reaches the caller and the mutex stays free. */
   readonly throwingHook: { readonly message: string; readonly lockedAfter: boolean };
+  /**
+   * A torn compare-exchange (tearCompareExchange) with a write by "another
+   * thread" (the hook) at its yield point: what it found, the word after it,
+   * and the word after a later compare-exchange once restored.
+   */
+  readonly torn: { readonly found: number; readonly after: number; readonly restored: number };
+}
+
+function tornReport(): SeamHookReport['torn'] {
+  const w = new Int32Array(new SharedArrayBuffer(4));
+  tearCompareExchange(w);
+  setYieldHook((op, a) => {
+    if (op === 'store' && a === w) Atomics.store(w, 0, 7); // the other thread's write lands between the load and the store
+  });
+  const found = compareExchange(w, 0, 0, 1);
+  const after = w[0]!;
+  tearCompareExchange(null);
+  compareExchange(w, 0, 1, 2); // atomic again: the hook never sees a 'store' step inside it
+  setYieldHook(null);
+  return { found, after, restored: w[0]! };
 }
 
 function report(): SeamHookReport {
@@ -66,6 +86,7 @@ function report(): SeamHookReport {
     lockOps: seen,
     slowPath,
     throwingHook: { message, lockedAfter: free.isLocked },
+    torn: tornReport(),
   };
 }
 

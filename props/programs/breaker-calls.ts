@@ -20,7 +20,7 @@ import { add, load } from '../../src/memory/atomics.js';
 import { ManualClock, type ManualClockHandle } from '../../src/clock.js';
 import { CircuitBreaker, type BreakerCall, type CircuitBreakerHandle } from '../../src/resilience/circuit-breaker.js';
 import { defineProgram } from '../../src/testing/index.js';
-import { CheckThenActBreaker } from '../twins/check-then-act-breaker.js';
+import { openCheckThenActBreaker } from '../twins/check-then-act-breaker.js';
 
 export const RESET_MS = 100;
 export const MAX_THREADS = 4;
@@ -72,7 +72,7 @@ async function barrier(words: Int32Array, target: number): Promise<void> {
 }
 
 export default defineProgram<BreakerShared, BreakerInput, void>(async ({ shared, input, random, thread, threads }) => {
-  const breaker = shared.kind === 'breaker' ? CircuitBreaker.from(shared.breaker) : CheckThenActBreaker.from(shared.breaker);
+  const breaker = shared.kind === 'breaker' ? CircuitBreaker.from(shared.breaker) : openCheckThenActBreaker(shared.breaker);
   const clock = ManualClock.from(shared.clock);
   const { words, observed, admits } = shared;
   breaker.onStateChange((t) => {

@@ -76,9 +76,35 @@ export const or = seam('rmw', (a: Int32Array, i: number, v: number): number => A
 export const and = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.and(a, i, v));
 export const exchange = seam('rmw', (a: Int32Array, i: number, v: number): number => Atomics.exchange(a, i, v));
 /** Returns the value found; the swap happened iff it equals `expected`. */
-export const compareExchange = seam('cas', (a: Int32Array, i: number, expected: number, next: number): number =>
-  Atomics.compareExchange(a, i, expected, next),
-);
+export const compareExchange = hooksEnabled
+  ? (a: Int32Array, i: number, expected: number, next: number): number => {
+      if (hook !== null) hook('cas', a, i);
+      if (a !== torn) return Atomics.compareExchange(a, i, expected, next);
+      // A torn compare-exchange (tearCompareExchange): a load, a yield point, a store.
+      const found = Atomics.load(a, i);
+      if (hook !== null) hook('store', a, i);
+      if (found === expected) Atomics.store(a, i, next);
+      return found;
+    }
+  : (a: Int32Array, i: number, expected: number, next: number): number => Atomics.compareExchange(a, i, expected, next);
+
+/** The one array whose compare-exchanges this thread tears (hooked seam only). */
+let torn: Int32Array | null = null;
+
+/**
+ * For unsafe test twins: makes this thread's `compareExchange` on exactly
+ * this array (the same view object) a load, a yield point and a store, so
+ * that two threads reading the same value both "win" (check-then-act). A
+ * property run against the twin must then fail, which shows it would catch
+ * a lost compare-and-swap. `null` restores it. Only in the hooked seam: a
+ * production thread can never tear its atomics.
+ * @throws InvalidArgumentError in a thread that loaded the plain seam
+ */
+export function tearCompareExchange(words: Int32Array | null): void {
+  if (words !== null && !hooksEnabled)
+    throw new InvalidArgumentError(`tearCompareExchange: start the thread with ${SEAM_ENV}=${SEAM_HOOKS}`);
+  torn = words;
+}
 
 export const load64 = seam('load', (a: BigInt64Array, i: number): bigint => Atomics.load(a, i));
 export const store64 = seam('store', (a: BigInt64Array, i: number, v: bigint): bigint => Atomics.store(a, i, v));

@@ -347,7 +347,7 @@ export class CircuitBreaker {
   readonly timeoutMs: number;
   readonly failureRate: Readonly<Required<FailureRateOptions>> | undefined;
   /** The control words (STATE, FAILS, PROBES). @internal */
-  protected readonly words: Int32Array;
+  private readonly words: Int32Array;
   private readonly log: TransitionLog;
   private readonly window: FailureWindow | undefined;
   private readonly watcher: TransitionWatcher;
@@ -396,7 +396,7 @@ export class CircuitBreaker {
    * @throws HandleError
    */
   static from(handle: CircuitBreakerHandle, local?: CircuitBreakerLocalOptions): CircuitBreaker {
-    return new CircuitBreaker(openBreakerRegion(handle, local));
+    return new CircuitBreaker(DEF.open(handle, local));
   }
 
   /** Bytes a breaker of these options takes (in an arena, rounded up to 128); only `failureRate.buckets` changes it. */
@@ -570,11 +570,6 @@ export class CircuitBreaker {
     };
   }
 
-  /** The CAS of a control word (STATE, FAILS, a probe slot). @internal (a test twin replaces it) */
-  protected cas(index: number, expected: number, next: number): number {
-    return compareExchange(this.words, index, expected, next);
-  }
-
   // ---- admission ----------------------------------------------------------
 
   private executeSlow<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, word: number): Promise<T> {
@@ -650,7 +645,7 @@ export class CircuitBreaker {
         const v = load(this.words, PROBES + i);
         const free = v === 0 || (pass === 1 && this.isDeadHolder(v & VALUE_MASK));
         // Linearization point of a probe's admission (with the load of STATE after it).
-        if (free && this.cas(PROBES + i, v, mine) === v) return i;
+        if (free && compareExchange(this.words, PROBES + i, v, mine) === v) return i;
       }
     }
     return -1;
@@ -661,7 +656,7 @@ export class CircuitBreaker {
   }
 
   private releaseProbe(a: Admission): void {
-    this.cas(PROBES + a.slot, periodTag(a.word) | HOLDER, 0);
+    compareExchange(this.words, PROBES + a.slot, periodTag(a.word) | HOLDER, 0);
   }
 
   // ---- running and outcomes -----------------------------------------------
@@ -770,7 +765,7 @@ export class CircuitBreaker {
     if (this.failureThreshold > 0) {
       const tag = periodTag(word);
       const f = this.words[FAILS]!; // a plain load: see "Plain loads" in the notes
-      if ((f & VALUE_MASK) !== 0 && (f & ~VALUE_MASK) === tag) this.cas(FAILS, f, tag); // the run of failures ends
+      if ((f & VALUE_MASK) !== 0 && (f & ~VALUE_MASK) === tag) compareExchange(this.words, FAILS, f, tag); // the run of failures ends
     }
     this.window?.record(word, this.clock.now(), false);
   }
@@ -787,7 +782,7 @@ export class CircuitBreaker {
         if (load(this.words, STATE) !== word) return false; // admitted in a period that is over
         const count = (f & ~VALUE_MASK) === tag ? (f & VALUE_MASK) + 1 : 1;
         // Linearization point of a consecutive failure.
-        if (this.cas(FAILS, f, tag | Math.min(count, VALUE_MASK)) === f) {
+        if (compareExchange(this.words, FAILS, f, tag | Math.min(count, VALUE_MASK)) === f) {
           trip = count >= this.failureThreshold;
           break;
         }
@@ -813,7 +808,7 @@ export class CircuitBreaker {
     if (word !== 0) this.log.stamp(word); // the current period's entry first: the log never has holes
     const next = nextWord(word, to);
     // Linearization point of every transition: exactly one thread's CAS from `word` succeeds.
-    if (this.cas(STATE, word, next) !== word) return false;
+    if (compareExchange(this.words, STATE, word, next) !== word) return false;
     this.log.stamp(next);
     if (to === CLOSED && this.failureThreshold > 0) {
       // Start the new period's count at 0 explicitly (unless a failure of it
@@ -821,14 +816,9 @@ export class CircuitBreaker {
       // equal the new period's is never continued.
       const tag = periodTag(next);
       const f = load(this.words, FAILS);
-      if ((f & ~VALUE_MASK) !== tag) this.cas(FAILS, f, tag);
+      if ((f & ~VALUE_MASK) !== tag) compareExchange(this.words, FAILS, f, tag);
     }
     notify(this.words, STATE);
     return true;
   }
-}
-
-/** @internal Validates a breaker handle (for `from` and for test twins). */
-export function openBreakerRegion(handle: CircuitBreakerHandle, local?: CircuitBreakerLocalOptions): OpenedOf<typeof DEF> {
-  return DEF.open(handle, local);
 }

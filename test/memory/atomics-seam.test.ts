@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { ESLint, type Linter } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
-import { hooksEnabled, setYieldHook } from '../../src/memory/atomics.js';
+import { hooksEnabled, setYieldHook, tearCompareExchange } from '../../src/memory/atomics.js';
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode } from '../helpers/errors.js';
 import { seamFixtureReport } from '../helpers/seam-fixture.js';
@@ -50,6 +50,8 @@ describe('the atomics seam', () => {
       expect(hooksEnabled).toBe(false);
       expectCode(() => setYieldHook(() => {}), ErrorCode.INVALID_ARG, /SABRE_SEAM=hooks/);
       expect(() => setYieldHook(null)).not.toThrow();
+      expectCode(() => tearCompareExchange(new Int32Array(new SharedArrayBuffer(4))), ErrorCode.INVALID_ARG, /SABRE_SEAM=hooks/);
+      expect(() => tearCompareExchange(null)).not.toThrow();
     });
 
     // The hooked seam is chosen when sabre loads, so these checks run in a worker started with it.
@@ -63,6 +65,8 @@ describe('the atomics seam', () => {
       expect(r.slowPath.cas).toBeGreaterThanOrEqual(3);
       expect(r.slowPath.load).toBeGreaterThanOrEqual(1);
       expect(r.throwingHook).toEqual({ message: 'stop', lockedAfter: false });
+      // Torn (for unsafe twins): it found 0, and its store of 1 overwrote the other thread's 7.
+      expect(r.torn).toEqual({ found: 0, after: 1, restored: 2 });
     });
   });
 });
