@@ -56,3 +56,10 @@ export function isLegalEdge(from: StateCode, to: StateCode): boolean {
 
 /** How many transitions separate `earlier` from `later` (modulo 2^SEQ_BITS). */
 export const seqDistance = (earlier: number, later: number): number => (later - earlier) & SEQ_MASK;
+
+/** Tagged words (the consecutive-failure count, a probe slot): a 20-bit value under an 11-bit period tag. */
+export const VALUE_BITS = 20;
+export const VALUE_MASK = (1 << VALUE_BITS) - 1;
+const PERIOD_TAG_MASK = 0x7ff;
+/** The tag of the period of state word `word`, in place above a tagged word's value. */
+export const periodTag = (word: number): number => (seqOf(word) & PERIOD_TAG_MASK) << VALUE_BITS;

@@ -23,16 +23,21 @@ import {
   HALF_OPEN,
   OPEN,
   nextWord,
+  periodTag,
   seqOf,
   stateOf,
   STATE_CODES,
   STATE_MASK,
   STATE_NAMES,
+  VALUE_MASK,
   type BreakerState,
   type StateCode,
 } from './breaker-state.js';
 import { LOG_BYTES, LOG_ENTRIES, TransitionLog, TransitionWatcher, type TransitionListener } from './breaker-events.js';
 import { DEFAULT_BUCKETS, FailureWindow, MAX_BUCKETS } from './failure-window.js';
+import { ConsecutiveFailures } from './consecutive-failures.js';
+import { FailureRate } from './failure-rate.js';
+import type { TripRule } from './trip-rule.js';
 import { DeadlineQueue, TimedCall } from './call-timeouts.js';
 
 export type { BreakerState } from './breaker-state.js';
@@ -48,17 +53,13 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  *                      state, transition count), read by every call
  *   8     BASE         Float64, the clock's time at creation (written once,
  *                      before the handle exists: plain reads)
- *   128   FAILS        consecutive failures of the current CLOSED period:
- *                      bits 0-19 COUNT, bits 20-30 PERIOD (transition count
- *                      mod 2^11 of the period they belong to); the winner of
- *                      a transition into CLOSED sets it to the new period's
- *                      0 (a thread dying first leaves an older tag, which
- *                      the new period's first failure replaces)
+ *   128   FAILS        the consecutive-failure rule's count, tagged with
+ *                      its CLOSED period (consecutive-failures.ts)
  *   256   PROBES       MAX_PROBES words, one per HALF_OPEN probe slot: 0 free,
  *                      else bits 0-19 HOLDER (threadId + 1) and bits 20-30
  *                      PERIOD (the HALF_OPEN period it probes)
  *   512   LOG          the transition log (breaker-events.ts)
- *   2560  WINDOW       failure-rate buckets (failure-window.ts), if any
+ *   2560  WINDOW       the failure-rate rule's buckets (failure-window.ts), if any
  *   then  STATS        four StripedCounters (successes, failures, timeouts,
  *                      rejections), each its own region placed in this one (StripedCounter.part)
  * Each hot group has its own 128-byte block: STATE is read by every call and
@@ -93,6 +94,11 @@ const { compareExchange, load, notify } = seam; // module constants: see memory/
  * would otherwise take a live probe's slot, see its period gone and free it,
  * letting one probe too many in. A probe that hangs in a live thread holds
  * its slot until timeoutMs fails it: set timeoutMs.
+ *
+ * Trip rules. When a CLOSED breaker opens is decided by its trip rules
+ * (trip-rule.ts): consecutive failures (FAILS) and the failure rate
+ * (WINDOW), each told of every outcome of the period that admitted the
+ * call; any one of them that says so opens it, by the transition's CAS.
  *
  * Plain loads. Two reads on the success path are plain typed-array loads,
  * not Atomics.load (a builtin call of ~10-25 ns on Node 20, a sixth of the
@@ -132,11 +138,6 @@ const LOG_AT = 4 * CACHE_LINE_BYTES;
 const WINDOW_AT = LOG_AT + LOG_BYTES;
 const CONTROL_WORDS = WINDOW_AT / 4;
 
-/** FAILS and PROBES words: a 20-bit value under an 11-bit period tag. */
-const VALUE_BITS = 20;
-const VALUE_MASK = (1 << VALUE_BITS) - 1;
-const PERIOD_TAG_MASK = 0x7ff;
-const periodTag = (word: number): number => (seqOf(word) & PERIOD_TAG_MASK) << VALUE_BITS;
 /** A probe holder whose threadId does not fit 20 bits: never reclaimed (treated as alive). */
 const HOLDER_UNKNOWN = VALUE_MASK;
 const HOLDER = Math.min(threadId + 1, HOLDER_UNKNOWN);
@@ -349,7 +350,10 @@ export class CircuitBreaker {
   /** The control words (STATE, FAILS, PROBES). @internal */
   private readonly words: Int32Array;
   private readonly log: TransitionLog;
-  private readonly window: FailureWindow | undefined;
+  /** The trip rules this breaker was given (trip-rule.ts): each outcome goes to every one. */
+  private readonly rules: readonly TripRule[];
+  private readonly consecutive: ConsecutiveFailures | undefined;
+  private readonly rate: FailureRate | undefined;
   private readonly watcher: TransitionWatcher;
   private readonly isFailure: ((error: unknown) => boolean) | undefined;
   private readonly counters: Record<(typeof COUNTERS)[number], StripedCounter>;
@@ -376,10 +380,17 @@ export class CircuitBreaker {
     const base = new Float64Array(region.buffer, region.bodyOffset + BASE_AT, 1)[0]!;
     this.log = new TransitionLog(region.i64(LOG_AT, LOG_ENTRIES), base, this.clock);
     const rate = o.failureRate;
-    this.window =
+    this.consecutive = this.failureThreshold > 0 ? new ConsecutiveFailures(this.words, STATE, FAILS, this.failureThreshold) : undefined;
+    this.rate =
       rate === undefined
         ? undefined
-        : new FailureWindow(region.i64(WINDOW_AT, rate.buckets), rate.buckets, rate.windowMs, base, this.words, STATE);
+        : new FailureRate(
+            new FailureWindow(region.i64(WINDOW_AT, rate.buckets), rate.buckets, rate.windowMs, base, this.words, STATE),
+            this.clock,
+            rate.threshold,
+            rate.minimumCalls,
+          );
+    this.rules = [this.consecutive, this.rate].filter((r) => r !== undefined);
     this.watcher = new TransitionWatcher(this.words, STATE, this.log);
     const counters = {} as Record<(typeof COUNTERS)[number], StripedCounter>;
     COUNTERS.forEach((name, i) => {
@@ -539,7 +550,6 @@ export class CircuitBreaker {
     const now = this.clock.now();
     const entry = word === 0 ? undefined : this.log.stamp(word);
     const tag = periodTag(word);
-    const f = load(this.words, FAILS);
     let probes = 0;
     if (state === HALF_OPEN) {
       for (let i = 0; i < this.halfOpenMaxCalls; i++) {
@@ -547,15 +557,15 @@ export class CircuitBreaker {
         if (v !== 0 && (v & ~VALUE_MASK) === tag) probes++;
       }
     }
-    const counts = this.window !== undefined && state === CLOSED ? this.window.counts(word, now) : undefined;
+    const counts = this.rate !== undefined && state === CLOSED ? this.rate.counts(word) : undefined;
     return {
       state: STATE_NAMES[state]!,
       transitions: seqOf(word),
       since: entry?.at ?? this.log.base,
       retryAfterMs: state === OPEN ? this.openWait(word, now) : 0,
-      consecutiveFailures: state === CLOSED && (f & ~VALUE_MASK) === tag ? f & VALUE_MASK : 0,
+      consecutiveFailures: state === CLOSED ? (this.consecutive?.count(word) ?? 0) : 0,
       window:
-        this.window === undefined
+        this.rate === undefined
           ? undefined
           : {
               calls: counts?.calls ?? 0,
@@ -761,42 +771,15 @@ export class CircuitBreaker {
     }
   }
 
+  /** A success of the CLOSED period `word`, told to every trip rule. */
   private recordSuccess(word: number): void {
-    if (this.failureThreshold > 0) {
-      const tag = periodTag(word);
-      const f = this.words[FAILS]!; // a plain load: see "Plain loads" in the notes
-      if ((f & VALUE_MASK) !== 0 && (f & ~VALUE_MASK) === tag) compareExchange(this.words, FAILS, f, tag); // the run of failures ends
-    }
-    this.window?.record(word, this.clock.now(), false);
+    for (const rule of this.rules) rule.success(word);
   }
 
-  /** Counts a failure of the CLOSED period `word`; true if it should open the breaker. */
+  /** A failure of the CLOSED period `word`, told to every trip rule; true if any says the breaker should open. */
   private recordFailure(word: number): boolean {
     let trip = false;
-    if (this.failureThreshold > 0) {
-      const tag = periodTag(word);
-      for (;;) {
-        // FAILS first, then STATE: if the period is still this one, the word
-        // read cannot be a later period's, and the CAS fails if one writes it since.
-        const f = load(this.words, FAILS);
-        if (load(this.words, STATE) !== word) return false; // admitted in a period that is over
-        const count = (f & ~VALUE_MASK) === tag ? (f & VALUE_MASK) + 1 : 1;
-        // Linearization point of a consecutive failure.
-        if (compareExchange(this.words, FAILS, f, tag | Math.min(count, VALUE_MASK)) === f) {
-          trip = count >= this.failureThreshold;
-          break;
-        }
-      }
-    }
-    const w = this.window;
-    if (w !== undefined) {
-      const now = this.clock.now();
-      w.record(word, now, true);
-      if (!trip) {
-        const c = w.counts(word, now);
-        trip = c.calls >= this.failureRate!.minimumCalls && c.failures >= this.failureRate!.threshold * c.calls;
-      }
-    }
+    for (const rule of this.rules) if (rule.failure(word)) trip = true;
     return trip;
   }
 
@@ -810,14 +793,7 @@ export class CircuitBreaker {
     // Linearization point of every transition: exactly one thread's CAS from `word` succeeds.
     if (compareExchange(this.words, STATE, word, next) !== word) return false;
     this.log.stamp(next);
-    if (to === CLOSED && this.failureThreshold > 0) {
-      // Start the new period's count at 0 explicitly (unless a failure of it
-      // got there first), so that an old count whose 11-bit tag happens to
-      // equal the new period's is never continued.
-      const tag = periodTag(next);
-      const f = load(this.words, FAILS);
-      if ((f & ~VALUE_MASK) !== tag) compareExchange(this.words, FAILS, f, tag);
-    }
+    if (to === CLOSED) for (const rule of this.rules) rule.closed(next);
     notify(this.words, STATE);
     return true;
   }
