@@ -302,7 +302,9 @@ const badFn = (method: string, fn: unknown): InvalidArgumentError =>
  * `fn` throws (an Error or not) reaches the caller unchanged.
  *
  * `onStateChange(listener)` calls the listener in this thread once per
- * transition, in order, whichever thread made it; `waitUntil` (blocking) and
+ * transition, in order, whichever thread made it (`onBreak`, `onReset` and
+ * `onHalfOpen`, as cockatiel's, for the transitions into OPEN, CLOSED and
+ * HALF_OPEN); `waitUntil` (blocking) and
  * `waitUntilAsync` wait for a state. An OPEN breaker becomes HALF_OPEN when the first thread looks after
  * the reset timeout (a call, `state`, `stats()`, a waiter): with no traffic
  * and no one looking, it stays OPEN.
@@ -494,9 +496,31 @@ export class CircuitBreaker {
    * alive. Returns the unsubscribe function.
    */
   onStateChange(listener: TransitionListener): () => void {
+    return this.subscribe('onStateChange', listener, undefined);
+  }
+
+  /** Calls `listener` for each transition into OPEN (cockatiel's `onBreak`), as `onStateChange` does. Returns the unsubscribe function. */
+  onBreak(listener: TransitionListener): () => void {
+    return this.subscribe('onBreak', listener, 'OPEN');
+  }
+
+  /** Calls `listener` for each transition into CLOSED (cockatiel's `onReset`), as `onStateChange` does. Returns the unsubscribe function. */
+  onReset(listener: TransitionListener): () => void {
+    return this.subscribe('onReset', listener, 'CLOSED');
+  }
+
+  /** Calls `listener` for each transition into HALF_OPEN (cockatiel's `onHalfOpen`), as `onStateChange` does. Returns the unsubscribe function. */
+  onHalfOpen(listener: TransitionListener): () => void {
+    return this.subscribe('onHalfOpen', listener, 'HALF_OPEN');
+  }
+
+  private subscribe(method: string, listener: TransitionListener, to: BreakerState | undefined): () => void {
     if (typeof listener !== 'function')
-      throw new InvalidArgumentError(`onStateChange(listener): listener must be a function, got ${describeValue(listener)}`);
-    return this.watcher.subscribe(listener);
+      throw new InvalidArgumentError(`${method}(listener): listener must be a function, got ${describeValue(listener)}`);
+    if (to === undefined) return this.watcher.subscribe(listener);
+    return this.watcher.subscribe((t) => {
+      if (t.to === to) listener(t);
+    });
   }
 
   /**

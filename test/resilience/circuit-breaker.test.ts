@@ -344,6 +344,36 @@ describe('CircuitBreaker', () => {
       expect(second.length).toBe(3);
     });
 
+    it('onBreak, onHalfOpen and onReset (as cockatiel) each get the transitions into their state, in order; unsubscribe stops them', async () => {
+      const { b, clock } = breaker({ failureThreshold: 1 });
+      const all = subscribe(b);
+      const seen: Record<string, BreakerTransition[]> = { break: [], halfOpen: [], reset: [] };
+      const stops = [
+        b.onBreak((t) => seen.break!.push(t)),
+        b.onHalfOpen((t) => seen.halfOpen!.push(t)),
+        b.onReset((t) => seen.reset!.push(t)),
+      ];
+      await fail(b, 1); // CLOSED > OPEN
+      clock.advance(100);
+      await b.execute(boom).catch(() => {}); // OPEN > HALF_OPEN > OPEN
+      clock.advance(100);
+      await b.execute(ok); // OPEN > HALF_OPEN > CLOSED
+      await until(() => all.length === 5);
+      await until(() => seen.reset!.length === 1);
+      expect(edges(seen.break!)).toEqual(['1:CLOSED>OPEN', '3:HALF_OPEN>OPEN']);
+      expect(edges(seen.halfOpen!)).toEqual(['2:OPEN>HALF_OPEN', '4:OPEN>HALF_OPEN']);
+      expect(edges(seen.reset!)).toEqual(['5:HALF_OPEN>CLOSED']);
+      for (const stop of stops) stop();
+      await fail(b, 1);
+      await until(() => all.length === 6);
+      expect(seen.break).toHaveLength(2);
+      expectCode(
+        thrown(() => b.onBreak(1 as never)),
+        ErrorCode.INVALID_ARG,
+        /onBreak\(listener\): listener must be a function/,
+      );
+    });
+
     it('a subscriber gets only the transitions after it subscribed; another instance of the same breaker gets them too', async () => {
       const { b, clock } = breaker({ failureThreshold: 1 });
       await fail(b, 1);
