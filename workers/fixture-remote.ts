@@ -36,6 +36,9 @@ interface Arg {
   ms: number;
   id: number;
   code: number;
+  words: Int32Array;
+  index: number;
+  value: number;
 }
 
 const ops: Record<string, (arg: Arg) => unknown> = {
@@ -49,6 +52,12 @@ const ops: Record<string, (arg: Arg) => unknown> = {
   unlockWhen: ({ mutex, cell }) => {
     while (Atomics.load(cell, 0) === 0) Atomics.wait(cell, 0, 0, 1000);
     Mutex.from(mutex).unlock();
+  },
+  /** Blocks this worker until cell[0] is non-zero, waits `ms`, then stores `value` at words[index]: a write at a moment the caller picks. */
+  storeWhen: ({ cell, words, index, value, ms }) => {
+    while (Atomics.load(cell, 0) === 0) Atomics.wait(cell, 0, 0, 1000);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    Atomics.store(words, index, value);
   },
   /** Takes and releases the lock: proves the lock works for this thread. */
   lockUnlock: ({ mutex, options }) => {

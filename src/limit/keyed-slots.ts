@@ -12,13 +12,14 @@ import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
 import { float64Record, type Codec } from '../memory/codec.js';
 import type { Region } from '../memory/region.js';
 import { CapacityError } from '../errors.js';
+import { Backoff } from '../memory/backoff.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { SharedHashTable } from '../table/shared-hash-table.js';
 import type { TableKey } from '../table/key.js';
 import type { KeyedStats } from '../table/when-full.js';
 
-const { add, compareExchange, load, load64, store, store64, add64 } = seam; // module constants: see memory/atomics.ts
+const { add, compareExchange, load, load64, sleepSync, store, store64, add64 } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
@@ -71,7 +72,10 @@ const { add, compareExchange, load, load64, store, store64, add64 } = seam; // m
  * scheduled. A new key is refused (CapacityError) only when a pass of its
  * own finds nothing idle and nothing has gone idle by a clock reading taken
  * after it, or the gate holds; other threads' sweeps, or a pass whose clock
- * reading went stale, send it round again (OWN_SWEEPS bounds its own).
+ * reading went stale, send it round again (OWN_SWEEPS bounds its own). Nor
+ * while another live thread's claim is in flight and the table is not full
+ * of published keys: it waits for that claim to end (CLAIM_WAIT_MS at most)
+ * and looks again, since the claim may be for its own key.
  *
  * Why a thread that looked a key up before its retirement cannot act on the
  * key that reuses the slot: its CAS succeeds only if the word still holds
@@ -125,6 +129,8 @@ const LOCAL_REFS = 4096;
  * that keys go idle, and the key tries again.
  */
 const OWN_SWEEPS = 8;
+/** The longest a new key waits for other threads' claims in flight to end before it is refused (they take microseconds). */
+const CLAIM_WAIT_MS = 50;
 /** `sweep` answers other than a kept slot. */
 const OTHERS_SWEPT = -1,
   LOOK_AGAIN = -2,
@@ -402,10 +408,10 @@ export class KeyedSlots {
    */
   private sweep(mayRun: boolean, seen: number): number {
     if (load(this.control, SWEEPS) !== seen) return OTHERS_SWEPT; // it may have freed room after this thread looked
-    if (this.gated()) return REFUSE;
+    if (this.gated()) return this.claimsEnded() ? OTHERS_SWEPT : REFUSE;
     const room = this.sweepNow(seen, mayRun, true);
     if (room < 0) return OTHERS_SWEPT;
-    if (!mayRun) return REFUSE;
+    if (!mayRun) return this.claimsEnded() ? OTHERS_SWEPT : REFUSE;
     const kept = this.kept;
     this.kept = -1;
     if (kept >= 0) return kept;
@@ -414,7 +420,37 @@ export class KeyedSlots {
     // started with; if a survivor has gone idle since (this thread was
     // descheduled mid-pass while the clock moved on), a retry finds room.
     // So a refusal means: nothing is idle at a reading taken after the pass.
-    return this.nowNs() >= this.lastIdleAt ? LOOK_AGAIN : REFUSE;
+    if (this.nowNs() >= this.lastIdleAt) return LOOK_AGAIN;
+    return this.claimsEnded() ? OTHERS_SWEPT : REFUSE;
+  }
+
+  /**
+   * Before a refusal: waits until the claims other live threads hold now
+   * have ended (published, or given back when the claimer found its key
+   * already there), for at most CLAIM_WAIT_MS; true if there were any (look
+   * again). A new key that finds no room while another thread is starting a
+   * key may be waiting for that very key, or for the slot the other gives
+   * back: four threads starting two keys in a table of four took every slot
+   * for a moment, and a fifth look was refused.
+   */
+  private claimsEnded(): boolean {
+    // Every slot holds a published key: no claim in flight can make room (and a full table refuses in O(1)).
+    if (this.table.size >= this.keys) return false;
+    const pending: number[] = [];
+    for (let s = 0; s < this.keys; s++) {
+      const v = load(this.state, s);
+      if (v > 0 && v !== me && !this.claimerDied(v - 1)) pending.push(s, v);
+    }
+    if (pending.length === 0) return false;
+    const backoff = new Backoff();
+    const until = performance.now() + CLAIM_WAIT_MS;
+    for (let i = 0; i < pending.length;) {
+      if (load(this.state, pending[i]!) !== pending[i + 1]) i += 2;
+      else if (performance.now() > until) break;
+      else if (backoff.isCompleted()) sleepSync(0.1);
+      else backoff.snooze();
+    }
+    return true;
   }
 
   /** True while the last sweep's gate holds: nothing can be idle yet and no key was published since. */

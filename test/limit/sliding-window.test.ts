@@ -266,3 +266,28 @@ describe('SlidingWindow: deprecated names', () => {
     expect(window.keys).toBe(window.capacity);
   });
 });
+
+describe('a new key while another thread is starting one', () => {
+  it("waits for that thread's claim of the last slot to end instead of refusing (capacity 2, two keys)", async () => {
+    const w = new SlidingWindow({ limit: 5, windowMs: 60_000, capacity: 2, clock: new ManualClock() });
+    expect(w.check('a').allowed).toBe(true);
+    // keyed-slots.ts: STATE holds a claimer's threadId + 1 while it starts a key; it gives the slot back
+    // (FREE, 0) when it finds its key already there. A live worker's claim of the other slot, in flight:
+    const state = (w as unknown as { slots: { state: Int32Array } }).slots.state;
+    const free = state.indexOf(0);
+    const other = await Remote.start();
+    try {
+      Atomics.store(state, free, other.threadId + 1);
+      const go = new Int32Array(new SharedArrayBuffer(4));
+      const givenBack = other.call('storeWhen', { cell: go, words: state, index: free, value: 0, ms: 5 });
+      Atomics.store(go, 0, 1);
+      Atomics.notify(go, 0);
+      expect(w.check('b').allowed, 'refused while a claim was only in flight').toBe(true); // blocks until the claim ends
+      await givenBack;
+      expect(w.stats().keys).toBe(2);
+      expect(w.stats().refusedWhenFull).toBe(0);
+    } finally {
+      await other.stop();
+    }
+  });
+});
