@@ -16,7 +16,8 @@ import { integer } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkAsync, parkSync, toDeadline, type Watch } from '../threads/park.js';
+import { parkSync, toDeadline, type Waker, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { uncount } from './waiter-count.js';
 import { Guard } from './guard.js';
 import { runHolding } from './holding.js';
@@ -752,16 +753,26 @@ export class Semaphore {
   private acquireSlow(n: number, deadline: number): void {
     const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: true, counted: 'no' };
     try {
-      for (;;) {
-        const epoch = this.roundLocked(n, waiter, deadline);
-        if (epoch === undefined) return;
-        const r = parkSync(this.words, EPOCH, epoch, deadline);
-        // Look for dead holders after each slice that passed without a wake-up, and after any recorded death.
-        if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
-      }
+      runBlocking(this.waitPath(waiter, () => this.roundLocked(n, waiter, deadline), deadline, undefined));
     } catch (e) {
       this.abandon(waiter);
       throw e;
+    }
+  }
+
+  /**
+   * A waiter's rounds, for both forms (slow-path.ts): each `round` (under
+   * GUARD) takes, or reserves and counts the waiter and answers the epoch to
+   * park on; undefined ends the wait. After a slice that passed without a
+   * wake-up, or any recorded death (an async park also returns early then),
+   * the next round looks for dead holders first.
+   */
+  private *waitPath(waiter: Waiter, round: () => number | undefined, deadline: number, waker: Waker | undefined): SlowPath<void> {
+    for (;;) {
+      const epoch = round();
+      if (epoch === undefined) return;
+      const r = yield { word: this.words, index: EPOCH, expected: epoch, deadline, watch: this.watch, ...(waker ? { waker } : {}) };
+      if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
     }
   }
 
@@ -810,22 +821,25 @@ export class Semaphore {
     const waiter: Waiter = { ticket: add(this.words, TICKET, 1), reclaim: true, deaths: 0, sync: false, counted: 'no' };
     q.driver = waiter;
     try {
-      for (;;) {
-        const epoch = this.driverRound(q, waiter);
-        if (epoch === undefined) return;
-        const r = await parkAsync(this.words, EPOCH, epoch, Infinity, undefined, q.waker, this.watch);
-        // As in acquireSlow; an async park also returns early when this thread records a death.
-        if (r === 'timed-out' || registry().deaths !== waiter.deaths) waiter.reclaim = true;
-      }
+      await runAsync(this.waitPath(waiter, () => this.driverRound(q, waiter), Infinity, q.waker));
     } catch (e) {
       // Not expected: fail the queued tasks rather than strand them.
       q.rejectAcquirers(() => e);
       q.rejectWatchers(() => e);
     } finally {
-      q.driving = false;
-      q.driver = undefined;
+      if (q.driver === waiter) this.endDriver(q); // when the round did not (an error)
       this.abandon(waiter);
     }
+  }
+
+  /**
+   * This driver is done: cleared in the same turn as the round that found
+   * the queue empty (the driver's own end comes a microtask later), so an
+   * enqueue in between starts a new driver instead of waking this one.
+   */
+  private endDriver(q: LocalQueue): void {
+    q.driving = false;
+    q.driver = undefined;
   }
 
   /**
@@ -846,12 +860,18 @@ export class Semaphore {
         wake = true;
       }
       this.serveLocked(q, waiter);
-      if (q.empty) return undefined;
+      if (q.empty) {
+        this.endDriver(q);
+        return undefined;
+      }
       let head = q.acquirers[0];
       // A reservation taken over from another waiter may be all that kept the head from taking: serve again.
       while (head !== undefined && this.reserveLocked(head.n, waiter)) {
         this.serveLocked(q, waiter);
-        if (q.empty) return undefined;
+        if (q.empty) {
+          this.endDriver(q);
+          return undefined;
+        }
         head = q.acquirers[0];
       }
       if (head === undefined && load(this.words, RESERVE_N) !== 0 && load(this.words, RESERVE_TICKET) === waiter.ticket) {
