@@ -16,7 +16,8 @@ import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { uncount } from './waiter-count.js';
 import { Guard } from './guard.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { LIVENESS_SLICE_MS, parkAsync, parkSync, toDeadline, type Waker, type Watch } from '../threads/park.js';
+import { LIVENESS_SLICE_MS, toDeadline, type Waker, type Watch } from '../threads/park.js';
+import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { isThenable } from '../validate.js';
 import { runHolding } from './holding.js';
 
@@ -244,6 +245,9 @@ function isEmbedded(options: unknown): options is EmbeddedMutexWords {
 
 const me = threadId + 1;
 const ME_TASK = me | TASK;
+/** What `contend` answers instead of a free state word (state words are never negative). */
+const OWN = -1,
+  STOP = -2;
 const RESOLVED = Promise.resolve();
 const registry = (): ThreadRegistry => ThreadRegistry.current;
 
@@ -623,41 +627,71 @@ export class Mutex {
     const w = new Waiting();
     try {
       for (;;) {
-        const s = load(this.words, STATE);
-        const owner = s & OWNER_MASK;
-        if (owner === me) {
-          throw new DeadlockError(
-            (s & TASK) !== 0
-              ? 'lock() while an async task of this thread holds the mutex: blocking this thread would keep that task from ever releasing it'
-              : 'lock() of a mutex this thread already holds (it is not reentrant)',
-          );
+        const s = runBlocking(this.contend(w, deadline, true, ignorePoison, undefined));
+        if (compareExchange(this.words, STATE, s, this.acquiredState(s, 0, w)) === s) {
+          this.took(w);
+          return;
         }
-        if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
-        if (owner === 0 && ((s & HANDOFF) === 0 || this.mayTakeHandoff(w))) {
-          if (compareExchange(this.words, STATE, s, this.acquiredState(s, 0, w)) === s) {
-            this.took(w);
-            return;
-          }
-          w.backoff.spin();
-          continue;
-        }
-        if (w.startedAt === 0 && !w.backoff.isCompleted()) {
-          w.backoff.snooze();
-          continue;
-        }
-        // Before each park (not each spin): is the owner still alive?
-        if (owner !== 0 && !registry().isAlive(owner - 1)) {
-          this.recover(s);
-          continue;
-        }
-        if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
-        const expected = this.prepareToPark(w, s);
-        if (expected === undefined) continue;
-        parkSync(this.words, STATE, expected, this.parkDeadline(w, deadline), owner - 1); // owner 0 (a handoff): -1, unknown
+        w.backoff.spin();
       }
     } catch (e) {
       this.left(w);
       throw e;
+    }
+  }
+
+  /**
+   * One waiter's contention for STATE, for both forms (slow-path.ts): spins,
+   * recovers a dead owner, and parks while another thread holds the lock or
+   * a handoff is another waiter's. Returns the state word found free for
+   * `w` (the caller CASes it), OWN when this thread holds the lock (a
+   * blocking locker throws DeadlockError instead), or STOP when `stop()`
+   * (the async driver's empty queue) says so. A poisoned lock throws unless
+   * `ignorePoison` (the driver judges poison per task).
+   */
+  private *contend(
+    w: Waiting,
+    deadline: number,
+    blocking: boolean,
+    ignorePoison: boolean,
+    queue: LocalQueue | undefined,
+  ): SlowPath<number> {
+    for (;;) {
+      if (queue?.empty === true) return STOP;
+      const s = load(this.words, STATE);
+      const owner = s & OWNER_MASK;
+      if (owner === me) {
+        if (!blocking) return OWN;
+        throw new DeadlockError(
+          (s & TASK) !== 0
+            ? 'lock() while an async task of this thread holds the mutex: blocking this thread would keep that task from ever releasing it'
+            : 'lock() of a mutex this thread already holds (it is not reentrant)',
+        );
+      }
+      if ((s & POISONED) !== 0 && !ignorePoison) throw this.poisonError();
+      if (owner === 0 && ((s & HANDOFF) === 0 || this.mayTakeHandoff(w))) return s;
+      // Held by another thread, or handed off to another waiter: a short spin first.
+      if (w.startedAt === 0 && !w.backoff.isCompleted()) {
+        w.backoff.snooze();
+        continue;
+      }
+      // Before each park (not each spin): is the owner still alive?
+      if (owner !== 0 && !registry().isAlive(owner - 1)) {
+        this.recover(s);
+        continue;
+      }
+      if (deadline !== Infinity && systemClock.now() >= deadline) throw this.timeoutError();
+      const expected = this.prepareToPark(w, s);
+      if (expected === undefined) continue;
+      yield {
+        word: this.words,
+        index: STATE,
+        expected,
+        deadline: this.parkDeadline(w, deadline),
+        holder: owner - 1, // owner 0 (a handoff): -1, unknown
+        watch: this.watch,
+        ...(queue === undefined ? {} : { waker: queue.waker }),
+      };
     }
   }
 
@@ -709,10 +743,13 @@ export class Mutex {
     let w = new Waiting();
     try {
       for (;;) {
-        if (q.empty) return;
-        const s = load(this.words, STATE);
-        const owner = s & OWNER_MASK;
-        if (owner === me) {
+        const found = runAsync(this.contend(w, Infinity, false, true, q)); // the same turn when it need not park
+        const free = found instanceof Promise ? await found : found;
+        if (q.empty) return; // decided in the turn that clears q.driving (finally)
+        if (free === STOP) continue;
+        if (free === OWN) {
+          const s = load(this.words, STATE);
+          if ((s & OWNER_MASK) !== me) continue;
           // A synchronous hold's unlock must take the slow path, which announces it: PARKED makes sure.
           if ((s & (TASK | PARKED)) === 0 && compareExchange(this.words, STATE, s, s | PARKED) !== s) continue;
           this.left(w); // not a waiter of another thread while it waits for its own thread: off WAITERS and WAIT_SINCE
@@ -720,36 +757,21 @@ export class Mutex {
           await releasedHere(q.waker);
           continue;
         }
-        if (owner === 0 && ((s & HANDOFF) === 0 || this.mayTakeHandoff(w))) {
-          // Free for this thread.
-          if ((s & POISONED) !== 0)
-            q.rejectAcquirers(
-              () => this.poisonError(),
-              (p) => p.ignorePoison,
-            );
-          q.releaseWatchers(1);
-          if (q.acquirers.length === 0) continue;
-          if (compareExchange(this.words, STATE, s, this.acquiredState(s, TASK, w)) === s) {
-            this.took(w);
-            w = new Waiting(); // the next wait, if any, is a new one
-            q.grantHead();
-            continue;
-          }
-          w.backoff.spin();
+        // Free for this thread.
+        if ((free & POISONED) !== 0)
+          q.rejectAcquirers(
+            () => this.poisonError(),
+            (p) => p.ignorePoison,
+          );
+        q.releaseWatchers(1);
+        if (q.acquirers.length === 0) continue;
+        if (compareExchange(this.words, STATE, free, this.acquiredState(free, TASK, w)) === free) {
+          this.took(w);
+          w = new Waiting(); // the next wait, if any, is a new one
+          q.grantHead();
           continue;
         }
-        // Held by another thread, or handed off to a waiter that has parked. A short spin first, as a blocking locker does.
-        if (w.startedAt === 0 && !w.backoff.isCompleted()) {
-          w.backoff.snooze();
-          continue;
-        }
-        if (owner !== 0 && !registry().isAlive(owner - 1)) {
-          this.recover(s);
-          continue;
-        }
-        const expected = this.prepareToPark(w, s);
-        if (expected === undefined) continue;
-        await parkAsync(this.words, STATE, expected, this.parkDeadline(w, Infinity), undefined, q.waker, this.watch);
+        w.backoff.spin();
       }
     } catch (e) {
       // Not expected (the steps above do not throw): fail the queued tasks rather than strand them.
