@@ -55,6 +55,21 @@ export class LocalQueue {
   driver: unknown = undefined;
   private seq = 0;
 
+  /**
+   * Starts `run`, the lock's driver for this queue, unless one is running:
+   * then wakes it to look again. The driver clears `driving` in the turn in
+   * which it decides to end, so an enqueue never finds a driver that is not
+   * running.
+   */
+  drive(run: (q: LocalQueue) => Promise<void>): void {
+    if (this.driving) {
+      this.waker.wake();
+      return;
+    }
+    this.driving = true;
+    void run(this);
+  }
+
   /** True when nothing of this thread waits (the fast paths check this before barging). */
   get empty(): boolean {
     return this.acquirers.length === 0 && this.watchers.length === 0;

@@ -719,14 +719,9 @@ export class Mutex {
 
   /** Starts this thread's driver for its queue, or wakes the running one to look again. */
   private drive(): void {
-    const q = this.queue;
-    if (q.driving) {
-      q.waker.wake();
-      return;
-    }
-    q.driving = true;
-    void this.driveLoop(q);
+    this.queue.drive(this.runDriver);
   }
+  private readonly runDriver = (q: LocalQueue): Promise<void> => this.driveLoop(q);
 
   /**
    * The driver: runs while this thread's queue is not empty. While another

@@ -802,14 +802,9 @@ export class Semaphore {
 
   /** Starts this thread's driver for its queue, or wakes the running one to look again. */
   private drive(): void {
-    const q = this.queue;
-    if (q.driving) {
-      q.waker.wake();
-      return;
-    }
-    q.driving = true;
-    void this.driveLoop(q);
+    this.queue.drive(this.runDriver);
   }
+  private readonly runDriver = (q: LocalQueue): Promise<void> => this.driveLoop(q);
 
   /**
    * The driver: waits, as one waiter with one ticket (the age of this
