@@ -3,7 +3,6 @@
  */
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
-import { Backoff } from '../memory/backoff.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { Region } from '../memory/region.js';
 import type { SharedArena } from '../memory/arena.js';
@@ -16,22 +15,22 @@ import { integer } from '../options/field.js';
 import { deprecated } from '../options/deprecate.js';
 import { waitAsyncOptions, waitOptions } from '../options/wait.js';
 import { localQueue, PRIORITY, type LocalQueue, type WaitForUnlockOptions } from './local-queue.js';
-import { parkSync, toDeadline, type Waker, type Watch } from '../threads/park.js';
+import { toDeadline, type Waker, type Watch } from '../threads/park.js';
 import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { uncount } from './waiter-count.js';
 import { Guard } from './guard.js';
+import { Mutex, MUTEX_WORDS } from './mutex.js';
 import { runHolding } from './holding.js';
 
-const { add, compareExchange, exchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
+const { add, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
 /*
  * Implementation notes
  *
  * Words (Int32, region body): a control block, then a ThreadSlots table with
  * one field per slot, HELD = permits its thread holds now.
- *   GUARD          internal lock: 0 free, t + 1 held by thread t (the holder is
- *                  recorded so that its death can be proved), | GUARD_PARKED
- *                  while a locker may be parked on it
+ *   GUARD          the internal lock: an embedded Mutex (MUTEX_WORDS words), the
+ *                  same algorithm as every Mutex and a table segment's lock
  *   COUNT          permits available
  *   EPOCH          bumped (under GUARD) whenever waiters may now succeed; they park on it
  *   WAITERS        threads or tasks counted from "about to park" until their next
@@ -49,20 +48,22 @@ const { add, compareExchange, exchange, load, notify, store } = seam; // module 
  * GUARD (acquire, release, the give-back of a dead thread's permits).
  *
  * GUARD is held for a handful of atomic steps and never across user code or
- * a wait, so every path (the async ones too) takes it by spinning, then by
- * waiting on it in liveness slices: a holder preempted by the OS costs a
- * waiter its time slice; a holder proved dead is replaced by CAS.
+ * a wait, so every path (the async ones too) takes it with the blocking
+ * `lock()`: a holder preempted by the OS costs a locker its time slice; a
+ * holder proved dead poisons it (the Mutex's recovery), and the locker that
+ * then takes it repairs, as a table segment's writer does.
  *
  * Owner death. A thread can stop between any two steps:
  * - outside GUARD: its HELD is exact; the first acquirer that lacks permits
  *   (or a waiter whose park slice timed out) finds the dead owner through
  *   ThreadSlots.reclaimDead and, under GUARD, adds its HELD back to COUNT.
  * - inside GUARD: COUNT and HELD may disagree (one store done, not the other),
- *   and GUARD still names it. The next locker proves it dead, takes GUARD by
- *   CAS and repairs: dead slots are reclaimed, then COUNT := permits - Σ HELD
- *   (the HELD words of live threads are the source of truth: only their own
- *   thread, under GUARD, ever changes them). A repairer that dies mid-repair
- *   leaves GUARD naming a dead thread again: the repair simply runs again.
+ *   and GUARD still names it. A locker proves it dead (GUARD is then
+ *   poisoned), takes it ignoring the poison and repairs: dead slots are
+ *   reclaimed, then COUNT := permits - Σ HELD (the HELD words of live
+ *   threads are the source of truth: only their own thread, under GUARD,
+ *   ever changes them), then the poison is cleared. A repairer that dies
+ *   mid-repair leaves GUARD poisoned again: the repair simply runs again.
  * - parked: its share of WAITERS is in its slot's PARKING. Both words change
  *   only under GUARD (counted before a park, uncounted in the waiter's next
  *   round or when it leaves), so WAITERS = Σ PARKING + UNSLOTTED whenever
@@ -85,22 +86,20 @@ const { add, compareExchange, exchange, load, notify, store } = seam; // module 
  * difference (Lamport's bakery, with abandoned tickets simply never reserving).
  */
 
-const GUARD = 0,
-  COUNT = 1,
-  EPOCH = 2,
-  WAITERS = 3,
-  TICKET = 4,
-  RESERVE_N = 5,
-  RESERVER = 6,
-  RESERVE_TICKET = 7,
-  UNSLOTTED = 8;
-const CONTROL_WORDS = 9;
+const GUARD = 0, // MUTEX_WORDS words: an embedded Mutex
+  COUNT = GUARD + MUTEX_WORDS,
+  EPOCH = COUNT + 1,
+  WAITERS = COUNT + 2,
+  TICKET = COUNT + 3,
+  RESERVE_N = COUNT + 4,
+  RESERVER = COUNT + 5,
+  RESERVE_TICKET = COUNT + 6,
+  UNSLOTTED = COUNT + 7;
+const CONTROL_WORDS = UNSLOTTED + 1;
 const CONTROL_BYTES = 128; // the control block fills its own cache line; the slot table follows
 const HELD = 1, // ThreadSlots fields
   PARKING = 2;
-/** GUARD bits: the holder's threadId + 1 below GUARD_PARKED; GUARD_PARKED set while a locker may be parked on GUARD. */
-const GUARD_PARKED = 1 << 30;
-const GUARD_OWNER_MASK = GUARD_PARKED - 1;
+const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 
 /** The most permits a Semaphore can have (an Int32 word counts them). */
 export const MAX_PERMITS = 0x7fffffff;
@@ -247,6 +246,8 @@ export class Semaphore {
   /** The total number of permits. */
   readonly permits: number;
   private readonly words: Int32Array;
+  /** GUARD: the internal lock of every counted step (an embedded Mutex: poisoned when a holder dies inside it). */
+  private readonly guard: Mutex;
   private readonly slots: ThreadSlots;
   private readonly slotWords: Int32Array;
   private readonly giveBack = (slot: number): void => this.giveBackSlot(slot);
@@ -263,6 +264,7 @@ export class Semaphore {
     this.handle = region.handle;
     this.permits = o.permits;
     this.words = region.i32(0, CONTROL_WORDS);
+    this.guard = Mutex.embedded(this.words.subarray(GUARD, GUARD + MUTEX_WORDS));
     const layout = slotsLayout(o.maxThreads);
     this.slotWords = region.i32(CONTROL_BYTES, ThreadSlots.byteLength(layout) / 4);
     this.slots = new ThreadSlots(this.slotWords, layout);
@@ -636,46 +638,20 @@ export class Semaphore {
 
   /**
    * Takes GUARD. Returns true if it had to repair the state after a holder
-   * that died inside it (the caller then wakes the waiters when it unlocks).
+   * that died inside it (the caller then wakes the waiters when it unlocks):
+   * its Mutex is then poisoned, and the repair clears the poison.
    */
   private lockGuard(): boolean {
-    if (compareExchange(this.words, GUARD, 0, me) === 0) return false;
-    return this.lockGuardSlow();
-  }
-
-  private lockGuardSlow(): boolean {
-    const backoff = new Backoff();
-    let parked = 0; // GUARD_PARKED once this locker has parked: others may still be parked behind it
-    for (;;) {
-      const v = load(this.words, GUARD);
-      const holder = v & GUARD_OWNER_MASK;
-      if (v === 0) {
-        if (compareExchange(this.words, GUARD, 0, me | parked) === 0) return false;
-        backoff.spin();
-        continue;
-      }
-      if (!backoff.isCompleted()) {
-        backoff.snooze();
-        continue;
-      }
-      if (!registry().isAlive(holder - 1)) {
-        // Takeover of a dead holder's GUARD, then the recount.
-        if (compareExchange(this.words, GUARD, v, me | (v & GUARD_PARKED)) === v) {
-          this.repairLocked();
-          return true;
-        }
-        continue;
-      }
-      // The holder is alive but was preempted inside its few steps: park on GUARD, in liveness slices.
-      if ((v & GUARD_PARKED) === 0 && compareExchange(this.words, GUARD, v, v | GUARD_PARKED) !== v) continue;
-      parkSync(this.words, GUARD, v | GUARD_PARKED, Infinity);
-      parked = GUARD_PARKED;
-    }
+    this.guard.lock(IGNORE_POISON);
+    if (!this.guard.isPoisoned) return false;
+    this.repairLocked();
+    this.guard.clearPoison();
+    return true;
   }
 
   /** Releases GUARD; with `wake`, tells the waiters that the state changed. */
   private unlockGuard(wake: boolean): void {
-    if ((exchange(this.words, GUARD, 0) & GUARD_PARKED) !== 0) notify(this.words, GUARD);
+    this.guard.unlock();
     if ((wake || this.surplusGrew) && load(this.words, WAITERS) > 0) notify(this.words, EPOCH);
     this.surplusGrew = false;
   }

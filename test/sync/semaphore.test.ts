@@ -4,6 +4,7 @@ import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
+import { MUTEX_WORDS } from '../../src/sync/mutex.js';
 import { Semaphore, SemaphoreGuard } from '../../src/sync/semaphore.js';
 import { Remote } from '../threads/remote.js';
 import { thrown, rejected, expectCode } from '../helpers/errors.js';
@@ -606,10 +607,11 @@ describe('Semaphore owner death', () => {
     s.acquire(1);
     // White-box: a thread (never started here, proved dead) died holding the
     // internal lock after taking 2 permits from COUNT and before recording them.
-    const words = new Int32Array(s.handle.buffer, s.handle.byteOffset + HEADER_BYTES, 2);
+    // Layout (semaphore.ts): GUARD, an embedded Mutex whose STATE word holds its owner + 1, then COUNT.
+    const words = new Int32Array(s.handle.buffer, s.handle.byteOffset + HEADER_BYTES, MUTEX_WORDS + 1);
     const ghost = 900_101;
     ThreadRegistry.current.markDead(ghost);
-    Atomics.store(words, 1, 1); // COUNT: 4 - 1 (mine) - 2 (the ghost's, unrecorded)
+    Atomics.store(words, MUTEX_WORDS, 1); // COUNT: 4 - 1 (mine) - 2 (the ghost's, unrecorded)
     Atomics.store(words, 0, ghost + 1); // GUARD: held by the ghost
     expect(s.tryAcquire(3)).toBe(true); // repaired: 4 - 1 held by this thread
     expect(s.heldByCurrentThread).toBe(4);
