@@ -474,6 +474,17 @@ export class Mutex {
   }
 
   /**
+   * `lock({ ignorePoison: true })` with no options to read: for the
+   * primitives that embed a Mutex and repair their state when it is
+   * poisoned (a table segment, the Semaphore's internal lock), on their hot
+   * paths. @internal
+   */
+  lockIgnoringPoison(): void {
+    if (compareExchange(this.words, STATE, 0, me) === 0) return;
+    this.lockSlow(Infinity, true);
+  }
+
+  /**
    * Waits for the lock without blocking the event loop; the hold is this
    * thread's async task's (see the class comment for re-entry).
    * @param options `{ timeoutMs, ignorePoison, signal, priority }` (a number is a timeout)

@@ -99,7 +99,6 @@ const CONTROL_WORDS = UNSLOTTED + 1;
 const CONTROL_BYTES = 128; // the control block fills its own cache line; the slot table follows
 const HELD = 1, // ThreadSlots fields
   PARKING = 2;
-const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 
 /** The most permits a Semaphore can have (an Int32 word counts them). */
 export const MAX_PERMITS = 0x7fffffff;
@@ -642,7 +641,7 @@ export class Semaphore {
    * its Mutex is then poisoned, and the repair clears the poison.
    */
   private lockGuard(): boolean {
-    this.guard.lock(IGNORE_POISON);
+    this.guard.lockIgnoringPoison();
     if (!this.guard.isPoisoned) return false;
     this.repairLocked();
     this.guard.clearPoison();

@@ -1545,7 +1545,7 @@ export class SharedHashTable<V = unknown> {
   private lock(s: number): void {
     if (this.busy) throw reentered();
     const mutex = this.locks[s]!;
-    mutex.lock(IGNORE_POISON);
+    mutex.lockIgnoringPoison();
     this.busy = true;
     if (mutex.isPoisoned) {
       this.repair(this.segment(s));
@@ -1746,7 +1746,6 @@ const KEEP = -1,
 export const TABLE_FULL: unique symbol = Symbol('sabre.table.full');
 /** `read` answers besides a length: no such key. */
 const ABSENT = -1;
-const IGNORE_POISON = Object.freeze({ ignorePoison: true });
 
 function reentered(): DeadlockError {
   return new DeadlockError(
