@@ -134,7 +134,8 @@ const CLAIM_WAIT_MS = 50;
 /** `sweep` answers other than a kept slot. */
 const OTHERS_SWEPT = -1,
   LOOK_AGAIN = -2,
-  REFUSE = -3;
+  REFUSE = -3,
+  CLAIM_ENDED = -4;
 const RECORD_BYTES = 16;
 
 const me = threadId + 1;
@@ -408,10 +409,10 @@ export class KeyedSlots {
    */
   private sweep(mayRun: boolean, seen: number): number {
     if (load(this.control, SWEEPS) !== seen) return OTHERS_SWEPT; // it may have freed room after this thread looked
-    if (this.gated()) return this.claimsEnded() ? OTHERS_SWEPT : REFUSE;
+    if (this.gated()) return this.refuseUnless(mayRun);
     const room = this.sweepNow(seen, mayRun, true);
     if (room < 0) return OTHERS_SWEPT;
-    if (!mayRun) return this.claimsEnded() ? OTHERS_SWEPT : REFUSE;
+    if (!mayRun) return REFUSE;
     const kept = this.kept;
     this.kept = -1;
     if (kept >= 0) return kept;
@@ -421,19 +422,27 @@ export class KeyedSlots {
     // descheduled mid-pass while the clock moved on), a retry finds room.
     // So a refusal means: nothing is idle at a reading taken after the pass.
     if (this.nowNs() >= this.lastIdleAt) return LOOK_AGAIN;
-    return this.claimsEnded() ? OTHERS_SWEPT : REFUSE;
+    return this.refuseUnless(mayRun);
+  }
+
+  /** REFUSE, unless `mayWait` (the caller has passes left: a wait counts as one) and another thread's claim in flight ends meanwhile. */
+  private refuseUnless(mayWait: boolean): number {
+    return mayWait && this.claimEnded() ? CLAIM_ENDED : REFUSE;
   }
 
   /**
-   * Before a refusal: waits until the claims other live threads hold now
-   * have ended (published, or given back when the claimer found its key
-   * already there), for at most CLAIM_WAIT_MS; true if there were any (look
-   * again). A new key that finds no room while another thread is starting a
-   * key may be waiting for that very key, or for the slot the other gives
-   * back: four threads starting two keys in a table of four took every slot
-   * for a moment, and a fifth look was refused.
+   * Before a refusal: waits, for at most CLAIM_WAIT_MS, until one of the
+   * claims other live threads hold now ends (published, or given back when
+   * the claimer found its key already there); true if one did (look again).
+   * A new key that finds no room while another thread is starting a key may
+   * be waiting for that very key, or for the slot the other gives back: four
+   * threads starting two keys in a table of four took every slot for a
+   * moment, and a fifth look was refused. A claim that does not end in that
+   * time (a claimer not yet proved dead, or one a twin never recovers) does
+   * not hold the refusal back, and each wait counts as one of the acquire's
+   * OWN_SWEEPS passes, so an acquire always ends.
    */
-  private claimsEnded(): boolean {
+  private claimEnded(): boolean {
     // Every slot holds a published key: no claim in flight can make room (and a full table refuses in O(1)).
     if (this.table.size >= this.keys) return false;
     const pending: number[] = [];
@@ -444,13 +453,12 @@ export class KeyedSlots {
     if (pending.length === 0) return false;
     const backoff = new Backoff();
     const until = performance.now() + CLAIM_WAIT_MS;
-    for (let i = 0; i < pending.length;) {
-      if (load(this.state, pending[i]!) !== pending[i + 1]) i += 2;
-      else if (performance.now() > until) break;
-      else if (backoff.isCompleted()) sleepSync(0.1);
+    for (;;) {
+      for (let i = 0; i < pending.length; i += 2) if (load(this.state, pending[i]!) !== pending[i + 1]) return true;
+      if (performance.now() > until) return false;
+      if (backoff.isCompleted()) sleepSync(0.1);
       else backoff.snooze();
     }
-    return true;
   }
 
   /** True while the last sweep's gate holds: nothing can be idle yet and no key was published since. */

@@ -290,4 +290,24 @@ describe('a new key while another thread is starting one', () => {
       await other.stop();
     }
   });
+
+  it('a claim that never ends (a claimer not yet proved dead) holds the refusal back only briefly: the new key is refused, not stuck', async () => {
+    const w = new SlidingWindow({ limit: 5, windowMs: 60_000, capacity: 2 });
+    expect(w.check('a').allowed).toBe(true);
+    const state = (w as unknown as { slots: { state: Int32Array } }).slots.state;
+    const free = state.indexOf(0);
+    const [other, checker] = await Promise.all([Remote.start(), Remote.start('fixture-limits')]);
+    try {
+      Atomics.store(state, free, other.threadId + 1); // a live thread's claim, which never ends
+      const refused = checker.call('check', { window: w.handle, key: 'b' }).then(
+        () => 'allowed',
+        (e: unknown) => (e as { code?: string }).code,
+      );
+      const stuck = new Promise<string>((resolve) => setTimeout(() => resolve('stuck'), 10_000));
+      expect(await Promise.race([refused, stuck])).toBe(ErrorCode.CAPACITY);
+    } finally {
+      Atomics.store(state, free, 0);
+      await Promise.all([other.stop(), checker.stop()]);
+    }
+  });
 });
