@@ -48,7 +48,7 @@ export interface Program<Shared = unknown, Input = unknown, Result = unknown> {
  *
  * @example
  * ```ts
- * // props/programs/count.ts
+ * // props/counter/program.ts
  * import { defineProgram } from 'sabre/testing';
  * import { AtomicCounter, type AtomicCounterHandle } from 'sabre';
  * export default defineProgram<{ counter: AtomicCounterHandle }, number, void>((ctx) => {

@@ -7,7 +7,7 @@ import { resetDeprecationsForTesting } from '../../src/options/deprecate.js';
 import { reopen } from '../../src/integrations/kinds.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { checkLinearizable, closeThreads, registerModel, runThreads, warmThreads } from '../../src/testing/index.js';
-import { HOLD_STEPS, RELEASE, SHARED_WORDS, STRIDE, TORN, type SeqLockInput, type SeqLockShared } from '../../props/programs/seqlock.js';
+import { HOLD_STEPS, RELEASE, SHARED_WORDS, STRIDE, TORN, type SeqLockInput, type SeqLockShared } from '../../props/seqlock/program.js';
 import { expectCode, thrown } from '../helpers/errors.js';
 import { until } from '../helpers/wait.js';
 
@@ -258,7 +258,7 @@ describe('SeqLock handles', () => {
 });
 
 describe('SeqLock across threads', () => {
-  const program = new URL('../../props/programs/seqlock.ts', import.meta.url);
+  const program = new URL('../../props/seqlock/program.ts', import.meta.url);
   const words = (): Int32Array => new Int32Array(new SharedArrayBuffer(4 * SHARED_WORDS));
   beforeAll(() => warmThreads(3));
   afterAll(closeThreads);
