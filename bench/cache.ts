@@ -29,7 +29,7 @@ import {
   RESULT_WORDS,
   type CacheTask,
   type CentralCacheApi,
-} from '../workers/bench-cache.js';
+} from '../workers/bench/cache.js';
 import type { Task } from './lib/control.js';
 import { BenchThreads, throughput, type TimedRun } from './lib/threads.js';
 import { repeatShare, scanTrace, zipfTrace } from './lib/zipf.js';
@@ -312,7 +312,7 @@ export interface CacheThreadsConfig {
 const THREAD_KEYS = 20_000;
 const THREAD_CAPACITY = 2_000;
 const THREAD_SKEW = 0.9;
-const WORKER_URL = new URL('../workers/bench-cache.ts', import.meta.url);
+const WORKER_URL = new URL('../workers/bench/cache.ts', import.meta.url);
 
 interface Outcome {
   readonly run: TimedRun;

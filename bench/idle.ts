@@ -16,7 +16,7 @@ import { isSabreError } from '../src/errors.js';
 import { spawnWorker } from '../src/threads/spawn.js';
 import { LIVENESS_SLICE_MS } from '../src/threads/park.js';
 import { LONG_SLICE_MS } from '../src/threads/sleepers.js';
-import type { IdleTask } from '../workers/bench-idle.js';
+import type { IdleTask } from '../workers/bench/idle.js';
 import { systemClock } from '../src/clock.js';
 import { max, median, type Section } from './lib/stats.js';
 
@@ -41,7 +41,7 @@ interface Round {
   readonly outcomes: Set<string>;
 }
 
-const worker = (task: IdleTask): Worker => spawnWorker(new URL('../workers/bench-idle.ts', import.meta.url), { workerData: task });
+const worker = (task: IdleTask): Worker => spawnWorker(new URL('../workers/bench/idle.ts', import.meta.url), { workerData: task });
 
 async function cpuOver(ms: number): Promise<number> {
   const c0 = process.cpuUsage();

@@ -14,7 +14,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { TokenBucket } from '../src/limit/token-bucket.js';
 import { spawnWorker } from '../src/threads/spawn.js';
-import type { CentralLimiterApi, LimitsTask } from '../workers/bench-limits.js';
+import type { CentralLimiterApi, LimitsTask } from '../workers/bench/limits.js';
 import type { Task } from './lib/control.js';
 import { BenchThreads, throughput, type TimedRun } from './lib/threads.js';
 import { fmtNs, fmtRate, fmtRatio, interleave, median, pairedRatio, timeLoop, timeLoopAsync, type Section } from './lib/stats.js';
@@ -22,7 +22,7 @@ import { fmtNs, fmtRate, fmtRatio, interleave, median, pairedRatio, timeLoop, ti
 const KEYS = 1000;
 const BATCH = 1000;
 const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
-const WORKER_URL = new URL('../workers/bench-limits.ts', import.meta.url);
+const WORKER_URL = new URL('../workers/bench/limits.ts', import.meta.url);
 
 /** A bucket that allows every request of a run: a burst of 2^30, refilled at one token per ns. */
 const roomy = (): TokenBucket => new TokenBucket({ burst: 2 ** 30, refillPerSecond: 1e9, capacity: 4 * KEYS });

@@ -11,7 +11,7 @@
  */
 import { LockManager } from '../src/lock/lock-manager.js';
 import { Mutex } from '../src/sync/mutex.js';
-import { nodeLocks, type LockTask } from '../workers/bench-lock-manager.js';
+import { nodeLocks, type LockTask } from '../workers/bench/lock-manager.js';
 import type { Task } from './lib/control.js';
 import { BenchThreads, minShare, starvedWindows, type TimedRun } from './lib/threads.js';
 import { fmtNs, fmtPct, fmtRatio, interleave, median, pairedRatio, timeLoopAsync, type Section } from './lib/stats.js';
@@ -42,7 +42,7 @@ export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
     for (let i = 0; i < n; i++) await node!.request('x', bump);
   };
 
-  const threads = await BenchThreads.start(2, new URL('../workers/bench-lock-manager.ts', import.meta.url));
+  const threads = await BenchThreads.start(2, new URL('../workers/bench/lock-manager.ts', import.meta.url));
   try {
     const contended = (kind: LockTask['kind'], count: number) => async (): Promise<TimedRun> => {
       const data = new SharedArrayBuffer(128);

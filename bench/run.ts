@@ -159,10 +159,10 @@ async function main(): Promise<void> {
       '- `run.ts`: the entry (`npm run bench`, `--quick`, `--write`).',
       '- `uncontended.ts`: tables 1 and 5 (single thread). `contended.ts`: tables 2 and 6. `run-exclusive.ts`: table 4. `striped.ts`: table 3. `sync.ts`: tables 7 (Semaphore) and 8 (RWLock, read-mostly).',
       "- `peers/drepper-mutex.ts`: the Drepper futex mutex. `peers/atomics-mutex.mjs`: the `--harmony-struct` child for V8's `Atomics.Mutex`.",
-      '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench-thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
-      '- `cache.ts`: tables 12–14 (Cache vs lru-cache: get/set per codec; hit ratios of LRU and W-TinyLFU on Zipf and scan traces; 2 workers with one shared Cache, an lru-cache each, or a central one behind Comlink). `lib/zipf.ts`: seeded Zipf streams and scan-polluted traces. `../workers/bench-cache.ts`: its worker and the Comlink central cache.',
+      '- `lib/threads.ts` + `lib/control.ts` + `../workers/bench/thread.ts`: warm workers, start barrier, fixed durations, per-window samples. `lib/backoff-switch.ts`: the Spin/NoSpin switch. `lib/stats.ts`: medians, interleaving, tables.',
+      '- `cache.ts`: tables 12–14 (Cache vs lru-cache: get/set per codec; hit ratios of LRU and W-TinyLFU on Zipf and scan traces; 2 workers with one shared Cache, an lru-cache each, or a central one behind Comlink). `lib/zipf.ts`: seeded Zipf streams and scan-polluted traces. `../workers/bench/cache.ts`: its worker and the Comlink central cache.',
       '- `idempotency.ts`: table 15 (IdempotencyStore begin + complete, and replays, beside an in-thread Map store; SHA-256 fingerprint for scale).',
-      '- `limits.ts`: tables 16–18 (TokenBucket.tryAcquire vs rate-limiter-flexible, allowed and denied; vs a central limiter behind Comlink; 2 threads on distinct and shared keys). `../workers/bench-limits.ts`: its bench worker and the Comlink central limiter.',
+      '- `limits.ts`: tables 16–18 (TokenBucket.tryAcquire vs rate-limiter-flexible, allowed and denied; vs a central limiter behind Comlink; 2 threads on distinct and shared keys). `../workers/bench/limits.ts`: its bench worker and the Comlink central limiter.',
       '- `resilience.ts`: tables 19 and 20 (CircuitBreaker.execute overhead against cockatiel, opossum and a bare call; retry with no failure against a bare call).',
     ].join('\n'),
   ].join('\n\n');

@@ -19,6 +19,8 @@ import { spawnWorker } from '../src/threads/spawn.js';
 import { ThreadRegistry } from '../src/threads/registry.js';
 import { SCENARIOS, SLOTS, UNSAFE_TWINS, type Verdict } from './scenarios.js';
 import { ALIVE, EXIT, KILL, NEXT_SLOT, OPS, STOP, THROW, controlBuffer, tidWord } from './control.js';
+import type { ChaosTask } from './task.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 
 export interface ChaosOptions {
   /** How long each scenario runs under kills. */
@@ -44,7 +46,7 @@ export interface ChaosResult extends Verdict {
   readonly recoveryMs: number[];
 }
 
-const WORKER = new URL('../workers/chaos-worker.ts', import.meta.url);
+const WORKER = new URL('./worker.ts', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Running {
@@ -133,7 +135,8 @@ async function runScenario(name: string, o: ChaosOptions): Promise<ChaosResult> 
   return { scenario: name, invariant: scenario.invariant, kills, steps: Atomics.load(c, OPS), recoveryMs, ...verdict };
 }
 
-const TASK = new URL('../workers/chaos.task.mjs', import.meta.url).href;
+// The pool's task, a TypeScript module run through one bootstrap (see workers/ts-task.ts).
+const chaosTask = tsTask<ChaosTask>(new URL('./task.ts', import.meta.url));
 
 /**
  * A scenario on a Piscina pool: tasks run its step; pool threads die by
@@ -145,12 +148,12 @@ async function runOnPiscina(name: string, o: ChaosOptions): Promise<ChaosResult>
   const state: unknown = scenario.setup();
   const control = controlBuffer(SLOTS);
   const c = new Int32Array(control);
-  const pool = new Piscina({ filename: TASK, minThreads: o.workers, maxThreads: o.workers, atomics: 'async' });
+  const pool = new Piscina({ filename: BOOTSTRAP, minThreads: o.workers, maxThreads: o.workers, atomics: 'async' });
   pool.on('error', () => {}); // a thread's uncaught exception: the kill itself
   let running = true;
   const submit = (): void => {
     if (!running) return;
-    pool.run({ name, state, control, ms: 50 }).then(submit, submit);
+    pool.run(chaosTask({ name, state, control, ms: 50 })).then(submit, submit);
   };
   for (let i = 0; i < o.workers; i++) submit();
   while (Atomics.load(c, OPS) === 0) await sleep(10); // the first thread started

@@ -47,16 +47,17 @@ import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { AtomicCounter, LeaseLock, Mutex, RWLock, Semaphore, StripedCounter, VersionedCell, isSabreError } from '../src/index.js';
 import { LIVENESS_SLICE_MS } from '../src/threads/park.js';
-import { START_WORDS, type CounterResult, type CounterTask } from '../workers/example-counter.task.js';
-import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/example-owner-death.task.js';
-import { MAX_INSIDE, WORDS as SEMAPHORE_WORDS, type SemaphoreTask } from '../workers/example-semaphore.task.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
+import { START_WORDS, type CounterResult, type CounterTask } from '../workers/tasks/counter.js';
+import { HOLDER, SIGNAL_WORDS, WAITING, type OwnerDeathTask, type WaitOutcome } from '../workers/tasks/owner-death.js';
+import { MAX_INSIDE, WORDS as SEMAPHORE_WORDS, type SemaphoreTask } from '../workers/tasks/semaphore.js';
 import {
   START_WORDS as READ_HEAVY_START_WORDS,
   type ReadHeavyResult,
   type ReadHeavyTask,
   type TableLock,
-} from '../workers/example-rwlock.task.js';
-import { FLAG_WORDS as LEASE_FLAG_WORDS, type AccountStore, type LeaseResult, type LeaseTask } from '../workers/example-lease.task.js';
+} from '../workers/tasks/rwlock.js';
+import { FLAG_WORDS as LEASE_FLAG_WORDS, type AccountStore, type LeaseResult, type LeaseTask } from '../workers/tasks/lease.js';
 import { printTable, type Row } from './table.js';
 
 const quick = process.argv.includes('--quick');
@@ -66,11 +67,12 @@ const HANG_MS = 5_000;
 /** DESIGN principle 7: recovery within 100 ms after the owner thread stopped. */
 const RECOVERY_GOAL_MS = 100;
 
-const COUNTER_TASK = new URL('../workers/example-counter.task.mjs', import.meta.url).href;
-const OWNER_DEATH_TASK = new URL('../workers/example-owner-death.task.mjs', import.meta.url).href;
-const SEMAPHORE_TASK = new URL('../workers/example-semaphore.task.mjs', import.meta.url).href;
-const RWLOCK_TASK = new URL('../workers/example-rwlock.task.mjs', import.meta.url).href;
-const LEASE_TASK = new URL('../workers/example-lease.task.mjs', import.meta.url).href;
+// The pool's tasks, TypeScript modules run through one bootstrap (see workers/ts-task.ts).
+const counterTask = tsTask<CounterTask>(new URL('../workers/tasks/counter.ts', import.meta.url));
+const ownerDeathTask = tsTask<OwnerDeathTask>(new URL('../workers/tasks/owner-death.ts', import.meta.url));
+const semaphoreTask = tsTask<SemaphoreTask>(new URL('../workers/tasks/semaphore.ts', import.meta.url));
+const rwlockTask = tsTask<ReadHeavyTask>(new URL('../workers/tasks/rwlock.ts', import.meta.url));
+const leaseTask = tsTask<LeaseTask>(new URL('../workers/tasks/lease.ts', import.meta.url));
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const int32 = (words = 1): Int32Array => new Int32Array(new SharedArrayBuffer(4 * words));
@@ -81,7 +83,7 @@ function check(ok: boolean, what: string): void {
   if (!ok) failures.push(what);
 }
 
-const pool = new Piscina({ filename: COUNTER_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
+const pool = new Piscina({ filename: BOOTSTRAP, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
 
 // ---- Part 1: one counter, six strategies --------------------------------
 
@@ -92,7 +94,7 @@ interface Strategy {
   /** Increments per thread. */
   readonly iterations: number;
   /** Fresh shared state for one run: the task each thread runs and how to read the total. */
-  setup(): { task: (base: { iterations: number; start: Int32Array; parties: number }) => unknown; observe: () => number };
+  setup(): { task: (base: { iterations: number; start: Int32Array; parties: number }) => CounterTask; observe: () => number };
 }
 
 const scale = quick ? 0.1 : 1;
@@ -180,7 +182,9 @@ async function race(strategy: Strategy, iterations: number): Promise<RaceRow> {
   const { task, observe } = strategy.setup();
   const start = int32(START_WORDS);
   const base = { iterations, start, parties: THREADS };
-  const results: CounterResult[] = await Promise.all(Array.from({ length: THREADS }, () => pool.run(task(base)) as Promise<CounterResult>));
+  const results: CounterResult[] = await Promise.all(
+    Array.from({ length: THREADS }, () => pool.run(counterTask(task(base))) as Promise<CounterResult>),
+  );
   const expected = THREADS * iterations;
   const observed = observe();
   const elapsedMs = Math.max(...results.map((r) => r.finishedMs)) - Math.min(...results.map((r) => r.startedMs));
@@ -228,7 +232,7 @@ console.log(`\nPart 2: a worker holding the Mutex is terminated\n`);
 const mutex = new Mutex();
 const signals = int32(SIGNAL_WORDS);
 const runOwnerTask = <R>(task: OwnerDeathTask, signal?: AbortSignal): Promise<R> =>
-  pool.run(task, { filename: OWNER_DEATH_TASK, ...(signal ? { signal } : {}) });
+  pool.run(ownerDeathTask(task), signal ? { signal } : {});
 
 async function until(condition: () => boolean, what: string): Promise<void> {
   const deadline = nowMs() + HANG_MS;
@@ -341,14 +345,12 @@ async function occupancy(semaphore: Semaphore | null): Promise<{ max: number; ms
   const words = int32(SEMAPHORE_WORDS);
   const task: SemaphoreTask = { semaphore: semaphore?.handle ?? null, words, jobs, workMs };
   const started = nowMs();
-  await Promise.all(Array.from({ length: THREADS }, () => pool.run(task, { filename: SEMAPHORE_TASK })));
+  await Promise.all(Array.from({ length: THREADS }, () => pool.run(semaphoreTask(task))));
   return { max: Atomics.load(words, MAX_INSIDE), ms: Math.round(nowMs() - started) };
 }
 // Warm-up: each worker imports the task module once, outside the timings.
 await Promise.all(
-  Array.from({ length: THREADS }, () =>
-    pool.run({ semaphore: null, words: int32(SEMAPHORE_WORDS), jobs: 0, workMs }, { filename: SEMAPHORE_TASK }),
-  ),
+  Array.from({ length: THREADS }, () => pool.run(semaphoreTask({ semaphore: null, words: int32(SEMAPHORE_WORDS), jobs: 0, workMs }))),
 );
 const unlimited = await occupancy(null);
 const semaphore = new Semaphore(PERMITS);
@@ -401,7 +403,7 @@ async function readHeavy(): Promise<void> {
       writeEvery: WRITE_EVERY,
     };
     const results: ReadHeavyResult[] = await Promise.all(
-      Array.from({ length: THREADS }, () => pool.run(task, { filename: RWLOCK_TASK }) as Promise<ReadHeavyResult>),
+      Array.from({ length: THREADS }, () => pool.run(rwlockTask(task)) as Promise<ReadHeavyResult>),
     );
     const sum = (f: (r: ReadHeavyResult) => number): number => results.reduce((n, r) => n + f(r), 0);
     const elapsedMs = Math.max(...results.map((r) => r.finishedMs)) - Math.min(...results.map((r) => r.startedMs));
@@ -465,7 +467,7 @@ async function leasesWithFencing(): Promise<void> {
   async function schedule(store: AccountStore): Promise<{ startedMs: number; a: LeaseResult; b: LeaseResult }> {
     const leases = new LeaseLock({ capacity: 4 });
     const base = { leases: leases.handle, store, resource: ACCOUNT, flags: int32(LEASE_FLAG_WORDS), ttlMs, stallMs, hangMs: HANG_MS };
-    const runTask = (task: LeaseTask): Promise<LeaseResult> => pool.run(task, { filename: LEASE_TASK });
+    const runTask = (task: LeaseTask): Promise<LeaseResult> => pool.run(leaseTask(task));
     const startedMs = nowMs();
     const [a, b] = await Promise.all([
       runTask({ ...base, role: 'A', withdraw: A_WITHDRAWS }),
@@ -475,7 +477,7 @@ async function leasesWithFencing(): Promise<void> {
   }
 
   // Warm-up: each worker imports the task module once, outside the timings.
-  await Promise.all(Array.from({ length: THREADS }, () => pool.run({ role: 'warm-up' } satisfies LeaseTask, { filename: LEASE_TASK })));
+  await Promise.all(Array.from({ length: THREADS }, () => pool.run(leaseTask({ role: 'warm-up' }))));
   const partStartedMs = nowMs();
 
   // The account behind the fence: written first with token 0, below every lease's.

@@ -30,8 +30,9 @@
 import { randomUUID } from 'node:crypto';
 import { Piscina } from 'piscina';
 import { IdempotencyStore } from '../src/store/idempotency-store.js';
-import { HANG_BEGUN, HANG_WORDS, type PaymentReply, type PaymentRequest, type PaymentTask } from '../workers/payment-task.js';
+import { HANG_BEGUN, HANG_WORDS, type PaymentReply, type PaymentRequest, type PaymentTask } from '../workers/tasks/payments.js';
 import { START_WORDS } from '../workers/start-line.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 import { printTable } from './table.js';
 
 const quick = process.argv.includes('--quick');
@@ -47,7 +48,8 @@ const WORK_MS = 2;
 /** A broken run must not hang. */
 const HANG_MS = 10_000;
 
-const PAYMENT_TASK = new URL('../workers/payment-task.mjs', import.meta.url).href;
+// The pool's task, a TypeScript module run through one bootstrap (see workers/ts-task.ts).
+const paymentTask = tsTask<PaymentTask>(new URL('../workers/tasks/payments.ts', import.meta.url));
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const int32 = (words: number): Int32Array => new Int32Array(new SharedArrayBuffer(4 * words));
@@ -67,7 +69,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-const pool = new Piscina({ filename: PAYMENT_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
+const pool = new Piscina({ filename: BOOTSTRAP, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
 const store = new IdempotencyStore({
   capacity: 4 * KEYS,
   leaseMs: LEASE_MS,
@@ -102,12 +104,12 @@ async function serve(
     parties: threads,
     workMs: WORK_MS,
   });
-  const replies = await Promise.all(batches.map((batch) => pool.run(task(batch)) as Promise<PaymentReply[]>));
+  const replies = await Promise.all(batches.map((batch) => pool.run(paymentTask(task(batch))) as Promise<PaymentReply[]>));
   return replies.flat();
 }
 
 // Each worker imports the task module once, outside the story.
-await Promise.all(Array.from({ length: THREADS }, () => pool.run({ kind: 'warm-up' } satisfies PaymentTask)));
+await Promise.all(Array.from({ length: THREADS }, () => pool.run(paymentTask({ kind: 'warm-up' }))));
 
 const payments: PaymentRequest[] = Array.from({ length: KEYS }, (_, k) => ({ key: randomUUID(), k, altered: false }));
 const dead: PaymentRequest = { key: randomUUID(), k: KEYS, altered: false };
@@ -135,7 +137,7 @@ const servedMs = nowMs() - startedAt;
 
 const signals = int32(HANG_WORDS);
 const abort = new AbortController();
-const hung = pool.run({ kind: 'hang', store: store.handle, request: dead, signals } satisfies PaymentTask, { signal: abort.signal }).then(
+const hung = pool.run(paymentTask({ kind: 'hang', store: store.handle, request: dead, signals }), { signal: abort.signal }).then(
   () => 'returned',
   (e: unknown) => (e as Error).name,
 );

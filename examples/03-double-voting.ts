@@ -41,16 +41,18 @@ import {
   type ActionKind,
   type VotesResult,
   type VotesTask,
-} from '../workers/example-votes.task.js';
-import type { BookingsResult, BookingsTask, Customer, Plan } from '../workers/example-bookings.task.js';
+} from '../workers/tasks/votes.js';
+import type { BookingsResult, BookingsTask, Customer, Plan } from '../workers/tasks/bookings.js';
 import { START_WORDS } from '../workers/start-line.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 import { printTable, type Row } from './table.js';
 
 const quick = process.argv.includes('--quick');
 const THREADS = 6;
 
-const VOTES_TASK = new URL('../workers/example-votes.task.mjs', import.meta.url).href;
-const BOOKINGS_TASK = new URL('../workers/example-bookings.task.mjs', import.meta.url).href;
+// The pool's tasks, TypeScript modules run through one bootstrap (see workers/ts-task.ts).
+const votesTask = tsTask<VotesTask>(new URL('../workers/tasks/votes.ts', import.meta.url));
+const bookingsTask = tsTask<BookingsTask>(new URL('../workers/tasks/bookings.ts', import.meta.url));
 
 const failures: string[] = [];
 function check(ok: boolean, what: string): void {
@@ -92,7 +94,7 @@ const warmUp = {
   parties: 1,
 } as const;
 
-const pool = new Piscina({ filename: VOTES_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
+const pool = new Piscina({ filename: BOOTSTRAP, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
 
 // ---- Part 1: votes, likes, rewards, coupons --------------------------------
 
@@ -149,17 +151,19 @@ async function votesAndClaims(): Promise<void> {
     const results: VotesResult[] = await Promise.all(
       shares1.map(
         (share, t) =>
-          pool.run({
-            version,
-            phase1: share,
-            phase2: shares2[t]!,
-            votes: votes.handle,
-            claims: claims.handle,
-            couponUses: COUPON_USES,
-            start,
-            middle,
-            parties: THREADS,
-          } satisfies VotesTask) as Promise<VotesResult>,
+          pool.run(
+            votesTask({
+              version,
+              phase1: share,
+              phase2: shares2[t]!,
+              votes: votes.handle,
+              claims: claims.handle,
+              couponUses: COUPON_USES,
+              start,
+              middle,
+              parties: THREADS,
+            }),
+          ) as Promise<VotesResult>,
       ),
     );
     const total = (f: (r: VotesResult) => Record<ActionKind, number>, kind: ActionKind): number => sum(results.map((r) => f(r)[kind]));
@@ -174,11 +178,13 @@ async function votesAndClaims(): Promise<void> {
   // Warm-up: each worker starts and imports the task module once, outside the runs.
   await Promise.all(
     Array.from({ length: THREADS }, () =>
-      pool.run({
-        ...warmUp,
-        votes: new VoteRegistry({ capacity: 1, choices: ['x'] }).handle,
-        claims: new OnceRegistry({ capacity: 1 }).handle,
-      } satisfies VotesTask),
+      pool.run(
+        votesTask({
+          ...warmUp,
+          votes: new VoteRegistry({ capacity: 1, choices: ['x'] }).handle,
+          claims: new OnceRegistry({ capacity: 1 }).handle,
+        }),
+      ),
     ),
   );
   const map = await run('map');
@@ -286,7 +292,7 @@ async function bookingRush(): Promise<void> {
       shares.map(
         (share) =>
           pool.run(
-            {
+            bookingsTask({
               version,
               table: table.handle,
               customers: share,
@@ -295,8 +301,7 @@ async function bookingRush(): Promise<void> {
               ttlMs,
               stallMs,
               payMs,
-            } satisfies BookingsTask,
-            { filename: BOOKINGS_TASK },
+            }),
           ) as Promise<BookingsResult>,
       ),
     );
@@ -333,7 +338,7 @@ async function bookingRush(): Promise<void> {
   await Promise.all(
     Array.from({ length: THREADS }, () =>
       pool.run(
-        {
+        bookingsTask({
           version: 'map',
           table: new BookingTable({ capacity: 1 }).handle,
           customers: [],
@@ -342,8 +347,7 @@ async function bookingRush(): Promise<void> {
           ttlMs,
           stallMs,
           payMs,
-        } satisfies BookingsTask,
-        { filename: BOOKINGS_TASK },
+        }),
       ),
     ),
   );

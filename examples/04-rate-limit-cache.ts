@@ -44,15 +44,17 @@ import { TokenBucket } from '../src/limit/token-bucket.js';
 import { SlidingWindow } from '../src/limit/sliding-window.js';
 import type { RateLimitPolicy } from '../src/limit/decision.js';
 import { Cache } from '../src/store/cache.js';
-import { START_WORDS, type Arrival, type ClientTally, type LimitsResult, type LimitsTask } from '../workers/example-limits.task.js';
-import type { ReportsResult, ReportsTask } from '../workers/example-reports.task.js';
+import { START_WORDS, type Arrival, type ClientTally, type LimitsResult, type LimitsTask } from '../workers/tasks/limits.js';
+import type { ReportsResult, ReportsTask } from '../workers/tasks/reports.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 import { printTable, type Row } from './table.js';
 
 const quick = process.argv.includes('--quick');
 const THREADS = 4;
 
-const LIMITS_TASK = new URL('../workers/example-limits.task.mjs', import.meta.url).href;
-const REPORTS_TASK = new URL('../workers/example-reports.task.mjs', import.meta.url).href;
+// The pool's tasks, TypeScript modules run through one bootstrap (see workers/ts-task.ts).
+const limitsTask = tsTask<LimitsTask>(new URL('../workers/tasks/limits.ts', import.meta.url));
+const reportsTask = tsTask<ReportsTask>(new URL('../workers/tasks/reports.ts', import.meta.url));
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const int32 = (words: number): Int32Array => new Int32Array(new SharedArrayBuffer(4 * words));
@@ -84,10 +86,10 @@ function prng(seed: number): () => number {
 /** Deals `list` round-robin to the threads. */
 const deal = <T>(list: readonly T[]): T[][] => Array.from({ length: THREADS }, (_, t) => list.filter((_, i) => i % THREADS === t));
 
-const pool = new Piscina({ filename: LIMITS_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
+const pool = new Piscina({ filename: BOOTSTRAP, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
 // Each worker imports both task modules once, outside the timings.
-await Promise.all(Array.from({ length: THREADS }, () => pool.run({ kind: 'warm-up' } satisfies LimitsTask)));
-await Promise.all(Array.from({ length: THREADS }, () => pool.run({ kind: 'warm-up' } satisfies ReportsTask, { filename: REPORTS_TASK })));
+await Promise.all(Array.from({ length: THREADS }, () => pool.run(limitsTask({ kind: 'warm-up' }))));
+await Promise.all(Array.from({ length: THREADS }, () => pool.run(reportsTask({ kind: 'warm-up' }))));
 
 // ---- Part 1: one limit per client, per thread or shared --------------------
 
@@ -137,9 +139,7 @@ async function serveTraffic(version: 'per-thread' | 'shared'): Promise<Served> {
     start,
     parties: THREADS,
   } as const;
-  const results = (await Promise.all(
-    deal(arrivals).map((mine) => pool.run({ ...base, arrivals: mine } satisfies LimitsTask)),
-  )) as LimitsResult[];
+  const results = (await Promise.all(deal(arrivals).map((mine) => pool.run(limitsTask({ ...base, arrivals: mine }))))) as LimitsResult[];
   const tallies = CLIENTS.map((_, c): ClientTally => {
     const each = results.map((r) => r.tallies[c]!);
     const retryAfter: Record<string, number> = {};
@@ -343,10 +343,7 @@ async function serveReports(version: 'none' | 'per-thread' | 'shared'): Promise<
   const started = nowMs();
   const results = (await Promise.all(
     requests.map((ids) =>
-      pool.run(
-        { kind: 'reports', version, ids, cache: cache.handle, workMs: WORK_MS, builds, start, parties: THREADS } satisfies ReportsTask,
-        { filename: REPORTS_TASK },
-      ),
+      pool.run(reportsTask({ kind: 'reports', version, ids, cache: cache.handle, workMs: WORK_MS, builds, start, parties: THREADS })),
     ),
   )) as ReportsResult[];
   const stats = cache.stats();

@@ -54,7 +54,8 @@ import {
   type LoadResult,
   type Outcome,
   type RetrySettings,
-} from '../workers/example-breaker.task.js';
+} from '../workers/tasks/breaker.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 import type { Span } from './breaker-chart.js';
 import { printTable, type Row } from './table.js';
 
@@ -80,7 +81,8 @@ const LEAD_MS = 20;
 const ROW_MS = 100;
 const SLOT_MS = 25;
 
-const BREAKER_TASK = new URL('../workers/example-breaker.task.mjs', import.meta.url).href;
+// The pool's task, a TypeScript module run through one bootstrap (see workers/ts-task.ts).
+const breakerTask = tsTask<BreakerTask>(new URL('../workers/tasks/breaker.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const SVG_FILE = fileURLToPath(new URL('./out/05-circuit-breaker.svg', import.meta.url));
 
@@ -220,7 +222,7 @@ async function runLoad(pool: Piscina, upstream: FlakyUpstream, mode: LoadMode): 
     retry: RETRY,
     budget: budget?.handle ?? null,
   });
-  const running = Promise.all(Array.from({ length: THREADS }, (_, i) => pool.run(task(i)))) as Promise<LoadResult[]>;
+  const running = Promise.all(Array.from({ length: THREADS }, (_, i) => pool.run(breakerTask(task(i))))) as Promise<LoadResult[]>;
   // Every thread at the start line: publish the time zero, start the upstream's script, go.
   const deadline = nowMs() + 10_000;
   while (Atomics.load(start, READY) < THREADS && nowMs() < deadline) await sleep(1);
@@ -314,12 +316,12 @@ function timelineRows(run: Run): Row[] {
 const upstream = new FlakyUpstream();
 await upstream.listen();
 const startedAt = nowMs();
-const pool = new Piscina({ filename: BREAKER_TASK, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
+const pool = new Piscina({ filename: BOOTSTRAP, minThreads: THREADS, maxThreads: THREADS, atomics: 'async' });
 // The chart module loads Vega (a second or so): meanwhile, while the workers start.
 const chartModule = import('./breaker-chart.js');
 
 // Each worker imports the task module and opens a connection once, outside the runs.
-await Promise.all(Array.from({ length: THREADS }, () => pool.run({ kind: 'warm-up', url: upstream.url } satisfies BreakerTask)));
+await Promise.all(Array.from({ length: THREADS }, () => pool.run(breakerTask({ kind: 'warm-up', url: upstream.url }))));
 
 const script = SPANS.map((s) => `${s.label} ${s.startMs}-${s.endMs} ms`).join(', ');
 console.log(`A flaky upstream on ${upstream.url}: ${script}${quick ? ' (--quick)' : ''}.`);

@@ -19,7 +19,10 @@ import {
   SabreError,
   TimeoutError,
 } from '../src/errors.js';
-import { piscinaTask } from '../src/integrations/piscina.js';
+import type { EchoRequest } from '../workers/fixtures/echo.js';
+import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
+
+const echo = tsTask<EchoRequest>(new URL('../workers/fixtures/echo.ts', import.meta.url));
 import { Remote } from './threads/remote.js';
 
 type AnyErrorClass = abstract new (...args: never[]) => SabreError;
@@ -229,12 +232,12 @@ describe('SabreError.from', () => {
   describe('across a Piscina task rejection', () => {
     let pool: Piscina;
     beforeAll(() => {
-      pool = new Piscina({ filename: piscinaTask(import.meta.url, '../workers/echo.task'), atomics: 'async', maxThreads: 1 });
+      pool = new Piscina({ filename: BOOTSTRAP, atomics: 'async', maxThreads: 1 });
     });
     afterAll(() => pool?.destroy());
 
     it('a task that throws OwnerDiedError rejects with an error the main thread recognises and rebuilds', async () => {
-      const error = await pool.run({ op: 'throw', error: 'OwnerDiedError', message: 'holder died' }).catch((e: unknown) => e);
+      const error = await pool.run(echo({ op: 'throw', error: 'OwnerDiedError', message: 'holder died' })).catch((e: unknown) => e);
       expect(error).not.toBeInstanceOf(SabreError);
       expect(isSabreError(error, ErrorCode.OWNER_DIED)).toBe(true);
       const rebuilt = SabreError.from(error);
@@ -244,14 +247,14 @@ describe('SabreError.from', () => {
     });
 
     it('keeps CircuitOpenError.retryAfterMs', async () => {
-      const error = await pool.run({ op: 'throw', error: 'CircuitOpenError', message: 'open' }).catch((e: unknown) => e);
+      const error = await pool.run(echo({ op: 'throw', error: 'CircuitOpenError', message: 'open' })).catch((e: unknown) => e);
       const rebuilt = SabreError.from(error);
       expect(rebuilt).toBeInstanceOf(CircuitOpenError);
       expect((rebuilt as CircuitOpenError).retryAfterMs).toBe(1234);
     });
 
     it("leaves a task's non-sabre error alone", async () => {
-      const error = await pool.run({ op: 'throw', error: 'TypeError', message: 'plain' }).catch((e: unknown) => e);
+      const error = await pool.run(echo({ op: 'throw', error: 'TypeError', message: 'plain' })).catch((e: unknown) => e);
       expect(isSabreError(error)).toBe(false);
       expect(SabreError.from(error)).toBe(error);
       expect(error).toHaveProperty('message', 'plain');

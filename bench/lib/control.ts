@@ -1,5 +1,5 @@
 /**
- * The control block shared by `bench/` and its worker (`workers/bench-thread.ts`):
+ * The control block shared by `bench/` and its worker (`workers/bench/thread.ts`):
  * a start barrier, a stop flag, and one published op count per thread, each
  * word on its own 128-byte line so that the bookkeeping never shares a line
  * with what is measured (or with another thread's count).

@@ -1,6 +1,6 @@
 /**
  * Main-thread side of the threaded benchmarks: a pair (or more) of warm
- * workers running `workers/bench-thread.ts`, a start barrier, a fixed
+ * workers running `workers/bench/thread.ts`, a start barrier, a fixed
  * duration, and per-window samples of each thread's op count.
  */
 import { sleepSync } from '../../src/memory/atomics.js';
@@ -21,8 +21,8 @@ export interface TimedRun {
 export class BenchThreads {
   private constructor(private readonly workers: readonly Worker[]) {}
 
-  /** Starts `n` warm workers running `url` (default: the shared bench worker, workers/bench-thread.ts). */
-  static async start(n: number, url: URL = new URL('../../workers/bench-thread.ts', import.meta.url)): Promise<BenchThreads> {
+  /** Starts `n` warm workers running `url` (default: the shared bench worker, workers/bench/thread.ts). */
+  static async start(n: number, url: URL = new URL('../../workers/bench/thread.ts', import.meta.url)): Promise<BenchThreads> {
     if (n > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} bench threads, got ${n}`);
     const workers = Array.from({ length: n }, () => spawnWorker(url));
     await Promise.all(

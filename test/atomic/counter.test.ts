@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import { AtomicCounter } from '../../src/atomic/counter.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { ErrorCode } from '../../src/errors.js';
-import { CounterWorker, gate } from '../../workers/counters.js';
+import { gate } from '../../workers/fixtures/counters.js';
+import { CounterWorker } from './counter-worker.js';
 import { thrown, expectCode } from '../helpers/errors.js';
 
 const INT32_MAX = 2 ** 31 - 1;

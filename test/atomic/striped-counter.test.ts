@@ -5,7 +5,8 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { CACHE_LINE_BYTES } from '../../src/memory/cache-line.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
 import { ErrorCode } from '../../src/errors.js';
-import { CounterWorker, gate } from '../../workers/counters.js';
+import { gate } from '../../workers/fixtures/counters.js';
+import { CounterWorker } from './counter-worker.js';
 import { thrown, expectCode } from '../helpers/errors.js';
 
 /** The raw Int32 stripes and the BigInt64 base of a counter, read from its shared memory. */

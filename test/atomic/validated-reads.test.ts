@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seamFixtureReport } from '../helpers/seam-fixture.js';
-import type { ValidatedReadsReport } from '../../workers/fixture-validated-reads.js';
+import type { ValidatedReadsReport } from '../../workers/fixtures/validated-reads.js';
 
 // Optimistic readers copy shared words plainly and then re-check a sequence word. Under the
 // JavaScript memory model (and on ARM64) that is sound only if the re-check is a read-modify-write
@@ -9,7 +9,7 @@ import type { ValidatedReadsReport } from '../../workers/fixture-validated-reads
 // it saw a later write. No x86 machine shows that reordering, so this checks the shape that rules
 // it out, step by step, through the hooked atomics seam.
 describe('validated reads are sound under the JavaScript memory model', async () => {
-  const report = await seamFixtureReport<ValidatedReadsReport>(new URL('../../workers/fixture-validated-reads.ts', import.meta.url));
+  const report = await seamFixtureReport<ValidatedReadsReport>(new URL('../../workers/fixtures/validated-reads.ts', import.meta.url));
 
   it.each(Object.entries(report.reads))('%s loads the sequence word first and re-checks it last with an RMW', (_name, read) => {
     expect(read).toEqual({ first: 'load', last: 'rmw', lastOnSameWord: true });

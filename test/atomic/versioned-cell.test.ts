@@ -3,7 +3,8 @@ import { DEFAULT_UPDATE_RETRIES, MAX_CELL_BYTES, VersionedCell } from '../../src
 import { SharedArena } from '../../src/memory/arena.js';
 import type { Codec } from '../../src/memory/codec.js';
 import { ConflictError, ErrorCode } from '../../src/errors.js';
-import { CounterWorker, gate, tallyAt, type Tally } from '../../workers/counters.js';
+import { gate, tallyAt, type Tally } from '../../workers/fixtures/counters.js';
+import { CounterWorker } from './counter-worker.js';
 import { thrown, expectCode } from '../helpers/errors.js';
 
 describe('VersionedCell', () => {

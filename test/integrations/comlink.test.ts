@@ -8,8 +8,8 @@ import { COMLINK_HANDLER_NAME, registerComlinkHandlers, type ComlinkNamespace } 
 import { SharedArena } from '../../src/memory/arena.js';
 import { Mutex } from '../../src/sync/mutex.js';
 import { spawnWorker } from '../../src/threads/spawn.js';
-import type { ComlinkFixtureApi } from '../../workers/fixture-comlink.js';
-import { Tally } from '../../workers/fixture-tally.js';
+import type { ComlinkFixtureApi } from '../../workers/fixtures/comlink.js';
+import { Tally } from '../../workers/fixtures/tally.js';
 
 // Comlink's own throw handler, before sabre wraps it (for the compatibility test).
 const comlinkThrow = Comlink.transferHandlers.get('throw')!;
@@ -19,7 +19,7 @@ let worker: Worker;
 let api: Comlink.Remote<ComlinkFixtureApi>;
 let workerThreadId: number;
 beforeAll(async () => {
-  worker = spawnWorker(new URL('../../workers/fixture-comlink.ts', import.meta.url));
+  worker = spawnWorker(new URL('../../workers/fixtures/comlink.ts', import.meta.url));
   workerThreadId = worker.threadId;
   api = Comlink.wrap<ComlinkFixtureApi>(nodeEndpoint(worker));
   expect(await api.threadId()).toBe(workerThreadId);

@@ -10,8 +10,11 @@ import { AtomicCounter } from '../../src/atomic/counter.js';
 import { StripedCounter } from '../../src/atomic/striped-counter.js';
 import { VersionedCell } from '../../src/atomic/versioned-cell.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
-import type { EchoReply } from '../../workers/echo.task.js';
-import { Tally } from '../../workers/fixture-tally.js';
+import type { EchoReply, EchoRequest } from '../../workers/fixtures/echo.js';
+import { BOOTSTRAP, tsTask } from '../../workers/ts-task.js';
+
+const echo = tsTask<EchoRequest>(new URL('../../workers/fixtures/echo.ts', import.meta.url));
+import { Tally } from '../../workers/fixtures/tally.js';
 import { thrown } from '../helpers/errors.js';
 
 describe('toTaskArgs / fromTaskArgs', () => {
@@ -139,21 +142,23 @@ describe('the kind table', () => {
 });
 
 describe('a Piscina pool', () => {
-  const pool = new Piscina({ filename: piscinaTask(import.meta.url, '../../workers/echo.task'), atomics: 'async', maxThreads: 1 });
+  const pool = new Piscina({ filename: BOOTSTRAP, atomics: 'async', maxThreads: 1 });
   afterAll(() => pool.destroy());
 
   it('re-opens the primitives of its task arguments as live objects', async () => {
-    const reply = (await pool.run({
-      op: 'describe',
-      args: toTaskArgs({ mutex: new Mutex(), arena: new SharedArena({ byteLength: 256 }), clock: new ManualClock(), n: 3 }),
-    })) as EchoReply;
+    const reply = (await pool.run(
+      echo({
+        op: 'describe',
+        args: toTaskArgs({ mutex: new Mutex(), arena: new SharedArena({ byteLength: 256 }), clock: new ManualClock(), n: 3 }),
+      }),
+    )) as EchoReply;
     expect(reply.described).toEqual({ mutex: 'Mutex', arena: 'SharedArena', clock: 'ManualClock', n: 'number' });
     expect(reply.values).toEqual({ n: 3 });
   });
 
   it('a task thread that dies holding a mutex poisons it for the main thread', async () => {
     const mutex = new Mutex();
-    const { threadId } = (await pool.run({ op: 'lock', args: toTaskArgs({ mutex }) })) as EchoReply;
+    const { threadId } = (await pool.run(echo({ op: 'lock', args: toTaskArgs({ mutex }) }))) as EchoReply;
     expect(mutex.ownerThreadId).toBe(threadId);
     expect(ThreadRegistry.current.isAlive(threadId)).toBe(true);
     const waiting = mutex.lockAsync({ timeoutMs: 5000 }).then(

@@ -225,7 +225,7 @@ describe('SlidingWindow', () => {
       async (mode) => {
         const clock = new ManualClock({ startMs: 0 }); // time stands still: one window
         const window = new SlidingWindow({ limit: 500, windowMs: 60_000, mode, capacity: 4, clock });
-        const workers = await Promise.all([Remote.start('fixture-limits'), Remote.start('fixture-limits')]);
+        const workers = await Promise.all([Remote.start('limits'), Remote.start('limits')]);
         remotes.push(...workers);
         const line = new Int32Array(new SharedArrayBuffer(4 * START_WORDS));
         const arg = { window: window.handle, key: 'login:ada', attempts: 400, n: 1, line, parties: 2 };
@@ -296,7 +296,7 @@ describe('a new key while another thread is starting one', () => {
     expect(w.check('a').allowed).toBe(true);
     const state = (w as unknown as { slots: { state: Int32Array } }).slots.state;
     const free = state.indexOf(0);
-    const [other, checker] = await Promise.all([Remote.start(), Remote.start('fixture-limits')]);
+    const [other, checker] = await Promise.all([Remote.start(), Remote.start('limits')]);
     try {
       Atomics.store(state, free, other.threadId + 1); // a live thread's claim, which never ends
       const refused = checker.call('check', { window: w.handle, key: 'b' }).then(

@@ -251,7 +251,7 @@ describe('TokenBucket', () => {
     const workers = (n: number) =>
       Promise.all(
         Array.from({ length: n }, async () => {
-          const r = await Remote.start('fixture-limits');
+          const r = await Remote.start('limits');
           remotes.push(r);
           return r;
         }),

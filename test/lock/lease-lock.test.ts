@@ -19,7 +19,7 @@ afterEach(async () => {
   await Promise.all(remotes.splice(0).map((r) => r.stop()));
 });
 const worker = async (): Promise<Remote> => {
-  const r = await Remote.start('fixture-lease');
+  const r = await Remote.start('lease');
   remotes.push(r);
   return r;
 };

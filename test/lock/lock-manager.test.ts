@@ -6,7 +6,7 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { Lock, LockManager, type LockManagerSnapshot, type LockRequestOptions } from '../../src/lock/lock-manager.js';
 import * as records from '../../src/lock/lock-record.js';
-import { EXCLUSIVE_IN, FIXTURE_MARK, GO, SECTIONS, SHARED_IN, VIOLATIONS, type Outcome } from '../../workers/fixture-lock-manager.js';
+import { EXCLUSIVE_IN, FIXTURE_MARK, GO, SECTIONS, SHARED_IN, VIOLATIONS, type Outcome } from '../../workers/fixtures/lock-manager.js';
 import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
@@ -14,7 +14,7 @@ import { deprecationsDuring } from '../helpers/deprecation.js';
 
 /** Lets the event loop turn once (a callback that is async in earnest). */
 const tick = () => new Promise((r) => setImmediate(r));
-const start = () => Remote.start('fixture-lock-manager', { workerData: { mark: FIXTURE_MARK } });
+const start = () => Remote.start('lock-manager', { workerData: { mark: FIXTURE_MARK } });
 const me = `thread-${threadId}`;
 
 let a: Remote;

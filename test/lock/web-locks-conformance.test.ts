@@ -12,7 +12,7 @@
  * Node conforms.
  *
  * Cases that need a second agent (a lock held in a worker, a terminated
- * worker) use `web-locks-worker.ts`, which requests on the same manager.
+ * worker) use `workers/fixtures/web-locks.ts`, which requests on the same manager.
  * Waits are conditions (a handshake: the callback ran; a `query()` state),
  * never fixed sleeps.
  */
@@ -21,7 +21,7 @@ import * as workerThreads from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LockManager } from '../../src/lock/lock-manager.js';
 import { Remote } from '../threads/remote.js';
-import type { Failure, Granted, Outcome, Target } from './web-locks-worker.js';
+import type { Failure, Granted, Outcome, Target } from '../../workers/fixtures/web-locks.js';
 
 interface LockLike {
   readonly name: string;
@@ -197,7 +197,7 @@ function stealInChildProcess(): Promise<string> {
 
 // ---- workers -------------------------------------------------------------------
 
-const startWorker = () => Remote.start('../test/lock/web-locks-worker', { workerData: { mark: 'sabre.test.web-locks' } });
+const startWorker = () => Remote.start('web-locks', { workerData: { mark: 'sabre.test.web-locks' } });
 let w1: Remote;
 let w2: Remote;
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import { hooksEnabled, setYieldHook, tearCompareExchange } from '../../src/memor
 import { ErrorCode } from '../../src/errors.js';
 import { expectCode } from '../helpers/errors.js';
 import { seamFixtureReport } from '../helpers/seam-fixture.js';
-import type { SeamHookReport } from '../../workers/fixture-seam-hook.js';
+import type { SeamHookReport } from '../../workers/fixtures/seam-hook.js';
 
 const ROOT = new URL('../../', import.meta.url);
 
@@ -56,7 +56,7 @@ describe('the atomics seam', () => {
 
     // The hooked seam is chosen when sabre loads, so these checks run in a worker started with it.
     it('in a thread started with SABRE_SEAM=hooks: sees every step while installed, the slow path too, and can stop a step', async () => {
-      const r = await seamFixtureReport<SeamHookReport>(new URL('../../workers/fixture-seam-hook.ts', import.meta.url));
+      const r = await seamFixtureReport<SeamHookReport>(new URL('../../workers/fixtures/seam-hook.ts', import.meta.url));
       expect(r.hooksEnabled).toBe(true);
       expect(r.afterLock).toBeGreaterThanOrEqual(1);
       expect(r.afterUnlock).toBeGreaterThan(r.afterLock);

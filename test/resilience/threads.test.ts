@@ -14,7 +14,7 @@ import { until } from '../helpers/wait.js';
 
 let a: Remote, b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([Remote.start('fixture-resilience'), Remote.start('fixture-resilience')]);
+  [a, b] = await Promise.all([Remote.start('resilience'), Remote.start('resilience')]);
 });
 afterAll(async () => {
   await Promise.all([a.stop(), b.stop()]);
@@ -25,7 +25,7 @@ const down = (): Promise<never> => Promise.reject(new Error('upstream down'));
 
 /** A fixture worker that `stop()` ends, started for one test. */
 async function withWorker(use: (w: Remote) => Promise<void>): Promise<void> {
-  const w = await Remote.start('fixture-resilience');
+  const w = await Remote.start('resilience');
   try {
     await use(w);
   } finally {

@@ -21,7 +21,7 @@ afterEach(async () => {
   await Promise.all(remotes.splice(0).map((r) => r.stop()));
 });
 const worker = async (): Promise<Remote> => {
-  const r = await Remote.start('fixture-booking');
+  const r = await Remote.start('booking');
   remotes.push(r);
   return r;
 };

@@ -257,7 +257,7 @@ describe('Cache: across threads', () => {
     for (const w of workers) await w.stop();
   });
   const start = async () => {
-    const w = await Remote.start('fixture-cache');
+    const w = await Remote.start('cache');
     workers.push(w);
     return w;
   };

@@ -48,7 +48,7 @@ afterEach(async () => {
   await Promise.all(remotes.splice(0).map((r) => r.stop()));
 });
 const worker = async (): Promise<Remote> => {
-  const r = await Remote.start('fixture-idempotency');
+  const r = await Remote.start('idempotency');
   remotes.push(r);
   return r;
 };

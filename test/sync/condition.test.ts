@@ -7,7 +7,7 @@ import { SharedArena } from '../../src/memory/arena.js';
 import { reopen } from '../../src/integrations/kinds.js';
 import { HEADER_BYTES } from '../../src/memory/region.js';
 import { load, notify } from '../../src/memory/atomics.js';
-import { ITEMS, FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
+import { ITEMS, FIXTURE_MARK } from '../../workers/fixtures/rwlock-condition.js';
 import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
@@ -19,8 +19,8 @@ let a: Remote;
 let b: Remote;
 beforeAll(async () => {
   [a, b] = await Promise.all([
-    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
-    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+    Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+    Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
   ]);
 });
 afterAll(async () => {
@@ -276,7 +276,7 @@ describe('Condition owner death', () => {
   it('a waiter terminated while parked does not swallow notify(1): the live waiter gets it', async () => {
     const m = new Mutex();
     const c = new Condition();
-    const doomed = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const doomed = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     void doomed.call('waitOnce', { cond: c.handle, mutex: m.handle }).catch(() => {});
     await waitersReach(c, 1); // parked first: FIFO would hand it the next notify(1)
     const live = b.call('waitOnce', { cond: c.handle, mutex: m.handle, options: 10_000 });
@@ -301,7 +301,7 @@ describe('Condition owner death', () => {
   it('the mutex owner dies while main waits: wait re-acquires the poisoned mutex and throws OwnerDiedError holding it', async () => {
     const m = new Mutex();
     const c = new Condition();
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     m.lock();
     // The timeout only bounds a failure: main is woken by the notify below.
     const waiting = rejected(c.waitAsync(m, { timeoutMs: 10_000 }));

@@ -13,9 +13,9 @@ import { Mutex } from '../../src/sync/mutex.js';
 import { LeaseLock } from '../../src/lock/lease-lock.js';
 import { LockManager } from '../../src/lock/lock-manager.js';
 import { fnv1a } from '../../src/memory/fnv.js';
-import { FIXTURE_MARK as LOCK_MANAGER_MARK } from '../../workers/fixture-lock-manager.js';
+import { FIXTURE_MARK as LOCK_MANAGER_MARK } from '../../workers/fixtures/lock-manager.js';
 import { Remote } from '../threads/remote.js';
-import { FIXTURE_MARK } from '../../workers/fixture-rwlock-condition.js';
+import { FIXTURE_MARK } from '../../workers/fixtures/rwlock-condition.js';
 import { until } from '../helpers/wait.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 
@@ -31,7 +31,7 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
   it("Semaphore: a live waiter gets the permit when it is released, and the dead one's count is taken back", async () => {
     const s = new Semaphore(1);
     s.acquire();
-    const victim = await start('fixture-sync');
+    const victim = await start('sync');
     victim.send('acquire', { sem: s.handle, n: 1, timeout: 60_000 });
     await until(() => s.waiterCount === 1, { what: 'the victim parked' });
     const tid = victim.worker.threadId;
@@ -41,7 +41,7 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
     // An acquirer that lacks permits looks for dead threads, and the victim's share of the count goes with its slot.
     expect(s.tryAcquire()).toBe(false);
     expect(s.waiterCount).toBe(0);
-    const live = await start('fixture-sync');
+    const live = await start('sync');
     const served = live.call('acquireRelease', { sem: s.handle, n: 1, timeout: 10_000 });
     await until(() => s.waiterCount === 1, { what: 'the live waiter parked' });
     s.release();
@@ -55,7 +55,7 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
   it('RWLock: a writer killed while waiting for readers leaves no intent that holds readers back', async () => {
     const l = new RWLock();
     l.readLock();
-    const victim = await start('fixture-rwlock-condition', true);
+    const victim = await start('rwlock-condition', true);
     victim.send('writeLock', { lock: l.handle, options: 60_000 });
     await until(() => l.isWriterWaiting, { what: 'the writer announced its intent' });
     await victim.worker.terminate();
@@ -72,13 +72,13 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
   it('Condition: notify(1) after a waiter was killed while waiting reaches a live waiter, and the dead one stops counting', async () => {
     const c = new Condition();
     const m = new Mutex();
-    const victim = await start('fixture-rwlock-condition', true);
+    const victim = await start('rwlock-condition', true);
     victim.send('waitOnce', { cond: c.handle, mutex: m.handle, options: 60_000 });
     await until(() => c.waiters === 1, { what: 'the victim waits' });
     await victim.worker.terminate();
     // Its count goes once nobody has seen it run for three slices.
     await until(() => c.waiters === 0, { what: 'the dead waiter stopped counting', timeoutMs: 5000 });
-    const live = await start('fixture-rwlock-condition', true);
+    const live = await start('rwlock-condition', true);
     const woken = live.call<boolean>('waitOnce', { cond: c.handle, mutex: m.handle, options: 10_000 });
     await until(() => c.waiters === 1, { what: 'the live waiter waits' });
     c.notify(1);
@@ -89,9 +89,9 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
   it('LeaseLock: a waiter killed while parked leaves nothing (its stripes count no waiters), and a live one gets the lease', async () => {
     const l = new LeaseLock({ capacity: 4 });
     const mine = l.acquire('r', { ttlMs: 60_000 })!;
-    const victim = await start('fixture-lease');
+    const victim = await start('lease');
     const victimWaits = victim.call('acquire', { lock: l.handle, resource: 'r', ttlMs: 1000, timeoutMs: 60_000 }).catch(() => 'ended');
-    const live = await start('fixture-lease');
+    const live = await start('lease');
     await victim.worker.terminate();
     await victimWaits;
     const got = live.call('acquire', { lock: l.handle, resource: 'r', ttlMs: 1000, timeoutMs: 10_000 });
@@ -108,7 +108,7 @@ describe('a waiter terminated while parked leaves nothing behind', () => {
     let release!: () => void;
     const held = lm.request('r', () => new Promise<void>((r) => (release = r)));
     await until(() => lm.query().then((q) => q.held?.length === 1));
-    const victim = await start('fixture-lock-manager', LOCK_MANAGER_MARK);
+    const victim = await start('lock-manager', LOCK_MANAGER_MARK);
     victim.send('request', { lm: lm.handle, name: 'r' });
     // Counted: main's steal watcher (it holds the lock) and the victim's queued request.
     await until(() => stripes[waiters] === 2, { what: 'the victim queued and waits' });

@@ -11,7 +11,7 @@ import { elapse, nextTurn, untilWord } from '../helpers/wait.js';
 let a: Remote;
 let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([Remote.start('fixture-sync'), Remote.start('fixture-sync')]);
+  [a, b] = await Promise.all([Remote.start('sync'), Remote.start('sync')]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);

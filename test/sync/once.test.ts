@@ -15,7 +15,7 @@ const cells = () => new Int32Array(new SharedArrayBuffer(12));
 let a: Remote;
 let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([Remote.start('fixture-sync'), Remote.start('fixture-sync')]);
+  [a, b] = await Promise.all([Remote.start('sync'), Remote.start('sync')]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -232,7 +232,7 @@ describe('Once misuse', () => {
 describe('Once owner death', () => {
   /** A fresh worker blocked forever inside fn of `o`. */
   async function runnerStuckInFn(o: Once, cell: Int32Array): Promise<Remote> {
-    const w = await Remote.start('fixture-sync');
+    const w = await Remote.start('sync');
     await w.call('onceRunHang', { once: o.handle, cell });
     expect(Atomics.wait(cell, STARTED, 0, 5000)).not.toBe('timed-out');
     return w;

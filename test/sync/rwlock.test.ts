@@ -4,7 +4,7 @@ import { ErrorCode, type ErrorCode as Code } from '../../src/errors.js';
 import { RWLock, RWLockGuard } from '../../src/sync/rwlock.js';
 import { SharedArena } from '../../src/memory/arena.js';
 import { reopen } from '../../src/integrations/kinds.js';
-import { INSIDE, MAX_INSIDE, FIXTURE_MARK, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixture-rwlock-condition.js';
+import { INSIDE, MAX_INSIDE, FIXTURE_MARK, VIOLATIONS, WRITERS_INSIDE } from '../../workers/fixtures/rwlock-condition.js';
 import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { forgedHandles } from '../helpers/handles.js';
@@ -16,8 +16,8 @@ let a: Remote;
 let b: Remote;
 beforeAll(async () => {
   [a, b] = await Promise.all([
-    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
-    Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+    Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
+    Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } }),
   ]);
 });
 afterAll(async () => {
@@ -316,7 +316,7 @@ describe('RWLock behaviour', () => {
 
   it("CapacityError when more threads read than maxThreads; a dead reader's slot is reused", async () => {
     const l = new RWLock({ maxThreads: 1 });
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     expectCode(
       thrown(() => l.readLock()),
@@ -497,7 +497,7 @@ describe('RWLock misuse', () => {
 describe('RWLock owner death', () => {
   it('a reader terminated holding a read lock: its hold is returned, a blocked writer gets in, no poison', async () => {
     const l = new RWLock();
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     expect(l.readerCount).toBe(1);
     void w.worker.terminate();
@@ -510,7 +510,7 @@ describe('RWLock owner death', () => {
 
   it('a reader terminated while a worker writer already waits for it: the writer gets in', async () => {
     const l = new RWLock();
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('readLock', { lock: l.handle });
     const writing = a.call('writeLock', { lock: l.handle, options: 5000 });
     await until(() => l.isWriterWaiting);
@@ -523,7 +523,7 @@ describe('RWLock owner death', () => {
 
   it('a writer terminated holding the write lock poisons it: every acquisition throws until clearPoison', async () => {
     const l = new RWLock();
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('writeLock', { lock: l.handle });
     void w.worker.terminate();
     expectCode(
@@ -566,7 +566,7 @@ describe('RWLock owner death', () => {
   it('a writer killed while it waited for readers (never held) leaves no poison: readers get in again', async () => {
     const l = new RWLock();
     l.readLock();
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     const writing = w.call('writeLock', { lock: l.handle, options: 10_000 }).catch(() => 'died');
     await until(() => l.isWriterWaiting);
     await w.stop();
@@ -580,7 +580,7 @@ describe('RWLock owner death', () => {
 
   it('a writer that calls process.exit holding the lock: a worker blocked in readLock gets OwnerDiedError', async () => {
     const l = new RWLock();
-    const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+    const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
     await w.call('writeLock', { lock: l.handle });
     const reading = rejected(b.call('readLock', { lock: l.handle, options: 5000 }));
     await until(() => l.hasParkedWaiters, { what: 'the worker is blocked in readLock' });
@@ -594,7 +594,7 @@ describe('RWLock owner death', () => {
     const latencies: number[] = [];
     for (let trial = 0; trial < 10; trial++) {
       const l = new RWLock();
-      const w = await Remote.start('fixture-rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
+      const w = await Remote.start('rwlock-condition', { workerData: { mark: FIXTURE_MARK } });
       await w.call('readLock', { lock: l.handle });
       const t0 = performance.now();
       void w.worker.terminate();

@@ -14,7 +14,7 @@ import { elapse, nextTurn, until } from '../helpers/wait.js';
 let a: Remote;
 let b: Remote;
 beforeAll(async () => {
-  [a, b] = await Promise.all([Remote.start('fixture-sync'), Remote.start('fixture-sync')]);
+  [a, b] = await Promise.all([Remote.start('sync'), Remote.start('sync')]);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -552,7 +552,7 @@ describe('Semaphore misuse', () => {
 
 describe('Semaphore owner death', () => {
   async function holder(s: Semaphore, n: number): Promise<Remote> {
-    const w = await Remote.start('fixture-sync');
+    const w = await Remote.start('sync');
     await w.call('acquire', { sem: s.handle, n });
     expect(await w.call('held', { sem: s.handle })).toBe(n);
     return w;
@@ -572,7 +572,7 @@ describe('Semaphore owner death', () => {
 
   it('a worker that exits holding permits: another worker blocked in acquire() gets them', async () => {
     const s = new Semaphore(2);
-    const w = await Remote.start('fixture-sync');
+    const w = await Remote.start('sync');
     const exited = new Promise((r) => w.worker.once('exit', r));
     w.send('acquireThenExit', { sem: s.handle, n: 2, code: 0 });
     await exited;

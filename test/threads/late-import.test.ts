@@ -1,7 +1,7 @@
 /**
  * Owner-death recovery whatever the order in which threads and sabre start:
  * each case is a child process whose threads start before sabre is loaded
- * (`workers/fixture-late-import.ts` describes them). Every observer must get
+ * (`workers/fixtures/late-import.ts` describes them). Every observer must get
  * OwnerDiedError well inside its 3 s timeout.
  */
 import { execFile } from 'node:child_process';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const fixture = fileURLToPath(new URL('../../workers/fixture-late-import.ts', import.meta.url));
+const fixture = fileURLToPath(new URL('../../workers/fixtures/late-import.ts', import.meta.url));
 
 interface Report {
   who: string;

@@ -1,7 +1,10 @@
 import { threadId } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { afterAll, describe, expect, it } from 'vitest';
-import { piscinaTask } from '../../src/integrations/piscina.js';
+import type { EchoRequest } from '../../workers/fixtures/echo.js';
+import { BOOTSTRAP, tsTask } from '../../workers/ts-task.js';
+
+const echo = tsTask<EchoRequest>(new URL('../../workers/fixtures/echo.ts', import.meta.url));
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { isTypeScript, sibling, spawnWorker } from '../../src/threads/spawn.js';
 import { watchPool, watchWorker } from '../../src/threads/watch.js';
@@ -94,7 +97,7 @@ describe('ThreadRegistry', () => {
 
 describe('spawnWorker, sibling, watchWorker', () => {
   it('spawnWorker starts a .ts worker with workerData untouched, already watched', async () => {
-    const url = new URL('../../workers/fixture-remote.ts', import.meta.url);
+    const url = new URL('../../workers/fixtures/remote.ts', import.meta.url);
     expect(isTypeScript(url)).toBe(true);
     const w = spawnWorker(url, { workerData: { unused: new SharedArrayBuffer(8) } });
     const id = w.threadId;
@@ -134,23 +137,23 @@ describe('watchPool', () => {
 
   it('watches a Piscina pool: a task thread that exits is recorded dead from its real exit', async () => {
     pool = new Piscina({
-      filename: piscinaTask(import.meta.url, '../../workers/echo.task'),
+      filename: BOOTSTRAP,
       atomics: 'async',
       minThreads: 1,
       maxThreads: 1,
     });
-    const { threadId: first } = (await pool.run({ op: 'threadId' })) as { threadId: number };
+    const { threadId: first } = (await pool.run(echo({ op: 'threadId' }))) as { threadId: number };
     expect(watchPool(pool)).toBe(pool);
     expect(pool.threads.map((t) => t.threadId)).toContain(first);
     expect(registry.isAlive(first)).toBe(true);
     const calls: number[] = [];
     const off = registry.onDeath((id) => calls.push(id));
-    await expect(pool.run({ op: 'exit', code: 1 })).rejects.toThrow();
+    await expect(pool.run(echo({ op: 'exit', code: 1 }))).rejects.toThrow();
     await until(() => calls.includes(first));
     off();
     expect(registry.isAlive(first)).toBe(false);
     // The pool replaced the thread; the new one is alive and watched.
-    const { threadId: second } = (await pool.run({ op: 'threadId' })) as { threadId: number };
+    const { threadId: second } = (await pool.run(echo({ op: 'threadId' }))) as { threadId: number };
     expect(second).not.toBe(first);
     expect(registry.isAlive(second)).toBe(true);
   });

@@ -1,8 +1,8 @@
 /**
- * Test helper (not a test): drives a fixture worker (`workers/fixture-*.ts`)
+ * Test helper (not a test): drives a fixture worker (`workers/fixtures/*.ts`)
  * that runs operations on sabre primitives on request: it posts
  * `{ ready: true }` once listening, then answers each `{ id, op, arg }` with
- * `{ id, ok, value | error }`. `workers/fixture-remote.ts` is the default one.
+ * `{ id, ok, value | error }`. `workers/fixtures/remote.ts` is the default one.
  */
 import type { Worker, WorkerOptions } from 'node:worker_threads';
 import { SabreError } from '../../src/errors.js';
@@ -33,9 +33,9 @@ export class Remote {
     });
   }
 
-  /** Starts the fixture worker `workers/<fixture>.ts` and waits until it listens. */
-  static async start(fixture = 'fixture-remote', options: WorkerOptions = {}): Promise<Remote> {
-    const worker = spawnWorker(new URL(`../../workers/${fixture}.ts`, import.meta.url), options);
+  /** Starts the fixture worker `workers/fixtures/<fixture>.ts` and waits until it listens. */
+  static async start(fixture = 'remote', options: WorkerOptions = {}): Promise<Remote> {
+    const worker = spawnWorker(new URL(`../../workers/fixtures/${fixture}.ts`, import.meta.url), options);
     const threadId = worker.threadId;
     let onError!: (e: unknown) => void, onExit!: (code: number) => void, onMessage!: (m: { ready?: boolean }) => void;
     try {

@@ -7,10 +7,10 @@ import { spawnWorker } from '../../src/threads/spawn.js';
 import { LIVENESS_SLICE_MS } from '../../src/threads/park.js';
 import { LONG_SLICE_MS, heardSleepers, watcherLooks } from '../../src/threads/sleepers.js';
 import { ErrorCode } from '../../src/errors.js';
-import type { SleeperReport } from '../../workers/fixture-sleeper.js';
+import type { SleeperReport } from '../../workers/fixtures/sleeper.js';
 import { elapse, until } from '../helpers/wait.js';
 
-const fixture = new URL('../../workers/fixture-sleeper.ts', import.meta.url);
+const fixture = new URL('../../workers/fixtures/sleeper.ts', import.meta.url);
 const start = (handle: MutexHandle, role: 'wait' | 'hold' | 'parent'): Worker =>
   spawnWorker(fixture, { workerData: { handle, role }, env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS } });
 /** How long the waiter stays blocked once it has announced itself: a measuring window, not a wait for another thread. */

@@ -91,7 +91,7 @@ describe('ThreadSlots', () => {
     const { words, slots } = table(padded);
     const mine = slots.mine(() => {});
     const claim = async (): Promise<number> => {
-      const w = spawnWorker(new URL('../../workers/fixture-thread-slots.ts', import.meta.url), {
+      const w = spawnWorker(new URL('../../workers/fixtures/thread-slots.ts', import.meta.url), {
         workerData: { buffer: words.buffer, layout: padded },
       });
       const s = await new Promise<number>((resolve, reject) => {
