@@ -13,6 +13,7 @@
  *
  * Usage: tsx chaos/run.ts [--seconds N] [--workers N] [--kill-every MS] [--only Mutex,LeaseLock]
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { spawnWorker } from '../src/threads/spawn.js';
@@ -47,7 +48,6 @@ export interface ChaosResult extends Verdict {
 }
 
 const WORKER = new URL('./worker.ts', import.meta.url);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Running {
   readonly worker: Worker;

@@ -13,6 +13,7 @@
  * Scenario state is plain data (handles and SharedArrayBuffers) so it can be
  * sent to every worker; each scenario opens it in its own thread.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
 import {
   IdempotencyStore,
@@ -60,7 +61,6 @@ export interface Scenario<S, O> {
 export const SLOTS = 4096;
 
 const alive = (tid: number): boolean => ThreadRegistry.current.isAlive(tid);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** An error that is not sabre's is a test failure or a kill: pass it on. */
 const rethrowForeign = (e: unknown): void => {
   if (!isSabreError(e)) throw e;

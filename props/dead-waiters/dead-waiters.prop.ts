@@ -14,6 +14,7 @@
  * between the two decrements after the park); each kill costs a worker
  * (about 0.4 s), so the meta-test stops at the first.
  */
+import { until } from '../../test/helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Semaphore } from '../../src/sync/semaphore.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
@@ -45,7 +46,7 @@ async function waitersLeftAfterKill(kind: 'semaphore' | 'no-recount', atStep: nu
   }
   const victim = threads[0]!.threadId;
   // A death is provable up to a liveness window after the thread stopped (a recent "alive" look is trusted).
-  while (ThreadRegistry.current.isAlive(victim)) await new Promise((r) => setTimeout(r, 5));
+  await until(() => !ThreadRegistry.current.isAlive(victim), { what: 'the victim known dead' });
   expect(s.tryAcquire(), 'the main thread holds the only permit').toBe(false);
   const left = s.waiterCount;
   s.release();

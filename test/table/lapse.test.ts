@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SharedHashTable } from '../../src/table/shared-hash-table.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
 import { ManualClock } from '../../src/clock.js';
+import { until } from '../helpers/wait.js';
 import { IdempotencyStore } from '../../src/store/idempotency-store.js';
 import { LeaseLock } from '../../src/lock/lease-lock.js';
 import { BookingTable } from '../../src/store/booking-table.js';
@@ -183,7 +184,7 @@ describe('the keyed stores use it: a refused request copies no entries out', () 
     const lm = new LockManager({ capacity: 1 });
     let release!: () => void;
     const held = lm.request('a', () => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 5));
+    await until(() => release !== undefined, { what: 'a granted' });
     const spies = scans();
     expectCode(await rejected(lm.request('b', () => 1)), ErrorCode.CAPACITY);
     for (const s of spies) expect(s).not.toHaveBeenCalled();
@@ -196,7 +197,7 @@ describe('the keyed stores use it: a refused request copies no entries out', () 
     const cache = new Cache<string>({ capacity: 8, maxKeyBytes: 16, maxValueBytes: 16, codec: 'string', maxPendingComputes: 1 });
     let finish!: (v: string) => void;
     const first = cache.getOrCompute('a', () => new Promise<string>((r) => (finish = r)));
-    await new Promise((r) => setTimeout(r, 5));
+    await until(() => finish !== undefined, { what: 'the compute started' });
     const spies = scans();
     expectCode(await rejected(cache.getOrCompute('b', () => 'b')), ErrorCode.CAPACITY, /computations are in flight/);
     for (const s of spies) expect(s).not.toHaveBeenCalled();
