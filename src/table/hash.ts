@@ -31,6 +31,10 @@ export function randomHashKey(): HashKey {
  * HalfSipHash-c-d of `bytes[0, length)` with 32-bit output (unsigned).
  * Reads `bytes` with plain loads: pass a private copy, not shared memory that
  * another thread may be writing.
+ *
+ * The SipRound is written out at each of its three uses on purpose: as a
+ * function it would need its four words in memory (a typed array or an
+ * object) instead of registers, and this hash runs on every table operation.
  */
 export function halfSipHash(key: HashKey, bytes: Uint8Array, length: number = bytes.length, c = 1, d = 3): number {
   let v0 = key.k0 | 0;
