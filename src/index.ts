@@ -155,6 +155,7 @@ export {
   backoffDelay,
   retryAfterMsOf,
   parseRetryAfter,
+  neverStarted,
   type RetryOptions,
   type RetryCall,
   type RetryInfo,

@@ -79,6 +79,7 @@ export default defineProgram<RetryShared, RetryInput, void>(async ({ shared, inp
         baseMs: input.baseMs,
         maxMs: input.maxMs,
         jitter: input.jitter,
+        idempotent: true, // the property is about delays and the budget: every failure is retryable
         budget,
         random,
         onRetry: (info) => append([RETRY, thread, call, info.attempt, info.delayMs, info.retryAfterMs ?? NaN]),

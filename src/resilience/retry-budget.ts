@@ -154,7 +154,7 @@ interface View {
  * ```ts
  * const budget = new RetryBudget({ ratio: 0.2 });        // pass budget.handle to workers
  * // in a worker: const budget = RetryBudget.from(workerData.budget);
- * const data = await retry(() => fetchJson(url), { retries: 3, budget });
+ * const data = await retry(() => fetchJson(url), { retries: 3, budget, idempotent: true }); // a GET: safe to repeat
  * ```
  * @remarks Since 0.1
  */

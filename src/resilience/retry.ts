@@ -2,9 +2,10 @@
  * retry: call a function again after a failure, with exponential backoff and
  * jitter, a shared retry budget, and the server's Retry-After respected.
  */
+import { randomUUID } from 'node:crypto';
 import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../errors.js';
 import { describeValue, fn as fnValue, integerIn, oneOf as oneOfValues, isThenable } from '../validate.js';
-import { custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
+import { boolean, custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
 import { defineOptions, type Parsed } from '../options/schema.js';
 
 /*
@@ -27,6 +28,15 @@ import { defineOptions, type Parsed } from '../options/schema.js';
  * one rejection handler, so a call that succeeds costs one reaction more
  * than calling fn. Everything else (the loop, the budget, the waits) is in
  * the slow path.
+ *
+ * Work that must not happen twice (a charge) is the default: an error is
+ * retried only when it proves fn's work did not happen (`neverStarted`: the
+ * breaker or bulkhead refused the call, the connection was refused, a 429).
+ * A timeout, a reset connection or an unknown error may come after the
+ * upstream did the work, so retrying it could do it twice: retry gives up
+ * with reason 'unsafe'. A caller whose work is safe to repeat says so
+ * (`idempotent`), or passes one `idempotencyKey` upstream on every attempt so
+ * the upstream deduplicates (Stripe's clients retry only so).
  *
  * Nothing is shared but the budget: a retry that dies leaves only its
  * withdrawal, which counts against the window as it should.
@@ -58,6 +68,8 @@ export interface RetryCall {
   readonly attempt: number;
   /** The caller's signal, if any (pass it on to cancel the work). */
   readonly signal: AbortSignal | undefined;
+  /** The same key on every attempt when the `idempotencyKey` option is set: send it upstream (an `Idempotency-Key` header). */
+  readonly idempotencyKey: string | undefined;
 }
 
 /** What `onRetry` is told before each wait. */
@@ -78,7 +90,13 @@ export type GiveUpReason =
   | 'retries'
   /** `retryOn` refused the error (or, by default, it was a sabre argument, handle or abort error). */
   | 'not-retryable'
-  /** The error's Retry-After asked for a longer wait than `maxMs`. */
+  /**
+   * By default only: the error does not prove fn's work did not happen (a
+   * timeout, a reset connection, an unknown error), and fn is not declared
+   * safe to repeat (`idempotent`, `idempotencyKey`): retrying could do it twice.
+   */
+  | 'unsafe'
+  /** The error's Retry-After asked for a longer wait than `maxRetryAfterMs` (default `maxMs`). */
   | 'retry-after'
   /** The shared budget was spent. */
   | 'budget';
@@ -99,14 +117,30 @@ export interface RetryOptions {
   readonly retries?: number;
   /** The first retry's backoff, in ms (default 100). */
   readonly baseMs?: number;
-  /** No delay is longer (default 10 000); a Retry-After beyond it ends the retries. */
+  /** No backoff delay is longer (default 10 000); a Retry-After beyond it ends the retries, unless `maxRetryAfterMs` allows it. */
   readonly maxMs?: number;
+  /** The longest Retry-After that is waited (default `maxMs`; at least `maxMs`); a longer one ends the retries (reason 'retry-after'). */
+  readonly maxRetryAfterMs?: number;
   /** Default 'full' (AWS's recommendation for competing clients). */
   readonly jitter?: Jitter;
   /** Cancels the wait (and is passed to fn): the retry rejects with AbortError. */
   readonly signal?: AbortSignal;
-  /** Whether an error is worth retrying (default: any, except sabre's invalid-argument, handle and abort errors). */
+  /**
+   * Whether an error is worth retrying. Default: only an error that proves
+   * fn's work did not happen (`neverStarted`); with `idempotent` or
+   * `idempotencyKey`, any error except sabre's invalid-argument, handle and
+   * abort errors.
+   */
   readonly retryOn?: (error: unknown, attempt: number) => boolean;
+  /** fn is safe to repeat (a read, a PUT, a DELETE): retry errors whose outcome is unknown too (default false). */
+  readonly idempotent?: boolean;
+  /**
+   * One key for every attempt, given to fn (`call.idempotencyKey`) to send
+   * upstream, which then does the work once: a string (the client's own key,
+   * 1–255 printable ASCII characters) or `true` for a random UUID. Implies
+   * `idempotent`.
+   */
+  readonly idempotencyKey?: string | true;
   /** A budget shared by all threads (a RetryBudget): retry deposits once per call and withdraws before each retry, giving up when it is spent. */
   readonly budget?: RetryBudgetLike;
   /** Called before each wait (for logs and metrics). */
@@ -117,8 +151,41 @@ export interface RetryOptions {
   readonly random?: () => number;
 }
 
-const defaultRetryOn = (error: unknown): boolean =>
+const retryable = (error: unknown): boolean =>
   !isSabreError(error, ErrorCode.INVALID_ARG) && !isSabreError(error, ErrorCode.HANDLE) && !isSabreError(error, ErrorCode.ABORTED);
+
+/** Network error codes of a connection that was never made: the request was not sent. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+function statusOf(error: object): unknown {
+  const e = error as { status?: unknown; statusCode?: unknown; response?: { status?: unknown } | null };
+  return e.status ?? e.statusCode ?? (typeof e.response === 'object' && e.response !== null ? e.response.status : undefined);
+}
+
+/**
+ * True when `error` proves the call's work did not happen, so repeating it
+ * cannot do it twice: a breaker that was open (CircuitOpenError), a full
+ * bulkhead, a connection that was refused or never resolved (on the error or
+ * its `cause`: ECONNREFUSED, ENOTFOUND, EAI_AGAIN, ENETUNREACH, EHOSTUNREACH,
+ * undici's connect timeout), or an HTTP 429 (status, statusCode or
+ * response.status). `retry`'s default `retryOn`.
+ */
+export function neverStarted(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  if (isSabreError(error, ErrorCode.CIRCUIT_OPEN) || isSabreError(error, ErrorCode.BULKHEAD_FULL)) return true;
+  for (let e: unknown = error, depth = 0; typeof e === 'object' && e !== null && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NOT_CONNECTED.has(code)) return true;
+  }
+  return statusOf(error) === 429;
+}
+
+/** An `idempotencyKey` option: true, or a header-safe string. */
+function checkIdempotencyKey(v: unknown, name: string): string | true {
+  if (v === true) return v;
+  if (typeof v === 'string' && v.length >= 1 && v.length <= 255 && /^[\x20-\x7e]+$/.test(v)) return v;
+  throw new InvalidArgumentError(`${name} must be true or a string of 1 to 255 printable ASCII characters, got ${describeValue(v)}`);
+}
 
 const delay = () => number({ above: 0, max: MAX_RETRY_DELAY_MS, unit: 'milliseconds' });
 
@@ -131,7 +198,10 @@ const OPTIONS = defineOptions(
     maxMs: withDefault(delay(), undefined),
     jitter: oneOf(JITTERS, 'full'),
     signal: signal(),
+    maxRetryAfterMs: withDefault(delay(), undefined),
     retryOn: fnField<(error: unknown, attempt: number) => boolean>(),
+    idempotent: boolean(false),
+    idempotencyKey: withDefault(custom<string | true>(checkIdempotencyKey), undefined),
     budget: withDefault(
       custom<RetryBudgetLike>((v, name) => {
         const b = v as Partial<RetryBudgetLike> | null;
@@ -151,13 +221,16 @@ const OPTIONS = defineOptions(
     check: (o) => {
       if (o.maxMs !== undefined && o.maxMs < o.baseMs)
         throw new InvalidArgumentError(`maxMs must be at least baseMs (${o.baseMs}), got ${o.maxMs}`);
+      const maxMs = o.maxMs ?? Math.max(DEFAULT_MAX_MS, o.baseMs);
+      if (o.maxRetryAfterMs !== undefined && o.maxRetryAfterMs < maxMs)
+        throw new InvalidArgumentError(`maxRetryAfterMs must be at least maxMs (${maxMs}), got ${o.maxRetryAfterMs}`);
     },
   },
 );
 type Config = Parsed<typeof OPTIONS.fields>;
 
-/** What the first attempt receives when there is no signal: one frozen object for every call. */
-const FIRST_CALL: RetryCall = Object.freeze({ attempt: 0, signal: undefined });
+/** What the first attempt receives when there is no signal and no key: one frozen object for every call. */
+const FIRST_CALL: RetryCall = Object.freeze({ attempt: 0, signal: undefined, idempotencyKey: undefined });
 
 const maxOf = (c: Config): number => c.maxMs ?? Math.max(DEFAULT_MAX_MS, c.baseMs);
 
@@ -310,21 +383,28 @@ export function retry<T>(fn: (call: RetryCall) => T | PromiseLike<T>, options?: 
   const signal = cfg.signal;
   if (signal?.aborted) return Promise.reject(new AbortError('retry aborted before the first call', signal.reason));
   if (cfg.budget !== undefined) cfg.budget.deposit();
+  const key = cfg.idempotencyKey === true ? randomUUID() : cfg.idempotencyKey;
   try {
-    result = fn(signal === undefined ? FIRST_CALL : { attempt: 0, signal });
+    result = fn(signal === undefined && key === undefined ? FIRST_CALL : { attempt: 0, signal, idempotencyKey: key });
   } catch (e) {
-    return retrySlow(fn, cfg, e);
+    return retrySlow(fn, cfg, key, e);
   }
   // Success path: one rejection handler on fn's own promise, no await of ours.
-  if (result instanceof Promise) return (result as Promise<T>).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
+  if (result instanceof Promise) return (result as Promise<T>).then(undefined, (e: unknown) => retrySlow(fn, cfg, key, e));
   if (!isThenable(result)) return Promise.resolve(result);
-  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, cfg, e));
+  return Promise.resolve(result).then(undefined, (e: unknown) => retrySlow(fn, cfg, key, e));
 }
 
-async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, cfg: Config, firstError: unknown): Promise<T> {
-  const retryOn = cfg.retryOn ?? defaultRetryOn;
+async function retrySlow<T>(
+  fn: (call: RetryCall) => T | PromiseLike<T>,
+  cfg: Config,
+  key: string | undefined,
+  firstError: unknown,
+): Promise<T> {
+  const safeToRepeat = cfg.idempotent || key !== undefined;
   const random = cfg.random ?? Math.random;
   const maxMs = maxOf(cfg);
+  const maxRetryAfterMs = cfg.maxRetryAfterMs ?? maxMs;
   let error = firstError;
   let previous = cfg.baseMs;
   const giveUp = (reason: GiveUpReason, attempts: number, retryAfterMs: number | undefined): unknown => {
@@ -335,16 +415,17 @@ async function retrySlow<T>(fn: (call: RetryCall) => T | PromiseLike<T>, cfg: Co
     if (cfg.signal?.aborted) throw new AbortError('retry aborted', cfg.signal.reason);
     const hint = retryAfterMsOf(error);
     if (attempt > cfg.retries) throw giveUp('retries', attempt, hint);
-    if (!retryOn(error, attempt)) throw giveUp('not-retryable', attempt, hint);
+    if (cfg.retryOn !== undefined ? !cfg.retryOn(error, attempt) : !retryable(error)) throw giveUp('not-retryable', attempt, hint);
+    if (cfg.retryOn === undefined && !safeToRepeat && !neverStarted(error)) throw giveUp('unsafe', attempt, hint);
     const backoff = backoffDelay(cfg.jitter, attempt - 1, cfg.baseMs, maxMs, previous, random);
     previous = backoff;
-    if (hint !== undefined && hint > maxMs) throw giveUp('retry-after', attempt, hint);
+    if (hint !== undefined && hint > maxRetryAfterMs) throw giveUp('retry-after', attempt, hint);
     if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw giveUp('budget', attempt, hint);
     const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
     cfg.onRetry?.({ attempt, delayMs, error, retryAfterMs: hint });
     await sleep(delayMs, cfg.signal);
     try {
-      return await fn({ attempt, signal: cfg.signal });
+      return await fn({ attempt, signal: cfg.signal, idempotencyKey: key });
     } catch (e) {
       error = e;
     }

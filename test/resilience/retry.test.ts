@@ -11,7 +11,7 @@ import {
 import { RetryBudget } from '../../src/resilience/retry-budget.js';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.js';
 import { ManualClock } from '../../src/clock.js';
-import { CircuitOpenError, ErrorCode, InvalidArgumentError } from '../../src/errors.js';
+import { BulkheadFullError, CircuitOpenError, ErrorCode, InvalidArgumentError, TimeoutError } from '../../src/errors.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
 import { nextTurn, until } from '../helpers/wait.js';
 
@@ -32,7 +32,7 @@ async function run<T>(
   options: RetryOptions = {},
 ): Promise<{ value?: T; error?: unknown; retries: RetryInfo[] }> {
   const retries: RetryInfo[] = [];
-  const outcome = await retry(fn, { baseMs: 0.01, maxMs: 1, onRetry: (i) => retries.push(i), ...options }).then(
+  const outcome = await retry(fn, { baseMs: 0.01, maxMs: 1, idempotent: true, onRetry: (i) => retries.push(i), ...options }).then(
     (v) => ({ value: v }),
     (e: unknown) => ({ error: e }),
   );
@@ -92,6 +92,139 @@ describe('Retry-After', () => {
   ])('nothing to read from %s', (_n, e) => expect(retryAfterMsOf(e)).toBeUndefined());
 });
 
+/**
+ * An upstream that charges and keeps a ledger, like a payment provider; it
+ * may answer too late (the charge is made, the caller times out) and may
+ * deduplicate by Idempotency-Key.
+ */
+function bank(options: { dedupe: boolean }) {
+  const ledger: string[] = [];
+  const seen = new Set<string>();
+  let timeouts = 0;
+  return {
+    ledger,
+    /** Charges `payment` (once per key when deduplicating); the first `n` calls then time out. */
+    timeoutAfterCharging(n: number) {
+      timeouts = n;
+    },
+    charge(payment: string, key?: string): Promise<string> {
+      if (!(options.dedupe && key !== undefined && seen.has(key))) ledger.push(payment);
+      if (key !== undefined) seen.add(key);
+      if (timeouts > 0) {
+        timeouts--;
+        return Promise.reject(new TimeoutError('the bank did not answer within 2000 ms'));
+      }
+      return Promise.resolve(`charged ${payment}`);
+    },
+  };
+}
+
+describe('retry is safe for work that must not happen twice', () => {
+  const fast = { baseMs: 0.01, maxMs: 1 } as const;
+
+  it('by default a timeout is not retried: the charge may have happened, so it is not made again', async () => {
+    const b = bank({ dedupe: false });
+    b.timeoutAfterCharging(1);
+    const told: GiveUpInfo[] = [];
+    const error = await rejected(retry(() => b.charge('pay-1'), { ...fast, onGiveUp: (i) => told.push(i) }));
+    expectCode(error, ErrorCode.TIMEOUT);
+    expect(b.ledger).toEqual(['pay-1']); // charged once, and the caller is told it timed out
+    expect(told).toMatchObject([{ reason: 'unsafe', attempts: 1 }]);
+  });
+
+  it('by default an unknown error and a reset connection are not retried either', async () => {
+    for (const error of [new Error('socket hang up'), Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })]) {
+      const { fn, calls } = flaky(1, error);
+      const told: GiveUpInfo[] = [];
+      expect(await rejected(retry(fn, { ...fast, onGiveUp: (i) => told.push(i) }))).toBe(error);
+      expect(calls).toEqual([0]);
+      expect(told).toMatchObject([{ reason: 'unsafe' }]);
+    }
+  });
+
+  it('by default retries what proves the work did not happen: an open breaker, a full bulkhead, a refused connection, a 429', async () => {
+    const refused = [
+      new CircuitOpenError('open', { retryAfterMs: 0.01 }),
+      new BulkheadFullError('full'),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }),
+      new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND bank'), { code: 'ENOTFOUND' }) }),
+      Object.assign(new Error('Too Many Requests'), { status: 429 }),
+      { response: { status: 429, headers: { 'retry-after': '0' } } },
+    ];
+    for (const error of refused) {
+      const { fn, calls } = flaky(1, error);
+      expect(await retry(fn, fast)).toBe('done');
+      expect(calls).toEqual([0, 1]);
+    }
+  });
+
+  it('idempotencyKey: one key for every attempt, passed to fn; an upstream that deduplicates charges once', async () => {
+    const b = bank({ dedupe: true });
+    b.timeoutAfterCharging(2);
+    const keys: (string | undefined)[] = [];
+    const out = await retry(
+      ({ idempotencyKey }) => {
+        keys.push(idempotencyKey);
+        return b.charge('pay-2', idempotencyKey);
+      },
+      { ...fast, idempotencyKey: true },
+    );
+    expect(out).toBe('charged pay-2');
+    expect(b.ledger).toEqual(['pay-2']);
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    // A key of the caller's own (the client's Idempotency-Key, passed on upstream).
+    const given: (string | undefined)[] = [];
+    await retry(({ idempotencyKey }) => (given.push(idempotencyKey), given.length < 2 ? Promise.reject(new TimeoutError('slow')) : 'ok'), {
+      ...fast,
+      idempotencyKey: 'order-77',
+    });
+    expect(given).toEqual(['order-77', 'order-77']);
+    // Without the option, fn is told no key.
+    await retry(({ idempotencyKey }) => given.push(idempotencyKey ?? 'none'));
+    expect(given.at(-1)).toBe('none');
+  });
+
+  it('idempotent: true retries timeouts and unknown errors (for work that is safe to repeat)', async () => {
+    const { fn, calls } = flaky(2, new TimeoutError('slow'));
+    expect(await retry(fn, { ...fast, idempotent: true })).toBe('done');
+    expect(calls).toEqual([0, 1, 2]);
+  });
+
+  it('a retryOn of the caller overrides the classification both ways', async () => {
+    const timedOut = flaky(1, new TimeoutError('slow'));
+    expect(await retry(timedOut.fn, { ...fast, retryOn: () => true })).toBe('done');
+    const open = flaky(1, new CircuitOpenError('open', { retryAfterMs: 0 }));
+    const told: GiveUpInfo[] = [];
+    await rejected(retry(open.fn, { ...fast, retryOn: () => false, onGiveUp: (i) => told.push(i) }));
+    expect(told).toMatchObject([{ reason: 'not-retryable' }]);
+  });
+
+  it('maxRetryAfterMs: a Retry-After beyond maxMs is waited up to it, and beyond it gives up with reason retry-after', async () => {
+    const asks = (ms: number) => Object.assign(new Error('busy'), { status: 429, retryAfterMs: ms });
+    const waited = flaky(1, asks(3));
+    const infos: RetryInfo[] = [];
+    expect(await retry(waited.fn, { baseMs: 0.01, maxMs: 1, maxRetryAfterMs: 5, onRetry: (i) => infos.push(i) })).toBe('done');
+    expect(infos[0]!.delayMs).toBeGreaterThanOrEqual(3);
+    const told: GiveUpInfo[] = [];
+    const tooLong = flaky(1, asks(50));
+    await rejected(retry(tooLong.fn, { baseMs: 0.01, maxMs: 1, maxRetryAfterMs: 5, onGiveUp: (i) => told.push(i) }));
+    expect(told).toMatchObject([{ reason: 'retry-after', retryAfterMs: 50 }]);
+    expect(tooLong.calls).toEqual([0]);
+    expectCode(await rejected(retry(() => 1, { maxMs: 10, maxRetryAfterMs: 5 })), ErrorCode.INVALID_ARG);
+  });
+
+  it('bad idempotencyKey values are typed errors, before fn is called', async () => {
+    for (const idempotencyKey of ['', 'x'.repeat(256), 'bad\nkey', 7, false]) {
+      let called = false;
+      const e = await rejected(retry(() => (called = true), { idempotencyKey } as unknown as RetryOptions));
+      expectCode(e, ErrorCode.INVALID_ARG);
+      expect(called).toBe(false);
+    }
+  });
+});
+
 describe('retry', () => {
   it('retries until fn succeeds, passing the attempt number', async () => {
     const { fn, calls } = flaky(2);
@@ -134,7 +267,7 @@ describe('retry', () => {
           if (attempt === 0) throw new Error('sync throw');
           return fn({ attempt });
         },
-        { baseMs: 0.01 },
+        { baseMs: 0.01, idempotent: true },
       ),
     ).toBe('done');
     expect(calls).toEqual([1, 2]);
@@ -171,7 +304,7 @@ describe('retry', () => {
   it('an AbortSignal cancels the wait; an aborted signal stops before the first call', async () => {
     const ac = new AbortController();
     const { fn, calls } = flaky(5);
-    const p = retry(fn, { baseMs: 10_000, maxMs: 10_000, jitter: 'none', signal: ac.signal });
+    const p = retry(fn, { baseMs: 10_000, maxMs: 10_000, jitter: 'none', signal: ac.signal, idempotent: true });
     await until(() => calls.length === 1, { what: 'the first call failed' });
     await nextTurn(); // its rejection handled: retry waits out its 10 s delay now
     ac.abort(new Error('shutdown'));
@@ -220,7 +353,7 @@ describe('retry', () => {
     const ac = new AbortController();
     const told: GiveUpInfo[] = [];
     const waiting = flaky(5);
-    const p = retry(waiting.fn, { baseMs: 10_000, jitter: 'none', signal: ac.signal, onGiveUp: (i) => told.push(i) });
+    const p = retry(waiting.fn, { baseMs: 10_000, jitter: 'none', signal: ac.signal, idempotent: true, onGiveUp: (i) => told.push(i) });
     await until(() => waiting.calls.length === 1, { what: 'the first call failed' });
     await nextTurn(); // retry waits out its delay now
     ac.abort();
@@ -276,7 +409,7 @@ describe('retry', () => {
 
     it('a random source that returns garbage rejects the retry with InvalidArgumentError', async () => {
       const { fn, calls } = flaky(3);
-      expectCode(await rejected(retry(fn, { random: () => 2 })), ErrorCode.INVALID_ARG, /random/);
+      expectCode(await rejected(retry(fn, { random: () => 2, idempotent: true })), ErrorCode.INVALID_ARG, /random/);
       expect(calls).toEqual([0]);
       let p: Promise<unknown> | undefined;
       expect(thrown(() => (p = retry(42 as never)))).toBeUndefined(); // always a rejection, never a throw

@@ -128,7 +128,8 @@ export default async function run(task: BreakerTask): Promise<LoadResult | numbe
   if (task.kind === 'warm-up') {
     // A few requests through a breaker and retry: the first run then finds the code compiled.
     const breaker = new CircuitBreaker({ failureThreshold: 5, resetTimeoutMs: 1_000, timeoutMs: 5_000 });
-    for (let i = 0; i < 20; i++) await retry(() => breaker.execute((c) => request(`${task.url}?warm-up`, c.signal)), { retries: 1 });
+    for (let i = 0; i < 20; i++)
+      await retry(() => breaker.execute((c) => request(`${task.url}?warm-up`, c.signal)), { retries: 1, idempotent: true });
     return threadId;
   }
   return load(task);
@@ -182,7 +183,8 @@ async function load(task: LoadTask): Promise<LoadResult> {
             requests++;
             return request(url, AbortSignal.timeout(task.callTimeoutMs));
           },
-          { ...task.retry, jitter: 'full', ...(budget === undefined ? {} : { budget }) },
+          // A GET: safe to repeat, so a timeout is retried too.
+          { ...task.retry, jitter: 'full', idempotent: true, ...(budget === undefined ? {} : { budget }) },
         );
       }
     } catch (e) {
