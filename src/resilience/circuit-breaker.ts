@@ -652,7 +652,8 @@ export class CircuitBreaker {
   /** OPEN period of `word`: whole ms until probes may pass (0: now, or the word is stale). */
   private openWait(word: number, now: number): number {
     const entry = this.log.stamp(word);
-    return entry === undefined ? 0 : Math.max(0, Math.ceil(entry.at + this.resetTimeoutMs - now));
+    // At most resetTimeoutMs: the stamp is kept in whole ms, rounded up, so the sum may pass it by under 1 ms.
+    return entry === undefined ? 0 : Math.max(0, Math.min(this.resetTimeoutMs, Math.ceil(entry.at + this.resetTimeoutMs - now)));
   }
 
   /** The state word, with an expired OPEN moved to HALF_OPEN. */
