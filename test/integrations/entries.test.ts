@@ -9,6 +9,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import * as sabre from '../../src/index.js';
 import * as comlinkEntry from '../../src/integrations/comlink.js';
+import * as honoEntry from '../../src/integrations/hono/index.js';
 import * as piscinaEntry from '../../src/integrations/piscina.js';
 
 const root = new URL('../../', import.meta.url);
@@ -20,7 +21,7 @@ const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   files: string[];
 };
-const PEERS = ['piscina', 'comlink'];
+const PEERS = ['piscina', 'comlink', 'hono'];
 const isPeer = (specifier: string) => PEERS.some((p) => specifier === p || specifier.startsWith(`${p}/`));
 
 /** The src/ modules reachable from `entry` (every import, `import type` included) and the packages they name. */
@@ -42,7 +43,7 @@ function sourceGraph(entry: string): { modules: string[]; packages: string[] } {
 }
 
 describe('package.json', () => {
-  it('makes piscina and comlink optional peer dependencies (and dev dependencies for the repo)', () => {
+  it('makes piscina, comlink and hono optional peer dependencies (and dev dependencies for the repo)', () => {
     for (const name of PEERS) {
       expect(pkg.dependencies?.[name], `${name} in dependencies`).toBeUndefined();
       expect(pkg.peerDependencies?.[name], `${name} in peerDependencies`).toBeTypeOf('string');
@@ -54,6 +55,7 @@ describe('package.json', () => {
   it('gives each integration a subpath, and every export target is a src/ module built to dist/', () => {
     expect(pkg.exports['./piscina']).toBe('./dist/integrations/piscina.js');
     expect(pkg.exports['./comlink']).toBe('./dist/integrations/comlink.js');
+    expect(pkg.exports['./hono']).toBe('./dist/integrations/hono/index.js');
     for (const [subpath, target] of Object.entries(pkg.exports)) {
       if (subpath === './package.json') continue;
       expect(target, subpath).toMatch(/^\.\/dist\/.+\.js$/);
@@ -67,7 +69,7 @@ describe('package.json', () => {
 });
 
 describe('the main entry', () => {
-  it('reaches no integration module and imports neither piscina nor comlink, even as types', () => {
+  it('reaches no integration module and imports no peer (piscina, comlink, hono), even as types', () => {
     for (const entry of ['src/index.ts', 'src/testing/index.ts']) {
       const { modules, packages } = sourceGraph(entry);
       expect(modules.length, entry).toBeGreaterThan(1);
@@ -130,6 +132,11 @@ describe('limits live on their classes', () => {
 describe('the integration entries', () => {
   it('sabre/piscina: task arguments, task filenames and registerKind; not the kind table itself', () => {
     expect(Object.keys(piscinaEntry).sort()).toEqual(['fromTaskArgs', 'piscinaTask', 'registerKind', 'toTaskArgs']);
+  });
+
+  it('sabre/hono: the middleware, and nothing it is made of', () => {
+    expect(Object.keys(honoEntry).sort()).toEqual(['circuitBreaker']);
+    expect(sourceGraph('src/integrations/hono/index.ts').packages.filter(isPeer)).toEqual(['hono', 'hono/factory']);
   });
 
   it('sabre/comlink: the transfer handlers and registerKind; not the kind table itself', () => {

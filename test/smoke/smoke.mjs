@@ -55,6 +55,7 @@ const ENTRIES = {
   'sabre/testing': 'dist/testing/index.js',
   'sabre/piscina': 'dist/integrations/piscina.js',
   'sabre/comlink': 'dist/integrations/comlink.js',
+  'sabre/hono': 'dist/integrations/hono/index.js',
 };
 for (const [entry, file] of Object.entries(ENTRIES)) {
   let resolved;
@@ -179,9 +180,23 @@ await step('resilience primitives work from the built package', async () => {
       if (++calls < 2) throw new Error('flaky');
       return 'ok';
     },
-    { baseMs: 1, budget: sabre.RetryBudget.from(budget.handle) },
+    { baseMs: 1, budget: sabre.RetryBudget.from(budget.handle), idempotent: true },
   );
   check(value === 'ok' && calls === 2 && budget.stats().withdrawals === 1, 'retry: a retry drawn from a shared RetryBudget');
+  calls = 0;
+  const unsafe = await sabre
+    .retry(
+      async () => {
+        calls++;
+        throw new sabre.TimeoutError('slow');
+      },
+      { baseMs: 1 },
+    )
+    .catch((e) => e);
+  check(
+    sabre.isSabreError(unsafe, 'ERR_TIMEOUT') && calls === 1,
+    'retry: by default a timeout is not retried (the work may have happened)',
+  );
   const bulkhead = new sabre.Bulkhead({ maxConcurrent: 1 });
   let release;
   const held = bulkhead.execute(() => new Promise((r) => (release = r)));
@@ -196,7 +211,7 @@ await step('resilience primitives work from the built package', async () => {
   check(full && (await bulkhead.execute(() => 2)) === 2, 'Bulkhead: refuses beyond maxConcurrent, admits again once the slot is free');
 });
 
-const { Mutex, AtomicCounter, spawnWorker, isSabreError } = sabre;
+const { Mutex, AtomicCounter, CircuitBreaker, spawnWorker, isSabreError } = sabre;
 
 // 2. Plain .mjs workers started through spawnWorker increment under the lock: the total is exact.
 await step('workers increment under the Mutex', async () => {
@@ -302,6 +317,24 @@ await step('sabre/comlink', async () => {
     api[Comlink.releaseProxy]();
     await worker.terminate();
   }
+});
+
+// sabre/hono: the middleware from dist, in a Hono app.
+await step('sabre/hono', async () => {
+  const { Hono } = await import('hono');
+  const { circuitBreaker } = await import('sabre/hono');
+  const breaker = new CircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 60_000 });
+  const app = new Hono();
+  app.use('*', circuitBreaker({ breaker }));
+  let calls = 0;
+  app.get('/', (c) => (calls++, c.text('down', 503)));
+  const first = await app.request('/');
+  const second = await app.request('/');
+  check(
+    first.status === 503 && second.status === 503 && calls === 1 && second.headers.get('retry-after') === '60',
+    "circuitBreaker: an upstream's 503 opens the shared breaker, the next request gets 503 + Retry-After without the handler",
+    `${first.status} ${second.status} calls ${calls} retry-after ${second.headers.get('retry-after')}`,
+  );
 });
 
 // 6. sabre/testing: runThreads starts its (built) harness workers and runs a plain .mjs program.

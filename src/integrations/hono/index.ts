@@ -1,0 +1,6 @@
+/**
+ * Hono middleware (`sabre/hono`): sabre's shared policies where an HTTP API
+ * meets them. `hono` is an optional peer dependency of sabre: only this
+ * entry imports it.
+ */
+export { circuitBreaker, type BreakerLike, type CircuitBreakerMiddlewareOptions } from './circuit-breaker/index.js';
