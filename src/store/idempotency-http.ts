@@ -4,7 +4,8 @@
  * as one framework-agnostic function.
  */
 import { InvalidArgumentError, isSabreError } from '../errors.js';
-import { boolean, custom, fn, withDefault } from '../options/field.js';
+import { boolean, custom, fn, integer, withDefault } from '../options/field.js';
+import { retryAfterSeconds } from '../http/retry-after.js';
 import { defineOptions } from '../options/schema.js';
 import { describeValue, isInstance, plainObject } from '../validate.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotencyResponse } from './idempotency-store.js';
@@ -37,6 +38,8 @@ export interface IdempotentOptions {
   readonly fingerprint?: (request: IdempotentRequest) => string;
   /** A URL documenting the API's idempotency: the `type` of the problem bodies, and a `Link` on 400 and 422. */
   readonly documentation?: string;
+  /** The longest key accepted, in characters (1 .. 255, default 255); a longer one is a 400. */
+  readonly maxKeyLength?: number;
 }
 
 /** A non-empty string (a header name, a URL). */
@@ -51,7 +54,31 @@ const OPTIONS = defineOptions('idempotent(store, request, handler, options)', {
   header: withDefault(text('a header name (a non-empty string)'), IDEMPOTENCY_KEY_HEADER),
   fingerprint: fn<(request: IdempotentRequest) => string>(),
   documentation: withDefault(text('a URL (a non-empty string)'), undefined),
+  maxKeyLength: integer({ min: 1, max: MAX_IDEMPOTENCY_KEY_LENGTH, default: MAX_IDEMPOTENCY_KEY_LENGTH }),
 });
+
+/**
+ * How long a request takes, as this thread has seen it for each store (an
+ * exponentially weighted mean of completed handler runs): a 409 asks the
+ * client to come back after about that long, not after the rest of the
+ * first request's lease (which is sized for the slowest request, and would
+ * keep a client of a 100 ms endpoint waiting half a minute).
+ */
+const typicalRun = new WeakMap<IdempotencyStore, number>();
+/** The guess before this thread has seen a request of the store complete. */
+const FIRST_GUESS_MS = 1_000;
+/** The weight of the newest run in the mean. */
+const RUN_WEIGHT = 0.2;
+
+function recordRun(store: IdempotencyStore, ms: number): void {
+  const mean = typicalRun.get(store);
+  typicalRun.set(store, mean === undefined ? ms : mean + RUN_WEIGHT * (ms - mean));
+}
+
+/** The 409's wait: about one typical run, never past the first request's lease. */
+function conflictWaitMs(store: IdempotencyStore, leaseLeftMs: number): number {
+  return Math.min(leaseLeftMs, typicalRun.get(store) ?? FIRST_GUESS_MS);
+}
 
 /**
  * How the request was answered:
@@ -144,7 +171,7 @@ function reply(
  * | a key that is empty, longer than 255 characters or malformed | 400 |
  * | first with its key | the handler's response, recorded |
  * | same key and fingerprint, first one completed | the recorded status, headers and body, plus `Idempotent-Replayed: true` |
- * | same key and fingerprint, first one still running | 409 with `Retry-After` (seconds until its lease lapses) |
+ * | same key and fingerprint, first one still running | 409 with `Retry-After`: about as long as a request takes (this thread's mean of completed runs, 1 s before the first), at most the rest of the first one's lease |
  * | same key, another method, path or body | 422 |
  * | a new key, the store full (made with `whenFull: 'fail-closed'`) | 503 with `Retry-After` (seconds until the first record may lapse) |
  *
@@ -214,11 +241,11 @@ export async function idempotent(
     );
   }
   const key = parseKey(raw);
-  if (key === undefined || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+  if (key === undefined || key.length === 0 || key.length > o.maxKeyLength) {
     return reply(
       400,
       `${name} is invalid`,
-      `The ${name} must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+      `The ${name} must be a non-empty string of at most ${o.maxKeyLength} characters.`,
       'invalid-key',
       docs,
     );
@@ -248,12 +275,12 @@ export async function idempotent(
         'A request with the same key is still being processed; retry later.',
         'conflict',
         docs,
-        { 'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))) },
+        { 'retry-after': String(retryAfterSeconds(conflictWaitMs(store, begun.retryAfterMs))) },
       );
     case 'full':
       // Only with the store's whenFull: 'fail-closed': every record is live; retry once one may have lapsed.
       return reply(503, 'The idempotency store is full', 'Every idempotency record is in use; retry later.', 'full', docs, {
-        'retry-after': String(Math.max(1, Math.ceil(begun.retryAfterMs / 1000))),
+        'retry-after': String(retryAfterSeconds(begun.retryAfterMs)),
       });
     case 'mismatch':
       return reply(
@@ -268,12 +295,14 @@ export async function idempotent(
   }
   const token = begun.token;
   let response: IdempotencyResponse;
+  const started = performance.now();
   try {
     response = await handler({ key });
   } catch (e) {
     giveUp(store, token);
     throw e;
   }
+  recordRun(store, performance.now() - started);
   try {
     store.complete(token, response);
   } catch (e) {

@@ -660,10 +660,22 @@ describe('idempotent (HTTP mapping)', () => {
     });
     const dup = await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(2));
     expect(dup).toMatchObject({ status: 409, outcome: 'conflict' });
-    expect(dup.headers['retry-after']).toBe('3');
+    expect(dup.headers['retry-after']).toBe('1'); // about one request's time (1 s before any has completed here), not the 2.5 s lease
     release();
     expect((await first).outcome).toBe('executed');
     expect((await idempotent(store, request({ 'idempotency-key': 'k' }), () => created(3))).body).toBe('{"charge":1}');
+  });
+
+  it("a 409's Retry-After follows how long requests take, not the rest of a long lease", async () => {
+    const { store } = manual({ leaseMs: 30_000 });
+    for (let i = 0; i < 3; i++) await idempotent(store, request({ 'idempotency-key': `quick-${i}` }), () => created(i)); // fast runs
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = idempotent(store, request({ 'idempotency-key': 'slow' }), async () => (await gate, created(9)));
+    const dup = await idempotent(store, request({ 'idempotency-key': 'slow' }), () => created(10));
+    expect(dup.headers['retry-after']).toBe('1'); // the lease has 30 s left; requests take milliseconds
+    release();
+    await first;
   });
 
   it('the same key with another body is 422', async () => {

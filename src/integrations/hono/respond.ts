@@ -4,6 +4,7 @@
  * the app asks for it, RFC 9457 problem details (`application/problem+json`).
  */
 import type { Context } from 'hono';
+import { retryAfterSeconds } from '../../http/retry-after.js';
 
 /** What a refusal says. */
 export interface Refusal {
@@ -14,14 +15,6 @@ export interface Refusal {
   readonly detail: string;
   /** How long the client should wait, in ms; absent or not finite: no `Retry-After`. */
   readonly retryAfterMs?: number;
-}
-
-/**
- * `Retry-After` in whole seconds, rounded up and at least 1 (RFC 9110
- * delay-seconds): a client that waits what it is told never comes back early.
- */
-export function retryAfterSeconds(ms: number): number {
-  return Math.max(1, Math.ceil(ms / 1000));
 }
 
 /** The response for `r`: problem details when `problemDetails`, else plain text. */
