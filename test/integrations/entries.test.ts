@@ -135,7 +135,7 @@ describe('the integration entries', () => {
   });
 
   it('sabre/hono: the middleware, and nothing it is made of', () => {
-    expect(Object.keys(honoEntry).sort()).toEqual(['circuitBreaker']);
+    expect(Object.keys(honoEntry).sort()).toEqual(['circuitBreaker', 'idempotency']);
     expect(sourceGraph('src/integrations/hono/index.ts').packages.filter(isPeer)).toEqual(['hono', 'hono/factory']);
   });
 

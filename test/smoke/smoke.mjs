@@ -335,6 +335,19 @@ await step('sabre/hono', async () => {
     "circuitBreaker: an upstream's 503 opens the shared breaker, the next request gets 503 + Retry-After without the handler",
     `${first.status} ${second.status} calls ${calls} retry-after ${second.headers.get('retry-after')}`,
   );
+  const { idempotency } = await import('sabre/hono');
+  const store = new sabre.IdempotencyStore({ capacity: 8, leaseMs: 1_000, retentionMs: 60_000 });
+  const payments = new Hono();
+  payments.use('*', idempotency({ store }));
+  let charges = 0;
+  payments.post('/pay', (c) => (charges++, c.json({ charge: charges }, 201)));
+  const pay = () => payments.request('/pay', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' });
+  const [a, b] = [await pay(), await pay()];
+  check(
+    a.status === 201 && b.status === 201 && b.headers.get('idempotent-replayed') === 'true' && charges === 1,
+    'idempotency: a retried POST is replayed from the shared store, charged once',
+    `${a.status} ${b.status} replayed ${b.headers.get('idempotent-replayed')} charges ${charges}`,
+  );
 });
 
 // 6. sabre/testing: runThreads starts its (built) harness workers and runs a plain .mjs program.

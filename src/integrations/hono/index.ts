@@ -4,3 +4,4 @@
  * entry imports it.
  */
 export { circuitBreaker, type BreakerLike, type CircuitBreakerMiddlewareOptions } from './circuit-breaker/index.js';
+export { idempotency, type IdempotencyEnv, type IdempotencyMiddlewareOptions, type IdempotencyVariable } from './idempotency/index.js';

@@ -1,0 +1,156 @@
+/**
+ * idempotency: Hono middleware for the `Idempotency-Key` request header
+ * (IETF draft-ietf-httpapi-idempotency-key-header) with Stripe's semantics,
+ * over an IdempotencyStore shared by every thread. On the methods it covers
+ * (POST and PATCH by default):
+ * - no key: 400 (unless `required: false`: the request runs unrecorded);
+ *   an empty, malformed or too long key: 400;
+ * - the first request with a key runs, and its response (status, headers,
+ *   body) is recorded;
+ * - a retry after it completed gets that response again, with
+ *   `Idempotent-Replayed: true`, and the handler does not run;
+ * - a retry while it still runs: 409 with a `Retry-After` of about one
+ *   request's time;
+ * - the same key with another method, path, query or body: 422;
+ * - a handler that throws records nothing: the key stays retryable (and the
+ *   app's error handler answers).
+ * The key and the outcome are in `c.var.idempotency`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { IdempotencyStore } from 'sabre';
+ * import { idempotency, type IdempotencyEnv } from 'sabre/hono';
+ *
+ * const store = new IdempotencyStore({ capacity: 100_000, leaseMs: 30_000, retentionMs: 86_400_000 }); // store.handle: every worker
+ * const api = new Hono<IdempotencyEnv>(); // types c.var.idempotency
+ * api.use('/payments', idempotency({ store, problemDetails: true }));
+ * api.post('/payments', async (c) => {
+ *   const { key } = c.var.idempotency; // pass it on to the bank, which then charges once
+ *   return c.json({ id: `pay_${key}` }, 201);
+ * });
+ * ```
+ */
+import type { MiddlewareHandler } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import { InvalidArgumentError } from '../../../errors.js';
+import { boolean, custom, fn, integer } from '../../../options/field.js';
+import { defineOptions } from '../../../options/schema.js';
+import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH } from '../../../store/idempotency-store.js';
+import { idempotent, type IdempotencyOutcome, type IdempotentRequest } from '../../../store/idempotency-http.js';
+import { describeValue, isInstance } from '../../../validate.js';
+
+export interface IdempotencyMiddlewareOptions {
+  /** The store every thread shares (`IdempotencyStore.from(handle)` in a worker). */
+  readonly store: IdempotencyStore;
+  /** Refuse a covered request without a key with 400 (default true); when false, it runs unrecorded. */
+  readonly required?: boolean;
+  /** The methods covered (default POST and PATCH: the ones that are not idempotent by themselves). */
+  readonly methods?: readonly string[];
+  /** How to fingerprint a request (default: method, path with query, and body). */
+  readonly fingerprint?: (request: IdempotentRequest) => string;
+  /** The longest key accepted, in characters (1 .. 255, default 255). */
+  readonly maxKeyLength?: number;
+  /** Answer refusals (400, 409, 422, 503) as RFC 9457 problem details instead of plain text (default false). */
+  readonly problemDetails?: boolean;
+}
+
+/** What the middleware leaves in `c.var.idempotency`. */
+export interface IdempotencyVariable {
+  /** The request's key (undefined for a request it does not cover, or without one when not required). */
+  readonly key: string | undefined;
+  /** How it was answered (`'executed'` while the handler runs). */
+  readonly outcome: IdempotencyOutcome | 'not-covered';
+}
+
+/** The `Env` of an app using the middleware: `new Hono<IdempotencyEnv>()` types `c.var.idempotency`. */
+export interface IdempotencyEnv {
+  Variables: { idempotency: IdempotencyVariable };
+}
+
+const OPTIONS = defineOptions('idempotency(options)', {
+  store: custom<IdempotencyStore>((v, name) => {
+    if (isInstance(v, IdempotencyStore)) return v;
+    throw new InvalidArgumentError(`${name} must be an IdempotencyStore, got ${describeValue(v)}`);
+  }),
+  required: boolean(true),
+  methods: custom<readonly string[]>(
+    (v, name) => {
+      if (Array.isArray(v) && v.length > 0 && v.every((m) => typeof m === 'string' && /^[A-Za-z]+$/.test(m)))
+        return v.map((m: string) => m.toUpperCase());
+      throw new InvalidArgumentError(`${name} must be a non-empty array of HTTP method names, got ${describeValue(v)}`);
+    },
+    ['POST', 'PATCH'],
+  ),
+  fingerprint: fn<(request: IdempotentRequest) => string>(),
+  maxKeyLength: integer({ min: 1, max: MAX_IDEMPOTENCY_KEY_LENGTH, default: MAX_IDEMPOTENCY_KEY_LENGTH }),
+  problemDetails: boolean(false),
+});
+
+/** A problem+json reply of `idempotent()` as plain text (`title: detail`), for apps that did not ask for problem details. */
+function asText(headers: Record<string, string>, body: string | Uint8Array | undefined): string {
+  const { title, detail } = JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body)) as {
+    title: string;
+    detail: string;
+  };
+  delete headers['content-type'];
+  headers['Content-Type'] = 'text/plain; charset=UTF-8';
+  return `${title}: ${detail}`;
+}
+
+/** The outcomes whose reply `idempotent()` made itself (the handler's own response stands for the others). */
+const REFUSALS = new Set<IdempotencyOutcome>(['conflict', 'mismatch', 'missing-key', 'invalid-key', 'full']);
+
+/**
+ * The middleware (see the module's description).
+ * @throws InvalidArgumentError for bad options, when it is made (not per request)
+ */
+export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHandler<IdempotencyEnv> {
+  const o = OPTIONS.parse(options);
+  const covered = new Set(o.methods);
+  const helperOptions = {
+    required: o.required,
+    maxKeyLength: o.maxKeyLength,
+    ...(o.fingerprint !== undefined ? { fingerprint: o.fingerprint } : {}),
+  };
+  return createMiddleware<IdempotencyEnv>(async (c, next) => {
+    if (!covered.has(c.req.method)) {
+      c.set('idempotency', { key: undefined, outcome: 'not-covered' });
+      await next();
+      return;
+    }
+    const url = new URL(c.req.url);
+    const request: IdempotentRequest = {
+      method: c.req.method,
+      path: url.pathname + url.search,
+      headers: c.req.raw.headers,
+      body: new Uint8Array(await c.req.arrayBuffer()), // Hono keeps it: the handler can still read the body
+    };
+    let threw = false;
+    const reply = await idempotent(
+      o.store,
+      request,
+      async ({ key }) => {
+        c.set('idempotency', { key, outcome: key === undefined ? 'unkeyed' : 'executed' });
+        await next();
+        if (c.error !== undefined) {
+          threw = true;
+          throw c.error; // nothing recorded: the key stays retryable
+        }
+        const headers: Record<string, string> = {};
+        c.res.headers.forEach((value, name) => (headers[name] = value));
+        return { status: c.res.status, headers, body: new Uint8Array(await c.res.clone().arrayBuffer()) };
+      },
+      helperOptions,
+    ).catch((e: unknown) => {
+      if (threw) return undefined; // the app's error handler has answered
+      throw e;
+    });
+    if (reply === undefined) return;
+    c.set('idempotency', { key: c.var.idempotency?.key, outcome: reply.outcome });
+    if (reply.outcome === 'executed' || reply.outcome === 'unkeyed' || reply.outcome === 'lease-lost') return; // the handler's response
+    const headers = { ...reply.headers };
+    const body = REFUSALS.has(reply.outcome) && !o.problemDetails ? asText(headers, reply.body) : reply.body;
+    return new Response(body, { status: reply.status, headers }); // next() was not called: this is the response
+  });
+}
