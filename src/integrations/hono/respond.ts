@@ -17,6 +17,11 @@ export interface Refusal {
   readonly retryAfterMs?: number;
 }
 
+/** A refusal's plain-text body (when the app did not ask for problem details). */
+export function refusalText(title: string, detail: string): string {
+  return `${title}: ${detail}`;
+}
+
 /** The response for `r`: problem details when `problemDetails`, else plain text. */
 export function refuse(c: Context, r: Refusal, problemDetails: boolean): Response {
   const headers: Record<string, string> = {};
@@ -24,7 +29,7 @@ export function refuse(c: Context, r: Refusal, problemDetails: boolean): Respons
     headers['Retry-After'] = String(retryAfterSeconds(r.retryAfterMs));
   if (!problemDetails) {
     headers['Content-Type'] = 'text/plain; charset=UTF-8';
-    return c.body(`${r.title}: ${r.detail}`, r.status, headers);
+    return c.body(refusalText(r.title, r.detail), r.status, headers);
   }
   headers['Content-Type'] = 'application/problem+json';
   return c.body(JSON.stringify({ type: 'about:blank', title: r.title, status: r.status, detail: r.detail }), r.status, headers);

@@ -39,6 +39,7 @@ import { defineOptions } from '../../../options/schema.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH } from '../../../store/idempotency-store.js';
 import { idempotent, type IdempotencyOutcome, type IdempotentRequest } from '../../../store/idempotency-http.js';
 import { describeValue, isInstance } from '../../../validate.js';
+import { refusalText } from '../respond.js';
 
 export interface IdempotencyMiddlewareOptions {
   /** The store every thread shares (`IdempotencyStore.from(handle)` in a worker). */
@@ -95,7 +96,7 @@ function asText(headers: Record<string, string>, body: string | Uint8Array | und
   };
   delete headers['content-type'];
   headers['Content-Type'] = 'text/plain; charset=UTF-8';
-  return `${title}: ${detail}`;
+  return refusalText(title, detail);
 }
 
 /** The outcomes whose reply `idempotent()` made itself (the handler's own response stands for the others). */
