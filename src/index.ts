@@ -176,7 +176,30 @@ export { TokenBucket, type TokenBucketOptions, type TokenBucketHandle } from './
 // eslint-disable-next-line @typescript-eslint/no-deprecated -- still exported, for code written against the old options
 export type { LegacyTokenBucketOptions } from './limit/token-bucket.js';
 export { SlidingWindow, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode } from './limit/sliding-window.js';
-export { rateLimitHeaders, type RateLimitHeaders } from './limit/headers.js';
+export {
+  rateLimitHeaders,
+  RATE_LIMIT_DRAFTS,
+  type RateLimitHeaders,
+  type RateLimitDraft6Headers,
+  type RateLimitDraft,
+  type RateLimitHeadersOptions,
+} from './limit/headers.js';
+export {
+  httpRateLimit,
+  type HttpRateLimitOptions,
+  type HttpRequestLike,
+  type LimiterLike,
+  type RateLimitGateOptions,
+  type RateLimitVerdict,
+} from './http/rate-limit.js';
+export { addressKey } from './http/client-key.js';
+export {
+  httpCircuitBreaker,
+  type BreakerAdmitted,
+  type BreakerLike,
+  type BreakerRefused,
+  type HttpCircuitBreakerOptions,
+} from './http/circuit-breaker.js';
 export type { LimiterStats, RateLimitDecision, RateLimitPolicy } from './limit/decision.js';
 export type { KeyedStats, WhenFull } from './table/when-full.js';
 export {} from './limit/keyed-slots.js';

@@ -101,9 +101,11 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
       'RateLimit-Policy': '"default";q=100;w=10',
       RateLimit: '"default";r=0;t=10',
     });
+    // Refused: the reset is the Retry-After second (draft-10 §6: Retry-After
+    // SHOULD NOT point earlier than the reset), not the 10 s to a full bucket.
     expect(rateLimitHeaders(bucket.check('k'), bucket.policy)).toEqual({
       'RateLimit-Policy': '"default";q=100;w=10',
-      RateLimit: '"default";r=0;t=10',
+      RateLimit: '"default";r=0;t=1',
       'Retry-After': '1',
     });
     const window = new SlidingWindow({ limit: 2, windowMs: 60_000, capacity: 4, clock });
@@ -159,5 +161,76 @@ describe('rateLimitHeaders (IETF RateLimit fields, draft-10)', () => {
     ])('%s', (_n, op, message) => {
       expectCode(op, ErrorCode.INVALID_ARG, message);
     });
+  });
+});
+
+describe('rateLimitHeaders: every draft', () => {
+  const allowed = decision({ remaining: 99, resetMs: 60_000 });
+  const refused = decision({ allowed: false, remaining: 0, retryAfterMs: 2_500, resetMs: 60_000 });
+  const policy = { name: 'per-user', windowMs: 60_000 };
+
+  it('draft-6: RateLimit-Limit, -Remaining and -Reset, as express-rate-limit writes them', () => {
+    expect(rateLimitHeaders(allowed, policy, { draft: 'draft-6' })).toEqual({
+      'RateLimit-Policy': '100;w=60',
+      'RateLimit-Limit': '100',
+      'RateLimit-Remaining': '99',
+      'RateLimit-Reset': '60',
+    });
+    expect(rateLimitHeaders(refused, policy, { draft: 'draft-6' })).toEqual({
+      'RateLimit-Policy': '100;w=60',
+      'RateLimit-Limit': '100',
+      'RateLimit-Remaining': '0',
+      'RateLimit-Reset': '3',
+      'Retry-After': '3',
+    });
+  });
+
+  it('draft-7: one RateLimit field of limit, remaining and reset', () => {
+    expect(rateLimitHeaders(allowed, policy, { draft: 'draft-7' })).toEqual({
+      'RateLimit-Policy': '100;w=60',
+      RateLimit: 'limit=100, remaining=99, reset=60',
+    });
+    expect(rateLimitHeaders(refused, {}, { draft: 'draft-7' })).toEqual({
+      'RateLimit-Policy': '100',
+      RateLimit: 'limit=100, remaining=0, reset=3',
+      'Retry-After': '3',
+    });
+  });
+
+  it.each(['draft-8', 'draft-10', 'draft-11'] as const)('%s: named policy items with r and t', (draft) => {
+    expect(rateLimitHeaders(allowed, { ...policy, partitionKey: 'user:1' }, { draft })).toEqual({
+      'RateLimit-Policy': '"per-user";q=100;w=60;pk=:dXNlcjox:',
+      RateLimit: '"per-user";r=99;t=60;pk=:dXNlcjox:',
+    });
+    expect(rateLimitHeaders(refused, policy, { draft })).toEqual({
+      'RateLimit-Policy': '"per-user";q=100;w=60',
+      RateLimit: '"per-user";r=0;t=3',
+      'Retry-After': '3',
+    });
+  });
+
+  it('draft-12: a (available), w (effective window) and c (cost)', () => {
+    expect(rateLimitHeaders(allowed, policy, { draft: 'draft-12', cost: 1 })).toEqual({
+      'RateLimit-Policy': '"per-user";q=100;w=60',
+      RateLimit: '"per-user";a=99;w=60;c=1',
+    });
+    expect(rateLimitHeaders(refused, { ...policy, quotaUnit: 'content-bytes' }, { draft: 'draft-12' })).toEqual({
+      'RateLimit-Policy': '"per-user";q=100;qu="content-bytes";w=60',
+      RateLimit: '"per-user";a=0;w=3',
+      'Retry-After': '3',
+    });
+  });
+
+  it('the default is draft-10, as since 0.1', () => {
+    expect(rateLimitHeaders(allowed, policy)).toEqual(rateLimitHeaders(allowed, policy, { draft: 'draft-10' }));
+  });
+
+  it.each([
+    [{ draft: 'draft-9' }, /draft must be one of "draft-6", "draft-7", "draft-8", "draft-10", "draft-11", "draft-12", got "draft-9"/],
+    [{ cost: -1 }, /cost/],
+    [{ cost: 1.5 }, /cost/],
+    [{ drafts: 'draft-7' }, /unknown option "drafts"; did you mean "draft"/],
+  ])('a bad option %j is a typed error', (options, message) => {
+    expectCode(() => rateLimitHeaders(allowed, policy, options as never), ErrorCode.INVALID_ARG, message);
   });
 });

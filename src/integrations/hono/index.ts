@@ -5,3 +5,4 @@
  */
 export { circuitBreaker, type BreakerLike, type CircuitBreakerMiddlewareOptions } from './circuit-breaker/index.js';
 export { idempotency, type IdempotencyEnv, type IdempotencyMiddlewareOptions, type IdempotencyVariable } from './idempotency/index.js';
+export { rateLimit, type RateLimitEnv, type RateLimitMiddlewareOptions, type RateLimitVariable } from './rate-limit/index.js';

@@ -21,17 +21,13 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { ErrorCode, InvalidArgumentError, isSabreError, SabreError, type CircuitOpenError } from '../../../errors.js';
-import { boolean, custom, fn } from '../../../options/field.js';
+import { ErrorCode, isSabreError, SabreError, type CircuitOpenError } from '../../../errors.js';
+import { BREAKER, type BreakerLike } from '../../../http/circuit-breaker.js';
+import { boolean, fn } from '../../../options/field.js';
 import { defineOptions } from '../../../options/schema.js';
-import type { BreakerCall } from '../../../resilience/circuit-breaker.js';
-import { describeValue } from '../../../validate.js';
 import { refuse } from '../respond.js';
 
-/** What the middleware needs of a breaker: a `CircuitBreaker`, or another with the same `execute`. */
-export interface BreakerLike {
-  execute<T>(fn: (call: BreakerCall) => T | PromiseLike<T>): Promise<T>;
-}
+export type { BreakerLike };
 
 export interface CircuitBreakerMiddlewareOptions {
   /** The breaker every thread shares (`CircuitBreaker.from(handle)` in a worker). */
@@ -43,10 +39,7 @@ export interface CircuitBreakerMiddlewareOptions {
 }
 
 const OPTIONS = defineOptions('circuitBreaker(options)', {
-  breaker: custom<BreakerLike>((v, name) => {
-    if (typeof v === 'object' && v !== null && typeof (v as Partial<BreakerLike>).execute === 'function') return v as BreakerLike;
-    throw new InvalidArgumentError(`${name} must be a CircuitBreaker (an object with execute()), got ${describeValue(v)}`);
-  }),
+  breaker: BREAKER,
   isFailure: fn<(c: Context) => boolean>(),
   problemDetails: boolean(false),
 });

@@ -39,7 +39,7 @@ import { defineOptions } from '../../../options/schema.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH } from '../../../store/idempotency-store.js';
 import { idempotent, type IdempotencyOutcome, type IdempotentRequest } from '../../../store/idempotency-http.js';
 import { describeValue, isInstance } from '../../../validate.js';
-import { refusalText } from '../respond.js';
+import { refusalText } from '../../../http/refusal.js';
 
 export interface IdempotencyMiddlewareOptions {
   /** The store every thread shares (`IdempotencyStore.from(handle)` in a worker). */
