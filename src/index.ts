@@ -178,7 +178,6 @@ export type { LegacyTokenBucketOptions } from './limit/token-bucket.js';
 export { SlidingWindow, type SlidingWindowOptions, type SlidingWindowHandle, type SlidingWindowMode } from './limit/sliding-window.js';
 export {
   rateLimitHeaders,
-  RATE_LIMIT_DRAFTS,
   type RateLimitHeaders,
   type RateLimitDraft6Headers,
   type RateLimitDraft,

@@ -135,7 +135,7 @@ describe('the integration entries', () => {
   });
 
   it('sabre/hono: the middleware, and nothing it is made of', () => {
-    expect(Object.keys(honoEntry).sort()).toEqual(['circuitBreaker', 'idempotency']);
+    expect(Object.keys(honoEntry).sort()).toEqual(['circuitBreaker', 'idempotency', 'rateLimit']);
     expect(sourceGraph('src/integrations/hono/index.ts').packages.filter(isPeer)).toEqual(['hono', 'hono/factory']);
   });
 

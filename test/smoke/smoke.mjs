@@ -348,6 +348,20 @@ await step('sabre/hono', async () => {
     'idempotency: a retried POST is replayed from the shared store, charged once',
     `${a.status} ${b.status} replayed ${b.headers.get('idempotent-replayed')} charges ${charges}`,
   );
+  const { rateLimit } = await import('sabre/hono');
+  const limited = new Hono();
+  limited.use('*', rateLimit({ limiter: new sabre.TokenBucket({ burst: 1, refillPerSecond: 0.01, capacity: 8 }) }));
+  limited.get('/', (c) => c.text('ok'));
+  const ask = () => limited.request('/', { headers: { 'x-api-key': 'k1' } });
+  const [ok, over] = [await ask(), await ask()];
+  check(
+    ok.status === 200 &&
+      ok.headers.get('ratelimit') === '"default";a=0;w=100;c=1' &&
+      over.status === 429 &&
+      over.headers.get('retry-after') === '100',
+    'rateLimit: draft-12 fields on every response, 429 + Retry-After once the key is spent',
+    `${ok.status} ${ok.headers.get('ratelimit')} ${over.status} retry-after ${over.headers.get('retry-after')}`,
+  );
 });
 
 // 6. sabre/testing: runThreads starts its (built) harness workers and runs a plain .mjs program.
