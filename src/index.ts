@@ -125,6 +125,7 @@ export {
   type IdempotencyToken,
   type IdempotencyBegin,
   type IdempotencyFingerprintInput,
+  type IdempotencyStats,
 } from './store/idempotency-store.js';
 export {
   idempotent,
@@ -202,3 +203,12 @@ export {
 export type { LimiterStats, RateLimitDecision, RateLimitPolicy } from './limit/decision.js';
 export type { KeyedStats, WhenFull } from './table/when-full.js';
 export {} from './limit/keyed-slots.js';
+export type {
+  BreakerStateMessage,
+  BulkheadRejectedMessage,
+  IdempotencyOutcomeMessage,
+  LimitDeniedMessage,
+  OwnerDiedMessage,
+  RetryAttemptMessage,
+  RetryGiveUpMessage,
+} from './observe/channels.js';

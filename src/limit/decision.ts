@@ -47,8 +47,13 @@ export interface RateLimitPolicy {
  * to go idle.
  */
 export { WHEN_FULL, type WhenFull } from '../table/when-full.js';
-/** What a keyed limiter reports about its key table (`stats()`). */
-export type LimiterStats = KeyedStats;
+/** What a keyed limiter reports (`stats()`): its key table, and its decisions in every thread since it was made. */
+export interface LimiterStats extends KeyedStats {
+  /** Requests allowed (`tryAcquire` and `check`; `peek` decides nothing). */
+  readonly allowed: number;
+  /** Requests refused, a full key table's refusals included. */
+  readonly denied: number;
+}
 
 /**
  * The decision for a new key that found no room, as `whenFull` says; for

@@ -34,6 +34,7 @@ import {
   type SlotRef,
 } from './keyed-slots.js';
 import { nanoClock } from './nanos.js';
+import { DECISION_COUNTS_BYTES, DecisionCounts } from './decision-counts.js';
 
 const { compareExchange64, load, load64, store, store64 } = seam; // module constants: see memory/atomics.ts
 
@@ -173,7 +174,7 @@ const DEF = definePrimitive(
         );
       }
     },
-    bodyBytes: (o) => dataAt(o) + dataBytes(o),
+    bodyBytes: (o) => dataAt(o) + dataBytes(o) + DECISION_COUNTS_BYTES,
   },
 );
 export type SlidingWindowHandle = HandleOf<typeof DEF>;
@@ -234,6 +235,7 @@ export class SlidingWindow {
   readonly whenFull: WhenFull;
   private readonly slots: KeyedSlots;
   private readonly state: WindowState;
+  private readonly decisions: DecisionCounts;
 
   constructor(options: SlidingWindowOptions | OpenedOf<typeof DEF>) {
     const { region, options: o, created } = DEF.resolve(options);
@@ -252,6 +254,7 @@ export class SlidingWindow {
         ? new ExactRings(region, dataAt(o), o, this.clock, getStarts)
         : new ApproximateCounts(region, dataAt(o), o, this.clock, getStarts, mode);
     this.slots = new KeyedSlots(region, 0, slotSizes(o), mode, this.state, nowNs);
+    this.decisions = new DecisionCounts(region, dataAt(o) + dataBytes(o), mode, this);
   }
 
   /** Re-opens a window from its handle, in any thread. @throws HandleError */
@@ -282,17 +285,19 @@ export class SlidingWindow {
 
   /** The key table: keys with state, capacity, and new keys that found it full (every thread's). */
   stats(): LimiterStats {
-    return this.slots.stats(this.capacity);
+    return { ...this.slots.stats(this.capacity), ...this.decisions.sums() };
   }
 
   /** Counts `n` requests (default 1) for `key` if its window has room for them. */
   tryAcquire(key: TableKey, n = 1): boolean {
-    return this.decide(key, costOf(n, this.limit, "window's limit"), true).allowed;
+    return this.decide(key, costOf(n, this.limit, "window's limit"), true).allowed
+      ? this.decisions.allowed()
+      : this.decisions.denied(key, n, undefined);
   }
 
   /** Counts `n` requests if the window has room, and says why or why not. */
   check(key: TableKey, n = 1): RateLimitDecision {
-    return this.decide(key, costOf(n, this.limit, "window's limit"), true);
+    return this.decisions.count(key, n, this.decide(key, costOf(n, this.limit, "window's limit"), true));
   }
 
   /** What `check(key, n)` would answer now, without counting anything. */

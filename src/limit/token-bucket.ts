@@ -31,6 +31,7 @@ import {
   type SlotRef,
 } from './keyed-slots.js';
 import { nanoClock } from './nanos.js';
+import { DECISION_COUNTS_BYTES, DecisionCounts } from './decision-counts.js';
 
 const { compareExchange64, load64, store64 } = seam; // module constants: see memory/atomics.ts
 
@@ -60,7 +61,8 @@ const { compareExchange64, load64, store64 } = seam; // module constants: see me
  * key -> slot, START incarnation numbers, reclamation). Consecutive slots are
  * spread over different 128-byte lines (slot s is word (s % lines) * 16 +
  * s / lines), so keys started one after another by different threads do
- * not share a line.
+ * not share a line. After the words: the decision counts `stats()` sums
+ * (decision-counts.ts: one striped counter each for allowed and denied).
  *
  * Linearization points: an allowed decision at its CAS from W to the new
  * word; a refused one (and `peek`) at its load of W (then validated: the
@@ -153,13 +155,14 @@ const DEF = definePrimitive(
         );
       }
     },
-    bodyBytes: (o) => wordsAt(o.capacity, o.maxKeyBytes) + linesOf(o.capacity) * CACHE_LINE_BYTES,
+    bodyBytes: (o) => statsAt(o.capacity, o.maxKeyBytes) + DECISION_COUNTS_BYTES,
   },
 );
 export type TokenBucketHandle = HandleOf<typeof DEF>;
 
 const linesOf = (keys: number): number => Math.ceil(keys / WORDS_PER_LINE);
 const wordsAt = (keys: number, maxKeyBytes: number): number => padToCacheLine(KeyedSlots.byteLength({ keys, maxKeyBytes }));
+const statsAt = (keys: number, maxKeyBytes: number): number => wordsAt(keys, maxKeyBytes) + linesOf(keys) * CACHE_LINE_BYTES;
 
 /**
  * A token bucket per key, shared by every thread: all workers enforce one
@@ -211,6 +214,7 @@ export class TokenBucket {
   /** What a new key gets when the key table is full of live keys. */
   readonly whenFull: WhenFull;
   private readonly slots: KeyedSlots;
+  private readonly decisions: DecisionCounts;
   private readonly words: BigInt64Array;
   private readonly starts: BigInt64Array;
   private readonly lines: number;
@@ -242,6 +246,7 @@ export class TokenBucket {
     this.nowNs = nanoClock(this.clock);
     this.slots = new KeyedSlots(region, 0, { keys: o.capacity, maxKeyBytes: o.maxKeyBytes }, mode, this.slotData(), this.nowNs);
     this.starts = this.slots.starts;
+    this.decisions = new DecisionCounts(region, statsAt(o.capacity, o.maxKeyBytes), mode, this);
   }
 
   /** Re-opens a bucket from its handle, in any thread. @throws HandleError */
@@ -274,9 +279,9 @@ export class TokenBucket {
     return this.slots.size;
   }
 
-  /** The key table: keys with state, capacity, and new keys that found it full (every thread's). */
+  /** The key table (keys with state, capacity, new keys that found it full) and the decisions, of every thread. */
   stats(): LimiterStats {
-    return this.slots.stats(this.capacity);
+    return { ...this.slots.stats(this.capacity), ...this.decisions.sums() };
   }
 
   /** Takes `n` tokens (default 1) from `key`'s bucket if it has them. */
@@ -294,17 +299,17 @@ export class TokenBucket {
         // Validation: live, and still the incarnation the reference names (else: the slow path looks again).
         if ((w & DEAD) !== 0n || load64(this.starts, ref.slot) !== ref.start) break;
         const next = (w > now2 ? w : now2) + cost;
-        if (next - now2 > this.tau2) return false; // refused: at the load of w
+        if (next - now2 > this.tau2) return this.decisions.denied(key, n, undefined); // refused: at the load of w
         // Linearization point of an allowed decision.
-        if (compareExchange64(words, at, w, next) === w) return true;
+        if (compareExchange64(words, at, w, next) === w) return this.decisions.allowed();
       }
     }
-    return this.decide(key, cost, true).allowed;
+    return this.decide(key, cost, true).allowed ? this.decisions.allowed() : this.decisions.denied(key, n, undefined);
   }
 
   /** Takes `n` tokens if `key` has them, and says why or why not. */
   check(key: TableKey, n = 1): RateLimitDecision {
-    return this.decide(key, BigInt(costOf(n, this.burst, "bucket's burst")) * this.t2, true);
+    return this.decisions.count(key, n, this.decide(key, BigInt(costOf(n, this.burst, "bucket's burst")) * this.t2, true));
   }
 
   /** What `check(key, n)` would answer now, without taking anything. */

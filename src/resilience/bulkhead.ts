@@ -11,6 +11,7 @@ import { describeValue, timeoutMs as checkTimeout, isThenable } from '../validat
 import { integer, signal, timeout } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { runHolding } from '../sync/holding.js';
+import { bulkheadRejected } from '../observe/channels.js';
 
 /*
  * Implementation notes
@@ -217,6 +218,7 @@ export class Bulkhead {
   private enter(): void {
     // Linearization point of admission (ADMIT reclaims dead threads' places before refusing).
     if (this.admit.tryAcquire()) return;
+    if (bulkheadRejected.hasSubscribers) bulkheadRejected.publish({ bulkhead: this });
     throw new BulkheadFullError(`bulkhead full: ${this.maxConcurrent} call(s) running and ${this.maxQueue} waiting`);
   }
 

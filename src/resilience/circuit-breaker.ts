@@ -10,7 +10,9 @@ import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primiti
 import type { SharedArena } from '../memory/arena.js';
 import { clock, systemClock, type Clock } from '../clock.js';
 import { AbortError, CircuitOpenError, InvalidArgumentError, TimeoutError } from '../errors.js';
-import { StripedCounter } from '../atomic/striped-counter.js';
+import type { StripedCounter } from '../atomic/striped-counter.js';
+import { counterSet, counterSetBytes } from '../atomic/counter-set.js';
+import { breakerState } from '../observe/channels.js';
 import { ThreadRegistry } from '../threads/registry.js';
 import { toDeadline, type Watch } from '../threads/park.js';
 import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
@@ -147,9 +149,6 @@ export const MAX_FAILURE_THRESHOLD = 1_000_000;
 /** The longest reset timeout, call timeout or window (the longest `setTimeout`). */
 export const MAX_BREAKER_MS = 2 ** 31 - 1;
 
-const STATS_STRIPES = 8;
-const COUNTER_BYTES = StripedCounter.byteLength({ stripes: STATS_STRIPES });
-const COUNTER_STRIDE = padToCacheLine(COUNTER_BYTES);
 const COUNTERS = ['successes', 'failures', 'timeouts', 'rejections'] as const;
 
 export interface FailureRateOptions {
@@ -267,7 +266,7 @@ const DEF = definePrimitive(
         throw new InvalidArgumentError('new CircuitBreaker(options): give failureThreshold, failureRate or both (how else would it open?)');
       }
     },
-    bodyBytes: (o) => WINDOW_AT + windowBytes(o.failureRate?.buckets) + COUNTERS.length * COUNTER_STRIDE,
+    bodyBytes: (o) => WINDOW_AT + windowBytes(o.failureRate?.buckets) + counterSetBytes(COUNTERS.length),
   },
 );
 export type CircuitBreakerHandle = HandleOf<typeof DEF>;
@@ -394,12 +393,7 @@ export class CircuitBreaker {
           );
     this.rules = [this.consecutive, this.rate].filter((r) => r !== undefined);
     this.watcher = new TransitionWatcher(this.words, STATE, this.log);
-    const counters = {} as Record<(typeof COUNTERS)[number], StripedCounter>;
-    COUNTERS.forEach((name, i) => {
-      const at = WINDOW_AT + windowBytes(rate?.buckets) + i * COUNTER_STRIDE;
-      counters[name] = StripedCounter.part(region, at, COUNTER_STRIDE, { stripes: STATS_STRIPES }, created ? 'create' : 'open');
-    });
-    this.counters = counters;
+    this.counters = counterSet(region, WINDOW_AT + windowBytes(rate?.buckets), COUNTERS, created ? 'create' : 'open');
     this.deadlines = this.timeoutMs === Infinity ? undefined : new DeadlineQueue<Admission>(this.timeoutMs, this.expire);
   }
 
@@ -820,6 +814,7 @@ export class CircuitBreaker {
     this.log.stamp(next);
     if (to === CLOSED) for (const rule of this.rules) rule.closed(next);
     notify(this.words, STATE);
+    if (breakerState.hasSubscribers) breakerState.publish({ breaker: this, from: STATE_NAMES[stateOf(word)]!, to: STATE_NAMES[to]! });
     return true;
   }
 }

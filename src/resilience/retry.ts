@@ -7,6 +7,7 @@ import { AbortError, ErrorCode, InvalidArgumentError, isSabreError, SabreError, 
 import { describeValue, fn as fnValue, integerIn, oneOf as oneOfValues, isThenable } from '../validate.js';
 import { boolean, custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
 import { defineOptions, type Parsed } from '../options/schema.js';
+import { retryAttempt, retryGiveUp } from '../observe/channels.js';
 
 /*
  * Implementation notes
@@ -409,6 +410,7 @@ async function retrySlow<T>(
   let previous = cfg.baseMs;
   const giveUp = (reason: GiveUpReason, attempts: number, retryAfterMs: number | undefined): unknown => {
     cfg.onGiveUp?.({ reason, attempts, error, retryAfterMs });
+    if (retryGiveUp.hasSubscribers) retryGiveUp.publish({ attempts, reason, error });
     return error;
   };
   for (let attempt = 1; ; attempt++) {
@@ -423,6 +425,7 @@ async function retrySlow<T>(
     if (cfg.budget !== undefined && !cfg.budget.tryWithdraw()) throw giveUp('budget', attempt, hint);
     const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
     cfg.onRetry?.({ attempt, delayMs, error, retryAfterMs: hint });
+    if (retryAttempt.hasSubscribers) retryAttempt.publish({ attempt, error, delayMs });
     await sleep(delayMs, cfg.signal);
     try {
       return await fn({ attempt, signal: cfg.signal, idempotencyKey: key });

@@ -20,6 +20,7 @@ import { LIVENESS_SLICE_MS, toDeadline, type Waker, type Watch } from '../thread
 import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { isThenable } from '../validate.js';
 import { runHolding } from './holding.js';
+import { ownerDied } from '../observe/channels.js';
 
 const { add, compareExchange, load, notify, store } = seam; // module constants: see memory/atomics.ts
 
@@ -989,7 +990,9 @@ export class Mutex {
   /** Replaces a dead owner with POISONED and wakes every waiter to see it. */
   private recover(s: number): void {
     // Linearization point of recovery; losing the CAS means someone else moved the state.
-    if (compareExchange(this.words, STATE, s, POISONED | (s & PARKED)) === s) notify(this.words, STATE);
+    if (compareExchange(this.words, STATE, s, POISONED | (s & PARKED)) !== s) return;
+    notify(this.words, STATE);
+    if (ownerDied.hasSubscribers) ownerDied.publish({ lock: this, owner: (s & OWNER_MASK) - 1 });
   }
 
   private reentryError(what: string): DeadlockError {

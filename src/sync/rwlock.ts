@@ -19,6 +19,7 @@ import { toDeadline, type Watch } from '../threads/park.js';
 import { runAsync, runBlocking, type SlowPath } from '../threads/slow-path.js';
 import { Guard } from './guard.js';
 import { runHolding } from './holding.js';
+import { ownerDied } from '../observe/channels.js';
 
 const { add, and, compareExchange, load, notify, or, sub } = seam; // module constants: see memory/atomics.ts
 
@@ -780,7 +781,9 @@ export class RWLock {
   private recover(s: number): void {
     const next = (s & HELD) !== 0 ? POISONED : s & POISONED;
     // Linearization point of recovery; losing the CAS means someone else moved the state.
-    if (compareExchange(this.state, STATE, s, next) === s) notify(this.state, STATE);
+    if (compareExchange(this.state, STATE, s, next) !== s) return;
+    notify(this.state, STATE);
+    if (ownerDied.hasSubscribers) ownerDied.publish({ lock: this, owner: (s & OWNER_MASK) - 1 });
   }
 
   private poisonError(): OwnerDiedError {
