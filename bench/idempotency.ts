@@ -67,7 +67,7 @@ class MapStore {
     }
     const attempt = ++this.attempts;
     this.records.set(key, { fingerprint, attempt, expiresAt: now + this.leaseMs, response: null });
-    return { status: 'new', token: { key, attempt } };
+    return { status: 'new', token: { key, attempt }, recovered: false };
   }
 
   complete(token: IdempotencyToken, response: IdempotencyResponse): void {

@@ -42,7 +42,7 @@ export class CheckThenBegin {
     const attempt = add(this.attempts, 0, 1) + 1;
     // The bug: this write is not the same step as the read above.
     this.table.set(key, { state: 'in-flight', attempt, owner: threadId + 1, fingerprint, expiresAt: now + this.leaseMs });
-    return { status: 'new', token: { key, attempt } };
+    return { status: 'new', token: { key, attempt }, recovered: false };
   }
 
   complete(token: IdempotencyToken, response: IdempotencyResponse): void {

@@ -107,6 +107,13 @@ export interface IdempotentReply {
 /** What the handler learns: the key (undefined for an unkeyed request), e.g. to pass on to a payment provider. */
 export interface IdempotentContext {
   readonly key: string | undefined;
+  /**
+   * True when an earlier request with this key was cut off (its thread died,
+   * or it outlived the lease) before it completed: it may have reached the
+   * upstream, so look there first (the charge made under this key) rather
+   * than doing the work again.
+   */
+  readonly recovered: boolean;
 }
 
 function headerOf(headers: IdempotentRequestHeaders, name: string): string | undefined {
@@ -231,7 +238,7 @@ export async function idempotent(
 
   const raw = headerOf(req.headers, name);
   if (raw === undefined) {
-    if (!o.required) return { ...normalize(await handler({ key: undefined })), outcome: 'unkeyed' };
+    if (!o.required) return { ...normalize(await handler({ key: undefined, recovered: false })), outcome: 'unkeyed' };
     return reply(
       400,
       `${name} is missing`,
@@ -297,7 +304,7 @@ export async function idempotent(
   let response: IdempotencyResponse;
   const started = performance.now();
   try {
-    response = await handler({ key });
+    response = await handler({ key, recovered: begun.recovered });
   } catch (e) {
     giveUp(store, token);
     throw e;

@@ -6,7 +6,10 @@
 import * as crypto from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import * as seam from '../memory/atomics.js';
-import { CACHE_LINE_BYTES } from '../memory/cache-line.js';
+import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
+import type { StripedCounter } from '../atomic/striped-counter.js';
+import { counterSet, counterSetBytes, sums } from '../atomic/counter-set.js';
+import { idempotencyOutcome } from '../observe/channels.js';
 import { definePrimitive, type HandleOf, type OpenedOf } from '../memory/primitive.js';
 import type { SharedArena } from '../memory/arena.js';
 import { clock, type Clock } from '../clock.js';
@@ -42,6 +45,7 @@ const { add64 } = seam; // module constants: see memory/atomics.ts
  *                       token of another store is refused too
  *   byte 128  the records: a SharedHashTable (nested region) from key to
  *             one record (idempotency-record.ts: its layout and codec)
+ *   then      the counts of stats() (atomic/counter-set.ts)
  *
  * States of a key: absent -> IN_FLIGHT (begin: 'new') -> COMPLETED
  * (complete) or absent (abort). A record whose expiresAt has passed is
@@ -154,8 +158,14 @@ export interface IdempotencyToken {
 
 /** What `begin` answers. */
 export type IdempotencyBegin =
-  /** The key is this request's: do the work, then `complete(token, response)` (or `abort(token)`). */
-  | { readonly status: 'new'; readonly token: IdempotencyToken }
+  /**
+   * The key is this request's: do the work, then `complete(token, response)`
+   * (or `abort(token)`). `recovered` is true when an earlier request held the
+   * key and its lease lapsed before it completed (its thread died, or it took
+   * longer than `leaseMs`): it may have done part of the work, so check the
+   * upstream (a payment provider's charge under this key) before doing it again.
+   */
+  | { readonly status: 'new'; readonly token: IdempotencyToken; readonly recovered: boolean }
   /** The key was completed by an identical request: send this response again, do nothing. */
   | { readonly status: 'replay'; readonly response: IdempotencyResponse }
   /** An identical request holds the key now; its lease lapses in `retryAfterMs` at the latest. */
@@ -199,10 +209,31 @@ const DEF = definePrimitive(
     whenFull: oneOf(WHEN_FULL_CLOSED, 'throw'),
   },
   {
-    bodyBytes: (o) => TABLE_AT + SharedHashTable.byteLength(tableSizes(o)),
+    bodyBytes: (o) => countsAt(o) + counterSetBytes(COUNTS.length),
   },
 );
 export type IdempotencyStoreHandle = HandleOf<typeof DEF>;
+
+/** What `stats()` counts (striped counters after the records), by `begin`'s answer and the ends of a lease. */
+const COUNTS = ['begun', 'replayed', 'inFlight', 'mismatched', 'completed', 'aborted'] as const;
+const countsAt = (o: Parameters<typeof tableSizes>[0]): number => padToCacheLine(TABLE_AT + SharedHashTable.byteLength(tableSizes(o)));
+const COUNT_OF = { new: 'begun', replay: 'replayed', 'in-flight': 'inFlight', mismatch: 'mismatched' } as const;
+
+/** What an IdempotencyStore reports (`stats()`): its records, and what every thread's calls answered since it was made. */
+export interface IdempotencyStats extends KeyedStats {
+  /** `begin` calls that took their key ('new'). */
+  readonly begun: number;
+  /** `begin` calls answered with a stored response ('replay'). */
+  readonly replayed: number;
+  /** `begin` calls that found the key's first request still running ('in-flight': an HTTP 409). */
+  readonly inFlight: number;
+  /** `begin` calls that reused a key with another request ('mismatch': an HTTP 422). */
+  readonly mismatched: number;
+  /** Leases ended with a response (`complete`). */
+  readonly completed: number;
+  /** Leases given up (`abort`). */
+  readonly aborted: number;
+}
 
 function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
@@ -343,6 +374,7 @@ export class IdempotencyStore {
   private readonly failClosed: boolean;
   private readonly attempts: BigInt64Array;
   private readonly records: SharedHashTable<IdempotencyRecord>;
+  private readonly counts: Record<(typeof COUNTS)[number], StripedCounter>;
   private readonly codec = new RecordCodec();
 
   constructor(options: IdempotencyStoreOptions | OpenedOf<typeof DEF>) {
@@ -360,6 +392,7 @@ export class IdempotencyStore {
     // first read by the postMessage that carries the handle.
     if (mode === 'create') this.attempts[ATTEMPTS] = BigInt(crypto.randomInt(0, 2 ** 48 - 1));
     this.records = SharedHashTable.nested(region, TABLE_AT, tableSizes(o), this.codec, mode);
+    this.counts = counterSet(region, countsAt(o), COUNTS, mode);
     this.records.setLapse({
       now: () => this.clock.now(),
       lapsesAt: (r) => r.expiresAt,
@@ -409,9 +442,9 @@ export class IdempotencyStore {
     return sha256Hex(framed);
   }
 
-  /** Records, capacity, and new keys refused because every record was live (see `whenFull`). */
-  stats(): KeyedStats {
-    return this.records.stats();
+  /** Records, capacity, new keys refused because every record was live (see `whenFull`), and the calls' answers, of every thread. */
+  stats(): IdempotencyStats {
+    return { ...this.records.stats(), ...sums(this.counts) };
   }
 
   /** Records in the store, lapsed ones not yet reclaimed included (a snapshot). */
@@ -432,10 +465,11 @@ export class IdempotencyStore {
     const seen = this.records.get(k);
     if (seen !== undefined) {
       const now = this.now();
-      if (!this.lapsed(seen, now)) return answer(liveAnswer(seen, fp, now));
+      if (!this.lapsed(seen, now)) return this.counted(k, answer(liveAnswer(seen, fp, now)));
     }
     let found = null as LiveAnswer | null;
     let token = null as IdempotencyToken | null;
+    let recovered = false;
     // Linearization point of a begin that takes the key (or finds it taken since the read): this compute.
     // A full table reclaims lapsed records by itself (setLapse) before it refuses (with this.full()).
     // The function is written inline: tsx (esbuild's keepNames), which runs the benchmarks, names a
@@ -452,12 +486,21 @@ export class IdempotencyStore {
         const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
         token = Object.freeze({ key: k, attempt });
         found = null;
+        recovered = r !== undefined && r.state === IN_FLIGHT; // a lapsed lease, taken over
         return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
       },
       this.failClosed,
     );
     if (taken === TABLE_FULL) return { status: 'full', retryAfterMs: this.untilRoom() };
-    return token !== null ? { status: 'new', token } : answer(found!);
+    return this.counted(k, token !== null ? { status: 'new', token, recovered } : answer(found!));
+  }
+
+  /** Counts `begin`'s answer `b` (a full table is counted by the table) and publishes it. */
+  private counted<B extends IdempotencyBegin>(key: string, b: B): B {
+    if (b.status === 'full') return b;
+    this.counts[COUNT_OF[b.status]].increment();
+    if (idempotencyOutcome.hasSubscribers) idempotencyOutcome.publish({ store: this, key, outcome: b.status });
+    return b;
   }
 
   /**
@@ -489,6 +532,7 @@ export class IdempotencyStore {
       this.checkHolds(t, r, 'complete');
       return { ...r!, state: COMPLETED, expiresAt: this.now() + this.retentionMs, response: encoded };
     });
+    this.counts.completed.increment();
   }
 
   /**
@@ -503,6 +547,7 @@ export class IdempotencyStore {
       this.checkHolds(t, r, 'abort');
       return undefined;
     });
+    this.counts.aborted.increment();
   }
 
   /** Throws NotOwnerError unless `r` is the in-flight record of `t`'s attempt. */

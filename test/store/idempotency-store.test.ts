@@ -65,6 +65,20 @@ describe('IdempotencyStore', () => {
     expect(tokenOf(store.begin('key-2', FP)).attempt).toBeGreaterThan(t.attempt); // other keys are independent
   });
 
+  it('recovered: true only for a key whose earlier lease lapsed before it completed (it may have reached the upstream)', () => {
+    const { store, clock } = manual({ leaseMs: 100, retentionMs: 1000 });
+    const first = store.begin('k', FP);
+    expect(first).toMatchObject({ status: 'new', recovered: false });
+    clock.advance(100); // the lease lapses: its thread died, or it is still stuck upstream
+    expect(store.begin('k', FP)).toMatchObject({ status: 'new', recovered: true });
+    const done = tokenOf(store.begin('c', FP));
+    store.complete(done, CHARGED);
+    clock.advance(1000); // past its retention: forgotten, nothing was cut off
+    expect(store.begin('c', FP)).toMatchObject({ status: 'new', recovered: false });
+    store.abort(tokenOf(store.begin('a', FP))); // given up on purpose: nothing to recover
+    expect(store.begin('a', FP)).toMatchObject({ status: 'new', recovered: false });
+  });
+
   it('the same key with another fingerprint is a mismatch, in flight or completed', () => {
     const { store } = manual();
     const t = tokenOf(store.begin('k', FP));

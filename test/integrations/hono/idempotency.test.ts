@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../../src/errors.js';
 import { IdempotencyStore } from '../../../src/store/idempotency-store.js';
+import { ManualClock } from '../../../src/clock.js';
 import { idempotency, type IdempotencyEnv, type IdempotencyMiddlewareOptions } from '../../../src/integrations/hono/index.js';
 import { expectCode, thrown } from '../../helpers/errors.js';
 import { until } from '../../helpers/wait.js';
@@ -33,6 +34,24 @@ function payments(options: Partial<IdempotencyMiddlewareOptions> = {}) {
 }
 
 describe('idempotency (Hono)', () => {
+  it('c.var.idempotency.recovered: the retry that takes over a lapsed lease is told to look upstream first', async () => {
+    const clock = new ManualClock({ startMs: 0 });
+    const { state, post } = payments({ store: new IdempotencyStore({ capacity: 8, leaseMs: 1000, clock }) });
+    let release!: () => void;
+    state.gate = new Promise((r) => (release = r));
+    const stuck = post('k');
+    await until(() => state.seen.length === 1, { what: 'the first request runs' });
+    clock.advance(1000); // its lease lapses while it is stuck upstream
+    state.gate = undefined;
+    expect((await post('k')).status).toBe(201);
+    expect(state.seen).toEqual([
+      { key: 'k', outcome: 'executed', recovered: false },
+      { key: 'k', outcome: 'executed', recovered: true },
+    ]);
+    release();
+    expect((await stuck).status).toBe(201); // its response stands, but the record is the retry's (lease-lost)
+  });
+
   it('the first request runs; a retry gets the recorded status, headers and body with Idempotent-Replayed, and no second charge', async () => {
     const { state, post } = payments();
     const first = await post('k1');
@@ -45,7 +64,7 @@ describe('idempotency (Hono)', () => {
     expect(again.headers.get('content-type')).toMatch(/application\/json/);
     expect(await again.json()).toEqual({ id: 'pay_1', amount: 100 });
     expect(state.charges).toBe(1);
-    expect(state.seen).toEqual([{ key: 'k1', outcome: 'executed' }]);
+    expect(state.seen).toEqual([{ key: 'k1', outcome: 'executed', recovered: false }]);
   });
 
   it('400 without the header on a covered method; other methods pass untouched', async () => {
@@ -63,8 +82,8 @@ describe('idempotency (Hono)', () => {
     expect((await post(undefined)).status).toBe(201);
     expect(state.charges).toBe(2);
     expect(state.seen).toEqual([
-      { key: undefined, outcome: 'unkeyed' },
-      { key: undefined, outcome: 'unkeyed' },
+      { key: undefined, outcome: 'unkeyed', recovered: false },
+      { key: undefined, outcome: 'unkeyed', recovered: false },
     ]);
   });
 

@@ -62,6 +62,12 @@ export interface IdempotencyVariable {
   readonly key: string | undefined;
   /** How it was answered (`'executed'` while the handler runs). */
   readonly outcome: IdempotencyOutcome | 'not-covered';
+  /**
+   * True when an earlier request with this key was cut off before it
+   * completed (its thread died, or it outlived the lease): look upstream for
+   * what it did (the charge made under this key) before doing it again.
+   */
+  readonly recovered: boolean;
 }
 
 /** The `Env` of an app using the middleware: `new Hono<IdempotencyEnv>()` types `c.var.idempotency`. */
@@ -116,7 +122,7 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
   };
   return createMiddleware<IdempotencyEnv>(async (c, next) => {
     if (!covered.has(c.req.method)) {
-      c.set('idempotency', { key: undefined, outcome: 'not-covered' });
+      c.set('idempotency', { key: undefined, outcome: 'not-covered', recovered: false });
       await next();
       return;
     }
@@ -131,8 +137,8 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
     const reply = await idempotent(
       o.store,
       request,
-      async ({ key }) => {
-        c.set('idempotency', { key, outcome: key === undefined ? 'unkeyed' : 'executed' });
+      async ({ key, recovered }) => {
+        c.set('idempotency', { key, outcome: key === undefined ? 'unkeyed' : 'executed', recovered });
         await next();
         if (c.error !== undefined) {
           threw = true;
@@ -148,7 +154,7 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
       throw e;
     });
     if (reply === undefined) return;
-    c.set('idempotency', { key: c.var.idempotency?.key, outcome: reply.outcome });
+    c.set('idempotency', { key: c.var.idempotency?.key, outcome: reply.outcome, recovered: c.var.idempotency?.recovered ?? false });
     if (reply.outcome === 'executed' || reply.outcome === 'unkeyed' || reply.outcome === 'lease-lost') return; // the handler's response
     const headers = { ...reply.headers };
     const body = REFUSALS.has(reply.outcome) && !o.problemDetails ? asText(headers, reply.body) : reply.body;
