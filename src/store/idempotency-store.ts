@@ -486,7 +486,7 @@ export class IdempotencyStore {
         const attempt = Number(add64(this.attempts, ATTEMPTS, 1n) + 1n);
         token = Object.freeze({ key: k, attempt });
         found = null;
-        recovered = r !== undefined && r.state === IN_FLIGHT; // a lapsed lease, taken over
+        recovered = r?.state === IN_FLIGHT; // a lapsed lease, taken over
         return { state: IN_FLIGHT, attempt, owner: me, expiresAt: now + this.leaseMs, fingerprint: fp, response: null };
       },
       this.failClosed,
