@@ -1,13 +1,15 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
 import { ErrorCode } from '../../src/errors.js';
 import { httpCircuitBreaker, type BreakerAdmitted } from '../../src/http/circuit-breaker.js';
 import { CircuitBreaker } from '../../src/resilience/circuit-breaker.js';
 import { expectCode, thrown } from '../helpers/errors.js';
 import { until } from '../helpers/wait.js';
 
-const breaker = () => new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 30_000 });
+/** A manual clock: a refusal's Retry-After is exactly the reset timeout, whatever the machine's speed. */
+const breaker = () => new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 30_000, clock: new ManualClock({ startMs: 0 }) });
 
 describe('httpCircuitBreaker: the plain gate', () => {
   it('admits while closed; 2xx-4xx outcomes are successes, 5xx and errors failures; open refuses with 503 and Retry-After', async () => {
