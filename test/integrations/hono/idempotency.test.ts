@@ -34,6 +34,18 @@ function payments(options: Partial<IdempotencyMiddlewareOptions> = {}) {
 }
 
 describe('idempotency (Hono)', () => {
+  it('bodies are fingerprinted by their bytes: two binary bodies that decode alike as text are still two requests (422)', async () => {
+    const store = new IdempotencyStore({ capacity: 8, leaseMs: 30_000 });
+    const app = new Hono();
+    app.use('/upload', idempotency({ store }));
+    app.post('/upload', async (c) => c.json({ bytes: (await c.req.arrayBuffer()).byteLength }, 201));
+    const send = (bytes: number[], type: string) =>
+      app.request('/upload', { method: 'POST', headers: { 'idempotency-key': 'u1', 'content-type': type }, body: new Uint8Array(bytes) });
+    expect((await send([0xff, 0x01], 'application/json')).status).toBe(201); // not UTF-8, though labelled JSON
+    expect((await send([0xfe, 0x01], 'application/json')).status).toBe(422); // both decode to U+FFFD U+0001
+    expect((await send([0xff, 0x01], 'application/octet-stream')).headers.get('idempotent-replayed')).toBe('true'); // the same bytes
+  });
+
   it('c.var.idempotency.recovered: the retry that takes over a lapsed lease is told to look upstream first', async () => {
     const clock = new ManualClock({ startMs: 0 });
     const { state, post } = payments({ store: new IdempotencyStore({ capacity: 8, leaseMs: 1000, clock }) });

@@ -31,7 +31,7 @@
  * });
  * ```
  */
-import type { MiddlewareHandler } from 'hono';
+import type { HonoRequest, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { InvalidArgumentError } from '../../../errors.js';
 import { boolean, custom, fn, integer } from '../../../options/field.js';
@@ -105,6 +105,28 @@ function asText(headers: Record<string, string>, body: string | Uint8Array | und
   return refusalText(title, detail);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The request's body, as bytes (what the fingerprint hashes: exact, never a
+ * lossy decoding). A body that is UTF-8 text is also put in Hono's body
+ * cache as text, so that the handler's `c.req.json()` or `text()` takes it
+ * from there rather than decoding the bytes again through a Response.
+ */
+async function bodyOf(req: HonoRequest): Promise<Uint8Array> {
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  // Hono keeps each read body as a promise under its kind (its d.ts types the values as the bodies).
+  const cache = req.bodyCache as { text?: Promise<string> };
+  if (cache.text === undefined) {
+    try {
+      cache.text = Promise.resolve(utf8.decode(bytes));
+    } catch {
+      // not UTF-8: the handler reads the bytes
+    }
+  }
+  return bytes;
+}
+
 /** The outcomes whose reply `idempotent()` made itself (the handler's own response stands for the others). */
 const REFUSALS = new Set<IdempotencyOutcome>(['conflict', 'mismatch', 'missing-key', 'invalid-key', 'full']);
 
@@ -131,7 +153,7 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
       method: c.req.method,
       path: url.pathname + url.search,
       headers: c.req.raw.headers,
-      body: new Uint8Array(await c.req.arrayBuffer()), // Hono keeps it: the handler can still read the body
+      body: await bodyOf(c.req), // Hono keeps it: the handler reads it again from its cache
     };
     let threw = false;
     const reply = await idempotent(
@@ -144,9 +166,15 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
           threw = true;
           throw c.error; // nothing recorded: the key stays retryable
         }
+        // Read once and answered from the bytes, not cloned: a clone turns the handler's response
+        // into a stream that the server writes in pieces (and Nagle's algorithm then delays).
+        const res = c.res;
         const headers: Record<string, string> = {};
-        c.res.headers.forEach((value, name) => (headers[name] = value));
-        return { status: c.res.status, headers, body: new Uint8Array(await c.res.clone().arrayBuffer()) };
+        res.headers.forEach((value, name) => (headers[name] = value));
+        const body = new Uint8Array(await res.arrayBuffer());
+        c.res = undefined; // so that the next assignment replaces it rather than merging into it
+        c.res = new Response(body.byteLength === 0 ? null : body, { status: res.status, headers: res.headers });
+        return { status: res.status, headers, body };
       },
       helperOptions,
     ).catch((e: unknown) => {
