@@ -30,7 +30,6 @@ import {
   type CacheTask,
   type CentralCacheApi,
 } from '../workers/bench/cache.js';
-import type { Task } from './lib/control.js';
 import { BenchThreads, throughput, type TimedRun } from './lib/threads.js';
 import { repeatShare, scanTrace, zipfTrace } from './lib/zipf.js';
 import { fmtNs, fmtPct, fmtRate, fmtRatio, interleave, median, pairedRatio, timeLoop, type Section } from './lib/stats.js';
@@ -399,7 +398,7 @@ export async function cacheThreads(cfg: CacheThreadsConfig): Promise<Section> {
         await central.reset(THREAD_CAPACITY);
         task = { kind, results, ...base };
       }
-      const run = await threads.run(Array.from({ length: n }, () => task) as unknown as Task[], cfg.durationMs, cfg.windowMs);
+      const run = await threads.run(Array.from({ length: n }, () => task), cfg.durationMs, cfg.windowMs);
       const out = new Float64Array(results);
       const sum = (word: number) => Array.from({ length: n }, (_, slot) => out[slot * RESULT_WORDS + word]!).reduce((a, b) => a + b, 0);
       let heapBytes = sum(HEAP_BYTES),

@@ -15,7 +15,6 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { TokenBucket } from '../src/limit/token-bucket.js';
 import { spawnWorker } from '../src/threads/spawn.js';
 import type { CentralLimiterApi, LimitsTask } from '../workers/bench/limits.js';
-import type { Task } from './lib/control.js';
 import { BenchThreads, throughput, type TimedRun } from './lib/threads.js';
 import { fmtNs, fmtRate, fmtRatio, interleave, median, pairedRatio, timeLoop, timeLoopAsync, type Section } from './lib/stats.js';
 
@@ -228,7 +227,7 @@ export async function limitsThreads(cfg: LimitsThreadsConfig): Promise<Section> 
         prefix: shared ? 'shared:' : `t${t}:`,
         keys: KEYS,
       }));
-      return threads.run(tasks as unknown as Task[], cfg.durationMs, cfg.windowMs);
+      return threads.run(tasks, cfg.durationMs, cfg.windowMs);
     };
     const variants = [once(false, n), once(true, n), once(false, 1)];
     for (const v of variants) await v();

@@ -12,7 +12,6 @@
 import { LockManager } from '../src/lock/lock-manager.js';
 import { Mutex } from '../src/sync/mutex.js';
 import { nodeLocks, type LockTask } from '../workers/bench/lock-manager.js';
-import type { Task } from './lib/control.js';
 import { BenchThreads, minShare, starvedWindows, type TimedRun } from './lib/threads.js';
 import { fmtNs, fmtPct, fmtRatio, interleave, median, pairedRatio, timeLoopAsync, type Section } from './lib/stats.js';
 
@@ -50,7 +49,7 @@ export async function lockManager(cfg: LockManagerConfig): Promise<Section> {
       const tasks = Array.from({ length: count }, (): LockTask =>
         kind === 'lockManager' ? { kind, handle, name: 'x', data } : { kind, name: 'x', data },
       );
-      const r = await threads.run(tasks as unknown as Task[], cfg.threadMs, cfg.windowMs);
+      const r = await threads.run(tasks, cfg.threadMs, cfg.windowMs);
       if (new Int32Array(data)[0] !== r.ops.reduce((a, b) => a + b, 0))
         throw new Error(`${kind} on ${count} threads lost an update: exclusion broken`);
       return r;

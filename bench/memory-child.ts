@@ -9,9 +9,11 @@ import { LRUCache } from 'lru-cache';
 import { SharedHashTable } from '../src/table/shared-hash-table.js';
 import { Cache } from '../src/store/cache.js';
 import { IdempotencyStore } from '../src/store/idempotency-store.js';
+import { TokenBucket } from '../src/limit/token-bucket.js';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 
 export interface MemoryVariant {
-  readonly structure: 'table' | 'map' | 'cache' | 'lru-cache' | 'idempotency' | 'idempotency-map';
+  readonly structure: 'table' | 'map' | 'cache' | 'lru-cache' | 'idempotency' | 'idempotency-map' | 'bucket' | 'rate-limiter-flexible';
   readonly capacity: number;
   readonly records: number;
   /** Bytes of each value (a table's or a cache's value; an idempotency record's response body). */
@@ -64,6 +66,17 @@ function build(v: MemoryVariant): (i: number) => void {
         s.complete(b.token, { status: 200, body: text(v.valueBytes) });
       };
     }
+    case 'bucket': {
+      // A rate limit's state per client: one key each (values: none; valueBytes is ignored).
+      const b = new TokenBucket({ burst: 100, refillPerSecond: 1, capacity: v.capacity, maxKeyBytes: 32 });
+      retained.push(b);
+      return (i) => void b.tryAcquire(keyOf(i));
+    }
+    case 'rate-limiter-flexible': {
+      const r = new RateLimiterMemory({ points: 100, duration: 100 });
+      retained.push(r);
+      return (i) => void r.consume(keyOf(i));
+    }
     case 'idempotency-map': {
       // What a handler keeps per key without sabre: the same fields, as a JS object in a Map.
       const m = new Map<string, object>();
@@ -85,6 +98,7 @@ settle();
 const before = process.memoryUsage().rss;
 const put = build(v);
 for (let i = 0; i < v.records; i++) put(i);
+await new Promise((resolve) => setImmediate(resolve)); // rate-limiter-flexible answers with promises: let them settle
 settle();
 const after = process.memoryUsage().rss;
 process.stdout.write(JSON.stringify({ perRecord: (after - before) / v.records, retained: retained.length }));

@@ -27,6 +27,14 @@ import { reclaim } from './reclaim.js';
 import { memoryPerRecord } from './memory.js';
 import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
+import { httpMiddleware } from './http.js';
+import { scaling } from './scaling.js';
+import { renderCharts, writeCharts, writeResults } from './lib/charts.js';
+import { node24 } from './lib/node24.js';
+import { nodeLocks } from '../workers/bench/lock-manager.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write') || !quick;
@@ -56,6 +64,8 @@ const cfg = quick
       reclaimInserts: 200,
       reclaimCapacity: 10_000,
       memoryCapacity: 10_000,
+      http: { rounds: 1, seconds: 1, connections: 10 },
+      scaling: { rounds: 1, durationMs: 100, windowMs: 50, threads: [1, 2, 4, 8] },
     }
   : {
       singleRounds: 15,
@@ -79,7 +89,28 @@ const cfg = quick
       reclaimInserts: 2_000,
       reclaimCapacity: 100_000,
       memoryCapacity: 100_000,
+      http: { rounds: 5, seconds: 3, connections: 20 },
+      scaling: { rounds: 3, durationMs: 500, windowMs: 100, threads: [1, 2, 4, 8] },
     };
+
+/**
+ * Benchmark 11 where Node's own Web Locks are: in this process on Node
+ * 24.5+, else (a full run) in a child process under Node 24; a quick run on
+ * an older Node measures sabre's rows only and says so.
+ */
+async function lockManagerSection(c: Parameters<typeof lockManager>[0]): Promise<Section> {
+  if (nodeLocks !== undefined || quick) return lockManager(c);
+  const node = await node24();
+  if ('reason' in node) {
+    const s = await lockManager(c);
+    return { ...s, notes: [...(s.notes ?? []), `Node's Web Locks were not measured: ${node.reason}.`] };
+  }
+  const child = fileURLToPath(new URL('./lock-manager-child.ts', import.meta.url));
+  const { stdout } = await promisify(execFile)(node.path, ['--import', 'tsx', child, JSON.stringify(c)], { maxBuffer: 1 << 22 });
+  const s = JSON.parse(stdout) as Section;
+  const version = (await promisify(execFile)(node.path, ['--version'])).stdout.trim();
+  return { ...s, notes: [...(s.notes ?? []), `This section ran in a child process under Node ${version} (this run's Node, ${process.version}, has no \`worker_threads.locks\`).`] };
+}
 
 function machineLine(): string {
   const cpu = cpus();
@@ -101,7 +132,7 @@ async function main(): Promise<void> {
   show(await seam({ rounds: cfg.seamRounds, sampleMs: cfg.seamMs }));
   show(await semaphore({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
   show(await tableSingle({ rounds: cfg.singleRounds, sampleMs: cfg.sampleMs, durationMs: 0, windowMs: 0 }));
-  show(await lockManager({ rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
+  show(await lockManagerSection({ rounds: cfg.rounds, sampleMs: cfg.sampleMs, threadMs: cfg.threadMs, windowMs: cfg.windowMs }));
   show(await cacheSingle({ rounds: cfg.cacheRounds, sampleMs: cfg.cacheSampleMs }));
   show(await cacheHitRatio({ length: cfg.traceLength }));
   show(
@@ -122,6 +153,8 @@ async function main(): Promise<void> {
   show(await idleWaiters({ rounds: cfg.idleRounds, idleMs: cfg.idleMs }));
   show(await reclaim({ rounds: cfg.reclaimRounds, inserts: cfg.reclaimInserts, capacity: cfg.reclaimCapacity }));
   show(await memoryPerRecord({ capacity: cfg.memoryCapacity }));
+  for (const s of await httpMiddleware(cfg.http)) show(s);
+  show(await scaling(cfg.scaling));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
@@ -145,13 +178,25 @@ async function main(): Promise<void> {
     );
   const goalsTable = ['| benchmark | goal | verdict | figures |', '|---|---|---|---|', ...summary].join('\n');
   console.log(`\nGoals\n${goalsTable}\n\n(${seconds} s)`);
-  if (!write) return;
+  const date = new Date().toISOString().slice(0, 10);
+  if (!write) {
+    const svgs = await renderCharts(sections); // drawn, not written: proves the charts render
+    console.log(`${svgs.length} charts rendered (not written: --quick)`);
+    return;
+  }
+  const results = writeResults(date, machineLine(), sections);
+  const charts = await writeCharts(date, sections);
   const readme = [
     '# sabre benchmarks',
     `Machine: ${machineLine()}. Full run: ${seconds} s.`,
     HOW_TO_READ,
     '## Goals',
     goalsTable,
+    '## Charts',
+    [
+      `Drawn with Vega-Lite from \`results/${results}\` (every figure of this run, as numbers), on the machine above:`,
+      ...charts.map(([title, file]) => `- [${title}](results/${file})`),
+    ].join('\n'),
     '## Results',
     ...sections.map(renderSection),
     '## Files',
@@ -164,6 +209,11 @@ async function main(): Promise<void> {
       '- `idempotency.ts`: table 15 (IdempotencyStore begin + complete, and replays, beside an in-thread Map store; SHA-256 fingerprint for scale).',
       '- `limits.ts`: tables 16–18 (TokenBucket.tryAcquire vs rate-limiter-flexible, allowed and denied; vs a central limiter behind Comlink; 2 threads on distinct and shared keys). `../workers/bench/limits.ts`: its bench worker and the Comlink central limiter.',
       '- `resilience.ts`: tables 19 and 20 (CircuitBreaker.execute overhead against cockatiel, opossum and a bare call; retry with no failure against a bare call).',
+      '- `memory.ts` + `memory-child.ts`: table 24 (resident memory per record against a Map, lru-cache and rate-limiter-flexible, one process per variant).',
+      '- `lock-manager.ts`: table 11; `lock-manager-child.ts` runs it under Node 24 (`lib/node24.ts` finds or installs it) when this Node has no `worker_threads.locks`.',
+      '- `http.ts` + `../workers/bench/http-server.ts`: tables 25 and 26 (autocannon against the Hono middleware, and against hono-rate-limiter).',
+      '- `scaling.ts` + `../workers/bench/scaling.ts`: table 27 (throughput by thread count: 1, 2, 4, 8).',
+      '- `lib/charts.ts`: `results/<date>.json` and the SVG charts (Vega-Lite, rendered headless).',
     ].join('\n'),
   ].join('\n\n');
   writeFileSync(new URL('./README.md', import.meta.url), `${readme}\n`);

@@ -24,7 +24,7 @@ export const READY = 0,
   GO = WORDS_PER_LINE,
   STOP = 2 * WORDS_PER_LINE,
   COUNT0 = 3 * WORDS_PER_LINE;
-export const MAX_THREADS = 4;
+export const MAX_THREADS = 8;
 export const CONTROL_BYTES = (COUNT0 + MAX_THREADS * WORDS_PER_LINE) * 4;
 
 /** The COUNT word of thread `slot`. */
@@ -72,8 +72,8 @@ export type Task =
       readonly writeEvery: number;
     };
 
-export interface TaskMessage {
-  readonly task: Task;
+export interface TaskMessage<T = Task> {
+  readonly task: T;
   readonly control: SharedArrayBuffer;
   readonly slot: number;
 }

@@ -129,6 +129,8 @@ export interface Section {
   readonly rows: readonly (readonly string[])[];
   readonly goals: readonly Goal[];
   readonly notes?: readonly string[];
+  /** The figures as numbers, for `bench/results/<date>.json` and the charts (the table's strings are for reading). */
+  readonly data?: readonly Readonly<Record<string, number | string>>[];
 }
 
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -7,7 +7,7 @@ import { sleepSync } from '../../src/memory/atomics.js';
 import type { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnWorker } from '../../src/threads/spawn.js';
-import { CONTROL_BYTES, GO, READY, STOP, countWord, MAX_THREADS, type Task, type TaskMessage, type TaskReply } from './control.js';
+import { CONTROL_BYTES, GO, READY, STOP, countWord, MAX_THREADS, type TaskMessage, type TaskReply } from './control.js';
 
 export interface TimedRun {
   /** Nanoseconds from GO to STOP, measured by main. */
@@ -50,7 +50,7 @@ export class BenchThreads {
    * Runs `tasks[i]` on worker i (one task per worker), behind a start barrier,
    * for `durationMs`, sampling every `windowMs`.
    */
-  async run(tasks: readonly Task[], durationMs: number, windowMs: number): Promise<TimedRun> {
+  async run(tasks: readonly unknown[], durationMs: number, windowMs: number): Promise<TimedRun> {
     if (tasks.length > this.workers.length) throw new RangeError(`${tasks.length} tasks for ${this.workers.length} workers`);
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const ctl = new Int32Array(control);
@@ -70,7 +70,7 @@ export class BenchThreads {
             reject(failure);
           } else resolve(reply.ops ?? 0);
         });
-        w.postMessage({ task, control, slot } satisfies TaskMessage);
+        w.postMessage({ task, control, slot } satisfies TaskMessage<unknown>);
       });
     });
     for (const p of replies) p.catch(() => {}); // awaited below; a failure meanwhile is read from `failure`
