@@ -398,7 +398,11 @@ export async function cacheThreads(cfg: CacheThreadsConfig): Promise<Section> {
         await central.reset(THREAD_CAPACITY);
         task = { kind, results, ...base };
       }
-      const run = await threads.run(Array.from({ length: n }, () => task), cfg.durationMs, cfg.windowMs);
+      const run = await threads.run(
+        Array.from({ length: n }, () => task),
+        cfg.durationMs,
+        cfg.windowMs,
+      );
       const out = new Float64Array(results);
       const sum = (word: number) => Array.from({ length: n }, (_, slot) => out[slot * RESULT_WORDS + word]!).reduce((a, b) => a + b, 0);
       let heapBytes = sum(HEAP_BYTES),

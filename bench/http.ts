@@ -111,7 +111,8 @@ export async function httpMiddleware(cfg: HttpConfig): Promise<Section[]> {
       },
       {
         title: '26. HTTP: rateLimit vs hono-rate-limiter (memory store)',
-        intro: 'The route that answers at once, one limiter in front, keyed by x-api-key, a limit no client reaches, draft-7 fields from both.',
+        intro:
+          'The route that answers at once, one limiter in front, keyed by x-api-key, a limit no client reaches, draft-7 fields from both.',
         header: ['limiter', 'requests/s', 'vs hono-rate-limiter (paired)'],
         rows: [
           ['sabre rateLimit (TokenBucket, shared by every thread)', fmtRate(median(rl)), fmtRatio(vsPeer)],

@@ -76,7 +76,11 @@ export async function memoryPerRecord(cfg: MemoryConfig): Promise<Section> {
         const a = await perRecord({ structure: ours, ...common, ...(maxValueBytes !== undefined ? { maxValueBytes } : {}) });
         const b = await perRecord({ structure: peer, ...common });
         ratios.push(a / b);
-        if (fill === 1) data.push({ structure: `${name} ${valueBytes || ''}`.trim(), bytesPerRecord: a }, { structure: `${peerName} ${valueBytes || ''}`.trim(), bytesPerRecord: b });
+        if (fill === 1)
+          data.push(
+            { structure: `${name} ${valueBytes || ''}`.trim(), bytesPerRecord: a },
+            { structure: `${peerName} ${valueBytes || ''}`.trim(), bytesPerRecord: b },
+          );
         row.push(`${fmtBytes(a)} ÷ ${fmtBytes(b)} = ${fmtRatio(a / b)}`);
       }
       rows.push(row);

@@ -109,7 +109,13 @@ async function lockManagerSection(c: Parameters<typeof lockManager>[0]): Promise
   const { stdout } = await promisify(execFile)(node.path, ['--import', 'tsx', child, JSON.stringify(c)], { maxBuffer: 1 << 22 });
   const s = JSON.parse(stdout) as Section;
   const version = (await promisify(execFile)(node.path, ['--version'])).stdout.trim();
-  return { ...s, notes: [...(s.notes ?? []), `This section ran in a child process under Node ${version} (this run's Node, ${process.version}, has no \`worker_threads.locks\`).`] };
+  return {
+    ...s,
+    notes: [
+      ...(s.notes ?? []),
+      `This section ran in a child process under Node ${version} (this run's Node, ${process.version}, has no \`worker_threads.locks\`).`,
+    ],
+  };
 }
 
 function machineLine(): string {

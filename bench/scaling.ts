@@ -70,7 +70,11 @@ export async function scaling(cfg: ScalingConfig): Promise<Section> {
         for (let k = 0; k < PRIMITIVES.length; k++) {
           const p = PRIMITIVES[(k + r) % PRIMITIVES.length]!;
           const task = tasksFor(p);
-          const run = await threads.run(Array.from({ length: n }, () => task), cfg.durationMs, cfg.windowMs);
+          const run = await threads.run(
+            Array.from({ length: n }, () => task),
+            cfg.durationMs,
+            cfg.windowMs,
+          );
           const key = `${p}/${n}`;
           results.set(key, [...(results.get(key) ?? []), throughput(run)]);
         }

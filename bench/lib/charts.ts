@@ -15,7 +15,11 @@ const RESULTS = new URL('../results/', import.meta.url);
 export function writeResults(date: string, machine: string, sections: readonly Section[]): string {
   mkdirSync(RESULTS, { recursive: true });
   const name = `${date}.json`;
-  const json = { date, machine, sections: sections.map((s) => ({ title: s.title, header: s.header, rows: s.rows, goals: s.goals, data: s.data ?? [] })) };
+  const json = {
+    date,
+    machine,
+    sections: sections.map((s) => ({ title: s.title, header: s.header, rows: s.rows, goals: s.goals, data: s.data ?? [] })),
+  };
   writeFileSync(new URL(name, RESULTS), `${JSON.stringify(json, null, 2)}\n`);
   return name;
 }
@@ -55,7 +59,11 @@ function specFor(s: Section): TopLevelSpec | undefined {
   const data = s.data;
   if (data === undefined || data.length === 0) return undefined;
   const first = data[0]!;
-  const base = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: s.title, config: { axis: FONT, legend: FONT } } as const;
+  const base = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: s.title,
+    config: { axis: FONT, legend: FONT },
+  } as const;
   if ('threads' in first && 'opsPerSecond' in first) {
     return {
       ...base,

