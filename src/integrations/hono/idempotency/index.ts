@@ -105,6 +105,25 @@ function asText(headers: Record<string, string>, body: string | Uint8Array | und
   return refusalText(title, detail);
 }
 
+/**
+ * The body of a response that @hono/node-server made ready to send (what
+ * `c.json()`, `c.text()` and `c.body()` give on Node): a string, bytes or
+ * null, kept with its status and headers under a symbol described "cache".
+ * Read there, the response stays as it is; reading it through
+ * `arrayBuffer()` would build a full fetch Response and its stream first
+ * (tens of µs per request). undefined for any other response (another
+ * runtime, a stream, a `fetch`'s): those are read the standard way.
+ */
+let readyKey: symbol | undefined;
+function readyBody(res: Response): string | Uint8Array | null | undefined {
+  readyKey ??= Object.getOwnPropertySymbols(res).find((k) => k.description === 'cache');
+  if (readyKey === undefined) return undefined;
+  const entry = (res as unknown as Record<symbol, unknown>)[readyKey];
+  if (!Array.isArray(entry)) return undefined;
+  const body: unknown = entry[1];
+  return body === null || typeof body === 'string' || body instanceof Uint8Array ? body : undefined;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -166,11 +185,13 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
           threw = true;
           throw c.error; // nothing recorded: the key stays retryable
         }
-        // Read once and answered from the bytes, not cloned: a clone turns the handler's response
-        // into a stream that the server writes in pieces (and Nagle's algorithm then delays).
         const res = c.res;
         const headers: Record<string, string> = {};
         res.headers.forEach((value, name) => (headers[name] = value));
+        const ready = readyBody(res);
+        if (ready !== undefined) return { status: res.status, headers, body: ready ?? '' };
+        // Read once and answered from the bytes, not cloned: a clone turns the response into a
+        // stream that the server writes in pieces.
         const body = new Uint8Array(await res.arrayBuffer());
         c.res = undefined; // so that the next assignment replaces it rather than merging into it
         c.res = new Response(body.byteLength === 0 ? null : body, { status: res.status, headers: res.headers });
