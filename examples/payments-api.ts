@@ -28,7 +28,7 @@ export interface PaymentsApiOptions extends PaymentsSizes {
   readonly threads?: number;
   /** CPU pool threads per server thread (default 1). */
   readonly poolThreads?: number;
-  /** Key-stretch iterations of a fraud score (default 1,000: about 1 ms). */
+  /** Key-stretch iterations of a fraud score (default 1,000: about half a millisecond). */
   readonly iterations?: number;
   readonly port?: number;
   readonly headersTimeoutMs?: number;

@@ -24,7 +24,7 @@ export interface ServeOptions {
   readonly reusePort: boolean;
   /** Threads of this server's CPU pool. */
   readonly poolThreads: number;
-  /** Key-stretch iterations of a fraud score (about 1 ms per 1,000 here). */
+  /** Key-stretch iterations of a fraud score (about half a millisecond per 1,000 here). */
   readonly iterations: number;
   /** A client that has not sent its headers (or its whole request) by then gets 408 (defaults 2 s and 10 s). */
   readonly headersTimeoutMs?: number;
