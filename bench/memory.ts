@@ -76,11 +76,9 @@ export async function memoryPerRecord(cfg: MemoryConfig): Promise<Section> {
         const a = await perRecord({ structure: ours, ...common, ...(maxValueBytes !== undefined ? { maxValueBytes } : {}) });
         const b = await perRecord({ structure: peer, ...common });
         ratios.push(a / b);
+        const values = valueBytes === 0 ? '' : valueBytes === 11 ? ', 11-byte values' : ', 1 KiB values';
         if (fill === 1)
-          data.push(
-            { structure: `${name} ${valueBytes || ''}`.trim(), bytesPerRecord: a },
-            { structure: `${peerName} ${valueBytes || ''}`.trim(), bytesPerRecord: b },
-          );
+          data.push({ structure: `${name}${values}`, bytesPerRecord: a }, { structure: `${peerName}${values}`, bytesPerRecord: b });
         row.push(`${fmtBytes(a)} ÷ ${fmtBytes(b)} = ${fmtRatio(a / b)}`);
       }
       rows.push(row);

@@ -52,7 +52,7 @@ export async function writeCharts(date: string, sections: readonly Section[]): P
   return written;
 }
 
-const FONT = { font: 'sans-serif', labelFontSize: 11, titleFontSize: 12 };
+const FONT = { font: 'sans-serif', labelFontSize: 11, titleFontSize: 12, labelLimit: 640 };
 
 /** The chart of a section, chosen by the shape of its data. */
 function specFor(s: Section): TopLevelSpec | undefined {
