@@ -23,6 +23,7 @@ export {
   MutexGuard,
   type MutexOptions,
   type MutexHandle,
+  type MutexStats,
   type LockOptions,
   type LockAsyncOptions,
   type MutexAsyncOptions,
@@ -54,13 +55,14 @@ export {
   SemaphoreGuard,
   type SemaphoreOptions,
   type SemaphoreHandle,
+  type SemaphoreStats,
   type AcquireOptions,
   type AcquireAsyncOptions,
 } from './sync/semaphore.js';
 export { Latch, type LatchOptions, type LatchHandle, type LatchWaitOptions, type LatchWaitAsyncOptions } from './sync/latch.js';
 export { Once, type OnceOptions, type OnceHandle, type OnceRunOptions, type OnceRunAsyncOptions } from './sync/once.js';
 export { SeqLock, type SeqLockOptions, type SeqLockHandle, type SeqLockWriteOptions } from './atomic/seqlock.js';
-export { RWLock, RWLockGuard, type RWLockOptions, type RWLockHandle } from './sync/rwlock.js';
+export { RWLock, RWLockGuard, type RWLockOptions, type RWLockHandle, type RWLockStats } from './sync/rwlock.js';
 export { Guard } from './sync/guard.js';
 export {
   Condition,

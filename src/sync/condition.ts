@@ -186,6 +186,11 @@ export class Condition {
     return DEF.byteLength(options);
   }
 
+  /** A snapshot of its state, for metrics. */
+  stats(): { readonly waiters: number } {
+    return { waiters: this.liveWaiters() };
+  }
+
   /** Threads (and async tasks) waiting now (a snapshot; a waiter that died stops counting within three slices). */
   get waiters(): number {
     return this.liveWaiters();

@@ -119,6 +119,12 @@ export class Latch {
     return DEF.byteLength(count ?? 1, options);
   }
 
+  /** A snapshot of its state, for metrics. */
+  stats(): { readonly count: number; readonly open: boolean } {
+    const count = load(this.words, COUNT);
+    return { count, open: count === 0 };
+  }
+
   /** The count now (a snapshot; 0 = open). */
   get count(): number {
     return load(this.words, COUNT);

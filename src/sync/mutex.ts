@@ -212,6 +212,17 @@ export interface MutexAsyncOptions extends LockAsyncOptions {
 export type { WaitForUnlockOptions } from './local-queue.js';
 
 const DEF = definePrimitive('Mutex', 1, {}, { bodyBytes: () => WORDS * 4 });
+/** What `Mutex#stats()` reports: a snapshot of the lock's word. */
+export interface MutexStats {
+  readonly locked: boolean;
+  /** An owner died holding it, and no one has called `clearPoison()` since. */
+  readonly poisoned: boolean;
+  /** The holder's threadId, or -1 when free. */
+  readonly ownerThreadId: number;
+  /** Threads waiting now (a thread's queued tasks count as one). */
+  readonly waiters: number;
+}
+
 export type MutexHandle = HandleOf<typeof DEF>;
 
 const LOCK = waitOptions('mutex.lock(options)', { ignorePoison: boolean() });
@@ -440,6 +451,17 @@ export class Mutex {
   /** Waiters now, over all threads, counted from their decision to park (a snapshot; a thread's queued tasks count as one). @internal */
   get waiterCount(): number {
     return load(this.words, WAITERS);
+  }
+
+  /** A snapshot of its state, for metrics (the getters above, at once). */
+  stats(): MutexStats {
+    const state = load(this.words, STATE);
+    return {
+      locked: (state & OWNER_MASK) !== 0,
+      poisoned: (state & POISONED) !== 0,
+      ownerThreadId: (state & OWNER_MASK) - 1,
+      waiters: load(this.words, WAITERS),
+    };
   }
 
   /** Acknowledges a previous owner's death: later acquisitions succeed normally. */

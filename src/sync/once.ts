@@ -122,6 +122,11 @@ export class Once {
     return DEF.byteLength(options);
   }
 
+  /** A snapshot of its state, for metrics. */
+  stats(): { readonly done: boolean } {
+    return { done: this.done };
+  }
+
   /** True once a run has succeeded (and until `reset()`). */
   get done(): boolean {
     return load(this.words, STATE) === DONE;

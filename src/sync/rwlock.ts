@@ -130,6 +130,18 @@ const DEF = definePrimitive(
   },
   { bodyBytes: (o) => headerBytes(o.maxThreads) + ThreadSlots.byteLength(layoutOf(o.maxThreads)) },
 );
+/** What `RWLock#stats()` reports: a snapshot. */
+export interface RWLockStats {
+  readonly writeLocked: boolean;
+  /** The writer's threadId, or -1. */
+  readonly writerThreadId: number;
+  readonly writerWaiting: boolean;
+  /** Read holds now, over all threads. */
+  readonly readers: number;
+  /** A writer died holding it, and no one has called `clearPoison()` since. */
+  readonly poisoned: boolean;
+}
+
 export type RWLockHandle = HandleOf<typeof DEF>;
 
 const READ = waitOptions('rwlock.readLock(options)', { ignorePoison: boolean() });
@@ -240,6 +252,17 @@ export class RWLock {
   }
 
   // ---- snapshots ---------------------------------------------------------
+
+  /** A snapshot of its state, for metrics (the getters below, read one after another). */
+  stats(): RWLockStats {
+    return {
+      writeLocked: this.isWriteLocked,
+      writerThreadId: this.writerThreadId,
+      writerWaiting: this.isWriterWaiting,
+      readers: this.readerCount,
+      poisoned: this.isPoisoned,
+    };
+  }
 
   /** True while a thread holds the write lock. */
   get isWriteLocked(): boolean {

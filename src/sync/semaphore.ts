@@ -142,6 +142,16 @@ const DEF = definePrimitive(
   },
   { positional: 'permits', bodyBytes: (o) => CONTROL_BYTES + ThreadSlots.byteLength(slotsLayout(o.maxThreads)) },
 );
+/** What `Semaphore#stats()` reports: a snapshot. */
+export interface SemaphoreStats {
+  /** Permits it was made with. */
+  readonly permits: number;
+  /** Permits free now. */
+  readonly available: number;
+  /** Threads waiting now (a thread's queued tasks count as one). */
+  readonly waiters: number;
+}
+
 export type SemaphoreHandle = HandleOf<typeof DEF>;
 
 const ACQUIRE = waitOptions('semaphore.acquire(n, options)');
@@ -308,6 +318,11 @@ export class Semaphore {
   /** Waiters now, over all threads, counted from their decision to park (a snapshot; a thread's queued tasks count as one). @internal */
   get waiterCount(): number {
     return load(this.words, WAITERS);
+  }
+
+  /** A snapshot of its state, for metrics. */
+  stats(): SemaphoreStats {
+    return { permits: this.permits, available: load(this.words, COUNT), waiters: load(this.words, WAITERS) };
   }
 
   /** Permits this thread holds (a snapshot). */

@@ -8,7 +8,13 @@ import { CircuitBreaker } from '../../src/resilience/circuit-breaker.js';
 import { Bulkhead } from '../../src/resilience/bulkhead.js';
 import { retry } from '../../src/resilience/retry.js';
 import { IdempotencyStore } from '../../src/store/idempotency-store.js';
+import { threadId } from 'node:worker_threads';
 import { Mutex } from '../../src/sync/mutex.js';
+import { Semaphore } from '../../src/sync/semaphore.js';
+import { RWLock } from '../../src/sync/rwlock.js';
+import { Latch } from '../../src/sync/latch.js';
+import { Once } from '../../src/sync/once.js';
+import { Condition } from '../../src/sync/condition.js';
 import { CHANNELS } from '../../src/observe/channels.js';
 import { Remote } from '../threads/remote.js';
 import { expectCode, rejected, thrown } from '../helpers/errors.js';
@@ -141,5 +147,29 @@ describe('stats(): counts of every thread, in shared memory', () => {
       aborted: 1,
       keys: 1,
     });
+  });
+});
+
+describe('stats() of the synchronization primitives: a snapshot of their state', () => {
+  it('Mutex, Semaphore, RWLock, Latch, Once and Condition', () => {
+    const m = new Mutex();
+    expect(m.stats()).toEqual({ locked: false, poisoned: false, ownerThreadId: -1, waiters: 0 });
+    m.lock();
+    expect(Mutex.from(m.handle).stats()).toMatchObject({ locked: true, ownerThreadId: threadId });
+    m.unlock();
+    const s = new Semaphore(3);
+    s.tryAcquire(2);
+    expect(s.stats()).toEqual({ permits: 3, available: 1, waiters: 0 });
+    const rw = new RWLock();
+    rw.readLock();
+    expect(rw.stats()).toEqual({ writeLocked: false, writerThreadId: -1, writerWaiting: false, readers: 1, poisoned: false });
+    rw.readUnlock();
+    const latch = new Latch(2);
+    latch.countDown();
+    expect(latch.stats()).toEqual({ count: 1, open: false });
+    const once = new Once();
+    once.run(() => 1);
+    expect(once.stats()).toEqual({ done: true });
+    expect(new Condition().stats()).toEqual({ waiters: 0 });
   });
 });
