@@ -48,6 +48,7 @@ import { START_WORDS, type Arrival, type ClientTally, type LimitsResult, type Li
 import type { ReportsResult, ReportsTask } from '../workers/tasks/reports.js';
 import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 import { printTable, type Row } from './table.js';
+import { seededRandom } from '../src/testing/random.js';
 
 const quick = process.argv.includes('--quick');
 const THREADS = 4;
@@ -72,17 +73,6 @@ function check(ok: boolean, what: string): void {
   if (!ok) failures.push(what);
 }
 
-/** A small seeded PRNG (mulberry32): the same report requests on every run. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 /** Deals `list` round-robin to the threads. */
 const deal = <T>(list: readonly T[]): T[][] => Array.from({ length: THREADS }, (_, t) => list.filter((_, i) => i % THREADS === t));
 
@@ -317,7 +307,7 @@ console.log(
 );
 
 // Popularity: Zipf (s = 1) over the reports; every thread opens report 0 (the dashboard) first, at the same moment.
-const random = prng(4);
+const random = seededRandom(4); // the same report requests on every run
 const weights = Array.from({ length: REPORT_IDS }, (_, i) => 1 / (i + 1));
 const total = sum(weights);
 function popularReport(): number {

@@ -23,6 +23,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { seededRandom } from '../../src/testing/random.js';
 
 export interface BankFaults {
   /** Refuse every charge before doing it (503). */
@@ -43,18 +44,6 @@ export interface Charge {
   readonly amount: number;
 }
 
-/** A deterministic random source (mulberry32), so a run's faults can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 export class Bank {
   readonly faults: BankFaults = { down: false, failBefore: 0, failAfter: 0, stallMs: 0, dedupe: false };
   /** Every charge made, in order: the books the load test checks. */
@@ -65,7 +54,7 @@ export class Bank {
   private base = '';
 
   constructor(seed = 1) {
-    this.random = random(seed);
+    this.random = seededRandom(seed); // the same faults for the same seed
     this.server = createServer((req, res) => void this.handle(req, res));
   }
 

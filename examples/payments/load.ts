@@ -12,6 +12,7 @@
  */
 import autocannon from 'autocannon';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { seededRandom } from '../../src/testing/random.js';
 import { startPaymentsApi } from '../payments-api.js';
 
 export interface LoadOptions {
@@ -65,11 +66,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   });
   const { bank } = api;
   let n = 0;
-  let random = 12345;
-  const next = (): number => {
-    random = (Math.imul(random, 1103515245) + 12345) >>> 0;
-    return random / 2 ** 32;
-  };
+  const next = seededRandom(12345); // the same traffic on every run
   /** Charge ids of the 201s each key got. */
   const created = new Map<string, Set<string>>();
   const statuses: Record<string, number> = {};
