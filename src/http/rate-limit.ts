@@ -27,6 +27,7 @@ import { boolean, custom, fn, withDefault } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { describeValue } from '../validate.js';
 import { NO_ADDRESS, RefusedKey, checkSubnet, clientKey } from './client-key.js';
+import { headerOf, type RequestHeaders } from './header.js';
 import { refusalReply } from './refusal.js';
 import { retryAfterSeconds } from './retry-after.js';
 
@@ -38,7 +39,7 @@ export interface LimiterLike {
 
 /** A request as Node's `http`, Express and Fastify give it: headers, and the client's address. */
 export interface HttpRequestLike {
-  readonly headers: Headers | Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly headers: RequestHeaders;
   /** The client's address as the framework trusts it (Express's and Fastify's `req.ip`). */
   readonly ip?: string | undefined;
   /** Node's socket, for its `remoteAddress` when there is no `ip`. */
@@ -200,13 +201,6 @@ export class RateLimitGate {
   }
 }
 
-/** `x-api-key` of any of the header shapes (a repeated header, joined by Node, is refused as a key: it has a space). */
-export function apiKeyOf(headers: HttpRequestLike['headers']): string | undefined {
-  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get('x-api-key') ?? undefined;
-  const v = (headers as Readonly<Record<string, string | readonly string[] | undefined>>)['x-api-key'];
-  return typeof v === 'string' ? v : v?.join(', ');
-}
-
 /**
  * The plain form (see the module's description).
  * @throws InvalidArgumentError for bad options, when it is made; per
@@ -222,7 +216,7 @@ export function httpRateLimit(options: HttpRateLimitOptions): (request: HttpRequ
     if (skip?.(request) === true) return SKIPPED;
     const key =
       keyGenerator === undefined
-        ? clientKey(apiKeyOf(request.headers), request.ip ?? request.socket?.remoteAddress, ipv6Subnet)
+        ? clientKey(headerOf(request.headers, 'x-api-key'), request.ip ?? request.socket?.remoteAddress, ipv6Subnet)
         : generatedKey(keyGenerator(request));
     return gate.decide(key, typeof cost === 'number' ? cost : RateLimitGate.cost(cost(request)));
   };

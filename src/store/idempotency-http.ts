@@ -9,6 +9,7 @@ import { retryAfterSeconds } from '../http/retry-after.js';
 import { defineOptions } from '../options/schema.js';
 import { describeValue, isInstance, plainObject } from '../validate.js';
 import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotencyResponse } from './idempotency-store.js';
+import { headerOf, type RequestHeaders } from '../http/header.js';
 
 /** The request header that carries the key. */
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
@@ -16,8 +17,7 @@ export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** Request headers: a fetch `Headers`, Node's `req.headers`, or any record (names are matched case-insensitively). */
-export type IdempotentRequestHeaders =
-  { get(name: string): string | null } | Readonly<Record<string, string | readonly string[] | undefined>>;
+export type IdempotentRequestHeaders = RequestHeaders;
 
 /** What `idempotent` needs of a request. */
 export interface IdempotentRequest {
@@ -114,19 +114,6 @@ export interface IdempotentContext {
    * than doing the work again.
    */
   readonly recovered: boolean;
-}
-
-function headerOf(headers: IdempotentRequestHeaders, name: string): string | undefined {
-  if (typeof (headers as { get?: unknown }).get === 'function') {
-    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
-  }
-  const record = plainObject('request.headers', headers) as Record<string, string | readonly string[] | undefined>;
-  const wanted = name.toLowerCase();
-  for (const [k, v] of Object.entries(record)) {
-    if (k.toLowerCase() !== wanted || v === undefined) continue;
-    return typeof v === 'string' ? v : v.join(', ');
-  }
-  return undefined;
 }
 
 /**
