@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'props/**/*.prop.ts'],
+    globalSetup: ['test/setup/redis.ts'],
     // forks: each test file runs on the main thread of a child process, so
     // threadId 0 is the test and every worker it starts is a real thread.
     pool: 'forks',

@@ -22,6 +22,7 @@ export const ErrorCode = {
   CIRCUIT_OPEN: 'ERR_CIRCUIT_OPEN',
   BULKHEAD_FULL: 'ERR_BULKHEAD_FULL',
   CANCELED: 'ERR_CANCELED',
+  UNAVAILABLE: 'ERR_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -245,6 +246,17 @@ export class CanceledError extends SabreError {
 }
 
 /**
+ * A store that lives outside the process (Redis) did not answer within its
+ * deadline, or could not be reached: nothing is known to have happened.
+ * The cause is the client's error, when there was one.
+ */
+export class UnavailableError extends SabreError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.UNAVAILABLE, message, cause === undefined ? {} : { cause });
+  }
+}
+
+/**
  * Each code's class and name (written out: a minifier may rename classes):
  * the one table that `isSabreError`, `SabreError.from` and the names read.
  */
@@ -262,6 +274,7 @@ const ERRORS = {
   ERR_CIRCUIT_OPEN: { name: 'CircuitOpenError', Class: CircuitOpenError },
   ERR_BULKHEAD_FULL: { name: 'BulkheadFullError', Class: BulkheadFullError },
   ERR_CANCELED: { name: 'CanceledError', Class: CanceledError },
+  ERR_UNAVAILABLE: { name: 'UnavailableError', Class: UnavailableError },
 } as const satisfies Record<ErrorCode, { readonly name: string; readonly Class: abstract new (...args: never[]) => SabreError }>;
 
 /** The class of the errors with code `C`. */
@@ -310,6 +323,9 @@ function makeError(code: ErrorCode, message: string, details: Record<string, unk
       break;
     case ErrorCode.CANCELED:
       e = new CanceledError(message);
+      break;
+    case ErrorCode.UNAVAILABLE:
+      e = new UnavailableError(message, cause);
       break;
   }
   return e;

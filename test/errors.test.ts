@@ -6,6 +6,7 @@ import {
   AlreadyVotedError,
   BulkheadFullError,
   CanceledError,
+  UnavailableError,
   CapacityError,
   CircuitOpenError,
   ConflictError,
@@ -42,6 +43,7 @@ const table: [AnyErrorClass, ErrorCode, string, SabreError][] = [
   [CircuitOpenError, ErrorCode.CIRCUIT_OPEN, 'CircuitOpenError', new CircuitOpenError('open', { retryAfterMs: 1500 })],
   [BulkheadFullError, ErrorCode.BULKHEAD_FULL, 'BulkheadFullError', new BulkheadFullError('b')],
   [CanceledError, ErrorCode.CANCELED, 'CanceledError', new CanceledError('x')],
+  [UnavailableError, ErrorCode.UNAVAILABLE, 'UnavailableError', new UnavailableError('u')],
 ];
 
 const codesInTable = new Set(table.map(([, code]) => code));

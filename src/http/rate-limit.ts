@@ -25,17 +25,24 @@ import type { RateLimitDecision, RateLimitPolicy } from '../limit/decision.js';
 import { RATE_LIMIT_DRAFTS, RateLimitFields, type RateLimitDraft } from '../limit/headers.js';
 import { boolean, custom, fn, withDefault } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
-import { describeValue } from '../validate.js';
+import { describeValue, isThenable } from '../validate.js';
 import { NO_ADDRESS, RefusedKey, checkSubnet, clientKey } from './client-key.js';
 import { headerOf, type RequestHeaders } from './header.js';
 import { refusalReply } from './refusal.js';
 import { retryAfterSeconds } from './retry-after.js';
 
-/** What the gate needs of a limiter: a `TokenBucket`, a `SlidingWindow`, or another with their `check` and `policy`. */
-export interface LimiterLike {
+/** A limiter that decides at once: a `TokenBucket`, a `SlidingWindow`. */
+export interface SyncLimiterLike {
   check(key: string, n?: number): RateLimitDecision;
   readonly policy: RateLimitPolicy;
 }
+/** A limiter whose decision is a promise: `RedisTokenBucket`, `RedisSlidingWindow`, `TwoLevelLimiter`. */
+export interface AsyncLimiterLike {
+  check(key: string, n?: number): PromiseLike<RateLimitDecision>;
+  readonly policy: RateLimitPolicy;
+}
+/** What the gate needs of a limiter: `check` and `policy`, deciding at once or by a promise. */
+export type LimiterLike = SyncLimiterLike | AsyncLimiterLike;
 
 /** A request as Node's `http`, Express and Fastify give it: headers, and the client's address. */
 export interface HttpRequestLike {
@@ -105,7 +112,9 @@ export const GATE_FIELDS = {
   limiter: custom<LimiterLike>((v, name) => {
     const l = v as Partial<LimiterLike> | null;
     if (typeof l === 'object' && l !== null && typeof l.check === 'function' && typeof l.policy === 'object') return l as LimiterLike;
-    throw new InvalidArgumentError(`${name} must be a TokenBucket or a SlidingWindow (check() and policy), got ${describeValue(v)}`);
+    throw new InvalidArgumentError(
+      `${name} must be a TokenBucket or a SlidingWindow, on shared memory or Redis (check() and policy), got ${describeValue(v)}`,
+    );
   }),
   headers: custom<RateLimitDraft | false>((v, name) => {
     if (v === false || RATE_LIMIT_DRAFTS.includes(v as RateLimitDraft)) return v as RateLimitDraft | false;
@@ -159,13 +168,18 @@ export class RateLimitGate {
     this.policyName = policy.name ?? 'default';
   }
 
-  /** The verdict for a request keyed `key` (or refused for its key) costing `cost`. */
-  decide(key: string | RefusedKey, cost: number): RateLimitVerdict {
+  /** The verdict for a request keyed `key` (or refused for its key) costing `cost`; a promise of it when the limiter decides by one. */
+  decide(key: string | RefusedKey, cost: number): RateLimitVerdict | Promise<RateLimitVerdict> {
     if (key instanceof RefusedKey) {
       if (key.reason === NO_ADDRESS) throw new InvalidArgumentError(NO_ADDRESS);
       return this.refusal(400, 'Bad Request', key.reason, undefined, undefined, {});
     }
     const decision = this.limiter.check(key, cost);
+    if (isThenable(decision)) return Promise.resolve(decision).then((d) => this.verdict(key, cost, d));
+    return this.verdict(key, cost, decision);
+  }
+
+  private verdict(key: string, cost: number, decision: RateLimitDecision): RateLimitVerdict {
     const headers = this.fields === undefined ? {} : this.fields.headers(decision, cost);
     if (decision.allowed) return { allowed: true, status: 200, key, decision, headers, body: undefined };
     if (this.fields === undefined) headers['Retry-After'] = String(retryAfterSeconds(decision.retryAfterMs));
@@ -207,7 +221,15 @@ export class RateLimitGate {
  *   request, when no key can be found (no `x-api-key`, no address, no
  *   `keyGenerator`), or `cost` or `keyGenerator` give something that is not one
  */
-export function httpRateLimit(options: HttpRateLimitOptions): (request: HttpRequestLike) => RateLimitVerdict {
+export function httpRateLimit(
+  options: HttpRateLimitOptions & { readonly limiter: SyncLimiterLike },
+): (request: HttpRequestLike) => RateLimitVerdict;
+/** With a limiter that decides by a promise (a Redis one), the verdict is a promise. */
+export function httpRateLimit(
+  options: HttpRateLimitOptions & { readonly limiter: AsyncLimiterLike },
+): (request: HttpRequestLike) => Promise<RateLimitVerdict>;
+export function httpRateLimit(options: HttpRateLimitOptions): (request: HttpRequestLike) => RateLimitVerdict | Promise<RateLimitVerdict>;
+export function httpRateLimit(options: HttpRateLimitOptions): (request: HttpRequestLike) => RateLimitVerdict | Promise<RateLimitVerdict> {
   const o = OPTIONS.parse(options);
   const gate = new RateLimitGate(o);
   const { keyGenerator, skip, ipv6Subnet } = o;

@@ -557,25 +557,8 @@ class ApproximateCounts implements WindowState {
     return this.decision(true, n, 0, 0, now - Math.floor(now / this.windowMs) * this.windowMs, now);
   }
 
-  /** The decision on counts (prev, curr) as of `elapsed` into the current window (before taking n). */
   private decision(allowed: boolean, n: number, prev: number, curr: number, elapsed: number, now: number): RateLimitDecision {
-    const W = this.windowMs,
-      L = this.limit;
-    const c = allowed ? curr + n : curr;
-    const estimate = (prev * (W - elapsed)) / W + c;
-    let retryAfterMs = 0;
-    if (!allowed) {
-      // Within this window the previous window's weight fades; if this window alone is too full, wait for the next.
-      retryAfterMs = curr + n <= L ? W - elapsed - ((L - curr - n) * W) / prev : W - elapsed + Math.max(0, W - ((L - n) * W) / curr);
-    }
-    return {
-      allowed,
-      remaining: Math.max(0, Math.floor(L - estimate)),
-      retryAfterMs: Math.max(0, retryAfterMs),
-      resetMs: c > 0 ? 2 * W - elapsed : prev > 0 ? W - elapsed : 0,
-      limit: L,
-      at: now,
-    };
+    return approximateDecision(this.windowMs, this.limit, allowed, n, prev, curr, elapsed, now);
   }
 
   /** The counts of word `w` as seen from window `wid`: the previous and current window's. */
@@ -635,4 +618,36 @@ class ApproximateCounts implements WindowState {
       if (compareExchange64(this.words, at, w, w | DEAD) === w) return RETIRED;
     }
   }
+}
+
+/**
+ * The approximate window's decision on counts (prev, curr) as of `elapsed`
+ * ms into the current window of `W` (before taking n): shared by the
+ * shared-memory and the Redis window.
+ */
+export function approximateDecision(
+  W: number,
+  L: number,
+  allowed: boolean,
+  n: number,
+  prev: number,
+  curr: number,
+  elapsed: number,
+  now: number,
+): RateLimitDecision {
+  const c = allowed ? curr + n : curr;
+  const estimate = (prev * (W - elapsed)) / W + c;
+  let retryAfterMs = 0;
+  if (!allowed) {
+    // Within this window the previous window's weight fades; if this window alone is too full, wait for the next.
+    retryAfterMs = curr + n <= L ? W - elapsed - ((L - curr - n) * W) / prev : W - elapsed + Math.max(0, W - ((L - n) * W) / curr);
+  }
+  return {
+    allowed,
+    remaining: Math.max(0, Math.floor(L - estimate)),
+    retryAfterMs: Math.max(0, retryAfterMs),
+    resetMs: c > 0 ? 2 * W - elapsed : prev > 0 ? W - elapsed : 0,
+    limit: L,
+    at: now,
+  };
 }

@@ -134,16 +134,17 @@ const DEF = definePrimitive(
 export type LeaseLockHandle = HandleOf<typeof DEF>;
 
 /** A lease's duration: `renew`'s argument, and `ttlMs` of `acquire`'s options. */
-const ttlMs = duration({ positive: true, infinite: false });
+export const ttlMs = duration({ positive: true, infinite: false });
 const renamed = { timeout: { to: 'timeoutMs', code: 'SABRE_DEP_TIMEOUT' } } as const;
 const ACQUIRE = defineOptions('leaseLock.acquire(resource, options)', { ttlMs, timeoutMs: duration({ default: 0 }) }, { renamed });
-const ACQUIRE_ASYNC = defineOptions(
+export const ACQUIRE_ASYNC = defineOptions(
   'leaseLock.acquireAsync(resource, options)',
   { ttlMs, timeoutMs: timeout(), signal: abortSignal() },
   { renamed },
 );
 
-const describe = (resource: TableKey): string => (typeof resource === 'string' ? JSON.stringify(resource) : `<${resource.length} bytes>`);
+export const describe = (resource: TableKey): string =>
+  typeof resource === 'string' ? JSON.stringify(resource) : `<${resource.length} bytes>`;
 
 const me = threadId + 1;
 const registry = (): ThreadRegistry => ThreadRegistry.current;

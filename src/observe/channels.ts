@@ -67,6 +67,14 @@ export interface RetryGiveUpMessage {
   readonly error: unknown;
 }
 
+/** `sabre:redis:unavailable`: a Redis-backed primitive could not reach Redis in time; `decidedBy` says what answered instead. */
+export interface RedisUnavailableMessage {
+  readonly source: object;
+  readonly error: unknown;
+  /** `'throw'`: the caller got the error; `'fail-open'`, `'fail-closed'`, `'local'` (the local limiter): what decided. */
+  readonly decidedBy: 'throw' | 'fail-open' | 'fail-closed' | 'local';
+}
+
 export const breakerState = diagnostics.channel('sabre:breaker:state');
 export const limitDenied = diagnostics.channel('sabre:limit:denied');
 export const ownerDied = diagnostics.channel('sabre:lock:owner-died');
@@ -74,6 +82,7 @@ export const idempotencyOutcome = diagnostics.channel('sabre:idempotency:outcome
 export const bulkheadRejected = diagnostics.channel('sabre:bulkhead:rejected');
 export const retryAttempt = diagnostics.channel('sabre:retry:attempt');
 export const retryGiveUp = diagnostics.channel('sabre:retry:give-up');
+export const redisUnavailable = diagnostics.channel('sabre:redis:unavailable');
 
 /** Every channel's name, for a subscriber that wants them all (the metrics example). */
 export const CHANNELS = [
@@ -84,4 +93,5 @@ export const CHANNELS = [
   'sabre:bulkhead:rejected',
   'sabre:retry:attempt',
   'sabre:retry:give-up',
+  'sabre:redis:unavailable',
 ] as const;

@@ -3,13 +3,45 @@
  * (IETF draft-ietf-httpapi-idempotency-key-header) with Stripe's semantics,
  * as one framework-agnostic function.
  */
-import { InvalidArgumentError, isSabreError } from '../errors.js';
+import { InvalidArgumentError, UnavailableError, isSabreError } from '../errors.js';
 import { boolean, custom, fn, integer, withDefault } from '../options/field.js';
 import { retryAfterSeconds } from '../http/retry-after.js';
 import { defineOptions } from '../options/schema.js';
 import { describeValue, isInstance, plainObject } from '../validate.js';
-import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotencyResponse } from './idempotency-store.js';
+import {
+  IdempotencyStore,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  type IdempotencyBegin,
+  type IdempotencyResponse,
+  type IdempotencyToken,
+} from './idempotency-store.js';
 import { headerOf, type RequestHeaders } from '../http/header.js';
+
+/**
+ * What `idempotent` needs of a store: an `IdempotencyStore` (shared memory)
+ * or a `RedisIdempotencyStore`, whose calls answer by promises.
+ */
+export interface IdempotencyStoreLike {
+  begin(key: string, fingerprint: string): IdempotencyBegin | PromiseLike<IdempotencyBegin>;
+  complete(token: IdempotencyToken, response: IdempotencyResponse): void | PromiseLike<void>;
+  abort(token: IdempotencyToken): void | PromiseLike<void>;
+}
+
+/** `store`, checked: an IdempotencyStore, or an object with its three calls. */
+export function checkStore(store: unknown, name: string): IdempotencyStoreLike {
+  if (isInstance(store, IdempotencyStore)) return store;
+  const s = store as Partial<IdempotencyStoreLike> | null;
+  if (
+    typeof s === 'object' &&
+    s !== null &&
+    typeof s.begin === 'function' &&
+    typeof s.complete === 'function' &&
+    typeof s.abort === 'function'
+  ) {
+    return s as IdempotencyStoreLike;
+  }
+  throw new InvalidArgumentError(`${name} must be an IdempotencyStore or a RedisIdempotencyStore, got ${describeValue(store)}`);
+}
 
 /** The request header that carries the key. */
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
@@ -64,19 +96,19 @@ const OPTIONS = defineOptions('idempotent(store, request, handler, options)', {
  * first request's lease (which is sized for the slowest request, and would
  * keep a client of a 100 ms endpoint waiting half a minute).
  */
-const typicalRun = new WeakMap<IdempotencyStore, number>();
+const typicalRun = new WeakMap<IdempotencyStoreLike, number>();
 /** The guess before this thread has seen a request of the store complete. */
 const FIRST_GUESS_MS = 1_000;
 /** The weight of the newest run in the mean. */
 const RUN_WEIGHT = 0.2;
 
-function recordRun(store: IdempotencyStore, ms: number): void {
+function recordRun(store: IdempotencyStoreLike, ms: number): void {
   const mean = typicalRun.get(store);
   typicalRun.set(store, mean === undefined ? ms : mean + RUN_WEIGHT * (ms - mean));
 }
 
 /** The 409's wait: about one typical run, never past the first request's lease. */
-function conflictWaitMs(store: IdempotencyStore, leaseLeftMs: number): number {
+function conflictWaitMs(store: IdempotencyStoreLike, leaseLeftMs: number): number {
   return Math.min(leaseLeftMs, typicalRun.get(store) ?? FIRST_GUESS_MS);
 }
 
@@ -91,10 +123,25 @@ function conflictWaitMs(store: IdempotencyStore, leaseLeftMs: number): number {
  * - `'lease-lost'`: the handler ran past `leaseMs` and a retry took the key
  *   over; this is the handler's own response, not recorded (raise `leaseMs`);
  * - `'full'`: 503, the store (made with `whenFull: 'fail-closed'`) has no room
- *   for a new key; the handler did not run.
+ *   for a new key; the handler did not run;
+ * - `'unavailable'`: 503, the store (Redis) did not answer in time; the handler
+ *   did not run (an idempotent request never runs unrecorded);
+ * - `'unrecorded'`: the handler ran, and the store could not record its
+ *   response (Redis did not answer in time): this is the handler's own
+ *   response; a retry after the lease gets the key with `recovered: true`.
  */
 export type IdempotencyOutcome =
-  'executed' | 'replayed' | 'conflict' | 'mismatch' | 'missing-key' | 'invalid-key' | 'unkeyed' | 'lease-lost' | 'full';
+  | 'executed'
+  | 'replayed'
+  | 'conflict'
+  | 'mismatch'
+  | 'missing-key'
+  | 'invalid-key'
+  | 'unkeyed'
+  | 'lease-lost'
+  | 'full'
+  | 'unavailable'
+  | 'unrecorded';
 
 /** The response to send, and how it came about. */
 export interface IdempotentReply {
@@ -168,6 +215,7 @@ function reply(
  * | same key and fingerprint, first one still running | 409 with `Retry-After`: about as long as a request takes (this thread's mean of completed runs, 1 s before the first), at most the rest of the first one's lease |
  * | same key, another method, path or body | 422 |
  * | a new key, the store full (made with `whenFull: 'fail-closed'`) | 503 with `Retry-After` (seconds until the first record may lapse) |
+ * | the store (Redis) does not answer in time | 503 with `Retry-After: 1`; the handler does not run |
  *
  * Whatever the handler returns is recorded, error statuses included (as
  * Stripe records a 500): return a response to make it final. If the handler
@@ -207,13 +255,12 @@ function reply(
  * @remarks Since 0.1
  */
 export async function idempotent(
-  store: IdempotencyStore,
+  store: IdempotencyStoreLike,
   request: IdempotentRequest,
   handler: (context: IdempotentContext) => IdempotencyResponse | Promise<IdempotencyResponse>,
   options?: IdempotentOptions,
 ): Promise<IdempotentReply> {
-  if (!isInstance(store, IdempotencyStore))
-    throw new InvalidArgumentError(`store must be an IdempotencyStore, got ${describeValue(store)}`);
+  checkStore(store, 'store');
   const req = plainObject('request', request) as Partial<IdempotentRequest>;
   if (typeof req.method !== 'string' || typeof req.path !== 'string' || typeof req.headers !== 'object' || req.headers === null) {
     throw new InvalidArgumentError('request must be { method, path, headers, body? } with string method and path');
@@ -247,10 +294,22 @@ export async function idempotent(
   const fingerprint =
     o.fingerprint !== undefined ? o.fingerprint(req as IdempotentRequest) : IdempotencyStore.fingerprint(req as IdempotentRequest);
 
-  let begun;
+  let begun: IdempotencyBegin;
   try {
-    begun = store.begin(key, fingerprint);
+    begun = await store.begin(key, fingerprint);
   } catch (e) {
+    if (e instanceof UnavailableError) {
+      return reply(
+        503,
+        'The idempotency store is unavailable',
+        'The idempotency records cannot be reached; retry later.',
+        'unavailable',
+        docs,
+        {
+          'retry-after': '1',
+        },
+      );
+    }
     // A key too long in UTF-8 for the store's maxKeyBytes: the client's fault, like any invalid key.
     if (isSabreError(e, 'ERR_INVALID_ARG') && (e as Error).message.includes('key is too long')) {
       return reply(400, `${name} is invalid`, `The ${name} is too long.`, 'invalid-key', docs);
@@ -293,26 +352,31 @@ export async function idempotent(
   try {
     response = await handler({ key, recovered: begun.recovered });
   } catch (e) {
-    giveUp(store, token);
+    await giveUp(store, token);
     throw e;
   }
   recordRun(store, performance.now() - started);
   try {
-    store.complete(token, response);
+    await store.complete(token, response);
   } catch (e) {
     if (isSabreError(e, 'ERR_NOT_OWNER')) return { ...normalize(response), outcome: 'lease-lost' };
-    giveUp(store, token);
+    if (e instanceof UnavailableError) return { ...normalize(response), outcome: 'unrecorded' };
+    await giveUp(store, token);
     throw e;
   }
   return { ...normalize(response), outcome: 'executed' };
 }
 
-/** Aborts `token`, unless a retry has taken its key over already (then there is nothing to give up). */
-function giveUp(store: IdempotencyStore, token: Parameters<IdempotencyStore['abort']>[0]): void {
+/**
+ * Aborts `token`, unless a retry has taken its key over already (then there
+ * is nothing to give up) or the store cannot be reached (then the lease
+ * lapses by itself).
+ */
+async function giveUp(store: IdempotencyStoreLike, token: IdempotencyToken): Promise<void> {
   try {
-    store.abort(token);
+    await store.abort(token);
   } catch (e) {
-    if (!isSabreError(e, 'ERR_NOT_OWNER')) throw e;
+    if (!isSabreError(e, 'ERR_NOT_OWNER') && !(e instanceof UnavailableError)) throw e;
   }
 }
 

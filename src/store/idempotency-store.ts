@@ -235,7 +235,8 @@ export interface IdempotencyStats extends KeyedStats {
   readonly aborted: number;
 }
 
-function checkKey(key: unknown): string {
+/** An idempotency key as every store takes it. @throws InvalidArgumentError */
+export function checkKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     throw new InvalidArgumentError(
       `an idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${typeof key === 'string' ? `a string of ${key.length}` : describeValue(key)}`,
@@ -245,7 +246,7 @@ function checkKey(key: unknown): string {
 }
 
 /** The fingerprint as its record holds it (`asStored`); its UTF-8 is at most 128 bytes. */
-function checkFingerprint(fingerprint: unknown): string {
+export function checkFingerprint(fingerprint: unknown): string {
   if (typeof fingerprint !== 'string')
     throw new InvalidArgumentError(
       `fingerprint must be a string (IdempotencyStore.fingerprint hashes a request into one), got ${describeValue(fingerprint)}`,
@@ -259,7 +260,7 @@ function checkFingerprint(fingerprint: unknown): string {
   return asStored(fingerprint);
 }
 
-function checkToken(token: unknown): IdempotencyToken {
+export function checkToken(token: unknown): IdempotencyToken {
   const t = fieldsOf('token', token, ['key', 'attempt']);
   if (t === undefined || typeof t.key !== 'string' || typeof t.attempt !== 'number' || !Number.isSafeInteger(t.attempt)) {
     throw new InvalidArgumentError(`token must be the one begin() returned with status 'new', got ${describeValue(token)}`);
@@ -287,6 +288,31 @@ function liveAnswer(r: IdempotencyRecord, fp: string, now: number): LiveAnswer {
 
 function answer(a: LiveAnswer): Exclude<IdempotencyBegin, { status: 'new' }> {
   return typeof a.status === 'number' ? { status: 'replay', response: decodeResponse(a) } : a;
+}
+
+/**
+ * Throws NotOwnerError unless `r` (the key's record: its attempt and state)
+ * is the in-flight record of `t`'s attempt: the one rule of `complete` and
+ * `abort`, in every store.
+ */
+export function checkHolds(
+  t: IdempotencyToken,
+  r: { readonly attempt: number; readonly state: number } | undefined,
+  op: 'complete' | 'abort',
+): void {
+  if (r?.attempt === t.attempt && r.state === IN_FLIGHT) return;
+  const what = `cannot ${op} attempt ${t.attempt} of idempotency key ${describeKey(t.key)}`;
+  if (r === undefined) {
+    throw new NotOwnerError(`${what}: no request holds the key (it was aborted, or its lease lapsed and the record was reclaimed)`);
+  }
+  if (r.attempt !== t.attempt) {
+    throw new NotOwnerError(
+      r.state === IN_FLIGHT
+        ? `${what}: attempt ${r.attempt} holds the key now (this attempt's lease lapsed and a retry took over)`
+        : `${what}: attempt ${r.attempt} completed the key (this attempt's lease lapsed and a retry took over)`,
+    );
+  }
+  throw new NotOwnerError(`${what}: it was already completed`);
 }
 
 /**
@@ -529,7 +555,7 @@ export class IdempotencyStore {
     const encoded = encodeResponse(response, this.maxResponseBytes);
     // Linearization point of complete: this compute.
     this.records.compute(t.key, (r) => {
-      this.checkHolds(t, r, 'complete');
+      checkHolds(t, r, 'complete');
       return { ...r!, state: COMPLETED, expiresAt: this.now() + this.retentionMs, response: encoded };
     });
     this.counts.completed.increment();
@@ -544,27 +570,10 @@ export class IdempotencyStore {
     const t = checkToken(token);
     // Linearization point of abort: this compute.
     this.records.compute(t.key, (r) => {
-      this.checkHolds(t, r, 'abort');
+      checkHolds(t, r, 'abort');
       return undefined;
     });
     this.counts.aborted.increment();
-  }
-
-  /** Throws NotOwnerError unless `r` is the in-flight record of `t`'s attempt. */
-  private checkHolds(t: IdempotencyToken, r: IdempotencyRecord | undefined, op: 'complete' | 'abort'): void {
-    if (r?.attempt === t.attempt && r.state === IN_FLIGHT) return;
-    const what = `cannot ${op} attempt ${t.attempt} of idempotency key ${describeKey(t.key)}`;
-    if (r === undefined) {
-      throw new NotOwnerError(`${what}: no request holds the key (it was aborted, or its lease lapsed and the record was reclaimed)`);
-    }
-    if (r.attempt !== t.attempt) {
-      throw new NotOwnerError(
-        r.state === IN_FLIGHT
-          ? `${what}: attempt ${r.attempt} holds the key now (this attempt's lease lapsed and a retry took over)`
-          : `${what}: attempt ${r.attempt} completed the key (this attempt's lease lapsed and a retry took over)`,
-      );
-    }
-    throw new NotOwnerError(`${what}: it was already completed`);
   }
 
   /** The clock's time, which completed records expired by then decode as forgotten (see RecordCodec). */

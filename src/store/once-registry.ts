@@ -99,11 +99,11 @@ const DEF = definePrimitive(
 );
 export type OnceRegistryHandle = HandleOf<typeof DEF>;
 
-const CLAIM_OPTIONS = defineOptions('registry.claim(key, options)', {
+export const CLAIM_OPTIONS = defineOptions('registry.claim(key, options)', {
   maxUses: integer({ default: 1 }),
 });
 
-function windowOf(v: unknown): number {
+export function windowOf(v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
     throw new InvalidArgumentError(`windowMs must be a finite number of milliseconds > 0, got ${describeValue(v)}`);
   return v;

@@ -113,7 +113,7 @@ const ballotSizes = (o: Sizes) => ({ capacity: o.capacity, maxKeyBytes: 2 * o.ma
 const tallySizes = (o: Sizes) => ({ capacity: o.maxPolls ?? o.capacity, maxKeyBytes: o.maxKeyBytes, maxValueBytes: 4 * o.choices.length });
 const talliesAt = (o: Sizes) => TABLES_AT + SharedHashTable.byteLength(ballotSizes(o));
 
-function checkChoices(choices: unknown, name: string): readonly string[] {
+export function checkChoices(choices: unknown, name: string): readonly string[] {
   if (!Array.isArray(choices) || choices.length === 0 || choices.length > MAX_CHOICES || !choices.every((c) => typeof c === 'string')) {
     throw new InvalidArgumentError(`${name} must be an array of 1 to ${MAX_CHOICES} strings, got ${describeValue(choices)}`);
   }
@@ -142,11 +142,11 @@ const DEF = definePrimitive(
 );
 export type VoteRegistryHandle = HandleOf<typeof DEF>;
 
-const VOTE_OPTIONS = defineOptions('votes.vote(poll, user, choice, options)', {
+export const VOTE_OPTIONS = defineOptions('votes.vote(poll, user, choice, options)', {
   allowChange: boolean(false),
 });
 
-function id(name: string, v: unknown, maxBytes: number): string {
+export function id(name: string, v: unknown, maxBytes: number): string {
   if (typeof v !== 'string') throw new InvalidArgumentError(`${name} must be a string, got ${describeValue(v)}`);
   if (v.length > maxBytes || Buffer.byteLength(v) > maxBytes) {
     throw new InvalidArgumentError(`${name} is too long: ${Buffer.byteLength(v)} bytes, and maxKeyBytes is ${maxBytes}`);

@@ -91,3 +91,5 @@ export {
   type PartialLinearization,
 } from './linearizability.js';
 export { registerModel, counterModel, mapModel, cacheModel, type MapEntryState, type CacheEntryState } from './models.js';
+/** A real `redis-server` on a free loopback port, for tests of the Redis backends (`sabre/redis`). */
+export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis-server.js';

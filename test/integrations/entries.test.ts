@@ -11,6 +11,7 @@ import * as sabre from '../../src/index.js';
 import * as comlinkEntry from '../../src/integrations/comlink.js';
 import * as honoEntry from '../../src/integrations/hono/index.js';
 import * as piscinaEntry from '../../src/integrations/piscina.js';
+import * as redisEntry from '../../src/redis/index.js';
 
 const root = new URL('../../', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
@@ -21,7 +22,7 @@ const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   files: string[];
 };
-const PEERS = ['piscina', 'comlink', 'hono'];
+const PEERS = ['piscina', 'comlink', 'hono', 'ioredis', 'redis', '@redis/client'];
 const isPeer = (specifier: string) => PEERS.some((p) => specifier === p || specifier.startsWith(`${p}/`));
 
 /** The src/ modules reachable from `entry` (every import, `import type` included) and the packages they name. */
@@ -43,8 +44,8 @@ function sourceGraph(entry: string): { modules: string[]; packages: string[] } {
 }
 
 describe('package.json', () => {
-  it('makes piscina, comlink and hono optional peer dependencies (and dev dependencies for the repo)', () => {
-    for (const name of PEERS) {
+  it('makes piscina, comlink, hono and the Redis clients optional peer dependencies (and dev dependencies for the repo)', () => {
+    for (const name of PEERS.filter((p) => p !== '@redis/client')) {
       expect(pkg.dependencies?.[name], `${name} in dependencies`).toBeUndefined();
       expect(pkg.peerDependencies?.[name], `${name} in peerDependencies`).toBeTypeOf('string');
       expect(pkg.peerDependenciesMeta?.[name]?.optional, `${name} optional`).toBe(true);
@@ -56,6 +57,7 @@ describe('package.json', () => {
     expect(pkg.exports['./piscina']).toBe('./dist/integrations/piscina.js');
     expect(pkg.exports['./comlink']).toBe('./dist/integrations/comlink.js');
     expect(pkg.exports['./hono']).toBe('./dist/integrations/hono/index.js');
+    expect(pkg.exports['./redis']).toBe('./dist/redis/index.js');
     for (const [subpath, target] of Object.entries(pkg.exports)) {
       if (subpath === './package.json') continue;
       expect(target, subpath).toMatch(/^\.\/dist\/.+\.js$/);
@@ -74,7 +76,7 @@ describe('the main entry', () => {
       const { modules, packages } = sourceGraph(entry);
       expect(modules.length, entry).toBeGreaterThan(1);
       expect(
-        modules.filter((m) => m.startsWith('src/integrations/')),
+        modules.filter((m) => m.startsWith('src/integrations/') || m.startsWith('src/redis/')),
         entry,
       ).toEqual([]);
       expect(packages.filter(isPeer), entry).toEqual([]);
@@ -137,6 +139,20 @@ describe('the integration entries', () => {
   it('sabre/hono: the middleware, and nothing it is made of', () => {
     expect(Object.keys(honoEntry).sort()).toEqual(['circuitBreaker', 'idempotency', 'rateLimit']);
     expect(sourceGraph('src/integrations/hono/index.ts').packages.filter(isPeer)).toEqual(['hono', 'hono/factory']);
+  });
+
+  it('sabre/redis: the Redis classes, importing no client package (the client is passed in)', () => {
+    expect(Object.keys(redisEntry).sort()).toEqual([
+      'RedisCircuitBreaker',
+      'RedisIdempotencyStore',
+      'RedisLease',
+      'RedisLeaseLock',
+      'RedisOnceRegistry',
+      'RedisSlidingWindow',
+      'RedisTokenBucket',
+      'RedisVoteRegistry',
+    ]);
+    expect(sourceGraph('src/redis/index.ts').packages.filter(isPeer)).toEqual([]);
   });
 
   it('sabre/comlink: the transfer handlers and registerKind; not the kind table itself', () => {

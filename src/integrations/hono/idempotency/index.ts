@@ -36,14 +36,20 @@ import { createMiddleware } from 'hono/factory';
 import { InvalidArgumentError } from '../../../errors.js';
 import { boolean, custom, fn, integer } from '../../../options/field.js';
 import { defineOptions } from '../../../options/schema.js';
-import { IdempotencyStore, MAX_IDEMPOTENCY_KEY_LENGTH } from '../../../store/idempotency-store.js';
-import { idempotent, type IdempotencyOutcome, type IdempotentRequest } from '../../../store/idempotency-http.js';
-import { describeValue, isInstance } from '../../../validate.js';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from '../../../store/idempotency-store.js';
+import {
+  checkStore,
+  idempotent,
+  type IdempotencyOutcome,
+  type IdempotencyStoreLike,
+  type IdempotentRequest,
+} from '../../../store/idempotency-http.js';
+import { describeValue } from '../../../validate.js';
 import { refusalText } from '../../../http/refusal.js';
 
 export interface IdempotencyMiddlewareOptions {
-  /** The store every thread shares (`IdempotencyStore.from(handle)` in a worker). */
-  readonly store: IdempotencyStore;
+  /** The store every thread shares (`IdempotencyStore.from(handle)` in a worker), or a `RedisIdempotencyStore` every process shares. */
+  readonly store: IdempotencyStoreLike;
   /** Refuse a covered request without a key with 400 (default true); when false, it runs unrecorded. */
   readonly required?: boolean;
   /** The methods covered (default POST and PATCH: the ones that are not idempotent by themselves). */
@@ -76,10 +82,7 @@ export interface IdempotencyEnv {
 }
 
 const OPTIONS = defineOptions('idempotency(options)', {
-  store: custom<IdempotencyStore>((v, name) => {
-    if (isInstance(v, IdempotencyStore)) return v;
-    throw new InvalidArgumentError(`${name} must be an IdempotencyStore, got ${describeValue(v)}`);
-  }),
+  store: custom<IdempotencyStoreLike>(checkStore),
   required: boolean(true),
   methods: custom<readonly string[]>(
     (v, name) => {
@@ -147,7 +150,7 @@ async function bodyOf(req: HonoRequest): Promise<Uint8Array> {
 }
 
 /** The outcomes whose reply `idempotent()` made itself (the handler's own response stands for the others). */
-const REFUSALS = new Set<IdempotencyOutcome>(['conflict', 'mismatch', 'missing-key', 'invalid-key', 'full']);
+const REFUSALS = new Set<IdempotencyOutcome>(['conflict', 'mismatch', 'missing-key', 'invalid-key', 'full', 'unavailable']);
 
 /**
  * The middleware (see the module's description).
@@ -204,7 +207,8 @@ export function idempotency(options: IdempotencyMiddlewareOptions): MiddlewareHa
     });
     if (reply === undefined) return;
     c.set('idempotency', { key: c.var.idempotency?.key, outcome: reply.outcome, recovered: c.var.idempotency?.recovered ?? false });
-    if (reply.outcome === 'executed' || reply.outcome === 'unkeyed' || reply.outcome === 'lease-lost') return; // the handler's response
+    if (reply.outcome === 'executed' || reply.outcome === 'unkeyed' || reply.outcome === 'lease-lost' || reply.outcome === 'unrecorded')
+      return; // the handler's response
     const headers = { ...reply.headers };
     const body = REFUSALS.has(reply.outcome) && !o.problemDetails ? asText(headers, reply.body) : reply.body;
     return new Response(body, { status: reply.status, headers }); // next() was not called: this is the response

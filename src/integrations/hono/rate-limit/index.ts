@@ -90,7 +90,8 @@ export function rateLimit(options: RateLimitMiddlewareOptions): MiddlewareHandle
     }
     const key =
       keyGenerator === undefined ? clientKey(c.req.header('x-api-key'), addressOf(c), ipv6Subnet) : generatedKey(await keyGenerator(c));
-    const verdict = gate.decide(key, typeof cost === 'number' ? cost : RateLimitGate.cost(await cost(c)));
+    const decided = gate.decide(key, typeof cost === 'number' ? cost : RateLimitGate.cost(await cost(c)));
+    const verdict = decided instanceof Promise ? await decided : decided;
     c.set('rateLimit', { key: verdict.key, decision: verdict.decision });
     const { headers } = verdict;
     if (verdict.allowed) {
