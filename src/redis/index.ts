@@ -14,3 +14,10 @@ export { RedisOnceRegistry, type RedisOnceRegistryOptions } from './once-registr
 export { RedisLeaseLock, RedisLease, type RedisLeaseLockOptions } from './lease-lock.js';
 export { RedisCircuitBreaker, type RedisCircuitBreakerOptions, type RedisBreakerSnapshot } from './circuit-breaker.js';
 export type { RedisClientLike } from './connection.js';
+export {
+  TwoLevelLimiter,
+  type TwoLevelLimiterOptions,
+  type TwoLevelLimiterLocalOptions,
+  type TwoLevelLimiterHandle,
+  type TwoLevelStats,
+} from './two-level-limiter.js';

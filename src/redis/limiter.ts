@@ -119,15 +119,20 @@ export abstract class RedisLimiter extends RedisPrimitive {
       return await this.decide(redis, cost, take);
     } catch (e) {
       if (!(e instanceof UnavailableError)) throw e;
-      const policy = this.whenUnavailable;
-      if (policy === 'throw') throw e;
-      if (typeof policy === 'object') return take ? policy.check(key, cost) : policy.peek(key, cost);
-      const at = Date.now();
-      const wait = this.connection.commandTimeoutMs;
-      return policy === 'fail-open'
-        ? { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 0, limit: this.limit, at }
-        : { allowed: false, remaining: 0, retryAfterMs: wait, resetMs: wait, limit: this.limit, at };
+      return this.unavailable(e, key, cost, take);
     }
+  }
+
+  /** The decision when Redis could not answer: `whenUnavailable`'s (or the error, rethrown). */
+  protected unavailable(e: UnavailableError, key: TableKey, n: number, take: boolean): RateLimitDecision {
+    const policy = this.whenUnavailable;
+    if (policy === 'throw') throw e;
+    if (typeof policy === 'object') return take ? policy.check(key, n) : policy.peek(key, n);
+    const at = Date.now();
+    const wait = this.connection.commandTimeoutMs;
+    return policy === 'fail-open'
+      ? { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 0, limit: this.limit, at }
+      : { allowed: false, remaining: 0, retryAfterMs: wait, resetMs: wait, limit: this.limit, at };
   }
 
   /** Runs a decision's script, telling `sabre:redis:unavailable` what will decide if Redis does not answer. */

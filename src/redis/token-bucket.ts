@@ -5,9 +5,10 @@
  */
 import { number, integer } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, UnavailableError } from '../errors.js';
 import { MAX_BUCKET_CAPACITY } from '../limit/token-bucket.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../limit/decision.js';
+import type { TableKey } from '../table/key.js';
 import { Script } from './connection.js';
 import { RedisLimiter, WHEN_UNAVAILABLE, type RedisLimiterOptions } from './limiter.js';
 import { prefixField, REDIS_FIELDS } from './redis-primitive.js';
@@ -33,17 +34,25 @@ import { prefixField, REDIS_FIELDS } from './redis-primitive.js';
  * ms since the epoch.
  */
 
+/**
+ * One decision: takes n tokens, or as many as are there up to `most` (>= n)
+ * when it is given (the two-level limiter's lease of a batch); returns
+ * whether it took them, how many, the TAT before it and the server's time.
+ */
 const GCRA = new Script(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local T, tau, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local T, tau, n, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local base = math.max(tat, now)
-local allowed = base + cost - now <= tau
+local allowed = base + n * T - now <= tau
+local took = 0
 if allowed and ARGV[4] == '1' then
-  redis.call('SET', KEYS[1], string.format('%.0f', base + cost), 'PX', math.max(1, math.ceil((base + cost - now) / 1000)))
+  took = math.min(most, math.floor((tau - (base - now)) / T))
+  local after = base + took * T
+  redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.max(1, math.ceil((after - now) / 1000)))
 end
-return { allowed and 1 or 0, string.format('%.0f', base), string.format('%.0f', now) }
+return { allowed and 1 or 0, string.format('%.0f', base), string.format('%.0f', now), took }
 `);
 
 /** Longest time a full bucket may take to refill, as the shared-memory bucket allows: 2^56 ns. */
@@ -129,21 +138,48 @@ export class RedisTokenBucket extends RedisLimiter {
   }
 
   protected async decide(redis: Buffer, n: number, take: boolean): Promise<RateLimitDecision> {
+    return (await this.gcra(redis, n, take, n)).decision;
+  }
+
+  /**
+   * Takes at least `n` tokens and up to `most` (as many as the bucket has):
+   * the two-level limiter's batch. `took` is 0 when refused. When Redis
+   * cannot answer, `whenUnavailable` decides (taking n or nothing). @internal
+   */
+  async lease(key: TableKey, n: number, most: number): Promise<{ readonly took: number; readonly decision: RateLimitDecision }> {
+    const redis = this.keyOf(key);
+    try {
+      return await this.gcra(redis, n, true, most);
+    } catch (e) {
+      if (!(e instanceof UnavailableError)) throw e;
+      const decision = this.unavailable(e, key, n, true);
+      return { took: decision.allowed ? n : 0, decision };
+    }
+  }
+
+  private async gcra(redis: Buffer, n: number, take: boolean, most: number): Promise<{ took: number; decision: RateLimitDecision }> {
     const T = this.intervalUs,
-      tau = this.burst * T,
-      cost = n * T;
-    const reply = (await this.runDecision(GCRA, [redis], [...this.args, String(cost), take ? '1' : '0'])) as [number, string, string];
+      tau = this.burst * T;
+    const reply = (await this.runDecision(GCRA, [redis], [...this.args, String(n), take ? '1' : '0', String(most)])) as [
+      number,
+      string,
+      string,
+      number,
+    ];
     const allowed = reply[0] === 1,
       base = Number(reply[1]),
-      now = Number(reply[2]);
-    const ahead = (allowed ? base + cost : base) - now; // µs until the bucket is full after the decision (a peek's: had it taken)
-    return {
+      now = Number(reply[2]),
+      took = reply[3];
+    const cost = (take ? took : n) * T; // a peek: as if it took n
+    const ahead = (allowed ? base + cost : base) - now; // µs until the bucket is full after the decision
+    const decision: RateLimitDecision = {
       allowed,
       remaining: ahead >= tau ? 0 : Math.floor((tau - ahead) / T),
-      retryAfterMs: allowed ? 0 : (base + cost - tau - now) / 1000,
+      retryAfterMs: allowed ? 0 : (base + n * T - tau - now) / 1000,
       resetMs: ahead / 1000,
       limit: this.burst,
       at: now / 1000,
     };
+    return { took, decision };
   }
 }

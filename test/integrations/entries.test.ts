@@ -151,6 +151,7 @@ describe('the integration entries', () => {
       'RedisSlidingWindow',
       'RedisTokenBucket',
       'RedisVoteRegistry',
+      'TwoLevelLimiter',
     ]);
     expect(sourceGraph('src/redis/index.ts').packages.filter(isPeer)).toEqual([]);
   });
