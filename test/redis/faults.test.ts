@@ -132,7 +132,7 @@ describe.each(CLIENT_KINDS.filter((k) => k.endsWith('RESP3') || k === 'node-redi
         const request = idempotent(store, { method: 'POST', path: '/charges', headers: { 'idempotency-key': key } }, ({ recovered }) =>
           charge(key, recovered),
         );
-        const reply = await Promise.race([request, new Promise<undefined>((r) => setTimeout(r, 200))]);
+        const reply = await Promise.race([request, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
         if (reply === undefined) continue; // that request died
         if (reply.outcome === 'executed' || reply.outcome === 'replayed') acknowledged.set(key, String(reply.body));
         await new Promise((r) => setTimeout(r, 5));
