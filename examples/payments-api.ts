@@ -36,12 +36,24 @@ export interface PaymentsApiOptions extends PaymentsSizes {
   readonly log?: (line: string) => void;
   /** Which failed bank calls are sent again (see `createPaymentsApp`; default `'never-started'`). */
   readonly retryOn?: 'never-started' | 'any-failure';
+  /**
+   * Keep the rate limit, the idempotency records and the bank's breaker in
+   * Redis (at `url`, under `prefix`), so that several processes serve one API
+   * (examples/payments/cluster.ts). Default: shared memory.
+   */
+  readonly redis?: { readonly url: string; readonly prefix: string };
+  /** Use the bank at this URL instead of starting one (the processes of one API share one bank). */
+  readonly bankUrl?: string;
+  /** Serve one port from several threads (default: where Node has it); false in a cluster worker, whose primary shares the port. */
+  readonly reusePort?: boolean;
 }
 
 export interface PaymentsApi {
   readonly url: string;
-  readonly bank: Bank;
-  readonly shared: PaymentsShared;
+  /** The bank this API started (none when it was given `bankUrl`). */
+  readonly bank: Bank | undefined;
+  /** This process's state (none when the API is served by other processes). */
+  readonly shared: PaymentsShared | undefined;
   /** Server threads listening (the main thread included). */
   readonly threads: number;
   /** Terminates worker server thread `i` (a crash in the middle of its requests); false if there is none. */
@@ -50,10 +62,10 @@ export interface PaymentsApi {
 }
 
 export async function startPaymentsApi(o: PaymentsApiOptions = {}): Promise<PaymentsApi> {
-  const bank = new Bank(o.seed ?? 1);
-  const bankUrl = await bank.start();
-  const shared = createShared(o);
-  const reusePort = hasReusePort();
+  const bank = o.bankUrl === undefined ? new Bank(o.seed ?? 1) : undefined;
+  const bankUrl = o.bankUrl ?? (await bank!.start());
+  const shared = createShared(o, o.redis);
+  const reusePort = o.reusePort ?? hasReusePort();
   const threads = reusePort ? Math.max(1, o.threads ?? 2) : 1;
   const common = {
     bankUrl,
@@ -91,7 +103,7 @@ export async function startPaymentsApi(o: PaymentsApiOptions = {}): Promise<Paym
         }),
       );
       await main.close();
-      await bank.stop();
+      await bank?.stop();
     },
   };
 }
@@ -110,7 +122,7 @@ async function quickCheck(api: PaymentsApi): Promise<string[]> {
   check(first.status === 201, `POST /payments charges: 201 ${payment.id}, ${first.headers.get('ratelimit')}`);
   const again = await post('/payments', pay, { 'idempotency-key': 'order-1' });
   check(again.status === 201 && again.headers.get('idempotent-replayed') === 'true', 'the retry is replayed, not charged');
-  check(api.bank.chargesOf('order-1').length === 1, "the bank's ledger has one charge");
+  check(api.bank!.chargesOf('order-1').length === 1, "the bank's ledger has one charge");
   check(
     (await post('/payments', { ...pay, amount: 99 }, { 'idempotency-key': 'order-1' })).status === 422,
     'the key with another body: 422',
@@ -141,7 +153,7 @@ if (import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]
       ? `payments API on ${api.url}: ${api.threads} threads serve one port (reusePort), sharing one limiter, store, breaker and cache`
       : `payments API on ${api.url}: Node ${process.versions.node} has no reusePort, so one thread serves, with a pool of CPU threads`,
   );
-  console.log(`the bank (${api.bank.url}) keeps its own ledger and does not deduplicate`);
+  console.log(`the bank (${api.bank!.url}) keeps its own ledger and does not deduplicate`);
   if (quick) {
     const failures = await quickCheck(api);
     await api.stop();

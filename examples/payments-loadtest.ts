@@ -5,6 +5,7 @@
  * charged twice, none that got a 201 lost. Against 127.0.0.1 only.
  *
  *   npx tsx examples/payments-loadtest.ts [--seconds 20] [--connections 50] [--threads 2]
+ *   npx tsx examples/payments-loadtest.ts --processes 2    several processes, one Redis (node:cluster)
  */
 import { parseArgs } from 'node:util';
 import { runLoad } from './payments/load.js';
@@ -14,18 +15,20 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     connections: { type: 'string', default: '50' },
     threads: { type: 'string', default: '2' },
+    processes: { type: 'string', default: '1' },
   },
 });
 const report = await runLoad({
   durationSeconds: Number(values.seconds),
   connections: Number(values.connections),
   threads: Number(values.threads),
+  processes: Number(values.processes),
   kill: true,
   log: (line) => console.log(`  ${line}`),
 });
 const { latencyMs: l } = report;
 console.log(
-  `\n${report.threads} server thread(s)${report.killed ? ', one killed half-way' : ''}: ${report.requests} requests, ${Math.round(report.requestsPerSecond)} requests/s`,
+  `\n${report.processes > 1 ? `${report.processes} server processes, one Redis` : `${report.threads} server thread(s)`}${report.killed ? ', one killed half-way' : ''}: ${report.requests} requests, ${Math.round(report.requestsPerSecond)} requests/s`,
 );
 console.log(`latency ms: p50 ${l.p50}, p90 ${l.p90}, p99 ${l.p99}, max ${l.max}`);
 console.log(

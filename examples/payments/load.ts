@@ -14,21 +14,32 @@ import autocannon from 'autocannon';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { seededRandom } from '../../src/testing/random.js';
 import { startPaymentsApi } from '../payments-api.js';
+import { startPaymentsCluster } from './cluster.js';
 
 export interface LoadOptions {
   readonly durationSeconds: number;
   readonly connections: number;
   /** Server threads (Node ≥ 22.12; 1 on Node 20). */
   readonly threads: number;
-  /** Kill a server thread half-way (when there is more than one). */
+  /**
+   * Server processes: more than 1 serves the API from that many processes
+   * (node:cluster) with its state in one Redis (examples/payments/cluster.ts);
+   * `threads` is then ignored (one server thread each). Default 1.
+   */
+  readonly processes?: number;
+  /** Kill a server thread (a server process, with processes) half-way (when there is more than one). */
   readonly kill: boolean;
   readonly log?: (line: string) => void;
   /** The API's retry of bank calls (`'any-failure'`: the unsafe twin the ledger check must catch). */
   readonly retryOn?: 'never-started' | 'any-failure';
+  /** With processes: each keeps its own state in shared memory, not one in Redis (the other unsafe twin). */
+  readonly perProcessState?: boolean;
 }
 
 export interface LoadReport {
+  /** Server threads, or processes when there were several. */
   readonly threads: number;
+  readonly processes: number;
   readonly requests: number;
   readonly requestsPerSecond: number;
   readonly latencyMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
@@ -55,16 +66,20 @@ const HEAVY = 0.25;
 
 export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   const log = o.log ?? (() => {});
-  const api = await startPaymentsApi({
-    threads: o.threads,
+  const sizes = {
     burst: 100,
     refillPerSecond: 50,
     leaseMs: 2_000,
     iterations: 300,
     seed: 7,
     retryOn: o.retryOn ?? 'never-started',
-  });
-  const { bank } = api;
+  } as const;
+  const processes = o.processes ?? 1;
+  const api =
+    processes > 1
+      ? await startPaymentsCluster({ ...sizes, processes, perProcessState: o.perProcessState ?? false })
+      : await startPaymentsApi({ ...sizes, threads: o.threads });
+  const bank = api.bank!; // both start their own bank
   let n = 0;
   const next = seededRandom(12345); // the same traffic on every run
   /** Charge ids of the 201s each key got. */
@@ -118,7 +133,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     await phase(0.15);
     if (o.kill && api.threads > 1) {
       killed = await api.kill(0);
-      log('a server thread is terminated in the middle of its requests');
+      log(`a server ${processes > 1 ? 'process is killed' : 'thread is terminated'} in the middle of its requests`);
     }
     log('bank: down (the breaker opens)');
     Object.assign(f, { stallMs: 0, down: true });
@@ -145,6 +160,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
   }
   return {
     threads: api.threads,
+    processes,
     requests: result.requests.total,
     requestsPerSecond: result.requests.average,
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },

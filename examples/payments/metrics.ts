@@ -2,7 +2,8 @@
  * The payments API's metrics for Prometheus (prom-client): read from the
  * primitives' `stats()` at each scrape, so whichever server thread answers
  * `GET /metrics` reports every thread's counts (they are sums in shared
- * memory). The `sabre:breaker:state` events of this thread are logged: a
+ * memory; with the Redis-backed state, the counts are the answering
+ * thread's, and Prometheus sums the processes). The `sabre:breaker:state` events of this thread are logged: a
  * diagnostics channel is per thread, so events are for logs, counts are
  * for `stats()`.
  */
@@ -25,13 +26,13 @@ function total(registry: Registry, name: string, help: string, label: string, va
   });
 }
 
-function gauge(registry: Registry, name: string, help: string, value: () => number): void {
+function gauge(registry: Registry, name: string, help: string, value: () => number | Promise<number>): void {
   new Gauge({
     name,
     help,
     registers: [registry],
-    collect() {
-      this.set(value());
+    async collect() {
+      this.set(await value());
     },
   });
 }
@@ -55,12 +56,17 @@ export function paymentsMetrics(shared: PaymentsShared, options: { readonly log?
       aborted: s.aborted,
     };
   });
-  gauge(registry, 'sabre_idempotency_records', 'Idempotency records held', () => shared.keys.stats().keys);
+  const keys = shared.keys;
+  // Records held: the shared-memory store counts them; Redis expires them by itself (count them there with DBSIZE).
+  if ('handle' in keys) gauge(registry, 'sabre_idempotency_records', 'Idempotency records held', () => keys.stats().keys);
   total(registry, 'sabre_breaker_calls_total', "Calls through the bank's circuit breaker, every thread", 'result', () => {
     const { successes, failures, timeouts, rejections } = shared.bank.stats();
     return { success: successes, failure: failures, timeout: timeouts, rejected: rejections };
   });
-  gauge(registry, 'sabre_breaker_state', "The bank's breaker: 0 closed, 1 half-open, 2 open", () => STATES[shared.bank.state]);
+  const bank = shared.bank;
+  gauge(registry, 'sabre_breaker_state', "The bank's breaker: 0 closed, 1 half-open, 2 open", async () =>
+    'handle' in bank ? STATES[bank.state] : STATES[(await bank.read()).state],
+  );
   total(registry, 'sabre_cache_reads_total', 'Report cache reads, every thread', 'result', () => {
     const { hits, misses } = shared.reports.stats();
     return { hit: hits, miss: misses };

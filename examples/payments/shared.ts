@@ -3,7 +3,15 @@
  * its handles in every server thread, so all of them enforce one rate limit
  * per client, one idempotency record per key, one breaker for the bank, one
  * cache of reports, one ballot per voter and no double booking.
+ *
+ * With `redis`, the rate limit, the idempotency records and the bank's
+ * breaker live in Redis instead (sabre/redis, each thread with its own
+ * client), so that several processes serving the API share them; the
+ * payments table, the report cache, the polls and the bookings stay in each
+ * process's shared memory.
  */
+import { Redis } from 'ioredis';
+import { RedisCircuitBreaker, RedisIdempotencyStore, RedisTokenBucket } from '../../src/redis/index.js';
 import {
   BookingTable,
   Cache,
@@ -35,19 +43,23 @@ export interface Payment {
 }
 
 export interface PaymentsShared {
-  readonly perClient: TokenBucket;
-  readonly keys: IdempotencyStore;
-  readonly bank: CircuitBreaker;
+  readonly perClient: TokenBucket | RedisTokenBucket;
+  readonly keys: IdempotencyStore | RedisIdempotencyStore;
+  readonly bank: CircuitBreaker | RedisCircuitBreaker;
   readonly payments: SharedHashTable<Payment>;
   readonly reports: Cache<string>;
   readonly polls: VoteRegistry;
   readonly bookings: BookingTable;
+  /** Where the Redis-backed state is, when it is. */
+  readonly redis?: RedisPlace;
 }
 
 export interface PaymentsHandles {
-  readonly perClient: TokenBucketHandle;
-  readonly keys: IdempotencyStoreHandle;
-  readonly bank: CircuitBreakerHandle;
+  /** Absent with `redis`: each thread makes its own, with its own client. */
+  readonly perClient?: TokenBucketHandle;
+  readonly keys?: IdempotencyStoreHandle;
+  readonly bank?: CircuitBreakerHandle;
+  readonly redis?: RedisPlace;
   readonly payments: SharedHashTableHandle;
   readonly reports: CacheHandle;
   readonly polls: VoteRegistryHandle;
@@ -64,17 +76,48 @@ export interface PaymentsSizes {
   readonly capacity?: number;
 }
 
-export function createShared(sizes: PaymentsSizes = {}): PaymentsShared {
-  const capacity = sizes.capacity ?? 100_000;
+/** Where the Redis-backed state is: the server, and the key prefix every process of one API uses. */
+export interface RedisPlace {
+  readonly url: string;
+  readonly prefix: string;
+  /** The sizes, so that every thread makes the same limiter and store. */
+  readonly sizes: PaymentsSizes;
+}
+
+const BREAKER = { failureThreshold: 5, resetTimeoutMs: 500, timeoutMs: 2_000 } as const;
+const RETENTION_MS = 86_400_000;
+
+/** The rate limit, the idempotency records and the breaker on Redis, with this thread's own client. */
+function onRedis(place: RedisPlace): Pick<PaymentsShared, 'perClient' | 'keys' | 'bank'> {
+  const client = new Redis(place.url);
+  const { sizes, prefix } = place;
   return {
-    perClient: new TokenBucket({
+    perClient: new RedisTokenBucket({
+      client,
+      prefix: `${prefix}limit:`,
       burst: sizes.burst ?? 100,
       refillPerSecond: sizes.refillPerSecond ?? 50,
-      capacity: 10_000,
-      whenFull: 'fail-closed',
     }),
-    keys: new IdempotencyStore({ capacity, leaseMs: sizes.leaseMs ?? 3_000, retentionMs: 86_400_000, maxBytes: 64 * 2 ** 20 }),
-    bank: new CircuitBreaker({ failureThreshold: 5, resetTimeoutMs: 500, timeoutMs: 2_000 }),
+    keys: new RedisIdempotencyStore({ client, prefix: `${prefix}keys:`, leaseMs: sizes.leaseMs ?? 3_000, retentionMs: RETENTION_MS }),
+    bank: new RedisCircuitBreaker({ client, prefix: `${prefix}breaker:`, name: 'bank', ...BREAKER }),
+  };
+}
+
+export function createShared(sizes: PaymentsSizes = {}, redis?: { readonly url: string; readonly prefix: string }): PaymentsShared {
+  const capacity = sizes.capacity ?? 100_000;
+  return {
+    ...(redis !== undefined
+      ? { ...onRedis({ ...redis, sizes }), redis: { ...redis, sizes } }
+      : {
+          perClient: new TokenBucket({
+            burst: sizes.burst ?? 100,
+            refillPerSecond: sizes.refillPerSecond ?? 50,
+            capacity: 10_000,
+            whenFull: 'fail-closed',
+          }),
+          keys: new IdempotencyStore({ capacity, leaseMs: sizes.leaseMs ?? 3_000, retentionMs: RETENTION_MS, maxBytes: 64 * 2 ** 20 }),
+          bank: new CircuitBreaker(BREAKER),
+        }),
     payments: new SharedHashTable<Payment>({ capacity, maxKeyBytes: 64, maxValueBytes: 512, codec: 'json', maxBytes: 32 * 2 ** 20 }),
     reports: new Cache<string>({ capacity: 1_000, maxKeyBytes: 64, maxValueBytes: 1024, codec: 'string', ttlMs: 5_000 }),
     polls: new VoteRegistry({ capacity: 100_000, choices: ['yes', 'no'], maxPolls: 1_000 }),
@@ -84,9 +127,13 @@ export function createShared(sizes: PaymentsSizes = {}): PaymentsShared {
 
 export function handlesOf(s: PaymentsShared): PaymentsHandles {
   return {
-    perClient: s.perClient.handle,
-    keys: s.keys.handle,
-    bank: s.bank.handle,
+    ...(s.redis !== undefined
+      ? { redis: s.redis }
+      : {
+          perClient: (s.perClient as TokenBucket).handle,
+          keys: (s.keys as IdempotencyStore).handle,
+          bank: (s.bank as CircuitBreaker).handle,
+        }),
     payments: s.payments.handle,
     reports: s.reports.handle,
     polls: s.polls.handle,
@@ -97,9 +144,9 @@ export function handlesOf(s: PaymentsShared): PaymentsHandles {
 /** The same state, in another thread. */
 export function openShared(h: PaymentsHandles): PaymentsShared {
   return {
-    perClient: TokenBucket.from(h.perClient),
-    keys: IdempotencyStore.from(h.keys),
-    bank: CircuitBreaker.from(h.bank),
+    ...(h.redis !== undefined
+      ? { ...onRedis(h.redis), redis: h.redis }
+      : { perClient: TokenBucket.from(h.perClient!), keys: IdempotencyStore.from(h.keys!), bank: CircuitBreaker.from(h.bank!) }),
     payments: SharedHashTable.from<Payment>(h.payments),
     reports: Cache.from<string>(h.reports),
     polls: VoteRegistry.from(h.polls),

@@ -12,6 +12,20 @@ describe('the payments API under load (the short version of npm run loadtest)', 
     expect(r.lost).toEqual([]);
   }, 60_000);
 
+  it('across 2 processes (node:cluster) with the state in one Redis, one process killed: the ledger check passes', async () => {
+    const r = await runLoad({ durationSeconds: 4, connections: 10, threads: 1, processes: 2, kill: true });
+    expect(r.processes).toBe(2);
+    expect(r.killed).toBe(true);
+    expect(r.statuses['201']).toBeGreaterThan(0);
+    expect(r.chargedTwice).toEqual([]);
+    expect(r.lost).toEqual([]);
+  });
+
+  it("meta: across 2 processes with each process's own shared-memory state, duplicates charge twice, and the check says so", async () => {
+    const r = await runLoad({ durationSeconds: 3, connections: 10, threads: 1, processes: 2, kill: false, perProcessState: true });
+    expect(r.chargedTwice.length).toBeGreaterThan(0);
+  });
+
   it('meta: the same load with an API that retries any failed bank call charges twice, and the check says so', async () => {
     const r = await runLoad({ durationSeconds: 3, connections: 10, threads: 1, kill: false, retryOn: 'any-failure' });
     expect(r.chargedTwice.length).toBeGreaterThan(0);
@@ -42,14 +56,14 @@ describe('the payments API: bad input gets a clear 4xx, and nothing is lost', ()
     expect((await post('/payments', '[1,2]', { 'idempotency-key': 'mal-1' })).status).toBe(400);
     expect((await post('/payments', JSON.stringify({ ...pay, amount: -1 }), { 'idempotency-key': 'mal-1' })).status).toBe(422);
     expect((await post('/payments', JSON.stringify(pay), { 'idempotency-key': 'mal-1' })).status).toBe(201);
-    expect(api.bank.chargesOf('mal-1')).toHaveLength(1);
+    expect(api.bank!.chargesOf('mal-1')).toHaveLength(1);
   });
 
   it('an oversized body: 413 before anything runs', async () => {
     const big = JSON.stringify({ ...pay, padding: 'x'.repeat(20_000) });
     const res = await problemOf(await post('/payments', big, { 'idempotency-key': 'big-1' }));
     expect(res).toMatchObject({ status: 413, body: { detail: 'the body must be at most 16384 bytes' } });
-    expect(api.bank.chargesOf('big-1')).toHaveLength(0);
+    expect(api.bank!.chargesOf('big-1')).toHaveLength(0);
   });
 
   it('a missing, empty or overlong Idempotency-Key: 400', async () => {
@@ -105,7 +119,7 @@ describe('the payments API: bad input gets a clear 4xx, and nothing is lost', ()
   });
 
   it('after all of it: nothing charged twice, and every thread still answers', async () => {
-    expect(api.bank.chargedTwice()).toEqual([]);
+    expect(api.bank!.chargedTwice()).toEqual([]);
     const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${api.url}/payments/none`).then((r) => r.status)));
     expect(statuses.every((s) => s === 404)).toBe(true);
   });
