@@ -29,6 +29,7 @@ import { limitsComlink, limitsSingle, limitsThreads } from './limits.js';
 import { renderSection, type Section } from './lib/stats.js';
 import { httpMiddleware } from './http.js';
 import { scaling } from './scaling.js';
+import { redisLimiters } from './redis.js';
 import { renderCharts, writeCharts, writeResults } from './lib/charts.js';
 import { node24 } from './lib/node24.js';
 import { nodeLocks } from '../workers/bench/lock-manager.js';
@@ -66,6 +67,7 @@ const cfg = quick
       memoryCapacity: 10_000,
       http: { rounds: 1, seconds: 1, connections: 10 },
       scaling: { rounds: 1, durationMs: 100, windowMs: 50, threads: [1, 2, 4, 8] },
+      redis: { rounds: 2, durationMs: 300, concurrency: 16 },
     }
   : {
       singleRounds: 15,
@@ -91,6 +93,7 @@ const cfg = quick
       memoryCapacity: 100_000,
       http: { rounds: 5, seconds: 3, connections: 20 },
       scaling: { rounds: 3, durationMs: 500, windowMs: 100, threads: [1, 2, 4, 8] },
+      redis: { rounds: 7, durationMs: 1_000, concurrency: 16 },
     };
 
 /**
@@ -161,6 +164,7 @@ async function main(): Promise<void> {
   show(await memoryPerRecord({ capacity: cfg.memoryCapacity }));
   for (const s of await httpMiddleware(cfg.http)) show(s);
   show(await scaling(cfg.scaling));
+  for (const s of await redisLimiters(cfg.redis)) show(s);
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);

@@ -56,7 +56,7 @@ const ts = require('typescript');
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RUN_TIMEOUT_MS = 120_000;
 /** Packages a doc block may import, linked into the scratch project (as a user would have installed them). */
-const LINKED_PACKAGES = ['piscina', 'comlink', 'tsx', 'vitest', 'fast-check', '@fast-check/vitest', 'hono', '@types/node'];
+const LINKED_PACKAGES = ['piscina', 'comlink', 'tsx', 'vitest', 'fast-check', '@fast-check/vitest', 'hono', 'ioredis', '@types/node'];
 const CONTEXT_FILE = 'scripts/doctest-context.ts';
 const WRAPPER = '__doctest';
 
@@ -227,6 +227,7 @@ function exportedNames(dir, options, host) {
     'sabre/testing': 'sabre/testing',
     'sabre/piscina': 'sabre/piscina',
     'sabre/comlink': 'sabre/comlink',
+    'sabre/redis': 'sabre/redis',
     './context.js': './context.js',
   };
   writeFileSync(

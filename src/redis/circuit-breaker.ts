@@ -11,7 +11,8 @@ import { breakerState } from '../observe/channels.js';
 import { MAX_BREAKER_MS, MAX_FAILURE_THRESHOLD, MAX_PROBES, type BreakerCall } from '../resilience/circuit-breaker.js';
 import { STATE_NAMES, type BreakerState } from '../resilience/breaker-state.js';
 import { describeValue } from '../validate.js';
-import { Script, type RedisClientLike } from './connection.js';
+import { DeadlineQueue, TimedCall } from '../resilience/call-timeouts.js';
+import { Script, type RedisArg, type RedisClientLike } from './connection.js';
 import { prefixField, REDIS_FIELDS, RedisPrimitive } from './redis-primitive.js';
 
 /*
@@ -102,7 +103,7 @@ local r = redis.call('HMGET', KEYS[1], 's', 'q', 'f', 'o')
 return { tonumber(r[1] or '0'), tonumber(r[2] or '0'), tonumber(r[3] or '0'), r[4] or '0', redis.call('ZCARD', KEYS[2]), string.format('%.3f', now) }
 `);
 
-const PROBES = Buffer.from(':p');
+const PROBES = ':p';
 
 export interface RedisCircuitBreakerOptions {
   /** A connected ioredis client or Cluster, or a node-redis client. */
@@ -182,9 +183,10 @@ export class RedisCircuitBreaker extends RedisPrimitive {
   readonly timeoutMs: number;
   readonly whenUnavailable: 'throw' | 'fail-open' | 'fail-closed';
   private readonly isFailure: ((error: unknown) => boolean) | undefined;
-  private readonly keys: [Buffer, Buffer];
+  private readonly keys: [RedisArg, RedisArg];
   private readonly probeLeaseMs: number;
   private readonly counts = { successes: 0, failures: 0, timeouts: 0, rejections: 0 };
+  private readonly deadlines: DeadlineQueue<TimedCall<undefined>> | undefined;
 
   constructor(options: RedisCircuitBreakerOptions) {
     const o = OPTIONS.parse(options);
@@ -198,6 +200,7 @@ export class RedisCircuitBreaker extends RedisPrimitive {
     this.whenUnavailable = o.whenUnavailable;
     this.keys = [this.keyOf(o.name, 'name'), this.keyOf(o.name, 'name', PROBES)];
     this.probeLeaseMs = (o.timeoutMs === Infinity ? o.resetTimeoutMs : o.timeoutMs) + o.commandTimeoutMs;
+    this.deadlines = o.timeoutMs === Infinity ? undefined : new DeadlineQueue<TimedCall<undefined>>(o.timeoutMs, this.expire);
   }
 
   /** This object's calls, by outcome, and those Redis could not answer. */
@@ -244,7 +247,7 @@ export class RedisCircuitBreaker extends RedisPrimitive {
     const probe = verdict === 2;
     let failed = false;
     try {
-      return await this.call(fn, { probe, seq: seq, signal: undefined });
+      return await this.call(fn, probe, seq);
     } catch (e) {
       failed = this.isFailure === undefined || e instanceof TimeoutError || this.isFailure(e);
       throw e;
@@ -255,27 +258,30 @@ export class RedisCircuitBreaker extends RedisPrimitive {
     }
   }
 
-  private async call<T>(
-    fn: (call: BreakerCall) => T | PromiseLike<T>,
-    call: { probe: boolean; seq: number; signal: undefined },
-  ): Promise<T> {
-    if (this.timeoutMs === Infinity) return fn(call);
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const e = new TimeoutError(`the call did not settle within timeoutMs = ${this.timeoutMs} ms`, { timeoutMs: this.timeoutMs });
-        this.counts.timeouts++;
-        controller.abort(e);
-        reject(e);
-      }, this.timeoutMs);
+  /** Runs `fn`, failed with TimeoutError (its signal aborted) past `timeoutMs`: one timer for all calls (DeadlineQueue). */
+  private async call<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, probe: boolean, seq: number): Promise<T> {
+    const deadlines = this.deadlines;
+    if (deadlines === undefined) return fn({ probe, seq, signal: undefined });
+    const call = new TimedCall<undefined>(probe, seq, undefined);
+    const late = new Promise<never>((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
     });
+    deadlines.add(call);
     try {
-      return await Promise.race([fn({ ...call, signal: controller.signal }), late]);
+      return await Promise.race([fn(call), late]);
     } finally {
-      clearTimeout(timer);
+      deadlines.finish(call);
     }
   }
+
+  /** A call passed its deadline: its caller gets TimeoutError, its signal aborts (the outcome is recorded as a failure). */
+  private readonly expire = (call: TimedCall<undefined>): void => {
+    const error = new TimeoutError(`the call did not settle within timeoutMs = ${this.timeoutMs} ms`, { timeoutMs: this.timeoutMs });
+    this.counts.timeouts++;
+    call.abort(error);
+    call.reject(error);
+  };
 
   /** Records an outcome; a Redis that cannot answer loses it (the caller already has its result). */
   private async record(seq: number, failed: boolean, probeId: string): Promise<void> {

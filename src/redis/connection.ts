@@ -23,6 +23,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, UnavailableError } from '../errors.js';
 import { describeValue } from '../validate.js';
+import { DeadlineQueue } from '../resilience/call-timeouts.js';
 
 /** An argument of a command. */
 export type RedisArg = string | Buffer;
@@ -69,6 +70,13 @@ function isReply(e: unknown): boolean {
   return names.some((n) => n === 'ReplyError' || n === 'ErrorReply' || n === 'SimpleError');
 }
 
+/** What a failed call rejects with: a script's own error as it is (a bug, not an outage), anything else as UnavailableError. */
+function outage(e: unknown): unknown {
+  if (e instanceof UnavailableError) return e;
+  if (isReply(e) && !TRANSIENT_REPLY.test((e as Error).message)) return e;
+  return new UnavailableError(`Redis could not be reached: ${e instanceof Error ? e.message : String(e)}`, e);
+}
+
 /** A Lua script, run by its SHA-1 (`EVALSHA`) and sent whole only when the server does not have it. */
 export class Script {
   readonly sha: string;
@@ -77,12 +85,23 @@ export class Script {
   }
 }
 
+/** A call in flight: settled by its reply, or rejected at its deadline. */
+interface PendingCall {
+  deadline: number;
+  done: boolean;
+  reject: (e: unknown) => void;
+}
+
 /**
  * A client with a deadline per call: what every Redis-backed primitive
- * holds. `commandTimeoutMs` bounds each call (default 1,000 ms).
+ * holds. `commandTimeoutMs` bounds each call (default 1,000 ms). The calls
+ * in flight wait in one DeadlineQueue (one timer for the earliest deadline,
+ * as the breaker's call timeouts): a timer per call would cost more than
+ * the rest of a decision.
  */
 export class RedisConnection {
   private readonly send: Send;
+  private readonly deadlines: DeadlineQueue<PendingCall>;
 
   constructor(
     client: unknown,
@@ -90,13 +109,16 @@ export class RedisConnection {
     name = 'client',
   ) {
     this.send = sendOf(client, name);
+    this.deadlines = new DeadlineQueue<PendingCall>(commandTimeoutMs, (call) =>
+      call.reject(new UnavailableError(`Redis did not answer within commandTimeoutMs = ${commandTimeoutMs} ms`)),
+    );
   }
 
   /**
    * Runs `script` on `keys` (which must share a hash tag) with `args`.
    * @throws UnavailableError when the server cannot answer in time
    */
-  async run(script: Script, keys: readonly RedisArg[], args: readonly RedisArg[]): Promise<unknown> {
+  run(script: Script, keys: readonly RedisArg[], args: readonly RedisArg[]): Promise<unknown> {
     const head = [String(keys.length), ...keys, ...args];
     return this.deadline(async () => {
       try {
@@ -109,26 +131,30 @@ export class RedisConnection {
   }
 
   /** Sends one plain command (a read, or a test's `PING`) under the same deadline. */
-  async command(args: RedisArg[]): Promise<unknown> {
+  command(args: RedisArg[]): Promise<unknown> {
     return this.deadline(() => this.send(args));
   }
 
-  private async deadline<T>(call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new UnavailableError(`Redis did not answer within commandTimeoutMs = ${this.commandTimeoutMs} ms`)),
-        this.commandTimeoutMs,
+  /** `call()`, rejected with UnavailableError at the deadline or when the server cannot be reached. */
+  private deadline<T>(call: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const pending: PendingCall = { deadline: 0, done: false, reject };
+      this.deadlines.add(pending);
+      const settled = (): boolean => this.deadlines.finish(pending); // false once the deadline has rejected it
+      let sent: Promise<T>;
+      try {
+        sent = call();
+      } catch (e) {
+        sent = Promise.reject(e);
+      }
+      sent.then(
+        (value) => {
+          if (settled()) resolve(value);
+        },
+        (e: unknown) => {
+          if (settled()) reject(outage(e));
+        },
       );
     });
-    try {
-      return await Promise.race([call(), late]);
-    } catch (e) {
-      if (e instanceof UnavailableError) throw e;
-      if (isReply(e) && !TRANSIENT_REPLY.test((e as Error).message)) throw e; // a script's error: a bug, not an outage
-      throw new UnavailableError(`Redis could not be reached: ${e instanceof Error ? e.message : String(e)}`, e);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

@@ -64,7 +64,7 @@ if not r[1] then return {} end
 return r
 `);
 
-const FENCE = Buffer.from(':f');
+const FENCE = ':f';
 /** Who holds a lease: this machine, process and thread. */
 const ME = `${hostname()}/${process.pid}/${threadId}`;
 

@@ -20,7 +20,7 @@ import { limitDenied } from '../observe/channels.js';
 import type { TableKey } from '../table/key.js';
 import { describeValue } from '../validate.js';
 import { custom } from '../options/field.js';
-import type { RedisClientLike, Script } from './connection.js';
+import type { RedisArg, RedisClientLike, Script } from './connection.js';
 import { RedisPrimitive } from './redis-primitive.js';
 
 /** A limiter that decides at once, in this process: the fallback of `whenUnavailable`. */
@@ -71,7 +71,7 @@ export abstract class RedisLimiter extends RedisPrimitive {
   private readonly counts = { allowed: 0, denied: 0 };
 
   constructor(
-    o: { client: unknown; commandTimeoutMs: number; maxKeyBytes: number; prefix: Buffer; whenUnavailable: WhenUnavailable },
+    o: { client: unknown; commandTimeoutMs: number; maxKeyBytes: number; prefix: string; whenUnavailable: WhenUnavailable },
     private readonly what: string,
   ) {
     super(o);
@@ -79,7 +79,7 @@ export abstract class RedisLimiter extends RedisPrimitive {
   }
 
   /** The server's decision on `redis` (the key's Redis key) for cost `n`, taking it if `take`. */
-  protected abstract decide(redis: Buffer, n: number, take: boolean): Promise<RateLimitDecision>;
+  protected abstract decide(redis: RedisArg, n: number, take: boolean): Promise<RateLimitDecision>;
 
   /** This object's decisions, and those Redis could not make. */
   stats(): RedisLimiterStats {
@@ -136,7 +136,7 @@ export abstract class RedisLimiter extends RedisPrimitive {
   }
 
   /** Runs a decision's script, telling `sabre:redis:unavailable` what will decide if Redis does not answer. */
-  protected runDecision(script: Script, keys: readonly Buffer[], args: readonly string[]): Promise<unknown> {
+  protected runDecision(script: Script, keys: readonly RedisArg[], args: readonly string[]): Promise<unknown> {
     const p = this.whenUnavailable;
     return this.run(script, keys, args, typeof p === 'object' ? 'local' : p);
   }

@@ -6,8 +6,8 @@
 import { UnavailableError } from '../errors.js';
 import { redisUnavailable, type RedisUnavailableMessage } from '../observe/channels.js';
 import type { TableKey } from '../table/key.js';
-import { RedisConnection, type Script } from './connection.js';
-import { keyBytes, prefixOf, redisKey } from './keys.js';
+import { RedisConnection, type RedisArg, type Script } from './connection.js';
+import { prefixOf, redisKey } from './keys.js';
 import { custom, duration, integer } from '../options/field.js';
 
 /** The options every Redis primitive takes (with `prefixField(default)` as `prefix`). */
@@ -17,30 +17,30 @@ export const REDIS_FIELDS = {
   commandTimeoutMs: duration({ positive: true, infinite: false, default: 1_000 }),
 };
 
-export const prefixField = (fallback: string) => custom<Buffer>((v, name) => prefixOf(v, name), Buffer.from(fallback));
+export const prefixField = (fallback: string) => custom<string>((v, name) => prefixOf(v, name), fallback);
 
 export abstract class RedisPrimitive {
   /** Calls Redis did not answer within `commandTimeoutMs`. */
   protected unavailableCount = 0;
   protected readonly connection: RedisConnection;
-  readonly prefix: Buffer;
+  readonly prefix: string;
   readonly maxKeyBytes: number;
 
-  constructor(o: { readonly client: unknown; readonly commandTimeoutMs: number; readonly prefix: Buffer; readonly maxKeyBytes: number }) {
+  constructor(o: { readonly client: unknown; readonly commandTimeoutMs: number; readonly prefix: string; readonly maxKeyBytes: number }) {
     this.connection = new RedisConnection(o.client, o.commandTimeoutMs, 'options.client');
     this.prefix = o.prefix;
     this.maxKeyBytes = o.maxKeyBytes;
   }
 
   /** The Redis key of `key` (checked: a string or bytes of at most maxKeyBytes), with `suffix` in the same slot. */
-  protected keyOf(key: TableKey, what = 'key', suffix?: Buffer): Buffer {
-    return redisKey(this.prefix, key, keyBytes(key, this.maxKeyBytes, what), suffix);
+  protected keyOf(key: TableKey, what = 'key', suffix = ''): RedisArg {
+    return redisKey(this.prefix, key, this.maxKeyBytes, what, suffix);
   }
 
   /** Runs `script`; an UnavailableError is counted and published (as decided by `decidedBy`) before it is thrown. */
   protected async run(
     script: Script,
-    keys: readonly Buffer[],
+    keys: readonly RedisArg[],
     args: readonly (string | Buffer)[],
     decidedBy: RedisUnavailableMessage['decidedBy'] = 'throw',
   ): Promise<unknown> {

@@ -7,7 +7,7 @@ import { custom, duration, integer, oneOf } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../limit/decision.js';
 import { approximateDecision, MAX_APPROXIMATE_LIMIT, MAX_EXACT_LIMIT, type SlidingWindowMode } from '../limit/sliding-window.js';
-import { Script } from './connection.js';
+import { Script, type RedisArg } from './connection.js';
 import { RedisLimiter, WHEN_UNAVAILABLE, type RedisLimiterOptions } from './limiter.js';
 import { prefixField, REDIS_FIELDS } from './redis-primitive.js';
 
@@ -70,7 +70,7 @@ end
 return { allowed and 1 or 0, prev, curr, string.format('%.3f', elapsed), string.format('%.3f', now) }
 `);
 
-const SEQ = Buffer.from(':n');
+const SEQ = ':n';
 
 export interface RedisSlidingWindowOptions extends RedisLimiterOptions {
   /** Requests (units of cost) allowed per key in any window of `windowMs`. */
@@ -121,7 +121,7 @@ export class RedisSlidingWindow extends RedisLimiter {
     return { name: 'default', quota: this.limit, windowMs: this.windowMs };
   }
 
-  protected async decide(redis: Buffer, n: number, take: boolean): Promise<RateLimitDecision> {
+  protected async decide(redis: RedisArg, n: number, take: boolean): Promise<RateLimitDecision> {
     const args = [String(this.windowMs), String(this.limit), String(n), take ? '1' : '0'];
     const W = this.windowMs,
       L = this.limit;
@@ -129,7 +129,11 @@ export class RedisSlidingWindow extends RedisLimiter {
       const r = (await this.runDecision(APPROXIMATE, [redis], args)) as [number, number, number, string, string];
       return approximateDecision(W, L, r[0] === 1, n, r[1], r[2], Number(r[3]), Number(r[4]));
     }
-    const r = (await this.runDecision(EXACT, [redis, Buffer.concat([redis, SEQ])], args)) as [number, number, string, string, string];
+    const r = (await this.runDecision(
+      EXACT,
+      [redis, typeof redis === 'string' ? redis + SEQ : Buffer.concat([redis, Buffer.from(SEQ)])],
+      args,
+    )) as [number, number, string, string, string];
     const allowed = r[0] === 1,
       now = Number(r[4]);
     const peekAllowed = allowed && !take;

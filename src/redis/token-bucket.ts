@@ -9,7 +9,7 @@ import { InvalidArgumentError, UnavailableError } from '../errors.js';
 import { MAX_BUCKET_CAPACITY } from '../limit/token-bucket.js';
 import type { RateLimitDecision, RateLimitPolicy } from '../limit/decision.js';
 import type { TableKey } from '../table/key.js';
-import { Script } from './connection.js';
+import { Script, type RedisArg } from './connection.js';
 import { RedisLimiter, WHEN_UNAVAILABLE, type RedisLimiterOptions } from './limiter.js';
 import { prefixField, REDIS_FIELDS } from './redis-primitive.js';
 
@@ -137,7 +137,7 @@ export class RedisTokenBucket extends RedisLimiter {
     return { name: 'default', quota: this.burst, windowMs: (this.burst / this.refillPerSecond) * 1000 };
   }
 
-  protected async decide(redis: Buffer, n: number, take: boolean): Promise<RateLimitDecision> {
+  protected async decide(redis: RedisArg, n: number, take: boolean): Promise<RateLimitDecision> {
     return (await this.gcra(redis, n, take, n)).decision;
   }
 
@@ -157,7 +157,7 @@ export class RedisTokenBucket extends RedisLimiter {
     }
   }
 
-  private async gcra(redis: Buffer, n: number, take: boolean, most: number): Promise<{ took: number; decision: RateLimitDecision }> {
+  private async gcra(redis: RedisArg, n: number, take: boolean, most: number): Promise<{ took: number; decision: RateLimitDecision }> {
     const T = this.intervalUs,
       tau = this.burst * T;
     const reply = (await this.runDecision(GCRA, [redis], [...this.args, String(n), take ? '1' : '0', String(most)])) as [

@@ -15,7 +15,7 @@ import {
   type VoteResult,
 } from '../store/vote-registry.js';
 import { describeValue } from '../validate.js';
-import { Script, type RedisClientLike } from './connection.js';
+import { Script, type RedisArg, type RedisClientLike } from './connection.js';
 import { prefixField, REDIS_FIELDS, RedisPrimitive } from './redis-primitive.js';
 
 /*
@@ -50,8 +50,8 @@ return prev
 const BALLOT = new Script(`return redis.call('HGET', KEYS[1], ARGV[1]) or ''`);
 const TALLY = new Script(`return redis.call('HGETALL', KEYS[1])`);
 
-const BALLOTS = Buffer.from(':b'),
-  TALLIES = Buffer.from(':t');
+const BALLOTS = ':b',
+  TALLIES = ':t';
 
 export interface RedisVoteRegistryOptions {
   /** A connected ioredis client or Cluster, or a node-redis client. */
@@ -134,7 +134,7 @@ export class RedisVoteRegistry extends RedisPrimitive {
     return Object.fromEntries(this.choices.map((choice, i) => [choice, counts.get(i) ?? 0]));
   }
 
-  private keysOf(poll: string, user: string): [[Buffer, Buffer], string] {
+  private keysOf(poll: string, user: string): [[RedisArg, RedisArg], string] {
     const p = id('pollId', poll, this.maxKeyBytes);
     const u = id('userId', user, this.maxKeyBytes);
     return [[this.keyOf(p, 'pollId', BALLOTS), this.keyOf(p, 'pollId', TALLIES)], u];

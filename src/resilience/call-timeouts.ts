@@ -58,23 +58,29 @@ export class TimedCall<A> {
   }
 }
 
+/** What the queue needs of a call: its deadline, and whether it is settled. */
+export interface Deadlined {
+  deadline: number;
+  done: boolean;
+}
+
 /** Dropped done calls are compacted away past this many. */
 const COMPACT_AT = 1024;
 
-/** @internal The calls of one breaker object under its timeout. */
-export class DeadlineQueue<A> {
-  private calls: TimedCall<A>[] = [];
+/** @internal The calls of one object (a breaker, a Redis connection) under its timeout. */
+export class DeadlineQueue<C extends Deadlined> {
+  private calls: C[] = [];
   private head = 0;
   private live = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly onExpire: (call: TimedCall<A>) => void,
+    private readonly onExpire: (call: C) => void,
   ) {}
 
   /** Starts the clock of `call`. */
-  add(call: TimedCall<A>): void {
+  add(call: C): void {
     call.deadline = systemClock.now() + this.timeoutMs;
     while (this.head < this.calls.length && this.calls[this.head]!.done) this.head++;
     if (this.head >= COMPACT_AT || this.calls.length - this.head > 2 * this.live + COMPACT_AT) {
@@ -87,7 +93,7 @@ export class DeadlineQueue<A> {
   }
 
   /** Marks `call` settled in time. False if it had already expired (its outcome was counted then). */
-  finish(call: TimedCall<A>): boolean {
+  finish(call: C): boolean {
     if (call.done) return false;
     call.done = true;
     if (--this.live === 0) this.idle();

@@ -359,7 +359,7 @@ export class CircuitBreaker {
   private readonly isFailure: ((error: unknown) => boolean) | undefined;
   private readonly counters: Record<(typeof COUNTERS)[number], StripedCounter>;
   /** The calls of this object under timeoutMs (undefined without one: CLOSED calls then take the fast path). */
-  private readonly deadlines: DeadlineQueue<Admission> | undefined;
+  private readonly deadlines: DeadlineQueue<TimedCall<Admission>> | undefined;
   // The fast path's per-period values, rebuilt when the state word changes.
   private cachedWord = -1;
   private cachedCall!: BreakerCall;
@@ -394,7 +394,7 @@ export class CircuitBreaker {
     this.rules = [this.consecutive, this.rate].filter((r) => r !== undefined);
     this.watcher = new TransitionWatcher(this.words, STATE, this.log);
     this.counters = counterSet(region, WINDOW_AT + windowBytes(rate?.buckets), COUNTERS, created ? 'create' : 'open');
-    this.deadlines = this.timeoutMs === Infinity ? undefined : new DeadlineQueue<Admission>(this.timeoutMs, this.expire);
+    this.deadlines = this.timeoutMs === Infinity ? undefined : new DeadlineQueue<TimedCall<Admission>>(this.timeoutMs, this.expire);
   }
 
   /**
@@ -712,7 +712,11 @@ export class CircuitBreaker {
   }
 
   /** A call under timeoutMs: the caller gets a promise of its own, rejected at the deadline (call-timeouts.ts). */
-  private runTimed<T>(fn: (call: BreakerCall) => T | PromiseLike<T>, a: Admission, deadlines: DeadlineQueue<Admission>): Promise<T> {
+  private runTimed<T>(
+    fn: (call: BreakerCall) => T | PromiseLike<T>,
+    a: Admission,
+    deadlines: DeadlineQueue<TimedCall<Admission>>,
+  ): Promise<T> {
     const call = new TimedCall<Admission>(a.slot >= 0, seqOf(a.word), a);
     deadlines.add(call);
     let result: T | PromiseLike<T>;

@@ -98,4 +98,22 @@ describe('the HTTP gates over Redis', () => {
     });
     expect([reply.status, reply.outcome, reply.headers['retry-after'], ran]).toEqual([503, 'unavailable', '1', false]);
   });
+
+  it('the idempotency middleware answers 503 with Retry-After when its store cannot be reached, and the handler does not run', async () => {
+    const dead = { begin: () => Promise.reject(new UnavailableError('down')), complete: () => {}, abort: () => {} };
+    const app = new Hono<IdempotencyEnv>();
+    let ran = false;
+    app.use('/charges', idempotency({ store: dead, problemDetails: true }));
+    app.post('/charges', (ctx) => {
+      ran = true;
+      return ctx.json({}, 201);
+    });
+    const r = await app.request('/charges', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' });
+    expect([r.status, r.headers.get('retry-after'), r.headers.get('content-type'), ran]).toEqual([
+      503,
+      '1',
+      'application/problem+json',
+      false,
+    ]);
+  });
 });

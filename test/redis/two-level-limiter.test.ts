@@ -63,7 +63,7 @@ describe('TwoLevelLimiter', () => {
 
   it('checks its options and costs', async () => {
     expect(() => new TwoLevelLimiter({ client: c.client, burst: 4, refillPerSecond: 1, batch: 5 })).toThrow(
-      /batch must be an integer in \[1, burst = 4\]/,
+      /batch must be an integer in \[1, 4\]/,
     );
     expect(() => new TwoLevelLimiter({ client: c.client, burst: 4, refillPerSecond: 1, bacth: 2 } as never)).toThrow(
       /did you mean "batch"/,
