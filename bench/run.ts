@@ -67,7 +67,7 @@ const cfg = quick
       memoryCapacity: 10_000,
       http: { rounds: 1, seconds: 1, connections: 10 },
       scaling: { rounds: 1, durationMs: 100, windowMs: 50, threads: [1, 2, 4, 8] },
-      redis: { rounds: 2, durationMs: 300, concurrency: 16 },
+      redis: { rounds: 5, durationMs: 150, concurrency: 16 },
     }
   : {
       singleRounds: 15,
@@ -93,7 +93,7 @@ const cfg = quick
       memoryCapacity: 100_000,
       http: { rounds: 5, seconds: 3, connections: 20 },
       scaling: { rounds: 3, durationMs: 500, windowMs: 100, threads: [1, 2, 4, 8] },
-      redis: { rounds: 7, durationMs: 1_000, concurrency: 16 },
+      redis: { rounds: 21, durationMs: 300, concurrency: 16 },
     };
 
 /**

@@ -44,7 +44,8 @@ import { TokenBucket } from '../src/limit/token-bucket.js';
 import { SlidingWindow } from '../src/limit/sliding-window.js';
 import type { RateLimitPolicy } from '../src/limit/decision.js';
 import { Cache } from '../src/store/cache.js';
-import { START_WORDS, type Arrival, type ClientTally, type LimitsResult, type LimitsTask } from '../workers/tasks/limits.js';
+import { START_WORDS, type ClientTally, type LimitsResult, type LimitsTask } from '../workers/tasks/limits.js';
+import { ABUSER, CLIENTS, arrivalsOver } from './traffic.js';
 import type { ReportsResult, ReportsTask } from '../workers/tasks/reports.js';
 import { BOOTSTRAP, tsTask } from '../workers/ts-task.js';
 import { printTable, type Row } from './table.js';
@@ -93,18 +94,7 @@ const RATE = 100;
  */
 const POLICY: RateLimitPolicy = { name: 'per-client', quota: RATE, windowMs: 1_000 };
 const RUN_MS = quick ? 600 : 1_500;
-const CLIENTS = [
-  { name: 'alice', perSecond: 20, note: 'steady, under the limit' },
-  { name: 'bob', perSecond: 60, note: 'busy, under the limit' },
-  { name: 'mallory', perSecond: 2_000, note: 'abusive: 20x the limit' },
-] as const;
-const ABUSER = CLIENTS.length - 1;
-
-/** Every client's requests, evenly spaced over RUN_MS (each client's own phase), in arrival order. */
-const arrivals: Arrival[] = CLIENTS.flatMap((c, i) => {
-  const gap = 1_000 / c.perSecond;
-  return Array.from({ length: Math.floor(RUN_MS / gap) }, (_, k): Arrival => [i, (k + (i + 1) / (CLIENTS.length + 1)) * gap]);
-}).sort((a, b) => a[1] - b[1]);
+const arrivals = arrivalsOver(RUN_MS);
 
 interface Served {
   /** Per client, summed over the threads. */

@@ -31,7 +31,8 @@ import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { startRedisServer, type RedisServer } from '../src/testing/redis-server.js';
-import type { Arrival, Version } from './distributed/thread.js';
+import type { Version } from './distributed/thread.js';
+import { ABUSER, CLIENTS, arrivalsOver } from './traffic.js';
 import type { ProcessReport, ProcessTask } from './distributed/process.js';
 import { printTable, type Row } from './table.js';
 
@@ -42,12 +43,6 @@ const BURST = 20;
 const RATE = 100;
 const BATCH = 10;
 const RUN_MS = quick ? 800 : 2_000;
-const CLIENTS = [
-  { name: 'alice', perSecond: 20, note: 'steady, under the limit' },
-  { name: 'bob', perSecond: 60, note: 'busy, under the limit' },
-  { name: 'mallory', perSecond: 2_000, note: 'abusive: 20x the limit' },
-] as const;
-const ABUSER = CLIENTS.length - 1;
 
 const failures: string[] = [];
 function check(ok: boolean, what: string): void {
@@ -55,11 +50,8 @@ function check(ok: boolean, what: string): void {
   if (!ok) failures.push(what);
 }
 
-/** Every client's requests, evenly spaced over RUN_MS, in arrival order; dealt round-robin to the 4 threads. */
-const arrivals: Arrival[] = CLIENTS.flatMap((c, i) => {
-  const gap = 1_000 / c.perSecond;
-  return Array.from({ length: Math.floor(RUN_MS / gap) }, (_, k): Arrival => [i, (k + (i + 1) / (CLIENTS.length + 1)) * gap]);
-}).sort((a, b) => a[1] - b[1]);
+/** Every client's requests, in arrival order; dealt round-robin to the 4 threads. */
+const arrivals = arrivalsOver(RUN_MS);
 const shares = Array.from({ length: PROCESSES * THREADS }, (_, t) => arrivals.filter((_, i) => i % (PROCESSES * THREADS) === t));
 
 interface Outcome {

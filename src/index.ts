@@ -128,6 +128,7 @@ export {
   type IdempotencyBegin,
   type IdempotencyFingerprintInput,
   type IdempotencyStats,
+  type IdempotencyCounts,
 } from './store/idempotency-store.js';
 export {
   idempotent,

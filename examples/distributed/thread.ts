@@ -12,8 +12,7 @@ import { RedisTokenBucket, TwoLevelLimiter, type TwoLevelLimiterHandle } from '.
 
 export type Version = 'per-process' | 'redis' | 'two-level';
 
-/** One request: [client index, arrival in ms after the start]. */
-export type Arrival = readonly [client: number, atMs: number];
+import type { Arrival } from '../traffic.js';
 
 export interface ThreadTask {
   readonly version: Version;

@@ -16,6 +16,7 @@ import {
   checkKey,
   checkToken,
   type IdempotencyBegin,
+  type IdempotencyCounts,
   type IdempotencyFingerprintInput,
   type IdempotencyResponse,
   type IdempotencyToken,
@@ -119,14 +120,8 @@ export interface RedisIdempotencyStoreOptions {
   readonly commandTimeoutMs?: number;
 }
 
-/** What a RedisIdempotencyStore counts: this object's calls, by answer. */
-export interface RedisIdempotencyStats {
-  readonly begun: number;
-  readonly replayed: number;
-  readonly inFlight: number;
-  readonly mismatched: number;
-  readonly completed: number;
-  readonly aborted: number;
+/** What a RedisIdempotencyStore counts: this object's calls, by answer, and those Redis did not answer in time. */
+export interface RedisIdempotencyStats extends IdempotencyCounts {
   /** Calls Redis did not answer in time (each rejected with UnavailableError). */
   readonly unavailable: number;
 }

@@ -9,6 +9,7 @@ import { integer } from '../options/field.js';
 import { defineOptions } from '../options/schema.js';
 import { ACQUIRE_ASYNC, DEFAULT_MAX_RESOURCE_BYTES, describe, ttlMs, type AcquireLeaseAsyncOptions } from '../lock/lease-lock.js';
 import type { TableKey } from '../table/key.js';
+import { sleep } from '../sleep.js';
 import { Script, type RedisClientLike } from './connection.js';
 import { prefixField, REDIS_FIELDS, RedisPrimitive } from './redis-primitive.js';
 
@@ -175,7 +176,7 @@ export class RedisLeaseLock extends RedisPrimitive {
       if (r[0] === 1) return new RedisLease(this, resource, r[1], Number(r[2]), ttl);
       const left = deadline - Date.now();
       if (left <= 0) return null;
-      await sleep(Math.min(r[1], backoff * (0.5 + Math.random()), left), signal);
+      await sleep(Math.min(r[1], backoff * (0.5 + Math.random()), left), signal, 'acquireAsync');
     }
   }
 
@@ -201,19 +202,4 @@ export class RedisLeaseLock extends RedisPrimitive {
       `${what} is no longer held: ${r[1] === '' ? 'it expired and the resource is free' : `it expired and the resource is now leased with token ${r[1]}`}`,
     );
   }
-}
-
-/** Resolves after `ms`, or rejects with AbortError when `signal` fires. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new AbortError('acquireAsync was aborted', signal!.reason));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

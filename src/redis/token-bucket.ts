@@ -105,11 +105,15 @@ const OPTIONS = defineOptions(
  * @example
  * ```ts
  * import { Redis } from 'ioredis';
+ * import { rateLimitHeaders } from 'sabre';
  * import { RedisTokenBucket } from 'sabre/redis';
  *
  * const perClient = new RedisTokenBucket({ client: new Redis(process.env.REDIS_URL!), burst: 20, refillPerSecond: 5 });
- * const d = await perClient.check(`ip:${req.ip}`);
- * if (!d.allowed) return reply(429, rateLimitHeaders(d, perClient.policy));
+ * // per request, in any process:
+ * export async function refusal(ip: string) {
+ *   const d = await perClient.check(`ip:${ip}`);
+ *   return d.allowed ? undefined : rateLimitHeaders(d, perClient.policy); // the fields of a 429
+ * }
  * ```
  */
 export class RedisTokenBucket extends RedisLimiter {

@@ -241,6 +241,8 @@ export class TwoLevelLimiter {
   private readonly counters: Record<(typeof COUNTS)[number], StripedCounter>;
   private readonly leaseNs: bigint;
   private readonly fetchNs: bigint;
+  /** Date.now() - process.hrtime in ms, read once: a local decision's `at` without a second clock read. */
+  private readonly wallOffsetMs = Date.now() - Number(nowNs()) / 1e6;
 
   constructor(options: TwoLevelLimiterOptions);
   /** @internal */
@@ -308,10 +310,12 @@ export class TwoLevelLimiter {
     // The fast path: a remembered reference, enough live tokens, one CAS.
     const ref = this.slots.find(key);
     if (ref !== undefined) {
-      const spent = this.spend(ref, cost, nowNs());
-      if (spent >= 0) return this.local(spent);
+      const now = nowNs();
+      const spent = this.spend(ref, cost, now);
+      if (spent >= 0) return this.local(spent, now);
+      if (this.slots.isValid(ref)) return this.slow(key, cost, ref); // live, too few tokens: no need to look it up again
     }
-    return this.slow(key, cost);
+    return this.slow(key, cost, undefined);
   }
 
   /** Spends `n` tokens of `ref`'s allowance: the tokens left, or -1 (too few, expired, or `ref` stale). */
@@ -324,23 +328,28 @@ export class TwoLevelLimiter {
       if ((w & DEAD) !== 0n || load64(this.starts, ref.slot) !== ref.start) return -1;
       const tokens = tokensOf(w);
       if (tokens < n || load64(words, at + GRANTED) + this.leaseNs <= now) return -1;
-      // Linearization point of a local admission.
-      if (compareExchange64(words, at + WORD, w, withTokens(w, tokens - n)) === w) return tokens - n;
+      // Linearization point of a local admission (tokens sit just above the DEAD bit: spending n subtracts 2n).
+      if (compareExchange64(words, at + WORD, w, w - BigInt(2 * n)) === w) return tokens - n;
     }
   }
 
-  private local(remaining: number): RateLimitDecision {
+  /** A local admission's decision; `at` from `now` (process.hrtime ns) on the wall clock, as Redis decisions give it. */
+  private local(remaining: number, now: bigint): RateLimitDecision {
     this.counters.localAllowed.increment();
-    return { allowed: true, remaining, retryAfterMs: 0, resetMs: 0, limit: this.burst, at: Date.now() };
+    return { allowed: true, remaining, retryAfterMs: 0, resetMs: 0, limit: this.burst, at: Number(now) / 1e6 + this.wallOffsetMs };
   }
 
-  private async slow(key: TableKey, cost: number): Promise<RateLimitDecision> {
+  /** A decision that needs more than the allowance: `known` is the key's live reference, when the caller has one. */
+  private async slow(key: TableKey, cost: number, known: SlotRef | undefined): Promise<RateLimitDecision> {
     let ref: SlotRef;
-    let fetcher: boolean;
+    let fetcher = false;
     try {
-      const got = this.slots.acquire(key, cost);
-      ref = got.ref;
-      fetcher = got.startedAt !== undefined; // a new key's first request is its fetcher (init set FETCH)
+      if (known !== undefined) ref = known;
+      else {
+        const got = this.slots.acquire(key, cost);
+        ref = got.ref;
+        fetcher = got.startedAt !== undefined; // a new key's first request is its fetcher (init set FETCH)
+      }
     } catch (e) {
       if (!(e instanceof CapacityError)) throw e;
       // No room for an allowance: decide this request alone, at Redis.
@@ -350,7 +359,7 @@ export class TwoLevelLimiter {
     const now = nowNs();
     if (!fetcher) {
       const spent = this.spend(ref, cost, now);
-      if (spent >= 0) return this.local(spent);
+      if (spent >= 0) return this.local(spent, now);
       const denied = load64(this.words, at + DENIED);
       if (denied > now) {
         const retryAfterMs = Number(denied - now) / 1e6 + ((cost - 1) * 1000) / this.refillPerSecond; // one token, then the rest

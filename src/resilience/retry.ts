@@ -8,6 +8,7 @@ import { describeValue, fn as fnValue, integerIn, oneOf as oneOfValues, isThenab
 import { boolean, custom, fn as fnField, integer, number, oneOf, signal, withDefault } from '../options/field.js';
 import { defineOptions, type Parsed } from '../options/schema.js';
 import { retryAttempt, retryGiveUp } from '../observe/channels.js';
+import { sleep } from '../sleep.js';
 
 /*
  * Implementation notes
@@ -331,24 +332,6 @@ export function retryAfterMsOf(error: unknown): number | undefined {
   return undefined;
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new AbortError('retry aborted', signal.reason));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new AbortError('retry aborted while waiting', signal!.reason));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * Calls `fn` and, when it fails with an error `retryOn` accepts, calls it
  * again up to `retries` times, waiting an exponentially growing, jittered
@@ -426,7 +409,7 @@ async function retrySlow<T>(
     const delayMs = hint === undefined ? backoff : Math.max(backoff, hint);
     cfg.onRetry?.({ attempt, delayMs, error, retryAfterMs: hint });
     if (retryAttempt.hasSubscribers) retryAttempt.publish({ attempt, error, delayMs });
-    await sleep(delayMs, cfg.signal);
+    await sleep(delayMs, cfg.signal, 'retry');
     try {
       return await fn({ attempt, signal: cfg.signal, idempotencyKey: key });
     } catch (e) {

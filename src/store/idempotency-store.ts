@@ -220,7 +220,10 @@ const countsAt = (o: Parameters<typeof tableSizes>[0]): number => padToCacheLine
 const COUNT_OF = { new: 'begun', replay: 'replayed', 'in-flight': 'inFlight', mismatch: 'mismatched' } as const;
 
 /** What an IdempotencyStore reports (`stats()`): its records, and what every thread's calls answered since it was made. */
-export interface IdempotencyStats extends KeyedStats {
+export interface IdempotencyStats extends KeyedStats, IdempotencyCounts {}
+
+/** What an idempotency store counts, by `begin`'s answer and the ends of a lease (every store). */
+export interface IdempotencyCounts {
   /** `begin` calls that took their key ('new'). */
   readonly begun: number;
   /** `begin` calls answered with a stored response ('replay'). */
