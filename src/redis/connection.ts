@@ -130,11 +130,6 @@ export class RedisConnection {
     });
   }
 
-  /** Sends one plain command (a read, or a test's `PING`) under the same deadline. */
-  command(args: RedisArg[]): Promise<unknown> {
-    return this.deadline(() => this.send(args));
-  }
-
   /** `call()`, rejected with UnavailableError at the deadline or when the server cannot be reached. */
   private deadline<T>(call: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {

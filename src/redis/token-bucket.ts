@@ -65,14 +65,19 @@ export interface RedisTokenBucketOptions extends RedisLimiterOptions {
   readonly refillPerSecond: number;
 }
 
+/** The bucket's own options (the two-level limiter takes them too). */
+export const BUCKET_FIELDS = {
+  burst: integer({ max: MAX_BUCKET_CAPACITY }),
+  refillPerSecond: number({ above: 0, max: 1e6, unit: 'tokens per second' }),
+};
+
 const OPTIONS = defineOptions(
   'new RedisTokenBucket(options)',
   {
     ...REDIS_FIELDS,
     prefix: prefixField('sabre:bucket:'),
     whenUnavailable: WHEN_UNAVAILABLE,
-    burst: integer({ max: MAX_BUCKET_CAPACITY }),
-    refillPerSecond: number({ above: 0, max: 1e6, unit: 'tokens per second' }),
+    ...BUCKET_FIELDS,
   },
   {
     check: (o) => {

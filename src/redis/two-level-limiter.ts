@@ -12,14 +12,14 @@ import type { StripedCounter } from '../atomic/striped-counter.js';
 import { CapacityError, InvalidArgumentError } from '../errors.js';
 import * as seam from '../memory/atomics.js';
 import { costOf, type RateLimitDecision, type RateLimitPolicy } from '../limit/decision.js';
-import { MAX_BUCKET_CAPACITY } from '../limit/token-bucket.js';
 import { DEFAULT_LIMIT_KEYS, KeyedSlots, MAX_LIMIT_KEYS, RETIRED, WAS_DEAD, type SlotData, type SlotRef } from '../limit/keyed-slots.js';
 import { limitDenied } from '../observe/channels.js';
 import type { TableKey } from '../table/key.js';
 import { describeValue } from '../validate.js';
 import type { RedisClientLike } from './connection.js';
 import { WHEN_UNAVAILABLE, type WhenUnavailable } from './limiter.js';
-import { RedisTokenBucket } from './token-bucket.js';
+import { BUCKET_FIELDS, RedisTokenBucket } from './token-bucket.js';
+import { prefixField, REDIS_FIELDS } from './redis-primitive.js';
 
 /*
  * Implementation notes
@@ -167,28 +167,18 @@ const DEF = definePrimitive(
   'TwoLevelLimiter',
   1,
   {
-    client: local(
-      custom<unknown>((v) => v),
-      { reopen: true },
-    ),
+    client: local(REDIS_FIELDS.client, { reopen: true }),
     whenUnavailable: local(WHEN_UNAVAILABLE, { reopen: true }),
-    burst: integer({ max: MAX_BUCKET_CAPACITY }),
-    refillPerSecond: custom<number>((v, name) => {
-      if (typeof v === 'number' && v > 0 && v <= 1e6) return v;
-      throw new InvalidArgumentError(`${name} must be a number of tokens per second > 0 and <= 1000000, got ${describeValue(v)}`);
-    }),
+    ...BUCKET_FIELDS,
     batch: withDefault(
       custom<number>((v) => v as number),
       undefined,
     ),
     leaseMs: duration({ positive: true, infinite: false, default: 1_000 }),
     capacity: integer({ max: MAX_LIMIT_KEYS, default: DEFAULT_LIMIT_KEYS }),
-    prefix: custom<string>((v, name) => {
-      if (typeof v === 'string' && !/[{}]/.test(v)) return v;
-      throw new InvalidArgumentError(`${name} must be a string without braces (the key takes the hash tag), got ${describeValue(v)}`);
-    }, 'sabre:bucket:'),
-    maxKeyBytes: integer({ max: 65_535, default: 256 }),
-    commandTimeoutMs: duration({ positive: true, infinite: false, default: 1_000 }),
+    prefix: prefixField('sabre:bucket:'),
+    maxKeyBytes: REDIS_FIELDS.maxKeyBytes,
+    commandTimeoutMs: REDIS_FIELDS.commandTimeoutMs,
   },
   {
     check: (o) => {
