@@ -11,6 +11,7 @@ import {
   DEFAULT_IDEMPOTENCY_RESPONSE_BYTES,
   DEFAULT_IDEMPOTENCY_RETENTION_MS,
   IdempotencyStore,
+  COUNT_OF,
   checkFingerprint,
   checkHolds,
   checkKey,
@@ -135,7 +136,6 @@ const OPTIONS = defineOptions('new RedisIdempotencyStore(options)', {
   maxResponseBytes: integer({ max: 64 * 1024 * 1024, default: DEFAULT_IDEMPOTENCY_RESPONSE_BYTES }),
 });
 
-const COUNT_OF = { new: 'begun', replay: 'replayed', 'in-flight': 'inFlight', mismatch: 'mismatched' } as const;
 const BODY_KINDS = ['n', 's', 'b'] as const; // by bodyKind: none, string, bytes
 
 /**

@@ -217,7 +217,8 @@ export type IdempotencyStoreHandle = HandleOf<typeof DEF>;
 /** What `stats()` counts (striped counters after the records), by `begin`'s answer and the ends of a lease. */
 const COUNTS = ['begun', 'replayed', 'inFlight', 'mismatched', 'completed', 'aborted'] as const;
 const countsAt = (o: Parameters<typeof tableSizes>[0]): number => padToCacheLine(TABLE_AT + SharedHashTable.byteLength(tableSizes(o)));
-const COUNT_OF = { new: 'begun', replay: 'replayed', 'in-flight': 'inFlight', mismatch: 'mismatched' } as const;
+/** The count each of `begin`'s answers (but 'full', which the table counts) goes to, in every store. */
+export const COUNT_OF = { new: 'begun', replay: 'replayed', 'in-flight': 'inFlight', mismatch: 'mismatched' } as const;
 
 /** What an IdempotencyStore reports (`stats()`): its records, and what every thread's calls answered since it was made. */
 export interface IdempotencyStats extends KeyedStats, IdempotencyCounts {}
