@@ -129,14 +129,8 @@ const LOCAL_REFS = 4096;
  * that keys go idle, and the key tries again.
  */
 const OWN_SWEEPS = 8;
-/**
- * The longest a new key waits for other threads' claims in flight to end
- * before it is refused. A claim takes microseconds, but its thread may be
- * off its core far longer on a loaded machine: at 50 ms, four threads on
- * two busy cores (a CI run) had a key refused while every slot was only
- * claimed, for two keys in a table of four.
- */
-const CLAIM_WAIT_MS = 1_000;
+/** The longest a new key waits for other threads' claims in flight to end before it is refused (they take microseconds). */
+const CLAIM_WAIT_MS = 50;
 /** `sweep` answers other than a kept slot. */
 const OTHERS_SWEPT = -1,
   LOOK_AGAIN = -2,
