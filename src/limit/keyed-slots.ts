@@ -221,6 +221,8 @@ export class KeyedSlots {
   private lastIdleAt = MAX_NS;
   /** A slot this thread's last pass retired and kept for it (claimed: STATE = me), or -1. */
   private kept = -1;
+  /** The other threads' claims (slot, STATE pairs) in the way of this thread's last failed claim. */
+  private readonly inTheWay: number[] = [];
   private readonly recordBytes = new Uint8Array(RECORD_BYTES);
   private readonly recordView = new DataView(this.recordBytes.buffer);
 
@@ -356,15 +358,22 @@ export class KeyedSlots {
 
   // ---- claims --------------------------------------------------------------
 
-  /** Claims a FREE slot for this thread (CAS FREE -> me), or -1 if none is free. */
+  /**
+   * Claims a FREE slot for this thread (CAS FREE -> me), or -1 if none is
+   * free; then `inTheWay` holds the other threads' claims it found (slot,
+   * STATE pairs), which a refusal waits on.
+   */
   private claim(): number {
     const n = this.keys;
+    this.inTheWay.length = 0;
     if (this.table.size >= n) return -1;
     const state = this.state;
     let i = (add(this.control, HINT, 1) >>> 0) % n;
     for (let k = 0; k < n; k++) {
       // A plain read as a filter (a stale FREE only costs a failed CAS); the CAS decides.
-      if (state[i] === FREE && compareExchange(state, i, FREE, me) === FREE) return i;
+      const v = state[i]!;
+      if (v === FREE && compareExchange(state, i, FREE, me) === FREE) return i;
+      if (v > 0 && v !== me) this.inTheWay.push(i, v);
       if (++i === n) i = 0;
     }
     return -1;
@@ -432,24 +441,25 @@ export class KeyedSlots {
 
   /**
    * Before a refusal: waits, for at most CLAIM_WAIT_MS, until one of the
-   * claims other live threads hold now ends (published, or given back when
-   * the claimer found its key already there); true if one did (look again).
-   * A new key that finds no room while another thread is starting a key may
-   * be waiting for that very key, or for the slot the other gives back: four
-   * threads starting two keys in a table of four took every slot for a
-   * moment, and a fifth look was refused. A claim that does not end in that
-   * time (a claimer not yet proved dead, or one a twin never recovers) does
-   * not hold the refusal back, and each wait counts as one of the acquire's
-   * OWN_SWEEPS passes, so an acquire always ends.
+   * live threads' claims that were in the way of this thread's last claim
+   * ends (published, or given back when the claimer found its key already
+   * there); true if one did (look again). A new key that finds no room while
+   * another thread is starting a key may be waiting for that very key, or
+   * for the slot the other gives back: four threads starting two keys in a
+   * table of four take every slot for a moment. The claims are the ones the
+   * failed claim saw, not the ones held now: a claim that ended during this
+   * thread's sweep (they take microseconds, a pass longer) made room all
+   * the same. A claim that does not end in that time (a claimer not yet
+   * proved dead, or one a twin never recovers) does not hold the refusal
+   * back, and each wait counts as one of the acquire's OWN_SWEEPS passes,
+   * so an acquire always ends.
    */
   private claimEnded(): boolean {
     // Every slot holds a published key: no claim in flight can make room (and a full table refuses in O(1)).
     if (this.table.size >= this.keys) return false;
     const pending: number[] = [];
-    for (let s = 0; s < this.keys; s++) {
-      const v = load(this.state, s);
-      if (v > 0 && v !== me && !this.claimerDied(v - 1)) pending.push(s, v);
-    }
+    const seen = this.inTheWay;
+    for (let i = 0; i < seen.length; i += 2) if (!this.claimerDied(seen[i + 1]! - 1)) pending.push(seen[i]!, seen[i + 1]!);
     if (pending.length === 0) return false;
     const backoff = new Backoff();
     const until = performance.now() + CLAIM_WAIT_MS;

@@ -291,6 +291,22 @@ describe('a new key while another thread is starting one', () => {
     }
   });
 
+  it('a claim that ends while the new key sweeps (before it would wait) is a reason to look again, not to refuse', () => {
+    // Four threads starting two keys in a table of four: every slot claimed for a moment, then two given back.
+    const w = new SlidingWindow({ limit: 5, windowMs: 60_000, capacity: 2, clock: new ManualClock() });
+    expect(w.check('a').allowed).toBe(true);
+    const slots = (w as unknown as { slots: { state: Int32Array; claimerDied: (id: number) => boolean } }).slots;
+    const free = slots.state.indexOf(0);
+    Atomics.store(slots.state, free, 999 + 1); // another thread's claim, in flight
+    // The sweep asks whether each claimer died: the claim ends at that moment (given back) and its thread lives.
+    slots.claimerDied = () => {
+      Atomics.compareExchange(slots.state, free, 999 + 1, 0);
+      return false;
+    };
+    expect(w.check('b').allowed, 'refused after the claim in its way had ended').toBe(true);
+    expect(w.stats()).toMatchObject({ keys: 2, refusedWhenFull: 0 });
+  });
+
   it('a claim that never ends (a claimer not yet proved dead) holds the refusal back only briefly: the new key is refused, not stuck', async () => {
     const w = new SlidingWindow({ limit: 5, windowMs: 60_000, capacity: 2 });
     expect(w.check('a').allowed).toBe(true);
