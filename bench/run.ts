@@ -30,6 +30,7 @@ import { renderSection, type Section } from './lib/stats.js';
 import { httpMiddleware } from './http.js';
 import { scaling } from './scaling.js';
 import { redisLimiters } from './redis.js';
+import { checker } from './checker.js';
 import { renderCharts, writeCharts, writeResults } from './lib/charts.js';
 import { node24 } from './lib/node24.js';
 import { nodeLocks } from '../workers/bench/lock-manager.js';
@@ -68,6 +69,7 @@ const cfg = quick
       http: { rounds: 1, seconds: 1, connections: 10 },
       scaling: { rounds: 1, durationMs: 100, windowMs: 50, threads: [1, 2, 4, 8] },
       redis: { rounds: 5, durationMs: 150, concurrency: 16 },
+      checkerRounds: 1,
     }
   : {
       singleRounds: 15,
@@ -94,6 +96,7 @@ const cfg = quick
       http: { rounds: 5, seconds: 3, connections: 20 },
       scaling: { rounds: 3, durationMs: 500, windowMs: 100, threads: [1, 2, 4, 8] },
       redis: { rounds: 21, durationMs: 300, concurrency: 16 },
+      checkerRounds: 5,
     };
 
 /**
@@ -165,6 +168,7 @@ async function main(): Promise<void> {
   for (const s of await httpMiddleware(cfg.http)) show(s);
   show(await scaling(cfg.scaling));
   for (const s of await redisLimiters(cfg.redis)) show(s);
+  show(await checker({ rounds: cfg.checkerRounds }));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
@@ -223,6 +227,7 @@ async function main(): Promise<void> {
       '- `lock-manager.ts`: table 11; `lock-manager-child.ts` runs it under Node 24 (`lib/node24.ts` finds or installs it) when this Node has no `worker_threads.locks`.',
       '- `http.ts` + `../workers/bench/http-server.ts`: tables 25 and 26 (autocannon against the Hono middleware, and against hono-rate-limiter).',
       '- `scaling.ts` + `../workers/bench/scaling.ts`: table 27 (throughput by thread count: 1, 2, 4, 8).',
+      "- `checker.ts`: table 30 (checkLinearizable on porcupine's published histories and on generated 10,000-operation ones).",
       '- `lib/charts.ts`: `results/<date>.json` and the SVG charts (Vega-Lite, rendered headless).',
     ].join('\n'),
   ].join('\n\n');

@@ -82,7 +82,10 @@ export {
   operationsOf,
   describeOperation,
   sameData,
+  hashData,
+  nondeterministicModel,
   type Model,
+  type NondeterministicModel,
   type ModelOutput,
   type Operation,
   type StepResult,
@@ -90,6 +93,18 @@ export {
   type CheckResult,
   type PartialLinearization,
 } from './linearizability.js';
-export { registerModel, counterModel, mapModel, cacheModel, type MapEntryState, type CacheEntryState } from './models.js';
+export {
+  registerModel,
+  counterModel,
+  mapModel,
+  cacheModel,
+  kvModel,
+  mutexModel,
+  semaphoreModel,
+  queueModel,
+  type MapEntryState,
+  type CacheEntryState,
+  type KvState,
+} from './models/index.js';
 /** A real `redis-server` on a free loopback port, for tests of the Redis backends (`sabre/redis`). */
 export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis-server.js';

@@ -90,6 +90,13 @@ export interface HistoryEvent {
   readonly value?: unknown;
   /** What was thrown (on a `return` that threw). */
   readonly error?: RecordedError;
+  /**
+   * On a `return`: the operation ended but its outcome is not known (it
+   * timed out, its connection dropped). It is checked as indeterminate: it
+   * may take effect at any point after its invoke, even after this return,
+   * or never, and its output is not checked (Jepsen's `:info`).
+   */
+  readonly unknown?: true;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   closeThreads,
   counterModel,
   mapModel,
+  nondeterministicModel,
   operationsOf,
   registerModel,
   runThreads,
@@ -96,6 +97,131 @@ describe('checkLinearizable: partitions', () => {
     for (let k = 0; k < 40; k++)
       for (let t = 0; t < 12; t++) ops.push([t, 'setIfAbsent', { key: `k${k}`, value: t }, t === k % 12, k * 100, k * 100 + 50]);
     expect(checkLinearizable(history(...ops), mapModel(), { timeoutMs: 20_000 }).result).toBe('ok');
+  });
+});
+
+describe('checkLinearizable: partitions share the budget', () => {
+  /** Key `a`: the exponential pattern of `hardIllegal` (n concurrent writes, then two reads); key `b`: a stale read. */
+  const hardThenIllegal = (n: number): HistoryEvent[] => {
+    const ops: Parameters<typeof history> = [];
+    for (let i = 0; i < n; i++) ops.push([i, 'set', { key: 'a', value: i + 1 }, undefined, i, 1000]);
+    ops.push([n, 'get', { key: 'a' }, 1, 1001, 1002], [n, 'get', { key: 'a' }, 2, 1003, 1004]);
+    ops.push([n + 1, 'set', { key: 'b', value: 1 }, undefined, 2000, 2001], [n + 1, 'get', { key: 'b' }, undefined, 2002, 2003]);
+    return history(...ops);
+  };
+
+  it('a hard partition first does not hide an illegal one after it: the first illegal partition ends the check', () => {
+    const verdict = checkLinearizable(hardThenIllegal(22), mapModel(), { timeoutMs: 10_000 });
+    expect(verdict.result, verdict.summary).toBe('illegal');
+    expect(verdict.partial!.partition).toBe(1); // key 'b'
+    expect(verdict.partitions).toHaveLength(2);
+  });
+
+  it("'unknown' names the partitions left undecided; the others were linearizable", () => {
+    const ops: Parameters<typeof history> = [];
+    for (let i = 0; i < 22; i++) ops.push([i, 'set', { key: 'a', value: i + 1 }, undefined, i, 1000]);
+    ops.push([22, 'get', { key: 'a' }, 1, 1001, 1002], [22, 'get', { key: 'a' }, 2, 1003, 1004]);
+    ops.push([23, 'set', { key: 'b', value: 1 }, undefined, 2000, 2001], [23, 'get', { key: 'b' }, 1, 2002, 2003]);
+    const verdict = checkLinearizable(history(...ops), mapModel(), { timeoutMs: 50 });
+    expect(verdict.result).toBe('unknown');
+    expect(verdict.undecided).toEqual([0]);
+    expect(verdict.summary).toMatch(/partitions 0 of 2 undecided/);
+  });
+});
+
+describe('checkLinearizable: the memo', () => {
+  it("uses the model's hash and equality; a poor hash (every state alike) costs time, never a wrong verdict", () => {
+    let hashes = 0;
+    const hashed: Model<number> = { ...counterModel(0), hash: (s) => (hashes++, s) };
+    const constant: Model<number> = { ...counterModel(0), hash: () => 7 };
+    for (const { ok, bad } of [counter.c01]) {
+      expect(checkLinearizable(ok, hashed).result).toBe('ok');
+      expect(checkLinearizable(bad, hashed).result).toBe('illegal');
+      expect(checkLinearizable(ok, constant).result).toBe('ok');
+      expect(checkLinearizable(bad, constant).result).toBe('illegal');
+    }
+    expect(hashes).toBeGreaterThan(0);
+  });
+
+  it('a hash given as a string is hashed; states of a model without hash or equal compare structurally', () => {
+    const byString: Model<number> = { ...counterModel(0), hash: (s) => `n${s}` };
+    expect(checkLinearizable(counter.c01.ok, byString).result).toBe('ok');
+    expect(checkLinearizable(map.ok, mapModel()).result).toBe('ok'); // object states, default hash and equality
+  });
+
+  it('the memo prunes: 16 concurrent increments that all return are checked in few steps', () => {
+    const ops: Parameters<typeof history> = [];
+    for (let t = 0; t < 16; t++) ops.push([t, 'increment', null, undefined, t, 100 + t]);
+    ops.push([16, 'get', null, 16, 200, 201]);
+    const verdict = checkLinearizable(history(...ops), counterModel(0));
+    expect(verdict.result).toBe('ok');
+    // without the memo, every order of the 16 increments (16! of them) could be tried before the get
+    expect(verdict.steps).toBeLessThan(2 ** 16 * 20);
+  });
+});
+
+describe('checkLinearizable: indeterminate operations', () => {
+  const unknownReturn = (e: HistoryEvent): HistoryEvent => ({
+    type: 'return',
+    time: e.time,
+    thread: e.thread,
+    op: e.op,
+    name: e.name,
+    unknown: true,
+  });
+
+  it('a return with an unknown outcome: the effect may land after it, or never; the output is not checked', () => {
+    // t0's write times out at 5; t1 reads 0 at 6..7, then 1 at 8..9: the write took effect after its return.
+    const base = history([0, 'write', 1, undefined, 0, 5], [1, 'read', null, 0, 6, 7], [1, 'read', null, 1, 8, 9]);
+    const events = base.map((e) => (e.type === 'return' && e.thread === 0 ? unknownReturn(e) : e));
+    const verdict = checkLinearizable(events, registerModel(0));
+    expect(verdict.result, verdict.summary).toBe('ok');
+    const op = verdict.operations.find((o) => o.thread === 0)!;
+    expect([op.output, op.ret, op.endedAt]).toEqual([undefined, Infinity, 5]);
+    // Once a later read saw it, it cannot be undone.
+    const undone = history([0, 'write', 1, undefined, 0, 5], [1, 'read', null, 1, 6, 7], [1, 'read', null, 0, 8, 9]);
+    expect(
+      checkLinearizable(
+        undone.map((e) => (e.type === 'return' && e.thread === 0 ? unknownReturn(e) : e)),
+        registerModel(0),
+      ).result,
+    ).toBe('illegal');
+  });
+});
+
+describe('nondeterministicModel', () => {
+  /** A register whose write may be lost (a lossy replica): a step leads to the new value or leaves the old one. */
+  const lossy = nondeterministicModel<number>({
+    init: () => 0,
+    step(state, op, output) {
+      if (op.name === 'write') return [op.arg as number, state];
+      return output === undefined || output.value === state ? [state] : [];
+    },
+  });
+
+  it('accepts what one of the outcomes explains, and refuses what none does', () => {
+    const lost = history([0, 'write', 1, undefined, 0, 1], [1, 'read', null, 0, 2, 3]);
+    expect(checkLinearizable(lost, registerModel(0)).result).toBe('illegal');
+    expect(checkLinearizable(lost, lossy).result).toBe('ok');
+    const flipFlop = history([0, 'write', 1, undefined, 0, 1], [1, 'read', null, 1, 2, 3], [1, 'read', null, 0, 4, 5]);
+    const verdict = checkLinearizable(flipFlop, lossy);
+    expect(verdict.result).toBe('illegal');
+    expect(verdict.partial!.state).toEqual([1]); // after the write and the first read, only 1 is possible
+  });
+
+  it('takes several initial states and keeps each distinct outcome once', () => {
+    const either = nondeterministicModel<number>({
+      init: () => [0, 1],
+      step: (state, op, output) =>
+        op.name === 'write' ? [op.arg as number, op.arg as number] : output === undefined || output.value === state ? [state] : [],
+    });
+    expect(either.step(either.init(), { name: 'write', arg: 5 } as never, undefined).state).toEqual([5]);
+    expect(checkLinearizable(history([0, 'read', null, 1, 0, 1]), either).result).toBe('ok');
+    expect(checkLinearizable(history([0, 'read', null, 2, 0, 1]), either).result).toBe('illegal');
+  });
+
+  it('rejects a spec that is not one', () => {
+    expectCode(() => nondeterministicModel({ init: () => 0 } as never), ErrorCode.INVALID_ARG, /init\(\) and step/);
   });
 });
 
@@ -199,6 +325,33 @@ describe('checkLinearizable misuse', () => {
       'unknown operation',
       () => checkLinearizable(history([0, 'push', 1, undefined, 0, 1]), registerModel()),
       /registerModel: unknown operation "push"/,
+    ],
+    [
+      'a model whose step throws',
+      () =>
+        checkLinearizable(history([0, 'read', null, 0, 0, 1]), {
+          init: () => 0,
+          step: () => {
+            throw new TypeError('boom');
+          },
+        }),
+      /the model's step threw on t0\.read\(\) → 0 from state 0: boom/,
+    ],
+    [
+      'a model whose init throws',
+      () =>
+        checkLinearizable(history([0, 'read', null, 0, 0, 1]), {
+          init: () => {
+            throw new TypeError('no state');
+          },
+          step: (s) => ({ ok: true, state: s }),
+        }),
+      /the model's init\(\) threw: no state/,
+    ],
+    [
+      'a partition of operations not in the history',
+      () => checkLinearizable(history([0, 'read', null, 0, 0, 1]), { ...registerModel(), partition: () => [[{} as never]] }),
+      /partition\(ops\) must return arrays of the operations it was given/,
     ],
     [
       'map op without key',
