@@ -3,7 +3,7 @@
  * settings. Kept in one place so every property perturbs threads alike.
  */
 import { fc } from '@fast-check/vitest';
-import type { YieldSettings } from '../src/testing/index.js';
+import type { Schedule, YieldSettings } from '../src/testing/index.js';
 
 /** The harness seed (yield decisions and `ctx.random`): printed in a counterexample, replayed with it. */
 export const seedArb = fc.integer();
@@ -31,4 +31,17 @@ export function yieldsArb(minProbability = 0): fc.Arbitrary<YieldSettings> {
 /** One array of `count` per-thread values. */
 export function perThread<T>(arb: fc.Arbitrary<T>, threads = threadCountArb): fc.Arbitrary<T[]> {
   return threads.chain((n) => fc.array(arb, { minLength: n, maxLength: n }));
+}
+
+/**
+ * A controlled schedule (sabre/testing `schedule`) for `threads` threads: a
+ * list of context switches `[after, to]`. It shrinks toward fewer switches,
+ * made earlier, to lower-numbered threads: a failure ends as the few
+ * preemptions that cause it.
+ */
+export function switchesArb(threads: number, options: { maxSwitches?: number; maxAfter?: number } = {}): fc.Arbitrary<Schedule> {
+  const { maxSwitches = 12, maxAfter = 40 } = options;
+  return fc
+    .array(fc.tuple(fc.nat(maxAfter), fc.nat(threads - 1)), { maxLength: maxSwitches })
+    .map((switches): Schedule => ({ kind: 'switches', switches }));
 }

@@ -114,10 +114,36 @@ export const compareExchange64 = seam('cas', (a: BigInt64Array, i: number, expec
   Atomics.compareExchange(a, i, expected, next),
 );
 
+/**
+ * Takes over a hooked thread's blocking waits and notifies: a controlled
+ * schedule (sabre/testing) runs one thread at a time, so a thread about to
+ * block hands its turn on instead, and a notify wakes the threads the
+ * schedule holds. Each returns undefined to let the real operation run.
+ */
+export interface WaitControl {
+  wait(a: Int32Array, i: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' | undefined;
+  notify(a: Int32Array, i: number, count: number): number | undefined;
+}
+
+let waitControl: WaitControl | null = null;
+
+/**
+ * Installs (or, with `null`, removes) this thread's wait control.
+ * @throws InvalidArgumentError in a thread that loaded the plain seam
+ */
+export function setWaitControl(next: WaitControl | null): void {
+  if (next !== null && !hooksEnabled) throw new InvalidArgumentError(`setWaitControl: start the thread with ${SEAM_ENV}=${SEAM_HOOKS}`);
+  waitControl = next;
+}
+
 /** `Atomics.wait`: blocks this thread (never call it on an event loop that must stay live). */
-export const wait = seam('wait', (a: Int32Array, i: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' =>
-  Atomics.wait(a, i, expected, timeoutMs),
-);
+export const wait = hooksEnabled
+  ? (a: Int32Array, i: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' => {
+      if (hook !== null) hook('wait', a, i);
+      return waitControl?.wait(a, i, expected, timeoutMs) ?? Atomics.wait(a, i, expected, timeoutMs);
+    }
+  : (a: Int32Array, i: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' =>
+      Atomics.wait(a, i, expected, timeoutMs);
 
 export type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 
@@ -127,7 +153,12 @@ export const waitAsync = seam('wait', (a: Int32Array, i: number, expected: numbe
 );
 
 /** Wakes up to `count` waiters (FIFO on V8); returns how many were woken. */
-export const notify = seam('notify', (a: Int32Array, i: number, count: number = Infinity): number => Atomics.notify(a, i, count));
+export const notify = hooksEnabled
+  ? (a: Int32Array, i: number, count: number = Infinity): number => {
+      if (hook !== null) hook('notify', a, i);
+      return waitControl?.notify(a, i, count) ?? Atomics.notify(a, i, count);
+    }
+  : (a: Int32Array, i: number, count: number = Infinity): number => Atomics.notify(a, i, count);
 
 /**
  * Sleeps this thread for `ms` without touching shared state (used by backoff

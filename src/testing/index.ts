@@ -76,6 +76,7 @@ export {
  */
 export * as atomics from '../memory/atomics.js';
 export { seededRandom } from './random.js';
+export { formatSwitches, parseSwitches, type Schedule, type ScheduleTaken, type Switch } from './schedule.js';
 export { propertyParameters, type PropertyParameters } from './parameters.js';
 export {
   checkLinearizable,

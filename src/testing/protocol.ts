@@ -14,6 +14,7 @@
  */
 import type { AtomicOp } from '../memory/atomics.js';
 import type { HistoryEvent, YieldSettings } from './program.js';
+import type { ScheduleSpec } from './schedule.js';
 
 export const ARRIVED = 0,
   ABORT = 1,
@@ -40,6 +41,8 @@ export interface RunMessage {
   readonly killAt: number;
   readonly trace: boolean;
   readonly control: SharedArrayBuffer;
+  /** A controlled schedule, and its words (turns.ts); null: the threads race. */
+  readonly schedule: { readonly spec: ScheduleSpec; readonly words: SharedArrayBuffer } | null;
 }
 
 export interface ThreadTimes {

@@ -12,6 +12,8 @@ import { boolean, custom, duration, fn, withDefault } from '../options/field.js'
 import { describeValue, integerIn } from '../validate.js';
 import type { HistoryEvent, ThreadReport, YieldSettings } from './program.js';
 import { ABORT, ARRIVED, LAST_OP, OP_CODES, STEP, controlWords, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
+import { scheduleSpec, type Schedule, type ScheduleTaken } from './schedule.js';
+import { takenSchedule, turnWords } from './turns.js';
 
 /*
  * Implementation notes
@@ -56,6 +58,14 @@ export interface RunThreadsOptions<Shared, Input> {
   readonly kill?: { readonly thread: number; readonly atStep: number };
   /** Record, per thread, the steps before which it yielded (`ThreadReport.yieldSteps`). */
   readonly trace?: boolean;
+  /**
+   * Run the threads one at a time, in turns decided at every seam step by
+   * this schedule (schedule.ts: explicit switches, random, or PCT), instead
+   * of racing; `yields` then has no effect. The run's `schedule` result
+   * replays it exactly. Programs must be synchronous (a thread that awaits
+   * keeps the turn).
+   */
+  readonly schedule?: Schedule;
 }
 
 /** What a run returns. */
@@ -69,6 +79,8 @@ export interface RunThreadsResult<Shared, Result> {
   /** The shared value the threads received (from `shared` or `setup`). */
   readonly shared: Shared;
   readonly threads: ThreadReport[];
+  /** With `schedule`: the switches the run made (`{ kind: 'switches', switches }` replays it) and its steps. */
+  readonly schedule?: ScheduleTaken;
 }
 
 /** The most threads one run may have. */
@@ -235,9 +247,14 @@ const OPTIONS = defineOptions(
       undefined,
     ),
     trace: boolean(),
+    schedule: withDefault(
+      custom((v) => v as Schedule),
+      undefined,
+    ),
   },
   {
     check: (o) => {
+      if (o.schedule !== undefined) scheduleSpec(o.schedule, o.threads.length); // throws naming what is wrong
       if (o.kill !== undefined && o.kill.thread >= o.threads.length) {
         throw new InvalidArgumentError(`kill.thread must be an integer in [0, ${o.threads.length - 1}], got ${o.kill.thread}`);
       }
@@ -293,6 +310,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
   const shared = (o.setup !== undefined ? await o.setup() : o.shared) as Shared;
   if (closing !== undefined) await closing;
 
+  const schedule = o.schedule === undefined ? null : { spec: scheduleSpec(o.schedule, n), words: new SharedArrayBuffer(turnWords(n) * 4) };
   const control = new SharedArrayBuffer(controlWords(n) * 4);
   const words = new Int32Array(control);
   const run = nextRun++;
@@ -349,6 +367,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
         killAt: thread === killThread ? killAt : 0,
         trace: o.trace,
         control,
+        schedule,
       };
       try {
         slot.worker.postMessage(msg);
@@ -444,6 +463,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
     ...(killed !== undefined ? { killed } : {}),
     shared,
     threads: reports,
+    ...(schedule !== null ? { schedule: takenSchedule(new Int32Array(schedule.words), n) } : {}),
   };
 }
 

@@ -13,13 +13,14 @@
  * are neither counted nor perturbed.
  */
 import { parentPort, threadId } from 'node:worker_threads';
-import { add, load, notify, setYieldHook, sleepSync, store, wait, type AtomicOp } from '../memory/atomics.js';
+import { add, load, notify, setWaitControl, setYieldHook, sleepSync, store, wait, type AtomicOp } from '../memory/atomics.js';
 import '../threads/registry.js'; // registers this thread's OS identity, so its death is provable
 import { SabreError, isSabreError } from '../errors.js';
 import { ABORT, ARRIVED, CLOCK, GO, LAST_OP, OP_CODES, STEP, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
 import { PROGRAM_KIND, type HistoryEvent, type Program, type RecordedError, type ThreadContext } from './program.js';
 import { seededRandom } from './random.js';
 import { isThenable } from '../validate.js';
+import { Turns } from './turns.js';
 
 /** Barrier waits are sliced so an ABORT is seen promptly. */
 const BARRIER_SLICE_MS = 20;
@@ -153,7 +154,32 @@ async function runOne(msg: RunMessage): Promise<void> {
   const maxDelayMs = yields?.maxDelayMs ?? 0;
   const sleepShare = maxDelayMs > 0 ? (yields?.sleepShare ?? 0.5) : 0;
 
+  // A controlled schedule: one thread at a time, turns handed on at seam steps (turns.ts).
+  const turns =
+    msg.schedule === null
+      ? undefined
+      : new Turns(new Int32Array(msg.schedule.words), msg.schedule.spec, msg.thread, msg.threads, msg.shared, (t) => {
+          const at = control[STEP(t)]!;
+          return at > 0 ? `before its seam step ${at + 1}, after a ${OP_CODES[control[LAST_OP(t)]!]}` : 'before its first seam step';
+        });
+  const muting = <T>(f: () => T): T => {
+    muted++;
+    try {
+      return f();
+    } finally {
+      muted--;
+    }
+  };
+  const endTurns = (): void => {
+    if (turns === undefined) return;
+    setWaitControl(null);
+    muting(() => {
+      turns.finish();
+    });
+  };
+
   const die = (): never => {
+    endTurns();
     setYieldHook(null);
     reply({ type: 'killed', run: msg.run, events, times: times(-1) });
     process.exit(1);
@@ -165,6 +191,12 @@ async function runOne(msg: RunMessage): Promise<void> {
     control[step] = steps; // plain stores: diagnostics only, read after this thread stopped
     control[lastOp] = OP_CODES.indexOf(op);
     if (steps === msg.killAt) die();
+    if (turns !== undefined) {
+      muting(() => {
+        turns.step();
+      });
+      return;
+    }
     if (probability === 0 || pick() >= probability) return;
     yieldSteps?.push(steps);
     muted++;
@@ -212,16 +244,27 @@ async function runOne(msg: RunMessage): Promise<void> {
     },
   };
 
-  setYieldHook(hook);
   let result: unknown;
   try {
+    if (turns !== undefined) {
+      setWaitControl({
+        wait: (a, i, expected, timeoutMs) => (muted !== 0 ? undefined : muting(() => turns.wait(a, i, expected, timeoutMs))),
+        notify: (a, i, count) => (muted !== 0 ? undefined : muting(() => turns.notify(a, i, count))),
+      });
+      muting(() => {
+        turns.start();
+      });
+    }
+    setYieldHook(hook);
     result = await program.run(ctx);
   } catch (error) {
     setYieldHook(null);
+    endTurns();
     reply({ type: 'failed', run: msg.run, error, events, times: times(stamp(control)) });
     return;
   }
   setYieldHook(null);
+  endTurns();
   try {
     reply({ type: 'done', run: msg.run, result, events, times: times(stamp(control)) });
   } catch (error) {

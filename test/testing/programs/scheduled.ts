@@ -1,0 +1,45 @@
+/**
+ * A test program for controlled schedules. Each thread does what its input says:
+ *   unsafe      n load-then-store increments of `shared.words[0]` (a lost update when interleaved), recorded
+ *   locked      the same under the shared Mutex (lock blocks: the turn is handed on)
+ *   forever     waits with no timeout on `shared.words[1]`, which nobody notifies
+ *   timed       waits 60 s (virtual under a schedule) on `shared.words[1]`
+ */
+import { load, store, wait } from '../../../src/memory/atomics.js';
+import { Mutex, type MutexHandle } from '../../../src/sync/mutex.js';
+import { defineProgram } from '../../../src/testing/index.js';
+
+export interface ScheduledInput {
+  readonly mode: 'unsafe' | 'locked' | 'forever' | 'timed';
+  readonly n: number;
+}
+export interface ScheduledShared {
+  readonly words: Int32Array;
+  readonly mutex: MutexHandle;
+}
+
+export default defineProgram<ScheduledShared, ScheduledInput, string | undefined>((ctx) => {
+  const { mode, n } = ctx.input;
+  const words = ctx.shared.words;
+  const increment = (): number =>
+    ctx.record('increment', null, () => {
+      const v = load(words, 0);
+      store(words, 0, v + 1);
+      return v + 1;
+    });
+  if (mode === 'unsafe') for (let i = 0; i < n; i++) increment();
+  if (mode === 'locked') {
+    const mutex = Mutex.from(ctx.shared.mutex);
+    for (let i = 0; i < n; i++) {
+      mutex.lock();
+      try {
+        increment();
+      } finally {
+        mutex.unlock();
+      }
+    }
+  }
+  if (mode === 'forever') return wait(words, 1, 0, Infinity);
+  if (mode === 'timed') return wait(words, 1, 0, 60_000);
+  return undefined;
+});
