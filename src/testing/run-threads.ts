@@ -338,7 +338,7 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
     slots.forEach((slot, thread) => {
       slot.onReply = (m) => {
         if (m.run !== run) return;
-        events.push(...m.events);
+        for (const e of m.events) events.push(e); // not push(...): a long history would overflow the stack
         if (m.type === 'done') settle(thread, { kind: 'done', result: m.result, times: m.times });
         else if (m.type === 'failed') settle(thread, { kind: 'failed', error: SabreError.from(m.error), times: m.times });
         else {

@@ -33,6 +33,12 @@ describe('runThreads', () => {
     expect(threads.every((r) => r.steps === 50)).toBe(true);
   });
 
+  it('a long history (a quarter of a million events from one thread) comes back whole', async () => {
+    // The parent once spread a thread's events into push(...): past ~120,000 it overflowed the stack.
+    const { history } = await run([{ mode: 'record', n: 125_000 }]);
+    expect(history).toHaveLength(250_000);
+  });
+
   it('starts the threads together: every thread arrives at the barrier before any starts, and they overlap', async () => {
     await closeThreads(); // the first run below pays cold starts, the case a barrier exists for
     let interleaved = 0;
