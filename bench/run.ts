@@ -31,6 +31,7 @@ import { httpMiddleware } from './http.js';
 import { scaling } from './scaling.js';
 import { redisLimiters } from './redis.js';
 import { checker } from './checker.js';
+import { recording } from './recording.js';
 import { renderCharts, writeCharts, writeResults } from './lib/charts.js';
 import { node24 } from './lib/node24.js';
 import { nodeLocks } from '../workers/bench/lock-manager.js';
@@ -70,6 +71,7 @@ const cfg = quick
       scaling: { rounds: 1, durationMs: 100, windowMs: 50, threads: [1, 2, 4, 8] },
       redis: { rounds: 5, durationMs: 150, concurrency: 16 },
       checkerRounds: 1,
+      recording: { rounds: 1, ops: 20_000 },
     }
   : {
       singleRounds: 15,
@@ -97,6 +99,7 @@ const cfg = quick
       scaling: { rounds: 3, durationMs: 500, windowMs: 100, threads: [1, 2, 4, 8] },
       redis: { rounds: 21, durationMs: 300, concurrency: 16 },
       checkerRounds: 5,
+      recording: { rounds: 7, ops: 200_000 },
     };
 
 /**
@@ -169,6 +172,7 @@ async function main(): Promise<void> {
   show(await scaling(cfg.scaling));
   for (const s of await redisLimiters(cfg.redis)) show(s);
   show(await checker({ rounds: cfg.checkerRounds }));
+  show(await recording(cfg.recording));
   const threads = await BenchThreads.start(2);
   try {
     for (const s of await contended(threads, { rounds: cfg.rounds, durationMs: cfg.contendedMs, windowMs: cfg.windowMs })) show(s);
@@ -228,6 +232,7 @@ async function main(): Promise<void> {
       '- `http.ts` + `../workers/bench/http-server.ts`: tables 25 and 26 (autocannon against the Hono middleware, and against hono-rate-limiter).',
       '- `scaling.ts` + `../workers/bench/scaling.ts`: table 27 (throughput by thread count: 1, 2, 4, 8).',
       "- `checker.ts`: table 30 (checkLinearizable on porcupine's published histories and on generated 10,000-operation ones).",
+      '- `recording.ts` + `../workers/bench/recording.ts`: table 31 (what `ctx.record` adds per operation).',
       '- `lib/charts.ts`: `results/<date>.json` and the SVG charts (Vega-Lite, rendered headless).',
     ].join('\n'),
   ].join('\n\n');

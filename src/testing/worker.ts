@@ -217,27 +217,28 @@ async function runOne(msg: RunMessage): Promise<void> {
     seed: msg.seed,
     random: seededRandom(msg.seed, msg.thread, STREAM_PROGRAM),
     record<T>(name: string, arg: unknown, fn: () => T): T {
-      const id = op++;
-      const base = { thread: msg.thread, op: id, name };
-      events.push({ type: 'invoke', time: stamp(control), ...base, arg });
+      // Object literals with every field written out: a spread of a shared base object cost ~2x here (bench table 31).
+      const id = op++,
+        thread = msg.thread;
+      events.push({ type: 'invoke', time: stamp(control), thread, op: id, name, arg });
       let value: T;
       try {
         value = fn();
       } catch (e) {
-        events.push({ type: 'return', time: stamp(control), ...base, error: recordedError(e) });
+        events.push({ type: 'return', time: stamp(control), thread, op: id, name, error: recordedError(e) });
         throw e;
       }
       if (!isThenable(value)) {
-        events.push({ type: 'return', time: stamp(control), ...base, value });
+        events.push({ type: 'return', time: stamp(control), thread, op: id, name, value });
         return value;
       }
       return Promise.resolve(value).then(
         (v) => {
-          events.push({ type: 'return', time: stamp(control), ...base, value: v });
+          events.push({ type: 'return', time: stamp(control), thread, op: id, name, value: v });
           return v;
         },
         (e: unknown) => {
-          events.push({ type: 'return', time: stamp(control), ...base, error: recordedError(e) });
+          events.push({ type: 'return', time: stamp(control), thread, op: id, name, error: recordedError(e) });
           throw e;
         },
       ) as T;
