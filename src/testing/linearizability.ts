@@ -61,6 +61,8 @@ export interface CheckResult<A = unknown, V = unknown> {
   readonly result: 'ok' | 'illegal' | 'unknown';
   /** On 'ok': every partition's linearization, one after the other (indeterminate operations that never took effect are absent). */
   readonly linearization?: Operation<A, V>[];
+  /** On 'ok': each partition's linearization, by partition. */
+  readonly linearizations?: Operation<A, V>[][];
   /** On 'illegal': where it broke. */
   readonly partial?: PartialLinearization<A, V>;
   /** On 'unknown': the partitions (indexes) the budget did not decide; every other one was linearizable. */
@@ -129,8 +131,15 @@ export function checkLinearizable<S, A = any, V = any>(
     }
     active = active.filter((p) => searches[p]!.status === 'running');
   }
-  const linearization = searches.flatMap((s) => s.order);
-  return { ...base, result: 'ok', linearization, steps: steps(), summary: `linearizable (${operations.length} operations)` };
+  const linearizations = searches.map((s) => s.order);
+  return {
+    ...base,
+    result: 'ok',
+    linearization: linearizations.flat(),
+    linearizations,
+    steps: steps(),
+    summary: `linearizable (${operations.length} operations)`,
+  };
 }
 
 function partitionsOf<S, A, V>(model: Model<S, A, V>, operations: Operation<A, V>[]): Operation<A, V>[][] {
