@@ -107,6 +107,6 @@ export {
   type CacheEntryState,
   type KvState,
 } from './models/index.js';
-export { renderHistory, type RenderHistoryOptions, type RenderedHistory } from './report.js';
+export { renderHistory, expectLinearizable, type RenderHistoryOptions, type RenderedHistory } from './report.js';
 /** A real `redis-server` on a free loopback port, for tests of the Redis backends (`sabre/redis`). */
 export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis-server.js';

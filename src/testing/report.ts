@@ -15,8 +15,9 @@
  * if (result?.result !== 'ok') console.log(`see ${file}`);
  * ```
  */
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { describeOperation, operationsOf, type Operation } from './history.js';
 import { checkLinearizable, type CheckResult } from './linearizability.js';
@@ -214,4 +215,34 @@ ${sections.join('\n')}
   const file = resolve(options.file);
   writeFileSync(file, html);
   return { html, file, ...(result !== undefined ? { result } : {}) };
+}
+
+let reports = 0;
+
+/**
+ * Checks `history` against `model` and returns the result when it is
+ * linearizable; otherwise writes the page (`renderHistory`) and throws an
+ * Error whose message is the check's summary, the page's path and `notes`
+ * (the seed and schedule of the run, say). Pages go to `SABRE_REPORT_DIR`,
+ * else `<tmpdir>/sabre-reports`.
+ * @throws Error when the history is illegal, or undecided within `timeoutMs` (default 10 000)
+ */
+export function expectLinearizable<S>(
+  history: readonly HistoryEvent[],
+  model: Model<S>,
+  options: { readonly name?: string; readonly notes?: readonly string[]; readonly timeoutMs?: number } = {},
+): CheckResult {
+  const result = checkLinearizable(history, model, { timeoutMs: options.timeoutMs ?? 10_000 });
+  if (result.result === 'ok') return result;
+  const dir = process.env.SABRE_REPORT_DIR ?? join(tmpdir(), 'sabre-reports');
+  mkdirSync(dir, { recursive: true });
+  const name = (options.name ?? 'history').replace(/[^\w.-]+/g, '-');
+  const { file } = renderHistory(history, {
+    model,
+    result,
+    file: join(dir, `${name}-${process.pid}-${++reports}.html`),
+    title: options.name ?? 'History',
+    ...(options.notes !== undefined ? { notes: options.notes } : {}),
+  });
+  throw new Error([result.summary, `History: ${file}`, ...(options.notes ?? [])].join('\n'));
 }

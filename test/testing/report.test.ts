@@ -1,12 +1,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { counterModel, mapModel, registerModel, renderHistory } from '../../src/testing/index.js';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { counterModel, expectLinearizable, mapModel, registerModel, renderHistory } from '../../src/testing/index.js';
 import { counter, history, map } from './data/histories.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sabre-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => vi.unstubAllEnvs());
 
 /** The bars of a page: [class, text] of each operation. */
 const bars = (html: string): [string, string][] =>
@@ -50,5 +51,19 @@ describe('renderHistory', () => {
     const { html } = renderHistory(history([0, 'write', '<script>alert(1)</script>', undefined, 0, 1]), { model: registerModel() });
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('&lt;script&gt;');
+  });
+
+  it('expectLinearizable: the result when ok; else an error with the summary, the page and the notes', () => {
+    vi.stubEnv('SABRE_REPORT_DIR', dir);
+    expect(expectLinearizable(counter.c01.ok, counterModel(0)).result).toBe('ok');
+    let message = '';
+    try {
+      expectLinearizable(counter.c01.bad, counterModel(0), { name: 'counter c01', notes: ['seed 3', 'schedule 1:0'] });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    const page = /History: (\S+\.html)/.exec(message)?.[1];
+    expect(message).toMatch(/^not linearizable: .*\nHistory: .*counter-c01-\d+-\d+\.html\nseed 3\nschedule 1:0$/);
+    expect(readFileSync(page!, 'utf8')).toMatch(/<title>counter c01<\/title>/);
   });
 });
