@@ -51,6 +51,13 @@ export interface ScheduleTaken {
   readonly switches: readonly Switch[];
   /** Steps (scheduling points) of the whole run. */
   readonly steps: number;
+  /**
+   * Waits that timed out. Time is virtual under a schedule: a wait times out
+   * only when no thread could run, so in a program with no deadline of its
+   * own, a timeout is a wake-up that never came (a lost notify that a
+   * sliced wait recovered from).
+   */
+  readonly timeouts: number;
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -23,6 +23,7 @@ const { add, load, notify, store, wait } = seam;
  *   RNG        the random selector's xorshift32 state
  *   BLOCKS     wait calls that blocked so far (FIFO order of waiters)
  *   LOG_LEN    switches logged; LOG from LOG_AT, [after, to] pairs
+ *   TIMEOUTS   waits that timed out (virtually: only when nothing could run)
  *   per thread, from PER_THREAD_AT, THREAD_WORDS each: STATUS (RUNNABLE,
  *   BLOCKED, DONE), PRIORITY (pct), WAIT_BUF and WAIT_AT (the word it waits
  *   on: a buffer number and a byte offset), WAIT_SEQ (BLOCKS when it
@@ -47,6 +48,7 @@ const TURN = 0,
   RNG = 4,
   BLOCKS = 5,
   LOG_LEN = 6,
+  TIMEOUTS = 7,
   PER_THREAD_AT = 8;
 const STATUS = 0,
   PRIORITY = 1,
@@ -71,12 +73,12 @@ const logAt = (threads: number): number => PER_THREAD_AT + THREAD_WORDS * thread
 export const turnWords = (threads: number): number => logAt(threads) + 2 * LOG_CAPACITY;
 
 /** The switches a finished run made, and its points (read by runThreads). */
-export function takenSchedule(words: Int32Array, threads: number): { switches: [number, number][]; steps: number } {
+export function takenSchedule(words: Int32Array, threads: number): { switches: [number, number][]; steps: number; timeouts: number } {
   const n = Math.min(load(words, LOG_LEN), LOG_CAPACITY);
   const at = logAt(threads);
   const switches: [number, number][] = [];
   for (let k = 0; k < n; k++) switches.push([words[at + 2 * k]!, words[at + 2 * k + 1]!]);
-  return { switches, steps: load(words, POINTS) };
+  return { switches, steps: load(words, POINTS), timeouts: load(words, TIMEOUTS) };
 }
 
 /** Numbers the SharedArrayBuffers reachable from `shared` (1, 2, … in traversal order). */
@@ -274,6 +276,7 @@ export class Turns {
       }
       next = timed[0]!;
       this.wake(next, TIMED_OUT);
+      add(this.words, TIMEOUTS, 1);
     }
     if (next !== this.me || this.consumed) this.log(next);
     return next;
