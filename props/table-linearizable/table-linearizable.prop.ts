@@ -33,9 +33,10 @@ import {
   propertyParameters,
   runThreads,
   warmThreads,
+  type Schedule,
   type YieldSettings,
 } from '../../src/testing/index.js';
-import { perThread, seedArb, yieldsArb } from '../arbitraries.js';
+import { perThread, seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
 import { TABLE_WORDS, TORN, isWhole, parseRecord, type TableInput, type TableRecord, type TableShared } from './program.js';
 import { TABLE_RECORD_BYTES } from './check-then-act-table.js';
 
@@ -55,11 +56,11 @@ interface Case {
   readonly inputs: TableInput[];
 }
 
-const caseArb = (minOps: number) =>
+const caseArb = (minOps: number, maxOps = 60) =>
   fc.record({
     capacity: fc.constantFrom(16, 4096),
     codec: fc.constantFrom('json' as const, 'string' as const),
-    inputs: perThread(fc.record({ ops: fc.integer({ min: minOps, max: 60 }), keys: fc.integer({ min: 1, max: 4 }) })),
+    inputs: perThread(fc.record({ ops: fc.integer({ min: minOps, max: maxOps }), keys: fc.integer({ min: 1, max: 4 }) })),
   });
 
 /** A victim (which only writes, so a kill lands in a write as often as can be) and a kill step over its run. */
@@ -75,7 +76,7 @@ const killCaseArb = (minOps: number, stepsPerOp = STEPS_PER_OP) =>
 
 const linearizable =
   (kind: Kind, withKill: boolean, onKilled?: (thread: number | undefined) => void) =>
-  async (seed: number, c: Case, yields: YieldSettings, kill?: { thread: number; atStep: number }) => {
+  async (seed: number, c: Case, perturb: YieldSettings | { schedule: Schedule }, kill?: { thread: number; atStep: number }) => {
     const { shared, history, killed } = await runThreads<TableShared, TableInput>({
       threads: c.inputs,
       program,
@@ -92,7 +93,7 @@ const linearizable =
         words: new Int32Array(new SharedArrayBuffer(4 * TABLE_WORDS)),
       }),
       seed,
-      yields,
+      ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
       ...(withKill && kill !== undefined ? { kill } : {}),
       timeoutMs: TIMEOUT_MS,
     });
@@ -125,6 +126,17 @@ describe('shared hash table: linearizable against a map', () => {
   test.prop([seedArb, caseArb(1), yieldsArb()], propertyParameters({ numRuns: 25, soakRuns: 500 }))(
     'every history of get/has/set/delete/setIfAbsent/compareAndSet is linearizable; no torn reads',
     (seed, c, yields) => linearizable('table', false)(seed, c, yields),
+  );
+
+  // Controlled schedules: one thread at a time, switches drawn (and shrunk) by fast-check at the seam's steps.
+  test.prop(
+    [
+      seedArb,
+      caseArb(1, 16).chain((c) => switchesArb(c.inputs.length, { maxSwitches: 24, maxAfter: 30 }).map((schedule) => ({ c, schedule }))),
+    ],
+    propertyParameters({ numRuns: 25, soakRuns: 500, shrink: true, file: import.meta.url }),
+  )('under controlled schedules: linearizable, no torn reads', (seed, { c, schedule }) =>
+    linearizable('table', false)(seed, c, { schedule }),
   );
 
   test.prop([seedArb, killCaseArb(5), yieldsArb()], propertyParameters({ numRuns: 15, soakRuns: 300 }))(
@@ -210,5 +222,30 @@ describe('shared hash table: linearizable against a map', () => {
       { numRuns: 36, endOnFailure: true },
     );
     expect(details.failed).toBe(true);
+  });
+
+  // Expected detection under controlled schedules: a switch between the
+  // twin's read and its write, and a conflicting write before it resumes.
+  // Seeded and one thread at a time, so the outcome is fixed: measured, the
+  // 7th run fails, and it shrinks to one switch ([3, 1]: after thread 0's
+  // read, thread 1 writes).
+  it('meta: under controlled schedules too, and the failure shrinks to a few switches', async () => {
+    const details = await fc.check(
+      fc.asyncProperty(
+        seedArb,
+        caseArb(4, 12).chain((c) =>
+          switchesArb(c.inputs.length, { maxSwitches: 24, maxAfter: 30 }).map((schedule) => ({
+            c: { ...c, inputs: c.inputs.map((i) => ({ ...i, keys: 1 })) },
+            schedule,
+          })),
+        ),
+        (seed, { c, schedule }) => linearizable('check-then-act', false)(seed, c, { schedule }),
+      ),
+      { numRuns: 100, seed: 11 },
+    );
+    expect(details.failed).toBe(true);
+    expect(details.numRuns).toBeLessThanOrEqual(30);
+    const [, shrunk] = details.counterexample!;
+    expect(shrunk.schedule.kind === 'switches' && shrunk.schedule.switches.length).toBeLessThanOrEqual(4);
   });
 });
