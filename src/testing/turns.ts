@@ -63,6 +63,12 @@ const RUNNABLE = 0,
   DONE = 2; // STATUS values
 const WOKEN = 1,
   TIMED_OUT = 2; // REASON values
+/**
+ * Points a thread may run in a row when the schedule has no decision due
+ * before it must hand the turn on (fairness for spin loops, which would
+ * otherwise keep the turn forever waiting for a thread that cannot run).
+ */
+export const FAIR_SLICE = 64;
 /** TURN once the run ended in a deadlock. */
 const ENDED = -1;
 /** The most switches a run logs (a longer run replays only up to there). */
@@ -206,6 +212,10 @@ export class Turns {
     this.consumed = false;
     const runnable = this.runnable(forced);
     const spec = this.spec;
+    // A thread that has run FAIR_SLICE points in a row, with no decision of the
+    // schedule due, hands the turn on: a spin loop waiting for another thread
+    // must let it run (PCT demotes it below every thread instead).
+    const overdue = !forced && this.since > FAIR_SLICE;
     if (spec.kind === 'switches') {
       const pos = load(w, POS);
       const entry = spec.switches[pos];
@@ -214,14 +224,20 @@ export class Turns {
         this.consumed = true;
         return this.resolve(entry[1], runnable, forced);
       }
-      return forced ? this.resolve(this.me + 1, runnable, true) : this.me;
+      if (forced) return this.resolve(this.me + 1, runnable, true);
+      return overdue && entry === undefined ? this.nextOther(runnable) : this.me;
     }
     if (spec.kind === 'random') {
       if (runnable.length === 0) return forced ? -1 : this.me;
-      return runnable[this.nextRandom() % runnable.length]!;
+      return overdue ? this.nextOther(runnable) : runnable[this.nextRandom() % runnable.length]!;
     }
     const change = spec.changes.indexOf(point);
     if (change >= 0) store(w, this.at(this.me, PRIORITY), -1 - change);
+    if (overdue) {
+      let lowest = Infinity;
+      for (let t = 0; t < this.threads; t++) lowest = Math.min(lowest, load(w, this.at(t, PRIORITY)));
+      store(w, this.at(this.me, PRIORITY), lowest - 1);
+    }
     let next = forced ? -1 : this.me,
       best = -Infinity;
     for (const t of runnable) {
@@ -232,6 +248,12 @@ export class Turns {
       }
     }
     return next;
+  }
+
+  /** The next runnable thread after this one (cyclically), or this one if no other is. */
+  private nextOther(runnable: readonly number[]): number {
+    const others = runnable.filter((t) => t !== this.me);
+    return others.length === 0 ? this.me : this.resolve(this.me + 1, others, true);
   }
 
   /** Runnable threads (this one too unless `forced`), in index order. */

@@ -131,6 +131,22 @@ describe('controlled schedules', () => {
     expect(performance.now() - started).toBeLessThan(30_000);
   });
 
+  it('a spin loop waiting for another thread cannot keep the turn: after 64 steps in a row it is handed on', async () => {
+    for (const schedule of [
+      { kind: 'switches', switches: [] },
+      { kind: 'pct', seed: 1, depth: 1, steps: 10 },
+    ] as Schedule[]) {
+      const r = await run(
+        [
+          { mode: 'spin', n: 0 },
+          { mode: 'set', n: 0 },
+        ],
+        schedule,
+      );
+      expect(Number(r.results[0])).toBeLessThanOrEqual(65);
+    }
+  });
+
   it('PCT runs the highest-priority thread, and its draws are the same for one seed', async () => {
     const threads: ScheduledInput[] = [
       { mode: 'unsafe', n: 4 },

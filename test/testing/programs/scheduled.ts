@@ -4,13 +4,15 @@
  *   locked      the same under the shared Mutex (lock blocks: the turn is handed on)
  *   forever     waits with no timeout on `shared.words[1]`, which nobody notifies
  *   timed       waits 60 s (virtual under a schedule) on `shared.words[1]`
+ *   spin        spins on `shared.words[1]` until another thread sets it (no wait: a spin loop)
+ *   set         sets `shared.words[1]`
  */
 import { load, store, wait } from '../../../src/memory/atomics.js';
 import { Mutex, type MutexHandle } from '../../../src/sync/mutex.js';
 import { defineProgram } from '../../../src/testing/index.js';
 
 export interface ScheduledInput {
-  readonly mode: 'unsafe' | 'locked' | 'forever' | 'timed';
+  readonly mode: 'unsafe' | 'locked' | 'forever' | 'timed' | 'spin' | 'set';
   readonly n: number;
 }
 export interface ScheduledShared {
@@ -41,5 +43,11 @@ export default defineProgram<ScheduledShared, ScheduledInput, string | undefined
   }
   if (mode === 'forever') return wait(words, 1, 0, Infinity);
   if (mode === 'timed') return wait(words, 1, 0, 60_000);
+  if (mode === 'spin') {
+    let spins = 0;
+    while (load(words, 1) === 0) spins++;
+    return String(spins);
+  }
+  if (mode === 'set') store(words, 1, 1);
   return undefined;
 });
