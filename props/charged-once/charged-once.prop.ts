@@ -38,8 +38,8 @@ import { fc, it, test } from '@fast-check/vitest';
 import { ManualClock } from '../../src/clock.js';
 import { IdempotencyStore } from '../../src/store/idempotency-store.js';
 import { SharedHashTable } from '../../src/table/shared-hash-table.js';
-import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../../src/testing/index.js';
-import { perThread, seedArb, yieldsArb } from '../arbitraries.js';
+import { closeThreads, propertyParameters, runThreads, warmThreads, type Schedule, type YieldSettings } from '../../src/testing/index.js';
+import { perThread, seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
 import {
   CHARGES,
   LEASE_MS,
@@ -80,12 +80,18 @@ const percent = (min: number, max: number) =>
   fc.noBias(fc.integer({ min: Math.round(min * 100), max: Math.round(max * 100) })).map((p) => p / 100);
 
 /** 1 to 4 keys for all threads; up to 30% altered bodies; aborts in `abort` (a share range). */
-const inputs = (minOps: number, abort: readonly [number, number] = [0, 0.3]) =>
+const inputs = (minOps: number, abort: readonly [number, number] = [0, 0.3], maxOps = 30) =>
   fc
     .tuple(fc.integer({ min: 1, max: MAX_KEYS }), percent(0, 0.3), percent(...abort))
     .chain(([keys, alterShare, abortShare]) =>
-      perThread(fc.integer({ min: minOps, max: 30 }).map((ops): PaymentInput => ({ ops, keys, alterShare, abortShare }))),
+      perThread(fc.integer({ min: minOps, max: maxOps }).map((ops): PaymentInput => ({ ops, keys, alterShare, abortShare }))),
     );
+
+/** Inputs and a controlled schedule of switches for them. */
+const scheduled = (minOps: number, abort: readonly [number, number], maxOps: number) =>
+  inputs(minOps, abort, maxOps).chain((ins) =>
+    switchesArb(ins.length, { maxSwitches: 24, maxAfter: 30 }).map((schedule) => ({ ins, schedule })),
+  );
 
 /** A random thread killed before a step drawn uniformly over its run. */
 const withKill = (minOps: number) =>
@@ -109,85 +115,86 @@ const killedMidCharge = fc
     kill: { thread: 0, atStep },
   }));
 
-const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInput[], yields: YieldSettings, kill?: Kill) => {
-  const reclaimOnOwnerDeath = kind === 'reclaim-at-death';
-  const { shared, results, killed } = await runThreads<PaymentShared, PaymentInput, Reply[]>({
-    threads: ins,
-    program,
-    setup: () => {
-      const clock = new ManualClock({ startMs: 0 });
-      return {
-        kind,
-        clock: clock.handle,
-        store: new IdempotencyStore({
-          capacity: 16,
-          leaseMs: LEASE_MS,
-          retentionMs: RETENTION_MS,
-          maxKeyBytes: 16,
-          maxResponseBytes: 256,
-          clock,
-          reclaimOnOwnerDeath,
-        }).handle,
-        table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
-        words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
-      };
-    },
-    seed,
-    yields,
-    ...(kill !== undefined ? { kill } : {}),
-    timeoutMs: 8000,
-  });
-  const { words } = shared;
-  const charges = (row: number, k: number): number => Atomics.load(words, CHARGES + row * MAX_KEYS + k);
-  const total = (k: number): number => Array.from({ length: MAIN_ROW + 1 }, (_, row) => charges(row, k)).reduce((a, b) => a + b, 0);
-  const keys = ins[0]!.keys;
-
-  for (let k = 0; k < keys; k++) expect(total(k), `${keyOf(k)}: charges before any lease lapsed`).toBeLessThanOrEqual(1);
-
-  // Every client retries once the leases have lapsed.
-  ManualClock.from(shared.clock).advance(LEASE_MS);
-  const payments = openPayments(shared);
-  const storedFingerprint: string[] = [];
-  const completedNow: number[] = [];
-  for (let k = 0; k < keys; k++) {
-    storedFingerprint[k] = fingerprintOf(k, false);
-    let b = payments.begin(keyOf(k), storedFingerprint[k]!);
-    if (b.status === 'mismatch') b = payments.begin(keyOf(k), (storedFingerprint[k] = fingerprintOf(k, true)));
-    let stored: string, chargedBy: string | undefined;
-    if (b.status === 'replay') {
-      stored = digest(b.response);
-      chargedBy = b.response.headers?.['x-charged-by'];
-    } else if (b.status === 'new') {
-      Atomics.add(words, CHARGES + MAIN_ROW * MAX_KEYS + k, 1);
-      const response = chargeResponse('main', 0, k, false);
-      payments.complete(b.token, response);
-      completedNow.push(k);
-      stored = digest(response);
-      chargedBy = 'main';
-    } else {
-      throw new Error(`${keyOf(k)}: '${b.status}' after every lease lapsed`);
-    }
-    results.forEach((replies, t) => {
-      for (const [key, reply] of replies ?? [])
-        if (key === k) expect(reply, `${keyOf(k)}: thread ${t}'s reply against the stored response`).toBe(stored);
+const chargedOnce =
+  (kind: PaymentKind) => async (seed: number, ins: PaymentInput[], perturb: YieldSettings | { schedule: Schedule }, kill?: Kill) => {
+    const reclaimOnOwnerDeath = kind === 'reclaim-at-death';
+    const { shared, results, killed } = await runThreads<PaymentShared, PaymentInput, Reply[]>({
+      threads: ins,
+      program,
+      setup: () => {
+        const clock = new ManualClock({ startMs: 0 });
+        return {
+          kind,
+          clock: clock.handle,
+          store: new IdempotencyStore({
+            capacity: 16,
+            leaseMs: LEASE_MS,
+            retentionMs: RETENTION_MS,
+            maxKeyBytes: 16,
+            maxResponseBytes: 256,
+            clock,
+            reclaimOnOwnerDeath,
+          }).handle,
+          table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
+          words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
+        };
+      },
+      seed,
+      ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
+      ...(kill !== undefined ? { kill } : {}),
+      timeoutMs: 8000,
     });
-    // The killed thread's charge of a key it never recorded: made before it died, invisible to the store.
-    const unrecorded = killed !== undefined && chargedBy !== String(killed) ? charges(killed, k) : 0;
-    expect(unrecorded, `${keyOf(k)}: charges by the killed thread's unrecorded attempt`).toBeLessThanOrEqual(1);
-    expect(total(k) - unrecorded, `${keyOf(k)}: charges by completed attempts`).toBe(1);
-  }
+    const { words } = shared;
+    const charges = (row: number, k: number): number => Atomics.load(words, CHARGES + row * MAX_KEYS + k);
+    const total = (k: number): number => Array.from({ length: MAIN_ROW + 1 }, (_, row) => charges(row, k)).reduce((a, b) => a + b, 0);
+    const keys = ins[0]!.keys;
 
-  // Retention runs on the same clock: a key completed just now still replays
-  // 1 ms before its retention ends, and once it has ended for every key
-  // (all completed by now), every key is forgotten.
-  const clock = ManualClock.from(shared.clock);
-  clock.advance(RETENTION_MS - 1);
-  for (const k of completedNow)
-    expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
-  clock.advance(1);
-  for (let k = 0; k < keys; k++)
-    expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
-};
+    for (let k = 0; k < keys; k++) expect(total(k), `${keyOf(k)}: charges before any lease lapsed`).toBeLessThanOrEqual(1);
+
+    // Every client retries once the leases have lapsed.
+    ManualClock.from(shared.clock).advance(LEASE_MS);
+    const payments = openPayments(shared);
+    const storedFingerprint: string[] = [];
+    const completedNow: number[] = [];
+    for (let k = 0; k < keys; k++) {
+      storedFingerprint[k] = fingerprintOf(k, false);
+      let b = payments.begin(keyOf(k), storedFingerprint[k]!);
+      if (b.status === 'mismatch') b = payments.begin(keyOf(k), (storedFingerprint[k] = fingerprintOf(k, true)));
+      let stored: string, chargedBy: string | undefined;
+      if (b.status === 'replay') {
+        stored = digest(b.response);
+        chargedBy = b.response.headers?.['x-charged-by'];
+      } else if (b.status === 'new') {
+        Atomics.add(words, CHARGES + MAIN_ROW * MAX_KEYS + k, 1);
+        const response = chargeResponse('main', 0, k, false);
+        payments.complete(b.token, response);
+        completedNow.push(k);
+        stored = digest(response);
+        chargedBy = 'main';
+      } else {
+        throw new Error(`${keyOf(k)}: '${b.status}' after every lease lapsed`);
+      }
+      results.forEach((replies, t) => {
+        for (const [key, reply] of replies ?? [])
+          if (key === k) expect(reply, `${keyOf(k)}: thread ${t}'s reply against the stored response`).toBe(stored);
+      });
+      // The killed thread's charge of a key it never recorded: made before it died, invisible to the store.
+      const unrecorded = killed !== undefined && chargedBy !== String(killed) ? charges(killed, k) : 0;
+      expect(unrecorded, `${keyOf(k)}: charges by the killed thread's unrecorded attempt`).toBeLessThanOrEqual(1);
+      expect(total(k) - unrecorded, `${keyOf(k)}: charges by completed attempts`).toBe(1);
+    }
+
+    // Retention runs on the same clock: a key completed just now still replays
+    // 1 ms before its retention ends, and once it has ended for every key
+    // (all completed by now), every key is forgotten.
+    const clock = ManualClock.from(shared.clock);
+    clock.advance(RETENTION_MS - 1);
+    for (const k of completedNow)
+      expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
+    clock.advance(1);
+    for (let k = 0; k < keys; k++)
+      expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
+  };
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
@@ -214,6 +221,28 @@ describe('charged once', () => {
   // start of a run or after an abort frees the key (aborts are frequent
   // here, 30-60%, to give more such moments). Measured: 30 of 60 runs; 20
   // runs, stopping at the first failure: a miss is about 1e-6.
+  test.prop([seedArb, scheduled(1, [0, 0.3], 10)], propertyParameters({ numRuns: 20, soakRuns: 400, shrink: true, file: import.meta.url }))(
+    'under controlled schedules: every key charged once, every reply consistent',
+    (seed, { ins, schedule }) => chargedOnce('store')(seed, ins, { schedule }),
+  );
+
+  // The twin under controlled schedules, seeded: the outcome is fixed.
+  // Measured: the 7th run fails, and it shrinks to no switch of its own:
+  // the handoff a schedule makes after 64 steps in a row (its fairness rule)
+  // falls inside a begin's read-then-write, and the next thread begins the
+  // same key.
+  it('meta: the check-then-begin store under controlled schedules, shrunk to a few switches', async () => {
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, scheduled(2, [0.3, 0.6], 8), (seed, { ins, schedule }) =>
+        chargedOnce('check-then-begin')(seed, ins, { schedule }),
+      ),
+      { numRuns: 100, seed: 2 },
+    );
+    expect(details.failed).toBe(true);
+    const [, shrunk] = details.counterexample!;
+    expect(shrunk.schedule.kind === 'switches' && shrunk.schedule.switches.length).toBeLessThanOrEqual(3);
+  });
+
   it('meta: a store whose begin reads, then writes in a separate step, charges a key twice', async () => {
     const details = await fc.check(
       fc.asyncProperty(seedArb, inputs(20, [0.3, 0.6]), yieldsArb(0.1), (seed, ins, yields) =>
