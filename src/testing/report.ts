@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * const { history } = await runThreads({ threads, program, setup, seed });
+ * const { history } = await runThreads({ threads: [20, 20], program, setup, seed });
  * const { result, file } = renderHistory(history, { model: counterModel(0), file: 'history.html' });
  * if (result?.result !== 'ok') console.log(`see ${file}`);
  * ```
