@@ -20,15 +20,29 @@ export interface Clock {
   now(): number;
 }
 
+const hrtimeMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+let virtualNow: (() => number) | null = null;
+
 /**
  * Process-wide monotonic clock: `process.hrtime`, in milliseconds. The same
  * scale in every thread, so a deadline can be handed to another thread.
+ * In a thread of a controlled schedule (sabre/testing), the schedule's
+ * virtual time instead: chosen once per thread as the atomics seam is, so
+ * other threads read hrtime with no check.
  */
 export const systemClock: Clock = Object.freeze({
-  now(): number {
-    return Number(process.hrtime.bigint()) / 1e6;
-  },
+  now: seam.hooksEnabled ? (): number => (virtualNow !== null ? virtualNow() : hrtimeMs()) : hrtimeMs,
 });
+
+/**
+ * Makes `systemClock` read `now` in this thread (a controlled schedule's
+ * virtual time), or, with `null`, hrtime again. @internal
+ * @throws InvalidArgumentError in a thread that loaded the plain seam
+ */
+export function setVirtualClock(now: (() => number) | null): void {
+  if (now !== null && !seam.hooksEnabled) throw new InvalidArgumentError('setVirtualClock: start the thread with SABRE_SEAM=hooks');
+  virtualNow = now;
+}
 
 export interface ManualClockOptions {
   /** Initial time in milliseconds (default 0). */

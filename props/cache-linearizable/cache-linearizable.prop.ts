@@ -110,7 +110,7 @@ describe('cache: linearizable against a cache model', () => {
   });
 
   // The same twin under controlled schedules, seeded: the outcome is fixed.
-  // Measured: the 2nd run fails, and it shrinks to three switches (a read, an
+  // Measured: the 7th run fails, and it shrinks to four entries (a read, an
   // overwrite by another thread, the stale read from the private Map).
   it('meta: the near cache under controlled schedules, shrunk to a few switches', async () => {
     const details = await fc.check(

@@ -227,7 +227,7 @@ describe('charged once', () => {
   );
 
   // The twin under controlled schedules, seeded: the outcome is fixed.
-  // Measured: the 7th run fails, and it shrinks to no switch of its own:
+  // Measured: the 2nd run fails, and it shrinks to no switch of its own:
   // the handoff a schedule makes after 64 steps in a row (its fairness rule)
   // falls inside a begin's read-then-write, and the next thread begins the
   // same key.

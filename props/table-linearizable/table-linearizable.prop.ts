@@ -227,8 +227,8 @@ describe('shared hash table: linearizable against a map', () => {
   // Expected detection under controlled schedules: a switch between the
   // twin's read and its write, and a conflicting write before it resumes.
   // Seeded and one thread at a time, so the outcome is fixed: measured, the
-  // 7th run fails, and it shrinks to one switch ([3, 1]: after thread 0's
-  // read, thread 1 writes).
+  // 7th run fails, and it shrinks to one switch ([0, 1]: thread 1 first;
+  // the schedule's 64-step handoff then falls between a read and its write).
   it('meta: under controlled schedules too, and the failure shrinks to a few switches', async () => {
     const details = await fc.check(
       fc.asyncProperty(

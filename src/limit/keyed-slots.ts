@@ -12,6 +12,7 @@ import { CACHE_LINE_BYTES, padToCacheLine } from '../memory/cache-line.js';
 import { float64Record, type Codec } from '../memory/codec.js';
 import type { Region } from '../memory/region.js';
 import { CapacityError } from '../errors.js';
+import { systemClock } from '../clock.js';
 import { Backoff } from '../memory/backoff.js';
 import { Mutex, MUTEX_WORDS } from '../sync/mutex.js';
 import { ThreadRegistry } from '../threads/registry.js';
@@ -462,10 +463,10 @@ export class KeyedSlots {
     for (let i = 0; i < seen.length; i += 2) if (!this.claimerDied(seen[i + 1]! - 1)) pending.push(seen[i]!, seen[i + 1]!);
     if (pending.length === 0) return false;
     const backoff = new Backoff();
-    const until = performance.now() + CLAIM_WAIT_MS;
+    const until = systemClock.now() + CLAIM_WAIT_MS;
     for (;;) {
       for (let i = 0; i < pending.length; i += 2) if (load(this.state, pending[i]!) !== pending[i + 1]) return true;
-      if (performance.now() > until) return false;
+      if (systemClock.now() > until) return false;
       if (backoff.isCompleted()) sleepSync(0.1);
       else backoff.snooze();
     }

@@ -161,6 +161,21 @@ export const notify = hooksEnabled
   : (a: Int32Array, i: number, count: number = Infinity): number => Atomics.notify(a, i, count);
 
 /**
+ * The same operations, never hooked: for bookkeeping whose number of steps
+ * depends on the wall clock (the thread registry's liveness checks, cached
+ * for some milliseconds). A controlled schedule (sabre/testing) must not
+ * count such steps, or the same schedule would not replay the same run. Not
+ * for the steps of any primitive's own algorithm.
+ */
+export const quiet = {
+  load: (a: Int32Array, i: number): number => Atomics.load(a, i),
+  store: (a: Int32Array, i: number, v: number): number => Atomics.store(a, i, v),
+  add: (a: Int32Array, i: number, v: number): number => Atomics.add(a, i, v),
+  or: (a: Int32Array, i: number, v: number): number => Atomics.or(a, i, v),
+  compareExchange: (a: Int32Array, i: number, expected: number, next: number): number => Atomics.compareExchange(a, i, expected, next),
+} as const;
+
+/**
  * Sleeps this thread for `ms` without touching shared state (used by backoff
  * and by test delays). Blocks: only for worker threads or very short waits.
  */

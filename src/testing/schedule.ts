@@ -10,7 +10,19 @@
  * word wakes it, or, when no thread can run, once its timeout passes (time is
  * virtual: a timed wait times out only when everything else is blocked).
  * When every thread is blocked with no timeout, the run ends with a
- * DeadlockError that names them.
+ * DeadlockError that names them. `systemClock` reads the schedule's virtual
+ * time in the run's threads (1 µs per step, and on to a waiter's deadline
+ * when its wait times out), so code that reads the clock takes the same path
+ * in every replay. A thread that runs 64 steps in a row with no decision of
+ * the schedule due hands the turn on (a spin loop must let the thread it
+ * waits for run).
+ *
+ * What replays exactly: the same schedule, program, inputs and seed give the
+ * same run, step for step. Not covered: code that reads `performance.now()`
+ * or `Date.now()` itself, plain (non-seam) accesses to shared memory (they
+ * are not steps, so no switch falls between them), and paths that depend on
+ * the worker's `threadId` (sabre's per-thread slots probe from a hash of
+ * it), which can differ between pools of workers.
  *
  * Three selectors over this one engine (STYLE habit 11):
  * - `{ kind: 'switches', switches }`: an explicit list of context switches,

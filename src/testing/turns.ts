@@ -24,6 +24,9 @@ const { add, load, notify, store, wait } = seam;
  *   BLOCKS     wait calls that blocked so far (FIFO order of waiters)
  *   LOG_LEN    switches logged; LOG from LOG_AT, [after, to] pairs
  *   TIMEOUTS   waits that timed out (virtually: only when nothing could run)
+ *   NOW        virtual time (Float64, ms): what systemClock reads in the run's
+ *              threads; TICK_MS more at every point, and on to a waiter's
+ *              deadline when its wait times out
  *   per thread, from PER_THREAD_AT, THREAD_WORDS each: STATUS (RUNNABLE,
  *   BLOCKED, DONE), PRIORITY (pct), WAIT_BUF and WAIT_AT (the word it waits
  *   on: a buffer number and a byte offset), WAIT_SEQ (BLOCKS when it
@@ -49,7 +52,8 @@ const TURN = 0,
   BLOCKS = 5,
   LOG_LEN = 6,
   TIMEOUTS = 7,
-  PER_THREAD_AT = 8;
+  NOW_AT = 8, // Float64 (two words): virtual time, ms
+  PER_THREAD_AT = 10;
 const STATUS = 0,
   PRIORITY = 1,
   WAIT_BUF = 2,
@@ -57,7 +61,8 @@ const STATUS = 0,
   WAIT_SEQ = 4,
   TIMED = 5,
   REASON = 6,
-  THREAD_WORDS = 7;
+  DEADLINE_AT = 8, // Float64 (two words, 8-aligned): when its timed wait times out
+  THREAD_WORDS = 10;
 const RUNNABLE = 0,
   BLOCKED = 1,
   DONE = 2; // STATUS values
@@ -69,6 +74,8 @@ const WOKEN = 1,
  * otherwise keep the turn forever waiting for a thread that cannot run).
  */
 export const FAIR_SLICE = 64;
+/** Virtual time a scheduling point takes (1 µs). */
+const TICK_MS = 0.001;
 /** TURN once the run ended in a deadlock. */
 const ENDED = -1;
 /** The most switches a run logs (a longer run replays only up to there). */
@@ -117,6 +124,8 @@ function bufferNumbers(shared: unknown): Map<ArrayBufferLike, number> {
 export class Turns {
   private readonly buffers: Map<ArrayBufferLike, number>;
   private readonly threads: number;
+  /** The same buffer as Float64 (virtual time, deadlines): only the thread holding the turn touches them. */
+  private readonly f64: Float64Array;
   /** Points since the last switch, as the last `choose` counted them. */
   private since = 0;
   /** True when the last `choose` used an entry of the switches list. */
@@ -133,11 +142,18 @@ export class Turns {
   ) {
     this.threads = threads;
     this.buffers = bufferNumbers(shared);
+    this.f64 = new Float64Array(words.buffer, words.byteOffset, Math.floor(words.length / 2));
     if (me === 0) {
+      this.f64[NOW_AT / 2] = Number(process.hrtime.bigint()) / 1e6; // virtual time starts at the real time of the run's start
       // Thread 0 lays out the run's words before anyone runs: the others wait for TURN to name them.
       if (spec.kind === 'random') store(words, RNG, spec.seed | 0 || 0x9e3779b9);
       if (spec.kind === 'pct') spec.priorities.forEach((p, t) => store(words, this.at(t, PRIORITY), p));
     }
+  }
+
+  /** Virtual time (ms): what `systemClock` reads in this thread while the run takes turns. */
+  now(): number {
+    return this.f64[NOW_AT / 2]!;
   }
 
   /** Before the program runs: waits for this thread's first turn (thread 0 has it). */
@@ -173,6 +189,7 @@ export class Turns {
     store(w, this.at(me, WAIT_AT), a.byteOffset + 4 * i);
     store(w, this.at(me, WAIT_SEQ), add(w, BLOCKS, 1));
     store(w, this.at(me, TIMED), timeoutMs === Infinity ? 0 : 1);
+    this.f64[this.at(me, DEADLINE_AT) / 2] = this.now() + timeoutMs;
     store(w, this.at(me, REASON), 0);
     const next = this.forcedNext();
     if (next === this.me) {
@@ -208,6 +225,7 @@ export class Turns {
   private choose(forced: boolean): number {
     const w = this.words;
     const point = add(w, POINTS, 1) + 1;
+    this.f64[NOW_AT / 2] = this.now() + TICK_MS;
     this.since = add(w, SINCE, 1) + 1;
     this.consumed = false;
     const runnable = this.runnable(forced);
@@ -288,9 +306,11 @@ export class Turns {
       const blocked: number[] = [];
       for (let t = 0; t < this.threads; t++) if (load(this.words, this.at(t, STATUS)) === BLOCKED) blocked.push(t);
       if (blocked.length === 0) return -1;
+      // The timed waiter whose deadline comes first (then the first to block) times out.
+      const deadline = (t: number): number => this.f64[this.at(t, DEADLINE_AT) / 2]!;
       const timed = blocked
         .filter((t) => load(this.words, this.at(t, TIMED)) === 1)
-        .sort((x, y) => load(this.words, this.at(x, WAIT_SEQ)) - load(this.words, this.at(y, WAIT_SEQ)));
+        .sort((x, y) => deadline(x) - deadline(y) || load(this.words, this.at(x, WAIT_SEQ)) - load(this.words, this.at(y, WAIT_SEQ)));
       if (timed.length === 0) {
         store(this.words, TURN, ENDED);
         notify(this.words, TURN);
@@ -299,6 +319,8 @@ export class Turns {
       next = timed[0]!;
       this.wake(next, TIMED_OUT);
       add(this.words, TIMEOUTS, 1);
+      // Time jumps to its deadline: nothing else could happen before it.
+      this.f64[NOW_AT / 2] = Math.max(this.now(), this.f64[this.at(next, DEADLINE_AT) / 2]!);
     }
     if (next !== this.me || this.consumed) this.log(next);
     return next;

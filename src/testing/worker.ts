@@ -21,6 +21,7 @@ import { PROGRAM_KIND, type HistoryEvent, type Program, type RecordedError, type
 import { seededRandom } from './random.js';
 import { isThenable } from '../validate.js';
 import { Turns } from './turns.js';
+import { setVirtualClock } from '../clock.js';
 
 /** Barrier waits are sliced so an ABORT is seen promptly. */
 const BARRIER_SLICE_MS = 20;
@@ -173,6 +174,7 @@ async function runOne(msg: RunMessage): Promise<void> {
   const endTurns = (): void => {
     if (turns === undefined) return;
     setWaitControl(null);
+    setVirtualClock(null);
     muting(() => {
       turns.finish();
     });
@@ -255,6 +257,7 @@ async function runOne(msg: RunMessage): Promise<void> {
       muting(() => {
         turns.start();
       });
+      setVirtualClock(() => turns.now()); // time is the schedule's: the same run reads the same times
     }
     setYieldHook(hook);
     result = await program.run(ctx);

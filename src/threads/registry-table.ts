@@ -43,7 +43,8 @@ import { types } from 'node:util';
 import * as seam from '../memory/atomics.js';
 import type { OsThreadIdentity } from './os-thread.js';
 
-const { add, compareExchange, load, or, store } = seam; // module constants: see memory/atomics.ts
+// Not scheduling points: how many of these steps a thread takes depends on the clock (liveness caches), see seam.quiet.
+const { add, compareExchange, load, or, store } = seam.quiet;
 
 const MAGIC = 0x53544852; // "STHR"
 const MAGIC_WORD = 0,

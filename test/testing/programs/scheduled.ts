@@ -9,6 +9,7 @@
  */
 import { load, store, wait } from '../../../src/memory/atomics.js';
 import { Mutex, type MutexHandle } from '../../../src/sync/mutex.js';
+import { systemClock } from '../../../src/clock.js';
 import { defineProgram } from '../../../src/testing/index.js';
 
 export interface ScheduledInput {
@@ -42,7 +43,11 @@ export default defineProgram<ScheduledShared, ScheduledInput, string | undefined
     }
   }
   if (mode === 'forever') return wait(words, 1, 0, Infinity);
-  if (mode === 'timed') return wait(words, 1, 0, 60_000);
+  if (mode === 'timed') {
+    const before = systemClock.now();
+    const r = wait(words, 1, 0, 60_000);
+    return `${r} after ${Math.round(systemClock.now() - before)} ms`;
+  }
   if (mode === 'spin') {
     let spins = 0;
     while (load(words, 1) === 0) spins++;
