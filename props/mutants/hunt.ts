@@ -17,8 +17,13 @@ export const STRATEGIES: readonly Strategy[] = ['stress', 'schedules', 'pct'];
 
 /** The yields of the stress strategy: frequent short spins and sleeps, as the properties draw them at their busiest. */
 const STRESS = { probability: 0.2, maxSpins: 128, maxDelayMs: 0.05, sleepShare: 0.3 } as const;
-/** A stress run that took this long waited out a sleep slice (park.ts): a wake-up that never came. */
-export const STALL_MS = 45;
+/**
+ * A stress run that took this long waited out sleep slices (park.ts, 50 ms
+ * each): wake-ups that never came. Two slices, so that a run merely slowed
+ * by a loaded machine is not taken for one (a time-based check, unlike the
+ * schedules' count of virtual timeouts).
+ */
+export const STALL_MS = 100;
 
 /** The schedule of run `i` (from 1) of a strategy, or undefined for stress. */
 export function scheduleOf(strategy: Strategy, i: number, threads: number, steps: number, depth: number): Schedule | undefined {
