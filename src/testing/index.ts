@@ -23,14 +23,25 @@
  *    deadlock or a lost wake-up. Their workers are terminated and replaced.
  * 4. Call `closeThreads()` in `afterAll`.
  *
- * Failing and replaying: draw the seed and the yield settings with fast-check
- * (`fc.integer()`, …) inside a property; a failure prints the counterexample
- * (with that seed) and fast-check's own seed and path. Re-run the same file
- * with `SABRE_SEED=<seed> SABRE_PATH=<path>` (read by `propertyParameters`) to
- * replay the same cases: the same inputs and the same yield decisions. The OS
- * still schedules the threads, so a replay reproduces the conditions of the
- * failure, not the exact interleaving; rare failures may take a few replays.
- * `SABRE_SOAK=1` switches properties to their long mode (many more runs).
+ * Or take turns: `schedule` (schedule.ts) runs one thread at a time and
+ * decides at every seam step which runs next: a list of switches (drawn and
+ * shrunk by fast-check, or reported by a run: it replays exactly), random
+ * switches, or PCT. A blocked thread hands its turn on, time is virtual,
+ * and every thread blocked is a DeadlockError at once.
+ *
+ * Checking: `record` what each thread does, then `checkLinearizable(history,
+ * model)` (porcupine's algorithm; models in models/, or your own, possibly
+ * nondeterministic), or `expectLinearizable`, which on failure writes the
+ * history as an HTML page (`renderHistory`) and names it in the error.
+ *
+ * Failing and replaying: draw the seed, the yield settings or the schedule
+ * with fast-check inside a property; with `propertyParameters({ file:
+ * import.meta.url })` a failure ends with the shrunk counterexample and the
+ * command that replays it (`SABRE_SEED=<seed> SABRE_PATH=<path>`). Under
+ * yields the OS still schedules the threads, so a replay reproduces the
+ * conditions of the failure, not the exact interleaving; under a schedule,
+ * the interleaving itself. `SABRE_SOAK=1` switches properties to their long
+ * mode (many more runs).
  *
  * @example
  * ```ts
