@@ -113,7 +113,6 @@ function spawnSlot(): Slot {
   // The hooked atomics seam is chosen when sabre loads in a thread: these
   // workers must start with it, so that yields and kills reach every step.
   const worker = spawnWorker(workerUrl(), { env: { ...process.env, [SEAM_ENV]: SEAM_HOOKS } });
-  worker.unref();
   let markReady!: () => void;
   const slot: Slot = {
     worker,
@@ -137,6 +136,9 @@ function spawnSlot(): Slot {
     if (closing === undefined) spawnSlot(); // the replacement, warming up now
     slot.onExit?.(code);
   });
+  // After the listeners: on Node 20, a 'message' listener added after unref() refs the worker again,
+  // and a process that used runThreads without closeThreads never exited.
+  worker.unref();
   pool.push(slot);
   return slot;
 }

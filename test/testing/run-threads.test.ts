@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeThreads, runThreads, warmThreads } from '../../src/testing/index.js';
 import { ThreadRegistry } from '../../src/threads/registry.js';
@@ -37,6 +39,14 @@ describe('runThreads', () => {
     // The parent once spread a thread's events into push(...): past ~120,000 it overflowed the stack.
     const { history } = await run([{ mode: 'record', n: 125_000 }]);
     expect(history).toHaveLength(250_000);
+  });
+
+  it("a process that never calls closeThreads still exits when its work is done (the workers are unref'd)", () => {
+    // On Node 20 a 'message' listener added after unref() refs a worker again: such a process hung forever.
+    const script = fileURLToPath(new URL('./programs/exits-without-close.ts', import.meta.url));
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(child.signal, 'killed by the timeout: the process did not exit').toBeNull();
+    expect([child.status, child.stdout.trim()]).toEqual([0, 'ran 1']);
   });
 
   it('starts the threads together: every thread arrives at the barrier before any starts, and they overlap', async () => {
