@@ -71,7 +71,7 @@ const cfg = quick
       scaling: { rounds: 1, durationMs: 100, windowMs: 50, threads: [1, 2, 4, 8] },
       redis: { rounds: 5, durationMs: 150, concurrency: 16 },
       checkerRounds: 1,
-      recording: { rounds: 1, ops: 20_000 },
+      recording: { rounds: 3, ops: 50_000 },
     }
   : {
       singleRounds: 15,
