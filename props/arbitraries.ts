@@ -45,3 +45,10 @@ export function switchesArb(threads: number, options: { maxSwitches?: number; ma
     .array(fc.tuple(fc.nat(maxAfter), fc.nat(threads - 1)), { maxLength: maxSwitches })
     .map((switches): Schedule => ({ kind: 'switches', switches }));
 }
+
+/** How a property perturbs a run: random yields (the threads race), or a controlled schedule (they take turns). */
+export type Perturbation = YieldSettings | { readonly schedule: Schedule };
+
+/** The runThreads options for a perturbation. */
+export const perturbed = (p: Perturbation): { yields: YieldSettings } | { schedule: Schedule } =>
+  'schedule' in p ? { schedule: p.schedule } : { yields: p };

@@ -19,17 +19,8 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { ManualClock } from '../../src/clock.js';
 import { Cache } from '../../src/store/cache.js';
-import {
-  cacheModel,
-  checkLinearizable,
-  closeThreads,
-  propertyParameters,
-  runThreads,
-  warmThreads,
-  type Schedule,
-  type YieldSettings,
-} from '../../src/testing/index.js';
-import { perThread, seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
+import { cacheModel, checkLinearizable, closeThreads, propertyParameters, runThreads, warmThreads } from '../../src/testing/index.js';
+import { perThread, seedArb, switchesArb, yieldsArb, perturbed, type Perturbation } from '../arbitraries.js';
 import { CACHE_WORDS, TORN, type CacheInput, type CacheShared } from './program.js';
 
 const program = new URL('./program.ts', import.meta.url);
@@ -49,7 +40,7 @@ const caseArb = (minOps: number, keys = fc.integer({ min: 2, max: 5 }), maxOps =
     inputs: keys.chain((k) => perThread(fc.integer({ min: minOps, max: maxOps }).map((ops) => ({ ops, keys: k })))),
   });
 
-const linearizable = (kind: CacheShared['kind']) => async (seed: number, c: Case, perturb: YieldSettings | { schedule: Schedule }) => {
+const linearizable = (kind: CacheShared['kind']) => async (seed: number, c: Case, perturb: Perturbation) => {
   const { shared, history } = await runThreads<CacheShared, CacheInput>({
     threads: c.inputs,
     program,
@@ -63,7 +54,7 @@ const linearizable = (kind: CacheShared['kind']) => async (seed: number, c: Case
       };
     },
     seed,
-    ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
+    ...perturbed(perturb),
   });
   expect(Atomics.load(shared.words, TORN)).toBe(0);
   const verdict = checkLinearizable(history, cacheModel(), { timeoutMs: 20_000 });

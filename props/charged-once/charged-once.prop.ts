@@ -38,8 +38,8 @@ import { fc, it, test } from '@fast-check/vitest';
 import { ManualClock } from '../../src/clock.js';
 import { IdempotencyStore } from '../../src/store/idempotency-store.js';
 import { SharedHashTable } from '../../src/table/shared-hash-table.js';
-import { closeThreads, propertyParameters, runThreads, warmThreads, type Schedule, type YieldSettings } from '../../src/testing/index.js';
-import { perThread, seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
+import { closeThreads, propertyParameters, runThreads, warmThreads } from '../../src/testing/index.js';
+import { perThread, seedArb, switchesArb, yieldsArb, perturbed, type Perturbation } from '../arbitraries.js';
 import {
   CHARGES,
   LEASE_MS,
@@ -115,86 +115,85 @@ const killedMidCharge = fc
     kill: { thread: 0, atStep },
   }));
 
-const chargedOnce =
-  (kind: PaymentKind) => async (seed: number, ins: PaymentInput[], perturb: YieldSettings | { schedule: Schedule }, kill?: Kill) => {
-    const reclaimOnOwnerDeath = kind === 'reclaim-at-death';
-    const { shared, results, killed } = await runThreads<PaymentShared, PaymentInput, Reply[]>({
-      threads: ins,
-      program,
-      setup: () => {
-        const clock = new ManualClock({ startMs: 0 });
-        return {
-          kind,
-          clock: clock.handle,
-          store: new IdempotencyStore({
-            capacity: 16,
-            leaseMs: LEASE_MS,
-            retentionMs: RETENTION_MS,
-            maxKeyBytes: 16,
-            maxResponseBytes: 256,
-            clock,
-            reclaimOnOwnerDeath,
-          }).handle,
-          table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
-          words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
-        };
-      },
-      seed,
-      ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
-      ...(kill !== undefined ? { kill } : {}),
-      timeoutMs: 8000,
-    });
-    const { words } = shared;
-    const charges = (row: number, k: number): number => Atomics.load(words, CHARGES + row * MAX_KEYS + k);
-    const total = (k: number): number => Array.from({ length: MAIN_ROW + 1 }, (_, row) => charges(row, k)).reduce((a, b) => a + b, 0);
-    const keys = ins[0]!.keys;
+const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInput[], perturb: Perturbation, kill?: Kill) => {
+  const reclaimOnOwnerDeath = kind === 'reclaim-at-death';
+  const { shared, results, killed } = await runThreads<PaymentShared, PaymentInput, Reply[]>({
+    threads: ins,
+    program,
+    setup: () => {
+      const clock = new ManualClock({ startMs: 0 });
+      return {
+        kind,
+        clock: clock.handle,
+        store: new IdempotencyStore({
+          capacity: 16,
+          leaseMs: LEASE_MS,
+          retentionMs: RETENTION_MS,
+          maxKeyBytes: 16,
+          maxResponseBytes: 256,
+          clock,
+          reclaimOnOwnerDeath,
+        }).handle,
+        table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
+        words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
+      };
+    },
+    seed,
+    ...perturbed(perturb),
+    ...(kill !== undefined ? { kill } : {}),
+    timeoutMs: 8000,
+  });
+  const { words } = shared;
+  const charges = (row: number, k: number): number => Atomics.load(words, CHARGES + row * MAX_KEYS + k);
+  const total = (k: number): number => Array.from({ length: MAIN_ROW + 1 }, (_, row) => charges(row, k)).reduce((a, b) => a + b, 0);
+  const keys = ins[0]!.keys;
 
-    for (let k = 0; k < keys; k++) expect(total(k), `${keyOf(k)}: charges before any lease lapsed`).toBeLessThanOrEqual(1);
+  for (let k = 0; k < keys; k++) expect(total(k), `${keyOf(k)}: charges before any lease lapsed`).toBeLessThanOrEqual(1);
 
-    // Every client retries once the leases have lapsed.
-    ManualClock.from(shared.clock).advance(LEASE_MS);
-    const payments = openPayments(shared);
-    const storedFingerprint: string[] = [];
-    const completedNow: number[] = [];
-    for (let k = 0; k < keys; k++) {
-      storedFingerprint[k] = fingerprintOf(k, false);
-      let b = payments.begin(keyOf(k), storedFingerprint[k]!);
-      if (b.status === 'mismatch') b = payments.begin(keyOf(k), (storedFingerprint[k] = fingerprintOf(k, true)));
-      let stored: string, chargedBy: string | undefined;
-      if (b.status === 'replay') {
-        stored = digest(b.response);
-        chargedBy = b.response.headers?.['x-charged-by'];
-      } else if (b.status === 'new') {
-        Atomics.add(words, CHARGES + MAIN_ROW * MAX_KEYS + k, 1);
-        const response = chargeResponse('main', 0, k, false);
-        payments.complete(b.token, response);
-        completedNow.push(k);
-        stored = digest(response);
-        chargedBy = 'main';
-      } else {
-        throw new Error(`${keyOf(k)}: '${b.status}' after every lease lapsed`);
-      }
-      results.forEach((replies, t) => {
-        for (const [key, reply] of replies ?? [])
-          if (key === k) expect(reply, `${keyOf(k)}: thread ${t}'s reply against the stored response`).toBe(stored);
-      });
-      // The killed thread's charge of a key it never recorded: made before it died, invisible to the store.
-      const unrecorded = killed !== undefined && chargedBy !== String(killed) ? charges(killed, k) : 0;
-      expect(unrecorded, `${keyOf(k)}: charges by the killed thread's unrecorded attempt`).toBeLessThanOrEqual(1);
-      expect(total(k) - unrecorded, `${keyOf(k)}: charges by completed attempts`).toBe(1);
+  // Every client retries once the leases have lapsed.
+  ManualClock.from(shared.clock).advance(LEASE_MS);
+  const payments = openPayments(shared);
+  const storedFingerprint: string[] = [];
+  const completedNow: number[] = [];
+  for (let k = 0; k < keys; k++) {
+    storedFingerprint[k] = fingerprintOf(k, false);
+    let b = payments.begin(keyOf(k), storedFingerprint[k]!);
+    if (b.status === 'mismatch') b = payments.begin(keyOf(k), (storedFingerprint[k] = fingerprintOf(k, true)));
+    let stored: string, chargedBy: string | undefined;
+    if (b.status === 'replay') {
+      stored = digest(b.response);
+      chargedBy = b.response.headers?.['x-charged-by'];
+    } else if (b.status === 'new') {
+      Atomics.add(words, CHARGES + MAIN_ROW * MAX_KEYS + k, 1);
+      const response = chargeResponse('main', 0, k, false);
+      payments.complete(b.token, response);
+      completedNow.push(k);
+      stored = digest(response);
+      chargedBy = 'main';
+    } else {
+      throw new Error(`${keyOf(k)}: '${b.status}' after every lease lapsed`);
     }
+    results.forEach((replies, t) => {
+      for (const [key, reply] of replies ?? [])
+        if (key === k) expect(reply, `${keyOf(k)}: thread ${t}'s reply against the stored response`).toBe(stored);
+    });
+    // The killed thread's charge of a key it never recorded: made before it died, invisible to the store.
+    const unrecorded = killed !== undefined && chargedBy !== String(killed) ? charges(killed, k) : 0;
+    expect(unrecorded, `${keyOf(k)}: charges by the killed thread's unrecorded attempt`).toBeLessThanOrEqual(1);
+    expect(total(k) - unrecorded, `${keyOf(k)}: charges by completed attempts`).toBe(1);
+  }
 
-    // Retention runs on the same clock: a key completed just now still replays
-    // 1 ms before its retention ends, and once it has ended for every key
-    // (all completed by now), every key is forgotten.
-    const clock = ManualClock.from(shared.clock);
-    clock.advance(RETENTION_MS - 1);
-    for (const k of completedNow)
-      expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
-    clock.advance(1);
-    for (let k = 0; k < keys; k++)
-      expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
-  };
+  // Retention runs on the same clock: a key completed just now still replays
+  // 1 ms before its retention ends, and once it has ended for every key
+  // (all completed by now), every key is forgotten.
+  const clock = ManualClock.from(shared.clock);
+  clock.advance(RETENTION_MS - 1);
+  for (const k of completedNow)
+    expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: 1 ms before its retention ends`).toBe('replay');
+  clock.advance(1);
+  for (let k = 0; k < keys; k++)
+    expect(payments.begin(keyOf(k), storedFingerprint[k]!).status, `${keyOf(k)}: after its retention`).toBe('new');
+};
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);

@@ -12,15 +12,14 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { Mutex } from '../../src/sync/mutex.js';
-import { closeThreads, propertyParameters, runThreads, warmThreads, type Schedule, type YieldSettings } from '../../src/testing/index.js';
-import { perThread, seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
+import { closeThreads, propertyParameters, runThreads, warmThreads } from '../../src/testing/index.js';
+import { perThread, seedArb, switchesArb, yieldsArb, perturbed, type Perturbation } from '../arbitraries.js';
 import { VIOLATIONS, type OccupancyInput, type OccupancyShared } from './program.js';
 
 const program = new URL('./program.ts', import.meta.url);
 
 const mutualExclusion =
-  (kind: OccupancyShared['lock']['kind']) =>
-  async (seed: number, inputs: OccupancyInput[], perturb: YieldSettings | { schedule: Schedule }) => {
+  (kind: OccupancyShared['lock']['kind']) => async (seed: number, inputs: OccupancyInput[], perturb: Perturbation) => {
     const { shared } = await runThreads<OccupancyShared, OccupancyInput>({
       threads: inputs,
       program,
@@ -29,7 +28,7 @@ const mutualExclusion =
         words: new Int32Array(new SharedArrayBuffer(8)),
       }),
       seed,
-      ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
+      ...perturbed(perturb),
     });
     expect(Atomics.load(shared.words, VIOLATIONS)).toBe(0);
   };

@@ -14,17 +14,8 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { SeqLock } from '../../src/atomic/seqlock.js';
-import {
-  checkLinearizable,
-  closeThreads,
-  propertyParameters,
-  registerModel,
-  runThreads,
-  warmThreads,
-  type Schedule,
-  type YieldSettings,
-} from '../../src/testing/index.js';
-import { seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
+import { checkLinearizable, closeThreads, propertyParameters, registerModel, runThreads, warmThreads } from '../../src/testing/index.js';
+import { seedArb, switchesArb, yieldsArb, perturbed, type Perturbation } from '../arbitraries.js';
 import { FIELDS, SHARED_WORDS, TORN, type SeqLockInput, type SeqLockShared, type SeqLockTarget } from './program.js';
 import { tornSeqLockWords } from './torn-seqlock.js';
 
@@ -43,21 +34,20 @@ function makeTarget(kind: Kind): SeqLockTarget {
 }
 
 /** The property body, shared by the property and its meta-test. */
-const neverTorn =
-  (kind: Kind, linearizable: boolean) => async (seed: number, inputs: SeqLockInput[], perturb: YieldSettings | { schedule: Schedule }) => {
-    const { shared, history } = await runThreads<SeqLockShared, SeqLockInput>({
-      threads: inputs,
-      program,
-      setup: () => ({ target: makeTarget(kind), words: new Int32Array(new SharedArrayBuffer(4 * SHARED_WORDS)) }),
-      seed,
-      ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
-    });
-    expect(Atomics.load(shared.words, TORN)).toBe(0);
-    if (linearizable) {
-      const verdict = checkLinearizable(history, registerModel(0), { timeoutMs: 20_000 });
-      expect(verdict.result, verdict.summary).toBe('ok');
-    }
-  };
+const neverTorn = (kind: Kind, linearizable: boolean) => async (seed: number, inputs: SeqLockInput[], perturb: Perturbation) => {
+  const { shared, history } = await runThreads<SeqLockShared, SeqLockInput>({
+    threads: inputs,
+    program,
+    setup: () => ({ target: makeTarget(kind), words: new Int32Array(new SharedArrayBuffer(4 * SHARED_WORDS)) }),
+    seed,
+    ...perturbed(perturb),
+  });
+  expect(Atomics.load(shared.words, TORN)).toBe(0);
+  if (linearizable) {
+    const verdict = checkLinearizable(history, registerModel(0), { timeoutMs: 20_000 });
+    expect(verdict.result, verdict.summary).toBe('ok');
+  }
+};
 
 /** One or two writers, then one to three readers: 2 to 4 threads. */
 const inputs = (minOps: number, maxOps = 120) =>

@@ -26,17 +26,8 @@ import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { SharedHashTable } from '../../src/table/shared-hash-table.js';
 import { openNoHeapRepairTable } from './no-heap-repair-table.js';
-import {
-  checkLinearizable,
-  closeThreads,
-  mapModel,
-  propertyParameters,
-  runThreads,
-  warmThreads,
-  type Schedule,
-  type YieldSettings,
-} from '../../src/testing/index.js';
-import { perThread, seedArb, switchesArb, yieldsArb } from '../arbitraries.js';
+import { checkLinearizable, closeThreads, mapModel, propertyParameters, runThreads, warmThreads } from '../../src/testing/index.js';
+import { perThread, seedArb, switchesArb, yieldsArb, perturbed, type Perturbation } from '../arbitraries.js';
 import { TABLE_WORDS, TORN, isWhole, parseRecord, type TableInput, type TableRecord, type TableShared } from './program.js';
 import { TABLE_RECORD_BYTES } from './check-then-act-table.js';
 
@@ -76,7 +67,7 @@ const killCaseArb = (minOps: number, stepsPerOp = STEPS_PER_OP) =>
 
 const linearizable =
   (kind: Kind, withKill: boolean, onKilled?: (thread: number | undefined) => void) =>
-  async (seed: number, c: Case, perturb: YieldSettings | { schedule: Schedule }, kill?: { thread: number; atStep: number }) => {
+  async (seed: number, c: Case, perturb: Perturbation, kill?: { thread: number; atStep: number }) => {
     const { shared, history, killed } = await runThreads<TableShared, TableInput>({
       threads: c.inputs,
       program,
@@ -93,7 +84,7 @@ const linearizable =
         words: new Int32Array(new SharedArrayBuffer(4 * TABLE_WORDS)),
       }),
       seed,
-      ...('schedule' in perturb ? { schedule: perturb.schedule } : { yields: perturb }),
+      ...perturbed(perturb),
       ...(withKill && kill !== undefined ? { kill } : {}),
       timeoutMs: TIMEOUT_MS,
     });

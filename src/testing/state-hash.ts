@@ -10,17 +10,17 @@
  * as 0 (they are equal under `sameData`, as under JSON).
  */
 
+import { FNV_OFFSET, FNV_PRIME, fnv1a } from '../memory/fnv.js';
+
 /*
  * Implementation notes
  *
- * The hash is 32-bit FNV-1a over a stream of tagged words: a tag per kind,
- * then the content (a string's UTF-16 units, a number's two 32-bit halves
+ * The hash is 32-bit FNV-1a (memory/fnv.ts) over a stream of tagged
+ * words: a tag per kind, then the content (a string's UTF-16 units, a number's two 32-bit halves
  * from a shared Float64Array, an array's length and members in order). It
  * only has to spread states over a Map's buckets: equality decides.
  */
 
-const FNV_OFFSET = 0x811c9dc5,
-  FNV_PRIME = 0x01000193;
 const TAG_UNDEFINED = 1,
   TAG_NULL = 2,
   TAG_FALSE = 3,
@@ -39,11 +39,7 @@ const u32 = new Uint32Array(f64.buffer);
 
 const mix = (h: number, word: number): number => Math.imul(h ^ word, FNV_PRIME);
 
-function mixString(h: number, s: string): number {
-  h = mix(h, s.length);
-  for (let i = 0; i < s.length; i++) h = mix(h, s.charCodeAt(i));
-  return h;
-}
+const mixString = (h: number, s: string): number => fnv1a(s, mix(h, s.length));
 
 function hashInto(h: number, v: unknown): number {
   switch (typeof v) {

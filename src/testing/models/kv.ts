@@ -1,3 +1,4 @@
+import { FNV_OFFSET, fnv1a } from '../../memory/fnv.js';
 import type { Model } from '../model.js';
 import { accept, byKey, returns, unknownOperation } from './steps.js';
 
@@ -7,14 +8,7 @@ export interface KvState {
   readonly hash: number;
 }
 
-const FNV_OFFSET = 0x811c9dc5,
-  FNV_PRIME = 0x01000193;
-/** FNV-1a of `text` continued from `h`: the hash of a + b is the hash of a, continued over b. */
-function fnv(h: number, text: string): number {
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
-  return h | 0;
-}
-const EMPTY: KvState = Object.freeze({ value: '', hash: FNV_OFFSET | 0 });
+const EMPTY: KvState = Object.freeze({ value: '', hash: FNV_OFFSET });
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : String(v));
 
@@ -37,11 +31,11 @@ export function kvModel(): Model<KvState> {
           return { ok: returns(output, state.value), state };
         case 'put': {
           const value = text(arg.value);
-          return accept({ value, hash: fnv(FNV_OFFSET, value) });
+          return accept({ value, hash: fnv1a(value) });
         }
         case 'append': {
           const more = text(arg.value);
-          return accept({ value: state.value + more, hash: fnv(state.hash, more) });
+          return accept({ value: state.value + more, hash: fnv1a(more, state.hash) }); // the hash of a + b: a's, continued over b
         }
         default:
           return unknownOperation('kvModel', op, 'get, put, append');
