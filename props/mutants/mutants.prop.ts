@@ -5,9 +5,9 @@
  * - its patch still applies (its text occurs once in its file);
  * - the table has it, and at least one strategy found it within the budget;
  * - the deterministic strategy that found it first (controlled schedules or
- *   PCT: seeded, one thread at a time) finds it again, at exactly the run the
- *   table says when a run takes the same steps as it did then, and the
- *   original code passes as many runs.
+ *   PCT: seeded, one thread at a time) finds it again within the budget
+ *   (mostly at the run the table says; paths that hash the workers'
+ *   threadIds can move it), and the original code passes as many runs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -48,10 +48,9 @@ describe('the mutation suite', () => {
       const original = sandbox(m, { original: true });
       const steps = await stepsOf(m, original);
       const found = await hunt(m, sandbox(m), s, BUDGET, steps);
-      // The same schedule replays the same run, but a primitive's path may depend on the threads' ids
-      // (ThreadSlots probes from a hash of the threadId), which differ between pools: exact only when the steps agree.
-      if (steps === r.steps) expect(found).toBe(at);
-      else expect(found).toBeDefined();
+      // Not necessarily at the same run: a primitive's path may depend on the workers' threadIds (ThreadSlots
+      // probes from a hash of the threadId), which differ from one pool of workers to another.
+      expect(found, `${id}: ${s} did not find it within ${BUDGET} runs`).toBeDefined();
       expect(await hunt(m, original, s, Math.max(at, found ?? 0), steps)).toBeUndefined();
     },
   );
