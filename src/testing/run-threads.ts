@@ -13,7 +13,7 @@ import { describeValue, integerIn } from '../validate.js';
 import type { HistoryEvent, ThreadReport, YieldSettings } from './program.js';
 import { ABORT, ARRIVED, LAST_OP, OP_CODES, STEP, controlWords, type ReplyMessage, type RunMessage, type ThreadTimes } from './protocol.js';
 import { scheduleSpec, type Schedule, type ScheduleTaken } from './schedule.js';
-import { takenSchedule, turnWords } from './turns.js';
+import { endRun, takenSchedule, turnWords } from './turns.js';
 
 /*
  * Implementation notes
@@ -350,6 +350,8 @@ export async function runThreads<Shared = unknown, Input = unknown, Result = unk
       };
       slot.onExit = (code) => {
         const cause = slot.error ?? new Error(`its worker exited with code ${code} before the program settled`);
+        // Under a schedule it may have died holding the turn: the others would wait for it until the timeout.
+        if (schedule !== null) endRun(new Int32Array(schedule.words));
         settle(thread, { kind: 'failed', error: cause, times: NO_TIMES });
       };
       if (slot.exited) {

@@ -14,8 +14,9 @@ const { add, load, notify, store, wait } = seam;
  * Implementation notes
  *
  * Words (Int32, one buffer per run, zeroed; `turnWords(threads)` long):
- *   TURN       the thread that may run (its index), or ENDED once a deadlock
- *              ended the run (every waiting thread then throws)
+ *   TURN       the thread that may run (its index), or DEADLOCKED / DIED once
+ *              a deadlock, or a thread's death, ended the run (every waiting
+ *              thread then throws)
  *   POINTS     scheduling points so far (a point: before each step of the
  *              thread holding the turn, and each wait that blocks)
  *   SINCE      points since the last switch (the switches selector's clock)
@@ -76,14 +77,24 @@ const WOKEN = 1,
 export const FAIR_SLICE = 64;
 /** Virtual time a scheduling point takes (1 µs). */
 const TICK_MS = 0.001;
-/** TURN once the run ended in a deadlock. */
-const ENDED = -1;
+/** TURN once the run ended in a deadlock; once a thread died holding the turn. */
+const DEADLOCKED = -1,
+  DIED = -2;
 /** The most switches a run logs (a longer run replays only up to there). */
 export const LOG_CAPACITY = 50_000;
 
 const logAt = (threads: number): number => PER_THREAD_AT + THREAD_WORDS * threads;
 /** Words of a scheduled run's buffer. */
 export const turnWords = (threads: number): number => logAt(threads) + 2 * LOG_CAPACITY;
+
+/**
+ * Ends a scheduled run from outside (runThreads, when a thread's worker died
+ * without handing its turn on): every thread waiting for a turn throws.
+ */
+export function endRun(words: Int32Array): void {
+  store(words, TURN, DIED);
+  notify(words, TURN);
+}
 
 /** The switches a finished run made, and its points (read by runThreads). */
 export function takenSchedule(words: Int32Array, threads: number): { switches: [number, number][]; steps: number; timeouts: number } {
@@ -312,7 +323,7 @@ export class Turns {
         .filter((t) => load(this.words, this.at(t, TIMED)) === 1)
         .sort((x, y) => deadline(x) - deadline(y) || load(this.words, this.at(x, WAIT_SEQ)) - load(this.words, this.at(y, WAIT_SEQ)));
       if (timed.length === 0) {
-        store(this.words, TURN, ENDED);
+        store(this.words, TURN, DEADLOCKED);
         notify(this.words, TURN);
         throw this.deadlock(blocked);
       }
@@ -364,12 +375,14 @@ export class Turns {
     notify(this.words, TURN);
   }
 
-  /** Waits until TURN names this thread; throws once a deadlock ended the run. */
+  /** Waits until TURN names this thread; throws once a deadlock or a death ended the run. */
   private awaitTurn(): void {
     for (;;) {
       const turn = load(this.words, TURN);
       if (turn === this.me) return;
-      if (turn === ENDED) throw new DeadlockError('controlled schedule: the run ended in a deadlock (another thread reports it)');
+      if (turn === DEADLOCKED) throw new DeadlockError('controlled schedule: the run ended in a deadlock (another thread reports it)');
+      if (turn === DIED)
+        throw new Error('controlled schedule: the run ended before this thread got its turn back: a thread died holding it');
       wait(this.words, TURN, turn, Infinity);
     }
   }

@@ -118,6 +118,21 @@ describe('controlled schedules', () => {
     expect(performance.now() - started).toBeLessThan(10_000); // far below the run's 20 s timeout
   });
 
+  it('a worker that dies holding the turn ends the run at once: its death is named, and nobody waits for the timeout', async () => {
+    const started = performance.now();
+    const error = await rejected(
+      run(
+        [
+          { mode: 'die', n: 2 },
+          { mode: 'unsafe', n: 5 },
+        ],
+        { kind: 'switches', switches: [] },
+      ),
+    );
+    expect((error as Error).message).toMatch(/thread 0: its worker exited with code 3/);
+    expect(performance.now() - started).toBeLessThan(10_000); // far below the run's 20 s timeout
+  });
+
   it('a timed wait times out at once when nothing else can run: time is virtual, and jumps to its deadline', async () => {
     const started = performance.now();
     const r = await run(

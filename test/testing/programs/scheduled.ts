@@ -6,6 +6,7 @@
  *   timed       waits 60 s (virtual under a schedule) on `shared.words[1]`
  *   spin        spins on `shared.words[1]` until another thread sets it (no wait: a spin loop)
  *   set         sets `shared.words[1]`
+ *   die         takes `n` unsafe increments, then ends its worker (process.exit) while it holds the turn
  */
 import { load, store, wait } from '../../../src/memory/atomics.js';
 import { Mutex, type MutexHandle } from '../../../src/sync/mutex.js';
@@ -13,7 +14,7 @@ import { systemClock } from '../../../src/clock.js';
 import { defineProgram } from '../../../src/testing/index.js';
 
 export interface ScheduledInput {
-  readonly mode: 'unsafe' | 'locked' | 'forever' | 'timed' | 'spin' | 'set';
+  readonly mode: 'unsafe' | 'locked' | 'forever' | 'timed' | 'spin' | 'set' | 'die';
   readonly n: number;
 }
 export interface ScheduledShared {
@@ -31,6 +32,10 @@ export default defineProgram<ScheduledShared, ScheduledInput, string | undefined
       return v + 1;
     });
   if (mode === 'unsafe') for (let i = 0; i < n; i++) increment();
+  if (mode === 'die') {
+    for (let i = 0; i < n; i++) increment();
+    process.exit(3);
+  }
   if (mode === 'locked') {
     const mutex = Mutex.from(ctx.shared.mutex);
     for (let i = 0; i < n; i++) {
