@@ -114,6 +114,8 @@ export {
   mutexModel,
   semaphoreModel,
   queueModel,
+  idempotencyModel,
+  type IdempotencyKeyState,
   type MapEntryState,
   type CacheEntryState,
   type KvState,

@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../src/errors.js';
-import { checkLinearizable, kvModel, mutexModel, queueModel, semaphoreModel, type Model } from '../../src/testing/index.js';
+import {
+  checkLinearizable,
+  idempotencyModel,
+  kvModel,
+  mutexModel,
+  queueModel,
+  semaphoreModel,
+  type Model,
+} from '../../src/testing/index.js';
 import { expectCode } from '../helpers/errors.js';
 import { history } from './data/histories.js';
 
@@ -119,5 +127,30 @@ describe('queueModel', () => {
 
   it('capacity must be a positive integer', () => {
     expectCode(() => queueModel({ capacity: 0 }), ErrorCode.INVALID_ARG, /capacity must be a positive integer, got 0/);
+  });
+});
+
+describe('idempotencyModel', () => {
+  const begin = (thread: number, key: string, value: unknown, call: number, ret: number) =>
+    [thread, 'begin', { key, fingerprint: 'f' }, value, call, ret] as const;
+  it('the first begin takes the key; the others see it in flight, then the replay; only the owner completes', () => {
+    const ok = history(
+      begin(0, 'k', { status: 'new' }, 0, 1),
+      begin(1, 'k', { status: 'in-flight' }, 2, 3),
+      [0, 'complete', { key: 'k', body: 'paid' }, undefined, 4, 5],
+      begin(1, 'k', { status: 'replay', body: 'paid' }, 6, 7),
+      [2, 'begin', { key: 'k', fingerprint: 'g' }, { status: 'mismatch' }, 8, 9],
+    );
+    expect(verdict(ok, idempotencyModel())).toBe('ok');
+    const twice = history(begin(0, 'k', { status: 'new' }, 0, 1), begin(1, 'k', { status: 'new' }, 2, 3));
+    expect(verdict(twice, idempotencyModel())).toBe('illegal');
+    const foreign = history(begin(0, 'k', { status: 'new' }, 0, 1), [1, 'complete', { key: 'k', body: 'x' }, undefined, 2, 3]);
+    expect(verdict(foreign, idempotencyModel())).toBe('illegal');
+    const aborted = history(
+      begin(0, 'k', { status: 'new' }, 0, 1),
+      [0, 'abort', { key: 'k' }, undefined, 2, 3],
+      begin(1, 'k', { status: 'new' }, 4, 5),
+    );
+    expect(verdict(aborted, idempotencyModel())).toBe('ok');
   });
 });

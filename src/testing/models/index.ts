@@ -19,6 +19,8 @@
  * | `semaphoreModel` | `acquire(n?)`; `tryAcquire(n?)` → boolean; `release(n?)`                        |
  * | `queueModel`     | `enqueue(v)`; `offer(v)` → boolean; `dequeue` / `poll` → v or undefined;        |
  * |                  | `take` (blocking) → v; `peek` → v or undefined; `size` → n                     |
+ * | `idempotencyModel` | `begin({ key, fingerprint })` → `{ status }` (new, in-flight, replay + body,   |
+ * |                  | mismatch); `complete({ key, body })`; `abort({ key })` (partitioned by key)       |
  *
  * An operation that returned an error is taken as having had no effect (it
  * fits any state and changes nothing): sabre's operations refuse before
@@ -36,3 +38,4 @@ export { kvModel, type KvState } from './kv.js';
 export { mutexModel } from './mutex.js';
 export { semaphoreModel } from './semaphore.js';
 export { queueModel } from './queue.js';
+export { idempotencyModel, type IdempotencyKeyState } from './idempotency.js';
