@@ -17,14 +17,14 @@ import { fc, it, test } from '@fast-check/vitest';
 import { ManualClock } from '../../src/clock.js';
 import { OnceRegistry } from '../../src/store/once-registry.js';
 import { SharedHashTable } from '../../src/table/shared-hash-table.js';
-import { closeThreads, propertyParameters, runThreads, warmThreads, type YieldSettings } from '../../src/testing/index.js';
-import { perThread, seedArb, yieldsArb } from '../arbitraries.js';
+import { closeThreads, propertyParameters, runThreads, warmThreads } from '../../src/testing/index.js';
+import { perThread, perturbed, seedArb, switchesArb, yieldsArb, type Perturbation } from '../arbitraries.js';
 import { ATTEMPTS, CLAIM_WORDS, LOG_COUNT, LOG_ENTRIES, SUCCESSES, WINDOW_MS, type ClaimInput, type ClaimShared } from './program.js';
 
 const program = new URL('./program.ts', import.meta.url);
 type Kind = ClaimShared['kind'];
 
-const run = async (kind: Kind, inputs: ClaimInput[], seed: number, yields: YieldSettings) => {
+const run = async (kind: Kind, inputs: ClaimInput[], seed: number, perturb: Perturbation) => {
   const { shared } = await runThreads<ClaimShared, ClaimInput>({
     threads: inputs,
     program,
@@ -40,16 +40,16 @@ const run = async (kind: Kind, inputs: ClaimInput[], seed: number, yields: Yield
       };
     },
     seed,
-    yields,
+    ...perturbed(perturb),
   });
   return shared;
 };
 
-const usesCase = (minOps: number) =>
+const usesCase = (minOps: number, maxOps = 40) =>
   fc
     .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }))
     .chain(([keys, maxUses]) =>
-      perThread(fc.integer({ min: minOps, max: 40 }).map((ops): ClaimInput => ({ mode: 'uses', ops, keys, maxUses }))),
+      perThread(fc.integer({ min: minOps, max: maxOps }).map((ops): ClaimInput => ({ mode: 'uses', ops, keys, maxUses }))),
     );
 
 const windowCase = (minOps: number) =>
@@ -57,8 +57,8 @@ const windowCase = (minOps: number) =>
     .integer({ min: 1, max: 2 })
     .chain((keys) => perThread(fc.integer({ min: minOps, max: 40 }).map((ops): ClaimInput => ({ mode: 'window', ops, keys, maxUses: 1 }))));
 
-const claimedAtMostMaxUses = (kind: Kind) => async (seed: number, inputs: ClaimInput[], yields: YieldSettings) => {
-  const shared = await run(kind, inputs, seed, yields);
+const claimedAtMostMaxUses = (kind: Kind) => async (seed: number, inputs: ClaimInput[], perturb: Perturbation) => {
+  const shared = await run(kind, inputs, seed, perturb);
   const { keys, maxUses } = inputs[0]!;
   for (let k = 0; k < keys; k++) {
     const attempts = Atomics.load(shared.words, ATTEMPTS + k);
@@ -66,8 +66,8 @@ const claimedAtMostMaxUses = (kind: Kind) => async (seed: number, inputs: ClaimI
   }
 };
 
-const windowsApart = (kind: Kind) => async (seed: number, inputs: ClaimInput[], yields: YieldSettings) => {
-  const shared = await run(kind, inputs, seed, yields);
+const windowsApart = (kind: Kind) => async (seed: number, inputs: ClaimInput[], perturb: Perturbation) => {
+  const shared = await run(kind, inputs, seed, perturb);
   const n = Math.min(Atomics.load(shared.words, LOG_COUNT), LOG_ENTRIES);
   const byKey = new Map<number, number[]>();
   for (let i = 0; i < n; i++) {
@@ -82,6 +82,12 @@ const windowsApart = (kind: Kind) => async (seed: number, inputs: ClaimInput[], 
       expect(ats[i]! - ats[i - 1]!, `key w${k}: claims at ${ats[i - 1]} and ${ats[i]}`).toBeGreaterThanOrEqual(WINDOW_MS);
   }
 };
+
+/** A uses case and a controlled schedule of switches for it. */
+const scheduledUses = (minOps: number, maxOps: number) =>
+  usesCase(minOps, maxOps).chain((ins) =>
+    switchesArb(ins.length, { maxSwitches: 24, maxAfter: 30 }).map((schedule) => ({ ins, schedule })),
+  );
 
 beforeAll(() => warmThreads(4));
 afterAll(closeThreads);
@@ -118,5 +124,25 @@ describe('claim once', () => {
       endOnFailure: true,
     });
     expect(details.failed).toBe(true);
+  });
+
+  test.prop([seedArb, scheduledUses(1, 10)], propertyParameters({ numRuns: 20, soakRuns: 400, shrink: true, file: import.meta.url }))(
+    'under controlled schedules: each key is claimed exactly min(maxUses, attempts) times',
+    (seed, { ins, schedule }) => claimedAtMostMaxUses('registry')(seed, ins, { schedule }),
+  );
+
+  // The twin under controlled schedules, seeded: the outcome is fixed.
+  // Measured: the 5th run fails, and it shrinks to one switch ([3, 1]:
+  // after thread 0 read the key's record, thread 1 claims it too).
+  it('meta: the check-then-claim twin under controlled schedules, shrunk to a few switches', async () => {
+    const details = await fc.check(
+      fc.asyncProperty(seedArb, scheduledUses(2, 8), (seed, { ins, schedule }) =>
+        claimedAtMostMaxUses('check-then-claim')(seed, ins, { schedule }),
+      ),
+      { numRuns: 100, seed: 6 },
+    );
+    expect(details.failed).toBe(true);
+    const [, shrunk] = details.counterexample!;
+    expect(shrunk.schedule.kind === 'switches' && shrunk.schedule.switches.length).toBeLessThanOrEqual(3);
   });
 });
