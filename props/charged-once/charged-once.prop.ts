@@ -36,8 +36,6 @@
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
 import { ManualClock } from '../../src/clock.js';
-import { IdempotencyStore } from '../../src/store/idempotency-store.js';
-import { SharedHashTable } from '../../src/table/shared-hash-table.js';
 import { closeThreads, propertyParameters, runThreads, warmThreads } from '../../src/testing/index.js';
 import { perThread, seedArb, switchesArb, yieldsArb, perturbed, type Perturbation } from '../arbitraries.js';
 import {
@@ -45,13 +43,13 @@ import {
   LEASE_MS,
   MAIN_ROW,
   MAX_KEYS,
-  PAYMENT_WORDS,
   RETENTION_MS,
   chargeResponse,
   digest,
   fingerprintOf,
   keyOf,
   openPayments,
+  paymentShared,
   type PaymentInput,
   type PaymentKind,
   type PaymentShared,
@@ -116,28 +114,10 @@ const killedMidCharge = fc
   }));
 
 const chargedOnce = (kind: PaymentKind) => async (seed: number, ins: PaymentInput[], perturb: Perturbation, kill?: Kill) => {
-  const reclaimOnOwnerDeath = kind === 'reclaim-at-death';
   const { shared, results, killed } = await runThreads<PaymentShared, PaymentInput, Reply[]>({
     threads: ins,
     program,
-    setup: () => {
-      const clock = new ManualClock({ startMs: 0 });
-      return {
-        kind,
-        clock: clock.handle,
-        store: new IdempotencyStore({
-          capacity: 16,
-          leaseMs: LEASE_MS,
-          retentionMs: RETENTION_MS,
-          maxKeyBytes: 16,
-          maxResponseBytes: 256,
-          clock,
-          reclaimOnOwnerDeath,
-        }).handle,
-        table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
-        words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
-      };
-    },
+    setup: () => paymentShared(kind),
     seed,
     ...perturbed(perturb),
     ...(kill !== undefined ? { kill } : {}),

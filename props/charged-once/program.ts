@@ -66,6 +66,26 @@ export interface Payments {
   abort: IdempotencyStore['abort'];
 }
 
+/** The shared value of a run: a store (or, for the twin, its table and counter) on a ManualClock at 0. */
+export function paymentShared(kind: PaymentKind): PaymentShared {
+  const clock = new ManualClock({ startMs: 0 });
+  return {
+    kind,
+    clock: clock.handle,
+    store: new IdempotencyStore({
+      capacity: 16,
+      leaseMs: LEASE_MS,
+      retentionMs: RETENTION_MS,
+      maxKeyBytes: 16,
+      maxResponseBytes: 256,
+      clock,
+      reclaimOnOwnerDeath: kind === 'reclaim-at-death',
+    }).handle,
+    table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
+    words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
+  };
+}
+
 export function openPayments(shared: PaymentShared): Payments {
   if (shared.kind !== 'check-then-begin') return IdempotencyStore.from(shared.store);
   const attempts = shared.words.subarray(TWIN_ATTEMPTS, TWIN_ATTEMPTS + 1);

@@ -13,9 +13,6 @@
  */
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { fc, it, test } from '@fast-check/vitest';
-import { ManualClock } from '../../src/clock.js';
-import { IdempotencyStore } from '../../src/store/idempotency-store.js';
-import { SharedHashTable } from '../../src/table/shared-hash-table.js';
 import {
   closeThreads,
   expectLinearizable,
@@ -27,7 +24,7 @@ import {
   type Schedule,
 } from '../../src/testing/index.js';
 import { perThread, seedArb, switchesArb } from '../arbitraries.js';
-import { LEASE_MS, PAYMENT_WORDS, RETENTION_MS, type PaymentKind, type PaymentShared } from '../charged-once/program.js';
+import { paymentShared, type PaymentKind, type PaymentShared } from '../charged-once/program.js';
 import type { RequestInput } from './program.js';
 
 const program = new URL('./program.ts', import.meta.url);
@@ -49,23 +46,7 @@ const linearizable =
     const { history } = await runThreads<PaymentShared, RequestInput>({
       threads: c.ins,
       program,
-      setup: () => {
-        const clock = new ManualClock({ startMs: 0 });
-        return {
-          kind,
-          clock: clock.handle,
-          store: new IdempotencyStore({
-            capacity: 16,
-            leaseMs: LEASE_MS,
-            retentionMs: RETENTION_MS,
-            maxKeyBytes: 16,
-            maxResponseBytes: 256,
-            clock,
-          }).handle,
-          table: new SharedHashTable({ capacity: 16, maxKeyBytes: 16, maxValueBytes: 1024, codec: 'json' }).handle,
-          words: new Int32Array(new SharedArrayBuffer(4 * PAYMENT_WORDS)),
-        };
-      },
+      setup: () => paymentShared(kind),
       seed,
       schedule: c.schedule,
     });
