@@ -17,6 +17,8 @@ const FALSE_ALARM_RUNS = 100;
 
 export interface MutantResult {
   readonly id: string;
+  /** The mutant's file, from the repository's root (for the replay command). */
+  readonly source: string;
   readonly title: string;
   readonly file: string;
   /** Steps of one run (PCT's k). */
@@ -27,13 +29,20 @@ export interface MutantResult {
 
 const cell = (n: number | null): string => (n === null ? `not in ${BUDGET.toLocaleString('en-US')}` : String(n));
 
+/** The command that replays a result's fastest deterministic find (controlled schedules or PCT). */
+export function replayCommand(r: MutantResult): string | undefined {
+  const best = (['schedules', 'pct'] as Strategy[]).filter((s) => r.found[s] !== null).sort((a, b) => r.found[a]! - r.found[b]!)[0];
+  return best === undefined ? undefined : `npx tsx props/mutants/try.ts ${r.source} --replay ${best} ${r.found[best]}`;
+}
+
 function table(results: readonly MutantResult[]): string {
   const rows = results.map(
-    (r) => `| ${r.id} | ${r.title} | \`${r.file}\` | ${r.steps} | ${STRATEGIES.map((s) => cell(r.found[s])).join(' | ')} |`,
+    (r) =>
+      `| ${r.id} | ${r.title} | \`${r.file}\` | ${r.steps} | ${STRATEGIES.map((s) => cell(r.found[s])).join(' | ')} | \`${replayCommand(r) ?? '-'}\` |`,
   );
   return [
-    '| mutant | the bug | file | steps per run | random stress | controlled schedules | PCT |',
-    '|---|---|---|---:|---:|---:|---:|',
+    '| mutant | the bug | file | steps per run | random stress | controlled schedules | PCT | replay |',
+    '|---|---|---|---:|---:|---:|---:|---|',
     ...rows,
   ].join('\n');
 }
@@ -51,8 +60,9 @@ async function main(): Promise<void> {
         throw new Error(`${m.id}: the original code shows the bug under ${s} at run ${alarm}: its program or check is wrong`);
       found[s] = (await hunt(m, mutated, s, BUDGET, steps)) ?? null;
     }
-    console.log(`${m.id}: ${STRATEGIES.map((s) => `${s} ${cell(found[s])}`).join(', ')}`);
-    results.push({ id: m.id, title: m.title, file: m.file, steps, found });
+    const result: MutantResult = { id: m.id, source: `props/mutants/${m.id}.ts`, title: m.title, file: m.file, steps, found };
+    console.log(`${m.id}: ${STRATEGIES.map((s) => `${s} ${cell(found[s])}`).join(', ')}; replay: ${replayCommand(result) ?? 'none'}`);
+    results.push(result);
   }
   await closeThreads();
   writeFileSync(join(ROOT, 'props/mutants/results.json'), `${JSON.stringify(results, null, 2)}\n`);
